@@ -1,0 +1,64 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both install what is missing
+# (Debian packages, a virtual environment, the package) and are safe to run again.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUILD := build/cmake
+BUILD_NOCUDA := build/cmake-nocuda
+JOBS ?= $(shell nproc)
+CMAKE_ARGS ?=
+export CCACHE_DIR ?= $(HOME)/.cache/ccache
+export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
+
+.PHONY: demo test test-cpp test-python test-nocuda deps venv build install bench gpu-check clean
+
+demo: install
+	$(PY) examples/quickstart.py
+
+test: test-cpp test-python
+
+deps:
+	bash scripts/install-deps.sh
+
+$(VENV)/.ready: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip "setuptools>=68" wheel
+	$(PY) -m pip install -q "numpy>=1.22" "pytest>=7" "nbclient>=0.9" nbformat "ipykernel>=6"
+	touch $@
+
+venv: deps $(VENV)/.ready
+
+# One CMake build for the library, the C++ tests, the benchmarks and the extension module.
+build: venv
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=$(abspath $(PY)) \
+	  -DMLCORE_BUILD_PYTHON=ON -DMLCORE_BUILD_TESTS=ON -DMLCORE_BUILD_BENCHMARKS=ON $(CMAKE_ARGS)
+	cmake --build $(BUILD)
+
+# pip install reuses the same CMake build, so nothing compiles twice.
+install: build
+	MLCORE_CMAKE_BUILD_DIR=$(abspath $(BUILD)) $(PY) -m pip install -q --no-build-isolation .
+
+test-cpp: build
+	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j $(JOBS)
+
+test-python: install
+	$(PY) -m pytest -q tests/python
+
+# The same sources without CUDA: the build every machine without nvcc gets.
+test-nocuda: deps
+	cmake -S . -B $(BUILD_NOCUDA) -G Ninja -DCMAKE_BUILD_TYPE=Release -DMLCORE_WITH_CUDA=OFF \
+	  -DMLCORE_BUILD_PYTHON=OFF -DMLCORE_BUILD_TESTS=ON -DMLCORE_BUILD_BENCHMARKS=OFF
+	cmake --build $(BUILD_NOCUDA)
+	cd $(BUILD_NOCUDA) && ctest --output-on-failure --timeout 600 -j $(JOBS)
+
+bench: install
+	$(BUILD)/benchmarks/mlcore_ops_bench --benchmark_min_time=0.2
+	$(PY) benchmarks/python/bench_interop.py
+	$(PY) benchmarks/python/bench_elementwise.py
+
+gpu-check:
+	bash scripts/gpu-check.sh
+
+clean:
+	rm -rf build $(VENV) python/mlcore/_mlcore*.so python/mlcore/libmlcore.so* *.egg-info python/*.egg-info

@@ -1,0 +1,30 @@
+// Shared by the binding files: one Bind* function per module, and the conversion of absl::Status
+// into Python exceptions. Bindings convert types and release the GIL; no logic lives here.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <utility>
+
+#include "mlcore/core/status.h"
+
+namespace mlcore::python {
+
+namespace py = pybind11;
+
+void BindCore(py::module_& m);
+void BindTensor(py::module_& m);
+void BindStore(py::module_& m);
+void BindOps(py::module_& m);
+
+// Raises the Python exception that fits `status` (ValueError, KeyError, TypeError,
+// TimeoutError, RuntimeError...) with its message. No-op for OK.
+void ThrowIfError(const Status& status);
+
+template <typename T>
+T Unwrap(StatusOr<T>&& value) {
+  if (!value.ok()) ThrowIfError(value.status());
+  return *std::move(value);
+}
+
+}  // namespace mlcore::python

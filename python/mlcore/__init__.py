@@ -1,0 +1,44 @@
+"""mlcore: the machine-learning lifecycle of a Kubeflow platform as one embeddable library.
+
+The C++ core lives in the extension module ``mlcore._mlcore``; this package re-exports it and
+adds the conveniences a notebook wants (copying constructors, numpy in and out).
+"""
+
+from . import _mlcore
+from ._mlcore import (
+    Tensor,
+    allocator_stats,
+    build_info,
+    empty,
+    from_dlpack,
+    from_numpy,
+    get_log_level,
+    num_threads,
+    set_log_level,
+    zeros,
+)
+from . import cuda
+from ._tensor import as_tensor, tensor
+
+ops = _mlcore.ops
+store = _mlcore.store
+
+__version__ = build_info()["version"]
+
+__all__ = [
+    "Tensor",
+    "allocator_stats",
+    "as_tensor",
+    "build_info",
+    "cuda",
+    "empty",
+    "from_dlpack",
+    "from_numpy",
+    "get_log_level",
+    "num_threads",
+    "ops",
+    "set_log_level",
+    "store",
+    "tensor",
+    "zeros",
+]

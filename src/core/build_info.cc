@@ -1,0 +1,62 @@
+#include "mlcore/core/build_info.h"
+
+#include "absl/strings/str_cat.h"
+#include "mlcore/build_config.h"
+#include "mlcore/core/cuda.h"
+
+#ifdef MLCORE_WITH_CUDA
+#include <cublas_api.h>
+#include <cuda_runtime_api.h>
+#ifdef MLCORE_HAVE_CUDNN
+#include <cudnn_version.h>
+#include <cudnn_ops.h>
+#endif
+#ifdef MLCORE_HAVE_NCCL_HEADERS
+#include <nccl.h>
+#endif
+#endif
+
+namespace mlcore {
+namespace {
+
+// CUDA encodes versions as 1000 * major + 10 * minor.
+std::string CudaVersionString(int v) { return absl::StrCat(v / 1000, ".", (v % 1000) / 10); }
+
+}  // namespace
+
+BuildInfo GetBuildInfo() {
+  BuildInfo info;
+  info.version = MLCORE_VERSION_STRING;
+  info.compiler = MLCORE_CXX_COMPILER;
+  info.build_type = MLCORE_BUILD_TYPE;
+#ifdef MLCORE_WITH_CUDA
+  info.cuda_enabled = true;
+  info.cuda_toolkit_version = MLCORE_CUDA_COMPILER_VERSION;
+  info.cuda_architectures = MLCORE_CUDA_ARCHITECTURES;
+  int runtime = 0;
+  if (cudaRuntimeGetVersion(&runtime) == cudaSuccess) info.cuda_runtime_version = CudaVersionString(runtime);
+  int driver = 0;
+  if (cudaDriverGetVersion(&driver) == cudaSuccess && driver > 0) {
+    info.cuda_driver_version = CudaVersionString(driver);
+  }
+  cudaGetLastError();
+  int major = 0, minor = 0, patch = 0;
+  if (cublasGetProperty(MAJOR_VERSION, &major) == CUBLAS_STATUS_SUCCESS &&
+      cublasGetProperty(MINOR_VERSION, &minor) == CUBLAS_STATUS_SUCCESS &&
+      cublasGetProperty(PATCH_LEVEL, &patch) == CUBLAS_STATUS_SUCCESS) {
+    info.cublas_version = absl::StrCat(major, ".", minor, ".", patch);
+  }
+#ifdef MLCORE_HAVE_CUDNN
+  size_t cudnn = cudnnGetVersion();  // major * 10000 + minor * 100 + patch since cuDNN 9
+  info.cudnn_version = absl::StrCat(cudnn / 10000, ".", (cudnn % 10000) / 100, ".", cudnn % 100);
+#endif
+#ifdef MLCORE_HAVE_NCCL_HEADERS
+  info.nccl_version = absl::StrCat(NCCL_MAJOR, ".", NCCL_MINOR, ".", NCCL_PATCH);
+#endif
+#endif
+  info.cuda_device_count = cuda::DeviceCount();
+  info.cuda_unavailable_reason = cuda::UnavailableReason();
+  return info;
+}
+
+}  // namespace mlcore
