@@ -11,7 +11,7 @@ CMAKE_ARGS ?=
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
 
-.PHONY: demo test test-cpp test-python test-nocuda deps venv build install bench gpu-check clean
+.PHONY: demo test test-cpp test-python test-nocuda deps venv build install bench gpu-check lint clean
 
 demo: install
 	$(PY) examples/quickstart.py
@@ -23,7 +23,7 @@ deps:
 
 $(VENV)/.ready: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip "setuptools>=68" wheel
+	$(PY) -m pip install -q --upgrade pip "setuptools>=77" wheel "pybind11>=2.12"
 	$(PY) -m pip install -q "numpy>=1.22" "pytest>=7" "nbclient>=0.9" nbformat "ipykernel>=6"
 	touch $@
 
@@ -32,7 +32,7 @@ venv: deps $(VENV)/.ready
 # One CMake build for the library, the C++ tests, the benchmarks and the extension module.
 build: venv
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE=$(abspath $(PY)) \
-	  -DMLCORE_BUILD_PYTHON=ON -DMLCORE_BUILD_TESTS=ON -DMLCORE_BUILD_BENCHMARKS=ON $(CMAKE_ARGS)
+	  -Dpybind11_DIR=$$($(PY) -c 'import pybind11; print(pybind11.get_cmake_dir())') -DMLCORE_BUILD_PYTHON=ON -DMLCORE_BUILD_TESTS=ON -DMLCORE_BUILD_BENCHMARKS=ON $(CMAKE_ARGS)
 	cmake --build $(BUILD)
 
 # pip install reuses the same CMake build, so nothing compiles twice.
@@ -56,6 +56,9 @@ bench: install
 	$(BUILD)/benchmarks/mlcore_ops_bench --benchmark_min_time=0.2
 	$(PY) benchmarks/python/bench_interop.py
 	$(PY) benchmarks/python/bench_elementwise.py
+
+lint: deps
+	bash scripts/lint.sh
 
 gpu-check:
 	bash scripts/gpu-check.sh

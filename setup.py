@@ -35,11 +35,10 @@ class CMakeBuild(build_ext):
         ]
         if not (build_dir / "CMakeCache.txt").exists():
             args += ["-DMLCORE_BUILD_TESTS=OFF", "-DMLCORE_BUILD_BENCHMARKS=OFF"]
-        if not Path("/usr/lib/cmake/pybind11").exists():
-            # No Debian pybind11-dev: use the pip one from the build requirements.
-            import pybind11
+        # pybind11 from pip (a build requirement): Debian's 2.10 misreads numpy 2's dtypes.
+        import pybind11
 
-            args.append(f"-Dpybind11_DIR={pybind11.get_cmake_dir()}")
+        args.append(f"-Dpybind11_DIR={pybind11.get_cmake_dir()}")
         if shutil.which("ninja") and not (build_dir / "CMakeCache.txt").exists():
             args += ["-G", "Ninja"]
         args += shlex.split(os.environ.get("MLCORE_CMAKE_ARGS", ""))

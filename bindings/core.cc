@@ -55,12 +55,12 @@ void BindCore(py::module_& m) {
         return StatsDict(Unwrap(GetAllocatorStats(Unwrap(ParseDevice(device)))));
       },
       py::arg("device") = "cpu");
-  m.def("num_threads", [] { return ThreadPool::Default().num_threads(); },
-        "Threads in the shared CPU pool (MLCORE_NUM_THREADS, else one per hardware thread).");
+  m.def(
+      "num_threads", [] { return ThreadPool::Default().num_threads(); },
+      "Threads in the shared CPU pool (MLCORE_NUM_THREADS, else one per hardware thread).");
 
   m.def(
-      "set_log_level",
-      [](const std::string& level) { SetLogLevel(Unwrap(ParseLogLevel(level))); },
+      "set_log_level", [](const std::string& level) { SetLogLevel(Unwrap(ParseLogLevel(level))); },
       py::arg("level"), "debug, info, warning, error or off (MLCORE_LOG_LEVEL sets the start).");
   m.def("get_log_level", [] { return std::string(LogLevelName(GetLogLevel())); });
 

@@ -2,7 +2,8 @@
 // arrays in (mlcore views the array), and DLPack both ways. Views keep their owner alive: a
 // tensor made from an array holds a reference to it, and an array made from a tensor holds the
 // tensor.
-#include <dlpack/dlpack.h>
+#include "mlcore/core/tensor.h"
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -11,7 +12,8 @@
 #include <vector>
 
 #include "bindings.h"
-#include "mlcore/core/tensor.h"
+#include "dlpack_bridge.h"
+#include "mlcore/core/cuda.h"
 
 namespace mlcore::python {
 namespace {
@@ -28,21 +30,30 @@ std::function<void()> KeepAlive(py::object owner) {
 
 const char* BufferFormat(DType dtype) {
   switch (dtype) {
-    case DType::kBool: return "?";
-    case DType::kUInt8: return "B";
-    case DType::kInt32: return "i";
-    case DType::kInt64: return "q";
-    case DType::kFloat16: return "e";
-    case DType::kFloat32: return "f";
-    case DType::kFloat64: return "d";
-    case DType::kBFloat16: break;
+    case DType::kBool:
+      return "?";
+    case DType::kUInt8:
+      return "B";
+    case DType::kInt32:
+      return "i";
+    case DType::kInt64:
+      return "q";
+    case DType::kFloat16:
+      return "e";
+    case DType::kFloat32:
+      return "f";
+    case DType::kFloat64:
+      return "d";
+    case DType::kBFloat16:
+      break;
   }
   return nullptr;
 }
 
 StatusOr<DType> DTypeFromNumpy(const py::dtype& dt) {
-  const char kind = dt.kind();
-  const ssize_t size = dt.itemsize();
+  // Read through Python attributes: the C struct layout of dtypes changed in numpy 2.
+  const char kind = py::str(dt.attr("kind")).cast<std::string>()[0];
+  const ssize_t size = dt.attr("itemsize").cast<ssize_t>();
   if (kind == 'b' && size == 1) return DType::kBool;
   if (kind == 'u' && size == 1) return DType::kUInt8;
   if (kind == 'i' && size == 4) return DType::kInt32;
@@ -95,137 +106,6 @@ py::buffer_info ToBuffer(Tensor& t) {
   }
   return py::buffer_info(t.data(), static_cast<ssize_t>(DTypeSize(t.dtype())), format,
                          static_cast<ssize_t>(shape.size()), shape, strides);
-}
-
-// DLPack ------------------------------------------------------------------------------------
-
-DLDataType ToDLDataType(DType dtype) {
-  DLDataType dl{};
-  dl.lanes = 1;
-  dl.bits = static_cast<uint8_t>(DTypeSize(dtype) * 8);
-  switch (dtype) {
-    case DType::kBool: dl.code = 6; break;  // kDLBool (DLPack >= 0.8; older readers see uint8)
-    case DType::kUInt8: dl.code = kDLUInt; break;
-    case DType::kInt32:
-    case DType::kInt64: dl.code = kDLInt; break;
-    case DType::kBFloat16: dl.code = kDLBfloat; break;
-    default: dl.code = kDLFloat; break;
-  }
-  return dl;
-}
-
-StatusOr<DType> FromDLDataType(DLDataType dl) {
-  if (dl.lanes == 1) {
-    if (dl.code == 6 && dl.bits == 8) return DType::kBool;
-    if (dl.code == kDLUInt && dl.bits == 8) return DType::kUInt8;
-    if (dl.code == kDLInt && dl.bits == 32) return DType::kInt32;
-    if (dl.code == kDLInt && dl.bits == 64) return DType::kInt64;
-    if (dl.code == kDLFloat && dl.bits == 16) return DType::kFloat16;
-    if (dl.code == kDLFloat && dl.bits == 32) return DType::kFloat32;
-    if (dl.code == kDLFloat && dl.bits == 64) return DType::kFloat64;
-    if (dl.code == kDLBfloat && dl.bits == 16) return DType::kBFloat16;
-  }
-  static const char* kCodes[] = {"int", "uint", "float", "opaque", "bfloat", "complex", "bool"};
-  std::string code = dl.code < 7 ? kCodes[dl.code] : "code " + std::to_string(dl.code);
-  return TypeError("DLPack dtype " + code + std::to_string(dl.bits) +
-                   (dl.lanes != 1 ? "x" + std::to_string(dl.lanes) : "") +
-                   " is not supported by mlcore");
-}
-
-struct ExportContext {
-  Tensor tensor;  // keeps the storage alive while the consumer holds the DLPack tensor
-  std::vector<int64_t> shape;
-  DLManagedTensor managed{};
-};
-
-void DeleteExport(DLManagedTensor* managed) {
-  delete static_cast<ExportContext*>(managed->manager_ctx);
-}
-
-void DestroyCapsule(PyObject* capsule) {
-  // A consumer renames the capsule to "used_dltensor" and owns the deleter from then on.
-  if (PyCapsule_IsValid(capsule, "dltensor")) {
-    auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule, "dltensor"));
-    if (managed != nullptr && managed->deleter != nullptr) managed->deleter(managed);
-  }
-}
-
-py::capsule ToDLPack(const Tensor& t) {
-  auto* ctx = new ExportContext{t, t.shape(), {}};
-  DLTensor& dl = ctx->managed.dl_tensor;
-  dl.data = t.storage()->data();
-  dl.byte_offset = t.byte_offset();
-  dl.device = t.device().is_cpu() ? DLDevice{kDLCPU, 0} : DLDevice{kDLCUDA, t.device().index};
-  dl.ndim = static_cast<int32_t>(t.dim());
-  dl.dtype = ToDLDataType(t.dtype());
-  dl.shape = ctx->shape.data();
-  dl.strides = nullptr;  // compact row-major
-  ctx->managed.manager_ctx = ctx;
-  ctx->managed.deleter = DeleteExport;
-  PyObject* capsule = PyCapsule_New(&ctx->managed, "dltensor", DestroyCapsule);
-  if (capsule == nullptr) {
-    delete ctx;
-    throw py::error_already_set();
-  }
-  return py::reinterpret_steal<py::capsule>(capsule);
-}
-
-bool IsCompactRowMajor(const DLTensor& dl) {
-  if (dl.strides == nullptr) return true;
-  int64_t expected = 1;
-  for (int i = dl.ndim - 1; i >= 0; --i) {
-    if (dl.shape[i] != 1 && dl.strides[i] != expected) return false;
-    expected *= dl.shape[i];
-  }
-  return true;
-}
-
-Tensor FromDLPackCapsule(py::capsule capsule) {
-  if (!PyCapsule_IsValid(capsule.ptr(), "dltensor")) {
-    throw py::value_error(
-        "mlcore.from_dlpack: expected an unconsumed 'dltensor' capsule (a capsule can be "
-        "consumed only once)");
-  }
-  auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule.ptr(), "dltensor"));
-  const DLTensor& dl = managed->dl_tensor;
-  DType dtype = Unwrap(FromDLDataType(dl.dtype));
-  Device device;
-  if (dl.device.device_type == kDLCPU || dl.device.device_type == kDLCUDAHost) {
-    device = Device::CPU();
-  } else if (dl.device.device_type == kDLCUDA) {
-    device = Device::CUDA(dl.device.device_id);
-  } else {
-    throw py::value_error("mlcore.from_dlpack: DLPack device type " +
-                          std::to_string(dl.device.device_type) +
-                          " is not supported (CPU and CUDA are)");
-  }
-  if (!IsCompactRowMajor(dl)) {
-    throw py::value_error(
-        "mlcore.from_dlpack: the tensor is not contiguous row-major, so it cannot be viewed "
-        "without a copy; make it contiguous first (e.g. x.contiguous() or np.ascontiguousarray)");
-  }
-  Shape shape(dl.shape, dl.shape + dl.ndim);
-  void* data = static_cast<char*>(dl.data) + dl.byte_offset;
-  auto tensor = Tensor::FromBlob(data, shape, dtype, device, [managed] {
-    if (managed->deleter != nullptr) managed->deleter(managed);
-  });
-  if (!tensor.ok()) ThrowIfError(tensor.status());
-  PyCapsule_SetName(capsule.ptr(), "used_dltensor");
-  return *std::move(tensor);
-}
-
-Tensor FromDLPack(py::object obj) {
-  if (PyCapsule_CheckExact(obj.ptr())) return FromDLPackCapsule(obj.cast<py::capsule>());
-  if (!py::hasattr(obj, "__dlpack__")) {
-    throw py::type_error("mlcore.from_dlpack: " + std::string(py::str(py::type::of(obj))) +
-                         " has no __dlpack__ method");
-  }
-  return FromDLPackCapsule(obj.attr("__dlpack__")().cast<py::capsule>());
-}
-
-py::tuple DLPackDevice(const Tensor& t) {
-  return t.device().is_cpu() ? py::make_tuple(static_cast<int>(kDLCPU), 0)
-                             : py::make_tuple(static_cast<int>(kDLCUDA), t.device().index);
 }
 
 Device DeviceArg(const py::object& device) {
@@ -298,17 +178,21 @@ mlcore.from_dlpack(x) view other arrays without a copy.)doc");
             return Unwrap(t.Reshape(shape));
           },
           "A view with another shape (one dimension may be -1).")
-      .def("slice", [](const Tensor& t, int64_t start, int64_t stop) {
-        return Unwrap(t.Slice(start, stop));
-      }, py::arg("start"), py::arg("stop"), "A view of rows [start, stop).")
+      .def(
+          "slice",
+          [](const Tensor& t, int64_t start, int64_t stop) { return Unwrap(t.Slice(start, stop)); },
+          py::arg("start"), py::arg("stop"), "A view of rows [start, stop).")
       .def("shares_memory_with", &Tensor::SharesStorageWith)
       .def(
           "__dlpack__",
           [](const Tensor& t, py::object stream, py::object max_version, py::object dl_device,
              py::object copy) {
+            // DLPack 1.x when the consumer says it understands it (max_version >= (1, 0)).
+            bool versioned =
+                !max_version.is_none() && max_version.cast<std::pair<int, int>>().first >= 1;
             if (!copy.is_none() && copy.cast<bool>()) {
               Tensor c = Unwrap(t.Clone());
-              return ToDLPack(c);
+              return ToDLPack(c, versioned);
             }
             if (!dl_device.is_none()) {
               auto requested = dl_device.cast<std::pair<int, int>>();
@@ -326,7 +210,7 @@ mlcore.from_dlpack(x) view other arrays without a copy.)doc");
               py::gil_scoped_release release;
               ThrowIfError(cuda::Synchronize(t.device().index));
             }
-            return ToDLPack(t);
+            return ToDLPack(t, versioned);
           },
           py::kw_only(), py::arg("stream") = py::none(), py::arg("max_version") = py::none(),
           py::arg("dl_device") = py::none(), py::arg("copy") = py::none())

@@ -5,7 +5,7 @@ adds the conveniences a notebook wants (copying constructors, numpy in and out).
 """
 
 from . import _mlcore
-from ._mlcore import (
+from ._mlcore import (  # noqa: F401 (re-exports)
     Tensor,
     allocator_stats,
     build_info,

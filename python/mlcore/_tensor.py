@@ -67,3 +67,19 @@ Tensor.cpu = lambda self: self if self.device == "cpu" else self.to("cpu")
 Tensor.cuda = lambda self, index=0: self.to(f"cuda:{index}")
 Tensor.__float__ = lambda self: float(_item(self))
 Tensor.__int__ = lambda self: int(_item(self))
+
+
+def _array(self, dtype=None, copy=None):
+    # numpy asks the buffer protocol first and comes here only when it fails: a CUDA tensor or
+    # bfloat16. Say so instead of letting numpy wrap the tensor in an object array.
+    if self.device != "cpu":
+        raise ValueError(f"tensor on {self.device} cannot be viewed as a numpy array; "
+                         "call .cpu() (or .numpy(), which copies) first")
+    if self.dtype == "bfloat16":
+        raise TypeError("bfloat16 has no numpy dtype; cast it first: "
+                        "mlcore.ops.cast(t, 'float32')")
+    array = np.asarray(memoryview(self))
+    return array if dtype is None else array.astype(dtype, copy=bool(copy))
+
+
+Tensor.__array__ = _array

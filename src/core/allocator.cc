@@ -1,5 +1,7 @@
 #include "mlcore/core/allocator.h"
 
+#include <sys/mman.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <map>
@@ -15,16 +17,25 @@ namespace mlcore {
 namespace {
 
 constexpr size_t kCpuAlignment = 64;
+// Large blocks are aligned to a huge page and advised as such, as numpy does: first touching a
+// 40 MB block then takes 20 page faults instead of 10,000, which is most of the cost of an
+// operation that allocates its output.
+constexpr size_t kHugePage = size_t{2} << 20;
+constexpr size_t kHugePageThreshold = size_t{4} << 20;
 
 class CpuAllocator final : public Allocator {
  public:
   StatusOr<void*> Allocate(size_t nbytes) override {
-    size_t rounded = (nbytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
-    void* ptr = std::aligned_alloc(kCpuAlignment, rounded == 0 ? kCpuAlignment : rounded);
+    const size_t alignment = nbytes >= kHugePageThreshold ? kHugePage : kCpuAlignment;
+    size_t rounded = (nbytes + alignment - 1) / alignment * alignment;
+    void* ptr = std::aligned_alloc(alignment, rounded == 0 ? alignment : rounded);
     if (ptr == nullptr) {
-      return absl::ResourceExhaustedError(absl::StrCat("out of host memory allocating ", nbytes,
-                                                       " bytes"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("out of host memory allocating ", nbytes, " bytes"));
     }
+#ifdef MADV_HUGEPAGE
+    if (alignment == kHugePage) madvise(ptr, rounded, MADV_HUGEPAGE);  // advice only: may fail
+#endif
     uint64_t now = allocated_.fetch_add(nbytes) + nbytes;
     uint64_t peak = peak_.load();
     while (now > peak && !peak_.compare_exchange_weak(peak, now)) {

@@ -8,8 +8,8 @@
 #include <cublas_api.h>
 #include <cuda_runtime_api.h>
 #ifdef MLCORE_HAVE_CUDNN
-#include <cudnn_version.h>
 #include <cudnn_ops.h>
+#include <cudnn_version.h>
 #endif
 #ifdef MLCORE_HAVE_NCCL_HEADERS
 #include <nccl.h>
@@ -34,7 +34,8 @@ BuildInfo GetBuildInfo() {
   info.cuda_toolkit_version = MLCORE_CUDA_COMPILER_VERSION;
   info.cuda_architectures = MLCORE_CUDA_ARCHITECTURES;
   int runtime = 0;
-  if (cudaRuntimeGetVersion(&runtime) == cudaSuccess) info.cuda_runtime_version = CudaVersionString(runtime);
+  if (cudaRuntimeGetVersion(&runtime) == cudaSuccess)
+    info.cuda_runtime_version = CudaVersionString(runtime);
   int driver = 0;
   if (cudaDriverGetVersion(&driver) == cudaSuccess && driver > 0) {
     info.cuda_driver_version = CudaVersionString(driver);

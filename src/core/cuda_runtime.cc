@@ -6,9 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "cuda_internal.h"
-#include "strings.h"
 #include "mlcore/core/cuda.h"
 #include "mlcore/core/logging.h"
+#include "strings.h"
 
 #ifdef MLCORE_WITH_CUDA
 #include <cuda_runtime_api.h>
@@ -109,9 +109,9 @@ namespace internal {
 Status CheckCudaDevice(Device device) {
   if (!device.is_cuda()) return absl::OkStatus();
   if (cuda::DeviceCount() == 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "device ", device.ToString(), " requested but CUDA is unavailable: ",
-        cuda::UnavailableReason()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("device ", device.ToString(),
+                     " requested but CUDA is unavailable: ", cuda::UnavailableReason()));
   }
   if (device.index < 0 || device.index >= cuda::DeviceCount()) {
     return absl::NotFoundError(absl::StrCat("device ", device.ToString(), " does not exist (",

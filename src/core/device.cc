@@ -23,8 +23,8 @@ StatusOr<Device> ParseDevice(std::string_view text) {
       return Device::CUDA(index);
     }
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown device '", internal::AV(text), "': expected 'cpu', 'cuda' or 'cuda:N'"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown device '", internal::AV(text),
+                                                 "': expected 'cpu', 'cuda' or 'cuda:N'"));
 }
 
 }  // namespace mlcore

@@ -53,17 +53,22 @@ StatusOr<LogLevel> ParseLogLevel(std::string_view name) {
   if (n == "warning" || n == "warn") return LogLevel::kWarning;
   if (n == "error") return LogLevel::kError;
   if (n == "off" || n == "none" || n == "quiet") return LogLevel::kOff;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown log level '", internal::AV(name), "': expected debug, info, warning, error or off"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown log level '", internal::AV(name),
+                                                 "': expected debug, info, warning, error or off"));
 }
 
 const char* LogLevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarning: return "warning";
-    case LogLevel::kError: return "error";
-    case LogLevel::kOff: return "off";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarning:
+      return "warning";
+    case LogLevel::kError:
+      return "error";
+    case LogLevel::kOff:
+      return "off";
   }
   return "unknown";
 }

@@ -29,8 +29,7 @@ std::string ShapeToString(absl::Span<const int64_t> shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
 
-Storage::Storage(void* data, size_t nbytes, Device device, bool owns,
-                 std::function<void()> release)
+Storage::Storage(void* data, size_t nbytes, Device device, bool owns, std::function<void()> release)
     : data_(data), nbytes_(nbytes), device_(device), owns_(owns), release_(std::move(release)) {}
 
 Storage::~Storage() {
@@ -59,10 +58,9 @@ StatusOr<Tensor> Tensor::FromStorage(std::shared_ptr<Storage> storage, size_t by
   MLCORE_ASSIGN_OR_RETURN(int64_t n, NumElements(shape));
   size_t need = static_cast<size_t>(n) * DTypeSize(dtype);
   if (byte_offset > storage->nbytes() || need > storage->nbytes() - byte_offset) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("a ", DTypeName(dtype), " tensor of shape ", ShapeToString(shape), " needs ",
-                     need, " bytes at offset ", byte_offset, " but the storage holds ",
-                     storage->nbytes()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a ", DTypeName(dtype), " tensor of shape ", ShapeToString(shape), " needs ", need,
+        " bytes at offset ", byte_offset, " but the storage holds ", storage->nbytes()));
   }
   Tensor t;
   t.storage_ = std::move(storage);
@@ -121,9 +119,9 @@ Status Tensor::CopyFrom(const Tensor& src) {
     return absl::InvalidArgumentError("Tensor::CopyFrom: undefined tensor");
   }
   if (src.dtype_ != dtype_ || src.numel_ != numel_) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Tensor::CopyFrom: cannot copy ", src.ToString(), " into ", ToString(),
-                     " (dtype and element count must match)"));
+    return absl::InvalidArgumentError(absl::StrCat("Tensor::CopyFrom: cannot copy ", src.ToString(),
+                                                   " into ", ToString(),
+                                                   " (dtype and element count must match)"));
   }
   return internal::CopyBytes(data(), device(), src.data(), src.device(), nbytes());
 }
@@ -148,8 +146,8 @@ StatusOr<Tensor> Tensor::Reshape(const Shape& shape) const {
   }
   if (infer >= 0) {
     if (known == 0 || numel_ % known != 0) {
-      return absl::InvalidArgumentError(absl::StrCat("cannot reshape ", ShapeToString(shape_),
-                                                     " (", numel_, " elements) to ",
+      return absl::InvalidArgumentError(absl::StrCat("cannot reshape ", ShapeToString(shape_), " (",
+                                                     numel_, " elements) to ",
                                                      ShapeToString(shape)));
     }
     resolved[infer] = numel_ / known;

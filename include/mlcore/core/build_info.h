@@ -10,14 +10,14 @@ struct BuildInfo {
   std::string version;
   std::string compiler;
   std::string build_type;
-  bool cuda_enabled = false;           // compiled with the CUDA kernels
-  std::string cuda_toolkit_version;    // nvcc that compiled them
-  std::string cuda_architectures;      // e.g. "80;90"
-  std::string cuda_runtime_version;    // linked runtime
-  std::string cuda_driver_version;     // "" when no driver is loaded
+  bool cuda_enabled = false;         // compiled with the CUDA kernels
+  std::string cuda_toolkit_version;  // nvcc that compiled them
+  std::string cuda_architectures;    // e.g. "80;90"
+  std::string cuda_runtime_version;  // linked runtime
+  std::string cuda_driver_version;   // "" when no driver is loaded
   std::string cublas_version;
   std::string cudnn_version;
-  std::string nccl_version;            // headers the build saw
+  std::string nccl_version;  // headers the build saw
   int cuda_device_count = 0;
   std::string cuda_unavailable_reason;  // why cuda_device_count is 0
 };

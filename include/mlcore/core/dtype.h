@@ -33,9 +33,9 @@ bool IsFloatingPoint(DType dtype);
 
 template <typename T>
 struct DTypeTraits;
-#define MLCORE_DTYPE_TRAIT_(T, D) \
-  template <>                     \
-  struct DTypeTraits<T> {         \
+#define MLCORE_DTYPE_TRAIT_(T, D)     \
+  template <>                         \
+  struct DTypeTraits<T> {             \
     static constexpr DType value = D; \
   }
 MLCORE_DTYPE_TRAIT_(bool, DType::kBool);
@@ -55,14 +55,22 @@ inline constexpr DType kDTypeOf = DTypeTraits<T>::value;
 template <typename Fn>
 decltype(auto) VisitDType(DType dtype, Fn&& fn) {
   switch (dtype) {
-    case DType::kBool: return fn(bool{});
-    case DType::kUInt8: return fn(uint8_t{});
-    case DType::kInt32: return fn(int32_t{});
-    case DType::kInt64: return fn(int64_t{});
-    case DType::kFloat16: return fn(float16{});
-    case DType::kBFloat16: return fn(bfloat16{});
-    case DType::kFloat32: return fn(float{});
-    case DType::kFloat64: break;
+    case DType::kBool:
+      return fn(bool{});
+    case DType::kUInt8:
+      return fn(uint8_t{});
+    case DType::kInt32:
+      return fn(int32_t{});
+    case DType::kInt64:
+      return fn(int64_t{});
+    case DType::kFloat16:
+      return fn(float16{});
+    case DType::kBFloat16:
+      return fn(bfloat16{});
+    case DType::kFloat32:
+      return fn(float{});
+    case DType::kFloat64:
+      break;
   }
   return fn(double{});
 }

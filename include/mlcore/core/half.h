@@ -38,7 +38,7 @@ inline float16 FloatToFloat16(float f) {
   uint32_t u = FloatBits(f);
   uint16_t sign = uint16_t((u >> 16) & 0x8000u);
   uint32_t abs = u & 0x7fffffffu;
-  if (abs > 0x7f800000u) return float16{uint16_t(sign | 0x7e00u)};  // NaN
+  if (abs > 0x7f800000u) return float16{uint16_t(sign | 0x7e00u)};   // NaN
   if (abs >= 0x477ff000u) return float16{uint16_t(sign | 0x7c00u)};  // overflow to inf
   if (abs < 0x38800000u) {                                           // subnormal or zero
     if (abs < 0x33000000u) return float16{sign};                     // below half the min subnormal

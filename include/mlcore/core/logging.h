@@ -39,7 +39,7 @@ class LogMessage {
 
 }  // namespace mlcore
 
-#define MLCORE_LOG(level)                                                       \
-  if (::mlcore::LogLevel::k##level < ::mlcore::GetLogLevel()) {                 \
-  } else                                                                        \
+#define MLCORE_LOG(level)                                       \
+  if (::mlcore::LogLevel::k##level < ::mlcore::GetLogLevel()) { \
+  } else                                                        \
     ::mlcore::internal::LogMessage(::mlcore::LogLevel::k##level, __FILE__, __LINE__).stream()

@@ -26,14 +26,14 @@ bool IsTypeError(const Status& status);
 #define MLCORE_STATUS_CONCAT_(a, b) MLCORE_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function when `expr` yields a non-OK status.
-#define MLCORE_RETURN_IF_ERROR(expr)                   \
-  do {                                                 \
-    ::absl::Status mlcore_status_ = (expr);            \
-    if (!mlcore_status_.ok()) return mlcore_status_;   \
+#define MLCORE_RETURN_IF_ERROR(expr)                 \
+  do {                                               \
+    ::absl::Status mlcore_status_ = (expr);          \
+    if (!mlcore_status_.ok()) return mlcore_status_; \
   } while (0)
 
 // `lhs = value of expr` when it is OK; otherwise returns its status from the enclosing function.
-#define MLCORE_ASSIGN_OR_RETURN(lhs, expr)                                                   \
+#define MLCORE_ASSIGN_OR_RETURN(lhs, expr) \
   MLCORE_ASSIGN_OR_RETURN_IMPL_(MLCORE_STATUS_CONCAT_(mlcore_statusor_, __LINE__), lhs, expr)
 #define MLCORE_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                                  \

@@ -1,0 +1,89 @@
+// The artifact store: immutable files named by the sha256 of their content, under
+// $MLCORE_HOME/artifacts/sha256/<first two hex digits>/<digest>. Naming by content makes caching
+// and lineage exact (same bytes, same name), stores each datum once, and lets anyone check a
+// file against its name. Files appear atomically (temp file, fsync, rename, fsync of the
+// directory), so a reader never sees half an artifact, even after a crash.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "mlcore/core/status.h"
+#include "mlcore/store/metadata_store.h"
+
+namespace mlcore::store {
+
+struct ArtifactStoreOptions {
+  // The store's root directory. Empty: DefaultHome() + "/artifacts".
+  std::string root;
+
+  // Create the root when it does not exist. When false, a missing root is NotFound.
+  bool create_if_missing = true;
+
+  // fsync each new file before its rename and its directory after, so that an artifact whose
+  // Put returned survives a power loss. false skips both: faster for many small artifacts on
+  // slow disks, but a power loss may leave a name pointing at an empty or partial file (which
+  // Verify then reports as DataLoss).
+  bool sync = true;
+};
+
+// Where an artifact lives.
+struct Artifact {
+  std::string digest;  // 64 lowercase hex digits of the sha256 of the content
+  int64_t size = 0;    // bytes
+  std::string path;    // the absolute file path
+  // "file://" + path: what the metadata store records as the artifact's location.
+  std::string uri() const { return "file://" + path; }
+};
+
+// Content-addressed file store. Digests given to its calls are 64 lowercase hex digits,
+// optionally prefixed by "sha256:"; anything else is InvalidArgument naming the string. Safe to
+// use from several threads and processes at once: writers of the same content race to rename
+// identical files into place, and either wins.
+class ArtifactStore {
+ public:
+  static StatusOr<std::unique_ptr<ArtifactStore>> Open(const ArtifactStoreOptions& options = {});
+
+  // Stores `bytes`; a no-op (same Artifact back) when the content is already there.
+  StatusOr<Artifact> Put(std::string_view bytes);
+  // Stores a copy of the file at `path`, streamed (never held in memory whole). NotFound when
+  // the file does not exist.
+  StatusOr<Artifact> PutFile(const std::string& path);
+
+  // The content. NotFound when the store does not hold the digest.
+  StatusOr<std::string> Get(std::string_view digest) const;
+  // Where the digest's file is and how big it is, without reading it. NotFound when absent.
+  StatusOr<Artifact> Stat(std::string_view digest) const;
+  StatusOr<bool> Contains(std::string_view digest) const;
+  // The file path the digest has (or would have) in this store; it need not exist.
+  StatusOr<std::string> PathFor(std::string_view digest) const;
+
+  // Re-reads the file and recomputes its sha256. DataLoss naming the file and both digests when
+  // the content no longer matches its name; NotFound when absent.
+  Status Verify(std::string_view digest) const;
+
+  const std::string& root() const { return root_; }
+
+ private:
+  ArtifactStore(ArtifactStoreOptions options, std::string root);
+  // Moves a finished temp file (already holding content `digest`) into place.
+  StatusOr<Artifact> Install(const std::string& temp_path, const std::string& digest, int64_t size);
+
+  ArtifactStoreOptions options_;
+  std::string root_;
+};
+
+// The sha256 of `bytes` as 64 lowercase hex digits.
+StatusOr<std::string> Sha256Hex(std::string_view bytes);
+
+// Normalizes a digest string ("sha256:" prefix dropped) or says why it is not one.
+StatusOr<std::string> ParseDigest(std::string_view digest);
+
+// Records `artifact` in the metadata store's `artifacts` table (digest, size, uri, media type),
+// so that runs and lineage can refer to it. Recording the same digest again keeps the first row.
+Status RecordArtifact(MetadataStore& metadata, const Artifact& artifact,
+                      std::string_view media_type = "application/octet-stream");
+
+}  // namespace mlcore::store

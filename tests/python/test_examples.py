@@ -1,0 +1,38 @@
+"""The examples run as users run them: the quickstart script as a subprocess and the notebook
+under a real Jupyter kernel (nbclient + ipykernel)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_quickstart_script_runs(tmp_path):
+    env = dict(os.environ, MLCORE_HOME=str(tmp_path / "home"))
+    out = subprocess.run([sys.executable, str(EXAMPLES / "quickstart.py")], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "quickstart: ok" in out.stdout
+    assert (tmp_path / "home" / "mlcore.db").exists()
+
+
+def test_quickstart_notebook_runs_under_jupyter(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLCORE_HOME", str(tmp_path / "home"))
+    nb = nbformat.read(EXAMPLES / "quickstart.ipynb", as_version=4)
+    client = NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    outputs = "".join(
+        o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+        for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", []))
+    errors = [o for cell in nb.cells if cell.cell_type == "code"
+              for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+    assert "zero-copy: True" in outputs
+    assert (tmp_path / "home" / "mlcore.db").exists()
