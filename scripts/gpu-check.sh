@@ -5,7 +5,14 @@
 # bandwidth. Exits non-zero when a build step or test fails, or when the GPU tests skipped.
 #
 #   bash scripts/gpu-check.sh            # BUILD_DIR=build/gpu-check JOBS=16 CUDA_ARCH=90
+#   bash scripts/gpu-check.sh --bundle build/gpu-bundle
+#       runs programs built elsewhere by scripts/gpu-bundle.sh (for GPU machines that have the
+#       CUDA toolkit but not Debian's -dev packages, and no registry to install them from)
 set -euo pipefail
+BUNDLE=""
+if [ "${1:-}" = "--bundle" ]; then
+  BUNDLE=$(cd "$2" && pwd)
+fi
 
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build/gpu-check}
@@ -16,24 +23,27 @@ BENCH_MIN_TIME=${BENCH_MIN_TIME:-0.05}
 echo "== devices"
 nvidia-smi -L
 
-echo "== dependencies"
-bash scripts/install-deps.sh
-
-echo "== configure and build ($BUILD_DIR, sm_$CUDA_ARCH, -j$JOBS)"
-# CMake 3.25 knows no C++20 flag for nvcc; naming it here lets CUDA_STANDARD 20 through on it
-# (unused, and harmless, where CMake knows it).
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DMLCORE_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" \
-  -DCMAKE_CUDA20_STANDARD_COMPILE_OPTION=-std=c++20 \
-  -DCMAKE_CUDA20_EXTENSION_COMPILE_OPTION=-std=c++20 \
-  -DMLCORE_BUILD_TESTS=ON -DMLCORE_BUILD_BENCHMARKS=ON -DMLCORE_BUILD_PYTHON=OFF \
-  --no-warn-unused-cli >/dev/null
-cmake --build "$BUILD_DIR" -j "$JOBS" --target mlcore_tests mlcore_ops_bench
+if [ -n "$BUNDLE" ]; then
+  echo "== prebuilt bundle $BUNDLE"
+  export LD_LIBRARY_PATH="$BUNDLE/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  tests_bin="$BUNDLE/bin/mlcore_tests"
+  bench_bin="$BUNDLE/bin/mlcore_ops_bench"
+else
+  echo "== dependencies"
+  bash scripts/install-deps.sh
+  echo "== configure and build ($BUILD_DIR, sm_$CUDA_ARCH, -j$JOBS)"
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DMLCORE_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" \
+    -DMLCORE_BUILD_TESTS=ON -DMLCORE_BUILD_BENCHMARKS=ON -DMLCORE_BUILD_PYTHON=OFF >/dev/null
+  cmake --build "$BUILD_DIR" -j "$JOBS" --target mlcore_tests mlcore_ops_bench
+  tests_bin="$BUILD_DIR/tests/mlcore_tests"
+  bench_bin="$BUILD_DIR/benchmarks/mlcore_ops_bench"
+fi
 
 echo "== GPU tests"
 test_log=$(mktemp)
 set +e
-"$BUILD_DIR/tests/mlcore_tests" --gtest_filter='*Cuda*:*Gpu*' 2>&1 | tee "$test_log"
+"$tests_bin" --gtest_filter='*Cuda*:*Gpu*' 2>&1 | tee "$test_log"
 test_status=${PIPESTATUS[0]}
 set -e
 if [ "$test_status" -ne 0 ]; then
@@ -49,7 +59,7 @@ fi
 
 echo "== GPU benchmarks"
 bench_json=$(mktemp)
-"$BUILD_DIR/benchmarks/mlcore_ops_bench" --benchmark_filter='BM_Cuda' \
+"$bench_bin" --benchmark_filter='BM_Cuda' \
   --benchmark_min_time="$BENCH_MIN_TIME" --benchmark_out="$bench_json" \
   --benchmark_out_format=json
 

@@ -37,6 +37,10 @@ template <typename T>
 using Wrapping = typename WrappingOf<T>::type;
 
 void ParallelChunks(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n < kCpuParallelThreshold) {
+    fn(0, n);
+    return;
+  }
   ThreadPool::Default().ParallelFor(n, kCpuGrain, fn);
 }
 
@@ -278,7 +282,8 @@ Status Sum(const Tensor& x, Tensor& out) {
     using T = decltype(tag);
     using Acc = decltype(SumRange<T>(nullptr, 0, 0));
     std::vector<Acc> partials(num_chunks, Acc{0});
-    ThreadPool::Default().ParallelFor(num_chunks, 1, [&](int64_t first, int64_t last) {
+    constexpr int64_t kSerialChunks = kCpuParallelThreshold / kCpuGrain;
+    ThreadPool::Default().ParallelFor(num_chunks, kSerialChunks, [&](int64_t first, int64_t last) {
       for (int64_t c = first; c < last; ++c) {
         partials[c] = SumRange<T>(x.data(), c * kCpuGrain, std::min(n, (c + 1) * kCpuGrain));
       }

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the GPU test and benchmark programs HERE (a machine with the toolkit and the Debian
+# packages) for sm_90 and bundles them with the shared libraries they need that a bare CUDA
+# image may lack (Abseil, SQLite, libcrypto, Google Benchmark; not the CUDA libraries, which the
+# GPU machine has). A GPU machine without Debian's -dev packages then runs
+#   bash scripts/gpu-check.sh --bundle build/gpu-bundle
+# Output: build/gpu-bundle/{bin,lib} (tens of MB).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build/gpu-bundle-build}
+OUT=${OUT_DIR:-build/gpu-bundle}
+CUDA_ARCH=${CUDA_ARCH:-90}
+
+bash scripts/install-deps.sh
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMLCORE_WITH_CUDA=ON \
+  -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" -DMLCORE_BUILD_TESTS=ON -DMLCORE_BUILD_BENCHMARKS=ON \
+  -DMLCORE_BUILD_PYTHON=OFF >/dev/null
+cmake --build "$BUILD_DIR" --target mlcore_tests mlcore_ops_bench
+
+rm -rf "$OUT"
+mkdir -p "$OUT/bin" "$OUT/lib"
+cp "$BUILD_DIR/tests/mlcore_tests" "$BUILD_DIR/benchmarks/mlcore_ops_bench" "$OUT/bin/"
+cp -L "$BUILD_DIR"/libmlcore.so.[0-9] "$OUT/lib/"
+# Every resolved dependency except the C library itself and the CUDA/NVIDIA libraries.
+for binary in "$OUT"/bin/* "$OUT"/lib/libmlcore.so.*; do
+  ldd "$binary" | awk '/=> \// {print $3}'
+done | sort -u | while read -r lib; do
+  case "$(basename "$lib")" in
+    libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*|libcuda.so*|libcu*|libnv*) ;;
+    *) cp -L "$lib" "$OUT/lib/" ;;
+  esac
+done
+du -sh "$OUT"
+echo "gpu-bundle: $OUT ready (carry it to the GPU machine)"
