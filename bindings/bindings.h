@@ -17,6 +17,17 @@ void BindTensor(py::module_& m);
 void BindStore(py::module_& m);
 void BindOps(py::module_& m);
 
+// Later modules register their binder from their own file, so adding a module's bindings
+// touches no shared file:
+//   static BinderRegistration reg("hpo", "Hyperparameter search", &BindHpo);
+// makes mlcore._mlcore.hpo and calls BindHpo on it when the extension loads.
+using Binder = void (*)(py::module_& submodule);
+struct BinderRegistration {
+  BinderRegistration(const char* submodule, const char* doc, Binder binder);
+};
+// Calls every registered binder, in registration-name order, each on its own submodule.
+void RunRegisteredBinders(py::module_& m);
+
 // Raises the Python exception that fits `status` (ValueError, KeyError, TypeError,
 // TimeoutError, RuntimeError...) with its message. No-op for OK.
 void ThrowIfError(const Status& status);

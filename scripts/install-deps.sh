@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git clang-format
   libabsl-dev libeigen3-dev libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libdlpack-dev
+  libdlpack-dev libyaml-cpp-dev nlohmann-json3-dev
   python3-venv python3-dev
 )
 

@@ -25,6 +25,17 @@ store = _mlcore.store
 
 __version__ = build_info()["version"]
 
+
+def __getattr__(name):
+    # Subpackages (mlcore.hpo, mlcore.nn, ...) load on first use, so `import mlcore` stays fast
+    # and a module's Python dependencies are needed only by those who use it.
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'mlcore' has no attribute '{name}'")
+
 __all__ = [
     "Tensor",
     "allocator_stats",
