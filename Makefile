@@ -21,10 +21,10 @@ test: test-cpp test-python
 deps:
 	bash scripts/install-deps.sh
 
-$(VENV)/.ready: pyproject.toml
+$(VENV)/.ready: pyproject.toml requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=77" wheel "pybind11>=2.12"
-	$(PY) -m pip install -q "numpy>=1.22" "pytest>=7" "nbclient>=0.9" nbformat "ipykernel>=6"
+	$(PY) -m pip install -q -r requirements-test.txt
 	touch $@
 
 venv: deps $(VENV)/.ready

@@ -19,6 +19,25 @@ from ._mlcore import (  # noqa: F401 (re-exports)
 )
 from . import cuda
 from ._tensor import as_tensor, tensor
+from .pipelines import (
+    Artifact,
+    Dataset,
+    Elif,
+    Else,
+    ExitHandler,
+    If,
+    Input,
+    Metrics,
+    Model,
+    Output,
+    ParallelFor,
+    component,
+    compile,
+    get_run,
+    pipeline,
+    run,
+    runs,
+)
 
 ops = _mlcore.ops
 store = _mlcore.store
@@ -37,6 +56,23 @@ def __getattr__(name):
     raise AttributeError(f"module 'mlcore' has no attribute '{name}'")
 
 __all__ = [
+    "Artifact",
+    "Dataset",
+    "Elif",
+    "Else",
+    "ExitHandler",
+    "If",
+    "Input",
+    "Metrics",
+    "Model",
+    "Output",
+    "ParallelFor",
+    "component",
+    "compile",
+    "get_run",
+    "pipeline",
+    "run",
+    "runs",
     "Tensor",
     "allocator_stats",
     "as_tensor",

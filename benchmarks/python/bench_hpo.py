@@ -1,0 +1,225 @@
+"""mlcore.hpo side by side with Optuna (when installed) in one run.
+
+1. Time per ask (ask + 5 suggestions + tell) with N finished trials, TPE.
+2. Writing trials with 10 intermediate reports each to SQLite.
+3. Quality: mean best value after 100 trials over seeds on Branin (2-D), Hartmann6,
+   Rosenbrock (5-D), Ackley (5-D), Styblinski-Tang (5-D) and a mixed int/categorical function.
+
+Run: python benchmarks/python/bench_hpo.py [--trials-before 1000] [--seeds 10] [--skip-quality]
+"""
+
+import argparse
+import math
+import os
+import tempfile
+import time
+
+import mlcore.hpo as hpo
+
+try:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+except ImportError:  # the peer is optional
+    optuna = None
+
+DIMS = 5
+
+
+# ---- objectives (minimize); each takes a suggest(name, low, high) and a categorical suggest ----
+
+def branin(s, c):
+    x, y = s("x0", -5, 10), s("x1", 0, 15)
+    a = y - 5.1 / (4 * math.pi ** 2) * x * x + 5 / math.pi * x - 6
+    return a * a + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x) + 10
+
+
+_H_A = [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
+        [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]]
+_H_P = [[0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886],
+        [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
+        [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650],
+        [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381]]
+_H_ALPHA = [1.0, 1.2, 3.0, 3.2]
+
+
+def hartmann6(s, c):
+    x = [s(f"x{i}", 0, 1) for i in range(6)]
+    return -sum(_H_ALPHA[i] * math.exp(-sum(_H_A[i][j] * (x[j] - _H_P[i][j]) ** 2
+                                            for j in range(6))) for i in range(4))
+
+
+def rosenbrock5(s, c):
+    x = [s(f"x{i}", -2, 2) for i in range(5)]
+    return sum(100 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2 for i in range(4))
+
+
+def ackley5(s, c):
+    x = [s(f"x{i}", -32.768, 32.768) for i in range(5)]
+    n = len(x)
+    return (-20 * math.exp(-0.2 * math.sqrt(sum(v * v for v in x) / n))
+            - math.exp(sum(math.cos(2 * math.pi * v) for v in x) / n) + 20 + math.e)
+
+
+def styblinski_tang5(s, c):
+    x = [s(f"x{i}", -5, 5) for i in range(5)]
+    return sum(v ** 4 - 16 * v * v + 5 * v for v in x) / 2
+
+
+def mixed(s, c):
+    x = s("x", -5, 5)
+    n = int(round(s("n", 0, 20, integer=True)))
+    act = c("act", ["relu", "tanh", "gelu", "none"])
+    opt = c("opt", ["sgd", "adam"])
+    return ((x - 1.3) ** 2 + (n - 7) ** 2 / 10
+            + {"relu": 0.5, "tanh": 1.0, "gelu": 0.0, "none": 2.0}[act]
+            + (0.0 if opt == "adam" else 0.7))
+
+
+FUNCTIONS = {"branin": branin, "hartmann6": hartmann6, "rosenbrock5": rosenbrock5,
+             "ackley5": ackley5, "styblinski_tang5": styblinski_tang5, "mixed": mixed}
+
+
+def as_objective(fn):
+    def objective(trial):
+        def s(name, low, high, integer=False):
+            if integer:
+                return trial.suggest_int(name, low, high)
+            return trial.suggest_float(name, low, high)
+
+        return fn(s, trial.suggest_categorical)
+
+    return objective
+
+
+# ---- 1. time per ask ----
+
+def mlcore_ask_time(n_before, asks, multivariate=False):
+    study = hpo.create_study(sampler=hpo.TPESampler(seed=0, multivariate=multivariate))
+    dist = hpo.FloatDistribution(-5, 5)
+    import random
+
+    rng = random.Random(0)
+    for _ in range(n_before):
+        params = {f"x{k}": rng.uniform(-5, 5) for k in range(DIMS)}
+        study.add_trial(params, {k: dist for k in params}, value=sum(v * v for v in params.values()))
+    start = time.perf_counter()
+    for _ in range(asks):
+        t = study.ask()
+        v = sum(t.suggest_float(f"x{k}", -5, 5) ** 2 for k in range(DIMS))
+        study.tell(t, v)
+    return (time.perf_counter() - start) / asks
+
+
+def optuna_ask_time(n_before, asks, multivariate=False):
+    study = optuna.create_study(
+        sampler=optuna.samplers.TPESampler(seed=0, multivariate=multivariate))
+    dist = optuna.distributions.FloatDistribution(-5, 5)
+    import random
+
+    rng = random.Random(0)
+    trials = []
+    for _ in range(n_before):
+        params = {f"x{k}": rng.uniform(-5, 5) for k in range(DIMS)}
+        trials.append(optuna.trial.create_trial(
+            params=params, distributions={k: dist for k in params},
+            value=sum(v * v for v in params.values())))
+    study.add_trials(trials)
+    start = time.perf_counter()
+    for _ in range(asks):
+        t = study.ask()
+        v = sum(t.suggest_float(f"x{k}", -5, 5) ** 2 for k in range(DIMS))
+        study.tell(t, v)
+    return (time.perf_counter() - start) / asks
+
+
+# ---- 2. storage ----
+
+def mlcore_storage(n_trials, reports=10):
+    with tempfile.TemporaryDirectory() as d:
+        study = hpo.create_study(name="bench", storage=os.path.join(d, "hpo.db"),
+                                 sampler="random", seed=0)
+        start = time.perf_counter()
+        for _ in range(n_trials):
+            t = study.ask()
+            x = t.suggest_float("x", 0, 1)
+            for step in range(reports):
+                t.report(x / (step + 1), step)
+            study.tell(t, x)
+        return time.perf_counter() - start
+
+
+def optuna_storage(n_trials, reports=10):
+    with tempfile.TemporaryDirectory() as d:
+        study = optuna.create_study(study_name="bench",
+                                    storage=f"sqlite:///{os.path.join(d, 'optuna.db')}",
+                                    sampler=optuna.samplers.RandomSampler(seed=0))
+        start = time.perf_counter()
+        for _ in range(n_trials):
+            t = study.ask()
+            x = t.suggest_float("x", 0, 1)
+            for step in range(reports):
+                t.report(x / (step + 1), step)
+            study.tell(t, x)
+        return time.perf_counter() - start
+
+
+# ---- 3. quality ----
+
+def mlcore_best(fn, seed, n_trials, multivariate):
+    study = hpo.create_study(sampler=hpo.TPESampler(seed=seed, multivariate=multivariate))
+    study.optimize(as_objective(fn), n_trials=n_trials)
+    return study.best_value
+
+
+def optuna_best(fn, seed, n_trials):
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(as_objective(fn), n_trials=n_trials)
+    return study.best_value
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--trials-before", type=int, default=1000)
+    p.add_argument("--asks", type=int, default=20)
+    p.add_argument("--storage-trials", type=int, default=10000)
+    p.add_argument("--optuna-storage-trials", type=int, default=300)
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--trials", type=int, default=100)
+    p.add_argument("--skip-quality", action="store_true")
+    a = p.parse_args()
+
+    print(f"== time per ask, TPE, {DIMS}-D, {a.trials_before} finished trials ==")
+    for mv in (False, True):
+        label = "multivariate" if mv else "univariate"
+        m = mlcore_ask_time(a.trials_before, a.asks, mv)
+        line = f"  {label:12s} mlcore {m * 1e3:8.2f} ms"
+        if optuna:
+            o = optuna_ask_time(a.trials_before, max(3, a.asks // 4), mv)
+            line += f"   optuna {o * 1e3:8.2f} ms   speed-up {o / m:6.1f}x"
+        print(line, flush=True)
+
+    print(f"== SQLite: trials with 10 reports each ==")
+    m = mlcore_storage(a.storage_trials)
+    line = (f"  mlcore {a.storage_trials} trials {m:7.2f} s "
+            f"({m / a.storage_trials * 1e6:6.0f} us/trial)")
+    if optuna:
+        o = optuna_storage(a.optuna_storage_trials)
+        line += (f"   optuna {a.optuna_storage_trials} trials {o:7.2f} s "
+                 f"({o / a.optuna_storage_trials * 1e6:6.0f} us/trial)")
+    print(line, flush=True)
+
+    if a.skip_quality:
+        return
+    print(f"== quality: mean best of {a.trials} trials over {a.seeds} seeds (lower is better) ==")
+    print(f"  {'function':18s} {'mlcore tpe':>12s} {'mlcore tpe-mv':>14s} {'optuna tpe':>12s}")
+    for name, fn in FUNCTIONS.items():
+        uni = sum(mlcore_best(fn, s, a.trials, False) for s in range(a.seeds)) / a.seeds
+        mv = sum(mlcore_best(fn, s, a.trials, True) for s in range(a.seeds)) / a.seeds
+        opt = (sum(optuna_best(fn, s, a.trials) for s in range(a.seeds)) / a.seeds
+               if optuna else float("nan"))
+        print(f"  {name:18s} {uni:12.4f} {mv:14.4f} {opt:12.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

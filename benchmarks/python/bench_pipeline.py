@@ -1,0 +1,165 @@
+"""Pipelines from Python: per-task cost of a random DAG of no-op Python callables run by the
+local executor (store records included), beside dask.delayed's threaded scheduler on the same
+DAG; and the cost of a cache hit and of a three-step pipeline from a fresh process.
+
+Run: python benchmarks/python/bench_pipeline.py [--tasks N]
+"""
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+from mlcore import pipelines as mp
+
+
+@mp.component
+def noop(x: int) -> int:
+    return x
+
+
+def random_dag(n, seed=1):
+    rng = random.Random(seed)
+    return [[i - 1 - rng.randrange(min(i, 50)) for _ in range(rng.randrange(3))] if i else []
+            for i in range(n)]
+
+
+def make_pipeline(edges):
+    @mp.pipeline(name=f"noop-dag-{len(edges)}")
+    def dag():
+        tasks = []
+        for i, ups in enumerate(edges):
+            t = noop(x=i)
+            if ups:
+                t.after(*[tasks[u] for u in set(ups)])
+            tasks.append(t)
+    return dag
+
+
+def bench_mlcore(edges, caching):
+    p = make_pipeline(edges)
+    p.build()
+    if caching:
+        mp.run(p).wait()  # fill the cache
+    start = time.perf_counter()
+    run = mp.run(p, enable_caching=caching, max_parallelism=2).wait()
+    elapsed = time.perf_counter() - start
+    assert run.status == "succeeded", run.error
+    return elapsed / len(edges)
+
+
+def bench_dask(edges):
+    try:
+        import dask
+    except ImportError:
+        return None
+
+    def f(x, *deps):
+        return x
+
+    nodes = []
+    for i, ups in enumerate(edges):
+        nodes.append(dask.delayed(f)(i, *[nodes[u] for u in set(ups)]))
+    start = time.perf_counter()
+    dask.compute(*nodes, scheduler="threads", num_workers=2)
+    return (time.perf_counter() - start) / len(edges)
+
+
+THREE_STEPS = textwrap.dedent("""
+    import sys
+    from mlcore import pipelines as mp
+
+    MODE = sys.argv[1]
+
+    @mp.component(mode=MODE)
+    def a() -> int:
+        return 1
+
+    @mp.component(mode=MODE)
+    def b(x: int) -> int:
+        return x + 1
+
+    @mp.pipeline
+    def three():
+        return b(x=b(x=a().output).output).output
+
+    run = mp.run(three, enable_caching=False).wait()
+    assert run.outputs == {"output": 3}, run.error
+""")
+
+
+KFP_THREE_STEPS = textwrap.dedent("""
+    import sys
+    from kfp import dsl, local
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=sys.argv[1])
+
+    @dsl.component
+    def a() -> int:
+        return 1
+
+    @dsl.component
+    def b(x: int) -> int:
+        return x + 1
+
+    @dsl.pipeline
+    def three() -> int:
+        return b(x=b(x=a().output).output).output
+
+    assert three().output == 3
+""")
+
+
+def bench_fresh_process(source, *args):
+    """Best of three: a fresh Python process running a three-step pipeline to its result."""
+    with tempfile.TemporaryDirectory() as d:
+        script = os.path.join(d, "three.py")
+        with open(script, "w") as f:
+            f.write(source)
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, script, *[a.format(d=d) for a in args]], check=True,
+                           env=dict(os.environ, MLCORE_HOME=os.path.join(d, "home")),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            best = min(best, time.perf_counter() - start)
+        return best
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, default=2000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["MLCORE_HOME"] = home
+        edges = random_dag(args.tasks)
+        ours = bench_mlcore(edges, caching=False)
+        hit = bench_mlcore(edges, caching=True)
+        dask_t = bench_dask(edges)
+        fresh = bench_fresh_process(THREE_STEPS, "inprocess")
+        fresh_sub = bench_fresh_process(THREE_STEPS, "subprocess")
+        try:
+            import kfp  # noqa: F401
+            kfp_t = bench_fresh_process(KFP_THREE_STEPS, "{d}/root")
+        except ImportError:
+            kfp_t = None
+    print(f"random DAG of {args.tasks} no-op Python tasks, 2 workers")
+    print(f"  mlcore local executor (records every task): {ours * 1e6:8.1f} us/task")
+    if dask_t is not None:
+        print(f"  dask.delayed, threaded scheduler:          {dask_t * 1e6:8.1f} us/task"
+              f"   (mlcore/dask = {ours / dask_t:.2f})")
+    print(f"  mlcore, every task a cache hit:             {hit * 1e6:8.1f} us/task")
+    print("three-step pipeline, a fresh Python process to its result (best of 3)")
+    print(f"  mlcore, in-process components:              {fresh * 1e3:8.1f} ms")
+    print(f"  mlcore, subprocess components:              {fresh_sub * 1e3:8.1f} ms")
+    if kfp_t is not None:
+        print(f"  kfp local SubprocessRunner:                 {kfp_t * 1e3:8.1f} ms"
+              f"   (kfp/mlcore = {kfp_t / fresh:.1f}x in-process, "
+              f"{kfp_t / fresh_sub:.1f}x subprocess)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,312 @@
+// mlcore.nn: layers, Sequential models, callbacks and checkpoints. Training runs without the
+// GIL; Python callbacks and gradient hooks take it back only while they run. A Python exception
+// raised inside one aborts Fit and surfaces as RuntimeError carrying the original message.
+#include <pybind11/functional.h>
+#include <pybind11/stl.h>
+
+#include "bindings.h"
+#include "mlcore/nn/callback.h"
+#include "mlcore/nn/layers.h"
+#include "mlcore/nn/safetensors.h"
+#include "mlcore/nn/sequential.h"
+#include "mlcore/nn/tensorboard.h"
+
+namespace mlcore::python {
+namespace {
+
+using nn::Callback;
+using nn::Layer;
+using nn::Logs;
+using nn::Sequential;
+
+// A Python callable that may be copied and destroyed on threads that do not hold the GIL.
+class PyCallable {
+ public:
+  explicit PyCallable(py::object fn)
+      : fn_(new py::object(std::move(fn)), [](py::object* o) {
+          py::gil_scoped_acquire gil;
+          delete o;
+        }) {}
+  // Calls fn(args...) under the GIL; a Python exception becomes an Aborted status.
+  template <typename... Args>
+  StatusOr<py::object> Call(Args&&... args) const {
+    py::gil_scoped_acquire gil;
+    try {
+      return (*fn_)(std::forward<Args>(args)...);
+    } catch (py::error_already_set& e) {
+      return absl::AbortedError(std::string("Python callback raised ") + e.what());
+    }
+  }
+
+ private:
+  std::shared_ptr<py::object> fn_;
+};
+
+template <typename Fn>
+auto Released(Fn&& fn) {
+  decltype(fn()) result = absl::UnknownError("not run");
+  {
+    py::gil_scoped_release release;
+    result = fn();
+  }
+  return result;
+}
+
+py::dict HistoryDict(const nn::History& h) {
+  py::dict d;
+  d["history"] = h.metrics;
+  d["epochs_run"] = h.epochs_run;
+  d["stopped_early"] = h.stopped_early;
+  return d;
+}
+
+std::shared_ptr<Callback> ToCallback(const py::handle& obj) {
+  if (py::isinstance<Callback>(obj)) return obj.cast<std::shared_ptr<Callback>>();
+  if (!py::hasattr(obj, "on_epoch_end")) {
+    throw py::type_error("callbacks must be mlcore.nn callbacks or objects with on_epoch_end");
+  }
+  PyCallable fn(py::reinterpret_borrow<py::object>(obj.attr("on_epoch_end")));
+  return nn::LambdaCallback([fn](int epoch, const Logs& logs) -> StatusOr<bool> {
+    MLCORE_ASSIGN_OR_RETURN(py::object r, fn.Call(epoch, logs));
+    py::gil_scoped_acquire gil;
+    return py::bool_(r).cast<bool>();
+  });
+}
+
+void BindLayers(py::module_& m) {
+  using py::arg;
+  py::class_<Layer, std::shared_ptr<Layer>>(m, "Layer", "One differentiable step of a model.")
+      .def_property_readonly("type", &Layer::type)
+      .def_property("name", &Layer::name, &Layer::set_name)
+      .def_property_readonly("config", &Layer::config)
+      .def_property_readonly("built", &Layer::built)
+      .def_property_readonly("input_shape", &Layer::input_shape)
+      .def_property_readonly("output_shape", &Layer::output_shape)
+      .def(
+          "weights",
+          [](Layer& l) {
+            std::map<std::string, Tensor> out;
+            for (nn::Parameter* p : l.parameters()) out[p->name] = p->value;
+            return out;
+          },
+          "Parameters by name, as tensors sharing the layer's memory.")
+      .def("__repr__", [](const Layer& l) {
+        return "<mlcore.nn " + l.type() + (l.name().empty() ? "" : " '" + l.name() + "'") + ">";
+      });
+  m.def(
+      "dense", [](int64_t units, bool use_bias) { return Unwrap(nn::Dense(units, {use_bias})); },
+      arg("units"), arg("use_bias") = true);
+  m.def("relu", &nn::ReLU);
+  m.def("gelu", &nn::GELU);
+  m.def("tanh", &nn::Tanh);
+  m.def("sigmoid", &nn::Sigmoid);
+  m.def("softmax", &nn::Softmax);
+  m.def("flatten", &nn::Flatten);
+  m.def(
+      "dropout", [](double rate, uint64_t seed) { return Unwrap(nn::Dropout(rate, seed)); },
+      arg("rate"), arg("seed") = 0);
+  m.def(
+      "layer_norm", [](double eps) { return Unwrap(nn::LayerNorm(eps)); }, arg("eps") = 1e-5);
+  m.def(
+      "create_layer",
+      [](const std::string& type, const nn::LayerConfig& config) {
+        return Unwrap(nn::CreateLayer(type, config));
+      },
+      arg("type"), arg("config") = nn::LayerConfig{});
+  m.def("registered_layers", &nn::RegisteredLayers);
+}
+
+void BindCallbacks(py::module_& m) {
+  using py::arg;
+  py::class_<Callback, std::shared_ptr<Callback>>(m, "Callback",
+                                                  "Watches training epoch by epoch.");
+  m.def(
+      "early_stopping",
+      [](std::string monitor, int patience, double min_delta, std::string mode, bool restore) {
+        return Unwrap(nn::EarlyStopping({monitor, patience, min_delta, mode, restore}));
+      },
+      arg("monitor") = "val_loss", arg("patience") = 3, arg("min_delta") = 0.0,
+      arg("mode") = "auto", arg("restore_best_weights") = false);
+  m.def(
+      "model_checkpoint",
+      [](std::string directory, std::string monitor, bool best_only, std::string mode) {
+        return Unwrap(nn::ModelCheckpoint({directory, monitor, best_only, mode}));
+      },
+      arg("directory"), arg("monitor") = "val_loss", arg("save_best_only") = false,
+      arg("mode") = "auto");
+  m.def(
+      "reporter",
+      [](std::string monitor, py::object fn) {
+        PyCallable call(std::move(fn));
+        return nn::Reporter(monitor, [call](double v, int epoch) -> StatusOr<bool> {
+          MLCORE_ASSIGN_OR_RETURN(py::object r, call.Call(v, epoch));
+          py::gil_scoped_acquire gil;
+          return py::bool_(r).cast<bool>();
+        });
+      },
+      arg("monitor"), arg("report"),
+      "Calls report(value, epoch) with logs[monitor] each epoch; a true result stops training.");
+}
+
+void BindTensorBoard(py::module_& m) {
+  using py::arg;
+  m.def(
+      "tensorboard", [](const std::string& log_dir) { return Unwrap(nn::TensorBoard(log_dir)); },
+      arg("log_dir"), "A callback writing each epoch's logs as TensorBoard scalars.");
+  py::class_<nn::SummaryWriter>(m, "SummaryWriter", "TensorBoard event file writer.")
+      .def(py::init(
+               [](const std::string& log_dir) { return Unwrap(nn::SummaryWriter::Open(log_dir)); }),
+           arg("log_dir"))
+      .def_property_readonly("path", &nn::SummaryWriter::path)
+      .def(
+          "add_scalar",
+          [](nn::SummaryWriter& w, const std::string& tag, double value, int64_t step) {
+            ThrowIfError(w.AddScalar(tag, value, step));
+          },
+          arg("tag"), arg("value"), arg("step"))
+      .def("flush", [](nn::SummaryWriter& w) { ThrowIfError(w.Flush()); });
+}
+
+void BindSequential(py::module_& m) {
+  using py::arg;
+  py::class_<Sequential, std::shared_ptr<Sequential>>(m, "Sequential",
+                                                      "Layers applied in order (C++ core).")
+      .def(py::init<std::vector<std::shared_ptr<Layer>>>(), arg("layers"))
+      .def("add", [](Sequential& s, std::shared_ptr<Layer> l) { ThrowIfError(s.Add(l)); })
+      .def_property_readonly("layers", &Sequential::layers)
+      .def_property_readonly("built", &Sequential::built)
+      .def_property_readonly("compiled", &Sequential::compiled)
+      .def_property_readonly("input_shape", &Sequential::input_shape)
+      .def_property_readonly("epochs_trained", &Sequential::epochs_trained)
+      .def_property_readonly("optimizer", &Sequential::optimizer)
+      .def_property_readonly("num_parameters", &Sequential::NumParameters)
+      .def_property_readonly("device", [](const Sequential& s) { return s.device().ToString(); })
+      .def(
+          "to",
+          [](Sequential& s, const std::string& device) {
+            const Device d = Unwrap(ParseDevice(device));
+            ThrowIfError(Released([&] { return s.To(d); }));
+          },
+          arg("device"))
+      .def(
+          "build",
+          [](Sequential& s, const Shape& shape, uint64_t seed) {
+            ThrowIfError(s.Build(shape, seed));
+          },
+          arg("input_shape"), arg("seed") = 0)
+      .def(
+          "compile",
+          [](Sequential& s, std::shared_ptr<optim::Optimizer> opt, std::string loss,
+             std::vector<std::string> metrics, std::shared_ptr<optim::LRSchedule> schedule,
+             double clip, bool skip_non_finite) {
+            nn::CompileOptions o;
+            o.optimizer = std::move(opt);
+            o.loss = std::move(loss);
+            o.metrics = std::move(metrics);
+            o.schedule = std::move(schedule);
+            o.clip_grad_norm = clip;
+            o.on_non_finite =
+                skip_non_finite ? nn::NonFinitePolicy::kSkipStep : nn::NonFinitePolicy::kStop;
+            ThrowIfError(s.Compile(std::move(o)));
+          },
+          arg("optimizer"), arg("loss"), arg("metrics"), arg("schedule"), arg("clip_grad_norm"),
+          arg("skip_non_finite"))
+      .def(
+          "fit",
+          [](Sequential& s, const Tensor& x, const Tensor& y, int epochs, int64_t batch_size,
+             bool shuffle, uint64_t seed, std::optional<Tensor> vx, std::optional<Tensor> vy,
+             const py::list& callbacks, std::string device, int initial_epoch) {
+            nn::FitOptions o;
+            o.epochs = epochs;
+            o.batch_size = batch_size;
+            o.shuffle = shuffle;
+            o.seed = seed;
+            if (vx) o.validation_x = *vx;
+            if (vy) o.validation_y = *vy;
+            for (const py::handle& cb : callbacks) o.callbacks.push_back(ToCallback(cb));
+            o.device = std::move(device);
+            o.initial_epoch = initial_epoch;
+            return HistoryDict(Unwrap(Released([&] { return s.Fit(x, y, o); })));
+          },
+          arg("x"), arg("y"), arg("epochs"), arg("batch_size"), arg("shuffle"), arg("seed"),
+          arg("validation_x"), arg("validation_y"), arg("callbacks"), arg("device"),
+          arg("initial_epoch"))
+      .def(
+          "evaluate",
+          [](Sequential& s, const Tensor& x, const Tensor& y, int64_t batch_size) {
+            return Unwrap(Released([&] { return s.Evaluate(x, y, batch_size); }));
+          },
+          arg("x"), arg("y"), arg("batch_size") = 256)
+      .def(
+          "predict",
+          [](Sequential& s, const Tensor& x, int64_t batch_size) {
+            return Unwrap(Released([&] { return s.Predict(x, batch_size); }));
+          },
+          arg("x"), arg("batch_size") = 256)
+      .def(
+          "train_step",
+          [](Sequential& s, const Tensor& x, const Tensor& y) {
+            nn::StepResult r = Unwrap(Released([&] { return s.TrainStep(x, y); }));
+            return py::make_tuple(r.loss, r.correct, r.applied);
+          },
+          arg("x"), arg("y"), "One step; returns (loss, correct, applied).")
+      .def(
+          "set_grad_ready_hook",
+          [](Sequential& s, py::object fn) {
+            if (fn.is_none()) return s.SetGradReadyHook(nullptr);
+            PyCallable call(std::move(fn));
+            s.SetGradReadyHook(
+                [call](nn::Parameter& p) -> Status { return call.Call(p.name, p.grad).status(); });
+          },
+          arg("hook"), "hook(name, grad) for each parameter as its gradient is ready.")
+      .def("weights",
+           [](Sequential& s) {
+             std::map<std::string, Tensor> out;
+             for (nn::Parameter* p : s.parameters()) out[p->name] = p->value;
+             return out;
+           })
+      .def(
+          "save",
+          [](Sequential& s, const std::string& dir) {
+            ThrowIfError(Released([&] { return s.Save(dir); }));
+          },
+          arg("directory"))
+      .def(
+          "load_weights",
+          [](Sequential& s, const std::string& dir) {
+            ThrowIfError(Released([&] { return s.LoadWeights(dir); }));
+          },
+          arg("directory"));
+  m.def(
+      "load_model",
+      [](const std::string& dir) {
+        return std::shared_ptr<Sequential>(Unwrap(Released([&] { return nn::LoadModel(dir); })));
+      },
+      arg("directory"));
+  m.def(
+      "write_safetensors",
+      [](const std::string& path, const std::map<std::string, Tensor>& tensors,
+         const std::map<std::string, std::string>& metadata) {
+        ThrowIfError(Released([&] { return nn::WriteSafetensors(path, tensors, metadata); }));
+      },
+      arg("path"), arg("tensors"), arg("metadata") = std::map<std::string, std::string>{});
+  m.def(
+      "read_safetensors",
+      [](const std::string& path) {
+        nn::SafetensorsFile f = Unwrap(Released([&] { return nn::ReadSafetensors(path); }));
+        return py::make_tuple(f.tensors, f.metadata);
+      },
+      arg("path"), "(tensors, metadata) of a safetensors file.");
+}
+
+void BindNn(py::module_& m) {
+  BindLayers(m);
+  BindCallbacks(m);
+  BindTensorBoard(m);
+  BindSequential(m);
+}
+
+static BinderRegistration reg("nn", "Layers, Sequential models, callbacks, checkpoints", &BindNn);
+
+}  // namespace
+}  // namespace mlcore::python

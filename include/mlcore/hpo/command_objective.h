@@ -1,0 +1,61 @@
+// A trial as a command: `python train.py --lr={lr} --layers={layers}` run as a subprocess, its
+// metrics read from stdout in Katib's `name=value` format (or JSON lines). This is how a study
+// tunes any training script without importing it, the way Katib runs trial containers; a crash,
+// a hang or a missing metric fails only that trial, with the reason.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "mlcore/core/status.h"
+#include "mlcore/hpo/distribution.h"
+#include "mlcore/hpo/study.h"
+
+namespace mlcore::hpo {
+
+enum class MetricsFormat {
+  kText,       // `loss=0.25 accuracy=9.1e-1`, optionally after a timestamp, anywhere in a line
+  kJsonLines,  // one JSON object per line: {"loss": 0.25, "step": 3}
+};
+
+struct CommandObjectiveOptions {
+  // Run with /bin/sh -c. Placeholders: {name} or ${trialParameters.name} for each parameter of
+  // `space`, and {trial_number}. An unknown placeholder is InvalidArgument at construction.
+  std::string command_template;
+  // The metric whose last value is the trial's value; each occurrence is also reported as an
+  // intermediate value (step 0, 1, 2...) so pruners can stop the process early.
+  std::string metric;
+  MetricsFormat format = MetricsFormat::kText;
+  // When set, metrics are read from this JSON-lines file (placeholders allowed) after the process
+  // exits, instead of from stdout.
+  std::string metrics_file;
+  // A trial running longer is killed (its whole process group) and failed. Infinite: no limit.
+  absl::Duration timeout = absl::InfiniteDuration();
+  // Working directory of the process; empty: the current one.
+  std::string working_dir;
+  // Added to the environment (MLCORE_TRIAL_NUMBER is always set).
+  std::map<std::string, std::string> env;
+};
+
+// The objective for Study::Optimize. Parameters are suggested from `space` (every placeholder
+// must be a parameter of it, every parameter is suggested even when unused).
+StatusOr<Objective> MakeCommandObjective(CommandObjectiveOptions options, SearchSpace space);
+
+// The (name, value) pairs of one stdout line in Katib's text format: `name=value` tokens whose
+// value is a number (1, -2.5, 3e-4, +1.5E+03); anything else on the line (a leading timestamp,
+// words) is ignored.
+std::vector<std::pair<std::string, double>> ParseTextMetrics(std::string_view line);
+// The numeric fields of one JSON-lines record; empty for a line that is not a JSON object.
+std::vector<std::pair<std::string, double>> ParseJsonMetrics(std::string_view line);
+
+// The command with its placeholders filled. InvalidArgument naming an unknown placeholder.
+StatusOr<std::string> FormatCommand(std::string_view command_template,
+                                    const std::map<std::string, ParamValue>& params,
+                                    int64_t trial_number);
+
+}  // namespace mlcore::hpo

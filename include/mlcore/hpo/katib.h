@@ -1,0 +1,44 @@
+// Export of a study definition as a Katib Experiment (kubeflow.org/v1beta1), so a search tuned
+// locally with mlcore runs unchanged on a Kubeflow cluster. Writing only: the YAML is emitted
+// directly (every string double-quoted, which YAML reads as JSON strings).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mlcore/core/status.h"
+#include "mlcore/hpo/distribution.h"
+#include "mlcore/hpo/trial.h"
+
+namespace mlcore::hpo {
+
+struct KatibExperimentOptions {
+  std::string name;  // metadata.name (required)
+  std::string k8s_namespace = "kubeflow";
+  std::string objective_metric;  // objectiveMetricName (required)
+  std::vector<std::string> additional_metrics;
+  StudyDirection direction = StudyDirection::kMinimize;
+  std::optional<double> goal;
+  // mlcore sampler name -> Katib algorithmName: "tpe" -> tpe, "random" -> random, "grid" -> grid.
+  std::string sampler = "tpe";
+  std::optional<uint64_t> seed;  // algorithmSettings random_state
+  // "none" or "median" (Katib's medianstop with min_trials_required and start_step).
+  std::string pruner = "none";
+  int min_trials_required = 3;
+  int64_t start_step = 0;
+  int parallel_trial_count = 1;
+  int max_trial_count = 10;
+  int max_failed_trial_count = 3;
+  SearchSpace space;  // conditional parameters are refused (Katib has none)
+  // The trial's command with mlcore placeholders ({lr}), rewritten to ${trialParameters.lr}.
+  std::string command_template;
+  std::string image;  // the training container's image (required)
+};
+
+// The Experiment as YAML. InvalidArgument naming the field for a missing name, metric, image or
+// command, an unknown placeholder, a sampler or pruner Katib has no equivalent for, or a
+// conditional parameter.
+StatusOr<std::string> KatibExperimentYaml(const KatibExperimentOptions& options);
+
+}  // namespace mlcore::hpo

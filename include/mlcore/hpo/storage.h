@@ -1,0 +1,94 @@
+// Where studies and trials live: in memory (one process, fastest) or in the SQLite metadata
+// store (several processes, survives crashes). Every mutation is atomic in the storage, so
+// parallel workers, threads or processes, never share a trial number or lose a result.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "mlcore/core/status.h"
+#include "mlcore/hpo/distribution.h"
+#include "mlcore/hpo/trial.h"
+
+namespace mlcore::store {
+class MetadataStore;
+}
+
+namespace mlcore::hpo {
+
+struct StudyRecord {
+  int64_t id = -1;
+  std::string name;
+  StudyDirection direction = StudyDirection::kMinimize;
+  absl::Time created = absl::InfinitePast();
+};
+
+class Storage {
+ public:
+  virtual ~Storage() = default;
+
+  // AlreadyExists when `name` is taken.
+  virtual StatusOr<StudyRecord> CreateStudy(const std::string& name, StudyDirection direction) = 0;
+  // NotFound naming the study.
+  virtual StatusOr<StudyRecord> LoadStudy(const std::string& name) = 0;
+  virtual StatusOr<std::vector<StudyRecord>> ListStudies() = 0;
+  virtual Status DeleteStudy(const std::string& name) = 0;
+
+  // Adds a trial with the next number of the study (atomically). `trial` gives its state,
+  // params, value and reports (a finished trial added to a study, an enqueued one); its id and
+  // number are assigned. Returns the stored record.
+  virtual StatusOr<FrozenTrial> CreateTrial(int64_t study_id, const FrozenTrial& trial) = 0;
+  // Starts a trial: the oldest waiting one when there is one (as PopWaitingTrial), else a new
+  // running one (as CreateTrial); one transaction in SQLite. The default calls the two.
+  virtual StatusOr<FrozenTrial> StartTrial(int64_t study_id);
+  // Atomically takes the oldest waiting trial of the study and marks it running; nullopt when
+  // none waits. Two workers never get the same one.
+  virtual StatusOr<std::optional<FrozenTrial>> PopWaitingTrial(int64_t study_id) = 0;
+  virtual Status SetParam(int64_t trial_id, const std::string& name,
+                          const Distribution& distribution, double internal_value) = 0;
+  // Keeps the first value reported at a step.
+  virtual Status ReportIntermediate(int64_t trial_id, int64_t step, double value) = 0;
+  // Several reports at once (one transaction in SQLite). The default calls ReportIntermediate.
+  virtual Status ReportIntermediates(int64_t trial_id,
+                                     const std::vector<std::pair<int64_t, double>>& values);
+  // Moves a running trial to complete, pruned or failed, writing its last unsaved `reports` in
+  // the same transaction. FailedPrecondition when it is not running (already finished
+  // elsewhere, or marked failed by a recovery); then nothing is written.
+  virtual Status FinishTrial(int64_t trial_id, TrialState state, std::optional<double> value,
+                             const std::string& error,
+                             const std::vector<std::pair<int64_t, double>>& reports) = 0;
+  virtual StatusOr<TrialList> GetTrials(int64_t study_id) = 0;
+  virtual StatusOr<FrozenTrial> GetTrial(int64_t trial_id) = 0;
+
+  // For trials left running by processes that are gone (kill -9, power loss): marks them failed
+  // ("process <pid> on <host> is gone") or, with requeue, puts them back to waiting with their
+  // parameters. Trials of live processes are left alone. Returns how many were recovered.
+  virtual StatusOr<int> RecoverStaleTrials(int64_t study_id, bool requeue) = 0;
+
+  // "memory" or the SQLite file's path.
+  virtual std::string description() const = 0;
+};
+
+std::shared_ptr<Storage> NewInMemoryStorage();
+
+struct SqliteStorageOptions {
+  // The database file; empty: the default metadata store ($MLCORE_HOME/mlcore.db).
+  std::string path;
+  // How long a write waits for other processes before DeadlineExceeded.
+  absl::Duration busy_timeout = absl::Seconds(30);
+};
+
+// Opens (creating its tables through the "hpo" migrations when needed) a SQLite storage.
+StatusOr<std::shared_ptr<Storage>> OpenSqliteStorage(const SqliteStorageOptions& options = {});
+// Uses an already open metadata store (shared with other modules of this process).
+StatusOr<std::shared_ptr<Storage>> NewSqliteStorage(std::shared_ptr<store::MetadataStore> store);
+
+// "memory" -> in memory; "" or "sqlite" -> the default store; "sqlite:///abs/path.db" or a path
+// ending in .db -> that file.
+StatusOr<std::shared_ptr<Storage>> OpenStorage(const std::string& url);
+
+}  // namespace mlcore::hpo

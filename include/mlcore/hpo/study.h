@@ -1,0 +1,159 @@
+// A study: a named search for the best parameters of one objective, with a sampler, an optional
+// pruner and a storage. Driven by ask/tell from any loop, or by Optimize, which runs the
+// objective on parallel threads until a stop condition. Failures of the objective fail the
+// trial, never the study.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "mlcore/core/status.h"
+#include "mlcore/hpo/distribution.h"
+#include "mlcore/hpo/pruner.h"
+#include "mlcore/hpo/sampler.h"
+#include "mlcore/hpo/storage.h"
+#include "mlcore/hpo/trial.h"
+
+namespace mlcore::hpo {
+
+struct StudyOptions {
+  // Empty: a generated unique name ("study-<time>-<random>").
+  std::string name;
+  StudyDirection direction = StudyDirection::kMinimize;
+
+  // The sampler by name ("tpe", "random", "grid"), built with sampler_options; or an object,
+  // which wins when set.
+  std::string sampler = "tpe";
+  SamplerOptions sampler_options;
+  std::shared_ptr<Sampler> sampler_object;
+
+  // The pruner by name ("none", "median", "successive_halving", "hyperband"); or an object.
+  std::string pruner = "none";
+  PrunerOptions pruner_options;
+  std::shared_ptr<Pruner> pruner_object;
+
+  // Where trials live (see OpenStorage): "" means in memory when `name` is empty and the default
+  // SQLite store when a name is given, so a named study survives its process.
+  std::string storage;
+  std::shared_ptr<Storage> storage_object;
+
+  // Create: open the existing study of that name instead of failing with AlreadyExists.
+  bool load_if_exists = false;
+  // On load, what to do with trials left running by dead processes: false marks them failed,
+  // true re-queues them (same parameters, run again by the next worker).
+  bool requeue_stale_trials = false;
+
+  // The whole space declared up front; objectives may still suggest more parameters.
+  std::optional<SearchSpace> search_space;
+};
+
+// A Python or C++ objective: returns the value, or a status that fails (or, for
+// TrialPrunedError, prunes) the trial with its message as the reason.
+using Objective = std::function<StatusOr<double>(Trial& trial)>;
+
+struct OptimizeOptions {
+  // Trials this call runs (finished in any state); 0: no limit (then set a timeout or another
+  // stop condition).
+  int64_t n_trials = 0;
+  // Wall-clock budget: no trial starts after it (running ones finish). Infinite: none.
+  absl::Duration timeout = absl::InfiniteDuration();
+  // Threads running the objective at once. Each gets its own trial; the sampler sees the running
+  // ones (TPE's constant liar uses them).
+  int n_parallel = 1;
+  // Stop when the study holds this many trials in total (Katib's maxTrialCount); 0: no limit.
+  int64_t max_trials = 0;
+  // Stop after this many failed trials in this call (Katib's maxFailedTrialCount); 0: no limit.
+  int64_t max_failed_trials = 0;
+  // Stop as soon as a complete trial reaches this value (<= for minimize, >= for maximize).
+  std::optional<double> goal;
+  // Called after each finished trial, on the thread that ran it (serialized).
+  std::function<void(const FrozenTrial&)> callback;
+};
+
+class Study {
+ public:
+  // Creates a study (or loads it, with load_if_exists). InvalidArgument for an unknown sampler,
+  // pruner or storage; AlreadyExists for a taken name.
+  static StatusOr<std::unique_ptr<Study>> Create(StudyOptions options);
+  // Opens an existing study (NotFound naming it) from options.storage; recovers trials left
+  // running by dead processes as options.requeue_stale_trials says.
+  static StatusOr<std::unique_ptr<Study>> Load(StudyOptions options);
+
+  Study(const Study&) = delete;
+  Study& operator=(const Study&) = delete;
+  ~Study();
+
+  const std::string& name() const { return record_.name; }
+  StudyDirection direction() const { return record_.direction; }
+  const StudyRecord& record() const { return record_; }
+
+  // Starts a trial: a waiting (enqueued or re-queued) one when there is one, else a new one.
+  // When the study has a declared search space, every active parameter is sampled now.
+  StatusOr<std::shared_ptr<Trial>> Ask();
+  // Finishes a trial. A non-finite value for a complete trial fails it instead ("objective
+  // returned nan"), and the call returns OK: the study goes on.
+  Status Tell(Trial& trial, TrialState state, std::optional<double> value = std::nullopt,
+              const std::string& error = "");
+  Status Tell(Trial& trial, double value) { return Tell(trial, TrialState::kComplete, value); }
+  // Finishes the running trial `number` (ask/tell across processes).
+  Status Tell(int64_t number, TrialState state, std::optional<double> value,
+              const std::string& error = "");
+
+  // Runs the objective until a stop condition. Errors of the objective fail trials; only storage
+  // errors (and a sampler that cannot sample the space) end the call with an error.
+  Status Optimize(const Objective& objective, const OptimizeOptions& options);
+  // Asks a running Optimize to start no new trial (from any thread, e.g. a callback).
+  void Stop() { stop_requested_ = true; }
+
+  // Queues a trial with fixed parameters, run before sampled ones.
+  Status Enqueue(const std::map<std::string, ParamValue>& params);
+  // Adds an already evaluated trial (complete with a value, or failed/pruned), also to a
+  // finished study; samplers learn from it. InvalidArgument when params do not match
+  // `distributions` or a complete trial has no finite value.
+  StatusOr<FrozenTrial> AddTrial(const FrozenTrial& trial);
+
+  StatusOr<TrialList> Trials();
+  // The best complete trial. NotFound when none is complete.
+  StatusOr<FrozenTrial> BestTrial();
+
+  Sampler& sampler() { return *sampler_; }
+  Pruner* pruner() { return pruner_.get(); }
+  Storage& storage() { return *storage_; }
+
+ private:
+  friend class Trial;
+  Study(StudyRecord record, std::shared_ptr<Storage> storage, std::shared_ptr<Sampler> sampler,
+        std::shared_ptr<Pruner> pruner, std::optional<SearchSpace> space);
+  static StatusOr<std::unique_ptr<Study>> Build(StudyOptions options, bool create);
+
+  StatusOr<SamplerContext> Context();
+  // Samples a parameter for `trial` (relative values first), stores it and returns its value.
+  StatusOr<ParamValue> SampleParam(Trial& trial, const std::string& name,
+                                   const Distribution& distribution);
+  StatusOr<bool> ShouldPrune(const FrozenTrial& record);
+  Status SampleDeclaredSpace(Trial& trial);
+
+  StudyRecord record_;
+  std::shared_ptr<Storage> storage_;
+  std::shared_ptr<Sampler> sampler_;
+  std::shared_ptr<Pruner> pruner_;
+  std::optional<SearchSpace> space_;
+  std::atomic<bool> stop_requested_{false};
+  std::mutex sampler_mu_;  // samplers need not be thread-safe
+  // Per running trial: the context it was asked with and its relative sample.
+  struct AskState {
+    SamplerContext context;
+    std::map<std::string, double> relative;
+  };
+  std::mutex ask_mu_;
+  std::map<int64_t, std::shared_ptr<AskState>> asks_;
+};
+
+}  // namespace mlcore::hpo

@@ -1,0 +1,34 @@
+// A loss turns a batch of model outputs and targets into one number (the batch mean) and the
+// gradient of that number with respect to the outputs, in one call: the fused softmax
+// cross-entropy computes both from the same softmax, which is what keeps it stable.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mlcore/core/tensor.h"
+
+namespace mlcore::nn {
+
+class Loss {
+ public:
+  virtual ~Loss() = default;
+  virtual std::string name() const = 0;
+  // The mean loss over the batch. When `grad` is not null it receives d(loss)/d(output), a new
+  // float32 tensor shaped like `output`. Shapes and dtypes are checked with messages naming the
+  // loss and both shapes; labels out of range name the first offending index.
+  virtual StatusOr<double> Compute(const Tensor& output, const Tensor& target,
+                                   Tensor* grad) const = 0;
+  // Number of correct predictions in the batch, for the "accuracy" metric.
+  virtual StatusOr<int64_t> CountCorrect(const Tensor& output, const Tensor& target) const = 0;
+};
+
+// "cross_entropy" (also "softmax_cross_entropy", "sparse_categorical_crossentropy"): output is
+// logits [batch, classes], target integer class ids [batch] (int32 or int64) in [0, classes).
+// "binary_cross_entropy" ("bce"): output is logits, target probabilities in [0, 1] of the same
+// shape, computed as max(z,0) - z t + log(1 + exp(-|z|)) so that no sigmoid saturates.
+// "mse" ("mean_squared_error"): mean of (output - target)^2 over all elements.
+StatusOr<std::shared_ptr<Loss>> MakeLoss(const std::string& name);
+
+}  // namespace mlcore::nn

@@ -1,0 +1,168 @@
+// The local executor and the records of what it ran, in one object a program owns (as a
+// kfp.Client is to Kubeflow Pipelines): Start runs a pipeline on the dependency-driven scheduler
+// with caching, retries and timeouts, and files pipelines, versions, experiments, runs, tasks,
+// artifacts and lineage in the store ($MLCORE_HOME), so they can be queried, and failed or
+// interrupted runs resumed, from any later process.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "mlcore/core/status.h"
+#include "mlcore/pipeline/component.h"
+#include "mlcore/pipeline/pipeline.h"
+#include "mlcore/store/artifact_store.h"
+#include "mlcore/store/metadata_store.h"
+
+namespace mlcore::pipeline {
+
+// Task states: pending, running, succeeded, failed, skipped, cached (served from the cache);
+// a task left running by a killed process becomes interrupted. Run states: pending, running,
+// succeeded, failed, interrupted.
+namespace state {
+inline constexpr char kPending[] = "pending";
+inline constexpr char kRunning[] = "running";
+inline constexpr char kSucceeded[] = "succeeded";
+inline constexpr char kFailed[] = "failed";
+inline constexpr char kSkipped[] = "skipped";
+inline constexpr char kCached[] = "cached";
+inline constexpr char kInterrupted[] = "interrupted";
+}  // namespace state
+
+struct ClientOptions {
+  // The store's directory. Empty: $MLCORE_HOME (see store::DefaultHome). The database is
+  // <home>/mlcore.db, artifacts <home>/artifacts, task logs and scratch <home>/pipeline/runs.
+  std::string home;
+  // Every pipeline, experiment and run is filed under this label; queries see only their own.
+  std::string ns = "default";
+  // fsync artifacts (see store::ArtifactStoreOptions::sync). false is faster for tests.
+  bool sync_artifacts = true;
+};
+
+struct RunOptions {
+  std::string experiment = "Default";
+  Json arguments = Json::object();
+  // Worker threads (most tasks at once); 0: one per hardware thread.
+  int max_parallelism = 0;
+  // CPU slots; 0: max_parallelism. GPU slots; -1: the number of CUDA devices.
+  double cpu_slots = 0;
+  int gpu_slots = -1;
+  // false: nothing is read from or written to the cache.
+  bool enable_caching = true;
+  // Resume this failed or interrupted run (same id): tasks that succeeded or were cached keep
+  // their outputs and do not run again. The pipeline must have the same digest.
+  std::string resume_run_id;
+};
+
+struct TaskRecord {
+  std::string run_id;
+  std::string name;
+  std::string component;
+  std::string state;
+  int attempts = 0;
+  std::string cache_key;
+  Json outputs = Json::object();  // output parameters and artifacts (digest, uri, metadata)
+  std::string error;
+  std::string stdout_path;
+  std::string stderr_path;
+  std::optional<absl::Time> started_at;
+  std::optional<absl::Time> finished_at;
+};
+
+struct RunRecord {
+  std::string id;
+  std::string ns;
+  std::string pipeline;
+  std::string pipeline_digest;
+  std::string experiment;
+  std::string state;
+  Json arguments = Json::object();
+  Json outputs = Json::object();
+  std::string error;
+  absl::Time created_at;
+  std::optional<absl::Time> finished_at;
+};
+
+struct ArtifactRecord {
+  int64_t id = 0;
+  std::string run_id;
+  std::string task;    // the producer task
+  std::string output;  // the producer's output name
+  std::string type;    // "Dataset", "Model", ...
+  std::string digest;
+  std::string uri;
+  Json metadata = Json::object();
+};
+
+struct Consumer {
+  std::string run_id;
+  std::string task;
+  std::string input;
+};
+
+struct RunFilter {
+  std::string experiment;  // empty: any
+  std::string pipeline;    // empty: any
+  std::string state;       // empty: any
+  int limit = 1000;
+};
+
+class Client;
+
+// A run in progress (or finished) started by this Client.
+class RunHandle {
+ public:
+  virtual ~RunHandle() = default;
+  virtual const std::string& id() const = 0;
+  // Waits until the run finishes; DeadlineExceeded when `timeout` passes first.
+  virtual StatusOr<RunRecord> Wait(absl::Duration timeout = absl::InfiniteDuration()) = 0;
+  virtual bool done() const = 0;
+};
+
+class Client {
+ public:
+  // Opens (creating) the store and applies the pipeline module's migrations. Runs left
+  // "running" by a process that no longer exists (kill -9, power loss) are marked interrupted.
+  static StatusOr<std::unique_ptr<Client>> Open(const ClientOptions& options = {});
+  ~Client();
+
+  // Records the run and starts it on background threads. Errors before anything runs:
+  // InvalidArgument for bad arguments, NotFound/FailedPrecondition for a bad resume.
+  StatusOr<std::shared_ptr<RunHandle>> Start(const Pipeline& pipeline, const RunOptions& options);
+  // Start + Wait.
+  StatusOr<RunRecord> Run(const Pipeline& pipeline, const RunOptions& options);
+
+  StatusOr<RunRecord> GetRun(std::string_view run_id);
+  StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter = {});
+  StatusOr<std::vector<TaskRecord>> ListTasks(std::string_view run_id);
+  StatusOr<std::vector<ArtifactRecord>> ListArtifacts(std::string_view run_id);
+  StatusOr<ArtifactRecord> GetArtifact(int64_t artifact_id);
+  StatusOr<std::vector<Consumer>> ArtifactConsumers(int64_t artifact_id);
+  // Marks runs of dead owners interrupted (Open does this); returns how many.
+  StatusOr<int> RecoverInterrupted();
+
+  store::MetadataStore& metadata() { return *metadata_; }
+  store::ArtifactStore& artifacts() { return *artifacts_; }
+  const ClientOptions& options() const { return options_; }
+  const std::string& home() const { return home_; }
+
+ private:
+  Client(ClientOptions options, std::string home, std::unique_ptr<store::MetadataStore> metadata,
+         std::unique_ptr<store::ArtifactStore> artifacts);
+
+  ClientOptions options_;
+  std::string home_;
+  std::unique_ptr<store::MetadataStore> metadata_;
+  std::unique_ptr<store::ArtifactStore> artifacts_;
+};
+
+// The pipeline module's schema migrations (tables prefixed pipeline_).
+const std::vector<store::Migration>& PipelineMigrations();
+
+}  // namespace mlcore::pipeline

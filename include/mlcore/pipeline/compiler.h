@@ -1,0 +1,30 @@
+// Compiles a pipeline to the Kubeflow Pipelines v2 intermediate representation (PipelineSpec, as
+// YAML), so the DAG a notebook ran locally runs unchanged on a cluster: one component and
+// executor per task (container image + command with KFP placeholders), parameters and artifacts,
+// dependencies, retries, caching, resources, conditions (triggerPolicy) and exit tasks.
+#pragma once
+
+#include <string>
+
+#include "mlcore/core/status.h"
+#include "mlcore/pipeline/pipeline.h"
+
+namespace mlcore::pipeline {
+
+struct CompileOptions {
+  // Recorded as sdkVersion; Kubeflow shows it, nothing depends on it.
+  std::string sdk_version = "mlcore-0.1.0";
+  // Accelerator type requested for tasks with gpu > 0 (Kubernetes resource name).
+  std::string accelerator_type = "nvidia.com/gpu";
+};
+
+// The PipelineSpec as JSON. FailedPrecondition naming the component when a callable component
+// has no compile_command (nothing for a container to run).
+StatusOr<Json> CompileToKfp(const Pipeline& pipeline, const CompileOptions& options = {});
+// The same, as YAML text.
+StatusOr<std::string> CompileToKfpYaml(const Pipeline& pipeline,
+                                       const CompileOptions& options = {});
+// JSON as block-style YAML (strings double-quoted), the form Kubeflow's tools read.
+std::string ToYaml(const Json& value);
+
+}  // namespace mlcore::pipeline

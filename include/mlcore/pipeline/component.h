@@ -1,0 +1,151 @@
+// A component: a reusable, self-contained step (prepare data, train, evaluate) with typed inputs
+// and outputs and one way to run (an in-process callable or a command line). Typing the inputs
+// lets a pipeline catch a Dataset passed where an int is expected when it is defined, not half-way
+// through a run; the definition digest is what the cache and the pipeline versions key on.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "mlcore/core/status.h"
+#include "nlohmann/json.hpp"
+
+namespace mlcore::pipeline {
+
+using Json = nlohmann::json;
+
+// What flows along an edge: a parameter (a JSON-representable value) or an artifact (a file in
+// the artifact store plus metadata). kArtifact accepts any artifact type; the others match only
+// themselves.
+enum class ValueType {
+  kInt,
+  kFloat,
+  kString,
+  kBool,
+  kList,
+  kDict,
+  kArtifact,
+  kDataset,
+  kModel,
+  kMetrics,
+};
+
+// "int", "float", "str", "bool", "list", "dict", "Artifact", "Dataset", "Model", "Metrics".
+const char* ValueTypeName(ValueType type);
+// The inverse of ValueTypeName; InvalidArgument naming the string otherwise.
+StatusOr<ValueType> ParseValueType(std::string_view name);
+bool IsArtifactType(ValueType type);
+// Whether a value of type `from` may feed an input of type `to` (an int feeds a float input, any
+// artifact feeds an Artifact input).
+bool TypeAccepts(ValueType to, ValueType from);
+// OK when `value` is a valid `type` parameter; InvalidArgument describing the mismatch otherwise.
+Status CheckParameterValue(ValueType type, const Json& value);
+
+struct IoSpec {
+  std::string name;  // lowercase letters, digits, '_', starting with a letter
+  ValueType type = ValueType::kString;
+  // A parameter input with a default may be left unbound. Artifacts have no defaults.
+  std::optional<Json> default_value;
+};
+
+// How often a failing task is tried again and how long to wait in between: backoff, then
+// backoff * factor, ... capped at max_backoff.
+struct RetryPolicy {
+  int max_retries = 0;
+  absl::Duration backoff = absl::Milliseconds(100);
+  double backoff_factor = 2.0;
+  absl::Duration max_backoff = absl::Seconds(60);
+};
+
+// What a task holds while it runs. The scheduler starts a task only when this much is free;
+// a task with gpu > 0 waits for a device and never holds back tasks that need none.
+struct Resources {
+  double cpu = 1.0;
+  int64_t memory_bytes = 0;  // recorded and compiled for Kubeflow; not enforced locally
+  int gpu = 0;
+};
+
+// An artifact as a running task sees it: where to read (inputs) or write (outputs) its file,
+// and free-form metadata recorded with it.
+struct ArtifactRef {
+  ValueType type = ValueType::kArtifact;
+  std::string path;
+  Json metadata = Json::object();
+  std::string digest;  // sha256 of the content; empty for outputs until recorded
+};
+
+// Everything an in-process callable gets, and fills in: its resolved parameters and input
+// artifacts, the paths to write output artifacts at, and output parameters to set.
+struct TaskContext {
+  std::string run_id;
+  std::string task_name;
+  int attempt = 1;  // 1 for the first try
+  // The GPU slots (CUDA device indices) this task holds; commands also get them as
+  // CUDA_VISIBLE_DEVICES (empty when the task asked for no GPU).
+  std::vector<int> gpus;
+  std::map<std::string, Json> params;          // input parameters, defaults applied
+  std::map<std::string, ArtifactRef> inputs;   // input artifacts (read-only files)
+  std::map<std::string, ArtifactRef> outputs;  // output artifacts: write `path`, fill metadata
+  std::map<std::string, Json> output_params;   // set each output parameter here
+  // A command task's stdout/stderr are redirected into these files; a callable may append to
+  // them (creating task_dir first: callables without artifact outputs get no directory, since
+  // making one is most of the cost of a small in-process task).
+  std::string stdout_path;
+  std::string stderr_path;
+  // Where a command writes each output parameter (callables set output_params instead).
+  std::map<std::string, std::string> output_param_paths;
+  std::string task_dir;
+  // The executor's JSON description of all of the above (what "{{$}}" expands to).
+  std::string ExecutorInput() const;
+};
+
+using Callable = std::function<Status(TaskContext& context)>;
+
+// A step definition. Exactly one of `fn` and `command` is set.
+//
+// Command placeholders, replaced by whole-argument or in-argument substitution:
+//   {{inputs.parameters.NAME}}        the value (strings as they are, others as JSON)
+//   {{inputs.artifacts.NAME.path}}    the input artifact's file
+//   {{outputs.artifacts.NAME.path}}   where to write the output artifact
+//   {{outputs.parameters.NAME.path}}  where to write the output parameter (JSON or plain text)
+//   {{$}}                             the executor input JSON (TaskContext::ExecutorInput)
+// An output artifact's metadata may be written as JSON to "<its path>.metadata.json".
+struct Component {
+  std::string name;
+  std::vector<IoSpec> inputs;
+  std::vector<IoSpec> outputs;
+
+  Callable fn;
+  std::vector<std::string> command;
+  std::map<std::string, std::string> env;  // added to the command's environment
+  std::string image = "python:3.11";       // what Kubeflow runs the command in (compile only)
+
+  // What Kubeflow runs for a callable component (a Python function's runner); the same
+  // placeholders as `command`. Commands compile as they are; a callable without it cannot be
+  // compiled (a C++ lambda has no container to run in).
+  std::vector<std::string> compile_command;
+
+  // Identifies fn's code for the cache and pipeline versions (C++ lambdas have no readable
+  // source): change it when the code changes. Commands are identified by the command itself.
+  std::string code_version;
+
+  RetryPolicy retry;
+  absl::Duration timeout = absl::InfiniteDuration();
+  bool caching = true;
+  Resources resources;
+
+  // Names, types, placeholders and the fn/command choice; errors name the component and field.
+  Status Validate() const;
+  // sha256 over the definition (name, io, command or code_version, env, image).
+  std::string DefinitionDigest() const;
+  const IoSpec* FindInput(std::string_view name) const;
+  const IoSpec* FindOutput(std::string_view name) const;
+};
+
+}  // namespace mlcore::pipeline

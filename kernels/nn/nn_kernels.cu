@@ -1,0 +1,286 @@
+// CUDA twins of the nn and optim CPU loops (see src/nn/cuda_kernels.h). Elementwise kernels are
+// grid-stride loops; the loss uses one warp per row with shuffles for max and sum; GEMMs go to
+// cuBLAS with one handle per device.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "nn/cuda_kernels.h"
+
+namespace mlcore::nn::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kMaxDevices = 64;
+
+Status CudaError(const char* op, cudaError_t err) {
+  return absl::InternalError(
+      absl::StrCat("nn::", op, " (CUDA): ", cudaGetErrorName(err), ": ", cudaGetErrorString(err)));
+}
+
+Status CheckLaunch(const char* op) {
+  const cudaError_t err = cudaGetLastError();
+  return err == cudaSuccess ? absl::OkStatus() : CudaError(op, err);
+}
+
+// Makes `device` current for the launches that follow.
+Status UseDevice(const char* op, int device) {
+  const cudaError_t err = cudaSetDevice(device);
+  return err == cudaSuccess ? absl::OkStatus() : CudaError(op, err);
+}
+
+int Blocks(int64_t n) {
+  return static_cast<int>(std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, 65535));
+}
+
+StatusOr<cublasHandle_t> Handle(int device) {
+  static std::mutex mu;
+  static cublasHandle_t handles[kMaxDevices] = {};
+  if (device < 0 || device >= kMaxDevices) {
+    return absl::InvalidArgumentError("nn::Gemm: CUDA device index out of range");
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  if (handles[device] == nullptr) {
+    const cublasStatus_t st = cublasCreate(&handles[device]);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+      handles[device] = nullptr;
+      return absl::InternalError(absl::StrCat("cublasCreate failed: ", cublasGetStatusString(st)));
+    }
+  }
+  return handles[device];
+}
+
+__device__ float ActF(Activation kind, float x) {
+  switch (kind) {
+    case Activation::kRelu:
+      return x < 0.0f ? 0.0f : x;
+    case Activation::kGelu:
+      return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case Activation::kTanh:
+      return tanhf(x);
+    case Activation::kSigmoid:
+      if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+      return expf(x) / (1.0f + expf(x));
+  }
+  return x;
+}
+
+__device__ float ActD(Activation kind, float s) {
+  switch (kind) {
+    case Activation::kRelu:
+      return s > 0.0f ? 1.0f : 0.0f;
+    case Activation::kGelu: {
+      const float cdf = 0.5f * (1.0f + erff(s * 0.70710678118654752f));
+      return cdf + s * 0.39894228040143268f * expf(-0.5f * s * s);
+    }
+    case Activation::kTanh:
+      return 1.0f - s * s;
+    case Activation::kSigmoid:
+      return s * (1.0f - s);
+  }
+  return 1.0f;
+}
+
+__global__ void ActForwardKernel(Activation kind, const float* x, float* y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    y[i] = ActF(kind, x[i]);
+  }
+}
+
+__global__ void ActBackwardKernel(Activation kind, const float* s, const float* dy, float* dx,
+                                  int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    dx[i] = dy[i] * ActD(kind, s[i]);
+  }
+}
+
+__global__ void BroadcastRowsKernel(const float* bias, float* y, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    y[i] = bias[i % cols];
+  }
+}
+
+// One thread per column; rows are walked in order, so the sum is deterministic.
+__global__ void SumRowsKernel(const float* dy, float* db, int64_t rows, int64_t cols) {
+  for (int64_t j = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; j < cols;
+       j += int64_t{gridDim.x} * blockDim.x) {
+    float s = 0.0f;
+    for (int64_t r = 0; r < rows; ++r) s += dy[r * cols + j];
+    db[j] = s;
+  }
+}
+
+__global__ void SoftmaxCrossEntropyKernel(const float* z, const int64_t* labels, int64_t rows,
+                                          int64_t classes, float* grad, float* row_loss) {
+  const int64_t row = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  const float* zr = z + row * classes;
+  float m = -INFINITY;
+  for (int64_t j = lane; j < classes; j += 32) m = fmaxf(m, zr[j]);
+  for (int off = 16; off > 0; off /= 2) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+  double sum = 0.0;
+  for (int64_t j = lane; j < classes; j += 32) sum += exp(static_cast<double>(zr[j] - m));
+  for (int off = 16; off > 0; off /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+  const double log_sum = log(sum);
+  const int64_t label = labels[row];
+  if (lane == 0) row_loss[row] = static_cast<float>(log_sum - (zr[label] - m));
+  if (grad != nullptr) {
+    const float inv_rows = 1.0f / static_cast<float>(rows);
+    for (int64_t j = lane; j < classes; j += 32) {
+      const float p = static_cast<float>(exp(static_cast<double>(zr[j] - m) - log_sum));
+      grad[row * classes + j] = (p - (j == label ? 1.0f : 0.0f)) * inv_rows;
+    }
+  }
+}
+
+__global__ void AdamKernel(float* w, const float* g, float* m, float* v, int64_t n, AdamArgs a) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    const float gi = a.decoupled ? g[i] : __fadd_rn(g[i], __fmul_rn(a.weight_decay, w[i]));
+    const float mi = __fadd_rn(__fmul_rn(a.beta1, m[i]), __fmul_rn(1.0f - a.beta1, gi));
+    const float vi =
+        __fadd_rn(__fmul_rn(a.beta2, v[i]), __fmul_rn(__fmul_rn(1.0f - a.beta2, gi), gi));
+    m[i] = mi;
+    v[i] = vi;
+    const float denom = __fadd_rn(__fmul_rn(sqrtf(vi), a.inv_sqrt_c2), a.eps);
+    w[i] = __fsub_rn(__fmul_rn(w[i], a.decay), __fdiv_rn(__fmul_rn(a.step, mi), denom));
+  }
+}
+
+__global__ void SgdKernel(float* w, const float* g, float* v, int64_t n, float lr, float mu,
+                          float wd, bool nesterov, bool first) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    float d = __fadd_rn(g[i], __fmul_rn(wd, w[i]));
+    if (v != nullptr) {
+      v[i] = first ? d : __fadd_rn(__fmul_rn(mu, v[i]), d);
+      d = nesterov ? __fadd_rn(d, __fmul_rn(mu, v[i])) : v[i];
+    }
+    w[i] = __fsub_rn(w[i], __fmul_rn(lr, d));
+  }
+}
+
+__global__ void SumOfSquaresKernel(const float* x, int64_t n, double* out) {
+  __shared__ double partial[kThreads];
+  double s = 0.0;
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    s += static_cast<double>(x[i]) * x[i];
+  }
+  partial[threadIdx.x] = s;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) atomicAdd(out, partial[0]);
+}
+
+__global__ void ScaleKernel(float* x, int64_t n, float s) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    x[i] *= s;
+  }
+}
+
+}  // namespace
+
+Status Gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
+            const float* b, float* c, bool accumulate) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("Gemm", device));
+  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, Handle(device));
+  // cuBLAS is column-major: row-major C = A B is column-major C^T = B^T A^T.
+  const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+  const int lda = static_cast<int>(trans_a ? m : k);
+  const int ldb = static_cast<int>(trans_b ? k : n);
+  const cublasStatus_t st =
+      cublasSgemm(handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                  static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, b, ldb, a,
+                  lda, &beta, c, static_cast<int>(n));
+  if (st != CUBLAS_STATUS_SUCCESS) {
+    return absl::InternalError(
+        absl::StrCat("nn::Gemm: cublasSgemm failed: ", cublasGetStatusString(st)));
+  }
+  return absl::OkStatus();
+}
+
+Status BroadcastRows(int device, const float* bias, float* y, int64_t rows, int64_t cols) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("BroadcastRows", device));
+  BroadcastRowsKernel<<<Blocks(rows * cols), kThreads>>>(bias, y, rows, cols);
+  return CheckLaunch("BroadcastRows");
+}
+
+Status SumRows(int device, const float* dy, float* db, int64_t rows, int64_t cols) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("SumRows", device));
+  SumRowsKernel<<<Blocks(cols), kThreads>>>(dy, db, rows, cols);
+  return CheckLaunch("SumRows");
+}
+
+Status ActivationForward(int device, Activation kind, const float* x, float* y, int64_t n) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("ActivationForward", device));
+  ActForwardKernel<<<Blocks(n), kThreads>>>(kind, x, y, n);
+  return CheckLaunch("ActivationForward");
+}
+
+Status ActivationBackward(int device, Activation kind, const float* saved, const float* dy,
+                          float* dx, int64_t n) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("ActivationBackward", device));
+  ActBackwardKernel<<<Blocks(n), kThreads>>>(kind, saved, dy, dx, n);
+  return CheckLaunch("ActivationBackward");
+}
+
+Status SoftmaxCrossEntropy(int device, const float* logits, const int64_t* labels, int64_t rows,
+                           int64_t classes, float* grad, float* row_loss) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("SoftmaxCrossEntropy", device));
+  constexpr int kRowsPerBlock = kThreads / 32;
+  const int blocks = static_cast<int>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
+  SoftmaxCrossEntropyKernel<<<blocks, kThreads>>>(logits, labels, rows, classes, grad, row_loss);
+  return CheckLaunch("SoftmaxCrossEntropy");
+}
+
+Status AdamStep(int device, float* w, const float* g, float* m, float* v, int64_t n,
+                const AdamArgs& args) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("AdamStep", device));
+  AdamKernel<<<Blocks(n), kThreads>>>(w, g, m, v, n, args);
+  return CheckLaunch("AdamStep");
+}
+
+Status SgdStep(int device, float* w, const float* g, float* v, int64_t n, float lr, float mu,
+               float weight_decay, bool nesterov, bool first) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("SgdStep", device));
+  SgdKernel<<<Blocks(n), kThreads>>>(w, g, v, n, lr, mu, weight_decay, nesterov, first);
+  return CheckLaunch("SgdStep");
+}
+
+StatusOr<double> SumOfSquares(int device, const float* x, int64_t n) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("SumOfSquares", device));
+  double* out = nullptr;
+  cudaError_t err = cudaMalloc(&out, sizeof(double));
+  if (err != cudaSuccess) return CudaError("SumOfSquares", err);
+  double result = 0.0;
+  err = cudaMemset(out, 0, sizeof(double));
+  if (err == cudaSuccess) {
+    SumOfSquaresKernel<<<std::min(Blocks(n), 1024), kThreads>>>(x, n, out);
+    err = cudaGetLastError();
+  }
+  if (err == cudaSuccess) err = cudaMemcpy(&result, out, sizeof(double), cudaMemcpyDeviceToHost);
+  cudaFree(out);
+  if (err != cudaSuccess) return CudaError("SumOfSquares", err);
+  return result;
+}
+
+Status Scale(int device, float* x, int64_t n, float s) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("Scale", device));
+  ScaleKernel<<<Blocks(n), kThreads>>>(x, n, s);
+  return CheckLaunch("Scale");
+}
+
+}  // namespace mlcore::nn::cuda

@@ -1,0 +1,281 @@
+"""Running pipelines on the local executor and reading back what ran: mlcore.run, Run,
+mlcore.runs, mlcore.compile."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import threading
+import time
+from typing import Any, Dict, List, Optional
+
+from .. import _mlcore
+from . import _view
+from ._artifacts import ARTIFACT_TYPES
+from ._dsl import PipelineDef
+
+_cpp = _mlcore.pipeline
+_clients: Dict[tuple, Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _home(home: Optional[str]) -> str:
+    if home:
+        return home
+    env = os.environ.get("MLCORE_HOME")
+    return env if env else os.path.join(os.path.expanduser("~"), ".mlcore")
+
+
+def client(home: Optional[str] = None, namespace: str = "default"):
+    """The process's C++ Client for (home, namespace). Kept for the life of the process: runs
+    in flight hold it, and dropping it waits for them."""
+    key = (_home(home), namespace)
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = _cpp.Client(key[0], namespace)
+        return _clients[key]
+
+
+_in_flight = []  # handles of runs started by this process
+
+
+@atexit.register
+def _wait_for_runs_at_exit():
+    # Worker threads of an unfinished run call back into Python; let them finish before the
+    # interpreter goes away (an unwaited run would otherwise be cut off mid-task).
+    for handle in _in_flight:
+        if not handle.done:
+            handle.wait()
+
+
+def _ensure_importable_by_children():
+    # Subprocess-mode components import mlcore in a fresh interpreter.
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root] + [p for p in paths if p])
+
+
+class Task:
+    """One task of a run, as recorded: name, state, attempts, error, outputs, logs."""
+
+    def __init__(self, record: dict, run: "Run"):
+        self._r = record
+        self._run = run
+
+    name = property(lambda self: self._r["name"])
+    state = property(lambda self: self._r["state"])
+    status = state
+    component = property(lambda self: self._r["component"])
+    attempts = property(lambda self: self._r["attempts"])
+    error = property(lambda self: self._r["error"])
+    started_at = property(lambda self: self._r["started_at"])
+    finished_at = property(lambda self: self._r["finished_at"])
+
+    @property
+    def outputs(self) -> Dict[str, Any]:
+        out = dict(self._r["outputs"].get("parameters", {}))
+        for name, a in self._r["outputs"].get("artifacts", {}).items():
+            out[name] = self._run._artifact(a, self.name, name)
+        return out
+
+    def logs(self, stream: str = "stdout") -> str:
+        """The task's stdout (or "stderr") log; empty when it wrote none."""
+        path = self._r["stderr_path" if stream == "stderr" else "stdout_path"]
+        if not path or not os.path.exists(path):
+            return ""
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def __repr__(self):
+        return f"<task {self.name}: {self.state}>"
+
+
+class Run:
+    """A pipeline run: ``wait()``, ``status``, ``tasks``, ``outputs``, ``resume()``."""
+
+    def __init__(self, run_id: str, client_, handle=None, pipeline=None, options=None):
+        self.id = run_id
+        self._client = client_
+        self._handle = handle
+        self._pipeline = pipeline
+        self._options = options or {}
+
+    def wait(self, timeout: Optional[float] = None, progress: bool = False) -> "Run":
+        """Blocks until the run finishes (TimeoutError after `timeout` seconds); `progress`
+        draws a progress bar of finished tasks on stderr while waiting."""
+        if not progress:
+            if self._handle is not None:
+                self._handle.wait(timeout)
+            return self
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            states = [t["state"] for t in self._client.list_tasks(self.id)]
+            finished = self._handle.done if self._handle is not None else self.done
+            if finished:
+                _view.write_progress(_view.progress_line(
+                    [t["state"] for t in self._client.list_tasks(self.id)]), final=True)
+                return self
+            _view.write_progress(_view.progress_line(states))
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"run '{self.id}' did not finish within {timeout} s")
+            if self._handle is not None:
+                try:
+                    self._handle.wait(0.2)
+                except TimeoutError:
+                    pass
+            else:
+                time.sleep(0.2)
+
+    @property
+    def record(self) -> dict:
+        return self._client.get_run(self.id)
+
+    @property
+    def status(self) -> str:
+        return self.record["state"]
+
+    state = status
+
+    @property
+    def error(self) -> str:
+        return self.record["error"]
+
+    @property
+    def done(self) -> bool:
+        return self.status not in ("running", "pending")
+
+    @property
+    def experiment(self) -> str:
+        return self.record["experiment"]
+
+    @property
+    def arguments(self) -> Dict[str, Any]:
+        return self.record["arguments"]
+
+    @property
+    def tasks(self) -> List[Task]:
+        return [Task(t, self) for t in self._client.list_tasks(self.id)]
+
+    def task(self, name: str) -> Task:
+        for t in self.tasks:
+            if t.name == name:
+                return t
+        raise KeyError(f"run {self.id} has no task '{name}'")
+
+    @property
+    def outputs(self) -> Dict[str, Any]:
+        out = {}
+        for name, value in self.record["outputs"].items():
+            if isinstance(value, dict) and "digest" in value and "uri" in value:
+                out[name] = self._artifact(value, None, name)
+            else:
+                out[name] = value
+        return out
+
+    @property
+    def artifacts(self) -> list:
+        """Every artifact this run produced, with .producer and .consumers."""
+        return [self._artifact_from_record(a) for a in self._client.list_artifacts(self.id)]
+
+    def _artifact_from_record(self, a):
+        cls = ARTIFACT_TYPES.get(a["type"], ARTIFACT_TYPES["Artifact"])
+        c = self._client
+        return cls(path=c.artifact_path(a["digest"]), metadata=a["metadata"], digest=a["digest"],
+                   uri=a["uri"], artifact_id=a["id"],
+                   producer={"run_id": a["run_id"], "task": a["task"], "output": a["output"]},
+                   _consumers=lambda: c.artifact_consumers(a["id"]))
+
+    def _artifact(self, entry, task, output):
+        if "id" in entry:
+            try:
+                return self._artifact_from_record(self._client.get_artifact(entry["id"]))
+            except KeyError:
+                pass
+        cls = ARTIFACT_TYPES.get(entry.get("type"), ARTIFACT_TYPES["Artifact"])
+        return cls(path=self._client.artifact_path(entry["digest"]),
+                   metadata=entry.get("metadata"), digest=entry["digest"], uri=entry.get("uri"))
+
+    def resume(self, pipeline: Optional[PipelineDef] = None, **options) -> "Run":
+        """Resumes this (failed or interrupted) run under the same id; finished tasks keep
+        their outputs. Needs the pipeline object unless this Run started it."""
+        pipeline = pipeline or self._pipeline
+        if pipeline is None:
+            raise ValueError(f"run {self.id}: pass the pipeline to resume it with")
+        opts = dict(self._options)
+        opts.update(options)
+        opts.pop("arguments", None)
+        return run(pipeline, resume=self.id, **opts)
+
+    def __repr__(self):
+        return f"<run {self.id} {self.status}>"
+
+    def _repr_svg_(self):
+        spec = self._pipeline.build().to_json() if self._pipeline is not None else None
+        if spec is None:
+            return None
+        return _view.dag_svg(_view.upstream_of(spec), {t.name: t.state for t in self.tasks})
+
+    def _repr_html_(self):
+        rows = "".join(f"<tr><td>{t.name}</td><td>{t.state}</td><td>{t.attempts}</td>"
+                       f"<td>{_html_escape(t.error)}</td></tr>" for t in self.tasks)
+        return (f"<p>run <code>{self.id}</code>: <b>{self.status}</b></p><table><tr><th>task"
+                f"</th><th>state</th><th>attempts</th><th>error</th></tr>{rows}</table>")
+
+
+def _html_escape(text):
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def run(pipeline: PipelineDef, arguments: Optional[Dict[str, Any]] = None,
+        experiment: str = "Default", *, resume: Optional[str] = None, wait: bool = False,
+        max_parallelism: int = 0, cpu_slots: float = 0.0, gpu_slots: int = -1,
+        enable_caching: bool = True, namespace: str = "default",
+        home: Optional[str] = None) -> Run:
+    """Starts `pipeline` on the local executor and returns its Run (``run.wait()`` to block).
+
+    ``resume=run_id`` resumes a failed or interrupted run: tasks that finished are not run
+    again. ``max_parallelism`` bounds the tasks running at once (0: one per CPU), ``gpu_slots``
+    the devices shared by GPU tasks (-1: every CUDA device).
+    """
+    if not isinstance(pipeline, PipelineDef):
+        raise TypeError(f"mlcore.run takes a @pipeline, not {type(pipeline).__name__}")
+    _ensure_importable_by_children()
+    c = client(home, namespace)
+    options = dict(experiment=experiment, max_parallelism=max_parallelism, cpu_slots=cpu_slots,
+                   gpu_slots=gpu_slots, enable_caching=enable_caching, namespace=namespace,
+                   home=home)
+    handle = c.start(pipeline.build(), json.dumps(arguments or {}), experiment, max_parallelism,
+                     cpu_slots, gpu_slots, enable_caching, resume or "")
+    _in_flight[:] = [h for h in _in_flight if not h.done] + [handle]
+    r = Run(handle.id, c, handle, pipeline, options)
+    return r.wait() if wait else r
+
+
+def runs(experiment: Optional[str] = None, pipeline: Optional[str] = None,
+         state: Optional[str] = None, namespace: str = "default",
+         home: Optional[str] = None, limit: int = 1000) -> List[Run]:
+    """Recorded runs, oldest first, filtered by experiment, pipeline name and state."""
+    if isinstance(pipeline, PipelineDef):
+        pipeline = pipeline.name
+    c = client(home, namespace)
+    return [Run(r["id"], c) for r in c.list_runs(experiment or "", pipeline or "", state or "",
+                                                 limit)]
+
+
+def get_run(run_id: str, namespace: str = "default", home: Optional[str] = None) -> Run:
+    c = client(home, namespace)
+    c.get_run(run_id)
+    return Run(run_id, c)
+
+
+def compile(pipeline: PipelineDef, path: Optional[str] = None) -> str:  # noqa: A001
+    """Writes the KFP v2 IR (PipelineSpec YAML) of `pipeline` to `path`; returns the text."""
+    if not isinstance(pipeline, PipelineDef):
+        raise TypeError(f"mlcore.compile takes a @pipeline, not {type(pipeline).__name__}")
+    text = pipeline.build().compile_kfp()
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    return text

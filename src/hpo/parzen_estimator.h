@@ -1,0 +1,56 @@
+// The density model inside TPE: a weighted mixture of one kernel per observed trial plus a
+// uniform-ish prior, over one or several parameters. Numeric parameters get truncated Gaussians
+// in the sampler's space (log for log ranges, widened by half a step for grids); categorical
+// ones get a smoothed point mass.
+#pragma once
+
+#include <random>
+#include <vector>
+
+#include "mlcore/hpo/distribution.h"
+
+namespace mlcore::hpo::internal {
+
+// One parameter as the estimator sees it.
+struct ParzenDim {
+  explicit ParzenDim(const Distribution& distribution);
+  // The internal value -> the estimator's space, and back (snapped onto the distribution).
+  double Forward(double internal) const;
+  double Backward(double y) const;
+
+  const Distribution* distribution;
+  bool categorical = false;
+  int n_choices = 0;
+  bool log = false;
+  double low = 0, high = 0;  // bounds in the estimator's space
+};
+
+class ParzenEstimator {
+ public:
+  // observations: one row per trial, one column per dim, in the estimator's space (a choice
+  // index for categorical dims); weights: one per observation.
+  ParzenEstimator(const std::vector<ParzenDim>& dims,
+                  const std::vector<std::vector<double>>& observations,
+                  const std::vector<double>& weights, double prior_weight, bool multivariate);
+
+  // n points, each a row of dims values in the estimator's space.
+  std::vector<std::vector<double>> Sample(std::mt19937_64& rng, int n) const;
+  // log density of each point.
+  std::vector<double> LogPdf(const std::vector<std::vector<double>>& points) const;
+
+ private:
+  struct NumericKernel {
+    std::vector<double> mu, sigma, inv_sigma, log_norm;  // per component
+  };
+  struct CategoricalKernel {
+    std::vector<std::vector<double>> log_p;  // per component, per choice
+  };
+
+  const std::vector<ParzenDim>& dims_;
+  std::vector<double> log_weights_;  // per component (observations, then the prior)
+  std::vector<double> weights_;
+  std::vector<NumericKernel> numeric_;          // per dim (empty for categorical)
+  std::vector<CategoricalKernel> categorical_;  // per dim (empty for numeric)
+};
+
+}  // namespace mlcore::hpo::internal

@@ -1,0 +1,400 @@
+#include "mlcore/hpo/study.h"
+
+#include <cmath>
+#include <exception>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "mlcore/core/logging.h"
+
+namespace mlcore::hpo {
+namespace {
+
+std::string GeneratedName() {
+  std::random_device rd;
+  return absl::StrCat("study-", absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::UTCTimeZone()),
+                      "-", absl::StrFormat("%06x", rd() & 0xffffff));
+}
+
+bool Better(StudyDirection d, double a, double b) {
+  return d == StudyDirection::kMinimize ? a < b : a > b;
+}
+
+}  // namespace
+
+Study::Study(StudyRecord record, std::shared_ptr<Storage> storage, std::shared_ptr<Sampler> sampler,
+             std::shared_ptr<Pruner> pruner, std::optional<SearchSpace> space)
+    : record_(std::move(record)),
+      storage_(std::move(storage)),
+      sampler_(std::move(sampler)),
+      pruner_(std::move(pruner)),
+      space_(std::move(space)) {}
+
+Study::~Study() = default;
+
+StatusOr<std::unique_ptr<Study>> Study::Create(StudyOptions options) {
+  return Build(std::move(options), /*create=*/true);
+}
+
+StatusOr<std::unique_ptr<Study>> Study::Load(StudyOptions options) {
+  if (options.name.empty()) return absl::InvalidArgumentError("Study::Load needs a study name");
+  return Build(std::move(options), /*create=*/false);
+}
+
+StatusOr<std::unique_ptr<Study>> Study::Build(StudyOptions options, bool create) {
+  std::shared_ptr<Storage> storage = options.storage_object;
+  if (storage == nullptr) {
+    std::string url = options.storage;
+    if (url.empty()) url = options.name.empty() ? "memory" : "sqlite";
+    MLCORE_ASSIGN_OR_RETURN(storage, OpenStorage(url));
+  }
+  std::shared_ptr<Sampler> sampler = options.sampler_object;
+  if (sampler == nullptr) {
+    MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Sampler> s,
+                            CreateSampler(options.sampler, options.sampler_options));
+    sampler = std::move(s);
+  }
+  std::shared_ptr<Pruner> pruner = options.pruner_object;
+  if (pruner == nullptr) {
+    MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Pruner> p,
+                            CreatePruner(options.pruner, options.pruner_options));
+    pruner = std::move(p);
+  }
+  StudyRecord record;
+  bool loaded = false;
+  if (create) {
+    if (options.name.empty()) options.name = GeneratedName();
+    StatusOr<StudyRecord> created = storage->CreateStudy(options.name, options.direction);
+    if (created.ok()) {
+      record = *created;
+    } else if (absl::IsAlreadyExists(created.status()) && options.load_if_exists) {
+      MLCORE_ASSIGN_OR_RETURN(record, storage->LoadStudy(options.name));
+      loaded = true;
+    } else {
+      return created.status();
+    }
+  } else {
+    MLCORE_ASSIGN_OR_RETURN(record, storage->LoadStudy(options.name));
+    loaded = true;
+  }
+  if (loaded) {
+    MLCORE_ASSIGN_OR_RETURN(int recovered,
+                            storage->RecoverStaleTrials(record.id, options.requeue_stale_trials));
+    if (recovered > 0) {
+      MLCORE_LOG(Info) << "study '" << record.name << "': " << recovered
+                       << " trial(s) of dead processes "
+                       << (options.requeue_stale_trials ? "re-queued" : "marked failed");
+    }
+  }
+  return std::unique_ptr<Study>(new Study(std::move(record), std::move(storage), std::move(sampler),
+                                          std::move(pruner), std::move(options.search_space)));
+}
+
+StatusOr<SamplerContext> Study::Context() {
+  SamplerContext context;
+  context.direction = record_.direction;
+  MLCORE_ASSIGN_OR_RETURN(context.trials, storage_->GetTrials(record_.id));
+  context.declared_space = space_.has_value() ? &*space_ : nullptr;
+  return context;
+}
+
+StatusOr<std::shared_ptr<Trial>> Study::Ask() {
+  MLCORE_ASSIGN_OR_RETURN(FrozenTrial record, storage_->StartTrial(record_.id));
+  auto trial = std::make_shared<Trial>(this, record);
+  auto ask = std::make_shared<AskState>();
+  MLCORE_ASSIGN_OR_RETURN(ask->context, Context());
+  {
+    std::lock_guard<std::mutex> lock(sampler_mu_);
+    MLCORE_ASSIGN_OR_RETURN(ask->relative, sampler_->SampleRelative(ask->context, record));
+  }
+  {
+    std::lock_guard<std::mutex> lock(ask_mu_);
+    asks_[record.number] = ask;
+  }
+  if (space_.has_value()) {
+    Status s = SampleDeclaredSpace(*trial);
+    if (!s.ok()) {
+      Status told = Tell(*trial, TrialState::kFailed, std::nullopt, std::string(s.message()));
+      if (!told.ok()) return told;
+      return s;
+    }
+  }
+  return trial;
+}
+
+Status Study::SampleDeclaredSpace(Trial& trial) {
+  for (const SearchSpace::Param& p : space_->params()) {
+    if (p.condition.has_value()) {
+      std::map<std::string, ParamValue> params = trial.params();
+      auto parent = params.find(p.condition->parent);
+      if (parent == params.end()) continue;
+      bool active = false;
+      for (const ParamValue& v : p.condition->values) active |= (v == parent->second);
+      if (!active) continue;
+    }
+    MLCORE_RETURN_IF_ERROR(trial.Suggest(p.name, p.distribution).status());
+  }
+  return absl::OkStatus();
+}
+
+StatusOr<ParamValue> Study::SampleParam(Trial& trial, const std::string& name,
+                                        const Distribution& distribution) {
+  FrozenTrial record = trial.record();
+  double internal;
+  auto fixed = record.params.find(name);
+  if (fixed != record.params.end()) {
+    // An enqueued value (no distribution yet): it must fit the space the objective asks for.
+    StatusOr<double> v = distribution.ToInternal(fixed->second);
+    if (!v.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("trial ", trial.number(), ": enqueued '", name,
+                                                     "': ", v.status().message()));
+    }
+    internal = *v;
+  } else {
+    std::shared_ptr<AskState> ask;
+    {
+      std::lock_guard<std::mutex> lock(ask_mu_);
+      auto it = asks_.find(trial.number());
+      if (it != asks_.end()) ask = it->second;
+    }
+    if (ask == nullptr) {
+      // A trial asked by another Study object (ask/tell across processes): sample from now.
+      ask = std::make_shared<AskState>();
+      MLCORE_ASSIGN_OR_RETURN(ask->context, Context());
+    }
+    auto rel = ask->relative.find(name);
+    if (rel != ask->relative.end() && distribution.Contains(distribution.Snap(rel->second))) {
+      internal = rel->second;
+    } else {
+      std::lock_guard<std::mutex> lock(sampler_mu_);
+      MLCORE_ASSIGN_OR_RETURN(
+          internal, sampler_->SampleIndependent(ask->context, record, name, distribution));
+    }
+  }
+  internal = distribution.Snap(internal);
+  MLCORE_RETURN_IF_ERROR(storage_->SetParam(trial.id(), name, distribution, internal));
+  ParamValue value = distribution.ToExternal(internal);
+  std::lock_guard<std::mutex> lock(trial.mu_);
+  trial.record_.params[name] = value;
+  trial.record_.distributions.insert_or_assign(name, distribution);
+  return value;
+}
+
+StatusOr<bool> Study::ShouldPrune(const FrozenTrial& record) {
+  if (pruner_ == nullptr || record.intermediate_values.empty()) return false;
+  PrunerContext context;
+  context.direction = record_.direction;
+  MLCORE_ASSIGN_OR_RETURN(context.trials, storage_->GetTrials(record_.id));
+  return pruner_->Prune(context, record);
+}
+
+Status Study::Tell(Trial& trial, TrialState state, std::optional<double> value,
+                   const std::string& error) {
+  std::string reason = error;
+  if (state == TrialState::kRunning || state == TrialState::kWaiting) {
+    return absl::InvalidArgumentError(absl::StrCat("trial ", trial.number(),
+                                                   ": tell needs complete, pruned or failed, not ",
+                                                   TrialStateName(state)));
+  }
+  if (state == TrialState::kComplete) {
+    if (!value.has_value()) {
+      state = TrialState::kFailed;
+      reason = "the objective returned no value";
+    } else if (!std::isfinite(*value)) {
+      state = TrialState::kFailed;
+      reason = absl::StrCat("the objective returned ", std::isnan(*value) ? "nan" : "inf");
+      value.reset();
+    }
+  }
+  if (state == TrialState::kPruned && !value.has_value()) {
+    std::optional<std::pair<int64_t, double>> last = trial.record().LastIntermediate();
+    if (last.has_value() && std::isfinite(last->second)) value = last->second;
+  }
+  if (state == TrialState::kFailed) value.reset();
+  std::vector<std::pair<int64_t, double>> reports;
+  {
+    std::lock_guard<std::mutex> lock(trial.mu_);
+    reports.swap(trial.pending_reports_);
+  }
+  Status s = storage_->FinishTrial(trial.id(), state, value, reason, reports);
+  {
+    std::lock_guard<std::mutex> lock(ask_mu_);
+    asks_.erase(trial.number());
+  }
+  if (!s.ok()) return s;
+  std::lock_guard<std::mutex> lock(trial.mu_);
+  trial.record_.state = state;
+  trial.record_.has_value = value.has_value();
+  trial.record_.value = value.value_or(std::nan(""));
+  trial.record_.error = reason;
+  trial.record_.finished = absl::Now();
+  return absl::OkStatus();
+}
+
+Status Study::Tell(int64_t number, TrialState state, std::optional<double> value,
+                   const std::string& error) {
+  MLCORE_ASSIGN_OR_RETURN(TrialList trials, storage_->GetTrials(record_.id));
+  for (const auto& t : trials) {
+    if (t->number == number) {
+      Trial trial(this, *t);
+      return Tell(trial, state, value, error);
+    }
+  }
+  return absl::NotFoundError(
+      absl::StrCat("study '", record_.name, "' has no trial number ", number));
+}
+
+Status Study::Enqueue(const std::map<std::string, ParamValue>& params) {
+  FrozenTrial t;
+  t.state = TrialState::kWaiting;
+  t.params = params;
+  return storage_->CreateTrial(record_.id, t).status();
+}
+
+StatusOr<FrozenTrial> Study::AddTrial(const FrozenTrial& trial) {
+  if (!IsFinished(trial.state)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("an added trial must be complete, pruned or "
+                     "failed, not ",
+                     TrialStateName(trial.state)));
+  }
+  if (trial.state == TrialState::kComplete && (!trial.has_value || !std::isfinite(trial.value))) {
+    return absl::InvalidArgumentError("an added complete trial needs a finite value");
+  }
+  for (const auto& [name, value] : trial.params) {
+    auto d = trial.distributions.find(name);
+    if (d == trial.distributions.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("added trial: parameter '", name, "' has no distribution"));
+    }
+    StatusOr<double> v = d->second.ToInternal(value);
+    if (!v.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("added trial: parameter '", name, "': ", v.status().message()));
+    }
+  }
+  FrozenTrial t = trial;
+  if (t.started == absl::InfinitePast()) t.started = absl::Now();
+  if (t.finished == absl::InfinitePast()) t.finished = t.started;
+  return storage_->CreateTrial(record_.id, t);
+}
+
+StatusOr<TrialList> Study::Trials() { return storage_->GetTrials(record_.id); }
+
+StatusOr<FrozenTrial> Study::BestTrial() {
+  MLCORE_ASSIGN_OR_RETURN(TrialList trials, storage_->GetTrials(record_.id));
+  const FrozenTrial* best = nullptr;
+  for (const auto& t : trials) {
+    if (t->state != TrialState::kComplete || !t->has_value) continue;
+    if (best == nullptr || Better(record_.direction, t->value, best->value)) best = t.get();
+  }
+  if (best == nullptr) {
+    return absl::NotFoundError(absl::StrCat("study '", record_.name, "' has no complete trial"));
+  }
+  return *best;
+}
+
+Status Study::Optimize(const Objective& objective, const OptimizeOptions& options) {
+  if (options.n_parallel < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("n_parallel must be >= 1, got ", options.n_parallel));
+  }
+  stop_requested_ = false;
+  const absl::Time deadline = options.timeout == absl::InfiniteDuration()
+                                  ? absl::InfiniteFuture()
+                                  : absl::Now() + options.timeout;
+  std::atomic<int64_t> started{0};
+  std::atomic<int64_t> failed{0};
+  std::mutex error_mu;
+  Status fatal;
+  std::mutex callback_mu;
+  std::mutex ask_gate;
+
+  auto should_stop = [&]() -> bool {
+    if (stop_requested_) return true;
+    if (absl::Now() >= deadline) return true;
+    if (options.max_failed_trials > 0 && failed.load() >= options.max_failed_trials) return true;
+    if (options.max_trials > 0 || sampler_->name() == "grid") {
+      StatusOr<SamplerContext> context = Context();
+      if (!context.ok()) return true;
+      if (options.max_trials > 0 &&
+          static_cast<int64_t>(context->trials.size()) >= options.max_trials) {
+        return true;
+      }
+      std::lock_guard<std::mutex> lock(sampler_mu_);
+      if (sampler_->Exhausted(*context)) return true;
+    }
+    return false;
+  };
+
+  auto worker = [&]() {
+    while (true) {
+      // The stop check and the ask are one step, so workers racing the end of a grid or of
+      // max_trials do not all pass the check and start one trial too many each.
+      std::unique_lock<std::mutex> gate(ask_gate);
+      if (should_stop()) return;
+      int64_t index = started.fetch_add(1);
+      if (options.n_trials > 0 && index >= options.n_trials) return;
+      StatusOr<std::shared_ptr<Trial>> asked = Ask();
+      gate.unlock();
+      if (!asked.ok()) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        if (fatal.ok()) fatal = asked.status();
+        stop_requested_ = true;
+        return;
+      }
+      Trial& trial = **asked;
+      StatusOr<double> result = absl::UnknownError("objective did not run");
+      try {
+        result = objective(trial);
+      } catch (const std::exception& e) {
+        result = absl::UnknownError(absl::StrCat("the objective threw: ", e.what()));
+      } catch (...) {
+        result = absl::UnknownError("the objective threw a non-standard exception");
+      }
+      Status told;
+      if (result.ok()) {
+        told = Tell(trial, TrialState::kComplete, *result);
+      } else if (IsTrialPruned(result.status())) {
+        told = Tell(trial, TrialState::kPruned);
+      } else {
+        told =
+            Tell(trial, TrialState::kFailed, std::nullopt, std::string(result.status().message()));
+      }
+      if (!told.ok()) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        if (fatal.ok()) fatal = told;
+        stop_requested_ = true;
+        return;
+      }
+      FrozenTrial done = trial.record();
+      if (done.state == TrialState::kFailed) {
+        failed.fetch_add(1);
+        MLCORE_LOG(Warning) << "study '" << record_.name << "': trial " << done.number
+                            << " failed: " << done.error;
+      }
+      if (done.state == TrialState::kComplete && options.goal.has_value() &&
+          (done.value == *options.goal || Better(record_.direction, done.value, *options.goal))) {
+        stop_requested_ = true;
+      }
+      if (options.callback) {
+        std::lock_guard<std::mutex> lock(callback_mu);
+        options.callback(done);
+      }
+    }
+  };
+
+  if (options.n_parallel == 1) {
+    worker();
+  } else {
+    std::vector<std::thread> threads;
+    for (int i = 0; i < options.n_parallel; ++i) threads.emplace_back(worker);
+    for (std::thread& t : threads) t.join();
+  }
+  return fatal;
+}
+
+}  // namespace mlcore::hpo

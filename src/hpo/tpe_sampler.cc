@@ -1,0 +1,272 @@
+// Tree-structured Parzen Estimator (Bergstra et al. 2011; multivariate variant of Falkner et al.
+// 2018): split the trials into the best gamma fraction and the rest, model each group with a
+// Parzen estimator l(x) and g(x), and pick the candidate drawn from l that maximizes l(x)/g(x).
+// With constant_liar, running trials join the "rest" so parallel workers avoid each other.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <set>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "hpo/builtin.h"
+#include "hpo/parzen_estimator.h"
+
+namespace mlcore::hpo::internal {
+namespace {
+
+// How a trial ranks: complete trials by value, then pruned ones by how far they got (further is
+// better) and their last value, then running ones (the constant lie: worst of all).
+struct Ranked {
+  int group;
+  double key1;
+  double key2;
+  const FrozenTrial* trial;
+  bool operator<(const Ranked& o) const {
+    return std::tie(group, key1, key2) < std::tie(o.group, o.key1, o.key2);
+  }
+};
+
+class TpeSampler : public Sampler {
+ public:
+  TpeSampler(const SamplerOptions& options, uint64_t seed) : options_(options), seed_(seed) {}
+  std::string name() const override { return "tpe"; }
+
+  StatusOr<std::map<std::string, double>> SampleRelative(const SamplerContext& context,
+                                                         const FrozenTrial& trial) override {
+    std::map<std::string, double> out;
+    if (!options_.multivariate) return out;
+    // The intersection of the spaces of complete trials: what every good trial agrees on.
+    std::vector<std::pair<std::string, const Distribution*>> space;
+    bool first = true;
+    for (const auto& t : context.trials) {
+      if (t->state != TrialState::kComplete) continue;
+      if (first) {
+        for (const auto& [name, d] : t->distributions) space.emplace_back(name, &d);
+        first = false;
+        continue;
+      }
+      std::erase_if(space, [&](const auto& entry) {
+        auto it = t->distributions.find(entry.first);
+        return it == t->distributions.end() || it->second != *entry.second;
+      });
+    }
+    if (space.empty()) return out;
+    std::vector<Distribution> distributions;
+    for (const auto& [name, d] : space) distributions.push_back(*d);
+    std::vector<ParzenDim> dims;
+    for (const Distribution& d : distributions) dims.emplace_back(d);
+
+    std::vector<std::string> names;
+    for (const auto& [name, d] : space) names.push_back(name);
+    std::vector<std::vector<double>> below, above;
+    std::vector<int64_t> below_numbers, above_numbers;
+    if (!Split(context, names, distributions, dims, &below, &above, &below_numbers,
+               &above_numbers)) {
+      return out;
+    }
+    std::mt19937_64 rng(TrialSeed(seed_, trial.number, "tpe-relative"));
+    std::vector<double> best = Choose(rng, dims, below, below_numbers, above, above_numbers);
+    for (size_t i = 0; i < names.size(); ++i) out[names[i]] = dims[i].Backward(best[i]);
+    return out;
+  }
+
+  StatusOr<double> SampleIndependent(const SamplerContext& context, const FrozenTrial& trial,
+                                     const std::string& name, const Distribution& d) override {
+    std::vector<Distribution> distributions = {d};
+    std::vector<ParzenDim> dims = {ParzenDim(distributions[0])};
+    std::vector<std::vector<double>> below, above;
+    std::vector<int64_t> below_numbers, above_numbers;
+    if (!Split(context, {name}, distributions, dims, &below, &above, &below_numbers,
+               &above_numbers)) {
+      return SampleUniform(d, TrialSeed(seed_, trial.number, name));
+    }
+    std::mt19937_64 rng(TrialSeed(seed_, trial.number, name));
+    std::vector<double> best = Choose(rng, dims, below, below_numbers, above, above_numbers);
+    return dims[0].Backward(best[0]);
+  }
+
+ private:
+  // Fills the two groups with the trials that have every one of `names` with the same
+  // distribution. False while too few trials are finished (random start-up).
+  bool Split(const SamplerContext& context, const std::vector<std::string>& names,
+             const std::vector<Distribution>& distributions, const std::vector<ParzenDim>& dims,
+             std::vector<std::vector<double>>* below, std::vector<std::vector<double>>* above,
+             std::vector<int64_t>* below_numbers, std::vector<int64_t>* above_numbers) const {
+    const RankCache& cache = Rank(context);
+    if (cache.finished < std::max(options_.n_startup_trials, 1)) return false;
+    const std::vector<Ranked>& ranked = cache.ranked;
+    // Keep the trials that have the parameters; remember their rank order.
+    std::vector<std::pair<const Ranked*, std::vector<double>>> usable;
+    for (const Ranked& r : ranked) {
+      std::vector<double> row(names.size());
+      bool ok = true;
+      for (size_t i = 0; i < names.size() && ok; ++i) {
+        auto d = r.trial->distributions.find(names[i]);
+        if (d == r.trial->distributions.end() || d->second != distributions[i]) {
+          ok = false;
+          break;
+        }
+        auto p = r.trial->params.find(names[i]);
+        if (p == r.trial->params.end()) {
+          ok = false;
+          break;
+        }
+        // Stored values already lie in their distribution: numbers need no validation.
+        double v;
+        if (!distributions[i].is_choice() && std::holds_alternative<double>(p->second)) {
+          v = std::get<double>(p->second);
+        } else if (!distributions[i].is_choice() && std::holds_alternative<int64_t>(p->second)) {
+          v = static_cast<double>(std::get<int64_t>(p->second));
+        } else {
+          StatusOr<double> c = distributions[i].ToInternal(p->second);
+          if (!c.ok()) {
+            ok = false;
+            break;
+          }
+          v = *c;
+        }
+        row[i] = dims[i].Forward(v);
+      }
+      if (ok) usable.emplace_back(&r, std::move(row));
+    }
+    if (usable.empty()) return false;
+    int n_finished_usable = 0;
+    for (const auto& u : usable) n_finished_usable += u.first->group < 3;
+    size_t n_below = static_cast<size_t>(
+        std::min(std::ceil(options_.gamma * static_cast<double>(n_finished_usable)), 25.0));
+    n_below = std::clamp<size_t>(n_below, 1, usable.size());
+    for (size_t i = 0; i < usable.size(); ++i) {
+      bool is_below = i < n_below && usable[i].first->group < 3;
+      (is_below ? below : above)->push_back(std::move(usable[i].second));
+      (is_below ? below_numbers : above_numbers)->push_back(usable[i].first->trial->number);
+    }
+    return true;
+  }
+
+  struct RankCache {
+    const void* data = nullptr;
+    size_t size = 0;
+    std::vector<Ranked> ranked;
+    int finished = 0;
+  };
+
+  // The trials in rank order. Every parameter of one ask sees the same snapshot, so the ranking
+  // is computed once per snapshot rather than once per parameter.
+  const RankCache& Rank(const SamplerContext& context) const {
+    if (cache_.data == context.trials.data() && cache_.size == context.trials.size() &&
+        cache_.data != nullptr) {
+      return cache_;
+    }
+    const double sign = context.direction == StudyDirection::kMinimize ? 1.0 : -1.0;
+    RankCache& c = cache_;
+    c.ranked.clear();
+    c.finished = 0;
+    for (const auto& t : context.trials) {
+      Ranked r{0, 0, 0, t.get()};
+      switch (t->state) {
+        case TrialState::kComplete:
+          if (!t->has_value) continue;
+          r = {0, sign * t->value, 0, t.get()};
+          ++c.finished;
+          break;
+        case TrialState::kPruned: {
+          auto last = t->LastIntermediate();
+          if (last.has_value() && !std::isnan(last->second)) {
+            r = {1, -static_cast<double>(last->first), sign * last->second, t.get()};
+          } else {
+            r = {2, 0, 0, t.get()};
+          }
+          ++c.finished;
+          break;
+        }
+        case TrialState::kRunning:
+          if (!options_.constant_liar) continue;
+          r = {3, 0, 0, t.get()};
+          break;
+        default:
+          continue;
+      }
+      c.ranked.push_back(r);
+    }
+    std::stable_sort(c.ranked.begin(), c.ranked.end());
+    c.data = context.trials.data();
+    c.size = context.trials.size();
+    return c;
+  }
+
+  // Older trials weigh less once there are more than 25 (the ramp of the TPE paper's code).
+  static std::vector<double> Weights(const std::vector<int64_t>& numbers) {
+    const size_t n = numbers.size();
+    std::vector<double> w(n, 1.0);
+    if (n <= 25) return w;
+    // Rank by trial number with a counting pass (numbers are distinct and below the largest).
+    int64_t max_number = 0;
+    for (int64_t k : numbers) max_number = std::max(max_number, k);
+    std::vector<int32_t> slot(static_cast<size_t>(max_number) + 1, -1);
+    for (size_t i = 0; i < n; ++i) slot[static_cast<size_t>(numbers[i])] = static_cast<int32_t>(i);
+    const size_t ramp = n - 25;
+    size_t r = 0;
+    for (int32_t i : slot) {
+      if (i < 0) continue;
+      if (r >= ramp) break;
+      w[static_cast<size_t>(i)] = 1.0 / static_cast<double>(n) +
+                                  (1.0 - 1.0 / static_cast<double>(n)) * static_cast<double>(r) /
+                                      static_cast<double>(std::max<size_t>(ramp - 1, 1));
+      ++r;
+    }
+    return w;
+  }
+
+  std::vector<double> Choose(std::mt19937_64& rng, const std::vector<ParzenDim>& dims,
+                             const std::vector<std::vector<double>>& below,
+                             const std::vector<int64_t>& below_numbers,
+                             const std::vector<std::vector<double>>& above,
+                             const std::vector<int64_t>& above_numbers) const {
+    const bool multi = dims.size() > 1;
+    ParzenEstimator l(dims, below, Weights(below_numbers), options_.prior_weight, multi);
+    ParzenEstimator g(dims, above, Weights(above_numbers), options_.prior_weight, multi);
+    std::vector<std::vector<double>> candidates =
+        l.Sample(rng, std::max(options_.n_ei_candidates, 1));
+    // Score the points the trial would really get: snapped onto steps and integers.
+    for (auto& c : candidates) {
+      for (size_t d = 0; d < dims.size(); ++d) {
+        if (!dims[d].categorical) c[d] = dims[d].Forward(dims[d].Backward(c[d]));
+      }
+    }
+    std::vector<double> log_l = l.LogPdf(candidates);
+    std::vector<double> log_g = g.LogPdf(candidates);
+    size_t best = 0;
+    double best_score = -std::numeric_limits<double>::infinity();
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      double score = log_l[i] - log_g[i];
+      if (score > best_score) {
+        best_score = score;
+        best = i;
+      }
+    }
+    return candidates[best];
+  }
+
+  SamplerOptions options_;
+  uint64_t seed_;
+  // Samplers are called under the study's sampler lock, so the cache needs no lock of its own.
+  mutable RankCache cache_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Sampler>> NewTpeSampler(const SamplerOptions& options) {
+  if (options.gamma <= 0 || options.gamma > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tpe: gamma must be in (0, 1], got ", options.gamma));
+  }
+  if (options.prior_weight <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tpe: prior_weight must be > 0, got ", options.prior_weight));
+  }
+  return std::unique_ptr<Sampler>(new TpeSampler(options, ResolveSeed(options.seed)));
+}
+
+}  // namespace mlcore::hpo::internal

@@ -1,0 +1,246 @@
+// Save and load of Sequential models. A checkpoint is a directory:
+//   architecture.json      layer types, names and configs, input shape
+//   model.safetensors      the parameters by name ("dense_0.kernel")
+//   optimizer.safetensors  optimizer slots by "<parameter>/<slot>" (when compiled)
+//   training_state.json    optimizer name/config/steps, loss, metrics, epoch (when compiled)
+// It is written into a fresh sibling directory and swapped in with renameat2(RENAME_EXCHANGE),
+// so a reader never sees half of one checkpoint and half of another.
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "mlcore/nn/safetensors.h"
+#include "mlcore/nn/sequential.h"
+#include "store/posix_file.h"
+
+namespace mlcore::nn {
+namespace {
+
+using Json = nlohmann::json;
+namespace fs = std::filesystem;
+constexpr const char* kFormat = "mlcore.nn.Sequential";
+
+Json Architecture(const Sequential& model) {
+  Json layers = Json::array();
+  for (const auto& layer : model.layers()) {
+    layers.push_back(
+        {{"type", layer->type()}, {"name", layer->name()}, {"config", layer->config()}});
+  }
+  return {{"format", kFormat},
+          {"version", 1},
+          {"input_shape", model.input_shape()},
+          {"layers", layers}};
+}
+
+Status WriteText(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return store::internal::ErrnoStatus(errno, "cannot write", path);
+  return absl::OkStatus();
+}
+
+StatusOr<Json> ReadJson(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError("checkpoint file " + path + " is missing");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  Json j = Json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return absl::DataLossError(path + " is not valid JSON");
+  return j;
+}
+
+std::string DescribeLayers(const Json& layers) {
+  std::string out;
+  for (const Json& l : layers) {
+    if (!out.empty()) out += ", ";
+    out += l.value("type", "?");
+    if (l.contains("config") && l["config"].contains("units")) {
+      out += "(" + std::to_string(static_cast<int64_t>(l["config"]["units"].get<double>())) + ")";
+    }
+  }
+  return "[" + out + "]";
+}
+
+// Copies `weights` into the model's parameters after checking every name and shape; on any
+// mismatch nothing is written.
+Status AssignWeights(Sequential& model, const std::map<std::string, Tensor>& weights,
+                     const std::string& dir) {
+  std::vector<Parameter*> params = model.parameters();
+  for (Parameter* p : params) {
+    auto it = weights.find(p->name);
+    if (it == weights.end()) {
+      return absl::InvalidArgumentError("checkpoint " + dir + " has no tensor '" + p->name +
+                                        "'; it was saved from another architecture");
+    }
+    if (it->second.shape() != p->value.shape() || it->second.dtype() != DType::kFloat32) {
+      return absl::InvalidArgumentError("checkpoint " + dir + ": tensor '" + p->name + "' is " +
+                                        ShapeToString(it->second.shape()) + " " +
+                                        DTypeName(it->second.dtype()) + " but the model needs " +
+                                        ShapeToString(p->value.shape()) + " float32");
+    }
+  }
+  if (weights.size() != params.size()) {
+    return absl::InvalidArgumentError("checkpoint " + dir + " holds " +
+                                      std::to_string(weights.size()) + " tensors, the model has " +
+                                      std::to_string(params.size()) + " parameters");
+  }
+  for (Parameter* p : params) MLCORE_RETURN_IF_ERROR(p->value.CopyFrom(weights.at(p->name)));
+  return absl::OkStatus();
+}
+
+StatusOr<Shape> InputShape(const Json& arch, const std::string& dir) {
+  if (!arch.is_object() || arch.value("format", "") != kFormat || !arch.contains("layers") ||
+      !arch["layers"].is_array() || !arch.contains("input_shape")) {
+    return absl::DataLossError(dir + "/architecture.json is not an mlcore Sequential architecture");
+  }
+  return arch["input_shape"].get<Shape>();
+}
+
+}  // namespace
+
+Status Sequential::Save(const std::string& dir) const {
+  if (!built_) return absl::FailedPreconditionError("Save: the model is not built yet");
+  const fs::path target = fs::absolute(fs::path(dir)).lexically_normal();
+  MLCORE_RETURN_IF_ERROR(store::internal::MakeDirectories(target.parent_path().string()));
+  std::string tmpl = target.string() + ".tmp-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    return store::internal::ErrnoStatus(errno, "cannot create a directory next to", dir);
+  }
+  const std::string tmp = tmpl;
+  auto cleanup = [&] {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+  };
+  Status status = [&]() -> Status {
+    auto* self = const_cast<Sequential*>(this);
+    std::map<std::string, Tensor> weights;
+    for (Parameter* p : self->parameters()) weights[p->name] = p->value;
+    MLCORE_RETURN_IF_ERROR(
+        WriteSafetensors(tmp + "/model.safetensors", weights, {{"format", kFormat}}));
+    MLCORE_RETURN_IF_ERROR(WriteText(tmp + "/architecture.json", Architecture(*this).dump(2)));
+    if (compiled()) {
+      MLCORE_RETURN_IF_ERROR(WriteSafetensors(tmp + "/optimizer.safetensors", optimizer_->State()));
+      Json state = {{"epoch", epochs_trained_},
+                    {"optimizer", {{"name", optimizer_->name()}, {"config", optimizer_->config()}}},
+                    {"optimizer_steps", optimizer_->steps()},
+                    {"loss", compile_.loss},
+                    {"metrics", compile_.metrics},
+                    {"clip_grad_norm", compile_.clip_grad_norm},
+                    {"skip_non_finite", compile_.on_non_finite == NonFinitePolicy::kSkipStep}};
+      MLCORE_RETURN_IF_ERROR(WriteText(tmp + "/training_state.json", state.dump(2)));
+    }
+    MLCORE_RETURN_IF_ERROR(store::internal::SyncDirectory(tmp));
+    std::error_code ec;
+    if (fs::exists(target, ec)) {
+      if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0) {
+        return store::internal::ErrnoStatus(errno, "cannot swap in the checkpoint", dir);
+      }
+    } else if (::rename(tmp.c_str(), target.c_str()) != 0) {
+      return store::internal::ErrnoStatus(errno, "cannot move the checkpoint to", dir);
+    }
+    return store::internal::SyncDirectory(target.parent_path().string());
+  }();
+  cleanup();  // the new checkpoint's temp dir on failure, the old checkpoint on success
+  return status;
+}
+
+Status Sequential::LoadWeights(const std::string& dir) {
+  // nlohmann::json throws on values of the wrong JSON type; a damaged file is DataLoss here.
+  try {
+    return LoadWeightsImpl(dir);
+  } catch (const Json::exception& e) {
+    return absl::DataLossError("checkpoint " + dir + " is malformed: " + e.what());
+  }
+}
+
+Status Sequential::LoadWeightsImpl(const std::string& dir) {
+  MLCORE_ASSIGN_OR_RETURN(Json arch, ReadJson(dir + "/architecture.json"));
+  MLCORE_ASSIGN_OR_RETURN(Shape input_shape, InputShape(arch, dir));
+  const Json mine = Architecture(*this)["layers"];
+  bool same = mine.size() == arch["layers"].size();
+  for (size_t i = 0; same && i < mine.size(); ++i) {
+    same = mine[i]["type"] == arch["layers"][i]["type"] &&
+           mine[i]["config"] == arch["layers"][i]["config"];
+  }
+  if (!same || (built_ && input_shape != input_shape_)) {
+    return absl::InvalidArgumentError(
+        "checkpoint " + dir + " is for another architecture: it has layers " +
+        DescribeLayers(arch["layers"]) + " on input " + ShapeToString(input_shape) +
+        ", this model has " + DescribeLayers(mine) +
+        (built_ ? " on input " + ShapeToString(input_shape_) : std::string()));
+  }
+  MLCORE_ASSIGN_OR_RETURN(SafetensorsFile file, ReadSafetensors(dir + "/model.safetensors"));
+  if (!built_) MLCORE_RETURN_IF_ERROR(Build(input_shape));
+  // Parameter names come from layer names, which may differ from the saved ones: map by order.
+  std::map<std::string, Tensor> renamed;
+  size_t li = 0;
+  for (const auto& layer : layers_) {
+    const std::string saved = arch["layers"][li++].value("name", "");
+    for (Parameter* p : layer->parameters()) {
+      const std::string slot = p->name.substr(layer->name().size());
+      auto it = file.tensors.find(saved + slot);
+      if (it != file.tensors.end()) renamed[p->name] = it->second;
+    }
+  }
+  if (renamed.size() != file.tensors.size()) {
+    return absl::InvalidArgumentError("checkpoint " + dir +
+                                      " holds tensors this model does not have");
+  }
+  return AssignWeights(*this, renamed, dir);
+}
+
+StatusOr<std::unique_ptr<Sequential>> LoadModel(const std::string& dir) {
+  try {
+    return Sequential::LoadModelImpl(dir);
+  } catch (const Json::exception& e) {
+    return absl::DataLossError("checkpoint " + dir + " is malformed: " + e.what());
+  }
+}
+
+StatusOr<std::unique_ptr<Sequential>> Sequential::LoadModelImpl(const std::string& dir) {
+  MLCORE_ASSIGN_OR_RETURN(Json arch, ReadJson(dir + "/architecture.json"));
+  MLCORE_ASSIGN_OR_RETURN(Shape input_shape, InputShape(arch, dir));
+  auto model = std::make_unique<Sequential>();
+  for (const Json& l : arch["layers"]) {
+    if (!l.is_object() || !l.contains("type") || !l["type"].is_string()) {
+      return absl::DataLossError(dir + "/architecture.json: a layer has no type");
+    }
+    MLCORE_ASSIGN_OR_RETURN(
+        std::shared_ptr<Layer> layer,
+        CreateLayer(l["type"].get<std::string>(), l.value("config", LayerConfig{})));
+    layer->set_name(l.value("name", ""));
+    MLCORE_RETURN_IF_ERROR(model->Add(std::move(layer)));
+  }
+  MLCORE_RETURN_IF_ERROR(model->Build(input_shape));
+  MLCORE_ASSIGN_OR_RETURN(SafetensorsFile file, ReadSafetensors(dir + "/model.safetensors"));
+  MLCORE_RETURN_IF_ERROR(AssignWeights(*model, file.tensors, dir));
+  std::error_code ec;
+  if (fs::exists(dir + "/training_state.json", ec)) {
+    MLCORE_ASSIGN_OR_RETURN(Json state, ReadJson(dir + "/training_state.json"));
+    MLCORE_ASSIGN_OR_RETURN(
+        std::shared_ptr<optim::Optimizer> opt,
+        optim::MakeOptimizer(state["optimizer"].value("name", ""),
+                             state["optimizer"].value("config", std::map<std::string, double>{})));
+    MLCORE_ASSIGN_OR_RETURN(SafetensorsFile slots, ReadSafetensors(dir + "/optimizer.safetensors"));
+    MLCORE_RETURN_IF_ERROR(opt->LoadState(slots.tensors, state.value("optimizer_steps", 0)));
+    CompileOptions options;
+    options.optimizer = opt;
+    options.loss = state.value("loss", "cross_entropy");
+    options.metrics = state.value("metrics", std::vector<std::string>{});
+    options.clip_grad_norm = state.value("clip_grad_norm", 0.0);
+    options.on_non_finite =
+        state.value("skip_non_finite", false) ? NonFinitePolicy::kSkipStep : NonFinitePolicy::kStop;
+    MLCORE_RETURN_IF_ERROR(model->Compile(std::move(options)));
+    model->epochs_trained_ = state.value("epoch", 0);
+  }
+  return model;
+}
+
+}  // namespace mlcore::nn

@@ -1,0 +1,142 @@
+// Dense: y = x W + b on Eigen GEMMs split over the thread pool.
+#include <cmath>
+#include <random>
+
+#include "mlcore/nn/layers.h"
+#include "nn/cpu_math.h"
+#include "nn/device_dispatch.h"
+#include "nn/layer_util.h"
+
+namespace mlcore::nn {
+namespace {
+
+class DenseLayer : public Layer {
+ public:
+  DenseLayer(int64_t units, DenseOptions options) : units_(units), options_(options) {}
+  std::string type() const override { return "dense"; }
+  LayerConfig config() const override {
+    return {{"units", static_cast<double>(units_)}, {"use_bias", options_.use_bias ? 1.0 : 0.0}};
+  }
+  bool SupportsCuda() const override { return true; }
+  std::vector<Parameter*> parameters() override {
+    std::vector<Parameter*> out;
+    if (kernel_.value.defined()) out.push_back(&kernel_);
+    if (bias_.value.defined()) out.push_back(&bias_);
+    return out;
+  }
+
+ protected:
+  StatusOr<Shape> DoBuild(const Shape& input_shape, uint64_t seed) override {
+    if (input_shape.size() != 1 || input_shape[0] <= 0) {
+      return absl::InvalidArgumentError(Describe() + " needs input [batch, features], got [-1" +
+                                        (input_shape.empty() ? "" : ", ") +
+                                        ShapeToString(input_shape).substr(1) +
+                                        "; add a Flatten layer before it");
+    }
+    in_ = input_shape[0];
+    MLCORE_ASSIGN_OR_RETURN(kernel_, internal::MakeParameter(name() + ".kernel", {in_, units_}));
+    // Glorot uniform, as Keras: keeps activation variance steady through the layer.
+    const float limit = std::sqrt(6.0f / static_cast<float>(in_ + units_));
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<float> dist(-limit, limit);
+    float* w = kernel_.value.data<float>();
+    for (int64_t i = 0; i < in_ * units_; ++i) w[i] = dist(rng);
+    if (options_.use_bias) {
+      MLCORE_ASSIGN_OR_RETURN(bias_, internal::MakeParameter(name() + ".bias", {units_}));
+    }
+    return Shape{units_};
+  }
+
+  StatusOr<Tensor> DoForward(const Tensor& x, bool training) override {
+    const int64_t batch = x.shape()[0];
+    MLCORE_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty({batch, units_}, DType::kFloat32, x.device()));
+    if (training) input_ = x;
+    if (x.device().is_cuda()) {
+      const int dev = x.device().index;
+      const bool bias = bias_.value.defined();
+      if (bias) {
+        MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(
+            cuda::BroadcastRows(dev, bias_.value.data<float>(), y.data<float>(), batch, units_)));
+      }
+      MLCORE_RETURN_IF_ERROR(
+          MLCORE_NN_CUDA(cuda::Gemm(dev, false, false, batch, units_, in_, x.data<float>(),
+                                    kernel_.value.data<float>(), y.data<float>(), bias)));
+      return y;
+    }
+    float* out = y.data<float>();
+    if (bias_.value.defined()) {
+      const float* b = bias_.value.data<float>();
+      for (int64_t r = 0; r < batch; ++r) std::copy(b, b + units_, out + r * units_);
+    }
+    internal::MatMul(x.data<float>(), kernel_.value.data<float>(), out, batch, in_, units_,
+                     /*accumulate=*/bias_.value.defined());
+    return y;
+  }
+
+  StatusOr<Tensor> DoBackward(const Tensor& grad_output) override {
+    const int64_t batch = grad_output.shape()[0];
+    const float* dy = grad_output.data<float>();
+    if (grad_output.device().is_cuda()) return BackwardCuda(grad_output);
+    internal::MatMulTN(input_.data<float>(), dy, kernel_.grad.data<float>(), batch, in_, units_);
+    if (bias_.value.defined()) {
+      float* db = bias_.grad.data<float>();
+      std::fill(db, db + units_, 0.0f);
+      for (int64_t r = 0; r < batch; ++r) {
+        for (int64_t j = 0; j < units_; ++j) db[j] += dy[r * units_ + j];
+      }
+    }
+    if (!input_grad_needed()) return Tensor();
+    MLCORE_ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty({batch, in_}, DType::kFloat32));
+    internal::MatMulNT(dy, kernel_.value.data<float>(), dx.data<float>(), batch, units_, in_);
+    return dx;
+  }
+
+ private:
+  StatusOr<Tensor> BackwardCuda(const Tensor& grad_output) {
+    const int dev = grad_output.device().index;
+    const int64_t batch = grad_output.shape()[0];
+    const float* dy = grad_output.data<float>();
+    MLCORE_RETURN_IF_ERROR(
+        MLCORE_NN_CUDA(cuda::Gemm(dev, true, false, in_, units_, batch, input_.data<float>(), dy,
+                                  kernel_.grad.data<float>(), false)));
+    if (bias_.value.defined()) {
+      MLCORE_RETURN_IF_ERROR(
+          MLCORE_NN_CUDA(cuda::SumRows(dev, dy, bias_.grad.data<float>(), batch, units_)));
+    }
+    if (!input_grad_needed()) return Tensor();
+    MLCORE_ASSIGN_OR_RETURN(Tensor dx,
+                            Tensor::Empty({batch, in_}, DType::kFloat32, grad_output.device()));
+    MLCORE_RETURN_IF_ERROR(
+        MLCORE_NN_CUDA(cuda::Gemm(dev, false, true, batch, in_, units_, dy,
+                                  kernel_.value.data<float>(), dx.data<float>(), false)));
+    return dx;
+  }
+
+  int64_t units_;
+  DenseOptions options_;
+  int64_t in_ = 0;
+  Parameter kernel_;
+  Parameter bias_;
+  Tensor input_;
+};
+
+}  // namespace
+
+StatusOr<std::shared_ptr<Layer>> Dense(int64_t units, DenseOptions options) {
+  if (units <= 0) {
+    return absl::InvalidArgumentError("Dense: units must be positive, got " +
+                                      std::to_string(units));
+  }
+  return std::shared_ptr<Layer>(std::make_shared<DenseLayer>(units, options));
+}
+
+static LayerRegistration dense_registration(
+    "dense", [](const LayerConfig& config) -> StatusOr<std::shared_ptr<Layer>> {
+      MLCORE_ASSIGN_OR_RETURN(double units, internal::ConfigValue(config, "dense", "units"));
+      DenseOptions options;
+      auto it = config.find("use_bias");
+      if (it != config.end()) options.use_bias = it->second != 0.0;
+      return Dense(static_cast<int64_t>(units), options);
+    });
+
+}  // namespace mlcore::nn

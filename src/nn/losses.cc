@@ -1,0 +1,269 @@
+// The three losses. Each validates its inputs fully before computing, because a wrong label
+// dtype or an out-of-range class id would otherwise read out of bounds or train on garbage.
+#include <cmath>
+#include <limits>
+
+#include "mlcore/nn/loss.h"
+#include "nn/cpu_math.h"
+#include "nn/device_dispatch.h"
+
+namespace mlcore::nn {
+namespace {
+
+Status CheckOutput(const std::string& loss, const Tensor& output) {
+  if (!output.defined() || output.dtype() != DType::kFloat32) {
+    return TypeError(loss + ": model output must be a float32 tensor, got " +
+                     (output.defined() ? output.ToString() : std::string("undefined")));
+  }
+  if (output.dim() < 1 || output.shape()[0] == 0) {
+    return absl::InvalidArgumentError(loss + ": empty batch " + ShapeToString(output.shape()));
+  }
+  return absl::OkStatus();
+}
+
+StatusOr<Tensor> NewGrad(const Tensor& output, Tensor* grad) {
+  if (grad == nullptr) return Tensor();
+  MLCORE_ASSIGN_OR_RETURN(*grad, Tensor::Empty(output.shape(), DType::kFloat32));
+  return *grad;
+}
+
+class SoftmaxCrossEntropy : public Loss {
+ public:
+  std::string name() const override { return "cross_entropy"; }
+
+  StatusOr<double> Compute(const Tensor& output, const Tensor& target,
+                           Tensor* grad) const override {
+    MLCORE_ASSIGN_OR_RETURN(std::vector<int64_t> labels, Labels(output, target));
+    const int64_t batch = output.shape()[0];
+    const int64_t c = output.shape()[1];
+    MLCORE_ASSIGN_OR_RETURN(Tensor g, NewGrad(output, grad));
+    const float* z = output.data<float>();
+    float* dz = g.defined() ? g.data<float>() : nullptr;
+    double total = 0.0;
+    const float inv_batch = 1.0f / static_cast<float>(batch);
+    for (int64_t r = 0; r < batch; ++r) {
+      const float* zr = z + r * c;
+      float m = zr[0];
+      for (int64_t j = 1; j < c; ++j) m = std::max(m, zr[j]);
+      double sum = 0.0;
+      for (int64_t j = 0; j < c; ++j) sum += std::exp(static_cast<double>(zr[j] - m));
+      const double log_sum = std::log(sum);
+      total += log_sum - (zr[labels[r]] - m);
+      if (dz != nullptr) {
+        for (int64_t j = 0; j < c; ++j) {
+          const float p = static_cast<float>(std::exp(zr[j] - m - log_sum));
+          dz[r * c + j] = (p - (j == labels[r] ? 1.0f : 0.0f)) * inv_batch;
+        }
+      }
+    }
+    return total / static_cast<double>(batch);
+  }
+
+  StatusOr<int64_t> CountCorrect(const Tensor& output, const Tensor& target) const override {
+    MLCORE_ASSIGN_OR_RETURN(std::vector<int64_t> labels, Labels(output, target));
+    const int64_t c = output.shape()[1];
+    const float* z = output.data<float>();
+    int64_t correct = 0;
+    for (int64_t r = 0; r < output.shape()[0]; ++r) {
+      const float* zr = z + r * c;
+      correct += (std::max_element(zr, zr + c) - zr) == labels[r];
+    }
+    return correct;
+  }
+
+  StatusOr<std::vector<int64_t>> Labels(const Tensor& output, const Tensor& target) const {
+    MLCORE_RETURN_IF_ERROR(CheckOutput(name(), output));
+    if (output.dim() != 2) {
+      return absl::InvalidArgumentError(name() + ": output must be logits [batch, classes], got " +
+                                        ShapeToString(output.shape()));
+    }
+    if (!target.defined() || (target.dtype() != DType::kInt64 && target.dtype() != DType::kInt32)) {
+      return TypeError(name() + ": labels must be int32 or int64 class ids, got " +
+                       (target.defined() ? std::string(DTypeName(target.dtype())) : "undefined"));
+    }
+    if (target.dim() != 1 || target.shape()[0] != output.shape()[0]) {
+      return absl::InvalidArgumentError(name() + ": labels of shape " +
+                                        ShapeToString(target.shape()) + " do not match output " +
+                                        ShapeToString(output.shape()) + " (want [batch])");
+    }
+    const int64_t c = output.shape()[1];
+    std::vector<int64_t> labels(target.numel());
+    for (int64_t i = 0; i < target.numel(); ++i) {
+      labels[i] =
+          target.dtype() == DType::kInt64 ? target.data<int64_t>()[i] : target.data<int32_t>()[i];
+      if (labels[i] < 0 || labels[i] >= c) {
+        return absl::InvalidArgumentError(name() + ": label " + std::to_string(labels[i]) +
+                                          " at index " + std::to_string(i) +
+                                          " is out of range [0, " + std::to_string(c) + ")");
+      }
+    }
+    return labels;
+  }
+};
+
+// Shared checks for the losses whose target is a float tensor shaped like the output.
+Status CheckDense(const std::string& loss, const Tensor& output, const Tensor& target) {
+  MLCORE_RETURN_IF_ERROR(CheckOutput(loss, output));
+  if (!target.defined() || target.dtype() != DType::kFloat32) {
+    return TypeError(loss + ": targets must be float32, got " +
+                     (target.defined() ? std::string(DTypeName(target.dtype())) : "undefined"));
+  }
+  if (target.shape() != output.shape()) {
+    return absl::InvalidArgumentError(loss + ": targets of shape " + ShapeToString(target.shape()) +
+                                      " do not match output " + ShapeToString(output.shape()));
+  }
+  return absl::OkStatus();
+}
+
+class BinaryCrossEntropy : public Loss {
+ public:
+  std::string name() const override { return "binary_cross_entropy"; }
+  StatusOr<double> Compute(const Tensor& output, const Tensor& target,
+                           Tensor* grad) const override {
+    MLCORE_RETURN_IF_ERROR(CheckDense(name(), output, target));
+    MLCORE_ASSIGN_OR_RETURN(Tensor g, NewGrad(output, grad));
+    const float* z = output.data<float>();
+    const float* t = target.data<float>();
+    float* dz = g.defined() ? g.data<float>() : nullptr;
+    const int64_t n = output.numel();
+    double total = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (!(t[i] >= 0.0f && t[i] <= 1.0f)) {
+        return absl::InvalidArgumentError(name() + ": target " + std::to_string(t[i]) +
+                                          " at flat index " + std::to_string(i) +
+                                          " is outside [0, 1]");
+      }
+      const double zi = z[i];
+      total += std::max(zi, 0.0) - zi * t[i] + std::log1p(std::exp(-std::abs(zi)));
+      if (dz != nullptr) {
+        const float s =
+            zi >= 0 ? 1.0f / (1.0f + std::exp(-z[i])) : std::exp(z[i]) / (1.0f + std::exp(z[i]));
+        dz[i] = (s - t[i]) / static_cast<float>(n);
+      }
+    }
+    return total / static_cast<double>(n);
+  }
+  StatusOr<int64_t> CountCorrect(const Tensor& output, const Tensor& target) const override {
+    MLCORE_RETURN_IF_ERROR(CheckDense(name(), output, target));
+    int64_t correct = 0;
+    for (int64_t i = 0; i < output.numel(); ++i) {
+      correct += (output.data<float>()[i] > 0.0f) == (target.data<float>()[i] > 0.5f);
+    }
+    // Per element: with several outputs per sample accuracy is the fraction of correct bits.
+    return correct * output.shape()[0] / output.numel();
+  }
+};
+
+class MeanSquaredError : public Loss {
+ public:
+  std::string name() const override { return "mse"; }
+  StatusOr<double> Compute(const Tensor& output, const Tensor& target,
+                           Tensor* grad) const override {
+    MLCORE_RETURN_IF_ERROR(CheckDense(name(), output, target));
+    MLCORE_ASSIGN_OR_RETURN(Tensor g, NewGrad(output, grad));
+    const float* y = output.data<float>();
+    const float* t = target.data<float>();
+    float* dy = g.defined() ? g.data<float>() : nullptr;
+    const int64_t n = output.numel();
+    double total = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float d = y[i] - t[i];
+      total += static_cast<double>(d) * d;
+      if (dy != nullptr) dy[i] = 2.0f * d / static_cast<float>(n);
+    }
+    return total / static_cast<double>(n);
+  }
+  StatusOr<int64_t> CountCorrect(const Tensor&, const Tensor&) const override {
+    return absl::InvalidArgumentError("mse: the accuracy metric needs a classification loss");
+  }
+};
+
+// Runs a CPU loss on outputs that live on a CUDA device: the outputs (batch x classes, small)
+// come to the host and the gradient goes back. Softmax cross-entropy has a fused kernel instead.
+class OnAnyDevice : public Loss {
+ public:
+  explicit OnAnyDevice(std::shared_ptr<Loss> cpu) : cpu_(std::move(cpu)) {}
+  std::string name() const override { return cpu_->name(); }
+  StatusOr<double> Compute(const Tensor& output, const Tensor& target,
+                           Tensor* grad) const override {
+    if (!output.defined() || !output.device().is_cuda()) {
+      MLCORE_ASSIGN_OR_RETURN(Tensor t, Host(target));
+      return cpu_->Compute(output, t, grad);
+    }
+    if (name() == "cross_entropy") return CrossEntropyCuda(output, target, grad);
+    MLCORE_ASSIGN_OR_RETURN(Tensor host, output.To(Device::CPU()));
+    MLCORE_ASSIGN_OR_RETURN(Tensor t, Host(target));
+    Tensor host_grad;
+    MLCORE_ASSIGN_OR_RETURN(double loss, cpu_->Compute(host, t, grad ? &host_grad : nullptr));
+    if (grad != nullptr) {
+      MLCORE_ASSIGN_OR_RETURN(*grad, host_grad.To(output.device()));
+    }
+    return loss;
+  }
+  StatusOr<int64_t> CountCorrect(const Tensor& output, const Tensor& target) const override {
+    MLCORE_ASSIGN_OR_RETURN(Tensor host, Host(output));
+    MLCORE_ASSIGN_OR_RETURN(Tensor t, Host(target));
+    return cpu_->CountCorrect(host, t);
+  }
+
+ private:
+  static StatusOr<Tensor> Host(const Tensor& t) {
+    if (!t.defined() || t.device().is_cpu()) return t;
+    return t.To(Device::CPU());
+  }
+
+  StatusOr<double> CrossEntropyCuda(const Tensor& output, const Tensor& target,
+                                    Tensor* grad) const {
+    // Labels are checked on the host (they are gathered there) with the CPU twin's messages.
+    MLCORE_ASSIGN_OR_RETURN(Tensor t, Host(target));
+    const auto* ce = static_cast<const SoftmaxCrossEntropy*>(cpu_.get());
+    MLCORE_RETURN_IF_ERROR(CheckOutput(name(), output));
+    if (output.dim() != 2) {
+      return absl::InvalidArgumentError(name() + ": output must be logits [batch, classes], got " +
+                                        ShapeToString(output.shape()));
+    }
+    MLCORE_ASSIGN_OR_RETURN(std::vector<int64_t> labels, ce->Labels(output, t));
+    const int64_t rows = output.shape()[0], classes = output.shape()[1];
+    MLCORE_ASSIGN_OR_RETURN(Tensor host_labels, Tensor::FromVector(labels, {rows}));
+    MLCORE_ASSIGN_OR_RETURN(Tensor dev_labels, host_labels.To(output.device()));
+    MLCORE_ASSIGN_OR_RETURN(Tensor row_loss,
+                            Tensor::Empty({rows}, DType::kFloat32, output.device()));
+    float* g = nullptr;
+    if (grad != nullptr) {
+      MLCORE_ASSIGN_OR_RETURN(*grad,
+                              Tensor::Empty(output.shape(), DType::kFloat32, output.device()));
+      g = grad->data<float>();
+    }
+    MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(cuda::SoftmaxCrossEntropy(
+        output.device().index, output.data<float>(), dev_labels.data<int64_t>(), rows, classes, g,
+        row_loss.data<float>())));
+    MLCORE_ASSIGN_OR_RETURN(Tensor host_loss, row_loss.To(Device::CPU()));
+    double total = 0.0;
+    for (int64_t r = 0; r < rows; ++r) total += host_loss.data<float>()[r];
+    return total / static_cast<double>(rows);
+  }
+
+  std::shared_ptr<Loss> cpu_;
+};
+
+}  // namespace
+
+StatusOr<std::shared_ptr<Loss>> MakeLoss(const std::string& name) {
+  if (name == "cross_entropy" || name == "softmax_cross_entropy" ||
+      name == "sparse_categorical_crossentropy") {
+    return std::shared_ptr<Loss>(
+        std::make_shared<OnAnyDevice>(std::make_shared<SoftmaxCrossEntropy>()));
+  }
+  if (name == "binary_cross_entropy" || name == "bce") {
+    return std::shared_ptr<Loss>(
+        std::make_shared<OnAnyDevice>(std::make_shared<BinaryCrossEntropy>()));
+  }
+  if (name == "mse" || name == "mean_squared_error") {
+    return std::shared_ptr<Loss>(
+        std::make_shared<OnAnyDevice>(std::make_shared<MeanSquaredError>()));
+  }
+  return absl::NotFoundError("unknown loss '" + name +
+                             "'; known: cross_entropy, binary_cross_entropy, mse");
+}
+
+}  // namespace mlcore::nn

@@ -1,0 +1,296 @@
+#include "mlcore/pipeline/client.h"
+
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "mlcore/core/logging.h"
+#include "pipeline/executor.h"
+#include "pipeline/records.h"
+
+namespace mlcore::pipeline {
+
+using internal::OptionalTime;
+using internal::ParseJsonOr;
+using internal::ValueInt;
+using internal::ValueText;
+
+const std::vector<store::Migration>& PipelineMigrations() {
+  static const std::vector<store::Migration> kMigrations = {
+      {1, "create_pipeline_tables",
+       R"sql(
+CREATE TABLE pipeline_pipelines(
+  id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, name TEXT NOT NULL, created_at REAL NOT NULL,
+  UNIQUE(namespace, name));
+CREATE TABLE pipeline_versions(
+  id INTEGER PRIMARY KEY, pipeline_id INTEGER NOT NULL REFERENCES pipeline_pipelines(id),
+  digest TEXT NOT NULL, spec TEXT NOT NULL, created_at REAL NOT NULL,
+  UNIQUE(pipeline_id, digest));
+CREATE TABLE pipeline_experiments(
+  id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, name TEXT NOT NULL, created_at REAL NOT NULL,
+  UNIQUE(namespace, name));
+CREATE TABLE pipeline_runs(
+  id TEXT PRIMARY KEY, namespace TEXT NOT NULL,
+  experiment_id INTEGER NOT NULL REFERENCES pipeline_experiments(id),
+  version_id INTEGER NOT NULL REFERENCES pipeline_versions(id),
+  arguments TEXT NOT NULL, outputs TEXT NOT NULL DEFAULT '{}', state TEXT NOT NULL,
+  error TEXT NOT NULL DEFAULT '', owner_host TEXT, owner_pid INTEGER, owner_start TEXT,
+  created_at REAL NOT NULL, started_at REAL, finished_at REAL);
+CREATE INDEX pipeline_runs_by_state ON pipeline_runs(state);
+CREATE INDEX pipeline_runs_by_namespace ON pipeline_runs(namespace, created_at);
+CREATE TABLE pipeline_tasks(
+  run_id TEXT NOT NULL REFERENCES pipeline_runs(id), name TEXT NOT NULL,
+  component TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+  cache_key TEXT NOT NULL DEFAULT '', outputs TEXT NOT NULL DEFAULT '{}',
+  error TEXT NOT NULL DEFAULT '', stdout_path TEXT, stderr_path TEXT,
+  started_at REAL, finished_at REAL, PRIMARY KEY(run_id, name));
+CREATE TABLE pipeline_artifacts(
+  id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, task TEXT NOT NULL, output TEXT NOT NULL,
+  type TEXT NOT NULL, sha256 TEXT NOT NULL, uri TEXT NOT NULL, metadata TEXT NOT NULL,
+  created_at REAL NOT NULL);
+CREATE INDEX pipeline_artifacts_by_run ON pipeline_artifacts(run_id, task);
+CREATE TABLE pipeline_lineage(
+  artifact_id INTEGER NOT NULL REFERENCES pipeline_artifacts(id), run_id TEXT NOT NULL,
+  task TEXT NOT NULL, input TEXT NOT NULL, PRIMARY KEY(artifact_id, run_id, task, input));
+CREATE TABLE pipeline_cache(
+  key TEXT PRIMARY KEY, component TEXT NOT NULL, outputs TEXT NOT NULL, run_id TEXT NOT NULL,
+  task TEXT NOT NULL, created_at REAL NOT NULL);
+)sql"},
+  };
+  return kMigrations;
+}
+
+namespace {
+
+// Runs started by Clients of this process, so a Client's destructor can wait for its own.
+struct ActiveRuns {
+  std::mutex mu;
+  std::vector<std::shared_ptr<internal::RunState>> runs;
+};
+
+ActiveRuns& Active() {
+  static auto* active = new ActiveRuns;
+  return *active;
+}
+
+constexpr char kRunColumns[] =
+    "SELECT r.id, r.namespace, p.name, v.digest, e.name, r.state, r.arguments, r.outputs, "
+    "r.error, r.created_at, r.finished_at FROM pipeline_runs r "
+    "JOIN pipeline_versions v ON v.id = r.version_id "
+    "JOIN pipeline_pipelines p ON p.id = v.pipeline_id "
+    "JOIN pipeline_experiments e ON e.id = r.experiment_id ";
+
+RunRecord ToRunRecord(const store::Row& r) {
+  RunRecord rec;
+  rec.id = ValueText(r[0]);
+  rec.ns = ValueText(r[1]);
+  rec.pipeline = ValueText(r[2]);
+  rec.pipeline_digest = ValueText(r[3]);
+  rec.experiment = ValueText(r[4]);
+  rec.state = ValueText(r[5]);
+  rec.arguments = ParseJsonOr(ValueText(r[6]), Json::object());
+  rec.outputs = ParseJsonOr(ValueText(r[7]), Json::object());
+  rec.error = ValueText(r[8]);
+  rec.created_at = OptionalTime(r[9]).value_or(absl::UnixEpoch());
+  rec.finished_at = OptionalTime(r[10]);
+  return rec;
+}
+
+constexpr char kArtifactColumns[] =
+    "SELECT id, run_id, task, output, type, sha256, uri, metadata FROM pipeline_artifacts ";
+
+ArtifactRecord ToArtifactRecord(const store::Row& r) {
+  ArtifactRecord a;
+  a.id = ValueInt(r[0]);
+  a.run_id = ValueText(r[1]);
+  a.task = ValueText(r[2]);
+  a.output = ValueText(r[3]);
+  a.type = ValueText(r[4]);
+  a.digest = ValueText(r[5]);
+  a.uri = ValueText(r[6]);
+  a.metadata = ParseJsonOr(ValueText(r[7]), Json::object());
+  return a;
+}
+
+}  // namespace
+
+Client::Client(ClientOptions options, std::string home,
+               std::unique_ptr<store::MetadataStore> metadata,
+               std::unique_ptr<store::ArtifactStore> artifacts)
+    : options_(std::move(options)),
+      home_(std::move(home)),
+      metadata_(std::move(metadata)),
+      artifacts_(std::move(artifacts)) {}
+
+Client::~Client() {
+  // Runs hold a pointer to this client: wait for them rather than leave them dangling.
+  std::vector<std::shared_ptr<internal::RunState>> mine;
+  {
+    ActiveRuns& a = Active();
+    std::lock_guard<std::mutex> lock(a.mu);
+    for (auto it = a.runs.begin(); it != a.runs.end();) {
+      if ((*it)->client() == this) {
+        mine.push_back(*it);
+        it = a.runs.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& r : mine) (void)r->Wait(absl::InfiniteDuration());
+}
+
+StatusOr<std::unique_ptr<Client>> Client::Open(const ClientOptions& options) {
+  std::string home = options.home;
+  if (home.empty()) {
+    MLCORE_ASSIGN_OR_RETURN(home, store::DefaultHome());
+  }
+  if (options.ns.empty()) return absl::InvalidArgumentError("the namespace must not be empty");
+  store::MetadataStoreOptions mo;
+  mo.path = home + "/mlcore.db";
+  MLCORE_ASSIGN_OR_RETURN(auto metadata, store::MetadataStore::Open(mo));
+  MLCORE_RETURN_IF_ERROR(metadata->Migrate("pipeline", PipelineMigrations()));
+  store::ArtifactStoreOptions ao;
+  ao.root = home + "/artifacts";
+  ao.sync = options.sync_artifacts;
+  MLCORE_ASSIGN_OR_RETURN(auto artifacts, store::ArtifactStore::Open(ao));
+  std::unique_ptr<Client> client(
+      new Client(options, home, std::move(metadata), std::move(artifacts)));
+  MLCORE_RETURN_IF_ERROR(client->RecoverInterrupted().status());
+  return client;
+}
+
+StatusOr<int> Client::RecoverInterrupted() {
+  int count = 0;
+  MLCORE_RETURN_IF_ERROR(metadata_->Transaction([&]() -> Status {
+    MLCORE_ASSIGN_OR_RETURN(
+        auto rows, metadata_->Query("SELECT id, owner_host, owner_pid, owner_start FROM "
+                                    "pipeline_runs WHERE state IN ('running', 'pending')"));
+    const double now = internal::ToSeconds(absl::Now());
+    for (const auto& r : rows) {
+      internal::ProcessIdentity owner{ValueText(r[1]), ValueInt(r[2]), ValueText(r[3])};
+      if (internal::IsAlive(owner)) continue;
+      std::string why = absl::StrCat("interrupted: the process running it (pid ", owner.pid, " on ",
+                                     owner.host, ") ended before it finished");
+      MLCORE_RETURN_IF_ERROR(
+          metadata_
+              ->Query("UPDATE pipeline_runs SET state = 'interrupted', error = ?2, "
+                      "finished_at = ?3 WHERE id = ?1",
+                      {r[0], why, now})
+              .status());
+      MLCORE_RETURN_IF_ERROR(metadata_
+                                 ->Query("UPDATE pipeline_tasks SET state = 'interrupted', "
+                                         "error = ?2, finished_at = ?3 WHERE run_id = ?1 AND "
+                                         "state = 'running'",
+                                         {r[0], why, now})
+                                 .status());
+      ++count;
+    }
+    return absl::OkStatus();
+  }));
+  if (count > 0) {
+    MLCORE_LOG(Info) << "marked " << count << " pipeline run(s) interrupted";
+  }
+  return count;
+}
+
+StatusOr<std::shared_ptr<RunHandle>> Client::Start(const Pipeline& pipeline,
+                                                   const RunOptions& options) {
+  if (pipeline.tasks().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pipeline '", pipeline.name(), "' has no tasks"));
+  }
+  auto run = std::make_shared<internal::RunState>(this, pipeline, options);
+  MLCORE_RETURN_IF_ERROR(run->Prepare());
+  {
+    ActiveRuns& a = Active();
+    std::lock_guard<std::mutex> lock(a.mu);
+    // Finished runs are dropped here, so the list stays as long as the runs in flight.
+    std::erase_if(a.runs, [](const auto& r) { return r->done(); });
+    a.runs.push_back(run);
+  }
+  run->Launch();
+  return std::static_pointer_cast<RunHandle>(run);
+}
+
+StatusOr<RunRecord> Client::Run(const Pipeline& pipeline, const RunOptions& options) {
+  MLCORE_ASSIGN_OR_RETURN(auto handle, Start(pipeline, options));
+  return handle->Wait();
+}
+
+StatusOr<RunRecord> Client::GetRun(std::string_view run_id) {
+  MLCORE_ASSIGN_OR_RETURN(auto rows, metadata_->Query(std::string(kRunColumns) + "WHERE r.id = ?1",
+                                                      {std::string(run_id)}));
+  if (rows.empty()) {
+    return absl::NotFoundError(absl::StrCat("no pipeline run '", std::string(run_id), "'"));
+  }
+  return ToRunRecord(rows[0]);
+}
+
+StatusOr<std::vector<RunRecord>> Client::ListRuns(const RunFilter& f) {
+  MLCORE_ASSIGN_OR_RETURN(
+      auto rows,
+      metadata_->Query(std::string(kRunColumns) +
+                           "WHERE r.namespace = ?1 AND (?2 = '' OR e.name = ?2) AND "
+                           "(?3 = '' OR p.name = ?3) AND (?4 = '' OR r.state = ?4) "
+                           "ORDER BY r.created_at, r.rowid LIMIT ?5",
+                       {options_.ns, f.experiment, f.pipeline, f.state, int64_t{f.limit}}));
+  std::vector<RunRecord> out;
+  for (const auto& r : rows) out.push_back(ToRunRecord(r));
+  return out;
+}
+
+StatusOr<std::vector<TaskRecord>> Client::ListTasks(std::string_view run_id) {
+  MLCORE_ASSIGN_OR_RETURN(
+      auto rows,
+      metadata_->Query("SELECT run_id, name, component, state, attempts, cache_key, outputs, "
+                       "error, stdout_path, stderr_path, started_at, finished_at FROM "
+                       "pipeline_tasks WHERE run_id = ?1 ORDER BY rowid",
+                       {std::string(run_id)}));
+  if (rows.empty()) MLCORE_RETURN_IF_ERROR(GetRun(run_id).status());
+  std::vector<TaskRecord> out;
+  for (const auto& r : rows) {
+    TaskRecord t;
+    t.run_id = ValueText(r[0]);
+    t.name = ValueText(r[1]);
+    t.component = ValueText(r[2]);
+    t.state = ValueText(r[3]);
+    t.attempts = static_cast<int>(ValueInt(r[4]));
+    t.cache_key = ValueText(r[5]);
+    t.outputs = ParseJsonOr(ValueText(r[6]), Json::object());
+    t.error = ValueText(r[7]);
+    t.stdout_path = ValueText(r[8]);
+    t.stderr_path = ValueText(r[9]);
+    t.started_at = OptionalTime(r[10]);
+    t.finished_at = OptionalTime(r[11]);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+StatusOr<std::vector<ArtifactRecord>> Client::ListArtifacts(std::string_view run_id) {
+  MLCORE_ASSIGN_OR_RETURN(
+      auto rows, metadata_->Query(std::string(kArtifactColumns) + "WHERE run_id = ?1 ORDER BY id",
+                                  {std::string(run_id)}));
+  std::vector<ArtifactRecord> out;
+  for (const auto& r : rows) out.push_back(ToArtifactRecord(r));
+  return out;
+}
+
+StatusOr<ArtifactRecord> Client::GetArtifact(int64_t artifact_id) {
+  MLCORE_ASSIGN_OR_RETURN(
+      auto rows, metadata_->Query(std::string(kArtifactColumns) + "WHERE id = ?1", {artifact_id}));
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("no pipeline artifact ", artifact_id));
+  return ToArtifactRecord(rows[0]);
+}
+
+StatusOr<std::vector<Consumer>> Client::ArtifactConsumers(int64_t artifact_id) {
+  MLCORE_ASSIGN_OR_RETURN(auto rows,
+                          metadata_->Query("SELECT run_id, task, input FROM pipeline_lineage "
+                                           "WHERE artifact_id = ?1 ORDER BY rowid",
+                                           {artifact_id}));
+  std::vector<Consumer> out;
+  for (const auto& r : rows) out.push_back({ValueText(r[0]), ValueText(r[1]), ValueText(r[2])});
+  return out;
+}
+
+}  // namespace mlcore::pipeline

@@ -1,0 +1,464 @@
+#include "pipeline/executor.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "mlcore/core/cuda.h"
+#include "mlcore/core/logging.h"
+#include "pipeline/placeholders.h"
+#include "pipeline/records.h"
+#include "pipeline/subprocess.h"
+
+namespace mlcore::pipeline::internal {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+bool Compare(const Json& lhs, const std::string& op, const Json& rhs) {
+  if (op == "==") return lhs == rhs;
+  if (op == "!=") return lhs != rhs;
+  if (op == "<") return lhs < rhs;
+  if (op == "<=") return lhs <= rhs;
+  if (op == ">") return lhs > rhs;
+  return lhs >= rhs;
+}
+
+Json ParseOutputParameter(const std::string& text, ValueType type) {
+  if (type == ValueType::kString) {
+    // Strings are written as plain text (what a shell step echoes); a JSON string also works.
+    Json j = Json::parse(text, nullptr, false);
+    if (!j.is_discarded() && j.is_string()) return j;
+    std::string t = text;
+    if (!t.empty() && t.back() == '\n') t.pop_back();
+    return t;
+  }
+  return Json::parse(text, nullptr, false);
+}
+
+}  // namespace
+
+RunState::RunState(Client* client, const Pipeline& pipeline, RunOptions options)
+    : client_(client), pipeline_(pipeline), options_(std::move(options)) {}
+
+RunState::~RunState() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void RunState::Launch() {
+  runs_dir_ = client_->home() + "/pipeline/runs/" + run_id_;
+  thread_ = std::thread([this] { Execute(); });
+}
+
+void RunState::Execute() {
+  std::vector<SchedulerNode> nodes(pipeline_.tasks().size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Task& t = pipeline_.tasks()[i];
+    for (const std::string& up : t.Upstream()) nodes[i].upstream.push_back(index_.at(up));
+    nodes[i].cpu = t.component->resources.cpu;
+    nodes[i].gpu = t.component->resources.gpu;
+    nodes[i].run_always = t.options.run_always;
+  }
+  SchedulerOptions so;
+  so.max_parallelism = options_.max_parallelism;
+  so.cpu_slots = options_.cpu_slots;
+  so.gpu_slots = options_.gpu_slots >= 0 ? options_.gpu_slots : cuda::DeviceCount();
+  SchedulerCallbacks cb;
+  cb.run = [this](int32_t i, const std::vector<int>& gpus) { return RunTask(i, gpus); };
+  cb.on_skip = [this](int32_t i) {
+    const Task& t = pipeline_.tasks()[i];
+    {
+      std::lock_guard<std::mutex> lock(results_mu_);
+      results_[i].state = state::kSkipped;
+    }
+    Status st = RecordTask(t, state::kSkipped, 0, "", Json::object(),
+                           "an upstream task failed or was skipped", true);
+    if (!st.ok()) {
+      MLCORE_LOG(Error) << "recording task " << t.name << ": " << st;
+    }
+  };
+  cb.on_unrunnable = [this](int32_t i, const Status& why) {
+    const Task& t = pipeline_.tasks()[i];
+    {
+      std::lock_guard<std::mutex> lock(results_mu_);
+      results_[i].state = state::kFailed;
+    }
+    Status st = RecordTask(t, state::kFailed, 0, "", Json::object(),
+                           absl::StrCat("task '", t.name, "' cannot run: ", why.message()), true);
+    if (!st.ok()) {
+      MLCORE_LOG(Error) << "recording task " << t.name << ": " << st;
+    }
+  };
+  auto stats = RunDag(nodes, cb, so);
+  if (!stats.ok()) {
+    MLCORE_LOG(Error) << "run " << run_id_ << ": " << stats.status();
+  }
+  FinishRun();
+  {
+    std::lock_guard<std::mutex> lock(done_mu_);
+    done_ = true;
+  }
+  done_cv_.notify_all();
+}
+
+StatusOr<Json> RunState::ResolveParameter(const Task& task, const InputBinding& b) const {
+  switch (b.kind) {
+    case InputBinding::Kind::kConstant:
+      return b.constant;
+    case InputBinding::Kind::kParameter:
+      return arguments_.at(b.parameter);
+    case InputBinding::Kind::kTaskOutput: {
+      std::lock_guard<std::mutex> lock(results_mu_);
+      const Json& outs = results_[index_.at(b.task)].outputs;
+      if (outs.contains("parameters") && outs["parameters"].contains(b.output)) {
+        return outs["parameters"][b.output];
+      }
+      return absl::FailedPreconditionError(absl::StrCat(
+          "task '", task.name, "': upstream task '", b.task, "' has no output '", b.output, "'"));
+    }
+    case InputBinding::Kind::kCollect: {
+      Json items = Json::array();
+      for (const InputBinding& item : b.items) {
+        MLCORE_ASSIGN_OR_RETURN(Json v, ResolveParameter(task, item));
+        items.push_back(std::move(v));
+      }
+      return items;
+    }
+  }
+  return absl::InternalError("bad binding");
+}
+
+StatusOr<Json> RunState::UpstreamArtifact(const InputBinding& b) const {
+  std::lock_guard<std::mutex> lock(results_mu_);
+  const Json& outs = results_[index_.at(b.task)].outputs;
+  if (outs.contains("artifacts") && outs["artifacts"].contains(b.output)) {
+    return outs["artifacts"][b.output];
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("upstream task '", b.task, "' recorded no artifact '", b.output, "'"));
+}
+
+StatusOr<bool> RunState::ConditionsHold(const Task& task) const {
+  for (const Condition& c : task.options.conditions) {
+    MLCORE_ASSIGN_OR_RETURN(Json lhs, ResolveParameter(task, c.lhs));
+    if (Compare(lhs, c.op, c.rhs) == c.negate) return false;
+  }
+  return true;
+}
+
+NodeOutcome RunState::RunTask(int32_t index, const std::vector<int>& gpus) {
+  const Task& task = pipeline_.tasks()[index];
+  const Component& comp = *task.component;
+  {
+    std::lock_guard<std::mutex> lock(results_mu_);
+    const std::string& st = results_[index].state;
+    if (st == state::kSucceeded || st == state::kCached) return NodeOutcome::kSucceeded;
+  }
+  auto fail = [&](const std::string& message, int attempts, const std::string& key) {
+    {
+      std::lock_guard<std::mutex> lock(results_mu_);
+      results_[index].state = state::kFailed;
+    }
+    Status st = RecordTask(task, state::kFailed, attempts, key, Json::object(), message, true);
+    if (!st.ok()) {
+      MLCORE_LOG(Error) << "recording task " << task.name << ": " << st;
+    }
+    return NodeOutcome::kFailed;
+  };
+  auto holds = ConditionsHold(task);
+  if (!holds.ok()) return fail(std::string(holds.status().message()), 0, "");
+  if (!*holds) {
+    {
+      std::lock_guard<std::mutex> lock(results_mu_);
+      results_[index].state = state::kSkipped;
+    }
+    Status st = RecordTask(task, state::kSkipped, 0, "", Json::object(),
+                           "its condition did not hold", true);
+    if (!st.ok()) {
+      MLCORE_LOG(Error) << "recording task " << task.name << ": " << st;
+    }
+    return NodeOutcome::kSkipped;
+  }
+
+  // Inputs: parameters with defaults applied, artifacts checked against their digests.
+  TaskContext ctx;
+  ctx.run_id = run_id_;
+  ctx.task_name = task.name;
+  ctx.gpus = gpus;
+  std::map<std::string, Json> inputs_used;  // artifact inputs: name -> upstream entry
+  Json key_inputs = Json::object();
+  for (const IoSpec& in : comp.inputs) {
+    auto it = task.arguments.find(in.name);
+    if (IsArtifactType(in.type)) {
+      auto art = UpstreamArtifact(it->second);
+      if (!art.ok())
+        return fail(absl::StrCat("task '", task.name, "': ", art.status().message()), 0, "");
+      std::string digest = (*art)["digest"].get<std::string>();
+      Status verified = client_->artifacts().Verify(digest);
+      if (!verified.ok()) {
+        return fail(absl::StrCat("task '", task.name, "': input artifact '", in.name, "' (from ",
+                                 it->second.task, ".", it->second.output,
+                                 ") is unusable: ", verified.message()),
+                    0, "");
+      }
+      ArtifactRef ref;
+      ref.type = ParseValueType((*art)["type"].get<std::string>()).value_or(ValueType::kArtifact);
+      ref.path = client_->artifacts().PathFor(digest).value_or("");
+      ref.metadata = (*art).value("metadata", Json::object());
+      ref.digest = digest;
+      ctx.inputs[in.name] = ref;
+      inputs_used[in.name] = *art;
+      key_inputs[in.name] = {{"artifact", digest}};
+    } else {
+      Json value;
+      if (it == task.arguments.end()) {
+        value = *in.default_value;
+      } else {
+        auto v = ResolveParameter(task, it->second);
+        if (!v.ok()) return fail(std::string(v.status().message()), 0, "");
+        value = *v;
+      }
+      ctx.params[in.name] = value;
+      key_inputs[in.name] = {{"value", value}};
+    }
+  }
+
+  bool caching = options_.enable_caching && task.options.caching.value_or(comp.caching);
+  std::string cache_key;
+  if (caching) {
+    Json k = {{"component", component_digests_[index]}, {"inputs", key_inputs}};
+    cache_key = store::Sha256Hex(k.dump()).value_or("");
+    auto rows =
+        client_->metadata().Query("SELECT outputs FROM pipeline_cache WHERE key = ?1", {cache_key});
+    if (rows.ok() && !rows->empty()) {
+      Json outputs = ParseJsonOr(ValueText((*rows)[0][0]), Json());
+      bool usable = outputs.is_object();
+      if (usable && outputs.contains("artifacts")) {
+        for (auto& [name, a] : outputs["artifacts"].items()) {
+          auto has = client_->artifacts().Contains(a.value("digest", ""));
+          if (!has.ok() || !*has) usable = false;
+        }
+      }
+      if (usable) {
+        {
+          std::lock_guard<std::mutex> lock(results_mu_);
+          results_[index].state = state::kCached;
+          results_[index].outputs = outputs;
+        }
+        Status st = RecordTask(task, state::kCached, 0, cache_key, outputs, "", true);
+        if (!st.ok()) return fail(absl::StrCat("recording: ", st.message()), 0, cache_key);
+        return NodeOutcome::kSucceeded;
+      }
+    }
+  }
+
+  const RetryPolicy retry = task.options.retry.value_or(comp.retry);
+  const std::string task_dir = runs_dir_ + "/" + task.name;
+  ctx.task_dir = task_dir;
+  ctx.stdout_path = task_dir + "/stdout.log";
+  ctx.stderr_path = task_dir + "/stderr.log";
+  absl::Duration backoff = retry.backoff;
+  std::string last_error;
+  for (int attempt = 1; attempt <= retry.max_retries + 1; ++attempt) {
+    {
+      std::lock_guard<std::mutex> lock(results_mu_);
+      results_[index].state = state::kRunning;
+    }
+    Status st = RecordTask(task, state::kRunning, attempt, cache_key, Json::object(), "", false);
+    if (!st.ok()) return fail(absl::StrCat("recording: ", st.message()), attempt, cache_key);
+    ctx.attempt = attempt;
+    ctx.output_params.clear();
+    ctx.outputs.clear();
+    ctx.output_param_paths.clear();
+    // Commands run in the task directory; callables get one only when they write artifacts
+    // (creating directories is most of an in-process no-op task's cost).
+    bool has_artifacts = false;
+    for (const IoSpec& out : comp.outputs) has_artifacts |= IsArtifactType(out.type);
+    if (!comp.fn || has_artifacts) {
+      std::error_code ec;
+      fs::remove_all(task_dir + "/outputs", ec);
+      fs::create_directories(task_dir + "/outputs/params", ec);
+    }
+    for (const IoSpec& out : comp.outputs) {
+      if (IsArtifactType(out.type)) {
+        ArtifactRef ref;
+        ref.type = out.type;
+        ref.path = task_dir + "/outputs/" + out.name;
+        ctx.outputs[out.name] = ref;
+      } else {
+        ctx.output_param_paths[out.name] = task_dir + "/outputs/params/" + out.name;
+      }
+    }
+    st = Attempt(task, ctx);
+    StatusOr<Json> outputs = st.ok() ? CollectOutputs(task, ctx, inputs_used) : StatusOr<Json>(st);
+    if (outputs.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(results_mu_);
+        results_[index].state = state::kSucceeded;
+        results_[index].outputs = *outputs;
+      }
+      Status rec = RecordTask(task, state::kSucceeded, attempt, cache_key, *outputs, "", true);
+      if (!rec.ok()) return fail(absl::StrCat("recording: ", rec.message()), attempt, cache_key);
+      return NodeOutcome::kSucceeded;
+    }
+    last_error = std::string(outputs.status().message());
+    if (attempt <= retry.max_retries) {
+      MLCORE_LOG(Info) << "task " << task.name << " attempt " << attempt << " failed, retrying in "
+                       << backoff << ": " << last_error;
+      absl::SleepFor(backoff);
+      backoff = std::min(retry.max_backoff, backoff * retry.backoff_factor);
+    } else {
+      return fail(absl::StrCat("task '", task.name, "' (component '", comp.name, "') failed after ",
+                               attempt, attempt == 1 ? " attempt: " : " attempts: ", last_error),
+                  attempt, cache_key);
+    }
+  }
+  return NodeOutcome::kFailed;
+}
+
+Status RunState::Attempt(const Task& task, TaskContext& ctx) {
+  const Component& comp = *task.component;
+  if (comp.fn) {
+    // In-process callables cannot be interrupted safely; their timeout is checked when they
+    // return (subprocess and command tasks are killed at the deadline).
+    const absl::Time start = absl::Now();
+    Status st;
+    try {
+      st = comp.fn(ctx);
+    } catch (const std::exception& e) {
+      st = absl::InternalError(absl::StrCat("threw: ", e.what()));
+    } catch (...) {
+      st = absl::InternalError("threw an exception");
+    }
+    if (st.ok() && absl::Now() - start > comp.timeout) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("ran longer than its timeout of ", absl::FormatDuration(comp.timeout)));
+    }
+    return st;
+  }
+  std::error_code ec;
+  fs::create_directories(ctx.task_dir, ec);
+  SubprocessOptions so;
+  for (const std::string& arg : comp.command) {
+    MLCORE_ASSIGN_OR_RETURN(std::string expanded, ExpandPlaceholders(arg, ctx));
+    so.argv.push_back(std::move(expanded));
+  }
+  so.env = comp.env;
+  so.env["MLCORE_RUN_ID"] = ctx.run_id;
+  so.env["MLCORE_TASK"] = ctx.task_name;
+  // The devices this task holds, so that parallel GPU tasks never share one by accident; a task
+  // that asked for none sees none.
+  std::string visible;
+  for (int d : ctx.gpus) absl::StrAppend(&visible, visible.empty() ? "" : ",", d);
+  so.env["CUDA_VISIBLE_DEVICES"] = visible;
+  so.cwd = ctx.task_dir;
+  so.stdout_path = ctx.stdout_path;
+  so.stderr_path = ctx.stderr_path;
+  so.timeout = comp.timeout;
+  so.cancelled = &cancelled_;
+  return RunSubprocess(so);
+}
+
+StatusOr<Json> RunState::CollectOutputs(const Task& task, TaskContext& ctx,
+                                        const std::map<std::string, Json>& inputs_used) {
+  const Component& comp = *task.component;
+  Json outputs = {{"parameters", Json::object()}, {"artifacts", Json::object()}};
+  for (const IoSpec& out : comp.outputs) {
+    if (IsArtifactType(out.type)) continue;
+    Json value;
+    auto it = ctx.output_params.find(out.name);
+    if (it != ctx.output_params.end()) {
+      value = it->second;
+    } else {
+      const std::string& path = ctx.output_param_paths[out.name];
+      if (!fs::exists(path)) {
+        return absl::FailedPreconditionError(absl::StrCat("did not set its output parameter '",
+                                                          out.name, "' (", ValueTypeName(out.type),
+                                                          "; a command writes it to ", path, ")"));
+      }
+      value = ParseOutputParameter(ReadFile(path), out.type);
+    }
+    Status st = CheckParameterValue(out.type, value);
+    if (!st.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("output parameter '", out.name, "': ", st.message()));
+    }
+    outputs["parameters"][out.name] = value;
+  }
+  struct Produced {
+    std::string name;
+    store::Artifact artifact;
+    Json metadata;
+    ValueType type;
+  };
+  std::vector<Produced> produced;
+  for (const IoSpec& out : comp.outputs) {
+    if (!IsArtifactType(out.type)) continue;
+    ArtifactRef& ref = ctx.outputs[out.name];
+    if (!fs::is_regular_file(ref.path)) {
+      return absl::FailedPreconditionError(absl::StrCat("did not write its output artifact '",
+                                                        out.name, "' (", ValueTypeName(out.type),
+                                                        ") as a file at ", ref.path));
+    }
+    Json metadata = ref.metadata.is_object() ? ref.metadata : Json::object();
+    std::string meta_path = ref.path + ".metadata.json";
+    if (fs::exists(meta_path)) {
+      Json file_meta = Json::parse(ReadFile(meta_path), nullptr, false);
+      if (file_meta.is_object()) metadata.update(file_meta);
+    }
+    MLCORE_ASSIGN_OR_RETURN(store::Artifact art, client_->artifacts().PutFile(ref.path));
+    produced.push_back({out.name, art, metadata, out.type});
+  }
+  store::MetadataStore& db = client_->metadata();
+  const double now = ToSeconds(absl::Now());
+  MLCORE_RETURN_IF_ERROR(db.Transaction([&]() -> Status {
+    for (const Produced& p : produced) {
+      MLCORE_RETURN_IF_ERROR(store::RecordArtifact(db, p.artifact));
+      MLCORE_RETURN_IF_ERROR(
+          db.Query("INSERT INTO pipeline_artifacts(run_id, task, output, type, sha256, uri, "
+                   "metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                   {run_id_, task.name, p.name, std::string(ValueTypeName(p.type)),
+                    p.artifact.digest, p.artifact.uri(), p.metadata.dump(), now})
+              .status());
+      outputs["artifacts"][p.name] = {{"id", db.last_insert_rowid()},
+                                      {"digest", p.artifact.digest},
+                                      {"type", ValueTypeName(p.type)},
+                                      {"uri", p.artifact.uri()},
+                                      {"metadata", p.metadata}};
+    }
+    for (const auto& [input, art] : inputs_used) {
+      MLCORE_RETURN_IF_ERROR(
+          db.Query("INSERT OR IGNORE INTO pipeline_lineage(artifact_id, run_id, task, input) "
+                   "VALUES (?1, ?2, ?3, ?4)",
+                   {art.value("id", int64_t{0}), run_id_, task.name, input})
+              .status());
+    }
+    return absl::OkStatus();
+  }));
+  return outputs;
+}
+
+StatusOr<RunRecord> RunState::Wait(absl::Duration timeout) {
+  std::unique_lock<std::mutex> lock(done_mu_);
+  const absl::Time deadline =
+      timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
+  while (!done_) {
+    if (deadline == absl::InfiniteFuture()) {
+      done_cv_.wait(lock);
+    } else if (done_cv_.wait_for(lock, absl::ToChronoNanoseconds(deadline - absl::Now())) ==
+                   std::cv_status::timeout &&
+               !done_) {
+      return absl::DeadlineExceededError(absl::StrCat("run '", run_id_, "' did not finish within ",
+                                                      absl::FormatDuration(timeout)));
+    }
+  }
+  lock.unlock();
+  return client_->GetRun(run_id_);
+}
+
+}  // namespace mlcore::pipeline::internal

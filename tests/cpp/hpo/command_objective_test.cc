@@ -1,0 +1,144 @@
+// Command-template trials with real /bin/sh subprocesses.
+#include "mlcore/hpo/command_objective.h"
+
+#include "gtest/gtest.h"
+#include "store/store_test_util.h"
+
+namespace mlcore::hpo {
+namespace {
+
+TEST(MetricParsingTest, KatibTextFormat) {
+  auto m = ParseTextMetrics("2024-05-01T10:00:00Z epoch=3 loss=1.5e-3 accuracy = 0.91, lr=-2E+2");
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(m[0].first, "epoch");
+  EXPECT_DOUBLE_EQ(m[1].second, 1.5e-3);
+  EXPECT_EQ(m[2].first, "accuracy");
+  EXPECT_DOUBLE_EQ(m[2].second, 0.91);
+  EXPECT_DOUBLE_EQ(m[3].second, -200);
+  EXPECT_TRUE(ParseTextMetrics("name=resnet note=abc").empty());
+  EXPECT_TRUE(ParseTextMetrics("no metrics here").empty());
+  auto j = ParseJsonMetrics(R"({"loss": 0.25, "step": 3, "tag": "x"})");
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_TRUE(ParseJsonMetrics("loss=1").empty());
+}
+
+TEST(MetricParsingTest, FormatsPlaceholders) {
+  std::map<std::string, ParamValue> p = {{"lr", 0.001}, {"layers", int64_t{3}}};
+  EXPECT_EQ(*FormatCommand("train --lr={lr} --n=${trialParameters.layers} -t {trial_number}", p, 7),
+            "train --lr=0.001 --n=3 -t 7");
+  auto bad = FormatCommand("train --x={x}", p, 0);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("'{x}'"), std::string::npos);
+}
+
+SearchSpace Space() {
+  SearchSpace s;
+  EXPECT_TRUE(s.Add("x", *Distribution::Float(0, 1)).ok());
+  EXPECT_TRUE(s.Add("mode", *Distribution::Categorical({std::string("ok")})).ok());
+  return s;
+}
+
+std::unique_ptr<Study> RandomStudy() {
+  StudyOptions o;
+  o.sampler = "random";
+  o.sampler_options.seed = 1;
+  return *Study::Create(o);
+}
+
+TEST(CommandObjectiveTest, RunsTrialsAndReadsTheLastMetric) {
+  CommandObjectiveOptions o;
+  o.command_template =
+      "echo \"2024-01-01T00:00:00Z loss=9\"; echo 'loss={x}'; echo n=$MLCORE_TRIAL_NUMBER >&2";
+  o.metric = "loss";
+  auto objective = *MakeCommandObjective(o, Space());
+  auto study = RandomStudy();
+  OptimizeOptions opt;
+  opt.n_trials = 4;
+  opt.n_parallel = 2;
+  ASSERT_TRUE(study->Optimize(objective, opt).ok());
+  TrialList trials = *study->Trials();
+  ASSERT_EQ(trials.size(), 4u);
+  for (const auto& t : trials) {
+    ASSERT_EQ(t->state, TrialState::kComplete) << t->error;
+    EXPECT_NEAR(t->value, std::get<double>(t->params.at("x")), 1e-12);
+    EXPECT_EQ(t->intermediate_values.size(), 2u);
+    EXPECT_EQ(t->intermediate_values.at(0), 9);
+  }
+}
+
+TEST(CommandObjectiveTest, CrashesHangsAndSilenceFailTheTrialWithTheReason) {
+  auto study = RandomStudy();
+  OptimizeOptions opt;
+  opt.n_trials = 1;
+  struct Case {
+    std::string command;
+    absl::Duration timeout;
+    std::string expected;
+  };
+  std::vector<Case> cases = {
+      {"echo loss=1; kill -SEGV $$", absl::InfiniteDuration(), "signal 11"},
+      {"sleep 30; echo loss=1", absl::Milliseconds(300), "timeout"},
+      {"echo accuracy=0.5", absl::InfiniteDuration(), "no 'loss' metric"},
+      {"echo loss=1; echo oops >&2; exit 3", absl::InfiniteDuration(), "status 3"},
+  };
+  for (const Case& c : cases) {
+    CommandObjectiveOptions o;
+    o.command_template = c.command;
+    o.metric = "loss";
+    o.timeout = c.timeout;
+    absl::Time start = absl::Now();
+    ASSERT_TRUE(study->Optimize(*MakeCommandObjective(o, Space()), opt).ok());
+    EXPECT_LT(absl::Now() - start, absl::Seconds(10)) << c.command;
+    TrialList trials = *study->Trials();
+    const FrozenTrial& t = *trials.back();
+    EXPECT_EQ(t.state, TrialState::kFailed) << c.command;
+    EXPECT_NE(t.error.find(c.expected), std::string::npos) << c.command << " -> " << t.error;
+  }
+  EXPECT_NE(study->Trials()->back()->error.find("oops"), std::string::npos);
+  CommandObjectiveOptions bad;
+  bad.command_template = "train {nope}";
+  bad.metric = "loss";
+  EXPECT_TRUE(absl::IsInvalidArgument(MakeCommandObjective(bad, Space()).status()));
+}
+
+TEST(CommandObjectiveTest, JsonLinesFromStdoutAndFromAFile) {
+  store::testing::ScratchDir dir;
+  auto study = RandomStudy();
+  OptimizeOptions opt;
+  opt.n_trials = 1;
+  CommandObjectiveOptions o;
+  o.metric = "loss";
+  o.format = MetricsFormat::kJsonLines;
+  o.command_template = "echo '{\"loss\": 0.5}'; echo '{\"loss\": 0.25}'";
+  ASSERT_TRUE(study->Optimize(*MakeCommandObjective(o, Space()), opt).ok());
+  EXPECT_EQ(study->Trials()->back()->value, 0.25);
+  o.metrics_file = dir.Join("metrics-{trial_number}.jsonl");
+  o.command_template = "echo '{\"loss\": 0.75}' > " + dir.Join("metrics-{trial_number}.jsonl");
+  ASSERT_TRUE(study->Optimize(*MakeCommandObjective(o, Space()), opt).ok());
+  EXPECT_EQ(study->Trials()->back()->value, 0.75) << study->Trials()->back()->error;
+}
+
+TEST(CommandObjectiveTest, PrunerStopsTheProcessEarly) {
+  StudyOptions so;
+  so.sampler = "random";
+  so.sampler_options.seed = 1;
+  so.pruner = "median";
+  so.pruner_options.min_trials_required = 1;
+  auto study = *Study::Create(so);
+  OptimizeOptions opt;
+  opt.n_trials = 1;
+  CommandObjectiveOptions good;
+  good.metric = "loss";
+  good.command_template = "for i in 1 2 3 4 5; do echo loss=1; done";
+  ASSERT_TRUE(study->Optimize(*MakeCommandObjective(good, Space()), opt).ok());
+  CommandObjectiveOptions bad = good;
+  bad.command_template = "for i in 1 2 3 4 5; do echo loss=5; sleep 1; done";
+  absl::Time start = absl::Now();
+  ASSERT_TRUE(study->Optimize(*MakeCommandObjective(bad, Space()), opt).ok());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  EXPECT_EQ(study->Trials()->back()->state, TrialState::kPruned);
+  EXPECT_EQ(study->Trials()->back()->value, 5);
+}
+
+}  // namespace
+}  // namespace mlcore::hpo

@@ -1,0 +1,167 @@
+#include "mlcore/hpo/sampler.h"
+
+#include <cmath>
+#include <set>
+
+#include "gtest/gtest.h"
+#include "mlcore/hpo/study.h"
+
+namespace mlcore::hpo {
+namespace {
+
+StatusOr<double> Branin(Trial& t) {
+  MLCORE_ASSIGN_OR_RETURN(double x, t.SuggestFloat("x", -5, 10));
+  MLCORE_ASSIGN_OR_RETURN(double y, t.SuggestFloat("y", 0, 15));
+  const double pi = 3.14159265358979;
+  double a = y - 5.1 / (4 * pi * pi) * x * x + 5 / pi * x - 6;
+  return a * a + 10 * (1 - 1 / (8 * pi)) * std::cos(x) + 10;
+}
+
+StatusOr<double> Mixed(Trial& t) {
+  MLCORE_ASSIGN_OR_RETURN(double x, t.SuggestFloat("x", 1e-4, 1, /*log=*/true));
+  MLCORE_ASSIGN_OR_RETURN(int64_t n, t.SuggestInt("n", 1, 9, false, 2));
+  MLCORE_ASSIGN_OR_RETURN(
+      ParamValue c,
+      t.SuggestCategorical("c", {std::string("a"), std::string("b"), std::string("c")}));
+  double penalty = std::get<std::string>(c) == "b" ? 0.0 : 1.0;
+  return std::pow(std::log10(x) + 2, 2) + std::abs(static_cast<double>(n) - 5) + penalty;
+}
+
+std::vector<std::map<std::string, ParamValue>> RunParams(const std::string& sampler, uint64_t seed,
+                                                         bool multivariate, const Objective& f,
+                                                         int n) {
+  StudyOptions so;
+  so.sampler = sampler;
+  so.sampler_options.seed = seed;
+  so.sampler_options.multivariate = multivariate;
+  auto study = *Study::Create(so);
+  OptimizeOptions o;
+  o.n_trials = n;
+  EXPECT_TRUE(study->Optimize(f, o).ok());
+  std::vector<std::map<std::string, ParamValue>> out;
+  TrialList trials = *study->Trials();
+  for (const auto& t : trials) out.push_back(t->params);
+  return out;
+}
+
+double BestValue(const std::string& sampler, uint64_t seed, bool multivariate, const Objective& f,
+                 int n) {
+  StudyOptions so;
+  so.sampler = sampler;
+  so.sampler_options.seed = seed;
+  so.sampler_options.multivariate = multivariate;
+  auto study = *Study::Create(so);
+  OptimizeOptions o;
+  o.n_trials = n;
+  EXPECT_TRUE(study->Optimize(f, o).ok());
+  return study->BestTrial()->value;
+}
+
+TEST(SamplerTest, SeededSamplersAreReproducible) {
+  for (const char* name : {"random", "tpe"}) {
+    for (bool multivariate : {false, true}) {
+      auto a = RunParams(name, 42, multivariate, Mixed, 30);
+      auto b = RunParams(name, 42, multivariate, Mixed, 30);
+      auto c = RunParams(name, 43, multivariate, Mixed, 30);
+      EXPECT_EQ(a, b) << name;
+      EXPECT_NE(a, c) << name;
+    }
+  }
+}
+
+TEST(SamplerTest, SamplesStayInsideTheSpace) {
+  for (const char* name : {"random", "tpe"}) {
+    auto runs = RunParams(name, 7, true, Mixed, 60);
+    for (const auto& params : runs) {
+      double x = std::get<double>(params.at("x"));
+      int64_t n = std::get<int64_t>(params.at("n"));
+      EXPECT_GE(x, 1e-4);
+      EXPECT_LE(x, 1.0);
+      EXPECT_EQ(n % 2, 1) << n;
+      EXPECT_GE(n, 1);
+      EXPECT_LE(n, 9);
+    }
+  }
+}
+
+TEST(SamplerTest, TpeBeatsRandomOnAverage) {
+  double tpe = 0, tpe_mv = 0, random = 0;
+  const int seeds = 5;
+  for (int s = 0; s < seeds; ++s) {
+    tpe += BestValue("tpe", s, false, Branin, 60) / seeds;
+    tpe_mv += BestValue("tpe", s, true, Branin, 60) / seeds;
+    random += BestValue("random", s, false, Branin, 60) / seeds;
+  }
+  // Branin's minimum is 0.398.
+  EXPECT_LT(tpe, random);
+  EXPECT_LT(tpe_mv, random);
+  EXPECT_LT(tpe, 1.5);
+}
+
+TEST(SamplerTest, GridCoversEveryPointOnceThenStops) {
+  SearchSpace grid;
+  ASSERT_TRUE(grid.Add("a", *Distribution::Int(0, 2)).ok());
+  ASSERT_TRUE(grid.Add("b", *Distribution::Float(0, 1, false, 0.5)).ok());
+  ASSERT_TRUE(grid.Add("c", *Distribution::Categorical({true, false})).ok());
+  StudyOptions so;
+  so.sampler = "grid";
+  so.sampler_options.seed = 1;
+  so.search_space = grid;
+  auto study = *Study::Create(so);
+  OptimizeOptions o;
+  o.n_trials = 100;
+  o.n_parallel = 3;
+  ASSERT_TRUE(study->Optimize([](Trial&) -> StatusOr<double> { return 1.0; }, o).ok());
+  TrialList trials = *study->Trials();
+  std::set<std::string> seen;
+  for (const auto& t : trials) {
+    seen.insert(ParamValueToString(t->params.at("a")) + "/" +
+                ParamValueToString(t->params.at("b")) + "/" +
+                ParamValueToString(t->params.at("c")));
+  }
+  EXPECT_EQ(seen.size(), 18u);
+  EXPECT_EQ(trials.size(), 18u);  // each point once, also with 3 workers racing the end
+
+  SearchSpace continuous;
+  ASSERT_TRUE(continuous.Add("x", *Distribution::Float(0, 1)).ok());
+  so.search_space = continuous;
+  auto bad = *Study::Create(so);
+  auto t = bad->Ask();
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.status().message().find("needs a step"), std::string::npos) << t.status();
+}
+
+TEST(SamplerTest, ConstantLiarSpreadsParallelAsks) {
+  // Ten running trials at once: with the liar, TPE does not hand the same region to all.
+  StudyOptions so;
+  so.sampler_options.seed = 11;
+  so.sampler_options.constant_liar = true;
+  so.sampler_options.n_startup_trials = 5;
+  auto study = *Study::Create(so);
+  for (int i = 0; i < 20; ++i) {
+    auto t = *study->Ask();
+    double x = *t->SuggestFloat("x", 0, 1);
+    ASSERT_TRUE(study->Tell(*t, (x - 0.3) * (x - 0.3)).ok());
+  }
+  std::vector<std::shared_ptr<Trial>> running;
+  std::set<int> buckets;
+  for (int i = 0; i < 10; ++i) {
+    running.push_back(*study->Ask());
+    buckets.insert(static_cast<int>(*running.back()->SuggestFloat("x", 0, 1) * 100));
+  }
+  EXPECT_GT(buckets.size(), 5u);
+}
+
+TEST(SamplerTest, RegistryListsAndRejects) {
+  auto names = SamplerNames();
+  EXPECT_NE(std::find(names.begin(), names.end(), "tpe"), names.end());
+  EXPECT_FALSE(CreateSampler("gp-typo").ok());
+  SamplerOptions bad;
+  bad.gamma = 0;
+  EXPECT_FALSE(CreateSampler("tpe", bad).ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(RegisterSampler("random", nullptr)));
+  EXPECT_NE(TrialSeed(1, 2, "x"), TrialSeed(1, 3, "x"));
+}
+
+}  // namespace
+}  // namespace mlcore::hpo
