@@ -37,6 +37,25 @@ ParamValue ToParamValue(const py::handle& o, const std::string& what) {
                        std::string(py::str(py::type::of(o).attr("__name__"))));
 }
 
+// The Python side hands a declared space over as [(name, distribution, parent or None,
+// [parent values that enable it]), ...], in declaration order.
+SearchSpace ToSearchSpace(const py::list& search_space) {
+  SearchSpace space;
+  for (py::handle item : search_space) {
+    auto entry = item.cast<py::tuple>();
+    std::optional<Condition> condition;
+    if (!entry[2].is_none()) {
+      Condition cond;
+      cond.parent = entry[2].cast<std::string>();
+      for (py::handle v : entry[3]) cond.values.push_back(ToParamValue(v, "a condition value"));
+      condition = std::move(cond);
+    }
+    ThrowIfError(space.Add(entry[0].cast<std::string>(), entry[1].cast<Distribution>(),
+                           std::move(condition)));
+  }
+  return space;
+}
+
 py::object FromParamValue(const ParamValue& v) {
   struct Converter {
     py::object operator()(bool x) const { return py::bool_(x); }
@@ -329,21 +348,7 @@ void BindHpo(py::module_& m) {
             o.load_if_exists = load_if_exists;
             o.requeue_stale_trials = requeue_stale_trials;
             if (!search_space.empty()) {
-              SearchSpace space;
-              for (py::handle item : search_space) {
-                auto entry = item.cast<py::tuple>();
-                std::optional<Condition> condition;
-                if (!entry[2].is_none()) {
-                  Condition c;
-                  c.parent = entry[2].cast<std::string>();
-                  for (py::handle v : entry[3])
-                    c.values.push_back(ToParamValue(v, "a condition value"));
-                  condition = std::move(c);
-                }
-                ThrowIfError(space.Add(entry[0].cast<std::string>(), entry[1].cast<Distribution>(),
-                                       std::move(condition)));
-              }
-              o.search_space = std::move(space);
+              o.search_space = ToSearchSpace(search_space);
             }
             py::gil_scoped_release release;
             return Unwrap(Study::Create(std::move(o)));
@@ -461,20 +466,7 @@ void BindHpo(py::module_& m) {
             c.timeout = Seconds(trial_timeout);
             c.working_dir = working_dir;
             c.env = env;
-            SearchSpace space;
-            for (py::handle item : search_space) {
-              auto entry = item.cast<py::tuple>();
-              std::optional<Condition> condition;
-              if (!entry[2].is_none()) {
-                Condition cond;
-                cond.parent = entry[2].cast<std::string>();
-                for (py::handle v : entry[3])
-                  cond.values.push_back(ToParamValue(v, "a condition value"));
-                condition = std::move(cond);
-              }
-              ThrowIfError(space.Add(entry[0].cast<std::string>(), entry[1].cast<Distribution>(),
-                                     std::move(condition)));
-            }
+            SearchSpace space = ToSearchSpace(search_space);
             Objective objective = Unwrap(MakeCommandObjective(std::move(c), std::move(space)));
             OptimizeOptions o;
             o.n_trials = n_trials;
@@ -568,19 +560,7 @@ void BindHpo(py::module_& m) {
         o.max_failed_trial_count = max_failed_trial_count;
         o.additional_metrics = std::move(additional_metrics);
         o.k8s_namespace = k8s_namespace;
-        for (py::handle item : search_space) {
-          auto entry = item.cast<py::tuple>();
-          std::optional<Condition> condition;
-          if (!entry[2].is_none()) {
-            Condition cond;
-            cond.parent = entry[2].cast<std::string>();
-            for (py::handle v : entry[3])
-              cond.values.push_back(ToParamValue(v, "a condition value"));
-            condition = std::move(cond);
-          }
-          ThrowIfError(o.space.Add(entry[0].cast<std::string>(), entry[1].cast<Distribution>(),
-                                   std::move(condition)));
-        }
+        o.space = ToSearchSpace(search_space);
         return Unwrap(KatibExperimentYaml(o));
       },
       py::arg("name"), py::arg("metric"), py::arg("search_space"), py::arg("command"),
