@@ -100,6 +100,10 @@ void RunState::Execute() {
   }
   FinishRun();
   {
+    std::lock_guard<std::recursive_mutex> lock(stmt_mu_);
+    stmts_.clear();
+  }
+  {
     std::lock_guard<std::mutex> lock(done_mu_);
     done_ = true;
   }
@@ -233,8 +237,7 @@ NodeOutcome RunState::RunTask(int32_t index, const std::vector<int>& gpus) {
   if (caching) {
     Json k = {{"component", component_digests_[index]}, {"inputs", key_inputs}};
     cache_key = store::Sha256Hex(k.dump()).value_or("");
-    auto rows =
-        client_->metadata().Query("SELECT outputs FROM pipeline_cache WHERE key = ?1", {cache_key});
+    auto rows = Cached("SELECT outputs FROM pipeline_cache WHERE key = ?1", {cache_key});
     if (rows.ok() && !rows->empty()) {
       Json outputs = ParseJsonOr(ValueText((*rows)[0][0]), Json());
       bool usable = outputs.is_object();
@@ -295,15 +298,14 @@ NodeOutcome RunState::RunTask(int32_t index, const std::vector<int>& gpus) {
       }
     }
     st = Attempt(task, ctx);
-    StatusOr<Json> outputs = st.ok() ? CollectOutputs(task, ctx, inputs_used) : StatusOr<Json>(st);
+    std::vector<Produced> produced;
+    StatusOr<Json> outputs = st.ok() ? CollectOutputs(task, ctx, &produced) : StatusOr<Json>(st);
     if (outputs.ok()) {
-      {
-        std::lock_guard<std::mutex> lock(results_mu_);
-        results_[index].state = state::kSucceeded;
-        results_[index].outputs = *outputs;
-      }
-      Status rec = RecordTask(task, state::kSucceeded, attempt, cache_key, *outputs, "", true);
+      Status rec = RecordSuccess(task, attempt, cache_key, produced, inputs_used, &*outputs);
       if (!rec.ok()) return fail(absl::StrCat("recording: ", rec.message()), attempt, cache_key);
+      std::lock_guard<std::mutex> lock(results_mu_);
+      results_[index].state = state::kSucceeded;
+      results_[index].outputs = std::move(*outputs);
       return NodeOutcome::kSucceeded;
     }
     last_error = std::string(outputs.status().message());
@@ -365,7 +367,7 @@ Status RunState::Attempt(const Task& task, TaskContext& ctx) {
 }
 
 StatusOr<Json> RunState::CollectOutputs(const Task& task, TaskContext& ctx,
-                                        const std::map<std::string, Json>& inputs_used) {
+                                        std::vector<Produced>* produced) {
   const Component& comp = *task.component;
   Json outputs = {{"parameters", Json::object()}, {"artifacts", Json::object()}};
   for (const IoSpec& out : comp.outputs) {
@@ -390,13 +392,6 @@ StatusOr<Json> RunState::CollectOutputs(const Task& task, TaskContext& ctx,
     }
     outputs["parameters"][out.name] = value;
   }
-  struct Produced {
-    std::string name;
-    store::Artifact artifact;
-    Json metadata;
-    ValueType type;
-  };
-  std::vector<Produced> produced;
   for (const IoSpec& out : comp.outputs) {
     if (!IsArtifactType(out.type)) continue;
     ArtifactRef& ref = ctx.outputs[out.name];
@@ -412,34 +407,8 @@ StatusOr<Json> RunState::CollectOutputs(const Task& task, TaskContext& ctx,
       if (file_meta.is_object()) metadata.update(file_meta);
     }
     MLCORE_ASSIGN_OR_RETURN(store::Artifact art, client_->artifacts().PutFile(ref.path));
-    produced.push_back({out.name, art, metadata, out.type});
+    produced->push_back({out.name, art, metadata, out.type});
   }
-  store::MetadataStore& db = client_->metadata();
-  const double now = ToSeconds(absl::Now());
-  MLCORE_RETURN_IF_ERROR(db.Transaction([&]() -> Status {
-    for (const Produced& p : produced) {
-      MLCORE_RETURN_IF_ERROR(store::RecordArtifact(db, p.artifact));
-      MLCORE_RETURN_IF_ERROR(
-          db.Query("INSERT INTO pipeline_artifacts(run_id, task, output, type, sha256, uri, "
-                   "metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                   {run_id_, task.name, p.name, std::string(ValueTypeName(p.type)),
-                    p.artifact.digest, p.artifact.uri(), p.metadata.dump(), now})
-              .status());
-      outputs["artifacts"][p.name] = {{"id", db.last_insert_rowid()},
-                                      {"digest", p.artifact.digest},
-                                      {"type", ValueTypeName(p.type)},
-                                      {"uri", p.artifact.uri()},
-                                      {"metadata", p.metadata}};
-    }
-    for (const auto& [input, art] : inputs_used) {
-      MLCORE_RETURN_IF_ERROR(
-          db.Query("INSERT OR IGNORE INTO pipeline_lineage(artifact_id, run_id, task, input) "
-                   "VALUES (?1, ?2, ?3, ?4)",
-                   {art.value("id", int64_t{0}), run_id_, task.name, input})
-              .status());
-    }
-    return absl::OkStatus();
-  }));
   return outputs;
 }
 

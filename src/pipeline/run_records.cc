@@ -148,34 +148,131 @@ Status RunState::Prepare() {
   });
 }
 
+StatusOr<std::vector<store::Row>> RunState::Cached(std::string_view sql,
+                                                   const std::vector<store::Value>& params) {
+  std::lock_guard<std::recursive_mutex> lock(stmt_mu_);
+  auto it = stmts_.find(sql);
+  if (it == stmts_.end()) {
+    MLCORE_ASSIGN_OR_RETURN(store::Statement prepared, client_->metadata().Prepare(sql));
+    it = stmts_.emplace(sql, std::move(prepared)).first;
+  }
+  store::Statement& stmt = it->second;
+  MLCORE_RETURN_IF_ERROR(stmt.BindAll(params));
+  std::vector<store::Row> rows;
+  Status status;
+  while (true) {
+    StatusOr<bool> has_row = stmt.Step();
+    if (!has_row.ok()) {
+      status = has_row.status();
+      break;
+    }
+    if (!*has_row) break;
+    rows.push_back(stmt.ReadRow());
+  }
+  // Reset at once: a statement left mid-way would hold its read transaction open. After a
+  // failed step, Reset repeats that error, which is already in `status`.
+  Status reset = stmt.Reset();
+  if (!status.ok()) return status;
+  MLCORE_RETURN_IF_ERROR(reset);
+  return rows;
+}
+
+Status RunState::Write(const std::function<Status()>& fn) {
+  std::lock_guard<std::recursive_mutex> lock(stmt_mu_);
+  Status status = client_->metadata().Transaction([&]() -> Status {
+    for (const Deferred& d : deferred_) MLCORE_RETURN_IF_ERROR(Cached(d.sql, d.params).status());
+    return fn();
+  });
+  // On failure the deferred records stay for the next write.
+  if (status.ok()) deferred_.clear();
+  return status;
+}
+
+Status RunState::FlushDeferred() {
+  std::lock_guard<std::recursive_mutex> lock(stmt_mu_);
+  if (deferred_.empty()) return absl::OkStatus();
+  return Write([] { return absl::OkStatus(); });
+}
+
+namespace {
+constexpr char kRecordRunning[] =
+    "UPDATE pipeline_tasks SET state = ?3, attempts = ?4, cache_key = ?5, stdout_path = ?6, "
+    "stderr_path = ?7, error = '', started_at = COALESCE(started_at, ?8) WHERE run_id = ?1 AND "
+    "name = ?2";
+constexpr char kRecordFinished[] =
+    "UPDATE pipeline_tasks SET state = ?3, attempts = MAX(attempts, ?4), cache_key = ?5, "
+    "outputs = ?6, error = ?7, finished_at = ?8 WHERE run_id = ?1 AND name = ?2";
+// Bounds what a crash can lose and how stale the records look while only deferrable records
+// are written.
+constexpr size_t kMaxDeferred = 64;
+}  // namespace
+
 Status RunState::RecordTask(const Task& task, const std::string& st, int attempts,
                             const std::string& cache_key, const Json& outputs,
                             const std::string& error, bool finished) {
+  const double now = ToSeconds(absl::Now());
+  Deferred record;
+  if (!finished) {
+    const std::string dir = runs_dir_ + "/" + task.name;
+    record = {kRecordRunning,
+              {run_id_, task.name, st, int64_t{attempts}, cache_key, dir + "/stdout.log",
+               dir + "/stderr.log", now}};
+  } else {
+    record = {kRecordFinished,
+              {run_id_, task.name, st, int64_t{attempts}, cache_key, outputs.dump(), error, now}};
+  }
+  const bool deferrable = st == state::kCached;
+  std::lock_guard<std::recursive_mutex> lock(stmt_mu_);
+  if (deferrable) {
+    deferred_.push_back(std::move(record));
+    return deferred_.size() >= kMaxDeferred ? FlushDeferred() : absl::OkStatus();
+  }
+  // A single statement runs in SQLite's own implicit transaction: atomic, with no BEGIN/COMMIT
+  // round trips.
+  if (deferred_.empty()) return Cached(record.sql, record.params).status();
+  return Write([&] { return Cached(record.sql, record.params).status(); });
+}
+
+Status RunState::RecordSuccess(const Task& task, int attempts, const std::string& cache_key,
+                               const std::vector<Produced>& produced,
+                               const std::map<std::string, Json>& inputs_used, Json* outputs) {
   store::MetadataStore& db = client_->metadata();
   const double now = ToSeconds(absl::Now());
-  const std::string dir = runs_dir_ + "/" + task.name;
-  return db.Transaction([&]() -> Status {
-    if (!finished) {
-      return db
-          .Query(
-              "UPDATE pipeline_tasks SET state = ?3, attempts = ?4, cache_key = ?5, "
-              "stdout_path = ?6, stderr_path = ?7, error = '', started_at = "
-              "COALESCE(started_at, ?8) WHERE run_id = ?1 AND name = ?2",
-              {run_id_, task.name, st, int64_t{attempts}, cache_key, dir + "/stdout.log",
-               dir + "/stderr.log", now})
-          .status();
-    }
-    MLCORE_RETURN_IF_ERROR(
-        db.Query("UPDATE pipeline_tasks SET state = ?3, attempts = MAX(attempts, ?4), "
-                 "cache_key = ?5, outputs = ?6, error = ?7, finished_at = ?8 WHERE run_id = ?1 "
-                 "AND name = ?2",
-                 {run_id_, task.name, st, int64_t{attempts}, cache_key, outputs.dump(), error, now})
-            .status());
-    if (st == state::kSucceeded && !cache_key.empty()) {
+  return Write([&]() -> Status {
+    for (const Produced& p : produced) {
+      MLCORE_RETURN_IF_ERROR(store::RecordArtifact(db, p.artifact));
       MLCORE_RETURN_IF_ERROR(
-          db.Query("INSERT OR REPLACE INTO pipeline_cache(key, component, outputs, run_id, task, "
-                   "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                   {cache_key, task.component->name, outputs.dump(), run_id_, task.name, now})
+          Cached("INSERT INTO pipeline_artifacts(run_id, task, output, type, sha256, uri, "
+                 "metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 {run_id_, task.name, p.name, std::string(ValueTypeName(p.type)), p.artifact.digest,
+                  p.artifact.uri(), p.metadata.dump(), now})
+              .status());
+      (*outputs)["artifacts"][p.name] = {{"id", db.last_insert_rowid()},
+                                         {"digest", p.artifact.digest},
+                                         {"type", ValueTypeName(p.type)},
+                                         {"uri", p.artifact.uri()},
+                                         {"metadata", p.metadata}};
+    }
+    for (const auto& [input, art] : inputs_used) {
+      MLCORE_RETURN_IF_ERROR(
+          Cached("INSERT OR IGNORE INTO pipeline_lineage(artifact_id, run_id, task, input) "
+                 "VALUES (?1, ?2, ?3, ?4)",
+                 {art.value("id", int64_t{0}), run_id_, task.name, input})
+              .status());
+    }
+    const std::string dumped = outputs->dump();
+    MLCORE_RETURN_IF_ERROR(
+        Cached("UPDATE pipeline_tasks SET state = ?3, attempts = MAX(attempts, ?4), "
+               "cache_key = ?5, outputs = ?6, error = '', finished_at = ?7 WHERE run_id = ?1 "
+               "AND name = ?2",
+               {run_id_, task.name, std::string(state::kSucceeded), int64_t{attempts}, cache_key,
+                dumped, now})
+            .status());
+    if (!cache_key.empty()) {
+      MLCORE_RETURN_IF_ERROR(
+          Cached("INSERT OR REPLACE INTO pipeline_cache(key, component, outputs, run_id, task, "
+                 "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                 {cache_key, task.component->name, dumped, run_id_, task.name, now})
               .status());
     }
     return absl::OkStatus();
@@ -183,6 +280,9 @@ Status RunState::RecordTask(const Task& task, const std::string& st, int attempt
 }
 
 void RunState::FinishRun() {
+  if (Status flushed = FlushDeferred(); !flushed.ok()) {
+    MLCORE_LOG(Error) << "recording the tasks of run " << run_id_ << ": " << flushed;
+  }
   std::string final_state = state::kSucceeded;
   std::string error;
   Json outputs = Json::object();
