@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <tuple>
@@ -23,6 +26,7 @@ struct Ranked {
   double key1;
   double key2;
   const FrozenTrial* trial;
+  size_t index;  // in the snapshot, whose shared_ptr keeps the trial alive
   bool operator<(const Ranked& o) const {
     return std::tie(group, key1, key2) < std::tie(o.group, o.key1, o.key2);
   }
@@ -98,51 +102,102 @@ class TpeSampler : public Sampler {
     if (cache.finished < std::max(options_.n_startup_trials, 1)) return false;
     const std::vector<Ranked>& ranked = cache.ranked;
     // Keep the trials that have the parameters; remember their rank order.
-    std::vector<std::pair<const Ranked*, std::vector<double>>> usable;
-    for (const Ranked& r : ranked) {
-      std::vector<double> row(names.size());
-      bool ok = true;
-      for (size_t i = 0; i < names.size() && ok; ++i) {
-        auto d = r.trial->distributions.find(names[i]);
-        if (d == r.trial->distributions.end() || d->second != distributions[i]) {
-          ok = false;
-          break;
-        }
-        auto p = r.trial->params.find(names[i]);
-        if (p == r.trial->params.end()) {
-          ok = false;
-          break;
-        }
-        // Stored values already lie in their distribution: numbers need no validation.
-        double v;
-        if (!distributions[i].is_choice() && std::holds_alternative<double>(p->second)) {
-          v = std::get<double>(p->second);
-        } else if (!distributions[i].is_choice() && std::holds_alternative<int64_t>(p->second)) {
-          v = static_cast<double>(std::get<int64_t>(p->second));
-        } else {
-          StatusOr<double> c = distributions[i].ToInternal(p->second);
-          if (!c.ok()) {
-            ok = false;
-            break;
-          }
-          v = *c;
-        }
-        row[i] = dims[i].Forward(v);
+    std::vector<Column*> columns(names.size());
+    for (size_t i = 0; i < names.size(); ++i) {
+      Column& col = columns_[names[i]];
+      if (!col.distribution.has_value() || *col.distribution != distributions[i]) {
+        col.name = names[i];
+        col.distribution = distributions[i];
+        col.by_number.clear();
       }
-      if (ok) usable.emplace_back(&r, std::move(row));
+      columns[i] = &col;
+    }
+    // Rows of the usable trials, flat (one allocation rather than one per trial).
+    const size_t width = names.size();
+    std::vector<const Ranked*> usable;
+    std::vector<double> rows;
+    usable.reserve(ranked.size());
+    rows.reserve(ranked.size() * width);
+    for (const Ranked& r : ranked) {
+      const size_t at = rows.size();
+      rows.resize(at + width);
+      bool ok = true;
+      for (size_t i = 0; i < width && ok; ++i) {
+        const Cell& cell = Lookup(*columns[i], context.trials[r.index], dims[i]);
+        ok = cell.ok;
+        rows[at + i] = cell.y;
+      }
+      if (ok) {
+        usable.push_back(&r);
+      } else {
+        rows.resize(at);
+      }
     }
     if (usable.empty()) return false;
     int n_finished_usable = 0;
-    for (const auto& u : usable) n_finished_usable += u.first->group < 3;
+    for (const Ranked* u : usable) n_finished_usable += u->group < 3;
     size_t n_below = static_cast<size_t>(
         std::min(std::ceil(options_.gamma * static_cast<double>(n_finished_usable)), 25.0));
     n_below = std::clamp<size_t>(n_below, 1, usable.size());
     for (size_t i = 0; i < usable.size(); ++i) {
-      bool is_below = i < n_below && usable[i].first->group < 3;
-      (is_below ? below : above)->push_back(std::move(usable[i].second));
-      (is_below ? below_numbers : above_numbers)->push_back(usable[i].first->trial->number);
+      bool is_below = i < n_below && usable[i]->group < 3;
+      const double* row = rows.data() + i * width;
+      (is_below ? below : above)->emplace_back(row, row + width);
+      (is_below ? below_numbers : above_numbers)->push_back(usable[i]->trial->number);
     }
     return true;
+  }
+
+  // One parameter's value in one trial, in the estimator's space; ok is false where the trial
+  // lacks the parameter or has it with another distribution.
+  struct Cell {
+    std::shared_ptr<const FrozenTrial> trial;  // the version it was read from
+    bool ok = false;
+    double y = 0;
+  };
+  // Per parameter name, the cells of every trial by trial number. Stored trials are immutable
+  // (a change makes a new object), so a cell stays valid while its trial pointer is the same:
+  // each ask reads the maps of new or changed trials only.
+  struct Column {
+    std::string name;
+    std::optional<Distribution> distribution;
+    std::vector<Cell> by_number;
+  };
+
+  static Cell Read(const std::shared_ptr<const FrozenTrial>& t, const Distribution& distribution,
+                   const ParzenDim& dim, const std::string& name) {
+    Cell cell{t, false, 0};
+    auto d = t->distributions.find(name);
+    if (d == t->distributions.end() || d->second != distribution) return cell;
+    auto p = t->params.find(name);
+    if (p == t->params.end()) return cell;
+    // Stored values already lie in their distribution: numbers need no validation.
+    double v;
+    if (!distribution.is_choice() && std::holds_alternative<double>(p->second)) {
+      v = std::get<double>(p->second);
+    } else if (!distribution.is_choice() && std::holds_alternative<int64_t>(p->second)) {
+      v = static_cast<double>(std::get<int64_t>(p->second));
+    } else {
+      StatusOr<double> c = distribution.ToInternal(p->second);
+      if (!c.ok()) return cell;
+      v = *c;
+    }
+    cell.ok = true;
+    cell.y = dim.Forward(v);
+    return cell;
+  }
+
+  const Cell& Lookup(Column& col, const std::shared_ptr<const FrozenTrial>& t,
+                     const ParzenDim& dim) const {
+    if (t->number < 0 || t->number > (int64_t{1} << 24)) {
+      scratch_ = Read(t, *col.distribution, dim, col.name);
+      return scratch_;
+    }
+    const size_t k = static_cast<size_t>(t->number);
+    if (k >= col.by_number.size()) col.by_number.resize(k + 1);
+    Cell& cell = col.by_number[k];
+    if (cell.trial != t) cell = Read(t, *col.distribution, dim, col.name);
+    return cell;
   }
 
   struct RankCache {
@@ -163,27 +218,28 @@ class TpeSampler : public Sampler {
     RankCache& c = cache_;
     c.ranked.clear();
     c.finished = 0;
-    for (const auto& t : context.trials) {
-      Ranked r{0, 0, 0, t.get()};
+    for (size_t i = 0; i < context.trials.size(); ++i) {
+      const std::shared_ptr<const FrozenTrial>& t = context.trials[i];
+      Ranked r{0, 0, 0, t.get(), i};
       switch (t->state) {
         case TrialState::kComplete:
           if (!t->has_value) continue;
-          r = {0, sign * t->value, 0, t.get()};
+          r = {0, sign * t->value, 0, t.get(), i};
           ++c.finished;
           break;
         case TrialState::kPruned: {
           auto last = t->LastIntermediate();
           if (last.has_value() && !std::isnan(last->second)) {
-            r = {1, -static_cast<double>(last->first), sign * last->second, t.get()};
+            r = {1, -static_cast<double>(last->first), sign * last->second, t.get(), i};
           } else {
-            r = {2, 0, 0, t.get()};
+            r = {2, 0, 0, t.get(), i};
           }
           ++c.finished;
           break;
         }
         case TrialState::kRunning:
           if (!options_.constant_liar) continue;
-          r = {3, 0, 0, t.get()};
+          r = {3, 0, 0, t.get(), i};
           break;
         default:
           continue;
@@ -253,6 +309,8 @@ class TpeSampler : public Sampler {
   uint64_t seed_;
   // Samplers are called under the study's sampler lock, so the cache needs no lock of its own.
   mutable RankCache cache_;
+  mutable std::map<std::string, Column> columns_;
+  mutable Cell scratch_;
 };
 
 }  // namespace
