@@ -15,9 +15,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/file_util.h"
 #include "mlcore/nn/safetensors.h"
 #include "mlcore/nn/sequential.h"
-#include "store/posix_file.h"
 
 namespace mlcore::nn {
 namespace {
@@ -42,7 +42,7 @@ Status WriteText(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
   out.close();
-  if (!out) return store::internal::ErrnoStatus(errno, "cannot write", path);
+  if (!out) return mlcore::internal::ErrnoStatus(errno, "cannot write", path);
   return absl::OkStatus();
 }
 
@@ -108,10 +108,10 @@ StatusOr<Shape> InputShape(const Json& arch, const std::string& dir) {
 Status Sequential::Save(const std::string& dir) const {
   if (!built_) return absl::FailedPreconditionError("Save: the model is not built yet");
   const fs::path target = fs::absolute(fs::path(dir)).lexically_normal();
-  MLCORE_RETURN_IF_ERROR(store::internal::MakeDirectories(target.parent_path().string()));
+  MLCORE_RETURN_IF_ERROR(mlcore::internal::MakeDirectories(target.parent_path().string()));
   std::string tmpl = target.string() + ".tmp-XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) {
-    return store::internal::ErrnoStatus(errno, "cannot create a directory next to", dir);
+    return mlcore::internal::ErrnoStatus(errno, "cannot create a directory next to", dir);
   }
   const std::string tmp = tmpl;
   auto cleanup = [&] {
@@ -136,16 +136,16 @@ Status Sequential::Save(const std::string& dir) const {
                     {"skip_non_finite", compile_.on_non_finite == NonFinitePolicy::kSkipStep}};
       MLCORE_RETURN_IF_ERROR(WriteText(tmp + "/training_state.json", state.dump(2)));
     }
-    MLCORE_RETURN_IF_ERROR(store::internal::SyncDirectory(tmp));
+    MLCORE_RETURN_IF_ERROR(mlcore::internal::SyncDirectory(tmp));
     std::error_code ec;
     if (fs::exists(target, ec)) {
       if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0) {
-        return store::internal::ErrnoStatus(errno, "cannot swap in the checkpoint", dir);
+        return mlcore::internal::ErrnoStatus(errno, "cannot swap in the checkpoint", dir);
       }
     } else if (::rename(tmp.c_str(), target.c_str()) != 0) {
-      return store::internal::ErrnoStatus(errno, "cannot move the checkpoint to", dir);
+      return mlcore::internal::ErrnoStatus(errno, "cannot move the checkpoint to", dir);
     }
-    return store::internal::SyncDirectory(target.parent_path().string());
+    return mlcore::internal::SyncDirectory(target.parent_path().string());
   }();
   cleanup();  // the new checkpoint's temp dir on failure, the old checkpoint on success
   return status;

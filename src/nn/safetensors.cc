@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "store/posix_file.h"
+#include "core/file_util.h"
 
 namespace mlcore::nn {
 namespace {
@@ -78,8 +78,8 @@ Status WriteSafetensors(const std::string& path, const std::map<std::string, Ten
   const uint64_t len = text.size();
   for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>((len >> (8 * i)) & 0xff);
 
-  MLCORE_ASSIGN_OR_RETURN(store::internal::TempFile file,
-                          store::internal::TempFile::Create(Dir(path)));
+  MLCORE_ASSIGN_OR_RETURN(mlcore::internal::TempFile file,
+                          mlcore::internal::TempFile::Create(Dir(path)));
   MLCORE_RETURN_IF_ERROR(file.Write(prefix));
   MLCORE_RETURN_IF_ERROR(file.Write(text));
   for (const Tensor& t : host) {
@@ -88,10 +88,10 @@ Status WriteSafetensors(const std::string& path, const std::map<std::string, Ten
   }
   MLCORE_RETURN_IF_ERROR(file.Finish(/*sync=*/true));
   if (std::rename(file.path().c_str(), path.c_str()) != 0) {
-    return store::internal::ErrnoStatus(errno, "rename into", path);
+    return mlcore::internal::ErrnoStatus(errno, "rename into", path);
   }
   file.Release();
-  return store::internal::SyncDirectory(Dir(path));
+  return mlcore::internal::SyncDirectory(Dir(path));
 }
 
 StatusOr<SafetensorsFile> ReadSafetensors(const std::string& path) {

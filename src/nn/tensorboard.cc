@@ -12,7 +12,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "store/posix_file.h"
+#include "core/file_util.h"
 
 namespace mlcore::nn {
 namespace {
@@ -91,7 +91,7 @@ class TensorBoardCallback : public Callback {
 }  // namespace
 
 StatusOr<std::unique_ptr<SummaryWriter>> SummaryWriter::Open(const std::string& log_dir) {
-  MLCORE_RETURN_IF_ERROR(store::internal::MakeDirectories(log_dir));
+  MLCORE_RETURN_IF_ERROR(mlcore::internal::MakeDirectories(log_dir));
   char host[256] = "localhost";
   ::gethostname(host, sizeof(host) - 1);
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
@@ -100,7 +100,7 @@ StatusOr<std::unique_ptr<SummaryWriter>> SummaryWriter::Open(const std::string& 
   const std::string path = log_dir + "/events.out.tfevents." + std::to_string(seconds) + "." +
                            host + "." + std::to_string(::getpid()) + ".mlcore";
   std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return store::internal::ErrnoStatus(errno, "cannot create", path);
+  if (f == nullptr) return mlcore::internal::ErrnoStatus(errno, "cannot create", path);
   std::unique_ptr<SummaryWriter> writer(new SummaryWriter(path, f));
   std::string first = EventHeader(0);
   PutBytes(first, 3, "brain.Event:2");  // file_version
@@ -135,13 +135,13 @@ Status SummaryWriter::WriteRecord(const std::string& event) {
   record += event;
   PutFixed(record, MaskedCrc(event.data(), event.size()), 4);
   if (std::fwrite(record.data(), 1, record.size(), file_) != record.size()) {
-    return store::internal::ErrnoStatus(errno, "cannot write", path_);
+    return mlcore::internal::ErrnoStatus(errno, "cannot write", path_);
   }
   return absl::OkStatus();
 }
 
 Status SummaryWriter::Flush() {
-  if (std::fflush(file_) != 0) return store::internal::ErrnoStatus(errno, "cannot flush", path_);
+  if (std::fflush(file_) != 0) return mlcore::internal::ErrnoStatus(errno, "cannot flush", path_);
   return absl::OkStatus();
 }
 

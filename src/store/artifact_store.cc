@@ -8,8 +8,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/file_util.h"
 #include "core/strings.h"
-#include "store/posix_file.h"
 #include "store/sha256.h"
 
 namespace mlcore::store {
@@ -70,8 +70,8 @@ StatusOr<std::unique_ptr<ArtifactStore>> ArtifactStore::Open(const ArtifactStore
     return absl::NotFoundError(
         absl::StrCat("artifact store ", root, " does not exist (create_if_missing is false)"));
   }
-  MLCORE_RETURN_IF_ERROR(internal::MakeDirectories(ContentDirectory(root)));
-  MLCORE_RETURN_IF_ERROR(internal::MakeDirectories(TempDirectory(root)));
+  MLCORE_RETURN_IF_ERROR(mlcore::internal::MakeDirectories(ContentDirectory(root)));
+  MLCORE_RETURN_IF_ERROR(mlcore::internal::MakeDirectories(TempDirectory(root)));
   return std::unique_ptr<ArtifactStore>(new ArtifactStore(options, std::move(root)));
 }
 
@@ -89,7 +89,7 @@ StatusOr<Artifact> ArtifactStore::Stat(std::string_view digest) const {
       return absl::NotFoundError(absl::StrCat("artifact sha256:", path.substr(path.size() - 64),
                                               " is not in the artifact store ", root_));
     }
-    return internal::ErrnoStatus(errno, "cannot stat artifact", path);
+    return mlcore::internal::ErrnoStatus(errno, "cannot stat artifact", path);
   }
   return Artifact{path.substr(path.size() - kDigestLength), static_cast<int64_t>(st.st_size), path};
 }
@@ -106,7 +106,7 @@ StatusOr<std::string> ArtifactStore::Get(std::string_view digest) const {
   std::string content;
   content.reserve(static_cast<size_t>(artifact.size));
   MLCORE_RETURN_IF_ERROR(
-      internal::ReadFileChunks(artifact.path, kChunkSize, [&](std::string_view chunk) {
+      mlcore::internal::ReadFileChunks(artifact.path, kChunkSize, [&](std::string_view chunk) {
         content.append(chunk.data(), chunk.size());
         return absl::OkStatus();
       }));
@@ -118,7 +118,7 @@ Status ArtifactStore::Verify(std::string_view digest) const {
   internal::Sha256 hasher;
   int64_t size = 0;
   MLCORE_RETURN_IF_ERROR(
-      internal::ReadFileChunks(artifact.path, kChunkSize, [&](std::string_view chunk) {
+      mlcore::internal::ReadFileChunks(artifact.path, kChunkSize, [&](std::string_view chunk) {
         hasher.Update(chunk);
         size += static_cast<int64_t>(chunk.size());
         return absl::OkStatus();
@@ -140,8 +140,8 @@ StatusOr<Artifact> ArtifactStore::Put(std::string_view bytes) {
   // gets replaced below.
   StatusOr<Artifact> existing = Stat(digest);
   if (existing.ok() && existing->size == size) return existing;
-  MLCORE_ASSIGN_OR_RETURN(internal::TempFile temp,
-                          internal::TempFile::Create(TempDirectory(root_)));
+  MLCORE_ASSIGN_OR_RETURN(mlcore::internal::TempFile temp,
+                          mlcore::internal::TempFile::Create(TempDirectory(root_)));
   MLCORE_RETURN_IF_ERROR(temp.Write(bytes));
   MLCORE_RETURN_IF_ERROR(temp.Finish(options_.sync));
   MLCORE_ASSIGN_OR_RETURN(Artifact artifact, Install(temp.path(), digest, size));
@@ -152,11 +152,11 @@ StatusOr<Artifact> ArtifactStore::Put(std::string_view bytes) {
 StatusOr<Artifact> ArtifactStore::PutFile(const std::string& path) {
   // Hash while copying, so the source is read once; the copy is dropped if the content turns
   // out to be stored already.
-  MLCORE_ASSIGN_OR_RETURN(internal::TempFile temp,
-                          internal::TempFile::Create(TempDirectory(root_)));
+  MLCORE_ASSIGN_OR_RETURN(mlcore::internal::TempFile temp,
+                          mlcore::internal::TempFile::Create(TempDirectory(root_)));
   internal::Sha256 hasher;
   int64_t size = 0;
-  Status copied = internal::ReadFileChunks(path, kChunkSize, [&](std::string_view chunk) {
+  Status copied = mlcore::internal::ReadFileChunks(path, kChunkSize, [&](std::string_view chunk) {
     hasher.Update(chunk);
     size += static_cast<int64_t>(chunk.size());
     return temp.Write(chunk);
@@ -179,16 +179,17 @@ StatusOr<Artifact> ArtifactStore::Install(const std::string& temp_path, const st
   MLCORE_ASSIGN_OR_RETURN(std::string path, PathFor(digest));
   std::string shard = path.substr(0, path.find_last_of('/'));
   bool created = false;
-  MLCORE_RETURN_IF_ERROR(internal::MakeDirectories(shard, &created));
+  MLCORE_RETURN_IF_ERROR(mlcore::internal::MakeDirectories(shard, &created));
   if (created && options_.sync) {
-    MLCORE_RETURN_IF_ERROR(internal::SyncDirectory(ContentDirectory(root_)));
+    MLCORE_RETURN_IF_ERROR(mlcore::internal::SyncDirectory(ContentDirectory(root_)));
   }
   // rename() replaces atomically: a concurrent writer of the same content installs an identical
   // file, and readers see either one whole file or the other.
   if (std::rename(temp_path.c_str(), path.c_str()) != 0) {
-    return internal::ErrnoStatus(errno, absl::StrCat("cannot rename ", temp_path, " to"), path);
+    return mlcore::internal::ErrnoStatus(errno, absl::StrCat("cannot rename ", temp_path, " to"),
+                                         path);
   }
-  if (options_.sync) MLCORE_RETURN_IF_ERROR(internal::SyncDirectory(shard));
+  if (options_.sync) MLCORE_RETURN_IF_ERROR(mlcore::internal::SyncDirectory(shard));
   return Artifact{digest, size, path};
 }
 

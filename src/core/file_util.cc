@@ -1,4 +1,4 @@
-#include "store/posix_file.h"
+#include "core/file_util.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/strings.h"
 
-namespace mlcore::store::internal {
+namespace mlcore::internal {
 
 using ::mlcore::internal::AV;
 
@@ -123,4 +123,4 @@ Status ReadFileChunks(const std::string& path, size_t chunk_size,
   return status;
 }
 
-}  // namespace mlcore::store::internal
+}  // namespace mlcore::internal

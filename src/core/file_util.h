@@ -1,5 +1,5 @@
-// The few POSIX file operations the artifact store needs for atomic, durable writes, with errors
-// as Status naming the path and the system's reason.
+// The few POSIX file operations behind atomic, durable writes (artifacts, checkpoints, event
+// files), with errors as Status naming the path and the system's reason.
 #pragma once
 
 #include <functional>
@@ -8,7 +8,7 @@
 
 #include "mlcore/core/status.h"
 
-namespace mlcore::store::internal {
+namespace mlcore::internal {
 
 // The Status for errno value `error` while doing `what` on `path` (ENOENT is NotFound, EACCES
 // PermissionDenied, ENOSPC ResourceExhausted, other errors Unavailable).
@@ -46,4 +46,4 @@ class TempFile {
 Status ReadFileChunks(const std::string& path, size_t chunk_size,
                       const std::function<Status(std::string_view)>& fn);
 
-}  // namespace mlcore::store::internal
+}  // namespace mlcore::internal
