@@ -13,8 +13,15 @@ export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
 
 .PHONY: demo test test-cpp test-python test-nocuda deps venv build install bench gpu-check lint clean
 
+# The quickstart, then the C++ trainer built against the installed library (no Python inside).
 demo: install
 	$(PY) examples/quickstart.py
+	cmake --install $(BUILD) --prefix build/prefix >/dev/null
+	cmake -S examples/cpp -B build/app -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_PREFIX_PATH=$(abspath build/prefix)
+	cmake --build build/app
+	$(PY) examples/cpp/export_digits.py build/digits.csv
+	build/app/train_digits_cpp build/digits.csv build/digits_model
 
 test: test-cpp test-python
 

@@ -14,6 +14,7 @@
 #include "bindings.h"
 #include "mlcore/hpo/command_objective.h"
 #include "mlcore/hpo/katib.h"
+#include "mlcore/hpo/nsga2_sampler.h"
 #include "mlcore/hpo/study.h"
 
 namespace mlcore::python {
@@ -110,20 +111,39 @@ SamplerOptions MakeSamplerOptions(
   return o;
 }
 
+// The values an objective returned: a number, or a sequence of numbers (multi-objective).
+StatusOr<std::vector<double>> ToValues(const py::object& result) {
+  if (result.is_none()) return absl::InvalidArgumentError("the objective returned None");
+  auto type_name = [](const py::handle& o) {
+    return std::string(py::str(py::type::of(o).attr("__name__")));
+  };
+  if (py::isinstance<py::sequence>(result) && !py::isinstance<py::str>(result)) {
+    std::vector<double> values;
+    for (py::handle v : result) {
+      try {
+        values.push_back(v.cast<double>());
+      } catch (const py::cast_error&) {
+        return absl::InvalidArgumentError("the objective returned a sequence holding " +
+                                          type_name(v) + ", not numbers");
+      }
+    }
+    return values;
+  }
+  try {
+    return std::vector<double>{result.cast<double>()};
+  } catch (const py::cast_error&) {
+    return absl::InvalidArgumentError("the objective returned " + type_name(result) +
+                                      ", not a number or a sequence of numbers");
+  }
+}
+
 // The C++ objective that calls a Python callable; runs on C++ threads without the GIL.
-Objective WrapObjective(py::function fn, Study* study, std::shared_ptr<py::object> interrupt) {
-  return [fn = std::move(fn), study, interrupt](Trial& trial) -> StatusOr<double> {
+MultiObjective WrapObjective(py::function fn, Study* study, std::shared_ptr<py::object> interrupt) {
+  return [fn = std::move(fn), study, interrupt](Trial& trial) -> StatusOr<std::vector<double>> {
     py::gil_scoped_acquire gil;
     try {
       py::object result = fn(py::cast(&trial, py::return_value_policy::reference));
-      if (result.is_none()) return absl::InvalidArgumentError("the objective returned None");
-      try {
-        return result.cast<double>();
-      } catch (const py::cast_error&) {
-        return absl::InvalidArgumentError(
-            "the objective returned " +
-            std::string(py::str(py::type::of(result).attr("__name__"))) + ", not a number");
-      }
+      return ToValues(result);
     } catch (py::error_already_set& e) {
       if (e.matches(g_trial_pruned)) return TrialPrunedError(e.what());
       if (e.matches(PyExc_KeyboardInterrupt) || e.matches(PyExc_SystemExit)) {
@@ -137,11 +157,96 @@ Objective WrapObjective(py::function fn, Study* study, std::shared_ptr<py::objec
   };
 }
 
+py::dict FrozenToDict(const FrozenTrial& t);
+
+py::list TrialsToList(const TrialList& trials) {
+  py::list out;
+  for (const auto& t : trials) out.append(FrozenToDict(*t));
+  return out;
+}
+
+py::list DirectionNames(const std::vector<StudyDirection>& directions) {
+  py::list out;
+  for (StudyDirection d : directions) out.append(py::str(StudyDirectionName(d)));
+  return out;
+}
+
+// A sampler written in Python. `fn(trials, directions, trial, name, distribution)` (a closure
+// built by mlcore.hpo around the user's object) returns the parameter's value; it runs on the
+// thread that suggests, which holds no GIL here, so the GIL is taken for the call.
+class PythonSampler : public Sampler {
+ public:
+  PythonSampler(std::string name, py::object fn) : name_(std::move(name)), fn_(std::move(fn)) {}
+  ~PythonSampler() override {
+    py::gil_scoped_acquire gil;
+    fn_ = py::object();
+  }
+  std::string name() const override { return name_; }
+  StatusOr<double> SampleIndependent(const SamplerContext& context, const FrozenTrial& trial,
+                                     const std::string& name, const Distribution& d) override {
+    py::gil_scoped_acquire gil;
+    try {
+      py::object v = fn_(TrialsToList(context.trials), DirectionNames(context.directions),
+                         FrozenToDict(trial), name, d);
+      StatusOr<double> internal = d.ToInternal(ToParamValue(v, "the sampled value"));
+      if (!internal.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("sampler ", name_, " returned ",
+                                                       std::string(py::repr(v)), " for '", name,
+                                                       "': ", internal.status().message()));
+      }
+      return *internal;
+    } catch (py::error_already_set& e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sampler ", name_, " failed on '", name, "': ", std::string(e.what())));
+    } catch (const py::type_error& e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sampler ", name_, " on '", name, "': ", e.what()));
+    }
+  }
+
+ private:
+  std::string name_;
+  py::object fn_;
+};
+
+// A pruner written in Python: `fn(trials, direction, trial)` returns whether to prune.
+class PythonPruner : public Pruner {
+ public:
+  PythonPruner(std::string name, py::object fn) : name_(std::move(name)), fn_(std::move(fn)) {}
+  ~PythonPruner() override {
+    py::gil_scoped_acquire gil;
+    fn_ = py::object();
+  }
+  std::string name() const override { return name_; }
+  StatusOr<bool> Prune(const PrunerContext& context, const FrozenTrial& trial) override {
+    py::gil_scoped_acquire gil;
+    try {
+      return py::bool_(fn_(TrialsToList(context.trials), StudyDirectionName(context.direction),
+                           FrozenToDict(trial)))
+          .cast<bool>();
+    } catch (py::error_already_set& e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("pruner ", name_, " failed: ", std::string(e.what())));
+    }
+  }
+
+ private:
+  std::string name_;
+  py::object fn_;
+};
+
 py::dict FrozenToDict(const FrozenTrial& t) {
   py::dict d;
   d["number"] = t.number;
   d["state"] = TrialStateName(t.state);
   d["value"] = t.has_value ? py::object(py::float_(t.value)) : py::object(py::none());
+  if (t.values.empty()) {
+    d["values"] = py::none();
+  } else {
+    py::list values;
+    for (double v : t.values) values.append(py::float_(v));
+    d["values"] = values;
+  }
   d["params"] = ParamsToDict(t.params);
   py::dict dists;
   for (const auto& [k, v] : t.distributions) dists[py::str(k)] = py::cast(v);
@@ -309,6 +414,37 @@ void BindHpo(py::module_& m) {
       py::arg("constant_liar") = true, py::arg("prior_weight") = 1.0, py::arg("gamma") = 0.1,
       py::arg("grid") = py::none());
   m.def("sampler_names", &SamplerNames);
+  m.def(
+      "create_nsga2_sampler",
+      [](std::optional<uint64_t> seed, int population_size, double crossover_prob,
+         double swapping_prob, std::optional<double> mutation_prob, double eta_crossover,
+         double eta_mutation) {
+        Nsga2Options o;
+        o.seed = seed;
+        o.population_size = population_size;
+        o.crossover_prob = crossover_prob;
+        o.swapping_prob = swapping_prob;
+        o.mutation_prob = mutation_prob;
+        o.eta_crossover = eta_crossover;
+        o.eta_mutation = eta_mutation;
+        return std::shared_ptr<Sampler>(Unwrap(NewNsga2Sampler(o)));
+      },
+      py::arg("seed") = py::none(), py::arg("population_size") = 50,
+      py::arg("crossover_prob") = 0.9, py::arg("swapping_prob") = 0.5,
+      py::arg("mutation_prob") = py::none(), py::arg("eta_crossover") = 20.0,
+      py::arg("eta_mutation") = 20.0);
+  m.def(
+      "python_sampler",
+      [](const std::string& name, py::object fn) {
+        return std::shared_ptr<Sampler>(std::make_shared<PythonSampler>(name, std::move(fn)));
+      },
+      py::arg("name"), py::arg("fn"));
+  m.def(
+      "python_pruner",
+      [](const std::string& name, py::object fn) {
+        return std::shared_ptr<Pruner>(std::make_shared<PythonPruner>(name, std::move(fn)));
+      },
+      py::arg("name"), py::arg("fn"));
 
   py::class_<Pruner, std::shared_ptr<Pruner>>(m, "Pruner", "A pruner built by name.")
       .def_property_readonly("name", &Pruner::name);
@@ -337,10 +473,13 @@ void BindHpo(py::module_& m) {
           [](const std::string& name, const std::string& direction,
              std::shared_ptr<Sampler> sampler, std::shared_ptr<Pruner> pruner,
              const std::string& storage, bool load_if_exists, bool requeue_stale_trials,
-             const py::list& search_space) {
+             const py::list& search_space, const std::vector<std::string>& directions) {
             StudyOptions o;
             o.name = name;
             o.direction = Unwrap(ParseStudyDirection(direction));
+            for (const std::string& d : directions) {
+              o.directions.push_back(Unwrap(ParseStudyDirection(d)));
+            }
             o.sampler_object = std::move(sampler);
             o.pruner = "none";
             o.pruner_object = std::move(pruner);
@@ -355,7 +494,7 @@ void BindHpo(py::module_& m) {
           },
           py::arg("name"), py::arg("direction"), py::arg("sampler"), py::arg("pruner"),
           py::arg("storage"), py::arg("load_if_exists"), py::arg("requeue_stale_trials"),
-          py::arg("search_space"))
+          py::arg("search_space"), py::arg("directions") = std::vector<std::string>())
       .def_static(
           "load",
           [](const std::string& name, std::shared_ptr<Sampler> sampler,
@@ -376,6 +515,8 @@ void BindHpo(py::module_& m) {
       .def_property_readonly("name", &Study::name)
       .def_property_readonly("direction",
                              [](const Study& s) { return StudyDirectionName(s.direction()); })
+      .def_property_readonly("directions",
+                             [](const Study& s) { return DirectionNames(s.directions()); })
       .def_property_readonly("storage", [](Study& s) { return s.storage().description(); })
       .def(
           "ask",
@@ -386,17 +527,19 @@ void BindHpo(py::module_& m) {
           py::keep_alive<0, 1>())  // a Trial points at its Study
       .def(
           "tell",
-          [](Study& s, const py::object& trial, std::optional<double> value,
-             const std::string& state, const std::string& error) {
+          [](Study& s, const py::object& trial, const py::object& value, const std::string& state,
+             const std::string& error) {
             TrialState st = Unwrap(ParseTrialState(state));
+            std::vector<double> values;
+            if (!value.is_none()) values = Unwrap(ToValues(value));
             if (py::isinstance<Trial>(trial)) {
               Trial& t = trial.cast<Trial&>();
               py::gil_scoped_release release;
-              ThrowIfError(s.Tell(t, st, value, error));
+              ThrowIfError(s.TellValues(t, st, values, error));
             } else {
               int64_t number = trial.cast<int64_t>();
               py::gil_scoped_release release;
-              ThrowIfError(s.Tell(number, st, value, error));
+              ThrowIfError(s.TellValues(number, st, values, error));
             }
           },
           py::arg("trial"), py::arg("value") = py::none(), py::arg("state") = "complete",
@@ -425,11 +568,11 @@ void BindHpo(py::module_& m) {
                 }
               };
             }
-            Objective fn = WrapObjective(std::move(objective), &s, interrupt);
+            MultiObjective fn = WrapObjective(std::move(objective), &s, interrupt);
             Status status;
             {
               py::gil_scoped_release release;
-              status = s.Optimize(fn, o);
+              status = s.OptimizeMultiObjective(fn, o);
             }
             // Destroy the callables while holding the GIL.
             fn = nullptr;
@@ -492,7 +635,7 @@ void BindHpo(py::module_& m) {
       .def(
           "add_trial",
           [](Study& s, const py::dict& params, const py::dict& distributions,
-             std::optional<double> value, const std::string& state,
+             const py::object& value, const std::string& state,
              const std::map<int64_t, double>& intermediate_values, const std::string& error) {
             FrozenTrial t;
             t.params = DictToParams(params);
@@ -501,8 +644,7 @@ void BindHpo(py::module_& m) {
                                                item.second.cast<Distribution>());
             }
             t.state = Unwrap(ParseTrialState(state));
-            t.has_value = value.has_value();
-            t.value = value.value_or(std::nan(""));
+            if (!value.is_none()) t.values = Unwrap(ToValues(value));
             t.intermediate_values = intermediate_values;
             t.error = error;
             FrozenTrial added;
@@ -525,6 +667,15 @@ void BindHpo(py::module_& m) {
              py::list out;
              for (const auto& t : trials) out.append(FrozenToDict(*t));
              return out;
+           })
+      .def("_best_trials",
+           [](Study& s) {
+             TrialList trials;
+             {
+               py::gil_scoped_release release;
+               trials = Unwrap(s.BestTrials());
+             }
+             return TrialsToList(trials);
            })
       .def("_best_trial", [](Study& s) {
         FrozenTrial best;
@@ -568,6 +719,36 @@ void BindHpo(py::module_& m) {
       py::arg("pruner"), py::arg("min_trials_required"), py::arg("start_step"),
       py::arg("parallel_trial_count"), py::arg("max_trial_count"),
       py::arg("max_failed_trial_count"), py::arg("additional_metrics"), py::arg("k8s_namespace"));
+
+  m.def(
+      "katib_experiment_from_json",
+      [](const std::string& json) {
+        KatibExperimentOptions o = Unwrap(KatibExperimentFromJson(json));
+        py::dict d;
+        d["name"] = o.name;
+        d["metric"] = o.objective_metric;
+        d["direction"] = StudyDirectionName(o.direction);
+        d["goal"] = o.goal.has_value() ? py::object(py::float_(*o.goal)) : py::object(py::none());
+        d["sampler"] = o.sampler;
+        d["seed"] = o.seed.has_value() ? py::object(py::int_(*o.seed)) : py::object(py::none());
+        d["pruner"] = o.pruner == "none" ? py::object(py::none()) : py::object(py::str(o.pruner));
+        d["min_trials_required"] = o.min_trials_required;
+        d["start_step"] = o.start_step;
+        py::list space;
+        for (const SearchSpace::Param& p : o.space.params()) {
+          space.append(py::make_tuple(p.name, p.distribution));
+        }
+        d["search_space"] = space;
+        d["command"] = o.command_template;
+        d["image"] = o.image;
+        d["parallel_trial_count"] = o.parallel_trial_count;
+        d["max_trial_count"] = o.max_trial_count;
+        d["max_failed_trial_count"] = o.max_failed_trial_count;
+        d["additional_metrics"] = o.additional_metrics;
+        d["namespace"] = o.k8s_namespace;
+        return d;
+      },
+      py::arg("json"));
 
   m.def("trial_seed", &TrialSeed, py::arg("seed"), py::arg("trial_number"), py::arg("salt") = "");
 }

@@ -90,6 +90,15 @@ void BindLayers(py::module_& m) {
             return out;
           },
           "Parameters by name, as tensors sharing the layer's memory.")
+      .def(
+          "buffers",
+          [](Layer& l) {
+            std::map<std::string, Tensor> out;
+            for (nn::Parameter* p : l.buffers()) out[p->name] = p->value;
+            return out;
+          },
+          "Non-trainable state by name (BatchNorm's running statistics), sharing the layer's "
+          "memory.")
       .def("__repr__", [](const Layer& l) {
         return "<mlcore.nn " + l.type() + (l.name().empty() ? "" : " '" + l.name() + "'") + ">";
       });
@@ -107,6 +116,44 @@ void BindLayers(py::module_& m) {
       arg("rate"), arg("seed") = 0);
   m.def(
       "layer_norm", [](double eps) { return Unwrap(nn::LayerNorm(eps)); }, arg("eps") = 1e-5);
+  m.def(
+      "conv2d",
+      [](int64_t filters, int64_t kernel_size, int64_t stride, int64_t padding, int64_t dilation,
+         bool use_bias) {
+        return Unwrap(nn::Conv2d(filters, kernel_size, {stride, padding, dilation, use_bias}));
+      },
+      arg("filters"), arg("kernel_size"), arg("stride") = 1, arg("padding") = 0,
+      arg("dilation") = 1, arg("use_bias") = true);
+  m.def(
+      "max_pool2d",
+      [](int64_t kernel_size, int64_t stride, int64_t padding) {
+        return Unwrap(nn::MaxPool2d(kernel_size, {stride, padding}));
+      },
+      arg("kernel_size"), arg("stride") = 0, arg("padding") = 0);
+  m.def(
+      "avg_pool2d",
+      [](int64_t kernel_size, int64_t stride, int64_t padding) {
+        return Unwrap(nn::AvgPool2d(kernel_size, {stride, padding}));
+      },
+      arg("kernel_size"), arg("stride") = 0, arg("padding") = 0);
+  m.def(
+      "batch_norm1d",
+      [](double momentum, double eps) {
+        return Unwrap(nn::BatchNorm1d({momentum, eps}));
+      },
+      arg("momentum") = 0.1, arg("eps") = 1e-5);
+  m.def(
+      "batch_norm2d",
+      [](double momentum, double eps) {
+        return Unwrap(nn::BatchNorm2d({momentum, eps}));
+      },
+      arg("momentum") = 0.1, arg("eps") = 1e-5);
+  m.def(
+      "embedding",
+      [](int64_t num_embeddings, int64_t dim) {
+        return Unwrap(nn::Embedding(num_embeddings, dim));
+      },
+      arg("num_embeddings"), arg("dim"));
   m.def(
       "create_layer",
       [](const std::string& type, const nn::LayerConfig& config) {

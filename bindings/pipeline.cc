@@ -23,7 +23,67 @@ namespace {
 
 using namespace mlcore::pipeline;
 
-py::object FromJson(const Json& j) { return py::module_::import("json").attr("loads")(j.dump()); }
+// JSON values to Python objects directly (no text round trip: this is on every in-process
+// task's path).
+py::object ToPy(const Json& j) {
+  switch (j.type()) {
+    case Json::value_t::null:
+    case Json::value_t::discarded:
+      return py::none();
+    case Json::value_t::boolean:
+      return py::bool_(j.get<bool>());
+    case Json::value_t::number_integer:
+      return py::int_(j.get<int64_t>());
+    case Json::value_t::number_unsigned:
+      return py::int_(j.get<uint64_t>());
+    case Json::value_t::number_float:
+      return py::float_(j.get<double>());
+    case Json::value_t::string:
+      return py::str(j.get_ref<const std::string&>());
+    case Json::value_t::array: {
+      py::list out(j.size());
+      for (size_t i = 0; i < j.size(); ++i) out[i] = ToPy(j[i]);
+      return std::move(out);
+    }
+    case Json::value_t::object: {
+      py::dict out;
+      for (const auto& [k, v] : j.items()) out[py::str(k)] = ToPy(v);
+      return std::move(out);
+    }
+    case Json::value_t::binary:
+      break;
+  }
+  return py::none();
+}
+
+// Python values to JSON; TypeError naming `what` for anything JSON cannot hold.
+Json FromPy(const py::handle& o, const std::string& what) {
+  if (o.is_none()) return nullptr;
+  if (py::isinstance<py::bool_>(o)) return o.cast<bool>();
+  if (py::isinstance<py::int_>(o)) return o.cast<int64_t>();
+  if (py::isinstance<py::float_>(o)) return o.cast<double>();
+  if (py::isinstance<py::str>(o)) return o.cast<std::string>();
+  if (py::isinstance<py::list>(o) || py::isinstance<py::tuple>(o)) {
+    Json out = Json::array();
+    for (const py::handle& item : o) out.push_back(FromPy(item, what));
+    return out;
+  }
+  if (py::isinstance<py::dict>(o)) {
+    Json out = Json::object();
+    for (const auto& [k, v] : o.cast<py::dict>()) {
+      if (!py::isinstance<py::str>(k)) {
+        throw py::type_error(what + ": dict keys must be str, not " +
+                             std::string(py::str(py::type::of(k).attr("__name__"))));
+      }
+      out[k.cast<std::string>()] = FromPy(v, what);
+    }
+    return out;
+  }
+  throw py::type_error(what + ": " + std::string(py::str(py::type::of(o).attr("__name__"))) +
+                       " is not a pipeline value (int, float, str, bool, list, dict, None)");
+}
+
+py::object FromJson(const Json& j) { return ToPy(j); }
 
 Json ParseJsonArg(const std::string& text, const char* what) {
   Json j = Json::parse(text, nullptr, false);
@@ -114,9 +174,11 @@ InputBinding ToBinding(const BindingTuple& b) {
   }
   if (b.size() == 2 && b[0] == "param") return InputBinding::Parameter(b[1]);
   if (b.size() == 3 && b[0] == "output") return InputBinding::Output(b[1], b[2]);
+  if (b.size() == 3 && b[0] == "item") return InputBinding::LoopItem(b[1], b[2]);
+  if (b.size() == 3 && b[0] == "gather") return InputBinding::Gather(b[1], b[2]);
   throw py::value_error(
-      "a binding is ('const', json), ('param', name), ('output', task, name) or ('collect', "
-      "json list of bindings)");
+      "a binding is ('const', json), ('param', name), ('output', task, name), ('collect', "
+      "json list of bindings), ('item', loop, field) or ('gather', task, output)");
 }
 
 absl::Duration Seconds(std::optional<double> s) {
@@ -137,6 +199,20 @@ void BindPipeline(py::module_& m) {
            [](TaskContext& c, const std::string& name, const std::string& json) {
              c.output_params[name] = ParseJsonArg(json, "output parameter");
            })
+      .def(
+          "params",
+          [](const TaskContext& c) {
+            py::dict out;
+            for (const auto& [k, v] : c.params) out[py::str(k)] = ToPy(v);
+            return out;
+          },
+          "The input parameters as a dict (defaults applied).")
+      .def(
+          "set_output",
+          [](TaskContext& c, const std::string& name, const py::handle& value) {
+            c.output_params[name] = FromPy(value, "output '" + name + "'");
+          },
+          "Sets output parameter `name` to a JSON-representable Python value.")
       .def("set_output_metadata",
            [](TaskContext& c, const std::string& name, const std::string& json) {
              auto it = c.outputs.find(name);
@@ -163,14 +239,26 @@ void BindPipeline(py::module_& m) {
                      py::gil_scoped_acquire acquire;
                      delete f;
                    });
-               c->fn = [holder](TaskContext& ctx) -> Status {
+               const bool interruptible = timeout.has_value();
+               c->fn = [holder, interruptible](TaskContext& ctx) -> Status {
                  py::gil_scoped_acquire acquire;
+                 if (interruptible) {
+                   // At the deadline, TimeoutError is raised in this thread at its next Python
+                   // instruction (a blocking C call, e.g. time.sleep, finishes first).
+                   unsigned long tid = PyThread_get_thread_ident();
+                   ctx.interrupter->Set([tid] {
+                     py::gil_scoped_acquire gil;
+                     PyThreadState_SetAsyncExc(tid, PyExc_TimeoutError);
+                   });
+                 }
+                 Status st;
                  try {
                    (*holder)(py::cast(&ctx, py::return_value_policy::reference));
-                   return absl::OkStatus();
                  } catch (py::error_already_set& e) {
-                   return absl::UnknownError(std::string("raised ") + e.what());
+                   st = absl::UnknownError(std::string("raised ") + e.what());
                  }
+                 if (interruptible) ctx.interrupter->Set(nullptr);
+                 return st;
                };
              }
              c->command = std::move(command);
@@ -226,7 +314,7 @@ void BindPipeline(py::module_& m) {
              const std::map<std::string, BindingTuple>& arguments,
              const std::vector<std::tuple<BindingTuple, std::string, std::string, bool>>&
                  conditions,
-             bool run_always, std::optional<bool> caching, std::string group) {
+             bool run_always, std::optional<bool> caching, std::string group, std::string loop) {
             std::map<std::string, InputBinding> args;
             for (const auto& [k, b] : arguments) args[k] = ToBinding(b);
             TaskOptions o;
@@ -236,12 +324,21 @@ void BindPipeline(py::module_& m) {
             o.run_always = run_always;
             o.caching = caching;
             o.group = std::move(group);
+            o.loop = std::move(loop);
             ThrowIfError(p.AddTask(std::move(name), std::move(component), std::move(args), o));
           },
           py::arg("name"), py::arg("component"), py::arg("arguments"),
           py::arg("conditions") =
               std::vector<std::tuple<BindingTuple, std::string, std::string, bool>>(),
-          py::arg("run_always") = false, py::arg("caching") = py::none(), py::arg("group") = "")
+          py::arg("run_always") = false, py::arg("caching") = py::none(), py::arg("group") = "",
+          py::arg("loop") = "")
+      .def(
+          "add_loop",
+          [](Pipeline& p, std::string name, const BindingTuple& items, int parallelism) {
+            ThrowIfError(p.AddLoop(std::move(name), ToBinding(items), parallelism));
+          },
+          py::arg("name"), py::arg("items"), py::arg("parallelism") = 0,
+          "Declares a ParallelFor decided at run time; body tasks name it in add_task(loop=).")
       .def("after", [](Pipeline& p, const std::string& task,
                        const std::string& up) { ThrowIfError(p.After(task, up)); })
       .def("set_run_always", [](Pipeline& p, const std::string& task,

@@ -8,7 +8,7 @@ packages=(
   libabsl-dev libeigen3-dev libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libdlpack-dev libyaml-cpp-dev nlohmann-json3-dev
-  python3-venv python3-dev
+  python3-venv python3-dev tzdata
 )
 
 missing=()

@@ -3,6 +3,7 @@
 // into the SQLite store. benchmarks/python/bench_hpo.py runs Optuna on the same workloads.
 //
 //   mlcore_hpo_bench --benchmark_filter=Ask
+//   mlcore_hpo_bench --benchmark_filter=GpAsk/300
 //   mlcore_hpo_bench --benchmark_filter=Sqlite
 #include <benchmark/benchmark.h>
 
@@ -68,6 +69,14 @@ void BM_RandomAsk(benchmark::State& s) { AskLoop(s, "random", false); }
 BENCHMARK(BM_TpeAsk)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_TpeMultivariateAsk)->Arg(1000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_RandomAsk)->Arg(1000)->Unit(benchmark::kMicrosecond);
+
+// The model-based samplers; GP's target is 50 ms per ask with 300 finished trials.
+void BM_GpAsk(benchmark::State& s) { AskLoop(s, "gp", false); }
+void BM_CmaEsAsk(benchmark::State& s) { AskLoop(s, "cmaes", false); }
+void BM_SobolAsk(benchmark::State& s) { AskLoop(s, "sobol", false); }
+BENCHMARK(BM_GpAsk)->Arg(100)->Arg(300)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_CmaEsAsk)->Arg(1000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_SobolAsk)->Arg(1000)->Unit(benchmark::kMicrosecond);
 
 // 10,000 trials with 10 intermediate reports each, written through the Study API (ask, suggest
 // one parameter, 10 reports, tell) into a fresh SQLite store.

@@ -83,6 +83,47 @@ void BM_CacheHitPerTask(benchmark::State& state) {
 }
 BENCHMARK(BM_CacheHitPerTask)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// The executor's own cost per in-process task (inputs, records, outputs; caching off): the
+// floor under the Python callables benchmark in benchmarks/python/bench_pipeline.py.
+void BM_ExecutorNoopCallables(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  std::string home = std::filesystem::temp_directory_path() / "mlcore_bench_exec_XXXXXX";
+  if (::mkdtemp(home.data()) == nullptr) return state.SkipWithError("mkdtemp");
+  auto client = Client::Open({.home = home, .sync_artifacts = false});
+  if (!client.ok()) return state.SkipWithError("open");
+  auto comp = std::make_shared<Component>();
+  comp->name = "noop";
+  comp->inputs = {{"i", ValueType::kInt}};
+  comp->outputs = {{"o", ValueType::kInt}};
+  comp->code_version = "1";
+  comp->fn = [](TaskContext& ctx) {
+    ctx.output_params["o"] = ctx.params["i"];
+    return absl::OkStatus();
+  };
+  auto p = Pipeline::Create("noop-callables");
+  std::mt19937 rng(1);
+  for (int i = 0; i < n; ++i) {
+    (void)p->AddTask("t" + std::to_string(i), comp, {{"i", InputBinding::Constant(i)}});
+    for (int k = 0, edges = i ? static_cast<int>(rng() % 3) : 0; k < edges; ++k) {
+      (void)p->After("t" + std::to_string(i),
+                     "t" + std::to_string(i - 1 - rng() % std::min(i, 50)));
+    }
+  }
+  RunOptions o;
+  o.max_parallelism = static_cast<int>(state.range(1));
+  o.enable_caching = false;
+  for (auto _ : state) {
+    auto run = (*client)->Run(*p, o);
+    if (!run.ok() || run->state != "succeeded") state.SkipWithError("run failed");
+  }
+  state.counters["us_per_task"] = benchmark::Counter(
+      static_cast<double>(n) * 1e-6,
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  client->reset();
+  std::filesystem::remove_all(home);
+}
+BENCHMARK(BM_ExecutorNoopCallables)->Args({20000, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
+
 }  // namespace
 
 BENCHMARK_MAIN();

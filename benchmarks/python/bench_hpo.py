@@ -5,16 +5,27 @@
 3. Quality: mean best value after 100 trials over seeds on Branin (2-D), Hartmann6,
    Rosenbrock (5-D), Ackley (5-D), Styblinski-Tang (5-D) and a mixed int/categorical function.
 
+   Samplers: mlcore tpe (multivariate), gp and cmaes; Optuna's TPESampler (its default) and
+   GPSampler. Optuna's GPSampler needs torch: when this interpreter lacks it, pass
+   --torch-python PYTHON (an interpreter with optuna, scipy and torch) and that side runs there.
+
 Run: python benchmarks/python/bench_hpo.py [--trials-before 1000] [--seeds 10] [--skip-quality]
+         [--skip-speed] [--torch-python /tmp/nn-torch-venv/bin/python]
 """
 
 import argparse
+import json
 import math
 import os
+import subprocess
 import tempfile
 import time
 
-import mlcore.hpo as hpo
+try:
+    import mlcore.hpo as hpo
+    from mlcore.hpo import _samplers as samplers
+except ImportError:  # the --json-quality peer process runs Optuna only
+    hpo = samplers = None
 
 try:
     import optuna
@@ -166,16 +177,35 @@ def optuna_storage(n_trials, reports=10):
 
 # ---- 3. quality ----
 
-def mlcore_best(fn, seed, n_trials, multivariate):
-    study = hpo.create_study(sampler=hpo.TPESampler(seed=seed, multivariate=multivariate))
+MLCORE_SAMPLERS = {
+    "mlcore tpe": lambda seed: samplers.TPESampler(seed=seed, multivariate=True),
+    "mlcore gp": lambda seed: samplers.GPSampler(seed=seed),
+    "mlcore cmaes": lambda seed: samplers.CmaEsSampler(seed=seed),
+}
+OPTUNA_SAMPLERS = {
+    "optuna tpe": lambda seed: optuna.samplers.TPESampler(seed=seed),
+    "optuna gp": lambda seed: optuna.samplers.GPSampler(seed=seed),
+}
+
+
+def mlcore_best(fn, sampler, n_trials):
+    study = hpo.create_study(sampler=sampler)
     study.optimize(as_objective(fn), n_trials=n_trials)
     return study.best_value
 
 
-def optuna_best(fn, seed, n_trials):
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+def optuna_best(fn, sampler, n_trials):
+    study = optuna.create_study(sampler=sampler)
     study.optimize(as_objective(fn), n_trials=n_trials)
     return study.best_value
+
+
+def mean_best(label, fn, seeds, n_trials):
+    if label in MLCORE_SAMPLERS:
+        runs = [mlcore_best(fn, MLCORE_SAMPLERS[label](s), n_trials) for s in range(seeds)]
+    else:
+        runs = [optuna_best(fn, OPTUNA_SAMPLERS[label](s), n_trials) for s in range(seeds)]
+    return sum(runs) / len(runs)
 
 
 def main():
@@ -187,8 +217,67 @@ def main():
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--trials", type=int, default=100)
     p.add_argument("--skip-quality", action="store_true")
+    p.add_argument("--skip-speed", action="store_true")
+    p.add_argument("--functions", default=",".join(FUNCTIONS))
+    p.add_argument("--torch-python", default=None)
+    p.add_argument("--json-quality", default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
+    functions = a.functions.split(",")
 
+    if a.json_quality:
+        labels = a.json_quality.split(",")
+        print(json.dumps({label: {f: mean_best(label, FUNCTIONS[f], a.seeds, a.trials)
+                                  for f in functions} for label in labels}))
+        return
+
+    if not a.skip_speed:
+        speed(a)
+    if a.skip_quality:
+        return
+
+    labels = list(MLCORE_SAMPLERS)
+    peer_labels = []
+    peer = None
+    if optuna:
+        try:
+            import torch  # noqa: F401  (Optuna's GPSampler needs it)
+
+            labels += list(OPTUNA_SAMPLERS)
+        except ImportError:
+            labels.append("optuna tpe")
+            if a.torch_python:
+                peer_labels = ["optuna gp"]
+                # Started first: it is the slowest column, and it runs alongside ours.
+                peer = subprocess.Popen(
+                    [a.torch_python, os.path.abspath(__file__), "--json-quality", "optuna gp",
+                     "--seeds", str(a.seeds), "--trials", str(a.trials),
+                     "--functions", ",".join(functions)],
+                    stdout=subprocess.PIPE, text=True)
+    print(f"== quality: mean best of {a.trials} trials over {a.seeds} seeds (lower is better) ==")
+    results = {label: {} for label in labels}
+    for name in functions:
+        for label in labels:
+            results[label][name] = mean_best(label, FUNCTIONS[name], a.seeds, a.trials)
+        print(f"  {name:18s} " + " ".join(f"{l}={results[l][name]:.4f}" for l in labels),
+              flush=True)
+    if peer is not None:
+        out, _ = peer.communicate()
+        results.update(json.loads(out.strip().splitlines()[-1]))
+        labels += peer_labels
+    print()
+    print("| function | " + " | ".join(labels) + " |")
+    print("|---" * (len(labels) + 1) + "|")
+    for name in functions:
+        print(f"| {name} | " + " | ".join(f"{results[l][name]:.4f}" for l in labels) + " |")
+    mine = [l for l in labels if l.startswith("mlcore")]
+    for peer_label in ("optuna tpe", "optuna gp"):
+        if peer_label not in results:
+            continue
+        wins = sum(min(results[l][f] for l in mine) <= results[peer_label][f] for f in functions)
+        print(f"mlcore's best sampler matches or beats {peer_label} on {wins} of {len(functions)}")
+
+
+def speed(a):
     print(f"== time per ask, TPE, {DIMS}-D, {a.trials_before} finished trials ==")
     for mv in (False, True):
         label = "multivariate" if mv else "univariate"
@@ -208,17 +297,6 @@ def main():
         line += (f"   optuna {a.optuna_storage_trials} trials {o:7.2f} s "
                  f"({o / a.optuna_storage_trials * 1e6:6.0f} us/trial)")
     print(line, flush=True)
-
-    if a.skip_quality:
-        return
-    print(f"== quality: mean best of {a.trials} trials over {a.seeds} seeds (lower is better) ==")
-    print(f"  {'function':18s} {'mlcore tpe':>12s} {'mlcore tpe-mv':>14s} {'optuna tpe':>12s}")
-    for name, fn in FUNCTIONS.items():
-        uni = sum(mlcore_best(fn, s, a.trials, False) for s in range(a.seeds)) / a.seeds
-        mv = sum(mlcore_best(fn, s, a.trials, True) for s in range(a.seeds)) / a.seeds
-        opt = (sum(optuna_best(fn, s, a.trials) for s in range(a.seeds)) / a.seeds
-               if optuna else float("nan"))
-        print(f"  {name:18s} {uni:12.4f} {mv:14.4f} {opt:12.4f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,28 @@ def bench_dask(edges):
     return (time.perf_counter() - start) / len(edges)
 
 
+def bench_distributed(edges):
+    """distributed's LocalCluster: one worker process with two threads (the same 2 workers),
+    the client in this process; cluster start-up is not counted."""
+    try:
+        import dask
+        from distributed import Client, LocalCluster
+    except ImportError:
+        return None
+
+    def f(x, *deps):
+        return x
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None,
+                      silence_logs=50) as cluster, Client(cluster) as client:
+        nodes = []
+        for i, ups in enumerate(edges):
+            nodes.append(dask.delayed(f)(i, *[nodes[u] for u in set(ups)]))
+        start = time.perf_counter()
+        dask.compute(*nodes, scheduler=client)
+        return (time.perf_counter() - start) / len(edges)
+
+
 THREE_STEPS = textwrap.dedent("""
     import sys
     from mlcore import pipelines as mp
@@ -132,13 +154,18 @@ def bench_fresh_process(source, *args):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=2000)
+    parser.add_argument("--peer-tasks", type=int, default=0,
+                        help="DAG size for the dask peers (default: --tasks); smaller keeps a "
+                        "100,000-task run short, the figures are per task")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         os.environ["MLCORE_HOME"] = home
         edges = random_dag(args.tasks)
         ours = bench_mlcore(edges, caching=False)
         hit = bench_mlcore(edges, caching=True)
-        dask_t = bench_dask(edges)
+        peer_edges = random_dag(args.peer_tasks) if args.peer_tasks else edges
+        dask_t = bench_dask(peer_edges)
+        dist_t = bench_distributed(peer_edges)
         fresh = bench_fresh_process(THREE_STEPS, "inprocess")
         fresh_sub = bench_fresh_process(THREE_STEPS, "subprocess")
         try:
@@ -150,7 +177,10 @@ def main():
     print(f"  mlcore local executor (records every task): {ours * 1e6:8.1f} us/task")
     if dask_t is not None:
         print(f"  dask.delayed, threaded scheduler:          {dask_t * 1e6:8.1f} us/task"
-              f"   (mlcore/dask = {ours / dask_t:.2f})")
+              f"   (dask/mlcore = {dask_t / ours:.1f}x, {len(peer_edges)} tasks)")
+    if dist_t is not None:
+        print(f"  distributed LocalCluster (1 proc x 2 thr):  {dist_t * 1e6:8.1f} us/task"
+              f"   (distributed/mlcore = {dist_t / ours:.1f}x, {len(peer_edges)} tasks)")
     print(f"  mlcore, every task a cache hit:             {hit * 1e6:8.1f} us/task")
     print("three-step pipeline, a fresh Python process to its result (best of 3)")
     print(f"  mlcore, in-process components:              {fresh * 1e3:8.1f} ms")

@@ -2,6 +2,10 @@
 
 The C++ core lives in the extension module ``mlcore._mlcore``; this package re-exports it and
 adds the conveniences a notebook wants (copying constructors, numpy in and out).
+
+Only the extension loads with ``import mlcore``; the Python layers behind the other names
+(pipelines, tensors from numpy, CUDA queries, schedules) load on first use, so a process that
+runs one pipeline or one study pays for nothing else.
 """
 
 from . import _mlcore
@@ -17,46 +21,54 @@ from ._mlcore import (  # noqa: F401 (re-exports)
     set_log_level,
     zeros,
 )
-from . import cuda
-from ._tensor import as_tensor, tensor
-from .pipelines import (
-    Artifact,
-    Dataset,
-    Elif,
-    Else,
-    ExitHandler,
-    If,
-    Input,
-    Metrics,
-    Model,
-    Output,
-    ParallelFor,
-    component,
-    compile,
-    get_run,
-    pipeline,
-    run,
-    runs,
-)
 
 ops = _mlcore.ops
 store = _mlcore.store
 
 __version__ = build_info()["version"]
 
+# name -> (submodule, attribute); None: the submodule itself.
+_LAZY = {
+    "as_tensor": ("._tensor", "as_tensor"),
+    "tensor": ("._tensor", "tensor"),
+    "cuda": (".cuda", None),
+    "schedule": (".pipelines._schedule", "schedule"),
+    "schedules": (".pipelines._schedule", "schedules"),
+    "get_schedule": (".pipelines._schedule", "get_schedule"),
+    "Schedule": (".pipelines._schedule", "Schedule"),
+}
+for _name in ("Artifact", "Collected", "Dataset", "Elif", "Else", "ExitHandler", "If", "Input", "Metrics",
+              "Model", "Output", "ParallelFor", "component", "compile", "get_run", "pipeline",
+              "run", "runs"):
+    _LAZY[_name] = (".pipelines", _name)
+del _name
+
 
 def __getattr__(name):
+    import importlib
+
+    if name in _LAZY:
+        module_name, attr = _LAZY[name]
+        module = importlib.import_module(module_name, __name__)
+        value = module if attr is None else getattr(module, attr)
+        globals()[name] = value  # later lookups skip this function
+        return value
     # Subpackages (mlcore.hpo, mlcore.nn, ...) load on first use, so `import mlcore` stays fast
     # and a module's Python dependencies are needed only by those who use it.
-    import importlib
     import importlib.util
 
     if importlib.util.find_spec(f"{__name__}.{name}") is not None:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'mlcore' has no attribute '{name}'")
 
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "Artifact",
+    "Collected",
     "Dataset",
     "Elif",
     "Else",
@@ -73,6 +85,10 @@ __all__ = [
     "pipeline",
     "run",
     "runs",
+    "schedule",
+    "schedules",
+    "get_schedule",
+    "Schedule",
     "Tensor",
     "allocator_stats",
     "as_tensor",

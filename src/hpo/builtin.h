@@ -11,6 +11,10 @@ namespace mlcore::hpo::internal {
 StatusOr<std::unique_ptr<Sampler>> NewRandomSampler(const SamplerOptions& options);
 StatusOr<std::unique_ptr<Sampler>> NewGridSampler(const SamplerOptions& options);
 StatusOr<std::unique_ptr<Sampler>> NewTpeSampler(const SamplerOptions& options);
+StatusOr<std::unique_ptr<Sampler>> NewNsga2SamplerFromOptions(const SamplerOptions& options);
+StatusOr<std::unique_ptr<Sampler>> NewGpSampler(const SamplerOptions& options);
+StatusOr<std::unique_ptr<Sampler>> NewCmaEsSampler(const SamplerOptions& options);
+StatusOr<std::unique_ptr<Sampler>> NewSobolSampler(const SamplerOptions& options);
 
 StatusOr<std::unique_ptr<Pruner>> NewMedianPruner(const PrunerOptions& options);
 StatusOr<std::unique_ptr<Pruner>> NewSuccessiveHalvingPruner(const PrunerOptions& options);

@@ -14,12 +14,16 @@ namespace {
 
 class InMemoryStorage : public Storage {
  public:
-  StatusOr<StudyRecord> CreateStudy(const std::string& name, StudyDirection direction) override {
+  StatusOr<StudyRecord> CreateStudy(const std::string& name,
+                                    const std::vector<StudyDirection>& directions) override {
+    if (directions.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("study '", name, "' needs a direction"));
+    }
     std::lock_guard<std::mutex> lock(mu_);
     if (by_name_.count(name) != 0) {
       return absl::AlreadyExistsError(absl::StrCat("study '", name, "' already exists"));
     }
-    StudyRecord r{next_study_id_++, name, direction, absl::Now()};
+    StudyRecord r{next_study_id_++, name, directions[0], absl::Now(), directions};
     by_name_[name] = r.id;
     studies_[r.id] = StudyData{r, {}};
     return r;
@@ -60,6 +64,7 @@ class InMemoryStorage : public Storage {
     if (t->state == TrialState::kRunning && t->started == absl::InfinitePast()) {
       t->started = absl::Now();
     }
+    if (t->values.empty() && t->has_value && std::isfinite(t->value)) t->values = {t->value};
     s->trials.push_back(t);
     trial_index_[t->id] = {study_id, t->number};
     return *t;
@@ -95,7 +100,7 @@ class InMemoryStorage : public Storage {
     });
   }
 
-  Status FinishTrial(int64_t trial_id, TrialState state, std::optional<double> value,
+  Status FinishTrial(int64_t trial_id, TrialState state, const std::vector<double>& values,
                      const std::string& error,
                      const std::vector<std::pair<int64_t, double>>& reports) override {
     return Update(trial_id, [&](FrozenTrial& t) -> Status {
@@ -105,8 +110,9 @@ class InMemoryStorage : public Storage {
       }
       for (const auto& [step, v] : reports) t.intermediate_values.emplace(step, v);
       t.state = state;
-      t.has_value = value.has_value();
-      t.value = value.value_or(std::nan(""));
+      t.has_value = !values.empty();
+      t.value = values.empty() ? std::nan("") : values[0];
+      t.values = values;
       t.error = error;
       t.finished = absl::Now();
       return absl::OkStatus();

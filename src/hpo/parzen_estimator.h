@@ -4,6 +4,7 @@
 // ones get a smoothed point mass.
 #pragma once
 
+#include <cstdint>
 #include <random>
 #include <vector>
 
@@ -27,11 +28,15 @@ struct ParzenDim {
 
 class ParzenEstimator {
  public:
-  // observations: one row per trial, one column per dim, in the estimator's space (a choice
-  // index for categorical dims); weights: one per observation.
-  ParzenEstimator(const std::vector<ParzenDim>& dims,
-                  const std::vector<std::vector<double>>& observations,
-                  const std::vector<double>& weights, double prior_weight, bool multivariate);
+  // observations: one row per trial of dims.size() values, rows back to back (one allocation
+  // for a thousand trials), in the estimator's space (a choice index for categorical dims);
+  // weights: one per observation.
+  // sorted (optional): per dim, the observation indices in ascending order of their value, ties
+  // by index (what sorting would give); callers that keep observations sorted between asks pass
+  // it to skip the sort.
+  ParzenEstimator(const std::vector<ParzenDim>& dims, const std::vector<double>& observations,
+                  const std::vector<double>& weights, double prior_weight, bool multivariate,
+                  const std::vector<std::vector<uint32_t>>* sorted = nullptr);
 
   // n points, each a row of dims values in the estimator's space.
   std::vector<std::vector<double>> Sample(std::mt19937_64& rng, int n) const;

@@ -36,6 +36,7 @@ class RandomSampler : public Sampler {
  public:
   explicit RandomSampler(uint64_t seed) : seed_(seed) {}
   std::string name() const override { return "random"; }
+  bool UsesTrials() const override { return false; }
   StatusOr<double> SampleIndependent(const SamplerContext&, const FrozenTrial& trial,
                                      const std::string& name, const Distribution& d) override {
     return SampleUniform(d, TrialSeed(seed_, trial.number, name));

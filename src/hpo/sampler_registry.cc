@@ -20,6 +20,10 @@ Registry& GetRegistry() {
     r->factories["random"] = &internal::NewRandomSampler;
     r->factories["grid"] = &internal::NewGridSampler;
     r->factories["tpe"] = &internal::NewTpeSampler;
+    r->factories["nsga2"] = &internal::NewNsga2SamplerFromOptions;
+    r->factories["gp"] = &internal::NewGpSampler;
+    r->factories["cmaes"] = &internal::NewCmaEsSampler;
+    r->factories["sobol"] = &internal::NewSobolSampler;
     return r;
   }();
   return *registry;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "mlcore/core/logging.h"
+#include "mlcore/hpo/pareto.h"
 
 namespace mlcore::hpo {
 namespace {
@@ -21,6 +22,28 @@ std::string GeneratedName() {
 
 bool Better(StudyDirection d, double a, double b) {
   return d == StudyDirection::kMinimize ? a < b : a > b;
+}
+
+// Samplers that need no single objective to rank trials (they ignore values, or handle several).
+bool HandlesSeveralObjectives(const std::string& sampler) {
+  return sampler == "nsga2" || sampler == "random" || sampler == "grid" || sampler == "sobol" ||
+         sampler.rfind("python", 0) == 0;
+}
+
+Status CheckMultiObjective(const std::string& study, const std::vector<StudyDirection>& directions,
+                           const Sampler& sampler, const Pruner* pruner) {
+  if (directions.size() < 2) return absl::OkStatus();
+  if (pruner != nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("study '", study, "' has ", directions.size(),
+                                                   " objectives; pruner '", pruner->name(),
+                                                   "' compares one intermediate value"));
+  }
+  if (!HandlesSeveralObjectives(sampler.name())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "study '", study, "' has ", directions.size(), " objectives; sampler '", sampler.name(),
+        "' optimizes one (use nsga2, random, grid, sobol or a Python sampler)"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -53,8 +76,10 @@ StatusOr<std::unique_ptr<Study>> Study::Build(StudyOptions options, bool create)
   }
   std::shared_ptr<Sampler> sampler = options.sampler_object;
   if (sampler == nullptr) {
+    std::string name = options.sampler;
+    if (options.directions.size() > 1 && name == "tpe") name = "nsga2";
     MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Sampler> s,
-                            CreateSampler(options.sampler, options.sampler_options));
+                            CreateSampler(name, options.sampler_options));
     sampler = std::move(s);
   }
   std::shared_ptr<Pruner> pruner = options.pruner_object;
@@ -63,11 +88,17 @@ StatusOr<std::unique_ptr<Study>> Study::Build(StudyOptions options, bool create)
                             CreatePruner(options.pruner, options.pruner_options));
     pruner = std::move(p);
   }
+  std::vector<StudyDirection> directions = options.directions;
+  if (directions.empty()) directions = {options.direction};
+  if (create) {
+    // Refused before the study is created, so a bad combination leaves nothing behind.
+    MLCORE_RETURN_IF_ERROR(CheckMultiObjective(options.name, directions, *sampler, pruner.get()));
+  }
   StudyRecord record;
   bool loaded = false;
   if (create) {
     if (options.name.empty()) options.name = GeneratedName();
-    StatusOr<StudyRecord> created = storage->CreateStudy(options.name, options.direction);
+    StatusOr<StudyRecord> created = storage->CreateStudy(options.name, directions);
     if (created.ok()) {
       record = *created;
     } else if (absl::IsAlreadyExists(created.status()) && options.load_if_exists) {
@@ -80,6 +111,20 @@ StatusOr<std::unique_ptr<Study>> Study::Build(StudyOptions options, bool create)
     MLCORE_ASSIGN_OR_RETURN(record, storage->LoadStudy(options.name));
     loaded = true;
   }
+  if (loaded && !options.directions.empty() && options.directions != record.directions) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "study '", record.name, "' exists with ", record.directions.size(),
+        " objective(s) in other directions than the ", options.directions.size(), " asked for"));
+  }
+  if (record.directions.size() > 1 && options.sampler_object == nullptr &&
+      options.sampler == "tpe" && sampler->name() == "tpe") {
+    // The default sampler of a loaded multi-objective study: NSGA-II, not single-objective TPE.
+    MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Sampler> s,
+                            CreateSampler("nsga2", options.sampler_options));
+    sampler = std::move(s);
+  }
+  MLCORE_RETURN_IF_ERROR(
+      CheckMultiObjective(record.name, record.directions, *sampler, pruner.get()));
   if (loaded) {
     MLCORE_ASSIGN_OR_RETURN(int recovered,
                             storage->RecoverStaleTrials(record.id, options.requeue_stale_trials));
@@ -93,10 +138,13 @@ StatusOr<std::unique_ptr<Study>> Study::Build(StudyOptions options, bool create)
                                           std::move(pruner), std::move(options.search_space)));
 }
 
-StatusOr<SamplerContext> Study::Context() {
+StatusOr<SamplerContext> Study::Context(bool for_sampler) {
   SamplerContext context;
   context.direction = record_.direction;
-  MLCORE_ASSIGN_OR_RETURN(context.trials, storage_->GetTrials(record_.id));
+  context.directions = record_.directions;
+  if (!for_sampler || sampler_->UsesTrials()) {
+    MLCORE_ASSIGN_OR_RETURN(context.trials, storage_->GetTrials(record_.id));
+  }
   context.declared_space = space_.has_value() ? &*space_ : nullptr;
   return context;
 }
@@ -105,7 +153,7 @@ StatusOr<std::shared_ptr<Trial>> Study::Ask() {
   MLCORE_ASSIGN_OR_RETURN(FrozenTrial record, storage_->StartTrial(record_.id));
   auto trial = std::make_shared<Trial>(this, record);
   auto ask = std::make_shared<AskState>();
-  MLCORE_ASSIGN_OR_RETURN(ask->context, Context());
+  MLCORE_ASSIGN_OR_RETURN(ask->context, Context(/*for_sampler=*/true));
   {
     std::lock_guard<std::mutex> lock(sampler_mu_);
     MLCORE_ASSIGN_OR_RETURN(ask->relative, sampler_->SampleRelative(ask->context, record));
@@ -163,7 +211,7 @@ StatusOr<ParamValue> Study::SampleParam(Trial& trial, const std::string& name,
     if (ask == nullptr) {
       // A trial asked by another Study object (ask/tell across processes): sample from now.
       ask = std::make_shared<AskState>();
-      MLCORE_ASSIGN_OR_RETURN(ask->context, Context());
+      MLCORE_ASSIGN_OR_RETURN(ask->context, Context(/*for_sampler=*/true));
     }
     auto rel = ask->relative.find(name);
     if (rel != ask->relative.end() && distribution.Contains(distribution.Snap(rel->second))) {
@@ -193,6 +241,23 @@ StatusOr<bool> Study::ShouldPrune(const FrozenTrial& record) {
 
 Status Study::Tell(Trial& trial, TrialState state, std::optional<double> value,
                    const std::string& error) {
+  std::vector<double> values;
+  if (value.has_value()) values.push_back(*value);
+  if (state == TrialState::kComplete && value.has_value() && multi_objective()) {
+    return Finish(trial, TrialState::kFailed, {},
+                  absl::StrCat("the objective returned 1 value; the study has ",
+                               record_.directions.size(), " objectives"));
+  }
+  return Finish(trial, state, std::move(values), error);
+}
+
+Status Study::TellValues(Trial& trial, TrialState state, const std::vector<double>& values,
+                         const std::string& error) {
+  return Finish(trial, state, values, error);
+}
+
+Status Study::Finish(Trial& trial, TrialState state, std::vector<double> values,
+                     const std::string& error) {
   std::string reason = error;
   if (state == TrialState::kRunning || state == TrialState::kWaiting) {
     return absl::InvalidArgumentError(absl::StrCat("trial ", trial.number(),
@@ -200,26 +265,33 @@ Status Study::Tell(Trial& trial, TrialState state, std::optional<double> value,
                                                    TrialStateName(state)));
   }
   if (state == TrialState::kComplete) {
-    if (!value.has_value()) {
+    if (values.empty()) {
       state = TrialState::kFailed;
       reason = "the objective returned no value";
-    } else if (!std::isfinite(*value)) {
+    } else if (values.size() != record_.directions.size()) {
       state = TrialState::kFailed;
-      reason = absl::StrCat("the objective returned ", std::isnan(*value) ? "nan" : "inf");
-      value.reset();
+      reason = absl::StrCat("the objective returned ", values.size(), " values; the study has ",
+                            record_.directions.size(), " objective(s)");
+    } else {
+      for (double v : values) {
+        if (std::isfinite(v)) continue;
+        state = TrialState::kFailed;
+        reason = absl::StrCat("the objective returned ", std::isnan(v) ? "nan" : "inf");
+        break;
+      }
     }
   }
-  if (state == TrialState::kPruned && !value.has_value()) {
+  if (state == TrialState::kPruned && values.empty() && !multi_objective()) {
     std::optional<std::pair<int64_t, double>> last = trial.record().LastIntermediate();
-    if (last.has_value() && std::isfinite(last->second)) value = last->second;
+    if (last.has_value() && std::isfinite(last->second)) values = {last->second};
   }
-  if (state == TrialState::kFailed) value.reset();
+  if (state == TrialState::kFailed) values.clear();
   std::vector<std::pair<int64_t, double>> reports;
   {
     std::lock_guard<std::mutex> lock(trial.mu_);
     reports.swap(trial.pending_reports_);
   }
-  Status s = storage_->FinishTrial(trial.id(), state, value, reason, reports);
+  Status s = storage_->FinishTrial(trial.id(), state, values, reason, reports);
   {
     std::lock_guard<std::mutex> lock(ask_mu_);
     asks_.erase(trial.number());
@@ -227,8 +299,9 @@ Status Study::Tell(Trial& trial, TrialState state, std::optional<double> value,
   if (!s.ok()) return s;
   std::lock_guard<std::mutex> lock(trial.mu_);
   trial.record_.state = state;
-  trial.record_.has_value = value.has_value();
-  trial.record_.value = value.value_or(std::nan(""));
+  trial.record_.has_value = !values.empty();
+  trial.record_.value = values.empty() ? std::nan("") : values[0];
+  trial.record_.values = std::move(values);
   trial.record_.error = reason;
   trial.record_.finished = absl::Now();
   return absl::OkStatus();
@@ -241,6 +314,19 @@ Status Study::Tell(int64_t number, TrialState state, std::optional<double> value
     if (t->number == number) {
       Trial trial(this, *t);
       return Tell(trial, state, value, error);
+    }
+  }
+  return absl::NotFoundError(
+      absl::StrCat("study '", record_.name, "' has no trial number ", number));
+}
+
+Status Study::TellValues(int64_t number, TrialState state, const std::vector<double>& values,
+                         const std::string& error) {
+  MLCORE_ASSIGN_OR_RETURN(TrialList trials, storage_->GetTrials(record_.id));
+  for (const auto& t : trials) {
+    if (t->number == number) {
+      Trial trial(this, *t);
+      return TellValues(trial, state, values, error);
     }
   }
   return absl::NotFoundError(
@@ -261,8 +347,20 @@ StatusOr<FrozenTrial> Study::AddTrial(const FrozenTrial& trial) {
                      "failed, not ",
                      TrialStateName(trial.state)));
   }
-  if (trial.state == TrialState::kComplete && (!trial.has_value || !std::isfinite(trial.value))) {
-    return absl::InvalidArgumentError("an added complete trial needs a finite value");
+  FrozenTrial t = trial;
+  if (t.values.empty() && t.has_value) t.values = {t.value};
+  if (!t.values.empty()) {
+    t.has_value = true;
+    t.value = t.values[0];
+  }
+  if (t.state == TrialState::kComplete) {
+    bool finite = t.values.size() == record_.directions.size();
+    for (double v : t.values) finite = finite && std::isfinite(v);
+    if (!finite) {
+      return absl::InvalidArgumentError(absl::StrCat("an added complete trial needs ",
+                                                     record_.directions.size(),
+                                                     " finite value(s), one per objective"));
+    }
   }
   for (const auto& [name, value] : trial.params) {
     auto d = trial.distributions.find(name);
@@ -276,7 +374,6 @@ StatusOr<FrozenTrial> Study::AddTrial(const FrozenTrial& trial) {
           absl::StrCat("added trial: parameter '", name, "': ", v.status().message()));
     }
   }
-  FrozenTrial t = trial;
   if (t.started == absl::InfinitePast()) t.started = absl::Now();
   if (t.finished == absl::InfinitePast()) t.finished = t.started;
   return storage_->CreateTrial(record_.id, t);
@@ -285,6 +382,11 @@ StatusOr<FrozenTrial> Study::AddTrial(const FrozenTrial& trial) {
 StatusOr<TrialList> Study::Trials() { return storage_->GetTrials(record_.id); }
 
 StatusOr<FrozenTrial> Study::BestTrial() {
+  if (multi_objective()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("study '", record_.name, "' has ", record_.directions.size(),
+                     " objectives and no single best trial; use BestTrials (the Pareto front)"));
+  }
   MLCORE_ASSIGN_OR_RETURN(TrialList trials, storage_->GetTrials(record_.id));
   const FrozenTrial* best = nullptr;
   for (const auto& t : trials) {
@@ -297,7 +399,45 @@ StatusOr<FrozenTrial> Study::BestTrial() {
   return *best;
 }
 
+StatusOr<TrialList> Study::BestTrials() {
+  MLCORE_ASSIGN_OR_RETURN(TrialList trials, storage_->GetTrials(record_.id));
+  TrialList complete;
+  std::vector<std::vector<double>> points;
+  for (const auto& t : trials) {
+    if (t->state != TrialState::kComplete || t->values.size() != record_.directions.size()) {
+      continue;
+    }
+    complete.push_back(t);
+    points.push_back(t->values);
+  }
+  TrialList front;
+  if (complete.empty()) return front;
+  std::vector<std::vector<int>> fronts = NonDominatedSort(points, record_.directions);
+  for (int i : fronts[0]) front.push_back(complete[i]);
+  return front;
+}
+
 Status Study::Optimize(const Objective& objective, const OptimizeOptions& options) {
+  if (multi_objective()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("study '", record_.name, "' has ", record_.directions.size(),
+                     " objectives; its objective must return one value per objective "
+                     "(OptimizeMultiObjective)"));
+  }
+  return OptimizeMultiObjective(
+      [&objective](Trial& trial) -> StatusOr<std::vector<double>> {
+        MLCORE_ASSIGN_OR_RETURN(double v, objective(trial));
+        return std::vector<double>{v};
+      },
+      options);
+}
+
+Status Study::OptimizeMultiObjective(const MultiObjective& objective,
+                                     const OptimizeOptions& options) {
+  if (options.goal.has_value() && multi_objective()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("study '", record_.name, "': a goal needs a single objective"));
+  }
   if (options.n_parallel < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("n_parallel must be >= 1, got ", options.n_parallel));
@@ -347,7 +487,7 @@ Status Study::Optimize(const Objective& objective, const OptimizeOptions& option
         return;
       }
       Trial& trial = **asked;
-      StatusOr<double> result = absl::UnknownError("objective did not run");
+      StatusOr<std::vector<double>> result = absl::UnknownError("objective did not run");
       try {
         result = objective(trial);
       } catch (const std::exception& e) {
@@ -357,12 +497,11 @@ Status Study::Optimize(const Objective& objective, const OptimizeOptions& option
       }
       Status told;
       if (result.ok()) {
-        told = Tell(trial, TrialState::kComplete, *result);
+        told = Finish(trial, TrialState::kComplete, *std::move(result), "");
       } else if (IsTrialPruned(result.status())) {
-        told = Tell(trial, TrialState::kPruned);
+        told = Finish(trial, TrialState::kPruned, {}, "");
       } else {
-        told =
-            Tell(trial, TrialState::kFailed, std::nullopt, std::string(result.status().message()));
+        told = Finish(trial, TrialState::kFailed, {}, std::string(result.status().message()));
       }
       if (!told.ok()) {
         std::lock_guard<std::mutex> lock(error_mu);

@@ -64,14 +64,16 @@ class TpeSampler : public Sampler {
 
     std::vector<std::string> names;
     for (const auto& [name, d] : space) names.push_back(name);
-    std::vector<std::vector<double>> below, above;
+    std::vector<double> below, above;
     std::vector<int64_t> below_numbers, above_numbers;
-    if (!Split(context, names, distributions, dims, &below, &above, &below_numbers,
-               &above_numbers)) {
+    Orders orders;
+    if (!Split(context, names, distributions, dims, &below, &above, &below_numbers, &above_numbers,
+               &orders)) {
       return out;
     }
     std::mt19937_64 rng(TrialSeed(seed_, trial.number, "tpe-relative"));
-    std::vector<double> best = Choose(rng, dims, below, below_numbers, above, above_numbers);
+    std::vector<double> best =
+        Choose(rng, dims, below, below_numbers, above, above_numbers, orders);
     for (size_t i = 0; i < names.size(); ++i) out[names[i]] = dims[i].Backward(best[i]);
     return out;
   }
@@ -80,24 +82,36 @@ class TpeSampler : public Sampler {
                                      const std::string& name, const Distribution& d) override {
     std::vector<Distribution> distributions = {d};
     std::vector<ParzenDim> dims = {ParzenDim(distributions[0])};
-    std::vector<std::vector<double>> below, above;
+    std::vector<double> below, above;
     std::vector<int64_t> below_numbers, above_numbers;
-    if (!Split(context, {name}, distributions, dims, &below, &above, &below_numbers,
-               &above_numbers)) {
+    Orders orders;
+    if (!Split(context, {name}, distributions, dims, &below, &above, &below_numbers, &above_numbers,
+               &orders)) {
       return SampleUniform(d, TrialSeed(seed_, trial.number, name));
     }
     std::mt19937_64 rng(TrialSeed(seed_, trial.number, name));
-    std::vector<double> best = Choose(rng, dims, below, below_numbers, above, above_numbers);
+    std::vector<double> best =
+        Choose(rng, dims, below, below_numbers, above, above_numbers, orders);
     return dims[0].Backward(best[0]);
   }
 
  private:
+  struct Column;  // below
+
+  // Per dim, each group's observation indices in ascending order of value (ties by index), for
+  // the estimators; empty when not computed (they sort then).
+  struct Orders {
+    bool valid = false;
+    std::vector<std::vector<uint32_t>> below, above;
+  };
+
   // Fills the two groups with the trials that have every one of `names` with the same
   // distribution. False while too few trials are finished (random start-up).
   bool Split(const SamplerContext& context, const std::vector<std::string>& names,
              const std::vector<Distribution>& distributions, const std::vector<ParzenDim>& dims,
-             std::vector<std::vector<double>>* below, std::vector<std::vector<double>>* above,
-             std::vector<int64_t>* below_numbers, std::vector<int64_t>* above_numbers) const {
+             std::vector<double>* below, std::vector<double>* above,
+             std::vector<int64_t>* below_numbers, std::vector<int64_t>* above_numbers,
+             Orders* orders) const {
     const RankCache& cache = Rank(context);
     if (cache.finished < std::max(options_.n_startup_trials, 1)) return false;
     const std::vector<Ranked>& ranked = cache.ranked;
@@ -109,6 +123,7 @@ class TpeSampler : public Sampler {
         col.name = names[i];
         col.distribution = distributions[i];
         col.by_number.clear();
+        col.sorted.clear();
       }
       columns[i] = &col;
     }
@@ -139,13 +154,87 @@ class TpeSampler : public Sampler {
     size_t n_below = static_cast<size_t>(
         std::min(std::ceil(options_.gamma * static_cast<double>(n_finished_usable)), 25.0));
     n_below = std::clamp<size_t>(n_below, 1, usable.size());
+    below->reserve(n_below * width);
+    above->reserve(usable.size() * width);
+    std::vector<uint32_t> group_index(usable.size());
+    std::vector<uint8_t> in_below(usable.size());
     for (size_t i = 0; i < usable.size(); ++i) {
       bool is_below = i < n_below && usable[i]->group < 3;
       const double* row = rows.data() + i * width;
-      (is_below ? below : above)->emplace_back(row, row + width);
+      std::vector<double>* group = is_below ? below : above;
+      in_below[i] = is_below;
+      group_index[i] = static_cast<uint32_t>(group->size() / width);
+      group->insert(group->end(), row, row + width);
       (is_below ? below_numbers : above_numbers)->push_back(usable[i]->trial->number);
     }
+    SortedOrders(usable, rows, width, dims, columns, group_index, in_below, *below, *above, orders);
     return true;
+  }
+
+  // The estimators' orders from each column's observations sorted at the last ask: entries of
+  // trials still usable with the same value are kept in place, the rest are dropped, new ones
+  // sorted and merged in, so an ask sorts only the trials that are new since the last one.
+  void SortedOrders(const std::vector<const Ranked*>& usable, const std::vector<double>& rows,
+                    size_t width, const std::vector<ParzenDim>& dims,
+                    const std::vector<Column*>& columns, const std::vector<uint32_t>& group_index,
+                    const std::vector<uint8_t>& in_below, const std::vector<double>& below,
+                    const std::vector<double>& above, Orders* orders) const {
+    int64_t max_number = -1;
+    for (const Ranked* u : usable) {
+      const int64_t k = u->trial->number;
+      if (k < 0 || k > (int64_t{1} << 24)) return;  // the estimators sort
+      max_number = std::max(max_number, k);
+    }
+    std::vector<int32_t> at(static_cast<size_t>(max_number + 1), -1);
+    for (size_t i = 0; i < usable.size(); ++i) {
+      at[static_cast<size_t>(usable[i]->trial->number)] = static_cast<int32_t>(i);
+    }
+    orders->below.assign(width, {});
+    orders->above.assign(width, {});
+    std::vector<uint8_t> kept(usable.size());
+    std::vector<std::pair<double, int64_t>> next, fresh;
+    for (size_t d = 0; d < width; ++d) {
+      if (dims[d].categorical) continue;
+      std::vector<std::pair<double, int64_t>>& sorted = columns[d]->sorted;
+      std::fill(kept.begin(), kept.end(), 0);
+      next.clear();
+      next.reserve(usable.size());
+      for (const auto& e : sorted) {
+        if (e.second > max_number) continue;
+        const int32_t i = at[static_cast<size_t>(e.second)];
+        if (i < 0 || kept[i] || rows[i * width + d] != e.first) continue;
+        kept[i] = 1;
+        next.push_back(e);
+      }
+      fresh.clear();
+      for (size_t i = 0; i < usable.size(); ++i) {
+        if (!kept[i]) fresh.emplace_back(rows[i * width + d], usable[i]->trial->number);
+      }
+      std::sort(fresh.begin(), fresh.end());
+      sorted.resize(next.size() + fresh.size());
+      std::merge(next.begin(), next.end(), fresh.begin(), fresh.end(), sorted.begin());
+      std::vector<uint32_t>& lo = orders->below[d];
+      std::vector<uint32_t>& hi = orders->above[d];
+      for (const auto& e : sorted) {
+        const int32_t i = at[static_cast<size_t>(e.second)];
+        (in_below[i] ? lo : hi).push_back(group_index[i]);
+      }
+      TiesByIndex(lo, below, width, d);
+      TiesByIndex(hi, above, width, d);
+    }
+    orders->valid = true;
+  }
+
+  // Within each run of equal values, ascending index (as a sort of (value, index) pairs gives).
+  static void TiesByIndex(std::vector<uint32_t>& order, const std::vector<double>& obs,
+                          size_t width, size_t d) {
+    for (size_t r = 0; r < order.size();) {
+      const double v = obs[order[r] * width + d];
+      size_t e = r + 1;
+      while (e < order.size() && obs[order[e] * width + d] == v) ++e;
+      if (e - r > 1) std::sort(order.begin() + r, order.begin() + e);
+      r = e;
+    }
   }
 
   // One parameter's value in one trial, in the estimator's space; ok is false where the trial
@@ -162,6 +251,8 @@ class TpeSampler : public Sampler {
     std::string name;
     std::optional<Distribution> distribution;
     std::vector<Cell> by_number;
+    // (value, trial number) of the usable trials at the last ask, ascending.
+    std::vector<std::pair<double, int64_t>> sorted;
   };
 
   static Cell Read(const std::shared_ptr<const FrozenTrial>& t, const Distribution& distribution,
@@ -201,31 +292,45 @@ class TpeSampler : public Sampler {
   }
 
   struct RankCache {
-    const void* data = nullptr;
-    size_t size = 0;
+    // The snapshot ranked: its trial objects are held, so a pointer seen again is the same
+    // immutable trial (an address cannot be reused while it is held here).
+    TrialList snapshot;
     std::vector<Ranked> ranked;
     int finished = 0;
+    double sign = 0;  // of the direction ranked for (0: none yet)
   };
 
   // The trials in rank order. Every parameter of one ask sees the same snapshot, so the ranking
-  // is computed once per snapshot rather than once per parameter.
+  // is computed once per snapshot rather than once per parameter. Two snapshots are the same
+  // when they hold the same trial objects in the same order (trials are immutable); comparing
+  // the pointers costs a nanosecond per trial, far below ranking them.
   const RankCache& Rank(const SamplerContext& context) const {
-    if (cache_.data == context.trials.data() && cache_.size == context.trials.size() &&
-        cache_.data != nullptr) {
+    const TrialList& trials = context.trials;
+    if (!cache_.snapshot.empty() && cache_.snapshot.size() == trials.size() &&
+        std::equal(trials.begin(), trials.end(), cache_.snapshot.begin(),
+                   [](const auto& a, const auto& b) { return a.get() == b.get(); })) {
       return cache_;
     }
     const double sign = context.direction == StudyDirection::kMinimize ? 1.0 : -1.0;
     RankCache& c = cache_;
-    c.ranked.clear();
-    c.finished = 0;
-    for (size_t i = 0; i < context.trials.size(); ++i) {
+    // The ranking of the trials before the first one that differs from the last snapshot still
+    // holds (same immutable objects at the same places): keep it, rank the rest (in a loop, the
+    // trial just finished and the new one) and merge. Kept entries have the smaller indices, so
+    // the merge orders ties as the stable sort of all of them would.
+    size_t p = 0;
+    if (c.sign == sign) {
+      const size_t m = std::min(trials.size(), c.snapshot.size());
+      while (p < m && trials[p].get() == c.snapshot[p].get()) ++p;
+    }
+    std::erase_if(c.ranked, [p](const Ranked& r) { return r.index >= p; });
+    std::vector<Ranked> fresh;
+    for (size_t i = p; i < context.trials.size(); ++i) {
       const std::shared_ptr<const FrozenTrial>& t = context.trials[i];
       Ranked r{0, 0, 0, t.get(), i};
       switch (t->state) {
         case TrialState::kComplete:
           if (!t->has_value) continue;
           r = {0, sign * t->value, 0, t.get(), i};
-          ++c.finished;
           break;
         case TrialState::kPruned: {
           auto last = t->LastIntermediate();
@@ -234,7 +339,6 @@ class TpeSampler : public Sampler {
           } else {
             r = {2, 0, 0, t.get(), i};
           }
-          ++c.finished;
           break;
         }
         case TrialState::kRunning:
@@ -244,11 +348,16 @@ class TpeSampler : public Sampler {
         default:
           continue;
       }
-      c.ranked.push_back(r);
+      fresh.push_back(r);
     }
-    std::stable_sort(c.ranked.begin(), c.ranked.end());
-    c.data = context.trials.data();
-    c.size = context.trials.size();
+    std::stable_sort(fresh.begin(), fresh.end());
+    const size_t kept = c.ranked.size();
+    c.ranked.insert(c.ranked.end(), fresh.begin(), fresh.end());
+    std::inplace_merge(c.ranked.begin(), c.ranked.begin() + kept, c.ranked.end());
+    c.finished = static_cast<int>(std::count_if(c.ranked.begin(), c.ranked.end(),
+                                                [](const Ranked& r) { return r.group < 3; }));
+    c.snapshot = trials;
+    c.sign = sign;
     return c;
   }
 
@@ -276,13 +385,16 @@ class TpeSampler : public Sampler {
   }
 
   std::vector<double> Choose(std::mt19937_64& rng, const std::vector<ParzenDim>& dims,
-                             const std::vector<std::vector<double>>& below,
+                             const std::vector<double>& below,
                              const std::vector<int64_t>& below_numbers,
-                             const std::vector<std::vector<double>>& above,
-                             const std::vector<int64_t>& above_numbers) const {
+                             const std::vector<double>& above,
+                             const std::vector<int64_t>& above_numbers,
+                             const Orders& orders) const {
     const bool multi = dims.size() > 1;
-    ParzenEstimator l(dims, below, Weights(below_numbers), options_.prior_weight, multi);
-    ParzenEstimator g(dims, above, Weights(above_numbers), options_.prior_weight, multi);
+    ParzenEstimator l(dims, below, Weights(below_numbers), options_.prior_weight, multi,
+                      orders.valid ? &orders.below : nullptr);
+    ParzenEstimator g(dims, above, Weights(above_numbers), options_.prior_weight, multi,
+                      orders.valid ? &orders.above : nullptr);
     std::vector<std::vector<double>> candidates =
         l.Sample(rng, std::max(options_.n_ei_candidates, 1));
     // Score the points the trial would really get: snapped onto steps and integers.

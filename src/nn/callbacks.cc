@@ -48,12 +48,12 @@ class EarlyStoppingCallback : public Callback {
     best_.maximize = maximize;
     best_.min_delta = o_.min_delta;
   }
-  Status OnTrainBegin(Sequential&) override {
+  Status OnTrainBegin(Model&) override {
     best_.value = std::numeric_limits<double>::quiet_NaN();
     waited_ = 0;
     return absl::OkStatus();
   }
-  Status OnEpochEnd(Sequential& model, int epoch, const Logs& logs, bool* stop) override {
+  Status OnEpochEnd(Model& model, int epoch, const Logs& logs, bool* stop) override {
     MLCORE_ASSIGN_OR_RETURN(double v, Lookup(logs, o_.monitor));
     if (best_.Improves(v)) {
       best_.value = v;
@@ -91,7 +91,7 @@ class CheckpointCallback : public Callback {
   CheckpointCallback(CheckpointOptions o, bool maximize) : o_(std::move(o)) {
     best_.maximize = maximize;
   }
-  Status OnEpochEnd(Sequential& model, int epoch, const Logs& logs, bool*) override {
+  Status OnEpochEnd(Model& model, int epoch, const Logs& logs, bool*) override {
     if (o_.save_best_only) {
       MLCORE_ASSIGN_OR_RETURN(double v, Lookup(logs, o_.monitor));
       if (!best_.Improves(v)) return absl::OkStatus();
@@ -108,7 +108,7 @@ class CheckpointCallback : public Callback {
 class ProgressCallback : public Callback {
  public:
   explicit ProgressCallback(std::ostream* out) : out_(out) {}
-  Status OnEpochEnd(Sequential&, int epoch, const Logs& logs, bool*) override {
+  Status OnEpochEnd(Model&, int epoch, const Logs& logs, bool*) override {
     std::string line = "epoch " + std::to_string(epoch + 1);
     for (const auto& [k, v] : logs) line += absl::StrFormat(" - %s %.4g", k, v);
     *out_ << line << std::endl;
@@ -123,7 +123,7 @@ class ReporterCallback : public Callback {
  public:
   ReporterCallback(std::string monitor, ReportFn fn)
       : monitor_(std::move(monitor)), fn_(std::move(fn)) {}
-  Status OnEpochEnd(Sequential&, int epoch, const Logs& logs, bool* stop) override {
+  Status OnEpochEnd(Model&, int epoch, const Logs& logs, bool* stop) override {
     MLCORE_ASSIGN_OR_RETURN(double v, Lookup(logs, monitor_));
     MLCORE_ASSIGN_OR_RETURN(bool s, fn_(v, epoch));
     if (s) *stop = true;
@@ -138,7 +138,7 @@ class ReporterCallback : public Callback {
 class Lambda : public Callback {
  public:
   explicit Lambda(EpochFn fn) : fn_(std::move(fn)) {}
-  Status OnEpochEnd(Sequential&, int epoch, const Logs& logs, bool* stop) override {
+  Status OnEpochEnd(Model&, int epoch, const Logs& logs, bool* stop) override {
     MLCORE_ASSIGN_OR_RETURN(bool s, fn_(epoch, logs));
     if (s) *stop = true;
     return absl::OkStatus();

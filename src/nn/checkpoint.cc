@@ -1,6 +1,7 @@
 // Save and load of Sequential models. A checkpoint is a directory:
 //   architecture.json      layer types, names and configs, input shape
-//   model.safetensors      the parameters by name ("dense_0.kernel")
+//   model.safetensors      the parameters and buffers by name ("dense_0.kernel",
+//                          "batch_norm2d_1.running_mean")
 //   optimizer.safetensors  optimizer slots by "<parameter>/<slot>" (when compiled)
 //   training_state.json    optimizer name/config/steps, loss, metrics, epoch (when compiled)
 // It is written into a fresh sibling directory and swapped in with renameat2(RENAME_EXCHANGE),
@@ -68,11 +69,22 @@ std::string DescribeLayers(const Json& layers) {
   return "[" + out + "]";
 }
 
-// Copies `weights` into the model's parameters after checking every name and shape; on any
-// mismatch nothing is written.
+// Everything a checkpoint's model.safetensors holds: each layer's parameters, then its buffers
+// (non-trainable state such as BatchNorm's running statistics).
+std::vector<Parameter*> ModelState(const Sequential& model) {
+  std::vector<Parameter*> out;
+  for (const auto& layer : model.layers()) {
+    for (Parameter* p : layer->parameters()) out.push_back(p);
+    for (Parameter* p : layer->buffers()) out.push_back(p);
+  }
+  return out;
+}
+
+// Copies `weights` into the model's parameters and buffers after checking every name and shape;
+// on any mismatch nothing is written.
 Status AssignWeights(Sequential& model, const std::map<std::string, Tensor>& weights,
                      const std::string& dir) {
-  std::vector<Parameter*> params = model.parameters();
+  std::vector<Parameter*> params = ModelState(model);
   for (Parameter* p : params) {
     auto it = weights.find(p->name);
     if (it == weights.end()) {
@@ -89,7 +101,7 @@ Status AssignWeights(Sequential& model, const std::map<std::string, Tensor>& wei
   if (weights.size() != params.size()) {
     return absl::InvalidArgumentError("checkpoint " + dir + " holds " +
                                       std::to_string(weights.size()) + " tensors, the model has " +
-                                      std::to_string(params.size()) + " parameters");
+                                      std::to_string(params.size()) + " parameters and buffers");
   }
   for (Parameter* p : params) MLCORE_RETURN_IF_ERROR(p->value.CopyFrom(weights.at(p->name)));
   return absl::OkStatus();
@@ -121,7 +133,7 @@ Status Sequential::Save(const std::string& dir) const {
   Status status = [&]() -> Status {
     auto* self = const_cast<Sequential*>(this);
     std::map<std::string, Tensor> weights;
-    for (Parameter* p : self->parameters()) weights[p->name] = p->value;
+    for (Parameter* p : ModelState(*self)) weights[p->name] = p->value;
     MLCORE_RETURN_IF_ERROR(
         WriteSafetensors(tmp + "/model.safetensors", weights, {{"format", kFormat}}));
     MLCORE_RETURN_IF_ERROR(WriteText(tmp + "/architecture.json", Architecture(*this).dump(2)));
@@ -183,7 +195,9 @@ Status Sequential::LoadWeightsImpl(const std::string& dir) {
   size_t li = 0;
   for (const auto& layer : layers_) {
     const std::string saved = arch["layers"][li++].value("name", "");
-    for (Parameter* p : layer->parameters()) {
+    std::vector<Parameter*> state = layer->parameters();
+    for (Parameter* b : layer->buffers()) state.push_back(b);
+    for (Parameter* p : state) {
       const std::string slot = p->name.substr(layer->name().size());
       auto it = file.tensors.find(saved + slot);
       if (it != file.tensors.end()) renamed[p->name] = it->second;

@@ -1,12 +1,14 @@
-// The Keras-style loops: Fit (epochs of shuffled batches, validation, callbacks), Evaluate and
-// Predict. Batches are gathered into one reusable buffer, so the loop allocates per epoch only.
+// The Keras-style loops shared by every Model: Fit (epochs of shuffled batches from tensors, or
+// passes over a Dataset; validation; callbacks), Evaluate and Predict. In-memory batches are
+// gathered into reusable buffers, so the tensor loop allocates per epoch only.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <numeric>
 #include <random>
 
-#include "mlcore/nn/sequential.h"
+#include "mlcore/nn/dataset.h"
+#include "mlcore/nn/model.h"
 
 namespace mlcore::nn {
 namespace {
@@ -23,46 +25,124 @@ StatusOr<Tensor> Gather(const Tensor& src, const std::vector<int64_t>& index, in
   return dst.Slice(0, end - begin);
 }
 
-Status CheckData(const char* what, const Tensor& x, const Tensor& y) {
-  if (!x.defined() || !y.defined()) {
+Status CheckData(const char* what, const TensorList& x, const TensorList& y) {
+  if (x.empty() || y.empty()) {
     return absl::InvalidArgumentError(std::string(what) + ": inputs and targets are required");
   }
-  if (x.dtype() != DType::kFloat32) {
-    return TypeError(std::string(what) + ": inputs must be float32, got " + DTypeName(x.dtype()));
-  }
-  if (x.dim() < 1 || y.dim() < 1 || x.shape()[0] != y.shape()[0]) {
-    return absl::InvalidArgumentError(std::string(what) + ": inputs " + ShapeToString(x.shape()) +
-                                      " and targets " + ShapeToString(y.shape()) +
-                                      " differ in sample count");
-  }
-  if (!x.device().is_cpu() || !y.device().is_cpu()) {
-    return absl::InvalidArgumentError(std::string(what) + ": data must be on the CPU");
+  const Tensor& x0 = x[0];
+  for (size_t i = 0; i < x.size() + y.size(); ++i) {
+    const bool input = i < x.size();
+    const Tensor& t = input ? x[i] : y[i - x.size()];
+    const std::string name =
+        input ? "input " + std::to_string(i) : "target " + std::to_string(i - x.size());
+    if (!t.defined()) {
+      return absl::InvalidArgumentError(std::string(what) + ": " + name + " is missing");
+    }
+    if (input && t.dtype() != DType::kFloat32) {
+      // Integer inputs are fine for an Embedding first layer; the layer itself checks.
+      if (t.dtype() != DType::kInt32 && t.dtype() != DType::kInt64) {
+        return TypeError(std::string(what) + ": inputs must be float32, got " +
+                         DTypeName(t.dtype()) + " (" + name + ")");
+      }
+    }
+    if (!x0.defined() || t.dim() < 1 || x0.dim() < 1 || t.shape()[0] != x0.shape()[0]) {
+      return absl::InvalidArgumentError(std::string(what) + ": inputs " +
+                                        ShapeToString(x0.shape()) + " and " + name + " " +
+                                        ShapeToString(t.shape()) + " differ in sample count");
+    }
+    if (!t.device().is_cpu()) {
+      return absl::InvalidArgumentError(std::string(what) + ": data must be on the CPU (" + name +
+                                        ")");
+    }
   }
   return absl::OkStatus();
 }
 
+// The status of a failed step, prefixed with where it happened; keeps the TypeError marker (and
+// any other payload) of the original.
+Status AtBatch(const Status& status, int epoch, int64_t batch) {
+  Status where(status.code(), "epoch " + std::to_string(epoch) + ", batch " +
+                                  std::to_string(batch) + ": " + std::string(status.message()));
+  status.ForEachPayload(
+      [&](absl::string_view url, const absl::Cord& payload) { where.SetPayload(url, payload); });
+  return where;
+}
+
+StatusOr<TensorList> Slices(const TensorList& list, int64_t begin, int64_t end) {
+  TensorList out;
+  for (const Tensor& t : list) {
+    MLCORE_ASSIGN_OR_RETURN(Tensor s, t.Slice(begin, end));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 }  // namespace
 
-StatusOr<History> Sequential::Fit(const Tensor& x, const Tensor& y, const FitOptions& options) {
-  if (!compiled()) return absl::FailedPreconditionError("Sequential: call Compile before Fit");
+StatusOr<History> Model::Fit(const Tensor& x, const Tensor& y, const FitOptions& options) {
+  if (!x.defined() || !y.defined()) {
+    return absl::InvalidArgumentError("Fit: inputs and targets are required");
+  }
+  if (x.dtype() != DType::kFloat32 && x.dtype() != DType::kInt32 && x.dtype() != DType::kInt64) {
+    return TypeError(std::string("Fit: inputs must be float32, got ") + DTypeName(x.dtype()));
+  }
+  return Fit(TensorList{x}, TensorList{y}, options);
+}
+
+Status Model::EpochEnd(const FitOptions& options, int epoch, Logs& logs, History& history,
+                       bool* stop) {
+  const double base = optimizer_->learning_rate();
+  logs["lr"] =
+      compile_.schedule ? compile_.schedule->LearningRate(optimizer_->steps(), base) : base;
+  if (options.validation_dataset) {
+    MLCORE_ASSIGN_OR_RETURN(Logs val, EvaluateDataset(*options.validation_dataset));
+    for (const auto& [key, value] : val) logs["val_" + key] = value;
+  } else {
+    TensorList vx = options.validation_inputs, vy = options.validation_targets;
+    if (options.validation_x.defined() || options.validation_y.defined()) {
+      vx = {options.validation_x};
+      vy = {options.validation_y};
+    }
+    if (!vx.empty() || !vy.empty()) {
+      MLCORE_ASSIGN_OR_RETURN(Logs val, EvaluateImpl(vx, vy, 256));
+      for (const auto& [key, value] : val) logs["val_" + key] = value;
+    }
+  }
+  epochs_trained_ = epoch + 1;
+  for (const auto& [key, value] : logs) history.metrics[key].push_back(value);
+  ++history.epochs_run;
+  for (auto& cb : options.callbacks) {
+    MLCORE_RETURN_IF_ERROR(cb->OnEpochEnd(*this, epoch, logs, stop));
+  }
+  return absl::OkStatus();
+}
+
+StatusOr<History> Model::Fit(const TensorList& x, const TensorList& y, const FitOptions& options) {
+  MLCORE_RETURN_IF_ERROR(CheckCompiled("Fit"));
   MLCORE_ASSIGN_OR_RETURN(Device device, ParseDevice(options.device));
   MLCORE_RETURN_IF_ERROR(To(device));
   MLCORE_RETURN_IF_ERROR(CheckData("Fit", x, y));
-  const bool validate = options.validation_x.defined() || options.validation_y.defined();
-  if (validate) {
+  if (options.validation_x.defined() || options.validation_y.defined()) {
     MLCORE_RETURN_IF_ERROR(
-        CheckData("Fit validation_data", options.validation_x, options.validation_y));
+        CheckData("Fit validation_data", {options.validation_x}, {options.validation_y}));
+  } else if (!options.validation_inputs.empty() || !options.validation_targets.empty()) {
+    MLCORE_RETURN_IF_ERROR(
+        CheckData("Fit validation_data", options.validation_inputs, options.validation_targets));
   }
   if (options.epochs < 0 || options.batch_size <= 0) {
     return absl::InvalidArgumentError("Fit: epochs must be >= 0 and batch_size > 0");
   }
   MLCORE_RETURN_IF_ERROR(EnsureBuilt(x));
-  const int64_t n = x.shape()[0];
+  const int64_t n = x[0].shape()[0];
   const int64_t bs = std::min(options.batch_size, n);
-  Shape xb_shape = x.shape(), yb_shape = y.shape();
-  xb_shape[0] = yb_shape[0] = bs;
-  MLCORE_ASSIGN_OR_RETURN(Tensor xb, Tensor::Empty(xb_shape, x.dtype()));
-  MLCORE_ASSIGN_OR_RETURN(Tensor yb, Tensor::Empty(yb_shape, y.dtype()));
+  TensorList xbuf, ybuf;
+  for (size_t i = 0; i < x.size() + y.size(); ++i) {
+    const Tensor& src = i < x.size() ? x[i] : y[i - x.size()];
+    Shape shape = src.shape();
+    shape[0] = bs;
+    MLCORE_ASSIGN_OR_RETURN(Tensor buf, Tensor::Empty(shape, src.dtype()));
+    (i < x.size() ? xbuf : ybuf).push_back(std::move(buf));
+  }
   std::vector<int64_t> order(n);
 
   for (auto& cb : options.callbacks) MLCORE_RETURN_IF_ERROR(cb->OnTrainBegin(*this));
@@ -73,55 +153,29 @@ StatusOr<History> Sequential::Fit(const Tensor& x, const Tensor& y, const FitOpt
       std::mt19937_64 rng(options.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch));
       std::shuffle(order.begin(), order.end(), rng);
     }
-    double loss_sum = 0.0;
-    int64_t correct = 0, seen = 0, skipped = 0;
+    EpochTotals totals;
     for (int64_t begin = 0; begin < n; begin += bs) {
       const int64_t end = std::min(n, begin + bs);
-      MLCORE_ASSIGN_OR_RETURN(Tensor bx, Gather(x, order, begin, end, xb));
-      MLCORE_ASSIGN_OR_RETURN(Tensor by, Gather(y, order, begin, end, yb));
+      TensorList bx, by;
+      for (size_t i = 0; i < x.size(); ++i) {
+        MLCORE_ASSIGN_OR_RETURN(Tensor t, Gather(x[i], order, begin, end, xbuf[i]));
+        bx.push_back(std::move(t));
+      }
+      for (size_t i = 0; i < y.size(); ++i) {
+        MLCORE_ASSIGN_OR_RETURN(Tensor t, Gather(y[i], order, begin, end, ybuf[i]));
+        by.push_back(std::move(t));
+      }
       StatusOr<StepResult> step = TrainStep(bx, by);
-      if (!step.ok()) {
-        Status where(step.status().code(), "epoch " + std::to_string(epoch) + ", batch " +
-                                               std::to_string(begin / bs) + ": " +
-                                               std::string(step.status().message()));
-        // Keeps the TypeError marker (and any other payload) of the original status.
-        step.status().ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
-          where.SetPayload(url, payload);
-        });
-        return where;
-      }
-      if (!step->applied) {
-        ++skipped;
-        continue;
-      }
-      loss_sum += step->loss * static_cast<double>(end - begin);
-      correct += step->correct;
-      seen += end - begin;
+      if (!step.ok()) return AtBatch(step.status(), epoch, begin / bs);
+      totals.AddBatch(*step, end - begin);
     }
-    skipped_steps_ += skipped;
-    Logs logs;
-    logs["loss"] = seen > 0 ? loss_sum / static_cast<double>(seen) : NAN;
-    if (want_accuracy_) {
-      logs["accuracy"] = seen > 0 ? static_cast<double>(correct) / static_cast<double>(seen) : NAN;
-    }
-    const double base = optimizer_->learning_rate();
-    logs["lr"] =
-        compile_.schedule ? compile_.schedule->LearningRate(optimizer_->steps(), base) : base;
+    skipped_steps_ += totals.skipped;
+    Logs logs = totals.ToLogs(output_names(), want_accuracy_);
     if (compile_.on_non_finite == NonFinitePolicy::kSkipStep) {
-      logs["skipped_steps"] = static_cast<double>(skipped);
+      logs["skipped_steps"] = static_cast<double>(totals.skipped);
     }
-    if (validate) {
-      MLCORE_ASSIGN_OR_RETURN(Logs val,
-                              EvaluateImpl(options.validation_x, options.validation_y, 256));
-      for (const auto& [key, value] : val) logs["val_" + key] = value;
-    }
-    epochs_trained_ = epoch + 1;
-    for (const auto& [key, value] : logs) history.metrics[key].push_back(value);
-    ++history.epochs_run;
     bool stop = false;
-    for (auto& cb : options.callbacks) {
-      MLCORE_RETURN_IF_ERROR(cb->OnEpochEnd(*this, epoch, logs, &stop));
-    }
+    MLCORE_RETURN_IF_ERROR(EpochEnd(options, epoch, logs, history, &stop));
     if (stop) {
       history.stopped_early = true;
       break;
@@ -131,60 +185,150 @@ StatusOr<History> Sequential::Fit(const Tensor& x, const Tensor& y, const FitOpt
   return history;
 }
 
-StatusOr<Logs> Sequential::Evaluate(const Tensor& x, const Tensor& y, int64_t batch_size) {
-  if (!compiled()) {
-    return absl::FailedPreconditionError("Sequential: call Compile before Evaluate");
+StatusOr<History> Model::Fit(Dataset& data, const FitOptions& options) {
+  MLCORE_RETURN_IF_ERROR(CheckCompiled("Fit"));
+  if (!data.batched()) {
+    return absl::FailedPreconditionError(
+        "Fit: the Dataset yields single examples; call Batch(batch_size) on it first");
   }
+  if (options.epochs < 0) return absl::InvalidArgumentError("Fit: epochs must be >= 0");
+  MLCORE_ASSIGN_OR_RETURN(Device device, ParseDevice(options.device));
+  MLCORE_RETURN_IF_ERROR(To(device));
+  for (auto& cb : options.callbacks) MLCORE_RETURN_IF_ERROR(cb->OnTrainBegin(*this));
+  History history;
+  for (int epoch = options.initial_epoch; epoch < options.initial_epoch + options.epochs; ++epoch) {
+    EpochTotals totals;
+    {
+      // Destroyed at the end of the pass, or on an error return: stops any prefetch thread.
+      MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<DatasetIterator> it, data.MakeIterator(epoch));
+      for (int64_t batch = 0;; ++batch) {
+        Element e;
+        StatusOr<bool> more = it->Next(&e);
+        if (!more.ok()) return AtBatch(more.status(), epoch, batch);
+        if (!*more) break;
+        if (batch == 0) {
+          Status checked = CheckData("Fit", e.inputs, e.targets);
+          if (!checked.ok()) return AtBatch(checked, epoch, batch);
+        }
+        const int64_t rows = e.inputs.empty() ? 0 : e.inputs[0].shape()[0];
+        StatusOr<StepResult> step = TrainStep(e.inputs, e.targets);
+        if (!step.ok()) return AtBatch(step.status(), epoch, batch);
+        totals.AddBatch(*step, rows);
+      }
+    }
+    skipped_steps_ += totals.skipped;
+    Logs logs = totals.ToLogs(output_names(), want_accuracy_);
+    if (compile_.on_non_finite == NonFinitePolicy::kSkipStep) {
+      logs["skipped_steps"] = static_cast<double>(totals.skipped);
+    }
+    bool stop = false;
+    MLCORE_RETURN_IF_ERROR(EpochEnd(options, epoch, logs, history, &stop));
+    if (stop) {
+      history.stopped_early = true;
+      break;
+    }
+  }
+  for (auto& cb : options.callbacks) MLCORE_RETURN_IF_ERROR(cb->OnTrainEnd(*this));
+  return history;
+}
+
+StatusOr<Logs> Model::Evaluate(const Tensor& x, const Tensor& y, int64_t batch_size) {
+  return Evaluate(TensorList{x}, TensorList{y}, batch_size);
+}
+
+StatusOr<Logs> Model::Evaluate(const TensorList& x, const TensorList& y, int64_t batch_size) {
+  MLCORE_RETURN_IF_ERROR(CheckCompiled("Evaluate"));
   MLCORE_RETURN_IF_ERROR(CheckData("Evaluate", x, y));
   return EvaluateImpl(x, y, batch_size);
 }
 
-StatusOr<Logs> Sequential::EvaluateImpl(const Tensor& x, const Tensor& y, int64_t batch_size) {
-  if (batch_size <= 0) return absl::InvalidArgumentError("Evaluate: batch_size must be > 0");
-  const int64_t n = x.shape()[0];
-  double loss_sum = 0.0;
-  int64_t correct = 0;
-  for (int64_t begin = 0; begin < n; begin += batch_size) {
-    const int64_t end = std::min(n, begin + batch_size);
-    MLCORE_ASSIGN_OR_RETURN(Tensor bx, x.Slice(begin, end));
-    MLCORE_ASSIGN_OR_RETURN(Tensor by, y.Slice(begin, end));
-    MLCORE_ASSIGN_OR_RETURN(Tensor out, Forward(bx, /*training=*/false));
-    MLCORE_ASSIGN_OR_RETURN(double loss, loss_->Compute(out, by, nullptr));
-    loss_sum += loss * static_cast<double>(end - begin);
-    if (want_accuracy_) {
-      MLCORE_ASSIGN_OR_RETURN(int64_t c, loss_->CountCorrect(out, by));
-      correct += c;
-    }
-  }
-  Logs logs;
-  logs["loss"] = n > 0 ? loss_sum / static_cast<double>(n) : NAN;
-  if (want_accuracy_) {
-    logs["accuracy"] = n > 0 ? static_cast<double>(correct) / static_cast<double>(n) : NAN;
-  }
-  return logs;
+StatusOr<Logs> Model::Evaluate(Dataset& data) {
+  MLCORE_RETURN_IF_ERROR(CheckCompiled("Evaluate"));
+  return EvaluateDataset(data);
 }
 
-StatusOr<Tensor> Sequential::Predict(const Tensor& x, int64_t batch_size) {
-  if (batch_size <= 0) return absl::InvalidArgumentError("Predict: batch_size must be > 0");
-  MLCORE_RETURN_IF_ERROR(EnsureBuilt(x));
-  const int64_t n = x.shape()[0];
-  if (n == 0) return absl::InvalidArgumentError("Predict: no samples");
-  Tensor result;
+StatusOr<Logs> Model::EvaluateDataset(Dataset& data) {
+  if (!data.batched()) {
+    return absl::FailedPreconditionError(
+        "Evaluate: the Dataset yields single examples; call Batch(batch_size) on it first");
+  }
+  MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<DatasetIterator> it, data.MakeIterator(0));
+  EpochTotals totals;
+  for (int64_t batch = 0;; ++batch) {
+    Element e;
+    MLCORE_ASSIGN_OR_RETURN(bool more, it->Next(&e));
+    if (!more) break;
+    MLCORE_RETURN_IF_ERROR(CheckData("Evaluate", e.inputs, e.targets));
+    MLCORE_ASSIGN_OR_RETURN(TensorList out, ForwardAll(e.inputs, /*training=*/false));
+    MLCORE_ASSIGN_OR_RETURN(StepResult r, LossOf(out, e.targets, nullptr));
+    totals.AddBatch(r, e.inputs[0].shape()[0]);
+  }
+  return totals.ToLogs(output_names(), want_accuracy_);
+}
+
+StatusOr<Logs> Model::EvaluateImpl(const TensorList& x, const TensorList& y, int64_t batch_size) {
+  if (batch_size <= 0) return absl::InvalidArgumentError("Evaluate: batch_size must be > 0");
+  const int64_t n = x[0].shape()[0];
+  EpochTotals totals;
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     const int64_t end = std::min(n, begin + batch_size);
-    MLCORE_ASSIGN_OR_RETURN(Tensor bx, x.Slice(begin, end));
-    MLCORE_ASSIGN_OR_RETURN(Tensor out, Forward(bx, /*training=*/false));
-    if (!out.device().is_cpu()) {
-      MLCORE_ASSIGN_OR_RETURN(out, out.To(Device::CPU()));
+    MLCORE_ASSIGN_OR_RETURN(TensorList bx, Slices(x, begin, end));
+    MLCORE_ASSIGN_OR_RETURN(TensorList by, Slices(y, begin, end));
+    MLCORE_ASSIGN_OR_RETURN(TensorList out, ForwardAll(bx, /*training=*/false));
+    MLCORE_ASSIGN_OR_RETURN(StepResult r, LossOf(out, by, nullptr));
+    totals.AddBatch(r, end - begin);
+  }
+  return totals.ToLogs(output_names(), want_accuracy_);
+}
+
+StatusOr<Tensor> Model::Predict(const Tensor& x, int64_t batch_size) {
+  return Predict(TensorList{x}, batch_size);
+}
+
+StatusOr<Tensor> Model::Predict(const TensorList& x, int64_t batch_size) {
+  if (output_names().size() != 1) {
+    return absl::InvalidArgumentError("Predict: the model has " +
+                                      std::to_string(output_names().size()) +
+                                      " outputs; use PredictAll");
+  }
+  MLCORE_ASSIGN_OR_RETURN(TensorList out, PredictAll(x, batch_size));
+  return out[0];
+}
+
+StatusOr<TensorList> Model::PredictAll(const TensorList& x, int64_t batch_size) {
+  if (batch_size <= 0) return absl::InvalidArgumentError("Predict: batch_size must be > 0");
+  MLCORE_RETURN_IF_ERROR(EnsureBuilt(x));
+  const int64_t n = x[0].shape()[0];
+  if (n == 0) return absl::InvalidArgumentError("Predict: no samples");
+  TensorList result;
+  for (int64_t begin = 0; begin < n; begin += batch_size) {
+    const int64_t end = std::min(n, begin + batch_size);
+    MLCORE_ASSIGN_OR_RETURN(TensorList bx, Slices(x, begin, end));
+    MLCORE_ASSIGN_OR_RETURN(TensorList outs, ForwardAll(bx, /*training=*/false));
+    for (size_t o = 0; o < outs.size(); ++o) {
+      Tensor out = outs[o];
+      if (!out.device().is_cpu()) {
+        MLCORE_ASSIGN_OR_RETURN(out, out.To(Device::CPU()));
+      }
+      if (result.size() <= o) {
+        if (begin == 0 && end == n) {
+          bool shared = false;
+          for (const Tensor& xi : x) shared = shared || out.SharesStorageWith(xi);
+          if (shared) {
+            MLCORE_ASSIGN_OR_RETURN(out, out.Clone());
+          }
+          result.push_back(out);
+          continue;
+        }
+        Shape shape = out.shape();
+        shape[0] = n;
+        MLCORE_ASSIGN_OR_RETURN(Tensor full, Tensor::Empty(shape, out.dtype()));
+        result.push_back(std::move(full));
+      }
+      if (begin == 0 && end == n) continue;
+      MLCORE_ASSIGN_OR_RETURN(Tensor dst, result[o].Slice(begin, end));
+      MLCORE_RETURN_IF_ERROR(dst.CopyFrom(out));
     }
-    if (begin == 0 && end == n) return out.SharesStorageWith(x) ? out.Clone() : out;
-    if (!result.defined()) {
-      Shape shape = out.shape();
-      shape[0] = n;
-      MLCORE_ASSIGN_OR_RETURN(result, Tensor::Empty(shape, DType::kFloat32));
-    }
-    MLCORE_ASSIGN_OR_RETURN(Tensor dst, result.Slice(begin, end));
-    MLCORE_RETURN_IF_ERROR(dst.CopyFrom(out));
   }
   return result;
 }

@@ -51,8 +51,10 @@ StatusOr<Tensor> Layer::Forward(const Tensor& x, bool training) {
         Describe() + " expects input of shape " + ShapeToString(expected) + " (-1: any batch) " +
         "but got " + (x.defined() ? ShapeToString(x.shape()) : std::string("an undefined tensor")));
   }
-  if (x.dtype() != DType::kFloat32) {
-    return TypeError(Describe() + " needs float32 input, got " + DTypeName(x.dtype()));
+  if (!AcceptsDType(x.dtype())) {
+    return TypeError(Describe() + " cannot take " + DTypeName(x.dtype()) +
+                     " input (float32 expected" +
+                     (AcceptsDType(DType::kInt64) ? ", or int32/int64 indices)" : ")"));
   }
   if (x.device().is_cuda() && !SupportsCuda()) {
     return absl::InvalidArgumentError(Describe() + " has no CUDA implementation; input is on " +

@@ -77,7 +77,7 @@ class TensorBoardCallback : public Callback {
  public:
   explicit TensorBoardCallback(std::unique_ptr<SummaryWriter> writer)
       : writer_(std::move(writer)) {}
-  Status OnEpochEnd(Sequential&, int epoch, const Logs& logs, bool*) override {
+  Status OnEpochEnd(Model&, int epoch, const Logs& logs, bool*) override {
     for (const auto& [key, value] : logs) {
       MLCORE_RETURN_IF_ERROR(writer_->AddScalar("epoch_" + key, value, epoch));
     }

@@ -192,6 +192,20 @@ std::string Component::DefinitionDigest() const {
   return digest.ok() ? *digest : std::string();
 }
 
+void Interrupter::Set(std::function<void()> fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  fn_ = std::move(fn);
+}
+
+void Interrupter::Fire() {
+  std::function<void()> fn;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    fn.swap(fn_);
+  }
+  if (fn) fn();
+}
+
 std::string TaskContext::ExecutorInput() const {
   Json j;
   j["run_id"] = run_id;

@@ -20,6 +20,16 @@ std::string ReadFile(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
+Status CallFn(const Callable& fn, TaskContext& ctx) {
+  try {
+    return fn(ctx);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("threw: ", e.what()));
+  } catch (...) {
+    return absl::InternalError("threw an exception");
+  }
+}
+
 bool Compare(const Json& lhs, const std::string& op, const Json& rhs) {
   if (op == "==") return lhs == rhs;
   if (op == "!=") return lhs != rhs;
@@ -48,56 +58,108 @@ RunState::RunState(Client* client, const Pipeline& pipeline, RunOptions options)
 
 RunState::~RunState() {
   if (thread_.joinable()) thread_.join();
+  if (flusher_.joinable()) flusher_.join();
 }
 
 void RunState::Launch() {
   runs_dir_ = client_->home() + "/pipeline/runs/" + run_id_;
+  flusher_ = std::thread([this] { FlusherLoop(); });
   thread_ = std::thread([this] { Execute(); });
 }
 
 void RunState::Execute() {
-  std::vector<SchedulerNode> nodes(pipeline_.tasks().size());
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    const Task& t = pipeline_.tasks()[i];
-    for (const std::string& up : t.Upstream()) nodes[i].upstream.push_back(index_.at(up));
-    nodes[i].cpu = t.component->resources.cpu;
-    nodes[i].gpu = t.component->resources.gpu;
-    nodes[i].run_always = t.options.run_always;
+  // Outer DAG: one node per task outside loops and one per loop (its body runs inside it).
+  const auto& tasks = pipeline_.tasks();
+  const auto& loops = pipeline_.loops();
+  std::vector<int32_t> node_of(tasks.size() + loops.size(), -1);  // slot -> node
+  std::vector<int32_t> slot_of;                                   // node -> slot
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (!tasks[i].options.loop.empty()) continue;
+    node_of[i] = static_cast<int32_t>(slot_of.size());
+    slot_of.push_back(static_cast<int32_t>(i));
+  }
+  for (size_t li = 0; li < loops.size(); ++li) {
+    node_of[tasks.size() + li] = static_cast<int32_t>(slot_of.size());
+    slot_of.push_back(static_cast<int32_t>(tasks.size() + li));
+  }
+  // The node that stands for task `name`: its own, or its loop's.
+  auto node_for = [&](const std::string& name) {
+    const Task& t = tasks[index_.at(name)];
+    return t.options.loop.empty() ? node_of[index_.at(name)] : node_of[index_.at(t.options.loop)];
+  };
+  std::vector<SchedulerNode> nodes(slot_of.size());
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    const int32_t slot = slot_of[n];
+    std::vector<int32_t> up;
+    if (slot < static_cast<int32_t>(tasks.size())) {
+      const Task& t = tasks[slot];
+      for (const std::string& u : t.Upstream()) up.push_back(node_for(u));
+      nodes[n].cpu = t.component->resources.cpu;
+      nodes[n].gpu = t.component->resources.gpu;
+      nodes[n].run_always = t.options.run_always;
+    } else {
+      // A loop waits for its items' task and for everything its body reads from outside, holds
+      // no CPU slot itself (its iterations have their own) and the most GPUs one body task needs.
+      const Loop& loop = loops[slot - tasks.size()];
+      if (loop.items.kind == InputBinding::Kind::kTaskOutput)
+        up.push_back(node_for(loop.items.task));
+      nodes[n].cpu = 0;
+      for (const std::string& b : loop.body) {
+        const Task& t = tasks[index_.at(b)];
+        nodes[n].gpu = std::max(nodes[n].gpu, t.component->resources.gpu);
+        for (const std::string& u : t.Upstream()) {
+          if (tasks[index_.at(u)].options.loop != loop.name) up.push_back(node_for(u));
+        }
+      }
+    }
+    std::sort(up.begin(), up.end());
+    up.erase(std::unique(up.begin(), up.end()), up.end());
+    up.erase(std::remove(up.begin(), up.end(), static_cast<int32_t>(n)), up.end());
+    nodes[n].upstream = std::move(up);
   }
   SchedulerOptions so;
   so.max_parallelism = options_.max_parallelism;
   so.cpu_slots = options_.cpu_slots;
   so.gpu_slots = options_.gpu_slots >= 0 ? options_.gpu_slots : cuda::DeviceCount();
   SchedulerCallbacks cb;
-  cb.run = [this](int32_t i, const std::vector<int>& gpus) { return RunTask(i, gpus); };
-  cb.on_skip = [this](int32_t i) {
-    const Task& t = pipeline_.tasks()[i];
-    {
-      std::lock_guard<std::mutex> lock(results_mu_);
-      results_[i].state = state::kSkipped;
+  cb.run = [&](int32_t n, const std::vector<int>& gpus) {
+    const int32_t slot = slot_of[n];
+    if (slot >= static_cast<int32_t>(tasks.size())) {
+      return RunLoop(slot - static_cast<int32_t>(tasks.size()), gpus);
     }
-    Status st = RecordTask(t, state::kSkipped, 0, "", Json::object(),
-                           "an upstream task failed or was skipped", true);
-    if (!st.ok()) {
-      MLCORE_LOG(Error) << "recording task " << t.name << ": " << st;
+    return RunTask(tasks[slot], slot, component_digests_[slot], gpus, nullptr);
+  };
+  auto loop_task = [&](int32_t slot) {
+    // A loop's row is recorded like a task's; a stand-in Task carries its name.
+    Task t;
+    t.name = loops[slot - tasks.size()].name;
+    return t;
+  };
+  cb.on_skip = [&](int32_t n) {
+    const int32_t slot = slot_of[n];
+    if (slot < static_cast<int32_t>(tasks.size())) {
+      MarkFinished(tasks[slot], slot, state::kSkipped, "an upstream task failed or was skipped");
+    } else {
+      MarkFinished(loop_task(slot), slot, state::kSkipped,
+                   "an upstream task failed or was skipped");
     }
   };
-  cb.on_unrunnable = [this](int32_t i, const Status& why) {
-    const Task& t = pipeline_.tasks()[i];
-    {
-      std::lock_guard<std::mutex> lock(results_mu_);
-      results_[i].state = state::kFailed;
-    }
-    Status st = RecordTask(t, state::kFailed, 0, "", Json::object(),
-                           absl::StrCat("task '", t.name, "' cannot run: ", why.message()), true);
-    if (!st.ok()) {
-      MLCORE_LOG(Error) << "recording task " << t.name << ": " << st;
-    }
+  cb.on_unrunnable = [&](int32_t n, const Status& why) {
+    const int32_t slot = slot_of[n];
+    Task t = slot < static_cast<int32_t>(tasks.size()) ? tasks[slot] : loop_task(slot);
+    MarkFinished(t, slot, state::kFailed,
+                 absl::StrCat("task '", t.name, "' cannot run: ", why.message()));
   };
   auto stats = RunDag(nodes, cb, so);
   if (!stats.ok()) {
     MLCORE_LOG(Error) << "run " << run_id_ << ": " << stats.status();
   }
+  {
+    std::lock_guard<std::mutex> dl(deferred_mu_);
+    stop_flusher_ = true;
+  }
+  deferred_cv_.notify_all();
+  flusher_.join();
   FinishRun();
   {
     std::lock_guard<std::recursive_mutex> lock(stmt_mu_);
@@ -110,15 +172,65 @@ void RunState::Execute() {
   done_cv_.notify_all();
 }
 
-StatusOr<Json> RunState::ResolveParameter(const Task& task, const InputBinding& b) const {
+void RunState::MarkFinished(const Task& task, int32_t slot, const std::string& st,
+                            const std::string& error) {
+  {
+    std::lock_guard<std::mutex> lock(results_mu_);
+    results_[slot].state = st;
+    results_[slot].error = error;
+  }
+  Status rec = RecordTask(task, st, 0, "", Json::object(), error, true);
+  if (!rec.ok()) {
+    MLCORE_LOG(Error) << "recording task " << task.name << ": " << rec;
+  }
+}
+
+const Json& RunState::UpstreamOutputsLocked(const std::string& task, const Scope* scope) const {
+  if (scope != nullptr) {
+    auto it = scope->local.find(task);
+    if (it != scope->local.end()) return results_[it->second].outputs;
+  }
+  return results_[index_.at(task)].outputs;
+}
+
+StatusOr<Json> RunState::ResolveParameter(const Task& task, const InputBinding& b,
+                                          const Scope* scope) const {
   switch (b.kind) {
     case InputBinding::Kind::kConstant:
       return b.constant;
     case InputBinding::Kind::kParameter:
       return arguments_.at(b.parameter);
+    case InputBinding::Kind::kLoopItem: {
+      if (scope == nullptr) {
+        return absl::InternalError(absl::StrCat("task '", task.name, "' reads a loop item"));
+      }
+      if (b.field.empty()) return scope->item;
+      if (!scope->item.is_object() || !scope->item.contains(b.field)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("task '", task.name, "': loop item ", scope->item.dump(), " (iteration ",
+                         scope->iteration, ") has no field '", b.field, "'"));
+      }
+      return scope->item[b.field];
+    }
+    case InputBinding::Kind::kGather: {
+      // Each iteration's value, in item order; iterations whose task was skipped (a condition
+      // inside the loop) contribute nothing, as in Kubeflow.
+      const Task* producer = pipeline_.FindTask(b.task);
+      const int32_t li =
+          index_.at(producer->options.loop) - static_cast<int32_t>(pipeline_.tasks().size());
+      std::lock_guard<std::mutex> lock(results_mu_);
+      Json items = Json::array();
+      for (const auto& iteration : iterations_[li]) {
+        const Json& outs = results_[iteration.find(b.task)->second].outputs;
+        if (outs.contains("parameters") && outs["parameters"].contains(b.output)) {
+          items.push_back(outs["parameters"][b.output]);
+        }
+      }
+      return items;
+    }
     case InputBinding::Kind::kTaskOutput: {
       std::lock_guard<std::mutex> lock(results_mu_);
-      const Json& outs = results_[index_.at(b.task)].outputs;
+      const Json& outs = UpstreamOutputsLocked(b.task, scope);
       if (outs.contains("parameters") && outs["parameters"].contains(b.output)) {
         return outs["parameters"][b.output];
       }
@@ -128,7 +240,7 @@ StatusOr<Json> RunState::ResolveParameter(const Task& task, const InputBinding& 
     case InputBinding::Kind::kCollect: {
       Json items = Json::array();
       for (const InputBinding& item : b.items) {
-        MLCORE_ASSIGN_OR_RETURN(Json v, ResolveParameter(task, item));
+        MLCORE_ASSIGN_OR_RETURN(Json v, ResolveParameter(task, item, scope));
         items.push_back(std::move(v));
       }
       return items;
@@ -137,9 +249,9 @@ StatusOr<Json> RunState::ResolveParameter(const Task& task, const InputBinding& 
   return absl::InternalError("bad binding");
 }
 
-StatusOr<Json> RunState::UpstreamArtifact(const InputBinding& b) const {
+StatusOr<Json> RunState::UpstreamArtifact(const InputBinding& b, const Scope* scope) const {
   std::lock_guard<std::mutex> lock(results_mu_);
-  const Json& outs = results_[index_.at(b.task)].outputs;
+  const Json& outs = UpstreamOutputsLocked(b.task, scope);
   if (outs.contains("artifacts") && outs["artifacts"].contains(b.output)) {
     return outs["artifacts"][b.output];
   }
@@ -147,16 +259,16 @@ StatusOr<Json> RunState::UpstreamArtifact(const InputBinding& b) const {
       absl::StrCat("upstream task '", b.task, "' recorded no artifact '", b.output, "'"));
 }
 
-StatusOr<bool> RunState::ConditionsHold(const Task& task) const {
+StatusOr<bool> RunState::ConditionsHold(const Task& task, const Scope* scope) const {
   for (const Condition& c : task.options.conditions) {
-    MLCORE_ASSIGN_OR_RETURN(Json lhs, ResolveParameter(task, c.lhs));
+    MLCORE_ASSIGN_OR_RETURN(Json lhs, ResolveParameter(task, c.lhs, scope));
     if (Compare(lhs, c.op, c.rhs) == c.negate) return false;
   }
   return true;
 }
 
-NodeOutcome RunState::RunTask(int32_t index, const std::vector<int>& gpus) {
-  const Task& task = pipeline_.tasks()[index];
+NodeOutcome RunState::RunTask(const Task& task, int32_t index, const std::string& digest,
+                              const std::vector<int>& gpus, const Scope* scope) {
   const Component& comp = *task.component;
   {
     std::lock_guard<std::mutex> lock(results_mu_);
@@ -167,6 +279,7 @@ NodeOutcome RunState::RunTask(int32_t index, const std::vector<int>& gpus) {
     {
       std::lock_guard<std::mutex> lock(results_mu_);
       results_[index].state = state::kFailed;
+      results_[index].error = message;
     }
     Status st = RecordTask(task, state::kFailed, attempts, key, Json::object(), message, true);
     if (!st.ok()) {
@@ -174,7 +287,7 @@ NodeOutcome RunState::RunTask(int32_t index, const std::vector<int>& gpus) {
     }
     return NodeOutcome::kFailed;
   };
-  auto holds = ConditionsHold(task);
+  auto holds = ConditionsHold(task, scope);
   if (!holds.ok()) return fail(std::string(holds.status().message()), 0, "");
   if (!*holds) {
     {
@@ -195,11 +308,12 @@ NodeOutcome RunState::RunTask(int32_t index, const std::vector<int>& gpus) {
   ctx.task_name = task.name;
   ctx.gpus = gpus;
   std::map<std::string, Json> inputs_used;  // artifact inputs: name -> upstream entry
-  Json key_inputs = Json::object();
+  const bool caching = options_.enable_caching && task.options.caching.value_or(comp.caching);
+  Json key_inputs = Json::object();  // only built when the cache is used
   for (const IoSpec& in : comp.inputs) {
     auto it = task.arguments.find(in.name);
     if (IsArtifactType(in.type)) {
-      auto art = UpstreamArtifact(it->second);
+      auto art = UpstreamArtifact(it->second, scope);
       if (!art.ok())
         return fail(absl::StrCat("task '", task.name, "': ", art.status().message()), 0, "");
       std::string digest = (*art)["digest"].get<std::string>();
@@ -217,25 +331,24 @@ NodeOutcome RunState::RunTask(int32_t index, const std::vector<int>& gpus) {
       ref.digest = digest;
       ctx.inputs[in.name] = ref;
       inputs_used[in.name] = *art;
-      key_inputs[in.name] = {{"artifact", digest}};
+      if (caching) key_inputs[in.name] = {{"artifact", digest}};
     } else {
       Json value;
       if (it == task.arguments.end()) {
         value = *in.default_value;
       } else {
-        auto v = ResolveParameter(task, it->second);
+        auto v = ResolveParameter(task, it->second, scope);
         if (!v.ok()) return fail(std::string(v.status().message()), 0, "");
-        value = *v;
+        value = *std::move(v);
       }
-      ctx.params[in.name] = value;
-      key_inputs[in.name] = {{"value", value}};
+      if (caching) key_inputs[in.name] = {{"value", value}};
+      ctx.params.emplace(in.name, std::move(value));
     }
   }
 
-  bool caching = options_.enable_caching && task.options.caching.value_or(comp.caching);
   std::string cache_key;
   if (caching) {
-    Json k = {{"component", component_digests_[index]}, {"inputs", key_inputs}};
+    Json k = {{"component", digest}, {"inputs", key_inputs}};
     cache_key = store::Sha256Hex(k.dump()).value_or("");
     auto rows = Cached("SELECT outputs FROM pipeline_cache WHERE key = ?1", {cache_key});
     if (rows.ok() && !rows->empty()) {
@@ -326,22 +439,42 @@ NodeOutcome RunState::RunTask(int32_t index, const std::vector<int>& gpus) {
 Status RunState::Attempt(const Task& task, TaskContext& ctx) {
   const Component& comp = *task.component;
   if (comp.fn) {
-    // In-process callables cannot be interrupted safely; their timeout is checked when they
-    // return (subprocess and command tasks are killed at the deadline).
-    const absl::Time start = absl::Now();
-    Status st;
-    try {
-      st = comp.fn(ctx);
-    } catch (const std::exception& e) {
-      st = absl::InternalError(absl::StrCat("threw: ", e.what()));
-    } catch (...) {
-      st = absl::InternalError("threw an exception");
+    if (comp.timeout == absl::InfiniteDuration()) return CallFn(comp.fn, ctx);
+    // A deadline: the callable runs on a thread of its own (with its own copy of the context)
+    // so that this one can stop waiting. At the deadline the callable is interrupted where it
+    // can be (Python) and abandoned; it may still be running, but nothing it does is recorded.
+    struct Call {
+      std::mutex mu;
+      std::condition_variable cv;
+      bool done = false;
+      Status status;
+      TaskContext ctx;
+    };
+    auto call = std::make_shared<Call>();
+    call->ctx = ctx;
+    Callable fn = comp.fn;
+    std::thread runner([call, fn] {
+      Status st = CallFn(fn, call->ctx);
+      std::lock_guard<std::mutex> lock(call->mu);
+      call->status = std::move(st);
+      call->done = true;
+      call->cv.notify_all();
+    });
+    std::unique_lock<std::mutex> lock(call->mu);
+    const bool finished = call->cv.wait_for(lock, absl::ToChronoNanoseconds(comp.timeout),
+                                            [&] { return call->done; });
+    if (finished) {
+      lock.unlock();
+      runner.join();
+      ctx = std::move(call->ctx);
+      return call->status;
     }
-    if (st.ok() && absl::Now() - start > comp.timeout) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("ran longer than its timeout of ", absl::FormatDuration(comp.timeout)));
-    }
-    return st;
+    lock.unlock();
+    call->ctx.interrupter->Fire();
+    runner.detach();
+    return absl::DeadlineExceededError(
+        absl::StrCat("task '", task.name, "' ran past its timeout of ",
+                     absl::FormatDuration(comp.timeout), " and was stopped"));
   }
   std::error_code ec;
   fs::create_directories(ctx.task_dir, ec);

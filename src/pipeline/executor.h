@@ -37,9 +37,21 @@ class RunState : public RunHandle {
   const Client* client() const { return client_; }
 
  private:
+  // One slot per thing the run records: the pipeline's tasks (by index), then its loops, then
+  // the tasks of loop iterations as they are expanded. Read and written under results_mu_.
   struct TaskResult {
+    std::string name;
     std::string state;
     Json outputs = Json::object();  // {"parameters": {...}, "artifacts": {...}}
+    std::string error;
+  };
+  // Where a task of a loop iteration resolves its bindings: the iteration's item, and the
+  // slots of the same iteration's tasks (the body's names map to `task[i]`).
+  struct Scope {
+    int32_t loop = -1;
+    int64_t iteration = 0;
+    Json item;
+    std::map<std::string, int32_t, std::less<>> local;
   };
   // An output artifact stored by CollectOutputs, recorded with the task's success.
   struct Produced {
@@ -50,11 +62,22 @@ class RunState : public RunHandle {
   };
 
   void Execute();
-  NodeOutcome RunTask(int32_t index, const std::vector<int>& gpus);
+  // Runs (or serves from the cache) `task`, whose outcome goes to results_[slot]. `digest` is
+  // its component's definition digest; `scope` is set for a loop iteration's task.
+  NodeOutcome RunTask(const Task& task, int32_t slot, const std::string& digest,
+                      const std::vector<int>& gpus, const Scope* scope);
+  // Expands loop `li` over its items (known now: its upstream tasks are done) and runs the
+  // iterations as a nested DAG, at most `parallelism` at once, on the GPUs `gpus` the loop holds.
+  NodeOutcome RunLoop(int32_t li, const std::vector<int>& gpus);
+  void MarkFinished(const Task& task, int32_t slot, const std::string& state,
+                    const std::string& error);
   // Resolves a binding to a parameter value or an artifact entry of an upstream task's outputs.
-  StatusOr<Json> ResolveParameter(const Task& task, const InputBinding& b) const;
-  StatusOr<Json> UpstreamArtifact(const InputBinding& b) const;
-  StatusOr<bool> ConditionsHold(const Task& task) const;
+  StatusOr<Json> ResolveParameter(const Task& task, const InputBinding& b,
+                                  const Scope* scope) const;
+  StatusOr<Json> UpstreamArtifact(const InputBinding& b, const Scope* scope) const;
+  StatusOr<bool> ConditionsHold(const Task& task, const Scope* scope) const;
+  // The outputs of the slot an upstream task name refers to (under results_mu_).
+  const Json& UpstreamOutputsLocked(const std::string& task, const Scope* scope) const;
   Status Attempt(const Task& task, TaskContext& ctx);
   // Reads output parameters and stores output artifacts' files; records nothing.
   StatusOr<Json> CollectOutputs(const Task& task, TaskContext& ctx,
@@ -88,21 +111,38 @@ class RunState : public RunHandle {
   std::string runs_dir_;
   std::vector<TaskResult> results_;
   std::vector<std::string> component_digests_;  // by task index
-  std::map<std::string, int32_t> index_;
+  std::map<std::string, int32_t> index_;        // tasks and loops by name -> slot
+  // Per loop: each expanded iteration's body task name -> slot (under results_mu_).
+  std::vector<std::vector<std::map<std::string, int32_t, std::less<>>>> iterations_;
+  // On resume: what the interrupted run recorded for loop rows and iteration tasks, which exist
+  // only once their loop is expanded again.
+  std::map<std::string, TaskResult> prior_;
   mutable std::mutex results_mu_;
   std::atomic<bool> cancelled_{false};
   // Finalized when the run ends: a statement must not outlive the client's store.
   std::recursive_mutex stmt_mu_;
   std::map<std::string_view, store::Statement> stmts_;
-  // Cache-hit records: losing them in a crash costs only a repeat (resume looks the cache up
-  // again), so they ride along with the next write instead of paying a commit each. An
-  // in-process task's "running" record is not deferred: a crashed run's running tasks must be
-  // found and marked interrupted. Under stmt_mu_.
+
+ public:
+  // A record write queued for the next batch (see Defer).
   struct Deferred {
     std::string_view sql;
     std::vector<store::Value> params;
   };
-  std::vector<Deferred> deferred_;
+
+ private:
+  // Group commit: records whose loss in a crash costs only a repeat (a cache hit; an in-process
+  // task's start; the success of a task without artifacts, which resume or the cache runs
+  // again) are queued and written by a flusher thread in one transaction per batch, every
+  // kFlushInterval or sooner when many wait, instead of a commit each. Any other write takes
+  // the queue first, in the same transaction, so records keep their order.
+  void Defer(Deferred record);
+  void FlusherLoop();
+  std::mutex deferred_mu_;
+  std::condition_variable deferred_cv_;
+  std::vector<Deferred> deferred_;  // under deferred_mu_
+  bool stop_flusher_ = false;       // under deferred_mu_
+  std::thread flusher_;
 
   std::thread thread_;
   std::atomic<bool> done_{false};

@@ -39,12 +39,31 @@ InputBinding InputBinding::Collect(std::vector<InputBinding> items) {
   return b;
 }
 
+InputBinding InputBinding::LoopItem(std::string loop, std::string field) {
+  InputBinding b;
+  b.kind = Kind::kLoopItem;
+  b.loop = std::move(loop);
+  b.field = std::move(field);
+  return b;
+}
+
+InputBinding InputBinding::Gather(std::string task, std::string output) {
+  InputBinding b;
+  b.kind = Kind::kGather;
+  b.task = std::move(task);
+  b.output = std::move(output);
+  return b;
+}
+
 std::vector<std::string> Task::Upstream() const {
   std::set<std::string> up(after.begin(), after.end());
+  auto from_task = [](InputBinding::Kind k) {
+    return k == InputBinding::Kind::kTaskOutput || k == InputBinding::Kind::kGather;
+  };
   for (const auto& [input, b] : arguments) {
-    if (b.kind == InputBinding::Kind::kTaskOutput) up.insert(b.task);
+    if (from_task(b.kind)) up.insert(b.task);
     for (const InputBinding& item : b.items) {
-      if (item.kind == InputBinding::Kind::kTaskOutput) up.insert(item.task);
+      if (from_task(item.kind)) up.insert(item.task);
     }
   }
   for (const Condition& c : options.conditions) {
@@ -80,6 +99,24 @@ const Task* Pipeline::FindTask(std::string_view name) const {
   return it == index_.end() ? nullptr : &tasks_[it->second];
 }
 
+const Loop* Pipeline::FindLoop(std::string_view name) const {
+  for (const Loop& l : loops_) {
+    if (l.name == name) return &l;
+  }
+  return nullptr;
+}
+
+Status Pipeline::CheckLoopAccess(const Task& task, const std::string& producer,
+                                 const std::string& where) const {
+  const Task* p = FindTask(producer);
+  if (p == nullptr || p->options.loop.empty() || p->options.loop == task.options.loop) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      where, " uses task '", producer, "', which runs once per iteration of ParallelFor '",
+      p->options.loop, "': gather its outputs into a list with Collected (InputBinding::Gather)"));
+}
+
 StatusOr<ValueType> Pipeline::OutputType(std::string_view task, std::string_view output) const {
   const Task* t = FindTask(task);
   if (t == nullptr) {
@@ -102,7 +139,7 @@ Status Pipeline::CheckBinding(const Task& task, const IoSpec& input, const Input
     return absl::StrCat("task '", task.name, "' (component '", task.component->name, "') input '",
                         input.name, "'");
   };
-  ValueType from;
+  ValueType from{};
   switch (b.kind) {
     case InputBinding::Kind::kConstant: {
       if (IsArtifactType(input.type)) {
@@ -129,8 +166,68 @@ Status Pipeline::CheckBinding(const Task& task, const IoSpec& input, const Input
       if (!type.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(where(), ": ", type.status().message()));
       }
+      MLCORE_RETURN_IF_ERROR(CheckLoopAccess(task, b.task, where()));
       from = *type;
       break;
+    }
+    case InputBinding::Kind::kLoopItem: {
+      if (task.options.loop != b.loop) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where(), " uses the item of ParallelFor '", b.loop, "' outside its body",
+            task.options.loop.empty() ? ""
+                                      : absl::StrCat(" (it is in '", task.options.loop, "')")));
+      }
+      if (IsArtifactType(input.type)) {
+        return absl::InvalidArgumentError(absl::StrCat(where(), " is a ", ValueTypeName(input.type),
+                                                       " artifact; a loop item is a parameter"));
+      }
+      // A constant list's items are known now: check each against the input's type.
+      const Loop* loop = FindLoop(b.loop);
+      if (loop != nullptr && loop->items.kind == InputBinding::Kind::kConstant) {
+        for (size_t i = 0; i < loop->items.constant.size(); ++i) {
+          Json v = loop->items.constant[i];
+          if (!b.field.empty()) {
+            if (!v.is_object() || !v.contains(b.field)) {
+              return absl::InvalidArgumentError(
+                  absl::StrCat(where(), ": item ", i, " has no field '", b.field, "'"));
+            }
+            v = v[b.field];
+          }
+          Status st = CheckParameterValue(input.type, v);
+          if (!st.ok()) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(where(), ": item ", i, ": ", st.message()));
+          }
+        }
+      }
+      return absl::OkStatus();
+    }
+    case InputBinding::Kind::kGather: {
+      auto type = OutputType(b.task, b.output);
+      if (!type.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(where(), ": ", type.status().message()));
+      }
+      const Task* producer = FindTask(b.task);
+      if (producer->options.loop.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where(), " collects task '", b.task, "', which is in no ParallelFor; pass its output"));
+      }
+      if (producer->options.loop == task.options.loop) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where(), " collects task '", b.task, "' inside its own ParallelFor '",
+                         producer->options.loop, "'; collect after the loop"));
+      }
+      if (IsArtifactType(*type)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where(), " collects output '", b.output, "' of task '", b.task, "', a ",
+                         ValueTypeName(*type), " artifact; only parameters are gathered"));
+      }
+      if (input.type != ValueType::kList) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where(), " is a ", ValueTypeName(input.type),
+                         "; collected values (one per iteration) need a list input"));
+      }
+      return absl::OkStatus();
     }
     case InputBinding::Kind::kCollect: {
       if (input.type != ValueType::kList) {
@@ -139,9 +236,14 @@ Status Pipeline::CheckBinding(const Task& task, const IoSpec& input, const Input
       }
       for (size_t i = 0; i < b.items.size(); ++i) {
         const InputBinding& item = b.items[i];
-        if (item.kind == InputBinding::Kind::kCollect) {
+        if (item.kind == InputBinding::Kind::kCollect || item.kind == InputBinding::Kind::kGather) {
           return absl::InvalidArgumentError(
               absl::StrCat(where(), ": item ", i, " gathers again; nest lists as values"));
+        }
+        if (item.kind == InputBinding::Kind::kLoopItem && item.loop != task.options.loop) {
+          return absl::InvalidArgumentError(absl::StrCat(where(), ": item ", i,
+                                                         " uses the item of ParallelFor '",
+                                                         item.loop, "' outside its body"));
         }
         if (item.kind == InputBinding::Kind::kTaskOutput) {
           auto type = OutputType(item.task, item.output);
@@ -154,6 +256,8 @@ Status Pipeline::CheckBinding(const Task& task, const IoSpec& input, const Input
                 absl::StrCat(where(), " item ", i, " is a ", ValueTypeName(*type),
                              " artifact; only parameters can be gathered into a list"));
           }
+          MLCORE_RETURN_IF_ERROR(
+              CheckLoopAccess(task, item.task, absl::StrCat(where(), " item ", i)));
         } else if (item.kind == InputBinding::Kind::kParameter &&
                    std::none_of(parameters_.begin(), parameters_.end(),
                                 [&](const IoSpec& s) { return s.name == item.parameter; })) {
@@ -173,9 +277,86 @@ Status Pipeline::CheckBinding(const Task& task, const IoSpec& input, const Input
 }
 
 std::string Pipeline::UniqueTaskName(std::string_view base) const {
-  std::string name(base);
-  for (int i = 2; index_.count(name) > 0; ++i) name = absl::StrCat(std::string(base), "-", i);
+  auto taken = [&](const std::string& n) { return index_.count(n) > 0 || FindLoop(n) != nullptr; };
+  auto it = next_suffix_.find(base);
+  if (it == next_suffix_.end()) {
+    std::string name(base);
+    if (!taken(name)) return name;
+    it = next_suffix_.emplace(std::string(base), 2).first;
+  }
+  // Suffixes below next_suffix_ were taken when last asked; names are never removed, so they
+  // still are. Each call moves past at most the names added since.
+  std::string name;
+  for (;; ++it->second) {
+    name = absl::StrCat(it->first, "-", it->second);
+    if (!taken(name)) break;
+  }
   return name;
+}
+
+Status Pipeline::AddLoop(std::string name, InputBinding items, int parallelism) {
+  static const std::regex kName("[A-Za-z0-9][A-Za-z0-9_.-]*");
+  const std::string where = absl::StrCat("ParallelFor '", name, "'");
+  if (!std::regex_match(name, kName)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": the name must be letters, digits, '_', '-', '.'"));
+  }
+  if (index_.count(name) > 0 || FindLoop(name) != nullptr) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("pipeline '", name_, "' already has a task or loop '", name, "'"));
+  }
+  if (parallelism < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": parallelism must be >= 0 (0: no limit), not ", parallelism));
+  }
+  switch (items.kind) {
+    case InputBinding::Kind::kConstant:
+      if (!items.constant.is_array()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, " iterates over a list, not ", items.constant.dump()));
+      }
+      break;
+    case InputBinding::Kind::kParameter: {
+      auto it = std::find_if(parameters_.begin(), parameters_.end(),
+                             [&](const IoSpec& s) { return s.name == items.parameter; });
+      if (it == parameters_.end()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, " iterates over unknown pipeline parameter '", items.parameter, "'"));
+      }
+      if (it->type != ValueType::kList) {
+        return absl::InvalidArgumentError(absl::StrCat(where, " iterates over parameter '",
+                                                       items.parameter, "', a ",
+                                                       ValueTypeName(it->type), ", not a list"));
+      }
+      break;
+    }
+    case InputBinding::Kind::kTaskOutput: {
+      auto type = OutputType(items.task, items.output);
+      if (!type.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": ", type.status().message()));
+      }
+      if (*type != ValueType::kList) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, " iterates over output '", items.output, "' of task '", items.task,
+                         "', a ", ValueTypeName(*type), ", not a list"));
+      }
+      if (!FindTask(items.task)->options.loop.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, " iterates over task '", items.task,
+                         "' inside another ParallelFor; nested dynamic loops are not supported"));
+      }
+      break;
+    }
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, " iterates over a constant list, a list parameter or a task's list output"));
+  }
+  Loop loop;
+  loop.name = std::move(name);
+  loop.items = std::move(items);
+  loop.parallelism = parallelism;
+  loops_.push_back(std::move(loop));
+  return absl::OkStatus();
 }
 
 Status Pipeline::AddTask(std::string name, std::shared_ptr<const Component> component,
@@ -189,7 +370,7 @@ Status Pipeline::AddTask(std::string name, std::shared_ptr<const Component> comp
                                                    component->name,
                                                    "') must be letters, digits, '_', '-', '.'"));
   }
-  if (index_.count(name) > 0) {
+  if (index_.count(name) > 0 || FindLoop(name) != nullptr) {
     return absl::AlreadyExistsError(absl::StrCat("pipeline '", name_, "' already has a task '",
                                                  name, "' (component '", component->name, "')"));
   }
@@ -197,6 +378,12 @@ Status Pipeline::AddTask(std::string name, std::shared_ptr<const Component> comp
   Task task;
   task.name = name;
   task.component = component;
+  task.options.loop = options.loop;
+  if (!options.loop.empty() && FindLoop(options.loop) == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("task '", name, "' (component '", component->name,
+                     "') is in unknown ParallelFor '", options.loop, "'"));
+  }
   for (const auto& [input, binding] : arguments) {
     if (component->FindInput(input) == nullptr) {
       std::vector<std::string> names;
@@ -233,6 +420,8 @@ Status Pipeline::AddTask(std::string name, std::shared_ptr<const Component> comp
             absl::StrCat("task '", name, "' condition: output '", c.lhs.output, "' of task '",
                          c.lhs.task, "' is an artifact; conditions compare parameters"));
       }
+      MLCORE_RETURN_IF_ERROR(
+          CheckLoopAccess(task, c.lhs.task, absl::StrCat("task '", name, "' condition")));
     } else if (c.lhs.kind == InputBinding::Kind::kParameter) {
       auto it = std::find_if(parameters_.begin(), parameters_.end(),
                              [&](const IoSpec& s) { return s.name == c.lhs.parameter; });
@@ -241,10 +430,36 @@ Status Pipeline::AddTask(std::string name, std::shared_ptr<const Component> comp
             absl::StrCat("task '", name, "' condition refers to unknown pipeline parameter '",
                          c.lhs.parameter, "'"));
       }
+    } else if (c.lhs.kind == InputBinding::Kind::kLoopItem) {
+      if (c.lhs.loop != options.loop) {
+        return absl::InvalidArgumentError(absl::StrCat("task '", name,
+                                                       "' condition uses the item of ParallelFor '",
+                                                       c.lhs.loop, "' outside its body"));
+      }
+    } else if (c.lhs.kind != InputBinding::Kind::kConstant) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "task '", name, "' condition compares a task output, a parameter or a loop item"));
     }
   }
   task.arguments = std::move(arguments);
   task.options = std::move(options);
+  if (!task.options.loop.empty()) {
+    // A body task's upstream tasks outside the loop must not depend on the loop itself: the
+    // loop runs as one step, so that would be a cycle.
+    const Loop* loop = FindLoop(task.options.loop);
+    for (const std::string& up : task.Upstream()) {
+      const Task* u = FindTask(up);
+      if (u == nullptr || u->options.loop == task.options.loop) continue;
+      for (const std::string& b : loop->body) {
+        if (Reaches(up, b)) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("task '", name, "' in ParallelFor '", loop->name, "' uses task '", up,
+                           "', which depends on the loop's task '", b, "': a cycle"));
+        }
+      }
+    }
+    loops_[loop - loops_.data()].body.push_back(name);
+  }
   index_.emplace(name, tasks_.size());
   tasks_.push_back(std::move(task));
   return absl::OkStatus();
@@ -276,13 +491,26 @@ Status Pipeline::After(std::string_view task, std::string_view upstream) {
                                                    "' cannot run after unknown task '",
                                                    std::string(upstream), "'"));
   }
-  if (task == upstream || Reaches(upstream, task)) {
+  // While every edge runs from an earlier-added task to a later one the DAG cannot have a
+  // cycle, and a new edge of that kind keeps it so: only a backward edge needs the search (which
+  // made building a large DAG quadratic).
+  const size_t from = index_.find(upstream)->second;
+  const bool forward = from < it->second && forward_only_;
+  if (task == upstream || (!forward && Reaches(upstream, task))) {
     return absl::InvalidArgumentError(absl::StrCat("running task '", std::string(task), "' after '",
                                                    std::string(upstream), "' would make a cycle ('",
                                                    std::string(upstream), "' already depends on '",
                                                    std::string(task), "')"));
   }
   Task& t = tasks_[it->second];
+  const Task* u = FindTask(upstream);
+  if (!u->options.loop.empty() && u->options.loop != t.options.loop && !t.options.loop.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("task '", std::string(task), "' (in ParallelFor '", t.options.loop,
+                     "') cannot run after task '", std::string(upstream), "' of ParallelFor '",
+                     u->options.loop, "'"));
+  }
+  if (!forward) forward_only_ = false;
   if (std::find(t.after.begin(), t.after.end(), upstream) == t.after.end()) {
     t.after.emplace_back(upstream);
   }
@@ -303,6 +531,12 @@ Status Pipeline::AddOutput(std::string name, std::string task, std::string outpu
   if (!type.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("pipeline '", name_, "' output '", name, "': ", type.status().message()));
+  }
+  if (!FindTask(task)->options.loop.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pipeline '", name_, "' output '", name, "': task '", task,
+                     "' runs once per iteration of ParallelFor '", FindTask(task)->options.loop,
+                     "'; return a task that collects its outputs"));
   }
   for (const PipelineOutput& o : outputs_) {
     if (o.name == name) {
@@ -365,6 +599,10 @@ Json BindingJson(const InputBinding& b) {
       for (const InputBinding& item : b.items) items.push_back(BindingJson(item));
       return {{"collect", items}};
     }
+    case InputBinding::Kind::kLoopItem:
+      return {{"loop_item", b.loop}, {"field", b.field}};
+    case InputBinding::Kind::kGather:
+      return {{"gather", b.task}, {"output", b.output}};
   }
   return nullptr;
 }
@@ -389,12 +627,23 @@ Json Pipeline::ToJson() const {
     for (const auto& [k, b] : t.arguments) e["arguments"][k] = BindingJson(b);
     e["after"] = t.after;
     e["run_always"] = t.options.run_always;
+    // Only loop members say so: pipelines without loops keep their digests (and caches).
+    if (!t.options.loop.empty()) e["loop"] = t.options.loop;
     e["conditions"] = Json::array();
     for (const Condition& c : t.options.conditions) {
       e["conditions"].push_back(
           {{"lhs", BindingJson(c.lhs)}, {"op", c.op}, {"rhs", c.rhs}, {"negate", c.negate}});
     }
     j["tasks"].push_back(e);
+  }
+  if (!loops_.empty()) {
+    j["loops"] = Json::array();
+    for (const Loop& l : loops_) {
+      j["loops"].push_back({{"name", l.name},
+                            {"items", BindingJson(l.items)},
+                            {"parallelism", l.parallelism},
+                            {"body", l.body}});
+    }
   }
   j["outputs"] = Json::array();
   for (const PipelineOutput& o : outputs_) {

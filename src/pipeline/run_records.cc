@@ -2,6 +2,9 @@
 // and writing each task's and the run's outcome. Kept apart from the execution logic in
 // executor.cc, which calls these.
 #include <map>
+#include <set>
+#include <unordered_map>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "mlcore/core/logging.h"
@@ -18,14 +21,25 @@ Status RunState::Prepare() {
     MLCORE_ASSIGN_OR_RETURN(arguments_, pipeline_.ResolveArguments(options_.arguments));
   }
   const auto& tasks = pipeline_.tasks();
-  results_.resize(tasks.size());
+  const auto& loops = pipeline_.loops();
+  results_.resize(tasks.size() + loops.size());
   for (size_t i = 0; i < tasks.size(); ++i) {
     index_[tasks[i].name] = static_cast<int32_t>(i);
+    results_[i].name = tasks[i].name;
     results_[i].state = state::kPending;
   }
+  for (size_t li = 0; li < loops.size(); ++li) {
+    const size_t slot = tasks.size() + li;
+    index_[loops[li].name] = static_cast<int32_t>(slot);
+    results_[slot].name = loops[li].name;
+    results_[slot].state = state::kPending;
+  }
+  iterations_.resize(loops.size());
   store::MetadataStore& db = client_->metadata();
   const std::string& ns = client_->options().ns;
-  const std::string digest = pipeline_.Digest();
+  // The spec is the version's identity: one serialization gives both it and its digest.
+  const std::string spec = pipeline_.ToJson().dump();
+  const std::string digest = store::Sha256Hex(spec).value_or("");
   // One digest per distinct component, reused by every task's cache key.
   std::map<const Component*, std::string> by_component;
   for (const Task& t : tasks) {
@@ -52,7 +66,7 @@ Status RunState::Prepare() {
     MLCORE_RETURN_IF_ERROR(
         db.Query("INSERT OR IGNORE INTO pipeline_versions(pipeline_id, digest, spec, created_at) "
                  "VALUES (?1, ?2, ?3, ?4)",
-                 {pipeline_id, digest, pipeline_.ToJson().dump(), now})
+                 {pipeline_id, digest, spec, now})
             .status());
     MLCORE_ASSIGN_OR_RETURN(auto vrow, db.Query("SELECT id FROM pipeline_versions WHERE "
                                                 "pipeline_id = ?1 AND digest = ?2",
@@ -112,13 +126,20 @@ Status RunState::Prepare() {
                                                    "pipeline_tasks WHERE run_id = ?1",
                                                    {run_id_}));
       for (const auto& r : trows) {
-        auto it = index_.find(ValueText(r[0]));
-        if (it == index_.end()) continue;
         std::string ts = ValueText(r[1]);
-        if (ts == state::kSucceeded || ts == state::kCached) {
-          results_[it->second].state = ts;
-          results_[it->second].outputs = ParseJsonOr(ValueText(r[2]), Json::object());
+        if (ts != state::kSucceeded && ts != state::kCached) continue;
+        auto it = index_.find(ValueText(r[0]));
+        if (it == index_.end() || it->second >= static_cast<int32_t>(tasks.size())) {
+          // A loop runs again (expanding the same iterations); its iteration tasks keep what
+          // they recorded and do not run again.
+          TaskResult& prior = prior_[ValueText(r[0])];
+          prior.name = ValueText(r[0]);
+          prior.state = ts;
+          prior.outputs = ParseJsonOr(ValueText(r[2]), Json::object());
+          continue;
         }
+        results_[it->second].state = ts;
+        results_[it->second].outputs = ParseJsonOr(ValueText(r[2]), Json::object());
       }
       return db
           .Query(
@@ -139,9 +160,25 @@ Status RunState::Prepare() {
     MLCORE_ASSIGN_OR_RETURN(store::Statement insert,
                             db.Prepare("INSERT INTO pipeline_tasks(run_id, name, component, "
                                        "state) VALUES (?1, ?2, ?3, 'pending')"));
+    // A loop's body tasks get their rows (as `task[i]`) when the loop expands; the loop has
+    // one of its own, listed where its body was defined.
+    std::set<std::string> listed;
     for (const Task& t : tasks) {
+      std::string name = t.name;
+      std::string component = t.component->name;
+      if (!t.options.loop.empty()) {
+        if (!listed.insert(t.options.loop).second) continue;
+        name = t.options.loop;
+        component = "ParallelFor";
+      }
       MLCORE_RETURN_IF_ERROR(insert.Reset());
-      MLCORE_RETURN_IF_ERROR(insert.BindAll({run_id_, t.name, t.component->name}));
+      MLCORE_RETURN_IF_ERROR(insert.BindAll({run_id_, name, component}));
+      MLCORE_RETURN_IF_ERROR(insert.Step().status());
+    }
+    for (const Loop& l : loops) {
+      if (listed.count(l.name) > 0) continue;  // a loop with an empty body
+      MLCORE_RETURN_IF_ERROR(insert.Reset());
+      MLCORE_RETURN_IF_ERROR(insert.BindAll({run_id_, l.name, std::string("ParallelFor")}));
       MLCORE_RETURN_IF_ERROR(insert.Step().status());
     }
     return absl::OkStatus();
@@ -177,23 +214,6 @@ StatusOr<std::vector<store::Row>> RunState::Cached(std::string_view sql,
   return rows;
 }
 
-Status RunState::Write(const std::function<Status()>& fn) {
-  std::lock_guard<std::recursive_mutex> lock(stmt_mu_);
-  Status status = client_->metadata().Transaction([&]() -> Status {
-    for (const Deferred& d : deferred_) MLCORE_RETURN_IF_ERROR(Cached(d.sql, d.params).status());
-    return fn();
-  });
-  // On failure the deferred records stay for the next write.
-  if (status.ok()) deferred_.clear();
-  return status;
-}
-
-Status RunState::FlushDeferred() {
-  std::lock_guard<std::recursive_mutex> lock(stmt_mu_);
-  if (deferred_.empty()) return absl::OkStatus();
-  return Write([] { return absl::OkStatus(); });
-}
-
 namespace {
 constexpr char kRecordRunning[] =
     "UPDATE pipeline_tasks SET state = ?3, attempts = ?4, cache_key = ?5, stdout_path = ?6, "
@@ -202,10 +222,109 @@ constexpr char kRecordRunning[] =
 constexpr char kRecordFinished[] =
     "UPDATE pipeline_tasks SET state = ?3, attempts = MAX(attempts, ?4), cache_key = ?5, "
     "outputs = ?6, error = ?7, finished_at = ?8 WHERE run_id = ?1 AND name = ?2";
-// Bounds what a crash can lose and how stale the records look while only deferrable records
-// are written.
-constexpr size_t kMaxDeferred = 64;
+constexpr char kRecordSucceeded[] =
+    "UPDATE pipeline_tasks SET state = ?3, attempts = MAX(attempts, ?4), cache_key = ?5, "
+    "outputs = ?6, error = '', finished_at = ?7 WHERE run_id = ?1 AND name = ?2";
+// A start and a success of the same task in one batch (the common case for in-process tasks),
+// written as one statement.
+constexpr char kRecordRanAndSucceeded[] =
+    "UPDATE pipeline_tasks SET state = ?3, attempts = MAX(attempts, ?4), cache_key = ?5, "
+    "outputs = ?6, error = '', finished_at = ?7, stdout_path = ?8, stderr_path = ?9, "
+    "started_at = COALESCE(started_at, ?10) WHERE run_id = ?1 AND name = ?2";
+constexpr char kRecordCache[] =
+    "INSERT OR REPLACE INTO pipeline_cache(key, component, outputs, run_id, task, created_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+// How stale the records of a busy run may look, and the queue lengths that wake the flusher
+// early and that make a recording thread write itself (bounding memory and what a crash loses).
+constexpr auto kFlushInterval = std::chrono::milliseconds(10);
+constexpr size_t kWakeFlusher = 256;
+constexpr size_t kMaxDeferred = 8192;
 }  // namespace
+
+// Merges each task's start record into its success record when both are in `batch`, leaving
+// the start's sql empty (skipped).
+void MergeStarts(std::vector<RunState::Deferred>& batch) {
+  std::unordered_map<std::string_view, size_t> started;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto& d = batch[i];
+    if (d.sql.data() != kRecordRunning && d.sql.data() != kRecordSucceeded) continue;
+    const auto* name = std::get_if<std::string>(&d.params[1]);
+    if (name == nullptr) continue;
+    if (d.sql.data() == kRecordRunning) {
+      started[*name] = i;
+      continue;
+    }
+    auto it = started.find(*name);
+    if (it == started.end()) continue;
+    auto& start = batch[it->second];
+    started.erase(it);
+    d.sql = kRecordRanAndSucceeded;
+    d.params.push_back(std::move(start.params[5]));
+    d.params.push_back(std::move(start.params[6]));
+    d.params.push_back(std::move(start.params[7]));
+    start.sql = {};
+  }
+}
+
+Status RunState::Write(const std::function<Status()>& fn) {
+  std::lock_guard<std::recursive_mutex> lock(stmt_mu_);
+  std::vector<Deferred> taken;
+  {
+    std::lock_guard<std::mutex> dl(deferred_mu_);
+    taken.swap(deferred_);
+  }
+  MergeStarts(taken);
+  Status status = client_->metadata().Transaction([&]() -> Status {
+    for (const Deferred& d : taken) {
+      if (!d.sql.empty()) MLCORE_RETURN_IF_ERROR(Cached(d.sql, d.params).status());
+    }
+    return fn();
+  });
+  if (!status.ok() && !taken.empty()) {
+    // Kept, ahead of anything queued since, for the next write.
+    std::lock_guard<std::mutex> dl(deferred_mu_);
+    taken.insert(taken.end(), std::make_move_iterator(deferred_.begin()),
+                 std::make_move_iterator(deferred_.end()));
+    deferred_.swap(taken);
+  }
+  return status;
+}
+
+Status RunState::FlushDeferred() {
+  {
+    std::lock_guard<std::mutex> dl(deferred_mu_);
+    if (deferred_.empty()) return absl::OkStatus();
+  }
+  return Write([] { return absl::OkStatus(); });
+}
+
+void RunState::Defer(Deferred record) {
+  size_t queued;
+  {
+    std::lock_guard<std::mutex> dl(deferred_mu_);
+    deferred_.push_back(std::move(record));
+    queued = deferred_.size();
+  }
+  if (queued == kWakeFlusher) deferred_cv_.notify_one();
+  if (queued >= kMaxDeferred) {
+    if (Status st = FlushDeferred(); !st.ok()) {
+      MLCORE_LOG(Error) << "recording the tasks of run " << run_id_ << ": " << st;
+    }
+  }
+}
+
+void RunState::FlusherLoop() {
+  std::unique_lock<std::mutex> dl(deferred_mu_);
+  while (!stop_flusher_) {
+    deferred_cv_.wait_for(dl, kFlushInterval);
+    if (deferred_.empty()) continue;
+    dl.unlock();
+    if (Status st = FlushDeferred(); !st.ok()) {
+      MLCORE_LOG(Error) << "recording the tasks of run " << run_id_ << ": " << st;
+    }
+    dl.lock();
+  }
+}
 
 Status RunState::RecordTask(const Task& task, const std::string& st, int attempts,
                             const std::string& cache_key, const Json& outputs,
@@ -221,15 +340,15 @@ Status RunState::RecordTask(const Task& task, const std::string& st, int attempt
     record = {kRecordFinished,
               {run_id_, task.name, st, int64_t{attempts}, cache_key, outputs.dump(), error, now}};
   }
-  const bool deferrable = st == state::kCached;
-  std::lock_guard<std::recursive_mutex> lock(stmt_mu_);
+  // An in-process task's start is not worth a commit of its own: a crash takes the task with
+  // the process, and the run is found interrupted either way. A command's start is written at
+  // once.
+  const bool deferrable = st == state::kCached || (st == state::kRunning && task.component &&
+                                                   static_cast<bool>(task.component->fn));
   if (deferrable) {
-    deferred_.push_back(std::move(record));
-    return deferred_.size() >= kMaxDeferred ? FlushDeferred() : absl::OkStatus();
+    Defer(std::move(record));
+    return absl::OkStatus();
   }
-  // A single statement runs in SQLite's own implicit transaction: atomic, with no BEGIN/COMMIT
-  // round trips.
-  if (deferred_.empty()) return Cached(record.sql, record.params).status();
   return Write([&] { return Cached(record.sql, record.params).status(); });
 }
 
@@ -238,6 +357,18 @@ Status RunState::RecordSuccess(const Task& task, int attempts, const std::string
                                const std::map<std::string, Json>& inputs_used, Json* outputs) {
   store::MetadataStore& db = client_->metadata();
   const double now = ToSeconds(absl::Now());
+  if (produced.empty() && inputs_used.empty()) {
+    // No artifacts, no lineage: the task row (with its outputs) and the cache entry go in the
+    // next batch. Lost in a crash, the task runs again on resume.
+    const std::string dumped = outputs->dump();
+    Defer({kRecordSucceeded,
+           {run_id_, task.name, std::string(state::kSucceeded), int64_t{attempts}, cache_key,
+            dumped, now}});
+    if (!cache_key.empty()) {
+      Defer({kRecordCache, {cache_key, task.component->name, dumped, run_id_, task.name, now}});
+    }
+    return absl::OkStatus();
+  }
   return Write([&]() -> Status {
     for (const Produced& p : produced) {
       MLCORE_RETURN_IF_ERROR(store::RecordArtifact(db, p.artifact));
@@ -262,17 +393,12 @@ Status RunState::RecordSuccess(const Task& task, int attempts, const std::string
     }
     const std::string dumped = outputs->dump();
     MLCORE_RETURN_IF_ERROR(
-        Cached("UPDATE pipeline_tasks SET state = ?3, attempts = MAX(attempts, ?4), "
-               "cache_key = ?5, outputs = ?6, error = '', finished_at = ?7 WHERE run_id = ?1 "
-               "AND name = ?2",
-               {run_id_, task.name, std::string(state::kSucceeded), int64_t{attempts}, cache_key,
-                dumped, now})
+        Cached(kRecordSucceeded, {run_id_, task.name, std::string(state::kSucceeded),
+                                  int64_t{attempts}, cache_key, dumped, now})
             .status());
     if (!cache_key.empty()) {
       MLCORE_RETURN_IF_ERROR(
-          Cached("INSERT OR REPLACE INTO pipeline_cache(key, component, outputs, run_id, task, "
-                 "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                 {cache_key, task.component->name, dumped, run_id_, task.name, now})
+          Cached(kRecordCache, {cache_key, task.component->name, dumped, run_id_, task.name, now})
               .status());
     }
     return absl::OkStatus();
@@ -292,11 +418,14 @@ void RunState::FinishRun() {
       if (results_[i].state == state::kFailed) {
         final_state = state::kFailed;
         if (error.empty()) {
-          auto rows = client_->metadata().Query(
-              "SELECT error FROM pipeline_tasks WHERE run_id = ?1 AND name = ?2",
-              {run_id_, pipeline_.tasks()[i].name});
-          error = rows.ok() && !rows->empty() ? ValueText((*rows)[0][0])
-                                              : "task '" + pipeline_.tasks()[i].name + "' failed";
+          error = results_[i].error;
+          if (error.empty()) {
+            auto rows = client_->metadata().Query(
+                "SELECT error FROM pipeline_tasks WHERE run_id = ?1 AND name = ?2",
+                {run_id_, results_[i].name});
+            error = rows.ok() && !rows->empty() ? ValueText((*rows)[0][0])
+                                                : "task '" + results_[i].name + "' failed";
+          }
         }
       }
     }

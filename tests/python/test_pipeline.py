@@ -260,10 +260,11 @@ def test_parallel_for_with_parallelism_and_nested_pipeline():
     run = mp.run(fan).wait()
     assert run.status == "succeeded", run.error
     assert run.outputs == {"nested": 105, "last": 8}
-    with pytest.raises(TypeError, match="not supported yet"):
+    with pytest.raises(TypeError, match="with mlcore.ParallelFor"):
         @mp.pipeline
         def dynamic():
-            mp.ParallelFor(flip().output)
+            for _ in mp.ParallelFor(flip().output):
+                pass
         dynamic.build()
 
 

@@ -57,3 +57,24 @@ def test_run_list_show_logs_resume_compile(tmp_path):
     compiled = cli("compile", "demo.py:cli_demo", "-o", "p.yaml", cwd=tmp_path)
     assert compiled.returncode == 0, compiled.stderr
     assert yaml.safe_load((tmp_path / "p.yaml").read_text())["pipelineInfo"]["name"] == "cli-demo"
+
+
+def test_schedules_verbs(tmp_path):
+    (tmp_path / "demo.py").write_text(PIPELINE)
+    bad = cli("schedules", "create", "demo.py:cli_demo", "--cron", "0 0 32 * *", cwd=tmp_path)
+    assert bad.returncode == 2 and "day of month: '32' is out of range 1-31" in bad.stderr
+    made = cli("schedules", "create", "demo.py:cli_demo", "--cron", "30 6 * * MON-FRI",
+               "--name", "weekday", "-p", "a=5", "--catchup", "once", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert "weekday" in made.stdout and "enabled" in made.stdout
+    listed = cli("schedules", "list", cwd=tmp_path)
+    assert "weekday" in listed.stdout and "30 6 * * MON-FRI" in listed.stdout
+    nxt = cli("schedules", "next", "weekday", "-n", "3", cwd=tmp_path)
+    lines = nxt.stdout.splitlines()
+    assert len(lines) == 3 and all(line.endswith("06:30 UTC") for line in lines)
+    assert "paused" in cli("schedules", "pause", "weekday", cwd=tmp_path).stdout
+    assert "enabled" in cli("schedules", "resume", "weekday", cwd=tmp_path).stdout
+    assert cli("schedules", "delete", "weekday", cwd=tmp_path).returncode == 0
+    missing = cli("schedules", "show", "weekday", cwd=tmp_path)
+    assert missing.returncode == 1 and "no schedule 'weekday'" in missing.stderr
+    assert cli("schedules", "list", cwd=tmp_path).stdout == ""

@@ -101,3 +101,151 @@ def test_cpp_callable_without_command_cannot_compile():
     with pytest.raises(ValueError, match="component 'lambda' is an in-process callable with no "
                                          "compile_command"):
         p.compile_kfp()
+
+
+@mp.component
+def make_items(n: int) -> list:
+    return list(range(n))
+
+
+@mp.component
+def square(x: int) -> int:
+    return x * x
+
+
+@mp.component
+def total(values: list, scale: int = 1) -> int:
+    return sum(values) * scale
+
+
+@mp.pipeline(name="loops")
+def loops(n: int = 3, scale: int = 2):
+    items = make_items(n=n)
+    with mp.ParallelFor(items.output, parallelism=2) as item:
+        sq = square(x=item)
+        total(values=[1], scale=scale).after(items)
+    t = total(values=mp.Collected(sq.output))
+    with mp.ParallelFor([{"a": 1}, {"a": 2}]) as point:
+        with mp.If(point.a > 1):
+            square(x=point.a)
+    return t.output
+
+
+def _parse(text):
+    doc = yaml.safe_load(text)
+    spec = pipeline_spec_pb2.PipelineSpec()
+    json_format.ParseDict(doc, spec, ignore_unknown_fields=False)
+    deployment = pipeline_spec_pb2.PipelineDeploymentConfig()
+    json_format.ParseDict(doc["deploymentSpec"], deployment, ignore_unknown_fields=False)
+    return spec, deployment
+
+
+def test_parallel_for_compiles_to_an_iterated_sub_dag(tmp_path):
+    spec, deployment = _parse(mp.compile(loops))
+    root = spec.root.dag.tasks
+    assert set(root) == {"make-items", "for-loop-1", "total-2", "for-loop-2"}
+    loop = root["for-loop-1"]
+    assert loop.component_ref.name == "comp-for-loop-1"
+    assert loop.iterator_policy.parallelism_limit == 2
+    assert loop.parameter_iterator.items.input_parameter == "pipelinechannel--make-items-output"
+    assert loop.parameter_iterator.item_input == "pipelinechannel--make-items-output-loop-item"
+    assert list(loop.dependent_tasks) == ["make-items"]
+    fed = loop.inputs.parameters
+    assert fed["pipelinechannel--make-items-output"].task_output_parameter.producer_task == \
+        "make-items"
+    assert fed["pipelinechannel--scale"].component_input_parameter == "scale"
+    body = spec.components["comp-for-loop-1"]
+    assert set(body.dag.tasks) == {"square", "total"}
+    assert body.dag.tasks["square"].inputs.parameters["x"].component_input_parameter == \
+        "pipelinechannel--make-items-output-loop-item"
+    assert body.dag.tasks["total"].inputs.parameters["scale"].component_input_parameter == \
+        "pipelinechannel--scale"
+    assert not body.dag.tasks["total"].dependent_tasks  # its outside edge is the loop's
+    out = body.dag.outputs.parameters["pipelinechannel--square-output"].value_from_parameter
+    assert (out.producer_subtask, out.output_parameter_key) == ("square", "output")
+    assert body.output_definitions.parameters["pipelinechannel--square-output"].parameter_type == \
+        pipeline_spec_pb2.ParameterType.LIST
+    gathered = root["total-2"].inputs.parameters["values"].task_output_parameter
+    assert (gathered.producer_task, gathered.output_parameter_key) == \
+        ("for-loop-1", "pipelinechannel--square-output")
+    assert list(root["total-2"].dependent_tasks) == ["for-loop-1"]
+    raw = root["for-loop-2"].parameter_iterator
+    assert raw.items.raw == '[{"a":1},{"a":2}]'
+    inner = spec.components["comp-for-loop-2"].dag.tasks["square-2"]
+    x = inner.inputs.parameters["x"]
+    assert x.component_input_parameter == raw.item_input
+    assert x.parameter_expression_selector == 'parseJson(string_value)["a"]'
+    assert "> 1" in inner.trigger_policy.condition
+    assert "exec-square-2" in deployment.executors
+
+
+def test_parallel_for_structure_matches_what_kfp_compiles(tmp_path):
+    """The same pipeline written with kfp.dsl: the same loop structure (not the same text)."""
+    kfp_dsl = pytest.importorskip("kfp.dsl")
+    kfp_compiler = pytest.importorskip("kfp.compiler")
+
+    @kfp_dsl.component(base_image="python:3.11")
+    def make_items(n: int) -> list:
+        return list(range(n))
+
+    @kfp_dsl.component(base_image="python:3.11")
+    def square(x: int) -> int:
+        return x * x
+
+    @kfp_dsl.component(base_image="python:3.11")
+    def total(values: list) -> int:
+        return sum(values)
+
+    @kfp_dsl.pipeline(name="loops")
+    def kfp_loops(n: int = 3):
+        items = make_items(n=n)
+        with kfp_dsl.ParallelFor(items.output, parallelism=2) as item:
+            sq = square(x=item)
+        total(values=kfp_dsl.Collected(sq.output))
+
+    @mp.pipeline(name="loops")
+    def ours(n: int = 3):
+        items = make_items_ours(n=n)
+        with mp.ParallelFor(items.output, parallelism=2) as item:
+            sq = square_ours(x=item)
+        total_ours(values=mp.Collected(sq.output))
+
+    make_items_ours = mp.component(make_items.python_func, name="make-items")
+    square_ours = mp.component(square.python_func, name="square")
+    total_ours = mp.component(total.python_func, name="total")
+
+    path = tmp_path / "kfp.yaml"
+    kfp_compiler.Compiler().compile(kfp_loops, str(path))
+    theirs = yaml.safe_load(path.read_text())
+    mine = yaml.safe_load(mp.compile(ours))
+
+    def shape(doc):
+        root = doc["root"]["dag"]["tasks"]
+        loop_name = next(k for k, v in root.items() if "parameterIterator" in v)
+        loop = root[loop_name]
+        body = doc["components"][loop["componentRef"]["name"]]
+        consumer = next(v for k, v in root.items() if k.startswith("total"))
+        return {
+            "root": sorted("loop" if k == loop_name else k for k in root),
+            "iterator_keys": sorted(loop["parameterIterator"]["items"]),
+            "limit": loop["iteratorPolicy"]["parallelismLimit"],
+            "loop_depends": loop.get("dependentTasks"),
+            "body": sorted(body["dag"]["tasks"]),
+            "body_outputs": len(body["dag"]["outputs"]["parameters"]),
+            "body_output_types": [p["parameterType"] for p in
+                                  body["outputDefinitions"]["parameters"].values()],
+            "consumer_from": consumer["inputs"]["parameters"]["values"]["taskOutputParameter"][
+                "producerTask"] == loop_name,
+            "consumer_depends": consumer["dependentTasks"] == [loop_name],
+        }
+
+    assert shape(mine) == shape(theirs)
+
+
+def test_kfp_sdk_loads_a_pipeline_with_loops(tmp_path):
+    components = pytest.importorskip("kfp.components")
+    path = tmp_path / "loops.yaml"
+    mp.compile(loops, str(path))
+    loaded = components.load_component_from_file(str(path))
+    assert loaded.name == "loops"
+    assert set(loaded.component_spec.inputs) == {"n", "scale"}

@@ -1,6 +1,8 @@
-// Export of a study definition as a Katib Experiment (kubeflow.org/v1beta1), so a search tuned
-// locally with mlcore runs unchanged on a Kubeflow cluster. Writing only: the YAML is emitted
-// directly (every string double-quoted, which YAML reads as JSON strings).
+// A study definition as a Katib Experiment (kubeflow.org/v1beta1) and back, so a search tuned
+// locally with mlcore runs unchanged on a Kubeflow cluster and a cluster's Experiment runs
+// locally. Writing emits YAML directly (every string double-quoted, which YAML reads as JSON
+// strings); reading takes the Experiment as JSON, Kubernetes' other spelling of the same object
+// (`kubectl get experiment -o json`; mlcore.hpo.from_katib converts YAML files first).
 #pragma once
 
 #include <optional>
@@ -40,5 +42,13 @@ struct KatibExperimentOptions {
 // command, an unknown placeholder, a sampler or pruner Katib has no equivalent for, or a
 // conditional parameter.
 StatusOr<std::string> KatibExperimentYaml(const KatibExperimentOptions& options);
+
+// Reads an Experiment (JSON) into a study definition: the inverse of KatibExperimentYaml.
+// Algorithms map to samplers (tpe and multivariate-tpe -> "tpe", random, grid, cmaes,
+// bayesianoptimization -> "gp", sobol; random_state -> seed), medianstop to the "median" pruner,
+// the trial container's command (an `sh -c` script, or command + args joined) to the command
+// template with ${trialParameters.x} rewritten to {parameter}. InvalidArgument naming the field
+// ("spec.parameters[1].feasibleSpace.min: ...") for anything missing, mistyped or unknown.
+StatusOr<KatibExperimentOptions> KatibExperimentFromJson(std::string_view json);
 
 }  // namespace mlcore::hpo

@@ -22,6 +22,8 @@ namespace mlcore::hpo {
 // was asked (running ones included, so parallel-aware samplers can avoid them).
 struct SamplerContext {
   StudyDirection direction = StudyDirection::kMinimize;
+  // Every objective's direction (FrozenTrial::values follow it); {direction} for one objective.
+  std::vector<StudyDirection> directions = {StudyDirection::kMinimize};
   TrialList trials;
   // The study's declared search space; empty for define-by-run studies.
   const SearchSpace* declared_space = nullptr;
@@ -53,6 +55,24 @@ struct SamplerOptions {
 
   // Grid: the grid. Empty: the study's declared search space. Floats need a step.
   std::optional<SearchSpace> grid;
+
+  // The GP sampler also reads n_startup_trials (random trials before the model is used) and
+  // constant_liar (running trials enter the model at its own prediction, so parallel asks
+  // spread out). GP: random candidates scored by the acquisition per ask before the best three
+  // are refined; more find sharper optima at a linear cost in time per ask.
+  int gp_n_candidates = 1024;
+
+  // CMA-ES: initial step size in the unit cube the parameters are scaled to.
+  double cmaes_sigma0 = 0.2;
+  // CMA-ES: population of the first run; 0 means 4 + floor(3 ln(dimensions)).
+  int cmaes_popsize = 0;
+  // CMA-ES: restart with a doubled population when a run converges or stalls (IPOP-CMA-ES);
+  // false keeps the one run going, which only polishes its optimum.
+  bool cmaes_restarts = true;
+
+  // Sobol: scramble the sequence (random linear matrix scrambling plus a random digital shift,
+  // derived from the seed); an unscrambled sequence is the same for every seed.
+  bool sobol_scramble = true;
 };
 
 class Sampler {
@@ -73,13 +93,19 @@ class Sampler {
 
   // True when the sampler has nothing new left to suggest (a grid fully used); optimize stops.
   virtual bool Exhausted(const SamplerContext& context) { return false; }
+
+  // False when the sampler never reads SamplerContext::trials (random sampling): the study then
+  // hands it an empty list instead of reading the study's trials at every ask, a cost that
+  // grows with the study (10,000 trials: a tenth of the time of a SQLite-backed loop).
+  virtual bool UsesTrials() const { return true; }
 };
 
 using SamplerFactory = std::function<StatusOr<std::unique_ptr<Sampler>>(const SamplerOptions&)>;
 
 // Adds a sampler under `name` (lowercase). AlreadyExists when the name is taken.
 Status RegisterSampler(const std::string& name, SamplerFactory factory);
-// Builds the sampler registered as `name`: "random", "grid", "tpe" (see docs/hpo.md).
+// Builds the sampler registered as `name`: "random", "grid", "tpe", "gp", "cmaes", "sobol"
+// (see docs/hpo.md).
 // InvalidArgument naming the known samplers when `name` is unknown.
 StatusOr<std::unique_ptr<Sampler>> CreateSampler(const std::string& name,
                                                  const SamplerOptions& options = {});

@@ -23,16 +23,24 @@ namespace mlcore::hpo {
 struct StudyRecord {
   int64_t id = -1;
   std::string name;
+  // The first objective's direction (the only one of a single-objective study).
   StudyDirection direction = StudyDirection::kMinimize;
   absl::Time created = absl::InfinitePast();
+  // One direction per objective; never empty, directions[0] == direction.
+  std::vector<StudyDirection> directions = {StudyDirection::kMinimize};
 };
 
 class Storage {
  public:
   virtual ~Storage() = default;
 
-  // AlreadyExists when `name` is taken.
-  virtual StatusOr<StudyRecord> CreateStudy(const std::string& name, StudyDirection direction) = 0;
+  // AlreadyExists when `name` is taken; InvalidArgument for no direction. Two or more
+  // directions make a multi-objective study.
+  virtual StatusOr<StudyRecord> CreateStudy(const std::string& name,
+                                            const std::vector<StudyDirection>& directions) = 0;
+  StatusOr<StudyRecord> CreateStudy(const std::string& name, StudyDirection direction) {
+    return CreateStudy(name, std::vector<StudyDirection>{direction});
+  }
   // NotFound naming the study.
   virtual StatusOr<StudyRecord> LoadStudy(const std::string& name) = 0;
   virtual StatusOr<std::vector<StudyRecord>> ListStudies() = 0;
@@ -55,10 +63,11 @@ class Storage {
   // Several reports at once (one transaction in SQLite). The default calls ReportIntermediate.
   virtual Status ReportIntermediates(int64_t trial_id,
                                      const std::vector<std::pair<int64_t, double>>& values);
-  // Moves a running trial to complete, pruned or failed, writing its last unsaved `reports` in
-  // the same transaction. FailedPrecondition when it is not running (already finished
-  // elsewhere, or marked failed by a recovery); then nothing is written.
-  virtual Status FinishTrial(int64_t trial_id, TrialState state, std::optional<double> value,
+  // Moves a running trial to complete, pruned or failed with its objective `values` (empty: no
+  // value; one per objective otherwise), writing its last unsaved `reports` in the same
+  // transaction. FailedPrecondition when it is not running (already finished elsewhere, or
+  // marked failed by a recovery); then nothing is written.
+  virtual Status FinishTrial(int64_t trial_id, TrialState state, const std::vector<double>& values,
                              const std::string& error,
                              const std::vector<std::pair<int64_t, double>>& reports) = 0;
   virtual StatusOr<TrialList> GetTrials(int64_t study_id) = 0;

@@ -27,6 +27,11 @@ struct StudyOptions {
   // Empty: a generated unique name ("study-<time>-<random>").
   std::string name;
   StudyDirection direction = StudyDirection::kMinimize;
+  // Two or more: a multi-objective study, one direction per objective (overrides `direction`).
+  // Its trials carry one value per objective and it has a Pareto front (BestTrials) rather than
+  // a best trial. Multi-objective studies take no pruner and need a sampler that handles several
+  // objectives: "nsga2", "random", "grid", "sobol" or a Python sampler.
+  std::vector<StudyDirection> directions;
 
   // The sampler by name ("tpe", "random", "grid"), built with sampler_options; or an object,
   // which wins when set.
@@ -57,6 +62,8 @@ struct StudyOptions {
 // A Python or C++ objective: returns the value, or a status that fails (or, for
 // TrialPrunedError, prunes) the trial with its message as the reason.
 using Objective = std::function<StatusOr<double>(Trial& trial)>;
+// A multi-objective one: one value per objective, in the study's order.
+using MultiObjective = std::function<StatusOr<std::vector<double>>(Trial& trial)>;
 
 struct OptimizeOptions {
   // Trials this call runs (finished in any state); 0: no limit (then set a timeout or another
@@ -72,6 +79,7 @@ struct OptimizeOptions {
   // Stop after this many failed trials in this call (Katib's maxFailedTrialCount); 0: no limit.
   int64_t max_failed_trials = 0;
   // Stop as soon as a complete trial reaches this value (<= for minimize, >= for maximize).
+  // Single-objective studies only.
   std::optional<double> goal;
   // Called after each finished trial, on the thread that ran it (serialized).
   std::function<void(const FrozenTrial&)> callback;
@@ -92,6 +100,8 @@ class Study {
 
   const std::string& name() const { return record_.name; }
   StudyDirection direction() const { return record_.direction; }
+  const std::vector<StudyDirection>& directions() const { return record_.directions; }
+  bool multi_objective() const { return record_.directions.size() > 1; }
   const StudyRecord& record() const { return record_; }
 
   // Starts a trial: a waiting (enqueued or re-queued) one when there is one, else a new one.
@@ -102,13 +112,22 @@ class Study {
   Status Tell(Trial& trial, TrialState state, std::optional<double> value = std::nullopt,
               const std::string& error = "");
   Status Tell(Trial& trial, double value) { return Tell(trial, TrialState::kComplete, value); }
+  // Finishes a trial with one value per objective (any number of values for a failed trial).
+  // A complete trial with a non-finite value or a count that differs from the number of
+  // objectives is failed with the reason, and the call returns OK.
+  Status TellValues(Trial& trial, TrialState state, const std::vector<double>& values,
+                    const std::string& error = "");
   // Finishes the running trial `number` (ask/tell across processes).
   Status Tell(int64_t number, TrialState state, std::optional<double> value,
               const std::string& error = "");
+  Status TellValues(int64_t number, TrialState state, const std::vector<double>& values,
+                    const std::string& error = "");
 
   // Runs the objective until a stop condition. Errors of the objective fail trials; only storage
   // errors (and a sampler that cannot sample the space) end the call with an error.
   Status Optimize(const Objective& objective, const OptimizeOptions& options);
+  // The same for an objective with one value per objective of the study.
+  Status OptimizeMultiObjective(const MultiObjective& objective, const OptimizeOptions& options);
   // Asks a running Optimize to start no new trial (from any thread, e.g. a callback).
   void Stop() { stop_requested_ = true; }
 
@@ -120,8 +139,12 @@ class Study {
   StatusOr<FrozenTrial> AddTrial(const FrozenTrial& trial);
 
   StatusOr<TrialList> Trials();
-  // The best complete trial. NotFound when none is complete.
+  // The best complete trial. NotFound when none is complete; FailedPrecondition for a
+  // multi-objective study (see BestTrials).
   StatusOr<FrozenTrial> BestTrial();
+  // The complete trials no other complete trial dominates (the Pareto front), by number; for a
+  // single-objective study, the trials that share the best value. Empty when none is complete.
+  StatusOr<TrialList> BestTrials();
 
   Sampler& sampler() { return *sampler_; }
   Pruner* pruner() { return pruner_.get(); }
@@ -133,7 +156,12 @@ class Study {
         std::shared_ptr<Pruner> pruner, std::optional<SearchSpace> space);
   static StatusOr<std::unique_ptr<Study>> Build(StudyOptions options, bool create);
 
-  StatusOr<SamplerContext> Context();
+  // The sampler's view of the study; without the trials when `for_sampler` and the sampler
+  // reads none (Sampler::UsesTrials).
+  StatusOr<SamplerContext> Context(bool for_sampler = false);
+  // Tell's common path: checks the values against the study and writes the end of the trial.
+  Status Finish(Trial& trial, TrialState state, std::vector<double> values,
+                const std::string& error);
   // Samples a parameter for `trial` (relative values first), stores it and returns its value.
   StatusOr<ParamValue> SampleParam(Trial& trial, const std::string& name,
                                    const Distribution& distribution);

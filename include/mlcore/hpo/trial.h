@@ -43,6 +43,9 @@ struct FrozenTrial {
   // Set for complete trials (and for pruned ones: the last intermediate value); NaN otherwise.
   double value = 0.0;
   bool has_value = false;
+  // Every objective's value, in the study's order: {value} in a single-objective study, one
+  // per direction in a multi-objective one; empty when has_value is false.
+  std::vector<double> values;
   std::map<std::string, ParamValue> params;
   std::map<std::string, Distribution> distributions;
   std::map<int64_t, double> intermediate_values;  // step -> value

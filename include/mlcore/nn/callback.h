@@ -13,17 +13,17 @@
 
 namespace mlcore::nn {
 
-class Sequential;
+class Model;
 using Logs = std::map<std::string, double>;
 
 class Callback {
  public:
   virtual ~Callback() = default;
-  virtual Status OnTrainBegin(Sequential& model) { return absl::OkStatus(); }
+  virtual Status OnTrainBegin(Model& model) { return absl::OkStatus(); }
   // After epoch `epoch` (0-based) with that epoch's logs. Setting *stop ends training after
   // this epoch; a non-OK status aborts Fit with that status.
-  virtual Status OnEpochEnd(Sequential& model, int epoch, const Logs& logs, bool* stop) = 0;
-  virtual Status OnTrainEnd(Sequential& model) { return absl::OkStatus(); }
+  virtual Status OnEpochEnd(Model& model, int epoch, const Logs& logs, bool* stop) = 0;
+  virtual Status OnTrainEnd(Model& model) { return absl::OkStatus(); }
 };
 
 struct EarlyStoppingOptions {
@@ -40,7 +40,7 @@ struct EarlyStoppingOptions {
 StatusOr<std::shared_ptr<Callback>> EarlyStopping(EarlyStoppingOptions options = {});
 
 struct CheckpointOptions {
-  // Saved with Sequential::Save after each epoch (atomically replacing the previous one).
+  // Saved with Model::Save after each epoch (atomically replacing the previous one).
   std::string directory;
   std::string monitor = "val_loss";
   // Save only when `monitor` improves (mode as for EarlyStopping).

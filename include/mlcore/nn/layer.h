@@ -53,6 +53,10 @@ class Layer {
 
   // Trainable parameters, in a fixed order; empty before Build.
   virtual std::vector<Parameter*> parameters() { return {}; }
+  // Non-trainable state that is part of the model (BatchNorm's running mean and variance), in
+  // a fixed order; `grad` is undefined. Optimisers never see buffers; checkpoints save and load
+  // them beside the parameters so that a loaded model predicts exactly as the saved one.
+  virtual std::vector<Parameter*> buffers() { return {}; }
   // Whether Forward/Backward accept tensors on a CUDA device (parameters moved there by
   // Sequential::To).
   virtual bool SupportsCuda() const { return false; }
@@ -61,6 +65,9 @@ class Layer {
   virtual StatusOr<Shape> DoBuild(const Shape& input_shape, uint64_t seed) = 0;
   virtual StatusOr<Tensor> DoForward(const Tensor& x, bool training) = 0;
   virtual StatusOr<Tensor> DoBackward(const Tensor& grad_output) = 0;
+  // The input dtypes Forward accepts: float32 unless the layer says otherwise (Embedding takes
+  // integer indices).
+  virtual bool AcceptsDType(DType dtype) const { return dtype == DType::kFloat32; }
   // "layer 'dense_0' (dense)", for messages.
   std::string Describe() const;
 

@@ -35,4 +35,47 @@ StatusOr<std::shared_ptr<Layer>> Dropout(double rate, uint64_t seed = 0);
 // both of the last dimension's size). CPU only.
 StatusOr<std::shared_ptr<Layer>> LayerNorm(double eps = 1e-5);
 
+// --- Convolutional layers. Images are NCHW: per-sample input [channels, height, width]. ---
+
+struct Conv2dOptions {
+  int64_t stride = 1;
+  int64_t padding = 0;  // zeros on every side
+  int64_t dilation = 1;
+  bool use_bias = true;
+};
+// 2-D cross-correlation with `filters` output channels and a square kernel_size x kernel_size
+// window (groups = 1). Kernel [filters, in_channels, k, k] He-uniform initialised (suits ReLU
+// nets), bias [filters] zeros. Output [filters, (H + 2p - d(k-1) - 1) / s + 1, same for W].
+// CPU: im2col + the AVX2 GEMM, parallel over the batch. CUDA: im2col kernels + cuBLAS.
+StatusOr<std::shared_ptr<Layer>> Conv2d(int64_t filters, int64_t kernel_size,
+                                        Conv2dOptions options = {});
+
+struct Pool2dOptions {
+  int64_t stride = 0;  // 0: the kernel size (non-overlapping windows)
+  int64_t padding = 0;
+};
+// Maximum over kernel_size x kernel_size windows of each channel; padding counts as -infinity.
+// The gradient goes to the first maximum of each window.
+StatusOr<std::shared_ptr<Layer>> MaxPool2d(int64_t kernel_size, Pool2dOptions options = {});
+// Mean over kernel_size x kernel_size windows; padded zeros count in the divisor (PyTorch's
+// count_include_pad=True default), so every window divides by kernel_size^2.
+StatusOr<std::shared_ptr<Layer>> AvgPool2d(int64_t kernel_size, Pool2dOptions options = {});
+
+struct BatchNormOptions {
+  double momentum = 0.1;  // running = (1 - momentum) * running + momentum * batch statistic
+  double eps = 1e-5;
+};
+// Batch normalisation (Ioffe & Szegedy) per channel: in training normalises with the batch's
+// mean and (biased) variance and updates the running mean and unbiased variance; in inference
+// uses the running statistics, which are buffers (saved in checkpoints, never trained). Then
+// y = gamma * xhat + beta. BatchNorm1d takes [batch, C]; BatchNorm2d takes [batch, C, H, W].
+StatusOr<std::shared_ptr<Layer>> BatchNorm1d(BatchNormOptions options = {});
+StatusOr<std::shared_ptr<Layer>> BatchNorm2d(BatchNormOptions options = {});
+
+// A lookup table [num_embeddings, dim] (standard-normal initialised): integer indices of any
+// per-sample shape S (int32, int64, or float32 holding whole numbers, which is what Fit feeds)
+// become vectors, output S + [dim]. An index outside [0, num_embeddings) is InvalidArgument
+// naming the layer, the index and the vocabulary size. Indices get no gradient.
+StatusOr<std::shared_ptr<Layer>> Embedding(int64_t num_embeddings, int64_t dim);
+
 }  // namespace mlcore::nn

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -80,6 +82,21 @@ struct ArtifactRef {
   std::string digest;  // sha256 of the content; empty for outputs until recorded
 };
 
+// How a running in-process callable is stopped early. A callable that can be interrupted
+// registers a function (the Python binding raises TimeoutError in the thread running it); the
+// executor fires it when the task passes its timeout. Copies of a TaskContext share one.
+class Interrupter {
+ public:
+  // Registers `fn` (nullptr: none). Thread-safe.
+  void Set(std::function<void()> fn);
+  // Calls the registered function once, if any. Thread-safe.
+  void Fire();
+
+ private:
+  std::mutex mu_;
+  std::function<void()> fn_;
+};
+
 // Everything an in-process callable gets, and fills in: its resolved parameters and input
 // artifacts, the paths to write output artifacts at, and output parameters to set.
 struct TaskContext {
@@ -101,6 +118,7 @@ struct TaskContext {
   // Where a command writes each output parameter (callables set output_params instead).
   std::map<std::string, std::string> output_param_paths;
   std::string task_dir;
+  std::shared_ptr<Interrupter> interrupter = std::make_shared<Interrupter>();
   // The executor's JSON description of all of the above (what "{{$}}" expands to).
   std::string ExecutorInput() const;
 };
@@ -136,6 +154,10 @@ struct Component {
   std::string code_version;
 
   RetryPolicy retry;
+  // Commands are killed at the deadline. A callable with a finite timeout runs on a thread of
+  // its own: at the deadline the task fails (DeadlineExceeded naming it) and its Interrupter
+  // fires; a C++ callable that cannot be interrupted is left to finish in the background, its
+  // results discarded.
   absl::Duration timeout = absl::InfiniteDuration();
   bool caching = true;
   Resources resources;

@@ -17,20 +17,37 @@
 namespace mlcore::pipeline {
 
 // Where a task input gets its value. kCollect gathers several parameter values (constants,
-// pipeline parameters, task outputs: ParallelFor results) into one list input.
+// pipeline parameters, task outputs: ParallelFor results) into one list input. kLoopItem is the
+// current item of a ParallelFor (inside its body), kGather the list of a loop body task's output
+// over every iteration, in item order (KFP's dsl.Collected; used outside the loop).
 struct InputBinding {
-  enum class Kind { kConstant, kParameter, kTaskOutput, kCollect };
+  enum class Kind { kConstant, kParameter, kTaskOutput, kCollect, kLoopItem, kGather };
   Kind kind = Kind::kConstant;
   Json constant;                    // kConstant
   std::string parameter;            // kParameter: a pipeline parameter's name
   std::string task;                 // kTaskOutput: the upstream task ...
   std::string output;               // ... and its output
   std::vector<InputBinding> items;  // kCollect: the list's elements, in order
+  std::string loop;                 // kLoopItem: the loop's name
+  std::string field;                // kLoopItem: a key of a dict item; empty: the whole item
 
   static InputBinding Constant(Json value);
   static InputBinding Parameter(std::string name);
   static InputBinding Output(std::string task, std::string output);
   static InputBinding Collect(std::vector<InputBinding> items);
+  static InputBinding LoopItem(std::string loop, std::string field = "");
+  static InputBinding Gather(std::string task, std::string output);
+};
+
+// A ParallelFor whose iterations are decided when the run reaches it: the body's tasks (those
+// added with TaskOptions::loop naming it) run once per item of `items`, named `task[i]`, at most
+// `parallelism` iterations at once. `items` is a constant list, a list pipeline parameter or a
+// list output of a task outside the loop, so the fan-out may be known only once that task ran.
+struct Loop {
+  std::string name;
+  InputBinding items;
+  int parallelism = 0;            // 0: no limit beyond the run's max_parallelism
+  std::vector<std::string> body;  // the body's tasks, in the order they were added
 };
 
 // A condition guarding a task (If/Elif/Else): `lhs op rhs`, negated when `negate`. A task whose
@@ -52,6 +69,8 @@ struct TaskOptions {
   std::optional<RetryPolicy> retry;
   // A label grouping tasks for display and compilation (a ParallelFor iteration, an If branch).
   std::string group;
+  // The Loop (AddLoop) whose body this task is in; empty: none.
+  std::string loop;
 };
 
 struct Task {
@@ -88,15 +107,22 @@ class Pipeline {
   // tasks it guards).
   Status SetRunAlways(std::string_view task, bool run_always = true);
   Status AddOutput(std::string name, std::string task, std::string output);
+  // Declares a dynamic ParallelFor; its body tasks are added afterwards with TaskOptions::loop.
+  // InvalidArgument when the name is taken (by a task or loop), `items` is not a list (or an
+  // artifact), names something unknown, or parallelism < 0.
+  Status AddLoop(std::string name, InputBinding items, int parallelism = 0);
 
-  // A task name not used yet: `base`, else base-2, base-3, ...
+  // A task name not used yet: `base`, else base-2, base-3, ... O(1) amortised: the next suffix
+  // to try is remembered per base.
   std::string UniqueTaskName(std::string_view base) const;
 
   const std::string& name() const { return name_; }
   const std::vector<IoSpec>& parameters() const { return parameters_; }
   const std::vector<Task>& tasks() const { return tasks_; }
   const std::vector<PipelineOutput>& outputs() const { return outputs_; }
+  const std::vector<Loop>& loops() const { return loops_; }
   const Task* FindTask(std::string_view name) const;
+  const Loop* FindLoop(std::string_view name) const;
   // The type of `task`'s output `output`; InvalidArgument when either is unknown.
   StatusOr<ValueType> OutputType(std::string_view task, std::string_view output) const;
 
@@ -112,12 +138,20 @@ class Pipeline {
  private:
   Status CheckBinding(const Task& task, const IoSpec& input, const InputBinding& binding) const;
   bool Reaches(std::string_view from, std::string_view to) const;
+  // InvalidArgument when `task` reads `producer`, a task of a loop `task` is not in.
+  Status CheckLoopAccess(const Task& task, const std::string& producer,
+                         const std::string& where) const;
 
   std::string name_;
   std::vector<IoSpec> parameters_;
   std::vector<Task> tasks_;
   std::map<std::string, size_t, std::less<>> index_;
   std::vector<PipelineOutput> outputs_;
+  std::vector<Loop> loops_;
+  // UniqueTaskName's next suffix per base name (a cache: names it hands out are not reserved).
+  mutable std::map<std::string, int, std::less<>> next_suffix_;
+  // Whether every edge so far runs from an earlier-added task to a later one (see After).
+  bool forward_only_ = true;
 };
 
 }  // namespace mlcore::pipeline

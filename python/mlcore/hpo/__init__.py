@@ -11,8 +11,10 @@
     study.optimize(objective, n_trials=50, n_parallel=4)
     print(study.best_params, study.best_value)
 
-Samplers and pruners are given by name ("tpe", "random", "grid"; "median",
-"successive_halving", "hyperband") or as objects (``TPESampler(multivariate=True)``). A named
+Samplers and pruners are given by name ("tpe", "random", "grid", "nsga2"; "median",
+"successive_halving", "hyperband") or as objects (``TPESampler(multivariate=True)``, or any
+Python object with ``sample``/``prune`` methods). ``create_study(directions=[...])`` makes a
+multi-objective study (Pareto front in ``best_trials``); ``from_katib`` reads a Katib Experiment. A named
 study lives in the SQLite metadata store ($MLCORE_HOME/mlcore.db) unless ``storage="memory"``.
 """
 
@@ -25,12 +27,23 @@ from ._distributions import (
     IntDistribution,
     conditional,
 )
-from ._katib import to_katib
+from ._custom import NSGAIISampler, StudyView
+from ._katib import KatibStudyDefinition, from_katib, to_katib
+from ._plots import (
+    param_importances,
+    plot_optimization_history,
+    plot_parallel_coordinate,
+    plot_param_importances,
+)
 from ._samplers import (
+    CmaEsSampler,
+    GPSampler,
     GridSampler,
     HyperbandPruner,
     MedianPruner,
+    QMCSampler,
     RandomSampler,
+    SobolSampler,
     SuccessiveHalvingPruner,
     TPESampler,
 )
@@ -41,6 +54,10 @@ TrialPruned = _core.TrialPruned
 
 __all__ = [
     "CategoricalDistribution",
+    "CmaEsSampler",
+    "GPSampler",
+    "QMCSampler",
+    "SobolSampler",
     "CommandObjective",
     "DiscreteDistribution",
     "Distribution",
@@ -49,15 +66,23 @@ __all__ = [
     "GridSampler",
     "HyperbandPruner",
     "IntDistribution",
+    "KatibStudyDefinition",
+    "NSGAIISampler",
     "MedianPruner",
     "RandomSampler",
     "Study",
+    "StudyView",
     "SuccessiveHalvingPruner",
     "TPESampler",
     "Trial",
     "TrialPruned",
     "conditional",
     "create_study",
+    "from_katib",
     "load_study",
+    "param_importances",
+    "plot_optimization_history",
+    "plot_parallel_coordinate",
+    "plot_param_importances",
     "to_katib",
 ]

@@ -1,4 +1,8 @@
-"""Katib Experiment export: a locally tuned search as a kubeflow.org/v1beta1 Experiment."""
+"""Katib Experiments: a locally tuned search as a kubeflow.org/v1beta1 Experiment, and back."""
+
+import dataclasses
+import json
+from typing import Any, Dict, List, Optional
 
 from .._mlcore import hpo as _core
 from ._distributions import space_entries
@@ -36,3 +40,94 @@ def to_katib(
         with open(path, "w") as f:
             f.write(text)
     return text
+
+
+@dataclasses.dataclass
+class KatibStudyDefinition:
+    """A study definition read from a Katib Experiment (see from_katib): everything needed to
+    create the study and run its trials locally."""
+
+    name: str
+    metric: str
+    direction: str
+    goal: Optional[float]
+    sampler: str
+    seed: Optional[int]
+    pruner: Optional[str]
+    min_trials_required: int
+    start_step: int
+    search_space: Dict[str, Any]
+    command: str
+    image: str
+    parallel_trial_count: int
+    max_trial_count: int
+    max_failed_trial_count: int
+    additional_metrics: List[str]
+    namespace: str
+
+    def create_study(self, storage=None, **kwargs):
+        """The study (named after the Experiment) with its sampler, seed and pruner."""
+        from ._study import create_study
+        from ._samplers import MedianPruner
+
+        pruner = None
+        if self.pruner == "median":
+            pruner = MedianPruner(self.min_trials_required, self.start_step)
+        return create_study(name=self.name, direction=self.direction, sampler=self.sampler,
+                            seed=self.seed, pruner=pruner, storage=storage, **kwargs)
+
+    def objective(self, **kwargs):
+        """The trial command as a CommandObjective reading the objective metric."""
+        from ._study import CommandObjective
+
+        return CommandObjective(command=self.command, metric=self.metric,
+                                search_space=dict(self.search_space), **kwargs)
+
+    def optimize(self, study, **kwargs):
+        """Runs the Experiment's trials on ``study`` with its counts and goal."""
+        study.optimize(self.objective(), n_parallel=self.parallel_trial_count,
+                       max_trials=self.max_trial_count,
+                       max_failed_trials=self.max_failed_trial_count, goal=self.goal, **kwargs)
+
+    def to_katib(self, path=None):
+        """The Experiment again (to_katib with this definition's fields)."""
+        return to_katib(path, name=self.name, metric=self.metric, search_space=self.search_space,
+                        command=self.command, image=self.image, direction=self.direction,
+                        goal=self.goal, sampler=self.sampler, seed=self.seed, pruner=self.pruner,
+                        min_trials_required=self.min_trials_required,
+                        start_step=self.start_step,
+                        parallel_trial_count=self.parallel_trial_count,
+                        max_trial_count=self.max_trial_count,
+                        max_failed_trial_count=self.max_failed_trial_count,
+                        additional_metrics=self.additional_metrics, namespace=self.namespace)
+
+
+def from_katib(path_or_text):
+    """Reads a Katib Experiment (a YAML or JSON file path, or the document's text) into a
+    KatibStudyDefinition. ValueError naming the file and line for invalid YAML, and the field
+    (``spec.parameters[1].feasibleSpace.min``) for a missing, mistyped or unknown one. Needs
+    PyYAML for YAML documents."""
+    text = str(path_or_text)
+    where = "the document"
+    if "\n" not in text and not text.lstrip().startswith(("{", "apiVersion")):
+        where = text
+        with open(text) as f:
+            text = f.read()
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        try:
+            import yaml
+        except ImportError as e:
+            raise ImportError("reading a Katib Experiment YAML needs PyYAML "
+                              "(pip install pyyaml)") from e
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ValueError(f"{where} is not valid YAML: {e}") from None
+    try:
+        d = _core.katib_experiment_from_json(json.dumps(doc))
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+    d["search_space"] = {name: dist for name, dist in d["search_space"]}
+    return KatibStudyDefinition(**d)

@@ -38,6 +38,30 @@ def TPESampler(
     )
 
 
+def GPSampler(seed=None, *, n_startup_trials=10, constant_liar=True):
+    """Gaussian-process Bayesian optimisation (Matern-5/2, log expected improvement).
+
+    The first n_startup_trials are random; with constant_liar, running trials enter the model at
+    its own prediction so parallel workers get distinct points.
+    """
+    return _core.create_sampler(
+        "gp", seed=seed, n_startup_trials=n_startup_trials, constant_liar=constant_liar
+    )
+
+
+def CmaEsSampler(seed=None):
+    """CMA-ES with IPOP restarts over the numeric parameters; categorical ones are random."""
+    return _core.create_sampler("cmaes", seed=seed)
+
+
+def SobolSampler(seed=None):
+    """Scrambled Sobol quasi-random points: trial k gets point k of the sequence."""
+    return _core.create_sampler("sobol", seed=seed)
+
+
+QMCSampler = SobolSampler
+
+
 def MedianPruner(min_trials_required=3, start_step=0):
     return _core.create_pruner(
         "median", min_trials_required=min_trials_required, start_step=start_step

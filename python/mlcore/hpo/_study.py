@@ -1,9 +1,10 @@
 """Study and FrozenTrial: the Python face of mlcore::hpo::Study."""
 
 import dataclasses
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from .._mlcore import hpo as _core
+from . import _custom
 from ._distributions import space_entries
 
 
@@ -20,6 +21,8 @@ class FrozenTrial:
     error: str
     started: Optional[float]
     finished: Optional[float]
+    # One value per objective (``[value]`` in a single-objective study); None without a value.
+    values: Optional[List[float]] = None
 
     @property
     def duration(self):
@@ -51,7 +54,11 @@ def _sampler(sampler, seed):
         return sampler
     if isinstance(sampler, str):
         return _core.create_sampler(sampler, seed=seed)
-    raise TypeError(f"sampler must be a name or a Sampler, not {type(sampler).__name__}")
+    if hasattr(sampler, "sample"):
+        return _custom.python_sampler(sampler)
+    raise TypeError(f"sampler must be a name, a Sampler or an object with a "
+                    f"sample(study, trial, name, distribution) method, not "
+                    f"{type(sampler).__name__}")
 
 
 def _pruner(pruner):
@@ -59,7 +66,10 @@ def _pruner(pruner):
         return pruner
     if isinstance(pruner, str):
         return _core.create_pruner(pruner)
-    raise TypeError(f"pruner must be a name, a Pruner or None, not {type(pruner).__name__}")
+    if hasattr(pruner, "prune"):
+        return _custom.python_pruner(pruner)
+    raise TypeError(f"pruner must be a name, a Pruner, an object with a prune(study, trial) "
+                    f"method or None, not {type(pruner).__name__}")
 
 
 def _storage(name, storage):
@@ -76,13 +86,16 @@ class Study:
 
     name = property(lambda self: self._core.name)
     direction = property(lambda self: self._core.direction)
+    directions = property(lambda self: list(self._core.directions))
     storage = property(lambda self: self._core.storage)
 
     def ask(self):
         return self._core.ask()
 
     def tell(self, trial, value=None, state=None, error=""):
-        """Finishes a trial (a Trial or its number). NaN/inf values fail it with the reason."""
+        """Finishes a trial (a Trial or its number) with its value, or a list of values (one per
+        objective) in a multi-objective study. NaN/inf values, or a count of values that is not
+        the number of objectives, fail it with the reason."""
         if state is None:
             state = "complete"
         self._core.tell(trial, value, state, error)
@@ -98,6 +111,7 @@ class Study:
         max_failed_trials=None,
         goal=None,
         callbacks=None,
+        show_progress_bar=False,
     ):
         """Runs ``objective(trial)`` until a stop condition.
 
@@ -105,11 +119,13 @@ class Study:
         objectives that wait on subprocesses, GPUs or I/O overlap). An objective that raises or
         returns NaN/inf fails its trial with the reason and the study goes on; raise
         ``TrialPruned`` after ``trial.should_prune()``. KeyboardInterrupt stops the study after
-        the running trials and is re-raised.
+        the running trials and is re-raised. show_progress_bar: a text bar on stderr, or an
+        HTML block updated in place in Jupyter (finished/n_trials, failed, best value).
         """
         if isinstance(objective, CommandObjective):
-            if callbacks:
-                raise ValueError("callbacks are not supported with a CommandObjective")
+            if callbacks or show_progress_bar:
+                raise ValueError("callbacks and show_progress_bar are not supported with a "
+                                 "CommandObjective")
             self._core.optimize_command(
                 objective.command, objective.metric, space_entries(objective.search_space),
                 objective.format, objective.metrics_file or "", objective.timeout,
@@ -117,24 +133,34 @@ class Study:
                 n_parallel, max_trials or 0, max_failed_trials or 0, goal)
             return
         callback = None
-        if callbacks:
-            cbs = list(callbacks)
+        cbs = list(callbacks or [])
+        bar = None
+        if show_progress_bar:
+            from ._progress import ProgressBar
+
+            bar = ProgressBar(n_trials=n_trials, timeout=timeout)
+            cbs.append(bar.update)
+        if cbs:
 
             def callback(record):
                 frozen = FrozenTrial(**record)
                 for cb in cbs:
                     cb(self, frozen)
 
-        self._core.optimize(
-            objective,
-            n_trials=n_trials or 0,
-            timeout=timeout,
-            n_parallel=n_parallel,
-            max_trials=max_trials or 0,
-            max_failed_trials=max_failed_trials or 0,
-            goal=goal,
-            callback=callback,
-        )
+        try:
+            self._core.optimize(
+                objective,
+                n_trials=n_trials or 0,
+                timeout=timeout,
+                n_parallel=n_parallel,
+                max_trials=max_trials or 0,
+                max_failed_trials=max_failed_trials or 0,
+                goal=goal,
+                callback=callback,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
 
     def stop(self):
         self._core.stop()
@@ -157,7 +183,16 @@ class Study:
 
     @property
     def best_trial(self):
+        if len(self._core.directions) > 1:
+            raise ValueError(f"study {self.name!r} has {len(self._core.directions)} objectives "
+                             f"and no single best trial; use study.best_trials (the Pareto front)")
         return FrozenTrial(**self._core._best_trial())
+
+    @property
+    def best_trials(self):
+        """The Pareto front: complete trials no other complete trial dominates (for one
+        objective, the trials tied at the best value)."""
+        return [FrozenTrial(**t) for t in self._core._best_trials()]
 
     @property
     def best_value(self):
@@ -188,24 +223,39 @@ class Study:
         return f"Study(name={self.name!r}, direction={self.direction!r}, storage={self.storage!r})"
 
     def _repr_html_(self):
-        trials = [t for t in self.trials if t.state == "complete"]
-        trials.sort(key=lambda t: t.value, reverse=self.direction == "maximize")
+        """The best trials as a table: the 10 best for one objective, the Pareto front (up to
+        10 trials) with one column per objective for several."""
+        import html
+
+        directions = self.directions
+        if len(directions) > 1:
+            trials = self.best_trials[:10]
+            value_heads = [f"values[{i}] ({d})" for i, d in enumerate(directions)]
+            title = "Pareto front"
+        else:
+            trials = [t for t in self.trials if t.state == "complete"]
+            trials.sort(key=lambda t: t.value, reverse=self.direction == "maximize")
+            trials = trials[:10]
+            value_heads = ["value"]
+            title = "best trials"
         names = sorted({k for t in trials for k in t.params})
-        head = "".join(f"<th>{n}</th>" for n in ["number", "value", *names])
+        esc = lambda v: html.escape(str(v))  # noqa: E731
+        head = "".join(f"<th>{esc(n)}</th>" for n in ["number", *value_heads, *names])
         body = "".join(
             "<tr>"
-            + f"<td>{t.number}</td><td>{t.value:.6g}</td>"
-            + "".join(f"<td>{t.params.get(n, '')}</td>" for n in names)
+            + f"<td>{t.number}</td>"
+            + "".join(f"<td>{v:.6g}</td>" for v in (t.values or [t.value]))
+            + "".join(f"<td>{esc(t.params.get(n, ''))}</td>" for n in names)
             + "</tr>"
-            for t in trials[:10]
+            for t in trials
         )
-        return (f"<p>Study <b>{self.name}</b> ({self.direction}), {len(self.trials)} trials"
-                f"</p><table><tr>{head}</tr>{body}</table>")
+        return (f"<p>Study <b>{esc(self.name)}</b> ({esc(', '.join(directions))}), "
+                f"{len(self.trials)} trials, {title}</p><table><tr>{head}</tr>{body}</table>")
 
 
 def create_study(
     name=None,
-    direction="minimize",
+    direction=None,
     sampler="tpe",
     pruner=None,
     storage=None,
@@ -214,10 +264,28 @@ def create_study(
     load_if_exists=False,
     search_space=None,
     requeue_stale_trials=False,
+    directions=None,
 ):
     """Creates a study. storage: None (memory when unnamed, the SQLite store when named),
-    "memory", "sqlite", "sqlite:///path.db" or a path. sampler/pruner: a name or an object;
-    seed seeds a sampler given by name. search_space: a dict of distributions declared up front."""
+    "memory", "sqlite", "sqlite:///path.db" or a path. sampler/pruner: a name or an object (a
+    Python object with ``sample``/``prune`` methods works too, see docs/hpo.md); seed seeds a
+    sampler given by name. search_space: a dict of distributions declared up front.
+    directions: one direction per objective for a multi-objective study (its objective returns
+    a tuple; see ``best_trials``); give either direction or directions."""
+    if directions is not None:
+        if direction is not None:
+            raise ValueError("give direction or directions, not both")
+        directions = list(directions)
+        if not directions:
+            raise ValueError("directions must name at least one direction")
+        for d in directions:
+            if d not in ("minimize", "maximize"):
+                raise ValueError(f"directions must be 'minimize' or 'maximize', not {d!r}")
+        direction = directions[0]
+        if len(directions) > 1 and sampler == "tpe":
+            sampler = "nsga2"
+    if direction is None:
+        direction = "minimize"
     if direction not in ("minimize", "maximize"):
         raise ValueError(f"direction must be 'minimize' or 'maximize', not {direction!r}")
     core = _core.Study.create(
@@ -229,18 +297,20 @@ def create_study(
         load_if_exists,
         requeue_stale_trials,
         space_entries(search_space),
+        directions if directions and len(directions) > 1 else [],
     )
     return Study(core)
 
 
-def load_study(name, storage=None, sampler="tpe", pruner=None, seed=None, *,
+def load_study(name, storage=None, sampler=None, pruner=None, seed=None, *,
                requeue_stale_trials=False):
     """Opens a stored study. Trials left running by processes that died are marked failed, or
-    re-queued with requeue_stale_trials=True."""
+    re-queued with requeue_stale_trials=True. sampler None: TPE (NSGA-II for a
+    multi-objective study), seeded with ``seed`` when given."""
+    if sampler is None and seed is not None:
+        sampler = "tpe"
     core = _core.Study.load(
-        name, _sampler(sampler, seed), _pruner(pruner), _storage(name, storage),
-        requeue_stale_trials
+        name, None if sampler is None else _sampler(sampler, seed), _pruner(pruner),
+        _storage(name, storage), requeue_stale_trials
     )
     return Study(core)
-
-

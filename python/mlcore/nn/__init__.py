@@ -17,6 +17,8 @@ from .callbacks import (
     SummaryWriter,
     TensorBoard,
 )
+from .data import Dataset
+from .graph import GraphBuilder, GraphModel
 from .model import History, Sequential, load
 
 Layer = _nn.Layer
@@ -63,6 +65,62 @@ def LayerNorm(eps=1e-5) -> Layer:
     return _nn.layer_norm(eps)
 
 
+def Conv2d(filters=None, kernel_size=None, stride=1, padding=0, dilation=1, use_bias=True, *,
+           out_channels=None) -> Layer:
+    """2-D convolution over NCHW images with a square kernel (groups=1).
+
+    ``filters`` (Keras) or ``out_channels`` (PyTorch) output channels; the input channels are
+    learnt from the first batch. Output [N, filters, (H + 2p - d(k-1) - 1) // s + 1, ...].
+    """
+    if out_channels is not None:
+        if filters is not None and filters != out_channels:
+            raise ValueError(f"Conv2d: filters={filters} and out_channels={out_channels} differ")
+        filters = out_channels
+    if filters is None or kernel_size is None:
+        raise TypeError("Conv2d needs filters (or out_channels) and kernel_size")
+    return _nn.conv2d(filters, _square(kernel_size, "kernel_size"), _square(stride, "stride"),
+                      _square(padding, "padding"), _square(dilation, "dilation"), use_bias)
+
+
+def MaxPool2d(kernel_size, stride=None, padding=0) -> Layer:
+    """Max over kernel_size x kernel_size windows (stride defaults to the window, as PyTorch)."""
+    return _nn.max_pool2d(_square(kernel_size, "kernel_size"),
+                          0 if stride is None else _square(stride, "stride"),
+                          _square(padding, "padding"))
+
+
+def AvgPool2d(kernel_size, stride=None, padding=0) -> Layer:
+    """Mean over kernel_size x kernel_size windows; padded zeros count in the divisor."""
+    return _nn.avg_pool2d(_square(kernel_size, "kernel_size"),
+                          0 if stride is None else _square(stride, "stride"),
+                          _square(padding, "padding"))
+
+
+def BatchNorm1d(momentum=0.1, eps=1e-5) -> Layer:
+    """Batch normalisation of [N, C] inputs; running statistics are used by predict/evaluate."""
+    return _nn.batch_norm1d(momentum, eps)
+
+
+def BatchNorm2d(momentum=0.1, eps=1e-5) -> Layer:
+    """Per-channel batch normalisation of [N, C, H, W] inputs."""
+    return _nn.batch_norm2d(momentum, eps)
+
+
+def Embedding(num_embeddings, dim) -> Layer:
+    """Integer indices (int32/int64, or whole-number float32) -> rows of a [num_embeddings, dim]
+    table; an index out of range raises ValueError naming it."""
+    return _nn.embedding(num_embeddings, dim)
+
+
+def _square(value, what):
+    """An int, or a pair of equal ints (only square windows are supported)."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2 or value[0] != value[1]:
+            raise ValueError(f"{what} must be an int or a pair of equal ints, got {value!r}")
+        value = value[0]
+    return int(value)
+
+
 def write_safetensors(path, tensors, metadata=None):
     """Writes {name: array or Tensor} to a safetensors file, atomically."""
     from .model import _as_tensor
@@ -76,7 +134,8 @@ def read_safetensors(path):
     return _nn.read_safetensors(str(path))
 
 
-__all__ = ["Dense", "Dropout", "EarlyStopping", "Flatten", "GELU", "HPOReporter", "History",
-           "Layer", "LayerNorm", "ModelCheckpoint", "ProgressBar", "ReLU", "Sequential",
-           "Sigmoid", "Softmax", "SummaryWriter", "Tanh", "TensorBoard", "load",
-           "read_safetensors", "write_safetensors"]
+__all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dataset", "Dense", "Dropout",
+           "EarlyStopping", "Embedding", "Flatten", "GELU", "GraphBuilder", "GraphModel",
+           "History", "HPOReporter", "Layer", "LayerNorm", "load", "MaxPool2d", "ModelCheckpoint",
+           "ProgressBar", "read_safetensors", "ReLU", "Sequential", "Sigmoid", "Softmax",
+           "SummaryWriter", "Tanh", "TensorBoard", "write_safetensors"]

@@ -1,4 +1,5 @@
-"""The Python face of mlcore.nn.Sequential: numpy / DLPack in, numpy out."""
+"""The Python face of mlcore.nn models (Sequential here, GraphModel in graph.py): numpy / DLPack
+in, numpy out, or a mlcore.nn.Dataset for data that does not fit in memory."""
 
 import os
 
@@ -23,6 +24,8 @@ def _as_tensor(data, dtype=None):
         t = _mlcore.from_dlpack(data)
         return _as_tensor(t, dtype)
     array = np.ascontiguousarray(data, dtype=dtype)
+    if np.ndim(data) == 0:
+        array = array.reshape(())  # ascontiguousarray makes scalars 1-d
     return _mlcore.from_numpy(array)
 
 
@@ -105,25 +108,32 @@ class Sequential:
                             on_non_finite == "skip")
         self._loss = loss
 
-    def fit(self, x, y, epochs=1, batch_size=32, validation_data=None, device="cpu",
+    def fit(self, x, y=None, epochs=1, batch_size=32, validation_data=None, device="cpu",
             callbacks=(), shuffle=True, seed=0, initial_epoch=None, verbose=0):
-        """Trains and returns a History. ``verbose=1`` adds a ProgressBar."""
+        """Trains and returns a History. ``x`` may be a batched mlcore.nn.Dataset (then ``y``,
+        ``batch_size``, ``shuffle`` and ``seed`` are not used: the Dataset does that), and so may
+        ``validation_data``. ``verbose=1`` adds a ProgressBar."""
         from .callbacks import ProgressBar
 
-        vx = vy = None
-        if validation_data is not None:
-            vx, vy = validation_data
-            vx, vy = _inputs(vx), _targets(vy, self._loss)
         callbacks = list(callbacks)
         if verbose:
             callbacks.append(ProgressBar(epochs))
         start = self._model.epochs_trained if initial_epoch is None else initial_epoch
+        if _is_dataset(x) or _is_dataset(validation_data):
+            return _fit_dataset(self, x, y, epochs, batch_size, shuffle, seed, validation_data,
+                                callbacks, device, start)
+        vx = vy = None
+        if validation_data is not None:
+            vx, vy = validation_data
+            vx, vy = _inputs(vx), _targets(vy, self._loss)
         raw = self._model.fit(_inputs(x), _targets(y, self._loss), epochs, batch_size, shuffle,
                               seed, vx, vy, callbacks, device, start)
         return History(raw)
 
-    def evaluate(self, x, y, batch_size=256):
-        """{"loss": ..., "accuracy": ...} over (x, y)."""
+    def evaluate(self, x, y=None, batch_size=256):
+        """{"loss": ..., "accuracy": ...} over (x, y) or a batched Dataset ``x``."""
+        if _is_dataset(x):
+            return _models().evaluate_dataset(self._model, x._core)
         return self._model.evaluate(_inputs(x), _targets(y, self._loss), batch_size)
 
     def predict(self, x, batch_size=256):
@@ -133,6 +143,10 @@ class Sequential:
     def weights(self):
         """{parameter name: numpy array} (copies)."""
         return {k: np.array(v) for k, v in self._model.weights().items()}
+
+    def _validation_lists(self, validation_data):
+        vx, vy = validation_data
+        return [_inputs(vx)], [_targets(vy, self._loss)]
 
     def save(self, directory):
         """Writes model.safetensors, architecture.json and (when compiled) the optimizer state
@@ -149,13 +163,62 @@ class Sequential:
         return f"Sequential([{inner}])"
 
 
-def load(directory):
-    """A model saved by ``Sequential.save``, with its optimizer state when it was compiled."""
-    model = Sequential(_model=_nn.load_model(os.fspath(directory)))
-    if model._model.compiled:
-        state = os.path.join(os.fspath(directory), "training_state.json")
-        import json
+def _models():
+    return _mlcore.nn_models
 
-        with open(state) as f:
-            model._loss = json.load(f).get("loss", "cross_entropy")
+
+def _is_dataset(obj):
+    from .data import Dataset
+
+    return isinstance(obj, Dataset)
+
+
+def _fit_dataset(model, data, y, epochs, batch_size, shuffle, seed, validation_data, callbacks,
+                 device, start):
+    """fit() for any model when the training or validation data is a Dataset."""
+    from .data import Dataset
+
+    if not _is_dataset(data):  # arrays with a Dataset for validation
+        data = Dataset.from_tensors(data, y)
+        if shuffle:
+            data = data.shuffle(data.size, seed)
+        data = data.batch(batch_size)
+    elif y is not None:
+        raise ValueError("fit(dataset): the Dataset holds the targets; do not pass y")
+    vds = vx = vy = None
+    if _is_dataset(validation_data):
+        vds = validation_data._core
+    elif validation_data is not None:
+        vx, vy = model._validation_lists(validation_data)
+    raw = _models().fit_dataset(model._model, data._core, epochs, callbacks, device, start, vds,
+                                vx, vy)
+    return History(raw)
+
+
+def _saved_loss(directory):
+    import json
+
+    state = os.path.join(os.fspath(directory), "training_state.json")
+    with open(state) as f:
+        return json.load(f).get("loss", "cross_entropy")
+
+
+def load(directory):
+    """A model saved by ``save`` (a Sequential or a GraphModel, as the checkpoint's
+    architecture.json says), with its optimizer state when it was compiled."""
+    import json
+
+    try:
+        with open(os.path.join(os.fspath(directory), "architecture.json")) as f:
+            kind = json.load(f).get("format", "")
+    except (OSError, ValueError, AttributeError):
+        kind = ""  # the C++ loader raises the error that names what is wrong
+    if kind == "mlcore.nn.GraphModel":
+        from .graph import GraphModel
+
+        model = GraphModel(_models().load_graph_model(os.fspath(directory)))
+    else:
+        model = Sequential(_model=_nn.load_model(os.fspath(directory)))
+    if model._model.compiled:
+        model._loss = _saved_loss(directory)
     return model

@@ -4,6 +4,10 @@
     runs list [--experiment E] [--state S]
     runs show RUN_ID | runs logs RUN_ID TASK [--stderr] | runs resume RUN_ID MODULE:PIPELINE
     compile MODULE:PIPELINE -o p.yaml
+    scheduler [--once] [--poll S] [--misfire-grace S]
+    schedules list | show S | pause S | resume S | delete S | next S [-n N]
+    schedules create MODULE:PIPELINE --cron EXPR [-p key=value ...] [--name N] [--catchup P]
+                     [--max-concurrency K] [--experiment E] [--time-zone Z]
 
 MODULE is an importable module or a path to a .py file. Exit status: 0 when the run succeeded.
 """
@@ -11,34 +15,21 @@ MODULE is an importable module or a path to a .py file. Exit status: 0 when the 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import os
+import signal
 import sys
+import threading
 
-from . import _run
+from . import _run, _schedule
 from ._dsl import PipelineDef
 
 
 def load_pipeline(ref: str) -> PipelineDef:
-    if ":" not in ref:
-        raise SystemExit(f"expected MODULE:PIPELINE, got {ref!r}")
-    module_name, attr = ref.rsplit(":", 1)
-    if module_name.endswith(".py") or os.path.sep in module_name:
-        spec = importlib.util.spec_from_file_location(
-            os.path.splitext(os.path.basename(module_name))[0], module_name)
-        if spec is None:
-            raise SystemExit(f"cannot load {module_name}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(module_name)
-    p = getattr(module, attr, None)
-    if not isinstance(p, PipelineDef):
-        raise SystemExit(f"{ref} is not a @pipeline")
-    return p
+    try:
+        return _schedule.load_pipeline(ref)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
 
 
 def parse_params(pairs):
@@ -91,8 +82,21 @@ def main(argv=None) -> int:
     c = sub.add_parser("compile", help="write the KFP v2 IR (PipelineSpec YAML)")
     c.add_argument("pipeline")
     c.add_argument("-o", "--output", required=True)
+    _add_schedule_parsers(sub)
+    # The hyperparameter-search verbs, when that package has them (checked on disk first, so
+    # the pipeline verbs do not pay for importing mlcore.hpo when it has no command line).
+    hpo_cli = None
+    if os.path.exists(os.path.join(os.path.dirname(os.path.dirname(__file__)), "hpo", "_cli.py")):
+        try:
+            from ..hpo import _cli as hpo_cli
+        except ImportError:
+            hpo_cli = None
+    if hpo_cli is not None and hasattr(hpo_cli, "add_subparser"):
+        hpo_cli.add_subparser(sub)
     args = parser.parse_args(argv)
     ns = args.namespace
+    if getattr(args, "handler", None) is not None:
+        return args.handler(args)
 
     if args.command == "run":
         run = _run.run(load_pipeline(args.pipeline), arguments=parse_params(args.param),
@@ -112,7 +116,8 @@ def main(argv=None) -> int:
         run = _run.get_run(args.run_id, namespace=ns)
         print(f"run {run.id}: {run.status}  arguments={run.arguments}")
         for t in run.tasks:
-            print(f"  {t.name:24s} {t.state:11s} attempts={t.attempts}  {t.error.splitlines()[0] if t.error else ''}")
+            first_error_line = t.error.splitlines()[0] if t.error else ""
+            print(f"  {t.name:24s} {t.state:11s} attempts={t.attempts}  {first_error_line}")
         return 0
     if args.verb == "logs":
         task = _run.get_run(args.run_id, namespace=ns).task(args.task)
@@ -120,3 +125,139 @@ def main(argv=None) -> int:
         return 0
     run = _run.run(load_pipeline(args.pipeline), resume=args.run_id, namespace=ns)
     return _finish(run.wait(progress=sys.stderr.isatty()))
+
+
+def _add_schedule_parsers(sub) -> None:
+    s = sub.add_parser("scheduler", help="fire recurring runs (long-lived)")
+    s.add_argument("--once", action="store_true",
+                   help="fire what is due now, wait for those runs, and exit")
+    s.add_argument("--poll", type=float, default=30.0,
+                   help="most seconds between looks at the store (new schedules, finished runs)")
+    s.add_argument("--misfire-grace", type=float, default=60.0,
+                   help="catchup=skip: how many seconds late a time may still fire")
+    # Test-only: read "now" (Unix seconds) from this file instead of the system clock.
+    s.add_argument("--clock-file", help=argparse.SUPPRESS)
+    s.set_defaults(handler=_scheduler)
+
+    sc = sub.add_parser("schedules", help="recurring runs")
+    v = sc.add_subparsers(dest="verb", required=True)
+    v.add_parser("list").set_defaults(handler=_schedules_list)
+    for verb in ("show", "pause", "resume", "delete", "next"):
+        p = v.add_parser(verb)
+        p.add_argument("schedule", help="id or name")
+        if verb == "next":
+            p.add_argument("-n", type=int, default=5)
+        p.set_defaults(handler=_schedules_verb)
+    cr = v.add_parser("create")
+    cr.add_argument("pipeline", help="MODULE:PIPELINE or FILE.py:PIPELINE")
+    cr.add_argument("--cron", required=True)
+    cr.add_argument("-p", "--param", action="append", help="key=value (JSON or text)")
+    cr.add_argument("--name")
+    cr.add_argument("--experiment", default="Default")
+    cr.add_argument("--catchup", default="skip", choices=["skip", "once", "all"])
+    cr.add_argument("--max-catchup", type=int, default=100)
+    cr.add_argument("--max-concurrency", type=int, default=1)
+    cr.add_argument("--time-zone", default="UTC")
+    cr.set_defaults(handler=_schedules_create)
+
+
+def _describe(s) -> str:
+    rec = s.record
+    state = "enabled" if rec["enabled"] else "paused"
+    nxt = s.next_times(1)
+    when = f"{nxt[0]:%Y-%m-%d %H:%M} UTC" if nxt and rec["enabled"] else "-"
+    return (f"{rec['id']}  {rec['name']:20s}  {rec['cron']:15s}  {state:7s}  next {when}  "
+            f"{rec['pipeline']}")
+
+
+def _schedules_list(args) -> int:
+    for s in _schedule.schedules(namespace=args.namespace):
+        print(_describe(s))
+    return 0
+
+
+def _schedules_create(args) -> int:
+    ref = args.pipeline
+    module = ref.rsplit(":", 1)[0]
+    if module.endswith(".py") or os.path.sep in module:
+        ref = os.path.abspath(module) + ":" + ref.rsplit(":", 1)[1]
+    try:
+        s = _schedule.schedule(ref, args.cron, parse_params(args.param),
+                               max_concurrency=args.max_concurrency, catchup=args.catchup,
+                               max_catchup=args.max_catchup, experiment=args.experiment,
+                               name=args.name, time_zone=args.time_zone,
+                               namespace=args.namespace)
+    except (ValueError, KeyError) as e:
+        print(f"mlcore schedules create: {e}", file=sys.stderr)
+        return 2
+    print(_describe(s))
+    return 0
+
+
+def _schedules_verb(args) -> int:
+    try:
+        s = _schedule.get_schedule(args.schedule, namespace=args.namespace)
+    except KeyError as e:
+        print(f"mlcore schedules {args.verb}: {e.args[0]}", file=sys.stderr)
+        return 1
+    if args.verb == "pause":
+        s.pause()
+    elif args.verb == "resume":
+        s.resume()
+    elif args.verb == "delete":
+        s.delete()
+        print(f"deleted {args.schedule}")
+        return 0
+    elif args.verb == "next":
+        for t in s.next_times(args.n):
+            print(f"{t:%Y-%m-%d %H:%M} UTC")
+        return 0
+    elif args.verb == "show":
+        print(_describe(s))
+        for f in s.fires(20):
+            print(f"  {f['scheduled_time']:%Y-%m-%d %H:%M}  {f['state']:8s}  {f['run_id']}  "
+                  f"{f['error']}")
+        return 0
+    print(_describe(s))
+    return 0
+
+
+def _scheduler(args) -> int:
+    def log(line):
+        print(line, flush=True)
+
+    sched = _schedule.make_scheduler(namespace=args.namespace, poll=args.poll,
+                                     misfire_grace=args.misfire_grace,
+                                     clock_file=args.clock_file, log=log)
+    if args.once:
+        fires = sched.tick()
+        for f in fires:
+            if f["state"] != "started":
+                print(f"schedule {f['schedule_id']}: {f['error']}", file=sys.stderr)
+        _schedule.wait_for_runs([f["run_id"] for f in fires if f["run_id"]],
+                                namespace=args.namespace)
+        return 0 if all(f["state"] == "started" for f in fires) else 1
+
+    errors = []
+
+    def loop():
+        try:
+            sched.run()
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(e)
+
+    def stop(signum, frame):
+        sched.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    # The C++ loop runs on a thread so that this thread stays free to take signals.
+    t = threading.Thread(target=loop, name="mlcore-scheduler", daemon=True)
+    t.start()
+    log(f"mlcore scheduler: namespace {args.namespace}, poll {args.poll} s")
+    while t.is_alive():
+        t.join(0.2)
+    if errors:
+        print(f"mlcore scheduler: {errors[0]}", file=sys.stderr)
+        return 1
+    return 0

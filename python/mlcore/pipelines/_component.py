@@ -13,10 +13,12 @@ import typing
 
 from .. import _mlcore
 from . import _dsl
-from ._invoke import invoke, return_outputs
+from . import _capture
+from ._invoke import _hints, invoke, return_outputs
 from ._types import parameter_type
 
 _cpp = _mlcore.pipeline
+ARTIFACT_TYPE_NAMES = frozenset(("Artifact", "Dataset", "Model", "Metrics"))
 
 MODES = ("inprocess", "subprocess")
 
@@ -28,7 +30,8 @@ def _source_of(func) -> str:
         return ""
     # Drop decorator lines: the fresh process defines the plain function.
     lines = source.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.lstrip().startswith(("def ", "async def "))), 0)
+    start = next((i for i, line in enumerate(lines)
+                  if line.lstrip().startswith(("def ", "async def "))), 0)
     return "\n".join(lines[start:]) + "\n"
 
 
@@ -55,17 +58,42 @@ def _io_specs(func):
     return inputs, outputs
 
 
-def _run_in_process(func):
+def _run_in_process(func, has_artifacts):
+    """The callable the C++ executor calls with a task's context, on one of its threads."""
+    hints, names = _hints(func)
+    floats = frozenset(n for n in names if hints.get(n) is float)
+    outputs = return_outputs(func)
+    single = len(outputs) == 1 and outputs[0][0] == "output"
+    fields = [n for n, _ in outputs]
+
+    def fast(ctx):
+        # Parameters only: no executor-input JSON, values cross as Python objects.
+        kwargs = ctx.params()
+        for name in floats.intersection(kwargs):
+            kwargs[name] = float(kwargs[name])
+        result = func(**kwargs)
+        if single:
+            ctx.set_output("output", result)
+        elif fields:
+            for name, value in zip(fields, result):
+                ctx.set_output(name, value)
+
+    def general(ctx):
+        invoke(func, json.loads(ctx.executor_input()),
+               lambda name, value: ctx.set_output_param(name, json.dumps(value)))
+
+    body = general if has_artifacts else fast
+
     def call(ctx):
+        logs = _capture.begin(ctx)
         try:
-            invoke(func, json.loads(ctx.executor_input()),
-                   lambda name, value: ctx.set_output_param(name, json.dumps(value)))
+            body(ctx)
         except BaseException:
             # The traceback goes to the task's stderr log; the exception fails the task.
-            os.makedirs(os.path.dirname(ctx.stderr_path), exist_ok=True)
-            with open(ctx.stderr_path, "a", encoding="utf-8") as f:
-                traceback.print_exc(file=f)
+            traceback.print_exc(file=logs.stream("stderr"))
             raise
+        finally:
+            _capture.end(logs)
     return call
 
 
@@ -77,7 +105,8 @@ class Component:
                  backoff_factor=2.0, max_backoff=60.0, timeout=None, caching=True, cpu=1.0,
                  memory=0, gpu=0, image="python:3.11"):
         if mode not in MODES:
-            raise ValueError(f"component '{func.__name__}': mode must be one of {MODES}, not {mode!r}")
+            raise ValueError(f"component '{func.__name__}': mode must be one of {MODES}, "
+                             f"not {mode!r}")
         self.func = func
         self.name = name or func.__name__.replace("_", "-")
         self.mode = mode
@@ -101,7 +130,9 @@ class Component:
             self._cpp = _cpp.Component(self.name, command=runner, env=env, **common)
         else:
             # Kubeflow runs the function from its source, as subprocess mode does.
-            self._cpp = _cpp.Component(self.name, fn=_run_in_process(func), code_version=version,
+            has_artifacts = any(t in ARTIFACT_TYPE_NAMES for _, t, _ in inputs + outputs)
+            self._cpp = _cpp.Component(self.name, fn=_run_in_process(func, has_artifacts),
+                                       code_version=version,
                                        compile_command=portable if self.source else [],
                                        env=env if self.source else {}, **common)
         self.__doc__ = func.__doc__

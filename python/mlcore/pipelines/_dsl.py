@@ -86,6 +86,49 @@ class TaskOutput(Channel):
         return f"<output {self.output} of task {self.task}: {self.type_name}>"
 
 
+class LoopItem(Channel):
+    """The current item of a ``with mlcore.ParallelFor(...) as item:`` loop; ``item.key`` or
+    ``item["key"]`` is a field of a dict item."""
+
+    type_name = "any"
+
+    def __init__(self, loop, field=""):
+        self.loop, self.field = loop, field
+        self.binding = ("item", loop, field)
+
+    def __getattr__(self, name):
+        if name.startswith("_") or self.field:
+            raise AttributeError(name)
+        return LoopItem(self.loop, name)
+
+    def __getitem__(self, key):
+        if self.field:
+            raise TypeError("a loop item's field has no fields of its own")
+        return LoopItem(self.loop, str(key))
+
+    def __repr__(self):
+        return f"<item of {self.loop}{'.' + self.field if self.field else ''}>"
+
+
+class Collected(Channel):
+    """``mlcore.Collected(task.output)``: outside a ParallelFor, the list of a body task's output
+    over every iteration, in item order (as KFP's dsl.Collected)."""
+
+    type_name = "list"
+
+    def __init__(self, output):
+        if isinstance(output, PipelineTask):
+            output = output.output
+        if not isinstance(output, TaskOutput):
+            raise TypeError("mlcore.Collected takes the output of a task inside a ParallelFor, "
+                            f"not {output!r}")
+        self.task, self.output = output.task, output.output
+        self.binding = ("gather", output.task, output.output)
+
+    def __repr__(self):
+        return f"<collected {self.output} of task {self.task}>"
+
+
 class PipelineTask:
     """A task in a pipeline being defined: ``.outputs["name"]``, ``.output``, ``.after()``."""
 
@@ -122,6 +165,8 @@ class Builder:
         self.conditions = []  # active (Condition, negate) pairs, innermost last
         self.last_chain = None  # conditions of the If/Elif chain that just closed
         self.groups = []
+        self.loop = None  # the dynamic ParallelFor whose body is being defined
+        self.loop_count = 0
 
     def _binding(self, value, component, input_name):
         if isinstance(value, Channel):
@@ -138,15 +183,16 @@ class Builder:
         try:
             return ["const", json.dumps(value)]
         except TypeError:
-            raise TypeError(f"component '{component.name}' input '{input_name}': "
-                            f"{type(value).__name__} is not a pipeline value") from None
+            where = (f"component '{component.name}' input '{input_name}'" if component
+                     else f"mlcore.ParallelFor {input_name}")
+            raise TypeError(f"{where}: {type(value).__name__} is not a pipeline value") from None
 
     def add_task(self, component, arguments):
         bindings = {k: self._binding(v, component, k) for k, v in arguments.items()}
         name = self.pipeline.unique_task_name(component.name)
         conditions = [c.as_tuple(negate) for c, negate in self.conditions]
         self.pipeline.add_task(name, component._cpp, bindings, conditions=conditions,
-                               group="/".join(self.groups))
+                               group="/".join(self.groups), loop=self.loop or "")
         task = PipelineTask(self, name, component)
         self.tasks.append(task)
         return task
@@ -237,17 +283,52 @@ class ExitHandler:
 
 
 class ParallelFor:
-    """``for item in mlcore.ParallelFor(items, parallelism=2):`` -- the loop body's tasks are
-    added once per item; at most `parallelism` iterations run at once (0: no limit)."""
+    """A loop over `items` with at most `parallelism` iterations at once (0: no limit).
+
+    ``with mlcore.ParallelFor(items, parallelism=2) as item:`` -- the body's tasks run once per
+    item, expanded when the run reaches the loop, so `items` may be a task's list output (the
+    fan-out is known only once that task ran), a list parameter or a constant list. Each
+    iteration's tasks are recorded as ``task[i]``; ``mlcore.Collected(task.output)`` after the
+    loop is the list of their outputs.
+
+    ``for item in mlcore.ParallelFor([...]):`` -- a constant list unrolled when defining: each
+    iteration's tasks are ordinary tasks of the pipeline.
+    """
 
     def __init__(self, items, parallelism=0):
-        if isinstance(items, (Channel, PipelineTask)):
-            raise TypeError("mlcore.ParallelFor over a task output (fan-out decided at run "
-                            "time) is not supported yet; pass a list known when defining")
-        self.items = list(items)
+        if isinstance(items, PipelineTask):
+            items = items.output
+        self.items = items if isinstance(items, Channel) else list(items)
         self.parallelism = int(parallelism)
+        if self.parallelism < 0:
+            raise ValueError(f"mlcore.ParallelFor: parallelism must be >= 0, not {parallelism}")
+
+    def __enter__(self):
+        b = _builder_or_raise("ParallelFor")
+        if b.loop is not None:
+            raise ValueError(f"mlcore.ParallelFor inside ParallelFor '{b.loop}': nested loops "
+                             "decided at run time are not supported (unroll the inner one with "
+                             "`for item in mlcore.ParallelFor([...])`)")
+        self._builder = b
+        b.loop_count += 1
+        name = b.pipeline.unique_task_name(f"for-loop-{b.loop_count}")
+        b.pipeline.add_loop(name, b._binding(self.items, None, "items"), self.parallelism)
+        self.name = name
+        b.loop = name
+        b.groups.append(name)
+        return LoopItem(name)
+
+    def __exit__(self, *exc):
+        b = self._builder
+        b.loop = None
+        b.groups.pop()
+        return False
 
     def __iter__(self):
+        if isinstance(self.items, Channel):
+            raise TypeError("`for item in mlcore.ParallelFor(...)` unrolls a list known when "
+                            "defining; over a task output or parameter use "
+                            "`with mlcore.ParallelFor(...) as item:`")
         b = _builder_or_raise("ParallelFor")
         iterations = []
         for i, item in enumerate(self.items):

@@ -15,9 +15,15 @@ FINISHED = ("succeeded", "cached", "failed", "skipped", "interrupted")
 def upstream_of(spec: dict) -> dict:
     """{task: sorted upstream task names} from a Pipeline.to_json() document."""
 
+    loops = {loop["name"]: loop for loop in spec.get("loops", [])}
+
     def tasks_in(binding):
         if "task" in binding:
             yield binding["task"]
+        if "gather" in binding:  # the loop body's task, gathered after the loop
+            yield binding["gather"]
+        if "loop_item" in binding:  # the task whose list the loop iterates over
+            yield from tasks_in(loops[binding["loop_item"]]["items"])
         for item in binding.get("collect", []):
             yield from tasks_in(item)
 

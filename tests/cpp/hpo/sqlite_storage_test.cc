@@ -188,5 +188,114 @@ TEST(SqliteStorageTest, CorruptStoreIsAClearError) {
   EXPECT_TRUE(absl::IsDataLoss(s.status())) << s.status();
 }
 
+// Each storage skips re-reading while only it wrote (PRAGMA data_version); a write through
+// another connection must still show at the next read, whatever the interleaving.
+TEST(SqliteStorageTest, TwoConnectionsSeeEachOthersWrites) {
+  ScratchDir dir;
+  StudyOptions o = Named(dir, "shared");
+  o.sampler = "random";
+  auto a = *Study::Create(o);
+  o.load_if_exists = true;
+  auto b = *Study::Create(o);
+  auto ta = *a->Ask();
+  ASSERT_TRUE(ta->SuggestFloat("x", 0, 1).ok());
+  ASSERT_EQ((*b->Trials()).size(), 1u);
+  EXPECT_EQ((*b->Trials())[0]->params.count("x"), 1u);
+  auto tb = *b->Ask();
+  EXPECT_EQ(tb->number(), 1);
+  ASSERT_TRUE(tb->Report(0.5, 3).ok());
+  ASSERT_TRUE(b->Tell(*tb, 2.0).ok());
+  ASSERT_TRUE(a->Tell(*ta, 1.0).ok());
+  for (Study* s : {a.get(), b.get()}) {
+    TrialList trials = *s->Trials();
+    ASSERT_EQ(trials.size(), 2u);
+    EXPECT_EQ(trials[0]->state, TrialState::kComplete);
+    EXPECT_EQ(trials[0]->value, 1.0);
+    EXPECT_EQ(trials[1]->value, 2.0);
+    EXPECT_EQ(trials[1]->intermediate_values.at(3), 0.5);
+  }
+  // A's own writes between B's: A's view follows both.
+  auto ta2 = *a->Ask();
+  auto tb2 = *b->Ask();
+  ASSERT_TRUE(a->Tell(*ta2, 3.0).ok());
+  TrialList seen = *a->Trials();
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[2]->state, TrialState::kComplete);
+  EXPECT_EQ(seen[3]->state, TrialState::kRunning);
+  ASSERT_TRUE(b->Tell(*tb2, 4.0).ok());
+  EXPECT_EQ((*a->Trials())[3]->value, 4.0);
+  EXPECT_EQ(a->BestTrial()->number, 0);
+}
+
+// A store written by the release before multi-objective studies (hpo schema version 1) opens
+// with its studies, trials, params and reports kept, and takes new trials after the migration.
+TEST(SqliteStorageTest, MigratesVersionOneStoresWithTheirData) {
+  ScratchDir dir;
+  const std::string path = dir.Join("old.db");
+  {
+    store::MetadataStoreOptions so;
+    so.path = path;
+    auto st = *store::MetadataStore::Open(so);
+    ASSERT_TRUE(
+        st->Migrate("hpo", {{1, "create_studies_and_trials",
+                             "CREATE TABLE hpo_studies (study_id INTEGER PRIMARY KEY,"
+                             " name TEXT NOT NULL UNIQUE, direction TEXT NOT NULL CHECK "
+                             "(direction IN ('minimize', 'maximize')), created_at REAL "
+                             "NOT NULL);"
+                             "CREATE TABLE hpo_trials (trial_id INTEGER PRIMARY KEY,"
+                             " study_id INTEGER NOT NULL REFERENCES hpo_studies(study_id)"
+                             " ON DELETE CASCADE, number INTEGER NOT NULL, state TEXT NOT "
+                             "NULL CHECK (state IN ('running', 'complete', 'pruned', "
+                             "'failed', 'waiting')), value REAL, error TEXT NOT NULL "
+                             "DEFAULT '', owner TEXT, started_at REAL, finished_at REAL,"
+                             " UNIQUE (study_id, number));"
+                             "CREATE INDEX hpo_trials_by_state ON hpo_trials(study_id, "
+                             "state, number);"
+                             "CREATE TABLE hpo_trial_params (trial_id INTEGER NOT NULL "
+                             "REFERENCES hpo_trials(trial_id) ON DELETE CASCADE, name "
+                             "TEXT NOT NULL, value REAL, distribution TEXT, fixed TEXT,"
+                             " PRIMARY KEY (trial_id, name));"
+                             "CREATE TABLE hpo_trial_values (trial_id INTEGER NOT NULL "
+                             "REFERENCES hpo_trials(trial_id) ON DELETE CASCADE, step "
+                             "INTEGER NOT NULL, value REAL, PRIMARY KEY (trial_id, step));"}})
+            .ok());
+    ASSERT_TRUE(st->Execute("INSERT INTO hpo_studies VALUES (1, 'old', 'maximize', 0);"
+                            "INSERT INTO hpo_trials VALUES (1, 1, 0, 'complete', 0.25, '', NULL, "
+                            "1, 2);"
+                            "INSERT INTO hpo_trials VALUES (2, 1, 1, 'waiting', NULL, '', NULL, "
+                            "NULL, NULL);"
+                            "INSERT INTO hpo_trial_params VALUES (1, 'x', 0.5, "
+                            "'{\"type\":\"float\",\"low\":0,\"high\":1}', NULL);"
+                            "INSERT INTO hpo_trial_params VALUES (2, 'x', NULL, NULL, '0.75');"
+                            "INSERT INTO hpo_trial_values VALUES (1, 0, 0.1), (1, 1, 0.2);")
+                    .ok());
+  }
+  StudyOptions o;
+  o.name = "old";
+  o.storage = path;
+  o.sampler = "random";
+  auto study = Study::Load(o);
+  ASSERT_TRUE(study.ok()) << study.status();
+  EXPECT_EQ((*study)->direction(), StudyDirection::kMaximize);
+  EXPECT_EQ((*study)->directions().size(), 1u);
+  TrialList trials = *(*study)->Trials();
+  ASSERT_EQ(trials.size(), 2u);
+  EXPECT_DOUBLE_EQ(trials[0]->value, 0.25);
+  EXPECT_EQ(trials[0]->values, std::vector<double>{0.25});
+  EXPECT_DOUBLE_EQ(std::get<double>(trials[0]->params.at("x")), 0.5);
+  EXPECT_EQ(trials[0]->intermediate_values, (std::map<int64_t, double>{{0, 0.1}, {1, 0.2}}));
+  // The waiting trial runs next with its enqueued value, then sampled ones follow.
+  auto t = *(*study)->Ask();
+  EXPECT_EQ(t->number(), 1);
+  EXPECT_DOUBLE_EQ(*t->SuggestFloat("x", 0, 1), 0.75);
+  ASSERT_TRUE((*study)->Tell(*t, 0.5).ok());
+  auto t2 = *(*study)->Ask();
+  EXPECT_EQ(t2->number(), 2);
+  ASSERT_TRUE((*study)->Tell(*t2, 0.125).ok());
+  EXPECT_EQ((*(*study)->BestTrial()).number, 1);
+  auto st = *store::MetadataStore::Open({.path = path});
+  EXPECT_EQ(*st->SchemaVersion("hpo"), 2);
+}
+
 }  // namespace
 }  // namespace mlcore::hpo

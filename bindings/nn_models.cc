@@ -1,0 +1,381 @@
+// mlcore._mlcore.nn_models: graph models (GraphBuilder, GraphModel), Datasets, and training any
+// model on a Dataset. Training and iteration run without the GIL; Python generators and map
+// functions take it back only while they run, on whichever thread (a prefetch thread
+// included) calls them. A Python exception inside one surfaces as RuntimeError carrying the
+// original message.
+#include <pybind11/functional.h>
+#include <pybind11/stl.h>
+
+#include "bindings.h"
+#include "mlcore/nn/dataset.h"
+#include "mlcore/nn/graph_model.h"
+#include "mlcore/nn/sequential.h"
+
+namespace mlcore::python {
+namespace {
+
+using nn::Dataset;
+using nn::GraphModel;
+using nn::Model;
+using nn::TensorList;
+
+// A Python object that may be copied and destroyed on threads that do not hold the GIL.
+class PyRef {
+ public:
+  explicit PyRef(py::object obj)
+      : obj_(new py::object(std::move(obj)), [](py::object* o) {
+          py::gil_scoped_acquire gil;
+          delete o;
+        }) {}
+  const py::object& get() const { return *obj_; }
+
+ private:
+  std::shared_ptr<py::object> obj_;
+};
+
+Status PythonError(const char* what, py::error_already_set& e) {
+  return absl::AbortedError(std::string(what) + " raised " + e.what());
+}
+
+template <typename Fn>
+auto Released(Fn&& fn) {
+  decltype(fn()) result = absl::UnknownError("not run");
+  {
+    py::gil_scoped_release release;
+    result = fn();
+  }
+  return result;
+}
+
+py::dict HistoryDict(const nn::History& h) {
+  py::dict d;
+  d["history"] = h.metrics;
+  d["epochs_run"] = h.epochs_run;
+  d["stopped_early"] = h.stopped_early;
+  return d;
+}
+
+// Python objects with on_epoch_end(epoch, logs) (mlcore.nn callbacks are passed through).
+std::shared_ptr<nn::Callback> ToCallback(const py::handle& obj) {
+  if (py::isinstance<nn::Callback>(obj)) return obj.cast<std::shared_ptr<nn::Callback>>();
+  if (!py::hasattr(obj, "on_epoch_end")) {
+    throw py::type_error("callbacks must be mlcore.nn callbacks or objects with on_epoch_end");
+  }
+  PyRef fn(py::reinterpret_borrow<py::object>(obj.attr("on_epoch_end")));
+  return nn::LambdaCallback([fn](int epoch, const nn::Logs& logs) -> StatusOr<bool> {
+    py::gil_scoped_acquire gil;
+    try {
+      return py::bool_(fn.get()(epoch, logs)).cast<bool>();
+    } catch (py::error_already_set& e) {
+      return PythonError("callback", e);
+    }
+  });
+}
+
+// (inputs, targets) lists of Tensors, as data.py hands them over.
+StatusOr<nn::Element> ToElement(const py::handle& item) {
+  try {
+    auto pair = item.cast<std::pair<TensorList, TensorList>>();
+    return nn::Element{std::move(pair.first), std::move(pair.second)};
+  } catch (const py::cast_error&) {
+    return absl::InvalidArgumentError(
+        "a Dataset element must be (inputs, targets) lists of mlcore Tensors, got " +
+        std::string(py::str(py::type::of(item))));
+  }
+}
+
+// One pass over a Dataset seen from Python. Dropping it stops a prefetch thread, which may be
+// waiting for the GIL inside a Python generator: the GIL is released while it is joined.
+struct PyIterator {
+  explicit PyIterator(std::unique_ptr<nn::DatasetIterator> i) : it(std::move(i)) {}
+  PyIterator(PyIterator&&) = default;
+  std::unique_ptr<nn::DatasetIterator> it;
+  ~PyIterator() {
+    if (it == nullptr) return;
+    py::gil_scoped_release release;
+    it.reset();
+  }
+};
+
+nn::FitOptions MakeFitOptions(int epochs, const py::list& callbacks, std::string device,
+                              int initial_epoch, std::shared_ptr<Dataset> validation,
+                              std::optional<TensorList> vx, std::optional<TensorList> vy) {
+  nn::FitOptions o;
+  o.epochs = epochs;
+  for (const py::handle& cb : callbacks) o.callbacks.push_back(ToCallback(cb));
+  o.device = std::move(device);
+  o.initial_epoch = initial_epoch;
+  o.validation_dataset = std::move(validation);
+  if (vx) o.validation_inputs = *vx;
+  if (vy) o.validation_targets = *vy;
+  return o;
+}
+
+void BindDataset(py::module_& m) {
+  using py::arg;
+  py::class_<PyIterator>(m, "DatasetIterator", "One pass over a Dataset.")
+      .def("__iter__", [](PyIterator& self) -> PyIterator& { return self; })
+      .def("__next__",
+           [](PyIterator& self) {
+             if (self.it == nullptr) throw py::stop_iteration();
+             nn::Element e;
+             bool more = Unwrap(Released([&] { return self.it->Next(&e); }));
+             if (!more) {
+               PyIterator done{std::move(self.it)};  // stop now (releases the GIL while joining)
+               throw py::stop_iteration();
+             }
+             return py::make_tuple(e.inputs, e.targets);
+           })
+      .def("close", [](PyIterator& self) { PyIterator done{std::move(self.it)}; });
+
+  py::class_<Dataset, std::shared_ptr<Dataset>>(m, "Dataset", "A stream of examples or batches.")
+      .def_static(
+          "from_tensors",
+          [](TensorList x, TensorList y) { return Unwrap(Dataset::FromTensors(x, y)); },
+          arg("inputs"), arg("targets"))
+      .def_static(
+          "from_generator",
+          [](py::object start, bool batched) {
+            PyRef make(std::move(start));
+            return Dataset::FromGenerator(
+                [make]() -> StatusOr<Dataset::NextFn> {
+                  py::gil_scoped_acquire gil;
+                  py::object iter;
+                  try {
+                    iter = py::iter(make.get()());
+                  } catch (py::error_already_set& e) {
+                    return PythonError("Dataset generator", e);
+                  }
+                  PyRef it(std::move(iter));
+                  return Dataset::NextFn([it](nn::Element* out) -> StatusOr<bool> {
+                    py::gil_scoped_acquire gil;
+                    PyObject* item = PyIter_Next(it.get().ptr());
+                    if (item == nullptr) {
+                      if (PyErr_Occurred()) {
+                        py::error_already_set e;
+                        return PythonError("Dataset generator", e);
+                      }
+                      return false;
+                    }
+                    MLCORE_ASSIGN_OR_RETURN(*out,
+                                            ToElement(py::reinterpret_steal<py::object>(item)));
+                    return true;
+                  });
+                },
+                batched);
+          },
+          arg("start"), arg("batched") = false,
+          "start() returns an iterable of (inputs, targets) Tensor lists; called every pass.")
+      .def(
+          "shuffle",
+          [](const Dataset& d, int64_t size, uint64_t seed) {
+            return Unwrap(d.Shuffle(size, seed));
+          },
+          arg("buffer_size"), arg("seed") = 0)
+      .def(
+          "batch",
+          [](const Dataset& d, int64_t size, bool drop) { return Unwrap(d.Batch(size, drop)); },
+          arg("batch_size"), arg("drop_remainder") = false)
+      .def(
+          "map",
+          [](const Dataset& d, py::object fn) {
+            PyRef f(std::move(fn));
+            return d.Map([f](nn::Element e) -> StatusOr<nn::Element> {
+              py::gil_scoped_acquire gil;
+              try {
+                return ToElement(f.get()(e.inputs, e.targets));
+              } catch (py::error_already_set& err) {
+                return PythonError("map function", err);
+              }
+            });
+          },
+          arg("fn"), "fn(inputs, targets) -> (inputs, targets), Tensor lists.")
+      .def(
+          "prefetch", [](const Dataset& d, int64_t size) { return Unwrap(d.Prefetch(size)); },
+          arg("buffer_size"))
+      .def_property_readonly("batched", &Dataset::batched)
+      .def(
+          "iterate",
+          [](const Dataset& d, int epoch) {
+            return PyIterator{Unwrap(Released([&] { return d.MakeIterator(epoch); }))};
+          },
+          arg("epoch") = 0, "A fresh pass (epoch reseeds shuffling).");
+}
+
+// fit/evaluate on a Dataset for either model kind (Sequential is bound in nn.cc).
+template <typename M>
+void BindDatasetTraining(py::module_& m) {
+  using py::arg;
+  m.def(
+      "fit_dataset",
+      [](M& model, Dataset& data, int epochs, const py::list& callbacks, std::string device,
+         int initial_epoch, std::shared_ptr<Dataset> validation, std::optional<TensorList> vx,
+         std::optional<TensorList> vy) {
+        nn::FitOptions o =
+            MakeFitOptions(epochs, callbacks, std::move(device), initial_epoch, validation, vx, vy);
+        return HistoryDict(Unwrap(Released([&] { return model.Fit(data, o); })));
+      },
+      arg("model"), arg("data"), arg("epochs"), arg("callbacks"), arg("device"),
+      arg("initial_epoch"), arg("validation_dataset"), arg("validation_inputs"),
+      arg("validation_targets"));
+  m.def(
+      "evaluate_dataset",
+      [](M& model, Dataset& data) {
+        return Unwrap(Released([&] { return model.Evaluate(data); }));
+      },
+      arg("model"), arg("data"));
+}
+
+void BindGraph(py::module_& m) {
+  using py::arg;
+  py::class_<nn::NodeRef>(m, "Node", "A node of a graph under construction.")
+      .def_readonly("id", &nn::NodeRef::id)
+      .def("__repr__",
+           [](const nn::NodeRef& n) { return "<mlcore.nn node " + std::to_string(n.id) + ">"; });
+
+  py::class_<nn::GraphBuilder>(m, "GraphBuilder", "Records the nodes of a graph model.")
+      .def(py::init<>())
+      .def("input", &nn::GraphBuilder::Input, arg("shape"), arg("name") = "")
+      .def(
+          "apply",
+          [](nn::GraphBuilder& g, std::shared_ptr<nn::Layer> layer, std::vector<nn::NodeRef> in) {
+            return g.Apply(std::move(layer), in);
+          },
+          arg("layer"), arg("inputs"))
+      .def("add", &nn::GraphBuilder::Add, arg("inputs"), arg("name") = "")
+      .def("concatenate", &nn::GraphBuilder::Concatenate, arg("inputs"), arg("axis") = -1,
+           arg("name") = "")
+      .def(
+          "finish",
+          [](nn::GraphBuilder& g, std::vector<nn::NodeRef> in, std::vector<nn::NodeRef> out,
+             uint64_t seed) {
+            return std::shared_ptr<GraphModel>(Unwrap(g.Finish(in, out, seed)));
+          },
+          arg("inputs"), arg("outputs"), arg("seed") = 0);
+
+  py::class_<GraphModel, std::shared_ptr<GraphModel>>(m, "GraphModel", "Layers wired as a graph.")
+      .def_property_readonly("input_names", &GraphModel::input_names)
+      .def_property_readonly("output_names", &GraphModel::output_names)
+      .def_property_readonly("compiled", &GraphModel::compiled)
+      .def_property_readonly("epochs_trained", &GraphModel::epochs_trained)
+      .def_property_readonly("optimizer", &GraphModel::optimizer)
+      .def_property_readonly("num_parameters", &GraphModel::NumParameters)
+      .def_property_readonly("device", [](const GraphModel& g) { return g.device().ToString(); })
+      .def_property_readonly("architecture_json", &GraphModel::ArchitectureJson)
+      .def_property_readonly("layers",
+                             [](const GraphModel& g) {
+                               std::vector<std::shared_ptr<nn::Layer>> out;
+                               for (const nn::GraphNode& n : g.nodes()) {
+                                 if (n.layer) out.push_back(n.layer);
+                               }
+                               return out;
+                             })
+      .def(
+          "to",
+          [](GraphModel& g, const std::string& device) {
+            Device d = Unwrap(ParseDevice(device));
+            ThrowIfError(Released([&] { return g.To(d); }));
+          },
+          arg("device"))
+      .def(
+          "compile",
+          [](GraphModel& g, std::shared_ptr<optim::Optimizer> opt, std::string loss,
+             std::vector<std::string> metrics, std::shared_ptr<optim::LRSchedule> schedule,
+             double clip, bool skip_non_finite, std::vector<double> loss_weights) {
+            nn::CompileOptions o;
+            o.optimizer = std::move(opt);
+            o.loss = std::move(loss);
+            o.metrics = std::move(metrics);
+            o.schedule = std::move(schedule);
+            o.clip_grad_norm = clip;
+            o.on_non_finite =
+                skip_non_finite ? nn::NonFinitePolicy::kSkipStep : nn::NonFinitePolicy::kStop;
+            o.loss_weights = std::move(loss_weights);
+            ThrowIfError(g.Compile(std::move(o)));
+          },
+          arg("optimizer"), arg("loss"), arg("metrics"), arg("schedule"), arg("clip_grad_norm"),
+          arg("skip_non_finite"), arg("loss_weights"))
+      .def(
+          "fit",
+          [](GraphModel& g, TensorList x, TensorList y, int epochs, int64_t batch_size,
+             bool shuffle, uint64_t seed, std::optional<TensorList> vx,
+             std::optional<TensorList> vy, const py::list& callbacks, std::string device,
+             int initial_epoch) {
+            nn::FitOptions o = MakeFitOptions(epochs, callbacks, std::move(device), initial_epoch,
+                                              nullptr, vx, vy);
+            o.batch_size = batch_size;
+            o.shuffle = shuffle;
+            o.seed = seed;
+            return HistoryDict(Unwrap(Released([&] { return g.Fit(x, y, o); })));
+          },
+          arg("x"), arg("y"), arg("epochs"), arg("batch_size"), arg("shuffle"), arg("seed"),
+          arg("validation_inputs"), arg("validation_targets"), arg("callbacks"), arg("device"),
+          arg("initial_epoch"))
+      .def(
+          "evaluate",
+          [](GraphModel& g, TensorList x, TensorList y, int64_t batch_size) {
+            return Unwrap(Released([&] { return g.Evaluate(x, y, batch_size); }));
+          },
+          arg("x"), arg("y"), arg("batch_size") = 256)
+      .def(
+          "predict",
+          [](GraphModel& g, TensorList x, int64_t batch_size) {
+            return Unwrap(Released([&] { return g.PredictAll(x, batch_size); }));
+          },
+          arg("x"), arg("batch_size") = 256, "One tensor per output.")
+      .def(
+          "train_step",
+          [](GraphModel& g, TensorList x, TensorList y) {
+            nn::StepResult r = Unwrap(Released([&] { return g.TrainStep(x, y); }));
+            return py::make_tuple(r.loss, r.correct, r.applied);
+          },
+          arg("x"), arg("y"), "One step; returns (loss, correct, applied).")
+      .def(
+          "set_grad_ready_hook",
+          [](GraphModel& g, py::object fn) {
+            if (fn.is_none()) return g.SetGradReadyHook(nullptr);
+            PyRef f(std::move(fn));
+            g.SetGradReadyHook([f](nn::Parameter& p) -> Status {
+              py::gil_scoped_acquire gil;
+              try {
+                f.get()(p.name, p.grad);
+                return absl::OkStatus();
+              } catch (py::error_already_set& e) {
+                return PythonError("gradient hook", e);
+              }
+            });
+          },
+          arg("hook"), "hook(name, grad) for each parameter as its gradient is ready.")
+      .def("weights",
+           [](GraphModel& g) {
+             std::map<std::string, Tensor> out;
+             for (nn::Parameter* p : g.parameters()) out[p->name] = p->value;
+             return out;
+           })
+      .def(
+          "save",
+          [](GraphModel& g, const std::string& dir) {
+            ThrowIfError(Released([&] { return g.Save(dir); }));
+          },
+          arg("directory"));
+  m.def(
+      "load_graph_model",
+      [](const std::string& dir) {
+        return std::shared_ptr<GraphModel>(
+            Unwrap(Released([&] { return nn::LoadGraphModel(dir); })));
+      },
+      arg("directory"));
+}
+
+void BindNnModels(py::module_& m) {
+  BindDataset(m);
+  BindGraph(m);
+  BindDatasetTraining<nn::Sequential>(m);
+  BindDatasetTraining<GraphModel>(m);
+}
+
+}  // namespace
+
+static BinderRegistration reg("nn_models", "Graph models and Datasets", &BindNnModels);
+
+}  // namespace mlcore::python

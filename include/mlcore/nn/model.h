@@ -1,0 +1,195 @@
+// Model is what Sequential and GraphModel share: compile, the training loop (Fit over tensors
+// or a Dataset), Evaluate, Predict, device placement and the per-parameter gradient hook. A
+// subclass only says how its layers are built and how values flow forward and gradients back,
+// so every trainer (Fit, the data-parallel one, custom loops) works for every kind of model.
+// Inputs and targets are lists: one tensor per model input and per model output.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mlcore/core/tensor.h"
+#include "mlcore/nn/callback.h"
+#include "mlcore/nn/layer.h"
+#include "mlcore/nn/loss.h"
+#include "mlcore/optim/optimizer.h"
+#include "mlcore/optim/schedule.h"
+
+namespace mlcore::nn {
+
+class Dataset;
+using TensorList = std::vector<Tensor>;
+
+// What to do when a batch's loss (or gradient norm) is NaN or infinite.
+enum class NonFinitePolicy {
+  kStop,      // Fit fails with FailedPrecondition naming the epoch and batch
+  kSkipStep,  // the batch is dropped (no update) and counted in logs["skipped_steps"]
+};
+
+struct CompileOptions {
+  std::shared_ptr<optim::Optimizer> optimizer;  // required
+  // See MakeLoss. With several outputs the same loss applies to each and the total is their
+  // weighted sum (loss_weights, default all 1).
+  std::string loss = "cross_entropy";
+  std::vector<std::string> metrics;             // "accuracy"
+  std::shared_ptr<optim::LRSchedule> schedule;  // null: constant learning rate
+  // > 0 clips the global gradient norm to this value before each step.
+  double clip_grad_norm = 0.0;
+  NonFinitePolicy on_non_finite = NonFinitePolicy::kStop;
+  // One weight per model output (empty: all 1).
+  std::vector<double> loss_weights;
+};
+
+struct FitOptions {
+  int epochs = 1;
+  int64_t batch_size = 32;
+  // Reshuffle the samples every epoch with a generator seeded from `seed` and the epoch, so a
+  // run repeats exactly and resuming at an epoch sees the same order. (Datasets shuffle
+  // themselves: see Dataset::Shuffle.)
+  bool shuffle = true;
+  uint64_t seed = 0;
+  // Optional; when defined, val_loss and val_<metric> are logged each epoch. A single-input,
+  // single-output model may use validation_x/y; any model may use validation_inputs/targets
+  // or a batched validation Dataset.
+  Tensor validation_x;
+  Tensor validation_y;
+  TensorList validation_inputs;
+  TensorList validation_targets;
+  std::shared_ptr<Dataset> validation_dataset;
+  std::vector<std::shared_ptr<Callback>> callbacks;
+  // "cpu", "cuda" or "cuda:N": the model moves there (see Model::To) and stays.
+  std::string device = "cpu";
+  // First epoch number (to continue a loaded checkpoint's count).
+  int initial_epoch = 0;
+};
+
+struct History {
+  // Per-epoch values by name: "loss", "accuracy", "val_loss", "val_accuracy", "lr"; with
+  // several outputs also "<output>_loss" and "<output>_accuracy" per output.
+  std::map<std::string, std::vector<double>> metrics;
+  int epochs_run = 0;
+  bool stopped_early = false;
+};
+
+struct StepResult {
+  double loss = 0.0;    // the weighted total over outputs
+  int64_t correct = 0;  // first output's correct count (single-output models: the only one)
+  bool applied = true;  // false when the step was skipped for a non-finite loss
+  std::vector<double> output_losses;    // per output, unweighted
+  std::vector<int64_t> output_correct;  // per output (when the accuracy metric is on)
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  // "sequential" or "graph".
+  virtual std::string kind() const = 0;
+  virtual size_t num_inputs() const = 0;
+  // Output names, used as log prefixes when there are several ("<name>_loss").
+  virtual std::vector<std::string> output_names() const = 0;
+  // Every layer of the model once, in execution order.
+  virtual std::vector<Layer*> AllLayers() const = 0;
+  virtual bool built() const = 0;
+  // Builds for one per-sample shape per input (no batch axis); `seed` makes the initial
+  // weights repeatable. Fit and Predict build on first use from their data.
+  virtual Status BuildFor(const std::vector<Shape>& input_shapes, uint64_t seed = 0) = 0;
+  // Trainable parameters in a fixed order; buffers (BatchNorm statistics) beside them.
+  std::vector<Parameter*> parameters() const;
+  std::vector<Parameter*> buffers() const;
+  int64_t NumParameters() const;
+
+  // Moves the parameters (and, as it steps, the optimizer state) to `device`. Fit does this for
+  // its `device`; inputs are copied to the model's device batch by batch and Predict returns
+  // host tensors. FailedPrecondition naming the reason when no CUDA device is usable, and
+  // InvalidArgument naming the first layer (or graph node) without a CUDA implementation.
+  Status To(Device device);
+  Device device() const { return device_; }
+
+  Status Compile(CompileOptions options);
+  bool compiled() const { return optimizer_ != nullptr; }
+  const CompileOptions& compile_options() const { return compile_; }
+  const std::shared_ptr<optim::Optimizer>& optimizer() const { return optimizer_; }
+
+  // Trains on in-memory data: x and y hold one tensor per model input / output, all with the
+  // same sample count on axis 0. The single-tensor overload is for one input and one output.
+  StatusOr<History> Fit(const TensorList& x, const TensorList& y, const FitOptions& options);
+  StatusOr<History> Fit(const Tensor& x, const Tensor& y, const FitOptions& options);
+  // Trains on a batched Dataset (see dataset.h), one pass per epoch; batch_size and shuffle of
+  // `options` are ignored (the Dataset does both). Iteration stops cleanly (a prefetching
+  // thread included) when training stops early or fails.
+  StatusOr<History> Fit(Dataset& data, const FitOptions& options);
+
+  // Mean loss and metrics without updating anything.
+  StatusOr<Logs> Evaluate(const TensorList& x, const TensorList& y, int64_t batch_size = 256);
+  StatusOr<Logs> Evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 256);
+  StatusOr<Logs> Evaluate(Dataset& data);
+  // The model's outputs (logits for classifiers), one tensor per output, in batches.
+  StatusOr<TensorList> PredictAll(const TensorList& x, int64_t batch_size = 256);
+  // The single output of a model with one output.
+  StatusOr<Tensor> Predict(const TensorList& x, int64_t batch_size = 256);
+  StatusOr<Tensor> Predict(const Tensor& x, int64_t batch_size = 256);
+
+  // Building blocks for custom training loops: one tensor per input / output.
+  StatusOr<TensorList> ForwardAll(const TensorList& x, bool training);
+  // Backpropagates d(loss)/d(output) (one per output) through the last training ForwardAll,
+  // calling the hook for each parameter as soon as its gradient is complete.
+  Status BackwardAll(const TensorList& grad_outputs);
+  void SetGradReadyHook(GradReadyHook hook) { hook_ = std::move(hook); }
+  // Forward, loss, Backward, clipping and one optimizer step on one batch. Needs Compile.
+  StatusOr<StepResult> TrainStep(const TensorList& x, const TensorList& y);
+  StatusOr<StepResult> TrainStep(const Tensor& x, const Tensor& y);
+
+  // Writes a checkpoint directory atomically (see Sequential::Save / GraphModel::Save).
+  virtual Status Save(const std::string& dir) const = 0;
+  // Epoch count saved by the last Save after Fit (0 when none).
+  int epochs_trained() const { return epochs_trained_; }
+
+ protected:
+  // The model-specific passes; x is already on the model's device and the model is built.
+  virtual StatusOr<TensorList> DoForward(const TensorList& x, bool training) = 0;
+  virtual Status DoBackward(const TensorList& grad_outputs) = 0;
+  // An error naming the first part of the model that cannot run on CUDA (layers are checked by
+  // To itself).
+  virtual Status CheckCuda() const { return absl::OkStatus(); }
+  // Calls the gradient-ready hook (when set) for each parameter of `layer`.
+  Status ParametersReady(Layer& layer);
+
+  CompileOptions compile_;
+  std::shared_ptr<optim::Optimizer> optimizer_;
+  int epochs_trained_ = 0;
+
+ private:
+  Status EnsureBuilt(const TensorList& x);
+  StatusOr<Logs> EvaluateImpl(const TensorList& x, const TensorList& y, int64_t batch_size);
+  StatusOr<Logs> EvaluateDataset(Dataset& data);
+  StatusOr<StepResult> LossOf(const TensorList& out, const TensorList& y, TensorList* grads);
+  Status EpochEnd(const FitOptions& options, int epoch, Logs& logs, History& history, bool* stop);
+  Status CheckCompiled(const char* what) const;
+
+  Device device_ = Device::CPU();
+  std::shared_ptr<Loss> loss_;
+  bool want_accuracy_ = false;
+  GradReadyHook hook_;
+  int64_t skipped_steps_ = 0;
+};
+
+// Adds the per-batch numbers of one step (StepResult) into per-epoch sums, and turns them into
+// logs ("loss", "accuracy", per output "<name>_loss"...).
+struct EpochTotals {
+  double loss_sum = 0.0;
+  int64_t correct = 0, seen = 0, skipped = 0;
+  std::vector<double> output_loss_sums;
+  std::vector<int64_t> output_correct;
+  void AddBatch(const StepResult& step, int64_t batch);
+  Logs ToLogs(const std::vector<std::string>& output_names, bool accuracy) const;
+};
+
+// Loads any checkpoint written by Model::Save (Sequential or GraphModel, chosen by the
+// "format" of its architecture.json), with its optimizer state when it was compiled.
+StatusOr<std::unique_ptr<Model>> LoadAnyModel(const std::string& dir);
+
+}  // namespace mlcore::nn

@@ -1,0 +1,394 @@
+// CUDA twins of Conv2d (im2col / col2im kernels around strided-batched cuBLAS GEMMs), the
+// pooling layers, BatchNorm (one block per channel, sums in double like the CPU) and Embedding.
+// See src/nn/conv_cuda.h for the contracts.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "nn/conv_cuda.h"
+
+namespace mlcore::nn::internal {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kMaxDevices = 64;
+
+Status CudaError(const char* op, cudaError_t err) {
+  return absl::InternalError(
+      absl::StrCat("nn::", op, " (CUDA): ", cudaGetErrorName(err), ": ", cudaGetErrorString(err)));
+}
+
+Status Check(const char* op, cudaError_t err) {
+  return err == cudaSuccess ? absl::OkStatus() : CudaError(op, err);
+}
+
+Status CheckLaunch(const char* op) { return Check(op, cudaGetLastError()); }
+
+Status CheckBlas(const char* op, cublasStatus_t st) {
+  if (st == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("nn::", op, " (cuBLAS): ", cublasGetStatusString(st)));
+}
+
+int Blocks(int64_t n) {
+  return static_cast<int>(std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, 65535));
+}
+
+// One cuBLAS handle per device for the convolution GEMMs, on the legacy default stream.
+StatusOr<cublasHandle_t> Handle(int device) {
+  static std::mutex mu;
+  static cublasHandle_t handles[kMaxDevices] = {};
+  if (device < 0 || device >= kMaxDevices) {
+    return absl::InvalidArgumentError("nn::Conv2d: CUDA device index out of range");
+  }
+  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(device)));
+  std::lock_guard<std::mutex> lock(mu);
+  if (handles[device] == nullptr) {
+    MLCORE_RETURN_IF_ERROR(CheckBlas("cublasCreate", cublasCreate(&handles[device])));
+  }
+  return handles[device];
+}
+
+#define GRID_STRIDE(i, n)                                                   \
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < (n); \
+       i += int64_t{gridDim.x} * blockDim.x)
+
+// cols[n, (c, kh, kw), (oh, ow)], one thread per entry.
+__global__ void Im2ColKernel(ConvCudaArgs a, const float* x, float* cols) {
+  const int64_t kk = a.kernel * a.kernel, p = a.out_height * a.out_width;
+  const int64_t rows = a.channels * kk;
+  GRID_STRIDE(i, a.batch * rows * p) {
+    const int64_t col = i % p, r = (i / p) % rows, n = i / (p * rows);
+    const int64_t c = r / kk, kh = (r % kk) / a.kernel, kw = r % a.kernel;
+    const int64_t ih = (col / a.out_width) * a.stride - a.padding + kh * a.dilation;
+    const int64_t iw = (col % a.out_width) * a.stride - a.padding + kw * a.dilation;
+    const bool inside = ih >= 0 && ih < a.height && iw >= 0 && iw < a.width;
+    cols[i] = inside ? x[((n * a.channels + c) * a.height + ih) * a.width + iw] : 0.0f;
+  }
+}
+
+// dx[n, c, ih, iw] = sum of the column entries Im2Col read from there (a gather: no atomics).
+__global__ void Col2ImKernel(ConvCudaArgs a, const float* dcols, float* dx) {
+  const int64_t kk = a.kernel * a.kernel, p = a.out_height * a.out_width;
+  const int64_t rows = a.channels * kk;
+  GRID_STRIDE(i, a.batch * a.channels * a.height * a.width) {
+    const int64_t iw = i % a.width, ih = (i / a.width) % a.height;
+    const int64_t c = (i / (a.width * a.height)) % a.channels;
+    const int64_t n = i / (a.width * a.height * a.channels);
+    float s = 0.0f;
+    for (int64_t kh = 0; kh < a.kernel; ++kh) {
+      const int64_t th = ih + a.padding - kh * a.dilation;
+      if (th < 0 || th % a.stride != 0 || th / a.stride >= a.out_height) continue;
+      for (int64_t kw = 0; kw < a.kernel; ++kw) {
+        const int64_t tw = iw + a.padding - kw * a.dilation;
+        if (tw < 0 || tw % a.stride != 0 || tw / a.stride >= a.out_width) continue;
+        const int64_t r = (c * a.kernel + kh) * a.kernel + kw;
+        s += dcols[(n * rows + r) * p + (th / a.stride) * a.out_width + tw / a.stride];
+      }
+    }
+    dx[i] = s;
+  }
+}
+
+__global__ void FillBiasKernel(const float* bias, float* y, int64_t filters, int64_t p,
+                               int64_t total) {
+  GRID_STRIDE(i, total) { y[i] = bias[(i / p) % filters]; }
+}
+
+// db[f] = sum over n, p of dy[n, f, p]; one block per filter, a fixed reduction order.
+__global__ void BiasGradKernel(const float* dy, float* db, int64_t batch, int64_t filters,
+                               int64_t p) {
+  __shared__ double part[kThreads];
+  const int64_t f = blockIdx.x;
+  double s = 0.0;
+  for (int64_t i = threadIdx.x; i < batch * p; i += blockDim.x) {
+    s += dy[((i / p) * filters + f) * p + i % p];
+  }
+  part[threadIdx.x] = s;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) part[threadIdx.x] += part[threadIdx.x + stride];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) db[f] = static_cast<float>(part[0]);
+}
+
+__global__ void PoolForwardKernel(PoolCudaArgs a, bool is_max, const float* x, float* y,
+                                  int32_t* argmax) {
+  const int64_t out_plane = a.out_height * a.out_width;
+  const float inv = 1.0f / static_cast<float>(a.kernel * a.kernel);
+  GRID_STRIDE(i, a.planes * out_plane) {
+    const int64_t plane = i / out_plane, o = i % out_plane;
+    const int64_t h0 = (o / a.out_width) * a.stride - a.padding;
+    const int64_t w0 = (o % a.out_width) * a.stride - a.padding;
+    const float* xp = x + plane * a.height * a.width;
+    float best = -INFINITY, sum = 0.0f;
+    int32_t where = -1;
+    for (int64_t ih = max(h0, int64_t{0}); ih < min(h0 + a.kernel, a.height); ++ih) {
+      for (int64_t iw = max(w0, int64_t{0}); iw < min(w0 + a.kernel, a.width); ++iw) {
+        const float v = xp[ih * a.width + iw];
+        sum += v;
+        if (where < 0 || v > best || v != v) {
+          best = v;
+          where = static_cast<int32_t>(ih * a.width + iw);
+        }
+      }
+    }
+    y[i] = is_max ? best : sum * inv;
+    if (argmax != nullptr) argmax[i] = where;
+  }
+}
+
+// One thread per output: scatter into dx (zeroed first) with atomics, as windows may overlap.
+__global__ void PoolBackwardKernel(PoolCudaArgs a, bool is_max, const float* dy,
+                                   const int32_t* argmax, float* dx) {
+  const int64_t out_plane = a.out_height * a.out_width, in_plane = a.height * a.width;
+  const float inv = 1.0f / static_cast<float>(a.kernel * a.kernel);
+  GRID_STRIDE(i, a.planes * out_plane) {
+    const int64_t plane = i / out_plane, o = i % out_plane;
+    float* dxp = dx + plane * in_plane;
+    if (is_max) {
+      if (argmax[i] >= 0) atomicAdd(dxp + argmax[i], dy[i]);
+      continue;
+    }
+    const int64_t h0 = (o / a.out_width) * a.stride - a.padding;
+    const int64_t w0 = (o % a.out_width) * a.stride - a.padding;
+    const float v = dy[i] * inv;
+    for (int64_t ih = max(h0, int64_t{0}); ih < min(h0 + a.kernel, a.height); ++ih) {
+      for (int64_t iw = max(w0, int64_t{0}); iw < min(w0 + a.kernel, a.width); ++iw) {
+        atomicAdd(dxp + ih * a.width + iw, v);
+      }
+    }
+  }
+}
+
+// Block-wide sum of one double per thread (blockDim.x == kThreads).
+__device__ double BlockSum(double v, double* part) {
+  part[threadIdx.x] = v;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) part[threadIdx.x] += part[threadIdx.x + stride];
+    __syncthreads();
+  }
+  const double total = part[0];
+  __syncthreads();
+  return total;
+}
+
+// One block per channel c; value k of the channel is x[(k / S * C + c) * S + k % S].
+__global__ void BatchNormTrainKernel(BatchNormCudaArgs a, const float* x, const float* gamma,
+                                     const float* beta, float* rmean, float* rvar, float* y,
+                                     float* xhat, float* rstd) {
+  __shared__ double part[kThreads];
+  const int64_t c = blockIdx.x, s = a.spatial, m = a.batch * s;
+  auto at = [&](int64_t k) { return ((k / s) * a.channels + c) * s + k % s; };
+  double sum = 0.0;
+  for (int64_t k = threadIdx.x; k < m; k += blockDim.x) sum += x[at(k)];
+  const double mean = BlockSum(sum, part) / static_cast<double>(m);
+  double ss = 0.0;
+  for (int64_t k = threadIdx.x; k < m; k += blockDim.x) {
+    const double d = x[at(k)] - mean;
+    ss += d * d;
+  }
+  ss = BlockSum(ss, part);
+  const double var = ss / static_cast<double>(m);
+  const float r = static_cast<float>(1.0 / sqrt(var + static_cast<double>(a.eps)));
+  for (int64_t k = threadIdx.x; k < m; k += blockDim.x) {
+    const int64_t o = at(k);
+    const float h = static_cast<float>(x[o] - mean) * r;
+    xhat[o] = h;
+    y[o] = h * gamma[c] + beta[c];
+  }
+  if (threadIdx.x == 0) {
+    rstd[c] = r;
+    const double mom = a.momentum;
+    rmean[c] = static_cast<float>((1.0 - mom) * rmean[c] + mom * mean);
+    rvar[c] = static_cast<float>((1.0 - mom) * rvar[c] + mom * ss / static_cast<double>(m - 1));
+  }
+}
+
+__global__ void BatchNormInferKernel(BatchNormCudaArgs a, const float* x, const float* gamma,
+                                     const float* beta, const float* rmean, const float* rvar,
+                                     float* y) {
+  GRID_STRIDE(i, a.batch * a.channels * a.spatial) {
+    const int64_t c = (i / a.spatial) % a.channels;
+    const float scale = gamma[c] / sqrtf(rvar[c] + a.eps);
+    y[i] = x[i] * scale + (beta[c] - rmean[c] * scale);
+  }
+}
+
+__global__ void BatchNormBackwardKernel(BatchNormCudaArgs a, const float* dy, const float* xhat,
+                                        const float* rstd, const float* gamma, float* dgamma,
+                                        float* dbeta, float* dx) {
+  __shared__ double part[kThreads];
+  const int64_t c = blockIdx.x, s = a.spatial, m = a.batch * s;
+  auto at = [&](int64_t k) { return ((k / s) * a.channels + c) * s + k % s; };
+  double sdy = 0.0, sdyh = 0.0;
+  for (int64_t k = threadIdx.x; k < m; k += blockDim.x) {
+    const int64_t o = at(k);
+    sdy += dy[o];
+    sdyh += static_cast<double>(dy[o]) * xhat[o];
+  }
+  sdy = BlockSum(sdy, part);
+  sdyh = BlockSum(sdyh, part);
+  if (threadIdx.x == 0) {
+    dgamma[c] = static_cast<float>(sdyh);
+    dbeta[c] = static_cast<float>(sdy);
+  }
+  if (dx == nullptr) return;
+  const float scale = gamma[c] * rstd[c];
+  const float mdy = static_cast<float>(sdy / m), mdyh = static_cast<float>(sdyh / m);
+  for (int64_t k = threadIdx.x; k < m; k += blockDim.x) {
+    const int64_t o = at(k);
+    dx[o] = scale * (dy[o] - mdy - xhat[o] * mdyh);
+  }
+}
+
+__device__ int64_t ReadIndex(const void* indices, IndexKind kind, int64_t i) {
+  switch (kind) {
+    case IndexKind::kInt32:
+      return static_cast<const int32_t*>(indices)[i];
+    case IndexKind::kInt64:
+      return static_cast<const int64_t*>(indices)[i];
+    default:
+      return static_cast<int64_t>(static_cast<const float*>(indices)[i]);
+  }
+}
+
+__global__ void EmbeddingForwardKernel(const void* indices, IndexKind kind, int64_t count,
+                                       const float* table, int64_t dim, float* out) {
+  GRID_STRIDE(i, count * dim) { out[i] = table[ReadIndex(indices, kind, i / dim) * dim + i % dim]; }
+}
+
+__global__ void EmbeddingBackwardKernel(const void* indices, IndexKind kind, int64_t count,
+                                        const float* dy, int64_t dim, float* dtable) {
+  GRID_STRIDE(i, count * dim) {
+    atomicAdd(dtable + ReadIndex(indices, kind, i / dim) * dim + i % dim, dy[i]);
+  }
+}
+
+}  // namespace
+
+Status ConvForwardCuda(const ConvCudaArgs& a, const float* x, const float* w, const float* bias,
+                       float* cols, float* y) {
+  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, Handle(a.device));
+  const int64_t rows = a.channels * a.kernel * a.kernel, p = a.out_height * a.out_width;
+  Im2ColKernel<<<Blocks(a.batch * rows * p), kThreads>>>(a, x, cols);
+  MLCORE_RETURN_IF_ERROR(CheckLaunch("Im2Col"));
+  if (bias != nullptr) {
+    FillBiasKernel<<<Blocks(a.batch * a.filters * p), kThreads>>>(bias, y, a.filters, p,
+                                                                  a.batch * a.filters * p);
+    MLCORE_RETURN_IF_ERROR(CheckLaunch("FillBias"));
+  }
+  // Row-major y_n[F, P] = W[F, R] * cols_n[R, P] is column-major y_n^T = cols_n^T * W^T.
+  const float one = 1.0f, beta = bias != nullptr ? 1.0f : 0.0f;
+  return CheckBlas(
+      "Conv2d forward",
+      cublasSgemmStridedBatched(handle, CUBLAS_OP_N, CUBLAS_OP_N, p, a.filters, rows, &one, cols, p,
+                                rows * p, w, rows, 0, &beta, y, p, a.filters * p, a.batch));
+}
+
+Status ConvBackwardCuda(const ConvCudaArgs& a, const float* dy, const float* w, const float* cols,
+                        float* dw, float* db, float* scratch, float* dx) {
+  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, Handle(a.device));
+  const int64_t rows = a.channels * a.kernel * a.kernel, p = a.out_height * a.out_width;
+  const float one = 1.0f, zero = 0.0f;
+  // Row-major dW[F, R] = sum_n dy_n[F, P] * cols_n^T, i.e. column-major dW^T = cols_n * dy_n^T.
+  for (int64_t n = 0; n < a.batch; ++n) {
+    MLCORE_RETURN_IF_ERROR(CheckBlas(
+        "Conv2d kernel gradient",
+        cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, rows, a.filters, p, &one, cols + n * rows * p,
+                    p, dy + n * a.filters * p, p, n == 0 ? &zero : &one, dw, rows)));
+  }
+  if (db != nullptr) {
+    BiasGradKernel<<<static_cast<unsigned>(a.filters), kThreads>>>(dy, db, a.batch, a.filters, p);
+    MLCORE_RETURN_IF_ERROR(CheckLaunch("Conv2d bias gradient"));
+  }
+  if (dx == nullptr) return absl::OkStatus();
+  // Row-major dcols_n[R, P] = W^T * dy_n, i.e. column-major dcols_n^T = dy_n^T * W.
+  MLCORE_RETURN_IF_ERROR(CheckBlas(
+      "Conv2d input gradient",
+      cublasSgemmStridedBatched(handle, CUBLAS_OP_N, CUBLAS_OP_T, p, rows, a.filters, &one, dy, p,
+                                a.filters * p, w, rows, 0, &zero, scratch, p, rows * p, a.batch)));
+  Col2ImKernel<<<Blocks(a.batch * a.channels * a.height * a.width), kThreads>>>(a, scratch, dx);
+  return CheckLaunch("Col2Im");
+}
+
+Status MaxPoolForwardCuda(const PoolCudaArgs& a, const float* x, float* y, int32_t* argmax) {
+  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
+  PoolForwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, true, x, y,
+                                                                                 argmax);
+  return CheckLaunch("MaxPool2d");
+}
+
+Status MaxPoolBackwardCuda(const PoolCudaArgs& a, const float* dy, const int32_t* argmax,
+                           float* dx) {
+  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
+  MLCORE_RETURN_IF_ERROR(
+      Check("cudaMemset", cudaMemset(dx, 0, sizeof(float) * a.planes * a.height * a.width)));
+  PoolBackwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, true, dy,
+                                                                                  argmax, dx);
+  return CheckLaunch("MaxPool2d backward");
+}
+
+Status AvgPoolForwardCuda(const PoolCudaArgs& a, const float* x, float* y) {
+  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
+  PoolForwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, false, x, y,
+                                                                                 nullptr);
+  return CheckLaunch("AvgPool2d");
+}
+
+Status AvgPoolBackwardCuda(const PoolCudaArgs& a, const float* dy, float* dx) {
+  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
+  MLCORE_RETURN_IF_ERROR(
+      Check("cudaMemset", cudaMemset(dx, 0, sizeof(float) * a.planes * a.height * a.width)));
+  PoolBackwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, false, dy,
+                                                                                  nullptr, dx);
+  return CheckLaunch("AvgPool2d backward");
+}
+
+Status BatchNormTrainCuda(const BatchNormCudaArgs& a, const float* x, const float* gamma,
+                          const float* beta, float* running_mean, float* running_var, float* y,
+                          float* xhat, float* rstd) {
+  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
+  BatchNormTrainKernel<<<static_cast<unsigned>(a.channels), kThreads>>>(
+      a, x, gamma, beta, running_mean, running_var, y, xhat, rstd);
+  return CheckLaunch("BatchNorm");
+}
+
+Status BatchNormInferCuda(const BatchNormCudaArgs& a, const float* x, const float* gamma,
+                          const float* beta, const float* running_mean, const float* running_var,
+                          float* y) {
+  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
+  BatchNormInferKernel<<<Blocks(a.batch * a.channels * a.spatial), kThreads>>>(
+      a, x, gamma, beta, running_mean, running_var, y);
+  return CheckLaunch("BatchNorm inference");
+}
+
+Status BatchNormBackwardCuda(const BatchNormCudaArgs& a, const float* dy, const float* xhat,
+                             const float* rstd, const float* gamma, float* dgamma, float* dbeta,
+                             float* dx) {
+  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
+  BatchNormBackwardKernel<<<static_cast<unsigned>(a.channels), kThreads>>>(a, dy, xhat, rstd, gamma,
+                                                                           dgamma, dbeta, dx);
+  return CheckLaunch("BatchNorm backward");
+}
+
+Status EmbeddingForwardCuda(int device, const void* indices, IndexKind kind, int64_t count,
+                            const float* table, int64_t dim, float* out) {
+  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(device)));
+  EmbeddingForwardKernel<<<Blocks(count * dim), kThreads>>>(indices, kind, count, table, dim, out);
+  return CheckLaunch("Embedding");
+}
+
+Status EmbeddingBackwardCuda(int device, const void* indices, IndexKind kind, int64_t count,
+                             const float* dy, int64_t dim, int64_t vocab, float* dtable) {
+  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(device)));
+  MLCORE_RETURN_IF_ERROR(Check("cudaMemset", cudaMemset(dtable, 0, sizeof(float) * vocab * dim)));
+  EmbeddingBackwardKernel<<<Blocks(count * dim), kThreads>>>(indices, kind, count, dy, dim, dtable);
+  return CheckLaunch("Embedding backward");
+}
+
+}  // namespace mlcore::nn::internal

@@ -1,0 +1,68 @@
+"""Samplers and pruners written in Python, and the NSGA-II sampler's constructor.
+
+A sampler is any object with ``sample(study, trial, name, distribution)`` returning the value of
+parameter ``name`` (a value ``distribution`` contains); a pruner is any object with
+``prune(study, trial)`` returning True to stop ``trial``. ``study`` is a read-only
+:class:`StudyView` (``trials``, ``direction``, ``directions``), ``trial`` the asking trial's
+:class:`FrozenTrial` (its parameters so far, its intermediate values). Both are called from the C++
+worker threads with the GIL held, once per parameter (sampler) or per ``should_prune`` (pruner);
+an exception fails the trial with its message.
+"""
+
+import dataclasses
+from typing import List, Tuple
+
+from .._mlcore import hpo as _core
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyView:
+    """What a Python sampler or pruner sees of the study: its trials when the trial was asked."""
+
+    trials: Tuple
+    directions: List[str]
+
+    @property
+    def direction(self):
+        return self.directions[0]
+
+
+def _frozen(record):
+    from ._study import FrozenTrial
+
+    return FrozenTrial(**record)
+
+
+def python_sampler(obj):
+    """Wraps an object with ``sample(study, trial, name, distribution)`` as a core Sampler."""
+    if not callable(getattr(obj, "sample", None)):
+        raise TypeError(f"a sampler needs a sample(study, trial, name, distribution) method; "
+                        f"{type(obj).__name__} has none")
+
+    def fn(trials, directions, trial, name, distribution):
+        view = StudyView(tuple(_frozen(t) for t in trials), list(directions))
+        return obj.sample(view, _frozen(trial), name, distribution)
+
+    return _core.python_sampler(f"python:{type(obj).__name__}", fn)
+
+
+def python_pruner(obj):
+    """Wraps an object with ``prune(study, trial)`` as a core Pruner."""
+    if not callable(getattr(obj, "prune", None)):
+        raise TypeError(f"a pruner needs a prune(study, trial) method; "
+                        f"{type(obj).__name__} has none")
+
+    def fn(trials, direction, trial):
+        view = StudyView(tuple(_frozen(t) for t in trials), [direction])
+        return bool(obj.prune(view, _frozen(trial)))
+
+    return _core.python_pruner(f"python:{type(obj).__name__}", fn)
+
+
+def NSGAIISampler(seed=None, *, population_size=50, crossover_prob=0.9, swapping_prob=0.5,
+                  mutation_prob=None, eta_crossover=20.0, eta_mutation=20.0):
+    """NSGA-II for multi-objective studies (also usable with one objective); see docs/hpo.md."""
+    return _core.create_nsga2_sampler(
+        seed=seed, population_size=population_size, crossover_prob=crossover_prob,
+        swapping_prob=swapping_prob, mutation_prob=mutation_prob, eta_crossover=eta_crossover,
+        eta_mutation=eta_mutation)

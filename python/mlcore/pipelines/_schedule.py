@@ -1,0 +1,243 @@
+"""Recurring runs: mlcore.schedule, mlcore.schedules, and the loop behind `mlcore scheduler`.
+
+A schedule names its pipeline by import path ("module:function", or "path/to/file.py:function")
+so that the long-lived scheduler process can load it again; the records, the cron arithmetic,
+the claiming of each scheduled time and the loop are C++ (mlcore._mlcore.pipeline_schedule).
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import threading
+import time
+from typing import Any, Dict, List, Optional, Union
+
+from .. import _mlcore
+from . import _run
+from ._dsl import PipelineDef
+
+_cpp = _mlcore.pipeline_schedule
+_books: Dict[tuple, Any] = {}
+_books_lock = threading.Lock()
+
+
+def _home(home: Optional[str]) -> str:
+    if home:
+        return home
+    return os.environ.get("MLCORE_HOME") or os.path.join(os.path.expanduser("~"), ".mlcore")
+
+
+def _book(home: Optional[str], namespace: str):
+    key = (_home(home), namespace)
+    with _books_lock:
+        if key not in _books:
+            _books[key] = _cpp.Schedules(_run.client(home, namespace))
+        return _books[key]
+
+
+def load_pipeline(ref: str) -> PipelineDef:
+    """The @pipeline that `ref` ("module:function" or "file.py:function") names. ValueError
+    naming `ref` when it cannot be loaded or is not a @pipeline."""
+    if ":" not in ref:
+        raise ValueError(f"expected MODULE:PIPELINE, got {ref!r}")
+    module_name, attr = ref.rsplit(":", 1)
+    try:
+        if module_name.endswith(".py") or os.path.sep in module_name:
+            spec = importlib.util.spec_from_file_location(
+                os.path.splitext(os.path.basename(module_name))[0], module_name)
+            if spec is None or not os.path.exists(module_name):
+                raise ValueError(f"cannot load {module_name}: no such file")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ValueError(f"cannot import {module_name!r} for {ref}: {e}") from e
+    p = getattr(module, attr, None)
+    if not isinstance(p, PipelineDef):
+        raise ValueError(f"{ref} is not a @pipeline")
+    return p
+
+
+def _import_path(pipeline: Union[PipelineDef, str]) -> str:
+    if isinstance(pipeline, str):
+        load_pipeline(pipeline)  # fail now, not at the first fire
+        return pipeline
+    if not isinstance(pipeline, PipelineDef):
+        raise TypeError("mlcore.schedule takes a @pipeline or a 'module:function' path, not "
+                        f"{type(pipeline).__name__}")
+    func = pipeline.func
+    module = sys.modules.get(func.__module__)
+    if "<locals>" in func.__qualname__:
+        raise ValueError(f"pipeline '{pipeline.name}' is defined inside a function; the "
+                         "scheduler cannot import it (define it at module level)")
+    if func.__module__ == "__main__" or module is None:
+        path = getattr(module, "__file__", None)
+        if not path:
+            raise ValueError(f"pipeline '{pipeline.name}' is defined in an interactive session; "
+                             "pass a 'module:function' path the scheduler can import")
+        return f"{os.path.abspath(path)}:{func.__qualname__}"
+    return f"{func.__module__}:{func.__qualname__}"
+
+
+def _seconds(t) -> Optional[float]:
+    if t is None:
+        return None
+    if isinstance(t, datetime.datetime):
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=datetime.timezone.utc)
+        return t.timestamp()
+    return float(t)
+
+
+def _utc(seconds: Optional[float]) -> Optional[datetime.datetime]:
+    if seconds is None:
+        return None
+    return datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+
+
+class Schedule:
+    """A recurring run as recorded: ``pause() resume() delete() next_times(n) runs() fires()``.
+    Attributes (id, name, cron, pipeline, arguments, enabled, last_fire, ...) are read from the
+    store at each access, so another process's pause shows up."""
+
+    def __init__(self, record: dict, book, home, namespace):
+        self._id = record["id"]
+        self._cache = record
+        self._book = book
+        self._home = home
+        self._namespace = namespace
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def record(self) -> dict:
+        self._cache = self._book.get(self._id)
+        return self._cache
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        rec = self.record
+        if name not in rec:
+            raise AttributeError(f"Schedule has no attribute '{name}'")
+        if name in ("last_fire", "created_at", "updated_at", "watermark"):
+            return _utc(rec[name])
+        return rec[name]
+
+    def pause(self) -> "Schedule":
+        self._book.pause(self._id)
+        return self
+
+    def resume(self) -> "Schedule":
+        """Fires again from now on; times that passed while paused are not run."""
+        self._book.resume(self._id)
+        return self
+
+    def delete(self) -> None:
+        self._book.delete(self._id)
+
+    def next_times(self, n: int = 5) -> List[datetime.datetime]:
+        return [_utc(t) for t in self._book.next_times(self._id, n)]
+
+    def fires(self, limit: int = 1000) -> List[dict]:
+        """Each scheduled time fired, latest first: scheduled_time, state, run_id, error."""
+        out = []
+        for f in self._book.fires(self._id, limit):
+            f = dict(f)
+            f["scheduled_time"] = _utc(f["scheduled_time"])
+            f["fired_at"] = _utc(f["fired_at"])
+            out.append(f)
+        return out
+
+    def runs(self) -> List[_run.Run]:
+        """The runs this schedule started, latest scheduled time first."""
+        c = _run.client(self._home, self._namespace)
+        return [_run.Run(f["run_id"], c) for f in self._book.fires(self._id) if f["run_id"]]
+
+    def __repr__(self):
+        rec = self._cache
+        state = "enabled" if rec["enabled"] else "paused"
+        return f"<schedule {rec['name']} '{rec['cron']}' {rec['pipeline']} {state}>"
+
+
+def schedule(pipeline: Union[PipelineDef, str], cron: str,
+             arguments: Optional[Dict[str, Any]] = None, *, max_concurrency: int = 1,
+             catchup: str = "skip", max_catchup: int = 100, experiment: str = "Default",
+             name: Optional[str] = None, time_zone: str = "UTC", start_after=None,
+             namespace: str = "default", home: Optional[str] = None) -> Schedule:
+    """Records a recurring run of `pipeline` on `cron` (five fields or @daily...), fired by
+    the `mlcore scheduler` process.
+
+    ``catchup`` says what happens to times missed while no scheduler ran: "skip" (none run),
+    "once" (one run stands for all), "all" (each runs, at most ``max_catchup`` latest ones).
+    ``max_concurrency`` bounds this schedule's runs in flight (0: no bound). ``start_after``
+    (datetime or Unix seconds; default now): the first fire is the first cron time after it.
+    """
+    if isinstance(pipeline, PipelineDef):
+        pipeline.build()  # a mistake in the pipeline shows now, not at 3 a.m.
+    path = _import_path(pipeline)
+    args = json.dumps(arguments or {})
+    book = _book(home, namespace)
+    rec = book.create("python", path, args, cron, time_zone, experiment, max_concurrency,
+                      catchup, max_catchup, name or "", _seconds(start_after))
+    return Schedule(rec, book, home, namespace)
+
+
+def schedules(namespace: str = "default", home: Optional[str] = None) -> List[Schedule]:
+    """Every schedule of the namespace, oldest first."""
+    book = _book(home, namespace)
+    return [Schedule(r, book, home, namespace) for r in book.list()]
+
+
+def get_schedule(id_or_name: str, namespace: str = "default",
+                 home: Optional[str] = None) -> Schedule:
+    """KeyError when the namespace has no such schedule."""
+    book = _book(home, namespace)
+    return Schedule(book.get(id_or_name), book, home, namespace)
+
+
+def _file_clock(path: str):
+    # Test-only: the scheduler's "now" read from a file holding Unix seconds.
+    def now() -> float:
+        with open(path, encoding="utf-8") as f:
+            return float(f.read().strip())
+    return now
+
+
+def make_scheduler(namespace: str = "default", home: Optional[str] = None, poll: float = 30.0,
+                   misfire_grace: float = 60.0, clock_file: Optional[str] = None, log=None):
+    """A C++ Scheduler that starts Python pipelines with mlcore.run (in this process)."""
+    client = _run.client(home, namespace)
+
+    def launch(rec: dict, scheduled_time: float) -> str:
+        try:
+            p = load_pipeline(rec["pipeline"])
+        except ValueError as e:
+            raise RuntimeError(str(e)) from None
+        r = _run.run(p, arguments=rec["arguments"], experiment=rec["experiment"],
+                     namespace=namespace, home=home)
+        if log is not None:
+            log(f"schedule {rec['name']}: {_utc(scheduled_time):%Y-%m-%d %H:%M} UTC -> run {r.id}")
+        return r.id
+
+    now = _file_clock(clock_file) if clock_file else None
+    return _cpp.Scheduler(client, launch, registered=False, poll=poll,
+                          misfire_grace=misfire_grace, now=now)
+
+
+def wait_for_runs(run_ids, namespace: str = "default", home: Optional[str] = None,
+                  poll: float = 0.05) -> None:
+    """Blocks until the recorded runs `run_ids` have finished."""
+    for run_id in run_ids:
+        r = _run.get_run(run_id, namespace=namespace, home=home)
+        while not r.done:
+            time.sleep(poll)

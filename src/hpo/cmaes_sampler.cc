@@ -1,0 +1,235 @@
+// CMA-ES (Hansen's covariance matrix adaptation evolution strategy) over the unit cube of the
+// numeric parameters (space_encoding.h: log ranges in log space, ints rounded onto their grid),
+// with IPOP restarts: when a run converges (step size or spread of values collapses, the
+// covariance degenerates) or stalls, a new run starts from a random mean with twice the
+// population, which trades the local polish of one run for global search. Categorical
+// parameters are not part of the distribution and are sampled at random.
+//
+// The state (mean, step size, covariance, evolution paths) lives in the sampler object and is
+// advanced from the trials it handed out: a generation ends when lambda of its trials have a
+// value. Failed trials free their slot; with more parallel workers than lambda, extra trials of
+// the same generation are asked and the first lambda results count.
+#include <Eigen/Core>
+#include <Eigen/Eigenvalues>
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <map>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "hpo/builtin.h"
+#include "hpo/space_encoding.h"
+
+namespace mlcore::hpo::internal {
+namespace {
+
+using Eigen::MatrixXd;
+using Eigen::VectorXd;
+
+class CmaEsSampler : public Sampler {
+ public:
+  CmaEsSampler(const SamplerOptions& options, uint64_t seed) : options_(options), seed_(seed) {}
+  std::string name() const override { return "cmaes"; }
+
+  StatusOr<std::map<std::string, double>> SampleRelative(const SamplerContext& context,
+                                                         const FrozenTrial& trial) override {
+    SpaceEncoding enc(IntersectionSpace(context), /*include_categorical=*/false);
+    if (enc.empty()) return std::map<std::string, double>();
+    std::vector<std::string> names;
+    for (const auto& dim : enc.dims()) names.push_back(dim.name);
+    if (names != names_) {
+      names_ = names;
+      restarts_ = 0;
+      Start(enc.size(), FirstPopulation(enc.size()), /*random_mean=*/false);
+    }
+    Collect(context);
+    std::mt19937_64 rng(TrialSeed(seed_, trial.number, "cmaes"));
+    std::vector<double> x = Draw(enc, rng);
+    members_[trial.number] = {generation_id_, x};
+    return enc.Decode(x.data());
+  }
+
+  StatusOr<double> SampleIndependent(const SamplerContext&, const FrozenTrial& trial,
+                                     const std::string& name, const Distribution& d) override {
+    return SampleUniform(d, TrialSeed(seed_, trial.number, name));
+  }
+
+ private:
+  struct Member {
+    int64_t generation;
+    std::vector<double> x;
+  };
+
+  int FirstPopulation(int n) const {
+    if (options_.cmaes_popsize > 0) return options_.cmaes_popsize;
+    return 4 + static_cast<int>(std::floor(3 * std::log(static_cast<double>(n))));
+  }
+
+  void Start(int n, int lambda, bool random_mean) {
+    n_ = n;
+    lambda_ = std::max(lambda, 2);
+    mu_ = lambda_ / 2;
+    weights_.resize(mu_);
+    double sum = 0;
+    for (int i = 0; i < mu_; ++i) {
+      weights_[i] = std::log((lambda_ + 1) / 2.0) - std::log(i + 1.0);
+      sum += weights_[i];
+    }
+    double sq = 0;
+    for (double& w : weights_) {
+      w /= sum;
+      sq += w * w;
+    }
+    mueff_ = 1 / sq;
+    const double dn = n;
+    cs_ = (mueff_ + 2) / (dn + mueff_ + 5);
+    ds_ = 1 + 2 * std::max(0.0, std::sqrt((mueff_ - 1) / (dn + 1)) - 1) + cs_;
+    cc_ = (4 + mueff_ / dn) / (dn + 4 + 2 * mueff_ / dn);
+    c1_ = 2 / ((dn + 1.3) * (dn + 1.3) + mueff_);
+    cmu_ = std::min(1 - c1_, 2 * (mueff_ - 2 + 1 / mueff_) / ((dn + 2) * (dn + 2) + mueff_));
+    chi_n_ = std::sqrt(dn) * (1 - 1 / (4 * dn) + 1 / (21 * dn * dn));
+    mean_ = VectorXd::Constant(n, 0.5);
+    if (random_mean) {
+      std::mt19937_64 rng(TrialSeed(seed_, restarts_, "cmaes-restart"));
+      std::uniform_real_distribution<double> u(0.0, 1.0);
+      for (int i = 0; i < n; ++i) mean_[i] = u(rng);
+    }
+    sigma_ = options_.cmaes_sigma0;
+    c_ = MatrixXd::Identity(n, n);
+    b_ = MatrixXd::Identity(n, n);
+    d_ = VectorXd::Ones(n);
+    ps_ = VectorXd::Zero(n);
+    pc_ = VectorXd::Zero(n);
+    generation_ = 0;
+    ++generation_id_;
+    best_history_.clear();
+  }
+
+  // Reads the results of the current generation and updates the distribution when lambda of
+  // them are in.
+  void Collect(const SamplerContext& context) {
+    std::vector<std::pair<double, const std::vector<double>*>> results;
+    const double sign = context.direction == StudyDirection::kMinimize ? 1.0 : -1.0;
+    for (const auto& t : context.trials) {
+      auto it = members_.find(t->number);
+      if (it == members_.end()) continue;
+      if (it->second.generation != generation_id_) {
+        if (IsFinished(t->state)) members_.erase(it);
+        continue;
+      }
+      if ((t->state == TrialState::kComplete || t->state == TrialState::kPruned) && t->has_value &&
+          std::isfinite(t->value)) {
+        results.emplace_back(sign * t->value, &it->second.x);
+      } else if (t->state == TrialState::kFailed) {
+        members_.erase(it);
+      }
+    }
+    if (static_cast<int>(results.size()) < lambda_) return;
+    std::stable_sort(results.begin(), results.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    results.resize(lambda_);
+    Update(results);
+    for (auto it = members_.begin(); it != members_.end();) {
+      it = it->second.generation != generation_id_ ? std::next(it) : members_.erase(it);
+    }
+    ++generation_id_;
+    if (ShouldRestart(results) && options_.cmaes_restarts) {
+      ++restarts_;
+      Start(n_, lambda_ * 2, /*random_mean=*/true);
+    }
+  }
+
+  void Update(const std::vector<std::pair<double, const std::vector<double>*>>& sorted) {
+    const int n = n_;
+    MatrixXd y(n, mu_);
+    for (int i = 0; i < mu_; ++i) {
+      VectorXd x = Eigen::Map<const VectorXd>(sorted[i].second->data(), n);
+      y.col(i) = (x - mean_) / sigma_;
+    }
+    VectorXd yw = VectorXd::Zero(n);
+    for (int i = 0; i < mu_; ++i) yw += weights_[i] * y.col(i);
+    mean_ += sigma_ * yw;
+    // C^-1/2 y_w = B D^-1 B^T y_w
+    VectorXd c_inv_half_yw = b_ * (b_.transpose() * yw).cwiseQuotient(d_);
+    ps_ = (1 - cs_) * ps_ + std::sqrt(cs_ * (2 - cs_) * mueff_) * c_inv_half_yw;
+    ++generation_;
+    const double ps_norm = ps_.norm();
+    const bool hsig = ps_norm / std::sqrt(1 - std::pow(1 - cs_, 2.0 * generation_)) <
+                      (1.4 + 2.0 / (n + 1)) * chi_n_;
+    pc_ = (1 - cc_) * pc_ + (hsig ? std::sqrt(cc_ * (2 - cc_) * mueff_) : 0.0) * yw;
+    MatrixXd rank_mu = MatrixXd::Zero(n, n);
+    for (int i = 0; i < mu_; ++i) rank_mu += weights_[i] * y.col(i) * y.col(i).transpose();
+    c_ = (1 - c1_ - cmu_) * c_ +
+         c1_ * (pc_ * pc_.transpose() + (hsig ? 0.0 : cc_ * (2 - cc_)) * c_) + cmu_ * rank_mu;
+    sigma_ *= std::exp(std::min(1.0, cs_ / ds_ * (ps_norm / chi_n_ - 1)));
+    c_ = (c_ + c_.transpose()) / 2;
+    Eigen::SelfAdjointEigenSolver<MatrixXd> eig(c_);
+    b_ = eig.eigenvectors();
+    d_ = eig.eigenvalues().cwiseMax(1e-20).cwiseSqrt();
+  }
+
+  bool ShouldRestart(const std::vector<std::pair<double, const std::vector<double>*>>& sorted) {
+    const double best = sorted.front().first, worst = sorted.back().first;
+    best_history_.push_back(best);
+    const size_t window = 10 + static_cast<size_t>(std::ceil(30.0 * n_ / lambda_));
+    if (best_history_.size() > window) best_history_.pop_front();
+    // Converged: steps below 1e-4 of every range, finer than any hyperparameter needs.
+    if (sigma_ * d_.maxCoeff() < 1e-4) return true;
+    if (worst - best <= 1e-12 * std::max(1.0, std::abs(best))) return true;
+    if (d_.maxCoeff() > 1e7 * d_.minCoeff()) return true;
+    if (best_history_.size() == window) {
+      const auto [lo, hi] = std::minmax_element(best_history_.begin(), best_history_.end());
+      if (*hi - *lo <= 1e-12 * std::max(1.0, std::abs(*lo))) return true;
+    }
+    return false;
+  }
+
+  std::vector<double> Draw(const SpaceEncoding& enc, std::mt19937_64& rng) const {
+    std::normal_distribution<double> normal(0.0, 1.0);
+    VectorXd x(n_);
+    // Resample points outside the cube (up to 100 times), then clip: the distribution stays
+    // unbiased inside while the bounds hold.
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      VectorXd z(n_);
+      for (int i = 0; i < n_; ++i) z[i] = normal(rng);
+      x = mean_ + sigma_ * (b_ * d_.cwiseProduct(z));
+      if ((x.array() >= 0).all() && (x.array() <= 1).all()) break;
+    }
+    std::vector<double> out(x.data(), x.data() + n_);
+    enc.Snap(out.data());
+    return out;
+  }
+
+  SamplerOptions options_;
+  uint64_t seed_;
+  std::vector<std::string> names_;
+  int n_ = 0, lambda_ = 0, mu_ = 0;
+  std::vector<double> weights_;
+  double mueff_ = 0, cs_ = 0, ds_ = 0, cc_ = 0, c1_ = 0, cmu_ = 0, chi_n_ = 0;
+  VectorXd mean_, d_, ps_, pc_;
+  MatrixXd c_, b_;
+  double sigma_ = 0;
+  int generation_ = 0;
+  int64_t generation_id_ = 0;
+  int64_t restarts_ = 0;
+  std::deque<double> best_history_;
+  std::map<int64_t, Member> members_;  // trial number -> its generation and point
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Sampler>> NewCmaEsSampler(const SamplerOptions& options) {
+  if (!(options.cmaes_sigma0 > 0 && options.cmaes_sigma0 <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cmaes: cmaes_sigma0 must be in (0, 1], got ", options.cmaes_sigma0));
+  }
+  if (options.cmaes_popsize < 0 || options.cmaes_popsize == 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cmaes: cmaes_popsize must be 0 (automatic) or >= 2, got ", options.cmaes_popsize));
+  }
+  return std::unique_ptr<Sampler>(new CmaEsSampler(options, ResolveSeed(options.seed)));
+}
+
+}  // namespace mlcore::hpo::internal

@@ -1,0 +1,61 @@
+// The Gaussian-process regression inside the "gp" sampler: a Matern-5/2 kernel with one length
+// scale per input coordinate, a signal variance and a noise variance, fitted by maximising the
+// log marginal likelihood (with weak log-normal priors, so few points cannot drive a length
+// scale to zero) with L-BFGS over the log parameters. The interface is plain vectors so tests
+// and other samplers need not see Eigen.
+#pragma once
+
+#include <cmath>
+#include <memory>
+#include <vector>
+
+namespace mlcore::hpo::internal {
+
+struct GpHyperparameters {
+  std::vector<double> log_length_scales;  // one per input coordinate
+  double log_signal_variance = 0.0;
+  double log_noise_variance = -9.2;  // about 1e-4
+
+  static GpHyperparameters Default(int dims);
+};
+
+class GaussianProcess {
+ public:
+  GaussianProcess();
+  ~GaussianProcess();
+  GaussianProcess(GaussianProcess&&) noexcept;
+  GaussianProcess& operator=(GaussianProcess&&) noexcept;
+
+  // x: n points of `dims` coordinates, row after row; y: n targets (standardised by the caller).
+  // Starts from `start` (the previous optimum, so refits after one more trial are a few steps)
+  // and evaluates the likelihood at most max_evaluations times. Leaves the model conditioned on
+  // the data with the fitted hyperparameters.
+  void Fit(const std::vector<double>& x, const std::vector<double>& y, int dims,
+           const GpHyperparameters& start, int max_evaluations);
+  // Conditions on the data with given hyperparameters (no fitting).
+  void Condition(const std::vector<double>& x, const std::vector<double>& y, int dims,
+                 const GpHyperparameters& hyperparameters);
+
+  // Posterior mean and variance (of the latent function, noise excluded) at m points.
+  void Predict(const double* points, int m, double* mean, double* variance) const;
+
+  const GpHyperparameters& hyperparameters() const;
+  // log p(y | x, hyperparameters) of the conditioned data (priors excluded).
+  double LogMarginalLikelihood() const;
+  int size() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// log of h(z) = z * Phi(z) + phi(z), the expected improvement of a unit normal over a threshold
+// z standard deviations away; finite and accurate for any finite z (asymptotic series far in
+// the lower tail, where the direct formula cancels to zero).
+double LogH(double z);
+// log expected improvement below `best` (minimisation) of N(mean, sigma^2).
+inline double LogExpectedImprovement(double mean, double sigma, double best) {
+  return std::log(sigma) + LogH((best - mean) / sigma);
+}
+
+}  // namespace mlcore::hpo::internal

@@ -1,0 +1,255 @@
+// Gaussian-process Bayesian optimisation: model the finished trials with a GP over the unit cube
+// (space_encoding.h), then suggest the point of highest log expected improvement, found by
+// scoring random candidates and refining the best few with a pattern search. Sample-efficient
+// where each trial is expensive; the cost per ask grows as n^3 in the finished trials.
+//
+// Parallel trials: running trials enter the model at the GP's own prediction (the "kriging
+// believer"), which removes their expected improvement, so a batch of asks spreads out.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "hpo/builtin.h"
+#include "hpo/gaussian_process.h"
+#include "hpo/space_encoding.h"
+
+namespace mlcore::hpo::internal {
+namespace {
+
+class GpSampler : public Sampler {
+ public:
+  GpSampler(const SamplerOptions& options, uint64_t seed) : options_(options), seed_(seed) {}
+  std::string name() const override { return "gp"; }
+
+  StatusOr<std::map<std::string, double>> SampleRelative(const SamplerContext& context,
+                                                         const FrozenTrial& trial) override {
+    std::map<std::string, double> out;
+    SpaceEncoding enc(IntersectionSpace(context), /*include_categorical=*/true);
+    if (enc.empty()) return out;
+    const int d = enc.size();
+    const double sign = context.direction == StudyDirection::kMinimize ? 1.0 : -1.0;
+
+    std::vector<double> x, y, point(d);
+    std::vector<std::vector<double>> running;
+    for (const auto& t : context.trials) {
+      if (t->state == TrialState::kComplete && t->has_value && std::isfinite(t->value)) {
+        if (!enc.Encode(*t, point.data())) continue;
+        x.insert(x.end(), point.begin(), point.end());
+        y.push_back(sign * t->value);
+      } else if (t->state == TrialState::kRunning && options_.constant_liar &&
+                 t->number != trial.number) {
+        if (enc.Encode(*t, point.data())) {
+          running.push_back(point);
+        } else if (auto it = suggested_.find(t->number);
+                   it != suggested_.end() && static_cast<int>(it->second.size()) == d) {
+          running.push_back(it->second);  // asked, parameters not yet written
+        }
+      }
+    }
+    const int n = static_cast<int>(y.size());
+    if (n < std::max(options_.n_startup_trials, 1)) return out;
+
+    // Standardise the targets.
+    double mean = 0, var = 0;
+    for (double v : y) mean += v;
+    mean /= n;
+    for (double v : y) var += (v - mean) * (v - mean);
+    const double sd = n > 1 && var > 0 ? std::sqrt(var / (n - 1)) : 1.0;
+    double best = std::numeric_limits<double>::infinity();
+    for (double& v : y) {
+      v = (v - mean) / sd;
+      best = std::min(best, v);
+    }
+
+    // Refit from the previous optimum: a few likelihood evaluations once the fit has settled.
+    // Past 100 trials each evaluation costs O(n^3) and one more trial barely moves the
+    // optimum, so the hyperparameters are refitted every n/50-th ask and reused in between.
+    const std::vector<std::string> names = Names(enc);
+    const bool fresh = names != fitted_names_;
+    GaussianProcess gp;
+    if (fresh || n <= 100 || ++asks_since_fit_ >= n / 50) {
+      GpHyperparameters start = fresh ? GpHyperparameters::Default(d) : fitted_;
+      int evaluations = fresh ? 60 : 25;
+      if (n > 100) evaluations = fresh ? 20 : 8;
+      gp.Fit(x, y, d, start, evaluations);
+      fitted_ = gp.hyperparameters();
+      fitted_names_ = names;
+      asks_since_fit_ = 0;
+    } else {
+      gp.Condition(x, y, d, fitted_);
+    }
+
+    if (!running.empty()) {
+      // Kriging believer: each running point joins the data at the current prediction.
+      std::vector<double> flat;
+      for (const auto& r : running) flat.insert(flat.end(), r.begin(), r.end());
+      std::vector<double> mu(running.size()), v(running.size());
+      gp.Predict(flat.data(), static_cast<int>(running.size()), mu.data(), v.data());
+      x.insert(x.end(), flat.begin(), flat.end());
+      y.insert(y.end(), mu.begin(), mu.end());
+      gp.Condition(x, y, d, fitted_);
+    }
+
+    std::mt19937_64 rng(TrialSeed(seed_, trial.number, "gp"));
+    std::vector<double> chosen = Maximize(gp, enc, x, n, best, rng);
+    suggested_[trial.number] = chosen;
+    // Forget suggestions of trials no longer running.
+    for (auto it = suggested_.begin(); it != suggested_.end();) {
+      it = it->first < trial.number - 4096 ? suggested_.erase(it) : std::next(it);
+    }
+    return enc.Decode(chosen.data());
+  }
+
+  StatusOr<double> SampleIndependent(const SamplerContext&, const FrozenTrial& trial,
+                                     const std::string& name, const Distribution& d) override {
+    return SampleUniform(d, TrialSeed(seed_, trial.number, name));
+  }
+
+ private:
+  static std::vector<std::string> Names(const SpaceEncoding& enc) {
+    std::vector<std::string> names;
+    for (const auto& dim : enc.dims()) names.push_back(dim.name);
+    return names;
+  }
+
+  // log EI of each point (points row after row); writes into score.
+  static void Score(const GaussianProcess& gp, const std::vector<double>& points, int d,
+                    double best, std::vector<double>* score) {
+    const int m = static_cast<int>(points.size()) / d;
+    std::vector<double> mu(m), var(m);
+    gp.Predict(points.data(), m, mu.data(), var.data());
+    score->resize(m);
+    for (int i = 0; i < m; ++i) {
+      (*score)[i] = LogExpectedImprovement(mu[i], std::sqrt(var[i]), best);
+    }
+  }
+
+  void RandomPoint(const SpaceEncoding& enc, std::mt19937_64& rng, double* p) const {
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    for (const auto& dim : enc.dims()) {
+      if (dim.one_hot) {
+        int c = std::min(static_cast<int>(u(rng) * dim.width), dim.width - 1);
+        for (int k = 0; k < dim.width; ++k) p[dim.offset + k] = k == c ? 1.0 : 0.0;
+      } else {
+        p[dim.offset] = u(rng);
+      }
+    }
+    enc.Snap(p);
+  }
+
+  std::vector<double> Maximize(const GaussianProcess& gp, const SpaceEncoding& enc,
+                               const std::vector<double>& x, int n_finished, double best,
+                               std::mt19937_64& rng) const {
+    const int d = enc.size();
+    // Scoring costs O(n^2) per candidate: past 200 trials fewer random candidates are scored
+    // (the local refinement, not their number, finds the optimum's digits).
+    int m = options_.gp_n_candidates;
+    if (n_finished > 200) m = static_cast<int>(m * 200.0 / n_finished);
+    m = std::max(m, 16);
+    std::vector<double> cand(static_cast<size_t>(m) * d);
+    // Three quarters uniform over the cube, a quarter near the best trials so far.
+    const int n_local = m / 4;
+    for (int i = 0; i < m - n_local; ++i) RandomPoint(enc, rng, cand.data() + i * d);
+    std::vector<int> order(n_finished);
+    for (int i = 0; i < n_finished; ++i) order[i] = i;
+    // The model's view of the best trials: its data with the lowest targets come first.
+    std::vector<double> mu(n_finished), var(n_finished);
+    gp.Predict(x.data(), n_finished, mu.data(), var.data());
+    std::partial_sort(order.begin(), order.begin() + std::min(5, n_finished), order.end(),
+                      [&](int a, int b) { return mu[a] < mu[b]; });
+    std::normal_distribution<double> normal(0.0, 1.0);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    for (int i = 0; i < n_local; ++i) {
+      double* p = cand.data() + (m - n_local + i) * d;
+      const double* center = x.data() + order[i % std::min(5, n_finished)] * d;
+      const double scale = 0.02 + 0.1 * u(rng);
+      for (int k = 0; k < d; ++k) p[k] = center[k] + scale * normal(rng);
+      for (const auto& dim : enc.dims()) {
+        if (dim.one_hot && u(rng) < 0.2) {
+          int c = std::min(static_cast<int>(u(rng) * dim.width), dim.width - 1);
+          for (int k = 0; k < dim.width; ++k) p[dim.offset + k] = k == c ? 1.0 : 0.0;
+        }
+      }
+      enc.Snap(p);
+    }
+    std::vector<double> score;
+    Score(gp, cand, d, best, &score);
+
+    // Pattern search from the best three candidates.
+    std::vector<int> idx(m);
+    for (int i = 0; i < m; ++i) idx[i] = i;
+    const int starts = std::min(3, m);
+    std::partial_sort(idx.begin(), idx.begin() + starts, idx.end(),
+                      [&](int a, int b) { return score[a] > score[b]; });
+    std::vector<double> best_point(cand.begin() + idx[0] * d, cand.begin() + idx[0] * d + d);
+    double best_score = score[idx[0]];
+    for (int s = 0; s < starts; ++s) {
+      std::vector<double> at(cand.begin() + idx[s] * d, cand.begin() + idx[s] * d + d);
+      double at_score = score[idx[s]];
+      double step = 0.05;
+      for (int iter = 0; iter < 12 && step > 1e-3; ++iter) {
+        std::vector<double> moves;
+        for (const auto& dim : enc.dims()) {
+          if (dim.one_hot) {
+            for (int c = 0; c < dim.width; ++c) {
+              if (at[dim.offset + c] == 1.0) continue;
+              moves.insert(moves.end(), at.begin(), at.end());
+              double* p = moves.data() + moves.size() - d;
+              for (int k = 0; k < dim.width; ++k) p[dim.offset + k] = k == c ? 1.0 : 0.0;
+            }
+            continue;
+          }
+          double delta = step;
+          if (std::optional<int64_t> cells = dim.distribution.size(); cells.has_value()) {
+            delta = std::max(step, 1.0 / static_cast<double>(*cells));
+          }
+          for (double sgn : {-1.0, 1.0}) {
+            moves.insert(moves.end(), at.begin(), at.end());
+            double* p = moves.data() + moves.size() - d;
+            p[dim.offset] += sgn * delta;
+            enc.Snap(p);
+          }
+        }
+        if (moves.empty()) break;
+        std::vector<double> move_score;
+        Score(gp, moves, d, best, &move_score);
+        const int k = static_cast<int>(std::max_element(move_score.begin(), move_score.end()) -
+                                       move_score.begin());
+        if (move_score[k] > at_score + 1e-12) {
+          at.assign(moves.begin() + k * d, moves.begin() + k * d + d);
+          at_score = move_score[k];
+        } else {
+          step /= 2;
+        }
+      }
+      if (at_score > best_score) {
+        best_score = at_score;
+        best_point = at;
+      }
+    }
+    return best_point;
+  }
+
+  SamplerOptions options_;
+  uint64_t seed_;
+  // Samplers are called under the study's sampler lock: no lock of their own.
+  GpHyperparameters fitted_;
+  std::vector<std::string> fitted_names_;
+  int asks_since_fit_ = 0;
+  std::map<int64_t, std::vector<double>> suggested_;  // trial number -> its point
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Sampler>> NewGpSampler(const SamplerOptions& options) {
+  if (options.gp_n_candidates < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gp: gp_n_candidates must be >= 1, got ", options.gp_n_candidates));
+  }
+  return std::unique_ptr<Sampler>(new GpSampler(options, ResolveSeed(options.seed)));
+}
+
+}  // namespace mlcore::hpo::internal

@@ -1,0 +1,83 @@
+// The CUDA twins of Conv2d, the pooling layers, BatchNorm and Embedding, on raw device
+// pointers, queued on the legacy default stream like the other nn kernels (src/nn/cuda_kernels.h).
+// Defined in kernels/nn/conv_kernels.cu. Without CUDA they are inline stubs that fail, and the
+// layers report SupportsCuda() == false, so Sequential::To refuses before any is reached.
+#pragma once
+
+#include <cstdint>
+
+#include "mlcore/core/status.h"
+
+namespace mlcore::nn::internal {
+
+struct ConvCudaArgs {
+  int device = 0;
+  int64_t batch = 0, filters = 0, channels = 0, height = 0, width = 0;
+  int64_t kernel = 1, stride = 1, padding = 0, dilation = 1, out_height = 0, out_width = 0;
+};
+
+struct PoolCudaArgs {
+  int device = 0;
+  int64_t planes = 0;  // batch * channels
+  int64_t height = 0, width = 0, kernel = 1, stride = 1, padding = 0, out_height = 0, out_width = 0;
+};
+
+struct BatchNormCudaArgs {
+  int device = 0;
+  int64_t batch = 0, channels = 0, spatial = 1;  // x is [batch, channels, spatial]
+  float eps = 1e-5f, momentum = 0.1f;
+};
+
+enum class IndexKind : int { kInt32, kInt64, kFloat32 };
+
+#if defined(MLCORE_WITH_CUDA)
+inline constexpr bool kConvCudaBuilt = true;
+#define MLCORE_NN_TWIN(decl) decl;
+#else
+inline constexpr bool kConvCudaBuilt = false;
+#define MLCORE_NN_TWIN(decl)                                                            \
+  inline decl {                                                                         \
+    return ::absl::FailedPreconditionError("this build of mlcore has no CUDA kernels"); \
+  }
+#endif
+
+// y = conv(x, w) (+ bias); cols (required) receives the im2col matrices [batch, C*k*k, OH*OW]
+// that Backward reuses.
+MLCORE_NN_TWIN(Status ConvForwardCuda(const ConvCudaArgs& a, const float* x, const float* w,
+                                      const float* bias, float* cols, float* y))
+// dw (overwritten), db (may be null), dx (may be null) from dy and the stored cols; scratch
+// (needed with dx) holds the column gradients, as large as cols.
+MLCORE_NN_TWIN(Status ConvBackwardCuda(const ConvCudaArgs& a, const float* dy, const float* w,
+                                       const float* cols, float* dw, float* db, float* scratch,
+                                       float* dx))
+// argmax (may be null) receives each output's source offset within its plane.
+MLCORE_NN_TWIN(Status MaxPoolForwardCuda(const PoolCudaArgs& a, const float* x, float* y,
+                                         int32_t* argmax))
+MLCORE_NN_TWIN(Status MaxPoolBackwardCuda(const PoolCudaArgs& a, const float* dy,
+                                          const int32_t* argmax, float* dx))
+MLCORE_NN_TWIN(Status AvgPoolForwardCuda(const PoolCudaArgs& a, const float* x, float* y))
+MLCORE_NN_TWIN(Status AvgPoolBackwardCuda(const PoolCudaArgs& a, const float* dy, float* dx))
+// Training forward: batch statistics, xhat and per-channel rstd saved, running stats updated.
+MLCORE_NN_TWIN(Status BatchNormTrainCuda(const BatchNormCudaArgs& a, const float* x,
+                                         const float* gamma, const float* beta, float* running_mean,
+                                         float* running_var, float* y, float* xhat, float* rstd))
+MLCORE_NN_TWIN(Status BatchNormInferCuda(const BatchNormCudaArgs& a, const float* x,
+                                         const float* gamma, const float* beta,
+                                         const float* running_mean, const float* running_var,
+                                         float* y))
+MLCORE_NN_TWIN(Status BatchNormBackwardCuda(const BatchNormCudaArgs& a, const float* dy,
+                                            const float* xhat, const float* rstd,
+                                            const float* gamma, float* dgamma, float* dbeta,
+                                            float* dx))
+// Indices are already range-checked by the caller.
+MLCORE_NN_TWIN(Status EmbeddingForwardCuda(int device, const void* indices, IndexKind kind,
+                                           int64_t count, const float* table, int64_t dim,
+                                           float* out))
+// dtable is zeroed, then every row of dy is added to its index's row.
+MLCORE_NN_TWIN(Status EmbeddingBackwardCuda(int device, const void* indices, IndexKind kind,
+                                            int64_t count, const float* dy, int64_t dim,
+                                            int64_t vocab, float* dtable))
+
+#undef MLCORE_NN_TWIN
+
+}  // namespace mlcore::nn::internal

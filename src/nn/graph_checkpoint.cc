@@ -1,0 +1,183 @@
+// Save and load of graph models, and LoadAnyModel. A graph checkpoint is laid out as a
+// Sequential one (architecture.json, model.safetensors, optimizer.safetensors,
+// training_state.json); only the architecture differs: the node list with each node's inputs.
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "mlcore/nn/graph_model.h"
+#include "mlcore/nn/safetensors.h"
+#include "mlcore/nn/sequential.h"
+#include "nn/model_io.h"
+
+namespace mlcore::nn {
+namespace {
+
+using Json = nlohmann::json;
+constexpr const char* kGraphFormat = "mlcore.nn.GraphModel";
+constexpr const char* kSequentialFormat = "mlcore.nn.Sequential";
+
+StatusOr<GraphNode::Op> ParseOp(const std::string& op) {
+  if (op == "input") return GraphNode::Op::kInput;
+  if (op == "layer") return GraphNode::Op::kLayer;
+  if (op == "add") return GraphNode::Op::kAdd;
+  if (op == "concatenate") return GraphNode::Op::kConcatenate;
+  return absl::DataLossError("unknown graph node op '" + op + "'");
+}
+
+StatusOr<std::unique_ptr<GraphModel>> LoadGraphImpl(const std::string& dir) {
+  MLCORE_ASSIGN_OR_RETURN(Json arch, internal::ReadJsonFile(dir + "/architecture.json"));
+  if (!arch.is_object() || arch.value("format", "") != kGraphFormat || !arch.contains("nodes")) {
+    return absl::DataLossError(dir + "/architecture.json is not an mlcore GraphModel architecture");
+  }
+  GraphBuilder builder;
+  std::vector<NodeRef> refs;
+  for (const Json& n : arch["nodes"]) {
+    MLCORE_ASSIGN_OR_RETURN(GraphNode::Op op, ParseOp(n.at("op").get<std::string>()));
+    std::vector<NodeRef> ins;
+    for (int64_t i : n.value("inputs", std::vector<int64_t>{})) {
+      if (i < 0 || i >= static_cast<int64_t>(refs.size())) {
+        return absl::DataLossError(dir + "/architecture.json: node '" + n.value("name", "") +
+                                   "' has a bad input index");
+      }
+      ins.push_back(refs[i]);
+    }
+    const std::string name = n.value("name", "");
+    switch (op) {
+      case GraphNode::Op::kInput:
+        refs.push_back(builder.Input(n.at("shape").get<Shape>(), name));
+        break;
+      case GraphNode::Op::kLayer: {
+        const Json& l = n.at("layer");
+        MLCORE_ASSIGN_OR_RETURN(
+            std::shared_ptr<Layer> layer,
+            CreateLayer(l.at("type").get<std::string>(), l.value("config", LayerConfig{})));
+        layer->set_name(name);
+        refs.push_back(builder.Apply(std::move(layer), ins));
+        break;
+      }
+      case GraphNode::Op::kAdd:
+        refs.push_back(builder.Add(ins, name));
+        break;
+      case GraphNode::Op::kConcatenate:
+        refs.push_back(builder.Concatenate(ins, n.value("axis", int64_t{-1}), name));
+        break;
+    }
+  }
+  auto pick = [&](const char* key) -> StatusOr<std::vector<NodeRef>> {
+    std::vector<NodeRef> out;
+    for (int64_t i : arch.at(key).get<std::vector<int64_t>>()) {
+      if (i < 0 || i >= static_cast<int64_t>(refs.size())) {
+        return absl::DataLossError(dir + "/architecture.json: bad " + key + " index");
+      }
+      out.push_back(refs[i]);
+    }
+    return out;
+  };
+  MLCORE_ASSIGN_OR_RETURN(std::vector<NodeRef> inputs, pick("inputs"));
+  MLCORE_ASSIGN_OR_RETURN(std::vector<NodeRef> outputs, pick("outputs"));
+  MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<GraphModel> model, builder.Finish(inputs, outputs));
+
+  // Check every tensor before assigning any.
+  MLCORE_ASSIGN_OR_RETURN(SafetensorsFile file, ReadSafetensors(dir + "/model.safetensors"));
+  std::vector<Parameter*> state = model->parameters();
+  for (Parameter* b : model->buffers()) state.push_back(b);
+  for (Parameter* p : state) {
+    auto it = file.tensors.find(p->name);
+    if (it == file.tensors.end()) {
+      return absl::InvalidArgumentError("checkpoint " + dir + " has no tensor '" + p->name + "'");
+    }
+    if (it->second.shape() != p->value.shape() || it->second.dtype() != DType::kFloat32) {
+      return absl::InvalidArgumentError("checkpoint " + dir + ": tensor '" + p->name + "' is " +
+                                        ShapeToString(it->second.shape()) + " " +
+                                        DTypeName(it->second.dtype()) + " but the model needs " +
+                                        ShapeToString(p->value.shape()) + " float32");
+    }
+  }
+  if (file.tensors.size() != state.size()) {
+    return absl::InvalidArgumentError(
+        "checkpoint " + dir + " holds " + std::to_string(file.tensors.size()) +
+        " tensors, the graph has " + std::to_string(state.size()) + " parameters and buffers");
+  }
+  for (Parameter* p : state) MLCORE_RETURN_IF_ERROR(p->value.CopyFrom(file.tensors.at(p->name)));
+
+  std::error_code ec;
+  if (std::filesystem::exists(dir + "/training_state.json", ec)) {
+    CompileOptions options;
+    int epoch = 0;
+    MLCORE_RETURN_IF_ERROR(internal::RestoreTrainingState(dir, &options, &epoch));
+    MLCORE_RETURN_IF_ERROR(model->Compile(std::move(options)));
+  }
+  return model;
+}
+
+}  // namespace
+
+std::string GraphModel::ArchitectureJson() const {
+  Json nodes = Json::array();
+  for (const GraphNode& node : nodes_) {
+    Json n = {{"name", node.name}, {"op", GraphOpName(node.op)}, {"inputs", node.inputs}};
+    if (node.op == GraphNode::Op::kInput) n["shape"] = node.shape;
+    if (node.op == GraphNode::Op::kConcatenate) n["axis"] = node.axis;
+    if (node.layer) n["layer"] = {{"type", node.layer->type()}, {"config", node.layer->config()}};
+    nodes.push_back(std::move(n));
+  }
+  Json arch = {{"format", kGraphFormat},
+               {"version", 1},
+               {"nodes", nodes},
+               {"inputs", inputs_},
+               {"outputs", outputs_}};
+  return arch.dump(2);
+}
+
+Status GraphModel::Save(const std::string& dir) const {
+  return internal::WriteDirectoryAtomically(dir, [&](const std::string& tmp) -> Status {
+    std::map<std::string, Tensor> weights;
+    for (Parameter* p : parameters()) weights[p->name] = p->value;
+    for (Parameter* p : buffers()) weights[p->name] = p->value;
+    MLCORE_RETURN_IF_ERROR(
+        WriteSafetensors(tmp + "/model.safetensors", weights, {{"format", kGraphFormat}}));
+    MLCORE_RETURN_IF_ERROR(internal::WriteTextFile(tmp + "/architecture.json", ArchitectureJson()));
+    if (compiled()) {
+      MLCORE_RETURN_IF_ERROR(WriteSafetensors(tmp + "/optimizer.safetensors", optimizer_->State()));
+      MLCORE_RETURN_IF_ERROR(internal::WriteTextFile(tmp + "/training_state.json",
+                                                     internal::TrainingState(*this).dump(2)));
+    }
+    return absl::OkStatus();
+  });
+}
+
+StatusOr<std::unique_ptr<GraphModel>> LoadGraphModel(const std::string& dir) {
+  // nlohmann::json throws on values of the wrong JSON type; a damaged file is DataLoss here.
+  try {
+    MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<GraphModel> model, LoadGraphImpl(dir));
+    if (model->compiled()) {
+      MLCORE_ASSIGN_OR_RETURN(Json state, internal::ReadJsonFile(dir + "/training_state.json"));
+      model->epochs_trained_ = state.value("epoch", 0);
+    }
+    return model;
+  } catch (const Json::exception& e) {
+    return absl::DataLossError("checkpoint " + dir + " is malformed: " + e.what());
+  }
+}
+
+StatusOr<std::unique_ptr<Model>> LoadAnyModel(const std::string& dir) {
+  std::string format;
+  try {
+    MLCORE_ASSIGN_OR_RETURN(Json arch, internal::ReadJsonFile(dir + "/architecture.json"));
+    format = arch.is_object() ? arch.value("format", "") : "";
+  } catch (const Json::exception& e) {
+    return absl::DataLossError("checkpoint " + dir + " is malformed: " + e.what());
+  }
+  if (format == kSequentialFormat) {
+    MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Sequential> m, LoadModel(dir));
+    return std::unique_ptr<Model>(std::move(m));
+  }
+  if (format == kGraphFormat) {
+    MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<GraphModel> m, LoadGraphModel(dir));
+    return std::unique_ptr<Model>(std::move(m));
+  }
+  return absl::DataLossError(dir + "/architecture.json has format '" + format + "'; expected " +
+                             kSequentialFormat + " or " + kGraphFormat);
+}
+
+}  // namespace mlcore::nn

@@ -1,0 +1,113 @@
+#include "nn/im2col.h"
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstring>
+
+#include "nn/gemm_avx2.h"
+
+namespace mlcore::nn::internal {
+
+bool ConvGeometry::Resolve() {
+  const int64_t span = dilation * (kernel - 1) + 1;
+  if (channels <= 0 || kernel <= 0 || stride <= 0 || padding < 0 || dilation <= 0) return false;
+  if (height + 2 * padding < span || width + 2 * padding < span) return false;
+  out_height = (height + 2 * padding - span) / stride + 1;
+  out_width = (width + 2 * padding - span) / stride + 1;
+  return true;
+}
+
+namespace {
+
+// The output columns [lo, hi) whose input column ow*s - p + off lies inside [0, width).
+void ValidRange(int64_t off, int64_t stride, int64_t padding, int64_t width, int64_t out,
+                int64_t* lo, int64_t* hi) {
+  // ow*s >= p - off  and  ow*s <= width - 1 + p - off.
+  const int64_t a = padding - off;
+  *lo = a <= 0 ? 0 : (a + stride - 1) / stride;
+  const int64_t b = width - 1 + padding - off;
+  *hi = b < 0 ? 0 : std::min(out, b / stride + 1);
+  *lo = std::min(*lo, *hi);
+}
+
+}  // namespace
+
+void Im2Col(const ConvGeometry& g, const float* x, float* col) {
+  const int64_t oh_n = g.out_height, ow_n = g.out_width;
+  for (int64_t c = 0; c < g.channels; ++c) {
+    const float* xc = x + c * g.height * g.width;
+    for (int64_t kh = 0; kh < g.kernel; ++kh) {
+      for (int64_t kw = 0; kw < g.kernel; ++kw) {
+        float* row = col + ((c * g.kernel + kh) * g.kernel + kw) * oh_n * ow_n;
+        const int64_t woff = kw * g.dilation;
+        int64_t lo, hi;
+        ValidRange(woff, g.stride, g.padding, g.width, ow_n, &lo, &hi);
+        for (int64_t oh = 0; oh < oh_n; ++oh) {
+          float* out = row + oh * ow_n;
+          const int64_t ih = oh * g.stride - g.padding + kh * g.dilation;
+          if (ih < 0 || ih >= g.height) {
+            std::memset(out, 0, sizeof(float) * ow_n);
+            continue;
+          }
+          const float* in = xc + ih * g.width - g.padding + woff;
+          std::fill(out, out + lo, 0.0f);
+          if (g.stride == 1) {
+            std::memcpy(out + lo, in + lo, sizeof(float) * (hi - lo));
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) out[ow] = in[ow * g.stride];
+          }
+          std::fill(out + hi, out + ow_n, 0.0f);
+        }
+      }
+    }
+  }
+}
+
+void Col2Im(const ConvGeometry& g, const float* col, float* dx) {
+  const int64_t oh_n = g.out_height, ow_n = g.out_width;
+  for (int64_t c = 0; c < g.channels; ++c) {
+    float* xc = dx + c * g.height * g.width;
+    for (int64_t kh = 0; kh < g.kernel; ++kh) {
+      for (int64_t kw = 0; kw < g.kernel; ++kw) {
+        const float* row = col + ((c * g.kernel + kh) * g.kernel + kw) * oh_n * ow_n;
+        const int64_t woff = kw * g.dilation;
+        int64_t lo, hi;
+        ValidRange(woff, g.stride, g.padding, g.width, ow_n, &lo, &hi);
+        for (int64_t oh = 0; oh < oh_n; ++oh) {
+          const int64_t ih = oh * g.stride - g.padding + kh * g.dilation;
+          if (ih < 0 || ih >= g.height) continue;
+          const float* in = row + oh * ow_n;
+          float* out = xc + ih * g.width - g.padding + woff;
+          for (int64_t ow = lo; ow < hi; ++ow) out[ow * g.stride] += in[ow];
+        }
+      }
+    }
+  }
+}
+
+void GemmSerial(const float* a, int64_t ars, int64_t acs, const float* b, int64_t ldb, float* c,
+                int64_t ldc, int64_t m, int64_t n, int64_t k, bool accumulate) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    if (!accumulate) {
+      for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.0f);
+    }
+    return;
+  }
+  if (HasAvx2Fma()) {
+    GemmAvx2(a, ars, acs, b, ldb, c, ldc, m, n, k, accumulate);
+    return;
+  }
+  using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Strided = Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>;
+  Eigen::Map<const Mat, 0, Strided> am(a, m, k, Strided(ars, acs));
+  Eigen::Map<const Mat, 0, Strided> bm(b, k, n, Strided(ldb, 1));
+  Eigen::Map<Mat, 0, Strided> cm(c, m, n, Strided(ldc, 1));
+  if (accumulate) {
+    cm.noalias() += am * bm;
+  } else {
+    cm.noalias() = am * bm;
+  }
+}
+
+}  // namespace mlcore::nn::internal

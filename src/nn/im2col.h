@@ -1,0 +1,32 @@
+// The pieces the CPU convolution is made of: im2col (unfold every receptive field of one image
+// into a column, so a convolution becomes one GEMM), its adjoint col2im, and a single-threaded
+// GEMM for use inside a per-sample parallel loop (the batch is the parallel dimension).
+#pragma once
+
+#include <cstdint>
+
+namespace mlcore::nn::internal {
+
+// Geometry of a square-kernel 2-D convolution or pooling window over one [C, H, W] image.
+struct ConvGeometry {
+  int64_t channels = 0, height = 0, width = 0;
+  int64_t kernel = 1, stride = 1, padding = 0, dilation = 1;
+  int64_t out_height = 0, out_width = 0;
+
+  // Fills out_height/out_width; false when the window does not fit the padded input.
+  bool Resolve();
+  int64_t ColRows() const { return channels * kernel * kernel; }
+  int64_t ColCols() const { return out_height * out_width; }
+};
+
+// col[(c, kh, kw), (oh, ow)] = x[c, oh*s - p + kh*d, ow*s - p + kw*d], 0 outside the image.
+void Im2Col(const ConvGeometry& g, const float* x, float* col);
+// dx[c, ih, iw] += every col entry that Im2Col read from there. dx must be zeroed first.
+void Col2Im(const ConvGeometry& g, const float* col, float* dx);
+
+// C[i, j] (+)= sum_p A(i, p) * B[p * ldb + j], A(i, p) = a[i * ars + p * acs]; on the calling
+// thread (the AVX2 kernel when the CPU has it, Eigen otherwise).
+void GemmSerial(const float* a, int64_t ars, int64_t acs, const float* b, int64_t ldb, float* c,
+                int64_t ldc, int64_t m, int64_t n, int64_t k, bool accumulate);
+
+}  // namespace mlcore::nn::internal

@@ -1,0 +1,284 @@
+// Model: compile, device placement, the forward/backward entry points and one training step,
+// shared by Sequential and GraphModel. The epoch loops are in fit.cc.
+#include "mlcore/nn/model.h"
+
+#include <cmath>
+
+#include "mlcore/core/cuda.h"
+#include "mlcore/optim/clip.h"
+
+namespace mlcore::nn {
+
+std::vector<Parameter*> Model::parameters() const {
+  std::vector<Parameter*> out;
+  for (Layer* layer : AllLayers()) {
+    for (Parameter* p : layer->parameters()) out.push_back(p);
+  }
+  return out;
+}
+
+std::vector<Parameter*> Model::buffers() const {
+  std::vector<Parameter*> out;
+  for (Layer* layer : AllLayers()) {
+    for (Parameter* p : layer->buffers()) out.push_back(p);
+  }
+  return out;
+}
+
+int64_t Model::NumParameters() const {
+  int64_t n = 0;
+  for (Parameter* p : parameters()) n += p->value.numel();
+  return n;
+}
+
+Status Model::CheckCompiled(const char* what) const {
+  if (compiled()) return absl::OkStatus();
+  return absl::FailedPreconditionError(kind() + " model: call Compile before " + what);
+}
+
+Status Model::Compile(CompileOptions options) {
+  if (options.optimizer == nullptr) {
+    return absl::InvalidArgumentError("Compile: an optimizer is required");
+  }
+  MLCORE_ASSIGN_OR_RETURN(std::shared_ptr<Loss> loss, MakeLoss(options.loss));
+  bool accuracy = false;
+  for (const std::string& metric : options.metrics) {
+    if (metric != "accuracy" && metric != "acc") {
+      return absl::NotFoundError("unknown metric '" + metric + "'; known: accuracy");
+    }
+    accuracy = true;
+  }
+  if (accuracy && loss->name() == "mse") {
+    return absl::InvalidArgumentError("the accuracy metric needs a classification loss, not mse");
+  }
+  if (options.clip_grad_norm < 0) {
+    return absl::InvalidArgumentError("clip_grad_norm must be >= 0");
+  }
+  const size_t outputs = output_names().size();
+  if (!options.loss_weights.empty() && options.loss_weights.size() != outputs) {
+    return absl::InvalidArgumentError("Compile: " + std::to_string(options.loss_weights.size()) +
+                                      " loss_weights for " + std::to_string(outputs) +
+                                      " model outputs");
+  }
+  optimizer_ = options.optimizer;
+  loss_ = std::move(loss);
+  want_accuracy_ = accuracy;
+  compile_ = std::move(options);
+  return absl::OkStatus();
+}
+
+Status Model::To(Device device) {
+  if (device.is_cuda()) {
+    if (!cuda::IsAvailable()) {
+      return absl::FailedPreconditionError(
+          "device '" + device.ToString() +
+          "' requested but no CUDA device is usable: " + cuda::UnavailableReason());
+    }
+    for (Layer* layer : AllLayers()) {
+      if (!layer->SupportsCuda()) {
+        return absl::InvalidArgumentError("layer '" + layer->name() + "' (" + layer->type() +
+                                          ") has no CUDA implementation; train on the CPU");
+      }
+    }
+    MLCORE_RETURN_IF_ERROR(CheckCuda());
+  }
+  if (!built()) {
+    device_ = device;  // parameters are created on the CPU at Build and moved on first use
+    return absl::OkStatus();
+  }
+  // Copy everything first, then swap, so a failure leaves the model where it was.
+  std::vector<Parameter*> state = parameters();
+  for (Parameter* b : buffers()) state.push_back(b);
+  std::vector<std::pair<Tensor, Tensor>> moved;
+  for (Parameter* p : state) {
+    MLCORE_ASSIGN_OR_RETURN(Tensor v, p->value.device() == device ? p->value : p->value.To(device));
+    Tensor g = p->grad;
+    if (g.defined() && g.device() != device) {
+      MLCORE_ASSIGN_OR_RETURN(g, g.To(device));
+    }
+    moved.emplace_back(std::move(v), std::move(g));
+  }
+  for (size_t i = 0; i < state.size(); ++i) {
+    state[i]->value = std::move(moved[i].first);
+    state[i]->grad = std::move(moved[i].second);
+  }
+  device_ = device;
+  return absl::OkStatus();
+}
+
+Status Model::EnsureBuilt(const TensorList& x) {
+  if (x.size() != num_inputs()) {
+    return absl::InvalidArgumentError(kind() + " model takes " + std::to_string(num_inputs()) +
+                                      " input(s), got " + std::to_string(x.size()));
+  }
+  std::vector<Shape> shapes;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (!x[i].defined() || x[i].dim() < 1) {
+      return absl::InvalidArgumentError(kind() + " model: input " + std::to_string(i) +
+                                        " must have a batch dimension");
+    }
+    if (x[i].shape()[0] != x[0].shape()[0]) {
+      return absl::InvalidArgumentError(
+          kind() + " model: inputs differ in batch size: " + ShapeToString(x[0].shape()) + " and " +
+          ShapeToString(x[i].shape()) + " (input " + std::to_string(i) + ")");
+    }
+    shapes.emplace_back(x[i].shape().begin() + 1, x[i].shape().end());
+  }
+  if (built()) return absl::OkStatus();
+  return BuildFor(shapes);
+}
+
+StatusOr<TensorList> Model::ForwardAll(const TensorList& x, bool training) {
+  MLCORE_RETURN_IF_ERROR(EnsureBuilt(x));
+  std::vector<Parameter*> params = parameters();
+  if (!params.empty() && params.front()->value.device() != device_) {
+    MLCORE_RETURN_IF_ERROR(To(device_));  // built after To(): move the new parameters
+  }
+  TensorList moved;
+  moved.reserve(x.size());
+  for (const Tensor& t : x) {
+    if (t.device() == device_) {
+      moved.push_back(t);
+    } else {
+      MLCORE_ASSIGN_OR_RETURN(Tensor d, t.To(device_));
+      moved.push_back(std::move(d));
+    }
+  }
+  return DoForward(moved, training);
+}
+
+Status Model::BackwardAll(const TensorList& grad_outputs) {
+  if (grad_outputs.size() != output_names().size()) {
+    return absl::InvalidArgumentError("Backward: " + std::to_string(grad_outputs.size()) +
+                                      " gradients for " + std::to_string(output_names().size()) +
+                                      " outputs");
+  }
+  return DoBackward(grad_outputs);
+}
+
+Status Model::ParametersReady(Layer& layer) {
+  if (!hook_) return absl::OkStatus();
+  for (Parameter* p : layer.parameters()) MLCORE_RETURN_IF_ERROR(hook_(*p));
+  return absl::OkStatus();
+}
+
+StatusOr<StepResult> Model::LossOf(const TensorList& out, const TensorList& y, TensorList* grads) {
+  if (y.size() != out.size()) {
+    return absl::InvalidArgumentError(kind() + " model has " + std::to_string(out.size()) +
+                                      " output(s) but " + std::to_string(y.size()) +
+                                      " target(s) were given");
+  }
+  const std::vector<std::string> names = output_names();
+  StepResult result;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const double w = compile_.loss_weights.empty() ? 1.0 : compile_.loss_weights[i];
+    Tensor g;
+    StatusOr<double> loss = loss_->Compute(out[i], y[i], grads ? &g : nullptr);
+    if (!loss.ok()) {
+      if (out.size() == 1) return loss.status();
+      Status s(loss.status().code(),
+               "output '" + names[i] + "': " + std::string(loss.status().message()));
+      loss.status().ForEachPayload(
+          [&](absl::string_view url, const absl::Cord& payload) { s.SetPayload(url, payload); });
+      return s;
+    }
+    result.output_losses.push_back(*loss);
+    result.loss += w * *loss;
+    if (grads) {
+      if (w != 1.0) {
+        float* d = g.data<float>();
+        if (g.device().is_cpu()) {
+          for (int64_t k = 0; k < g.numel(); ++k) d[k] *= static_cast<float>(w);
+        } else {
+          MLCORE_ASSIGN_OR_RETURN(Tensor host, g.To(Device::CPU()));
+          for (int64_t k = 0; k < host.numel(); ++k) host.data<float>()[k] *= static_cast<float>(w);
+          MLCORE_RETURN_IF_ERROR(g.CopyFrom(host));
+        }
+      }
+      grads->push_back(std::move(g));
+    }
+    if (want_accuracy_) {
+      MLCORE_ASSIGN_OR_RETURN(int64_t c, loss_->CountCorrect(out[i], y[i]));
+      result.output_correct.push_back(c);
+    }
+  }
+  if (!result.output_correct.empty()) result.correct = result.output_correct[0];
+  return result;
+}
+
+StatusOr<StepResult> Model::TrainStep(const Tensor& x, const Tensor& y) {
+  return TrainStep(TensorList{x}, TensorList{y});
+}
+
+StatusOr<StepResult> Model::TrainStep(const TensorList& x, const TensorList& y) {
+  MLCORE_RETURN_IF_ERROR(CheckCompiled("training"));
+  MLCORE_ASSIGN_OR_RETURN(TensorList out, ForwardAll(x, /*training=*/true));
+  TensorList grads;
+  MLCORE_ASSIGN_OR_RETURN(StepResult result, LossOf(out, y, &grads));
+  const bool skip = compile_.on_non_finite == NonFinitePolicy::kSkipStep;
+  if (!std::isfinite(result.loss)) {
+    if (skip) {
+      result.applied = false;
+      return result;
+    }
+    return absl::FailedPreconditionError("loss is " + std::to_string(result.loss) +
+                                         " (not finite); lower the learning rate, check the "
+                                         "inputs, or compile with on_non_finite=skip");
+  }
+  MLCORE_RETURN_IF_ERROR(DoBackward(grads));
+  std::vector<Parameter*> params = parameters();
+  if (compile_.clip_grad_norm > 0) {
+    MLCORE_ASSIGN_OR_RETURN(double norm, optim::ClipGradNorm(params, compile_.clip_grad_norm));
+    if (!std::isfinite(norm)) {
+      if (skip) {
+        result.applied = false;
+        return result;
+      }
+      return absl::FailedPreconditionError("gradient norm is not finite");
+    }
+  }
+  const double base = optimizer_->learning_rate();
+  const double lr =
+      compile_.schedule ? compile_.schedule->LearningRate(optimizer_->steps(), base) : base;
+  MLCORE_RETURN_IF_ERROR(optimizer_->Step(params, lr));
+  return result;
+}
+
+void EpochTotals::AddBatch(const StepResult& step, int64_t batch) {
+  if (!step.applied) {
+    ++skipped;
+    return;
+  }
+  const double n = static_cast<double>(batch);
+  loss_sum += step.loss * n;
+  correct += step.correct;
+  seen += batch;
+  output_loss_sums.resize(step.output_losses.size());
+  output_correct.resize(step.output_correct.size());
+  for (size_t i = 0; i < step.output_losses.size(); ++i) {
+    output_loss_sums[i] += step.output_losses[i] * n;
+  }
+  for (size_t i = 0; i < step.output_correct.size(); ++i)
+    output_correct[i] += step.output_correct[i];
+}
+
+Logs EpochTotals::ToLogs(const std::vector<std::string>& output_names, bool accuracy) const {
+  Logs logs;
+  const double n = static_cast<double>(seen);
+  logs["loss"] = seen > 0 ? loss_sum / n : NAN;
+  if (accuracy) logs["accuracy"] = seen > 0 ? static_cast<double>(correct) / n : NAN;
+  if (output_names.size() > 1) {
+    for (size_t i = 0; i < output_names.size(); ++i) {
+      if (i < output_loss_sums.size()) {
+        logs[output_names[i] + "_loss"] = seen > 0 ? output_loss_sums[i] / n : NAN;
+      }
+      if (accuracy && i < output_correct.size()) {
+        logs[output_names[i] + "_accuracy"] =
+            seen > 0 ? static_cast<double>(output_correct[i]) / n : NAN;
+      }
+    }
+  }
+  return logs;
+}
+
+}  // namespace mlcore::nn

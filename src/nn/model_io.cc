@@ -1,0 +1,98 @@
+// Checkpoint-directory helpers (see model_io.h).
+#include "nn/model_io.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/file_util.h"
+#include "mlcore/nn/safetensors.h"
+
+namespace mlcore::nn::internal {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+Status WriteDirectoryAtomically(const std::string& dir,
+                                const std::function<Status(const std::string& tmp)>& write) {
+  const fs::path target = fs::absolute(fs::path(dir)).lexically_normal();
+  MLCORE_RETURN_IF_ERROR(mlcore::internal::MakeDirectories(target.parent_path().string()));
+  std::string tmpl = target.string() + ".tmp-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    return mlcore::internal::ErrnoStatus(errno, "cannot create a directory next to", dir);
+  }
+  const std::string tmp = tmpl;
+  Status status = [&]() -> Status {
+    MLCORE_RETURN_IF_ERROR(write(tmp));
+    MLCORE_RETURN_IF_ERROR(mlcore::internal::SyncDirectory(tmp));
+    std::error_code ec;
+    if (fs::exists(target, ec)) {
+      if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0) {
+        return mlcore::internal::ErrnoStatus(errno, "cannot swap in the checkpoint", dir);
+      }
+    } else if (::rename(tmp.c_str(), target.c_str()) != 0) {
+      return mlcore::internal::ErrnoStatus(errno, "cannot move the checkpoint to", dir);
+    }
+    return mlcore::internal::SyncDirectory(target.parent_path().string());
+  }();
+  std::error_code ec;
+  fs::remove_all(tmp, ec);  // the new checkpoint on failure, the old one after a swap
+  return status;
+}
+
+Status WriteTextFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return mlcore::internal::ErrnoStatus(errno, "cannot write", path);
+  return absl::OkStatus();
+}
+
+StatusOr<Json> ReadJsonFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError("checkpoint file " + path + " is missing");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  Json j = Json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return absl::DataLossError(path + " is not valid JSON");
+  return j;
+}
+
+Json TrainingState(const Model& model) {
+  const CompileOptions& c = model.compile_options();
+  return {
+      {"epoch", model.epochs_trained()},
+      {"optimizer", {{"name", model.optimizer()->name()}, {"config", model.optimizer()->config()}}},
+      {"optimizer_steps", model.optimizer()->steps()},
+      {"loss", c.loss},
+      {"metrics", c.metrics},
+      {"loss_weights", c.loss_weights},
+      {"clip_grad_norm", c.clip_grad_norm},
+      {"skip_non_finite", c.on_non_finite == NonFinitePolicy::kSkipStep}};
+}
+
+Status RestoreTrainingState(const std::string& dir, CompileOptions* options, int* epoch) {
+  MLCORE_ASSIGN_OR_RETURN(Json state, ReadJsonFile(dir + "/training_state.json"));
+  MLCORE_ASSIGN_OR_RETURN(
+      std::shared_ptr<optim::Optimizer> opt,
+      optim::MakeOptimizer(state["optimizer"].value("name", ""),
+                           state["optimizer"].value("config", std::map<std::string, double>{})));
+  MLCORE_ASSIGN_OR_RETURN(SafetensorsFile slots, ReadSafetensors(dir + "/optimizer.safetensors"));
+  MLCORE_RETURN_IF_ERROR(opt->LoadState(slots.tensors, state.value("optimizer_steps", 0)));
+  options->optimizer = opt;
+  options->loss = state.value("loss", "cross_entropy");
+  options->metrics = state.value("metrics", std::vector<std::string>{});
+  options->loss_weights = state.value("loss_weights", std::vector<double>{});
+  options->clip_grad_norm = state.value("clip_grad_norm", 0.0);
+  options->on_non_finite =
+      state.value("skip_non_finite", false) ? NonFinitePolicy::kSkipStep : NonFinitePolicy::kStop;
+  *epoch = state.value("epoch", 0);
+  return absl::OkStatus();
+}
+
+}  // namespace mlcore::nn::internal

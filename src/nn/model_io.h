@@ -1,0 +1,30 @@
+// Checkpoint-directory helpers shared by the model kinds that live outside checkpoint.cc: the
+// atomic directory swap, JSON files, and the optimizer / training state every compiled model
+// saves beside its weights.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "mlcore/nn/model.h"
+
+namespace mlcore::nn::internal {
+
+// Calls write(tmp) on a fresh sibling directory of `dir`, syncs it and swaps it in with
+// renameat2(RENAME_EXCHANGE) (or a rename when `dir` does not exist yet), so readers see the
+// old checkpoint or the new one, never a mix. The temporary directory is always removed.
+Status WriteDirectoryAtomically(const std::string& dir,
+                                const std::function<Status(const std::string& tmp)>& write);
+Status WriteTextFile(const std::string& path, const std::string& text);
+// NotFound when missing, DataLoss when not JSON.
+StatusOr<nlohmann::json> ReadJsonFile(const std::string& path);
+
+// training_state.json's content for a compiled model.
+nlohmann::json TrainingState(const Model& model);
+// The CompileOptions (optimizer restored with its slots from <dir>/optimizer.safetensors) and
+// epoch count saved by TrainingState.
+Status RestoreTrainingState(const std::string& dir, CompileOptions* options, int* epoch);
+
+}  // namespace mlcore::nn::internal

@@ -1,0 +1,261 @@
+// The recurring-run loop: Scheduler::Tick claims due times in one store transaction per schedule
+// (so two schedulers never fire one time twice) and starts their runs outside it.
+#include <algorithm>
+#include <climits>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "mlcore/core/logging.h"
+#include "mlcore/pipeline/schedule.h"
+#include "pipeline/records.h"
+#include "pipeline/schedule_rows.h"
+
+namespace mlcore::pipeline {
+
+using internal::ToSeconds;
+using internal::ValueInt;
+using internal::ValueText;
+
+struct Scheduler::State {
+  std::mutex mu;
+  std::condition_variable wake;
+  bool stopped = false;
+  std::map<std::string, CronSchedule> crons;  // by "cron\ntime zone"
+};
+
+namespace {
+
+// Enumerating missed times stops here, so a minutely schedule after years of outage still
+// answers quickly; only the latest max_catchup ones can matter anyway.
+constexpr int kMaxEnumerated = 1 << 20;
+
+struct Claim {
+  Schedule schedule;
+  std::vector<absl::Time> times;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(Client* client, SchedulerOptions options) {
+  MLCORE_ASSIGN_OR_RETURN(auto schedules, Schedules::Open(client));
+  if (options.launchers.empty()) {
+    options.launchers[pipeline_kind::kRegistered] = RegisteredPipelineLauncher(client);
+  }
+  if (!options.now) options.now = [] { return absl::Now(); };
+  if (options.poll <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("scheduler poll interval must be positive");
+  }
+  return std::unique_ptr<Scheduler>(
+      new Scheduler(client, std::move(schedules), std::move(options)));
+}
+
+Scheduler::Scheduler(Client* client, std::unique_ptr<Schedules> schedules, SchedulerOptions options)
+    : client_(client),
+      schedules_(std::move(schedules)),
+      options_(std::move(options)),
+      state_(std::make_unique<State>()) {}
+
+Scheduler::~Scheduler() = default;
+
+namespace {
+
+StatusOr<CronSchedule> CachedCron(std::mutex& mu, std::map<std::string, CronSchedule>& cache,
+                                  const ScheduleOptions& o) {
+  std::string key = absl::StrCat(o.cron, "\n", o.time_zone);
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  MLCORE_ASSIGN_OR_RETURN(CronSchedule cron, CronSchedule::Parse(o.cron, o.time_zone));
+  cache.emplace(key, cron);
+  return cron;
+}
+
+// Pending or running runs of the schedule, plus times claimed by a live scheduler whose run has
+// not started yet. Claims of dead schedulers are marked lost on the way.
+StatusOr<int> ActiveRuns(store::MetadataStore& db, const std::string& schedule_id, double now) {
+  MLCORE_ASSIGN_OR_RETURN(
+      auto claims, db.Query("SELECT scheduled_time, owner_host, owner_pid, owner_start FROM "
+                            "pipeline_schedule_fires WHERE schedule_id = ?1 AND state = 'claimed'",
+                            {schedule_id}));
+  int active = 0;
+  for (const auto& c : claims) {
+    internal::ProcessIdentity owner{ValueText(c[1]), ValueInt(c[2]), ValueText(c[3])};
+    if (internal::IsAlive(owner)) {
+      ++active;
+      continue;
+    }
+    MLCORE_RETURN_IF_ERROR(
+        db.Query("UPDATE pipeline_schedule_fires SET state = 'lost', error = ?3, fired_at = ?4 "
+                 "WHERE schedule_id = ?1 AND scheduled_time = ?2",
+                 {schedule_id, c[0],
+                  absl::StrCat("the scheduler (pid ", owner.pid, " on ", owner.host,
+                               ") ended before starting the run"),
+                  now})
+            .status());
+  }
+  MLCORE_ASSIGN_OR_RETURN(
+      auto running,
+      db.Query("SELECT COUNT(*) FROM pipeline_schedule_fires f JOIN pipeline_runs r ON r.id = "
+               "f.run_id WHERE f.schedule_id = ?1 AND f.state = 'started' AND r.state IN "
+               "('pending', 'running')",
+               {schedule_id}));
+  return active + static_cast<int>(ValueInt(running[0][0]));
+}
+
+}  // namespace
+
+StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
+  const absl::Time now = options_.now();
+  // Runs of a killed scheduler would otherwise count against max_concurrency forever.
+  MLCORE_RETURN_IF_ERROR(client_->RecoverInterrupted().status());
+  MLCORE_ASSIGN_OR_RETURN(std::vector<Schedule> all, schedules_->List());
+  store::MetadataStore& db = client_->metadata();
+  const internal::ProcessIdentity me = internal::ThisProcess();
+
+  std::vector<Claim> claims;
+  for (const Schedule& listed : all) {
+    if (!listed.enabled || !options_.launchers.count(listed.options.kind)) continue;
+    Claim claim;
+    Status s = db.Transaction([&]() -> Status {
+      // Read again under the write lock: another scheduler may have claimed since List.
+      MLCORE_ASSIGN_OR_RETURN(
+          auto rows,
+          db.Query(absl::StrCat(internal::kScheduleSelect, "WHERE id = ?1"), {listed.id}));
+      if (rows.empty()) return absl::OkStatus();
+      Schedule sched = internal::ToSchedule(rows[0]);
+      if (!sched.enabled) return absl::OkStatus();
+      MLCORE_ASSIGN_OR_RETURN(CronSchedule cron,
+                              CachedCron(state_->mu, state_->crons, sched.options));
+      const size_t keep = static_cast<size_t>(std::max(sched.options.max_catchup, 1));
+      std::deque<absl::Time> due;  // the latest `keep` due times
+      absl::Time t = sched.watermark;
+      for (int i = 0; i < kMaxEnumerated; ++i) {
+        StatusOr<absl::Time> next = cron.Next(t);
+        if (!next.ok() || *next > now) break;
+        due.push_back(*next);
+        if (due.size() > keep) due.pop_front();
+        t = *next;
+      }
+      if (due.empty()) return absl::OkStatus();
+      const absl::Time latest = due.back();
+
+      std::vector<absl::Time> candidates;
+      switch (sched.options.catchup) {
+        case CatchUp::kSkip:
+          if (now - latest <= options_.misfire_grace) candidates.push_back(latest);
+          break;
+        case CatchUp::kOnce:
+          candidates.push_back(latest);
+          break;
+        case CatchUp::kAll:
+          candidates.assign(due.begin(), due.end());
+          break;
+      }
+      int slots = INT_MAX;
+      if (sched.options.max_concurrency > 0 && !candidates.empty()) {
+        MLCORE_ASSIGN_OR_RETURN(int active, ActiveRuns(db, sched.id, ToSeconds(now)));
+        slots = std::max(0, sched.options.max_concurrency - active);
+      }
+      size_t n = std::min(candidates.size(), static_cast<size_t>(slots));
+      absl::Time watermark = sched.watermark;
+      if (n == candidates.size()) {
+        watermark = latest;  // everything due is fired or deliberately skipped
+      } else if (n > 0) {
+        watermark = candidates[n - 1];  // the rest waits for a free slot
+      }
+      for (size_t i = 0; i < n; ++i) {
+        MLCORE_RETURN_IF_ERROR(
+            db.Query(
+                  "INSERT INTO pipeline_schedule_fires(schedule_id, scheduled_time, state, "
+                  "owner_host, owner_pid, owner_start, fired_at) VALUES (?1, ?2, 'claimed', "
+                  "?3, ?4, ?5, ?6)",
+                  {sched.id, ToSeconds(candidates[i]), me.host, me.pid, me.start, ToSeconds(now)})
+                .status());
+        claim.times.push_back(candidates[i]);
+      }
+      if (watermark == sched.watermark && n == 0) return absl::OkStatus();
+      MLCORE_RETURN_IF_ERROR(
+          db.Query("UPDATE pipeline_schedules SET watermark = ?2, last_fire = COALESCE(?3, "
+                   "last_fire), updated_at = ?4 WHERE id = ?1",
+                   {sched.id, ToSeconds(watermark),
+                    n > 0 ? store::Value(ToSeconds(candidates[n - 1])) : store::Value(),
+                    ToSeconds(now)})
+              .status());
+      claim.schedule = std::move(sched);
+      return absl::OkStatus();
+    });
+    MLCORE_RETURN_IF_ERROR(s);
+    if (!claim.times.empty()) claims.push_back(std::move(claim));
+  }
+
+  std::vector<ScheduleFire> fires;
+  for (const Claim& claim : claims) {
+    const Launcher& launch = options_.launchers.at(claim.schedule.options.kind);
+    for (absl::Time t : claim.times) {
+      ScheduleFire fire{claim.schedule.id, t, "started", "", "", now};
+      StatusOr<std::string> run_id = launch(claim.schedule, t);
+      if (run_id.ok()) {
+        fire.run_id = *run_id;
+      } else {
+        fire.state = "failed";
+        fire.error = std::string(run_id.status().message());
+        MLCORE_LOG(Warning) << "schedule '" << claim.schedule.options.name << "' at "
+                            << absl::FormatTime(t, absl::UTCTimeZone())
+                            << ": the run did not start: " << fire.error;
+      }
+      MLCORE_RETURN_IF_ERROR(
+          db.Query("UPDATE pipeline_schedule_fires SET state = ?3, run_id = ?4, error = ?5 "
+                   "WHERE schedule_id = ?1 AND scheduled_time = ?2",
+                   {fire.schedule_id, ToSeconds(t), fire.state, fire.run_id, fire.error})
+              .status());
+      fires.push_back(std::move(fire));
+    }
+  }
+  return fires;
+}
+
+StatusOr<absl::Time> Scheduler::NextDue() {
+  MLCORE_ASSIGN_OR_RETURN(std::vector<Schedule> all, schedules_->List());
+  absl::Time next = absl::InfiniteFuture();
+  for (const Schedule& s : all) {
+    if (!s.enabled || !options_.launchers.count(s.options.kind)) continue;
+    MLCORE_ASSIGN_OR_RETURN(CronSchedule cron, CachedCron(state_->mu, state_->crons, s.options));
+    StatusOr<absl::Time> t = cron.Next(s.watermark);
+    if (t.ok()) next = std::min(next, *t);
+  }
+  return next;
+}
+
+Status Scheduler::Run() {
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      if (state_->stopped) return absl::OkStatus();
+    }
+    StatusOr<std::vector<ScheduleFire>> fired = Tick();
+    if (!fired.ok()) {
+      // A store busy past its timeout must not end a long-lived scheduler; try again later.
+      MLCORE_LOG(Warning) << "scheduler tick failed: " << fired.status();
+    }
+    absl::Duration sleep = options_.poll;
+    StatusOr<absl::Time> next = NextDue();
+    if (next.ok()) {
+      absl::Duration until = *next - options_.now();
+      // A schedule already due is waiting for a free slot: look again after `poll`.
+      if (until > absl::ZeroDuration()) sleep = std::min(sleep, until);
+    }
+    std::unique_lock<std::mutex> lock(state_->mu);
+    state_->wake.wait_for(lock, absl::ToChronoNanoseconds(sleep),
+                          [this] { return state_->stopped; });
+  }
+}
+
+void Scheduler::Stop() {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->stopped = true;
+  state_->wake.notify_all();
+}
+
+}  // namespace mlcore::pipeline

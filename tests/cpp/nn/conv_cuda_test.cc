@@ -1,0 +1,138 @@
+// The CUDA twins of Conv2d, the pooling layers, BatchNorm and Embedding against their CPU
+// twins (forward, input gradient, parameter gradients, running statistics), and a conv net
+// trained on the GPU against the same net on the CPU. Skipped without a usable GPU.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "mlcore/core/cuda.h"
+#include "mlcore/nn/layers.h"
+#include "mlcore/nn/sequential.h"
+#include "mlcore/optim/optimizer.h"
+#include "nn/nn_test_util.h"
+
+namespace mlcore::nn {
+namespace {
+
+#define SKIP_WITHOUT_GPU() \
+  if (!cuda::IsAvailable()) GTEST_SKIP() << "no CUDA device: " << cuda::UnavailableReason()
+
+Tensor Host(const Tensor& t) { return *t.To(Device::CPU()); }
+Tensor Gpu(const Tensor& t) { return *t.To(Device::CUDA(0)); }
+
+void ExpectNear(const Tensor& cpu, const Tensor& gpu, double tol, const std::string& what) {
+  ASSERT_TRUE(gpu.device().is_cuda()) << what;
+  Tensor g = Host(gpu);
+  ASSERT_EQ(cpu.shape(), g.shape()) << what;
+  for (int64_t i = 0; i < cpu.numel(); ++i) {
+    const double a = cpu.data<float>()[i], b = g.data<float>()[i];
+    ASSERT_NEAR(a, b, tol * (1.0 + std::abs(a))) << what << " at " << i;
+  }
+}
+
+// Two copies of a layer with the same initial state, one on the GPU: training forward, backward
+// and an inference forward must agree, and so must the buffers afterwards.
+void CompareLayer(const std::function<std::shared_ptr<Layer>()>& make, const Tensor& x,
+                  bool input_grad = true) {
+  auto cpu = make(), gpu = make();
+  cpu->set_name("l");
+  gpu->set_name("l");
+  Shape sample(x.shape().begin() + 1, x.shape().end());
+  ASSERT_TRUE(cpu->Build(sample, 3).ok());
+  ASSERT_TRUE(gpu->Build(sample, 3).ok());
+  for (Parameter* p : gpu->parameters()) {
+    p->value = Gpu(p->value);
+    p->grad = Gpu(p->grad);
+  }
+  Tensor y_cpu = *cpu->Forward(x, true);
+  auto y_gpu = gpu->Forward(Gpu(x), true);
+  ASSERT_TRUE(y_gpu.ok()) << y_gpu.status();
+  ExpectNear(y_cpu, *y_gpu, 1e-4, cpu->type() + " forward");
+  Tensor g = testing::Random(y_cpu.shape(), 2);
+  auto dx_cpu = cpu->Backward(g);
+  auto dx_gpu = gpu->Backward(Gpu(g));
+  ASSERT_TRUE(dx_gpu.ok()) << dx_gpu.status();
+  if (input_grad) ExpectNear(*dx_cpu, *dx_gpu, 1e-4, cpu->type() + " backward");
+  for (size_t i = 0; i < cpu->parameters().size(); ++i) {
+    ExpectNear(cpu->parameters()[i]->grad, gpu->parameters()[i]->grad, 1e-3,
+               cpu->parameters()[i]->name);
+  }
+  for (size_t i = 0; i < cpu->buffers().size(); ++i) {
+    ExpectNear(cpu->buffers()[i]->value, gpu->buffers()[i]->value, 1e-5, cpu->buffers()[i]->name);
+  }
+  Tensor i_cpu = *cpu->Forward(x, false);
+  auto i_gpu = gpu->Forward(Gpu(x), false);
+  ASSERT_TRUE(i_gpu.ok()) << i_gpu.status();
+  ExpectNear(i_cpu, *i_gpu, 1e-4, cpu->type() + " inference");
+}
+
+TEST(ConvCudaTest, ConvolutionsMatchTheirCpuTwins) {
+  SKIP_WITHOUT_GPU();
+  CompareLayer([] { return *Conv2d(16, 3, {1, 1, 1, true}); }, testing::Random({5, 3, 12, 11}, 1));
+  CompareLayer([] { return *Conv2d(7, 3, {2, 2, 2, false}); }, testing::Random({3, 4, 13, 9}, 1));
+  CompareLayer([] { return *Conv2d(5, 1); }, testing::Random({2, 6, 4, 4}, 1));
+}
+
+TEST(ConvCudaTest, PoolingMatchesItsCpuTwin) {
+  SKIP_WITHOUT_GPU();
+  CompareLayer([] { return *MaxPool2d(2); }, testing::Random({4, 3, 10, 9}, 1));
+  CompareLayer([] { return *MaxPool2d(3, {2, 1}); }, testing::Random({2, 2, 9, 9}, 1));
+  CompareLayer([] { return *AvgPool2d(2); }, testing::Random({4, 3, 10, 9}, 1));
+  CompareLayer([] { return *AvgPool2d(3, {1, 1}); }, testing::Random({2, 2, 7, 8}, 1));
+}
+
+TEST(ConvCudaTest, BatchNormMatchesItsCpuTwin) {
+  SKIP_WITHOUT_GPU();
+  CompareLayer([] { return *BatchNorm1d(); }, testing::Random({33, 7}, 1, 1, 3));
+  CompareLayer([] { return *BatchNorm2d({0.3, 1e-3}); }, testing::Random({6, 5, 9, 8}, 1, -2, 4));
+}
+
+TEST(ConvCudaTest, EmbeddingMatchesItsCpuTwin) {
+  SKIP_WITHOUT_GPU();
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 60; ++i) ids.push_back((i * 7) % 13);
+  Tensor x = *Tensor::FromVector(ids, {12, 5});
+  CompareLayer([] { return *Embedding(13, 6); }, x, /*input_grad=*/false);
+  auto layer = *Embedding(13, 6);
+  layer->set_name("emb");
+  ASSERT_TRUE(layer->Build({5}, 0).ok());
+  layer->parameters()[0]->value = Gpu(layer->parameters()[0]->value);
+  layer->parameters()[0]->grad = Gpu(layer->parameters()[0]->grad);
+  ids[17] = 13;
+  auto bad = layer->Forward(Gpu(*Tensor::FromVector(ids, {12, 5})), false);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("index 13"), std::string::npos) << bad.status();
+}
+
+TEST(ConvCudaTest, ConvNetFitOnTheGpuMatchesTheCpu) {
+  SKIP_WITHOUT_GPU();
+  Tensor x = testing::Random({128, 1, 10, 10}, 1);
+  Tensor y = *Tensor::Empty({128}, DType::kInt64);
+  for (int i = 0; i < 128; ++i) y.data<int64_t>()[i] = x.data<float>()[i * 100 + 55] > 0 ? 1 : 0;
+  auto make = [] {
+    auto m = std::make_unique<Sequential>(
+        std::vector<std::shared_ptr<Layer>>{*Conv2d(8, 3, {1, 1, 1, true}), *BatchNorm2d(), ReLU(),
+                                            *MaxPool2d(2), Flatten(), *Dense(2)});
+    CompileOptions c;
+    c.optimizer = *optim::MakeOptimizer("adam", {{"lr", 1e-2}});
+    EXPECT_TRUE(m->Compile(c).ok());
+    return m;
+  };
+  auto cpu = make(), gpu = make();
+  FitOptions f;
+  f.epochs = 2;
+  f.batch_size = 32;
+  auto h_cpu = cpu->Fit(x, y, f);
+  ASSERT_TRUE(h_cpu.ok()) << h_cpu.status();
+  f.device = "cuda";
+  auto h_gpu = gpu->Fit(x, y, f);
+  ASSERT_TRUE(h_gpu.ok()) << h_gpu.status();
+  EXPECT_NEAR(h_cpu->metrics["loss"].back(), h_gpu->metrics["loss"].back(), 1e-3);
+  Tensor p_cpu = *cpu->Predict(x), p_gpu = *gpu->Predict(x);
+  for (int64_t i = 0; i < p_cpu.numel(); ++i) {
+    ASSERT_NEAR(p_cpu.data<float>()[i], p_gpu.data<float>()[i], 1e-3);
+  }
+}
+
+}  // namespace
+}  // namespace mlcore::nn

@@ -1,0 +1,108 @@
+"""mlcore.nn convolutional layers from Python: a conv net on the digits, checkpoints with
+BatchNorm buffers, inference on running statistics, Embedding errors."""
+
+import numpy as np
+import pytest
+
+import mlcore.nn as nn
+import mlcore.optim as optim
+
+
+@pytest.fixture(scope="module")
+def digits():
+    datasets = pytest.importorskip("sklearn.datasets")
+    data = datasets.load_digits()
+    x = (data.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    y = data.target.astype(np.int64)
+    order = np.random.default_rng(0).permutation(len(x))
+    x, y = x[order], y[order]
+    return x[:1400], y[:1400], x[1400:], y[1400:]
+
+
+def conv_net():
+    return nn.Sequential([
+        nn.Conv2d(16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(out_channels=32, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dense(10),
+    ])
+
+
+def test_conv_net_reaches_97_percent_on_digits(digits, tmp_path):
+    x, y, xt, yt = digits
+    model = conv_net()
+    model.compile(optimizer=optim.Adam(2e-3), loss="cross_entropy", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=15, batch_size=32, seed=1)
+    assert history.history["loss"][-1] < history.history["loss"][0] / 5
+    result = model.evaluate(xt, yt)
+    assert result["accuracy"] >= 0.97, result
+    assert [layer.type for layer in model.layers][:3] == ["conv2d", "relu", "max_pool2d"]
+    assert model.layers[0].output_shape == [16, 8, 8]
+    assert model.layers[3].weights()["conv2d_3.kernel"].shape == (32, 16, 3, 3)
+
+    model.save(tmp_path / "ckpt")
+    loaded = nn.load(tmp_path / "ckpt")
+    np.testing.assert_array_equal(model.predict(xt), loaded.predict(xt))
+
+
+def test_batch_norm_predicts_from_running_statistics_and_round_trips(digits, tmp_path):
+    x, y, xt, yt = digits
+    model = nn.Sequential([
+        nn.Conv2d(8, 3, padding=1, use_bias=False), nn.BatchNorm2d(), nn.ReLU(),
+        nn.AvgPool2d(2), nn.Flatten(), nn.Dense(32), nn.BatchNorm1d(momentum=0.2), nn.ReLU(),
+        nn.Dense(10),
+    ])
+    model.compile(optimizer=optim.Adam(3e-3), loss="cross_entropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=5, batch_size=64, seed=2)
+    assert model.evaluate(xt, yt)["accuracy"] >= 0.93
+    bn = model.layers[1]
+    buffers = {k: np.array(v) for k, v in bn.buffers().items()}
+    assert set(buffers) == {"batch_norm2d_1.running_mean", "batch_norm2d_1.running_var"}
+    assert "batch_norm2d_1.running_mean" not in model.weights()
+    assert np.abs(buffers["batch_norm2d_1.running_mean"]).max() > 0
+
+    # Inference is a fixed affine map per channel: one sample predicts the same alone or in a
+    # batch (batch statistics would make it depend on the other samples).
+    alone = model.predict(xt[:1])
+    in_batch = model.predict(xt[:50])[:1]
+    np.testing.assert_allclose(alone, in_batch, rtol=1e-5, atol=1e-5)
+    # And the running statistics are what it uses: scaling them changes the outputs.
+    before = model.predict(xt[:10])
+    running_var = np.asarray(bn.buffers()["batch_norm2d_1.running_var"])  # the layer's memory
+    running_var *= 4.0
+    assert not np.allclose(before, model.predict(xt[:10]))
+    running_var /= 4.0
+    np.testing.assert_allclose(before, model.predict(xt[:10]), rtol=1e-6)
+
+    model.save(tmp_path / "bn")
+    loaded = nn.load(tmp_path / "bn")
+    np.testing.assert_array_equal(model.predict(xt), loaded.predict(xt))
+    np.testing.assert_array_equal(np.array(loaded.layers[1].buffers()[
+        "batch_norm2d_1.running_var"]), np.array(bn.buffers()["batch_norm2d_1.running_var"]))
+
+
+def test_shape_errors_name_layer_and_shapes():
+    model = nn.Sequential([nn.Conv2d(4, 3), nn.Flatten(), nn.Dense(2)])
+    with pytest.raises(ValueError, match=r"conv2d_0.*\[2, 2\]|\[2, 2\].*conv2d_0"):
+        model.predict(np.zeros((3, 2, 2), np.float32))
+    model = nn.Sequential([nn.MaxPool2d(2)])
+    model.build([1, 8, 8])
+    with pytest.raises(ValueError, match=r"max_pool2d_0.*\[-1, 1, 8, 8\].*\[2, 3, 8, 8\]"):
+        model.predict(np.zeros((2, 3, 8, 8), np.float32))
+    with pytest.raises(ValueError):
+        nn.Conv2d(4, (3, 5))
+    with pytest.raises(ValueError):
+        nn.BatchNorm1d(momentum=2.0)
+
+
+def test_embedding_classifies_tokens_and_rejects_out_of_range():
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 20, size=(256, 3))
+    labels = (ids[:, 0] % 4).astype(np.int64)
+    model = nn.Sequential([nn.Embedding(20, 8), nn.Flatten(), nn.Dense(4)])
+    model.compile(optimizer=optim.Adam(5e-2), loss="cross_entropy", metrics=["accuracy"])
+    model.fit(ids.astype(np.float32), labels, epochs=20, batch_size=32)
+    assert model.evaluate(ids.astype(np.float32), labels)["accuracy"] >= 0.99
+    bad = ids.astype(np.float32).copy()
+    bad[5, 1] = 20
+    with pytest.raises(ValueError, match=r"embedding_0.*index 20.*vocabulary of 20"):
+        model.predict(bad)
