@@ -404,15 +404,24 @@ void BindHpo(py::module_& m) {
       "create_sampler",
       [](const std::string& name, std::optional<uint64_t> seed, int n_startup_trials,
          int n_ei_candidates, bool multivariate, bool constant_liar, double prior_weight,
-         double gamma, std::optional<std::vector<std::pair<std::string, Distribution>>> grid) {
-        return std::shared_ptr<Sampler>(Unwrap(CreateSampler(
-            name, MakeSamplerOptions(seed, n_startup_trials, n_ei_candidates, multivariate,
-                                     constant_liar, prior_weight, gamma, std::move(grid)))));
+         double gamma, std::optional<std::vector<std::pair<std::string, Distribution>>> grid,
+         int gp_n_candidates, double cmaes_sigma0, int cmaes_popsize, bool cmaes_restarts,
+         bool sobol_scramble) {
+        SamplerOptions o = MakeSamplerOptions(seed, n_startup_trials, n_ei_candidates, multivariate,
+                                              constant_liar, prior_weight, gamma, std::move(grid));
+        o.gp_n_candidates = gp_n_candidates;
+        o.cmaes_sigma0 = cmaes_sigma0;
+        o.cmaes_popsize = cmaes_popsize;
+        o.cmaes_restarts = cmaes_restarts;
+        o.sobol_scramble = sobol_scramble;
+        return std::shared_ptr<Sampler>(Unwrap(CreateSampler(name, o)));
       },
       py::arg("name"), py::arg("seed") = py::none(), py::arg("n_startup_trials") = 10,
       py::arg("n_ei_candidates") = 24, py::arg("multivariate") = true,
       py::arg("constant_liar") = true, py::arg("prior_weight") = 1.0, py::arg("gamma") = 0.1,
-      py::arg("grid") = py::none());
+      py::arg("grid") = py::none(), py::arg("gp_n_candidates") = 1024,
+      py::arg("cmaes_sigma0") = 0.2, py::arg("cmaes_popsize") = 0, py::arg("cmaes_restarts") = true,
+      py::arg("sobol_scramble") = true);
   m.def("sampler_names", &SamplerNames);
   m.def(
       "create_nsga2_sampler",

@@ -82,3 +82,22 @@ def test_gp_batch_of_parallel_asks_is_distinct():
     assert len(set(points)) == 4
     for t, (x, y) in zip(batch, points):
         study.tell(t, 1.0)
+
+
+def test_sampler_options_reach_the_samplers():
+    def xs(sampler):
+        study = hpo.create_study(sampler=sampler, search_space={"x": hpo.FloatDistribution(0, 1)})
+        study.optimize(lambda t: t.params["x"], n_trials=4)
+        return [t.params["x"] for t in study.trials]
+
+    # Unscrambled Sobol is the plain sequence whatever the seed: 0, 1/2, 3/4, 1/4 in dimension 1.
+    assert xs(SobolSampler(seed=1, scramble=False)) == xs(SobolSampler(seed=2, scramble=False))
+    assert sorted(xs(SobolSampler(seed=1, scramble=False))) == pytest.approx([0, 0.25, 0.5, 0.75],
+                                                                        abs=1e-6)
+    assert xs(SobolSampler(seed=1)) != xs(SobolSampler(seed=2))
+    with pytest.raises(ValueError, match="sigma0"):
+        CmaEsSampler(sigma0=2.0)
+    with pytest.raises(ValueError, match="popsize"):
+        CmaEsSampler(popsize=1)
+    with pytest.raises(ValueError, match="gp_n_candidates"):
+        GPSampler(n_candidates=0)

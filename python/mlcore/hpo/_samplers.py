@@ -38,25 +38,32 @@ def TPESampler(
     )
 
 
-def GPSampler(seed=None, *, n_startup_trials=10, constant_liar=True):
+def GPSampler(seed=None, *, n_startup_trials=10, constant_liar=True, n_candidates=1024):
     """Gaussian-process Bayesian optimisation (Matern-5/2, log expected improvement).
 
     The first n_startup_trials are random; with constant_liar, running trials enter the model at
-    its own prediction so parallel workers get distinct points.
+    its own prediction so parallel workers get distinct points. n_candidates is how many random
+    points the acquisition scores before its local refinement.
     """
     return _core.create_sampler(
-        "gp", seed=seed, n_startup_trials=n_startup_trials, constant_liar=constant_liar
+        "gp", seed=seed, n_startup_trials=n_startup_trials, constant_liar=constant_liar,
+        gp_n_candidates=n_candidates
     )
 
 
-def CmaEsSampler(seed=None):
-    """CMA-ES with IPOP restarts over the numeric parameters; categorical ones are random."""
-    return _core.create_sampler("cmaes", seed=seed)
+def CmaEsSampler(seed=None, *, sigma0=0.2, popsize=0, restarts=True):
+    """CMA-ES with IPOP restarts over the numeric parameters; categorical ones are random.
+
+    sigma0 is the initial step size in the [0, 1]-normalised space (0 < sigma0 <= 1); popsize 0
+    picks 4 + 3 ln(n); with restarts the population doubles at each restart.
+    """
+    return _core.create_sampler("cmaes", seed=seed, cmaes_sigma0=sigma0, cmaes_popsize=popsize,
+                                cmaes_restarts=restarts)
 
 
-def SobolSampler(seed=None):
-    """Scrambled Sobol quasi-random points: trial k gets point k of the sequence."""
-    return _core.create_sampler("sobol", seed=seed)
+def SobolSampler(seed=None, *, scramble=True):
+    """Sobol quasi-random points (scrambled unless scramble=False): trial k gets point k."""
+    return _core.create_sampler("sobol", seed=seed, sobol_scramble=scramble)
 
 
 QMCSampler = SobolSampler
