@@ -3,7 +3,8 @@
 //   model.safetensors      the parameters and buffers by name ("dense_0.kernel",
 //                          "batch_norm2d_1.running_mean")
 //   optimizer.safetensors  optimizer slots by "<parameter>/<slot>" (when compiled)
-//   training_state.json    optimizer name/config/steps, loss, metrics, epoch (when compiled)
+//   training_state.json    optimizer name/config/steps, LR schedule, loss, metrics, epoch
+//                          (when compiled)
 // It is written into a fresh sibling directory and swapped in with renameat2(RENAME_EXCHANGE),
 // so a reader never sees half of one checkpoint and half of another.
 #include <fcntl.h>
@@ -146,6 +147,8 @@ Status Sequential::Save(const std::string& dir) const {
                     {"metrics", compile_.metrics},
                     {"clip_grad_norm", compile_.clip_grad_norm},
                     {"skip_non_finite", compile_.on_non_finite == NonFinitePolicy::kSkipStep}};
+      const std::string schedule = compile_.schedule ? compile_.schedule->ToJson() : "";
+      if (!schedule.empty()) state["schedule"] = Json::parse(schedule);
       MLCORE_RETURN_IF_ERROR(WriteText(tmp + "/training_state.json", state.dump(2)));
     }
     MLCORE_RETURN_IF_ERROR(mlcore::internal::SyncDirectory(tmp));
@@ -251,6 +254,14 @@ StatusOr<std::unique_ptr<Sequential>> Sequential::LoadModelImpl(const std::strin
     options.clip_grad_norm = state.value("clip_grad_norm", 0.0);
     options.on_non_finite =
         state.value("skip_non_finite", false) ? NonFinitePolicy::kSkipStep : NonFinitePolicy::kStop;
+    if (state.contains("schedule")) {
+      StatusOr<std::shared_ptr<optim::LRSchedule>> schedule =
+          optim::ScheduleFromJson(state["schedule"].dump());
+      if (!schedule.ok()) {
+        return absl::DataLossError(dir + "/training_state.json: " + schedule.status().ToString());
+      }
+      options.schedule = *std::move(schedule);
+    }
     MLCORE_RETURN_IF_ERROR(model->Compile(std::move(options)));
     model->epochs_trained_ = state.value("epoch", 0);
   }

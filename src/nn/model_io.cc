@@ -65,7 +65,7 @@ StatusOr<Json> ReadJsonFile(const std::string& path) {
 
 Json TrainingState(const Model& model) {
   const CompileOptions& c = model.compile_options();
-  return {
+  Json state = {
       {"epoch", model.epochs_trained()},
       {"optimizer", {{"name", model.optimizer()->name()}, {"config", model.optimizer()->config()}}},
       {"optimizer_steps", model.optimizer()->steps()},
@@ -74,6 +74,9 @@ Json TrainingState(const Model& model) {
       {"loss_weights", c.loss_weights},
       {"clip_grad_norm", c.clip_grad_norm},
       {"skip_non_finite", c.on_non_finite == NonFinitePolicy::kSkipStep}};
+  const std::string schedule = c.schedule ? c.schedule->ToJson() : "";
+  if (!schedule.empty()) state["schedule"] = Json::parse(schedule);
+  return state;
 }
 
 Status RestoreTrainingState(const std::string& dir, CompileOptions* options, int* epoch) {
@@ -91,6 +94,14 @@ Status RestoreTrainingState(const std::string& dir, CompileOptions* options, int
   options->clip_grad_norm = state.value("clip_grad_norm", 0.0);
   options->on_non_finite =
       state.value("skip_non_finite", false) ? NonFinitePolicy::kSkipStep : NonFinitePolicy::kStop;
+  if (state.contains("schedule")) {
+    StatusOr<std::shared_ptr<optim::LRSchedule>> schedule =
+        optim::ScheduleFromJson(state["schedule"].dump());
+    if (!schedule.ok()) {
+      return absl::DataLossError(dir + "/training_state.json: " + schedule.status().ToString());
+    }
+    options->schedule = *std::move(schedule);
+  }
   *epoch = state.value("epoch", 0);
   return absl::OkStatus();
 }

@@ -1,6 +1,7 @@
 #include "mlcore/optim/schedule.h"
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <numbers>
 
 namespace mlcore::optim {
@@ -11,6 +12,9 @@ class StepSchedule : public LRSchedule {
   StepSchedule(int64_t step_size, double gamma) : step_size_(step_size), gamma_(gamma) {}
   double LearningRate(int64_t step, double base) const override {
     return base * std::pow(gamma_, static_cast<double>(step / step_size_));
+  }
+  std::string ToJson() const override {
+    return nlohmann::json{{"type", "step"}, {"step_size", step_size_}, {"gamma", gamma_}}.dump();
   }
 
  private:
@@ -26,6 +30,9 @@ class CosineSchedule : public LRSchedule {
     const double progress = static_cast<double>(step) / static_cast<double>(total_);
     return min_lr_ + 0.5 * (base - min_lr_) * (1.0 + std::cos(std::numbers::pi * progress));
   }
+  std::string ToJson() const override {
+    return nlohmann::json{{"type", "cosine"}, {"total_steps", total_}, {"min_lr", min_lr_}}.dump();
+  }
 
  private:
   int64_t total_;
@@ -39,6 +46,15 @@ class WarmupSchedule : public LRSchedule {
   double LearningRate(int64_t step, double base) const override {
     if (step < warmup_) return base * static_cast<double>(step + 1) / static_cast<double>(warmup_);
     return after_ ? after_->LearningRate(step - warmup_, base) : base;
+  }
+  std::string ToJson() const override {
+    nlohmann::json j{{"type", "warmup"}, {"warmup_steps", warmup_}};
+    if (after_) {
+      const std::string after = after_->ToJson();
+      if (after.empty()) return "";  // a user schedule inside: not restorable
+      j["after"] = nlohmann::json::parse(after);
+    }
+    return j.dump();
   }
 
  private:
@@ -69,6 +85,49 @@ StatusOr<std::shared_ptr<LRSchedule>> LinearWarmup(int64_t warmup_steps,
   }
   return std::shared_ptr<LRSchedule>(
       std::make_shared<WarmupSchedule>(warmup_steps, std::move(after)));
+}
+
+namespace {
+
+StatusOr<std::shared_ptr<LRSchedule>> FromJson(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) {
+    return absl::InvalidArgumentError(where + ": a schedule needs a string \"type\"");
+  }
+  auto number = [&](const char* key) -> StatusOr<double> {
+    if (!j.contains(key) || !j[key].is_number()) {
+      return absl::InvalidArgumentError(where + "." + key + ": a number is needed");
+    }
+    return j[key].get<double>();
+  };
+  const std::string type = j["type"].get<std::string>();
+  if (type == "step") {
+    MLCORE_ASSIGN_OR_RETURN(double step_size, number("step_size"));
+    MLCORE_ASSIGN_OR_RETURN(double gamma, number("gamma"));
+    return StepDecay(static_cast<int64_t>(step_size), gamma);
+  }
+  if (type == "cosine") {
+    MLCORE_ASSIGN_OR_RETURN(double total, number("total_steps"));
+    MLCORE_ASSIGN_OR_RETURN(double min_lr, number("min_lr"));
+    return CosineDecay(static_cast<int64_t>(total), min_lr);
+  }
+  if (type == "warmup") {
+    MLCORE_ASSIGN_OR_RETURN(double warmup, number("warmup_steps"));
+    std::shared_ptr<LRSchedule> after;
+    if (j.contains("after")) {
+      MLCORE_ASSIGN_OR_RETURN(after, FromJson(j["after"], where + ".after"));
+    }
+    return LinearWarmup(static_cast<int64_t>(warmup), std::move(after));
+  }
+  return absl::InvalidArgumentError(where + ".type: unknown schedule '" + type +
+                                    "' (step, cosine, warmup)");
+}
+
+}  // namespace
+
+StatusOr<std::shared_ptr<LRSchedule>> ScheduleFromJson(const std::string& json) {
+  nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return absl::InvalidArgumentError("schedule: not valid JSON");
+  return FromJson(j, "schedule");
 }
 
 }  // namespace mlcore::optim

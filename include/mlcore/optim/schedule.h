@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "mlcore/core/status.h"
 
@@ -13,6 +14,9 @@ class LRSchedule {
  public:
   virtual ~LRSchedule() = default;
   virtual double LearningRate(int64_t step, double base_lr) const = 0;
+  // The schedule as JSON (e.g. {"type": "step", "step_size": 10, "gamma": 0.5}) so checkpoints
+  // can restore it; empty for schedules defined outside mlcore, which checkpoints do not keep.
+  virtual std::string ToJson() const { return ""; }
 };
 
 // base * gamma^(step / step_size).
@@ -23,5 +27,9 @@ StatusOr<std::shared_ptr<LRSchedule>> CosineDecay(int64_t total_steps, double mi
 // evaluated at step - warmup_steps.
 StatusOr<std::shared_ptr<LRSchedule>> LinearWarmup(int64_t warmup_steps,
                                                    std::shared_ptr<LRSchedule> after = nullptr);
+
+// Rebuilds a schedule from LRSchedule::ToJson()'s text (what checkpoints store);
+// InvalidArgument naming the bad field.
+StatusOr<std::shared_ptr<LRSchedule>> ScheduleFromJson(const std::string& json);
 
 }  // namespace mlcore::optim

@@ -105,6 +105,46 @@ TEST_F(CheckpointTest, SaveLoadPredictsIdenticallyAndResumes) {
   for (int64_t i = 0; i < a.numel(); ++i) ASSERT_EQ(a.data<float>()[i], b.data<float>()[i]);
 }
 
+TEST_F(CheckpointTest, LearningRateScheduleIsSavedAndResumed) {
+  Tensor x = testing::Random({32, 2, 3}, 2);
+  Tensor y = *Tensor::Zeros({32}, DType::kInt64);
+  for (int i = 0; i < 32; ++i) y.data<int64_t>()[i] = i % 3;
+  auto model = std::make_unique<Sequential>(
+      std::vector<std::shared_ptr<Layer>>{Flatten(), *Dense(8), Tanh(), *Dense(3)});
+  CompileOptions c;
+  c.optimizer = *optim::Adam({.lr = 0.01});
+  c.schedule = *optim::LinearWarmup(3, *optim::CosineDecay(20, 0.001));
+  ASSERT_TRUE(model->Compile(c).ok());
+  FitOptions f;
+  f.epochs = 2;
+  f.batch_size = 8;
+  ASSERT_TRUE(model->Fit(x, y, f).ok());
+  ASSERT_TRUE(model->Save(Path("ckpt")).ok());
+  auto loaded = LoadModel(Path("ckpt"));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const auto& schedule = (*loaded)->compile_options().schedule;
+  ASSERT_NE(schedule, nullptr);
+  for (int64_t step : {0, 2, 3, 10, 22, 40}) {
+    EXPECT_EQ(schedule->LearningRate(step, 0.01), c.schedule->LearningRate(step, 0.01)) << step;
+  }
+  // Training on from the checkpoint follows the same schedule: identical weights.
+  f.epochs = 1;
+  f.initial_epoch = 2;
+  ASSERT_TRUE(model->Fit(x, y, f).ok());
+  ASSERT_TRUE((*loaded)->Fit(x, y, f).ok());
+  Tensor a = *model->Predict(x), b = *(*loaded)->Predict(x);
+  for (int64_t i = 0; i < a.numel(); ++i) ASSERT_EQ(a.data<float>()[i], b.data<float>()[i]);
+
+  EXPECT_EQ(optim::ScheduleFromJson(R"({"type": "exp"})").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(
+      optim::ScheduleFromJson(R"({"type": "warmup", "warmup_steps": 2, "after": {"type": "step"}})")
+          .status()
+          .message()
+          .find("schedule.after.step_size"),
+      std::string::npos);
+}
+
 TEST_F(CheckpointTest, AnotherArchitectureIsRefusedWithoutChangingTheModel) {
   Tensor x = testing::Random({4, 2, 3}, 1);
   auto saved = Model(8);
