@@ -5,21 +5,15 @@
 //   optimizer.safetensors  optimizer slots by "<parameter>/<slot>" (when compiled)
 //   training_state.json    optimizer name/config/steps, LR schedule, loss, metrics, epoch
 //                          (when compiled)
-// It is written into a fresh sibling directory and swapped in with renameat2(RENAME_EXCHANGE),
-// so a reader never sees half of one checkpoint and half of another.
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-#include <cerrno>
+// It is written by internal::WriteDirectoryAtomically (nn/model_io.h), shared with graph models:
+// a fresh sibling directory swapped in with renameat2(RENAME_EXCHANGE), so a reader never sees
+// half of one checkpoint and half of another.
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
-#include "core/file_util.h"
 #include "mlcore/nn/safetensors.h"
 #include "mlcore/nn/sequential.h"
+#include "nn/model_io.h"
 
 namespace mlcore::nn {
 namespace {
@@ -38,24 +32,6 @@ Json Architecture(const Sequential& model) {
           {"version", 1},
           {"input_shape", model.input_shape()},
           {"layers", layers}};
-}
-
-Status WriteText(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) return mlcore::internal::ErrnoStatus(errno, "cannot write", path);
-  return absl::OkStatus();
-}
-
-StatusOr<Json> ReadJson(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError("checkpoint file " + path + " is missing");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  Json j = Json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return absl::DataLossError(path + " is not valid JSON");
-  return j;
 }
 
 std::string DescribeLayers(const Json& layers) {
@@ -120,50 +96,20 @@ StatusOr<Shape> InputShape(const Json& arch, const std::string& dir) {
 
 Status Sequential::Save(const std::string& dir) const {
   if (!built_) return absl::FailedPreconditionError("Save: the model is not built yet");
-  const fs::path target = fs::absolute(fs::path(dir)).lexically_normal();
-  MLCORE_RETURN_IF_ERROR(mlcore::internal::MakeDirectories(target.parent_path().string()));
-  std::string tmpl = target.string() + ".tmp-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) {
-    return mlcore::internal::ErrnoStatus(errno, "cannot create a directory next to", dir);
-  }
-  const std::string tmp = tmpl;
-  auto cleanup = [&] {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-  };
-  Status status = [&]() -> Status {
-    auto* self = const_cast<Sequential*>(this);
+  return internal::WriteDirectoryAtomically(dir, [&](const std::string& tmp) -> Status {
     std::map<std::string, Tensor> weights;
-    for (Parameter* p : ModelState(*self)) weights[p->name] = p->value;
+    for (Parameter* p : ModelState(*this)) weights[p->name] = p->value;
     MLCORE_RETURN_IF_ERROR(
         WriteSafetensors(tmp + "/model.safetensors", weights, {{"format", kFormat}}));
-    MLCORE_RETURN_IF_ERROR(WriteText(tmp + "/architecture.json", Architecture(*this).dump(2)));
+    MLCORE_RETURN_IF_ERROR(
+        internal::WriteTextFile(tmp + "/architecture.json", Architecture(*this).dump(2)));
     if (compiled()) {
       MLCORE_RETURN_IF_ERROR(WriteSafetensors(tmp + "/optimizer.safetensors", optimizer_->State()));
-      Json state = {{"epoch", epochs_trained_},
-                    {"optimizer", {{"name", optimizer_->name()}, {"config", optimizer_->config()}}},
-                    {"optimizer_steps", optimizer_->steps()},
-                    {"loss", compile_.loss},
-                    {"metrics", compile_.metrics},
-                    {"clip_grad_norm", compile_.clip_grad_norm},
-                    {"skip_non_finite", compile_.on_non_finite == NonFinitePolicy::kSkipStep}};
-      const std::string schedule = compile_.schedule ? compile_.schedule->ToJson() : "";
-      if (!schedule.empty()) state["schedule"] = Json::parse(schedule);
-      MLCORE_RETURN_IF_ERROR(WriteText(tmp + "/training_state.json", state.dump(2)));
+      MLCORE_RETURN_IF_ERROR(internal::WriteTextFile(tmp + "/training_state.json",
+                                                     internal::TrainingState(*this).dump(2)));
     }
-    MLCORE_RETURN_IF_ERROR(mlcore::internal::SyncDirectory(tmp));
-    std::error_code ec;
-    if (fs::exists(target, ec)) {
-      if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0) {
-        return mlcore::internal::ErrnoStatus(errno, "cannot swap in the checkpoint", dir);
-      }
-    } else if (::rename(tmp.c_str(), target.c_str()) != 0) {
-      return mlcore::internal::ErrnoStatus(errno, "cannot move the checkpoint to", dir);
-    }
-    return mlcore::internal::SyncDirectory(target.parent_path().string());
-  }();
-  cleanup();  // the new checkpoint's temp dir on failure, the old checkpoint on success
-  return status;
+    return absl::OkStatus();
+  });
 }
 
 Status Sequential::LoadWeights(const std::string& dir) {
@@ -176,7 +122,7 @@ Status Sequential::LoadWeights(const std::string& dir) {
 }
 
 Status Sequential::LoadWeightsImpl(const std::string& dir) {
-  MLCORE_ASSIGN_OR_RETURN(Json arch, ReadJson(dir + "/architecture.json"));
+  MLCORE_ASSIGN_OR_RETURN(Json arch, internal::ReadJsonFile(dir + "/architecture.json"));
   MLCORE_ASSIGN_OR_RETURN(Shape input_shape, InputShape(arch, dir));
   const Json mine = Architecture(*this)["layers"];
   bool same = mine.size() == arch["layers"].size();
@@ -222,7 +168,7 @@ StatusOr<std::unique_ptr<Sequential>> LoadModel(const std::string& dir) {
 }
 
 StatusOr<std::unique_ptr<Sequential>> Sequential::LoadModelImpl(const std::string& dir) {
-  MLCORE_ASSIGN_OR_RETURN(Json arch, ReadJson(dir + "/architecture.json"));
+  MLCORE_ASSIGN_OR_RETURN(Json arch, internal::ReadJsonFile(dir + "/architecture.json"));
   MLCORE_ASSIGN_OR_RETURN(Shape input_shape, InputShape(arch, dir));
   auto model = std::make_unique<Sequential>();
   for (const Json& l : arch["layers"]) {
@@ -240,30 +186,11 @@ StatusOr<std::unique_ptr<Sequential>> Sequential::LoadModelImpl(const std::strin
   MLCORE_RETURN_IF_ERROR(AssignWeights(*model, file.tensors, dir));
   std::error_code ec;
   if (fs::exists(dir + "/training_state.json", ec)) {
-    MLCORE_ASSIGN_OR_RETURN(Json state, ReadJson(dir + "/training_state.json"));
-    MLCORE_ASSIGN_OR_RETURN(
-        std::shared_ptr<optim::Optimizer> opt,
-        optim::MakeOptimizer(state["optimizer"].value("name", ""),
-                             state["optimizer"].value("config", std::map<std::string, double>{})));
-    MLCORE_ASSIGN_OR_RETURN(SafetensorsFile slots, ReadSafetensors(dir + "/optimizer.safetensors"));
-    MLCORE_RETURN_IF_ERROR(opt->LoadState(slots.tensors, state.value("optimizer_steps", 0)));
     CompileOptions options;
-    options.optimizer = opt;
-    options.loss = state.value("loss", "cross_entropy");
-    options.metrics = state.value("metrics", std::vector<std::string>{});
-    options.clip_grad_norm = state.value("clip_grad_norm", 0.0);
-    options.on_non_finite =
-        state.value("skip_non_finite", false) ? NonFinitePolicy::kSkipStep : NonFinitePolicy::kStop;
-    if (state.contains("schedule")) {
-      StatusOr<std::shared_ptr<optim::LRSchedule>> schedule =
-          optim::ScheduleFromJson(state["schedule"].dump());
-      if (!schedule.ok()) {
-        return absl::DataLossError(dir + "/training_state.json: " + schedule.status().ToString());
-      }
-      options.schedule = *std::move(schedule);
-    }
+    int epoch = 0;
+    MLCORE_RETURN_IF_ERROR(internal::RestoreTrainingState(dir, &options, &epoch));
     MLCORE_RETURN_IF_ERROR(model->Compile(std::move(options)));
-    model->epochs_trained_ = state.value("epoch", 0);
+    model->epochs_trained_ = epoch;
   }
   return model;
 }
