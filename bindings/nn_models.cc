@@ -10,6 +10,7 @@
 #include "mlcore/nn/dataset.h"
 #include "mlcore/nn/graph_model.h"
 #include "mlcore/nn/sequential.h"
+#include "nn_common.h"
 
 namespace mlcore::python {
 namespace {
@@ -37,40 +38,9 @@ Status PythonError(const char* what, py::error_already_set& e) {
   return absl::AbortedError(std::string(what) + " raised " + e.what());
 }
 
-template <typename Fn>
-auto Released(Fn&& fn) {
-  decltype(fn()) result = absl::UnknownError("not run");
-  {
-    py::gil_scoped_release release;
-    result = fn();
-  }
-  return result;
-}
-
-py::dict HistoryDict(const nn::History& h) {
-  py::dict d;
-  d["history"] = h.metrics;
-  d["epochs_run"] = h.epochs_run;
-  d["stopped_early"] = h.stopped_early;
-  return d;
-}
-
-// Python objects with on_epoch_end(epoch, logs) (mlcore.nn callbacks are passed through).
-std::shared_ptr<nn::Callback> ToCallback(const py::handle& obj) {
-  if (py::isinstance<nn::Callback>(obj)) return obj.cast<std::shared_ptr<nn::Callback>>();
-  if (!py::hasattr(obj, "on_epoch_end")) {
-    throw py::type_error("callbacks must be mlcore.nn callbacks or objects with on_epoch_end");
-  }
-  PyRef fn(py::reinterpret_borrow<py::object>(obj.attr("on_epoch_end")));
-  return nn::LambdaCallback([fn](int epoch, const nn::Logs& logs) -> StatusOr<bool> {
-    py::gil_scoped_acquire gil;
-    try {
-      return py::bool_(fn.get()(epoch, logs)).cast<bool>();
-    } catch (py::error_already_set& e) {
-      return PythonError("callback", e);
-    }
-  });
-}
+using nn_bindings::HistoryDict;
+using nn_bindings::Released;
+using nn_bindings::ToCallback;
 
 // (inputs, targets) lists of Tensors, as data.py hands them over.
 StatusOr<nn::Element> ToElement(const py::handle& item) {
