@@ -15,6 +15,7 @@
 #include "mlcore/hpo/command_objective.h"
 #include "mlcore/hpo/katib.h"
 #include "mlcore/hpo/nsga2_sampler.h"
+#include "mlcore/hpo/pipeline_objective.h"
 #include "mlcore/hpo/study.h"
 
 namespace mlcore::python {
@@ -159,6 +160,43 @@ MultiObjective WrapObjective(py::function fn, Study* study, std::shared_ptr<py::
 
 py::dict FrozenToDict(const FrozenTrial& t);
 
+// User attrs are stored as JSON text; Python sees the decoded values.
+py::dict AttrsToDict(const std::map<std::string, std::string>& attrs) {
+  py::dict out;
+  if (attrs.empty()) return out;
+  py::object loads = py::module_::import("json").attr("loads");
+  for (const auto& [k, v] : attrs) out[py::str(k)] = loads(v);
+  return out;
+}
+
+// The slots of OptimizeOptions::resources from Python's keyword arguments.
+TrialResources MakeResources(int gpus_per_trial, std::optional<std::vector<int>> gpus,
+                             int cpus_per_trial, int cpus) {
+  TrialResources r;
+  r.gpus_per_trial = gpus_per_trial;
+  if (gpus.has_value()) {
+    if (gpus->empty() && gpus_per_trial > 0) {
+      throw py::value_error("gpus is an empty list but gpus_per_trial is " +
+                            std::to_string(gpus_per_trial));
+    }
+    r.gpus = std::move(*gpus);
+  }
+  r.cpus_per_trial = cpus_per_trial;
+  r.cpus = cpus;
+  return r;
+}
+
+py::dict StudyRecordToDict(const StudyRecord& r) {
+  py::dict d;
+  d["name"] = r.name;
+  d["direction"] = StudyDirectionName(r.direction);
+  py::list directions;
+  for (StudyDirection x : r.directions) directions.append(StudyDirectionName(x));
+  d["directions"] = directions;
+  d["created"] = TimeOrNone(r.created);
+  return d;
+}
+
 py::list TrialsToList(const TrialList& trials) {
   py::list out;
   for (const auto& t : trials) out.append(FrozenToDict(*t));
@@ -255,6 +293,7 @@ py::dict FrozenToDict(const FrozenTrial& t) {
   for (const auto& [s, v] : t.intermediate_values) inter[py::int_(s)] = py::float_(v);
   d["intermediate_values"] = inter;
   d["error"] = t.error;
+  d["user_attrs"] = AttrsToDict(t.user_attrs);
   d["started"] = TimeOrNone(t.started);
   d["finished"] = TimeOrNone(t.finished);
   return d;
@@ -396,6 +435,29 @@ void BindHpo(py::module_& m) {
              return Unwrap(t.ShouldPrune());
            })
       .def_property_readonly("params", [](const Trial& t) { return ParamsToDict(t.params()); })
+      .def_property_readonly(
+          "devices", [](const Trial& t) { return t.devices(); },
+          "CUDA devices (ordinals) this trial holds for itself; [] without "
+          "gpus_per_trial.")
+      .def_property_readonly("cuda_visible_devices", &Trial::cuda_visible_devices,
+                             "The trial's devices as CUDA_VISIBLE_DEVICES for a subprocess.")
+      .def_property_readonly("cpus", &Trial::cpus)
+      .def(
+          "set_user_attr",
+          [](Trial& t, const std::string& key, const py::object& value) {
+            std::string text;
+            try {
+              text = py::module_::import("json").attr("dumps")(value).cast<std::string>();
+            } catch (py::error_already_set& e) {
+              throw py::type_error("user attr '" + key + "' is not JSON-serializable: " +
+                                   std::string(py::str(e.value())));
+            }
+            py::gil_scoped_release release;
+            ThrowIfError(t.SetUserAttr(key, text));
+          },
+          py::arg("key"), py::arg("value"))
+      .def_property_readonly("user_attrs",
+                             [](const Trial& t) { return AttrsToDict(t.record().user_attrs); })
       .def("_record", [](const Trial& t) { return FrozenToDict(t.record()); });
 
   py::class_<Sampler, std::shared_ptr<Sampler>>(m, "Sampler", "A sampler built by name.")
@@ -406,9 +468,13 @@ void BindHpo(py::module_& m) {
          int n_ei_candidates, bool multivariate, bool constant_liar, double prior_weight,
          double gamma, std::optional<std::vector<std::pair<std::string, Distribution>>> grid,
          int gp_n_candidates, double cmaes_sigma0, int cmaes_popsize, bool cmaes_restarts,
-         bool sobol_scramble) {
+         bool sobol_scramble, int nsga2_population_size, double nsga2_crossover_prob,
+         std::optional<double> nsga2_mutation_prob) {
         SamplerOptions o = MakeSamplerOptions(seed, n_startup_trials, n_ei_candidates, multivariate,
                                               constant_liar, prior_weight, gamma, std::move(grid));
+        o.nsga2_population_size = nsga2_population_size;
+        o.nsga2_crossover_prob = nsga2_crossover_prob;
+        o.nsga2_mutation_prob = nsga2_mutation_prob;
         o.gp_n_candidates = gp_n_candidates;
         o.cmaes_sigma0 = cmaes_sigma0;
         o.cmaes_popsize = cmaes_popsize;
@@ -421,7 +487,8 @@ void BindHpo(py::module_& m) {
       py::arg("constant_liar") = true, py::arg("prior_weight") = 1.0, py::arg("gamma") = 0.1,
       py::arg("grid") = py::none(), py::arg("gp_n_candidates") = 1024,
       py::arg("cmaes_sigma0") = 0.2, py::arg("cmaes_popsize") = 0, py::arg("cmaes_restarts") = true,
-      py::arg("sobol_scramble") = true);
+      py::arg("sobol_scramble") = true, py::arg("nsga2_population_size") = 50,
+      py::arg("nsga2_crossover_prob") = 0.9, py::arg("nsga2_mutation_prob") = py::none());
   m.def("sampler_names", &SamplerNames);
   m.def(
       "create_nsga2_sampler",
@@ -557,9 +624,11 @@ void BindHpo(py::module_& m) {
           "optimize",
           [](Study& s, py::function objective, int64_t n_trials, std::optional<double> timeout,
              int n_parallel, int64_t max_trials, int64_t max_failed_trials,
-             std::optional<double> goal, std::optional<py::function> callback) {
+             std::optional<double> goal, std::optional<py::function> callback, int gpus_per_trial,
+             std::optional<std::vector<int>> gpus, int cpus_per_trial, int cpus) {
             auto interrupt = std::make_shared<py::object>();
             OptimizeOptions o;
+            o.resources = MakeResources(gpus_per_trial, std::move(gpus), cpus_per_trial, cpus);
             o.n_trials = n_trials;
             o.timeout = Seconds(timeout);
             o.n_parallel = n_parallel;
@@ -595,7 +664,9 @@ void BindHpo(py::module_& m) {
           },
           py::arg("objective"), py::arg("n_trials") = 0, py::arg("timeout") = py::none(),
           py::arg("n_parallel") = 1, py::arg("max_trials") = 0, py::arg("max_failed_trials") = 0,
-          py::arg("goal") = py::none(), py::arg("callback") = py::none())
+          py::arg("goal") = py::none(), py::arg("callback") = py::none(),
+          py::arg("gpus_per_trial") = 0, py::arg("gpus") = py::none(),
+          py::arg("cpus_per_trial") = 0, py::arg("cpus") = 0)
       .def(
           "optimize_command",
           [](Study& s, const std::string& command, const std::string& metric,
@@ -603,7 +674,9 @@ void BindHpo(py::module_& m) {
              const std::string& metrics_file, std::optional<double> trial_timeout,
              const std::string& working_dir, const std::map<std::string, std::string>& env,
              int64_t n_trials, std::optional<double> timeout, int n_parallel, int64_t max_trials,
-             int64_t max_failed_trials, std::optional<double> goal) {
+             int64_t max_failed_trials, std::optional<double> goal,
+             const std::vector<std::string>& metrics, int gpus_per_trial,
+             std::optional<std::vector<int>> gpus, int cpus_per_trial, int cpus) {
             CommandObjectiveOptions c;
             c.command_template = command;
             c.metric = metric;
@@ -619,7 +692,6 @@ void BindHpo(py::module_& m) {
             c.working_dir = working_dir;
             c.env = env;
             SearchSpace space = ToSearchSpace(search_space);
-            Objective objective = Unwrap(MakeCommandObjective(std::move(c), std::move(space)));
             OptimizeOptions o;
             o.n_trials = n_trials;
             o.timeout = Seconds(timeout);
@@ -627,13 +699,65 @@ void BindHpo(py::module_& m) {
             o.max_trials = max_trials;
             o.max_failed_trials = max_failed_trials;
             o.goal = goal;
-            py::gil_scoped_release release;
-            ThrowIfError(s.Optimize(objective, o));
+            o.resources = MakeResources(gpus_per_trial, std::move(gpus), cpus_per_trial, cpus);
+            if (metrics.empty()) {
+              Objective objective = Unwrap(MakeCommandObjective(std::move(c), std::move(space)));
+              py::gil_scoped_release release;
+              ThrowIfError(s.Optimize(objective, o));
+            } else {
+              MultiObjective objective =
+                  Unwrap(MakeCommandMultiObjective(std::move(c), std::move(space), metrics));
+              py::gil_scoped_release release;
+              ThrowIfError(s.OptimizeMultiObjective(objective, o));
+            }
           },
           py::arg("command"), py::arg("metric"), py::arg("search_space"), py::arg("format"),
           py::arg("metrics_file"), py::arg("trial_timeout"), py::arg("working_dir"), py::arg("env"),
           py::arg("n_trials"), py::arg("timeout"), py::arg("n_parallel"), py::arg("max_trials"),
-          py::arg("max_failed_trials"), py::arg("goal"))
+          py::arg("max_failed_trials"), py::arg("goal"),
+          py::arg("metrics") = std::vector<std::string>(), py::arg("gpus_per_trial") = 0,
+          py::arg("gpus") = py::none(), py::arg("cpus_per_trial") = 0, py::arg("cpus") = 0)
+      .def(
+          "optimize_pipeline",
+          [](Study& s, pipeline::Client& client, const pipeline::Pipeline& pipe,
+             const std::string& metric, const py::list& search_space,
+             const std::string& arguments_json, const std::string& experiment,
+             std::optional<double> trial_timeout, int max_parallelism, bool enable_caching,
+             int64_t n_trials, std::optional<double> timeout, int n_parallel, int64_t max_trials,
+             int64_t max_failed_trials, std::optional<double> goal, int gpus_per_trial,
+             std::optional<std::vector<int>> gpus, int cpus_per_trial, int cpus) {
+            PipelineObjectiveOptions p;
+            p.metric = metric;
+            p.arguments = pipeline::Json::parse(arguments_json, nullptr, false);
+            if (p.arguments.is_discarded()) throw py::value_error("arguments are not JSON");
+            p.run.experiment = experiment;
+            p.run.max_parallelism = max_parallelism;
+            p.run.enable_caching = enable_caching;
+            p.timeout = Seconds(trial_timeout);
+            Objective objective = Unwrap(
+                MakePipelineObjective(&client, pipe, ToSearchSpace(search_space), std::move(p)));
+            OptimizeOptions o;
+            o.n_trials = n_trials;
+            o.timeout = Seconds(timeout);
+            o.n_parallel = n_parallel;
+            o.max_trials = max_trials;
+            o.max_failed_trials = max_failed_trials;
+            o.goal = goal;
+            o.resources = MakeResources(gpus_per_trial, std::move(gpus), cpus_per_trial, cpus);
+            py::gil_scoped_release release;
+            ThrowIfError(s.Optimize(objective, o));
+          },
+          py::arg("client"), py::arg("pipeline"), py::arg("metric"), py::arg("search_space"),
+          py::arg("arguments_json"), py::arg("experiment"), py::arg("trial_timeout"),
+          py::arg("max_parallelism"), py::arg("enable_caching"), py::arg("n_trials"),
+          py::arg("timeout"), py::arg("n_parallel"), py::arg("max_trials"),
+          py::arg("max_failed_trials"), py::arg("goal"), py::arg("gpus_per_trial") = 0,
+          py::arg("gpus") = py::none(), py::arg("cpus_per_trial") = 0, py::arg("cpus") = 0)
+      .def("_system_attrs",
+           [](Study& s) {
+             py::gil_scoped_release release;
+             return Unwrap(s.storage().GetStudySystemAttrs(s.record().id));
+           })
       .def("stop", &Study::Stop)
       .def("enqueue",
            [](Study& s, const py::dict& params) {
@@ -702,8 +826,10 @@ void BindHpo(py::module_& m) {
          std::optional<double> goal, const std::string& sampler, std::optional<uint64_t> seed,
          const std::string& pruner, int min_trials_required, int64_t start_step,
          int parallel_trial_count, int max_trial_count, int max_failed_trial_count,
-         std::vector<std::string> additional_metrics, const std::string& k8s_namespace) {
+         std::vector<std::string> additional_metrics, const std::string& k8s_namespace,
+         int gpus_per_trial) {
         KatibExperimentOptions o;
+        o.gpus_per_trial = gpus_per_trial;
         o.name = name;
         o.objective_metric = metric;
         o.command_template = command;
@@ -727,7 +853,8 @@ void BindHpo(py::module_& m) {
       py::arg("image"), py::arg("direction"), py::arg("goal"), py::arg("sampler"), py::arg("seed"),
       py::arg("pruner"), py::arg("min_trials_required"), py::arg("start_step"),
       py::arg("parallel_trial_count"), py::arg("max_trial_count"),
-      py::arg("max_failed_trial_count"), py::arg("additional_metrics"), py::arg("k8s_namespace"));
+      py::arg("max_failed_trial_count"), py::arg("additional_metrics"), py::arg("k8s_namespace"),
+      py::arg("gpus_per_trial") = 0);
 
   m.def(
       "katib_experiment_from_json",
@@ -755,9 +882,32 @@ void BindHpo(py::module_& m) {
         d["max_failed_trial_count"] = o.max_failed_trial_count;
         d["additional_metrics"] = o.additional_metrics;
         d["namespace"] = o.k8s_namespace;
+        d["gpus_per_trial"] = o.gpus_per_trial;
         return d;
       },
       py::arg("json"));
+
+  m.def(
+      "list_studies",
+      [](const std::string& storage) {
+        std::vector<StudySummary> studies;
+        {
+          py::gil_scoped_release release;
+          std::shared_ptr<Storage> st = Unwrap(OpenStorage(storage));
+          studies = Unwrap(SummarizeStudies(*st));
+        }
+        py::list out;
+        for (const StudySummary& s : studies) {
+          py::dict d = StudyRecordToDict(s.study);
+          d["n_trials"] = s.trials;
+          d["n_complete"] = s.complete;
+          d["n_running"] = s.running;
+          d["best_value"] = s.best.has_value() ? py::object(py::float_(*s.best)) : py::none();
+          out.append(d);
+        }
+        return out;
+      },
+      py::arg("storage") = "sqlite");
 
   m.def("trial_seed", &TrialSeed, py::arg("seed"), py::arg("trial_number"), py::arg("salt") = "");
 }

@@ -5,10 +5,11 @@
 // population, which trades the local polish of one run for global search. Categorical
 // parameters are not part of the distribution and are sampled at random.
 //
-// The state (mean, step size, covariance, evolution paths) lives in the sampler object and is
-// advanced from the trials it handed out: a generation ends when lambda of its trials have a
-// value. Failed trials free their slot; with more parallel workers than lambda, extra trials of
-// the same generation are asked and the first lambda results count.
+// The state (mean, step size, covariance, evolution paths) lives in the sampler object, is saved
+// with the study after every ask (study system attr "cmaes:state") so a study loaded by a later
+// process continues the same run, and is advanced from the trials it handed out: a generation ends
+// when lambda of its trials have a value. Failed trials free their slot; with more parallel workers
+// than lambda, extra trials of the same generation are asked and the first lambda results count.
 #include <Eigen/Core>
 #include <Eigen/Eigenvalues>
 #include <algorithm>
@@ -21,12 +22,15 @@
 #include "absl/strings/str_cat.h"
 #include "hpo/builtin.h"
 #include "hpo/space_encoding.h"
+#include "mlcore/hpo/storage.h"
+#include "nlohmann/json.hpp"
 
 namespace mlcore::hpo::internal {
 namespace {
 
 using Eigen::MatrixXd;
 using Eigen::VectorXd;
+using Json = nlohmann::json;
 
 class CmaEsSampler : public Sampler {
  public:
@@ -39,6 +43,12 @@ class CmaEsSampler : public Sampler {
     if (enc.empty()) return std::map<std::string, double>();
     std::vector<std::string> names;
     for (const auto& dim : enc.dims()) names.push_back(dim.name);
+    if (names_.empty() && context.storage != nullptr) {
+      // A fresh sampler on a stored study (a later process): continue the saved run.
+      MLCORE_ASSIGN_OR_RETURN(auto attrs, context.storage->GetStudySystemAttrs(context.study_id));
+      auto saved = attrs.find(kStateAttr);
+      if (saved != attrs.end()) MLCORE_RETURN_IF_ERROR(Restore(saved->second, names));
+    }
     if (names != names_) {
       names_ = names;
       restarts_ = 0;
@@ -48,6 +58,10 @@ class CmaEsSampler : public Sampler {
     std::mt19937_64 rng(TrialSeed(seed_, trial.number, "cmaes"));
     std::vector<double> x = Draw(enc, rng);
     members_[trial.number] = {generation_id_, x};
+    if (context.storage != nullptr) {
+      MLCORE_RETURN_IF_ERROR(
+          context.storage->SetStudySystemAttr(context.study_id, kStateAttr, Save()));
+    }
     return enc.Decode(x.data());
   }
 
@@ -61,6 +75,91 @@ class CmaEsSampler : public Sampler {
     int64_t generation;
     std::vector<double> x;
   };
+
+  static constexpr char kStateAttr[] = "cmaes:state";
+
+  static Json VectorJson(const VectorXd& v) {
+    return Json(std::vector<double>(v.begin(), v.end()));
+  }
+  static Json MatrixJson(const MatrixXd& m) {
+    return Json(std::vector<double>(m.data(), m.data() + m.size()));  // column-major
+  }
+
+  // Everything the next suggestions depend on, exactly (JSON keeps every bit of a double).
+  std::string Save() const {
+    Json j;
+    j["version"] = 1;
+    j["names"] = names_;
+    j["n"] = n_;
+    j["lambda"] = lambda_;
+    j["mean"] = VectorJson(mean_);
+    j["sigma"] = sigma_;
+    j["c"] = MatrixJson(c_);
+    j["b"] = MatrixJson(b_);
+    j["d"] = VectorJson(d_);
+    j["ps"] = VectorJson(ps_);
+    j["pc"] = VectorJson(pc_);
+    j["generation"] = generation_;
+    j["generation_id"] = generation_id_;
+    j["restarts"] = restarts_;
+    j["best_history"] = std::vector<double>(best_history_.begin(), best_history_.end());
+    Json members = Json::array();
+    for (const auto& [number, m] : members_) members.push_back({number, m.generation, m.x});
+    j["members"] = std::move(members);
+    return j.dump();
+  }
+
+  // Takes the saved state when it is for the same parameters; a state for other parameters (the
+  // space changed) is ignored and a new run starts. DataLoss for a state that does not parse.
+  Status Restore(const std::string& text, const std::vector<std::string>& names) {
+    Json j = Json::parse(text, nullptr, false);
+    auto corrupt = [&](const std::string& why) {
+      return absl::DataLossError(absl::StrCat("cmaes: the saved state (study system attr '",
+                                              kStateAttr, "') is not valid: ", why));
+    };
+    if (!j.is_object() || j.value("version", 0) != 1) return corrupt("not a version 1 object");
+    try {
+      if (j.at("names").get<std::vector<std::string>>() != names) return absl::OkStatus();
+      const int n = j.at("n").get<int>();
+      auto vec = [&](const char* key) {
+        std::vector<double> v = j.at(key).get<std::vector<double>>();
+        if (static_cast<int>(v.size()) != n) throw std::runtime_error(key);
+        return VectorXd(Eigen::Map<VectorXd>(v.data(), n));
+      };
+      auto mat = [&](const char* key) {
+        std::vector<double> v = j.at(key).get<std::vector<double>>();
+        if (static_cast<int>(v.size()) != n * n) throw std::runtime_error(key);
+        return MatrixXd(Eigen::Map<MatrixXd>(v.data(), n, n));
+      };
+      VectorXd mean = vec("mean"), d = vec("d"), ps = vec("ps"), pc = vec("pc");
+      MatrixXd c = mat("c"), b = mat("b");
+      const int64_t generation_id = j.at("generation_id").get<int64_t>();
+      // Start sets the constants of this (n, lambda); the saved state then replaces the rest.
+      restarts_ = j.at("restarts").get<int64_t>();
+      Start(n, j.at("lambda").get<int>(), /*random_mean=*/false);
+      names_ = names;
+      mean_ = mean;
+      sigma_ = j.at("sigma").get<double>();
+      c_ = c;
+      b_ = b;
+      d_ = d;
+      ps_ = ps;
+      pc_ = pc;
+      generation_ = j.at("generation").get<int>();
+      generation_id_ = generation_id;
+      std::vector<double> history = j.at("best_history").get<std::vector<double>>();
+      best_history_.assign(history.begin(), history.end());
+      members_.clear();
+      for (const Json& m : j.at("members")) {
+        members_[m.at(0).get<int64_t>()] = {m.at(1).get<int64_t>(),
+                                            m.at(2).get<std::vector<double>>()};
+      }
+    } catch (const std::exception& e) {
+      names_.clear();
+      return corrupt(e.what());
+    }
+    return absl::OkStatus();
+  }
 
   int FirstPopulation(int n) const {
     if (options_.cmaes_popsize > 0) return options_.cmaes_popsize;

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -45,6 +46,7 @@ std::string Tail(const std::string& s, size_t n = 400) {
 // stop the process (pruning) by returning false.
 StatusOr<ProcessResult> Run(const std::string& command, const CommandObjectiveOptions& options,
                             int64_t trial_number,
+                            const std::map<std::string, std::string>& trial_env,
                             const std::function<bool(std::string_view)>& on_line) {
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -62,10 +64,20 @@ StatusOr<ProcessResult> Run(const std::string& command, const CommandObjectiveOp
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
   posix_spawnattr_setpgroup(&attr, 0);
 
+  // One entry per name, later sources winning: the inherited environment, the options' env,
+  // then what the trial holds (getenv in the child would read the first of duplicates).
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    size_t eq = entry.find('=');
+    if (eq == std::string_view::npos) continue;
+    env[std::string(entry.substr(0, eq))] = std::string(entry.substr(eq + 1));
+  }
+  for (const auto& [k, v] : options.env) env[k] = v;
+  env["MLCORE_TRIAL_NUMBER"] = absl::StrCat(trial_number);
+  for (const auto& [k, v] : trial_env) env[k] = v;
   std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
-  env_strings.push_back(absl::StrCat("MLCORE_TRIAL_NUMBER=", trial_number));
-  for (const auto& [k, v] : options.env) env_strings.push_back(k + "=" + v);
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
   std::vector<char*> envp;
   for (std::string& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
@@ -144,6 +156,17 @@ StatusOr<ProcessResult> Run(const std::string& command, const CommandObjectiveOp
   }
   result.stderr_tail = Tail(err);
   return result;
+}
+
+// What a trial holds, as its process sees it: its GPUs (and only those) and its CPU count.
+std::map<std::string, std::string> TrialEnvironment(const Trial& trial) {
+  std::map<std::string, std::string> env;
+  if (!trial.devices().empty()) env["CUDA_VISIBLE_DEVICES"] = trial.cuda_visible_devices();
+  if (trial.cpus() > 0) {
+    env["MLCORE_TRIAL_CPUS"] = absl::StrCat(trial.cpus());
+    env["OMP_NUM_THREADS"] = absl::StrCat(trial.cpus());
+  }
+  return env;
 }
 
 }  // namespace
@@ -225,11 +248,12 @@ StatusOr<std::string> FormatCommand(std::string_view tpl,
   return out;
 }
 
-StatusOr<Objective> MakeCommandObjective(CommandObjectiveOptions options, SearchSpace space) {
+namespace {
+
+Status CheckCommandOptions(const CommandObjectiveOptions& options, const SearchSpace& space) {
   if (options.command_template.empty()) {
     return absl::InvalidArgumentError("the command template is empty");
   }
-  if (options.metric.empty()) return absl::InvalidArgumentError("the objective metric is empty");
   // Check the placeholders now, with every parameter present.
   std::map<std::string, ParamValue> probe;
   for (const SearchSpace::Param& p : space.params()) probe[p.name] = p.distribution.ToExternal(0);
@@ -237,87 +261,137 @@ StatusOr<Objective> MakeCommandObjective(CommandObjectiveOptions options, Search
   if (!options.metrics_file.empty()) {
     MLCORE_RETURN_IF_ERROR(FormatCommand(options.metrics_file, probe, 0).status());
   }
-  return Objective([options = std::move(options),
-                    space = std::move(space)](Trial& trial) -> StatusOr<double> {
-    for (const SearchSpace::Param& p : space.params()) {
-      if (p.condition.has_value()) {
-        auto params = trial.params();
-        auto parent = params.find(p.condition->parent);
-        if (parent == params.end()) continue;
-        bool on = false;
-        for (const ParamValue& v : p.condition->values) on |= v == parent->second;
-        if (!on) continue;
+  return absl::OkStatus();
+}
+
+// One trial: suggests the space, runs the command and returns the last value of each of
+// `metrics`, in order. Every value of the first metric is an intermediate value.
+StatusOr<std::vector<double>> RunCommandTrial(const CommandObjectiveOptions& options,
+                                              const SearchSpace& space,
+                                              const std::vector<std::string>& metrics,
+                                              Trial& trial) {
+  for (const SearchSpace::Param& p : space.params()) {
+    if (p.condition.has_value()) {
+      auto params = trial.params();
+      auto parent = params.find(p.condition->parent);
+      if (parent == params.end()) continue;
+      bool on = false;
+      for (const ParamValue& v : p.condition->values) on |= v == parent->second;
+      if (!on) continue;
+    }
+    MLCORE_RETURN_IF_ERROR(trial.Suggest(p.name, p.distribution).status());
+  }
+  std::map<std::string, ParamValue> params = trial.params();
+  MLCORE_ASSIGN_OR_RETURN(std::string command,
+                          FormatCommand(options.command_template, params, trial.number()));
+  std::vector<std::optional<double>> last(metrics.size());
+  int64_t step = 0;
+  Status report_error;
+  auto take = [&](const std::vector<std::pair<std::string, double>>& found) -> bool {
+    for (const auto& [name, value] : found) {
+      auto m = std::find(metrics.begin(), metrics.end(), name);
+      if (m == metrics.end()) continue;
+      last[m - metrics.begin()] = value;
+      if (m != metrics.begin()) continue;
+      Status s = trial.Report(value, step++);
+      if (!s.ok()) {
+        report_error = s;
+        return false;
       }
-      MLCORE_RETURN_IF_ERROR(trial.Suggest(p.name, p.distribution).status());
+      StatusOr<bool> prune = trial.ShouldPrune();
+      if (prune.ok() && *prune) return false;
     }
-    std::map<std::string, ParamValue> params = trial.params();
-    MLCORE_ASSIGN_OR_RETURN(std::string command,
-                            FormatCommand(options.command_template, params, trial.number()));
-    std::optional<double> last;
-    int64_t step = 0;
-    Status report_error;
-    auto take = [&](const std::vector<std::pair<std::string, double>>& metrics) -> bool {
-      for (const auto& [name, value] : metrics) {
-        if (name != options.metric) continue;
-        last = value;
-        Status s = trial.Report(value, step++);
-        if (!s.ok()) {
-          report_error = s;
-          return false;
-        }
-        StatusOr<bool> prune = trial.ShouldPrune();
-        if (prune.ok() && *prune) return false;
-      }
-      return true;
-    };
-    const bool from_stdout = options.metrics_file.empty();
-    MLCORE_ASSIGN_OR_RETURN(
-        ProcessResult r, Run(command, options, trial.number(), [&](std::string_view line) {
-          if (!from_stdout) return true;
-          return take(options.format == MetricsFormat::kText ? ParseTextMetrics(line)
-                                                             : ParseJsonMetrics(line));
-        }));
-    if (!report_error.ok()) return report_error;
-    if (r.pruned) return TrialPrunedError(absl::StrCat("at step ", step - 1));
-    if (r.timed_out) {
-      return absl::DeadlineExceededError(absl::StrCat("the command ran past its timeout of ",
-                                                      absl::FormatDuration(options.timeout),
-                                                      " and was killed: ", command));
+    return true;
+  };
+  const bool from_stdout = options.metrics_file.empty();
+  MLCORE_ASSIGN_OR_RETURN(
+      ProcessResult r,
+      Run(command, options, trial.number(), TrialEnvironment(trial), [&](std::string_view line) {
+        if (!from_stdout) return true;
+        return take(options.format == MetricsFormat::kText ? ParseTextMetrics(line)
+                                                           : ParseJsonMetrics(line));
+      }));
+  if (!report_error.ok()) return report_error;
+  if (r.pruned) return TrialPrunedError(absl::StrCat("at step ", step - 1));
+  if (r.timed_out) {
+    return absl::DeadlineExceededError(absl::StrCat("the command ran past its timeout of ",
+                                                    absl::FormatDuration(options.timeout),
+                                                    " and was killed: ", command));
+  }
+  if (WIFSIGNALED(r.wait_status)) {
+    int sig = WTERMSIG(r.wait_status);
+    return absl::AbortedError(absl::StrCat("the command was killed by signal ", sig, " (",
+                                           strsignal(sig), "): ", command,
+                                           "; stderr: ", r.stderr_tail));
+  }
+  if (WIFEXITED(r.wait_status) && WEXITSTATUS(r.wait_status) != 0) {
+    int code = WEXITSTATUS(r.wait_status);
+    // The shell reports a child killed by a signal as 128 + signal.
+    std::string why = code > 128 && code < 128 + 65
+                          ? absl::StrCat(" (signal ", code - 128, ", ", strsignal(code - 128), ")")
+                          : "";
+    return absl::AbortedError(absl::StrCat("the command exited with status ", code, why, ": ",
+                                           command, "; stderr: ", r.stderr_tail));
+  }
+  if (!from_stdout) {
+    MLCORE_ASSIGN_OR_RETURN(std::string path,
+                            FormatCommand(options.metrics_file, params, trial.number()));
+    std::ifstream in(path);
+    if (!in) {
+      return absl::NotFoundError(absl::StrCat("the metrics file ", path, " does not exist"));
     }
-    if (WIFSIGNALED(r.wait_status)) {
-      int sig = WTERMSIG(r.wait_status);
-      return absl::AbortedError(absl::StrCat("the command was killed by signal ", sig, " (",
-                                             strsignal(sig), "): ", command,
-                                             "; stderr: ", r.stderr_tail));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!take(ParseJsonMetrics(line))) break;
     }
-    if (WIFEXITED(r.wait_status) && WEXITSTATUS(r.wait_status) != 0) {
-      int code = WEXITSTATUS(r.wait_status);
-      // The shell reports a child killed by a signal as 128 + signal.
-      std::string why = code > 128 && code < 128 + 65 ? absl::StrCat(" (signal ", code - 128, ", ",
-                                                                     strsignal(code - 128), ")")
-                                                      : "";
-      return absl::AbortedError(absl::StrCat("the command exited with status ", code, why, ": ",
-                                             command, "; stderr: ", r.stderr_tail));
-    }
-    if (!from_stdout) {
-      MLCORE_ASSIGN_OR_RETURN(std::string path,
-                              FormatCommand(options.metrics_file, params, trial.number()));
-      std::ifstream in(path);
-      if (!in) {
-        return absl::NotFoundError(absl::StrCat("the metrics file ", path, " does not exist"));
-      }
-      std::string line;
-      while (std::getline(in, line)) {
-        if (!take(ParseJsonMetrics(line))) break;
-      }
-    }
-    if (!last.has_value()) {
+  }
+  std::vector<double> values;
+  for (size_t i = 0; i < metrics.size(); ++i) {
+    if (!last[i].has_value()) {
       return absl::NotFoundError(
-          absl::StrCat("the command printed no '", options.metric, "' metric: ", command,
+          absl::StrCat("the command printed no '", metrics[i], "' metric: ", command,
                        r.stderr_tail.empty() ? "" : "; stderr: ", r.stderr_tail));
     }
-    return *last;
+    values.push_back(*last[i]);
+  }
+  return values;
+}
+
+}  // namespace
+
+StatusOr<Objective> MakeCommandObjective(CommandObjectiveOptions options, SearchSpace space) {
+  if (options.metric.empty()) return absl::InvalidArgumentError("the objective metric is empty");
+  MLCORE_RETURN_IF_ERROR(CheckCommandOptions(options, space));
+  std::vector<std::string> metrics = {options.metric};
+  return Objective([options = std::move(options), space = std::move(space),
+                    metrics = std::move(metrics)](Trial& trial) -> StatusOr<double> {
+    MLCORE_ASSIGN_OR_RETURN(std::vector<double> values,
+                            RunCommandTrial(options, space, metrics, trial));
+    return values[0];
   });
+}
+
+StatusOr<MultiObjective> MakeCommandMultiObjective(CommandObjectiveOptions options,
+                                                   SearchSpace space,
+                                                   std::vector<std::string> metrics) {
+  if (metrics.empty()) return absl::InvalidArgumentError("no objective metric is named");
+  for (size_t i = 0; i < metrics.size(); ++i) {
+    if (metrics[i].empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("objective metric ", i, " is empty"));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (metrics[j] == metrics[i]) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("objective metric '", metrics[i], "' is named twice"));
+      }
+    }
+  }
+  MLCORE_RETURN_IF_ERROR(CheckCommandOptions(options, space));
+  return MultiObjective(
+      [options = std::move(options), space = std::move(space),
+       metrics = std::move(metrics)](Trial& trial) -> StatusOr<std::vector<double>> {
+        return RunCommandTrial(options, space, metrics, trial);
+      });
 }
 
 }  // namespace mlcore::hpo

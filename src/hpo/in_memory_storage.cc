@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "mlcore/hpo/storage.h"
+#include "nlohmann/json.hpp"
 
 namespace mlcore::hpo {
 namespace {
@@ -25,7 +26,7 @@ class InMemoryStorage : public Storage {
     }
     StudyRecord r{next_study_id_++, name, directions[0], absl::Now(), directions};
     by_name_[name] = r.id;
-    studies_[r.id] = StudyData{r, {}};
+    studies_[r.id] = StudyData{r, {}, {}};
     return r;
   }
 
@@ -119,6 +120,32 @@ class InMemoryStorage : public Storage {
     });
   }
 
+  Status SetTrialUserAttr(int64_t trial_id, const std::string& key,
+                          const std::string& json_value) override {
+    if (!nlohmann::json::accept(json_value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("user attr '", key, "' is not a JSON value: ", json_value));
+    }
+    return Update(trial_id, [&](FrozenTrial& t) -> Status {
+      t.user_attrs[key] = json_value;
+      return absl::OkStatus();
+    });
+  }
+
+  Status SetStudySystemAttr(int64_t study_id, const std::string& key,
+                            const std::string& value) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MLCORE_ASSIGN_OR_RETURN(StudyData * s, Find(study_id));
+    s->system_attrs[key] = value;
+    return absl::OkStatus();
+  }
+
+  StatusOr<std::map<std::string, std::string>> GetStudySystemAttrs(int64_t study_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MLCORE_ASSIGN_OR_RETURN(StudyData * s, Find(study_id));
+    return s->system_attrs;
+  }
+
   StatusOr<TrialList> GetTrials(int64_t study_id) override {
     std::lock_guard<std::mutex> lock(mu_);
     MLCORE_ASSIGN_OR_RETURN(StudyData * s, Find(study_id));
@@ -140,6 +167,7 @@ class InMemoryStorage : public Storage {
   struct StudyData {
     StudyRecord record;
     std::vector<std::shared_ptr<FrozenTrial>> trials;
+    std::map<std::string, std::string> system_attrs;
   };
 
   StatusOr<StudyData*> Find(int64_t study_id) {
@@ -191,6 +219,31 @@ Status Storage::ReportIntermediates(int64_t trial_id,
     MLCORE_RETURN_IF_ERROR(ReportIntermediate(trial_id, step, value));
   }
   return absl::OkStatus();
+}
+
+StatusOr<std::vector<StudySummary>> SummarizeStudies(Storage& storage) {
+  MLCORE_ASSIGN_OR_RETURN(std::vector<StudyRecord> studies, storage.ListStudies());
+  std::vector<StudySummary> out;
+  for (StudyRecord& study : studies) {
+    StudySummary s;
+    MLCORE_ASSIGN_OR_RETURN(TrialList trials, storage.GetTrials(study.id));
+    s.trials = static_cast<int64_t>(trials.size());
+    const bool single = study.directions.size() == 1;
+    for (const auto& t : trials) {
+      if (t->state == TrialState::kRunning) ++s.running;
+      if (t->state != TrialState::kComplete) continue;
+      ++s.complete;
+      if (!single || !t->has_value) continue;
+      if (!s.best.has_value() ||
+          (study.direction == StudyDirection::kMinimize ? t->value < *s.best
+                                                        : t->value > *s.best)) {
+        s.best = t->value;
+      }
+    }
+    s.study = std::move(study);
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 std::shared_ptr<Storage> NewInMemoryStorage() { return std::make_shared<InMemoryStorage>(); }

@@ -23,6 +23,10 @@ StatusOr<std::string> KatibExperimentYaml(const KatibExperimentOptions& o) {
   MLCORE_RETURN_IF_ERROR(Required(o.name, "name"));
   MLCORE_RETURN_IF_ERROR(Required(o.objective_metric, "objective_metric"));
   MLCORE_RETURN_IF_ERROR(Required(o.image, "image"));
+  if (o.gpus_per_trial < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gpus_per_trial must be >= 0, got ", o.gpus_per_trial));
+  }
   MLCORE_RETURN_IF_ERROR(Required(o.command_template, "command_template"));
   if (o.sampler != "tpe" && o.sampler != "random" && o.sampler != "grid") {
     return absl::InvalidArgumentError(absl::StrCat("Katib experiment: sampler '", o.sampler,
@@ -93,7 +97,12 @@ StatusOr<std::string> KatibExperimentYaml(const KatibExperimentOptions& o) {
                   "              - name: training-container\n                image: ", Q(o.image),
                   "\n                command:\n                  - \"sh\"\n                  - "
                   "\"-c\"\n                  - ",
-                  Q(command), "\n            restartPolicy: Never\n");
+                  Q(command), "\n");
+  if (o.gpus_per_trial > 0) {
+    absl::StrAppend(&y, "                resources:\n                  limits:\n",
+                    "                    \"nvidia.com/gpu\": ", o.gpus_per_trial, "\n");
+  }
+  absl::StrAppend(&y, "            restartPolicy: Never\n");
   return y;
 }
 

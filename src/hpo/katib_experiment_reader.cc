@@ -2,8 +2,10 @@
 // user fixing a hand-written Experiment needs to know where to look.
 #include <map>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/strings.h"
 #include "mlcore/hpo/katib.h"
 #include "nlohmann/json.hpp"
 
@@ -85,6 +87,28 @@ StatusOr<std::string> SamplerFor(const std::string& algorithm, const std::string
   for (const auto& [k, v] : *names) known.push_back(k);
   return FieldError(path, absl::StrCat("algorithm '", algorithm, "' has no mlcore sampler (known: ",
                                        absl::StrJoin(known, ", "), ")"));
+}
+
+// The container's resources.limits["nvidia.com/gpu"] (a number or a numeric string, as
+// Kubernetes quantities are written); 0 when it asks for none.
+StatusOr<int> ContainerGpus(const Json& container) {
+  const char* path = "spec.trialTemplate.trialSpec container.resources.limits.nvidia.com/gpu";
+  auto resources = container.find("resources");
+  if (resources == container.end() || !resources->is_object()) return 0;
+  auto limits = resources->find("limits");
+  if (limits == resources->end() || !limits->is_object()) return 0;
+  auto gpu = limits->find("nvidia.com/gpu");
+  if (gpu == limits->end() || gpu->is_null()) return 0;
+  int64_t n = -1;
+  if (gpu->is_number_integer()) {
+    n = gpu->get<int64_t>();
+  } else if (gpu->is_string()) {
+    if (!absl::SimpleAtoi(internal::AV(gpu->get<std::string>()), &n)) n = -1;
+  }
+  if (n < 0 || n > 1024) {
+    return FieldError(path, absl::StrCat("must be a whole number of GPUs, got ", gpu->dump()));
+  }
+  return static_cast<int>(n);
 }
 
 // The first container named `name` (any if empty) anywhere under `spec`: Jobs, TFJobs and
@@ -304,6 +328,7 @@ StatusOr<KatibExperimentOptions> KatibExperimentFromJson(std::string_view text) 
   }
   MLCORE_ASSIGN_OR_RETURN(
       o.image, Text(*container, "spec.trialTemplate.trialSpec container", "image", false));
+  MLCORE_ASSIGN_OR_RETURN(o.gpus_per_trial, ContainerGpus(*container));
   std::vector<std::string> words;
   for (const char* key : {"command", "args"}) {
     auto it = container->find(key);

@@ -217,6 +217,9 @@ namespace internal {
 StatusOr<std::unique_ptr<Sampler>> NewNsga2SamplerFromOptions(const SamplerOptions& options) {
   Nsga2Options o;
   o.seed = options.seed;
+  o.population_size = options.nsga2_population_size;
+  o.crossover_prob = options.nsga2_crossover_prob;
+  o.mutation_prob = options.nsga2_mutation_prob;
   return NewNsga2Sampler(o);
 }
 }  // namespace internal

@@ -85,7 +85,20 @@ const std::vector<store::Migration>& HpoMigrations() {
        "  PRIMARY KEY (trial_id, step)) WITHOUT ROWID;"
        "INSERT INTO hpo_trial_values_v2 SELECT trial_id, step, value FROM hpo_trial_values;"
        "DROP TABLE hpo_trial_values;"
-       "ALTER TABLE hpo_trial_values_v2 RENAME TO hpo_trial_values;"}};
+       "ALTER TABLE hpo_trial_values_v2 RENAME TO hpo_trial_values;"},
+      // Trial user attributes (a pipeline run id...) and study system attributes (a sampler's
+      // state, so a resumed study continues it).
+      {3, "trial_user_attrs_and_study_system_attrs",
+       "CREATE TABLE hpo_trial_user_attrs ("
+       "  trial_id INTEGER NOT NULL REFERENCES hpo_trials(trial_id) ON DELETE CASCADE,"
+       "  key TEXT NOT NULL,"
+       "  value TEXT NOT NULL,"  // JSON
+       "  PRIMARY KEY (trial_id, key)) WITHOUT ROWID;"
+       "CREATE TABLE hpo_study_system_attrs ("
+       "  study_id INTEGER NOT NULL REFERENCES hpo_studies(study_id) ON DELETE CASCADE,"
+       "  key TEXT NOT NULL,"
+       "  value TEXT NOT NULL,"
+       "  PRIMARY KEY (study_id, key)) WITHOUT ROWID;"}};
   return *migrations;
 }
 
@@ -199,6 +212,9 @@ class SqliteStorage : public Storage {
     MLCORE_RETURN_IF_ERROR(store_->Transaction([&]() -> Status {
       for (const char* sql : {"DELETE FROM hpo_trial_values WHERE trial_id IN "
                               "(SELECT trial_id FROM hpo_trials WHERE study_id = ?1)",
+                              "DELETE FROM hpo_trial_user_attrs WHERE trial_id IN "
+                              "(SELECT trial_id FROM hpo_trials WHERE study_id = ?1)",
+                              "DELETE FROM hpo_study_system_attrs WHERE study_id = ?1",
                               "DELETE FROM hpo_trial_params WHERE trial_id IN "
                               "(SELECT trial_id FROM hpo_trials WHERE study_id = ?1)",
                               "DELETE FROM hpo_trials WHERE study_id = ?1",
@@ -319,6 +335,50 @@ class SqliteStorage : public Storage {
       t.finished = FromSeconds(finished);
     });
     return absl::OkStatus();
+  }
+
+  Status SetTrialUserAttr(int64_t trial_id, const std::string& key,
+                          const std::string& json_value) override {
+    if (!Json::accept(json_value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("user attr '", key, "' is not a JSON value: ", json_value));
+    }
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    MLCORE_RETURN_IF_ERROR(Run("INSERT INTO hpo_trial_user_attrs(trial_id, key, value) "
+                               "VALUES (?1, ?2, ?3) ON CONFLICT(trial_id, key) DO UPDATE SET "
+                               "value = excluded.value",
+                               {trial_id, key, json_value})
+                               .status());
+    // A finished trial below the watermark is cached for good: read it again next time.
+    for (auto& [study, cache] : cache_) {
+      for (auto& t : cache.finished) {
+        if (t->id != trial_id) continue;
+        auto copy = std::make_shared<FrozenTrial>(*t);
+        copy->user_attrs[key] = json_value;
+        t = std::move(copy);
+      }
+    }
+    UpdateTail(trial_id, [&](FrozenTrial& t) { t.user_attrs[key] = json_value; });
+    return absl::OkStatus();
+  }
+
+  Status SetStudySystemAttr(int64_t study_id, const std::string& key,
+                            const std::string& value) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    return Run("INSERT INTO hpo_study_system_attrs(study_id, key, value) VALUES (?1, ?2, ?3) "
+               "ON CONFLICT(study_id, key) DO UPDATE SET value = excluded.value",
+               {study_id, key, value})
+        .status();
+  }
+
+  StatusOr<std::map<std::string, std::string>> GetStudySystemAttrs(int64_t study_id) override {
+    std::lock_guard<std::recursive_mutex> lock(mu_);
+    MLCORE_ASSIGN_OR_RETURN(
+        std::vector<store::Row> rows,
+        Run("SELECT key, value FROM hpo_study_system_attrs WHERE study_id = ?1", {study_id}));
+    std::map<std::string, std::string> out;
+    for (const store::Row& r : rows) out[AsText(r[0])] = AsText(r[1]);
+    return out;
   }
 
   StatusOr<TrialList> GetTrials(int64_t study_id) override {
@@ -692,6 +752,16 @@ class SqliteStorage : public Storage {
     for (const store::Row& r : values) {
       auto it = by_id.find(AsInt(r[0]));
       if (it != by_id.end()) it->second->intermediate_values[AsInt(r[1])] = AsDouble(r[2]);
+    }
+    MLCORE_ASSIGN_OR_RETURN(
+        std::vector<store::Row> attrs,
+        Run(absl::StrCat("SELECT a.trial_id, a.key, a.value FROM hpo_trial_user_attrs a "
+                         "JOIN hpo_trials t ON t.trial_id = a.trial_id WHERE ",
+                         where),
+            args));
+    for (const store::Row& r : attrs) {
+      auto it = by_id.find(AsInt(r[0]));
+      if (it != by_id.end()) it->second->user_attrs[AsText(r[1])] = AsText(r[2]);
     }
     return out;
   }

@@ -146,6 +146,8 @@ StatusOr<SamplerContext> Study::Context(bool for_sampler) {
     MLCORE_ASSIGN_OR_RETURN(context.trials, storage_->GetTrials(record_.id));
   }
   context.declared_space = space_.has_value() ? &*space_ : nullptr;
+  context.storage = storage_.get();
+  context.study_id = record_.id;
   return context;
 }
 
@@ -442,6 +444,10 @@ Status Study::OptimizeMultiObjective(const MultiObjective& objective,
     return absl::InvalidArgumentError(
         absl::StrCat("n_parallel must be >= 1, got ", options.n_parallel));
   }
+  std::unique_ptr<ResourcePool> pool;
+  if (!options.resources.empty()) {
+    MLCORE_ASSIGN_OR_RETURN(pool, ResourcePool::Create(options.resources));
+  }
   stop_requested_ = false;
   const absl::Time deadline = options.timeout == absl::InfiniteDuration()
                                   ? absl::InfiniteFuture()
@@ -472,6 +478,20 @@ Status Study::OptimizeMultiObjective(const MultiObjective& objective,
 
   auto worker = [&]() {
     while (true) {
+      // Slots first, outside the ask gate: a worker waiting for a GPU holds no trial (the
+      // sampler sees only trials that really run) and does not block the others' asks.
+      std::optional<ResourceLease> lease;
+      if (pool != nullptr) {
+        lease = pool->Acquire([&] { return stop_requested_.load() || absl::Now() >= deadline; });
+        if (!lease.has_value()) return;
+      }
+      struct Return {
+        ResourcePool* pool;
+        std::optional<ResourceLease>& lease;
+        ~Return() {
+          if (pool != nullptr && lease.has_value()) pool->Release(*lease);
+        }
+      } give_back{pool.get(), lease};
       // The stop check and the ask are one step, so workers racing the end of a grid or of
       // max_trials do not all pass the check and start one trial too many each.
       std::unique_lock<std::mutex> gate(ask_gate);
@@ -487,6 +507,11 @@ Status Study::OptimizeMultiObjective(const MultiObjective& objective,
         return;
       }
       Trial& trial = **asked;
+      if (lease.has_value()) {
+        trial.lease_devices_ = lease->gpus;
+        trial.lease_visible_ = lease->cuda_visible_devices;
+        trial.lease_cpus_ = lease->cpus;
+      }
       StatusOr<std::vector<double>> result = absl::UnknownError("objective did not run");
       try {
         result = objective(trial);

@@ -6,6 +6,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "mlcore/hpo/study.h"
+#include "nlohmann/json.hpp"
 
 namespace mlcore::hpo {
 namespace {
@@ -151,6 +152,20 @@ Status Trial::FlushReports() {
 StatusOr<bool> Trial::ShouldPrune() {
   MLCORE_RETURN_IF_ERROR(FlushReports());
   return study_->ShouldPrune(record());
+}
+
+Status Trial::SetUserAttr(const std::string& key, const std::string& json_value) {
+  if (key.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("trial ", number_, ": user attr key is empty"));
+  }
+  if (!nlohmann::json::accept(json_value)) {
+    return absl::InvalidArgumentError(absl::StrCat("trial ", number_, ": user attr '", key,
+                                                   "' is not a JSON value: ", json_value));
+  }
+  MLCORE_RETURN_IF_ERROR(study_->storage_->SetTrialUserAttr(id_, key, json_value));
+  std::lock_guard<std::mutex> lock(mu_);
+  record_.user_attrs[key] = json_value;
+  return absl::OkStatus();
 }
 
 std::map<std::string, ParamValue> Trial::params() const {

@@ -38,13 +38,22 @@ struct CommandObjectiveOptions {
   absl::Duration timeout = absl::InfiniteDuration();
   // Working directory of the process; empty: the current one.
   std::string working_dir;
-  // Added to the environment (MLCORE_TRIAL_NUMBER is always set).
+  // Added to the environment. Always set on top: MLCORE_TRIAL_NUMBER; CUDA_VISIBLE_DEVICES (the
+  // trial's own devices) when it holds GPUs; MLCORE_TRIAL_CPUS and OMP_NUM_THREADS when it holds
+  // CPU slots (OptimizeOptions::resources).
   std::map<std::string, std::string> env;
 };
 
 // The objective for Study::Optimize. Parameters are suggested from `space` (every placeholder
 // must be a parameter of it, every parameter is suggested even when unused).
 StatusOr<Objective> MakeCommandObjective(CommandObjectiveOptions options, SearchSpace space);
+// The same for a multi-objective study: the trial's values are the last values of `metrics`, in
+// order (options.metric is ignored; the first metric's values are the intermediate values). A
+// missing metric fails the trial naming it. InvalidArgument for no metric, an empty or a repeated
+// name.
+StatusOr<MultiObjective> MakeCommandMultiObjective(CommandObjectiveOptions options,
+                                                   SearchSpace space,
+                                                   std::vector<std::string> metrics);
 
 // The (name, value) pairs of one stdout line in Katib's text format: `name=value` tokens whose
 // value is a number (1, -2.5, 3e-4, +1.5E+03); anything else on the line (a leading timestamp,

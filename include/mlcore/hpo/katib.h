@@ -36,6 +36,9 @@ struct KatibExperimentOptions {
   // The trial's command with mlcore placeholders ({lr}), rewritten to ${trialParameters.lr}.
   std::string command_template;
   std::string image;  // the training container's image (required)
+  // GPUs of each trial: the container's resources.limits["nvidia.com/gpu"] (0: none written);
+  // locally OptimizeOptions::resources.gpus_per_trial.
+  int gpus_per_trial = 0;
 };
 
 // The Experiment as YAML. InvalidArgument naming the field for a missing name, metric, image or

@@ -18,6 +18,8 @@
 
 namespace mlcore::hpo {
 
+class Storage;
+
 // What a sampler sees: the study's direction and a snapshot of its trials taken when the trial
 // was asked (running ones included, so parallel-aware samplers can avoid them).
 struct SamplerContext {
@@ -27,6 +29,11 @@ struct SamplerContext {
   TrialList trials;
   // The study's declared search space; empty for define-by-run studies.
   const SearchSpace* declared_space = nullptr;
+  // The study's storage and id, for samplers that keep their state with the study
+  // (Storage::SetStudySystemAttr) so a study loaded by a later process continues where it was;
+  // null for a context built outside a study.
+  Storage* storage = nullptr;
+  int64_t study_id = -1;
 };
 
 // Options for the built-in samplers; each reads the fields it knows and ignores the rest.
@@ -73,6 +80,13 @@ struct SamplerOptions {
   // Sobol: scramble the sequence (random linear matrix scrambling plus a random digital shift,
   // derived from the seed); an unscrambled sequence is the same for every seed.
   bool sobol_scramble = true;
+
+  // NSGA-II ("nsga2"), as Nsga2Options (nsga2_sampler.h): individuals per generation (>= 2),
+  // the probability that two parents are crossed, and the per-parameter mutation probability
+  // (empty: 1 / the number of parameters). Each probability in [0, 1].
+  int nsga2_population_size = 50;
+  double nsga2_crossover_prob = 0.9;
+  std::optional<double> nsga2_mutation_prob;
 };
 
 class Sampler {

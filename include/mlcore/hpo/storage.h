@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +71,15 @@ class Storage {
   virtual Status FinishTrial(int64_t trial_id, TrialState state, const std::vector<double>& values,
                              const std::string& error,
                              const std::vector<std::pair<int64_t, double>>& reports) = 0;
+  // Sets a trial's user attribute (any state: a finished trial may be annotated later).
+  // `json_value` must be a JSON document; InvalidArgument otherwise.
+  virtual Status SetTrialUserAttr(int64_t trial_id, const std::string& key,
+                                  const std::string& json_value) = 0;
+  // A study's system attributes: state that samplers and tools keep with the study (CMA-ES's
+  // mean and covariance, so a resumed study continues the search). Values are opaque text.
+  virtual Status SetStudySystemAttr(int64_t study_id, const std::string& key,
+                                    const std::string& value) = 0;
+  virtual StatusOr<std::map<std::string, std::string>> GetStudySystemAttrs(int64_t study_id) = 0;
   virtual StatusOr<TrialList> GetTrials(int64_t study_id) = 0;
   virtual StatusOr<FrozenTrial> GetTrial(int64_t trial_id) = 0;
 
@@ -81,6 +91,20 @@ class Storage {
   // "memory" or the SQLite file's path.
   virtual std::string description() const = 0;
 };
+
+// A study at a glance, for listings (`mlcore hpo list`).
+struct StudySummary {
+  StudyRecord study;
+  int64_t trials = 0;
+  int64_t complete = 0;
+  int64_t running = 0;
+  // The best complete value of a single-objective study; empty for none or several objectives.
+  std::optional<double> best;
+};
+
+// Every study of `storage` (ListStudies order) with its trial counts. Reads only: trials left
+// running by dead processes are counted as running, not recovered.
+StatusOr<std::vector<StudySummary>> SummarizeStudies(Storage& storage);
 
 std::shared_ptr<Storage> NewInMemoryStorage();
 

@@ -17,6 +17,7 @@
 #include "mlcore/core/status.h"
 #include "mlcore/hpo/distribution.h"
 #include "mlcore/hpo/pruner.h"
+#include "mlcore/hpo/resources.h"
 #include "mlcore/hpo/sampler.h"
 #include "mlcore/hpo/storage.h"
 #include "mlcore/hpo/trial.h"
@@ -83,6 +84,12 @@ struct OptimizeOptions {
   std::optional<double> goal;
   // Called after each finished trial, on the thread that ran it (serialized).
   std::function<void(const FrozenTrial&)> callback;
+  // Slots each trial holds while it runs (GPU devices, CPU cores). A worker takes its slots
+  // before it asks a trial and returns them when the trial ends in any state; with fewer slots
+  // than n_parallel the other workers wait. The trial sees its devices as Trial::devices();
+  // command trials get CUDA_VISIBLE_DEVICES. Invalid resources (more GPUs per trial than
+  // exist) are InvalidArgument before any trial starts.
+  TrialResources resources;
 };
 
 class Study {

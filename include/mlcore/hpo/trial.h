@@ -50,6 +50,9 @@ struct FrozenTrial {
   std::map<std::string, Distribution> distributions;
   std::map<int64_t, double> intermediate_values;  // step -> value
   std::string error;                              // why it failed
+  // What the objective attached to the trial (Trial::SetUserAttr): key -> a JSON value, e.g. the
+  // id of the pipeline run that evaluated it.
+  std::map<std::string, std::string> user_attrs;
   absl::Time started = absl::InfinitePast();
   absl::Time finished = absl::InfinitePast();
 
@@ -91,6 +94,20 @@ class Trial {
   // Asks the study's pruner whether this trial should stop now. Always false without a pruner.
   StatusOr<bool> ShouldPrune();
 
+  // Attaches `json_value` (a JSON document: "3", "\"run-12\"", "{...}") under `key`, in the
+  // storage at once. InvalidArgument when the value is not JSON.
+  Status SetUserAttr(const std::string& key, const std::string& json_value);
+
+  // The CUDA devices (ordinals of this process) the trial holds for itself while Optimize runs
+  // it with OptimizeOptions::resources.gpus_per_trial > 0; empty otherwise. An in-process
+  // objective puts its work on Device::CUDA(devices()[0]); no other running trial has them.
+  const std::vector<int>& devices() const { return lease_devices_; }
+  // The same devices as CUDA_VISIBLE_DEVICES for a subprocess ("" without GPUs); command trials
+  // get it in their environment.
+  const std::string& cuda_visible_devices() const { return lease_visible_; }
+  // CPU cores the trial holds (OptimizeOptions::resources.cpus_per_trial); 0 without CPU slots.
+  int cpus() const { return lease_cpus_; }
+
   std::map<std::string, ParamValue> params() const;
   FrozenTrial record() const;
 
@@ -105,6 +122,10 @@ class Trial {
   mutable std::mutex mu_;
   FrozenTrial record_;
   std::vector<std::pair<int64_t, double>> pending_reports_;
+  // Set by Optimize before the objective runs, never changed while it runs.
+  std::vector<int> lease_devices_;
+  std::string lease_visible_;
+  int lease_cpus_ = 0;
 };
 
 // Status an objective returns (or Python's TrialPruned becomes) after ShouldPrune said yes.

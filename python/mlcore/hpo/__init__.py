@@ -16,6 +16,9 @@ Samplers and pruners are given by name ("tpe", "random", "grid", "nsga2"; "media
 Python object with ``sample``/``prune`` methods). ``create_study(directions=[...])`` makes a
 multi-objective study (Pareto front in ``best_trials``); ``from_katib`` reads a Katib Experiment. A named
 study lives in the SQLite metadata store ($MLCORE_HOME/mlcore.db) unless ``storage="memory"``.
+``study.optimize(..., gpus_per_trial=1)`` gives each parallel trial a GPU of its own
+(``trial.devices``); ``pipeline_objective(pipeline, metric=...)`` tunes an mlcore pipeline, one
+run per trial.
 """
 
 from .._mlcore import hpo as _core
@@ -47,7 +50,8 @@ from ._samplers import (
     SuccessiveHalvingPruner,
     TPESampler,
 )
-from ._study import CommandObjective, FrozenTrial, Study, create_study, load_study
+from ._study import (CommandObjective, FrozenTrial, PipelineObjective, Study, create_study,
+                     list_studies, load_study, pipeline_objective)
 
 Trial = _core.Trial
 TrialPruned = _core.TrialPruned
@@ -68,6 +72,7 @@ __all__ = [
     "IntDistribution",
     "KatibStudyDefinition",
     "NSGAIISampler",
+    "PipelineObjective",
     "MedianPruner",
     "RandomSampler",
     "Study",
@@ -79,7 +84,9 @@ __all__ = [
     "conditional",
     "create_study",
     "from_katib",
+    "list_studies",
     "load_study",
+    "pipeline_objective",
     "param_importances",
     "plot_optimization_history",
     "plot_parallel_coordinate",

@@ -19,10 +19,9 @@ import dataclasses
 import json
 import os
 import re
-import sqlite3
 import sys
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 
 class SpecError(Exception):
@@ -48,6 +47,8 @@ class CommandStudySpec:
     trial_timeout: Optional[float]
     max_failed_trials: Optional[int]
     goal: Optional[float]
+    gpus_per_trial: int = 0  # GPU devices each running trial holds (CUDA_VISIBLE_DEVICES)
+    gpus: Optional[List[int]] = None  # the devices to hand out; None: every CUDA device
 
 
 _DIST_TYPES = ("double", "float", "int", "discrete", "categorical")
@@ -58,7 +59,7 @@ _PRUNER_OPTIONS = {
 }
 _TOP_FIELDS = ("name", "direction", "directions", "sampler", "seed", "pruner", "command",
                "metric", "format", "space", "n_trials", "n_parallel", "timeout",
-               "trial_timeout", "max_failed_trials", "goal")
+               "trial_timeout", "max_failed_trials", "goal", "gpus_per_trial", "gpus")
 
 
 def _number(where, field, value, kind=float, minimum=None):
@@ -135,6 +136,8 @@ def parse_spec(text: str, where: str) -> CommandStudySpec:
         n_trials: 20                 # trials in the study (run and resume stop there)
         n_parallel: 2
         timeout: 600                 # seconds per run/resume call; trial_timeout per trial
+        gpus_per_trial: 1            # each running trial gets its own GPU(s)
+        gpus: [0, 1]                 # the devices to hand out (default: every CUDA device)
     """
     try:
         import yaml
@@ -206,6 +209,14 @@ def parse_spec(text: str, where: str) -> CommandStudySpec:
                                ("max_failed_trials", int, 1), ("goal", float, None)):
         value = doc.get(key)
         opt[key] = None if value is None else _number(where, key, value, kind, minimum)
+    gpus_per_trial = doc.get("gpus_per_trial")
+    gpus_per_trial = 0 if gpus_per_trial is None else _number(where, "gpus_per_trial",
+                                                              gpus_per_trial, int, 0)
+    gpus = doc.get("gpus")
+    if gpus is not None:
+        if not isinstance(gpus, list) or not gpus:
+            raise SpecError(f"{where}: gpus: expected a list of device numbers, got {gpus!r}")
+        gpus = [_number(where, f"gpus[{i}]", g, int, 0) for i, g in enumerate(gpus)]
     if opt["n_trials"] is None and opt["timeout"] is None:
         raise SpecError(f"{where}: n_trials: missing (give n_trials or timeout, else the study "
                         f"would never end)")
@@ -214,7 +225,7 @@ def parse_spec(text: str, where: str) -> CommandStudySpec:
         command=doc["command"], metric=doc["metric"], format=fmt, search_space=search_space,
         n_trials=opt["n_trials"], n_parallel=opt["n_parallel"] or 1, timeout=opt["timeout"],
         trial_timeout=opt["trial_timeout"], max_failed_trials=opt["max_failed_trials"],
-        goal=opt["goal"])
+        goal=opt["goal"], gpus_per_trial=gpus_per_trial, gpus=gpus)
     _check_command(spec, where)
     return spec
 
@@ -248,7 +259,8 @@ def _from_katib(text, where):
         name=d.name, direction=d.direction, sampler=d.sampler, seed=d.seed, pruner=pruner,
         command=d.command, metric=d.metric, format="text", search_space=dict(d.search_space),
         n_trials=d.max_trial_count, n_parallel=max(1, d.parallel_trial_count), timeout=None,
-        trial_timeout=None, max_failed_trials=d.max_failed_trial_count or None, goal=d.goal)
+        trial_timeout=None, max_failed_trials=d.max_failed_trial_count or None, goal=d.goal,
+        gpus_per_trial=d.gpus_per_trial)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,7 +345,8 @@ def _optimize(study, spec, n_trials, n_parallel, working_dir):
     start = time.monotonic()
     try:
         study.optimize(objective, timeout=spec.timeout, n_parallel=n_parallel or spec.n_parallel,
-                       max_failed_trials=spec.max_failed_trials, goal=spec.goal, **budget)
+                       max_failed_trials=spec.max_failed_trials, goal=spec.goal,
+                       gpus_per_trial=spec.gpus_per_trial, gpus=spec.gpus, **budget)
     except KeyboardInterrupt:
         print(f"study {spec.name}: interrupted; `mlcore hpo resume {spec.name}` continues it",
               file=sys.stderr)
@@ -454,35 +467,24 @@ def _stores(storage):
 
 
 def _list(args):
+    from ._study import list_studies
+
     rows = []
     for db in _stores(args.storage):
-        if not os.path.exists(db):
+        if not os.path.exists(db):  # opening a store would create it
             continue
-        try:  # read-only: listing never changes a store (loading a study may)
-            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-            found = con.execute(
-                "SELECT s.name, s.direction, COUNT(t.trial_id),"
-                " SUM(t.state = 'complete'), SUM(t.state = 'running'),"
-                " MIN(CASE WHEN t.state = 'complete' THEN t.value END),"
-                " MAX(CASE WHEN t.state = 'complete' THEN t.value END), s.directions"
-                " FROM hpo_studies s LEFT JOIN hpo_trials t ON t.study_id = s.study_id"
-                " GROUP BY s.study_id ORDER BY s.name").fetchall()
-            con.close()
-        except sqlite3.OperationalError as e:
-            if "no such table" in str(e):
-                continue
+        try:
+            found = list_studies(db)
+        except Exception as e:  # noqa: BLE001 - a broken store is reported, not raised
             print(f"mlcore hpo: cannot read {db}: {e}", file=sys.stderr)
             return 1
-        for name, direction, n, done, running, lo, hi, directions in found:
-            best = "-"
-            if done and not directions:
-                best = _fmt(lo if direction == "minimize" else hi)
-            elif directions:
-                direction = ",".join(json.loads(directions))
-            resumable = "yes" if os.path.exists(_definition_path(name)) else "no"
+        for s in sorted(found, key=lambda s: s["name"]):
+            best = "-" if s["best_value"] is None else _fmt(s["best_value"])
+            direction = ",".join(s["directions"])
+            resumable = "yes" if os.path.exists(_definition_path(s["name"])) else "no"
             store = "" if db == _db_path(None) else db
-            rows.append([name, direction, str(n), str(done or 0), str(running or 0), best,
-                         resumable, store])
+            rows.append([s["name"], direction, str(s["n_trials"]), str(s["n_complete"]),
+                         str(s["n_running"]), best, resumable, store])
     if not rows:
         print("no studies")
         return 0

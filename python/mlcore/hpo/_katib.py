@@ -28,14 +28,17 @@ def to_katib(
     max_failed_trial_count=3,
     additional_metrics=(),
     namespace="kubeflow",
+    gpus_per_trial=0,
 ):
     """Returns the Experiment YAML (and writes it to ``path`` when given). ``command`` uses
     mlcore placeholders (``python train.py --lr={lr}``), rewritten to ``${trialParameters.lr}``;
-    pruner None or "median" (Katib's medianstop)."""
+    pruner None or "median" (Katib's medianstop); gpus_per_trial becomes the trial container's
+    ``nvidia.com/gpu`` limit."""
     text = _core.katib_experiment_yaml(
         name, metric, space_entries(search_space), command, image, direction, goal, sampler,
         seed, pruner or "none", min_trials_required, start_step, parallel_trial_count,
-        max_trial_count, max_failed_trial_count, list(additional_metrics), namespace)
+        max_trial_count, max_failed_trial_count, list(additional_metrics), namespace,
+        gpus_per_trial)
     if path is not None:
         with open(path, "w") as f:
             f.write(text)
@@ -64,6 +67,7 @@ class KatibStudyDefinition:
     max_failed_trial_count: int
     additional_metrics: List[str]
     namespace: str
+    gpus_per_trial: int = 0  # the trial container's nvidia.com/gpu limit
 
     def create_study(self, storage=None, **kwargs):
         """The study (named after the Experiment) with its sampler, seed and pruner."""
@@ -84,7 +88,10 @@ class KatibStudyDefinition:
                                 search_space=dict(self.search_space), **kwargs)
 
     def optimize(self, study, **kwargs):
-        """Runs the Experiment's trials on ``study`` with its counts and goal."""
+        """Runs the Experiment's trials on ``study`` with its counts and goal; a trial
+        container asking for GPUs gets that many devices of its own (gpus_per_trial)."""
+        if self.gpus_per_trial and "gpus_per_trial" not in kwargs:
+            kwargs["gpus_per_trial"] = self.gpus_per_trial
         study.optimize(self.objective(), n_parallel=self.parallel_trial_count,
                        max_trials=self.max_trial_count,
                        max_failed_trials=self.max_failed_trial_count, goal=self.goal, **kwargs)
@@ -99,7 +106,8 @@ class KatibStudyDefinition:
                         parallel_trial_count=self.parallel_trial_count,
                         max_trial_count=self.max_trial_count,
                         max_failed_trial_count=self.max_failed_trial_count,
-                        additional_metrics=self.additional_metrics, namespace=self.namespace)
+                        additional_metrics=self.additional_metrics, namespace=self.namespace,
+                        gpus_per_trial=self.gpus_per_trial)
 
 
 def from_katib(path_or_text):

@@ -23,6 +23,8 @@ class FrozenTrial:
     finished: Optional[float]
     # One value per objective (``[value]`` in a single-objective study); None without a value.
     values: Optional[List[float]] = None
+    # What the objective attached (trial.set_user_attr), e.g. "pipeline_run_id".
+    user_attrs: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def duration(self):
@@ -36,17 +38,88 @@ class CommandObjective:
     """A trial as a subprocess: ``command`` with ``{param}`` placeholders, run with /bin/sh; the
     last ``metric`` it prints (Katib's ``name=value`` text, or JSON lines with format="json",
     or a JSON-lines ``metrics_file``) is the trial's value, earlier ones are intermediate values.
+    In a multi-objective study give ``metric`` as a list of names, one per objective.
     A crash, a run past ``timeout`` seconds or a missing metric fails the trial with the reason.
-    The whole trial runs in C++ with the GIL released."""
+    A trial holding GPUs (``optimize(gpus_per_trial=...)``) gets them, and only them, in
+    CUDA_VISIBLE_DEVICES. The whole trial runs in C++ with the GIL released."""
 
     command: str
-    metric: str
+    metric: Any  # a name, or a list of names for a multi-objective study
     search_space: Dict[str, Any]
     format: str = "text"
     metrics_file: Optional[str] = None
     timeout: Optional[float] = None
     working_dir: Optional[str] = None
     env: Optional[Dict[str, str]] = None
+
+
+@dataclasses.dataclass
+class PipelineObjective:
+    """A trial as one run of an mlcore pipeline (see ``pipeline_objective``)."""
+
+    pipeline: Any
+    metric: str
+    search_space: Optional[Dict[str, Any]] = None
+    arguments: Optional[Dict[str, Any]] = None
+    experiment: str = "hpo"
+    timeout: Optional[float] = None
+    max_parallelism: int = 0
+    enable_caching: bool = True
+    namespace: str = "default"
+    home: Optional[str] = None
+
+
+def pipeline_objective(pipeline, metric, search_space=None, arguments=None, *, experiment="hpo",
+                       timeout=None, max_parallelism=0, enable_caching=True,
+                       namespace="default", home=None):
+    """An objective that runs ``pipeline`` (an ``@mlcore.pipelines.pipeline``) once per trial.
+
+    The trial's parameters (those of ``search_space``, suggested before the run, and those of the
+    study's declared space) become pipeline arguments over ``arguments``. The trial's value is
+    the run's output named ``metric`` when it is a number, else ``metric`` in the metadata of a
+    Metrics artifact of the run. The run id is the trial's user attr "pipeline_run_id"; a failed
+    run fails the trial with the run's error. Runs are recorded under ``experiment``."""
+    return PipelineObjective(pipeline, metric, search_space, arguments, experiment, timeout,
+                             max_parallelism, enable_caching, namespace, home)
+
+
+def _resources(gpus_per_trial, gpus, cpus_per_trial, cpus):
+    return dict(gpus_per_trial=gpus_per_trial or 0,
+                gpus=None if gpus is None else [int(g) for g in gpus],
+                cpus_per_trial=cpus_per_trial or 0, cpus=cpus or 0)
+
+
+def _optimize_pipeline(core, objective, n_trials, timeout, n_parallel, max_trials,
+                       max_failed_trials, goal, resources):
+    import json
+    import os
+
+    import mlcore
+    from mlcore import pipelines
+
+    if not isinstance(objective.pipeline, pipelines.PipelineDef):
+        raise TypeError(f"pipeline_objective takes a @pipeline, not "
+                        f"{type(objective.pipeline).__name__}")
+    # Subprocess components import mlcore (and the pipeline's module) in a fresh interpreter.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(mlcore.__file__)))
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root] + paths)
+    client = pipelines.client(objective.home, objective.namespace)
+    core.optimize_pipeline(
+        client, objective.pipeline.build(), objective.metric,
+        space_entries(objective.search_space or {}), json.dumps(objective.arguments or {}),
+        objective.experiment, objective.timeout, objective.max_parallelism,
+        objective.enable_caching, n_trials or 0, timeout, n_parallel, max_trials or 0,
+        max_failed_trials or 0, goal, **resources)
+
+
+def list_studies(storage=None):
+    """The studies of a storage (None: the default SQLite store), oldest first: dicts with
+    name, direction, directions, created (seconds since the epoch), n_trials, n_complete,
+    n_running and best_value (None for no complete trial or several objectives). Reads only:
+    trials of dead processes are not recovered."""
+    return list(_core.list_studies("sqlite" if storage is None else str(storage)))
 
 
 def _sampler(sampler, seed):
@@ -112,6 +185,10 @@ class Study:
         goal=None,
         callbacks=None,
         show_progress_bar=False,
+        gpus_per_trial=0,
+        gpus=None,
+        cpus_per_trial=0,
+        cpus=0,
     ):
         """Runs ``objective(trial)`` until a stop condition.
 
@@ -121,16 +198,36 @@ class Study:
         ``TrialPruned`` after ``trial.should_prune()``. KeyboardInterrupt stops the study after
         the running trials and is re-raised. show_progress_bar: a text bar on stderr, or an
         HTML block updated in place in Jupyter (finished/n_trials, failed, best value).
+
+        Resource slots: with ``gpus_per_trial`` each running trial holds that many GPUs for
+        itself (from ``gpus``, a list of device ordinals, else every CUDA device); with
+        ``cpus_per_trial`` that many of ``cpus`` cores (default: all). A worker waits for free
+        slots before it starts a trial, and slots come back when the trial ends in any state.
+        The trial sees its devices as ``trial.devices`` (and ``trial.cuda_visible_devices``);
+        command trials get CUDA_VISIBLE_DEVICES. ``objective`` may also be a CommandObjective
+        or a ``pipeline_objective(...)``.
         """
-        if isinstance(objective, CommandObjective):
+        resources = _resources(gpus_per_trial, gpus, cpus_per_trial, cpus)
+        if isinstance(objective, (CommandObjective, PipelineObjective)):
             if callbacks or show_progress_bar:
-                raise ValueError("callbacks and show_progress_bar are not supported with a "
-                                 "CommandObjective")
+                raise ValueError(f"callbacks and show_progress_bar are not supported with a "
+                                 f"{type(objective).__name__}")
+        if isinstance(objective, PipelineObjective):
+            _optimize_pipeline(self._core, objective, n_trials, timeout, n_parallel, max_trials,
+                               max_failed_trials, goal, resources)
+            return
+        if isinstance(objective, CommandObjective):
+            metric, metrics = objective.metric, []
+            if isinstance(metric, (list, tuple)):
+                metrics = [str(m) for m in metric]
+                if not metrics:
+                    raise ValueError("CommandObjective.metric is an empty list")
+                metric = metrics[0]
             self._core.optimize_command(
-                objective.command, objective.metric, space_entries(objective.search_space),
+                objective.command, metric, space_entries(objective.search_space),
                 objective.format, objective.metrics_file or "", objective.timeout,
                 objective.working_dir or "", dict(objective.env or {}), n_trials or 0, timeout,
-                n_parallel, max_trials or 0, max_failed_trials or 0, goal)
+                n_parallel, max_trials or 0, max_failed_trials or 0, goal, metrics, **resources)
             return
         callback = None
         cbs = list(callbacks or [])
@@ -157,6 +254,7 @@ class Study:
                 max_failed_trials=max_failed_trials or 0,
                 goal=goal,
                 callback=callback,
+                **resources,
             )
         finally:
             if bar is not None:
@@ -203,13 +301,15 @@ class Study:
         return self.best_trial.params
 
     def trials_table(self):
-        """One row per trial (number, state, value, params_*, duration, error): a pandas
-        DataFrame when pandas is installed, else a list of dicts."""
+        """One row per trial (number, state, value, params_*, user_attrs_*, duration, error): a
+        pandas DataFrame when pandas is installed, else a list of dicts."""
         rows = []
         for t in self.trials:
             row = {"number": t.number, "state": t.state, "value": t.value}
             for k, v in t.params.items():
                 row[f"params_{k}"] = v
+            for k, v in t.user_attrs.items():
+                row[f"user_attrs_{k}"] = v
             row["duration"] = t.duration
             row["error"] = t.error
             rows.append(row)

@@ -140,5 +140,47 @@ TEST(CommandObjectiveTest, PrunerStopsTheProcessEarly) {
   EXPECT_EQ(study->Trials()->back()->value, 5);
 }
 
+TEST(CommandObjectiveTest, MultiObjectiveCommandsReturnOneValuePerMetric) {
+  CommandObjectiveOptions o;
+  o.command_template = "echo 'loss={x} latency=3e-1'; echo latency=0.5";
+  StudyOptions so;
+  so.directions = {StudyDirection::kMinimize, StudyDirection::kMinimize};
+  so.sampler = "random";
+  so.sampler_options.seed = 2;
+  auto created = Study::Create(so);
+  ASSERT_TRUE(created.ok()) << created.status();
+  auto study = *std::move(created);
+  auto made = MakeCommandMultiObjective(o, Space(), {"loss", "latency"});
+  ASSERT_TRUE(made.ok()) << made.status();
+  MultiObjective objective = *std::move(made);
+  OptimizeOptions opt;
+  opt.n_trials = 3;
+  ASSERT_TRUE(study->OptimizeMultiObjective(objective, opt).ok());
+  TrialList trials = *study->Trials();
+  for (const auto& t : trials) {
+    ASSERT_EQ(t->state, TrialState::kComplete) << t->error;
+    ASSERT_EQ(t->values.size(), 2u);
+    EXPECT_DOUBLE_EQ(t->values[0], std::get<double>(t->params.at("x")));
+    EXPECT_DOUBLE_EQ(t->values[1], 0.5);  // the last value printed
+  }
+  auto missing_made = MakeCommandMultiObjective(o, Space(), {"loss", "f1"});
+  ASSERT_TRUE(missing_made.ok()) << missing_made.status();
+  MultiObjective missing = *std::move(missing_made);
+  ASSERT_TRUE(study
+                  ->OptimizeMultiObjective(missing,
+                                           [] {
+                                             OptimizeOptions one;
+                                             one.n_trials = 1;
+                                             return one;
+                                           }())
+                  .ok());
+  auto last = study->Trials()->back();
+  EXPECT_EQ(last->state, TrialState::kFailed);
+  EXPECT_NE(last->error.find("no 'f1' metric"), std::string::npos) << last->error;
+  EXPECT_FALSE(MakeCommandMultiObjective(o, Space(), {}).ok());
+  EXPECT_NE(MakeCommandMultiObjective(o, Space(), {"a", "a"}).status().message().find("twice"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace mlcore::hpo

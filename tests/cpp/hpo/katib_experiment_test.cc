@@ -176,5 +176,35 @@ TEST(KatibExperimentTest, ReadingErrorsNameTheField) {
   EXPECT_TRUE(absl::IsInvalidArgument(KatibExperimentFromJson("{not json").status()));
 }
 
+TEST(KatibExperimentTest, GpusPerTrialIsTheContainersGpuLimit) {
+  KatibExperimentOptions o = Options();
+  o.gpus_per_trial = 2;
+  std::string y = *KatibExperimentYaml(o);
+  EXPECT_NE(y.find("resources:\n                  limits:\n                    "
+                   "\"nvidia.com/gpu\": 2\n"),
+            std::string::npos)
+      << y;
+  EXPECT_EQ(KatibExperimentYaml(Options())->find("nvidia.com/gpu"), std::string::npos);
+  o.gpus_per_trial = -1;
+  EXPECT_FALSE(KatibExperimentYaml(o).ok());
+
+  auto read = [](const std::string& limit) {
+    return KatibExperimentFromJson(R"({"metadata": {"name": "g"}, "spec": {
+      "objective": {"type": "minimize", "objectiveMetricName": "loss"},
+      "parameters": [{"name": "lr", "parameterType": "double",
+                      "feasibleSpace": {"min": "0.1", "max": "0.2"}}],
+      "trialTemplate": {"trialSpec": {"spec": {"template": {"spec": {"containers": [
+        {"name": "c", "image": "i", "command": ["python", "t.py"],
+         "resources": {"limits": {"nvidia.com/gpu": )" +
+                                   limit + R"(}}}]}}}}}}})");
+  };
+  EXPECT_EQ(read("1")->gpus_per_trial, 1);
+  EXPECT_EQ(read("\"4\"")->gpus_per_trial, 4);  // a Kubernetes quantity string
+  auto bad = read("\"half\"");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("nvidia.com/gpu"), std::string::npos);
+  EXPECT_EQ(KatibExperimentFromJson(kExperimentJson)->gpus_per_trial, 0);
+}
+
 }  // namespace
 }  // namespace mlcore::hpo

@@ -164,5 +164,22 @@ TEST(MultiObjectiveTest, SingleObjectiveBestTrialsAreTheTies) {
   EXPECT_EQ(best[0]->values, std::vector<double>{1.0});
 }
 
+TEST(MultiObjectiveTest, Nsga2OptionsComeThroughTheRegistry) {
+  SamplerOptions o;
+  o.nsga2_population_size = 1;
+  auto small = CreateSampler("nsga2", o);
+  ASSERT_FALSE(small.ok());
+  EXPECT_NE(small.status().message().find("population_size must be >= 2, got 1"),
+            std::string::npos);
+  o.nsga2_population_size = 8;
+  o.nsga2_crossover_prob = 1.5;
+  EXPECT_NE(CreateSampler("nsga2", o).status().message().find("crossover_prob"), std::string::npos);
+  o.nsga2_crossover_prob = 0.8;
+  o.nsga2_mutation_prob = -0.1;
+  EXPECT_NE(CreateSampler("nsga2", o).status().message().find("mutation_prob"), std::string::npos);
+  o.nsga2_mutation_prob = 0.2;
+  EXPECT_TRUE(CreateSampler("nsga2", o).ok());
+}
+
 }  // namespace
 }  // namespace mlcore::hpo

@@ -294,7 +294,7 @@ TEST(SqliteStorageTest, MigratesVersionOneStoresWithTheirData) {
   ASSERT_TRUE((*study)->Tell(*t2, 0.125).ok());
   EXPECT_EQ((*(*study)->BestTrial()).number, 1);
   auto st = *store::MetadataStore::Open({.path = path});
-  EXPECT_EQ(*st->SchemaVersion("hpo"), 2);
+  EXPECT_EQ(*st->SchemaVersion("hpo"), 3);  // 3 adds the attribute tables
 }
 
 }  // namespace
