@@ -4,6 +4,8 @@
 #include <pybind11/functional.h>
 #include <pybind11/stl.h>
 
+#include <array>
+
 #include "bindings.h"
 #include "mlcore/nn/callback.h"
 #include "mlcore/nn/layers.h"
@@ -71,11 +73,13 @@ void BindLayers(py::module_& m) {
   m.def(
       "conv2d",
       [](int64_t filters, int64_t kernel_size, int64_t stride, int64_t padding, int64_t dilation,
-         bool use_bias) {
-        return Unwrap(nn::Conv2d(filters, kernel_size, {stride, padding, dilation, use_bias}));
+         bool use_bias, int64_t groups, int64_t kernel_w) {
+        // kernel_w < 0: a square kernel_size window.
+        const std::array<int64_t, 2> hw{kernel_size, kernel_w >= 0 ? kernel_w : kernel_size};
+        return Unwrap(nn::Conv2d(filters, hw, {stride, padding, dilation, use_bias, groups}));
       },
       arg("filters"), arg("kernel_size"), arg("stride") = 1, arg("padding") = 0,
-      arg("dilation") = 1, arg("use_bias") = true);
+      arg("dilation") = 1, arg("use_bias") = true, arg("groups") = 1, arg("kernel_w") = -1);
   m.def(
       "max_pool2d",
       [](int64_t kernel_size, int64_t stride, int64_t padding) {
@@ -214,8 +218,10 @@ void BindSequential(py::module_& m) {
           "fit",
           [](Sequential& s, const Tensor& x, const Tensor& y, int epochs, int64_t batch_size,
              bool shuffle, uint64_t seed, std::optional<Tensor> vx, std::optional<Tensor> vy,
-             const py::list& callbacks, std::string device, int initial_epoch) {
+             const py::list& callbacks, std::string device, int initial_epoch,
+             std::string precision) {
             nn::FitOptions o;
+            o.precision = std::move(precision);
             o.epochs = epochs;
             o.batch_size = batch_size;
             o.shuffle = shuffle;
@@ -229,7 +235,7 @@ void BindSequential(py::module_& m) {
           },
           arg("x"), arg("y"), arg("epochs"), arg("batch_size"), arg("shuffle"), arg("seed"),
           arg("validation_x"), arg("validation_y"), arg("callbacks"), arg("device"),
-          arg("initial_epoch"))
+          arg("initial_epoch"), arg("precision") = "float32")
       .def(
           "evaluate",
           [](Sequential& s, const Tensor& x, const Tensor& y, int64_t batch_size) {

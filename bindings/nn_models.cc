@@ -180,14 +180,15 @@ void BindDatasetTraining(py::module_& m) {
       "fit_dataset",
       [](M& model, Dataset& data, int epochs, const py::list& callbacks, std::string device,
          int initial_epoch, std::shared_ptr<Dataset> validation, std::optional<TensorList> vx,
-         std::optional<TensorList> vy) {
+         std::optional<TensorList> vy, std::string precision) {
         nn::FitOptions o =
             MakeFitOptions(epochs, callbacks, std::move(device), initial_epoch, validation, vx, vy);
+        o.precision = std::move(precision);
         return HistoryDict(Unwrap(Released([&] { return model.Fit(data, o); })));
       },
       arg("model"), arg("data"), arg("epochs"), arg("callbacks"), arg("device"),
       arg("initial_epoch"), arg("validation_dataset"), arg("validation_inputs"),
-      arg("validation_targets"));
+      arg("validation_targets"), arg("precision") = "float32");
   m.def(
       "evaluate_dataset",
       [](M& model, Dataset& data) {
@@ -236,7 +237,7 @@ void BindGraph(py::module_& m) {
                              [](const GraphModel& g) {
                                std::vector<std::shared_ptr<nn::Layer>> out;
                                for (const nn::GraphNode& n : g.nodes()) {
-                                 if (n.layer) out.push_back(n.layer);
+                                 if (n.layer && n.shares < 0) out.push_back(n.layer);
                                }
                                return out;
                              })
@@ -270,9 +271,10 @@ void BindGraph(py::module_& m) {
           [](GraphModel& g, TensorList x, TensorList y, int epochs, int64_t batch_size,
              bool shuffle, uint64_t seed, std::optional<TensorList> vx,
              std::optional<TensorList> vy, const py::list& callbacks, std::string device,
-             int initial_epoch) {
+             int initial_epoch, std::string precision) {
             nn::FitOptions o = MakeFitOptions(epochs, callbacks, std::move(device), initial_epoch,
                                               nullptr, vx, vy);
+            o.precision = std::move(precision);
             o.batch_size = batch_size;
             o.shuffle = shuffle;
             o.seed = seed;
@@ -280,7 +282,7 @@ void BindGraph(py::module_& m) {
           },
           arg("x"), arg("y"), arg("epochs"), arg("batch_size"), arg("shuffle"), arg("seed"),
           arg("validation_inputs"), arg("validation_targets"), arg("callbacks"), arg("device"),
-          arg("initial_epoch"))
+          arg("initial_epoch"), arg("precision") = "float32")
       .def(
           "evaluate",
           [](GraphModel& g, TensorList x, TensorList y, int64_t batch_size) {

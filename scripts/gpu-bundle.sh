@@ -15,11 +15,12 @@ bash scripts/install-deps.sh
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMLCORE_WITH_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" -DMLCORE_BUILD_TESTS=ON -DMLCORE_BUILD_BENCHMARKS=ON \
   -DMLCORE_BUILD_PYTHON=OFF >/dev/null
-cmake --build "$BUILD_DIR" --target mlcore_tests mlcore_ops_bench
+cmake --build "$BUILD_DIR" --target mlcore_tests mlcore_ops_bench mlcore_nn_gpu_bench
 
 rm -rf "$OUT"
 mkdir -p "$OUT/bin" "$OUT/lib"
-cp "$BUILD_DIR/tests/mlcore_tests" "$BUILD_DIR/benchmarks/mlcore_ops_bench" "$OUT/bin/"
+cp "$BUILD_DIR/tests/mlcore_tests" "$BUILD_DIR/benchmarks/mlcore_ops_bench" \
+  "$BUILD_DIR/benchmarks/mlcore_nn_gpu_bench" "$OUT/bin/"
 cp -L "$BUILD_DIR"/libmlcore.so.[0-9] "$OUT/lib/"
 # Every resolved dependency except the C library itself and the CUDA/NVIDIA libraries.
 for binary in "$OUT"/bin/* "$OUT"/lib/libmlcore.so.*; do

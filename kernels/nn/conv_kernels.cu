@@ -1,6 +1,7 @@
-// CUDA twins of Conv2d (im2col / col2im kernels around strided-batched cuBLAS GEMMs), the
-// pooling layers, BatchNorm (one block per channel, sums in double like the CPU) and Embedding.
-// See src/nn/conv_cuda.h for the contracts.
+// CUDA twins of Conv2d (cuDNN when linked, see cudnn_conv.cu; otherwise im2col / col2im kernels
+// around strided-batched cuBLAS GEMMs, one batch of GEMMs per channel group), the pooling layers,
+// BatchNorm (one block per channel, sums in double like the CPU) and Embedding. See
+// src/nn/conv_cuda.h for the contracts.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -9,6 +10,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "nn/conv_cuda.h"
+#include "nn/cuda_kernels.h"
+#include "nn/cuda_scratch.h"
+#include "nn/cudnn_conv.h"
 
 namespace mlcore::nn::internal {
 namespace {
@@ -57,11 +61,11 @@ StatusOr<cublasHandle_t> Handle(int device) {
 
 // cols[n, (c, kh, kw), (oh, ow)], one thread per entry.
 __global__ void Im2ColKernel(ConvCudaArgs a, const float* x, float* cols) {
-  const int64_t kk = a.kernel * a.kernel, p = a.out_height * a.out_width;
+  const int64_t kk = a.kernel_h * a.kernel_w, p = a.out_height * a.out_width;
   const int64_t rows = a.channels * kk;
   GRID_STRIDE(i, a.batch * rows * p) {
     const int64_t col = i % p, r = (i / p) % rows, n = i / (p * rows);
-    const int64_t c = r / kk, kh = (r % kk) / a.kernel, kw = r % a.kernel;
+    const int64_t c = r / kk, kh = (r % kk) / a.kernel_w, kw = r % a.kernel_w;
     const int64_t ih = (col / a.out_width) * a.stride - a.padding + kh * a.dilation;
     const int64_t iw = (col % a.out_width) * a.stride - a.padding + kw * a.dilation;
     const bool inside = ih >= 0 && ih < a.height && iw >= 0 && iw < a.width;
@@ -71,20 +75,20 @@ __global__ void Im2ColKernel(ConvCudaArgs a, const float* x, float* cols) {
 
 // dx[n, c, ih, iw] = sum of the column entries Im2Col read from there (a gather: no atomics).
 __global__ void Col2ImKernel(ConvCudaArgs a, const float* dcols, float* dx) {
-  const int64_t kk = a.kernel * a.kernel, p = a.out_height * a.out_width;
+  const int64_t kk = a.kernel_h * a.kernel_w, p = a.out_height * a.out_width;
   const int64_t rows = a.channels * kk;
   GRID_STRIDE(i, a.batch * a.channels * a.height * a.width) {
     const int64_t iw = i % a.width, ih = (i / a.width) % a.height;
     const int64_t c = (i / (a.width * a.height)) % a.channels;
     const int64_t n = i / (a.width * a.height * a.channels);
     float s = 0.0f;
-    for (int64_t kh = 0; kh < a.kernel; ++kh) {
+    for (int64_t kh = 0; kh < a.kernel_h; ++kh) {
       const int64_t th = ih + a.padding - kh * a.dilation;
       if (th < 0 || th % a.stride != 0 || th / a.stride >= a.out_height) continue;
-      for (int64_t kw = 0; kw < a.kernel; ++kw) {
+      for (int64_t kw = 0; kw < a.kernel_w; ++kw) {
         const int64_t tw = iw + a.padding - kw * a.dilation;
         if (tw < 0 || tw % a.stride != 0 || tw / a.stride >= a.out_width) continue;
-        const int64_t r = (c * a.kernel + kh) * a.kernel + kw;
+        const int64_t r = (c * a.kernel_h + kh) * a.kernel_w + kw;
         s += dcols[(n * rows + r) * p + (th / a.stride) * a.out_width + tw / a.stride];
       }
     }
@@ -271,47 +275,108 @@ __global__ void EmbeddingBackwardKernel(const void* indices, IndexKind kind, int
 
 }  // namespace
 
-Status ConvForwardCuda(const ConvCudaArgs& a, const float* x, const float* w, const float* bias,
-                       float* cols, float* y) {
-  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, Handle(a.device));
-  const int64_t rows = a.channels * a.kernel * a.kernel, p = a.out_height * a.out_width;
-  Im2ColKernel<<<Blocks(a.batch * rows * p), kThreads>>>(a, x, cols);
-  MLCORE_RETURN_IF_ERROR(CheckLaunch("Im2Col"));
-  if (bias != nullptr) {
-    FillBiasKernel<<<Blocks(a.batch * a.filters * p), kThreads>>>(bias, y, a.filters, p,
-                                                                  a.batch * a.filters * p);
-    MLCORE_RETURN_IF_ERROR(CheckLaunch("FillBias"));
-  }
-  // Row-major y_n[F, P] = W[F, R] * cols_n[R, P] is column-major y_n^T = cols_n^T * W^T.
-  const float one = 1.0f, beta = bias != nullptr ? 1.0f : 0.0f;
-  return CheckBlas(
-      "Conv2d forward",
-      cublasSgemmStridedBatched(handle, CUBLAS_OP_N, CUBLAS_OP_N, p, a.filters, rows, &one, cols, p,
-                                rows * p, w, rows, 0, &beta, y, p, a.filters * p, a.batch));
+Status ConvFillBias(int device, const float* bias, float* y, int64_t batch, int64_t filters,
+                    int64_t p) {
+  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(device)));
+  FillBiasKernel<<<Blocks(batch * filters * p), kThreads>>>(bias, y, filters, p,
+                                                            batch * filters * p);
+  return CheckLaunch("Conv2d bias");
 }
 
-Status ConvBackwardCuda(const ConvCudaArgs& a, const float* dy, const float* w, const float* cols,
-                        float* dw, float* db, float* scratch, float* dx) {
+Status ConvBiasGrad(int device, const float* dy, float* db, int64_t batch, int64_t filters,
+                    int64_t p) {
+  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(device)));
+  BiasGradKernel<<<static_cast<unsigned>(filters), kThreads>>>(dy, db, batch, filters, p);
+  return CheckLaunch("Conv2d bias gradient");
+}
+
+namespace {
+
+// In bf16 mode a rounded copy of w in `store`; w itself otherwise.
+StatusOr<const float*> RoundedWeights(const ConvCudaArgs& a, const float* w, CudaScratch& store) {
+  if (!a.bf16) return w;
+  const int64_t n = a.filters * a.ColRows() / a.groups;
+  MLCORE_RETURN_IF_ERROR(store.Allocate(a.device, sizeof(float) * n));
+  MLCORE_RETURN_IF_ERROR(nn::cuda::RoundToBf16(a.device, w, store.get<float>(), n));
+  return static_cast<const float*>(store.get<float>());
+}
+
+}  // namespace
+
+Status ConvForwardCuda(const ConvCudaArgs& a, const float* x, const float* w, const float* bias,
+                       float* cols, float* y) {
+#if defined(MLCORE_HAVE_CUDNN)
+  if (a.backend == ConvBackend::kCudnn) return CudnnConvForward(a, x, w, bias, y);
+#endif
+  if (a.backend == ConvBackend::kCudnn) {
+    return absl::FailedPreconditionError("nn::Conv2d: this build of mlcore has no cuDNN");
+  }
   MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, Handle(a.device));
-  const int64_t rows = a.channels * a.kernel * a.kernel, p = a.out_height * a.out_width;
+  const int64_t rows = a.ColRows(), p = a.out_height * a.out_width;
+  const int64_t rg = rows / a.groups, fg = a.filters / a.groups;
+  Im2ColKernel<<<Blocks(a.batch * rows * p), kThreads>>>(a, x, cols);
+  MLCORE_RETURN_IF_ERROR(CheckLaunch("Im2Col"));
+  CudaScratch wstore;
+  if (a.bf16) {
+    // The columns are only ever GEMM operands (here and in Backward): round them in place.
+    MLCORE_RETURN_IF_ERROR(nn::cuda::RoundToBf16(a.device, cols, cols, a.batch * rows * p));
+  }
+  MLCORE_ASSIGN_OR_RETURN(w, RoundedWeights(a, w, wstore));
+  if (bias != nullptr) {
+    MLCORE_RETURN_IF_ERROR(ConvFillBias(a.device, bias, y, a.batch, a.filters, p));
+  }
+  // Per group g, row-major y_n[g*Fg.., P] = W_g[Fg, Rg] * cols_n[g*Rg.., P], which is column-major
+  // y_n^T = cols_n^T * W_g^T, batched over the samples.
+  const float one = 1.0f, beta = bias != nullptr ? 1.0f : 0.0f;
+  for (int64_t g = 0; g < a.groups; ++g) {
+    MLCORE_RETURN_IF_ERROR(
+        CheckBlas("Conv2d forward",
+                  cublasSgemmStridedBatched(handle, CUBLAS_OP_N, CUBLAS_OP_N, p, fg, rg, &one,
+                                            cols + g * rg * p, p, rows * p, w + g * fg * rg, rg, 0,
+                                            &beta, y + g * fg * p, p, a.filters * p, a.batch)));
+  }
+  return absl::OkStatus();
+}
+
+Status ConvBackwardCuda(const ConvCudaArgs& a, const float* dy, const float* x, const float* w,
+                        const float* cols, float* dw, float* db, float* scratch, float* dx) {
+#if defined(MLCORE_HAVE_CUDNN)
+  if (a.backend == ConvBackend::kCudnn) return CudnnConvBackward(a, dy, x, w, dw, db, dx);
+#endif
+  if (a.backend == ConvBackend::kCudnn) {
+    return absl::FailedPreconditionError("nn::Conv2d: this build of mlcore has no cuDNN");
+  }
+  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, Handle(a.device));
+  const int64_t rows = a.ColRows(), p = a.out_height * a.out_width;
+  const int64_t rg = rows / a.groups, fg = a.filters / a.groups;
+  if (db != nullptr) MLCORE_RETURN_IF_ERROR(ConvBiasGrad(a.device, dy, db, a.batch, a.filters, p));
+  CudaScratch dystore, wstore;
+  if (a.bf16) {
+    const int64_t n = a.batch * a.filters * p;
+    MLCORE_RETURN_IF_ERROR(dystore.Allocate(a.device, sizeof(float) * n));
+    MLCORE_RETURN_IF_ERROR(nn::cuda::RoundToBf16(a.device, dy, dystore.get<float>(), n));
+    dy = dystore.get<float>();
+  }
+  MLCORE_ASSIGN_OR_RETURN(w, RoundedWeights(a, w, wstore));
   const float one = 1.0f, zero = 0.0f;
-  // Row-major dW[F, R] = sum_n dy_n[F, P] * cols_n^T, i.e. column-major dW^T = cols_n * dy_n^T.
+  // Row-major dW_g[Fg, Rg] = sum_n dy_ng[Fg, P] * cols_ng^T, i.e. column-major
+  // dW_g^T = cols_ng * dy_ng^T, batched over the groups (their strides are uniform).
   for (int64_t n = 0; n < a.batch; ++n) {
     MLCORE_RETURN_IF_ERROR(CheckBlas(
         "Conv2d kernel gradient",
-        cublasSgemm(handle, CUBLAS_OP_T, CUBLAS_OP_N, rows, a.filters, p, &one, cols + n * rows * p,
-                    p, dy + n * a.filters * p, p, n == 0 ? &zero : &one, dw, rows)));
-  }
-  if (db != nullptr) {
-    BiasGradKernel<<<static_cast<unsigned>(a.filters), kThreads>>>(dy, db, a.batch, a.filters, p);
-    MLCORE_RETURN_IF_ERROR(CheckLaunch("Conv2d bias gradient"));
+        cublasSgemmStridedBatched(handle, CUBLAS_OP_T, CUBLAS_OP_N, rg, fg, p, &one,
+                                  cols + n * rows * p, p, rg * p, dy + n * a.filters * p, p, fg * p,
+                                  n == 0 ? &zero : &one, dw, rg, fg * rg, a.groups)));
   }
   if (dx == nullptr) return absl::OkStatus();
-  // Row-major dcols_n[R, P] = W^T * dy_n, i.e. column-major dcols_n^T = dy_n^T * W.
-  MLCORE_RETURN_IF_ERROR(CheckBlas(
-      "Conv2d input gradient",
-      cublasSgemmStridedBatched(handle, CUBLAS_OP_N, CUBLAS_OP_T, p, rows, a.filters, &one, dy, p,
-                                a.filters * p, w, rows, 0, &zero, scratch, p, rows * p, a.batch)));
+  // Row-major dcols_ng[Rg, P] = W_g^T * dy_ng, i.e. column-major dcols_ng^T = dy_ng^T * W_g.
+  for (int64_t g = 0; g < a.groups; ++g) {
+    MLCORE_RETURN_IF_ERROR(
+        CheckBlas("Conv2d input gradient",
+                  cublasSgemmStridedBatched(handle, CUBLAS_OP_N, CUBLAS_OP_T, p, rg, fg, &one,
+                                            dy + g * fg * p, p, a.filters * p, w + g * fg * rg, rg,
+                                            0, &zero, scratch + g * rg * p, p, rows * p, a.batch)));
+  }
   Col2ImKernel<<<Blocks(a.batch * a.channels * a.height * a.width), kThreads>>>(a, scratch, dx);
   return CheckLaunch("Col2Im");
 }

@@ -2,13 +2,16 @@
 // grid-stride loops; the loss uses one warp per row with shuffles for max and sum; GEMMs go to
 // cuBLAS with one handle per device.
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "nn/bf16.h"
 #include "nn/cuda_kernels.h"
+#include "nn/cuda_scratch.h"
 
 namespace mlcore::nn::cuda {
 namespace {
@@ -141,6 +144,99 @@ __global__ void SoftmaxCrossEntropyKernel(const float* z, const int64_t* labels,
   }
 }
 
+__device__ double WarpSum(double v) {
+  for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
+  return v;
+}
+
+__global__ void SoftmaxForwardKernel(const float* x, float* y, int64_t rows, int64_t cols) {
+  const int64_t row = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  const float* xr = x + row * cols;
+  float* yr = y + row * cols;
+  float m = -INFINITY;
+  for (int64_t j = lane; j < cols; j += 32) m = fmaxf(m, xr[j]);
+  for (int off = 16; off > 0; off /= 2) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
+  double sum = 0.0;
+  for (int64_t j = lane; j < cols; j += 32) sum += expf(xr[j] - m);
+  const float inv = static_cast<float>(1.0 / WarpSum(sum));
+  for (int64_t j = lane; j < cols; j += 32) yr[j] = expf(xr[j] - m) * inv;
+}
+
+__global__ void SoftmaxBackwardKernel(const float* y, const float* dy, float* dx, int64_t rows,
+                                      int64_t cols) {
+  const int64_t row = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  const int64_t o = row * cols;
+  double dot = 0.0;
+  for (int64_t j = lane; j < cols; j += 32) dot += static_cast<double>(dy[o + j]) * y[o + j];
+  const float d = static_cast<float>(WarpSum(dot));
+  for (int64_t j = lane; j < cols; j += 32) dx[o + j] = y[o + j] * (dy[o + j] - d);
+}
+
+__global__ void LayerNormForwardKernel(const float* x, const float* gamma, const float* beta,
+                                       float* y, float* xhat, float* rstd, int64_t rows, int64_t d,
+                                       double eps) {
+  const int64_t row = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  const int64_t o = row * d;
+  double s = 0.0;
+  for (int64_t j = lane; j < d; j += 32) s += x[o + j];
+  const double mean = WarpSum(s) / static_cast<double>(d);
+  double ss = 0.0;
+  for (int64_t j = lane; j < d; j += 32) {
+    const double c = x[o + j] - mean;
+    ss += c * c;
+  }
+  const double var = WarpSum(ss) / static_cast<double>(d);
+  const float rs = static_cast<float>(1.0 / sqrt(var + eps));
+  if (lane == 0) rstd[row] = rs;
+  for (int64_t j = lane; j < d; j += 32) {
+    const float h = static_cast<float>(x[o + j] - mean) * rs;
+    xhat[o + j] = h;
+    y[o + j] = h * gamma[j] + beta[j];
+  }
+}
+
+__global__ void LayerNormBackwardKernel(const float* dy, const float* xhat, const float* rstd,
+                                        const float* gamma, float* dx, int64_t rows, int64_t d) {
+  const int64_t row = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  const int64_t o = row * d;
+  double s = 0.0, sh = 0.0;
+  for (int64_t j = lane; j < d; j += 32) {
+    const double dh = static_cast<double>(dy[o + j]) * gamma[j];
+    s += dh;
+    sh += dh * xhat[o + j];
+  }
+  const double mean_dh = WarpSum(s) / static_cast<double>(d);
+  const double mean_dh_h = WarpSum(sh) / static_cast<double>(d);
+  const double rs = rstd[row];
+  for (int64_t j = lane; j < d; j += 32) {
+    const double dh = static_cast<double>(dy[o + j]) * gamma[j];
+    dx[o + j] = static_cast<float>(rs * (dh - mean_dh - xhat[o + j] * mean_dh_h));
+  }
+}
+
+// One thread per column, rows walked in order: deterministic sums.
+__global__ void LayerNormParamGradKernel(const float* dy, const float* xhat, float* dgamma,
+                                         float* dbeta, int64_t rows, int64_t d) {
+  for (int64_t j = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; j < d;
+       j += int64_t{gridDim.x} * blockDim.x) {
+    float g = 0.0f, b = 0.0f;
+    for (int64_t r = 0; r < rows; ++r) {
+      g += dy[r * d + j] * xhat[r * d + j];
+      b += dy[r * d + j];
+    }
+    dgamma[j] = g;
+    dbeta[j] = b;
+  }
+}
+
 __global__ void AdamKernel(float* w, const float* g, float* m, float* v, int64_t n, AdamArgs a) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
@@ -184,6 +280,20 @@ __global__ void SumOfSquaresKernel(const float* x, int64_t n, double* out) {
   if (threadIdx.x == 0) atomicAdd(out, partial[0]);
 }
 
+__global__ void ToBf16Kernel(const float* in, __nv_bfloat16* out, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    out[i] = __float2bfloat16_rn(in[i]);
+  }
+}
+
+__global__ void RoundToBf16Kernel(const float* in, float* out, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    out[i] = __bfloat162float(__float2bfloat16_rn(in[i]));
+  }
+}
+
 __global__ void ScaleKernel(float* x, int64_t n, float s) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
@@ -195,6 +305,9 @@ __global__ void ScaleKernel(float* x, int64_t n, float s) {
 
 Status Gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
             const float* b, float* c, bool accumulate) {
+  if (internal::ComputePrecision() == internal::Precision::kBFloat16) {
+    return GemmBf16(device, trans_a, trans_b, m, n, k, a, b, c, accumulate);
+  }
   MLCORE_RETURN_IF_ERROR(UseDevice("Gemm", device));
   MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, Handle(device));
   // cuBLAS is column-major: row-major C = A B is column-major C^T = B^T A^T.
@@ -210,6 +323,44 @@ Status Gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_
         absl::StrCat("nn::Gemm: cublasSgemm failed: ", cublasGetStatusString(st)));
   }
   return absl::OkStatus();
+}
+
+Status GemmBf16(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                const float* a, const float* b, float* c, bool accumulate) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("GemmBf16", device));
+  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, Handle(device));
+  if (m <= 0 || n <= 0) return absl::OkStatus();
+  // One scratch block for both bf16 operands; B starts 256-byte aligned, like A, so that
+  // cuBLAS can use its vectorised tensor-core kernels for both.
+  const int64_t a_elems = (m * k + 127) / 128 * 128;
+  internal::CudaScratch store;
+  MLCORE_RETURN_IF_ERROR(store.Allocate(device, sizeof(__nv_bfloat16) * (a_elems + k * n)));
+  __nv_bfloat16* a16 = store.get<__nv_bfloat16>();
+  __nv_bfloat16* b16 = a16 + a_elems;
+  ToBf16Kernel<<<Blocks(m * k), kThreads>>>(a, a16, m * k);
+  ToBf16Kernel<<<Blocks(k * n), kThreads>>>(b, b16, k * n);
+  MLCORE_RETURN_IF_ERROR(CheckLaunch("GemmBf16 conversion"));
+  // As in Gemm: row-major C = A B is column-major C^T = B^T A^T.
+  const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+  const int lda = static_cast<int>(trans_a ? m : k);
+  const int ldb = static_cast<int>(trans_b ? k : n);
+  const cublasStatus_t st =
+      cublasGemmEx(handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                   static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, b16,
+                   CUDA_R_16BF, ldb, a16, CUDA_R_16BF, lda, &beta, c, CUDA_R_32F,
+                   static_cast<int>(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  if (st != CUBLAS_STATUS_SUCCESS) {
+    return absl::InternalError(
+        absl::StrCat("nn::GemmBf16: cublasGemmEx failed: ", cublasGetStatusString(st)));
+  }
+  return absl::OkStatus();
+}
+
+Status RoundToBf16(int device, const float* in, float* out, int64_t n) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("RoundToBf16", device));
+  if (n <= 0) return absl::OkStatus();
+  RoundToBf16Kernel<<<Blocks(n), kThreads>>>(in, out, n);
+  return CheckLaunch("RoundToBf16");
 }
 
 Status BroadcastRows(int device, const float* bias, float* y, int64_t rows, int64_t cols) {
@@ -244,6 +395,58 @@ Status SoftmaxCrossEntropy(int device, const float* logits, const int64_t* label
   const int blocks = static_cast<int>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
   SoftmaxCrossEntropyKernel<<<blocks, kThreads>>>(logits, labels, rows, classes, grad, row_loss);
   return CheckLaunch("SoftmaxCrossEntropy");
+}
+
+namespace {
+unsigned WarpRowBlocks(int64_t rows) {
+  constexpr int64_t kRowsPerBlock = kThreads / 32;
+  return static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
+}
+}  // namespace
+
+Status SoftmaxForward(int device, const float* x, float* y, int64_t rows, int64_t cols) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("SoftmaxForward", device));
+  if (rows <= 0) return absl::OkStatus();
+  SoftmaxForwardKernel<<<WarpRowBlocks(rows), kThreads>>>(x, y, rows, cols);
+  return CheckLaunch("SoftmaxForward");
+}
+
+Status SoftmaxBackward(int device, const float* y, const float* dy, float* dx, int64_t rows,
+                       int64_t cols) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("SoftmaxBackward", device));
+  if (rows <= 0) return absl::OkStatus();
+  SoftmaxBackwardKernel<<<WarpRowBlocks(rows), kThreads>>>(y, dy, dx, rows, cols);
+  return CheckLaunch("SoftmaxBackward");
+}
+
+Status LayerNormForward(int device, const float* x, const float* gamma, const float* beta, float* y,
+                        float* xhat, float* rstd, int64_t rows, int64_t d, double eps) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("LayerNormForward", device));
+  if (rows <= 0) return absl::OkStatus();
+  LayerNormForwardKernel<<<WarpRowBlocks(rows), kThreads>>>(x, gamma, beta, y, xhat, rstd, rows, d,
+                                                            eps);
+  return CheckLaunch("LayerNormForward");
+}
+
+Status LayerNormBackward(int device, const float* dy, const float* xhat, const float* rstd,
+                         const float* gamma, float* dx, float* dgamma, float* dbeta, int64_t rows,
+                         int64_t d) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("LayerNormBackward", device));
+  LayerNormParamGradKernel<<<Blocks(d), kThreads>>>(dy, xhat, dgamma, dbeta, rows, d);
+  MLCORE_RETURN_IF_ERROR(CheckLaunch("LayerNorm parameter gradients"));
+  if (rows <= 0 || dx == nullptr) return absl::OkStatus();
+  LayerNormBackwardKernel<<<WarpRowBlocks(rows), kThreads>>>(dy, xhat, rstd, gamma, dx, rows, d);
+  return CheckLaunch("LayerNormBackward");
+}
+
+Status CopyRows(int device, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
+                size_t width, int64_t rows) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("CopyRows", device));
+  if (rows <= 0 || width == 0) return absl::OkStatus();
+  // On the legacy default stream (0), ordered with the kernels around it.
+  const cudaError_t err = cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, width,
+                                            static_cast<size_t>(rows), cudaMemcpyDeviceToDevice, 0);
+  return err == cudaSuccess ? absl::OkStatus() : CudaError("CopyRows", err);
 }
 
 Status AdamStep(int device, float* w, const float* g, float* m, float* v, int64_t n,

@@ -1,7 +1,10 @@
 // Conv2d on the CPU: each sample's receptive fields are unfolded (im2col) into a
-// [C*k*k, OH*OW] matrix so the convolution is one GEMM with the [F, C*k*k] kernel. The batch is
-// the parallel dimension: every pool thread owns whole samples and its own kernel-gradient
-// accumulator, merged once at the end, so no GEMM is split into slivers.
+// [C*kh*kw, OH*OW] matrix so the convolution is one GEMM per channel group with that group's
+// [F/G, C/G*kh*kw] kernel block (a group's rows of the column matrix are contiguous). The batch
+// is the parallel dimension: every pool thread owns whole samples and its own kernel-gradient
+// accumulator, merged once at the end, so no GEMM is split into slivers. On CUDA the layer hands
+// the geometry to nn/conv_cuda.h (cuDNN, or im2col + cuBLAS).
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -9,25 +12,57 @@
 #include <vector>
 
 #include "mlcore/nn/layers.h"
+#include "nn/bf16.h"
 #include "nn/conv_cuda.h"
 #include "nn/cpu_math.h"
 #include "nn/im2col.h"
 #include "nn/layer_util.h"
 
 namespace mlcore::nn {
+
+namespace internal {
+namespace {
+// -1: no override; otherwise a ConvBackend.
+std::atomic<int> conv_backend_override{-1};
+}  // namespace
+
+bool ConvCudaHasCudnn() {
+#if defined(MLCORE_WITH_CUDA) && defined(MLCORE_HAVE_CUDNN)
+  return true;
+#else
+  return false;
+#endif
+}
+
+ConvBackend ConvCudaBackend() {
+  const int o = conv_backend_override.load();
+  if (o >= 0) return static_cast<ConvBackend>(o);
+  return ConvCudaHasCudnn() ? ConvBackend::kCudnn : ConvBackend::kIm2col;
+}
+
+void SetConvCudaBackendForTesting(std::optional<ConvBackend> backend) {
+  conv_backend_override.store(backend ? static_cast<int>(*backend) : -1);
+}
+}  // namespace internal
+
 namespace {
 
 class Conv2dLayer : public Layer {
  public:
-  Conv2dLayer(int64_t filters, int64_t kernel, Conv2dOptions options)
-      : filters_(filters), kernel_size_(kernel), options_(options) {}
+  Conv2dLayer(int64_t filters, int64_t kh, int64_t kw, Conv2dOptions options)
+      : filters_(filters), kh_(kh), kw_(kw), options_(options) {}
   std::string type() const override { return "conv2d"; }
+  // kernel_size stays the window height so that readers of older checkpoints see a number there;
+  // kernel_h / kernel_w / groups are what this version reads back.
   LayerConfig config() const override {
     return {{"filters", static_cast<double>(filters_)},
-            {"kernel_size", static_cast<double>(kernel_size_)},
+            {"kernel_size", static_cast<double>(kh_)},
+            {"kernel_h", static_cast<double>(kh_)},
+            {"kernel_w", static_cast<double>(kw_)},
             {"stride", static_cast<double>(options_.stride)},
             {"padding", static_cast<double>(options_.padding)},
             {"dilation", static_cast<double>(options_.dilation)},
+            {"groups", static_cast<double>(options_.groups)},
             {"use_bias", options_.use_bias ? 1.0 : 0.0}};
   }
   bool SupportsCuda() const override { return internal::kConvCudaBuilt; }
@@ -45,23 +80,30 @@ class Conv2dLayer : public Layer {
                                         "width], got per-sample shape " +
                                         ShapeToString(input_shape));
     }
+    if (input_shape[0] % options_.groups != 0) {
+      return absl::InvalidArgumentError(
+          Describe() + ": " + std::to_string(input_shape[0]) + " input channels (input " +
+          ShapeToString(input_shape) +
+          ") are not divisible by groups=" + std::to_string(options_.groups));
+    }
     g_.channels = input_shape[0];
     g_.height = input_shape[1];
     g_.width = input_shape[2];
-    g_.kernel = kernel_size_;
+    g_.kernel = kh_;
+    g_.kernel_w = kw_;
     g_.stride = options_.stride;
     g_.padding = options_.padding;
     g_.dilation = options_.dilation;
     if (!g_.Resolve()) {
       return absl::InvalidArgumentError(
-          Describe() + ": a " + std::to_string(kernel_size_) + "x" + std::to_string(kernel_size_) +
+          Describe() + ": a " + std::to_string(kh_) + "x" + std::to_string(kw_) +
           " kernel (dilation " + std::to_string(options_.dilation) + ", padding " +
           std::to_string(options_.padding) + ") does not fit input " + ShapeToString(input_shape));
     }
-    const int64_t fan_in = g_.ColRows();
+    const int64_t fan_in = GroupRows();
     MLCORE_ASSIGN_OR_RETURN(
         kernel_, internal::MakeParameter(name() + ".kernel",
-                                         {filters_, g_.channels, kernel_size_, kernel_size_}));
+                                         {filters_, g_.channels / options_.groups, kh_, kw_}));
     // He uniform: keeps the activation variance steady through ReLU layers.
     const float limit = std::sqrt(6.0f / static_cast<float>(fan_in));
     std::mt19937_64 rng(seed);
@@ -77,39 +119,60 @@ class Conv2dLayer : public Layer {
   StatusOr<Tensor> DoForward(const Tensor& x, bool training) override {
     const int64_t batch = x.shape()[0];
     const int64_t rows = g_.ColRows(), cols = g_.ColCols();
+    const bool bf16 = internal::ComputePrecision() == internal::Precision::kBFloat16;
     MLCORE_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty({batch, filters_, g_.out_height, g_.out_width},
                                                     DType::kFloat32, x.device()));
+    if (x.device().is_cuda()) {
+      internal::ConvCudaArgs args = CudaArgs(x.device().index, batch, bf16);
+      Tensor col_store;
+      if (args.backend == internal::ConvBackend::kIm2col) {
+        MLCORE_ASSIGN_OR_RETURN(col_store,
+                                Tensor::Empty({batch, rows, cols}, DType::kFloat32, x.device()));
+      }
+      MLCORE_RETURN_IF_ERROR(internal::ConvForwardCuda(
+          args, x.data<float>(), kernel_.value.data<float>(),
+          bias_.value.defined() ? bias_.value.data<float>() : nullptr,
+          col_store.defined() ? col_store.data<float>() : nullptr, y.data<float>()));
+      if (training) {
+        input_ = x;
+        cols_ = col_store;
+        backend_ = args.backend;
+        bf16_ = bf16;
+      }
+      return y;
+    }
     Tensor col_store;
-    if (training || x.device().is_cuda()) {
+    if (training) {
       MLCORE_ASSIGN_OR_RETURN(col_store,
                               Tensor::Empty({batch, rows, cols}, DType::kFloat32, x.device()));
       cols_ = col_store;
-    }
-    if (x.device().is_cuda()) {
-      internal::ConvCudaArgs args = CudaArgs(x.device().index, batch);
-      MLCORE_RETURN_IF_ERROR(
-          internal::ConvForwardCuda(args, x.data<float>(), kernel_.value.data<float>(),
-                                    bias_.value.defined() ? bias_.value.data<float>() : nullptr,
-                                    col_store.data<float>(), y.data<float>()));
-      return y;
+      input_ = Tensor();
+      bf16_ = bf16;
     }
     const float* in = x.data<float>();
-    const float* w = kernel_.value.data<float>();
+    const internal::Bf16Operand w_op(kernel_.value.data<float>(), kernel_.value.numel(), bf16);
+    const float* w = w_op.get();
     const float* b = bias_.value.defined() ? bias_.value.data<float>() : nullptr;
     float* out = y.data<float>();
     float* stored = training ? col_store.data<float>() : nullptr;
     const int64_t in_size = g_.channels * g_.height * g_.width;
-    internal::ParallelFor(batch, filters_ * rows * cols, [&](int64_t begin, int64_t end) {
+    const int64_t groups = options_.groups, rg = GroupRows(), fg = filters_ / groups;
+    internal::ParallelFor(batch, filters_ * rows * cols / groups, [&](int64_t begin, int64_t end) {
       std::vector<float> scratch(stored ? 0 : rows * cols);
       for (int64_t n = begin; n < end; ++n) {
         float* col = stored ? stored + n * rows * cols : scratch.data();
         internal::Im2Col(g_, in + n * in_size, col);
+        // The stored columns are only GEMM operands (here and in Backward): round in place.
+        if (bf16) internal::RoundToBf16(col, col, rows * cols);
         float* yn = out + n * filters_ * cols;
         if (b != nullptr) {
           for (int64_t f = 0; f < filters_; ++f)
             std::fill(yn + f * cols, yn + (f + 1) * cols, b[f]);
         }
-        internal::GemmSerial(w, rows, 1, col, cols, yn, cols, filters_, cols, rows, b != nullptr);
+        for (int64_t g = 0; g < groups; ++g) {
+          internal::GemmSerial(w + g * fg * rg, rg, 1, col + g * rg * cols, cols,
+                               yn + g * fg * cols, cols, fg, cols, rg, b != nullptr);
+        }
       }
     });
     return y;
@@ -125,61 +188,78 @@ class Conv2dLayer : public Layer {
                                                 DType::kFloat32, grad_output.device()));
     }
     if (grad_output.device().is_cuda()) {
-      internal::ConvCudaArgs args = CudaArgs(grad_output.device().index, batch);
+      internal::ConvCudaArgs args = CudaArgs(grad_output.device().index, batch, bf16_);
+      args.backend = backend_;
       Tensor scratch;
-      if (need_dx) {
+      if (need_dx && backend_ == internal::ConvBackend::kIm2col) {
         MLCORE_ASSIGN_OR_RETURN(
             scratch, Tensor::Empty(cols_.shape(), DType::kFloat32, grad_output.device()));
       }
       MLCORE_RETURN_IF_ERROR(internal::ConvBackwardCuda(
-          args, grad_output.data<float>(), kernel_.value.data<float>(), cols_.data<float>(),
-          kernel_.grad.data<float>(), bias_.value.defined() ? bias_.grad.data<float>() : nullptr,
-          need_dx ? scratch.data<float>() : nullptr, need_dx ? dx.data<float>() : nullptr));
+          args, grad_output.data<float>(), input_.data<float>(), kernel_.value.data<float>(),
+          cols_.defined() ? cols_.data<float>() : nullptr, kernel_.grad.data<float>(),
+          bias_.value.defined() ? bias_.grad.data<float>() : nullptr,
+          scratch.defined() ? scratch.data<float>() : nullptr,
+          need_dx ? dx.data<float>() : nullptr));
       return dx;
     }
-    const float* dy = grad_output.data<float>();
-    const float* w = kernel_.value.data<float>();
+    const internal::Bf16Operand w_op(kernel_.value.data<float>(), kernel_.value.numel(), bf16_);
+    const float* w = w_op.get();
     const float* stored = cols_.data<float>();
     const bool bias = bias_.value.defined();
     const int64_t in_size = g_.channels * g_.height * g_.width;
-    // Kernel gradient accumulated transposed, [rows, filters]: dW^T += col * dy^T keeps both
-    // GEMM operands row-major (dy^T is a small per-sample transpose).
-    std::vector<float> dwt(rows * filters_, 0.0f);
+    const int64_t groups = options_.groups, rg = GroupRows(), fg = filters_ / groups;
+    // Kernel gradient accumulated transposed, one [rg, fg] block per group: dW_g^T += col_g *
+    // dy_g^T keeps both GEMM operands row-major (dy^T is a small per-sample transpose).
+    std::vector<float> dwt(rg * filters_, 0.0f);
     std::vector<double> db(filters_, 0.0);
     std::mutex mu;
-    internal::ParallelFor(batch, 3 * filters_ * rows * cols, [&](int64_t begin, int64_t end) {
-      std::vector<float> local_dwt(rows * filters_, 0.0f);
-      std::vector<double> local_db(filters_, 0.0);
-      std::vector<float> dyt(cols * filters_);
-      std::vector<float> dcol(need_dx ? rows * cols : 0);
-      for (int64_t n = begin; n < end; ++n) {
-        const float* dyn = dy + n * filters_ * cols;
-        for (int64_t f = 0; f < filters_; ++f) {
-          double s = 0.0;
-          for (int64_t p = 0; p < cols; ++p) {
-            dyt[p * filters_ + f] = dyn[f * cols + p];
-            s += dyn[f * cols + p];
+    internal::ParallelFor(
+        batch, 3 * filters_ * rows * cols / groups, [&](int64_t begin, int64_t end) {
+          std::vector<float> local_dwt(rg * filters_, 0.0f);
+          std::vector<double> local_db(filters_, 0.0);
+          std::vector<float> dyt(cols * filters_);
+          std::vector<float> dcol(need_dx ? rows * cols : 0);
+          for (int64_t n = begin; n < end; ++n) {
+            const float* dyn = grad_output.data<float>() + n * filters_ * cols;
+            for (int64_t f = 0; f < filters_; ++f) {
+              double s = 0.0;
+              for (int64_t p = 0; p < cols; ++p) s += dyn[f * cols + p];
+              local_db[f] += s;
+            }
+            // The bias gradient is a plain sum; only the GEMM operands are rounded.
+            const internal::Bf16Operand dy_op(dyn, filters_ * cols, bf16_);
+            dyn = dy_op.get();
+            for (int64_t f = 0; f < filters_; ++f) {
+              for (int64_t p = 0; p < cols; ++p) dyt[p * filters_ + f] = dyn[f * cols + p];
+            }
+            for (int64_t g = 0; g < groups; ++g) {
+              internal::GemmSerial(stored + n * rows * cols + g * rg * cols, cols, 1,
+                                   dyt.data() + g * fg, filters_, local_dwt.data() + g * rg * fg,
+                                   fg, rg, fg, cols, true);
+            }
+            if (need_dx) {
+              // dcol_g = W_g^T dy_g: W_g^T(r, f) = w[(g * fg + f) * rg + r].
+              for (int64_t g = 0; g < groups; ++g) {
+                internal::GemmSerial(w + g * fg * rg, 1, rg, dyn + g * fg * cols, cols,
+                                     dcol.data() + g * rg * cols, cols, rg, cols, fg, false);
+              }
+              float* dxn = dx.data<float>() + n * in_size;
+              std::memset(dxn, 0, sizeof(float) * in_size);
+              internal::Col2Im(g_, dcol.data(), dxn);
+            }
           }
-          local_db[f] += s;
-        }
-        internal::GemmSerial(stored + n * rows * cols, cols, 1, dyt.data(), filters_,
-                             local_dwt.data(), filters_, rows, filters_, cols, true);
-        if (need_dx) {
-          // dcol = W^T dy: W^T(r, f) = w[f * rows + r].
-          internal::GemmSerial(w, 1, rows, dyn, cols, dcol.data(), cols, rows, cols, filters_,
-                               false);
-          float* dxn = dx.data<float>() + n * in_size;
-          std::memset(dxn, 0, sizeof(float) * in_size);
-          internal::Col2Im(g_, dcol.data(), dxn);
+          std::lock_guard<std::mutex> lock(mu);
+          for (size_t i = 0; i < dwt.size(); ++i) dwt[i] += local_dwt[i];
+          for (int64_t f = 0; f < filters_; ++f) db[f] += local_db[f];
+        });
+    float* dw = kernel_.grad.data<float>();
+    for (int64_t g = 0; g < groups; ++g) {
+      for (int64_t f = 0; f < fg; ++f) {
+        for (int64_t r = 0; r < rg; ++r) {
+          dw[(g * fg + f) * rg + r] = dwt[g * rg * fg + r * fg + f];
         }
       }
-      std::lock_guard<std::mutex> lock(mu);
-      for (size_t i = 0; i < dwt.size(); ++i) dwt[i] += local_dwt[i];
-      for (int64_t f = 0; f < filters_; ++f) db[f] += local_db[f];
-    });
-    float* dw = kernel_.grad.data<float>();
-    for (int64_t f = 0; f < filters_; ++f) {
-      for (int64_t r = 0; r < rows; ++r) dw[f * rows + r] = dwt[r * filters_ + f];
     }
     if (bias) {
       for (int64_t f = 0; f < filters_; ++f)
@@ -189,30 +269,42 @@ class Conv2dLayer : public Layer {
   }
 
  private:
-  internal::ConvCudaArgs CudaArgs(int device, int64_t batch) const {
+  // Rows of one group's block of the column matrix: (C / groups) * kh * kw.
+  int64_t GroupRows() const { return g_.ColRows() / options_.groups; }
+
+  internal::ConvCudaArgs CudaArgs(int device, int64_t batch, bool bf16) const {
     internal::ConvCudaArgs a;
     a.device = device;
+    a.backend = internal::ConvCudaBackend();
     a.batch = batch;
     a.filters = filters_;
     a.channels = g_.channels;
     a.height = g_.height;
     a.width = g_.width;
-    a.kernel = g_.kernel;
+    a.kernel_h = kh_;
+    a.kernel_w = kw_;
     a.stride = g_.stride;
     a.padding = g_.padding;
     a.dilation = g_.dilation;
+    a.groups = options_.groups;
     a.out_height = g_.out_height;
     a.out_width = g_.out_width;
+    a.bf16 = bf16;
     return a;
   }
 
   int64_t filters_;
-  int64_t kernel_size_;
+  int64_t kh_, kw_;
   Conv2dOptions options_;
   internal::ConvGeometry g_;
   Parameter kernel_;
   Parameter bias_;
-  Tensor cols_;  // [batch, C*k*k, OH*OW] from the last training Forward
+  // From the last training Forward: the input (cuDNN's backward reads it) and, for im2col, the
+  // column matrices [batch, C*kh*kw, OH*OW] (bf16-rounded when bf16_ was on).
+  Tensor input_;
+  Tensor cols_;
+  internal::ConvBackend backend_ = internal::ConvBackend::kIm2col;
+  bool bf16_ = false;
 };
 
 int64_t Key(const LayerConfig& config, const std::string& key, int64_t fallback) {
@@ -222,31 +314,49 @@ int64_t Key(const LayerConfig& config, const std::string& key, int64_t fallback)
 
 }  // namespace
 
-StatusOr<std::shared_ptr<Layer>> Conv2d(int64_t filters, int64_t kernel_size,
+StatusOr<std::shared_ptr<Layer>> Conv2d(int64_t filters, std::array<int64_t, 2> kernel_hw,
                                         Conv2dOptions options) {
-  if (filters <= 0 || kernel_size <= 0 || options.stride <= 0 || options.padding < 0 ||
-      options.dilation <= 0) {
+  const int64_t kh = kernel_hw[0], kw = kernel_hw[1];
+  if (filters <= 0 || kh <= 0 || kw <= 0 || options.stride <= 0 || options.padding < 0 ||
+      options.dilation <= 0 || options.groups <= 0) {
     return absl::InvalidArgumentError(
-        "Conv2d: filters, kernel_size, stride and dilation must be positive and padding >= 0; "
-        "got filters=" +
-        std::to_string(filters) + " kernel_size=" + std::to_string(kernel_size) + " stride=" +
-        std::to_string(options.stride) + " padding=" + std::to_string(options.padding) +
-        " dilation=" + std::to_string(options.dilation));
+        "Conv2d: filters, kernel size, stride, dilation and groups must be positive and padding "
+        ">= 0; got filters=" +
+        std::to_string(filters) + " kernel_size=(" + std::to_string(kh) + ", " +
+        std::to_string(kw) + ") stride=" + std::to_string(options.stride) + " padding=" +
+        std::to_string(options.padding) + " dilation=" + std::to_string(options.dilation) +
+        " groups=" + std::to_string(options.groups));
   }
-  return std::shared_ptr<Layer>(std::make_shared<Conv2dLayer>(filters, kernel_size, options));
+  if (filters % options.groups != 0) {
+    return absl::InvalidArgumentError(
+        "Conv2d: filters=" + std::to_string(filters) +
+        " is not divisible by groups=" + std::to_string(options.groups));
+  }
+  return std::shared_ptr<Layer>(std::make_shared<Conv2dLayer>(filters, kh, kw, options));
 }
 
+StatusOr<std::shared_ptr<Layer>> Conv2d(int64_t filters, int64_t kernel_size,
+                                        Conv2dOptions options) {
+  return Conv2d(filters, std::array<int64_t, 2>{kernel_size, kernel_size}, options);
+}
+
+// Checkpoints written before rectangular kernels and groups carry only kernel_size: they load as
+// square, ungrouped convolutions.
 static LayerRegistration conv2d_registration(
     "conv2d", [](const LayerConfig& config) -> StatusOr<std::shared_ptr<Layer>> {
       MLCORE_ASSIGN_OR_RETURN(double filters, internal::ConfigValue(config, "conv2d", "filters"));
       MLCORE_ASSIGN_OR_RETURN(double kernel,
                               internal::ConfigValue(config, "conv2d", "kernel_size"));
+      const int64_t k = static_cast<int64_t>(kernel);
       Conv2dOptions options;
       options.stride = Key(config, "stride", 1);
       options.padding = Key(config, "padding", 0);
       options.dilation = Key(config, "dilation", 1);
       options.use_bias = Key(config, "use_bias", 1) != 0;
-      return Conv2d(static_cast<int64_t>(filters), static_cast<int64_t>(kernel), options);
+      options.groups = Key(config, "groups", 1);
+      return Conv2d(static_cast<int64_t>(filters),
+                    std::array<int64_t, 2>{Key(config, "kernel_h", k), Key(config, "kernel_w", k)},
+                    options);
     });
 
 }  // namespace mlcore::nn

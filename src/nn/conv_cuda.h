@@ -1,20 +1,44 @@
 // The CUDA twins of Conv2d, the pooling layers, BatchNorm and Embedding, on raw device
 // pointers, queued on the legacy default stream like the other nn kernels (src/nn/cuda_kernels.h).
-// Defined in kernels/nn/conv_kernels.cu. Without CUDA they are inline stubs that fail, and the
-// layers report SupportsCuda() == false, so Sequential::To refuses before any is reached.
+// Defined in kernels/nn/conv_kernels.cu (and cudnn_conv.cu). Without CUDA they are inline stubs
+// that fail, and the layers report SupportsCuda() == false, so Sequential::To refuses before any
+// is reached. Conv2d runs through cuDNN when the build has it and through im2col kernels around
+// cuBLAS otherwise (or when a test asks for that backend).
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "mlcore/core/status.h"
 
 namespace mlcore::nn::internal {
 
+enum class ConvBackend : int {
+  kCudnn,   // cudnnConvolution{Forward,BackwardData,BackwardFilter}; reads the input x
+  kIm2col,  // im2col kernels + cuBLAS; reads the stored column matrices
+};
+
 struct ConvCudaArgs {
   int device = 0;
+  ConvBackend backend = ConvBackend::kIm2col;
   int64_t batch = 0, filters = 0, channels = 0, height = 0, width = 0;
-  int64_t kernel = 1, stride = 1, padding = 0, dilation = 1, out_height = 0, out_width = 0;
+  int64_t kernel_h = 1, kernel_w = 1, stride = 1, padding = 0, dilation = 1, groups = 1;
+  int64_t out_height = 0, out_width = 0;
+  // Multiply bf16-rounded inputs with float32 accumulation (see nn/bf16.h); the result is the
+  // CPU emulation's up to the order of the sums.
+  bool bf16 = false;
+  int64_t ColRows() const { return channels * kernel_h * kernel_w; }
 };
+
+// The backend Conv2d layers use on CUDA: cuDNN when the build links it, im2col + cuBLAS
+// otherwise, or whatever the last SetConvCudaBackendForTesting chose (nullopt: the default
+// again). Tests use the override to check each backend against the CPU twin. Defined in
+// src/nn/conv2d.cc.
+ConvBackend ConvCudaBackend();
+void SetConvCudaBackendForTesting(std::optional<ConvBackend> backend);
+// Whether libmlcore was built with CUDA and cuDNN (a function, not a macro test: code outside
+// libmlcore, tests included, is compiled without libmlcore's CUDA definitions).
+bool ConvCudaHasCudnn();
 
 struct PoolCudaArgs {
   int device = 0;
@@ -41,15 +65,15 @@ inline constexpr bool kConvCudaBuilt = false;
   }
 #endif
 
-// y = conv(x, w) (+ bias); cols (required) receives the im2col matrices [batch, C*k*k, OH*OW]
-// that Backward reuses.
+// y = conv(x, w) (+ bias), w [F, C/groups, kh, kw]. kIm2col: cols (required) receives the im2col
+// matrices [batch, C*kh*kw, OH*OW] that Backward reuses; kCudnn: cols is unused (may be null).
 MLCORE_NN_TWIN(Status ConvForwardCuda(const ConvCudaArgs& a, const float* x, const float* w,
                                       const float* bias, float* cols, float* y))
-// dw (overwritten), db (may be null), dx (may be null) from dy and the stored cols; scratch
-// (needed with dx) holds the column gradients, as large as cols.
-MLCORE_NN_TWIN(Status ConvBackwardCuda(const ConvCudaArgs& a, const float* dy, const float* w,
-                                       const float* cols, float* dw, float* db, float* scratch,
-                                       float* dx))
+// dw (overwritten), db (may be null), dx (may be null) from dy. kIm2col reads the stored cols
+// and needs scratch (as large as cols) with dx; kCudnn reads the forward input x instead.
+MLCORE_NN_TWIN(Status ConvBackwardCuda(const ConvCudaArgs& a, const float* dy, const float* x,
+                                       const float* w, const float* cols, float* dw, float* db,
+                                       float* scratch, float* dx))
 // argmax (may be null) receives each output's source offset within its plane.
 MLCORE_NN_TWIN(Status MaxPoolForwardCuda(const PoolCudaArgs& a, const float* x, float* y,
                                          int32_t* argmax))

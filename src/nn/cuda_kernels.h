@@ -4,6 +4,7 @@
 // callers reach them only for tensors already on a CUDA device.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "mlcore/core/status.h"
@@ -13,9 +14,17 @@ namespace mlcore::nn::cuda {
 enum class Activation : int { kRelu, kGelu, kTanh, kSigmoid };
 
 // Row-major C[m,n] = op(A)[m,k] * op(B)[k,n] (+ C when accumulate) with cublasSgemm. op(A) = A^T
-// when trans_a (A then stored [k,m]); likewise B.
+// when trans_a (A then stored [k,m]); likewise B. When the calling thread's compute precision
+// is bf16 (nn/bf16.h) this is GemmBf16.
 Status Gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
             const float* b, float* c, bool accumulate);
+// The same product with A and B converted to bf16 (round to nearest even) and multiplied on
+// tensor cores by cublasGemmEx with float32 accumulation and a float32 C.
+Status GemmBf16(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                const float* a, const float* b, float* c, bool accumulate);
+// out[i] = in[i] rounded to bf16 and widened back (the CPU's internal::RoundToBf16); in == out
+// is allowed.
+Status RoundToBf16(int device, const float* in, float* out, int64_t n);
 // y[r, :] = bias for every row.
 Status BroadcastRows(int device, const float* bias, float* y, int64_t rows, int64_t cols);
 // db[j] = sum over rows of dy[r, j].
@@ -31,6 +40,27 @@ Status ActivationBackward(int device, Activation kind, const float* saved, const
 // (softmax - onehot) / rows.
 Status SoftmaxCrossEntropy(int device, const float* logits, const int64_t* labels, int64_t rows,
                            int64_t classes, float* grad, float* row_loss);
+
+// Softmax over the last dimension of a [rows, cols] matrix, one warp per row (max-shifted, sums
+// in double, as the CPU).
+Status SoftmaxForward(int device, const float* x, float* y, int64_t rows, int64_t cols);
+// dx = y * (dy - sum(dy * y)) per row, from the forward output y.
+Status SoftmaxBackward(int device, const float* y, const float* dy, float* dx, int64_t rows,
+                       int64_t cols);
+
+// LayerNorm over the last dimension d of [rows, d]: one warp per row, statistics in double.
+// xhat and rstd (per row) are saved for the backward pass.
+Status LayerNormForward(int device, const float* x, const float* gamma, const float* beta, float* y,
+                        float* xhat, float* rstd, int64_t rows, int64_t d, double eps);
+// dx per row; dgamma and dbeta (overwritten) summed over rows in a fixed order.
+Status LayerNormBackward(int device, const float* dy, const float* xhat, const float* rstd,
+                         const float* gamma, float* dx, float* dgamma, float* dbeta, int64_t rows,
+                         int64_t d);
+
+// `rows` rows of `width` bytes from src (rows `src_pitch` bytes apart) to dst (`dst_pitch`
+// apart), device to device: Concatenate's forward and backward on CUDA.
+Status CopyRows(int device, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
+                size_t width, int64_t rows);
 
 // One fused Adam/AdamW update over n elements (the CPU twin's arithmetic).
 struct AdamArgs {

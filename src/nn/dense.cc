@@ -3,6 +3,7 @@
 #include <random>
 
 #include "mlcore/nn/layers.h"
+#include "nn/bf16.h"
 #include "nn/cpu_math.h"
 #include "nn/device_dispatch.h"
 #include "nn/layer_util.h"
@@ -68,7 +69,11 @@ class DenseLayer : public Layer {
       const float* b = bias_.value.data<float>();
       for (int64_t r = 0; r < batch; ++r) std::copy(b, b + units_, out + r * units_);
     }
-    internal::MatMul(x.data<float>(), kernel_.value.data<float>(), out, batch, in_, units_,
+    // bf16 compute precision on the CPU: the emulation (rounded operands, float32 sums).
+    const bool bf16 = internal::ComputePrecision() == internal::Precision::kBFloat16;
+    const internal::Bf16Operand x_op(x.data<float>(), x.numel(), bf16);
+    const internal::Bf16Operand w_op(kernel_.value.data<float>(), kernel_.value.numel(), bf16);
+    internal::MatMul(x_op.get(), w_op.get(), out, batch, in_, units_,
                      /*accumulate=*/bias_.value.defined());
     return y;
   }
@@ -77,7 +82,10 @@ class DenseLayer : public Layer {
     const int64_t batch = grad_output.shape()[0];
     const float* dy = grad_output.data<float>();
     if (grad_output.device().is_cuda()) return BackwardCuda(grad_output);
-    internal::MatMulTN(input_.data<float>(), dy, kernel_.grad.data<float>(), batch, in_, units_);
+    const bool bf16 = internal::ComputePrecision() == internal::Precision::kBFloat16;
+    const internal::Bf16Operand x_op(input_.data<float>(), input_.numel(), bf16);
+    const internal::Bf16Operand dy_op(dy, grad_output.numel(), bf16);
+    internal::MatMulTN(x_op.get(), dy_op.get(), kernel_.grad.data<float>(), batch, in_, units_);
     if (bias_.value.defined()) {
       float* db = bias_.grad.data<float>();
       std::fill(db, db + units_, 0.0f);
@@ -87,7 +95,8 @@ class DenseLayer : public Layer {
     }
     if (!input_grad_needed()) return Tensor();
     MLCORE_ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty({batch, in_}, DType::kFloat32));
-    internal::MatMulNT(dy, kernel_.value.data<float>(), dx.data<float>(), batch, units_, in_);
+    const internal::Bf16Operand w_op(kernel_.value.data<float>(), kernel_.value.numel(), bf16);
+    internal::MatMulNT(dy_op.get(), w_op.get(), dx.data<float>(), batch, units_, in_);
     return dx;
   }
 

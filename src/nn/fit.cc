@@ -9,6 +9,7 @@
 
 #include "mlcore/nn/dataset.h"
 #include "mlcore/nn/model.h"
+#include "nn/bf16.h"
 
 namespace mlcore::nn {
 namespace {
@@ -38,12 +39,13 @@ Status CheckData(const char* what, const TensorList& x, const TensorList& y) {
     if (!t.defined()) {
       return absl::InvalidArgumentError(std::string(what) + ": " + name + " is missing");
     }
-    if (input && t.dtype() != DType::kFloat32) {
-      // Integer inputs are fine for an Embedding first layer; the layer itself checks.
-      if (t.dtype() != DType::kInt32 && t.dtype() != DType::kInt64) {
-        return TypeError(std::string(what) + ": inputs must be float32, got " +
-                         DTypeName(t.dtype()) + " (" + name + ")");
-      }
+    if (input && t.dtype() != DType::kFloat32 && t.dtype() != DType::kInt32 &&
+        t.dtype() != DType::kInt64) {
+      // Integer indices are fine for layers that take them (Embedding); the model checks each
+      // input against the layer that consumes it.
+      return absl::InvalidArgumentError(std::string(what) + ": " + name + " has dtype " +
+                                        DTypeName(t.dtype()) +
+                                        "; inputs must be float32, or int32/int64 indices");
     }
     if (!x0.defined() || t.dim() < 1 || x0.dim() < 1 || t.shape()[0] != x0.shape()[0]) {
       return absl::InvalidArgumentError(std::string(what) + ": inputs " +
@@ -83,9 +85,6 @@ StatusOr<History> Model::Fit(const Tensor& x, const Tensor& y, const FitOptions&
   if (!x.defined() || !y.defined()) {
     return absl::InvalidArgumentError("Fit: inputs and targets are required");
   }
-  if (x.dtype() != DType::kFloat32 && x.dtype() != DType::kInt32 && x.dtype() != DType::kInt64) {
-    return TypeError(std::string("Fit: inputs must be float32, got ") + DTypeName(x.dtype()));
-  }
   return Fit(TensorList{x}, TensorList{y}, options);
 }
 
@@ -121,6 +120,9 @@ StatusOr<History> Model::Fit(const TensorList& x, const TensorList& y, const Fit
   MLCORE_RETURN_IF_ERROR(CheckCompiled("Fit"));
   MLCORE_ASSIGN_OR_RETURN(Device device, ParseDevice(options.device));
   MLCORE_RETURN_IF_ERROR(To(device));
+  MLCORE_ASSIGN_OR_RETURN(internal::Precision precision,
+                          internal::ParsePrecision(options.precision));
+  internal::ScopedComputePrecision precision_scope(precision);
   MLCORE_RETURN_IF_ERROR(CheckData("Fit", x, y));
   if (options.validation_x.defined() || options.validation_y.defined()) {
     MLCORE_RETURN_IF_ERROR(
@@ -194,6 +196,9 @@ StatusOr<History> Model::Fit(Dataset& data, const FitOptions& options) {
   if (options.epochs < 0) return absl::InvalidArgumentError("Fit: epochs must be >= 0");
   MLCORE_ASSIGN_OR_RETURN(Device device, ParseDevice(options.device));
   MLCORE_RETURN_IF_ERROR(To(device));
+  MLCORE_ASSIGN_OR_RETURN(internal::Precision precision,
+                          internal::ParsePrecision(options.precision));
+  internal::ScopedComputePrecision precision_scope(precision);
   for (auto& cb : options.callbacks) MLCORE_RETURN_IF_ERROR(cb->OnTrainBegin(*this));
   History history;
   for (int epoch = options.initial_epoch; epoch < options.initial_epoch + options.epochs; ++epoch) {

@@ -1,6 +1,8 @@
 // Save and load of graph models, and LoadAnyModel. A graph checkpoint is laid out as a
 // Sequential one (architecture.json, model.safetensors, optimizer.safetensors,
 // training_state.json); only the architecture differs: the node list with each node's inputs.
+// A later use of a shared layer is saved as {"shares": <index of its first use>}, so the layer
+// and its weights are written once.
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -31,6 +33,7 @@ StatusOr<std::unique_ptr<GraphModel>> LoadGraphImpl(const std::string& dir) {
   }
   GraphBuilder builder;
   std::vector<NodeRef> refs;
+  std::vector<std::shared_ptr<Layer>> layers;  // per node index, its layer (null otherwise)
   for (const Json& n : arch["nodes"]) {
     MLCORE_ASSIGN_OR_RETURN(GraphNode::Op op, ParseOp(n.at("op").get<std::string>()));
     std::vector<NodeRef> ins;
@@ -47,11 +50,23 @@ StatusOr<std::unique_ptr<GraphModel>> LoadGraphImpl(const std::string& dir) {
         refs.push_back(builder.Input(n.at("shape").get<Shape>(), name));
         break;
       case GraphNode::Op::kLayer: {
-        const Json& l = n.at("layer");
-        MLCORE_ASSIGN_OR_RETURN(
-            std::shared_ptr<Layer> layer,
-            CreateLayer(l.at("type").get<std::string>(), l.value("config", LayerConfig{})));
-        layer->set_name(name);
+        std::shared_ptr<Layer> layer;
+        if (n.contains("shares")) {  // a later use of a shared layer
+          const int64_t first = n.at("shares").get<int64_t>();
+          if (first < 0 || first >= static_cast<int64_t>(layers.size()) || !layers[first]) {
+            return absl::DataLossError(dir + "/architecture.json: node '" + name +
+                                       "' shares the layer of node " + std::to_string(first) +
+                                       ", which is not an earlier layer node");
+          }
+          layer = layers[first];
+        } else {
+          const Json& l = n.at("layer");
+          MLCORE_ASSIGN_OR_RETURN(layer, CreateLayer(l.at("type").get<std::string>(),
+                                                     l.value("config", LayerConfig{})));
+          layer->set_name(name);
+        }
+        layers.resize(refs.size() + 1);
+        layers[refs.size()] = layer;
         refs.push_back(builder.Apply(std::move(layer), ins));
         break;
       }
@@ -118,7 +133,11 @@ std::string GraphModel::ArchitectureJson() const {
     Json n = {{"name", node.name}, {"op", GraphOpName(node.op)}, {"inputs", node.inputs}};
     if (node.op == GraphNode::Op::kInput) n["shape"] = node.shape;
     if (node.op == GraphNode::Op::kConcatenate) n["axis"] = node.axis;
-    if (node.layer) n["layer"] = {{"type", node.layer->type()}, {"config", node.layer->config()}};
+    if (node.shares >= 0) {
+      n["shares"] = node.shares;
+    } else if (node.layer) {
+      n["layer"] = {{"type", node.layer->type()}, {"config", node.layer->config()}};
+    }
     nodes.push_back(std::move(n));
   }
   Json arch = {{"format", kGraphFormat},

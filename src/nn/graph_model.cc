@@ -6,9 +6,12 @@
 
 #include <atomic>
 #include <cstring>
+#include <map>
 #include <set>
 
 #include "mlcore/ops/elementwise.h"
+#include "nn/device_dispatch.h"
+#include "nn/layer_sharing.h"
 
 namespace mlcore::nn {
 namespace {
@@ -40,6 +43,25 @@ ConcatPlan PlanConcat(const std::vector<Shape>& shapes, int64_t axis, int64_t ba
 
 int64_t NormalizeAxis(int64_t axis, size_t rank) {
   return axis < 0 ? axis + static_cast<int64_t>(rank) : axis;
+}
+
+// Add takes float32 only; Concatenate any one dtype for all of its inputs (integer indices
+// joined before an Embedding, say). The error names the node and the offending input.
+Status CheckDTypes(const std::vector<GraphNode>& nodes, const GraphNode& node,
+                   const std::vector<Tensor>& values, bool float_only) {
+  const DType want = float_only ? DType::kFloat32 : values[node.inputs[0]].dtype();
+  for (int64_t in : node.inputs) {
+    if (values[in].dtype() != want) {
+      return absl::InvalidArgumentError(
+          std::string(GraphOpName(node.op)) + " node '" + node.name + "' needs " +
+          (float_only ? "float32 inputs" : "inputs of one dtype") + ", but input " +
+          Quote(nodes[in]) + " has dtype " + DTypeName(values[in].dtype()) +
+          (float_only ? ""
+                      : std::string(" and input ") + Quote(nodes[node.inputs[0]]) + " " +
+                            DTypeName(want)));
+    }
+  }
+  return absl::OkStatus();
 }
 
 // d += g, without writing into a tensor that may be shared with another node.
@@ -111,15 +133,8 @@ NodeRef GraphBuilder::Apply(std::shared_ptr<Layer> layer, const std::vector<Node
     return AddNode(std::move(node), inputs);
   }
   if (layer->name().empty()) layer->set_name(layer->type() + "_" + id);
+  // A later use of a shared layer is renamed "<layer>:<k>" by Finish, counting kept nodes only.
   node.name = layer->name();
-  for (const GraphNode& other : nodes_) {
-    if (other.layer == layer && status_.ok()) {
-      status_ = absl::InvalidArgumentError(
-          "layer '" + layer->name() +
-          "' is applied twice in the graph; a layer keeps the state of its one forward pass, "
-          "so create a second layer for the second use");
-    }
-  }
   if (inputs.size() != 1 && status_.ok()) {
     status_ = absl::InvalidArgumentError("layer '" + layer->name() + "' takes one input, got " +
                                          std::to_string(inputs.size()) +
@@ -211,13 +226,14 @@ StatusOr<std::unique_ptr<GraphModel>> GraphBuilder::Finish(const std::vector<Nod
   // Keep the needed nodes, remapping indices, and infer every shape.
   std::vector<int64_t> remap(n, -1);
   std::vector<GraphNode> kept;
+  std::vector<std::shared_ptr<Layer>> runners;
+  std::map<Layer*, int64_t> first_use;  // kept index of each layer's first use
+  std::map<Layer*, int> uses;           // further uses so far, for the "<layer>:<k>" names
   std::set<std::string> names;
   for (int64_t i = 0; i < n; ++i) {
     if (needed_by[i] < 0) continue;
     GraphNode node = nodes_[i];
-    if (!names.insert(node.name).second) {
-      return absl::InvalidArgumentError("two graph nodes are named '" + node.name + "'");
-    }
+    runners.emplace_back();
     std::vector<Shape> in_shapes;
     for (int64_t& in : node.inputs) {
       in = remap[in];
@@ -228,13 +244,27 @@ StatusOr<std::unique_ptr<GraphModel>> GraphBuilder::Finish(const std::vector<Nod
       case GraphNode::Op::kInput:
         break;
       case GraphNode::Op::kLayer: {
+        auto [first, inserted] = first_use.emplace(node.layer.get(), index);
+        if (!inserted) {
+          node.shares = first->second;
+          node.name = node.layer->name() + ":" + std::to_string(++uses[node.layer.get()]);
+        }
         StatusOr<Shape> shape = node.layer->Build(in_shapes[0], seed * 1000003 + index);
         if (!shape.ok()) {
+          std::string why(shape.status().message());
+          if (node.shares >= 0) {
+            why = "a shared layer needs the same input shape at every use; " + why +
+                  " (first used at node '" + kept[node.shares].name + "')";
+          }
           return Status(shape.status().code(), "graph node " + Quote(node) + " on input " +
-                                                   Quote(kept[node.inputs[0]]) + ": " +
-                                                   std::string(shape.status().message()));
+                                                   Quote(kept[node.inputs[0]]) + ": " + why);
         }
         node.shape = *shape;
+        if (node.shares < 0) {
+          runners[index] = node.layer;
+        } else {
+          MLCORE_ASSIGN_OR_RETURN(runners[index], internal::ShareLayer(*node.layer, in_shapes[0]));
+        }
         break;
       }
       case GraphNode::Op::kAdd:
@@ -276,20 +306,23 @@ StatusOr<std::unique_ptr<GraphModel>> GraphBuilder::Finish(const std::vector<Nod
         break;
       }
     }
+    if (!names.insert(node.name).second) {
+      return absl::InvalidArgumentError("two graph nodes are named '" + node.name + "'");
+    }
     remap[i] = index;
     kept.push_back(std::move(node));
   }
   // Layers fed only by model inputs need not compute d(loss)/d(data).
-  for (GraphNode& node : kept) {
-    if (node.op == GraphNode::Op::kLayer) {
-      node.layer->set_input_grad_needed(kept[node.inputs[0]].op != GraphNode::Op::kInput);
+  for (size_t i = 0; i < kept.size(); ++i) {
+    if (kept[i].op == GraphNode::Op::kLayer) {
+      runners[i]->set_input_grad_needed(kept[kept[i].inputs[0]].op != GraphNode::Op::kInput);
     }
   }
   std::vector<int64_t> in_ids, out_ids;
   for (const NodeRef& r : inputs) in_ids.push_back(remap[r.id]);
   for (const NodeRef& r : outputs) out_ids.push_back(remap[r.id]);
   return std::unique_ptr<GraphModel>(
-      new GraphModel(std::move(kept), std::move(in_ids), std::move(out_ids)));
+      new GraphModel(std::move(kept), std::move(runners), std::move(in_ids), std::move(out_ids)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,9 +343,17 @@ std::vector<std::string> GraphModel::input_names() const {
 std::vector<Layer*> GraphModel::AllLayers() const {
   std::vector<Layer*> out;
   for (const GraphNode& node : nodes_) {
-    if (node.layer) out.push_back(node.layer.get());
+    if (node.layer && node.shares < 0) out.push_back(node.layer.get());
   }
   return out;
+}
+
+Status GraphModel::SyncSharedLayers() {
+  for (size_t id = 0; id < nodes_.size(); ++id) {
+    if (nodes_[id].shares < 0) continue;
+    MLCORE_RETURN_IF_ERROR(internal::AliasParameters(*nodes_[id].layer, *runners_[id]));
+  }
+  return absl::OkStatus();
 }
 
 Status GraphModel::BuildFor(const std::vector<Shape>& input_shapes, uint64_t) {
@@ -331,17 +372,11 @@ Status GraphModel::BuildFor(const std::vector<Shape>& input_shapes, uint64_t) {
   return absl::OkStatus();
 }
 
-Status GraphModel::CheckCuda() const {
-  for (const GraphNode& node : nodes_) {
-    if (node.op == GraphNode::Op::kConcatenate) {
-      return absl::InvalidArgumentError("graph node " + Quote(node) +
-                                        " has no CUDA implementation; train on the CPU");
-    }
-  }
-  return absl::OkStatus();
-}
+// Add and Concatenate both run on CUDA (ops::Add, cuda::CopyRows).
+Status GraphModel::CheckCuda() const { return absl::OkStatus(); }
 
 StatusOr<TensorList> GraphModel::DoForward(const TensorList& x, bool training) {
+  MLCORE_RETURN_IF_ERROR(SyncSharedLayers());
   MLCORE_RETURN_IF_ERROR(BuildFor([&] {
     std::vector<Shape> shapes;
     for (const Tensor& t : x) shapes.emplace_back(t.shape().begin() + 1, t.shape().end());
@@ -356,7 +391,14 @@ StatusOr<TensorList> GraphModel::DoForward(const TensorList& x, bool training) {
       case GraphNode::Op::kInput:
         break;
       case GraphNode::Op::kLayer: {
-        StatusOr<Tensor> out = node.layer->Forward(values[node.inputs[0]], training);
+        StatusOr<Tensor> out = runners_[id]->Forward(values[node.inputs[0]], training);
+        const GraphNode& from = nodes_[node.inputs[0]];
+        if (!out.ok() && IsTypeError(out.status()) && from.op == GraphNode::Op::kInput) {
+          return absl::InvalidArgumentError(
+              "graph input '" + from.name + "' has dtype " +
+              DTypeName(values[node.inputs[0]].dtype()) + ", which node " + Quote(node) +
+              " does not take: " + std::string(out.status().message()));
+        }
         if (!out.ok()) {
           Status s(out.status().code(),
                    "graph node " + Quote(node) + ": " + std::string(out.status().message()));
@@ -368,6 +410,7 @@ StatusOr<TensorList> GraphModel::DoForward(const TensorList& x, bool training) {
         break;
       }
       case GraphNode::Op::kAdd: {
+        MLCORE_RETURN_IF_ERROR(CheckDTypes(nodes_, node, values, /*float_only=*/true));
         MLCORE_ASSIGN_OR_RETURN(Tensor sum,
                                 ops::Add(values[node.inputs[0]], values[node.inputs[1]]));
         for (size_t k = 2; k < node.inputs.size(); ++k) {
@@ -377,6 +420,7 @@ StatusOr<TensorList> GraphModel::DoForward(const TensorList& x, bool training) {
         break;
       }
       case GraphNode::Op::kConcatenate: {
+        MLCORE_RETURN_IF_ERROR(CheckDTypes(nodes_, node, values, /*float_only=*/false));
         Shape shape = node.shape;
         shape.insert(shape.begin(), batch);
         const Tensor& first = values[node.inputs[0]];
@@ -390,8 +434,14 @@ StatusOr<TensorList> GraphModel::DoForward(const TensorList& x, bool training) {
         size_t offset = 0;
         for (size_t k = 0; k < node.inputs.size(); ++k) {
           const auto* src = static_cast<const char*>(values[node.inputs[k]].data());
-          for (int64_t r = 0; r < plan.outer; ++r) {
-            std::memcpy(dst + r * row + offset, src + r * plan.chunk[k], plan.chunk[k]);
+          if (out.device().is_cuda()) {
+            MLCORE_RETURN_IF_ERROR(
+                MLCORE_NN_CUDA(cuda::CopyRows(out.device().index, dst + offset, row, src,
+                                              plan.chunk[k], plan.chunk[k], plan.outer)));
+          } else {
+            for (int64_t r = 0; r < plan.outer; ++r) {
+              std::memcpy(dst + r * row + offset, src + r * plan.chunk[k], plan.chunk[k]);
+            }
           }
           offset += plan.chunk[k];
         }
@@ -406,7 +456,11 @@ StatusOr<TensorList> GraphModel::DoForward(const TensorList& x, bool training) {
 }
 
 Status GraphModel::DoBackward(const TensorList& grad_outputs) {
+  MLCORE_RETURN_IF_ERROR(SyncSharedLayers());
   std::vector<Tensor> grads(nodes_.size());
+  // Per first use of a shared layer, the parameter gradients of its later uses summed so far.
+  // Later uses come later in node order, so the reverse walk reaches them first.
+  std::vector<std::vector<Tensor>> shared_grads(nodes_.size());
   for (size_t i = 0; i < outputs_.size(); ++i) {
     MLCORE_ASSIGN_OR_RETURN(grads[outputs_[i]], Accumulate(grads[outputs_[i]], grad_outputs[i]));
   }
@@ -418,12 +472,31 @@ Status GraphModel::DoBackward(const TensorList& grad_outputs) {
       case GraphNode::Op::kInput:
         break;
       case GraphNode::Op::kLayer: {
-        StatusOr<Tensor> gin = node.layer->Backward(g);
+        Layer& runner = *runners_[id];
+        StatusOr<Tensor> gin = runner.Backward(g);
         if (!gin.ok()) {
           return Status(gin.status().code(),
                         "graph node " + Quote(node) + ": " + std::string(gin.status().message()));
         }
-        MLCORE_RETURN_IF_ERROR(ParametersReady(*node.layer));
+        const std::vector<Parameter*> params = runner.parameters();
+        if (node.shares >= 0) {
+          // A copy's gradient tensors are its own scratch until its next Backward, so the
+          // first one reached can hold the running sum.
+          std::vector<Tensor>& sum = shared_grads[node.shares];
+          for (size_t k = 0; k < params.size(); ++k) {
+            if (sum.size() <= k) {
+              sum.push_back(params[k]->grad);
+            } else {
+              MLCORE_RETURN_IF_ERROR(ops::AddInto(sum[k], params[k]->grad, sum[k]));
+            }
+          }
+        } else {
+          const std::vector<Tensor>& sum = shared_grads[id];
+          for (size_t k = 0; k < sum.size(); ++k) {
+            MLCORE_RETURN_IF_ERROR(ops::AddInto(params[k]->grad, sum[k], params[k]->grad));
+          }
+          MLCORE_RETURN_IF_ERROR(ParametersReady(runner));  // every use is done
+        }
         const int64_t in = node.inputs[0];
         if (nodes_[in].op != GraphNode::Op::kInput) {
           MLCORE_ASSIGN_OR_RETURN(grads[in], Accumulate(grads[in], *gin));
@@ -459,8 +532,14 @@ Status GraphModel::DoBackward(const TensorList& grad_outputs) {
             shape.insert(shape.begin(), batch);
             MLCORE_ASSIGN_OR_RETURN(Tensor part, Tensor::Empty(shape, g.dtype(), g.device()));
             auto* dst = static_cast<char*>(part.data());
-            for (int64_t r = 0; r < plan.outer; ++r) {
-              std::memcpy(dst + r * plan.chunk[k], src + r * row + offset, plan.chunk[k]);
+            if (g.device().is_cuda()) {
+              MLCORE_RETURN_IF_ERROR(
+                  MLCORE_NN_CUDA(cuda::CopyRows(g.device().index, dst, plan.chunk[k], src + offset,
+                                                row, plan.chunk[k], plan.outer)));
+            } else {
+              for (int64_t r = 0; r < plan.outer; ++r) {
+                std::memcpy(dst + r * plan.chunk[k], src + r * row + offset, plan.chunk[k]);
+              }
             }
             MLCORE_ASSIGN_OR_RETURN(grads[in], Accumulate(grads[in], part));
           }

@@ -9,11 +9,14 @@
 namespace mlcore::nn::internal {
 
 bool ConvGeometry::Resolve() {
-  const int64_t span = dilation * (kernel - 1) + 1;
-  if (channels <= 0 || kernel <= 0 || stride <= 0 || padding < 0 || dilation <= 0) return false;
-  if (height + 2 * padding < span || width + 2 * padding < span) return false;
-  out_height = (height + 2 * padding - span) / stride + 1;
-  out_width = (width + 2 * padding - span) / stride + 1;
+  if (channels <= 0 || kernel <= 0 || kernel_w < 0 || stride <= 0 || padding < 0 || dilation <= 0) {
+    return false;
+  }
+  const int64_t span_h = dilation * (KernelH() - 1) + 1;
+  const int64_t span_w = dilation * (KernelW() - 1) + 1;
+  if (height + 2 * padding < span_h || width + 2 * padding < span_w) return false;
+  out_height = (height + 2 * padding - span_h) / stride + 1;
+  out_width = (width + 2 * padding - span_w) / stride + 1;
   return true;
 }
 
@@ -36,9 +39,9 @@ void Im2Col(const ConvGeometry& g, const float* x, float* col) {
   const int64_t oh_n = g.out_height, ow_n = g.out_width;
   for (int64_t c = 0; c < g.channels; ++c) {
     const float* xc = x + c * g.height * g.width;
-    for (int64_t kh = 0; kh < g.kernel; ++kh) {
-      for (int64_t kw = 0; kw < g.kernel; ++kw) {
-        float* row = col + ((c * g.kernel + kh) * g.kernel + kw) * oh_n * ow_n;
+    for (int64_t kh = 0; kh < g.KernelH(); ++kh) {
+      for (int64_t kw = 0; kw < g.KernelW(); ++kw) {
+        float* row = col + ((c * g.KernelH() + kh) * g.KernelW() + kw) * oh_n * ow_n;
         const int64_t woff = kw * g.dilation;
         int64_t lo, hi;
         ValidRange(woff, g.stride, g.padding, g.width, ow_n, &lo, &hi);
@@ -67,9 +70,9 @@ void Col2Im(const ConvGeometry& g, const float* col, float* dx) {
   const int64_t oh_n = g.out_height, ow_n = g.out_width;
   for (int64_t c = 0; c < g.channels; ++c) {
     float* xc = dx + c * g.height * g.width;
-    for (int64_t kh = 0; kh < g.kernel; ++kh) {
-      for (int64_t kw = 0; kw < g.kernel; ++kw) {
-        const float* row = col + ((c * g.kernel + kh) * g.kernel + kw) * oh_n * ow_n;
+    for (int64_t kh = 0; kh < g.KernelH(); ++kh) {
+      for (int64_t kw = 0; kw < g.KernelW(); ++kw) {
+        const float* row = col + ((c * g.KernelH() + kh) * g.KernelW() + kw) * oh_n * ow_n;
         const int64_t woff = kw * g.dilation;
         int64_t lo, hi;
         ValidRange(woff, g.stride, g.padding, g.width, ow_n, &lo, &hi);

@@ -1,9 +1,12 @@
 // LayerNorm over the last dimension (Ba et al.): per sample and position, subtract the mean,
 // divide by the standard deviation, then scale by gamma and shift by beta. Statistics are
-// computed in double so that large offsets do not cancel catastrophically.
+// computed in double so that large offsets do not cancel catastrophically. The CUDA twin
+// (cuda::LayerNormForward/Backward) does the same with one warp per row.
 #include <cmath>
 
 #include "mlcore/nn/layers.h"
+#include "nn/conv_cuda.h"
+#include "nn/device_dispatch.h"
 #include "nn/layer_util.h"
 
 namespace mlcore::nn {
@@ -14,6 +17,7 @@ class LayerNormLayer : public Layer {
   explicit LayerNormLayer(double eps) : eps_(eps) {}
   std::string type() const override { return "layer_norm"; }
   LayerConfig config() const override { return {{"eps", eps_}}; }
+  bool SupportsCuda() const override { return internal::kConvCudaBuilt; }
   std::vector<Parameter*> parameters() override {
     if (!gamma_.value.defined()) return {};
     return {&gamma_, &beta_};
@@ -35,9 +39,19 @@ class LayerNormLayer : public Layer {
 
   StatusOr<Tensor> DoForward(const Tensor& x, bool training) override {
     const int64_t rows = x.numel() / d_;
-    MLCORE_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(x.shape(), DType::kFloat32));
-    MLCORE_ASSIGN_OR_RETURN(Tensor xhat, Tensor::Empty(x.shape(), DType::kFloat32));
-    MLCORE_ASSIGN_OR_RETURN(Tensor rstd, Tensor::Empty({rows}, DType::kFloat32));
+    MLCORE_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(x.shape(), DType::kFloat32, x.device()));
+    MLCORE_ASSIGN_OR_RETURN(Tensor xhat, Tensor::Empty(x.shape(), DType::kFloat32, x.device()));
+    MLCORE_ASSIGN_OR_RETURN(Tensor rstd, Tensor::Empty({rows}, DType::kFloat32, x.device()));
+    if (x.device().is_cuda()) {
+      MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(cuda::LayerNormForward(
+          x.device().index, x.data<float>(), gamma_.value.data<float>(), beta_.value.data<float>(),
+          y.data<float>(), xhat.data<float>(), rstd.data<float>(), rows, d_, eps_)));
+      if (training) {
+        xhat_ = xhat;
+        rstd_ = rstd;
+      }
+      return y;
+    }
     const float* in = x.data<float>();
     const float* g = gamma_.value.data<float>();
     const float* b = beta_.value.data<float>();
@@ -65,7 +79,14 @@ class LayerNormLayer : public Layer {
 
   StatusOr<Tensor> DoBackward(const Tensor& dy) override {
     const int64_t rows = dy.numel() / d_;
-    MLCORE_ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(dy.shape(), DType::kFloat32));
+    MLCORE_ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(dy.shape(), DType::kFloat32, dy.device()));
+    if (dy.device().is_cuda()) {
+      MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(
+          cuda::LayerNormBackward(dy.device().index, dy.data<float>(), xhat_.data<float>(),
+                                  rstd_.data<float>(), gamma_.value.data<float>(), dx.data<float>(),
+                                  gamma_.grad.data<float>(), beta_.grad.data<float>(), rows, d_)));
+      return dx;
+    }
     float* dg = gamma_.grad.data<float>();
     float* db = beta_.grad.data<float>();
     std::fill(dg, dg + d_, 0.0f);

@@ -144,7 +144,15 @@ StatusOr<TensorList> Model::ForwardAll(const TensorList& x, bool training) {
       moved.push_back(std::move(d));
     }
   }
-  return DoForward(moved, training);
+  StatusOr<TensorList> out = DoForward(moved, training);
+  if (!out.ok() && IsTypeError(out.status()) && num_inputs() == 1 &&
+      x[0].dtype() != DType::kFloat32) {
+    // The first layer refused the input's dtype: a bad value for this model, named as such.
+    return absl::InvalidArgumentError(
+        std::string("the model input has dtype ") + DTypeName(x[0].dtype()) +
+        ", which its first layer does not take: " + std::string(out.status().message()));
+  }
+  return out;
 }
 
 Status Model::BackwardAll(const TensorList& grad_outputs) {

@@ -88,8 +88,8 @@ def test_shape_errors_name_layer_and_shapes():
     model.build([1, 8, 8])
     with pytest.raises(ValueError, match=r"max_pool2d_0.*\[-1, 1, 8, 8\].*\[2, 3, 8, 8\]"):
         model.predict(np.zeros((2, 3, 8, 8), np.float32))
-    with pytest.raises(ValueError):
-        nn.Conv2d(4, (3, 5))
+    with pytest.raises(ValueError, match="kernel_size"):
+        nn.Conv2d(4, (3, 0))
     with pytest.raises(ValueError):
         nn.BatchNorm1d(momentum=2.0)
 
@@ -106,3 +106,33 @@ def test_embedding_classifies_tokens_and_rejects_out_of_range():
     bad[5, 1] = 20
     with pytest.raises(ValueError, match=r"embedding_0.*index 20.*vocabulary of 20"):
         model.predict(bad)
+
+
+def test_rectangular_and_grouped_convolutions_train_and_round_trip(digits, tmp_path):
+    x, y, xt, yt = digits
+    model = nn.Sequential([
+        nn.Conv2d(16, (3, 5), padding=2), nn.ReLU(),
+        nn.Conv2d(16, 3, padding=1, groups=4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dense(10),
+    ])
+    model.compile(optimizer=optim.Adam(2e-3), loss="cross_entropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=8, batch_size=32, seed=1)
+    assert model.evaluate(xt, yt)["accuracy"] >= 0.95
+    # (8 + 4 - 3) + 1 = 10 rows, (8 + 4 - 5) + 1 = 8 columns.
+    assert model.layers[0].output_shape == [16, 10, 8]
+    assert model.layers[0].weights()["conv2d_0.kernel"].shape == (16, 1, 3, 5)
+    assert model.layers[2].weights()["conv2d_2.kernel"].shape == (16, 4, 3, 3)
+    model.save(tmp_path / "ckpt")
+    loaded = nn.load(tmp_path / "ckpt")
+    np.testing.assert_array_equal(loaded.predict(xt), model.predict(xt))
+
+
+def test_group_errors_are_value_errors():
+    with pytest.raises(ValueError, match="groups=2"):
+        nn.Conv2d(5, 3, groups=2)
+    with pytest.raises(ValueError, match="kernel_size"):
+        nn.Conv2d(4, (3, 3, 3))
+    model = nn.Sequential([nn.Conv2d(4, 3, groups=2), nn.Flatten(), nn.Dense(2)])
+    model.compile(optimizer=optim.SGD(0.1), loss="cross_entropy")
+    with pytest.raises(ValueError, match="3 input channels"):
+        model.fit(np.zeros((4, 3, 6, 6), np.float32), np.zeros(4, np.int64), epochs=1)

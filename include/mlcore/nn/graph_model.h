@@ -3,6 +3,11 @@
 // node can only consume nodes created before it, so a cycle cannot be expressed. Finish checks
 // the wiring and infers every shape, with errors naming the node, then builds the weights.
 // Training, evaluation, prediction and device placement are Model's (model.h).
+//
+// Weight sharing: applying one layer object at several nodes (Siamese towers, a block reused
+// twice) makes those nodes share its parameters. They appear once in parameters(), the
+// optimiser and checkpoints; the gradients of all uses are summed before the gradient-ready
+// hook fires for them.
 #pragma once
 
 #include <cstdint>
@@ -28,9 +33,12 @@ struct GraphNode {
   Op op = Op::kInput;
   std::string name;              // unique in the graph; a layer node is named like its layer
   std::vector<int64_t> inputs;   // indices of earlier nodes
-  std::shared_ptr<Layer> layer;  // kLayer
-  int64_t axis = -1;             // kConcatenate: per-sample axis (negative counts from the end)
-  Shape shape;                   // per-sample output shape (kInput: as declared)
+  std::shared_ptr<Layer> layer;  // kLayer: the layer object the user applied
+  // kLayer: the index of the first node applying the same layer (its parameters are shared),
+  // or -1 at a layer's first use. A later use is named "<layer>:<k>" (k = 1, 2...).
+  int64_t shares = -1;
+  int64_t axis = -1;  // kConcatenate: per-sample axis (negative counts from the end)
+  Shape shape;        // per-sample output shape (kInput: as declared)
 };
 const char* GraphOpName(GraphNode::Op op);
 
@@ -42,8 +50,10 @@ class GraphBuilder {
 
   // A model input with per-sample `shape` (no batch axis). Names default to "input_<k>".
   NodeRef Input(const Shape& shape, std::string name = "");
-  // `layer` applied to one node. A layer may be applied once per graph (it keeps what its
-  // Backward needs from its one Forward); unnamed layers get "<type>_<node>".
+  // `layer` applied to one node; unnamed layers get "<type>_<node>". Applying the same layer
+  // again shares its parameters (every use needs the same input shape); each further use runs
+  // on its own copy of the layer that aliases the parameters, so each keeps its own forward
+  // state for the backward pass.
   NodeRef Apply(std::shared_ptr<Layer> layer, NodeRef input);
   // Same, with the input as a one-element list (more than one is an error naming the layer).
   NodeRef Apply(std::shared_ptr<Layer> layer, const std::vector<NodeRef>& inputs);
@@ -56,9 +66,9 @@ class GraphBuilder {
   // The model computing `outputs` from `inputs`, built with weights drawn from `seed`. Errors
   // (InvalidArgument, each naming the node): a node from another builder or never created, a
   // shape mismatch in Add/Concatenate or a layer, an output that needs an input not in
-  // `inputs`, an input no output uses, a layer applied twice, duplicate names. Nodes no output
-  // needs are dropped. The builder may be used again afterwards for another model only with
-  // fresh layers.
+  // `inputs`, an input no output uses, a shared layer given inputs of different shapes,
+  // duplicate names. Nodes no output needs are dropped. The builder may be used again afterwards
+  // for another model only with fresh layers.
   StatusOr<std::unique_ptr<GraphModel>> Finish(const std::vector<NodeRef>& inputs,
                                                const std::vector<NodeRef>& outputs,
                                                uint64_t seed = 0);
@@ -76,6 +86,7 @@ class GraphModel : public Model {
   size_t num_inputs() const override { return inputs_.size(); }
   std::vector<std::string> output_names() const override;
   std::vector<std::string> input_names() const;
+  // Each layer once (a shared layer at its first use), in execution order.
   std::vector<Layer*> AllLayers() const override;
   bool built() const override { return true; }  // Finish builds
   // Checks that `input_shapes` are the shapes the graph was built for (error naming the input).
@@ -99,11 +110,21 @@ class GraphModel : public Model {
  private:
   friend class GraphBuilder;
   friend StatusOr<std::unique_ptr<GraphModel>> LoadGraphModel(const std::string& dir);
-  GraphModel(std::vector<GraphNode> nodes, std::vector<int64_t> inputs,
-             std::vector<int64_t> outputs)
-      : nodes_(std::move(nodes)), inputs_(std::move(inputs)), outputs_(std::move(outputs)) {}
+  GraphModel(std::vector<GraphNode> nodes, std::vector<std::shared_ptr<Layer>> runners,
+             std::vector<int64_t> inputs, std::vector<int64_t> outputs)
+      : nodes_(std::move(nodes)),
+        runners_(std::move(runners)),
+        inputs_(std::move(inputs)),
+        outputs_(std::move(outputs)) {}
+  // Points every copy of a shared layer at the current parameter and buffer tensors of the
+  // layer's first use (they change when the model moves to another device), and keeps each
+  // copy's own gradient tensors on that device.
+  Status SyncSharedLayers();
 
   std::vector<GraphNode> nodes_;  // topological (creation) order
+  // Per node, the layer instance that runs it: the node's layer at its first use, a copy that
+  // aliases its parameters at later uses (null for non-layer nodes).
+  std::vector<std::shared_ptr<Layer>> runners_;
   std::vector<int64_t> inputs_, outputs_;
 };
 

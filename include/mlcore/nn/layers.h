@@ -3,6 +3,7 @@
 // Dense(256), ReLU(), Dense(10) without repeating sizes.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 
@@ -32,7 +33,7 @@ std::shared_ptr<Layer> Flatten();
 StatusOr<std::shared_ptr<Layer>> Dropout(double rate, uint64_t seed = 0);
 
 // Normalises over the last dimension, then y = gamma * xhat + beta (gamma ones, beta zeros,
-// both of the last dimension's size). CPU only.
+// both of the last dimension's size). CPU and CUDA.
 StatusOr<std::shared_ptr<Layer>> LayerNorm(double eps = 1e-5);
 
 // --- Convolutional layers. Images are NCHW: per-sample input [channels, height, width]. ---
@@ -42,12 +43,21 @@ struct Conv2dOptions {
   int64_t padding = 0;  // zeros on every side
   int64_t dilation = 1;
   bool use_bias = true;
+  // Channel groups: input and output channels are split into `groups` blocks and output block g
+  // sees only input block g (groups == in_channels is a depthwise convolution). Both channel
+  // counts must be divisible by it.
+  int64_t groups = 1;
 };
-// 2-D cross-correlation with `filters` output channels and a square kernel_size x kernel_size
-// window (groups = 1). Kernel [filters, in_channels, k, k] He-uniform initialised (suits ReLU
-// nets), bias [filters] zeros. Output [filters, (H + 2p - d(k-1) - 1) / s + 1, same for W].
-// CPU: im2col + the AVX2 GEMM, parallel over the batch. CUDA: im2col kernels + cuBLAS.
+// 2-D cross-correlation with `filters` output channels and a kernel_size x kernel_size window.
+// Kernel [filters, in_channels / groups, kh, kw] He-uniform initialised (suits ReLU nets), bias
+// [filters] zeros. Output [filters, OH, OW] with OH = (H + 2p - d(kh-1) - 1) / s + 1 and OW the
+// same with W and kw. CPU: im2col + the AVX2 GEMM per group, parallel over the batch. CUDA: cuDNN
+// when the build links it, else im2col kernels + cuBLAS. In bf16 compute precision
+// (FitOptions::precision) the products take bf16-rounded operands with float32 sums.
 StatusOr<std::shared_ptr<Layer>> Conv2d(int64_t filters, int64_t kernel_size,
+                                        Conv2dOptions options = {});
+// The same with a rectangular {kh, kw} window, e.g. Conv2d(32, {3, 5}).
+StatusOr<std::shared_ptr<Layer>> Conv2d(int64_t filters, std::array<int64_t, 2> kernel_hw,
                                         Conv2dOptions options = {});
 
 struct Pool2dOptions {

@@ -62,6 +62,12 @@ struct FitOptions {
   std::vector<std::shared_ptr<Callback>> callbacks;
   // "cpu", "cuda" or "cuda:N": the model moves there (see Model::To) and stays.
   std::string device = "cpu";
+  // Matrix-product precision of this Fit's training and validation passes: "float32", or "bf16"
+  // (Dense and Conv2d multiply bf16-rounded operands with float32 accumulation; weights,
+  // gradients, optimiser state, activations and losses stay float32; no loss scaling, as bf16
+  // keeps float32's exponent range). On CUDA that runs on tensor cores; on the CPU it is an
+  // exact emulation of the rounding, for tests, not for speed.
+  std::string precision = "float32";
   // First epoch number (to continue a loaded checkpoint's count).
   int initial_epoch = 0;
 };

@@ -19,7 +19,7 @@ from .callbacks import (
 )
 from .data import Dataset
 from .graph import GraphBuilder, GraphModel
-from .model import History, Sequential, load
+from .model import History, Model, Sequential, load
 
 Layer = _nn.Layer
 
@@ -61,16 +61,17 @@ def Dropout(rate, seed=0) -> Layer:
 
 
 def LayerNorm(eps=1e-5) -> Layer:
-    """Normalises over the last axis, then scales and shifts (learnt gamma, beta). CPU only."""
+    """Normalises over the last axis, then scales and shifts (learnt gamma, beta)."""
     return _nn.layer_norm(eps)
 
 
 def Conv2d(filters=None, kernel_size=None, stride=1, padding=0, dilation=1, use_bias=True, *,
-           out_channels=None) -> Layer:
-    """2-D convolution over NCHW images with a square kernel (groups=1).
+           out_channels=None, groups=1) -> Layer:
+    """2-D convolution over NCHW images; ``kernel_size`` is an int or a (kh, kw) pair.
 
     ``filters`` (Keras) or ``out_channels`` (PyTorch) output channels; the input channels are
-    learnt from the first batch. Output [N, filters, (H + 2p - d(k-1) - 1) // s + 1, ...].
+    learnt from the first batch. ``groups`` splits both channel counts into that many blocks
+    (each must divide by it). Output [N, filters, (H + 2p - d(kh-1) - 1) // s + 1, ...].
     """
     if out_channels is not None:
         if filters is not None and filters != out_channels:
@@ -78,8 +79,14 @@ def Conv2d(filters=None, kernel_size=None, stride=1, padding=0, dilation=1, use_
         filters = out_channels
     if filters is None or kernel_size is None:
         raise TypeError("Conv2d needs filters (or out_channels) and kernel_size")
-    return _nn.conv2d(filters, _square(kernel_size, "kernel_size"), _square(stride, "stride"),
-                      _square(padding, "padding"), _square(dilation, "dilation"), use_bias)
+    if isinstance(kernel_size, (tuple, list)):
+        if len(kernel_size) != 2:
+            raise ValueError(f"kernel_size must be an int or a (kh, kw) pair, got {kernel_size!r}")
+        kh, kw = int(kernel_size[0]), int(kernel_size[1])
+    else:
+        kh = kw = int(kernel_size)
+    return _nn.conv2d(filters, kh, _square(stride, "stride"), _square(padding, "padding"),
+                      _square(dilation, "dilation"), use_bias, int(groups), kw)
 
 
 def MaxPool2d(kernel_size, stride=None, padding=0) -> Layer:
@@ -136,6 +143,6 @@ def read_safetensors(path):
 
 __all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dataset", "Dense", "Dropout",
            "EarlyStopping", "Embedding", "Flatten", "GELU", "GraphBuilder", "GraphModel",
-           "History", "HPOReporter", "Layer", "LayerNorm", "load", "MaxPool2d", "ModelCheckpoint",
-           "ProgressBar", "read_safetensors", "ReLU", "Sequential", "Sigmoid", "Softmax",
-           "SummaryWriter", "Tanh", "TensorBoard", "write_safetensors"]
+           "History", "HPOReporter", "Layer", "LayerNorm", "load", "MaxPool2d", "Model",
+           "ModelCheckpoint", "ProgressBar", "read_safetensors", "ReLU", "Sequential", "Sigmoid",
+           "Softmax", "SummaryWriter", "Tanh", "TensorBoard", "write_safetensors"]

@@ -13,18 +13,11 @@ outputs.
 import numpy as np
 
 from .. import _mlcore
-from .model import _as_tensor
+from .model import _as_tensor, _input_tensor
 
 
 def _core():
     return _mlcore.nn_models
-
-
-def _input_tensor(a):
-    a = a if isinstance(a, (np.ndarray, _mlcore.Tensor)) else np.asarray(a)
-    if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.dtype != np.float32:
-        return _as_tensor(a, np.float32)
-    return _as_tensor(a)
 
 
 def _target_tensor(a):
@@ -60,8 +53,9 @@ class Dataset:
     @staticmethod
     def from_tensors(x, y):
         """Examples are the rows of ``x`` and ``y`` (arrays, or tuples of arrays for several
-        inputs / outputs, all with the same number of rows). Floating inputs become float32,
-        integer labels int64."""
+        inputs / outputs, all with the same number of rows). Floating inputs become float32;
+        integer inputs stay int32/int64 (indices for an Embedding; other integer types become
+        int64); integer labels become int64."""
         xs, ys = _pack(x, _input_tensor), _pack(y, _target_tensor)
         return Dataset(_core().Dataset.from_tensors(xs, ys), xs[0].shape[0])
 

@@ -1,5 +1,6 @@
-"""The Python face of mlcore.nn models (Sequential here, GraphModel in graph.py): numpy / DLPack
-in, numpy out, or a mlcore.nn.Dataset for data that does not fit in memory."""
+"""The Python face of mlcore.nn models: ``Model`` (what Sequential and GraphModel share:
+compile, fit, evaluate, predict, save) and ``Sequential``. numpy / DLPack in, numpy out, or a
+mlcore.nn.Dataset for data that does not fit in memory."""
 
 import os
 
@@ -29,8 +30,30 @@ def _as_tensor(data, dtype=None):
     return _mlcore.from_numpy(array)
 
 
-def _inputs(x):
-    return _as_tensor(x, np.float32)
+def _input_dtype(dtype):
+    """The dtype a model input of numpy dtype ``dtype`` is passed on as: floats as float32,
+    int32/int64 unchanged (indices for an Embedding), other integers and bools as int64. The
+    C++ model then checks it against the layer that consumes the input (ValueError naming it);
+    anything else goes through unchanged, so that check names it."""
+    if dtype.kind == "f":
+        return np.float32
+    if dtype.kind in "iub" and dtype not in (np.int32, np.int64):
+        return np.int64
+    return None
+
+
+def _input_tensor(data):
+    """One model input as a CPU Tensor (see ``_input_dtype``)."""
+    if isinstance(data, _mlcore.Tensor) or (not isinstance(data, np.ndarray) and
+                                            hasattr(data, "__dlpack__")):
+        t = _as_tensor(data)
+        try:
+            dtype = np.dtype(t.dtype)
+        except TypeError:  # bfloat16 and other dtypes numpy lacks: the C++ check names them
+            return t
+        return _as_tensor(t, _input_dtype(dtype))
+    array = np.asarray(data)
+    return _as_tensor(array, _input_dtype(array.dtype))
 
 
 def _targets(y, loss):
@@ -41,6 +64,10 @@ def _targets(y, loss):
                                                                                 np.int64):
         return _as_tensor(array, np.int64)
     return _as_tensor(y)  # other dtypes go through unchanged, so the C++ check names them
+
+
+def _as_list(value):
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 class History:
@@ -56,17 +83,25 @@ class History:
         return f"History(epochs_run={self.epochs_run}, keys={sorted(self.history)})"
 
 
-class Sequential:
-    """Layers applied in order, trained with compile / fit / evaluate / predict."""
+class Model:
+    """What every mlcore.nn model shares, on top of its C++ core: compile / fit / evaluate /
+    predict / save. A subclass says how inputs and targets are packed for its core (``_x``,
+    ``_y``), how the core is compiled and what ``predict`` returns."""
 
-    def __init__(self, layers=(), _model=None):
-        self._model = _model if _model is not None else _nn.Sequential(list(layers))
-        self._loss = "cross_entropy"
-        if self._model.compiled:
-            self._loss = None  # restored by load(); targets then go through unconverted
+    def __init__(self, core):
+        self._model = core
+        # A loaded, compiled model: load() restores the loss; until then targets go through
+        # unconverted.
+        self._loss = None if core.compiled else "cross_entropy"
+
+    @property
+    def core(self):
+        """The C++ model (``mlcore._mlcore``), for custom training loops."""
+        return self._model
 
     @property
     def layers(self):
+        """Each layer once (a layer shared by several graph nodes included once)."""
         return self._model.layers
 
     @property
@@ -78,11 +113,6 @@ class Sequential:
         return self._model.num_parameters
 
     @property
-    def core(self):
-        """The C++ ``mlcore._mlcore.nn.Sequential`` (for custom training loops)."""
-        return self._model
-
-    @property
     def device(self):
         return self._model.device
 
@@ -91,28 +121,26 @@ class Sequential:
         self._model.to(device)
         return self
 
-    def add(self, layer):
-        self._model.add(layer)
-
-    def build(self, input_shape, seed=0):
-        """Builds for per-sample ``input_shape`` (no batch axis), initialising from ``seed``."""
-        self._model.build(list(input_shape), seed)
-
     def compile(self, optimizer, loss="cross_entropy", metrics=(), schedule=None,
-                clip_grad_norm=0.0, on_non_finite="stop"):
+                clip_grad_norm=0.0, on_non_finite="stop", loss_weights=None):
         """``on_non_finite``: "stop" (fit raises) or "skip" (drop the batch, count it in
-        logs["skipped_steps"]) when a loss or gradient norm is NaN or infinite."""
+        logs["skipped_steps"]) when a loss or gradient norm is NaN or infinite. With several
+        outputs the loss applies to each and the total is their sum weighted by
+        ``loss_weights``."""
         if on_non_finite not in ("stop", "skip"):
             raise ValueError(f"on_non_finite must be 'stop' or 'skip', got {on_non_finite!r}")
-        self._model.compile(optimizer, loss, list(metrics), schedule, clip_grad_norm,
-                            on_non_finite == "skip")
+        self._compile_core(optimizer, loss, list(metrics), schedule, clip_grad_norm,
+                           on_non_finite == "skip", list(loss_weights or []))
         self._loss = loss
 
     def fit(self, x, y=None, epochs=1, batch_size=32, validation_data=None, device="cpu",
-            callbacks=(), shuffle=True, seed=0, initial_epoch=None, verbose=0):
+            callbacks=(), shuffle=True, seed=0, initial_epoch=None, verbose=0,
+            precision="float32"):
         """Trains and returns a History. ``x`` may be a batched mlcore.nn.Dataset (then ``y``,
         ``batch_size``, ``shuffle`` and ``seed`` are not used: the Dataset does that), and so may
-        ``validation_data``. ``verbose=1`` adds a ProgressBar."""
+        ``validation_data``. ``verbose=1`` adds a ProgressBar. ``precision="bf16"`` multiplies
+        in bf16 with float32 accumulation and float32 master weights (tensor cores on CUDA, an
+        exact emulation on the CPU)."""
         from .callbacks import ProgressBar
 
         callbacks = list(callbacks)
@@ -121,42 +149,76 @@ class Sequential:
         start = self._model.epochs_trained if initial_epoch is None else initial_epoch
         if _is_dataset(x) or _is_dataset(validation_data):
             return _fit_dataset(self, x, y, epochs, batch_size, shuffle, seed, validation_data,
-                                callbacks, device, start)
+                                callbacks, device, start, precision)
         vx = vy = None
         if validation_data is not None:
             vx, vy = validation_data
-            vx, vy = _inputs(vx), _targets(vy, self._loss)
-        raw = self._model.fit(_inputs(x), _targets(y, self._loss), epochs, batch_size, shuffle,
-                              seed, vx, vy, callbacks, device, start)
+            vx, vy = self._x(vx), self._y(vy)
+        raw = self._model.fit(self._x(x), self._y(y), epochs, batch_size, shuffle, seed, vx, vy,
+                              callbacks, device, start, precision=precision)
         return History(raw)
 
     def evaluate(self, x, y=None, batch_size=256):
-        """{"loss": ..., "accuracy": ...} over (x, y) or a batched Dataset ``x``."""
+        """{"loss": ..., "accuracy": ..., per output "<name>_loss" when several} over (x, y) or
+        a batched Dataset ``x``."""
         if _is_dataset(x):
             return _models().evaluate_dataset(self._model, x._core)
-        return self._model.evaluate(_inputs(x), _targets(y, self._loss), batch_size)
+        return self._model.evaluate(self._x(x), self._y(y), batch_size)
 
     def predict(self, x, batch_size=256):
-        """Model outputs (logits for classifiers) as a numpy array."""
-        return np.asarray(self._model.predict(_inputs(x), batch_size))
+        """Model outputs (logits for classifiers) as a numpy array, or a list of arrays for a
+        model with several outputs."""
+        return self._outputs(self._model.predict(self._x(x), batch_size))
 
     def weights(self):
         """{parameter name: numpy array} (copies)."""
         return {k: np.array(v) for k, v in self._model.weights().items()}
 
-    def _validation_lists(self, validation_data):
-        vx, vy = validation_data
-        return [_inputs(vx)], [_targets(vy, self._loss)]
-
     def save(self, directory):
         """Writes model.safetensors, architecture.json and (when compiled) the optimizer state
-        into ``directory``, replacing any previous checkpoint there atomically."""
+        into ``directory``, replacing any previous checkpoint there atomically; mlcore.nn.load
+        gives the model back."""
         self._model.save(os.fspath(directory))
+
+    def _validation_lists(self, validation_data):
+        """Validation (inputs, targets) as Tensor lists, for fit on a Dataset."""
+        vx, vy = validation_data
+        return ([_input_tensor(v) for v in _as_list(vx)],
+                [_targets(v, self._loss) for v in _as_list(vy)])
+
+
+class Sequential(Model):
+    """Layers applied in order, trained with compile / fit / evaluate / predict."""
+
+    def __init__(self, layers=(), _model=None):
+        super().__init__(_model if _model is not None else _nn.Sequential(list(layers)))
+
+    def add(self, layer):
+        self._model.add(layer)
+
+    def build(self, input_shape, seed=0):
+        """Builds for per-sample ``input_shape`` (no batch axis), initialising from ``seed``."""
+        self._model.build(list(input_shape), seed)
 
     def load_weights(self, directory):
         """Loads weights saved from the same architecture; anything else raises ValueError and
         leaves this model untouched."""
         self._model.load_weights(os.fspath(directory))
+
+    def _compile_core(self, optimizer, loss, metrics, schedule, clip, skip, loss_weights):
+        if loss_weights:
+            raise ValueError("loss_weights are for models with several outputs; a Sequential "
+                             "has one")
+        self._model.compile(optimizer, loss, metrics, schedule, clip, skip)
+
+    def _x(self, x):
+        return _input_tensor(x)
+
+    def _y(self, y):
+        return _targets(y, self._loss)
+
+    def _outputs(self, out):
+        return np.asarray(out)
 
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)
@@ -174,7 +236,7 @@ def _is_dataset(obj):
 
 
 def _fit_dataset(model, data, y, epochs, batch_size, shuffle, seed, validation_data, callbacks,
-                 device, start):
+                 device, start, precision="float32"):
     """fit() for any model when the training or validation data is a Dataset."""
     from .data import Dataset
 
@@ -191,7 +253,7 @@ def _fit_dataset(model, data, y, epochs, batch_size, shuffle, seed, validation_d
     elif validation_data is not None:
         vx, vy = model._validation_lists(validation_data)
     raw = _models().fit_dataset(model._model, data._core, epochs, callbacks, device, start, vds,
-                                vx, vy)
+                                vx, vy, precision=precision)
     return History(raw)
 
 

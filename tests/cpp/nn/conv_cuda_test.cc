@@ -1,6 +1,9 @@
-// The CUDA twins of Conv2d, the pooling layers, BatchNorm and Embedding against their CPU
+// The CUDA twins of Conv2d (cuDNN and the im2col fallback; square, rectangular and grouped
+// windows; float32 and bf16), the pooling layers, BatchNorm and Embedding against their CPU
 // twins (forward, input gradient, parameter gradients, running statistics), and a conv net
 // trained on the GPU against the same net on the CPU. Skipped without a usable GPU.
+#include "nn/conv_cuda.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +12,7 @@
 #include "mlcore/nn/layers.h"
 #include "mlcore/nn/sequential.h"
 #include "mlcore/optim/optimizer.h"
+#include "nn/bf16.h"
 #include "nn/nn_test_util.h"
 
 namespace mlcore::nn {
@@ -33,7 +37,7 @@ void ExpectNear(const Tensor& cpu, const Tensor& gpu, double tol, const std::str
 // Two copies of a layer with the same initial state, one on the GPU: training forward, backward
 // and an inference forward must agree, and so must the buffers afterwards.
 void CompareLayer(const std::function<std::shared_ptr<Layer>()>& make, const Tensor& x,
-                  bool input_grad = true) {
+                  bool input_grad = true, double tol = 1e-4) {
   auto cpu = make(), gpu = make();
   cpu->set_name("l");
   gpu->set_name("l");
@@ -47,14 +51,14 @@ void CompareLayer(const std::function<std::shared_ptr<Layer>()>& make, const Ten
   Tensor y_cpu = *cpu->Forward(x, true);
   auto y_gpu = gpu->Forward(Gpu(x), true);
   ASSERT_TRUE(y_gpu.ok()) << y_gpu.status();
-  ExpectNear(y_cpu, *y_gpu, 1e-4, cpu->type() + " forward");
+  ExpectNear(y_cpu, *y_gpu, tol, cpu->type() + " forward");
   Tensor g = testing::Random(y_cpu.shape(), 2);
   auto dx_cpu = cpu->Backward(g);
   auto dx_gpu = gpu->Backward(Gpu(g));
   ASSERT_TRUE(dx_gpu.ok()) << dx_gpu.status();
-  if (input_grad) ExpectNear(*dx_cpu, *dx_gpu, 1e-4, cpu->type() + " backward");
+  if (input_grad) ExpectNear(*dx_cpu, *dx_gpu, tol, cpu->type() + " backward");
   for (size_t i = 0; i < cpu->parameters().size(); ++i) {
-    ExpectNear(cpu->parameters()[i]->grad, gpu->parameters()[i]->grad, 1e-3,
+    ExpectNear(cpu->parameters()[i]->grad, gpu->parameters()[i]->grad, 10 * tol,
                cpu->parameters()[i]->name);
   }
   for (size_t i = 0; i < cpu->buffers().size(); ++i) {
@@ -63,14 +67,62 @@ void CompareLayer(const std::function<std::shared_ptr<Layer>()>& make, const Ten
   Tensor i_cpu = *cpu->Forward(x, false);
   auto i_gpu = gpu->Forward(Gpu(x), false);
   ASSERT_TRUE(i_gpu.ok()) << i_gpu.status();
-  ExpectNear(i_cpu, *i_gpu, 1e-4, cpu->type() + " inference");
+  ExpectNear(i_cpu, *i_gpu, tol, cpu->type() + " inference");
+}
+
+// Runs `body` once per Conv2d CUDA backend this build has, then restores the default.
+void ForEachConvBackend(const std::function<void()>& body) {
+  std::vector<internal::ConvBackend> backends = {internal::ConvBackend::kIm2col};
+  if (internal::ConvCudaHasCudnn()) backends.push_back(internal::ConvBackend::kCudnn);
+  for (internal::ConvBackend b : backends) {
+    SCOPED_TRACE(b == internal::ConvBackend::kCudnn ? "cuDNN" : "im2col");
+    internal::SetConvCudaBackendForTesting(b);
+    body();
+  }
+  internal::SetConvCudaBackendForTesting(std::nullopt);
+}
+
+void CompareConvolutions(double tol) {
+  CompareLayer(
+      [] {
+        return *Conv2d(16, 3, {1, 1, 1, true});
+      },
+      testing::Random({5, 3, 12, 11}, 1), true, tol);
+  CompareLayer(
+      [] {
+        return *Conv2d(7, 3, {2, 2, 2, false});
+      },
+      testing::Random({3, 4, 13, 9}, 1), true, tol);
+  CompareLayer([] { return *Conv2d(5, 1); }, testing::Random({2, 6, 4, 4}, 1), true, tol);
+  // Rectangular, grouped, depthwise.
+  CompareLayer(
+      [] {
+        return *Conv2d(6, {3, 5}, {1, 1, 1, true});
+      },
+      testing::Random({3, 2, 9, 11}, 1), true, tol);
+  CompareLayer(
+      [] {
+        return *Conv2d(8, 3, {1, 1, 1, true, 2});
+      },
+      testing::Random({4, 6, 8, 8}, 1), true, tol);
+  CompareLayer(
+      [] {
+        return *Conv2d(4, {1, 3}, {2, 0, 1, false, 4});
+      },
+      testing::Random({3, 4, 9, 10}, 1), true, tol);
 }
 
 TEST(ConvCudaTest, ConvolutionsMatchTheirCpuTwins) {
   SKIP_WITHOUT_GPU();
-  CompareLayer([] { return *Conv2d(16, 3, {1, 1, 1, true}); }, testing::Random({5, 3, 12, 11}, 1));
-  CompareLayer([] { return *Conv2d(7, 3, {2, 2, 2, false}); }, testing::Random({3, 4, 13, 9}, 1));
-  CompareLayer([] { return *Conv2d(5, 1); }, testing::Random({2, 6, 4, 4}, 1));
+  ForEachConvBackend([] { CompareConvolutions(1e-4); });
+}
+
+// bf16 on both sides: the GPU multiplies the same bf16-rounded operands as the CPU emulation
+// with float32 sums, so only the order of the sums differs.
+TEST(ConvCudaTest, Bf16ConvolutionsMatchTheCpuEmulation) {
+  SKIP_WITHOUT_GPU();
+  internal::ScopedComputePrecision bf16(internal::Precision::kBFloat16);
+  ForEachConvBackend([] { CompareConvolutions(1e-3); });
 }
 
 TEST(ConvCudaTest, PoolingMatchesItsCpuTwin) {

@@ -1,8 +1,13 @@
 // Conv2d against a direct (seven nested loops) convolution, its gradients against central
-// differences, and its shape errors.
+// differences (square, rectangular and grouped windows), its shape errors, its checkpoint
+// config and the bf16 CPU emulation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "mlcore/nn/layers.h"
+#include "nn/bf16.h"
 #include "nn/nn_test_util.h"
 
 namespace mlcore::nn {
@@ -40,24 +45,27 @@ void CheckGradients(const std::shared_ptr<Layer>& layer, const Shape& input, dou
     ExpectClose(NumericGradient(p->value, f), grads[i++], tol, p->name);
 }
 
-// Direct convolution for reference.
+// Direct convolution for reference: w [F, C/groups, kh, kw].
 Tensor NaiveConv(const Tensor& x, const Tensor& w, const Tensor* b, int64_t s, int64_t p, int64_t d,
-                 int64_t oh, int64_t ow) {
+                 int64_t oh, int64_t ow, int64_t groups = 1) {
   const int64_t n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], wd = x.shape()[3];
-  const int64_t f = w.shape()[0], k = w.shape()[2];
+  const int64_t f = w.shape()[0], cg = w.shape()[1], kh_n = w.shape()[2], kw_n = w.shape()[3];
+  const int64_t fg = f / groups;
+  EXPECT_EQ(cg * groups, c);
   Tensor y = *Tensor::Zeros({n, f, oh, ow}, DType::kFloat32);
   for (int64_t in = 0; in < n; ++in)
     for (int64_t fo = 0; fo < f; ++fo)
       for (int64_t i = 0; i < oh; ++i)
         for (int64_t j = 0; j < ow; ++j) {
           double acc = b ? b->data<float>()[fo] : 0.0;
-          for (int64_t ci = 0; ci < c; ++ci)
-            for (int64_t kh = 0; kh < k; ++kh)
-              for (int64_t kw = 0; kw < k; ++kw) {
+          for (int64_t cl = 0; cl < cg; ++cl)
+            for (int64_t kh = 0; kh < kh_n; ++kh)
+              for (int64_t kw = 0; kw < kw_n; ++kw) {
+                const int64_t ci = (fo / fg) * cg + cl;
                 const int64_t ih = i * s - p + kh * d, iw = j * s - p + kw * d;
                 if (ih < 0 || ih >= h || iw < 0 || iw >= wd) continue;
                 acc += double(x.data<float>()[((in * c + ci) * h + ih) * wd + iw]) *
-                       w.data<float>()[((fo * c + ci) * k + kh) * k + kw];
+                       w.data<float>()[((fo * cg + cl) * kh_n + kh) * kw_n + kw];
               }
           y.data<float>()[((in * f + fo) * oh + i) * ow + j] = static_cast<float>(acc);
         }
@@ -68,14 +76,16 @@ struct ConvCase {
   int64_t filters, kernel, stride, padding, dilation;
   bool bias;
   Shape input;
+  int64_t kernel_w = 0;  // 0: square
+  int64_t groups = 1;
 };
 
 class Conv2dForwardTest : public ::testing::TestWithParam<ConvCase> {};
 
 TEST_P(Conv2dForwardTest, MatchesDirectConvolution) {
   const ConvCase c = GetParam();
-  Conv2dOptions o{c.stride, c.padding, c.dilation, c.bias};
-  auto layer = *Conv2d(c.filters, c.kernel, o);
+  Conv2dOptions o{c.stride, c.padding, c.dilation, c.bias, c.groups};
+  auto layer = *Conv2d(c.filters, {c.kernel, c.kernel_w > 0 ? c.kernel_w : c.kernel}, o);
   auto out = layer->Build(Shape(c.input.begin() + 1, c.input.end()), 3);
   ASSERT_TRUE(out.ok()) << out.status();
   std::vector<Parameter*> params = layer->parameters();
@@ -86,7 +96,7 @@ TEST_P(Conv2dForwardTest, MatchesDirectConvolution) {
     auto y = layer->Forward(x, training);
     ASSERT_TRUE(y.ok()) << y.status();
     Tensor ref = NaiveConv(x, params[0]->value, c.bias ? &params[1]->value : nullptr, c.stride,
-                           c.padding, c.dilation, (*out)[1], (*out)[2]);
+                           c.padding, c.dilation, (*out)[1], (*out)[2], c.groups);
     ASSERT_EQ(y->shape(), ref.shape());
     for (int64_t i = 0; i < ref.numel(); ++i) {
       ASSERT_NEAR(y->data<float>()[i], ref.data<float>()[i], 1e-4) << "at " << i;
@@ -99,7 +109,14 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dForwardTest,
                                            ConvCase{5, 3, 2, 0, 1, true, {3, 2, 9, 9}},
                                            ConvCase{3, 3, 1, 2, 2, false, {2, 2, 8, 7}},
                                            ConvCase{17, 1, 1, 0, 1, true, {2, 5, 4, 4}},
-                                           ConvCase{2, 5, 3, 2, 1, true, {1, 1, 11, 13}}));
+                                           ConvCase{2, 5, 3, 2, 1, true, {1, 1, 11, 13}},
+                                           // Rectangular windows.
+                                           ConvCase{4, 3, 1, 1, 1, true, {2, 3, 7, 9}, 5},
+                                           ConvCase{3, 1, 2, 0, 2, false, {2, 2, 6, 8}, 3},
+                                           // Groups, depthwise, and both with a rectangle.
+                                           ConvCase{6, 3, 1, 1, 1, true, {2, 4, 6, 6}, 0, 2},
+                                           ConvCase{3, 3, 2, 1, 1, false, {2, 3, 7, 7}, 0, 3},
+                                           ConvCase{8, 2, 1, 0, 1, true, {3, 4, 5, 7}, 3, 4}));
 
 TEST(Conv2dGradientTest, PaddedStride1) {
   CheckGradients(*Conv2d(3, 3, {1, 1, 1, true}), {2, 2, 5, 5});
@@ -110,6 +127,36 @@ TEST(Conv2dGradientTest, StridedDilatedNoBias) {
 TEST(Conv2dGradientTest, ParallelBatch) {
   // A batch large enough that the work is split over the thread pool.
   CheckGradients(*Conv2d(4, 3, {1, 1, 1, true}), {6, 3, 16, 16}, 3e-2);
+}
+
+TEST(Conv2dGradientTest, Rectangular) {
+  CheckGradients(*Conv2d(3, {2, 4}, {1, 1, 1, true}), {2, 2, 5, 6});
+}
+TEST(Conv2dGradientTest, RectangularStridedDilated) {
+  CheckGradients(*Conv2d(2, {3, 1}, {2, 0, 2, true}), {2, 3, 9, 5});
+}
+TEST(Conv2dGradientTest, Grouped) {
+  CheckGradients(*Conv2d(4, 3, {1, 1, 1, true, 2}), {2, 4, 5, 5});
+}
+TEST(Conv2dGradientTest, DepthwiseRectangularParallel) {
+  CheckGradients(*Conv2d(6, {3, 2}, {1, 1, 1, true, 3}), {6, 3, 12, 12}, 3e-2);
+}
+
+TEST(Conv2dTest, GroupErrorsNameTheCounts) {
+  auto bad_filters = Conv2d(5, 3, {1, 0, 1, true, 2});
+  ASSERT_FALSE(bad_filters.ok());
+  EXPECT_NE(bad_filters.status().message().find("filters=5"), std::string::npos);
+  EXPECT_NE(bad_filters.status().message().find("groups=2"), std::string::npos);
+  EXPECT_FALSE(Conv2d(4, 3, {1, 0, 1, true, 0}).ok());
+  EXPECT_FALSE(Conv2d(4, {3, 0}).ok());
+  auto layer = *Conv2d(4, 3, {1, 1, 1, true, 2});
+  layer->set_name("conv_g");
+  auto built = layer->Build({3, 8, 8}, 0);
+  ASSERT_FALSE(built.ok());
+  const std::string msg(built.status().message());
+  EXPECT_NE(msg.find("conv_g"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("3 input channels"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("groups=2"), std::string::npos) << msg;
 }
 
 TEST(Conv2dTest, ShapeErrorsNameTheLayerAndShapes) {
@@ -142,6 +189,72 @@ TEST(Conv2dTest, RegistryRebuildsFromConfig) {
   auto a = layer->Build({2, 9, 9}, 0), b = (*again)->Build({2, 9, 9}, 0);
   EXPECT_EQ(*a, *b);
   EXPECT_EQ(*a, (Shape{6, 5, 5}));
+}
+
+TEST(Conv2dTest, RectangularGroupedConfigRoundTrips) {
+  auto layer = *Conv2d(6, {3, 5}, {1, 2, 1, true, 3});
+  const LayerConfig config = layer->config();
+  EXPECT_EQ(config.at("kernel_h"), 3);
+  EXPECT_EQ(config.at("kernel_w"), 5);
+  EXPECT_EQ(config.at("groups"), 3);
+  auto again = CreateLayer("conv2d", config);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->config(), config);
+  EXPECT_EQ(*(*again)->Build({3, 9, 9}, 0), (Shape{6, 11, 9}));
+  EXPECT_EQ((*again)->parameters()[0]->value.shape(), (Shape{6, 1, 3, 5}));
+}
+
+TEST(Conv2dTest, OldConfigWithoutTheNewFieldsLoadsSquareAndUngrouped) {
+  // What checkpoints written before rectangular kernels and groups hold.
+  const LayerConfig old = {{"filters", 4}, {"kernel_size", 3}, {"stride", 1},
+                           {"padding", 1}, {"dilation", 1},    {"use_bias", 1}};
+  auto layer = CreateLayer("conv2d", old);
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  EXPECT_EQ((*layer)->config().at("kernel_w"), 3);
+  EXPECT_EQ((*layer)->config().at("groups"), 1);
+  ASSERT_TRUE((*layer)->Build({2, 6, 6}, 0).ok());
+  EXPECT_EQ((*layer)->parameters()[0]->value.shape(), (Shape{4, 2, 3, 3}));
+}
+
+// The CPU emulation of bf16: forward equals a float32 convolution of bf16-rounded input and
+// kernel (so it differs from float32, by about bf16's 2^-8 relative step), and the gradients stay
+// within bf16 tolerance of the float32 ones.
+TEST(Conv2dBf16Test, CpuEmulationRoundsTheGemmOperands) {
+  auto layer = *Conv2d(5, {3, 2}, {1, 1, 1, true, 1});
+  layer->set_name("c");
+  ASSERT_TRUE(layer->Build({4, 7, 6}, 2).ok());
+  Tensor x = Random({3, 4, 7, 6}, 9);
+  Tensor w = layer->parameters()[0]->value, b = layer->parameters()[1]->value;
+  Tensor y32 = *layer->Forward(x, true);
+  Tensor g = Random(y32.shape(), 3);
+  Tensor dx32 = *(*layer->Backward(g)).Clone();
+  Tensor dw32 = *layer->parameters()[0]->grad.Clone();
+  Tensor y16, dx16;
+  {
+    internal::ScopedComputePrecision bf16(internal::Precision::kBFloat16);
+    y16 = *layer->Forward(x, true);
+    dx16 = *(*layer->Backward(g)).Clone();
+  }
+  Tensor xr = *x.Clone(), wr = *w.Clone();
+  internal::RoundToBf16(xr.data<float>(), xr.data<float>(), xr.numel());
+  internal::RoundToBf16(wr.data<float>(), wr.data<float>(), wr.numel());
+  Tensor ref = NaiveConv(xr, wr, &b, 1, 1, 1, y16.shape()[2], y16.shape()[3]);
+  double max_diff32 = 0.0;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    ASSERT_NEAR(y16.data<float>()[i], ref.data<float>()[i], 1e-4) << "at " << i;
+    max_diff32 =
+        std::max(max_diff32, double(std::abs(y16.data<float>()[i] - y32.data<float>()[i])));
+  }
+  EXPECT_GT(max_diff32, 1e-4) << "bf16 rounding had no effect";
+  auto close = [](const Tensor& a, const Tensor& b, const char* what) {
+    ASSERT_EQ(a.shape(), b.shape()) << what;
+    for (int64_t i = 0; i < a.numel(); ++i) {
+      const double u = a.data<float>()[i], v = b.data<float>()[i];
+      ASSERT_NEAR(u, v, 3e-2 * (1.0 + std::abs(u))) << what << " at " << i;
+    }
+  };
+  close(dx32, dx16, "bf16 input gradient");
+  close(dw32, layer->parameters()[0]->grad, "bf16 kernel gradient");
 }
 
 }  // namespace

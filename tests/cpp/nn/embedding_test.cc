@@ -2,6 +2,7 @@
 // that trains from float32-coded token ids through Fit.
 #include <gtest/gtest.h>
 
+#include "mlcore/nn/dataset.h"
 #include "mlcore/nn/layers.h"
 #include "mlcore/nn/sequential.h"
 #include "mlcore/optim/optimizer.h"
@@ -85,6 +86,46 @@ TEST(EmbeddingTest, LearnsTokenClassesThroughFit) {
   EXPECT_GE(logs->at("accuracy"), 0.99);
   auto again = CreateLayer("embedding", model.layers()[0]->config());
   ASSERT_TRUE(again.ok()) << again.status();
+}
+
+TEST(EmbeddingTest, TrainsOnInt32IndicesFromTensorsAndFromADataset) {
+  // Class = first token % 4, with int32 token ids as they come from a tokenizer.
+  std::vector<int32_t> ids;
+  std::vector<int64_t> labels;
+  for (int i = 0; i < 128; ++i) {
+    ids.push_back(i % 16);
+    ids.push_back((i * 5) % 16);
+    labels.push_back((i % 16) % 4);
+  }
+  Tensor x = Of<int32_t>(ids, {128, 2});
+  Tensor y = *Tensor::FromVector(labels, {128});
+  auto make = [] {
+    auto model = std::make_unique<Sequential>(
+        std::vector<std::shared_ptr<Layer>>{*Embedding(16, 8), Flatten(), *Dense(4)});
+    CompileOptions options;
+    options.optimizer = *optim::MakeOptimizer("adam", {{"lr", 5e-2}});
+    options.metrics = {"accuracy"};
+    EXPECT_TRUE(model->Compile(options).ok());
+    return model;
+  };
+  FitOptions fit;
+  fit.epochs = 30;
+  fit.batch_size = 16;
+  auto from_tensors = make();
+  ASSERT_TRUE(from_tensors->Fit(x, y, fit).ok());
+  auto logs = from_tensors->Evaluate(x, y);
+  ASSERT_TRUE(logs.ok()) << logs.status();
+  EXPECT_GE(logs->at("accuracy"), 0.99);
+
+  auto data = Dataset::FromTensors({x}, {y});
+  ASSERT_TRUE(data.ok()) << data.status();
+  auto batches = (*(*data)->Shuffle(128, 1))->Batch(16);
+  ASSERT_TRUE(batches.ok()) << batches.status();
+  auto from_dataset = make();
+  ASSERT_TRUE(from_dataset->Fit(**batches, fit).ok());
+  auto dataset_logs = from_dataset->Evaluate(**batches);
+  ASSERT_TRUE(dataset_logs.ok()) << dataset_logs.status();
+  EXPECT_GE(dataset_logs->at("accuracy"), 0.99);
 }
 
 }  // namespace

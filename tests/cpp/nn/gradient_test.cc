@@ -52,6 +52,30 @@ TEST(LayerGradientTest, DenseWithoutBias) {
 // Inputs kept away from the kink at 0, where the derivative is undefined.
 TEST(LayerGradientTest, ReLU) { CheckLayer(ReLU(), {3, 4}, 0.1f, 1.0f); }
 TEST(LayerGradientTest, ReLUNegativeSide) { CheckLayer(ReLU(), {3, 4}, -1.0f, -0.1f); }
+TEST(LayerGradientTest, ReLUPassesOrBlocksEachGradientExactly) {
+  // Long enough for the vectorised loop and its scalar tail; a blocked gradient is +0 even when
+  // the incoming one is infinite or NaN (as PyTorch's threshold_backward).
+  auto relu = ReLU();
+  ASSERT_TRUE(relu->Build({11}, 0).ok());
+  Tensor x = Random({3, 11}, 4);
+  x.data<float>()[0] = 0.0f;  // the kink counts as blocked
+  ASSERT_TRUE(relu->Forward(x, true).ok());
+  Tensor g = Random({3, 11}, 5);
+  g.data<float>()[1] = INFINITY;
+  g.data<float>()[2] = NAN;
+  auto dx = relu->Backward(g);
+  ASSERT_TRUE(dx.ok()) << dx.status();
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const float got = dx->data<float>()[i];
+    if (x.data<float>()[i] > 0.0f) {
+      EXPECT_TRUE(got == g.data<float>()[i] || (std::isnan(got) && std::isnan(g.data<float>()[i])))
+          << i;
+    } else {
+      EXPECT_EQ(got, 0.0f) << i;
+      EXPECT_FALSE(std::signbit(got)) << i;
+    }
+  }
+}
 TEST(LayerGradientTest, GELU) { CheckLayer(GELU(), {3, 5}, -3.0f, 3.0f); }
 TEST(LayerGradientTest, Tanh) { CheckLayer(Tanh(), {3, 5}, -2.0f, 2.0f); }
 TEST(LayerGradientTest, Sigmoid) { CheckLayer(Sigmoid(), {3, 5}, -4.0f, 4.0f); }

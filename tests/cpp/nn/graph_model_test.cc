@@ -1,6 +1,6 @@
 // Graph models: gradients of a residual + concatenation graph against finite differences, the
 // gradient-ready hook, training a two-input problem, save/load predicting identically, and
-// wiring errors that name the node.
+// wiring errors that name the node. Weight sharing is in graph_sharing_test.cc.
 #include "mlcore/nn/graph_model.h"
 
 #include <gtest/gtest.h>
@@ -238,7 +238,7 @@ TEST(GraphModelTest, UnknownAndUnusedInputsAreNamed) {
   ExpectError(g2.Finish({x, unused}, {g2.Apply(D(2), x)}), {"'spare'", "not used"});
 }
 
-TEST(GraphModelTest, ForeignNodesAndReusedLayersAreRejected) {
+TEST(GraphModelTest, ForeignNodesAreRejected) {
   GraphBuilder g, other;
   NodeRef a = g.Input({4}, "a");
   NodeRef foreign = other.Input({4}, "z");
@@ -249,12 +249,18 @@ TEST(GraphModelTest, ForeignNodesAndReusedLayersAreRejected) {
   NodeRef x = g2.Input({4}, "x");
   g2.Apply(D(2), NodeRef{5, x.builder});
   ExpectError(g2.Finish({x}, {x}), {"unknown node id 5"});
+}
 
-  GraphBuilder g3;
-  NodeRef y = g3.Input({4}, "y");
-  auto shared = D(4);
-  g3.Apply(shared, g3.Apply(shared, y));
-  ExpectError(g3.Finish({y}, {y}), {"applied twice"});
+TEST(GraphModelTest, SharedLayerNeedsOneInputShapeAtEveryUse) {
+  GraphBuilder g;
+  NodeRef a = g.Input({4}, "a");
+  NodeRef b = g.Input({5}, "b");
+  auto shared = D(3);
+  shared->set_name("tower");
+  NodeRef ha = g.Apply(shared, a);
+  NodeRef hb = g.Apply(shared, b);
+  ExpectError(g.Finish({a, b}, {g.Concatenate({ha, hb})}),
+              {"'tower:1'", "same input shape", "[4]", "[5]", "'tower'"});
 }
 
 TEST(GraphModelTest, FitChecksInputCountAndShapesByName) {

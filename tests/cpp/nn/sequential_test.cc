@@ -108,6 +108,26 @@ TEST(SequentialTest, BadLabelsFailFitWithTheReason) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(SequentialTest, InputDtypesAreCheckedAgainstTheFirstLayerByName) {
+  Blobs train = MakeBlobs(32, 1);
+  auto model = Mlp();
+  FitOptions f;
+  // An integer input a Dense layer cannot take: a bad value (not a type error) naming both.
+  Tensor ints = *Tensor::Zeros({32, 8}, DType::kInt64);
+  Status s = model->Fit(ints, train.y, f).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_FALSE(IsTypeError(s)) << s;
+  EXPECT_NE(s.message().find("input has dtype int64"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("dense_0"), std::string::npos) << s;
+  // A dtype no layer takes is refused before training, naming the input.
+  Tensor bytes = *Tensor::Zeros({32, 8}, DType::kUInt8);
+  s = model->Fit(bytes, train.y, f).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("input 0 has dtype uint8"), std::string::npos) << s;
+  s = model->Evaluate(bytes, train.y).status();
+  EXPECT_NE(s.message().find("input 0 has dtype uint8"), std::string::npos) << s;
+}
+
 TEST(SequentialTest, NonFiniteLossStopsOrSkips) {
   Blobs train = MakeBlobs(64, 1);
   train.x.data<float>()[8 * 10] = NAN;  // one bad sample in the first batch
