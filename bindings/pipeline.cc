@@ -153,7 +153,10 @@ std::vector<IoSpec> ToSpecs(const std::vector<IoTuple>& tuples) {
   for (const auto& [name, type, def] : tuples) {
     IoSpec s;
     s.name = name;
-    s.type = Unwrap(ParseValueType(type));
+    // "List[Model]": an input taking a list of artifacts (IoSpec::list).
+    const bool list = type.size() > 6 && type.rfind("List[", 0) == 0 && type.back() == ']';
+    s.list = list;
+    s.type = Unwrap(ParseValueType(list ? type.substr(5, type.size() - 6) : type));
     if (def) s.default_value = ParseJsonArg(*def, ("default of '" + name + "'").c_str());
     out.push_back(std::move(s));
   }
@@ -179,6 +182,14 @@ InputBinding ToBinding(const BindingTuple& b) {
   throw py::value_error(
       "a binding is ('const', json), ('param', name), ('output', task, name), ('collect', "
       "json list of bindings), ('item', loop, field) or ('gather', task, output)");
+}
+
+// A condition as (lhs binding, op, rhs as JSON, negate), as add_task takes them.
+using ConditionTuple = std::tuple<BindingTuple, std::string, std::string, bool>;
+
+Condition ToCondition(const ConditionTuple& c) {
+  const auto& [lhs, op, rhs, negate] = c;
+  return {ToBinding(lhs), op, ParseJsonArg(rhs, "condition"), negate};
 }
 
 absl::Duration Seconds(std::optional<double> s) {
@@ -334,11 +345,75 @@ void BindPipeline(py::module_& m) {
           py::arg("loop") = "")
       .def(
           "add_loop",
-          [](Pipeline& p, std::string name, const BindingTuple& items, int parallelism) {
-            ThrowIfError(p.AddLoop(std::move(name), ToBinding(items), parallelism));
+          [](Pipeline& p, std::string name, const BindingTuple& items, int parallelism,
+             std::string parent) {
+            ThrowIfError(
+                p.AddLoop(std::move(name), ToBinding(items), parallelism, std::move(parent)));
           },
-          py::arg("name"), py::arg("items"), py::arg("parallelism") = 0,
+          py::arg("name"), py::arg("items"), py::arg("parallelism") = 0, py::arg("parent") = "",
           "Declares a ParallelFor decided at run time; body tasks name it in add_task(loop=).")
+      // Task groups (TaskGroup): what mlcore.If/Elif/Else, ExitHandler and a pipeline used as
+      // a component record for the compiler.
+      .def(
+          "begin_if",
+          [](Pipeline& p, const ConditionTuple& c, std::string display_name, std::string loop) {
+            return Unwrap(p.BeginIf(ToCondition(c), {std::move(display_name), std::move(loop)}));
+          },
+          py::arg("condition"), py::arg("display_name") = "", py::arg("loop") = "")
+      .def(
+          "begin_elif",
+          [](Pipeline& p, const ConditionTuple& c, std::string display_name, std::string loop) {
+            return Unwrap(p.BeginElif(ToCondition(c), {std::move(display_name), std::move(loop)}));
+          },
+          py::arg("condition"), py::arg("display_name") = "", py::arg("loop") = "")
+      .def(
+          "begin_else",
+          [](Pipeline& p, std::string display_name, std::string loop) {
+            return Unwrap(p.BeginElse({std::move(display_name), std::move(loop)}));
+          },
+          py::arg("display_name") = "", py::arg("loop") = "")
+      .def(
+          "begin_exit_handler",
+          [](Pipeline& p, std::string exit_task, std::string display_name, std::string loop) {
+            return Unwrap(p.BeginExitHandler(std::move(exit_task),
+                                             {std::move(display_name), std::move(loop)}));
+          },
+          py::arg("exit_task"), py::arg("display_name") = "", py::arg("loop") = "")
+      .def(
+          "begin_pipeline",
+          [](Pipeline& p, std::string name, const std::vector<IoTuple>& params,
+             const std::map<std::string, BindingTuple>& arguments, std::string loop) {
+            std::map<std::string, InputBinding> args;
+            for (const auto& [k, b] : arguments) args[k] = ToBinding(b);
+            GroupOptions o;
+            o.loop = std::move(loop);
+            return Unwrap(p.BeginSubPipeline(std::move(name), ToSpecs(params), std::move(args), o));
+          },
+          py::arg("name"), py::arg("parameters"), py::arg("arguments"), py::arg("loop") = "")
+      .def(
+          "end_group",
+          [](Pipeline& p,
+             const std::vector<std::tuple<std::string, std::string, std::string>>& outputs) {
+            std::vector<PipelineOutput> outs;
+            for (const auto& [name, task, output] : outputs) outs.push_back({name, task, output});
+            ThrowIfError(p.EndGroup(std::move(outs)));
+          },
+          py::arg("outputs") = std::vector<std::tuple<std::string, std::string, std::string>>())
+      .def_property_readonly("groups",
+                             [](const Pipeline& p) {
+                               static const char* kKinds[] = {"condition", "condition-branches",
+                                                              "exit-handler", "pipeline"};
+                               std::vector<py::dict> out;
+                               for (const TaskGroup& g : p.groups()) {
+                                 py::dict d;
+                                 d["name"] = g.name;
+                                 d["kind"] = kKinds[static_cast<int>(g.kind)];
+                                 d["parent"] = g.parent;
+                                 d["loop"] = g.loop;
+                                 out.push_back(d);
+                               }
+                               return out;
+                             })
       .def("after", [](Pipeline& p, const std::string& task,
                        const std::string& up) { ThrowIfError(p.After(task, up)); })
       .def("set_run_always", [](Pipeline& p, const std::string& task,

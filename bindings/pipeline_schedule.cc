@@ -57,6 +57,8 @@ py::dict FireDict(const ScheduleFire& f) {
   d["run_id"] = f.run_id;
   d["error"] = f.error;
   d["fired_at"] = Secs(f.fired_at);
+  d["attempts"] = f.attempts;
+  d["retry_at"] = f.retry_at ? py::object(py::float_(Secs(*f.retry_at))) : py::object(py::none());
   return d;
 }
 
@@ -170,10 +172,17 @@ void BindSchedule(py::module_& m) {
 
   py::class_<Scheduler>(m, "Scheduler", "Fires due schedules of one namespace.")
       .def(py::init([](Client& client, std::optional<py::function> python_launcher, bool registered,
-                       double poll, double misfire_grace, std::optional<py::function> now) {
+                       double poll, double misfire_grace, std::optional<py::function> now,
+                       int start_retries, double start_backoff, double start_backoff_factor,
+                       double start_max_backoff, int keep_fires) {
              SchedulerOptions o;
              o.poll = absl::Seconds(poll);
              o.misfire_grace = absl::Seconds(misfire_grace);
+             o.start_retry.max_retries = start_retries;
+             o.start_retry.backoff = absl::Seconds(start_backoff);
+             o.start_retry.backoff_factor = start_backoff_factor;
+             o.start_retry.max_backoff = absl::Seconds(start_max_backoff);
+             o.keep_fires = keep_fires;
              if (python_launcher)
                o.launchers[pipeline_kind::kPython] = WrapLauncher(*python_launcher);
              if (registered) {
@@ -190,7 +199,9 @@ void BindSchedule(py::module_& m) {
            }),
            py::arg("client"), py::arg("python_launcher") = py::none(), py::arg("registered") = true,
            py::arg("poll") = 30.0, py::arg("misfire_grace") = 60.0, py::arg("now") = py::none(),
-           py::keep_alive<1, 2>())
+           py::arg("start_retries") = 3, py::arg("start_backoff") = 10.0,
+           py::arg("start_backoff_factor") = 2.0, py::arg("start_max_backoff") = 600.0,
+           py::arg("keep_fires") = 1000, py::keep_alive<1, 2>())
       .def("tick",
            [](Scheduler& s) {
              StatusOr<std::vector<ScheduleFire>> r;

@@ -124,7 +124,18 @@ Status Component::Validate() const {
   }
   MLCORE_RETURN_IF_ERROR(CheckIo(*this, inputs, "input"));
   MLCORE_RETURN_IF_ERROR(CheckIo(*this, outputs, "output"));
+  for (const IoSpec& in : inputs) {
+    if (in.list && !IsArtifactType(in.type)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("component '", name, "' input '", in.name, "': only artifact inputs take a ",
+                       "list of artifacts (a list of parameters is a 'list' input)"));
+    }
+  }
   for (const IoSpec& out : outputs) {
+    if (out.list) {
+      return absl::InvalidArgumentError(absl::StrCat("component '", name, "' output '", out.name,
+                                                     "': an output is one artifact, not a list"));
+    }
     if (FindInput(out.name) != nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("component '", name, "': '", out.name, "' is both an input and an output"));
@@ -177,6 +188,7 @@ std::string Component::DefinitionDigest() const {
     for (const IoSpec& s : specs) {
       Json e = {{"name", s.name}, {"type", ValueTypeName(s.type)}};
       if (s.default_value) e["default"] = *s.default_value;
+      if (s.list) e["list"] = true;  // only when set: existing digests (and caches) stay
       a.push_back(e);
     }
     return a;
@@ -229,6 +241,19 @@ std::string TaskContext::ExecutorInput() const {
     return o;
   };
   j["inputs"] = refs(inputs, false);
+  // A list input is a JSON list of entries (lists of lists across nested loops).
+  std::function<Json(const ArtifactList&)> list = [&](const ArtifactList& l) {
+    Json a = Json::array();
+    for (const ArtifactRef& r : l.artifacts) {
+      a.push_back({{"type", ValueTypeName(r.type)},
+                   {"path", r.path},
+                   {"metadata", r.metadata},
+                   {"digest", r.digest}});
+    }
+    for (const ArtifactList& nested : l.lists) a.push_back(list(nested));
+    return a;
+  };
+  for (const auto& [k, l] : input_lists) j["inputs"][k] = list(l);
   j["outputs"] = refs(outputs, true);
   j["output_parameters"] = Json::object();
   for (const auto& [k, p] : output_param_paths) j["output_parameters"][k] = p;

@@ -68,55 +68,15 @@ void RunState::Launch() {
 }
 
 void RunState::Execute() {
-  // Outer DAG: one node per task outside loops and one per loop (its body runs inside it).
+  // Outer DAG: one node per task outside loops and one per top-level loop (its body, nested
+  // loops included, runs inside it).
   const auto& tasks = pipeline_.tasks();
   const auto& loops = pipeline_.loops();
-  std::vector<int32_t> node_of(tasks.size() + loops.size(), -1);  // slot -> node
-  std::vector<int32_t> slot_of;                                   // node -> slot
-  for (size_t i = 0; i < tasks.size(); ++i) {
-    if (!tasks[i].options.loop.empty()) continue;
-    node_of[i] = static_cast<int32_t>(slot_of.size());
-    slot_of.push_back(static_cast<int32_t>(i));
-  }
-  for (size_t li = 0; li < loops.size(); ++li) {
-    node_of[tasks.size() + li] = static_cast<int32_t>(slot_of.size());
-    slot_of.push_back(static_cast<int32_t>(tasks.size() + li));
-  }
-  // The node that stands for task `name`: its own, or its loop's.
-  auto node_for = [&](const std::string& name) {
-    const Task& t = tasks[index_.at(name)];
-    return t.options.loop.empty() ? node_of[index_.at(name)] : node_of[index_.at(t.options.loop)];
-  };
-  std::vector<SchedulerNode> nodes(slot_of.size());
-  for (size_t n = 0; n < nodes.size(); ++n) {
-    const int32_t slot = slot_of[n];
-    std::vector<int32_t> up;
-    if (slot < static_cast<int32_t>(tasks.size())) {
-      const Task& t = tasks[slot];
-      for (const std::string& u : t.Upstream()) up.push_back(node_for(u));
-      nodes[n].cpu = t.component->resources.cpu;
-      nodes[n].gpu = t.component->resources.gpu;
-      nodes[n].run_always = t.options.run_always;
-    } else {
-      // A loop waits for its items' task and for everything its body reads from outside, holds
-      // no CPU slot itself (its iterations have their own) and the most GPUs one body task needs.
-      const Loop& loop = loops[slot - tasks.size()];
-      if (loop.items.kind == InputBinding::Kind::kTaskOutput)
-        up.push_back(node_for(loop.items.task));
-      nodes[n].cpu = 0;
-      for (const std::string& b : loop.body) {
-        const Task& t = tasks[index_.at(b)];
-        nodes[n].gpu = std::max(nodes[n].gpu, t.component->resources.gpu);
-        for (const std::string& u : t.Upstream()) {
-          if (tasks[index_.at(u)].options.loop != loop.name) up.push_back(node_for(u));
-        }
-      }
-    }
-    std::sort(up.begin(), up.end());
-    up.erase(std::unique(up.begin(), up.end()), up.end());
-    up.erase(std::remove(up.begin(), up.end(), static_cast<int32_t>(n)), up.end());
-    nodes[n].upstream = std::move(up);
-  }
+  const Level level = BuildLevel(-1);
+  std::vector<int32_t> slot_of;  // node -> slot
+  for (int32_t t : level.tasks) slot_of.push_back(t);
+  for (int32_t l : level.loops) slot_of.push_back(static_cast<int32_t>(tasks.size()) + l);
+  const std::vector<SchedulerNode>& nodes = level.nodes;
   SchedulerOptions so;
   so.max_parallelism = options_.max_parallelism;
   so.cpu_slots = options_.cpu_slots;
@@ -125,7 +85,7 @@ void RunState::Execute() {
   cb.run = [&](int32_t n, const std::vector<int>& gpus) {
     const int32_t slot = slot_of[n];
     if (slot >= static_cast<int32_t>(tasks.size())) {
-      return RunLoop(slot - static_cast<int32_t>(tasks.size()), gpus);
+      return RunLoop(slot - static_cast<int32_t>(tasks.size()), gpus, nullptr);
     }
     return RunTask(tasks[slot], slot, component_digests_[slot], gpus, nullptr);
   };
@@ -172,6 +132,80 @@ void RunState::Execute() {
   done_cv_.notify_all();
 }
 
+int32_t RunState::MemberOf(const Level& level, int32_t loop, int32_t task) const {
+  int32_t l = task_loop_[task];
+  if (l == loop) return level.task_member[task];
+  while (l != -1 && loop_parent_[l] != loop) l = loop_parent_[l];
+  return l == -1 ? -1 : level.loop_member[l];
+}
+
+RunState::Level RunState::BuildLevel(int32_t loop) const {
+  const auto& tasks = pipeline_.tasks();
+  const auto& loops = pipeline_.loops();
+  Level level;
+  level.task_member.assign(tasks.size(), -1);
+  level.loop_member.assign(loops.size(), -1);
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (task_loop_[i] != loop) continue;
+    level.task_member[i] = static_cast<int32_t>(level.tasks.size());
+    level.tasks.push_back(static_cast<int32_t>(i));
+  }
+  for (size_t li = 0; li < loops.size(); ++li) {
+    if (loop_parent_[li] == loop) level.loops.push_back(static_cast<int32_t>(li));
+  }
+  for (size_t k = 0; k < level.loops.size(); ++k) {
+    level.loop_member[level.loops[k]] = static_cast<int32_t>(level.tasks.size() + k);
+  }
+  // Whether loop `l` is `ancestor` or nested in it.
+  auto within = [&](int32_t l, int32_t ancestor) {
+    for (; l != -1; l = loop_parent_[l]) {
+      if (l == ancestor) return true;
+    }
+    return false;
+  };
+  level.nodes.resize(level.tasks.size() + level.loops.size());
+  for (size_t n = 0; n < level.nodes.size(); ++n) {
+    SchedulerNode& node = level.nodes[n];
+    std::vector<int32_t> up;
+    auto add = [&](const std::string& name) {
+      int32_t m = MemberOf(level, loop, index_.at(name));
+      if (m >= 0) up.push_back(m);
+    };
+    if (n < level.tasks.size()) {
+      const Task& t = tasks[level.tasks[n]];
+      for (const std::string& u : t.Upstream()) add(u);
+      node.cpu = t.component->resources.cpu;
+      node.gpu = t.component->resources.gpu;
+      node.run_always = t.options.run_always;
+    } else {
+      // A loop waits for its items' task and for everything its body (nested loops included)
+      // reads from outside, holds no CPU slot itself (its iterations have their own) and the
+      // most GPUs one body task needs.
+      const int32_t li = level.loops[n - level.tasks.size()];
+      const Loop& l = loops[li];
+      if (l.items.kind == InputBinding::Kind::kTaskOutput) add(l.items.task);
+      node.cpu = 0;
+      for (size_t i = 0; i < tasks.size(); ++i) {
+        if (!within(task_loop_[i], li)) continue;
+        node.gpu = std::max(node.gpu, tasks[i].component->resources.gpu);
+        for (const std::string& u : tasks[i].Upstream()) add(u);
+      }
+      for (size_t ci = 0; ci < loops.size(); ++ci) {
+        const Loop& c = loops[ci];
+        if (static_cast<int32_t>(ci) != li && within(static_cast<int32_t>(ci), li) &&
+            c.items.kind == InputBinding::Kind::kTaskOutput) {
+          add(c.items.task);
+        }
+      }
+    }
+    std::sort(up.begin(), up.end());
+    up.erase(std::unique(up.begin(), up.end()), up.end());
+    up.erase(std::remove(up.begin(), up.end(), static_cast<int32_t>(n)), up.end());
+    node.upstream = std::move(up);
+  }
+  return level;
+}
+
 void RunState::MarkFinished(const Task& task, int32_t slot, const std::string& st,
                             const std::string& error) {
   {
@@ -186,9 +220,9 @@ void RunState::MarkFinished(const Task& task, int32_t slot, const std::string& s
 }
 
 const Json& RunState::UpstreamOutputsLocked(const std::string& task, const Scope* scope) const {
-  if (scope != nullptr) {
-    auto it = scope->local.find(task);
-    if (it != scope->local.end()) return results_[it->second].outputs;
+  for (const Scope* s = scope; s != nullptr; s = s->parent) {
+    auto it = s->local.find(task);
+    if (it != s->local.end()) return results_[it->second].outputs;
   }
   return results_[index_.at(task)].outputs;
 }
@@ -201,6 +235,9 @@ StatusOr<Json> RunState::ResolveParameter(const Task& task, const InputBinding& 
     case InputBinding::Kind::kParameter:
       return arguments_.at(b.parameter);
     case InputBinding::Kind::kLoopItem: {
+      // The iteration of the loop named, this task's own or an enclosing one.
+      const int32_t li = index_.at(b.loop) - static_cast<int32_t>(pipeline_.tasks().size());
+      while (scope != nullptr && scope->loop != li) scope = scope->parent;
       if (scope == nullptr) {
         return absl::InternalError(absl::StrCat("task '", task.name, "' reads a loop item"));
       }
@@ -213,20 +250,8 @@ StatusOr<Json> RunState::ResolveParameter(const Task& task, const InputBinding& 
       return scope->item[b.field];
     }
     case InputBinding::Kind::kGather: {
-      // Each iteration's value, in item order; iterations whose task was skipped (a condition
-      // inside the loop) contribute nothing, as in Kubeflow.
-      const Task* producer = pipeline_.FindTask(b.task);
-      const int32_t li =
-          index_.at(producer->options.loop) - static_cast<int32_t>(pipeline_.tasks().size());
       std::lock_guard<std::mutex> lock(results_mu_);
-      Json items = Json::array();
-      for (const auto& iteration : iterations_[li]) {
-        const Json& outs = results_[iteration.find(b.task)->second].outputs;
-        if (outs.contains("parameters") && outs["parameters"].contains(b.output)) {
-          items.push_back(outs["parameters"][b.output]);
-        }
-      }
-      return items;
+      return GatherLocked(b, scope);
     }
     case InputBinding::Kind::kTaskOutput: {
       std::lock_guard<std::mutex> lock(results_mu_);
@@ -247,6 +272,75 @@ StatusOr<Json> RunState::ResolveParameter(const Task& task, const InputBinding& 
     }
   }
   return absl::InternalError("bad binding");
+}
+
+Json RunState::GatherLocked(const InputBinding& b, const Scope* scope) const {
+  // The loops from the producer's up to the one nested directly in the consumer's level.
+  const int32_t consumer_loop = scope == nullptr ? -1 : scope->loop;
+  std::vector<int32_t> chain;  // outermost first
+  for (int32_t l = task_loop_[index_.at(b.task)]; l != consumer_loop && l != -1;
+       l = loop_parent_[l]) {
+    chain.insert(chain.begin(), l);
+  }
+  // Each iteration's value, in item order; iterations whose task was skipped (a condition
+  // inside the loop) contribute nothing, as in Kubeflow; so does an enclosing iteration that
+  // never expanded its nested loop (it failed first).
+  std::function<Json(size_t, const Scope*)> gather = [&](size_t depth, const Scope* parent) {
+    Json items = Json::array();
+    auto it = expansions_.find({chain[depth], parent});
+    if (it == expansions_.end()) return items;
+    for (const auto& iteration : it->second) {
+      if (depth + 1 < chain.size()) {
+        items.push_back(gather(depth + 1, iteration.get()));
+        continue;
+      }
+      auto slot = iteration->local.find(b.task);
+      if (slot == iteration->local.end()) continue;
+      const Json& outs = results_[slot->second].outputs;
+      for (const char* kind : {"parameters", "artifacts"}) {
+        if (outs.contains(kind) && outs[kind].contains(b.output)) {
+          items.push_back(outs[kind][b.output]);
+        }
+      }
+    }
+    return items;
+  };
+  return chain.empty() ? Json::array() : gather(0, scope);
+}
+
+StatusOr<ArtifactList> RunState::ResolveArtifactList(const Task& task, const IoSpec& in,
+                                                     const Json& entries, const std::string& key,
+                                                     std::map<std::string, Json>* used,
+                                                     Json* digests) {
+  ArtifactList list;
+  *digests = Json::array();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const Json& e = entries[i];
+    const std::string at = absl::StrCat(key, "[", i, "]");
+    if (e.is_array()) {
+      Json nested;
+      MLCORE_ASSIGN_OR_RETURN(ArtifactList l, ResolveArtifactList(task, in, e, at, used, &nested));
+      list.lists.push_back(std::move(l));
+      digests->push_back(std::move(nested));
+      continue;
+    }
+    const std::string digest = e.value("digest", "");
+    Status verified = client_->artifacts().Verify(digest);
+    if (!verified.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat("task '", task.name, "': input artifact ",
+                                                        at, " (from ", e.value("uri", ""),
+                                                        ") is unusable: ", verified.message()));
+    }
+    ArtifactRef ref;
+    ref.type = ParseValueType(e.value("type", "")).value_or(ValueType::kArtifact);
+    ref.path = client_->artifacts().PathFor(digest).value_or("");
+    ref.metadata = e.value("metadata", Json::object());
+    ref.digest = digest;
+    list.artifacts.push_back(std::move(ref));
+    (*used)[at] = e;
+    digests->push_back(digest);
+  }
+  return list;
 }
 
 StatusOr<Json> RunState::UpstreamArtifact(const InputBinding& b, const Scope* scope) const {
@@ -312,6 +406,20 @@ NodeOutcome RunState::RunTask(const Task& task, int32_t index, const std::string
   Json key_inputs = Json::object();  // only built when the cache is used
   for (const IoSpec& in : comp.inputs) {
     auto it = task.arguments.find(in.name);
+    if (in.list) {
+      // A list of artifacts gathered from loop iterations: each is lineage and in the key.
+      Json entries;
+      {
+        std::lock_guard<std::mutex> lock(results_mu_);
+        entries = GatherLocked(it->second, scope);
+      }
+      Json digests;
+      auto list = ResolveArtifactList(task, in, entries, in.name, &inputs_used, &digests);
+      if (!list.ok()) return fail(std::string(list.status().message()), 0, "");
+      ctx.input_lists[in.name] = *std::move(list);
+      if (caching) key_inputs[in.name] = {{"artifacts", digests}};
+      continue;
+    }
     if (IsArtifactType(in.type)) {
       auto art = UpstreamArtifact(it->second, scope);
       if (!art.ok())

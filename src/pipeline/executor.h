@@ -46,12 +46,26 @@ class RunState : public RunHandle {
     std::string error;
   };
   // Where a task of a loop iteration resolves its bindings: the iteration's item, and the
-  // slots of the same iteration's tasks (the body's names map to `task[i]`).
+  // slots of the same iteration's tasks and nested loops (the body's names map to `task[i]`).
+  // A nested loop's iteration has the enclosing iteration as parent: names and items not found
+  // here are looked up there (`task[i][j]` reads `task[i]` and the outer item).
   struct Scope {
     int32_t loop = -1;
     int64_t iteration = 0;
     Json item;
     std::map<std::string, int32_t, std::less<>> local;
+    const Scope* parent = nullptr;
+    std::string suffix;  // "[i]", "[i][j]", ...: appended to the body's names
+  };
+  // The things that run side by side at one level (the pipeline's top or one iteration of a
+  // loop): tasks (by index) and the loops nested directly in it (by loop index), with the
+  // edges among them.
+  struct Level {
+    std::vector<int32_t> tasks;
+    std::vector<int32_t> loops;
+    std::vector<SchedulerNode> nodes;  // tasks first, then loops
+    std::vector<int32_t> task_member;  // by task index: its node here, -1 for none
+    std::vector<int32_t> loop_member;  // by loop index: its node here, -1 for none
   };
   // An output artifact stored by CollectOutputs, recorded with the task's success.
   struct Produced {
@@ -68,7 +82,22 @@ class RunState : public RunHandle {
                       const std::vector<int>& gpus, const Scope* scope);
   // Expands loop `li` over its items (known now: its upstream tasks are done) and runs the
   // iterations as a nested DAG, at most `parallelism` at once, on the GPUs `gpus` the loop holds.
-  NodeOutcome RunLoop(int32_t li, const std::vector<int>& gpus);
+  // `parent` is the enclosing loop's iteration for a nested loop (null at the top level).
+  NodeOutcome RunLoop(int32_t li, const std::vector<int>& gpus, const Scope* parent);
+  // The members of level `loop` (-1: the top) and their edges.
+  Level BuildLevel(int32_t loop) const;
+  // Which member of level `loop` holds task `task`: its index in Level order, or -1 when the
+  // task is outside that level (already done before the level runs).
+  int32_t MemberOf(const Level& level, int32_t loop, int32_t task) const;
+  // Gather's value (under results_mu_): per iteration of the loops between the consumer's
+  // scope and the producer, the producer's output (parameter or artifact entry), nested one
+  // list per loop level.
+  Json GatherLocked(const InputBinding& b, const Scope* scope) const;
+  // A list input's artifacts from Gather's JSON entries, each checked against its digest; adds
+  // each to `used` (lineage, keyed "name[i]...") and its digest to `digests` (the cache key).
+  StatusOr<ArtifactList> ResolveArtifactList(const Task& task, const IoSpec& in,
+                                             const Json& entries, const std::string& key,
+                                             std::map<std::string, Json>* used, Json* digests);
   void MarkFinished(const Task& task, int32_t slot, const std::string& state,
                     const std::string& error);
   // Resolves a binding to a parameter value or an artifact entry of an upstream task's outputs.
@@ -112,8 +141,11 @@ class RunState : public RunHandle {
   std::vector<TaskResult> results_;
   std::vector<std::string> component_digests_;  // by task index
   std::map<std::string, int32_t> index_;        // tasks and loops by name -> slot
-  // Per loop: each expanded iteration's body task name -> slot (under results_mu_).
-  std::vector<std::vector<std::map<std::string, int32_t, std::less<>>>> iterations_;
+  // Each expansion of a loop: (loop index, enclosing iteration or null) -> its iterations, in
+  // item order (under results_mu_). Scopes are never moved: tasks hold pointers to them.
+  std::map<std::pair<int32_t, const Scope*>, std::vector<std::unique_ptr<Scope>>> expansions_;
+  std::vector<int32_t> task_loop_;    // by task index: its loop's index, -1 for none
+  std::vector<int32_t> loop_parent_;  // by loop index: the enclosing loop's index, -1 for none
   // On resume: what the interrupted run recorded for loop rows and iteration tasks, which exist
   // only once their loop is expanded again.
   std::map<std::string, TaskResult> prior_;

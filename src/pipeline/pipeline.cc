@@ -9,6 +9,22 @@
 #include "mlcore/store/artifact_store.h"
 
 namespace mlcore::pipeline {
+namespace {
+
+// Whether `loop` is `ancestor` or nested (at any depth) in it; everything is within the
+// pipeline's top level (an empty ancestor). Nested loops read their ancestors' items and tasks.
+bool LoopWithin(const Pipeline& p, std::string loop, const std::string& ancestor) {
+  if (ancestor.empty()) return true;
+  while (!loop.empty()) {
+    if (loop == ancestor) return true;
+    const Loop* l = p.FindLoop(loop);
+    if (l == nullptr) return false;
+    loop = l->parent;
+  }
+  return false;
+}
+
+}  // namespace
 
 InputBinding InputBinding::Constant(Json value) {
   InputBinding b;
@@ -109,7 +125,7 @@ const Loop* Pipeline::FindLoop(std::string_view name) const {
 Status Pipeline::CheckLoopAccess(const Task& task, const std::string& producer,
                                  const std::string& where) const {
   const Task* p = FindTask(producer);
-  if (p == nullptr || p->options.loop.empty() || p->options.loop == task.options.loop) {
+  if (p == nullptr || LoopWithin(*this, task.options.loop, p->options.loop)) {
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError(absl::StrCat(
@@ -140,6 +156,11 @@ Status Pipeline::CheckBinding(const Task& task, const IoSpec& input, const Input
                         input.name, "'");
   };
   ValueType from{};
+  if (input.list && b.kind != InputBinding::Kind::kGather) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where(), " takes a list of ", ValueTypeName(input.type),
+                     " artifacts: gather a ParallelFor task's output into it with Collected"));
+  }
   switch (b.kind) {
     case InputBinding::Kind::kConstant: {
       if (IsArtifactType(input.type)) {
@@ -171,7 +192,7 @@ Status Pipeline::CheckBinding(const Task& task, const IoSpec& input, const Input
       break;
     }
     case InputBinding::Kind::kLoopItem: {
-      if (task.options.loop != b.loop) {
+      if (b.loop.empty() || !LoopWithin(*this, task.options.loop, b.loop)) {
         return absl::InvalidArgumentError(absl::StrCat(
             where(), " uses the item of ParallelFor '", b.loop, "' outside its body",
             task.options.loop.empty() ? ""
@@ -212,15 +233,26 @@ Status Pipeline::CheckBinding(const Task& task, const IoSpec& input, const Input
         return absl::InvalidArgumentError(absl::StrCat(
             where(), " collects task '", b.task, "', which is in no ParallelFor; pass its output"));
       }
-      if (producer->options.loop == task.options.loop) {
+      if (LoopWithin(*this, task.options.loop, producer->options.loop)) {
         return absl::InvalidArgumentError(
             absl::StrCat(where(), " collects task '", b.task, "' inside its own ParallelFor '",
                          producer->options.loop, "'; collect after the loop"));
       }
+      if (!LoopWithin(*this, producer->options.loop, task.options.loop)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where(), " collects task '", b.task, "' of ParallelFor '", producer->options.loop,
+            "', which is not nested in this task's ParallelFor '", task.options.loop, "'"));
+      }
       if (IsArtifactType(*type)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where(), " collects output '", b.output, "' of task '", b.task, "', a ",
-                         ValueTypeName(*type), " artifact; only parameters are gathered"));
+        if (!input.list || !TypeAccepts(input.type, *type)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              where(), " collects output '", b.output, "' of task '", b.task, "', a ",
+              ValueTypeName(*type), " artifact, so it must be a list of ", ValueTypeName(*type),
+              " artifacts (Input[List[", ValueTypeName(*type), "]]), not ",
+              input.list ? absl::StrCat("a list of ", ValueTypeName(input.type))
+                         : absl::StrCat("a ", ValueTypeName(input.type))));
+        }
+        return absl::OkStatus();
       }
       if (input.type != ValueType::kList) {
         return absl::InvalidArgumentError(
@@ -240,7 +272,8 @@ Status Pipeline::CheckBinding(const Task& task, const IoSpec& input, const Input
           return absl::InvalidArgumentError(
               absl::StrCat(where(), ": item ", i, " gathers again; nest lists as values"));
         }
-        if (item.kind == InputBinding::Kind::kLoopItem && item.loop != task.options.loop) {
+        if (item.kind == InputBinding::Kind::kLoopItem &&
+            !LoopWithin(*this, task.options.loop, item.loop)) {
           return absl::InvalidArgumentError(absl::StrCat(where(), ": item ", i,
                                                          " uses the item of ParallelFor '",
                                                          item.loop, "' outside its body"));
@@ -277,7 +310,9 @@ Status Pipeline::CheckBinding(const Task& task, const IoSpec& input, const Input
 }
 
 std::string Pipeline::UniqueTaskName(std::string_view base) const {
-  auto taken = [&](const std::string& n) { return index_.count(n) > 0 || FindLoop(n) != nullptr; };
+  auto taken = [&](const std::string& n) {
+    return index_.count(n) > 0 || FindLoop(n) != nullptr || FindGroup(n) != nullptr;
+  };
   auto it = next_suffix_.find(base);
   if (it == next_suffix_.end()) {
     std::string name(base);
@@ -294,7 +329,8 @@ std::string Pipeline::UniqueTaskName(std::string_view base) const {
   return name;
 }
 
-Status Pipeline::AddLoop(std::string name, InputBinding items, int parallelism) {
+Status Pipeline::AddLoop(std::string name, InputBinding items, int parallelism,
+                         std::string parent) {
   static const std::regex kName("[A-Za-z0-9][A-Za-z0-9_.-]*");
   const std::string where = absl::StrCat("ParallelFor '", name, "'");
   if (!std::regex_match(name, kName)) {
@@ -308,6 +344,10 @@ Status Pipeline::AddLoop(std::string name, InputBinding items, int parallelism) 
   if (parallelism < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(where, ": parallelism must be >= 0 (0: no limit), not ", parallelism));
+  }
+  if (!parent.empty() && FindLoop(parent) == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, " is nested in unknown ParallelFor '", parent, "'"));
   }
   switch (items.kind) {
     case InputBinding::Kind::kConstant:
@@ -340,18 +380,32 @@ Status Pipeline::AddLoop(std::string name, InputBinding items, int parallelism) 
             absl::StrCat(where, " iterates over output '", items.output, "' of task '", items.task,
                          "', a ", ValueTypeName(*type), ", not a list"));
       }
-      if (!FindTask(items.task)->options.loop.empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, " iterates over task '", items.task,
-                         "' inside another ParallelFor; nested dynamic loops are not supported"));
+      if (!LoopWithin(*this, parent, FindTask(items.task)->options.loop)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, " iterates over task '", items.task, "' of ParallelFor '",
+            FindTask(items.task)->options.loop, "', which ",
+            parent.empty() ? "is outside it: collect its outputs (Collected)"
+                           : absl::StrCat("is not an ancestor of ParallelFor '", parent, "'")));
       }
       break;
     }
+    case InputBinding::Kind::kLoopItem:
+      // The item of an enclosing loop (or one of its fields): known once that iteration starts.
+      if (items.loop.empty() || !LoopWithin(*this, parent, items.loop)) {
+        return absl::InvalidArgumentError(absl::StrCat(where,
+                                                       " iterates over the item of ParallelFor '",
+                                                       items.loop, "', which it is not nested in"));
+      }
+      break;
     default:
       return absl::InvalidArgumentError(absl::StrCat(
           where, " iterates over a constant list, a list parameter or a task's list output"));
   }
   Loop loop;
+  // For compilation: the open group, and KFP's group numbering (a constant list takes two).
+  loop.group = open_groups_.empty() ? "" : open_groups_.back();
+  group_ids_ += items.kind == InputBinding::Kind::kConstant ? 2 : 1;
+  loop.parent = std::move(parent);
   loop.name = std::move(name);
   loop.items = std::move(items);
   loop.parallelism = parallelism;
@@ -375,6 +429,12 @@ Status Pipeline::AddTask(std::string name, std::shared_ptr<const Component> comp
                                                  name, "' (component '", component->name, "')"));
   }
   MLCORE_RETURN_IF_ERROR(component->Validate());
+  if (FindGroup(name) != nullptr) {
+    return absl::AlreadyExistsError(absl::StrCat("pipeline '", name_, "' already has a group '",
+                                                 name, "' (component '", component->name, "')"));
+  }
+  // Joins its group (pipeline_groups.cc): inherits the group's loop and conditions.
+  MLCORE_RETURN_IF_ERROR(JoinGroup(name, options));
   Task task;
   task.name = name;
   task.component = component;
@@ -431,7 +491,7 @@ Status Pipeline::AddTask(std::string name, std::shared_ptr<const Component> comp
                          c.lhs.parameter, "'"));
       }
     } else if (c.lhs.kind == InputBinding::Kind::kLoopItem) {
-      if (c.lhs.loop != options.loop) {
+      if (c.lhs.loop.empty() || !LoopWithin(*this, options.loop, c.lhs.loop)) {
         return absl::InvalidArgumentError(absl::StrCat("task '", name,
                                                        "' condition uses the item of ParallelFor '",
                                                        c.lhs.loop, "' outside its body"));
@@ -445,17 +505,25 @@ Status Pipeline::AddTask(std::string name, std::shared_ptr<const Component> comp
   task.options = std::move(options);
   if (!task.options.loop.empty()) {
     // A body task's upstream tasks outside the loop must not depend on the loop itself: the
-    // loop runs as one step, so that would be a cycle.
+    // loop runs as one step, so that would be a cycle. The same holds for each loop it is
+    // nested in that the upstream task is outside of.
     const Loop* loop = FindLoop(task.options.loop);
     for (const std::string& up : task.Upstream()) {
       const Task* u = FindTask(up);
-      if (u == nullptr || u->options.loop == task.options.loop) continue;
-      for (const std::string& b : loop->body) {
-        if (Reaches(up, b)) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("task '", name, "' in ParallelFor '", loop->name, "' uses task '", up,
-                           "', which depends on the loop's task '", b, "': a cycle"));
+      if (u == nullptr) continue;
+      for (const Loop* a = loop; a != nullptr; a = FindLoop(a->parent)) {
+        if (LoopWithin(*this, u->options.loop, a->name)) break;
+        for (const Loop& l : loops_) {
+          if (!LoopWithin(*this, l.name, a->name)) continue;
+          for (const std::string& b : l.body) {
+            if (Reaches(up, b)) {
+              return absl::InvalidArgumentError(
+                  absl::StrCat("task '", name, "' in ParallelFor '", a->name, "' uses task '", up,
+                               "', which depends on the loop's task '", b, "': a cycle"));
+            }
+          }
         }
+        if (a->parent.empty()) break;
       }
     }
     loops_[loop - loops_.data()].body.push_back(name);
@@ -504,7 +572,8 @@ Status Pipeline::After(std::string_view task, std::string_view upstream) {
   }
   Task& t = tasks_[it->second];
   const Task* u = FindTask(upstream);
-  if (!u->options.loop.empty() && u->options.loop != t.options.loop && !t.options.loop.empty()) {
+  if (!LoopWithin(*this, t.options.loop, u->options.loop) &&
+      !LoopWithin(*this, u->options.loop, t.options.loop)) {
     return absl::InvalidArgumentError(
         absl::StrCat("task '", std::string(task), "' (in ParallelFor '", t.options.loop,
                      "') cannot run after task '", std::string(upstream), "' of ParallelFor '",
@@ -643,6 +712,8 @@ Json Pipeline::ToJson() const {
                             {"items", BindingJson(l.items)},
                             {"parallelism", l.parallelism},
                             {"body", l.body}});
+      // Only nested loops say so: other pipelines keep their digests (and caches).
+      if (!l.parent.empty()) j["loops"].back()["parent"] = l.parent;
     }
   }
   j["outputs"] = Json::array();

@@ -34,7 +34,18 @@ Status RunState::Prepare() {
     results_[slot].name = loops[li].name;
     results_[slot].state = state::kPending;
   }
-  iterations_.resize(loops.size());
+  task_loop_.assign(tasks.size(), -1);
+  loop_parent_.assign(loops.size(), -1);
+  for (size_t li = 0; li < loops.size(); ++li) {
+    if (!loops[li].parent.empty()) {
+      loop_parent_[li] = index_.at(loops[li].parent) - static_cast<int32_t>(tasks.size());
+    }
+  }
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (!tasks[i].options.loop.empty()) {
+      task_loop_[i] = index_.at(tasks[i].options.loop) - static_cast<int32_t>(tasks.size());
+    }
+  }
   store::MetadataStore& db = client_->metadata();
   const std::string& ns = client_->options().ns;
   // The spec is the version's identity: one serialization gives both it and its digest.
@@ -167,8 +178,11 @@ Status RunState::Prepare() {
       std::string name = t.name;
       std::string component = t.component->name;
       if (!t.options.loop.empty()) {
-        if (!listed.insert(t.options.loop).second) continue;
-        name = t.options.loop;
+        // Listed as its outermost loop: nested loops get rows per outer iteration (`loop[i]`).
+        std::string top = t.options.loop;
+        while (!pipeline_.FindLoop(top)->parent.empty()) top = pipeline_.FindLoop(top)->parent;
+        if (!listed.insert(top).second) continue;
+        name = top;
         component = "ParallelFor";
       }
       MLCORE_RETURN_IF_ERROR(insert.Reset());
@@ -176,7 +190,7 @@ Status RunState::Prepare() {
       MLCORE_RETURN_IF_ERROR(insert.Step().status());
     }
     for (const Loop& l : loops) {
-      if (listed.count(l.name) > 0) continue;  // a loop with an empty body
+      if (listed.count(l.name) > 0 || !l.parent.empty()) continue;  // listed, or nested
       MLCORE_RETURN_IF_ERROR(insert.Reset());
       MLCORE_RETURN_IF_ERROR(insert.BindAll({run_id_, l.name, std::string("ParallelFor")}));
       MLCORE_RETURN_IF_ERROR(insert.Step().status());

@@ -33,6 +33,11 @@ CREATE TABLE pipeline_schedule_fires(
   PRIMARY KEY(schedule_id, scheduled_time));
 CREATE INDEX pipeline_schedule_fires_by_run ON pipeline_schedule_fires(run_id);
 )sql"},
+      {2, "schedule_fire_retries",
+       R"sql(
+ALTER TABLE pipeline_schedule_fires ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE pipeline_schedule_fires ADD COLUMN retry_at REAL;
+)sql"},
   };
   return kMigrations;
 }
@@ -197,8 +202,9 @@ StatusOr<std::vector<ScheduleFire>> Schedules::Fires(std::string_view id_or_name
   MLCORE_ASSIGN_OR_RETURN(
       auto rows,
       client_->metadata().Query(
-          "SELECT schedule_id, scheduled_time, state, run_id, error, fired_at FROM "
-          "pipeline_schedule_fires WHERE schedule_id = ?1 ORDER BY scheduled_time DESC LIMIT ?2",
+          "SELECT schedule_id, scheduled_time, state, run_id, error, fired_at, attempts, retry_at "
+          "FROM pipeline_schedule_fires WHERE schedule_id = ?1 ORDER BY scheduled_time DESC "
+          "LIMIT ?2",
           {s.id, int64_t{limit}}));
   std::vector<ScheduleFire> out;
   for (const auto& r : rows) out.push_back(internal::ToFire(r));

@@ -35,6 +35,10 @@ ScheduleFire ToFire(const store::Row& r) {
   f.run_id = ValueText(r[3]);
   f.error = ValueText(r[4]);
   f.fired_at = OptionalTime(r[5]).value_or(absl::UnixEpoch());
+  if (r.size() > 7) {
+    f.attempts = static_cast<int>(ValueInt(r[6]));
+    f.retry_at = OptionalTime(r[7]);
+  }
   return f;
 }
 

@@ -34,7 +34,15 @@ constexpr int kMaxEnumerated = 1 << 20;
 struct Claim {
   Schedule schedule;
   std::vector<absl::Time> times;
+  std::vector<int> attempts;  // per time: the tries already made (retried fires)
 };
+
+// The wait before try `attempt` + 1 after `attempt` failed tries.
+absl::Duration Backoff(const RetryPolicy& p, int attempt) {
+  absl::Duration d = p.backoff;
+  for (int i = 1; i < attempt && d < p.max_backoff; ++i) d = d * p.backoff_factor;
+  return std::min(d, p.max_backoff);
+}
 
 }  // namespace
 
@@ -46,6 +54,11 @@ StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(Client* client, Scheduler
   if (!options.now) options.now = [] { return absl::Now(); };
   if (options.poll <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("scheduler poll interval must be positive");
+  }
+  const RetryPolicy& r = options.start_retry;
+  if (r.max_retries < 0 || r.backoff < absl::ZeroDuration() || r.backoff_factor < 1.0) {
+    return absl::InvalidArgumentError(
+        "scheduler start retries must be >= 0, their backoff >= 0 and backoff factor >= 1");
   }
   return std::unique_ptr<Scheduler>(
       new Scheduler(client, std::move(schedules), std::move(options)));
@@ -95,6 +108,11 @@ StatusOr<int> ActiveRuns(store::MetadataStore& db, const std::string& schedule_i
                   now})
             .status());
   }
+  MLCORE_ASSIGN_OR_RETURN(auto retrying,
+                          db.Query("SELECT COUNT(*) FROM pipeline_schedule_fires WHERE "
+                                   "schedule_id = ?1 AND state = 'retrying'",
+                                   {schedule_id}));
+  active += static_cast<int>(ValueInt(retrying[0][0]));
   MLCORE_ASSIGN_OR_RETURN(
       auto running,
       db.Query("SELECT COUNT(*) FROM pipeline_schedule_fires f JOIN pipeline_runs r ON r.id = "
@@ -126,6 +144,24 @@ StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
       if (rows.empty()) return absl::OkStatus();
       Schedule sched = internal::ToSchedule(rows[0]);
       if (!sched.enabled) return absl::OkStatus();
+      // Fires whose run failed to start and whose retry is due: this scheduler takes them over.
+      MLCORE_ASSIGN_OR_RETURN(
+          auto retries,
+          db.Query("SELECT scheduled_time, attempts FROM pipeline_schedule_fires WHERE "
+                   "schedule_id = ?1 AND state = 'retrying' AND retry_at <= ?2 ORDER BY "
+                   "scheduled_time",
+                   {sched.id, ToSeconds(now)}));
+      for (const auto& r : retries) {
+        MLCORE_RETURN_IF_ERROR(
+            db.Query("UPDATE pipeline_schedule_fires SET state = 'claimed', owner_host = ?3, "
+                     "owner_pid = ?4, owner_start = ?5, fired_at = ?6 WHERE schedule_id = ?1 AND "
+                     "scheduled_time = ?2",
+                     {sched.id, r[0], me.host, me.pid, me.start, ToSeconds(now)})
+                .status());
+        claim.times.push_back(internal::OptionalTime(r[0]).value_or(absl::UnixEpoch()));
+        claim.attempts.push_back(static_cast<int>(ValueInt(r[1])));
+      }
+      if (!claim.times.empty()) claim.schedule = sched;
       MLCORE_ASSIGN_OR_RETURN(CronSchedule cron,
                               CachedCron(state_->mu, state_->crons, sched.options));
       const size_t keep = static_cast<size_t>(std::max(sched.options.max_catchup, 1));
@@ -174,6 +210,7 @@ StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
                   {sched.id, ToSeconds(candidates[i]), me.host, me.pid, me.start, ToSeconds(now)})
                 .status());
         claim.times.push_back(candidates[i]);
+        claim.attempts.push_back(0);
       }
       if (watermark == sched.watermark && n == 0) return absl::OkStatus();
       MLCORE_RETURN_IF_ERROR(
@@ -191,29 +228,62 @@ StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
   }
 
   std::vector<ScheduleFire> fires;
+  const RetryPolicy& retry = options_.start_retry;
   for (const Claim& claim : claims) {
     const Launcher& launch = options_.launchers.at(claim.schedule.options.kind);
-    for (absl::Time t : claim.times) {
+    for (size_t i = 0; i < claim.times.size(); ++i) {
+      const absl::Time t = claim.times[i];
       ScheduleFire fire{claim.schedule.id, t, "started", "", "", now};
+      fire.attempts = claim.attempts[i] + 1;
       StatusOr<std::string> run_id = launch(claim.schedule, t);
       if (run_id.ok()) {
         fire.run_id = *run_id;
+      } else if (fire.attempts <= retry.max_retries) {
+        fire.state = "retrying";
+        fire.error = std::string(run_id.status().message());
+        fire.retry_at = now + Backoff(retry, fire.attempts);
+        MLCORE_LOG(Warning) << "schedule '" << claim.schedule.options.name << "' at "
+                            << absl::FormatTime(t, absl::UTCTimeZone()) << ": try " << fire.attempts
+                            << " did not start the run, trying again at "
+                            << absl::FormatTime(*fire.retry_at, absl::UTCTimeZone()) << ": "
+                            << fire.error;
       } else {
         fire.state = "failed";
-        fire.error = std::string(run_id.status().message());
+        fire.error = fire.attempts == 1
+                         ? std::string(run_id.status().message())
+                         : absl::StrCat("the run did not start in ", fire.attempts,
+                                        " tries; the last said: ", run_id.status().message());
         MLCORE_LOG(Warning) << "schedule '" << claim.schedule.options.name << "' at "
                             << absl::FormatTime(t, absl::UTCTimeZone())
                             << ": the run did not start: " << fire.error;
       }
       MLCORE_RETURN_IF_ERROR(
-          db.Query("UPDATE pipeline_schedule_fires SET state = ?3, run_id = ?4, error = ?5 "
-                   "WHERE schedule_id = ?1 AND scheduled_time = ?2",
-                   {fire.schedule_id, ToSeconds(t), fire.state, fire.run_id, fire.error})
+          db.Query("UPDATE pipeline_schedule_fires SET state = ?3, run_id = ?4, error = ?5, "
+                   "attempts = ?6, retry_at = ?7 WHERE schedule_id = ?1 AND scheduled_time = ?2",
+                   {fire.schedule_id, ToSeconds(t), fire.state, fire.run_id, fire.error,
+                    int64_t{fire.attempts},
+                    fire.retry_at ? store::Value(ToSeconds(*fire.retry_at)) : store::Value()})
               .status());
       fires.push_back(std::move(fire));
     }
   }
+  MLCORE_RETURN_IF_ERROR(PruneFires());
   return fires;
+}
+
+Status Scheduler::PruneFires() {
+  if (options_.keep_fires <= 0) return absl::OkStatus();
+  // One statement, so one transaction: per schedule of this namespace, rows past the latest
+  // keep_fires go, except fires still in progress.
+  return client_->metadata()
+      .Query(
+          "DELETE FROM pipeline_schedule_fires WHERE rowid IN (SELECT rowid FROM (SELECT "
+          "f.rowid AS rowid, f.state AS state, ROW_NUMBER() OVER (PARTITION BY f.schedule_id "
+          "ORDER BY f.scheduled_time DESC) AS n FROM pipeline_schedule_fires f JOIN "
+          "pipeline_schedules s ON s.id = f.schedule_id WHERE s.namespace = ?1) WHERE n > ?2 "
+          "AND state NOT IN ('claimed', 'retrying'))",
+          {client_->options().ns, int64_t{options_.keep_fires}})
+      .status();
 }
 
 StatusOr<absl::Time> Scheduler::NextDue() {
@@ -224,6 +294,11 @@ StatusOr<absl::Time> Scheduler::NextDue() {
     MLCORE_ASSIGN_OR_RETURN(CronSchedule cron, CachedCron(state_->mu, state_->crons, s.options));
     StatusOr<absl::Time> t = cron.Next(s.watermark);
     if (t.ok()) next = std::min(next, *t);
+    MLCORE_ASSIGN_OR_RETURN(
+        auto retry, client_->metadata().Query("SELECT MIN(retry_at) FROM pipeline_schedule_fires "
+                                              "WHERE schedule_id = ?1 AND state = 'retrying'",
+                                              {s.id}));
+    if (auto r = internal::OptionalTime(retry[0][0])) next = std::min(next, *r);
   }
   return next;
 }

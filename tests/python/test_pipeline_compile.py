@@ -54,7 +54,8 @@ def test_compiled_yaml_parses_into_pipeline_spec(tmp_path):
     assert params["n"].parameter_type == pipeline_spec_pb2.ParameterType.NUMBER_INTEGER
     assert params["lr"].default_value.number_value == pytest.approx(0.01)
     tasks = spec.root.dag.tasks
-    assert set(tasks) == {"prepare", "fit", "report", "report-2", "report-3"}
+    # The If branch and the exit handler's guarded tasks are sub-DAGs, as KFP compiles them.
+    assert set(tasks) == {"prepare", "fit", "condition-1", "report-2", "exit-handler-2"}
     fit_task = tasks["fit"]
     assert list(fit_task.dependent_tasks) == ["prepare"]
     art = fit_task.inputs.artifacts["data"].task_output_artifact
@@ -63,11 +64,18 @@ def test_compiled_yaml_parses_into_pipeline_spec(tmp_path):
     assert not fit_task.caching_options.enable_cache
     assert tasks["prepare"].retry_policy.max_retry_count == 2
     assert tasks["prepare"].retry_policy.backoff_duration.seconds == 1
-    cond = tasks["report"].trigger_policy.condition
-    assert cond == "double(inputs.parameter_values['pipelinechannel--fit-output']) < 0.5"
+    cond = tasks["condition-1"].trigger_policy.condition
+    assert cond == "inputs.parameter_values['pipelinechannel--fit-output'] < 0.5"
+    assert list(tasks["condition-1"].dependent_tasks) == ["fit"]
+    branch = spec.components["comp-condition-1"].dag.tasks["report"]
+    assert branch.inputs.parameters["loss"].component_input_parameter == \
+        "pipelinechannel--fit-output"
+    assert branch.inputs.parameters["tag"].component_input_parameter == "pipelinechannel--tag"
     assert tasks["report-2"].trigger_policy.strategy == \
         pipeline_spec_pb2.PipelineTaskSpec.TriggerPolicy.ALL_UPSTREAM_TASKS_COMPLETED
-    assert "report-3" in tasks["report-2"].dependent_tasks
+    assert list(tasks["report-2"].dependent_tasks) == ["exit-handler-2"]
+    assert list(tasks["exit-handler-2"].dependent_tasks) == ["fit"]
+    assert set(spec.components["comp-exit-handler-2"].dag.tasks) == {"report-3"}
     comp = spec.components["comp-fit"]
     assert comp.input_definitions.artifacts["data"].artifact_type.schema_title == "system.Dataset"
     assert comp.output_definitions.artifacts["model"].artifact_type.schema_title == "system.Model"
@@ -171,11 +179,17 @@ def test_parallel_for_compiles_to_an_iterated_sub_dag(tmp_path):
     assert list(root["total-2"].dependent_tasks) == ["for-loop-1"]
     raw = root["for-loop-2"].parameter_iterator
     assert raw.items.raw == '[{"a":1},{"a":2}]'
-    inner = spec.components["comp-for-loop-2"].dag.tasks["square-2"]
+    # The If inside the loop is a sub-DAG of the loop's DAG (KFP numbers it after both loops).
+    branch = spec.components["comp-for-loop-2"].dag.tasks["condition-4"]
+    assert "> 1" in branch.trigger_policy.condition
+    operand = branch.inputs.parameters[raw.item_input + "-a"]
+    assert operand.component_input_parameter == raw.item_input
+    assert operand.parameter_expression_selector == 'parseJson(string_value)["a"]'
+    inner = spec.components["comp-condition-4"].dag.tasks["square-2"]
     x = inner.inputs.parameters["x"]
     assert x.component_input_parameter == raw.item_input
     assert x.parameter_expression_selector == 'parseJson(string_value)["a"]'
-    assert "> 1" in inner.trigger_policy.condition
+    assert not inner.HasField("trigger_policy")
     assert "exec-square-2" in deployment.executors
 
 

@@ -118,13 +118,15 @@ def test_loop_mistakes_are_caught_when_defined():
         leaks.build()
 
     @mp.pipeline
-    def nested():
-        with mp.ParallelFor([1, 2]):
-            with mp.ParallelFor([3]):
+    def inner_over_a_sibling():
+        with mp.ParallelFor([[1], [2]]) as row:
+            pass
+        with mp.ParallelFor([3]):
+            with mp.ParallelFor(row):
                 pass
 
-    with pytest.raises(ValueError, match="nested loops"):
-        nested.build()
+    with pytest.raises(ValueError, match="not nested in"):
+        inner_over_a_sibling.build()
 
     @mp.pipeline
     def unrolled_over_output():

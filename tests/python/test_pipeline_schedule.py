@@ -189,7 +189,8 @@ def test_a_failing_launch_fails_only_that_fire(pipes, tmp_path):
     book.delete("gone")
     book.create("python", "vanished_module:quick", cron="*/5 * * * *", name="gone",
                 start_after=T0)
-    sched = _schedule.make_scheduler(clock_file=str(clock.path))
+    # No retries: the failure is recorded at once (retries: test_pipeline_schedule_retry.py).
+    sched = _schedule.make_scheduler(clock_file=str(clock.path), start_retries=0)
     clock.set(T0 + 5 * MIN)
     fires = sched.tick()
     wait_done(fires)

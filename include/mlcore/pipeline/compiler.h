@@ -1,7 +1,9 @@
 // Compiles a pipeline to the Kubeflow Pipelines v2 intermediate representation (PipelineSpec, as
 // YAML), so the DAG a notebook ran locally runs unchanged on a cluster: one component and
 // executor per task (container image + command with KFP placeholders), parameters and artifacts,
-// dependencies, retries, caching, resources, conditions (triggerPolicy) and exit tasks.
+// dependencies, retries, caching, resources; ParallelFor loops and task groups (If/Elif/Else
+// branches, exit handlers, pipelines used as components; Pipeline::BeginIf, ...) as sub-DAG
+// components shaped as KFP's own compiler shapes them (docs/pipelines_compile.md).
 #pragma once
 
 #include <string>
@@ -19,7 +21,10 @@ struct CompileOptions {
 };
 
 // The PipelineSpec as JSON. FailedPrecondition naming the component when a callable component
-// has no compile_command (nothing for a container to run).
+// has no compile_command (nothing for a container to run), and naming the reading task when a
+// task outside an If/Elif/Else branch or exit handler reads an output of a task inside it
+// (Kubeflow passes no value out; KFP's OneOf is not supported). Unimplemented for collecting
+// across nested loops or collecting artifacts.
 StatusOr<Json> CompileToKfp(const Pipeline& pipeline, const CompileOptions& options = {});
 // The same, as YAML text.
 StatusOr<std::string> CompileToKfpYaml(const Pipeline& pipeline,

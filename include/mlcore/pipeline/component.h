@@ -54,6 +54,9 @@ struct IoSpec {
   ValueType type = ValueType::kString;
   // A parameter input with a default may be left unbound. Artifacts have no defaults.
   std::optional<Json> default_value;
+  // An artifact input that takes a list of artifacts of `type` (KFP's Input[List[Model]]): fed
+  // by gathering a ParallelFor body task's artifact output (InputBinding::Gather). Inputs only.
+  bool list = false;
 };
 
 // How often a failing task is tried again and how long to wait in between: backoff, then
@@ -97,6 +100,13 @@ class Interrupter {
   std::function<void()> fn_;
 };
 
+// The artifacts of a list input (IoSpec::list), in item order. Gathered from one loop level they
+// are `artifacts`; gathered across nested loops each outer iteration gives one of `lists`.
+struct ArtifactList {
+  std::vector<ArtifactRef> artifacts;
+  std::vector<ArtifactList> lists;
+};
+
 // Everything an in-process callable gets, and fills in: its resolved parameters and input
 // artifacts, the paths to write output artifacts at, and output parameters to set.
 struct TaskContext {
@@ -110,6 +120,8 @@ struct TaskContext {
   std::map<std::string, ArtifactRef> inputs;   // input artifacts (read-only files)
   std::map<std::string, ArtifactRef> outputs;  // output artifacts: write `path`, fill metadata
   std::map<std::string, Json> output_params;   // set each output parameter here
+  // List inputs' artifacts (IoSpec::list; read-only files).
+  std::map<std::string, ArtifactList> input_lists;
   // A command task's stdout/stderr are redirected into these files; a callable may append to
   // them (creating task_dir first: callables without artifact outputs get no directory, since
   // making one is most of the cost of a small in-process task).

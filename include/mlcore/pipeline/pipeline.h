@@ -19,7 +19,9 @@ namespace mlcore::pipeline {
 // Where a task input gets its value. kCollect gathers several parameter values (constants,
 // pipeline parameters, task outputs: ParallelFor results) into one list input. kLoopItem is the
 // current item of a ParallelFor (inside its body), kGather the list of a loop body task's output
-// over every iteration, in item order (KFP's dsl.Collected; used outside the loop).
+// over every iteration, in item order (KFP's dsl.Collected; used outside the loop). Gathering an
+// artifact output feeds a list input (IoSpec::list); gathering from a loop nested n levels below
+// the consumer's gives lists nested n deep (one list per outer iteration).
 struct InputBinding {
   enum class Kind { kConstant, kParameter, kTaskOutput, kCollect, kLoopItem, kGather };
   Kind kind = Kind::kConstant;
@@ -48,6 +50,12 @@ struct Loop {
   InputBinding items;
   int parallelism = 0;            // 0: no limit beyond the run's max_parallelism
   std::vector<std::string> body;  // the body's tasks, in the order they were added
+  // The ParallelFor this one is nested in (empty: none). A nested loop expands once per outer
+  // iteration, its tasks named `task[i][j]`; its items may be the outer loop's item (or a field
+  // of it) or a list output of a task in the outer body.
+  std::string parent;
+  // The TaskGroup (BeginIf, ...) open when the loop was added; empty: none. Compilation only.
+  std::string group;
 };
 
 // A condition guarding a task (If/Elif/Else): `lhs op rhs`, negated when `negate`. A task whose
@@ -67,7 +75,8 @@ struct TaskOptions {
   // Overrides of the component's settings for this task.
   std::optional<bool> caching;
   std::optional<RetryPolicy> retry;
-  // A label grouping tasks for display and compilation (a ParallelFor iteration, an If branch).
+  // The TaskGroup (BeginIf, BeginExitHandler, ...) the task is in; empty: the innermost open
+  // group, if any. The task inherits the group's conditions (GroupConditions) and loop.
   std::string group;
   // The Loop (AddLoop) whose body this task is in; empty: none.
   std::string loop;
@@ -90,6 +99,40 @@ struct PipelineOutput {
   std::string output;
 };
 
+// A named group of tasks that Kubeflow runs as one sub-DAG (KFP's TasksGroup): an If/Elif/Else
+// branch, the condition-branches wrapper of an If/Elif/Else chain, the tasks an exit handler
+// guards, or a pipeline used as a component. Locally groups change nothing but the conditions
+// their tasks inherit; CompileToKfp turns each into a sub-DAG component, as KFP's compiler does.
+struct TaskGroup {
+  enum class Kind { kCondition, kConditionBranches, kExitHandler, kPipeline };
+  Kind kind = Kind::kCondition;
+  std::string name;          // unique among tasks, loops and groups: "condition-2", "inner"
+  std::string display_name;  // KFP's taskInfo.name; empty: `name`
+  std::string parent;        // the enclosing group; empty: none
+  std::string loop;          // the innermost ParallelFor the group is in; empty: none
+  // kCondition: the conjunction guarding the branch (an Elif's and an Else's start with the
+  // negated conditions of the earlier branches, as KFP writes them).
+  std::vector<Condition> conditions;
+  // kCondition: this branch's and the earlier branches' conditions, negated (where an Elif or
+  // Else that follows starts).
+  std::vector<Condition> negated_chain;
+  bool is_else = false;
+  std::string exit_task;  // kExitHandler: the task that runs whatever happens inside
+  // kPipeline: the inner pipeline's parameters, the values the outer pipeline binds to them
+  // (unbound ones take their defaults) and the outputs it returns (EndGroup).
+  std::vector<IoSpec> inputs;
+  std::map<std::string, InputBinding> arguments;
+  std::vector<PipelineOutput> outputs;
+};
+
+// Where a group sits and what KFP shows for it.
+struct GroupOptions {
+  // KFP's taskInfo.name (dsl.If(..., name=)); empty: the generated name.
+  std::string display_name;
+  // The ParallelFor whose body the group is in; empty: the open group's loop, else none.
+  std::string loop;
+};
+
 class Pipeline {
  public:
   // name: lowercase letters, digits, '-' and '_'; parameters as component inputs.
@@ -109,8 +152,37 @@ class Pipeline {
   Status AddOutput(std::string name, std::string task, std::string output);
   // Declares a dynamic ParallelFor; its body tasks are added afterwards with TaskOptions::loop.
   // InvalidArgument when the name is taken (by a task or loop), `items` is not a list (or an
-  // artifact), names something unknown, or parallelism < 0.
-  Status AddLoop(std::string name, InputBinding items, int parallelism = 0);
+  // artifact), names something unknown, or parallelism < 0. `parent`: the loop this one is
+  // nested in (its body), empty for none.
+  Status AddLoop(std::string name, InputBinding items, int parallelism = 0,
+                 std::string parent = "");
+
+  // Groups (see TaskGroup). Begin* opens a group that tasks, loops and groups added until the
+  // matching EndGroup join; each returns the group's name, numbered as KFP numbers them
+  // (condition-N, condition-branches-N, exit-handler-N). BeginElif/BeginElse continue the If
+  // or Elif closed last at the same level (FailedPrecondition otherwise); the first of them
+  // wraps the chain in a condition-branches group, which renames the If as KFP does (the If's
+  // tasks follow). BeginExitHandler: `exit_task` (added before, outside) runs after every task
+  // of the group, whatever happens to them (set at EndGroup; InvalidArgument if it guards no
+  // task). BeginSubPipeline: a pipeline used as a component, named `name` (a fresh task name),
+  // its parameters `inputs` bound to `arguments` (checked as task inputs are); its tasks are
+  // added as ordinary tasks reading the outer values directly, and EndGroup(outputs) names the
+  // inner tasks' outputs it returns.
+  StatusOr<std::string> BeginIf(Condition condition, GroupOptions options = {});
+  StatusOr<std::string> BeginElif(Condition condition, GroupOptions options = {});
+  StatusOr<std::string> BeginElse(GroupOptions options = {});
+  StatusOr<std::string> BeginExitHandler(std::string exit_task, GroupOptions options = {});
+  StatusOr<std::string> BeginSubPipeline(std::string name, std::vector<IoSpec> inputs,
+                                         std::map<std::string, InputBinding> arguments,
+                                         GroupOptions options = {});
+  // Closes the innermost open group. `outputs` only for a sub-pipeline (name -> inner task
+  // output). FailedPrecondition when no group is open.
+  Status EndGroup(std::vector<PipelineOutput> outputs = {});
+  const std::vector<TaskGroup>& groups() const { return groups_; }
+  const TaskGroup* FindGroup(std::string_view name) const;
+  // The conditions a task in `group` inherits: those of every If/Elif/Else group enclosing it
+  // (through loops too), outermost first.
+  std::vector<Condition> GroupConditions(std::string_view group) const;
 
   // A task name not used yet: `base`, else base-2, base-3, ... O(1) amortised: the next suffix
   // to try is remembered per base.
@@ -152,6 +224,16 @@ class Pipeline {
   mutable std::map<std::string, int, std::less<>> next_suffix_;
   // Whether every edge so far runs from an earlier-added task to a later one (see After).
   bool forward_only_ = true;
+  // Groups (pipeline_groups.cc): all of them, the open ones (innermost last), the last one
+  // closed (where an Elif/Else continues) and KFP's group counter.
+  std::vector<TaskGroup> groups_;
+  std::vector<std::string> open_groups_;
+  std::string last_closed_group_;
+  int group_ids_ = 0;
+  // Puts a task being added into its group (TaskOptions::group): inherits its loop and
+  // conditions. InvalidArgument for an unknown group.
+  Status JoinGroup(const std::string& task, TaskOptions& options) const;
+  StatusOr<std::string> BeginGroup(TaskGroup group, const GroupOptions& options);
 };
 
 }  // namespace mlcore::pipeline

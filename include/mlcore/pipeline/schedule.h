@@ -74,8 +74,9 @@ struct Schedule {
 };
 
 // One scheduled time that a scheduler claimed. state: "claimed" (run being started), "started"
-// (run_id set), "failed" (the run could not be started; error says why), "lost" (the scheduler
-// died before starting it).
+// (run_id set), "retrying" (the run could not be started, error says why; it is tried again at
+// retry_at, per SchedulerOptions::start_retry), "failed" (the run could not be started after
+// every try; error says why), "lost" (the scheduler died before starting it).
 struct ScheduleFire {
   std::string schedule_id;
   absl::Time scheduled_time;
@@ -83,6 +84,8 @@ struct ScheduleFire {
   std::string run_id;
   std::string error;
   absl::Time fired_at;
+  int attempts = 0;                    // tries to start the run so far
+  std::optional<absl::Time> retry_at;  // "retrying": when the next try is due
 };
 
 // The schedules of one namespace (the Client's). Thread-safe as the Client's store is.
@@ -137,6 +140,14 @@ struct SchedulerOptions {
   // Launchers by pipeline kind; schedules of other kinds are left to other schedulers. Default:
   // kRegistered only.
   std::map<std::string, Launcher> launchers;
+  // A fire whose run fails to start (the pipeline cannot be loaded or built, its arguments are
+  // refused, the store is busy) is tried again after backoff, backoff * factor, ... (max_backoff
+  // at most) by whichever scheduler ticks then, up to max_retries times, before it is recorded
+  // failed. A fire waiting to be retried holds a max_concurrency slot. max_retries 0: fail at once.
+  RetryPolicy start_retry = {3, absl::Seconds(10), 2.0, absl::Minutes(10)};
+  // Fire records kept per schedule (the latest ones; those still claimed or retrying are always
+  // kept): each tick deletes older ones, in one transaction. 0: keep every record.
+  int keep_fires = 1000;
   // The clock. Default absl::Now. For tests: a scheduler with an injected clock still sleeps in
   // real time, at most `poll` at a time.
   std::function<absl::Time()> now;
@@ -166,6 +177,8 @@ class Scheduler {
 
  private:
   Scheduler(Client* client, std::unique_ptr<Schedules> schedules, SchedulerOptions options);
+  // Deletes fire records past SchedulerOptions::keep_fires.
+  Status PruneFires();
   struct State;
 
   Client* client_;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import typing
 from typing import Any, Dict, Optional
 
 
@@ -72,6 +73,15 @@ ARTIFACT_TYPES = {cls.type_name: cls for cls in (Artifact, Dataset, Model, Metri
 
 @functools.lru_cache(maxsize=None)
 def _marker(direction: str, artifact_type: type) -> type:
+    if typing.get_origin(artifact_type) is list:
+        # Input[List[Model]]: the artifacts a ParallelFor's iterations wrote, gathered with
+        # mlcore.Collected (a list of lists across nested loops).
+        (item,) = typing.get_args(artifact_type) or (None,)
+        if direction != "input" or not (isinstance(item, type) and issubclass(item, Artifact)):
+            raise TypeError(f"{direction.capitalize()}[List[...]]: only inputs take a list, of "
+                            f"one artifact type (Input[List[Model]]), not {artifact_type!r}")
+        return type(f"Input[List[{item.__name__}]]", (list,), {"_mlcore_io": (direction, item),
+                                                               "_mlcore_list": True})
     if not (isinstance(artifact_type, type) and issubclass(artifact_type, Artifact)):
         raise TypeError(f"{direction.capitalize()}[...] takes an artifact type (Artifact, Dataset, "
                         f"Model, Metrics), not {artifact_type!r}")

@@ -4,7 +4,8 @@
     runs list [--experiment E] [--state S]
     runs show RUN_ID | runs logs RUN_ID TASK [--stderr] | runs resume RUN_ID MODULE:PIPELINE
     compile MODULE:PIPELINE -o p.yaml
-    scheduler [--once] [--poll S] [--misfire-grace S]
+    scheduler [--once] [--poll S] [--misfire-grace S] [--start-retries N] [--start-backoff S]
+              [--keep-fires N]
     schedules list | show S | pause S | resume S | delete S | next S [-n N]
     schedules create MODULE:PIPELINE --cron EXPR [-p key=value ...] [--name N] [--catchup P]
                      [--max-concurrency K] [--experiment E] [--time-zone Z]
@@ -135,6 +136,12 @@ def _add_schedule_parsers(sub) -> None:
                    help="most seconds between looks at the store (new schedules, finished runs)")
     s.add_argument("--misfire-grace", type=float, default=60.0,
                    help="catchup=skip: how many seconds late a time may still fire")
+    s.add_argument("--start-retries", type=int, default=3,
+                   help="tries again to start a run that failed to start (pipeline not loadable)")
+    s.add_argument("--start-backoff", type=float, default=10.0,
+                   help="seconds before the first such retry (doubling after each)")
+    s.add_argument("--keep-fires", type=int, default=1000,
+                   help="fire records kept per schedule, latest first (0: all)")
     # Test-only: read "now" (Unix seconds) from this file instead of the system clock.
     s.add_argument("--clock-file", help=argparse.SUPPRESS)
     s.set_defaults(handler=_scheduler)
@@ -215,8 +222,10 @@ def _schedules_verb(args) -> int:
     elif args.verb == "show":
         print(_describe(s))
         for f in s.fires(20):
-            print(f"  {f['scheduled_time']:%Y-%m-%d %H:%M}  {f['state']:8s}  {f['run_id']}  "
-                  f"{f['error']}")
+            retry = (f"  next try {f['retry_at']:%Y-%m-%d %H:%M:%S}"
+                     if f.get("retry_at") and f["state"] == "retrying" else "")
+            print(f"  {f['scheduled_time']:%Y-%m-%d %H:%M}  {f['state']:8s}  "
+                  f"tries={f.get('attempts', 0)}  {f['run_id']}  {f['error']}{retry}")
         return 0
     print(_describe(s))
     return 0
@@ -228,7 +237,10 @@ def _scheduler(args) -> int:
 
     sched = _schedule.make_scheduler(namespace=args.namespace, poll=args.poll,
                                      misfire_grace=args.misfire_grace,
-                                     clock_file=args.clock_file, log=log)
+                                     clock_file=args.clock_file, log=log,
+                                     start_retries=args.start_retries,
+                                     start_backoff=args.start_backoff,
+                                     keep_fires=args.keep_fires)
     if args.once:
         fires = sched.tick()
         for f in fires:

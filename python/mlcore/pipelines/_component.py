@@ -48,7 +48,10 @@ def _io_specs(func):
         annotation = hints[name]
         io = getattr(annotation, "_mlcore_io", None)
         if io:
-            (inputs if io[0] == "input" else outputs).append((name, io[1].type_name, None))
+            type_name = io[1].type_name
+            if getattr(annotation, "_mlcore_list", False):
+                type_name = f"List[{type_name}]"
+            (inputs if io[0] == "input" else outputs).append((name, type_name, None))
             continue
         type_name = parameter_type(annotation, f"{where} parameter '{name}'")
         default = None if p.default is inspect.Parameter.empty else json.dumps(p.default)
@@ -130,7 +133,8 @@ class Component:
             self._cpp = _cpp.Component(self.name, command=runner, env=env, **common)
         else:
             # Kubeflow runs the function from its source, as subprocess mode does.
-            has_artifacts = any(t in ARTIFACT_TYPE_NAMES for _, t, _ in inputs + outputs)
+            has_artifacts = any(t in ARTIFACT_TYPE_NAMES or t.startswith("List[")
+                                for _, t, _ in inputs + outputs)
             self._cpp = _cpp.Component(self.name, fn=_run_in_process(func, has_artifacts),
                                        code_version=version,
                                        compile_command=portable if self.source else [],

@@ -1,6 +1,9 @@
 """@pipeline and the pieces a pipeline function is written with: task outputs as channels,
 ``.after()``, If/Elif/Else, ParallelFor and ExitHandler. Calling components inside a pipeline
-function adds tasks to a C++ Pipeline, which validates each one on the spot."""
+function adds tasks to a C++ Pipeline, which validates each one on the spot. If/Elif/Else,
+ExitHandler and pipelines called inside pipelines open task groups of the C++ Pipeline
+(Pipeline::BeginIf, ...): their tasks inherit the groups' conditions, and mlcore.compile makes
+each group a sub-DAG as KFP's compiler does."""
 
 from __future__ import annotations
 
@@ -112,7 +115,9 @@ class LoopItem(Channel):
 
 class Collected(Channel):
     """``mlcore.Collected(task.output)``: outside a ParallelFor, the list of a body task's output
-    over every iteration, in item order (as KFP's dsl.Collected)."""
+    over every iteration, in item order (as KFP's dsl.Collected). An artifact output gathers
+    into an ``Input[List[Model]]`` input; across nested loops the list holds one list per outer
+    iteration."""
 
     type_name = "list"
 
@@ -162,13 +167,10 @@ class Builder:
     def __init__(self, name, parameters):
         self.pipeline = _cpp.Pipeline(name, parameters)
         self.tasks = []
-        self.conditions = []  # active (Condition, negate) pairs, innermost last
-        self.last_chain = None  # conditions of the If/Elif chain that just closed
-        self.groups = []
         self.loop = None  # the dynamic ParallelFor whose body is being defined
         self.loop_count = 0
 
-    def _binding(self, value, component, input_name):
+    def _binding(self, value, component, input_name, where=None):
         if isinstance(value, Channel):
             return list(value.binding)
         if isinstance(value, PipelineTask):
@@ -176,23 +178,22 @@ class Builder:
         if isinstance(value, (list, tuple)) and any(isinstance(v, (Channel, PipelineTask))
                                                     for v in value):
             # Gathers task outputs (ParallelFor results) and constants into one list input.
-            items = [self._binding(v, component, input_name) for v in value]
+            items = [self._binding(v, component, input_name, where) for v in value]
             return ["collect", json.dumps(items)]
         if isinstance(value, tuple):
             value = list(value)
         try:
             return ["const", json.dumps(value)]
         except TypeError:
-            where = (f"component '{component.name}' input '{input_name}'" if component
-                     else f"mlcore.ParallelFor {input_name}")
+            where = where or (f"component '{component.name}' input '{input_name}'" if component
+                              else f"mlcore.ParallelFor {input_name}")
             raise TypeError(f"{where}: {type(value).__name__} is not a pipeline value") from None
 
     def add_task(self, component, arguments):
         bindings = {k: self._binding(v, component, k) for k, v in arguments.items()}
         name = self.pipeline.unique_task_name(component.name)
-        conditions = [c.as_tuple(negate) for c, negate in self.conditions]
-        self.pipeline.add_task(name, component._cpp, bindings, conditions=conditions,
-                               group="/".join(self.groups), loop=self.loop or "")
+        # The open groups' conditions are added by the C++ Pipeline (TaskOptions::group).
+        self.pipeline.add_task(name, component._cpp, bindings, loop=self.loop or "")
         task = PipelineTask(self, name, component)
         self.tasks.append(task)
         return task
@@ -206,42 +207,38 @@ def _builder_or_raise(what):
 
 
 class If:
-    """``with mlcore.If(task.output == "heads"):`` -- the tasks inside run only when it holds."""
+    """``with mlcore.If(task.output == "heads"):`` -- the tasks inside run only when it holds.
+    `name` is what Kubeflow shows for the branch (KFP's dsl.If name)."""
 
     def __init__(self, condition, name=None):
         if not isinstance(condition, Condition):
             raise TypeError("mlcore.If takes a comparison of a task output or pipeline parameter "
                             "with a constant, e.g. If(task.output > 0.5)")
         self.condition = condition
+        self.display_name = name or ""
 
-    def _own(self, builder):
-        return [(self.condition, False)], [self.condition]
+    def _begin(self, b):
+        return b.pipeline.begin_if(self.condition.as_tuple(), self.display_name, b.loop or "")
 
     def __enter__(self):
         b = _builder_or_raise(type(self).__name__)
         self._builder = b
-        own, self._chain = self._own(b)
-        self._count = len(own)
-        b.conditions.extend(own)
-        b.groups.append(type(self).__name__.lower())
+        try:
+            self.name = self._begin(b)
+        except (ValueError, RuntimeError) as e:
+            raise type(e)(f"mlcore.{type(self).__name__}: {e}") from None
         return self
 
     def __exit__(self, *exc):
-        b = self._builder
-        del b.conditions[len(b.conditions) - self._count:]
-        b.groups.pop()
-        b.last_chain = self._chain
+        self._builder.pipeline.end_group()
         return False
 
 
 class Elif(If):
     """Runs when every earlier branch of the chain did not, and its own condition holds."""
 
-    def _own(self, builder):
-        if not builder.last_chain:
-            raise RuntimeError("mlcore.Elif must follow mlcore.If or mlcore.Elif")
-        prior = builder.last_chain
-        return [(c, True) for c in prior] + [(self.condition, False)], prior + [self.condition]
+    def _begin(self, b):
+        return b.pipeline.begin_elif(self.condition.as_tuple(), self.display_name, b.loop or "")
 
 
 class Else(If):
@@ -249,36 +246,36 @@ class Else(If):
 
     def __init__(self, name=None):
         self.condition = None
+        self.display_name = name or ""
 
-    def _own(self, builder):
-        if not builder.last_chain:
-            raise RuntimeError("mlcore.Else must follow mlcore.If or mlcore.Elif")
-        return [(c, True) for c in builder.last_chain], None
+    def _begin(self, b):
+        return b.pipeline.begin_else(self.display_name, b.loop or "")
 
 
 class ExitHandler:
     """``with mlcore.ExitHandler(cleanup_task):`` -- cleanup_task runs after the tasks inside,
     whatever happens to them (failure, skip)."""
 
-    def __init__(self, exit_task):
+    def __init__(self, exit_task, name=None):
         if not isinstance(exit_task, PipelineTask):
             raise TypeError("mlcore.ExitHandler takes the task to run on exit")
         self.exit_task = exit_task
+        self.display_name = name or ""
 
     def __enter__(self):
-        self._builder = _builder_or_raise("ExitHandler")
-        self._start = len(self._builder.tasks)
+        b = _builder_or_raise("ExitHandler")
+        self._builder = b
+        self.name = b.pipeline.begin_exit_handler(self.exit_task.name, self.display_name,
+                                                  b.loop or "")
         return self
 
     def __exit__(self, *exc):
-        b = self._builder
-        inside = b.tasks[self._start:]
-        if exc[0] is None:
-            if not inside:
-                raise ValueError("mlcore.ExitHandler guards no tasks")
-            for t in inside:
-                b.pipeline.after(self.exit_task.name, t.name)
-            b.pipeline.set_run_always(self.exit_task.name, True)
+        # Orders the exit task after every task inside and makes it run whatever happens.
+        try:
+            self._builder.pipeline.end_group()
+        except ValueError as e:
+            if exc[0] is None:
+                raise ValueError(f"mlcore.ExitHandler: {e}") from None
         return False
 
 
@@ -305,23 +302,19 @@ class ParallelFor:
 
     def __enter__(self):
         b = _builder_or_raise("ParallelFor")
-        if b.loop is not None:
-            raise ValueError(f"mlcore.ParallelFor inside ParallelFor '{b.loop}': nested loops "
-                             "decided at run time are not supported (unroll the inner one with "
-                             "`for item in mlcore.ParallelFor([...])`)")
         self._builder = b
         b.loop_count += 1
         name = b.pipeline.unique_task_name(f"for-loop-{b.loop_count}")
-        b.pipeline.add_loop(name, b._binding(self.items, None, "items"), self.parallelism)
+        # Inside another loop's body: nested, expanded once per outer iteration.
+        self._outer = b.loop
+        b.pipeline.add_loop(name, b._binding(self.items, None, "items"), self.parallelism,
+                            parent=b.loop or "")
         self.name = name
         b.loop = name
-        b.groups.append(name)
         return LoopItem(name)
 
     def __exit__(self, *exc):
-        b = self._builder
-        b.loop = None
-        b.groups.pop()
+        self._builder.loop = self._outer
         return False
 
     def __iter__(self):
@@ -333,11 +326,7 @@ class ParallelFor:
         iterations = []
         for i, item in enumerate(self.items):
             start = len(b.tasks)
-            b.groups.append(f"for-{i}")
-            try:
-                yield item
-            finally:
-                b.groups.pop()
+            yield item
             iterations.append(b.tasks[start:])
             if self.parallelism and i >= self.parallelism:
                 for t in iterations[i]:
@@ -385,10 +374,29 @@ class PipelineDef:
         if current_builder() is None:
             raise TypeError(f"pipeline '{self.name}' runs with mlcore.run({self.name}, "
                             "arguments={...}); call it directly only inside another @pipeline")
-        # Used as a component of another pipeline: its tasks join the outer one.
+        # Used as a component of another pipeline: its tasks join the outer one (and run inlined),
+        # in a group that mlcore.compile makes a sub-DAG component, as KFP does.
+        b = current_builder()
         bound = inspect.signature(self.func).bind(*args, **kwargs)
+        arguments = {k: b._binding(v, None, k, f"pipeline '{self.name}' parameter '{k}'")
+                     for k, v in bound.arguments.items()}
         bound.apply_defaults()
-        return self.func(*bound.args, **bound.kwargs)
+        b.pipeline.begin_pipeline(b.pipeline.unique_task_name(self.name), self.parameters,
+                                  arguments, b.loop or "")
+        start = len(b.tasks)
+        try:
+            result = self.func(*bound.args, **bound.kwargs)
+        except BaseException:
+            b.pipeline.end_group()
+            raise
+        inside = {t.name for t in b.tasks[start:]}
+        try:
+            returned = _pipeline_outputs(result)
+        except TypeError:  # returns something else (a list of tasks, ...): no outputs to map
+            returned = {}
+        b.pipeline.end_group([(k, v.task, v.output) for k, v in returned.items()
+                              if v.task in inside])
+        return result
 
     def _repr_svg_(self):
         from ._view import dag_svg, upstream_of

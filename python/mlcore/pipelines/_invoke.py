@@ -40,6 +40,15 @@ def _write_parameter(path, value):
         json.dump(value, f)
 
 
+def _input_artifact(entry, default_cls):
+    """An input artifact object from its executor-input entry; a list input's entry is a list
+    (of lists, across nested loops)."""
+    if isinstance(entry, list):
+        return [_input_artifact(e, default_cls) for e in entry]
+    cls = ARTIFACT_TYPES.get(entry.get("type"), default_cls)
+    return cls(path=entry["path"], metadata=entry.get("metadata"), digest=entry.get("digest"))
+
+
 def invoke(func, executor_input: dict, set_output=None) -> None:
     """Calls func; each output parameter goes to set_output(name, value) when given (in-process),
     else to the file the executor named for it (subprocess)."""
@@ -53,10 +62,7 @@ def invoke(func, executor_input: dict, set_output=None) -> None:
         annotation = hints.get(name)
         io = getattr(annotation, "_mlcore_io", None)
         if io and io[0] == "input":
-            entry = inputs[name]
-            cls = ARTIFACT_TYPES.get(entry.get("type"), io[1])
-            kwargs[name] = cls(path=entry["path"], metadata=entry.get("metadata"),
-                               digest=entry.get("digest"))
+            kwargs[name] = _input_artifact(inputs[name], io[1])
         elif io and io[0] == "output":
             entry = outputs[name]
             artifact = io[1](path=entry["path"], metadata={})

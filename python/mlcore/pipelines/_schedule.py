@@ -40,9 +40,10 @@ def _book(home: Optional[str], namespace: str):
         return _books[key]
 
 
-def load_pipeline(ref: str) -> PipelineDef:
-    """The @pipeline that `ref` ("module:function" or "file.py:function") names. ValueError
-    naming `ref` when it cannot be loaded or is not a @pipeline."""
+def load_pipeline(ref: str):
+    """The pipeline that `ref` ("module:name" or "file.py:name") names: a @pipeline, or a
+    pipeline built with the C++ API's binding (``mlcore._mlcore.pipeline.Pipeline``, e.g. of
+    command components). ValueError naming `ref` when it cannot be loaded or is neither."""
     if ":" not in ref:
         raise ValueError(f"expected MODULE:PIPELINE, got {ref!r}")
     module_name, attr = ref.rsplit(":", 1)
@@ -60,8 +61,9 @@ def load_pipeline(ref: str) -> PipelineDef:
     except ImportError as e:
         raise ValueError(f"cannot import {module_name!r} for {ref}: {e}") from e
     p = getattr(module, attr, None)
-    if not isinstance(p, PipelineDef):
-        raise ValueError(f"{ref} is not a @pipeline")
+    if not isinstance(p, (PipelineDef, _mlcore.pipeline.Pipeline)):
+        raise ValueError(f"{ref} is not a @pipeline (nor a built mlcore._mlcore.pipeline."
+                         "Pipeline)")
     return p
 
 
@@ -149,12 +151,16 @@ class Schedule:
         return [_utc(t) for t in self._book.next_times(self._id, n)]
 
     def fires(self, limit: int = 1000) -> List[dict]:
-        """Each scheduled time fired, latest first: scheduled_time, state, run_id, error."""
+        """Each scheduled time fired, latest first: scheduled_time, state ("started", "retrying",
+        "failed", "lost", "claimed"), run_id, error, attempts (tries to start the run) and
+        retry_at (when a "retrying" fire is tried again)."""
         out = []
         for f in self._book.fires(self._id, limit):
             f = dict(f)
             f["scheduled_time"] = _utc(f["scheduled_time"])
             f["fired_at"] = _utc(f["fired_at"])
+            if f.get("retry_at") is not None:
+                f["retry_at"] = _utc(f["retry_at"])
             out.append(f)
         return out
 
@@ -214,8 +220,16 @@ def _file_clock(path: str):
 
 
 def make_scheduler(namespace: str = "default", home: Optional[str] = None, poll: float = 30.0,
-                   misfire_grace: float = 60.0, clock_file: Optional[str] = None, log=None):
-    """A C++ Scheduler that starts Python pipelines with mlcore.run (in this process)."""
+                   misfire_grace: float = 60.0, clock_file: Optional[str] = None, log=None,
+                   start_retries: int = 3, start_backoff: float = 10.0,
+                   start_backoff_factor: float = 2.0, start_max_backoff: float = 600.0,
+                   keep_fires: int = 1000):
+    """A C++ Scheduler that starts Python pipelines with mlcore.run (in this process).
+
+    A fire whose run cannot start (the pipeline does not load, its arguments are refused) is
+    tried again ``start_retries`` times, ``start_backoff`` seconds later, then that times
+    ``start_backoff_factor`` (at most ``start_max_backoff``), before it is recorded failed.
+    ``keep_fires``: fire records kept per schedule (0: all)."""
     client = _run.client(home, namespace)
 
     def launch(rec: dict, scheduled_time: float) -> str:
@@ -223,15 +237,23 @@ def make_scheduler(namespace: str = "default", home: Optional[str] = None, poll:
             p = load_pipeline(rec["pipeline"])
         except ValueError as e:
             raise RuntimeError(str(e)) from None
-        r = _run.run(p, arguments=rec["arguments"], experiment=rec["experiment"],
-                     namespace=namespace, home=home)
+        if isinstance(p, PipelineDef):
+            run_id = _run.run(p, arguments=rec["arguments"], experiment=rec["experiment"],
+                              namespace=namespace, home=home).id
+        else:
+            # A pipeline built with the C++ API (command or C++ components): started as is.
+            run_id = client.start(p, json.dumps(rec["arguments"]), rec["experiment"], 0, 0.0, -1,
+                                  True, "").id
         if log is not None:
-            log(f"schedule {rec['name']}: {_utc(scheduled_time):%Y-%m-%d %H:%M} UTC -> run {r.id}")
-        return r.id
+            log(f"schedule {rec['name']}: {_utc(scheduled_time):%Y-%m-%d %H:%M} UTC -> "
+                f"run {run_id}")
+        return run_id
 
     now = _file_clock(clock_file) if clock_file else None
     return _cpp.Scheduler(client, launch, registered=False, poll=poll,
-                          misfire_grace=misfire_grace, now=now)
+                          misfire_grace=misfire_grace, now=now, start_retries=start_retries,
+                          start_backoff=start_backoff, start_backoff_factor=start_backoff_factor,
+                          start_max_backoff=start_max_backoff, keep_fires=keep_fires)
 
 
 def wait_for_runs(run_ids, namespace: str = "default", home: Optional[str] = None,

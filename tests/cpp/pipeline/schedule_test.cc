@@ -178,6 +178,7 @@ struct Fixture {
     SchedulerOptions o;
     o.now = clock.Fn();
     o.misfire_grace = absl::Minutes(1);
+    o.start_retry.max_retries = 0;  // retries have their own tests (scheduler_retry_test.cc)
     scheduler = *Scheduler::Create(client.get(), o);
   }
 
