@@ -25,6 +25,7 @@ struct Outside {
   InputBinding source;
   ValueType type = ValueType::kString;
   bool artifact = false;
+  bool list = false;  // a gathered list (artifacts: KFP's isArtifactList)
 };
 
 // The root DAG, a loop's or a group's sub-DAG.
@@ -46,9 +47,27 @@ class DagCompiler {
 
  private:
   std::string ScopeFor(const std::string& group, const std::string& loop) const {
-    if (group.empty()) return loop;
+    if (group.empty()) return KfpLoop(loop);
     if (loop.empty() || p_.FindGroup(group)->loop == loop) return group;
-    return loop;
+    return KfpLoop(loop);
+  }
+  // KFP's name of mlcore loop `loop` (for-loop-N, numbered with the groups); empty for none.
+  std::string KfpLoop(const std::string& loop) const {
+    return loop.empty() ? loop : kfp_loops_.at(loop);
+  }
+  // The component input through which loop `loop`'s body receives the current item.
+  const std::string& ItemInput(const std::string& loop) const { return item_inputs_.at(loop); }
+  // The channel of a loop item binding: the item, or KFP's `-subvar-<field>` of it.
+  std::string ItemChannel(const InputBinding& b) const {
+    return internal::ItemChannel(item_inputs_, b);
+  }
+  // KFP's parameterType of a loop item input.
+  const char* ItemParameterType(const InputBinding& b) const {
+    std::optional<ValueType> t = ConstantItemType(p_, b);
+    return t ? KfpParameterType(*t) : "STRING";
+  }
+  std::string ConditionChannel(const Condition& c) const {
+    return c.lhs.kind == Kind::kLoopItem ? ItemChannel(c.lhs) : Channel(c.lhs);
   }
   std::string ScopeOf(const std::string& task) const {
     const Task* t = p_.FindTask(task);
@@ -97,7 +116,9 @@ class DagCompiler {
 
   const Pipeline& p_;
   const CompileOptions& options_;
-  std::map<std::string, Scope> scopes_;
+  std::map<std::string, Scope> scopes_;  // by KFP's names
+  std::map<std::string, std::string> kfp_loops_;
+  std::map<std::string, std::string> item_inputs_;
   Json components_ = Json::object();
   Json executors_ = Json::object();
   Json root_tasks_ = Json::object();
@@ -105,7 +126,10 @@ class DagCompiler {
 
 std::string DagCompiler::Describe(const std::string& scope) const {
   const Scope& s = scopes_.at(scope);
-  if (s.loop != nullptr) return absl::StrCat("ParallelFor '", scope, "'");
+  if (s.loop != nullptr) {
+    if (s.loop->name == scope) return absl::StrCat("ParallelFor '", scope, "'");
+    return absl::StrCat("ParallelFor '", s.loop->name, "' (", scope, " on Kubeflow)");
+  }
   switch (s.group->kind) {
     case TaskGroup::Kind::kCondition:
       return absl::StrCat("If/Elif/Else branch '", scope, "'");
@@ -120,13 +144,16 @@ std::string DagCompiler::Describe(const std::string& scope) const {
 }
 
 Status DagCompiler::BuildScopes() {
+  KfpLoopNames names = NameLoopsAsKfp(p_);
+  kfp_loops_ = std::move(names.loops);
+  item_inputs_ = std::move(names.item_inputs);
   scopes_[""] = Scope{};
   for (const Loop& l : p_.loops()) {
     Scope s;
-    s.name = l.name;
+    s.name = KfpLoop(l.name);
     s.loop = &l;
     s.parent = ScopeFor(l.group, l.parent);
-    scopes_[l.name] = std::move(s);
+    scopes_[s.name] = std::move(s);
   }
   for (const TaskGroup& g : p_.groups()) {
     Scope s;
@@ -136,7 +163,9 @@ Status DagCompiler::BuildScopes() {
     scopes_[g.name] = std::move(s);
   }
   // Children in the order they were declared: loops, then groups (dicts print sorted anyway).
-  for (const Loop& l : p_.loops()) scopes_[scopes_[l.name].parent].children.push_back(l.name);
+  for (const Loop& l : p_.loops()) {
+    scopes_[scopes_[KfpLoop(l.name)].parent].children.push_back(KfpLoop(l.name));
+  }
   for (const TaskGroup& g : p_.groups()) {
     scopes_[scopes_[g.name].parent].children.push_back(g.name);
   }
@@ -196,35 +225,35 @@ StatusOr<std::string> DagCompiler::ExportGather(const std::string& loop, const s
                                                 const std::string& output,
                                                 const std::string& where) {
   MLCORE_ASSIGN_OR_RETURN(ValueType type, p_.OutputType(task, output));
-  if (IsArtifactType(type)) {
-    return absl::UnimplementedError(
-        absl::StrCat(where, " collects artifact output '", output, "' of task '", task,
-                     "', which does not compile for Kubeflow yet (only parameters are collected)"));
-  }
   const std::string key = Channel(InputBinding::Output(task, output));
   std::string producer = task, producer_key = output;
   const std::string origin = ScopeOf(task);
   if (origin != loop) {
     producer = ChildToward(loop, origin);
     const Scope& child = scopes_.at(producer);
-    if (child.loop != nullptr) {
-      return absl::UnimplementedError(
-          absl::StrCat(where, " collects task '", task, "' across nested ParallelFor loops ('",
-                       loop, "', '", producer, "'), which does not compile for Kubeflow yet"));
-    }
-    if (child.group->kind == TaskGroup::Kind::kPipeline) {
+    if (child.group != nullptr && child.group->kind == TaskGroup::Kind::kPipeline) {
       MLCORE_ASSIGN_OR_RETURN(producer_key, Export(producer, task, output, where));
     } else {
-      // Through a branch (or exit handler) in the body, as KFP does: the branch hands the
-      // value out under the same key, and a skipped iteration contributes nothing.
+      // Through a nested loop (its list per outer iteration) or a branch (or exit handler) in
+      // the body, as KFP does: the child hands the value out under the same key, and a skipped
+      // iteration contributes nothing.
       MLCORE_ASSIGN_OR_RETURN(producer_key, ExportGather(producer, task, output, where));
     }
   }
   Json& comp = Component(loop);
-  comp["dag"]["outputs"]["parameters"][key] = {
-      {"valueFromParameter",
-       {{"producerSubtask", producer}, {"outputParameterKey", producer_key}}}};
-  comp["outputDefinitions"]["parameters"][key] = {{"parameterType", "LIST"}};
+  if (IsArtifactType(type)) {
+    // KFP's List[Artifact]: the selected artifacts of every iteration, one list.
+    comp["dag"]["outputs"]["artifacts"][key] = {
+        {"artifactSelectors",
+         Json::array({{{"producerSubtask", producer}, {"outputArtifactKey", producer_key}}})}};
+    comp["outputDefinitions"]["artifacts"][key] = {{"artifactType", ArtifactType(type)},
+                                                   {"isArtifactList", true}};
+  } else {
+    comp["dag"]["outputs"]["parameters"][key] = {
+        {"valueFromParameter",
+         {{"producerSubtask", producer}, {"outputParameterKey", producer_key}}}};
+    comp["outputDefinitions"]["parameters"][key] = {{"parameterType", "LIST"}};
+  }
   return key;
 }
 
@@ -271,8 +300,8 @@ StatusOr<Json> DagCompiler::Resolve(const std::string& s, const InputBinding& b,
       break;
     }
     case Kind::kLoopItem:
-      origin = b.loop;
-      channel = LoopItemInput(*p_.FindLoop(b.loop));
+      origin = KfpLoop(b.loop);
+      channel = ItemInput(b.loop);
       source.field.clear();
       break;
     case Kind::kGather: {
@@ -280,13 +309,17 @@ StatusOr<Json> DagCompiler::Resolve(const std::string& s, const InputBinding& b,
       std::string loop = p_.FindTask(b.task)->options.loop;
       for (const Loop* l = p_.FindLoop(loop); l != nullptr && !l->parent.empty();
            l = p_.FindLoop(l->parent)) {
-        if (Within(s, l->parent)) break;
+        if (Within(s, KfpLoop(l->parent))) break;
         loop = l->parent;
       }
-      gathered = loop;
-      origin = scopes_.at(loop).parent;
-      channel = absl::StrCat("pipelinechannel--", loop, "-", Channel(b));
-      type = ValueType::kList;
+      gathered = KfpLoop(loop);
+      origin = scopes_.at(gathered).parent;
+      channel = absl::StrCat("pipelinechannel--", gathered, "-", Channel(b));
+      if (!artifact) {
+        type = ValueType::kList;
+      } else {
+        MLCORE_ASSIGN_OR_RETURN(type, p_.OutputType(b.task, b.output));
+      }
       break;
     }
     case Kind::kCollect:  // CompileTask spreads it over one input per element
@@ -310,7 +343,10 @@ StatusOr<Json> DagCompiler::Resolve(const std::string& s, const InputBinding& b,
         break;
       default: {  // kGather
         MLCORE_ASSIGN_OR_RETURN(std::string key, ExportGather(gathered, b.task, b.output, where));
-        j = {{"taskOutputParameter", {{"producerTask", gathered}, {"outputParameterKey", key}}}};
+        j = artifact ? Json{{"taskOutputArtifact",
+                             {{"producerTask", gathered}, {"outputArtifactKey", key}}}}
+                     : Json{{"taskOutputParameter",
+                             {{"producerTask", gathered}, {"outputParameterKey", key}}}};
       }
     }
   } else if (Within(origin, s)) {
@@ -318,9 +354,13 @@ StatusOr<Json> DagCompiler::Resolve(const std::string& s, const InputBinding& b,
     const std::string child = ChildToward(s, origin);
     std::string key;
     if (b.kind == Kind::kGather) {
-      return absl::UnimplementedError(
-          absl::StrCat(where, " collects task '", b.task, "' of ParallelFor '", gathered,
-                       "' from outside ", Describe(child), ", which does not compile yet"));
+      // Kubeflow hands a loop's list out of a branch or exit handler only through OneOf, and
+      // out of a pipeline used as a component only if it returns it (mlcore's cannot).
+      return absl::FailedPreconditionError(
+          absl::StrCat(where, " collects task '", b.task, "' of ", Describe(gathered),
+                       " from outside ", Describe(child),
+                       ": Kubeflow passes no collected list out of it, so move the reader "
+                       "into it"));
     }
     MLCORE_ASSIGN_OR_RETURN(key, Export(child, b.task, b.output, where));
     j = artifact
@@ -334,6 +374,7 @@ StatusOr<Json> DagCompiler::Resolve(const std::string& s, const InputBinding& b,
     o.source = source;
     o.type = type;
     o.artifact = artifact;
+    o.list = b.kind == Kind::kGather;
     j = {{artifact ? "componentInputArtifact" : "componentInputParameter", channel}};
   }
   if (b.kind == Kind::kLoopItem && !b.field.empty()) {
@@ -363,7 +404,11 @@ StatusOr<std::string> DagCompiler::ConditionText(
     if (cond.lhs.kind == Kind::kConstant) continue;
     ValueType lhs_type = ValueType::kString;
     bool item = cond.lhs.kind == Kind::kLoopItem;
-    if (cond.lhs.kind == Kind::kParameter) {
+    if (item && ConstantItemType(p_, cond.lhs)) {
+      // A constant list's items are typed as KFP types them, and compared so.
+      lhs_type = *ConstantItemType(p_, cond.lhs);
+      item = false;
+    } else if (cond.lhs.kind == Kind::kParameter) {
       lhs_type = ParameterType(cond.lhs.parameter);
     } else if (cond.lhs.kind == Kind::kTaskOutput) {
       MLCORE_ASSIGN_OR_RETURN(lhs_type, p_.OutputType(cond.lhs.task, cond.lhs.output));
@@ -375,20 +420,13 @@ StatusOr<std::string> DagCompiler::ConditionText(
     if (lhs_type == ValueType::kFloat && cond.rhs.is_number_integer()) {
       rhs = absl::StrCat("double(", rhs, ")");
     }
-    // A loop item's type is known only at run time; compare numbers as doubles.
+    // A run-time list's item type is known only at run time; compare numbers as doubles.
     if (item && cond.rhs.is_number()) value = absl::StrCat("double(", value, ")");
     std::string expr = absl::StrCat(value, " ", cond.op, " ", rhs);
     if (cond.negate) expr = absl::StrCat("!(", expr, ")");
     text = text.empty() ? expr : absl::StrCat(text, " && ", expr);
   }
   return text;
-}
-
-std::string ConditionChannel(const Condition& c, const Pipeline& p) {
-  if (c.lhs.kind == Kind::kLoopItem) {
-    return LoopItemInput(*p.FindLoop(c.lhs.loop)) + (c.lhs.field.empty() ? "" : "-" + c.lhs.field);
-  }
-  return Channel(c.lhs);
 }
 
 Status DagCompiler::CompileTask(const Task& t, const std::string& s, Json* dag_tasks) {
@@ -406,6 +444,7 @@ Status DagCompiler::CompileTask(const Task& t, const std::string& s, Json* dag_t
   for (const IoSpec& io : c.inputs) {
     if (IsArtifactType(io.type)) {
       in_arts[io.name] = {{"artifactType", ArtifactType(io.type)}};
+      if (io.list) in_arts[io.name]["isArtifactList"] = true;
     } else {
       in_params[io.name] = ParameterSpec(io);
     }
@@ -431,10 +470,7 @@ Status DagCompiler::CompileTask(const Task& t, const std::string& s, Json* dag_t
           list.push_back(item.constant);
           continue;
         }
-        std::string channel = item.kind == Kind::kLoopItem
-                                  ? LoopItemInput(*p_.FindLoop(item.loop)) +
-                                        (item.field.empty() ? "" : "-" + item.field)
-                                  : Channel(item);
+        std::string channel = item.kind == Kind::kLoopItem ? ItemChannel(item) : Channel(item);
         MLCORE_ASSIGN_OR_RETURN(task_params[channel], Resolve(s, item, false, where));
         list.push_back(absl::StrCat("{{$.inputs.parameters['", channel, "']}}"));
       }
@@ -451,7 +487,7 @@ Status DagCompiler::CompileTask(const Task& t, const std::string& s, Json* dag_t
   std::vector<Condition> own(t.options.conditions.begin() + inherited, t.options.conditions.end());
   for (const Condition& cond : own) {
     if (cond.lhs.kind == Kind::kConstant) continue;
-    const std::string channel = ConditionChannel(cond, p_);
+    const std::string channel = ConditionChannel(cond);
     MLCORE_ASSIGN_OR_RETURN(
         task_params[channel],
         Resolve(s, cond.lhs, false, absl::StrCat("task '", t.name, "' condition")));
@@ -460,10 +496,11 @@ Status DagCompiler::CompileTask(const Task& t, const std::string& s, Json* dag_t
     if (cond.lhs.kind == Kind::kTaskOutput) {
       type = p_.OutputType(cond.lhs.task, cond.lhs.output).value_or(type);
     }
+    if (cond.lhs.kind == Kind::kLoopItem) type = ConstantItemType(p_, cond.lhs).value_or(type);
     in_params[channel] = {{"parameterType", KfpParameterType(type)}};
   }
   MLCORE_ASSIGN_OR_RETURN(std::string condition, ConditionText(own, [&](const Condition& c) {
-                            return ConditionChannel(c, p_);
+                            return ConditionChannel(c);
                           }));
   if (!in_params.empty()) comp["inputDefinitions"]["parameters"] = in_params;
   if (!in_arts.empty()) comp["inputDefinitions"]["artifacts"] = in_arts;
@@ -508,7 +545,7 @@ StatusOr<Json> DagCompiler::ScopeTask(const std::string& s, const std::string& c
   if (g != nullptr && g->kind == TaskGroup::Kind::kCondition) {
     for (const Condition& cond : g->conditions) {
       if (cond.lhs.kind == Kind::kConstant) continue;
-      Outside& o = child.inputs[ConditionChannel(cond, p_)];
+      Outside& o = child.inputs[ConditionChannel(cond)];
       o.source = cond.lhs;
       if (cond.lhs.kind == Kind::kParameter) o.type = ParameterType(cond.lhs.parameter);
       if (cond.lhs.kind == Kind::kTaskOutput) {
@@ -518,23 +555,20 @@ StatusOr<Json> DagCompiler::ScopeTask(const std::string& s, const std::string& c
     }
     MLCORE_ASSIGN_OR_RETURN(std::string text,
                             ConditionText(g->conditions, [&](const Condition& cond) {
-                              return ConditionChannel(cond, p_);
+                              return ConditionChannel(cond);
                             }));
     if (!text.empty()) task["triggerPolicy"]["condition"] = text;
   }
   Json iterator;
   if (loop != nullptr) {
-    iterator["itemInput"] = LoopItemInput(*loop);
+    iterator["itemInput"] = ItemInput(loop->name);
     if (loop->items.kind == Kind::kConstant) {
       iterator["items"]["raw"] = loop->items.constant.dump();
     } else {
       // Over (a field of) an enclosing loop's item: its own input, apart from the whole item
       // that the body may read too.
       const std::string channel =
-          loop->items.kind == Kind::kLoopItem
-              ? LoopItemInput(*p_.FindLoop(loop->items.loop)) +
-                    (loop->items.field.empty() ? "" : "-" + loop->items.field)
-              : Channel(loop->items);
+          loop->items.kind == Kind::kLoopItem ? ItemChannel(loop->items) : Channel(loop->items);
       Outside& o = child.inputs[channel];
       o.source = loop->items;
       o.type = ValueType::kList;
@@ -567,12 +601,17 @@ StatusOr<Json> DagCompiler::ScopeTask(const std::string& s, const std::string& c
       if (b.kind == Kind::kTaskOutput) child.outside_deps.insert(b.task);
     }
   }
-  if (loop != nullptr) in_params[LoopItemInput(*loop)] = {{"parameterType", "STRING"}};
+  // As KFP: a constant list's items are typed by its first element, a run-time one's not.
+  if (loop != nullptr) {
+    in_params[ItemInput(loop->name)] = {
+        {"parameterType", ItemParameterType(InputBinding::LoopItem(loop->name))}};
+  }
   for (const auto& [channel, o] : child.inputs) {
     if (o.artifact) {
       in_arts[channel] = {{"artifactType", ArtifactType(o.type)}};
+      if (o.list) in_arts[channel]["isArtifactList"] = true;
     } else if (o.source.kind == Kind::kLoopItem && o.type != ValueType::kList) {
-      in_params[channel] = {{"parameterType", "STRING"}};
+      in_params[channel] = {{"parameterType", ItemParameterType(o.source)}};
     } else {
       in_params[channel] = {{"parameterType", KfpParameterType(o.type)}};
     }

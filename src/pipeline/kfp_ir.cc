@@ -2,7 +2,10 @@
 // CEL literals and a task's executor.
 #include "pipeline/kfp_ir.h"
 
+#include <algorithm>
+#include <cctype>
 #include <regex>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -67,15 +70,70 @@ Json ParameterSpec(const IoSpec& s) {
   return j;
 }
 
-std::string LoopItemInput(const Loop& loop) {
+KfpLoopNames NameLoopsAsKfp(const Pipeline& p) {
   using Kind = InputBinding::Kind;
-  switch (loop.items.kind) {
-    case Kind::kTaskOutput:
-    case Kind::kParameter:
-      return Channel(loop.items) + "-loop-item";
-    default:
-      return absl::StrCat("pipelinechannel--", loop.name, "-loop-item");
+  // Every group's name carries its number (condition-N, condition-branches-N, exit-handler-N;
+  // pipelines used as components take none); the numbers no group took went to the loops, in
+  // the order they were declared.
+  std::set<int> taken;
+  for (const TaskGroup& g : p.groups()) {
+    if (g.kind == TaskGroup::Kind::kPipeline) continue;
+    for (const std::string pre : {"condition-branches-", "condition-", "exit-handler-"}) {
+      if (g.name.rfind(pre, 0) != 0) continue;
+      const size_t end = g.name.find('-', pre.size());
+      const std::string digits =
+          g.name.substr(pre.size(), end == std::string::npos ? end : end - pre.size());
+      if (!digits.empty() && std::all_of(digits.begin(), digits.end(), ::isdigit)) {
+        taken.insert(std::stoi(digits));
+      }
+      break;
+    }
   }
+  int n = 0;
+  auto next = [&] {
+    do ++n;
+    while (taken.count(n) > 0);
+    return n;
+  };
+  KfpLoopNames names;
+  for (const Loop& l : p.loops()) {
+    if (l.items.kind == Kind::kConstant) {
+      names.item_inputs[l.name] = absl::StrCat("pipelinechannel--loop-item-param-", next());
+      names.loops[l.name] = absl::StrCat("for-loop-", next());
+      continue;
+    }
+    names.loops[l.name] = absl::StrCat("for-loop-", next());
+    // An outer loop's item input is known: loops are declared after the loops they nest in.
+    names.item_inputs[l.name] =
+        (l.items.kind == Kind::kLoopItem ? ItemChannel(names.item_inputs, l.items)
+                                         : Channel(l.items)) +
+        "-loop-item";
+  }
+  return names;
+}
+
+std::string ItemChannel(const std::map<std::string, std::string>& item_inputs,
+                        const InputBinding& b) {
+  return item_inputs.at(b.loop) + (b.field.empty() ? "" : "-subvar-" + b.field);
+}
+
+std::optional<ValueType> ConstantItemType(const Pipeline& p, const InputBinding& b) {
+  const Loop* loop = p.FindLoop(b.loop);
+  if (loop == nullptr || loop->items.kind != InputBinding::Kind::kConstant ||
+      loop->items.constant.empty()) {
+    return std::nullopt;
+  }
+  Json item = loop->items.constant[0];
+  if (!b.field.empty()) {
+    if (!item.is_object() || !item.contains(b.field)) return std::nullopt;
+    item = item[b.field];
+  }
+  if (item.is_object()) return ValueType::kDict;
+  if (item.is_array()) return ValueType::kList;
+  if (item.is_boolean()) return ValueType::kBool;
+  if (item.is_number_integer()) return ValueType::kInt;
+  if (item.is_number()) return ValueType::kFloat;
+  return ValueType::kString;
 }
 
 bool SameBinding(const InputBinding& a, const InputBinding& b) {

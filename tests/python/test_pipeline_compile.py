@@ -151,7 +151,8 @@ def _parse(text):
 def test_parallel_for_compiles_to_an_iterated_sub_dag(tmp_path):
     spec, deployment = _parse(mp.compile(loops))
     root = spec.root.dag.tasks
-    assert set(root) == {"make-items", "for-loop-1", "total-2", "for-loop-2"}
+    # KFP's numbering: the loop over a constant list takes 2 (its item) and 3, the If in it 4.
+    assert set(root) == {"make-items", "for-loop-1", "total-2", "for-loop-3"}
     loop = root["for-loop-1"]
     assert loop.component_ref.name == "comp-for-loop-1"
     assert loop.iterator_policy.parallelism_limit == 2
@@ -177,12 +178,13 @@ def test_parallel_for_compiles_to_an_iterated_sub_dag(tmp_path):
     assert (gathered.producer_task, gathered.output_parameter_key) == \
         ("for-loop-1", "pipelinechannel--square-output")
     assert list(root["total-2"].dependent_tasks) == ["for-loop-1"]
-    raw = root["for-loop-2"].parameter_iterator
+    raw = root["for-loop-3"].parameter_iterator
     assert raw.items.raw == '[{"a":1},{"a":2}]'
+    assert raw.item_input == "pipelinechannel--loop-item-param-2"
     # The If inside the loop is a sub-DAG of the loop's DAG (KFP numbers it after both loops).
-    branch = spec.components["comp-for-loop-2"].dag.tasks["condition-4"]
+    branch = spec.components["comp-for-loop-3"].dag.tasks["condition-4"]
     assert "> 1" in branch.trigger_policy.condition
-    operand = branch.inputs.parameters[raw.item_input + "-a"]
+    operand = branch.inputs.parameters[raw.item_input + "-subvar-a"]
     assert operand.component_input_parameter == raw.item_input
     assert operand.parameter_expression_selector == 'parseJson(string_value)["a"]'
     inner = spec.components["comp-condition-4"].dag.tasks["square-2"]

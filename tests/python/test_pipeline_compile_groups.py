@@ -65,6 +65,13 @@ def _source(v):
             out.get("outputParameterKey") or out["outputArtifactKey"]) + selector
 
 
+def _iterator(it):
+    """A constant list's items as values (kfp writes the JSON with spaces, mlcore without)."""
+    if it and "raw" in it.get("items", {}):
+        return {**it, "items": {"raw": json.loads(it["items"]["raw"])}}
+    return it
+
+
 def dag_shape(doc):
     """What the compilers decide about DAGs: per DAG component (and the root), its tasks with the
     component they run (a sub-DAG by name, a container as 'leaf'), display name, dependencies,
@@ -84,7 +91,7 @@ def dag_shape(doc):
                 "name": t["taskInfo"]["name"],
                 "after": sorted(t.get("dependentTasks", [])),
                 "trigger": t.get("triggerPolicy", {}),
-                "iterator": t.get("parameterIterator"),
+                "iterator": _iterator(t.get("parameterIterator")),
                 "limit": t.get("iteratorPolicy"),
                 "inputs": {k: _source(v) for k, v in inputs.items()},
             }
@@ -303,8 +310,8 @@ def test_conditions_inside_loops_match_kfp(tmp_path):
 
 
 def test_loop_inside_a_condition_with_collected_results(tmp_path):
-    """kfp numbers loops with the groups (for-loop-2 here); mlcore keeps its own loop names, so
-    this compares everything but the loop's name."""
+    """kfp numbers loops with the groups: the loop opened after the If is for-loop-2 on
+    Kubeflow (mlcore's run records still call it for-loop-1)."""
     @kfp_dsl.pipeline(name="condloop")
     def theirs(n: int = 3):
         items = k_make_items(n=n)
@@ -321,15 +328,12 @@ def test_loop_inside_a_condition_with_collected_results(tmp_path):
                 sq = square(x=it)
             total(values=mp.Collected(sq.output))
 
-    mine, kfp = _ours(ours, tmp_path), _kfp_doc(theirs, tmp_path)
-    text = json.dumps(dag_shape(mine)).replace("for-loop-1", "LOOP")
-    theirs_shape = dag_shape(kfp)
-    loop_name = next(k for k in theirs_shape["comp-condition-1"]["tasks"] if k.startswith("for"))
-    theirs_text = json.dumps(theirs_shape).replace(loop_name, "LOOP")
-    mine_shape, theirs_shape = json.loads(text), json.loads(theirs_text)
+    mine_shape = dag_shape(_ours(ours, tmp_path))
+    theirs_shape = dag_shape(_kfp_doc(theirs, tmp_path))
+    assert "for-loop-2" in mine_shape["comp-condition-1"]["tasks"]
     # kfp also hands the enclosing condition's operand (n) to the loop, which reads nothing of it.
-    del theirs_shape["comp-LOOP"]["inputs"]["pipelinechannel--n"]
-    del theirs_shape["comp-condition-1"]["tasks"]["LOOP"]["inputs"]["pipelinechannel--n"]
+    del theirs_shape["comp-for-loop-2"]["inputs"]["pipelinechannel--n"]
+    del theirs_shape["comp-condition-1"]["tasks"]["for-loop-2"]["inputs"]["pipelinechannel--n"]
     assert mine_shape == theirs_shape
 
 
@@ -516,19 +520,20 @@ def test_nested_loops_compile_as_nested_sub_dags(tmp_path):
             total(values=mp.Collected(sq.output))
 
     doc = _ours(grid, tmp_path)
-    outer = doc["components"]["comp-for-loop-1"]["dag"]["tasks"]
-    inner_loop = outer["for-loop-2"]
+    # KFP's numbers: the outer loop's constant list takes 1 (its item) and 2, the inner loop 3.
+    outer = doc["components"]["comp-for-loop-2"]["dag"]["tasks"]
+    inner_loop = outer["for-loop-3"]
     # The inner loop iterates over the outer item's field, fed as an input of its own ...
-    fed = inner_loop["inputs"]["parameters"]["pipelinechannel--for-loop-1-loop-item-xs"]
-    assert fed == {"componentInputParameter": "pipelinechannel--for-loop-1-loop-item",
+    fed = inner_loop["inputs"]["parameters"]["pipelinechannel--loop-item-param-1-subvar-xs"]
+    assert fed == {"componentInputParameter": "pipelinechannel--loop-item-param-1",
                    "parameterExpressionSelector": 'parseJson(string_value)["xs"]'}
     assert inner_loop["parameterIterator"]["items"] == \
-        {"inputParameter": "pipelinechannel--for-loop-1-loop-item-xs"}
+        {"inputParameter": "pipelinechannel--loop-item-param-1-subvar-xs"}
     # ... apart from the whole outer item, which its body reads a field of.
-    body = doc["components"]["comp-for-loop-2"]["dag"]["tasks"]
+    body = doc["components"]["comp-for-loop-3"]["dag"]["tasks"]
     assert body["show"]["inputs"]["parameters"]["x"] == {
-        "componentInputParameter": "pipelinechannel--for-loop-1-loop-item",
+        "componentInputParameter": "pipelinechannel--loop-item-param-1",
         "parameterExpressionSelector": 'parseJson(string_value)["k"]'}
     # Collected inside the outer body: the inner loop's list for that outer iteration.
     assert outer["total"]["inputs"]["parameters"]["values"] == {"taskOutputParameter": {
-        "producerTask": "for-loop-2", "outputParameterKey": "pipelinechannel--square-output"}}
+        "producerTask": "for-loop-3", "outputParameterKey": "pipelinechannel--square-output"}}

@@ -163,20 +163,91 @@ TEST(CompileGroups, LoopInsideABranchAndLiteralLists) {
   EXPECT_EQ(root["condition-1"]["triggerPolicy"]["condition"],
             "int(inputs.parameter_values['pipelinechannel--n']) > 1");
   EXPECT_EQ(root["condition-1"]["dependentTasks"], Json::array({"items"}));
+  // On Kubeflow the loop is numbered after the If, as KFP numbers it: for-loop-2.
   const Json& inside = s["components"]["comp-condition-1"]["dag"]["tasks"];
-  EXPECT_EQ(inside["for-loop-1"]["parameterIterator"]["items"]["inputParameter"],
+  ASSERT_TRUE(inside.contains("for-loop-2")) << inside.dump();
+  EXPECT_EQ(inside["for-loop-2"]["parameterIterator"]["items"]["inputParameter"],
             "pipelinechannel--items-list");
-  EXPECT_EQ(inside["for-loop-1"]["inputs"]["parameters"]["pipelinechannel--items-list"]
+  EXPECT_EQ(inside["for-loop-2"]["inputs"]["parameters"]["pipelinechannel--items-list"]
                   ["componentInputParameter"],
             "pipelinechannel--items-list");
-  EXPECT_FALSE(inside["for-loop-1"].contains("dependentTasks"));
+  EXPECT_FALSE(inside["for-loop-2"].contains("dependentTasks"));
   EXPECT_EQ(
       inside["total"]["inputs"]["parameters"]["values"]["taskOutputParameter"]["producerTask"],
-      "for-loop-1");
+      "for-loop-2");
   const Json& sum = root["sum"]["inputs"]["parameters"];
   EXPECT_EQ(sum["values"]["runtimeValue"]["constant"],
             Json::array({"{{$.inputs.parameters['pipelinechannel--n']}}", 3}));
   EXPECT_EQ(sum["pipelinechannel--n"]["componentInputParameter"], "n");
+}
+
+TEST(CompileGroups, ArtifactsCollectedAcrossNestedLoopsAndKfpLoopNumbers) {
+  auto train = Cmd("train", {{"x", ValueType::kInt}}, {{"model", ValueType::kModel}},
+                   "echo {{inputs.parameters.x}} > {{outputs.artifacts.model.path}}");
+  IoSpec models{"models", ValueType::kModel};
+  models.list = true;
+  auto pick = Cmd("pick", {models}, {}, "echo picked");
+  auto p = Pipeline::Create("grid", {{"n", ValueType::kInt, Json(2)}});
+  ASSERT_TRUE(p->AddLoop("rows", InputBinding::Constant(Json::array({1, 2}))).ok());
+  ASSERT_TRUE(p->AddLoop("cols", InputBinding::Constant(Json::array({3, 4})), 0, "rows").ok());
+  TaskOptions body;
+  body.loop = "cols";
+  ASSERT_TRUE(p->AddTask("train", train, {{"x", InputBinding::LoopItem("cols")}}, body).ok());
+  ASSERT_TRUE(p->AddTask("pick", pick, {{"models", InputBinding::Gather("train", "model")}}).ok());
+
+  auto spec = CompileToKfp(*p);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const Json& comps = (*spec)["components"];
+  // Constant lists take two numbers each: rows is for-loop-2 (item param 1), cols for-loop-4.
+  ASSERT_TRUE(comps.contains("comp-for-loop-2")) << comps.dump();
+  ASSERT_TRUE(comps.contains("comp-for-loop-4")) << comps.dump();
+  EXPECT_EQ(
+      comps["comp-for-loop-2"]["dag"]["tasks"]["for-loop-4"]["parameterIterator"],
+      Json({{"itemInput", "pipelinechannel--loop-item-param-3"}, {"items", {{"raw", "[3,4]"}}}}));
+  const Json list_type = {
+      {"artifactType", {{"schemaTitle", "system.Model"}, {"schemaVersion", "0.0.1"}}},
+      {"isArtifactList", true}};
+  for (const char* loop : {"comp-for-loop-2", "comp-for-loop-4"}) {
+    EXPECT_EQ(comps[loop]["outputDefinitions"]["artifacts"]["pipelinechannel--train-model"],
+              list_type)
+        << loop;
+  }
+  EXPECT_EQ(comps["comp-for-loop-4"]["dag"]["outputs"]["artifacts"]["pipelinechannel--train-model"]
+                 ["artifactSelectors"][0],
+            Json({{"producerSubtask", "train"}, {"outputArtifactKey", "model"}}));
+  EXPECT_EQ(comps["comp-for-loop-2"]["dag"]["outputs"]["artifacts"]["pipelinechannel--train-model"]
+                 ["artifactSelectors"][0],
+            Json({{"producerSubtask", "for-loop-4"},
+                  {"outputArtifactKey", "pipelinechannel--train-model"}}));
+  EXPECT_EQ(comps["comp-pick"]["inputDefinitions"]["artifacts"]["models"], list_type);
+  const Json& read = (*spec)["root"]["dag"]["tasks"]["pick"];
+  EXPECT_EQ(read["inputs"]["artifacts"]["models"],
+            Json({{"taskOutputArtifact",
+                   {{"producerTask", "for-loop-2"},
+                    {"outputArtifactKey", "pipelinechannel--train-model"}}}}));
+  EXPECT_EQ(read["dependentTasks"], Json::array({"for-loop-2"}));
+}
+
+TEST(CompileGroups, ListCollectedInsideABranchCannotLeaveIt) {
+  auto square = Cmd("square", {{"x", ValueType::kInt}}, {{"y", ValueType::kInt}},
+                    "echo 1 > {{outputs.parameters.y.path}}");
+  auto total =
+      Cmd("total", {{"values", ValueType::kList}}, {}, "echo {{inputs.parameters.values}}");
+  auto p = Pipeline::Create("l", {{"n", ValueType::kInt, Json(1)}});
+  ASSERT_TRUE(p->BeginIf({InputBinding::Parameter("n"), ">", Json(1)}).ok());
+  ASSERT_TRUE(p->AddLoop("xs", InputBinding::Constant(Json::array({1, 2}))).ok());
+  TaskOptions body;
+  body.loop = "xs";
+  ASSERT_TRUE(p->AddTask("square", square, {{"x", InputBinding::LoopItem("xs")}}, body).ok());
+  ASSERT_TRUE(p->EndGroup().ok());
+  ASSERT_TRUE(p->AddTask("total", total, {{"values", InputBinding::Gather("square", "y")}}).ok());
+  auto spec = CompileToKfp(*p);
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(spec.status().message().find("task 'total' input 'values' collects task 'square' "
+                                         "of ParallelFor 'xs' (for-loop-3 on Kubeflow) from "
+                                         "outside If/Elif/Else branch 'condition-1'"),
+            std::string::npos)
+      << spec.status();
 }
 
 TEST(CompileGroups, MistakesAreNamed) {
