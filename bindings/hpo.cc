@@ -186,6 +186,21 @@ TrialResources MakeResources(int gpus_per_trial, std::optional<std::vector<int>>
   return r;
 }
 
+// Study::Optimize's options from the keyword arguments every optimize binding takes.
+OptimizeOptions MakeOptimizeOptions(int64_t n_trials, std::optional<double> timeout, int n_parallel,
+                                    int64_t max_trials, int64_t max_failed_trials,
+                                    std::optional<double> goal, TrialResources resources) {
+  OptimizeOptions o;
+  o.n_trials = n_trials;
+  o.timeout = Seconds(timeout);
+  o.n_parallel = n_parallel;
+  o.max_trials = max_trials;
+  o.max_failed_trials = max_failed_trials;
+  o.goal = goal;
+  o.resources = std::move(resources);
+  return o;
+}
+
 py::dict StudyRecordToDict(const StudyRecord& r) {
   py::dict d;
   d["name"] = r.name;
@@ -627,14 +642,9 @@ void BindHpo(py::module_& m) {
              std::optional<double> goal, std::optional<py::function> callback, int gpus_per_trial,
              std::optional<std::vector<int>> gpus, int cpus_per_trial, int cpus) {
             auto interrupt = std::make_shared<py::object>();
-            OptimizeOptions o;
-            o.resources = MakeResources(gpus_per_trial, std::move(gpus), cpus_per_trial, cpus);
-            o.n_trials = n_trials;
-            o.timeout = Seconds(timeout);
-            o.n_parallel = n_parallel;
-            o.max_trials = max_trials;
-            o.max_failed_trials = max_failed_trials;
-            o.goal = goal;
+            OptimizeOptions o = MakeOptimizeOptions(
+                n_trials, timeout, n_parallel, max_trials, max_failed_trials, goal,
+                MakeResources(gpus_per_trial, std::move(gpus), cpus_per_trial, cpus));
             if (callback.has_value()) {
               o.callback = [cb = *callback, interrupt, &s](const FrozenTrial& t) {
                 py::gil_scoped_acquire gil;
@@ -692,14 +702,9 @@ void BindHpo(py::module_& m) {
             c.working_dir = working_dir;
             c.env = env;
             SearchSpace space = ToSearchSpace(search_space);
-            OptimizeOptions o;
-            o.n_trials = n_trials;
-            o.timeout = Seconds(timeout);
-            o.n_parallel = n_parallel;
-            o.max_trials = max_trials;
-            o.max_failed_trials = max_failed_trials;
-            o.goal = goal;
-            o.resources = MakeResources(gpus_per_trial, std::move(gpus), cpus_per_trial, cpus);
+            OptimizeOptions o = MakeOptimizeOptions(
+                n_trials, timeout, n_parallel, max_trials, max_failed_trials, goal,
+                MakeResources(gpus_per_trial, std::move(gpus), cpus_per_trial, cpus));
             if (metrics.empty()) {
               Objective objective = Unwrap(MakeCommandObjective(std::move(c), std::move(space)));
               py::gil_scoped_release release;
@@ -736,14 +741,9 @@ void BindHpo(py::module_& m) {
             p.timeout = Seconds(trial_timeout);
             Objective objective = Unwrap(
                 MakePipelineObjective(&client, pipe, ToSearchSpace(search_space), std::move(p)));
-            OptimizeOptions o;
-            o.n_trials = n_trials;
-            o.timeout = Seconds(timeout);
-            o.n_parallel = n_parallel;
-            o.max_trials = max_trials;
-            o.max_failed_trials = max_failed_trials;
-            o.goal = goal;
-            o.resources = MakeResources(gpus_per_trial, std::move(gpus), cpus_per_trial, cpus);
+            OptimizeOptions o = MakeOptimizeOptions(
+                n_trials, timeout, n_parallel, max_trials, max_failed_trials, goal,
+                MakeResources(gpus_per_trial, std::move(gpus), cpus_per_trial, cpus));
             py::gil_scoped_release release;
             ThrowIfError(s.Optimize(objective, o));
           },

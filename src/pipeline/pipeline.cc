@@ -9,22 +9,17 @@
 #include "mlcore/store/artifact_store.h"
 
 namespace mlcore::pipeline {
-namespace {
 
-// Whether `loop` is `ancestor` or nested (at any depth) in it; everything is within the
-// pipeline's top level (an empty ancestor). Nested loops read their ancestors' items and tasks.
-bool LoopWithin(const Pipeline& p, std::string loop, const std::string& ancestor) {
+bool Pipeline::LoopWithin(std::string loop, const std::string& ancestor) const {
   if (ancestor.empty()) return true;
   while (!loop.empty()) {
     if (loop == ancestor) return true;
-    const Loop* l = p.FindLoop(loop);
+    const Loop* l = FindLoop(loop);
     if (l == nullptr) return false;
     loop = l->parent;
   }
   return false;
 }
-
-}  // namespace
 
 InputBinding InputBinding::Constant(Json value) {
   InputBinding b;
@@ -125,7 +120,7 @@ const Loop* Pipeline::FindLoop(std::string_view name) const {
 Status Pipeline::CheckLoopAccess(const Task& task, const std::string& producer,
                                  const std::string& where) const {
   const Task* p = FindTask(producer);
-  if (p == nullptr || LoopWithin(*this, task.options.loop, p->options.loop)) {
+  if (p == nullptr || LoopWithin(task.options.loop, p->options.loop)) {
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError(absl::StrCat(
@@ -192,7 +187,7 @@ Status Pipeline::CheckBinding(const Task& task, const IoSpec& input, const Input
       break;
     }
     case InputBinding::Kind::kLoopItem: {
-      if (b.loop.empty() || !LoopWithin(*this, task.options.loop, b.loop)) {
+      if (b.loop.empty() || !LoopWithin(task.options.loop, b.loop)) {
         return absl::InvalidArgumentError(absl::StrCat(
             where(), " uses the item of ParallelFor '", b.loop, "' outside its body",
             task.options.loop.empty() ? ""
@@ -233,12 +228,12 @@ Status Pipeline::CheckBinding(const Task& task, const IoSpec& input, const Input
         return absl::InvalidArgumentError(absl::StrCat(
             where(), " collects task '", b.task, "', which is in no ParallelFor; pass its output"));
       }
-      if (LoopWithin(*this, task.options.loop, producer->options.loop)) {
+      if (LoopWithin(task.options.loop, producer->options.loop)) {
         return absl::InvalidArgumentError(
             absl::StrCat(where(), " collects task '", b.task, "' inside its own ParallelFor '",
                          producer->options.loop, "'; collect after the loop"));
       }
-      if (!LoopWithin(*this, producer->options.loop, task.options.loop)) {
+      if (!LoopWithin(producer->options.loop, task.options.loop)) {
         return absl::InvalidArgumentError(absl::StrCat(
             where(), " collects task '", b.task, "' of ParallelFor '", producer->options.loop,
             "', which is not nested in this task's ParallelFor '", task.options.loop, "'"));
@@ -273,7 +268,7 @@ Status Pipeline::CheckBinding(const Task& task, const IoSpec& input, const Input
               absl::StrCat(where(), ": item ", i, " gathers again; nest lists as values"));
         }
         if (item.kind == InputBinding::Kind::kLoopItem &&
-            !LoopWithin(*this, task.options.loop, item.loop)) {
+            !LoopWithin(task.options.loop, item.loop)) {
           return absl::InvalidArgumentError(absl::StrCat(where(), ": item ", i,
                                                          " uses the item of ParallelFor '",
                                                          item.loop, "' outside its body"));
@@ -380,7 +375,7 @@ Status Pipeline::AddLoop(std::string name, InputBinding items, int parallelism,
             absl::StrCat(where, " iterates over output '", items.output, "' of task '", items.task,
                          "', a ", ValueTypeName(*type), ", not a list"));
       }
-      if (!LoopWithin(*this, parent, FindTask(items.task)->options.loop)) {
+      if (!LoopWithin(parent, FindTask(items.task)->options.loop)) {
         return absl::InvalidArgumentError(absl::StrCat(
             where, " iterates over task '", items.task, "' of ParallelFor '",
             FindTask(items.task)->options.loop, "', which ",
@@ -391,7 +386,7 @@ Status Pipeline::AddLoop(std::string name, InputBinding items, int parallelism,
     }
     case InputBinding::Kind::kLoopItem:
       // The item of an enclosing loop (or one of its fields): known once that iteration starts.
-      if (items.loop.empty() || !LoopWithin(*this, parent, items.loop)) {
+      if (items.loop.empty() || !LoopWithin(parent, items.loop)) {
         return absl::InvalidArgumentError(absl::StrCat(where,
                                                        " iterates over the item of ParallelFor '",
                                                        items.loop, "', which it is not nested in"));
@@ -491,7 +486,7 @@ Status Pipeline::AddTask(std::string name, std::shared_ptr<const Component> comp
                          c.lhs.parameter, "'"));
       }
     } else if (c.lhs.kind == InputBinding::Kind::kLoopItem) {
-      if (c.lhs.loop.empty() || !LoopWithin(*this, options.loop, c.lhs.loop)) {
+      if (c.lhs.loop.empty() || !LoopWithin(options.loop, c.lhs.loop)) {
         return absl::InvalidArgumentError(absl::StrCat("task '", name,
                                                        "' condition uses the item of ParallelFor '",
                                                        c.lhs.loop, "' outside its body"));
@@ -512,9 +507,9 @@ Status Pipeline::AddTask(std::string name, std::shared_ptr<const Component> comp
       const Task* u = FindTask(up);
       if (u == nullptr) continue;
       for (const Loop* a = loop; a != nullptr; a = FindLoop(a->parent)) {
-        if (LoopWithin(*this, u->options.loop, a->name)) break;
+        if (LoopWithin(u->options.loop, a->name)) break;
         for (const Loop& l : loops_) {
-          if (!LoopWithin(*this, l.name, a->name)) continue;
+          if (!LoopWithin(l.name, a->name)) continue;
           for (const std::string& b : l.body) {
             if (Reaches(up, b)) {
               return absl::InvalidArgumentError(
@@ -572,8 +567,8 @@ Status Pipeline::After(std::string_view task, std::string_view upstream) {
   }
   Task& t = tasks_[it->second];
   const Task* u = FindTask(upstream);
-  if (!LoopWithin(*this, t.options.loop, u->options.loop) &&
-      !LoopWithin(*this, u->options.loop, t.options.loop)) {
+  if (!LoopWithin(t.options.loop, u->options.loop) &&
+      !LoopWithin(u->options.loop, t.options.loop)) {
     return absl::InvalidArgumentError(
         absl::StrCat("task '", std::string(task), "' (in ParallelFor '", t.options.loop,
                      "') cannot run after task '", std::string(upstream), "' of ParallelFor '",

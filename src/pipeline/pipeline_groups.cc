@@ -12,18 +12,6 @@
 namespace mlcore::pipeline {
 namespace {
 
-// Whether `loop` is `ancestor` or nested in it (an empty ancestor holds everything).
-bool InLoop(const Pipeline& p, std::string loop, const std::string& ancestor) {
-  if (ancestor.empty()) return true;
-  while (!loop.empty()) {
-    if (loop == ancestor) return true;
-    const Loop* l = p.FindLoop(loop);
-    if (l == nullptr) return false;
-    loop = l->parent;
-  }
-  return false;
-}
-
 Condition Negated(Condition c) {
   c.negate = !c.negate;
   return c;
@@ -62,7 +50,7 @@ Status Pipeline::JoinGroup(const std::string& task, TaskOptions& options) const 
         absl::StrCat("task '", task, "' is in unknown group '", options.group, "'"));
   }
   if (options.loop.empty()) options.loop = g->loop;
-  if (!InLoop(*this, options.loop, g->loop)) {
+  if (!LoopWithin(options.loop, g->loop)) {
     return absl::InvalidArgumentError(absl::StrCat("task '", task, "' (in ParallelFor '",
                                                    options.loop, "') cannot join group '", g->name,
                                                    "' of ParallelFor '", g->loop, "'"));
@@ -80,7 +68,7 @@ StatusOr<std::string> Pipeline::BeginGroup(TaskGroup group, const GroupOptions& 
     return absl::InvalidArgumentError(
         absl::StrCat("group '", group.name, "' is in unknown ParallelFor '", group.loop, "'"));
   }
-  if (parent != nullptr && !InLoop(*this, group.loop, parent->loop)) {
+  if (parent != nullptr && !LoopWithin(group.loop, parent->loop)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "group '", group.name, "' (in ParallelFor '", group.loop, "') cannot be inside group '",
         parent->name, "' of ParallelFor '", parent->loop, "'"));
@@ -117,7 +105,7 @@ Status CheckCondition(const Pipeline& p, const Condition& c, const std::string& 
             absl::StrCat(where, ": output '", c.lhs.output, "' of task '", c.lhs.task,
                          "' is an artifact; conditions compare parameters"));
       }
-      if (!InLoop(p, loop, p.FindTask(c.lhs.task)->options.loop)) {
+      if (!p.LoopWithin(loop, p.FindTask(c.lhs.task)->options.loop)) {
         return absl::InvalidArgumentError(absl::StrCat(where, " reads task '", c.lhs.task,
                                                        "' inside ParallelFor '",
                                                        p.FindTask(c.lhs.task)->options.loop, "'"));
@@ -131,7 +119,7 @@ Status CheckCondition(const Pipeline& p, const Condition& c, const std::string& 
       return absl::InvalidArgumentError(
           absl::StrCat(where, " refers to unknown pipeline parameter '", c.lhs.parameter, "'"));
     case InputBinding::Kind::kLoopItem:
-      if (c.lhs.loop.empty() || !InLoop(p, loop, c.lhs.loop)) {
+      if (c.lhs.loop.empty() || !p.LoopWithin(loop, c.lhs.loop)) {
         return absl::InvalidArgumentError(absl::StrCat(where, " uses the item of ParallelFor '",
                                                        c.lhs.loop, "' outside its body"));
       }

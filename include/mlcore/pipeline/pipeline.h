@@ -195,6 +195,9 @@ class Pipeline {
   const std::vector<Loop>& loops() const { return loops_; }
   const Task* FindTask(std::string_view name) const;
   const Loop* FindLoop(std::string_view name) const;
+  // Whether loop `loop` is `ancestor` or nested (at any depth) in it; everything is within the
+  // top level (an empty `ancestor`). Nested loops read their ancestors' items and tasks.
+  bool LoopWithin(std::string loop, const std::string& ancestor) const;
   // The type of `task`'s output `output`; InvalidArgument when either is unknown.
   StatusOr<ValueType> OutputType(std::string_view task, std::string_view output) const;
 

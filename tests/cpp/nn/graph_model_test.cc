@@ -78,26 +78,6 @@ TEST(GraphModelTest, GradientsMatchFiniteDifferences) {
   }
 }
 
-// label = 1 when sum(a) > sum(b): neither input alone predicts it.
-struct TwoInputs {
-  Tensor a, b, y;
-};
-TwoInputs MakeTwoInputs(int64_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> dist;
-  TwoInputs d{*Tensor::Empty({n, 4}, DType::kFloat32), *Tensor::Empty({n, 4}, DType::kFloat32),
-              *Tensor::Empty({n}, DType::kInt64)};
-  for (int64_t i = 0; i < n; ++i) {
-    float sa = 0, sb = 0;
-    for (int j = 0; j < 4; ++j) {
-      sa += d.a.data<float>()[i * 4 + j] = dist(rng);
-      sb += d.b.data<float>()[i * 4 + j] = dist(rng);
-    }
-    d.y.data<int64_t>()[i] = sa > sb ? 1 : 0;
-  }
-  return d;
-}
-
 std::unique_ptr<GraphModel> TwoInputClassifier() {
   GraphBuilder g;
   NodeRef a = g.Input({4}, "a");
@@ -128,7 +108,7 @@ class GraphModelFitTest : public ::testing::Test {
 };
 
 TEST_F(GraphModelFitTest, LearnsTwoInputProblemAndReloadsIdentically) {
-  TwoInputs train = MakeTwoInputs(512, 1), val = MakeTwoInputs(256, 2);
+  testing::TwoInputs train = testing::MakeTwoInputs(512, 1), val = testing::MakeTwoInputs(256, 2);
   auto model = TwoInputClassifier();
   FitOptions f;
   f.epochs = 20;
@@ -265,7 +245,7 @@ TEST(GraphModelTest, SharedLayerNeedsOneInputShapeAtEveryUse) {
 
 TEST(GraphModelTest, FitChecksInputCountAndShapesByName) {
   auto model = TwoInputClassifier();
-  TwoInputs d = MakeTwoInputs(16, 1);
+  testing::TwoInputs d = testing::MakeTwoInputs(16, 1);
   FitOptions f;
   auto one = model->Fit({d.a}, {d.y}, f);
   EXPECT_EQ(one.status().code(), absl::StatusCode::kInvalidArgument);

@@ -100,26 +100,6 @@ TEST(GraphSharingTest, GradientsOfAllUsesAreSummedBeforeTheHookFires) {
   }
 }
 
-// label = 1 when sum(a) > sum(b); a shared encoder sees both inputs.
-struct Pairs {
-  Tensor a, b, y;
-};
-Pairs MakePairs(int64_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> dist;
-  Pairs d{*Tensor::Empty({n, 4}, DType::kFloat32), *Tensor::Empty({n, 4}, DType::kFloat32),
-          *Tensor::Empty({n}, DType::kInt64)};
-  for (int64_t i = 0; i < n; ++i) {
-    float sa = 0, sb = 0;
-    for (int j = 0; j < 4; ++j) {
-      sa += d.a.data<float>()[i * 4 + j] = dist(rng);
-      sb += d.b.data<float>()[i * 4 + j] = dist(rng);
-    }
-    d.y.data<int64_t>()[i] = sa > sb ? 1 : 0;
-  }
-  return d;
-}
-
 class GraphSharingFitTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -147,7 +127,7 @@ TEST_F(GraphSharingFitTest, SiameseModelTrainsAndReloadsIdentically) {
   c.optimizer = *optim::Adam({.lr = 0.01});
   c.metrics = {"accuracy"};
   ASSERT_TRUE(model->Compile(c).ok());
-  Pairs train = MakePairs(512, 1), val = MakePairs(256, 2);
+  testing::TwoInputs train = testing::MakeTwoInputs(512, 1), val = testing::MakeTwoInputs(256, 2);
   FitOptions f;
   f.epochs = 20;
   f.validation_inputs = {val.a, val.b};
@@ -248,7 +228,7 @@ TEST(GraphSharingTest, SharedLayersTrainOnCudaAsOnTheCpu) {
     EXPECT_TRUE((*model)->Compile(c).ok());
     return std::move(*model);
   };
-  Pairs train = MakePairs(128, 3);
+  testing::TwoInputs train = testing::MakeTwoInputs(128, 3);
   FitOptions f;
   f.epochs = 2;
   f.batch_size = 32;

@@ -20,6 +20,27 @@ inline Tensor Random(const Shape& shape, uint64_t seed, float lo = -1.0f, float 
   return *t;
 }
 
+// Two [n, 4] float inputs and int64 labels: 1 when sum(a) > sum(b), which neither input alone
+// predicts (graph models with two inputs, a shared encoder seeing both).
+struct TwoInputs {
+  Tensor a, b, y;
+};
+inline TwoInputs MakeTwoInputs(int64_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> dist;
+  TwoInputs d{*Tensor::Empty({n, 4}, DType::kFloat32), *Tensor::Empty({n, 4}, DType::kFloat32),
+              *Tensor::Empty({n}, DType::kInt64)};
+  for (int64_t i = 0; i < n; ++i) {
+    float sa = 0, sb = 0;
+    for (int j = 0; j < 4; ++j) {
+      sa += d.a.data<float>()[i * 4 + j] = dist(rng);
+      sb += d.b.data<float>()[i * 4 + j] = dist(rng);
+    }
+    d.y.data<int64_t>()[i] = sa > sb ? 1 : 0;
+  }
+  return d;
+}
+
 template <typename T>
 Tensor Of(const std::vector<T>& values, const Shape& shape) {
   auto t = Tensor::FromVector(values, shape);
