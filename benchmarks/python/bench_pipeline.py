@@ -8,12 +8,11 @@ Run: python benchmarks/python/bench_pipeline.py [--tasks N]
 import argparse
 import os
 import random
-import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 
+from _three_step import best_of, have_kfp, write_scripts
 from mlcore import pipelines as mp
 
 
@@ -91,64 +90,11 @@ def bench_distributed(edges):
         return (time.perf_counter() - start) / len(edges)
 
 
-THREE_STEPS = textwrap.dedent("""
-    import sys
-    from mlcore import pipelines as mp
-
-    MODE = sys.argv[1]
-
-    @mp.component(mode=MODE)
-    def a() -> int:
-        return 1
-
-    @mp.component(mode=MODE)
-    def b(x: int) -> int:
-        return x + 1
-
-    @mp.pipeline
-    def three():
-        return b(x=b(x=a().output).output).output
-
-    run = mp.run(three, enable_caching=False).wait()
-    assert run.outputs == {"output": 3}, run.error
-""")
-
-
-KFP_THREE_STEPS = textwrap.dedent("""
-    import sys
-    from kfp import dsl, local
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=sys.argv[1])
-
-    @dsl.component
-    def a() -> int:
-        return 1
-
-    @dsl.component
-    def b(x: int) -> int:
-        return x + 1
-
-    @dsl.pipeline
-    def three() -> int:
-        return b(x=b(x=a().output).output).output
-
-    assert three().output == 3
-""")
-
-
-def bench_fresh_process(source, *args):
+def bench_fresh_process(script, *args):
     """Best of three: a fresh Python process running a three-step pipeline to its result."""
     with tempfile.TemporaryDirectory() as d:
-        script = os.path.join(d, "three.py")
-        with open(script, "w") as f:
-            f.write(source)
-        best = float("inf")
-        for _ in range(3):
-            start = time.perf_counter()
-            subprocess.run([sys.executable, script, *[a.format(d=d) for a in args]], check=True,
-                           env=dict(os.environ, MLCORE_HOME=os.path.join(d, "home")),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            best = min(best, time.perf_counter() - start)
-        return best
+        env = dict(os.environ, MLCORE_HOME=os.path.join(d, "home"))
+        return best_of([sys.executable, script, *[a.format(d=d) for a in args]], env, 3)
 
 
 def main():
@@ -166,13 +112,10 @@ def main():
         peer_edges = random_dag(args.peer_tasks) if args.peer_tasks else edges
         dask_t = bench_dask(peer_edges)
         dist_t = bench_distributed(peer_edges)
-        fresh = bench_fresh_process(THREE_STEPS, "inprocess")
-        fresh_sub = bench_fresh_process(THREE_STEPS, "subprocess")
-        try:
-            import kfp  # noqa: F401
-            kfp_t = bench_fresh_process(KFP_THREE_STEPS, "{d}/root")
-        except ImportError:
-            kfp_t = None
+        scripts = write_scripts(home)
+        fresh = bench_fresh_process(scripts["mlcore"], "inprocess")
+        fresh_sub = bench_fresh_process(scripts["mlcore"], "subprocess")
+        kfp_t = bench_fresh_process(scripts["kfp"], "{d}/root") if have_kfp() else None
     print(f"random DAG of {args.tasks} no-op Python tasks, 2 workers")
     print(f"  mlcore local executor (records every task): {ours * 1e6:8.1f} us/task")
     if dask_t is not None:

@@ -13,48 +13,8 @@ import os
 import subprocess
 import sys
 import tempfile
-import textwrap
-import time
 
-MLCORE_THREE = textwrap.dedent("""
-    import sys
-    import mlcore
-
-    @mlcore.component
-    def a() -> int:
-        return 1
-
-    @mlcore.component
-    def b(x: int) -> int:
-        return x + 1
-
-    @mlcore.pipeline
-    def three():
-        return b(x=b(x=a().output).output).output
-
-    run = mlcore.run(three, enable_caching=False).wait()
-    assert run.outputs == {"output": 3}, run.error
-""")
-
-KFP_THREE = textwrap.dedent("""
-    import sys
-    from kfp import dsl, local
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=sys.argv[1])
-
-    @dsl.component
-    def a() -> int:
-        return 1
-
-    @dsl.component
-    def b(x: int) -> int:
-        return x + 1
-
-    @dsl.pipeline
-    def three() -> int:
-        return b(x=b(x=a().output).output).output
-
-    assert three().output == 3
-""")
+from _three_step import best_of, have_kfp, once, write_scripts
 
 PIECES = {
     "interpreter alone": "pass",
@@ -66,41 +26,22 @@ PIECES = {
 }
 
 
-def once(argv, env):
-    start = time.perf_counter()
-    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
-
-
-def best_of(argv, env, repeat):
-    return min(once(argv, env) for _ in range(repeat))
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as d:
         env = dict(os.environ, MLCORE_HOME=os.path.join(d, "home"))
-        scripts = {}
-        for name, text in (("mlcore", MLCORE_THREE), ("kfp", KFP_THREE)):
-            scripts[name] = os.path.join(d, f"{name}_three.py")
-            with open(scripts[name], "w") as f:
-                f.write(text)
-        try:
-            import kfp  # noqa: F401
-            have_kfp = True
-        except ImportError:
-            have_kfp = False
+        scripts = write_scripts(d)
+        kfp_there = have_kfp()
         # Interleaved, so a burst of load on a shared machine hits both sides alike.
         mlcore_t = kfp_t = float("inf")
         for _ in range(args.repeat):
             mlcore_t = min(mlcore_t, once([sys.executable, scripts["mlcore"]], env))
-            if have_kfp:
+            if kfp_there:
                 kfp_t = min(kfp_t, once([sys.executable, scripts["kfp"], os.path.join(d, "root")],
                                         env))
-        kfp_t = kfp_t if have_kfp else None
+        kfp_t = kfp_t if kfp_there else None
         pieces = {}
         for label, code in PIECES.items():
             try:
