@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <optional>
 
 #include "bindings.h"
 #include "mlcore/nn/callback.h"
@@ -70,28 +71,34 @@ void BindLayers(py::module_& m) {
       arg("rate"), arg("seed") = 0);
   m.def(
       "layer_norm", [](double eps) { return Unwrap(nn::LayerNorm(eps)); }, arg("eps") = 1e-5);
+  // Every window quantity arrives as a {height, width} pair (mlcore.nn spreads ints over both).
   m.def(
       "conv2d",
-      [](int64_t filters, int64_t kernel_size, int64_t stride, int64_t padding, int64_t dilation,
-         bool use_bias, int64_t groups, int64_t kernel_w) {
-        // kernel_w < 0: a square kernel_size window.
-        const std::array<int64_t, 2> hw{kernel_size, kernel_w >= 0 ? kernel_w : kernel_size};
-        return Unwrap(nn::Conv2d(filters, hw, {stride, padding, dilation, use_bias, groups}));
+      [](int64_t filters, nn::HW kernel, nn::HW stride, nn::HW padding, nn::HW dilation,
+         bool use_bias, int64_t groups) {
+        nn::Conv2dOptions o;
+        o.use_bias = use_bias;
+        o.groups = groups;
+        o.stride_hw = stride;
+        o.padding_hw = padding;
+        o.dilation_hw = dilation;
+        return Unwrap(nn::Conv2d(filters, kernel, o));
       },
-      arg("filters"), arg("kernel_size"), arg("stride") = 1, arg("padding") = 0,
-      arg("dilation") = 1, arg("use_bias") = true, arg("groups") = 1, arg("kernel_w") = -1);
+      arg("filters"), arg("kernel_size"), arg("stride"), arg("padding"), arg("dilation"),
+      arg("use_bias") = true, arg("groups") = 1);
+  // stride std::nullopt: the window (PyTorch's default).
   m.def(
       "max_pool2d",
-      [](int64_t kernel_size, int64_t stride, int64_t padding) {
-        return Unwrap(nn::MaxPool2d(kernel_size, {stride, padding}));
+      [](nn::HW kernel, std::optional<nn::HW> stride, nn::HW padding) {
+        return Unwrap(nn::MaxPool2d(kernel, {0, 0, stride, padding}));
       },
-      arg("kernel_size"), arg("stride") = 0, arg("padding") = 0);
+      arg("kernel_size"), arg("stride") = py::none(), arg("padding") = nn::HW{0, 0});
   m.def(
       "avg_pool2d",
-      [](int64_t kernel_size, int64_t stride, int64_t padding) {
-        return Unwrap(nn::AvgPool2d(kernel_size, {stride, padding}));
+      [](nn::HW kernel, std::optional<nn::HW> stride, nn::HW padding) {
+        return Unwrap(nn::AvgPool2d(kernel, {0, 0, stride, padding}));
       },
-      arg("kernel_size"), arg("stride") = 0, arg("padding") = 0);
+      arg("kernel_size"), arg("stride") = py::none(), arg("padding") = nn::HW{0, 0});
   m.def(
       "batch_norm1d",
       [](double momentum, double eps) {

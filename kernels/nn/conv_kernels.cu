@@ -66,8 +66,8 @@ __global__ void Im2ColKernel(ConvCudaArgs a, const float* x, float* cols) {
   GRID_STRIDE(i, a.batch * rows * p) {
     const int64_t col = i % p, r = (i / p) % rows, n = i / (p * rows);
     const int64_t c = r / kk, kh = (r % kk) / a.kernel_w, kw = r % a.kernel_w;
-    const int64_t ih = (col / a.out_width) * a.stride - a.padding + kh * a.dilation;
-    const int64_t iw = (col % a.out_width) * a.stride - a.padding + kw * a.dilation;
+    const int64_t ih = (col / a.out_width) * a.stride_h - a.pad_h + kh * a.dil_h;
+    const int64_t iw = (col % a.out_width) * a.stride_w - a.pad_w + kw * a.dil_w;
     const bool inside = ih >= 0 && ih < a.height && iw >= 0 && iw < a.width;
     cols[i] = inside ? x[((n * a.channels + c) * a.height + ih) * a.width + iw] : 0.0f;
   }
@@ -83,13 +83,13 @@ __global__ void Col2ImKernel(ConvCudaArgs a, const float* dcols, float* dx) {
     const int64_t n = i / (a.width * a.height * a.channels);
     float s = 0.0f;
     for (int64_t kh = 0; kh < a.kernel_h; ++kh) {
-      const int64_t th = ih + a.padding - kh * a.dilation;
-      if (th < 0 || th % a.stride != 0 || th / a.stride >= a.out_height) continue;
+      const int64_t th = ih + a.pad_h - kh * a.dil_h;
+      if (th < 0 || th % a.stride_h != 0 || th / a.stride_h >= a.out_height) continue;
       for (int64_t kw = 0; kw < a.kernel_w; ++kw) {
-        const int64_t tw = iw + a.padding - kw * a.dilation;
-        if (tw < 0 || tw % a.stride != 0 || tw / a.stride >= a.out_width) continue;
+        const int64_t tw = iw + a.pad_w - kw * a.dil_w;
+        if (tw < 0 || tw % a.stride_w != 0 || tw / a.stride_w >= a.out_width) continue;
         const int64_t r = (c * a.kernel_h + kh) * a.kernel_w + kw;
-        s += dcols[(n * rows + r) * p + (th / a.stride) * a.out_width + tw / a.stride];
+        s += dcols[(n * rows + r) * p + (th / a.stride_h) * a.out_width + tw / a.stride_w];
       }
     }
     dx[i] = s;
@@ -122,16 +122,16 @@ __global__ void BiasGradKernel(const float* dy, float* db, int64_t batch, int64_
 __global__ void PoolForwardKernel(PoolCudaArgs a, bool is_max, const float* x, float* y,
                                   int32_t* argmax) {
   const int64_t out_plane = a.out_height * a.out_width;
-  const float inv = 1.0f / static_cast<float>(a.kernel * a.kernel);
+  const float inv = 1.0f / static_cast<float>(a.kernel_h * a.kernel_w);
   GRID_STRIDE(i, a.planes * out_plane) {
     const int64_t plane = i / out_plane, o = i % out_plane;
-    const int64_t h0 = (o / a.out_width) * a.stride - a.padding;
-    const int64_t w0 = (o % a.out_width) * a.stride - a.padding;
+    const int64_t h0 = (o / a.out_width) * a.stride_h - a.pad_h;
+    const int64_t w0 = (o % a.out_width) * a.stride_w - a.pad_w;
     const float* xp = x + plane * a.height * a.width;
     float best = -INFINITY, sum = 0.0f;
     int32_t where = -1;
-    for (int64_t ih = max(h0, int64_t{0}); ih < min(h0 + a.kernel, a.height); ++ih) {
-      for (int64_t iw = max(w0, int64_t{0}); iw < min(w0 + a.kernel, a.width); ++iw) {
+    for (int64_t ih = max(h0, int64_t{0}); ih < min(h0 + a.kernel_h, a.height); ++ih) {
+      for (int64_t iw = max(w0, int64_t{0}); iw < min(w0 + a.kernel_w, a.width); ++iw) {
         const float v = xp[ih * a.width + iw];
         sum += v;
         if (where < 0 || v > best || v != v) {
@@ -149,7 +149,7 @@ __global__ void PoolForwardKernel(PoolCudaArgs a, bool is_max, const float* x, f
 __global__ void PoolBackwardKernel(PoolCudaArgs a, bool is_max, const float* dy,
                                    const int32_t* argmax, float* dx) {
   const int64_t out_plane = a.out_height * a.out_width, in_plane = a.height * a.width;
-  const float inv = 1.0f / static_cast<float>(a.kernel * a.kernel);
+  const float inv = 1.0f / static_cast<float>(a.kernel_h * a.kernel_w);
   GRID_STRIDE(i, a.planes * out_plane) {
     const int64_t plane = i / out_plane, o = i % out_plane;
     float* dxp = dx + plane * in_plane;
@@ -157,11 +157,11 @@ __global__ void PoolBackwardKernel(PoolCudaArgs a, bool is_max, const float* dy,
       if (argmax[i] >= 0) atomicAdd(dxp + argmax[i], dy[i]);
       continue;
     }
-    const int64_t h0 = (o / a.out_width) * a.stride - a.padding;
-    const int64_t w0 = (o % a.out_width) * a.stride - a.padding;
+    const int64_t h0 = (o / a.out_width) * a.stride_h - a.pad_h;
+    const int64_t w0 = (o % a.out_width) * a.stride_w - a.pad_w;
     const float v = dy[i] * inv;
-    for (int64_t ih = max(h0, int64_t{0}); ih < min(h0 + a.kernel, a.height); ++ih) {
-      for (int64_t iw = max(w0, int64_t{0}); iw < min(w0 + a.kernel, a.width); ++iw) {
+    for (int64_t ih = max(h0, int64_t{0}); ih < min(h0 + a.kernel_h, a.height); ++ih) {
+      for (int64_t iw = max(w0, int64_t{0}); iw < min(w0 + a.kernel_w, a.width); ++iw) {
         atomicAdd(dxp + ih * a.width + iw, v);
       }
     }

@@ -88,8 +88,8 @@ class Descriptors {
                                    i(a.channels / a.groups), i(a.kernel_h), i(a.kernel_w))));
     MLCORE_RETURN_IF_ERROR(
         CheckDnn("convolution descriptor",
-                 cudnnSetConvolution2dDescriptor(conv_, i(a.padding), i(a.padding), i(a.stride),
-                                                 i(a.stride), i(a.dilation), i(a.dilation),
+                 cudnnSetConvolution2dDescriptor(conv_, i(a.pad_h), i(a.pad_w), i(a.stride_h),
+                                                 i(a.stride_w), i(a.dil_h), i(a.dil_w),
                                                  CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT)));
     MLCORE_RETURN_IF_ERROR(
         CheckDnn("group count", cudnnSetConvolutionGroupCount(conv_, i(a.groups))));
@@ -114,16 +114,17 @@ struct Choice {
 };
 
 using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                       int64_t, int64_t, int64_t, int64_t>;
+                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
 
 Key KeyOf(const ConvCudaArgs& a, Pass pass) {
   return Key{a.device,   static_cast<int>(pass),
              a.batch,    a.filters,
              a.channels, a.height,
              a.width,    a.kernel_h,
-             a.kernel_w, a.stride,
-             a.padding,  a.dilation,
-             a.groups};
+             a.kernel_w, a.stride_h,
+             a.stride_w, a.pad_h,
+             a.pad_w,    a.dil_h,
+             a.dil_w,    a.groups};
 }
 
 // The first algorithm on cuDNN's ranked list that it can run in FMA math within the workspace

@@ -49,19 +49,26 @@ namespace {
 
 class Conv2dLayer : public Layer {
  public:
+  // options' per-axis values must already be resolved (ResolveAxes).
   Conv2dLayer(int64_t filters, int64_t kh, int64_t kw, Conv2dOptions options)
       : filters_(filters), kh_(kh), kw_(kw), options_(options) {}
   std::string type() const override { return "conv2d"; }
-  // kernel_size stays the window height so that readers of older checkpoints see a number there;
-  // kernel_h / kernel_w / groups are what this version reads back.
+  // kernel_size, stride, padding and dilation stay the height values so that readers of older
+  // checkpoints see a number there; the *_h / *_w keys and groups are what this version reads.
   LayerConfig config() const override {
     return {{"filters", static_cast<double>(filters_)},
             {"kernel_size", static_cast<double>(kh_)},
             {"kernel_h", static_cast<double>(kh_)},
             {"kernel_w", static_cast<double>(kw_)},
-            {"stride", static_cast<double>(options_.stride)},
-            {"padding", static_cast<double>(options_.padding)},
-            {"dilation", static_cast<double>(options_.dilation)},
+            {"stride", static_cast<double>(Stride()[0])},
+            {"stride_h", static_cast<double>(Stride()[0])},
+            {"stride_w", static_cast<double>(Stride()[1])},
+            {"padding", static_cast<double>(Padding()[0])},
+            {"padding_h", static_cast<double>(Padding()[0])},
+            {"padding_w", static_cast<double>(Padding()[1])},
+            {"dilation", static_cast<double>(Dilation()[0])},
+            {"dilation_h", static_cast<double>(Dilation()[0])},
+            {"dilation_w", static_cast<double>(Dilation()[1])},
             {"groups", static_cast<double>(options_.groups)},
             {"use_bias", options_.use_bias ? 1.0 : 0.0}};
   }
@@ -89,16 +96,19 @@ class Conv2dLayer : public Layer {
     g_.channels = input_shape[0];
     g_.height = input_shape[1];
     g_.width = input_shape[2];
-    g_.kernel = kh_;
+    g_.kernel_h = kh_;
     g_.kernel_w = kw_;
-    g_.stride = options_.stride;
-    g_.padding = options_.padding;
-    g_.dilation = options_.dilation;
+    g_.stride_h = Stride()[0];
+    g_.stride_w = Stride()[1];
+    g_.pad_h = Padding()[0];
+    g_.pad_w = Padding()[1];
+    g_.dil_h = Dilation()[0];
+    g_.dil_w = Dilation()[1];
     if (!g_.Resolve()) {
       return absl::InvalidArgumentError(
           Describe() + ": a " + std::to_string(kh_) + "x" + std::to_string(kw_) +
-          " kernel (dilation " + std::to_string(options_.dilation) + ", padding " +
-          std::to_string(options_.padding) + ") does not fit input " + ShapeToString(input_shape));
+          " kernel (dilation " + internal::PairString(Dilation()) + ", padding " +
+          internal::PairString(Padding()) + ") does not fit input " + ShapeToString(input_shape));
     }
     const int64_t fan_in = GroupRows();
     MLCORE_ASSIGN_OR_RETURN(
@@ -269,6 +279,10 @@ class Conv2dLayer : public Layer {
   }
 
  private:
+  HW Stride() const { return *options_.stride_hw; }
+  HW Padding() const { return *options_.padding_hw; }
+  HW Dilation() const { return *options_.dilation_hw; }
+
   // Rows of one group's block of the column matrix: (C / groups) * kh * kw.
   int64_t GroupRows() const { return g_.ColRows() / options_.groups; }
 
@@ -283,9 +297,12 @@ class Conv2dLayer : public Layer {
     a.width = g_.width;
     a.kernel_h = kh_;
     a.kernel_w = kw_;
-    a.stride = g_.stride;
-    a.padding = g_.padding;
-    a.dilation = g_.dilation;
+    a.stride_h = g_.stride_h;
+    a.stride_w = g_.stride_w;
+    a.pad_h = g_.pad_h;
+    a.pad_w = g_.pad_w;
+    a.dil_h = g_.dil_h;
+    a.dil_w = g_.dil_w;
     a.groups = options_.groups;
     a.out_height = g_.out_height;
     a.out_width = g_.out_width;
@@ -317,16 +334,21 @@ int64_t Key(const LayerConfig& config, const std::string& key, int64_t fallback)
 StatusOr<std::shared_ptr<Layer>> Conv2d(int64_t filters, std::array<int64_t, 2> kernel_hw,
                                         Conv2dOptions options) {
   const int64_t kh = kernel_hw[0], kw = kernel_hw[1];
-  if (filters <= 0 || kh <= 0 || kw <= 0 || options.stride <= 0 || options.padding < 0 ||
-      options.dilation <= 0 || options.groups <= 0) {
+  if (filters <= 0 || kh <= 0 || kw <= 0 || options.groups <= 0) {
     return absl::InvalidArgumentError(
-        "Conv2d: filters, kernel size, stride, dilation and groups must be positive and padding "
-        ">= 0; got filters=" +
+        "Conv2d: filters, kernel_size and groups must be positive; got filters=" +
         std::to_string(filters) + " kernel_size=(" + std::to_string(kh) + ", " +
-        std::to_string(kw) + ") stride=" + std::to_string(options.stride) + " padding=" +
-        std::to_string(options.padding) + " dilation=" + std::to_string(options.dilation) +
-        " groups=" + std::to_string(options.groups));
+        std::to_string(kw) + ") groups=" + std::to_string(options.groups));
   }
+  MLCORE_ASSIGN_OR_RETURN(
+      options.stride_hw,
+      internal::ResolveAxes("Conv2d", "stride", options.stride, options.stride_hw, 1));
+  MLCORE_ASSIGN_OR_RETURN(
+      options.padding_hw,
+      internal::ResolveAxes("Conv2d", "padding", options.padding, options.padding_hw, 0));
+  MLCORE_ASSIGN_OR_RETURN(
+      options.dilation_hw,
+      internal::ResolveAxes("Conv2d", "dilation", options.dilation, options.dilation_hw, 1));
   if (filters % options.groups != 0) {
     return absl::InvalidArgumentError(
         "Conv2d: filters=" + std::to_string(filters) +
@@ -340,8 +362,9 @@ StatusOr<std::shared_ptr<Layer>> Conv2d(int64_t filters, int64_t kernel_size,
   return Conv2d(filters, std::array<int64_t, 2>{kernel_size, kernel_size}, options);
 }
 
-// Checkpoints written before rectangular kernels and groups carry only kernel_size: they load as
-// square, ungrouped convolutions.
+// Checkpoints written before rectangular kernels, groups and per-axis values carry only
+// kernel_size / stride / padding / dilation: they load as square, ungrouped convolutions with the
+// same value on both axes.
 static LayerRegistration conv2d_registration(
     "conv2d", [](const LayerConfig& config) -> StatusOr<std::shared_ptr<Layer>> {
       MLCORE_ASSIGN_OR_RETURN(double filters, internal::ConfigValue(config, "conv2d", "filters"));
@@ -349,11 +372,14 @@ static LayerRegistration conv2d_registration(
                               internal::ConfigValue(config, "conv2d", "kernel_size"));
       const int64_t k = static_cast<int64_t>(kernel);
       Conv2dOptions options;
-      options.stride = Key(config, "stride", 1);
-      options.padding = Key(config, "padding", 0);
-      options.dilation = Key(config, "dilation", 1);
       options.use_bias = Key(config, "use_bias", 1) != 0;
       options.groups = Key(config, "groups", 1);
+      const int64_t stride = Key(config, "stride", 1), padding = Key(config, "padding", 0);
+      const int64_t dilation = Key(config, "dilation", 1);
+      options.stride_hw = HW{Key(config, "stride_h", stride), Key(config, "stride_w", stride)};
+      options.padding_hw = HW{Key(config, "padding_h", padding), Key(config, "padding_w", padding)};
+      options.dilation_hw =
+          HW{Key(config, "dilation_h", dilation), Key(config, "dilation_w", dilation)};
       return Conv2d(static_cast<int64_t>(filters),
                     std::array<int64_t, 2>{Key(config, "kernel_h", k), Key(config, "kernel_w", k)},
                     options);

@@ -22,7 +22,8 @@ struct ConvCudaArgs {
   int device = 0;
   ConvBackend backend = ConvBackend::kIm2col;
   int64_t batch = 0, filters = 0, channels = 0, height = 0, width = 0;
-  int64_t kernel_h = 1, kernel_w = 1, stride = 1, padding = 0, dilation = 1, groups = 1;
+  int64_t kernel_h = 1, kernel_w = 1, groups = 1;
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
   int64_t out_height = 0, out_width = 0;
   // Multiply bf16-rounded inputs with float32 accumulation (see nn/bf16.h); the result is the
   // CPU emulation's up to the order of the sums.
@@ -43,7 +44,8 @@ bool ConvCudaHasCudnn();
 struct PoolCudaArgs {
   int device = 0;
   int64_t planes = 0;  // batch * channels
-  int64_t height = 0, width = 0, kernel = 1, stride = 1, padding = 0, out_height = 0, out_width = 0;
+  int64_t height = 0, width = 0, out_height = 0, out_width = 0;
+  int64_t kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
 };
 
 struct BatchNormCudaArgs {

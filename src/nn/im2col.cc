@@ -3,21 +3,43 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "nn/gemm_avx2.h"
 
 namespace mlcore::nn::internal {
 
 bool ConvGeometry::Resolve() {
-  if (channels <= 0 || kernel <= 0 || kernel_w < 0 || stride <= 0 || padding < 0 || dilation <= 0) {
+  if (channels <= 0 || kernel_h <= 0 || kernel_w <= 0 || stride_h <= 0 || stride_w <= 0 ||
+      pad_h < 0 || pad_w < 0 || dil_h <= 0 || dil_w <= 0) {
     return false;
   }
-  const int64_t span_h = dilation * (KernelH() - 1) + 1;
-  const int64_t span_w = dilation * (KernelW() - 1) + 1;
-  if (height + 2 * padding < span_h || width + 2 * padding < span_w) return false;
-  out_height = (height + 2 * padding - span_h) / stride + 1;
-  out_width = (width + 2 * padding - span_w) / stride + 1;
+  const int64_t span_h = dil_h * (kernel_h - 1) + 1;
+  const int64_t span_w = dil_w * (kernel_w - 1) + 1;
+  if (height + 2 * pad_h < span_h || width + 2 * pad_w < span_w) return false;
+  out_height = (height + 2 * pad_h - span_h) / stride_h + 1;
+  out_width = (width + 2 * pad_w - span_w) / stride_w + 1;
   return true;
+}
+
+StatusOr<std::array<int64_t, 2>> ResolveAxes(const char* layer, const char* option, int64_t scalar,
+                                             const std::optional<std::array<int64_t, 2>>& per_axis,
+                                             int64_t min) {
+  const std::array<int64_t, 2> hw = per_axis.value_or(std::array<int64_t, 2>{scalar, scalar});
+  static constexpr const char* kAxis[2] = {"height", "width"};
+  for (int axis = 0; axis < 2; ++axis) {
+    if (hw[axis] >= min) continue;
+    std::string message = std::string(layer) + ": " + option + " along " + kAxis[axis] +
+                          " must be >= " + std::to_string(min) + ", got " +
+                          std::to_string(hw[axis]);
+    if (per_axis) message += std::string(" (") + option + "=" + PairString(hw) + ")";
+    return absl::InvalidArgumentError(message);
+  }
+  return hw;
+}
+
+std::string PairString(const std::array<int64_t, 2>& hw) {
+  return "(" + std::to_string(hw[0]) + ", " + std::to_string(hw[1]) + ")";
 }
 
 namespace {
@@ -39,25 +61,25 @@ void Im2Col(const ConvGeometry& g, const float* x, float* col) {
   const int64_t oh_n = g.out_height, ow_n = g.out_width;
   for (int64_t c = 0; c < g.channels; ++c) {
     const float* xc = x + c * g.height * g.width;
-    for (int64_t kh = 0; kh < g.KernelH(); ++kh) {
-      for (int64_t kw = 0; kw < g.KernelW(); ++kw) {
-        float* row = col + ((c * g.KernelH() + kh) * g.KernelW() + kw) * oh_n * ow_n;
-        const int64_t woff = kw * g.dilation;
+    for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
+      for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
+        float* row = col + ((c * g.kernel_h + kh) * g.kernel_w + kw) * oh_n * ow_n;
+        const int64_t woff = kw * g.dil_w;
         int64_t lo, hi;
-        ValidRange(woff, g.stride, g.padding, g.width, ow_n, &lo, &hi);
+        ValidRange(woff, g.stride_w, g.pad_w, g.width, ow_n, &lo, &hi);
         for (int64_t oh = 0; oh < oh_n; ++oh) {
           float* out = row + oh * ow_n;
-          const int64_t ih = oh * g.stride - g.padding + kh * g.dilation;
+          const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dil_h;
           if (ih < 0 || ih >= g.height) {
             std::memset(out, 0, sizeof(float) * ow_n);
             continue;
           }
-          const float* in = xc + ih * g.width - g.padding + woff;
+          const float* in = xc + ih * g.width - g.pad_w + woff;
           std::fill(out, out + lo, 0.0f);
-          if (g.stride == 1) {
+          if (g.stride_w == 1) {
             std::memcpy(out + lo, in + lo, sizeof(float) * (hi - lo));
           } else {
-            for (int64_t ow = lo; ow < hi; ++ow) out[ow] = in[ow * g.stride];
+            for (int64_t ow = lo; ow < hi; ++ow) out[ow] = in[ow * g.stride_w];
           }
           std::fill(out + hi, out + ow_n, 0.0f);
         }
@@ -70,18 +92,18 @@ void Col2Im(const ConvGeometry& g, const float* col, float* dx) {
   const int64_t oh_n = g.out_height, ow_n = g.out_width;
   for (int64_t c = 0; c < g.channels; ++c) {
     float* xc = dx + c * g.height * g.width;
-    for (int64_t kh = 0; kh < g.KernelH(); ++kh) {
-      for (int64_t kw = 0; kw < g.KernelW(); ++kw) {
-        const float* row = col + ((c * g.KernelH() + kh) * g.KernelW() + kw) * oh_n * ow_n;
-        const int64_t woff = kw * g.dilation;
+    for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
+      for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
+        const float* row = col + ((c * g.kernel_h + kh) * g.kernel_w + kw) * oh_n * ow_n;
+        const int64_t woff = kw * g.dil_w;
         int64_t lo, hi;
-        ValidRange(woff, g.stride, g.padding, g.width, ow_n, &lo, &hi);
+        ValidRange(woff, g.stride_w, g.pad_w, g.width, ow_n, &lo, &hi);
         for (int64_t oh = 0; oh < oh_n; ++oh) {
-          const int64_t ih = oh * g.stride - g.padding + kh * g.dilation;
+          const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dil_h;
           if (ih < 0 || ih >= g.height) continue;
           const float* in = row + oh * ow_n;
-          float* out = xc + ih * g.width - g.padding + woff;
-          for (int64_t ow = lo; ow < hi; ++ow) out[ow * g.stride] += in[ow];
+          float* out = xc + ih * g.width - g.pad_w + woff;
+          for (int64_t ow = lo; ow < hi; ++ow) out[ow * g.stride_w] += in[ow];
         }
       }
     }

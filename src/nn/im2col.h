@@ -3,28 +3,43 @@
 // GEMM for use inside a per-sample parallel loop (the batch is the parallel dimension).
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <optional>
+#include <string>
+
+#include "mlcore/core/status.h"
 
 namespace mlcore::nn::internal {
 
-// Geometry of a 2-D convolution or pooling window over one [C, H, W] image. The window is
-// kernel x kernel, or kernel x kernel_w when kernel_w is set (rectangular convolutions); pooling
-// leaves kernel_w at 0.
+// Geometry of a 2-D convolution or pooling window over one [C, H, W] image, every quantity per
+// axis (PyTorch's stride=(2, 1)): the window is kernel_h x kernel_w, moved by stride_h / stride_w,
+// over an input padded by pad_h rows and pad_w columns on each side, with taps dil_h / dil_w
+// apart (pooling leaves the dilation at 1).
 struct ConvGeometry {
   int64_t channels = 0, height = 0, width = 0;
-  int64_t kernel = 1, stride = 1, padding = 0, dilation = 1;
-  int64_t kernel_w = 0;  // 0: the same as kernel (a square window)
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dil_h = 1, dil_w = 1;
   int64_t out_height = 0, out_width = 0;
 
   // Fills out_height/out_width; false when the window does not fit the padded input.
   bool Resolve();
-  int64_t KernelH() const { return kernel; }
-  int64_t KernelW() const { return kernel_w > 0 ? kernel_w : kernel; }
-  int64_t ColRows() const { return channels * KernelH() * KernelW(); }
+  int64_t ColRows() const { return channels * kernel_h * kernel_w; }
   int64_t ColCols() const { return out_height * out_width; }
 };
 
-// col[(c, kh, kw), (oh, ow)] = x[c, oh*s - p + kh*d, ow*s - p + kw*d], 0 outside the image.
+// The {height, width} values of one window option: `per_axis` when set, else `scalar` on both
+// axes. Each must be >= `min`; otherwise InvalidArgument naming the layer, the option and the
+// axis, e.g. "Conv2d: stride along width must be >= 1, got 0 (stride=(2, 0))".
+StatusOr<std::array<int64_t, 2>> ResolveAxes(const char* layer, const char* option, int64_t scalar,
+                                             const std::optional<std::array<int64_t, 2>>& per_axis,
+                                             int64_t min);
+// "(h, w)".
+std::string PairString(const std::array<int64_t, 2>& hw);
+
+// col[(c, kh, kw), (oh, ow)] = x[c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw], 0 outside the image.
 // Rows are channel-major, so the rows of a channel group are one contiguous block.
 void Im2Col(const ConvGeometry& g, const float* x, float* col);
 // dx[c, ih, iw] += every col entry that Im2Col read from there. dx must be zeroed first.

@@ -70,15 +70,22 @@ __attribute__((target("avx2"))) int64_t MaxRow2x2Avx2(const float* r0, const flo
 
 class Pool2dLayer : public Layer {
  public:
-  Pool2dLayer(bool max, int64_t kernel, Pool2dOptions options)
-      : max_(max), kernel_(kernel), options_(options) {
-    if (options_.stride == 0) options_.stride = kernel;
-  }
+  // stride and padding are the resolved per-axis values (MakePool).
+  Pool2dLayer(bool max, int64_t kh, int64_t kw, HW stride, HW padding)
+      : max_(max), kh_(kh), kw_(kw), stride_(stride), padding_(padding) {}
   std::string type() const override { return max_ ? "max_pool2d" : "avg_pool2d"; }
+  // kernel_size, stride and padding keep the height values for readers of older checkpoints;
+  // this version reads the *_h / *_w keys.
   LayerConfig config() const override {
-    return {{"kernel_size", static_cast<double>(kernel_)},
-            {"stride", static_cast<double>(options_.stride)},
-            {"padding", static_cast<double>(options_.padding)}};
+    return {{"kernel_size", static_cast<double>(kh_)},
+            {"kernel_h", static_cast<double>(kh_)},
+            {"kernel_w", static_cast<double>(kw_)},
+            {"stride", static_cast<double>(stride_[0])},
+            {"stride_h", static_cast<double>(stride_[0])},
+            {"stride_w", static_cast<double>(stride_[1])},
+            {"padding", static_cast<double>(padding_[0])},
+            {"padding_h", static_cast<double>(padding_[0])},
+            {"padding_w", static_cast<double>(padding_[1])}};
   }
   bool SupportsCuda() const override { return internal::kConvCudaBuilt; }
 
@@ -92,13 +99,16 @@ class Pool2dLayer : public Layer {
     g_.channels = input_shape[0];
     g_.height = input_shape[1];
     g_.width = input_shape[2];
-    g_.kernel = kernel_;
-    g_.stride = options_.stride;
-    g_.padding = options_.padding;
+    g_.kernel_h = kh_;
+    g_.kernel_w = kw_;
+    g_.stride_h = stride_[0];
+    g_.stride_w = stride_[1];
+    g_.pad_h = padding_[0];
+    g_.pad_w = padding_[1];
     if (!g_.Resolve()) {
-      return absl::InvalidArgumentError(Describe() + ": a " + std::to_string(kernel_) + "x" +
-                                        std::to_string(kernel_) + " window (padding " +
-                                        std::to_string(options_.padding) + ") does not fit input " +
+      return absl::InvalidArgumentError(Describe() + ": a " + std::to_string(kh_) + "x" +
+                                        std::to_string(kw_) + " window (padding " +
+                                        internal::PairString(padding_) + ") does not fit input " +
                                         ShapeToString(input_shape));
     }
     return Shape{g_.channels, g_.out_height, g_.out_width};
@@ -129,7 +139,7 @@ class Pool2dLayer : public Layer {
     const float* in = x.data<float>();
     float* out = y.data<float>();
     int32_t* arg = argmax.defined() ? argmax.data<int32_t>() : nullptr;
-    internal::ParallelFor(planes, out_plane * kernel_ * kernel_, [&](int64_t begin, int64_t end) {
+    internal::ParallelFor(planes, out_plane * kh_ * kw_, [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         if (max_) {
           MaxPlane(in + p * g_.height * g_.width, out + p * out_plane,
@@ -162,46 +172,47 @@ class Pool2dLayer : public Layer {
     const int64_t in_plane = g_.height * g_.width, out_plane = g_.out_height * g_.out_width;
     const float* dy = grad_output.data<float>();
     const int32_t* arg = max_ ? argmax_.data<int32_t>() : nullptr;
-    const float inv = 1.0f / static_cast<float>(kernel_ * kernel_);
-    internal::ParallelFor(planes, in_plane + out_plane * kernel_, [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p) {
-        float* dxp = dx.data<float>() + p * in_plane;
-        std::memset(dxp, 0, sizeof(float) * in_plane);
-        const float* dyp = dy + p * out_plane;
-        if (max_) {
-          const int32_t* ap = arg + p * out_plane;
-          for (int64_t o = 0; o < out_plane; ++o) {
-            if (ap[o] >= 0) dxp[ap[o]] += dyp[o];
-          }
-          continue;
-        }
-        for (int64_t oh = 0; oh < g_.out_height; ++oh) {
-          const int64_t h0 = oh * g_.stride - g_.padding;
-          for (int64_t ow = 0; ow < g_.out_width; ++ow) {
-            const int64_t w0 = ow * g_.stride - g_.padding;
-            const float v = dyp[oh * g_.out_width + ow] * inv;
-            for (int64_t ih = std::max<int64_t>(h0, 0); ih < std::min(h0 + kernel_, g_.height);
-                 ++ih) {
-              for (int64_t iw = std::max<int64_t>(w0, 0); iw < std::min(w0 + kernel_, g_.width);
-                   ++iw) {
-                dxp[ih * g_.width + iw] += v;
-              }
-            }
-          }
-        }
-      }
-    });
+    const float inv = 1.0f / static_cast<float>(kh_ * kw_);
+    internal::ParallelFor(planes, in_plane + out_plane * kh_ * kw_,
+                          [&](int64_t begin, int64_t end) {
+                            for (int64_t p = begin; p < end; ++p) {
+                              float* dxp = dx.data<float>() + p * in_plane;
+                              std::memset(dxp, 0, sizeof(float) * in_plane);
+                              const float* dyp = dy + p * out_plane;
+                              if (max_) {
+                                const int32_t* ap = arg + p * out_plane;
+                                for (int64_t o = 0; o < out_plane; ++o) {
+                                  if (ap[o] >= 0) dxp[ap[o]] += dyp[o];
+                                }
+                                continue;
+                              }
+                              for (int64_t oh = 0; oh < g_.out_height; ++oh) {
+                                const int64_t h0 = oh * g_.stride_h - g_.pad_h;
+                                for (int64_t ow = 0; ow < g_.out_width; ++ow) {
+                                  const int64_t w0 = ow * g_.stride_w - g_.pad_w;
+                                  const float v = dyp[oh * g_.out_width + ow] * inv;
+                                  for (int64_t ih = std::max<int64_t>(h0, 0);
+                                       ih < std::min(h0 + kh_, g_.height); ++ih) {
+                                    for (int64_t iw = std::max<int64_t>(w0, 0);
+                                         iw < std::min(w0 + kw_, g_.width); ++iw) {
+                                      dxp[ih * g_.width + iw] += v;
+                                    }
+                                  }
+                                }
+                              }
+                            }
+                          });
     return dx;
   }
 
  private:
   // The window rows [h0, h1) and columns [w0, w1) of output (oh, ow), clipped to the image.
   void Window(int64_t oh, int64_t ow, int64_t* h0, int64_t* h1, int64_t* w0, int64_t* w1) const {
-    const int64_t h = oh * g_.stride - g_.padding, w = ow * g_.stride - g_.padding;
+    const int64_t h = oh * g_.stride_h - g_.pad_h, w = ow * g_.stride_w - g_.pad_w;
     *h0 = std::max<int64_t>(h, 0);
-    *h1 = std::min(h + kernel_, g_.height);
+    *h1 = std::min(h + kh_, g_.height);
     *w0 = std::max<int64_t>(w, 0);
-    *w1 = std::min(w + kernel_, g_.width);
+    *w1 = std::min(w + kw_, g_.width);
   }
 
   // max that propagates a NaN in either argument (as PyTorch's max pooling does).
@@ -215,7 +226,8 @@ class Pool2dLayer : public Layer {
 
   void MaxPlane(const float* xp, float* yp, int32_t* ap) const {
     const int64_t width = g_.width;
-    if (kernel_ == 2 && g_.stride == 2 && g_.padding == 0) {
+    if (kh_ == 2 && kw_ == 2 && g_.stride_h == 2 && g_.stride_w == 2 && g_.pad_h == 0 &&
+        g_.pad_w == 0) {
       // The common 2x2 / stride 2 case without any clipping or inner loops.
       for (int64_t oh = 0; oh < g_.out_height; ++oh) {
         const float* r0 = xp + 2 * oh * width;
@@ -274,7 +286,7 @@ class Pool2dLayer : public Layer {
   }
 
   void AvgPlane(const float* xp, float* yp) const {
-    const float inv = 1.0f / static_cast<float>(kernel_ * kernel_);
+    const float inv = 1.0f / static_cast<float>(kh_ * kw_);
     for (int64_t oh = 0; oh < g_.out_height; ++oh) {
       for (int64_t ow = 0; ow < g_.out_width; ++ow) {
         int64_t h0, h1, w0, w1;
@@ -294,45 +306,78 @@ class Pool2dLayer : public Layer {
     a.planes = planes;
     a.height = g_.height;
     a.width = g_.width;
-    a.kernel = g_.kernel;
-    a.stride = g_.stride;
-    a.padding = g_.padding;
+    a.kernel_h = g_.kernel_h;
+    a.kernel_w = g_.kernel_w;
+    a.stride_h = g_.stride_h;
+    a.stride_w = g_.stride_w;
+    a.pad_h = g_.pad_h;
+    a.pad_w = g_.pad_w;
     a.out_height = g_.out_height;
     a.out_width = g_.out_width;
     return a;
   }
 
   bool max_;
-  int64_t kernel_;
-  Pool2dOptions options_;
+  int64_t kh_, kw_;
+  HW stride_, padding_;
   internal::ConvGeometry g_;
   Tensor argmax_;  // int32 offsets within each plane, from the last training Forward
 };
 
-StatusOr<std::shared_ptr<Layer>> MakePool(bool max, int64_t kernel, Pool2dOptions options) {
+StatusOr<std::shared_ptr<Layer>> MakePool(bool max, HW kernel, Pool2dOptions options) {
   const char* what = max ? "MaxPool2d" : "AvgPool2d";
-  if (kernel <= 0 || options.stride < 0 || options.padding < 0) {
+  if (kernel[0] <= 0 || kernel[1] <= 0) {
+    return absl::InvalidArgumentError(std::string(what) + ": kernel_size must be positive, got " +
+                                      internal::PairString(kernel));
+  }
+  if (options.stride < 0) {
     return absl::InvalidArgumentError(std::string(what) +
-                                      ": kernel_size must be positive and stride, padding >= 0");
+                                      ": stride must be >= 0 (0: the window), " + "got " +
+                                      std::to_string(options.stride));
   }
+  // Scalar stride 0 means "the window", per axis; explicit per-axis strides must be positive.
+  const HW scalar_default = options.stride == 0 ? kernel : HW{options.stride, options.stride};
+  MLCORE_ASSIGN_OR_RETURN(
+      HW stride,
+      internal::ResolveAxes(what, "stride", 0, options.stride_hw.value_or(scalar_default), 1));
+  MLCORE_ASSIGN_OR_RETURN(
+      HW padding, internal::ResolveAxes(what, "padding", options.padding, options.padding_hw, 0));
   // A window that is mostly padding would pool nothing but padding (PyTorch's rule too).
-  if (2 * options.padding > kernel) {
-    return absl::InvalidArgumentError(
-        std::string(what) + ": padding " + std::to_string(options.padding) +
-        " must be at most half of kernel_size " + std::to_string(kernel));
+  static constexpr const char* kAxis[2] = {"height", "width"};
+  for (int axis = 0; axis < 2; ++axis) {
+    if (2 * padding[axis] > kernel[axis]) {
+      return absl::InvalidArgumentError(std::string(what) + ": padding along " + kAxis[axis] +
+                                        " (" + std::to_string(padding[axis]) +
+                                        ") must be at most half of kernel_size " +
+                                        internal::PairString(kernel) + " along " + kAxis[axis]);
+    }
   }
-  return std::shared_ptr<Layer>(std::make_shared<Pool2dLayer>(max, kernel, options));
+  return std::shared_ptr<Layer>(
+      std::make_shared<Pool2dLayer>(max, kernel[0], kernel[1], stride, padding));
 }
 
+int64_t Key(const LayerConfig& config, const std::string& key, int64_t fallback) {
+  auto it = config.find(key);
+  return it == config.end() ? fallback : static_cast<int64_t>(it->second);
+}
+
+// Checkpoints from before rectangular windows and per-axis values carry only kernel_size, stride
+// and padding: they load with the same value on both axes.
 StatusOr<std::shared_ptr<Layer>> PoolFromConfig(bool max, const LayerConfig& config) {
   const std::string type = max ? "max_pool2d" : "avg_pool2d";
   MLCORE_ASSIGN_OR_RETURN(double kernel, internal::ConfigValue(config, type, "kernel_size"));
+  const int64_t k = static_cast<int64_t>(kernel);
+  const HW kernel_hw{Key(config, "kernel_h", k), Key(config, "kernel_w", k)};
   Pool2dOptions options;
-  auto it = config.find("stride");
-  if (it != config.end()) options.stride = static_cast<int64_t>(it->second);
-  it = config.find("padding");
-  if (it != config.end()) options.padding = static_cast<int64_t>(it->second);
-  return MakePool(max, static_cast<int64_t>(kernel), options);
+  options.stride = Key(config, "stride", 0);
+  options.padding = Key(config, "padding", 0);
+  if (config.count("stride_h") != 0) {
+    options.stride_hw = HW{Key(config, "stride_h", 1), Key(config, "stride_w", 1)};
+  }
+  if (config.count("padding_h") != 0) {
+    options.padding_hw = HW{Key(config, "padding_h", 0), Key(config, "padding_w", 0)};
+  }
+  return MakePool(max, kernel_hw, options);
 }
 
 static LayerRegistration max_pool_registration("max_pool2d", [](const LayerConfig& c) {
@@ -345,11 +390,21 @@ static LayerRegistration avg_pool_registration("avg_pool2d", [](const LayerConfi
 }  // namespace
 
 StatusOr<std::shared_ptr<Layer>> MaxPool2d(int64_t kernel_size, Pool2dOptions options) {
-  return MakePool(true, kernel_size, options);
+  return MakePool(true, HW{kernel_size, kernel_size}, options);
+}
+
+StatusOr<std::shared_ptr<Layer>> MaxPool2d(std::array<int64_t, 2> kernel_hw,
+                                           Pool2dOptions options) {
+  return MakePool(true, kernel_hw, options);
 }
 
 StatusOr<std::shared_ptr<Layer>> AvgPool2d(int64_t kernel_size, Pool2dOptions options) {
-  return MakePool(false, kernel_size, options);
+  return MakePool(false, HW{kernel_size, kernel_size}, options);
+}
+
+StatusOr<std::shared_ptr<Layer>> AvgPool2d(std::array<int64_t, 2> kernel_hw,
+                                           Pool2dOptions options) {
+  return MakePool(false, kernel_hw, options);
 }
 
 }  // namespace mlcore::nn

@@ -1,5 +1,6 @@
 """mlcore.nn convolutional layers from Python: a conv net on the digits, checkpoints with
-BatchNorm buffers, inference on running statistics, Embedding errors."""
+BatchNorm buffers, inference on running statistics, Embedding errors, per-axis stride / padding /
+dilation against a direct computation."""
 
 import numpy as np
 import pytest
@@ -136,3 +137,71 @@ def test_group_errors_are_value_errors():
     model.compile(optimizer=optim.SGD(0.1), loss="cross_entropy")
     with pytest.raises(ValueError, match="3 input channels"):
         model.fit(np.zeros((4, 3, 6, 6), np.float32), np.zeros(4, np.int64), epochs=1)
+
+
+def _naive_conv(x, w, b, stride, padding, dilation):
+    """Direct cross-correlation with per-axis (h, w) stride, padding and dilation."""
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    n, c, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    xp = np.zeros((n, c, h + 2 * ph, wd + 2 * pw), np.float64)
+    xp[:, :, ph:ph + h, pw:pw + wd] = x
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    y = np.zeros((n, f, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
+            cols = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)
+            patch = xp[:, :, rows, cols]
+            y[:, :, i, j] = np.einsum("nchw,fchw->nf", patch, w) + b
+    return y
+
+
+def _naive_pool(x, kernel, stride, is_max):
+    (kh, kw), (sh, sw) = kernel, stride
+    oh, ow = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+    y = np.zeros(x.shape[:2] + (oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            win = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+            y[:, :, i, j] = win.max(axis=(2, 3)) if is_max else win.mean(axis=(2, 3))
+    return y
+
+
+def test_per_axis_conv_and_pool_match_direct_computation(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 10, 12)).astype(np.float32)
+    model = nn.Sequential([
+        nn.Conv2d(8, (3, 5), stride=(2, 1), padding=(1, 2), dilation=(1, 2)),
+        nn.MaxPool2d((2, 3), stride=(2, 1)),
+    ])
+    model.build([3, 10, 12])
+    # (10 + 2 - 3) // 2 + 1 = 5 rows, (12 + 4 - 9) + 1 = 8 columns; pooled (5-2)//2+1, (8-3)+1.
+    assert model.layers[0].output_shape == [8, 5, 8]
+    assert model.layers[1].output_shape == [8, 2, 6]
+    weights = model.layers[0].weights()
+    w, b = np.array(weights["conv2d_0.kernel"]), np.array(weights["conv2d_0.bias"])
+    conv = _naive_conv(x, w, b, (2, 1), (1, 2), (1, 2))
+    np.testing.assert_allclose(model.predict(x), _naive_pool(conv, (2, 3), (2, 1), True),
+                               rtol=1e-4, atol=1e-4)
+    avg = nn.Sequential([nn.AvgPool2d((3, 2), stride=(1, 2))])
+    np.testing.assert_allclose(avg.predict(x), _naive_pool(x, (3, 2), (1, 2), False),
+                               rtol=1e-5, atol=1e-6)
+    model.save(tmp_path / "ckpt")
+    loaded = nn.load(tmp_path / "ckpt")
+    assert loaded.layers[0].output_shape == [8, 5, 8]
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+@pytest.mark.parametrize("make, pattern", [
+    (lambda: nn.Conv2d(4, 3, stride=(2, 0)), "Conv2d: stride along width must be >= 1, got 0"),
+    (lambda: nn.Conv2d(4, 3, padding=(-1, 0)), "Conv2d: padding along height must be >= 0"),
+    (lambda: nn.Conv2d(4, 3, dilation=(1, -2)), "Conv2d: dilation along width"),
+    (lambda: nn.MaxPool2d((2, 2), stride=(0, 1)), "MaxPool2d: stride along height"),
+    (lambda: nn.AvgPool2d((2, 4), padding=(2, 0)), "AvgPool2d: padding along height"),
+    (lambda: nn.MaxPool2d((2, 2, 2)), "MaxPool2d: kernel_size must be an int or an"),
+])
+def test_bad_per_axis_values_name_layer_and_axis(make, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        make()

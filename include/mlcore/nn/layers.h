@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "mlcore/nn/layer.h"
 
@@ -38,6 +39,9 @@ StatusOr<std::shared_ptr<Layer>> LayerNorm(double eps = 1e-5);
 
 // --- Convolutional layers. Images are NCHW: per-sample input [channels, height, width]. ---
 
+// A per-axis {height, width} pair, e.g. PyTorch's stride=(2, 1).
+using HW = std::array<int64_t, 2>;
+
 struct Conv2dOptions {
   int64_t stride = 1;
   int64_t padding = 0;  // zeros on every side
@@ -47,13 +51,20 @@ struct Conv2dOptions {
   // sees only input block g (groups == in_channels is a depthwise convolution). Both channel
   // counts must be divisible by it.
   int64_t groups = 1;
+  // Per-axis {height, width} values. When set they replace the scalar of the same name for both
+  // axes (the scalars stay so that existing callers and aggregate initialisers keep working);
+  // unset (the default) means the scalar applies to both axes.
+  std::optional<HW> stride_hw;
+  std::optional<HW> padding_hw;
+  std::optional<HW> dilation_hw;
 };
 // 2-D cross-correlation with `filters` output channels and a kernel_size x kernel_size window.
 // Kernel [filters, in_channels / groups, kh, kw] He-uniform initialised (suits ReLU nets), bias
-// [filters] zeros. Output [filters, OH, OW] with OH = (H + 2p - d(kh-1) - 1) / s + 1 and OW the
-// same with W and kw. CPU: im2col + the AVX2 GEMM per group, parallel over the batch. CUDA: cuDNN
-// when the build links it, else im2col kernels + cuBLAS. In bf16 compute precision
-// (FitOptions::precision) the products take bf16-rounded operands with float32 sums.
+// [filters] zeros. Output [filters, OH, OW] with OH = (H + 2ph - dh(kh-1) - 1) / sh + 1 and OW the
+// same with W, kw, pw, dw, sw. CPU: im2col + the AVX2 GEMM per group, parallel over the batch.
+// CUDA: cuDNN when the build links it, else im2col kernels + cuBLAS. In bf16 compute precision
+// (FitOptions::precision) the products take bf16-rounded operands with float32 sums. A stride or
+// dilation below 1, or a negative padding, on either axis is InvalidArgument naming the axis.
 StatusOr<std::shared_ptr<Layer>> Conv2d(int64_t filters, int64_t kernel_size,
                                         Conv2dOptions options = {});
 // The same with a rectangular {kh, kw} window, e.g. Conv2d(32, {3, 5}).
@@ -63,13 +74,23 @@ StatusOr<std::shared_ptr<Layer>> Conv2d(int64_t filters, std::array<int64_t, 2> 
 struct Pool2dOptions {
   int64_t stride = 0;  // 0: the kernel size (non-overlapping windows)
   int64_t padding = 0;
+  // Per-axis {height, width} values replacing the scalar of the same name when set (each entry
+  // then must be >= 1 for the stride, >= 0 for the padding); unset: the scalar for both axes.
+  std::optional<HW> stride_hw;
+  std::optional<HW> padding_hw;
 };
 // Maximum over kernel_size x kernel_size windows of each channel; padding counts as -infinity.
-// The gradient goes to the first maximum of each window.
+// The gradient goes to the first maximum of each window. Padding on an axis may be at most half
+// of the window on that axis.
 StatusOr<std::shared_ptr<Layer>> MaxPool2d(int64_t kernel_size, Pool2dOptions options = {});
+// The same with a rectangular {kh, kw} window, e.g. MaxPool2d({2, 3}).
+StatusOr<std::shared_ptr<Layer>> MaxPool2d(std::array<int64_t, 2> kernel_hw,
+                                           Pool2dOptions options = {});
 // Mean over kernel_size x kernel_size windows; padded zeros count in the divisor (PyTorch's
-// count_include_pad=True default), so every window divides by kernel_size^2.
+// count_include_pad=True default), so every window divides by kh * kw.
 StatusOr<std::shared_ptr<Layer>> AvgPool2d(int64_t kernel_size, Pool2dOptions options = {});
+StatusOr<std::shared_ptr<Layer>> AvgPool2d(std::array<int64_t, 2> kernel_hw,
+                                           Pool2dOptions options = {});
 
 struct BatchNormOptions {
   double momentum = 0.1;  // running = (1 - momentum) * running + momentum * batch statistic

@@ -67,11 +67,13 @@ def LayerNorm(eps=1e-5) -> Layer:
 
 def Conv2d(filters=None, kernel_size=None, stride=1, padding=0, dilation=1, use_bias=True, *,
            out_channels=None, groups=1) -> Layer:
-    """2-D convolution over NCHW images; ``kernel_size`` is an int or a (kh, kw) pair.
+    """2-D convolution over NCHW images.
 
+    ``kernel_size``, ``stride``, ``padding`` and ``dilation`` are each an int or an (h, w) pair,
+    as in PyTorch: ``Conv2d(8, (3, 5), stride=(2, 1), padding=(1, 2), dilation=(1, 2))``.
     ``filters`` (Keras) or ``out_channels`` (PyTorch) output channels; the input channels are
     learnt from the first batch. ``groups`` splits both channel counts into that many blocks
-    (each must divide by it). Output [N, filters, (H + 2p - d(kh-1) - 1) // s + 1, ...].
+    (each must divide by it). Output [N, filters, (H + 2ph - dh(kh-1) - 1) // sh + 1, ...].
     """
     if out_channels is not None:
         if filters is not None and filters != out_channels:
@@ -79,28 +81,24 @@ def Conv2d(filters=None, kernel_size=None, stride=1, padding=0, dilation=1, use_
         filters = out_channels
     if filters is None or kernel_size is None:
         raise TypeError("Conv2d needs filters (or out_channels) and kernel_size")
-    if isinstance(kernel_size, (tuple, list)):
-        if len(kernel_size) != 2:
-            raise ValueError(f"kernel_size must be an int or a (kh, kw) pair, got {kernel_size!r}")
-        kh, kw = int(kernel_size[0]), int(kernel_size[1])
-    else:
-        kh = kw = int(kernel_size)
-    return _nn.conv2d(filters, kh, _square(stride, "stride"), _square(padding, "padding"),
-                      _square(dilation, "dilation"), use_bias, int(groups), kw)
+    return _nn.conv2d(filters, _pair(kernel_size, "Conv2d", "kernel_size"),
+                      _pair(stride, "Conv2d", "stride"), _pair(padding, "Conv2d", "padding"),
+                      _pair(dilation, "Conv2d", "dilation"), use_bias, int(groups))
 
 
 def MaxPool2d(kernel_size, stride=None, padding=0) -> Layer:
-    """Max over kernel_size x kernel_size windows (stride defaults to the window, as PyTorch)."""
-    return _nn.max_pool2d(_square(kernel_size, "kernel_size"),
-                          0 if stride is None else _square(stride, "stride"),
-                          _square(padding, "padding"))
+    """Max over kh x kw windows; each argument an int or an (h, w) pair, e.g.
+    ``MaxPool2d((2, 3), stride=(2, 1))``. stride defaults to the window, as in PyTorch."""
+    return _nn.max_pool2d(_pair(kernel_size, "MaxPool2d", "kernel_size"),
+                          None if stride is None else _pair(stride, "MaxPool2d", "stride"),
+                          _pair(padding, "MaxPool2d", "padding"))
 
 
 def AvgPool2d(kernel_size, stride=None, padding=0) -> Layer:
-    """Mean over kernel_size x kernel_size windows; padded zeros count in the divisor."""
-    return _nn.avg_pool2d(_square(kernel_size, "kernel_size"),
-                          0 if stride is None else _square(stride, "stride"),
-                          _square(padding, "padding"))
+    """Mean over kh x kw windows (ints or (h, w) pairs); padded zeros count in the divisor."""
+    return _nn.avg_pool2d(_pair(kernel_size, "AvgPool2d", "kernel_size"),
+                          None if stride is None else _pair(stride, "AvgPool2d", "stride"),
+                          _pair(padding, "AvgPool2d", "padding"))
 
 
 def BatchNorm1d(momentum=0.1, eps=1e-5) -> Layer:
@@ -119,13 +117,14 @@ def Embedding(num_embeddings, dim) -> Layer:
     return _nn.embedding(num_embeddings, dim)
 
 
-def _square(value, what):
-    """An int, or a pair of equal ints (only square windows are supported)."""
+def _pair(value, layer, what):
+    """An int (used for both axes) or an (h, w) pair, as a tuple of two ints. The values are
+    range-checked in C++, whose errors name the axis."""
     if isinstance(value, (tuple, list)):
-        if len(value) != 2 or value[0] != value[1]:
-            raise ValueError(f"{what} must be an int or a pair of equal ints, got {value!r}")
-        value = value[0]
-    return int(value)
+        if len(value) != 2:
+            raise ValueError(f"{layer}: {what} must be an int or an (h, w) pair, got {value!r}")
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
 
 
 def write_safetensors(path, tensors, metadata=None):

@@ -110,6 +110,16 @@ void CompareConvolutions(double tol) {
         return *Conv2d(4, {1, 3}, {2, 0, 1, false, 4});
       },
       testing::Random({3, 4, 9, 10}, 1), true, tol);
+  // Per-axis stride, padding and dilation (PyTorch's stride=(2, 1), padding=(1, 0), ...).
+  CompareLayer(
+      [] {
+        Conv2dOptions o;
+        o.stride_hw = HW{2, 1};
+        o.padding_hw = HW{1, 2};
+        o.dilation_hw = HW{1, 2};
+        return *Conv2d(6, {3, 2}, o);
+      },
+      testing::Random({3, 4, 11, 9}, 1), true, tol);
 }
 
 TEST(ConvCudaTest, ConvolutionsMatchTheirCpuTwins) {
@@ -131,6 +141,17 @@ TEST(ConvCudaTest, PoolingMatchesItsCpuTwin) {
   CompareLayer([] { return *MaxPool2d(3, {2, 1}); }, testing::Random({2, 2, 9, 9}, 1));
   CompareLayer([] { return *AvgPool2d(2); }, testing::Random({4, 3, 10, 9}, 1));
   CompareLayer([] { return *AvgPool2d(3, {1, 1}); }, testing::Random({2, 2, 7, 8}, 1));
+  // Rectangular windows with per-axis stride and padding.
+  CompareLayer(
+      [] {
+        return *MaxPool2d({2, 3}, {0, 0, HW{2, 1}, HW{1, 0}});
+      },
+      testing::Random({2, 3, 9, 8}, 1));
+  CompareLayer(
+      [] {
+        return *AvgPool2d({3, 2}, {0, 0, HW{1, 2}, HW{0, 1}});
+      },
+      testing::Random({2, 3, 7, 9}, 1));
 }
 
 TEST(ConvCudaTest, BatchNormMatchesItsCpuTwin) {

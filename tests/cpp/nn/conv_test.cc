@@ -1,6 +1,6 @@
 // Conv2d against a direct (seven nested loops) convolution, its gradients against central
-// differences (square, rectangular and grouped windows), its shape errors, its checkpoint
-// config and the bf16 CPU emulation.
+// differences (square, rectangular, grouped windows and per-axis stride / padding / dilation),
+// its shape and option errors, its checkpoint config and the bf16 CPU emulation.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -45,9 +45,10 @@ void CheckGradients(const std::shared_ptr<Layer>& layer, const Shape& input, dou
     ExpectClose(NumericGradient(p->value, f), grads[i++], tol, p->name);
 }
 
-// Direct convolution for reference: w [F, C/groups, kh, kw].
-Tensor NaiveConv(const Tensor& x, const Tensor& w, const Tensor* b, int64_t s, int64_t p, int64_t d,
-                 int64_t oh, int64_t ow, int64_t groups = 1) {
+// Direct convolution for reference: w [F, C/groups, kh, kw], per-axis stride s, padding p and
+// dilation d.
+Tensor NaiveConvHW(const Tensor& x, const Tensor& w, const Tensor* b, HW s, HW p, HW d, int64_t oh,
+                   int64_t ow, int64_t groups = 1) {
   const int64_t n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], wd = x.shape()[3];
   const int64_t f = w.shape()[0], cg = w.shape()[1], kh_n = w.shape()[2], kw_n = w.shape()[3];
   const int64_t fg = f / groups;
@@ -62,7 +63,8 @@ Tensor NaiveConv(const Tensor& x, const Tensor& w, const Tensor* b, int64_t s, i
             for (int64_t kh = 0; kh < kh_n; ++kh)
               for (int64_t kw = 0; kw < kw_n; ++kw) {
                 const int64_t ci = (fo / fg) * cg + cl;
-                const int64_t ih = i * s - p + kh * d, iw = j * s - p + kw * d;
+                const int64_t ih = i * s[0] - p[0] + kh * d[0];
+                const int64_t iw = j * s[1] - p[1] + kw * d[1];
                 if (ih < 0 || ih >= h || iw < 0 || iw >= wd) continue;
                 acc += double(x.data<float>()[((in * c + ci) * h + ih) * wd + iw]) *
                        w.data<float>()[((fo * cg + cl) * kh_n + kh) * kw_n + kw];
@@ -70,6 +72,11 @@ Tensor NaiveConv(const Tensor& x, const Tensor& w, const Tensor* b, int64_t s, i
           y.data<float>()[((in * f + fo) * oh + i) * ow + j] = static_cast<float>(acc);
         }
   return y;
+}
+
+Tensor NaiveConv(const Tensor& x, const Tensor& w, const Tensor* b, int64_t s, int64_t p, int64_t d,
+                 int64_t oh, int64_t ow, int64_t groups = 1) {
+  return NaiveConvHW(x, w, b, {s, s}, {p, p}, {d, d}, oh, ow, groups);
 }
 
 struct ConvCase {
@@ -214,6 +221,136 @@ TEST(Conv2dTest, OldConfigWithoutTheNewFieldsLoadsSquareAndUngrouped) {
   EXPECT_EQ((*layer)->config().at("groups"), 1);
   ASSERT_TRUE((*layer)->Build({2, 6, 6}, 0).ok());
   EXPECT_EQ((*layer)->parameters()[0]->value.shape(), (Shape{4, 2, 3, 3}));
+}
+
+// --- Per-axis stride, padding and dilation. ---
+
+struct AxesCase {
+  int64_t filters;
+  HW kernel, stride, padding, dilation;
+  int64_t groups;
+  Shape input;
+  Shape expected;  // per-sample output, worked out by hand from the formula
+};
+
+Conv2dOptions AxesOptions(const AxesCase& c) {
+  Conv2dOptions o;
+  o.groups = c.groups;
+  o.stride_hw = c.stride;
+  o.padding_hw = c.padding;
+  o.dilation_hw = c.dilation;
+  return o;
+}
+
+class Conv2dPerAxisTest : public ::testing::TestWithParam<AxesCase> {};
+
+TEST_P(Conv2dPerAxisTest, MatchesDirectConvolution) {
+  const AxesCase c = GetParam();
+  auto layer = *Conv2d(c.filters, c.kernel, AxesOptions(c));
+  auto out = layer->Build(Shape(c.input.begin() + 1, c.input.end()), 3);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, c.expected);
+  std::vector<Parameter*> params = layer->parameters();
+  params[1]->value = Random(params[1]->value.shape(), 8);
+  Tensor x = Random(c.input, 4);
+  for (bool training : {false, true}) {
+    auto y = layer->Forward(x, training);
+    ASSERT_TRUE(y.ok()) << y.status();
+    Tensor ref = NaiveConvHW(x, params[0]->value, &params[1]->value, c.stride, c.padding,
+                             c.dilation, (*out)[1], (*out)[2], c.groups);
+    ASSERT_EQ(y->shape(), ref.shape());
+    for (int64_t i = 0; i < ref.numel(); ++i) {
+      ASSERT_NEAR(y->data<float>()[i], ref.data<float>()[i], 1e-4) << "at " << i;
+    }
+  }
+}
+
+// OH = (H + 2ph - dh(kh-1) - 1) / sh + 1, OW likewise.
+INSTANTIATE_TEST_SUITE_P(
+    Axes, Conv2dPerAxisTest,
+    ::testing::Values(
+        // PyTorch's stride=(2, 1), padding=(1, 0), dilation=(2, 1): (9+2-4-1)/2+1, (7-2-1)+1.
+        AxesCase{4, {3, 3}, {2, 1}, {1, 0}, {2, 1}, 1, {2, 3, 9, 7}, {4, 4, 5}},
+        // The Conv2d(8, (3, 5), stride=(2, 1), padding=(1, 2), dilation=(1, 2)):
+        // (10+2-2-1)/2+1 = 5, (12+4-8-1)+1 = 8.
+        AxesCase{8, {3, 5}, {2, 1}, {1, 2}, {1, 2}, 1, {2, 2, 10, 12}, {8, 5, 8}},
+        // Stride and padding only along the width, grouped: (8-2)+1, (9+6-3)/3+1.
+        AxesCase{6, {2, 3}, {1, 3}, {0, 3}, {1, 1}, 2, {3, 4, 8, 9}, {6, 7, 5}},
+        // Dilation only along the height, depthwise: (11-6-1)+1, (6+2-1-1)/2+1.
+        AxesCase{3, {4, 2}, {1, 2}, {0, 1}, {2, 1}, 3, {2, 3, 11, 6}, {3, 5, 4}}));
+
+TEST(Conv2dGradientTest, PerAxisStridePaddingDilation) {
+  Conv2dOptions o;
+  o.stride_hw = HW{2, 1};
+  o.padding_hw = HW{1, 2};
+  o.dilation_hw = HW{1, 2};
+  CheckGradients(*Conv2d(3, {3, 2}, o), {2, 2, 7, 8});
+}
+
+TEST(Conv2dTest, PerAxisValuesReplaceTheScalars) {
+  Conv2dOptions o;
+  o.stride = 3;  // ignored: stride_hw is set
+  o.padding = 1;
+  o.stride_hw = HW{1, 2};
+  const LayerConfig config = (*Conv2d(2, 3, o))->config();
+  EXPECT_EQ(config.at("stride_h"), 1);
+  EXPECT_EQ(config.at("stride_w"), 2);
+  EXPECT_EQ(config.at("padding_h"), 1);  // no padding_hw: the scalar on both axes
+  EXPECT_EQ(config.at("padding_w"), 1);
+  EXPECT_EQ(config.at("dilation_h"), 1);
+  EXPECT_EQ(config.at("dilation_w"), 1);
+}
+
+TEST(Conv2dTest, BadPerAxisValuesNameTheOptionAndAxis) {
+  struct Bad {
+    Conv2dOptions options;
+    const char* option;
+    const char* axis;
+  };
+  std::vector<Bad> bad(5);
+  bad[0] = {{}, "stride", "width"};
+  bad[0].options.stride_hw = HW{2, 0};
+  bad[1] = {{}, "stride", "height"};
+  bad[1].options.stride_hw = HW{-1, 1};
+  bad[2] = {{}, "padding", "width"};
+  bad[2].options.padding_hw = HW{0, -1};
+  bad[3] = {{}, "dilation", "height"};
+  bad[3].options.dilation_hw = HW{0, 1};
+  bad[4] = {{}, "dilation", "height"};  // a bad scalar is named per axis too
+  bad[4].options.dilation = 0;
+  for (const Bad& b : bad) {
+    auto layer = Conv2d(4, {3, 3}, b.options);
+    ASSERT_FALSE(layer.ok()) << b.option;
+    EXPECT_EQ(layer.status().code(), absl::StatusCode::kInvalidArgument);
+    const std::string msg(layer.status().message());
+    EXPECT_NE(msg.find("Conv2d"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(std::string(b.option) + " along " + b.axis), std::string::npos) << msg;
+  }
+}
+
+TEST(Conv2dTest, PerAxisConfigRoundTripsAndOldConfigsSpreadTheScalar) {
+  Conv2dOptions o;
+  o.stride_hw = HW{2, 1};
+  o.padding_hw = HW{1, 2};
+  o.dilation_hw = HW{1, 2};
+  auto layer = *Conv2d(8, {3, 5}, o);
+  const LayerConfig config = layer->config();
+  EXPECT_EQ(config.at("stride"), 2);  // the height values, for older readers
+  auto again = CreateLayer("conv2d", config);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->config(), config);
+  EXPECT_EQ(*(*again)->Build({2, 10, 12}, 0), (Shape{8, 5, 8}));
+  // A checkpoint from before per-axis values: the scalars apply to both axes.
+  const LayerConfig old = {{"filters", 2},  {"kernel_size", 3}, {"kernel_h", 3},
+                           {"kernel_w", 3}, {"stride", 2},      {"padding", 1},
+                           {"dilation", 2}, {"groups", 1},      {"use_bias", 1}};
+  auto loaded = CreateLayer("conv2d", old);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->config().at("stride_w"), 2);
+  EXPECT_EQ((*loaded)->config().at("padding_w"), 1);
+  EXPECT_EQ((*loaded)->config().at("dilation_w"), 2);
+  // (9 + 2 - 5) / 2 + 1 = 4 on both axes.
+  EXPECT_EQ(*(*loaded)->Build({1, 9, 9}, 0), (Shape{2, 4, 4}));
 }
 
 // The CPU emulation of bf16: forward equals a float32 convolution of bf16-rounded input and

@@ -1,7 +1,9 @@
-// MaxPool2d and AvgPool2d: values on hand-made inputs, gradients against central differences,
-// and their errors.
+// MaxPool2d and AvgPool2d: values on hand-made inputs and against a direct scan for rectangular
+// windows with per-axis stride and padding, gradients against central differences, checkpoint
+// configs and their errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -124,6 +126,117 @@ TEST(PoolingGradientTest, MaxPoolOverlappingPadded) {
 TEST(PoolingGradientTest, AvgPool) { CheckGradients(*AvgPool2d(2), {2, 3, 6, 4}); }
 TEST(PoolingGradientTest, AvgPoolOverlappingPadded) {
   CheckGradients(*AvgPool2d(3, {1, 1}), {2, 2, 5, 6});
+}
+
+// --- Rectangular windows with per-axis stride and padding. ---
+
+// Direct pooling for reference: max (padding is -infinity) or mean dividing by kh * kw.
+Tensor NaivePool(const Tensor& x, bool max, HW k, HW s, HW p) {
+  const int64_t planes = x.shape()[0] * x.shape()[1], h = x.shape()[2], w = x.shape()[3];
+  const int64_t oh = (h + 2 * p[0] - k[0]) / s[0] + 1, ow = (w + 2 * p[1] - k[1]) / s[1] + 1;
+  Tensor y = *Tensor::Zeros({x.shape()[0], x.shape()[1], oh, ow}, DType::kFloat32);
+  for (int64_t pl = 0; pl < planes; ++pl)
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t j = 0; j < ow; ++j) {
+        double acc = max ? -INFINITY : 0.0;
+        for (int64_t a = 0; a < k[0]; ++a)
+          for (int64_t b = 0; b < k[1]; ++b) {
+            const int64_t ih = i * s[0] - p[0] + a, iw = j * s[1] - p[1] + b;
+            if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+            const double v = x.data<float>()[(pl * h + ih) * w + iw];
+            acc = max ? std::max(acc, v) : acc + v;
+          }
+        y.data<float>()[(pl * oh + i) * ow + j] =
+            static_cast<float>(max ? acc : acc / double(k[0] * k[1]));
+      }
+  return y;
+}
+
+struct PoolCase {
+  HW kernel, stride, padding;
+  Shape input;
+  Shape expected;  // per-sample output, from (H + 2p - k) / s + 1 per axis
+};
+
+class PoolPerAxisTest : public ::testing::TestWithParam<PoolCase> {};
+
+TEST_P(PoolPerAxisTest, MaxAndAvgMatchADirectScan) {
+  const PoolCase c = GetParam();
+  Tensor x = Random(c.input, 3);
+  for (bool max : {true, false}) {
+    SCOPED_TRACE(max ? "max" : "avg");
+    Pool2dOptions o{0, 0, c.stride, c.padding};
+    auto layer = max ? *MaxPool2d(c.kernel, o) : *AvgPool2d(c.kernel, o);
+    auto out = layer->Build(Shape(c.input.begin() + 1, c.input.end()), 0);
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ(*out, c.expected);
+    Tensor ref = NaivePool(x, max, c.kernel, c.stride, c.padding);
+    for (bool training : {false, true}) {
+      Tensor y = *layer->Forward(x, training);
+      ASSERT_EQ(y.shape(), ref.shape());
+      for (int64_t i = 0; i < ref.numel(); ++i) {
+        ASSERT_NEAR(y.data<float>()[i], ref.data<float>()[i], 1e-5) << "at " << i;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Axes, PoolPerAxisTest,
+                         ::testing::Values(
+                             // MaxPool2d((2, 3), stride=(2, 1)): (9-2)/2+1, (8-3)+1.
+                             PoolCase{{2, 3}, {2, 1}, {0, 0}, {2, 3, 9, 8}, {3, 4, 6}},
+                             // Padding along one axis only: (9+2-2)/2+1, (8-3)/1+1.
+                             PoolCase{{2, 3}, {2, 1}, {1, 0}, {2, 3, 9, 8}, {3, 5, 6}},
+                             // A tall window moved along the width: (7+2-3)/1+1, (10-1)/2+1.
+                             PoolCase{{3, 1}, {1, 2}, {1, 0}, {1, 2, 7, 10}, {2, 7, 5}},
+                             // The square 2x2 / stride 2 fast path reached through per-axis values.
+                             PoolCase{{2, 2}, {2, 2}, {0, 0}, {2, 2, 6, 20}, {2, 3, 10}}));
+
+TEST(PoolingTest, RectangularStrideDefaultsToTheWindow) {
+  auto layer = *MaxPool2d({2, 3});
+  EXPECT_EQ(*layer->Build({1, 6, 9}, 0), (Shape{1, 3, 3}));
+  EXPECT_EQ(layer->config().at("stride_h"), 2);
+  EXPECT_EQ(layer->config().at("stride_w"), 3);
+}
+
+TEST(PoolingGradientTest, MaxPoolPerAxis) {
+  CheckGradients(*MaxPool2d({2, 3}, {0, 0, HW{2, 1}, HW{1, 1}}), {2, 2, 7, 8});
+}
+TEST(PoolingGradientTest, AvgPoolPerAxis) {
+  CheckGradients(*AvgPool2d({3, 2}, {0, 0, HW{1, 2}, HW{1, 0}}), {2, 2, 6, 7});
+}
+
+TEST(PoolingTest, PerAxisConfigRoundTripsAndOldConfigsSpreadTheScalar) {
+  auto layer = *AvgPool2d({3, 2}, {0, 0, HW{1, 2}, HW{1, 0}});
+  const LayerConfig config = layer->config();
+  auto again = CreateLayer("avg_pool2d", config);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->config(), config);
+  // (6 + 2 - 3) + 1, (7 - 2) / 2 + 1.
+  EXPECT_EQ(*(*again)->Build({1, 6, 7}, 0), (Shape{1, 6, 3}));
+  // What checkpoints from before rectangular pools hold.
+  const LayerConfig old = {{"kernel_size", 3}, {"stride", 2}, {"padding", 1}};
+  auto loaded = CreateLayer("max_pool2d", old);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->config().at("kernel_w"), 3);
+  EXPECT_EQ((*loaded)->config().at("stride_w"), 2);
+  EXPECT_EQ((*loaded)->config().at("padding_w"), 1);
+  EXPECT_EQ(*(*loaded)->Build({1, 7, 7}, 0), (Shape{1, 4, 4}));
+}
+
+TEST(PoolingTest, BadPerAxisValuesNameTheLayerOptionAndAxis) {
+  auto expect = [](StatusOr<std::shared_ptr<Layer>> layer, const std::string& want) {
+    ASSERT_FALSE(layer.ok()) << want;
+    EXPECT_EQ(layer.status().code(), absl::StatusCode::kInvalidArgument);
+    const std::string msg(layer.status().message());
+    EXPECT_NE(msg.find(want), std::string::npos) << msg;
+  };
+  expect(MaxPool2d({2, 2}, {0, 0, HW{2, 0}, std::nullopt}), "MaxPool2d: stride along width");
+  expect(AvgPool2d({2, 2}, {0, 0, HW{-1, 1}, std::nullopt}), "AvgPool2d: stride along height");
+  expect(MaxPool2d({2, 2}, {0, 0, std::nullopt, HW{0, -1}}), "MaxPool2d: padding along width");
+  // Padding over half the window on one axis only.
+  expect(AvgPool2d({4, 2}, {0, 0, std::nullopt, HW{2, 2}}), "AvgPool2d: padding along width");
+  expect(MaxPool2d({0, 2}), "MaxPool2d: kernel_size");
 }
 
 TEST(PoolingTest, Errors) {
