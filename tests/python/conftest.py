@@ -1,5 +1,6 @@
 import os
 
+import numpy as np
 import pytest
 
 
@@ -9,3 +10,16 @@ def _isolated_home(tmp_path, monkeypatch):
     home = tmp_path / "mlcore-home"
     monkeypatch.setenv("MLCORE_HOME", str(home))
     yield home
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's bundled digits scaled to [0, 1], shuffled with seed 0: 1,400 training and
+    397 test samples as (x, y, x_test, y_test); x float32 [N, 64], y int64."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    data = datasets.load_digits()
+    x = (data.data / 16.0).astype(np.float32)
+    y = data.target.astype(np.int64)
+    order = np.random.default_rng(0).permutation(len(x))
+    x, y = x[order], y[order]
+    return x[:1400], y[:1400], x[1400:], y[1400:]

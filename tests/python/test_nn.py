@@ -11,17 +11,6 @@ import mlcore.nn as nn
 import mlcore.optim as optim
 
 
-@pytest.fixture(scope="module")
-def digits():
-    datasets = pytest.importorskip("sklearn.datasets")
-    data = datasets.load_digits()
-    x = (data.data / 16.0).astype(np.float32)
-    y = data.target.astype(np.int64)
-    order = np.random.default_rng(0).permutation(len(x))
-    x, y = x[order], y[order]
-    return x[:1400], y[:1400], x[1400:], y[1400:]
-
-
 def mlp():
     return nn.Sequential([nn.Dense(256), nn.ReLU(), nn.Dense(10)])
 

@@ -10,14 +10,10 @@ import mlcore.optim as optim
 
 
 @pytest.fixture(scope="module")
-def digits():
-    datasets = pytest.importorskip("sklearn.datasets")
-    data = datasets.load_digits()
-    x = (data.data / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
-    y = data.target.astype(np.int64)
-    order = np.random.default_rng(0).permutation(len(x))
-    x, y = x[order], y[order]
-    return x[:1400], y[:1400], x[1400:], y[1400:]
+def digits(digits):
+    """conftest's digits split as [N, 1, 8, 8] images."""
+    x, y, xv, yv = digits
+    return x.reshape(-1, 1, 8, 8), y, xv.reshape(-1, 1, 8, 8), yv
 
 
 def conv_net():

@@ -17,12 +17,7 @@ using testing::FindTask;
 using testing::Fn;
 using testing::ScratchHome;
 
-struct Counters {
-  std::atomic<int> calls{0};
-  std::atomic<int> running{0};
-  std::atomic<int> max_running{0};
-  std::atomic<int> fail_item{-1};
-};
+using Counters = testing::LoopCounters;
 
 // make(n) -> [0..n) ; for each item: sq(x) -> x*x ; total(sum of collected squares)
 StatusOr<Pipeline> FanOut(Counters* c, int parallelism, bool two_step_body = false) {

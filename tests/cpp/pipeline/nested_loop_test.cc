@@ -16,12 +16,7 @@ using testing::FindTask;
 using testing::Fn;
 using testing::ScratchHome;
 
-struct Counters {
-  std::atomic<int> calls{0};
-  std::atomic<int> running{0};
-  std::atomic<int> max_running{0};
-  std::atomic<int> fail_x{-1};
-};
+using Counters = testing::LoopCounters;
 
 std::shared_ptr<Component> Square(Counters* c, int sleep_ms = 0) {
   return Fn("sq", {{"x", ValueType::kInt}}, {{"y", ValueType::kInt}}, [c, sleep_ms](auto& ctx) {
@@ -33,7 +28,7 @@ std::shared_ptr<Component> Square(Counters* c, int sleep_ms = 0) {
     if (sleep_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
     --c->running;
     const int x = ctx.params["x"].template get<int>();
-    if (x == c->fail_x.load()) return absl::InternalError("x=" + std::to_string(x) + " is bad");
+    if (x == c->fail_item.load()) return absl::InternalError("x=" + std::to_string(x) + " is bad");
     ctx.output_params["y"] = x * x;
     return absl::OkStatus();
   });
@@ -188,7 +183,7 @@ TEST(NestedLoop, AFailingCellNamesItAndResumeRunsOnlyIt) {
   ScratchHome home;
   auto client = home.Open();
   Counters c;
-  c.fail_x = 5;
+  c.fail_item = 5;
   auto p = Grid(&c);
   ASSERT_TRUE(p.ok()) << p.status();
   RunRecord first = RunIt(*client, *p, {{"rows", kRows}});
@@ -204,7 +199,7 @@ TEST(NestedLoop, AFailingCellNamesItAndResumeRunsOnlyIt) {
   EXPECT_EQ(FindTask(tasks, "row_sum[0]")->state, "succeeded");
   EXPECT_EQ(FindTask(tasks, "total")->state, "skipped");
 
-  c.fail_x = -1;
+  c.fail_item = -1;
   c.calls = 0;
   RunRecord resumed = RunIt(*client, *p, Json::object(), false, first.id);
   ASSERT_EQ(resumed.state, "succeeded") << resumed.error;

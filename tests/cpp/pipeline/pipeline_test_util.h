@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -82,5 +83,13 @@ inline const TaskRecord* FindTask(const std::vector<TaskRecord>& tasks, const st
   }
   return nullptr;
 }
+
+// What loop bodies count: calls, how many run at once (the most seen), and which item fails.
+struct LoopCounters {
+  std::atomic<int> calls{0};
+  std::atomic<int> running{0};
+  std::atomic<int> max_running{0};
+  std::atomic<int> fail_item{-1};
+};
 
 }  // namespace mlcore::pipeline::testing
