@@ -179,25 +179,14 @@ void BindTensorBoard(py::module_& m) {
 
 void BindSequential(py::module_& m) {
   using py::arg;
-  py::class_<Sequential, std::shared_ptr<Sequential>>(m, "Sequential",
-                                                      "Layers applied in order (C++ core).")
-      .def(py::init<std::vector<std::shared_ptr<Layer>>>(), arg("layers"))
+  py::class_<Sequential, std::shared_ptr<Sequential>> seq(m, "Sequential",
+                                                          "Layers applied in order (C++ core).");
+  nn_bindings::BindModelCommon(seq);
+  seq.def(py::init<std::vector<std::shared_ptr<Layer>>>(), arg("layers"))
       .def("add", [](Sequential& s, std::shared_ptr<Layer> l) { ThrowIfError(s.Add(l)); })
       .def_property_readonly("layers", &Sequential::layers)
       .def_property_readonly("built", &Sequential::built)
-      .def_property_readonly("compiled", &Sequential::compiled)
       .def_property_readonly("input_shape", &Sequential::input_shape)
-      .def_property_readonly("epochs_trained", &Sequential::epochs_trained)
-      .def_property_readonly("optimizer", &Sequential::optimizer)
-      .def_property_readonly("num_parameters", &Sequential::NumParameters)
-      .def_property_readonly("device", [](const Sequential& s) { return s.device().ToString(); })
-      .def(
-          "to",
-          [](Sequential& s, const std::string& device) {
-            const Device d = Unwrap(ParseDevice(device));
-            ThrowIfError(Released([&] { return s.To(d); }));
-          },
-          arg("device"))
       .def(
           "build",
           [](Sequential& s, const Shape& shape, uint64_t seed) {
@@ -262,27 +251,6 @@ void BindSequential(py::module_& m) {
             return py::make_tuple(r.loss, r.correct, r.applied);
           },
           arg("x"), arg("y"), "One step; returns (loss, correct, applied).")
-      .def(
-          "set_grad_ready_hook",
-          [](Sequential& s, py::object fn) {
-            if (fn.is_none()) return s.SetGradReadyHook(nullptr);
-            PyCallable call(std::move(fn));
-            s.SetGradReadyHook(
-                [call](nn::Parameter& p) -> Status { return call.Call(p.name, p.grad).status(); });
-          },
-          arg("hook"), "hook(name, grad) for each parameter as its gradient is ready.")
-      .def("weights",
-           [](Sequential& s) {
-             std::map<std::string, Tensor> out;
-             for (nn::Parameter* p : s.parameters()) out[p->name] = p->value;
-             return out;
-           })
-      .def(
-          "save",
-          [](Sequential& s, const std::string& dir) {
-            ThrowIfError(Released([&] { return s.Save(dir); }));
-          },
-          arg("directory"))
       .def(
           "load_weights",
           [](Sequential& s, const std::string& dir) {

@@ -5,6 +5,7 @@
 
 #include <pybind11/stl.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -18,11 +19,14 @@ namespace mlcore::python::nn_bindings {
 // A Python callable that may be copied and destroyed on threads that do not hold the GIL.
 class PyCallable {
  public:
-  explicit PyCallable(py::object fn)
-      : fn_(new py::object(std::move(fn)), [](py::object* o) {
-          py::gil_scoped_acquire gil;
-          delete o;
-        }) {}
+  // `what` names the callable in the error when it raises ("gradient hook raised ...").
+  explicit PyCallable(py::object fn, std::string what = "Python callback")
+      : fn_(new py::object(std::move(fn)),
+            [](py::object* o) {
+              py::gil_scoped_acquire gil;
+              delete o;
+            }),
+        what_(std::move(what)) {}
   // Calls fn(args...) under the GIL; a Python exception becomes an Aborted status.
   template <typename... Args>
   StatusOr<py::object> Call(Args&&... args) const {
@@ -30,12 +34,13 @@ class PyCallable {
     try {
       return (*fn_)(std::forward<Args>(args)...);
     } catch (py::error_already_set& e) {
-      return absl::AbortedError(std::string("Python callback raised ") + e.what());
+      return absl::AbortedError(what_ + " raised " + e.what());
     }
   }
 
  private:
   std::shared_ptr<py::object> fn_;
+  std::string what_;
 };
 
 template <typename Fn>
@@ -67,6 +72,42 @@ inline std::shared_ptr<nn::Callback> ToCallback(const py::handle& obj) {
     py::gil_scoped_acquire gil;
     return py::bool_(r).cast<bool>();
   });
+}
+
+// The members both model kinds (Sequential, GraphModel) expose the same way through nn::Model.
+template <typename M>
+void BindModelCommon(py::class_<M, std::shared_ptr<M>>& cls) {
+  cls.def_property_readonly("compiled", &M::compiled)
+      .def_property_readonly("epochs_trained", &M::epochs_trained)
+      .def_property_readonly("optimizer", &M::optimizer)
+      .def_property_readonly("num_parameters", &M::NumParameters)
+      .def_property_readonly("device", [](const M& m) { return m.device().ToString(); })
+      .def(
+          "to",
+          [](M& m, const std::string& device) {
+            const Device d = Unwrap(ParseDevice(device));
+            ThrowIfError(Released([&] { return m.To(d); }));
+          },
+          py::arg("device"))
+      .def(
+          "set_grad_ready_hook",
+          [](M& m, py::object fn) {
+            if (fn.is_none()) return m.SetGradReadyHook(nullptr);
+            PyCallable call(std::move(fn), "gradient hook");
+            m.SetGradReadyHook(
+                [call](nn::Parameter& p) -> Status { return call.Call(p.name, p.grad).status(); });
+          },
+          py::arg("hook"), "hook(name, grad) for each parameter as its gradient is ready.")
+      .def("weights",
+           [](M& m) {
+             std::map<std::string, Tensor> out;
+             for (nn::Parameter* p : m.parameters()) out[p->name] = p->value;
+             return out;
+           })
+      .def(
+          "save",
+          [](M& m, const std::string& dir) { ThrowIfError(Released([&] { return m.Save(dir); })); },
+          py::arg("directory"));
 }
 
 }  // namespace mlcore::python::nn_bindings

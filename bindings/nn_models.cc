@@ -224,14 +224,11 @@ void BindGraph(py::module_& m) {
           },
           arg("inputs"), arg("outputs"), arg("seed") = 0);
 
-  py::class_<GraphModel, std::shared_ptr<GraphModel>>(m, "GraphModel", "Layers wired as a graph.")
-      .def_property_readonly("input_names", &GraphModel::input_names)
+  py::class_<GraphModel, std::shared_ptr<GraphModel>> graph(m, "GraphModel",
+                                                            "Layers wired as a graph.");
+  nn_bindings::BindModelCommon(graph);
+  graph.def_property_readonly("input_names", &GraphModel::input_names)
       .def_property_readonly("output_names", &GraphModel::output_names)
-      .def_property_readonly("compiled", &GraphModel::compiled)
-      .def_property_readonly("epochs_trained", &GraphModel::epochs_trained)
-      .def_property_readonly("optimizer", &GraphModel::optimizer)
-      .def_property_readonly("num_parameters", &GraphModel::NumParameters)
-      .def_property_readonly("device", [](const GraphModel& g) { return g.device().ToString(); })
       .def_property_readonly("architecture_json", &GraphModel::ArchitectureJson)
       .def_property_readonly("layers",
                              [](const GraphModel& g) {
@@ -241,13 +238,6 @@ void BindGraph(py::module_& m) {
                                }
                                return out;
                              })
-      .def(
-          "to",
-          [](GraphModel& g, const std::string& device) {
-            Device d = Unwrap(ParseDevice(device));
-            ThrowIfError(Released([&] { return g.To(d); }));
-          },
-          arg("device"))
       .def(
           "compile",
           [](GraphModel& g, std::shared_ptr<optim::Optimizer> opt, std::string loss,
@@ -301,35 +291,7 @@ void BindGraph(py::module_& m) {
             nn::StepResult r = Unwrap(Released([&] { return g.TrainStep(x, y); }));
             return py::make_tuple(r.loss, r.correct, r.applied);
           },
-          arg("x"), arg("y"), "One step; returns (loss, correct, applied).")
-      .def(
-          "set_grad_ready_hook",
-          [](GraphModel& g, py::object fn) {
-            if (fn.is_none()) return g.SetGradReadyHook(nullptr);
-            PyRef f(std::move(fn));
-            g.SetGradReadyHook([f](nn::Parameter& p) -> Status {
-              py::gil_scoped_acquire gil;
-              try {
-                f.get()(p.name, p.grad);
-                return absl::OkStatus();
-              } catch (py::error_already_set& e) {
-                return PythonError("gradient hook", e);
-              }
-            });
-          },
-          arg("hook"), "hook(name, grad) for each parameter as its gradient is ready.")
-      .def("weights",
-           [](GraphModel& g) {
-             std::map<std::string, Tensor> out;
-             for (nn::Parameter* p : g.parameters()) out[p->name] = p->value;
-             return out;
-           })
-      .def(
-          "save",
-          [](GraphModel& g, const std::string& dir) {
-            ThrowIfError(Released([&] { return g.Save(dir); }));
-          },
-          arg("directory"));
+          arg("x"), arg("y"), "One step; returns (loss, correct, applied).");
   m.def(
       "load_graph_model",
       [](const std::string& dir) {
