@@ -49,12 +49,8 @@ BENCHMARK(BM_SchedulerNoopDag)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
-void BM_CacheHitPerTask(benchmark::State& state) {
-  const int n = static_cast<int>(state.range(0));
-  std::string home = std::filesystem::temp_directory_path() / "mlcore_bench_cache_XXXXXX";
-  if (::mkdtemp(home.data()) == nullptr) return state.SkipWithError("mkdtemp");
-  auto client = Client::Open({.home = home, .sync_artifacts = false});
-  if (!client.ok()) return state.SkipWithError("open");
+// An in-process component that passes its int input `i` to its output `o`.
+std::shared_ptr<Component> NoopComponent() {
   auto comp = std::make_shared<Component>();
   comp->name = "noop";
   comp->inputs = {{"i", ValueType::kInt}};
@@ -64,6 +60,16 @@ void BM_CacheHitPerTask(benchmark::State& state) {
     ctx.output_params["o"] = ctx.params["i"];
     return absl::OkStatus();
   };
+  return comp;
+}
+
+void BM_CacheHitPerTask(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  std::string home = std::filesystem::temp_directory_path() / "mlcore_bench_cache_XXXXXX";
+  if (::mkdtemp(home.data()) == nullptr) return state.SkipWithError("mkdtemp");
+  auto client = Client::Open({.home = home, .sync_artifacts = false});
+  if (!client.ok()) return state.SkipWithError("open");
+  auto comp = NoopComponent();
   auto p = Pipeline::Create("cached");
   for (int i = 0; i < n; ++i) {
     (void)p->AddTask("t" + std::to_string(i), comp, {{"i", InputBinding::Constant(i)}});
@@ -91,15 +97,7 @@ void BM_ExecutorNoopCallables(benchmark::State& state) {
   if (::mkdtemp(home.data()) == nullptr) return state.SkipWithError("mkdtemp");
   auto client = Client::Open({.home = home, .sync_artifacts = false});
   if (!client.ok()) return state.SkipWithError("open");
-  auto comp = std::make_shared<Component>();
-  comp->name = "noop";
-  comp->inputs = {{"i", ValueType::kInt}};
-  comp->outputs = {{"o", ValueType::kInt}};
-  comp->code_version = "1";
-  comp->fn = [](TaskContext& ctx) {
-    ctx.output_params["o"] = ctx.params["i"];
-    return absl::OkStatus();
-  };
+  auto comp = NoopComponent();
   auto p = Pipeline::Create("noop-callables");
   std::mt19937 rng(1);
   for (int i = 0; i < n; ++i) {
