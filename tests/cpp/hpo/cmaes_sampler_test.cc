@@ -2,6 +2,7 @@
 #include <set>
 
 #include "gtest/gtest.h"
+#include "hpo/hpo_test_util.h"
 #include "mlcore/hpo/study.h"
 
 namespace mlcore::hpo {
@@ -27,23 +28,13 @@ StatusOr<double> WithIntAndCategory(Trial& t) {
 
 std::unique_ptr<Study> RunStudy(const std::string& sampler, uint64_t seed, const Objective& f,
                                 int n, int popsize = 0) {
-  StudyOptions so;
-  so.sampler = sampler;
-  so.sampler_options.seed = seed;
-  so.sampler_options.cmaes_popsize = popsize;
-  auto study = *Study::Create(so);
-  OptimizeOptions o;
-  o.n_trials = n;
-  EXPECT_TRUE(study->Optimize(f, o).ok());
-  return study;
+  SamplerOptions options;
+  options.seed = seed;
+  options.cmaes_popsize = popsize;
+  return testing::RunStudy(sampler, std::move(options), f, n);
 }
 
-std::vector<std::map<std::string, ParamValue>> Params(Study& study) {
-  std::vector<std::map<std::string, ParamValue>> out;
-  TrialList trials = *study.Trials();
-  for (const auto& t : trials) out.push_back(t->params);
-  return out;
-}
+using testing::Params;
 
 TEST(CmaEsSamplerTest, BeatsRandomSearchOnAnIllConditionedQuadratic) {
   double cma = 0, random = 0;

@@ -4,6 +4,7 @@
 
 #include "gtest/gtest.h"
 #include "hpo/gaussian_process.h"
+#include "hpo/hpo_test_util.h"
 #include "mlcore/hpo/study.h"
 
 namespace mlcore::hpo {
@@ -12,43 +13,10 @@ namespace {
 using internal::GaussianProcess;
 using internal::GpHyperparameters;
 using internal::LogH;
-
-StatusOr<double> Branin(Trial& t) {
-  MLCORE_ASSIGN_OR_RETURN(double x, t.SuggestFloat("x", -5, 10));
-  MLCORE_ASSIGN_OR_RETURN(double y, t.SuggestFloat("y", 0, 15));
-  const double pi = 3.14159265358979;
-  double a = y - 5.1 / (4 * pi * pi) * x * x + 5 / pi * x - 6;
-  return a * a + 10 * (1 - 1 / (8 * pi)) * std::cos(x) + 10;
-}
-
-StatusOr<double> Mixed(Trial& t) {
-  MLCORE_ASSIGN_OR_RETURN(double x, t.SuggestFloat("x", 1e-4, 1, /*log=*/true));
-  MLCORE_ASSIGN_OR_RETURN(int64_t n, t.SuggestInt("n", 1, 9, false, 2));
-  MLCORE_ASSIGN_OR_RETURN(
-      ParamValue c,
-      t.SuggestCategorical("c", {std::string("a"), std::string("b"), std::string("c")}));
-  double penalty = std::get<std::string>(c) == "b" ? 0.0 : 1.0;
-  return std::pow(std::log10(x) + 2, 2) + std::abs(static_cast<double>(n) - 5) + penalty;
-}
-
-std::unique_ptr<Study> RunStudy(const std::string& sampler, uint64_t seed, const Objective& f,
-                                int n) {
-  StudyOptions so;
-  so.sampler = sampler;
-  so.sampler_options.seed = seed;
-  auto study = *Study::Create(so);
-  OptimizeOptions o;
-  o.n_trials = n;
-  EXPECT_TRUE(study->Optimize(f, o).ok());
-  return study;
-}
-
-std::vector<std::map<std::string, ParamValue>> Params(Study& study) {
-  std::vector<std::map<std::string, ParamValue>> out;
-  TrialList trials = *study.Trials();
-  for (const auto& t : trials) out.push_back(t->params);
-  return out;
-}
+using testing::Branin;
+using testing::Mixed;
+using testing::Params;
+using testing::RunStudy;
 
 TEST(GpSamplerTest, LogExpectedImprovementIsFiniteAndAccurateInTheTails) {
   double previous = -std::numeric_limits<double>::infinity();

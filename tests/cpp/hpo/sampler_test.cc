@@ -4,57 +4,30 @@
 #include <set>
 
 #include "gtest/gtest.h"
+#include "hpo/hpo_test_util.h"
 #include "mlcore/hpo/study.h"
 
 namespace mlcore::hpo {
 namespace {
 
-StatusOr<double> Branin(Trial& t) {
-  MLCORE_ASSIGN_OR_RETURN(double x, t.SuggestFloat("x", -5, 10));
-  MLCORE_ASSIGN_OR_RETURN(double y, t.SuggestFloat("y", 0, 15));
-  const double pi = 3.14159265358979;
-  double a = y - 5.1 / (4 * pi * pi) * x * x + 5 / pi * x - 6;
-  return a * a + 10 * (1 - 1 / (8 * pi)) * std::cos(x) + 10;
-}
-
-StatusOr<double> Mixed(Trial& t) {
-  MLCORE_ASSIGN_OR_RETURN(double x, t.SuggestFloat("x", 1e-4, 1, /*log=*/true));
-  MLCORE_ASSIGN_OR_RETURN(int64_t n, t.SuggestInt("n", 1, 9, false, 2));
-  MLCORE_ASSIGN_OR_RETURN(
-      ParamValue c,
-      t.SuggestCategorical("c", {std::string("a"), std::string("b"), std::string("c")}));
-  double penalty = std::get<std::string>(c) == "b" ? 0.0 : 1.0;
-  return std::pow(std::log10(x) + 2, 2) + std::abs(static_cast<double>(n) - 5) + penalty;
-}
+using testing::Branin;
+using testing::Mixed;
 
 std::vector<std::map<std::string, ParamValue>> RunParams(const std::string& sampler, uint64_t seed,
                                                          bool multivariate, const Objective& f,
                                                          int n) {
-  StudyOptions so;
-  so.sampler = sampler;
-  so.sampler_options.seed = seed;
-  so.sampler_options.multivariate = multivariate;
-  auto study = *Study::Create(so);
-  OptimizeOptions o;
-  o.n_trials = n;
-  EXPECT_TRUE(study->Optimize(f, o).ok());
-  std::vector<std::map<std::string, ParamValue>> out;
-  TrialList trials = *study->Trials();
-  for (const auto& t : trials) out.push_back(t->params);
-  return out;
+  SamplerOptions options;
+  options.seed = seed;
+  options.multivariate = multivariate;
+  return testing::Params(*testing::RunStudy(sampler, std::move(options), f, n));
 }
 
 double BestValue(const std::string& sampler, uint64_t seed, bool multivariate, const Objective& f,
                  int n) {
-  StudyOptions so;
-  so.sampler = sampler;
-  so.sampler_options.seed = seed;
-  so.sampler_options.multivariate = multivariate;
-  auto study = *Study::Create(so);
-  OptimizeOptions o;
-  o.n_trials = n;
-  EXPECT_TRUE(study->Optimize(f, o).ok());
-  return study->BestTrial()->value;
+  SamplerOptions options;
+  options.seed = seed;
+  options.multivariate = multivariate;
+  return testing::RunStudy(sampler, std::move(options), f, n)->BestTrial()->value;
 }
 
 TEST(SamplerTest, SeededSamplersAreReproducible) {

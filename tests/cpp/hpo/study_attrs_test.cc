@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "gtest/gtest.h"
+#include "hpo/hpo_test_util.h"
 #include "mlcore/hpo/study.h"
 #include "nlohmann/json.hpp"
 #include "store/store_test_util.h"
@@ -66,12 +67,7 @@ StudyOptions CmaOptions(const std::string& path) {
   return o;
 }
 
-std::vector<std::map<std::string, ParamValue>> Params(Study& study) {
-  std::vector<std::map<std::string, ParamValue>> out;
-  TrialList trials = *study.Trials();
-  for (const auto& t : trials) out.push_back(t->params);
-  return out;
-}
+using testing::Params;
 
 TEST(CmaEsResumeTest, ALoadedStudyContinuesTheSavedRun) {
   store::testing::ScratchDir dir;
