@@ -548,24 +548,7 @@ class SqliteStorage : public Storage {
       MLCORE_ASSIGN_OR_RETURN(store::Statement prepared, store_->Prepare(sql));
       it = statements_.emplace(sql, std::move(prepared)).first;
     }
-    store::Statement& st = it->second;
-    MLCORE_RETURN_IF_ERROR(st.BindAll(params));
-    std::vector<store::Row> rows;
-    Status status;
-    while (true) {
-      StatusOr<bool> row = st.Step();
-      if (!row.ok()) {
-        status = row.status();
-        break;
-      }
-      if (!*row) break;
-      rows.push_back(st.ReadRow());
-    }
-    // Reset even after an error, so the statement holds no read snapshot or lock.
-    Status reset = st.Reset();
-    MLCORE_RETURN_IF_ERROR(status);
-    MLCORE_RETURN_IF_ERROR(reset);
-    return rows;
+    return it->second.Run(params);
   }
 
   // Inside a transaction: the oldest waiting trial of the study, now running; -1 when none.

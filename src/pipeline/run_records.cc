@@ -207,25 +207,7 @@ StatusOr<std::vector<store::Row>> RunState::Cached(std::string_view sql,
     MLCORE_ASSIGN_OR_RETURN(store::Statement prepared, client_->metadata().Prepare(sql));
     it = stmts_.emplace(sql, std::move(prepared)).first;
   }
-  store::Statement& stmt = it->second;
-  MLCORE_RETURN_IF_ERROR(stmt.BindAll(params));
-  std::vector<store::Row> rows;
-  Status status;
-  while (true) {
-    StatusOr<bool> has_row = stmt.Step();
-    if (!has_row.ok()) {
-      status = has_row.status();
-      break;
-    }
-    if (!*has_row) break;
-    rows.push_back(stmt.ReadRow());
-  }
-  // Reset at once: a statement left mid-way would hold its read transaction open. After a
-  // failed step, Reset repeats that error, which is already in `status`.
-  Status reset = stmt.Reset();
-  if (!status.ok()) return status;
-  MLCORE_RETURN_IF_ERROR(reset);
-  return rows;
+  return it->second.Run(params);
 }
 
 namespace {

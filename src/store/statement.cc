@@ -146,6 +146,20 @@ StatusOr<bool> Statement::Step() {
   return status;
 }
 
+StatusOr<std::vector<Row>> Statement::Run(const std::vector<Value>& values) {
+  std::lock_guard lock(store_->mu_);  // recursive: the calls below take it again
+  MLCORE_RETURN_IF_ERROR(BindAll(values));
+  std::vector<Row> rows;
+  while (true) {
+    StatusOr<bool> has_row = Step();  // resets the statement itself when it fails
+    if (!has_row.ok()) return has_row.status();
+    if (!*has_row) break;
+    rows.push_back(ReadRow());
+  }
+  sqlite3_reset(stmt_);
+  return rows;
+}
+
 Status Statement::Reset() {
   std::lock_guard lock(store_->mu_);
   // sqlite3_reset repeats the last step's error, which Step already reported.

@@ -58,6 +58,11 @@ class Statement {
   // Runs the statement to its next row: true when a row is ready for the column getters, false
   // when the statement is done.
   StatusOr<bool> Step();
+  // Binds `values` (as BindAll), steps to the end and resets, holding the store's connection the
+  // whole time: between the separate Step calls of another thread's loop, this connection's
+  // open read would make a write from another thread fail at once with "database is locked"
+  // (SQLite skips the busy handler when a read transaction is open). Returns every row.
+  StatusOr<std::vector<Row>> Run(const std::vector<Value>& values);
   // Makes the statement runnable again; bindings are kept until ClearBindings.
   Status Reset();
   Status ClearBindings();
