@@ -1,14 +1,14 @@
 // CUDA twins of Conv2d (cuDNN when linked, see cudnn_conv.cu; otherwise im2col / col2im kernels
-// around strided-batched cuBLAS GEMMs, one batch of GEMMs per channel group), the pooling layers,
+// around strided-batched cuBLAS GEMMs, one batch of GEMMs per channel group),
 // BatchNorm (one block per channel, sums in double like the CPU) and Embedding. See
 // src/nn/conv_cuda.h for the contracts.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "cuda_common.cuh"
 #include "nn/conv_cuda.h"
 #include "nn/cuda_kernels.h"
 #include "nn/cuda_scratch.h"
@@ -17,53 +17,17 @@
 namespace mlcore::nn::internal {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int kMaxDevices = 64;
-
-Status CudaError(const char* op, cudaError_t err) {
-  return absl::InternalError(
-      absl::StrCat("nn::", op, " (CUDA): ", cudaGetErrorName(err), ": ", cudaGetErrorString(err)));
-}
-
-Status Check(const char* op, cudaError_t err) {
-  return err == cudaSuccess ? absl::OkStatus() : CudaError(op, err);
-}
-
-Status CheckLaunch(const char* op) { return Check(op, cudaGetLastError()); }
-
-Status CheckBlas(const char* op, cublasStatus_t st) {
-  if (st == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat("nn::", op, " (cuBLAS): ", cublasGetStatusString(st)));
-}
-
-int Blocks(int64_t n) {
-  return static_cast<int>(std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, 65535));
-}
-
-// One cuBLAS handle per device for the convolution GEMMs, on the legacy default stream.
-StatusOr<cublasHandle_t> Handle(int device) {
-  static std::mutex mu;
-  static cublasHandle_t handles[kMaxDevices] = {};
-  if (device < 0 || device >= kMaxDevices) {
-    return absl::InvalidArgumentError("nn::Conv2d: CUDA device index out of range");
-  }
-  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(device)));
-  std::lock_guard<std::mutex> lock(mu);
-  if (handles[device] == nullptr) {
-    MLCORE_RETURN_IF_ERROR(CheckBlas("cublasCreate", cublasCreate(&handles[device])));
-  }
-  return handles[device];
-}
-
-#define GRID_STRIDE(i, n)                                                   \
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < (n); \
-       i += int64_t{gridDim.x} * blockDim.x)
+using cuda::Blocks;
+using cuda::Check;
+using cuda::CheckBlas;
+using cuda::CheckLaunch;
+using cuda::kThreads;
 
 // cols[n, (c, kh, kw), (oh, ow)], one thread per entry.
 __global__ void Im2ColKernel(ConvCudaArgs a, const float* x, float* cols) {
   const int64_t kk = a.kernel_h * a.kernel_w, p = a.out_height * a.out_width;
   const int64_t rows = a.channels * kk;
-  GRID_STRIDE(i, a.batch * rows * p) {
+  MLCORE_GRID_STRIDE(i, a.batch * rows * p) {
     const int64_t col = i % p, r = (i / p) % rows, n = i / (p * rows);
     const int64_t c = r / kk, kh = (r % kk) / a.kernel_w, kw = r % a.kernel_w;
     const int64_t ih = (col / a.out_width) * a.stride_h - a.pad_h + kh * a.dil_h;
@@ -77,7 +41,7 @@ __global__ void Im2ColKernel(ConvCudaArgs a, const float* x, float* cols) {
 __global__ void Col2ImKernel(ConvCudaArgs a, const float* dcols, float* dx) {
   const int64_t kk = a.kernel_h * a.kernel_w, p = a.out_height * a.out_width;
   const int64_t rows = a.channels * kk;
-  GRID_STRIDE(i, a.batch * a.channels * a.height * a.width) {
+  MLCORE_GRID_STRIDE(i, a.batch * a.channels * a.height * a.width) {
     const int64_t iw = i % a.width, ih = (i / a.width) % a.height;
     const int64_t c = (i / (a.width * a.height)) % a.channels;
     const int64_t n = i / (a.width * a.height * a.channels);
@@ -98,7 +62,7 @@ __global__ void Col2ImKernel(ConvCudaArgs a, const float* dcols, float* dx) {
 
 __global__ void FillBiasKernel(const float* bias, float* y, int64_t filters, int64_t p,
                                int64_t total) {
-  GRID_STRIDE(i, total) { y[i] = bias[(i / p) % filters]; }
+  MLCORE_GRID_STRIDE(i, total) { y[i] = bias[(i / p) % filters]; }
 }
 
 // db[f] = sum over n, p of dy[n, f, p]; one block per filter, a fixed reduction order.
@@ -117,55 +81,6 @@ __global__ void BiasGradKernel(const float* dy, float* db, int64_t batch, int64_
     __syncthreads();
   }
   if (threadIdx.x == 0) db[f] = static_cast<float>(part[0]);
-}
-
-__global__ void PoolForwardKernel(PoolCudaArgs a, bool is_max, const float* x, float* y,
-                                  int32_t* argmax) {
-  const int64_t out_plane = a.out_height * a.out_width;
-  const float inv = 1.0f / static_cast<float>(a.kernel_h * a.kernel_w);
-  GRID_STRIDE(i, a.planes * out_plane) {
-    const int64_t plane = i / out_plane, o = i % out_plane;
-    const int64_t h0 = (o / a.out_width) * a.stride_h - a.pad_h;
-    const int64_t w0 = (o % a.out_width) * a.stride_w - a.pad_w;
-    const float* xp = x + plane * a.height * a.width;
-    float best = -INFINITY, sum = 0.0f;
-    int32_t where = -1;
-    for (int64_t ih = max(h0, int64_t{0}); ih < min(h0 + a.kernel_h, a.height); ++ih) {
-      for (int64_t iw = max(w0, int64_t{0}); iw < min(w0 + a.kernel_w, a.width); ++iw) {
-        const float v = xp[ih * a.width + iw];
-        sum += v;
-        if (where < 0 || v > best || v != v) {
-          best = v;
-          where = static_cast<int32_t>(ih * a.width + iw);
-        }
-      }
-    }
-    y[i] = is_max ? best : sum * inv;
-    if (argmax != nullptr) argmax[i] = where;
-  }
-}
-
-// One thread per output: scatter into dx (zeroed first) with atomics, as windows may overlap.
-__global__ void PoolBackwardKernel(PoolCudaArgs a, bool is_max, const float* dy,
-                                   const int32_t* argmax, float* dx) {
-  const int64_t out_plane = a.out_height * a.out_width, in_plane = a.height * a.width;
-  const float inv = 1.0f / static_cast<float>(a.kernel_h * a.kernel_w);
-  GRID_STRIDE(i, a.planes * out_plane) {
-    const int64_t plane = i / out_plane, o = i % out_plane;
-    float* dxp = dx + plane * in_plane;
-    if (is_max) {
-      if (argmax[i] >= 0) atomicAdd(dxp + argmax[i], dy[i]);
-      continue;
-    }
-    const int64_t h0 = (o / a.out_width) * a.stride_h - a.pad_h;
-    const int64_t w0 = (o % a.out_width) * a.stride_w - a.pad_w;
-    const float v = dy[i] * inv;
-    for (int64_t ih = max(h0, int64_t{0}); ih < min(h0 + a.kernel_h, a.height); ++ih) {
-      for (int64_t iw = max(w0, int64_t{0}); iw < min(w0 + a.kernel_w, a.width); ++iw) {
-        atomicAdd(dxp + ih * a.width + iw, v);
-      }
-    }
-  }
 }
 
 // Block-wide sum of one double per thread (blockDim.x == kThreads).
@@ -216,7 +131,7 @@ __global__ void BatchNormTrainKernel(BatchNormCudaArgs a, const float* x, const 
 __global__ void BatchNormInferKernel(BatchNormCudaArgs a, const float* x, const float* gamma,
                                      const float* beta, const float* rmean, const float* rvar,
                                      float* y) {
-  GRID_STRIDE(i, a.batch * a.channels * a.spatial) {
+  MLCORE_GRID_STRIDE(i, a.batch * a.channels * a.spatial) {
     const int64_t c = (i / a.spatial) % a.channels;
     const float scale = gamma[c] / sqrtf(rvar[c] + a.eps);
     y[i] = x[i] * scale + (beta[c] - rmean[c] * scale);
@@ -263,12 +178,14 @@ __device__ int64_t ReadIndex(const void* indices, IndexKind kind, int64_t i) {
 
 __global__ void EmbeddingForwardKernel(const void* indices, IndexKind kind, int64_t count,
                                        const float* table, int64_t dim, float* out) {
-  GRID_STRIDE(i, count * dim) { out[i] = table[ReadIndex(indices, kind, i / dim) * dim + i % dim]; }
+  MLCORE_GRID_STRIDE(i, count * dim) {
+    out[i] = table[ReadIndex(indices, kind, i / dim) * dim + i % dim];
+  }
 }
 
 __global__ void EmbeddingBackwardKernel(const void* indices, IndexKind kind, int64_t count,
                                         const float* dy, int64_t dim, float* dtable) {
-  GRID_STRIDE(i, count * dim) {
+  MLCORE_GRID_STRIDE(i, count * dim) {
     atomicAdd(dtable + ReadIndex(indices, kind, i / dim) * dim + i % dim, dy[i]);
   }
 }
@@ -311,7 +228,7 @@ Status ConvForwardCuda(const ConvCudaArgs& a, const float* x, const float* w, co
   if (a.backend == ConvBackend::kCudnn) {
     return absl::FailedPreconditionError("nn::Conv2d: this build of mlcore has no cuDNN");
   }
-  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, Handle(a.device));
+  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, cuda::CublasHandle("Conv2d", a.device));
   const int64_t rows = a.ColRows(), p = a.out_height * a.out_width;
   const int64_t rg = rows / a.groups, fg = a.filters / a.groups;
   Im2ColKernel<<<Blocks(a.batch * rows * p), kThreads>>>(a, x, cols);
@@ -346,7 +263,7 @@ Status ConvBackwardCuda(const ConvCudaArgs& a, const float* dy, const float* x, 
   if (a.backend == ConvBackend::kCudnn) {
     return absl::FailedPreconditionError("nn::Conv2d: this build of mlcore has no cuDNN");
   }
-  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, Handle(a.device));
+  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, cuda::CublasHandle("Conv2d", a.device));
   const int64_t rows = a.ColRows(), p = a.out_height * a.out_width;
   const int64_t rg = rows / a.groups, fg = a.filters / a.groups;
   if (db != nullptr) MLCORE_RETURN_IF_ERROR(ConvBiasGrad(a.device, dy, db, a.batch, a.filters, p));
@@ -379,39 +296,6 @@ Status ConvBackwardCuda(const ConvCudaArgs& a, const float* dy, const float* x, 
   }
   Col2ImKernel<<<Blocks(a.batch * a.channels * a.height * a.width), kThreads>>>(a, scratch, dx);
   return CheckLaunch("Col2Im");
-}
-
-Status MaxPoolForwardCuda(const PoolCudaArgs& a, const float* x, float* y, int32_t* argmax) {
-  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
-  PoolForwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, true, x, y,
-                                                                                 argmax);
-  return CheckLaunch("MaxPool2d");
-}
-
-Status MaxPoolBackwardCuda(const PoolCudaArgs& a, const float* dy, const int32_t* argmax,
-                           float* dx) {
-  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
-  MLCORE_RETURN_IF_ERROR(
-      Check("cudaMemset", cudaMemset(dx, 0, sizeof(float) * a.planes * a.height * a.width)));
-  PoolBackwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, true, dy,
-                                                                                  argmax, dx);
-  return CheckLaunch("MaxPool2d backward");
-}
-
-Status AvgPoolForwardCuda(const PoolCudaArgs& a, const float* x, float* y) {
-  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
-  PoolForwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, false, x, y,
-                                                                                 nullptr);
-  return CheckLaunch("AvgPool2d");
-}
-
-Status AvgPoolBackwardCuda(const PoolCudaArgs& a, const float* dy, float* dx) {
-  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
-  MLCORE_RETURN_IF_ERROR(
-      Check("cudaMemset", cudaMemset(dx, 0, sizeof(float) * a.planes * a.height * a.width)));
-  PoolBackwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, false, dy,
-                                                                                  nullptr, dx);
-  return CheckLaunch("AvgPool2d backward");
 }
 
 Status BatchNormTrainCuda(const BatchNormCudaArgs& a, const float* x, const float* gamma,

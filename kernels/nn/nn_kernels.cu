@@ -9,52 +9,13 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "cuda_common.cuh"
 #include "nn/bf16.h"
 #include "nn/cuda_kernels.h"
 #include "nn/cuda_scratch.h"
 
 namespace mlcore::nn::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-constexpr int kMaxDevices = 64;
-
-Status CudaError(const char* op, cudaError_t err) {
-  return absl::InternalError(
-      absl::StrCat("nn::", op, " (CUDA): ", cudaGetErrorName(err), ": ", cudaGetErrorString(err)));
-}
-
-Status CheckLaunch(const char* op) {
-  const cudaError_t err = cudaGetLastError();
-  return err == cudaSuccess ? absl::OkStatus() : CudaError(op, err);
-}
-
-// Makes `device` current for the launches that follow.
-Status UseDevice(const char* op, int device) {
-  const cudaError_t err = cudaSetDevice(device);
-  return err == cudaSuccess ? absl::OkStatus() : CudaError(op, err);
-}
-
-int Blocks(int64_t n) {
-  return static_cast<int>(std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, 65535));
-}
-
-StatusOr<cublasHandle_t> Handle(int device) {
-  static std::mutex mu;
-  static cublasHandle_t handles[kMaxDevices] = {};
-  if (device < 0 || device >= kMaxDevices) {
-    return absl::InvalidArgumentError("nn::Gemm: CUDA device index out of range");
-  }
-  std::lock_guard<std::mutex> lock(mu);
-  if (handles[device] == nullptr) {
-    const cublasStatus_t st = cublasCreate(&handles[device]);
-    if (st != CUBLAS_STATUS_SUCCESS) {
-      handles[device] = nullptr;
-      return absl::InternalError(absl::StrCat("cublasCreate failed: ", cublasGetStatusString(st)));
-    }
-  }
-  return handles[device];
-}
 
 __device__ float ActF(Activation kind, float x) {
   switch (kind) {
@@ -303,13 +264,30 @@ __global__ void ScaleKernel(float* x, int64_t n, float s) {
 
 }  // namespace
 
+StatusOr<cublasHandle_t> CublasHandle(const char* op, int device) {
+  static std::mutex mu;
+  static cublasHandle_t handles[kMaxDevices] = {};
+  if (device < 0 || device >= kMaxDevices) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("nn::", op, ": CUDA device index ", device, " out of range"));
+  }
+  MLCORE_RETURN_IF_ERROR(UseDevice(op, device));
+  std::lock_guard<std::mutex> lock(mu);
+  if (handles[device] == nullptr) {
+    cublasHandle_t h = nullptr;
+    MLCORE_RETURN_IF_ERROR(CheckBlas("cublasCreate", cublasCreate(&h)));
+    handles[device] = h;
+  }
+  return handles[device];
+}
+
 Status Gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
             const float* b, float* c, bool accumulate) {
   if (internal::ComputePrecision() == internal::Precision::kBFloat16) {
     return GemmBf16(device, trans_a, trans_b, m, n, k, a, b, c, accumulate);
   }
   MLCORE_RETURN_IF_ERROR(UseDevice("Gemm", device));
-  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, Handle(device));
+  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, CublasHandle("Gemm", device));
   // cuBLAS is column-major: row-major C = A B is column-major C^T = B^T A^T.
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   const int lda = static_cast<int>(trans_a ? m : k);
@@ -328,7 +306,7 @@ Status Gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_
 Status GemmBf16(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
                 const float* a, const float* b, float* c, bool accumulate) {
   MLCORE_RETURN_IF_ERROR(UseDevice("GemmBf16", device));
-  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, Handle(device));
+  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, CublasHandle("Gemm", device));
   if (m <= 0 || n <= 0) return absl::OkStatus();
   // One scratch block for both bf16 operands; B starts 256-byte aligned, like A, so that
   // cuBLAS can use its vectorised tensor-core kernels for both.

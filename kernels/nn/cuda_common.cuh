@@ -1,0 +1,53 @@
+// What every nn CUDA file needs around its kernels: the launch shape, turning CUDA and cuBLAS
+// errors into Status with the operation's name, making a device current, and the one cuBLAS
+// handle per device (created on first use, on the legacy default stream that Tensor copies and
+// the caching allocator also use). Included by kernels/nn/*.cu only (nvcc).
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
+#include "mlcore/core/status.h"
+
+namespace mlcore::nn::cuda {
+
+inline constexpr int kThreads = 256;
+inline constexpr int kMaxDevices = 64;
+
+// Threads of a grid-stride loop over [0, n): one thread per element up to 65535 blocks.
+#define MLCORE_GRID_STRIDE(i, n)                                            \
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < (n); \
+       i += int64_t{gridDim.x} * blockDim.x)
+
+inline int Blocks(int64_t n) {
+  return static_cast<int>(std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, 65535));
+}
+
+inline Status CudaError(const char* op, cudaError_t err) {
+  return absl::InternalError(
+      absl::StrCat("nn::", op, " (CUDA): ", cudaGetErrorName(err), ": ", cudaGetErrorString(err)));
+}
+
+inline Status Check(const char* op, cudaError_t err) {
+  return err == cudaSuccess ? absl::OkStatus() : CudaError(op, err);
+}
+
+// The error of the last launch, if any (launch configuration, missing kernel image).
+inline Status CheckLaunch(const char* op) { return Check(op, cudaGetLastError()); }
+
+// Makes `device` current for the launches that follow.
+inline Status UseDevice(const char* op, int device) { return Check(op, cudaSetDevice(device)); }
+
+inline Status CheckBlas(const char* op, cublasStatus_t st) {
+  if (st == CUBLAS_STATUS_SUCCESS) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("nn::", op, " (cuBLAS): ", cublasGetStatusString(st)));
+}
+
+// The cuBLAS handle of `device`, made current; `op` names the caller in errors.
+StatusOr<cublasHandle_t> CublasHandle(const char* op, int device);
+
+}  // namespace mlcore::nn::cuda

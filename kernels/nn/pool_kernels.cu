@@ -1,0 +1,100 @@
+// CUDA twins of MaxPool2d and AvgPool2d (src/nn/pooling.cc): one thread per output cell; the
+// backward pass scatters into a zeroed dx with atomics, as windows may overlap.
+#include <cuda_runtime.h>
+
+#include "cuda_common.cuh"
+#include "nn/conv_cuda.h"
+
+namespace mlcore::nn::internal {
+namespace {
+
+using cuda::Blocks;
+using cuda::Check;
+using cuda::CheckLaunch;
+using cuda::kThreads;
+
+__global__ void PoolForwardKernel(PoolCudaArgs a, bool is_max, const float* x, float* y,
+                                  int32_t* argmax) {
+  const int64_t out_plane = a.out_height * a.out_width;
+  const float inv = 1.0f / static_cast<float>(a.kernel_h * a.kernel_w);
+  MLCORE_GRID_STRIDE(i, a.planes * out_plane) {
+    const int64_t plane = i / out_plane, o = i % out_plane;
+    const int64_t h0 = (o / a.out_width) * a.stride_h - a.pad_h;
+    const int64_t w0 = (o % a.out_width) * a.stride_w - a.pad_w;
+    const float* xp = x + plane * a.height * a.width;
+    float best = -INFINITY, sum = 0.0f;
+    int32_t where = -1;
+    for (int64_t ih = max(h0, int64_t{0}); ih < min(h0 + a.kernel_h, a.height); ++ih) {
+      for (int64_t iw = max(w0, int64_t{0}); iw < min(w0 + a.kernel_w, a.width); ++iw) {
+        const float v = xp[ih * a.width + iw];
+        sum += v;
+        if (where < 0 || v > best || v != v) {
+          best = v;
+          where = static_cast<int32_t>(ih * a.width + iw);
+        }
+      }
+    }
+    y[i] = is_max ? best : sum * inv;
+    if (argmax != nullptr) argmax[i] = where;
+  }
+}
+
+// One thread per output: scatter into dx (zeroed first) with atomics, as windows may overlap.
+__global__ void PoolBackwardKernel(PoolCudaArgs a, bool is_max, const float* dy,
+                                   const int32_t* argmax, float* dx) {
+  const int64_t out_plane = a.out_height * a.out_width, in_plane = a.height * a.width;
+  const float inv = 1.0f / static_cast<float>(a.kernel_h * a.kernel_w);
+  MLCORE_GRID_STRIDE(i, a.planes * out_plane) {
+    const int64_t plane = i / out_plane, o = i % out_plane;
+    float* dxp = dx + plane * in_plane;
+    if (is_max) {
+      if (argmax[i] >= 0) atomicAdd(dxp + argmax[i], dy[i]);
+      continue;
+    }
+    const int64_t h0 = (o / a.out_width) * a.stride_h - a.pad_h;
+    const int64_t w0 = (o % a.out_width) * a.stride_w - a.pad_w;
+    const float v = dy[i] * inv;
+    for (int64_t ih = max(h0, int64_t{0}); ih < min(h0 + a.kernel_h, a.height); ++ih) {
+      for (int64_t iw = max(w0, int64_t{0}); iw < min(w0 + a.kernel_w, a.width); ++iw) {
+        atomicAdd(dxp + ih * a.width + iw, v);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+Status MaxPoolForwardCuda(const PoolCudaArgs& a, const float* x, float* y, int32_t* argmax) {
+  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
+  PoolForwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, true, x, y,
+                                                                                 argmax);
+  return CheckLaunch("MaxPool2d");
+}
+
+Status MaxPoolBackwardCuda(const PoolCudaArgs& a, const float* dy, const int32_t* argmax,
+                           float* dx) {
+  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
+  MLCORE_RETURN_IF_ERROR(
+      Check("cudaMemset", cudaMemset(dx, 0, sizeof(float) * a.planes * a.height * a.width)));
+  PoolBackwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, true, dy,
+                                                                                  argmax, dx);
+  return CheckLaunch("MaxPool2d backward");
+}
+
+Status AvgPoolForwardCuda(const PoolCudaArgs& a, const float* x, float* y) {
+  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
+  PoolForwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, false, x, y,
+                                                                                 nullptr);
+  return CheckLaunch("AvgPool2d");
+}
+
+Status AvgPoolBackwardCuda(const PoolCudaArgs& a, const float* dy, float* dx) {
+  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
+  MLCORE_RETURN_IF_ERROR(
+      Check("cudaMemset", cudaMemset(dx, 0, sizeof(float) * a.planes * a.height * a.width)));
+  PoolBackwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, false, dy,
+                                                                                  nullptr, dx);
+  return CheckLaunch("AvgPool2d backward");
+}
+
+}  // namespace mlcore::nn::internal
