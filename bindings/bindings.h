@@ -29,8 +29,12 @@ struct BinderRegistration {
 void RunRegisteredBinders(py::module_& m);
 
 // Raises the Python exception that fits `status` (ValueError, KeyError, TypeError,
-// TimeoutError, RuntimeError...) with its message. No-op for OK.
+// TimeoutError, RuntimeError...) with its message. No-op for OK. Throws C++ exceptions only
+// (pybind11 turns them into Python ones with the GIL held), so it is safe without the GIL.
 void ThrowIfError(const Status& status);
+// Installs the translator for ThrowIfError's TimeoutError, PermissionError, MemoryError,
+// NotImplementedError and KeyboardInterrupt; called once when the extension loads.
+void RegisterStatusTranslator();
 
 template <typename T>
 T Unwrap(StatusOr<T>&& value) {

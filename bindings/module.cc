@@ -38,6 +38,7 @@ void RunRegisteredBinders(py::module_& m) {
 
 PYBIND11_MODULE(_mlcore, m) {
   m.doc() = "mlcore's C++ core (see the mlcore package for the documented API)";
+  mlcore::python::RegisterStatusTranslator();
   mlcore::python::BindCore(m);
   mlcore::python::BindTensor(m);
   auto ops = m.def_submodule("ops", "Elementwise kernels and reductions (CPU and CUDA twins)");

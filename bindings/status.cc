@@ -1,10 +1,28 @@
 #include <pybind11/pybind11.h>
 
+#include <stdexcept>
 #include <string>
 
 #include "bindings.h"
 
 namespace mlcore::python {
+namespace {
+
+// A C++ exception carrying the Python exception type it becomes. ThrowIfError is often called
+// right after a gil_scoped_release block ends, or from code that never held the GIL, so it must
+// not touch the Python C API: it throws this, and the translator registered below (which
+// pybind11 runs with the GIL held) sets the Python error.
+class BuiltinError : public std::runtime_error {
+ public:
+  BuiltinError(PyObject* type, const std::string& message)
+      : std::runtime_error(message), type_(type) {}
+  PyObject* type() const { return type_; }
+
+ private:
+  PyObject* type_;
+};
+
+}  // namespace
 
 void ThrowIfError(const Status& status) {
   if (status.ok()) return;
@@ -18,24 +36,30 @@ void ThrowIfError(const Status& status) {
       throw py::value_error(message);
     case absl::StatusCode::kNotFound:
       throw py::key_error(message);
+    // The builtin exception objects are static: reading their addresses needs no GIL.
     case absl::StatusCode::kDeadlineExceeded:
-      PyErr_SetString(PyExc_TimeoutError, message.c_str());
-      throw py::error_already_set();
-    case absl::StatusCode::kUnimplemented:
-      PyErr_SetString(PyExc_NotImplementedError, message.c_str());
-      throw py::error_already_set();
+      throw BuiltinError(PyExc_TimeoutError, message);
+    case absl::StatusCode::kUnimplemented:  // Unimplemented maps to NotImplementedError
+      throw BuiltinError(PyExc_NotImplementedError, message);
     case absl::StatusCode::kPermissionDenied:
-      PyErr_SetString(PyExc_PermissionError, message.c_str());
-      throw py::error_already_set();
+      throw BuiltinError(PyExc_PermissionError, message);
     case absl::StatusCode::kResourceExhausted:
-      PyErr_SetString(PyExc_MemoryError, message.c_str());
-      throw py::error_already_set();
+      throw BuiltinError(PyExc_MemoryError, message);
     case absl::StatusCode::kCancelled:
-      PyErr_SetString(PyExc_KeyboardInterrupt, message.c_str());
-      throw py::error_already_set();
+      throw BuiltinError(PyExc_KeyboardInterrupt, message);
     default:
       throw std::runtime_error(message);
   }
+}
+
+void RegisterStatusTranslator() {
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const BuiltinError& e) {
+      PyErr_SetString(e.type(), e.what());
+    }
+  });
 }
 
 }  // namespace mlcore::python
