@@ -7,6 +7,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 #include "mlcore/pipeline/client.h"
 #include "mlcore/pipeline/compiler.h"
 #include "mlcore/pipeline/component.h"
+#include "released.h"
 
 namespace mlcore::python {
 namespace {
@@ -167,21 +169,38 @@ std::vector<IoSpec> ToSpecs(const std::vector<IoTuple>& tuples) {
 using BindingTuple = std::vector<std::string>;
 
 InputBinding ToBinding(const BindingTuple& b) {
-  if (b.size() == 2 && b[0] == "const") return InputBinding::Constant(ParseJsonArg(b[1], "value"));
-  if (b.size() == 2 && b[0] == "collect") {
-    // The items as a JSON list of binding lists.
-    Json items = ParseJsonArg(b[1], "collected items");
-    std::vector<InputBinding> out;
-    for (const Json& item : items) out.push_back(ToBinding(item.get<BindingTuple>()));
-    return InputBinding::Collect(std::move(out));
+  // Each kind by its tag and tuple length (the tag included).
+  using Make = InputBinding (*)(const BindingTuple&);
+  static const std::map<std::pair<std::string, size_t>, Make> kKinds = {
+      {{"const", 2},
+       [](const BindingTuple& t) { return InputBinding::Constant(ParseJsonArg(t[1], "value")); }},
+      {{"collect", 2},
+       [](const BindingTuple& t) {
+         // The items as a JSON list of binding lists.
+         std::vector<InputBinding> items;
+         for (const Json& item : ParseJsonArg(t[1], "collected items")) {
+           items.push_back(ToBinding(item.get<BindingTuple>()));
+         }
+         return InputBinding::Collect(std::move(items));
+       }},
+      {{"param", 2}, [](const BindingTuple& t) { return InputBinding::Parameter(t[1]); }},
+      {{"output", 3}, [](const BindingTuple& t) { return InputBinding::Output(t[1], t[2]); }},
+      {{"item", 3}, [](const BindingTuple& t) { return InputBinding::LoopItem(t[1], t[2]); }},
+      {{"gather", 3}, [](const BindingTuple& t) { return InputBinding::Gather(t[1], t[2]); }},
+  };
+  if (!b.empty()) {
+    auto it = kKinds.find({b[0], b.size()});
+    if (it != kKinds.end()) return it->second(b);
   }
-  if (b.size() == 2 && b[0] == "param") return InputBinding::Parameter(b[1]);
-  if (b.size() == 3 && b[0] == "output") return InputBinding::Output(b[1], b[2]);
-  if (b.size() == 3 && b[0] == "item") return InputBinding::LoopItem(b[1], b[2]);
-  if (b.size() == 3 && b[0] == "gather") return InputBinding::Gather(b[1], b[2]);
   throw py::value_error(
       "a binding is ('const', json), ('param', name), ('output', task, name), ('collect', "
       "json list of bindings), ('item', loop, field) or ('gather', task, output)");
+}
+
+std::map<std::string, InputBinding> ToArguments(const std::map<std::string, BindingTuple>& args) {
+  std::map<std::string, InputBinding> out;
+  for (const auto& [name, b] : args) out[name] = ToBinding(b);
+  return out;
 }
 
 // A condition as (lhs binding, op, rhs as JSON, negate), as add_task takes them.
@@ -323,26 +342,20 @@ void BindPipeline(py::module_& m) {
           "add_task",
           [](Pipeline& p, std::string name, std::shared_ptr<Component> component,
              const std::map<std::string, BindingTuple>& arguments,
-             const std::vector<std::tuple<BindingTuple, std::string, std::string, bool>>&
-                 conditions,
-             bool run_always, std::optional<bool> caching, std::string group, std::string loop) {
-            std::map<std::string, InputBinding> args;
-            for (const auto& [k, b] : arguments) args[k] = ToBinding(b);
+             const std::vector<ConditionTuple>& conditions, bool run_always,
+             std::optional<bool> caching, std::string group, std::string loop) {
             TaskOptions o;
-            for (const auto& [lhs, op, rhs, negate] : conditions) {
-              o.conditions.push_back({ToBinding(lhs), op, ParseJsonArg(rhs, "condition"), negate});
-            }
+            for (const ConditionTuple& c : conditions) o.conditions.push_back(ToCondition(c));
             o.run_always = run_always;
             o.caching = caching;
             o.group = std::move(group);
             o.loop = std::move(loop);
-            ThrowIfError(p.AddTask(std::move(name), std::move(component), std::move(args), o));
+            ThrowIfError(
+                p.AddTask(std::move(name), std::move(component), ToArguments(arguments), o));
           },
           py::arg("name"), py::arg("component"), py::arg("arguments"),
-          py::arg("conditions") =
-              std::vector<std::tuple<BindingTuple, std::string, std::string, bool>>(),
-          py::arg("run_always") = false, py::arg("caching") = py::none(), py::arg("group") = "",
-          py::arg("loop") = "")
+          py::arg("conditions") = std::vector<ConditionTuple>(), py::arg("run_always") = false,
+          py::arg("caching") = py::none(), py::arg("group") = "", py::arg("loop") = "")
       .def(
           "add_loop",
           [](Pipeline& p, std::string name, const BindingTuple& items, int parallelism,
@@ -383,11 +396,10 @@ void BindPipeline(py::module_& m) {
           "begin_pipeline",
           [](Pipeline& p, std::string name, const std::vector<IoTuple>& params,
              const std::map<std::string, BindingTuple>& arguments, std::string loop) {
-            std::map<std::string, InputBinding> args;
-            for (const auto& [k, b] : arguments) args[k] = ToBinding(b);
             GroupOptions o;
             o.loop = std::move(loop);
-            return Unwrap(p.BeginSubPipeline(std::move(name), ToSpecs(params), std::move(args), o));
+            return Unwrap(
+                p.BeginSubPipeline(std::move(name), ToSpecs(params), ToArguments(arguments), o));
           },
           py::arg("name"), py::arg("parameters"), py::arg("arguments"), py::arg("loop") = "")
       .def(
@@ -461,16 +473,18 @@ void BindPipeline(py::module_& m) {
           py::arg("timeout") = py::none());
 
   py::class_<Client>(m, "Client", "The local executor and the records of its runs.")
-      .def(py::init([](std::optional<std::string> home, std::string ns, bool sync) {
+      .def(py::init([](std::optional<std::string> home, std::string ns, bool sync,
+                       std::optional<double> busy_timeout) {
              ClientOptions o;
              if (home) o.home = *home;
              o.ns = std::move(ns);
              o.sync_artifacts = sync;
-             py::gil_scoped_release release;
-             return Unwrap(Client::Open(o));
+             if (busy_timeout) o.busy_timeout = Seconds(busy_timeout);
+             return Released([&] { return Client::Open(o); });
            }),
            py::arg("home") = py::none(), py::arg("namespace") = "default",
-           py::arg("sync_artifacts") = true)
+           py::arg("sync_artifacts") = true, py::arg("busy_timeout") = py::none(),
+           "busy_timeout: seconds a store call waits for another connection's lock (default 30).")
       .def(
           "start",
           [](Client& c, const Pipeline& p, const std::string& arguments, std::string experiment,
@@ -484,8 +498,7 @@ void BindPipeline(py::module_& m) {
             o.gpu_slots = gpu_slots;
             o.enable_caching = enable_caching;
             o.resume_run_id = std::move(resume);
-            py::gil_scoped_release release;
-            return Unwrap(c.Start(p, o));
+            return Released([&] { return c.Start(p, o); });
           },
           py::arg("pipeline"), py::arg("arguments") = "{}", py::arg("experiment") = "Default",
           py::arg("max_parallelism") = 0, py::arg("cpu_slots") = 0.0, py::arg("gpu_slots") = -1,
@@ -564,18 +577,14 @@ void BindPipeline(py::module_& m) {
            })
       .def("verify_artifact",
            [](Client& c, const std::string& digest) {
-             py::gil_scoped_release release;
-             ThrowIfError(c.artifacts().Verify(digest));
+             Released([&] { return c.artifacts().Verify(digest); });
            })
       .def("artifact_path",
            [](Client& c, const std::string& digest) {
              return Unwrap(c.artifacts().PathFor(digest));
            })
       .def("recover_interrupted",
-           [](Client& c) {
-             py::gil_scoped_release release;
-             return Unwrap(c.RecoverInterrupted());
-           })
+           [](Client& c) { return Released([&] { return c.RecoverInterrupted(); }); })
       .def_property_readonly("home", &Client::home);
 }
 

@@ -1,10 +1,12 @@
 #include "mlcore/pipeline/client.h"
 
+#include <filesystem>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "mlcore/core/logging.h"
 #include "pipeline/executor.h"
+#include "pipeline/final_record.h"
 #include "pipeline/records.h"
 
 namespace mlcore::pipeline {
@@ -119,7 +121,8 @@ Client::Client(ClientOptions options, std::string home,
     : options_(std::move(options)),
       home_(std::move(home)),
       metadata_(std::move(metadata)),
-      artifacts_(std::move(artifacts)) {}
+      artifacts_(std::move(artifacts)),
+      unrecorded_(std::make_unique<internal::UnrecordedRuns>()) {}
 
 Client::~Client() {
   // Runs hold a pointer to this client: wait for them rather than leave them dangling.
@@ -137,6 +140,40 @@ Client::~Client() {
     }
   }
   for (auto& r : mine) (void)r->Wait(absl::InfiniteDuration());
+  // Last chance in this process; what is still refused is recorded from its outcome file by the
+  // next process that recovers the run.
+  if (Status st = WriteUnrecorded(); !st.ok()) {
+    MLCORE_LOG(Error) << "closing the pipeline client: " << st;
+  }
+}
+
+Status Client::WriteUnrecorded() {
+  // Taken out while the store is written, so that a run ending meanwhile need not wait for it.
+  std::vector<internal::FinalRecord> pending;
+  {
+    std::lock_guard<std::mutex> lock(unrecorded_->mu);
+    pending.swap(unrecorded_->runs);
+  }
+  Status first;
+  std::vector<internal::FinalRecord> refused;
+  for (internal::FinalRecord& record : pending) {
+    Status st = internal::WriteFinalRecord(
+        *metadata_, record, "recorded late: the store refused this record when the run ended");
+    if (st.ok()) {
+      std::error_code ec;
+      std::filesystem::remove(internal::OutcomePath(home_, record.run_id), ec);
+      continue;
+    }
+    if (first.ok()) {
+      first = absl::Status(st.code(), absl::StrCat("writing the final record of run '",
+                                                   record.run_id, "' again: ", st.message()));
+    }
+    refused.push_back(std::move(record));
+  }
+  std::lock_guard<std::mutex> lock(unrecorded_->mu);
+  unrecorded_->runs.insert(unrecorded_->runs.begin(), std::make_move_iterator(refused.begin()),
+                           std::make_move_iterator(refused.end()));
+  return first;
 }
 
 StatusOr<std::unique_ptr<Client>> Client::Open(const ClientOptions& options) {
@@ -145,8 +182,13 @@ StatusOr<std::unique_ptr<Client>> Client::Open(const ClientOptions& options) {
     MLCORE_ASSIGN_OR_RETURN(home, store::DefaultHome());
   }
   if (options.ns.empty()) return absl::InvalidArgumentError("the namespace must not be empty");
+  if (options.busy_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("the busy timeout must not be negative, got ",
+                                                   absl::FormatDuration(options.busy_timeout)));
+  }
   store::MetadataStoreOptions mo;
   mo.path = home + "/mlcore.db";
+  mo.busy_timeout = options.busy_timeout;
   MLCORE_ASSIGN_OR_RETURN(auto metadata, store::MetadataStore::Open(mo));
   MLCORE_RETURN_IF_ERROR(metadata->Migrate("pipeline", PipelineMigrations()));
   store::ArtifactStoreOptions ao;
@@ -160,7 +202,9 @@ StatusOr<std::unique_ptr<Client>> Client::Open(const ClientOptions& options) {
 }
 
 StatusOr<int> Client::RecoverInterrupted() {
+  MLCORE_RETURN_IF_ERROR(WriteUnrecorded());
   int count = 0;
+  std::vector<std::string> recorded;  // outcome files written to the store
   MLCORE_RETURN_IF_ERROR(metadata_->Transaction([&]() -> Status {
     MLCORE_ASSIGN_OR_RETURN(
         auto rows, metadata_->Query("SELECT id, owner_host, owner_pid, owner_start FROM "
@@ -169,14 +213,25 @@ StatusOr<int> Client::RecoverInterrupted() {
     for (const auto& r : rows) {
       internal::ProcessIdentity owner{ValueText(r[1]), ValueInt(r[2]), ValueText(r[3])};
       if (internal::IsAlive(owner)) continue;
+      const std::string outcome_path = internal::OutcomePath(home_, ValueText(r[0]));
       std::string why = absl::StrCat("interrupted: the process running it (pid ", owner.pid, " on ",
                                      owner.host, ") ended before it finished");
-      MLCORE_RETURN_IF_ERROR(
-          metadata_
-              ->Query("UPDATE pipeline_runs SET state = 'interrupted', error = ?2, "
-                      "finished_at = ?3 WHERE id = ?1",
-                      {r[0], why, now})
-              .status());
+      if (auto outcome = internal::LoadOutcome(outcome_path);
+          outcome.has_value() && outcome->run_id == ValueText(r[0])) {
+        // It finished, but the store refused its final record: record the outcome it left.
+        MLCORE_RETURN_IF_ERROR(internal::WriteFinalRecord(
+            *metadata_, *outcome,
+            absl::StrCat("recorded late from ", outcome_path,
+                         ": the store refused this record when the run ended in pid ", owner.pid,
+                         " on ", owner.host)));
+        recorded.push_back(outcome_path);
+      } else {
+        MLCORE_RETURN_IF_ERROR(metadata_
+                                   ->Query("UPDATE pipeline_runs SET state = 'interrupted', "
+                                           "error = ?2, finished_at = ?3 WHERE id = ?1",
+                                           {r[0], why, now})
+                                   .status());
+      }
       MLCORE_RETURN_IF_ERROR(metadata_
                                  ->Query("UPDATE pipeline_tasks SET state = 'interrupted', "
                                          "error = ?2, finished_at = ?3 WHERE run_id = ?1 AND "
@@ -187,8 +242,12 @@ StatusOr<int> Client::RecoverInterrupted() {
     }
     return absl::OkStatus();
   }));
+  for (const std::string& path : recorded) {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+  }
   if (count > 0) {
-    MLCORE_LOG(Info) << "marked " << count << " pipeline run(s) interrupted";
+    MLCORE_LOG(Info) << "ended " << count << " pipeline run(s) whose process was gone";
   }
   return count;
 }

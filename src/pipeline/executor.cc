@@ -120,13 +120,14 @@ void RunState::Execute() {
   }
   deferred_cv_.notify_all();
   flusher_.join();
-  FinishRun();
+  Status finished = FinishRun();
   {
     std::lock_guard<std::recursive_mutex> lock(stmt_mu_);
     stmts_.clear();
   }
   {
     std::lock_guard<std::mutex> lock(done_mu_);
+    final_error_ = std::move(finished);
     done_ = true;
   }
   done_cv_.notify_all();
@@ -667,6 +668,7 @@ StatusOr<RunRecord> RunState::Wait(absl::Duration timeout) {
                                                       absl::FormatDuration(timeout)));
     }
   }
+  if (!final_error_.ok()) return final_error_;
   lock.unlock();
   return client_->GetRun(run_id_);
 }

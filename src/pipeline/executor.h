@@ -130,7 +130,9 @@ class RunState : public RunHandle {
   Status Write(const std::function<Status()>& fn);
   // Writes the deferred task records now (one transaction).
   Status FlushDeferred();
-  void FinishRun();
+  // Writes the run's final record; when the store refuses it, keeps it for a later write (see
+  // FinalRecord) and returns the error its waiters get.
+  Status FinishRun();
 
   Client* client_;
   Pipeline pipeline_;
@@ -175,10 +177,14 @@ class RunState : public RunHandle {
   std::vector<Deferred> deferred_;  // under deferred_mu_
   bool stop_flusher_ = false;       // under deferred_mu_
   std::thread flusher_;
+  // Whether the store refused a write of this run's records (FinishRun then writes every task's
+  // outcome with the run's).
+  std::atomic<bool> records_refused_{false};
 
   std::thread thread_;
   std::atomic<bool> done_{false};
   std::mutex done_mu_;
+  Status final_error_;  // under done_mu_: why the final record is missing (Wait returns it)
   std::condition_variable done_cv_;
 };
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "mlcore/core/logging.h"
 #include "pipeline/executor.h"
+#include "pipeline/final_record.h"
 #include "pipeline/records.h"
 
 namespace mlcore::pipeline::internal {
@@ -276,6 +277,7 @@ Status RunState::Write(const std::function<Status()>& fn) {
     }
     return fn();
   });
+  if (!status.ok()) records_refused_ = true;
   if (!status.ok() && !taken.empty()) {
     // Kept, ahead of anything queued since, for the next write.
     std::lock_guard<std::mutex> dl(deferred_mu_);
@@ -401,48 +403,74 @@ Status RunState::RecordSuccess(const Task& task, int attempts, const std::string
   });
 }
 
-void RunState::FinishRun() {
-  if (Status flushed = FlushDeferred(); !flushed.ok()) {
+Status RunState::FinishRun() {
+  Status flushed = FlushDeferred();
+  if (!flushed.ok()) {
     MLCORE_LOG(Error) << "recording the tasks of run " << run_id_ << ": " << flushed;
   }
-  std::string final_state = state::kSucceeded;
-  std::string error;
-  Json outputs = Json::object();
+  FinalRecord final;
+  final.run_id = run_id_;
+  final.state = state::kSucceeded;
   {
     std::lock_guard<std::mutex> lock(results_mu_);
     for (size_t i = 0; i < results_.size(); ++i) {
       if (results_[i].state == state::kFailed) {
-        final_state = state::kFailed;
-        if (error.empty()) {
-          error = results_[i].error;
-          if (error.empty()) {
+        final.state = state::kFailed;
+        if (final.error.empty()) {
+          final.error = results_[i].error;
+          if (final.error.empty()) {
             auto rows = client_->metadata().Query(
                 "SELECT error FROM pipeline_tasks WHERE run_id = ?1 AND name = ?2",
                 {run_id_, results_[i].name});
-            error = rows.ok() && !rows->empty() ? ValueText((*rows)[0][0])
-                                                : "task '" + results_[i].name + "' failed";
+            final.error = rows.ok() && !rows->empty() ? ValueText((*rows)[0][0])
+                                                      : "task '" + results_[i].name + "' failed";
           }
         }
+      }
+      // The tasks' outcomes go with the run's when some of their own records were refused.
+      if (records_refused_) {
+        final.tasks.push_back({{"name", results_[i].name},
+                               {"state", results_[i].state},
+                               {"error", results_[i].error},
+                               {"outputs", results_[i].outputs}});
       }
     }
     for (const PipelineOutput& o : pipeline_.outputs()) {
       const Json& outs = results_[index_.at(o.task)].outputs;
       if (outs.contains("parameters") && outs["parameters"].contains(o.output)) {
-        outputs[o.name] = outs["parameters"][o.output];
+        final.outputs[o.name] = outs["parameters"][o.output];
       } else if (outs.contains("artifacts") && outs["artifacts"].contains(o.output)) {
-        outputs[o.name] = outs["artifacts"][o.output];
+        final.outputs[o.name] = outs["artifacts"][o.output];
       }
     }
   }
-  Status st = client_->metadata()
-                  .Query(
-                      "UPDATE pipeline_runs SET state = ?2, error = ?3, outputs = ?4, "
-                      "finished_at = ?5 WHERE id = ?1",
-                      {run_id_, final_state, error, outputs.dump(), ToSeconds(absl::Now())})
-                  .status();
-  if (!st.ok()) {
-    MLCORE_LOG(Error) << "recording run " << run_id_ << ": " << st;
+  final.finished_at = ToSeconds(absl::Now());
+  Status st = WriteFinalRecord(client_->metadata(), final, "");
+  if (st.ok()) return absl::OkStatus();
+  // The run still ends. Its outcome is kept twice: in memory, for this client to write at its
+  // next RecoverInterrupted, and in a file, for whichever process recovers the run after this
+  // one is gone.
+  const std::string path = OutcomePath(client_->home(), run_id_);
+  Status saved = SaveOutcome(path, final);
+  {
+    std::lock_guard<std::mutex> lock(client_->unrecorded_->mu);
+    client_->unrecorded_->runs.push_back(final);
   }
+  std::string outcome = final.state;
+  if (!final.error.empty()) absl::StrAppend(&outcome, " (", final.error, ")");
+  Status why = absl::UnavailableError(absl::StrCat(
+      "run '", run_id_, "' ended ", outcome,
+      ", but the store refused its final record: ", st.message(),
+      ". It stays recorded as running until this process writes the record (at its "
+      "next Client::RecoverInterrupted: every scheduler tick, and when the client closes)",
+      saved.ok()
+          ? absl::StrCat(" or, once this process has ended, the next one to open the store "
+                         "records it from ",
+                         path)
+          : absl::StrCat("; keeping it in a file failed too (", saved.message(),
+                         "), so once this process has ended the run is marked interrupted")));
+  MLCORE_LOG(Error) << why;
+  return why;
 }
 
 }  // namespace mlcore::pipeline::internal

@@ -23,6 +23,10 @@ struct Scheduler::State {
   std::condition_variable wake;
   bool stopped = false;
   std::map<std::string, CronSchedule> crons;  // by "cron\ntime zone"
+  // Outcomes of fires this scheduler claimed whose record the store refused (under mu): written
+  // first by the next tick. Until then the fire stays "claimed" by this live process, so it keeps
+  // its max_concurrency slot, as the run it may have started does.
+  std::vector<ScheduleFire> unwritten;
 };
 
 namespace {
@@ -85,6 +89,46 @@ StatusOr<CronSchedule> CachedCron(std::mutex& mu, std::map<std::string, CronSche
   return cron;
 }
 
+// Records a claimed fire's outcome (started, retrying or failed).
+Status WriteFire(store::MetadataStore& db, const ScheduleFire& fire) {
+  Status st = db.Query(
+                    "UPDATE pipeline_schedule_fires SET state = ?3, run_id = ?4, error = ?5, "
+                    "attempts = ?6, retry_at = ?7 WHERE schedule_id = ?1 AND scheduled_time = ?2",
+                    {fire.schedule_id, ToSeconds(fire.scheduled_time), fire.state, fire.run_id,
+                     fire.error, int64_t{fire.attempts},
+                     fire.retry_at ? store::Value(ToSeconds(*fire.retry_at)) : store::Value()})
+                  .status();
+  if (st.ok()) return st;
+  return absl::Status(
+      st.code(),
+      absl::StrCat("recording the fire of schedule ", fire.schedule_id, " at ",
+                   absl::FormatTime(fire.scheduled_time, absl::UTCTimeZone()), " (", fire.state,
+                   fire.run_id.empty() ? "" : ", run " + fire.run_id, "): ", st.message()));
+}
+
+// Writes the fire records an earlier tick could not; the first error if any is still refused.
+// The store is written without holding `mu` (Stop takes it and must not wait on the store).
+Status WriteUnwritten(store::MetadataStore& db, std::mutex& mu,
+                      std::vector<ScheduleFire>& unwritten) {
+  std::vector<ScheduleFire> pending;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    pending.swap(unwritten);
+  }
+  Status first;
+  std::vector<ScheduleFire> refused;
+  for (ScheduleFire& fire : pending) {
+    Status st = WriteFire(db, fire);
+    if (st.ok()) continue;
+    if (first.ok()) first = st;
+    refused.push_back(std::move(fire));
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  unwritten.insert(unwritten.begin(), std::make_move_iterator(refused.begin()),
+                   std::make_move_iterator(refused.end()));
+  return first;
+}
+
 // Pending or running runs of the schedule, plus times claimed by a live scheduler whose run has
 // not started yet. Claims of dead schedulers are marked lost on the way.
 StatusOr<int> ActiveRuns(store::MetadataStore& db, const std::string& schedule_id, double now) {
@@ -126,7 +170,10 @@ StatusOr<int> ActiveRuns(store::MetadataStore& db, const std::string& schedule_i
 
 StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
   const absl::Time now = options_.now();
-  // Runs of a killed scheduler would otherwise count against max_concurrency forever.
+  // Fires recorded late come first: their claims hold slots until then.
+  MLCORE_RETURN_IF_ERROR(WriteUnwritten(client_->metadata(), state_->mu, state_->unwritten));
+  // Runs of a killed scheduler would otherwise count against max_concurrency forever; runs of
+  // this process whose final record the store refused are recorded here too.
   MLCORE_RETURN_IF_ERROR(client_->RecoverInterrupted().status());
   MLCORE_ASSIGN_OR_RETURN(std::vector<Schedule> all, schedules_->List());
   store::MetadataStore& db = client_->metadata();
@@ -228,6 +275,7 @@ StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
   }
 
   std::vector<ScheduleFire> fires;
+  Status unrecorded;  // the first fire record the store refused
   const RetryPolicy& retry = options_.start_retry;
   for (const Claim& claim : claims) {
     const Launcher& launch = options_.launchers.at(claim.schedule.options.kind);
@@ -257,16 +305,17 @@ StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
                             << absl::FormatTime(t, absl::UTCTimeZone())
                             << ": the run did not start: " << fire.error;
       }
-      MLCORE_RETURN_IF_ERROR(
-          db.Query("UPDATE pipeline_schedule_fires SET state = ?3, run_id = ?4, error = ?5, "
-                   "attempts = ?6, retry_at = ?7 WHERE schedule_id = ?1 AND scheduled_time = ?2",
-                   {fire.schedule_id, ToSeconds(t), fire.state, fire.run_id, fire.error,
-                    int64_t{fire.attempts},
-                    fire.retry_at ? store::Value(ToSeconds(*fire.retry_at)) : store::Value()})
-              .status());
+      // A refused record must not end the loop: the claims after it would stay claimed, unrun.
+      if (Status st = WriteFire(db, fire); !st.ok()) {
+        MLCORE_LOG(Warning) << st << "; kept for the next tick";
+        if (unrecorded.ok()) unrecorded = st;
+        std::lock_guard<std::mutex> lock(state_->mu);
+        state_->unwritten.push_back(fire);
+      }
       fires.push_back(std::move(fire));
     }
   }
+  MLCORE_RETURN_IF_ERROR(unrecorded);
   MLCORE_RETURN_IF_ERROR(PruneFires());
   return fires;
 }

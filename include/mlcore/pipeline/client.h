@@ -43,6 +43,10 @@ struct ClientOptions {
   std::string ns = "default";
   // fsync artifacts (see store::ArtifactStoreOptions::sync). false is faster for tests.
   bool sync_artifacts = true;
+  // How long a store call waits for another connection's lock before it fails (see
+  // store::MetadataStoreOptions::busy_timeout). Shorter ends a run whose records cannot be
+  // written sooner; longer rides out longer writes by other processes.
+  absl::Duration busy_timeout = absl::Seconds(30);
 };
 
 struct RunOptions {
@@ -114,13 +118,20 @@ struct RunFilter {
 };
 
 class Client;
+namespace internal {
+class RunState;
+struct UnrecordedRuns;
+}  // namespace internal
 
 // A run in progress (or finished) started by this Client.
 class RunHandle {
  public:
   virtual ~RunHandle() = default;
   virtual const std::string& id() const = 0;
-  // Waits until the run finishes; DeadlineExceeded when `timeout` passes first.
+  // Waits until the run finishes; DeadlineExceeded when `timeout` passes first. Unavailable when
+  // the run ended but the store refused its final record (disk full, read-only file, a lock
+  // held past the busy timeout): the message names the run, its outcome and the store's error.
+  // The record is then written later (see Client::RecoverInterrupted).
   virtual StatusOr<RunRecord> Wait(absl::Duration timeout = absl::InfiniteDuration()) = 0;
   virtual bool done() const = 0;
 };
@@ -144,7 +155,11 @@ class Client {
   StatusOr<std::vector<ArtifactRecord>> ListArtifacts(std::string_view run_id);
   StatusOr<ArtifactRecord> GetArtifact(int64_t artifact_id);
   StatusOr<std::vector<Consumer>> ArtifactConsumers(int64_t artifact_id);
-  // Marks runs of dead owners interrupted (Open does this); returns how many.
+  // Writes the final records of this client's runs that the store refused when they ended,
+  // then marks runs of dead owners interrupted, or records the outcome such a run left in
+  // <home>/pipeline/runs/<id>/outcome.json when its final record could not be written (its error
+  // then says it was recorded late). Open and every Scheduler tick call it; ~Client tries the
+  // refused records once more. Returns how many runs of dead owners it ended.
   StatusOr<int> RecoverInterrupted();
 
   store::MetadataStore& metadata() { return *metadata_; }
@@ -153,13 +168,17 @@ class Client {
   const std::string& home() const { return home_; }
 
  private:
+  friend class internal::RunState;
   Client(ClientOptions options, std::string home, std::unique_ptr<store::MetadataStore> metadata,
          std::unique_ptr<store::ArtifactStore> artifacts);
+  // Writes the refused final records still held; error if any is still refused.
+  Status WriteUnrecorded();
 
   ClientOptions options_;
   std::string home_;
   std::unique_ptr<store::MetadataStore> metadata_;
   std::unique_ptr<store::ArtifactStore> artifacts_;
+  std::unique_ptr<internal::UnrecordedRuns> unrecorded_;
 };
 
 // The pipeline module's schema migrations (tables prefixed pipeline_).

@@ -163,7 +163,10 @@ class Scheduler {
   ~Scheduler();
 
   // Fires what is due now (per catch-up policy and max_concurrency); returns the fires made,
-  // including ones whose run failed to start (state "failed").
+  // including ones whose run failed to start (state "failed"). When the store refuses a write it
+  // fails with the store's error: a fire record or a run's final record that could not be written
+  // is kept and written first by the next tick (until then the fire stays "claimed" and holds its
+  // slot), and every claimed time is still launched.
   StatusOr<std::vector<ScheduleFire>> Tick();
   // Ticks until Stop: sleeps until the next due time or `poll`, whichever comes first. A failed
   // tick (the store busy past its timeout) is logged and tried again after `poll`, so a

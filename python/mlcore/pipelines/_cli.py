@@ -116,6 +116,8 @@ def main(argv=None) -> int:
     if args.verb == "show":
         run = _run.get_run(args.run_id, namespace=ns)
         print(f"run {run.id}: {run.status}  arguments={run.arguments}")
+        if run.error:
+            print(f"  error: {run.error}")
         for t in run.tasks:
             first_error_line = t.error.splitlines()[0] if t.error else ""
             print(f"  {t.name:24s} {t.state:11s} attempts={t.attempts}  {first_error_line}")

@@ -116,6 +116,8 @@ class Run:
             if finished:
                 _view.write_progress(_view.progress_line(
                     [t["state"] for t in self._client.list_tasks(self.id)]), final=True)
+                if self._handle is not None:
+                    self._handle.wait(0)  # raises what the run's end raised (a refused record)
                 return self
             _view.write_progress(_view.progress_line(states))
             if deadline is not None and time.monotonic() > deadline:

@@ -15,6 +15,7 @@ namespace {
 using testing::FindTask;
 using testing::Fn;
 using testing::ReadAll;
+using testing::RunIt;
 using testing::ScratchHome;
 
 struct Counters {
@@ -73,13 +74,18 @@ StatusOr<Pipeline> TrainAll(Counters* c) {
   return p;
 }
 
-RunRecord RunIt(Client& client, const Pipeline& p, Json args, bool caching = true) {
-  RunOptions o;
-  o.arguments = std::move(args);
-  o.enable_caching = caching;
-  auto run = client.Run(p, o);
-  EXPECT_TRUE(run.ok()) << run.status();
-  return run.ok() ? *run : RunRecord();
+// Lineage: each of the run's three models is consumed once, by pick, as the input named by its
+// place in the list (train[i] feeds models[i], train[i][j] models[i][j]).
+void ExpectEachModelFedPick(Client& client, const std::string& run_id) {
+  auto artifacts = client.ListArtifacts(run_id).value();
+  ASSERT_EQ(artifacts.size(), 3u);
+  for (const ArtifactRecord& a : artifacts) {
+    auto consumers = client.ArtifactConsumers(a.id).value();
+    ASSERT_EQ(consumers.size(), 1u) << a.task;
+    EXPECT_EQ(consumers[0].task, "pick");
+    EXPECT_EQ(consumers[0].input, "models" + a.task.substr(a.task.find('[')));
+    EXPECT_EQ(consumers[0].run_id, run_id);
+  }
 }
 
 TEST(ArtifactGather, TheConsumerGetsEveryIterationsArtifactInItemOrder) {
@@ -88,21 +94,11 @@ TEST(ArtifactGather, TheConsumerGetsEveryIterationsArtifactInItemOrder) {
   Counters c;
   auto p = TrainAll(&c);
   ASSERT_TRUE(p.ok()) << p.status();
-  RunRecord run = RunIt(*client, *p, {{"xs", Json::parse("[3, 1, 2]")}});
+  RunRecord run = RunIt(*client, *p, {{"xs", Json::parse("[3, 1, 2]")}}, true);
   ASSERT_EQ(run.state, "succeeded") << run.error;
   EXPECT_EQ(run.outputs["joined"], Json("model-3-0,model-1-0,model-2-0"));
 
-  // Lineage: each model is a consumed input of pick, named by its place in the list.
-  auto artifacts = client->ListArtifacts(run.id).value();
-  ASSERT_EQ(artifacts.size(), 3u);
-  for (const ArtifactRecord& a : artifacts) {
-    auto consumers = client->ArtifactConsumers(a.id).value();
-    ASSERT_EQ(consumers.size(), 1u) << a.task;
-    EXPECT_EQ(consumers[0].task, "pick");
-    // train[i] feeds models[i].
-    EXPECT_EQ(consumers[0].input, "models" + a.task.substr(a.task.find('[')));
-    EXPECT_EQ(consumers[0].run_id, run.id);
-  }
+  ExpectEachModelFedPick(*client, run.id);
 }
 
 TEST(ArtifactGather, CachedByTheArtifactsContentDigests) {
@@ -112,17 +108,17 @@ TEST(ArtifactGather, CachedByTheArtifactsContentDigests) {
   auto p = TrainAll(&c);
   ASSERT_TRUE(p.ok()) << p.status();
   const Json args = {{"xs", Json::parse("[1, 2]")}};
-  ASSERT_EQ(RunIt(*client, *p, args).state, "succeeded");
+  ASSERT_EQ(RunIt(*client, *p, args, true).state, "succeeded");
   EXPECT_EQ(c.pick_calls.load(), 1);
   // The trainers run again (caching off for them) and write the same bytes: pick is a hit.
-  RunRecord same = RunIt(*client, *p, args);
+  RunRecord same = RunIt(*client, *p, args, true);
   ASSERT_EQ(same.state, "succeeded") << same.error;
   EXPECT_EQ(c.train_calls.load(), 4);
   EXPECT_EQ(c.pick_calls.load(), 1);
   EXPECT_EQ(FindTask(client->ListTasks(same.id).value(), "pick")->state, "cached");
   // Different bytes, same definitions and parameters: the digests differ, pick runs.
   c.salt = 1;
-  RunRecord changed = RunIt(*client, *p, args);
+  RunRecord changed = RunIt(*client, *p, args, true);
   ASSERT_EQ(changed.state, "succeeded") << changed.error;
   EXPECT_EQ(c.pick_calls.load(), 2);
   EXPECT_EQ(changed.outputs["joined"], Json("model-1-1,model-2-1"));
@@ -135,7 +131,7 @@ TEST(ArtifactGather, ACorruptedGatheredArtifactFailsTheConsumerNamingIt) {
   auto p = TrainAll(&c);
   ASSERT_TRUE(p.ok()) << p.status();
   // Corrupt train[1]'s stored file after a first run.
-  auto arts_before = RunIt(*client, *p, {{"xs", Json::parse("[7, 8]")}});
+  auto arts_before = RunIt(*client, *p, {{"xs", Json::parse("[7, 8]")}}, true);
   ASSERT_EQ(arts_before.state, "succeeded");
   auto artifacts = client->ListArtifacts(arts_before.id).value();
   ASSERT_EQ(artifacts.size(), 2u);
@@ -169,16 +165,10 @@ TEST(ArtifactGather, AcrossNestedLoopsAListOfLists) {
   Status st = p->AddTask("pick", Pick(&c), {{"models", InputBinding::Gather("train", "model")}});
   ASSERT_TRUE(st.ok()) << st;
   ASSERT_TRUE(p->AddOutput("joined", "pick", "joined").ok());
-  RunRecord run = RunIt(*client, *p, {{"rows", Json::parse("[[1, 2], [3]]")}});
+  RunRecord run = RunIt(*client, *p, {{"rows", Json::parse("[[1, 2], [3]]")}}, true);
   ASSERT_EQ(run.state, "succeeded") << run.error;
   EXPECT_EQ(run.outputs["joined"], Json("model-1-0,model-2-0;model-3-0"));
-  auto artifacts = client->ListArtifacts(run.id).value();
-  ASSERT_EQ(artifacts.size(), 3u);
-  for (const ArtifactRecord& a : artifacts) {
-    auto consumers = client->ArtifactConsumers(a.id).value();
-    ASSERT_EQ(consumers.size(), 1u);
-    EXPECT_EQ(consumers[0].input, "models" + a.task.substr(a.task.find('[')));
-  }
+  ExpectEachModelFedPick(*client, run.id);
 }
 
 TEST(ArtifactGather, MistakesAreCaughtWhenDefined) {

@@ -15,6 +15,7 @@ namespace {
 
 using testing::FindTask;
 using testing::Fn;
+using testing::RunIt;
 using testing::ScratchHome;
 
 using Counters = testing::LoopCounters;
@@ -72,18 +73,6 @@ StatusOr<Pipeline> FanOut(Counters* c, int parallelism, bool two_step_body = fal
       p.AddTask("total", total, {{"values", InputBinding::Gather(gathered, output)}}));
   MLCORE_RETURN_IF_ERROR(p.AddOutput("sum", "total", "sum"));
   return p;
-}
-
-RunRecord RunIt(Client& client, const Pipeline& p, Json args, int max_parallelism = 8,
-                bool caching = false, std::string resume = "") {
-  RunOptions o;
-  o.arguments = std::move(args);
-  o.max_parallelism = max_parallelism;
-  o.enable_caching = caching;
-  o.resume_run_id = std::move(resume);
-  auto run = client.Run(p, o);
-  EXPECT_TRUE(run.ok()) << run.status();
-  return run.ok() ? *run : RunRecord();
 }
 
 TEST(Loop, FansOutOverATaskOutputAndGathers) {
@@ -168,7 +157,7 @@ TEST(Loop, ResumeRunsOnlyUnfinishedIterations) {
   c.fail_item = -1;
   c.calls = 0;
   // Caching off: only resume can keep the finished iterations from running again.
-  RunRecord resumed = RunIt(*client, *p, Json::object(), 8, false, first.id);
+  RunRecord resumed = RunIt(*client, *p, Json::object(), false, first.id);
   EXPECT_EQ(resumed.id, first.id);
   EXPECT_EQ(resumed.state, "succeeded") << resumed.error;
   EXPECT_EQ(c.calls.load(), 1);
@@ -184,11 +173,11 @@ TEST(Loop, IterationsHitTheCacheOneByOne) {
   Counters c;
   auto p = FanOut(&c, 0);
   ASSERT_TRUE(p.ok()) << p.status();
-  RunRecord a = RunIt(*client, *p, {{"n", 3}}, 8, true);
+  RunRecord a = RunIt(*client, *p, {{"n", 3}}, true);
   ASSERT_EQ(a.state, "succeeded") << a.error;
   EXPECT_EQ(c.calls.load(), 3);
   // One more item: the three earlier iterations come from the cache, the new one runs.
-  RunRecord b = RunIt(*client, *p, {{"n", 4}}, 8, true);
+  RunRecord b = RunIt(*client, *p, {{"n", 4}}, true);
   ASSERT_EQ(b.state, "succeeded") << b.error;
   EXPECT_EQ(c.calls.load(), 4);
   EXPECT_EQ(b.outputs["sum"], Json(14));

@@ -14,6 +14,7 @@ namespace {
 
 using testing::FindTask;
 using testing::Fn;
+using testing::RunIt;
 using testing::ScratchHome;
 
 using Counters = testing::LoopCounters;
@@ -72,18 +73,6 @@ StatusOr<Pipeline> Grid(Counters* c, int outer_par = 0, int inner_par = 0, int s
   MLCORE_RETURN_IF_ERROR(p.AddOutput("total", "total", "sum"));
   MLCORE_RETURN_IF_ERROR(p.AddOutput("grid", "grid", "out"));
   return p;
-}
-
-RunRecord RunIt(Client& client, const Pipeline& p, Json args, bool caching = false,
-                std::string resume = "") {
-  RunOptions o;
-  o.arguments = std::move(args);
-  o.max_parallelism = 8;
-  o.enable_caching = caching;
-  o.resume_run_id = std::move(resume);
-  auto run = client.Run(p, o);
-  EXPECT_TRUE(run.ok()) << run.status();
-  return run.ok() ? *run : RunRecord();
 }
 
 const Json kRows = Json::parse("[[1, 2], [3], [], [4, 5, 6]]");

@@ -194,12 +194,18 @@ struct Fixture {
     return fires.ok() ? *fires : std::vector<ScheduleFire>{};
   }
 
+  // Waits for every recorded run to be recorded finished; a run still unfinished after a
+  // generous deadline fails the test instead of hanging it.
   void WaitRuns() {
     auto runs = client->ListRuns();
     ASSERT_TRUE(runs.ok()) << runs.status();
+    const absl::Time deadline = absl::Now() + absl::Seconds(120);
     for (const auto& r : *runs) {
-      while (client->GetRun(r.id)->state == state::kRunning ||
-             client->GetRun(r.id)->state == state::kPending) {
+      while (true) {
+        auto run = client->GetRun(r.id);
+        ASSERT_TRUE(run.ok()) << run.status();
+        if (run->state != state::kRunning && run->state != state::kPending) break;
+        ASSERT_LT(absl::Now(), deadline) << "run " << r.id << " is still recorded " << run->state;
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
       }
     }
