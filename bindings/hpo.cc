@@ -17,6 +17,7 @@
 #include "mlcore/hpo/nsga2_sampler.h"
 #include "mlcore/hpo/pipeline_objective.h"
 #include "mlcore/hpo/study.h"
+#include "released.h"
 
 namespace mlcore::python {
 namespace {
@@ -224,16 +225,33 @@ py::list DirectionNames(const std::vector<StudyDirection>& directions) {
   return out;
 }
 
+// A Python callable owned by a C++ object that may be destroyed on a thread without the GIL (a
+// study's worker): the reference is dropped under the GIL.
+class GilSafeObject {
+ public:
+  explicit GilSafeObject(py::object o) : o_(std::move(o)) {}
+  ~GilSafeObject() {
+    py::gil_scoped_acquire gil;
+    o_ = py::object();
+  }
+  GilSafeObject(const GilSafeObject&) = delete;
+  GilSafeObject& operator=(const GilSafeObject&) = delete;
+  // Calls it; the caller holds the GIL.
+  template <typename... Args>
+  py::object operator()(Args&&... args) const {
+    return o_(std::forward<Args>(args)...);
+  }
+
+ private:
+  py::object o_;
+};
+
 // A sampler written in Python. `fn(trials, directions, trial, name, distribution)` (a closure
 // built by mlcore.hpo around the user's object) returns the parameter's value; it runs on the
 // thread that suggests, which holds no GIL here, so the GIL is taken for the call.
 class PythonSampler : public Sampler {
  public:
   PythonSampler(std::string name, py::object fn) : name_(std::move(name)), fn_(std::move(fn)) {}
-  ~PythonSampler() override {
-    py::gil_scoped_acquire gil;
-    fn_ = py::object();
-  }
   std::string name() const override { return name_; }
   StatusOr<double> SampleIndependent(const SamplerContext& context, const FrozenTrial& trial,
                                      const std::string& name, const Distribution& d) override {
@@ -259,17 +277,13 @@ class PythonSampler : public Sampler {
 
  private:
   std::string name_;
-  py::object fn_;
+  GilSafeObject fn_;
 };
 
 // A pruner written in Python: `fn(trials, direction, trial)` returns whether to prune.
 class PythonPruner : public Pruner {
  public:
   PythonPruner(std::string name, py::object fn) : name_(std::move(name)), fn_(std::move(fn)) {}
-  ~PythonPruner() override {
-    py::gil_scoped_acquire gil;
-    fn_ = py::object();
-  }
   std::string name() const override { return name_; }
   StatusOr<bool> Prune(const PrunerContext& context, const FrozenTrial& trial) override {
     py::gil_scoped_acquire gil;
@@ -285,7 +299,7 @@ class PythonPruner : public Pruner {
 
  private:
   std::string name_;
-  py::object fn_;
+  GilSafeObject fn_;
 };
 
 py::dict FrozenToDict(const FrozenTrial& t) {
@@ -398,16 +412,14 @@ void BindHpo(py::module_& m) {
           "suggest_float",
           [](Trial& t, const std::string& name, double low, double high, bool log,
              std::optional<double> step) {
-            py::gil_scoped_release release;
-            return Unwrap(t.SuggestFloat(name, low, high, log, step));
+            return Released([&] { return t.SuggestFloat(name, low, high, log, step); });
           },
           py::arg("name"), py::arg("low"), py::arg("high"), py::kw_only(), py::arg("log") = false,
           py::arg("step") = py::none())
       .def(
           "suggest_int",
           [](Trial& t, const std::string& name, int64_t low, int64_t high, bool log, int64_t step) {
-            py::gil_scoped_release release;
-            return Unwrap(t.SuggestInt(name, low, high, log, step));
+            return Released([&] { return t.SuggestInt(name, low, high, log, step); });
           },
           py::arg("name"), py::arg("low"), py::arg("high"), py::kw_only(), py::arg("log") = false,
           py::arg("step") = 1)
@@ -419,10 +431,7 @@ void BindHpo(py::module_& m) {
               c.push_back(ToParamValue(h, "a choice of parameter '" + name + "'"));
             }
             ParamValue v;
-            {
-              py::gil_scoped_release release;
-              v = Unwrap(t.SuggestCategorical(name, std::move(c)));
-            }
+            v = Released([&] { return t.SuggestCategorical(name, std::move(c)); });
             return FromParamValue(v);
           },
           py::arg("name"), py::arg("choices"))
@@ -430,25 +439,17 @@ void BindHpo(py::module_& m) {
           "suggest",
           [](Trial& t, const std::string& name, const Distribution& d) {
             ParamValue v;
-            {
-              py::gil_scoped_release release;
-              v = Unwrap(t.Suggest(name, d));
-            }
+            v = Released([&] { return t.Suggest(name, d); });
             return FromParamValue(v);
           },
           py::arg("name"), py::arg("distribution"))
       .def(
           "report",
           [](Trial& t, double value, int64_t step) {
-            py::gil_scoped_release release;
-            ThrowIfError(t.Report(value, step));
+            Released([&] { return t.Report(value, step); });
           },
           py::arg("value"), py::arg("step"))
-      .def("should_prune",
-           [](Trial& t) {
-             py::gil_scoped_release release;
-             return Unwrap(t.ShouldPrune());
-           })
+      .def("should_prune", [](Trial& t) { return Released([&] { return t.ShouldPrune(); }); })
       .def_property_readonly("params", [](const Trial& t) { return ParamsToDict(t.params()); })
       .def_property_readonly(
           "devices", [](const Trial& t) { return t.devices(); },
@@ -467,8 +468,7 @@ void BindHpo(py::module_& m) {
               throw py::type_error("user attr '" + key + "' is not JSON-serializable: " +
                                    std::string(py::str(e.value())));
             }
-            py::gil_scoped_release release;
-            ThrowIfError(t.SetUserAttr(key, text));
+            Released([&] { return t.SetUserAttr(key, text); });
           },
           py::arg("key"), py::arg("value"))
       .def_property_readonly("user_attrs",
@@ -580,8 +580,7 @@ void BindHpo(py::module_& m) {
             if (!search_space.empty()) {
               o.search_space = ToSearchSpace(search_space);
             }
-            py::gil_scoped_release release;
-            return Unwrap(Study::Create(std::move(o)));
+            return Released([&] { return Study::Create(std::move(o)); });
           },
           py::arg("name"), py::arg("direction"), py::arg("sampler"), py::arg("pruner"),
           py::arg("storage"), py::arg("load_if_exists"), py::arg("requeue_stale_trials"),
@@ -598,8 +597,7 @@ void BindHpo(py::module_& m) {
             o.pruner_object = std::move(pruner);
             o.storage = storage;
             o.requeue_stale_trials = requeue_stale_trials;
-            py::gil_scoped_release release;
-            return Unwrap(Study::Load(std::move(o)));
+            return Released([&] { return Study::Load(std::move(o)); });
           },
           py::arg("name"), py::arg("sampler"), py::arg("pruner"), py::arg("storage"),
           py::arg("requeue_stale_trials"))
@@ -610,11 +608,7 @@ void BindHpo(py::module_& m) {
                              [](const Study& s) { return DirectionNames(s.directions()); })
       .def_property_readonly("storage", [](Study& s) { return s.storage().description(); })
       .def(
-          "ask",
-          [](Study& s) {
-            py::gil_scoped_release release;
-            return Unwrap(s.Ask());
-          },
+          "ask", [](Study& s) { return Released([&] { return s.Ask(); }); },
           py::keep_alive<0, 1>())  // a Trial points at its Study
       .def(
           "tell",
@@ -625,12 +619,10 @@ void BindHpo(py::module_& m) {
             if (!value.is_none()) values = Unwrap(ToValues(value));
             if (py::isinstance<Trial>(trial)) {
               Trial& t = trial.cast<Trial&>();
-              py::gil_scoped_release release;
-              ThrowIfError(s.TellValues(t, st, values, error));
+              Released([&] { return s.TellValues(t, st, values, error); });
             } else {
               int64_t number = trial.cast<int64_t>();
-              py::gil_scoped_release release;
-              ThrowIfError(s.TellValues(number, st, values, error));
+              Released([&] { return s.TellValues(number, st, values, error); });
             }
           },
           py::arg("trial"), py::arg("value") = py::none(), py::arg("state") = "complete",
@@ -707,13 +699,11 @@ void BindHpo(py::module_& m) {
                 MakeResources(gpus_per_trial, std::move(gpus), cpus_per_trial, cpus));
             if (metrics.empty()) {
               Objective objective = Unwrap(MakeCommandObjective(std::move(c), std::move(space)));
-              py::gil_scoped_release release;
-              ThrowIfError(s.Optimize(objective, o));
+              Released([&] { return s.Optimize(objective, o); });
             } else {
               MultiObjective objective =
                   Unwrap(MakeCommandMultiObjective(std::move(c), std::move(space), metrics));
-              py::gil_scoped_release release;
-              ThrowIfError(s.OptimizeMultiObjective(objective, o));
+              Released([&] { return s.OptimizeMultiObjective(objective, o); });
             }
           },
           py::arg("command"), py::arg("metric"), py::arg("search_space"), py::arg("format"),
@@ -744,8 +734,7 @@ void BindHpo(py::module_& m) {
             OptimizeOptions o = MakeOptimizeOptions(
                 n_trials, timeout, n_parallel, max_trials, max_failed_trials, goal,
                 MakeResources(gpus_per_trial, std::move(gpus), cpus_per_trial, cpus));
-            py::gil_scoped_release release;
-            ThrowIfError(s.Optimize(objective, o));
+            Released([&] { return s.Optimize(objective, o); });
           },
           py::arg("client"), py::arg("pipeline"), py::arg("metric"), py::arg("search_space"),
           py::arg("arguments_json"), py::arg("experiment"), py::arg("trial_timeout"),
@@ -755,15 +744,13 @@ void BindHpo(py::module_& m) {
           py::arg("gpus") = py::none(), py::arg("cpus_per_trial") = 0, py::arg("cpus") = 0)
       .def("_system_attrs",
            [](Study& s) {
-             py::gil_scoped_release release;
-             return Unwrap(s.storage().GetStudySystemAttrs(s.record().id));
+             return Released([&] { return s.storage().GetStudySystemAttrs(s.record().id); });
            })
       .def("stop", &Study::Stop)
       .def("enqueue",
            [](Study& s, const py::dict& params) {
              auto p = DictToParams(params);
-             py::gil_scoped_release release;
-             ThrowIfError(s.Enqueue(p));
+             Released([&] { return s.Enqueue(p); });
            })
       .def(
           "add_trial",
@@ -781,10 +768,7 @@ void BindHpo(py::module_& m) {
             t.intermediate_values = intermediate_values;
             t.error = error;
             FrozenTrial added;
-            {
-              py::gil_scoped_release release;
-              added = Unwrap(s.AddTrial(t));
-            }
+            added = Released([&] { return s.AddTrial(t); });
             return FrozenToDict(added);
           },
           py::arg("params"), py::arg("distributions"), py::arg("value") = py::none(),
@@ -793,10 +777,7 @@ void BindHpo(py::module_& m) {
       .def("_trials",
            [](Study& s) {
              TrialList trials;
-             {
-               py::gil_scoped_release release;
-               trials = Unwrap(s.Trials());
-             }
+             trials = Released([&] { return s.Trials(); });
              py::list out;
              for (const auto& t : trials) out.append(FrozenToDict(*t));
              return out;
@@ -804,18 +785,12 @@ void BindHpo(py::module_& m) {
       .def("_best_trials",
            [](Study& s) {
              TrialList trials;
-             {
-               py::gil_scoped_release release;
-               trials = Unwrap(s.BestTrials());
-             }
+             trials = Released([&] { return s.BestTrials(); });
              return TrialsToList(trials);
            })
       .def("_best_trial", [](Study& s) {
         FrozenTrial best;
-        {
-          py::gil_scoped_release release;
-          best = Unwrap(s.BestTrial());
-        }
+        best = Released([&] { return s.BestTrial(); });
         return FrozenToDict(best);
       });
 
@@ -891,11 +866,8 @@ void BindHpo(py::module_& m) {
       "list_studies",
       [](const std::string& storage) {
         std::vector<StudySummary> studies;
-        {
-          py::gil_scoped_release release;
-          std::shared_ptr<Storage> st = Unwrap(OpenStorage(storage));
-          studies = Unwrap(SummarizeStudies(*st));
-        }
+        std::shared_ptr<Storage> st = Released([&] { return OpenStorage(storage); });
+        studies = Released([&] { return SummarizeStudies(*st); });
         py::list out;
         for (const StudySummary& s : studies) {
           py::dict d = StudyRecordToDict(s.study);

@@ -294,11 +294,20 @@ Status Study::Finish(Trial& trial, TrialState state, std::vector<double> values,
     reports.swap(trial.pending_reports_);
   }
   Status s = storage_->FinishTrial(trial.id(), state, values, reason, reports);
+  if (!s.ok()) {
+    // Nothing was written (one transaction): the trial stays running and a retried tell sends
+    // the same intermediate values again, ahead of any reported since.
+    std::lock_guard<std::mutex> lock(trial.mu_);
+    reports.insert(reports.end(), trial.pending_reports_.begin(), trial.pending_reports_.end());
+    trial.pending_reports_.swap(reports);
+    return Status(s.code(), absl::StrCat("study '", record_.name, "', trial ", trial.number(),
+                                         ": recording it as ", TrialStateName(state),
+                                         " failed: ", s.message()));
+  }
   {
     std::lock_guard<std::mutex> lock(ask_mu_);
     asks_.erase(trial.number());
   }
-  if (!s.ok()) return s;
   std::lock_guard<std::mutex> lock(trial.mu_);
   trial.record_.state = state;
   trial.record_.has_value = !values.empty();

@@ -146,7 +146,14 @@ Status Trial::FlushReports() {
     pending.swap(pending_reports_);
   }
   if (pending.empty()) return absl::OkStatus();
-  return study_->storage_->ReportIntermediates(id_, pending);
+  Status s = study_->storage_->ReportIntermediates(id_, pending);
+  if (!s.ok()) {
+    // Keep them for the next flush (or the final tell), ahead of any reported meanwhile.
+    std::lock_guard<std::mutex> lock(mu_);
+    pending.insert(pending.end(), pending_reports_.begin(), pending_reports_.end());
+    pending_reports_.swap(pending);
+  }
+  return s;
 }
 
 StatusOr<bool> Trial::ShouldPrune() {
