@@ -18,10 +18,12 @@ namespace mlcore::nn::internal {
 namespace {
 
 using cuda::Blocks;
+using cuda::BlockSum;
 using cuda::Check;
 using cuda::CheckBlas;
 using cuda::CheckLaunch;
 using cuda::kThreads;
+using cuda::UseDevice;
 
 // cols[n, (c, kh, kw), (oh, ow)], one thread per entry.
 __global__ void Im2ColKernel(ConvCudaArgs a, const float* x, float* cols) {
@@ -74,26 +76,8 @@ __global__ void BiasGradKernel(const float* dy, float* db, int64_t batch, int64_
   for (int64_t i = threadIdx.x; i < batch * p; i += blockDim.x) {
     s += dy[((i / p) * filters + f) * p + i % p];
   }
-  part[threadIdx.x] = s;
-  __syncthreads();
-  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
-    if (threadIdx.x < stride) part[threadIdx.x] += part[threadIdx.x + stride];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) db[f] = static_cast<float>(part[0]);
-}
-
-// Block-wide sum of one double per thread (blockDim.x == kThreads).
-__device__ double BlockSum(double v, double* part) {
-  part[threadIdx.x] = v;
-  __syncthreads();
-  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
-    if (threadIdx.x < stride) part[threadIdx.x] += part[threadIdx.x + stride];
-    __syncthreads();
-  }
-  const double total = part[0];
-  __syncthreads();
-  return total;
+  s = BlockSum(s, part);
+  if (threadIdx.x == 0) db[f] = static_cast<float>(s);
 }
 
 // One block per channel c; value k of the channel is x[(k / S * C + c) * S + k % S].
@@ -194,7 +178,8 @@ __global__ void EmbeddingBackwardKernel(const void* indices, IndexKind kind, int
 
 Status ConvFillBias(int device, const float* bias, float* y, int64_t batch, int64_t filters,
                     int64_t p) {
-  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(device)));
+  MLCORE_RETURN_IF_ERROR(UseDevice("Conv2d bias", device));
+  if (batch * filters * p <= 0) return absl::OkStatus();
   FillBiasKernel<<<Blocks(batch * filters * p), kThreads>>>(bias, y, filters, p,
                                                             batch * filters * p);
   return CheckLaunch("Conv2d bias");
@@ -202,7 +187,8 @@ Status ConvFillBias(int device, const float* bias, float* y, int64_t batch, int6
 
 Status ConvBiasGrad(int device, const float* dy, float* db, int64_t batch, int64_t filters,
                     int64_t p) {
-  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(device)));
+  MLCORE_RETURN_IF_ERROR(UseDevice("Conv2d bias gradient", device));
+  if (filters <= 0) return absl::OkStatus();  // one block per filter; batch == 0 writes zeros
   BiasGradKernel<<<static_cast<unsigned>(filters), kThreads>>>(dy, db, batch, filters, p);
   return CheckLaunch("Conv2d bias gradient");
 }
@@ -220,8 +206,32 @@ StatusOr<const float*> RoundedWeights(const ConvCudaArgs& a, const float* w, Cud
 
 }  // namespace
 
+namespace {
+
+// Backward of a convolution with no outputs (batch 0, or a window larger than the padded input):
+// nothing contributes, so every gradient is zero. Neither cuDNN (a 0-sized descriptor is
+// CUDNN_STATUS_BAD_PARAM) nor the GEMM loop (which would leave dw unwritten) is asked.
+Status ConvBackwardEmpty(const ConvCudaArgs& a, float* dw, float* db, float* dx) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("Conv2d backward", a.device));
+  const int64_t nw = a.filters * a.ColRows() / a.groups;
+  MLCORE_RETURN_IF_ERROR(
+      Check("Conv2d backward (zero dw)", cudaMemsetAsync(dw, 0, sizeof(float) * nw, 0)));
+  if (db != nullptr) {
+    MLCORE_RETURN_IF_ERROR(
+        Check("Conv2d backward (zero db)", cudaMemsetAsync(db, 0, sizeof(float) * a.filters, 0)));
+  }
+  if (dx == nullptr) return absl::OkStatus();
+  const size_t nx = sizeof(float) * a.batch * a.channels * a.height * a.width;
+  return Check("Conv2d backward (zero dx)", cudaMemsetAsync(dx, 0, nx, 0));
+}
+
+bool NoOutputs(const ConvCudaArgs& a) { return a.batch == 0 || a.out_height * a.out_width == 0; }
+
+}  // namespace
+
 Status ConvForwardCuda(const ConvCudaArgs& a, const float* x, const float* w, const float* bias,
                        float* cols, float* y) {
+  if (NoOutputs(a)) return UseDevice("Conv2d", a.device);  // y is empty
 #if defined(MLCORE_HAVE_CUDNN)
   if (a.backend == ConvBackend::kCudnn) return CudnnConvForward(a, x, w, bias, y);
 #endif
@@ -257,6 +267,7 @@ Status ConvForwardCuda(const ConvCudaArgs& a, const float* x, const float* w, co
 
 Status ConvBackwardCuda(const ConvCudaArgs& a, const float* dy, const float* x, const float* w,
                         const float* cols, float* dw, float* db, float* scratch, float* dx) {
+  if (NoOutputs(a)) return ConvBackwardEmpty(a, dw, db, dx);
 #if defined(MLCORE_HAVE_CUDNN)
   if (a.backend == ConvBackend::kCudnn) return CudnnConvBackward(a, dy, x, w, dw, db, dx);
 #endif
@@ -301,7 +312,8 @@ Status ConvBackwardCuda(const ConvCudaArgs& a, const float* dy, const float* x, 
 Status BatchNormTrainCuda(const BatchNormCudaArgs& a, const float* x, const float* gamma,
                           const float* beta, float* running_mean, float* running_var, float* y,
                           float* xhat, float* rstd) {
-  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
+  MLCORE_RETURN_IF_ERROR(UseDevice("BatchNorm", a.device));
+  if (a.channels <= 0) return absl::OkStatus();  // one block per channel
   BatchNormTrainKernel<<<static_cast<unsigned>(a.channels), kThreads>>>(
       a, x, gamma, beta, running_mean, running_var, y, xhat, rstd);
   return CheckLaunch("BatchNorm");
@@ -310,7 +322,8 @@ Status BatchNormTrainCuda(const BatchNormCudaArgs& a, const float* x, const floa
 Status BatchNormInferCuda(const BatchNormCudaArgs& a, const float* x, const float* gamma,
                           const float* beta, const float* running_mean, const float* running_var,
                           float* y) {
-  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
+  MLCORE_RETURN_IF_ERROR(UseDevice("BatchNorm inference", a.device));
+  if (a.batch * a.channels * a.spatial <= 0) return absl::OkStatus();
   BatchNormInferKernel<<<Blocks(a.batch * a.channels * a.spatial), kThreads>>>(
       a, x, gamma, beta, running_mean, running_var, y);
   return CheckLaunch("BatchNorm inference");
@@ -319,7 +332,8 @@ Status BatchNormInferCuda(const BatchNormCudaArgs& a, const float* x, const floa
 Status BatchNormBackwardCuda(const BatchNormCudaArgs& a, const float* dy, const float* xhat,
                              const float* rstd, const float* gamma, float* dgamma, float* dbeta,
                              float* dx) {
-  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
+  MLCORE_RETURN_IF_ERROR(UseDevice("BatchNorm backward", a.device));
+  if (a.channels <= 0) return absl::OkStatus();
   BatchNormBackwardKernel<<<static_cast<unsigned>(a.channels), kThreads>>>(a, dy, xhat, rstd, gamma,
                                                                            dgamma, dbeta, dx);
   return CheckLaunch("BatchNorm backward");
@@ -327,15 +341,19 @@ Status BatchNormBackwardCuda(const BatchNormCudaArgs& a, const float* dy, const 
 
 Status EmbeddingForwardCuda(int device, const void* indices, IndexKind kind, int64_t count,
                             const float* table, int64_t dim, float* out) {
-  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(device)));
+  MLCORE_RETURN_IF_ERROR(UseDevice("Embedding", device));
+  if (count * dim <= 0) return absl::OkStatus();
   EmbeddingForwardKernel<<<Blocks(count * dim), kThreads>>>(indices, kind, count, table, dim, out);
   return CheckLaunch("Embedding");
 }
 
 Status EmbeddingBackwardCuda(int device, const void* indices, IndexKind kind, int64_t count,
                              const float* dy, int64_t dim, int64_t vocab, float* dtable) {
-  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(device)));
-  MLCORE_RETURN_IF_ERROR(Check("cudaMemset", cudaMemset(dtable, 0, sizeof(float) * vocab * dim)));
+  MLCORE_RETURN_IF_ERROR(UseDevice("Embedding backward", device));
+  // Async on the legacy default stream: ordered before the kernel without stalling the host.
+  MLCORE_RETURN_IF_ERROR(Check("Embedding backward (zero the table gradient)",
+                               cudaMemsetAsync(dtable, 0, sizeof(float) * vocab * dim, 0)));
+  if (count * dim <= 0) return absl::OkStatus();
   EmbeddingBackwardKernel<<<Blocks(count * dim), kThreads>>>(indices, kind, count, dy, dim, dtable);
   return CheckLaunch("Embedding backward");
 }

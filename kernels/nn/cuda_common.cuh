@@ -47,6 +47,21 @@ inline Status CheckBlas(const char* op, cublasStatus_t st) {
   return absl::InternalError(absl::StrCat("nn::", op, " (cuBLAS): ", cublasGetStatusString(st)));
 }
 
+// Block-wide sum of one double per thread in a fixed order (repeatable), for blocks of kThreads.
+// Every thread of the block must call it (it holds barriers); each gets the total. `part` is
+// __shared__ double[kThreads] of the caller, free again when this returns.
+__device__ inline double BlockSum(double v, double* part) {
+  part[threadIdx.x] = v;
+  __syncthreads();
+  for (int stride = kThreads / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) part[threadIdx.x] += part[threadIdx.x + stride];
+    __syncthreads();
+  }
+  const double total = part[0];
+  __syncthreads();
+  return total;
+}
+
 // The cuBLAS handle of `device`, made current; `op` names the caller in errors.
 StatusOr<cublasHandle_t> CublasHandle(const char* op, int device);
 

@@ -18,6 +18,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "cuda_common.cuh"
 #include "nn/cuda_kernels.h"
 #include "nn/cuda_scratch.h"
 #include "nn/cudnn_conv.h"
@@ -25,7 +26,7 @@
 namespace mlcore::nn::internal {
 namespace {
 
-constexpr int kMaxDevices = 64;
+using cuda::kMaxDevices;
 // Algorithms needing more workspace than this are passed over for the next one on cuDNN's list.
 constexpr size_t kMaxWorkspaceBytes = size_t{1} << 30;
 
@@ -35,19 +36,13 @@ Status CheckDnn(const char* op, cudnnStatus_t st) {
       absl::StrCat("nn::Conv2d ", op, " (cuDNN): ", cudnnGetErrorString(st)));
 }
 
-Status CheckCuda(const char* op, cudaError_t err) {
-  if (err == cudaSuccess) return absl::OkStatus();
-  return absl::InternalError(absl::StrCat("nn::Conv2d ", op, " (CUDA): ", cudaGetErrorName(err),
-                                          ": ", cudaGetErrorString(err)));
-}
-
 StatusOr<cudnnHandle_t> DnnHandle(int device) {
   static std::mutex mu;
   static cudnnHandle_t handles[kMaxDevices] = {};
   if (device < 0 || device >= kMaxDevices) {
     return absl::InvalidArgumentError("nn::Conv2d: CUDA device index out of range");
   }
-  MLCORE_RETURN_IF_ERROR(CheckCuda("cudaSetDevice", cudaSetDevice(device)));
+  MLCORE_RETURN_IF_ERROR(cuda::UseDevice("Conv2d (cuDNN)", device));
   std::lock_guard<std::mutex> lock(mu);
   if (handles[device] == nullptr) {
     cudnnHandle_t h = nullptr;
@@ -113,18 +108,19 @@ struct Choice {
   size_t workspace = 0;
 };
 
-using Key = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
+using Key = std::tuple<int, int, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
 
 Key KeyOf(const ConvCudaArgs& a, Pass pass) {
   return Key{a.device,   static_cast<int>(pass),
-             a.batch,    a.filters,
-             a.channels, a.height,
-             a.width,    a.kernel_h,
-             a.kernel_w, a.stride_h,
-             a.stride_w, a.pad_h,
-             a.pad_w,    a.dil_h,
-             a.dil_w,    a.groups};
+             a.bf16,     a.batch,
+             a.filters,  a.channels,
+             a.height,   a.width,
+             a.kernel_h, a.kernel_w,
+             a.stride_h, a.stride_w,
+             a.pad_h,    a.pad_w,
+             a.dil_h,    a.dil_w,
+             a.groups};
 }
 
 // The first algorithm on cuDNN's ranked list that it can run in FMA math within the workspace

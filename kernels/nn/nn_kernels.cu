@@ -2,7 +2,6 @@
 // grid-stride loops; the loss uses one warp per row with shuffles for max and sum; GEMMs go to
 // cuBLAS with one handle per device.
 #include <cublas_v2.h>
-#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -49,32 +48,26 @@ __device__ float ActD(Activation kind, float s) {
 }
 
 __global__ void ActForwardKernel(Activation kind, const float* x, float* y, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
-       i += int64_t{gridDim.x} * blockDim.x) {
-    y[i] = ActF(kind, x[i]);
-  }
+  MLCORE_GRID_STRIDE(i, n) { y[i] = ActF(kind, x[i]); }
 }
 
 __global__ void ActBackwardKernel(Activation kind, const float* s, const float* dy, float* dx,
                                   int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
-       i += int64_t{gridDim.x} * blockDim.x) {
-    dx[i] = dy[i] * ActD(kind, s[i]);
+  MLCORE_GRID_STRIDE(i, n) {
+    // ReLU as a select, like the CPU twin: a blocked gradient is +0 even for an infinite or NaN
+    // dy (a product with 0 would give NaN, or -0 for a negative dy).
+    dx[i] = kind == Activation::kRelu ? (s[i] > 0.0f ? dy[i] : 0.0f) : dy[i] * ActD(kind, s[i]);
   }
 }
 
 __global__ void BroadcastRowsKernel(const float* bias, float* y, int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
-       i += int64_t{gridDim.x} * blockDim.x) {
-    y[i] = bias[i % cols];
-  }
+  MLCORE_GRID_STRIDE(i, n) { y[i] = bias[i % cols]; }
 }
 
 // One thread per column; rows are walked in order, so the sum is deterministic.
 __global__ void SumRowsKernel(const float* dy, float* db, int64_t rows, int64_t cols) {
-  for (int64_t j = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; j < cols;
-       j += int64_t{gridDim.x} * blockDim.x) {
+  MLCORE_GRID_STRIDE(j, cols) {
     float s = 0.0f;
     for (int64_t r = 0; r < rows; ++r) s += dy[r * cols + j];
     db[j] = s;
@@ -158,7 +151,7 @@ __global__ void LayerNormForwardKernel(const float* x, const float* gamma, const
   for (int64_t j = lane; j < d; j += 32) {
     const float h = static_cast<float>(x[o + j] - mean) * rs;
     xhat[o + j] = h;
-    y[o + j] = h * gamma[j] + beta[j];
+    y[o + j] = __fadd_rn(__fmul_rn(h, gamma[j]), beta[j]);  // no FMA: the CPU rounds twice
   }
 }
 
@@ -186,11 +179,10 @@ __global__ void LayerNormBackwardKernel(const float* dy, const float* xhat, cons
 // One thread per column, rows walked in order: deterministic sums.
 __global__ void LayerNormParamGradKernel(const float* dy, const float* xhat, float* dgamma,
                                          float* dbeta, int64_t rows, int64_t d) {
-  for (int64_t j = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; j < d;
-       j += int64_t{gridDim.x} * blockDim.x) {
+  MLCORE_GRID_STRIDE(j, d) {
     float g = 0.0f, b = 0.0f;
     for (int64_t r = 0; r < rows; ++r) {
-      g += dy[r * d + j] * xhat[r * d + j];
+      g = __fadd_rn(g, __fmul_rn(dy[r * d + j], xhat[r * d + j]));  // no FMA, as the CPU
       b += dy[r * d + j];
     }
     dgamma[j] = g;
@@ -199,8 +191,7 @@ __global__ void LayerNormParamGradKernel(const float* dy, const float* xhat, flo
 }
 
 __global__ void AdamKernel(float* w, const float* g, float* m, float* v, int64_t n, AdamArgs a) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
-       i += int64_t{gridDim.x} * blockDim.x) {
+  MLCORE_GRID_STRIDE(i, n) {
     const float gi = a.decoupled ? g[i] : __fadd_rn(g[i], __fmul_rn(a.weight_decay, w[i]));
     const float mi = __fadd_rn(__fmul_rn(a.beta1, m[i]), __fmul_rn(1.0f - a.beta1, gi));
     const float vi =
@@ -214,8 +205,7 @@ __global__ void AdamKernel(float* w, const float* g, float* m, float* v, int64_t
 
 __global__ void SgdKernel(float* w, const float* g, float* v, int64_t n, float lr, float mu,
                           float wd, bool nesterov, bool first) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
-       i += int64_t{gridDim.x} * blockDim.x) {
+  MLCORE_GRID_STRIDE(i, n) {
     float d = __fadd_rn(g[i], __fmul_rn(wd, w[i]));
     if (v != nullptr) {
       v[i] = first ? d : __fadd_rn(__fmul_rn(mu, v[i]), d);
@@ -228,38 +218,32 @@ __global__ void SgdKernel(float* w, const float* g, float* v, int64_t n, float l
 __global__ void SumOfSquaresKernel(const float* x, int64_t n, double* out) {
   __shared__ double partial[kThreads];
   double s = 0.0;
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
-       i += int64_t{gridDim.x} * blockDim.x) {
-    s += static_cast<double>(x[i]) * x[i];
-  }
-  partial[threadIdx.x] = s;
-  __syncthreads();
-  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
-    if (threadIdx.x < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) atomicAdd(out, partial[0]);
+  MLCORE_GRID_STRIDE(i, n) { s += static_cast<double>(x[i]) * x[i]; }
+  s = BlockSum(s, partial);
+  // One atomic per block: the blocks' order varies, so the last bits of the total may too.
+  if (threadIdx.x == 0) atomicAdd(out, s);
 }
 
-__global__ void ToBf16Kernel(const float* in, __nv_bfloat16* out, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
-       i += int64_t{gridDim.x} * blockDim.x) {
-    out[i] = __float2bfloat16_rn(in[i]);
-  }
+// mlcore::FloatToBFloat16 (core/half.h) on the device, integer op for integer op: round to
+// nearest even, and a NaN keeps its sign and payload with the quiet bit set. (cuda_bf16.h's
+// __float2bfloat16_rn returns one canonical NaN, 0x7fff, which the CPU twin does not.)
+__device__ __forceinline__ uint16_t Bf16Bits(float f) {
+  uint32_t u = __float_as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+__global__ void ToBf16Kernel(const float* in, uint16_t* out, int64_t n) {
+  MLCORE_GRID_STRIDE(i, n) { out[i] = Bf16Bits(in[i]); }
 }
 
 __global__ void RoundToBf16Kernel(const float* in, float* out, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
-       i += int64_t{gridDim.x} * blockDim.x) {
-    out[i] = __bfloat162float(__float2bfloat16_rn(in[i]));
-  }
+  MLCORE_GRID_STRIDE(i, n) { out[i] = __uint_as_float(uint32_t{Bf16Bits(in[i])} << 16); }
 }
 
 __global__ void ScaleKernel(float* x, int64_t n, float s) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
-       i += int64_t{gridDim.x} * blockDim.x) {
-    x[i] *= s;
-  }
+  MLCORE_GRID_STRIDE(i, n) { x[i] *= s; }
 }
 
 }  // namespace
@@ -275,63 +259,109 @@ StatusOr<cublasHandle_t> CublasHandle(const char* op, int device) {
   std::lock_guard<std::mutex> lock(mu);
   if (handles[device] == nullptr) {
     cublasHandle_t h = nullptr;
-    MLCORE_RETURN_IF_ERROR(CheckBlas("cublasCreate", cublasCreate(&h)));
+    MLCORE_RETURN_IF_ERROR(CheckBlas(op, cublasCreate(&h)));
     handles[device] = h;
   }
   return handles[device];
 }
+
+namespace {
+
+constexpr int64_t kIntMax = 2147483647;
+
+// What every GEMM checks first. Sets *done when nothing is left to multiply: an empty C, or
+// k == 0, where C = 0 (beta 0) or C stays (accumulate), as cuBLAS defines it but without handing
+// cuBLAS the leading dimension 0 that it rejects.
+Status GemmPrologue(const char* op, int device, int64_t m, int64_t n, int64_t k, float* c,
+                    bool accumulate, bool* done) {
+  *done = true;
+  if (m < 0 || n < 0 || k < 0 || m > kIntMax || n > kIntMax || k > kIntMax) {
+    return absl::InvalidArgumentError(absl::StrCat("nn::", op, ": GEMM dimensions m=", m, " n=", n,
+                                                   " k=", k, " outside cuBLAS's int32 range"));
+  }
+  MLCORE_RETURN_IF_ERROR(UseDevice(op, device));
+  if (m == 0 || n == 0) return absl::OkStatus();
+  if (k == 0) {
+    if (accumulate) return absl::OkStatus();
+    return Check(op, cudaMemsetAsync(c, 0, sizeof(float) * m * n, 0));
+  }
+  *done = false;
+  return absl::OkStatus();
+}
+
+// Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS gets B first. A
+// row-major [r, c] matrix is a column-major [c, r] one with leading dimension c, hence
+// lda = (trans_a ? m : k) and ldb = (trans_b ? k : n); ldc = n.
+struct ColumnMajor {
+  cublasOperation_t op_b, op_a;
+  int m, n, k, ldb, lda, ldc;
+};
+ColumnMajor ToColumnMajor(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k) {
+  return ColumnMajor{trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                     trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                     static_cast<int>(n),
+                     static_cast<int>(m),
+                     static_cast<int>(k),
+                     static_cast<int>(trans_b ? k : n),
+                     static_cast<int>(trans_a ? m : k),
+                     static_cast<int>(n)};
+}
+
+}  // namespace
 
 Status Gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
             const float* b, float* c, bool accumulate) {
   if (internal::ComputePrecision() == internal::Precision::kBFloat16) {
     return GemmBf16(device, trans_a, trans_b, m, n, k, a, b, c, accumulate);
   }
-  MLCORE_RETURN_IF_ERROR(UseDevice("Gemm", device));
+  bool done = false;
+  MLCORE_RETURN_IF_ERROR(GemmPrologue("Gemm", device, m, n, k, c, accumulate, &done));
+  if (done) return absl::OkStatus();
   MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, CublasHandle("Gemm", device));
-  // cuBLAS is column-major: row-major C = A B is column-major C^T = B^T A^T.
+  const ColumnMajor g = ToColumnMajor(trans_a, trans_b, m, n, k);
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-  const int lda = static_cast<int>(trans_a ? m : k);
-  const int ldb = static_cast<int>(trans_b ? k : n);
-  const cublasStatus_t st =
-      cublasSgemm(handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                  static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, b, ldb, a,
-                  lda, &beta, c, static_cast<int>(n));
-  if (st != CUBLAS_STATUS_SUCCESS) {
-    return absl::InternalError(
-        absl::StrCat("nn::Gemm: cublasSgemm failed: ", cublasGetStatusString(st)));
-  }
-  return absl::OkStatus();
+  return CheckBlas("Gemm (cublasSgemm)", cublasSgemm(handle, g.op_b, g.op_a, g.m, g.n, g.k, &alpha,
+                                                     b, g.ldb, a, g.lda, &beta, c, g.ldc));
 }
 
 Status GemmBf16(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                const float* a, const float* b, float* c, bool accumulate) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("GemmBf16", device));
-  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, CublasHandle("Gemm", device));
-  if (m <= 0 || n <= 0) return absl::OkStatus();
-  // One scratch block for both bf16 operands; B starts 256-byte aligned, like A, so that
-  // cuBLAS can use its vectorised tensor-core kernels for both.
-  const int64_t a_elems = (m * k + 127) / 128 * 128;
+                GemmOperand a, GemmOperand b, float* c, bool accumulate) {
+  bool done = false;
+  MLCORE_RETURN_IF_ERROR(GemmPrologue("GemmBf16", device, m, n, k, c, accumulate, &done));
+  if (done) return absl::OkStatus();
+  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, CublasHandle("GemmBf16", device));
+  // One scratch block for the operands that still need converting; B starts 256-byte aligned,
+  // like A, so that cuBLAS can use its vectorised tensor-core kernels for both.
+  const int64_t a_elems = a.bits ? 0 : (m * k + 127) / 128 * 128;
+  const int64_t b_elems = b.bits ? 0 : k * n;
   internal::CudaScratch store;
-  MLCORE_RETURN_IF_ERROR(store.Allocate(device, sizeof(__nv_bfloat16) * (a_elems + k * n)));
-  __nv_bfloat16* a16 = store.get<__nv_bfloat16>();
-  __nv_bfloat16* b16 = a16 + a_elems;
-  ToBf16Kernel<<<Blocks(m * k), kThreads>>>(a, a16, m * k);
-  ToBf16Kernel<<<Blocks(k * n), kThreads>>>(b, b16, k * n);
-  MLCORE_RETURN_IF_ERROR(CheckLaunch("GemmBf16 conversion"));
-  // As in Gemm: row-major C = A B is column-major C^T = B^T A^T.
-  const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-  const int lda = static_cast<int>(trans_a ? m : k);
-  const int ldb = static_cast<int>(trans_b ? k : n);
-  const cublasStatus_t st =
-      cublasGemmEx(handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                   static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, b16,
-                   CUDA_R_16BF, ldb, a16, CUDA_R_16BF, lda, &beta, c, CUDA_R_32F,
-                   static_cast<int>(n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-  if (st != CUBLAS_STATUS_SUCCESS) {
-    return absl::InternalError(
-        absl::StrCat("nn::GemmBf16: cublasGemmEx failed: ", cublasGetStatusString(st)));
+  if (a_elems + b_elems > 0) {
+    MLCORE_RETURN_IF_ERROR(store.Allocate(device, sizeof(uint16_t) * (a_elems + b_elems)));
   }
-  return absl::OkStatus();
+  const uint16_t* a16 = a.bits;
+  const uint16_t* b16 = b.bits;
+  if (a16 == nullptr) {
+    ToBf16Kernel<<<Blocks(m * k), kThreads>>>(a.values, store.get<uint16_t>(), m * k);
+    a16 = store.get<uint16_t>();
+  }
+  if (b16 == nullptr) {
+    ToBf16Kernel<<<Blocks(k * n), kThreads>>>(b.values, store.get<uint16_t>() + a_elems, k * n);
+    b16 = store.get<uint16_t>() + a_elems;
+  }
+  MLCORE_RETURN_IF_ERROR(CheckLaunch("GemmBf16 conversion"));
+  const ColumnMajor g = ToColumnMajor(trans_a, trans_b, m, n, k);
+  const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+  return CheckBlas("GemmBf16 (cublasGemmEx)",
+                   cublasGemmEx(handle, g.op_b, g.op_a, g.m, g.n, g.k, &alpha, b16, CUDA_R_16BF,
+                                g.ldb, a16, CUDA_R_16BF, g.lda, &beta, c, CUDA_R_32F, g.ldc,
+                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+Status ToBf16(int device, const float* in, uint16_t* out, int64_t n) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("ToBf16", device));
+  if (n <= 0) return absl::OkStatus();
+  ToBf16Kernel<<<Blocks(n), kThreads>>>(in, out, n);
+  return CheckLaunch("ToBf16");
 }
 
 Status RoundToBf16(int device, const float* in, float* out, int64_t n) {
@@ -343,18 +373,21 @@ Status RoundToBf16(int device, const float* in, float* out, int64_t n) {
 
 Status BroadcastRows(int device, const float* bias, float* y, int64_t rows, int64_t cols) {
   MLCORE_RETURN_IF_ERROR(UseDevice("BroadcastRows", device));
+  if (rows <= 0 || cols <= 0) return absl::OkStatus();
   BroadcastRowsKernel<<<Blocks(rows * cols), kThreads>>>(bias, y, rows, cols);
   return CheckLaunch("BroadcastRows");
 }
 
 Status SumRows(int device, const float* dy, float* db, int64_t rows, int64_t cols) {
   MLCORE_RETURN_IF_ERROR(UseDevice("SumRows", device));
-  SumRowsKernel<<<Blocks(cols), kThreads>>>(dy, db, rows, cols);
+  if (cols <= 0) return absl::OkStatus();
+  SumRowsKernel<<<Blocks(cols), kThreads>>>(dy, db, rows, cols);  // rows == 0 writes zeros
   return CheckLaunch("SumRows");
 }
 
 Status ActivationForward(int device, Activation kind, const float* x, float* y, int64_t n) {
   MLCORE_RETURN_IF_ERROR(UseDevice("ActivationForward", device));
+  if (n <= 0) return absl::OkStatus();
   ActForwardKernel<<<Blocks(n), kThreads>>>(kind, x, y, n);
   return CheckLaunch("ActivationForward");
 }
@@ -362,29 +395,35 @@ Status ActivationForward(int device, Activation kind, const float* x, float* y, 
 Status ActivationBackward(int device, Activation kind, const float* saved, const float* dy,
                           float* dx, int64_t n) {
   MLCORE_RETURN_IF_ERROR(UseDevice("ActivationBackward", device));
+  if (n <= 0) return absl::OkStatus();
   ActBackwardKernel<<<Blocks(n), kThreads>>>(kind, saved, dy, dx, n);
   return CheckLaunch("ActivationBackward");
 }
 
-Status SoftmaxCrossEntropy(int device, const float* logits, const int64_t* labels, int64_t rows,
-                           int64_t classes, float* grad, float* row_loss) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("SoftmaxCrossEntropy", device));
-  constexpr int kRowsPerBlock = kThreads / 32;
-  const int blocks = static_cast<int>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
-  SoftmaxCrossEntropyKernel<<<blocks, kThreads>>>(logits, labels, rows, classes, grad, row_loss);
-  return CheckLaunch("SoftmaxCrossEntropy");
-}
-
 namespace {
+// Blocks of kThreads for one warp per row. Grid x may reach 2^31 - 1, so no clamp is needed
+// below 2^34 rows.
 unsigned WarpRowBlocks(int64_t rows) {
   constexpr int64_t kRowsPerBlock = kThreads / 32;
   return static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
 }
 }  // namespace
 
+Status SoftmaxCrossEntropy(int device, const float* logits, const int64_t* labels, int64_t rows,
+                           int64_t classes, float* grad, float* row_loss) {
+  MLCORE_RETURN_IF_ERROR(UseDevice("SoftmaxCrossEntropy", device));
+  if (rows <= 0) return absl::OkStatus();  // a grid of 0 blocks is a launch error
+  if (classes <= 0) {
+    return absl::InvalidArgumentError("nn::SoftmaxCrossEntropy: logits need at least one class");
+  }
+  SoftmaxCrossEntropyKernel<<<WarpRowBlocks(rows), kThreads>>>(logits, labels, rows, classes, grad,
+                                                               row_loss);
+  return CheckLaunch("SoftmaxCrossEntropy");
+}
+
 Status SoftmaxForward(int device, const float* x, float* y, int64_t rows, int64_t cols) {
   MLCORE_RETURN_IF_ERROR(UseDevice("SoftmaxForward", device));
-  if (rows <= 0) return absl::OkStatus();
+  if (rows <= 0 || cols <= 0) return absl::OkStatus();
   SoftmaxForwardKernel<<<WarpRowBlocks(rows), kThreads>>>(x, y, rows, cols);
   return CheckLaunch("SoftmaxForward");
 }
@@ -392,7 +431,7 @@ Status SoftmaxForward(int device, const float* x, float* y, int64_t rows, int64_
 Status SoftmaxBackward(int device, const float* y, const float* dy, float* dx, int64_t rows,
                        int64_t cols) {
   MLCORE_RETURN_IF_ERROR(UseDevice("SoftmaxBackward", device));
-  if (rows <= 0) return absl::OkStatus();
+  if (rows <= 0 || cols <= 0) return absl::OkStatus();
   SoftmaxBackwardKernel<<<WarpRowBlocks(rows), kThreads>>>(y, dy, dx, rows, cols);
   return CheckLaunch("SoftmaxBackward");
 }
@@ -400,7 +439,7 @@ Status SoftmaxBackward(int device, const float* y, const float* dy, float* dx, i
 Status LayerNormForward(int device, const float* x, const float* gamma, const float* beta, float* y,
                         float* xhat, float* rstd, int64_t rows, int64_t d, double eps) {
   MLCORE_RETURN_IF_ERROR(UseDevice("LayerNormForward", device));
-  if (rows <= 0) return absl::OkStatus();
+  if (rows <= 0 || d <= 0) return absl::OkStatus();
   LayerNormForwardKernel<<<WarpRowBlocks(rows), kThreads>>>(x, gamma, beta, y, xhat, rstd, rows, d,
                                                             eps);
   return CheckLaunch("LayerNormForward");
@@ -410,6 +449,7 @@ Status LayerNormBackward(int device, const float* dy, const float* xhat, const f
                          const float* gamma, float* dx, float* dgamma, float* dbeta, int64_t rows,
                          int64_t d) {
   MLCORE_RETURN_IF_ERROR(UseDevice("LayerNormBackward", device));
+  if (d <= 0) return absl::OkStatus();
   LayerNormParamGradKernel<<<Blocks(d), kThreads>>>(dy, xhat, dgamma, dbeta, rows, d);
   MLCORE_RETURN_IF_ERROR(CheckLaunch("LayerNorm parameter gradients"));
   if (rows <= 0 || dx == nullptr) return absl::OkStatus();
@@ -422,14 +462,15 @@ Status CopyRows(int device, void* dst, size_t dst_pitch, const void* src, size_t
   MLCORE_RETURN_IF_ERROR(UseDevice("CopyRows", device));
   if (rows <= 0 || width == 0) return absl::OkStatus();
   // On the legacy default stream (0), ordered with the kernels around it.
-  const cudaError_t err = cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, width,
-                                            static_cast<size_t>(rows), cudaMemcpyDeviceToDevice, 0);
-  return err == cudaSuccess ? absl::OkStatus() : CudaError("CopyRows", err);
+  return Check("CopyRows",
+               cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, width, static_cast<size_t>(rows),
+                                 cudaMemcpyDeviceToDevice, 0));
 }
 
 Status AdamStep(int device, float* w, const float* g, float* m, float* v, int64_t n,
                 const AdamArgs& args) {
   MLCORE_RETURN_IF_ERROR(UseDevice("AdamStep", device));
+  if (n <= 0) return absl::OkStatus();
   AdamKernel<<<Blocks(n), kThreads>>>(w, g, m, v, n, args);
   return CheckLaunch("AdamStep");
 }
@@ -437,29 +478,31 @@ Status AdamStep(int device, float* w, const float* g, float* m, float* v, int64_
 Status SgdStep(int device, float* w, const float* g, float* v, int64_t n, float lr, float mu,
                float weight_decay, bool nesterov, bool first) {
   MLCORE_RETURN_IF_ERROR(UseDevice("SgdStep", device));
+  if (n <= 0) return absl::OkStatus();
   SgdKernel<<<Blocks(n), kThreads>>>(w, g, v, n, lr, mu, weight_decay, nesterov, first);
   return CheckLaunch("SgdStep");
 }
 
 StatusOr<double> SumOfSquares(int device, const float* x, int64_t n) {
   MLCORE_RETURN_IF_ERROR(UseDevice("SumOfSquares", device));
-  double* out = nullptr;
-  cudaError_t err = cudaMalloc(&out, sizeof(double));
-  if (err != cudaSuccess) return CudaError("SumOfSquares", err);
+  if (n <= 0) return 0.0;
+  // The caching allocator's block, not cudaMalloc/cudaFree: cudaFree would synchronise the
+  // whole device on every call of a clipped training step.
+  internal::CudaScratch out;
+  MLCORE_RETURN_IF_ERROR(out.Allocate(device, sizeof(double)));
+  MLCORE_RETURN_IF_ERROR(Check("SumOfSquares", cudaMemsetAsync(out.get(), 0, sizeof(double), 0)));
+  SumOfSquaresKernel<<<std::min(Blocks(n), 1024), kThreads>>>(x, n, out.get<double>());
+  MLCORE_RETURN_IF_ERROR(CheckLaunch("SumOfSquares"));
   double result = 0.0;
-  err = cudaMemset(out, 0, sizeof(double));
-  if (err == cudaSuccess) {
-    SumOfSquaresKernel<<<std::min(Blocks(n), 1024), kThreads>>>(x, n, out);
-    err = cudaGetLastError();
-  }
-  if (err == cudaSuccess) err = cudaMemcpy(&result, out, sizeof(double), cudaMemcpyDeviceToHost);
-  cudaFree(out);
-  if (err != cudaSuccess) return CudaError("SumOfSquares", err);
+  // Synchronous copy on the legacy default stream: waits for the kernel.
+  MLCORE_RETURN_IF_ERROR(Check("SumOfSquares result", cudaMemcpy(&result, out.get(), sizeof(double),
+                                                                 cudaMemcpyDeviceToHost)));
   return result;
 }
 
 Status Scale(int device, float* x, int64_t n, float s) {
   MLCORE_RETURN_IF_ERROR(UseDevice("Scale", device));
+  if (n <= 0) return absl::OkStatus();
   ScaleKernel<<<Blocks(n), kThreads>>>(x, n, s);
   return CheckLaunch("Scale");
 }

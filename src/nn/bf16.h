@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "mlcore/core/status.h"
+#include "mlcore/core/tensor.h"
 
 namespace mlcore::nn::internal {
 
@@ -55,6 +56,35 @@ class Bf16Operand {
  private:
   std::vector<float> store_;
   const float* ptr_;
+};
+
+// The bf16 copy of one weight tensor for the GEMMs of one training step. Dense converts its
+// kernel once, in the training forward, and its backward reuses that copy for dx = dy W^T
+// instead of converting the same float32 weights a second time (for a 4096 x 4096 layer that
+// conversion moves more bytes than the GEMM itself at batch 256). The copy is valid from Refresh
+// (each training forward) to Release (the end of that step's backward). No write to the weights
+// (an optimiser step, a checkpoint load, set_weights, a move to another device) can fall inside
+// that window, so the copy cannot go stale and no write path needs to know about it.
+class Bf16WeightCache {
+ public:
+  // Converts w (float32): on the CPU to a bf16-rounded float32 copy (exactly RoundToBf16's), on a
+  // CUDA device to bf16 bits on that device. The storage is kept between refreshes.
+  Status Refresh(const Tensor& w);
+  // Whether the copy was made from w (same storage, size and device) and not released since.
+  bool Holds(const Tensor& w) const;
+  // The copy: rounded float32 values (CPU) or bf16 bits (CUDA); null when not Holds.
+  const float* host() const { return valid_ && device_.is_cpu() ? store_.data<float>() : nullptr; }
+  const uint16_t* device_bits() const {
+    return valid_ && device_.is_cuda() ? static_cast<const uint16_t*>(store_.data()) : nullptr;
+  }
+  void Release() { valid_ = false; }
+
+ private:
+  Tensor store_;  // float32 on the CPU, bfloat16 on a CUDA device
+  const void* source_ = nullptr;
+  int64_t numel_ = 0;
+  Device device_ = Device::CPU();
+  bool valid_ = false;
 };
 
 }  // namespace mlcore::nn::internal

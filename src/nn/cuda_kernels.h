@@ -14,14 +14,29 @@ namespace mlcore::nn::cuda {
 enum class Activation : int { kRelu, kGelu, kTanh, kSigmoid };
 
 // Row-major C[m,n] = op(A)[m,k] * op(B)[k,n] (+ C when accumulate) with cublasSgemm. op(A) = A^T
-// when trans_a (A then stored [k,m]); likewise B. When the calling thread's compute precision
-// is bf16 (nn/bf16.h) this is GemmBf16.
+// when trans_a (A then stored [k,m]); likewise B. m, n, k must fit in int32 (cuBLAS's); k == 0
+// gives C = 0 (or leaves C when accumulating). When the calling thread's compute precision is
+// bf16 (nn/bf16.h) this is GemmBf16.
 Status Gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
             const float* b, float* c, bool accumulate);
-// The same product with A and B converted to bf16 (round to nearest even) and multiplied on
-// tensor cores by cublasGemmEx with float32 accumulation and a float32 C.
+// A GEMM operand under bf16: its float32 values, or the same values already converted to bf16 bits
+// (ToBf16) when `bits` is set; the float32 ones are then not read.
+struct GemmOperand {
+  const float* values = nullptr;
+  const uint16_t* bits = nullptr;
+};
+// The same product with A and B converted to bf16 (round to nearest even, bit for bit the CPU's
+// FloatToBFloat16) and multiplied on tensor cores by cublasGemmEx with float32 accumulation and a
+// float32 C. An operand given as bits skips its conversion (a weight converted once per step).
 Status GemmBf16(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                const float* a, const float* b, float* c, bool accumulate);
+                GemmOperand a, GemmOperand b, float* c, bool accumulate);
+inline Status GemmBf16(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                       const float* a, const float* b, float* c, bool accumulate) {
+  return GemmBf16(device, trans_a, trans_b, m, n, k, GemmOperand{a, nullptr},
+                  GemmOperand{b, nullptr}, c, accumulate);
+}
+// out[i] = the bf16 bits of in[i] (round to nearest even; NaN stays NaN with the CPU's payload).
+Status ToBf16(int device, const float* in, uint16_t* out, int64_t n);
 // out[i] = in[i] rounded to bf16 and widened back (the CPU's internal::RoundToBf16); in == out
 // is allowed.
 Status RoundToBf16(int device, const float* in, float* out, int64_t n);
@@ -41,8 +56,8 @@ Status ActivationBackward(int device, Activation kind, const float* saved, const
 Status SoftmaxCrossEntropy(int device, const float* logits, const int64_t* labels, int64_t rows,
                            int64_t classes, float* grad, float* row_loss);
 
-// Softmax over the last dimension of a [rows, cols] matrix, one warp per row (max-shifted, sums
-// in double, as the CPU).
+// Softmax over the last dimension of a [rows, cols] matrix, one warp per row (max-shifted; the
+// sum in double, where the CPU twin sums in float: the two agree to float rounding).
 Status SoftmaxForward(int device, const float* x, float* y, int64_t rows, int64_t cols);
 // dx = y * (dy - sum(dy * y)) per row, from the forward output y.
 Status SoftmaxBackward(int device, const float* y, const float* dy, float* dx, int64_t rows,

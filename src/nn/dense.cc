@@ -51,13 +51,28 @@ class DenseLayer : public Layer {
   StatusOr<Tensor> DoForward(const Tensor& x, bool training) override {
     const int64_t batch = x.shape()[0];
     MLCORE_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty({batch, units_}, DType::kFloat32, x.device()));
-    if (training) input_ = x;
+    const bool bf16 = internal::ComputePrecision() == internal::Precision::kBFloat16;
+    if (training) {
+      input_ = x;
+      // The kernel's bf16 copy for this step's GEMMs (this forward and the backward's dx).
+      if (bf16) {
+        MLCORE_RETURN_IF_ERROR(w16_.Refresh(kernel_.value));
+      } else {
+        w16_.Release();
+      }
+    }
     if (x.device().is_cuda()) {
       const int dev = x.device().index;
       const bool bias = bias_.value.defined();
       if (bias) {
         MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(
             cuda::BroadcastRows(dev, bias_.value.data<float>(), y.data<float>(), batch, units_)));
+      }
+      if (bf16) {
+        MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(
+            cuda::GemmBf16(dev, false, false, batch, units_, in_, {x.data<float>(), nullptr},
+                           WeightOperand(training), y.data<float>(), bias)));
+        return y;
       }
       MLCORE_RETURN_IF_ERROR(
           MLCORE_NN_CUDA(cuda::Gemm(dev, false, false, batch, units_, in_, x.data<float>(),
@@ -70,10 +85,13 @@ class DenseLayer : public Layer {
       for (int64_t r = 0; r < batch; ++r) std::copy(b, b + units_, out + r * units_);
     }
     // bf16 compute precision on the CPU: the emulation (rounded operands, float32 sums).
-    const bool bf16 = internal::ComputePrecision() == internal::Precision::kBFloat16;
     const internal::Bf16Operand x_op(x.data<float>(), x.numel(), bf16);
-    const internal::Bf16Operand w_op(kernel_.value.data<float>(), kernel_.value.numel(), bf16);
-    internal::MatMul(x_op.get(), w_op.get(), out, batch, in_, units_,
+    // Only a training forward reads the step's copy (it has just made it); an inference forward
+    // rounds on its own, whatever was written to the weights since the last training step.
+    const bool cached = training && bf16 && w16_.Holds(kernel_.value);
+    const internal::Bf16Operand w_op(kernel_.value.data<float>(), kernel_.value.numel(),
+                                     bf16 && !cached);
+    internal::MatMul(x_op.get(), cached ? w16_.host() : w_op.get(), out, batch, in_, units_,
                      /*accumulate=*/bias_.value.defined());
     return y;
   }
@@ -81,7 +99,11 @@ class DenseLayer : public Layer {
   StatusOr<Tensor> DoBackward(const Tensor& grad_output) override {
     const int64_t batch = grad_output.shape()[0];
     const float* dy = grad_output.data<float>();
-    if (grad_output.device().is_cuda()) return BackwardCuda(grad_output);
+    if (grad_output.device().is_cuda()) {
+      auto dx = BackwardCuda(grad_output);
+      w16_.Release();  // the step's copy is spent: the optimiser writes the weights next
+      return dx;
+    }
     const bool bf16 = internal::ComputePrecision() == internal::Precision::kBFloat16;
     const internal::Bf16Operand x_op(input_.data<float>(), input_.numel(), bf16);
     const internal::Bf16Operand dy_op(dy, grad_output.numel(), bf16);
@@ -93,18 +115,38 @@ class DenseLayer : public Layer {
         for (int64_t j = 0; j < units_; ++j) db[j] += dy[r * units_ + j];
       }
     }
-    if (!input_grad_needed()) return Tensor();
+    if (!input_grad_needed()) {
+      w16_.Release();
+      return Tensor();
+    }
     MLCORE_ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty({batch, in_}, DType::kFloat32));
-    const internal::Bf16Operand w_op(kernel_.value.data<float>(), kernel_.value.numel(), bf16);
-    internal::MatMulNT(dy_op.get(), w_op.get(), dx.data<float>(), batch, units_, in_);
+    // The forward's rounded copy of the kernel when it still holds (the same values RoundToBf16
+    // gives now: the weights do not change between a forward and its backward).
+    const bool cached = bf16 && w16_.Holds(kernel_.value);
+    const internal::Bf16Operand w_op(kernel_.value.data<float>(), kernel_.value.numel(),
+                                     bf16 && !cached);
+    internal::MatMulNT(dy_op.get(), cached ? w16_.host() : w_op.get(), dx.data<float>(), batch,
+                       units_, in_);
+    w16_.Release();
     return dx;
   }
 
  private:
+  // The kernel as a bf16 GEMM operand on the GPU: within a training step (its forward, which
+  // has just made the copy, and its backward) the step's converted copy when it holds; otherwise
+  // the float32 values, converted by the GEMM.
+  cuda::GemmOperand WeightOperand(bool in_step) const {
+    const bool cached = in_step && w16_.Holds(kernel_.value);
+    return {kernel_.value.data<float>(), cached ? w16_.device_bits() : nullptr};
+  }
+
   StatusOr<Tensor> BackwardCuda(const Tensor& grad_output) {
     const int dev = grad_output.device().index;
     const int64_t batch = grad_output.shape()[0];
     const float* dy = grad_output.data<float>();
+    if (internal::ComputePrecision() == internal::Precision::kBFloat16) {
+      return BackwardCudaBf16(grad_output);
+    }
     MLCORE_RETURN_IF_ERROR(
         MLCORE_NN_CUDA(cuda::Gemm(dev, true, false, in_, units_, batch, input_.data<float>(), dy,
                                   kernel_.grad.data<float>(), false)));
@@ -121,12 +163,40 @@ class DenseLayer : public Layer {
     return dx;
   }
 
+  // bf16 backward: dy converted once for both GEMMs, the kernel's copy from the forward.
+  StatusOr<Tensor> BackwardCudaBf16(const Tensor& grad_output) {
+    const int dev = grad_output.device().index;
+    const int64_t batch = grad_output.shape()[0];
+    const float* dy = grad_output.data<float>();
+    MLCORE_ASSIGN_OR_RETURN(
+        Tensor dy16, Tensor::Empty({grad_output.numel()}, DType::kBFloat16, grad_output.device()));
+    const uint16_t* dy_bits = static_cast<const uint16_t*>(dy16.data());
+    MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(
+        cuda::ToBf16(dev, dy, static_cast<uint16_t*>(dy16.data()), grad_output.numel())));
+    MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(
+        cuda::GemmBf16(dev, true, false, in_, units_, batch, {input_.data<float>(), nullptr},
+                       {dy, dy_bits}, kernel_.grad.data<float>(), false)));
+    if (bias_.value.defined()) {  // the bias gradient sums the float32 dy, as on the CPU
+      MLCORE_RETURN_IF_ERROR(
+          MLCORE_NN_CUDA(cuda::SumRows(dev, dy, bias_.grad.data<float>(), batch, units_)));
+    }
+    if (!input_grad_needed()) return Tensor();
+    MLCORE_ASSIGN_OR_RETURN(Tensor dx,
+                            Tensor::Empty({batch, in_}, DType::kFloat32, grad_output.device()));
+    MLCORE_RETURN_IF_ERROR(
+        MLCORE_NN_CUDA(cuda::GemmBf16(dev, false, true, batch, in_, units_, {dy, dy_bits},
+                                      WeightOperand(true), dx.data<float>(), false)));
+    return dx;
+  }
+
   int64_t units_;
   DenseOptions options_;
   int64_t in_ = 0;
   Parameter kernel_;
   Parameter bias_;
   Tensor input_;
+  // The kernel's bf16 copy for the GEMMs of one training step (see Bf16WeightCache).
+  internal::Bf16WeightCache w16_;
 };
 
 }  // namespace

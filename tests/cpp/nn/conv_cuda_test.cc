@@ -127,6 +127,19 @@ TEST(ConvCudaTest, ConvolutionsMatchTheirCpuTwins) {
   ForEachConvBackend([] { CompareConvolutions(1e-4); });
 }
 
+// An im2col matrix of 64 x 144 x 2304 = 21M entries, more than one 65535-block grid of 256
+// threads covers: the im2col, col2im and bias kernels must finish in their grid-stride loops.
+TEST(ConvCudaTest, ConvolutionLargerThanOneGridMatchesTheCpu) {
+  SKIP_WITHOUT_GPU();
+  ForEachConvBackend([] {
+    CompareLayer(
+        [] {
+          return *Conv2d(16, 3, {1, 1, 1, true});
+        },
+        testing::Random({64, 16, 48, 48}, 1), true, 1e-4);
+  });
+}
+
 // bf16 on both sides: the GPU multiplies the same bf16-rounded operands as the CPU emulation
 // with float32 sums, so only the order of the sums differs.
 TEST(ConvCudaTest, Bf16ConvolutionsMatchTheCpuEmulation) {

@@ -3,25 +3,33 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
 
 #include "mlcore/core/cuda.h"
+#include "mlcore/core/half.h"
 #include "mlcore/nn/graph_model.h"
 #include "mlcore/nn/layers.h"
 #include "mlcore/nn/sequential.h"
 #include "mlcore/optim/clip.h"
 #include "nn/bf16.h"
+#include "nn/cpu_math.h"
+#include "nn/cuda_kernels.h"
 #include "nn/nn_test_util.h"
 
 namespace mlcore::nn {
 namespace {
 
-#define SKIP_WITHOUT_GPU() \
-  if (!cuda::IsAvailable()) GTEST_SKIP() << "no CUDA device: " << cuda::UnavailableReason()
+#define SKIP_WITHOUT_GPU()            \
+  if (!::mlcore::cuda::IsAvailable()) \
+  GTEST_SKIP() << "no CUDA device: " << ::mlcore::cuda::UnavailableReason()
 
 Tensor Host(const Tensor& t) { return *t.To(Device::CPU()); }
 Tensor Gpu(const Tensor& t) { return *t.To(Device::CUDA(0)); }
 
 void ExpectNear(const Tensor& cpu, const Tensor& gpu, double tol, const std::string& what) {
+  // A GPU result that silently came back on the CPU would compare equal and prove nothing.
+  ASSERT_TRUE(gpu.device().is_cuda()) << what;
   Tensor g = Host(gpu);
   ASSERT_EQ(cpu.shape(), g.shape()) << what;
   for (int64_t i = 0; i < cpu.numel(); ++i) {
@@ -69,6 +77,8 @@ TEST(NnCudaTest, LayersMatchTheirCpuTwins) {
   CompareLayer(Tanh, {7, 33});
   CompareLayer(Sigmoid, {7, 33});
   CompareLayer(Flatten, {4, 3, 5});
+  // More columns than one block of SumRows/BroadcastRows, and a non-square GEMM of odd sizes.
+  CompareLayer([] { return *Dense(613); }, {3, 71});
   CompareLayer([] { return *Dropout(0.4, 9); }, {6, 50});
 }
 
@@ -78,6 +88,10 @@ TEST(NnCudaTest, SoftmaxAndLayerNormMatchTheirCpuTwins) {
   CompareLayer(Softmax, {3, 4, 77});  // rows longer than a warp, and a 3-D input
   CompareLayer([] { return *LayerNorm(); }, {11, 40});
   CompareLayer([] { return *LayerNorm(1e-3); }, {2, 5, 3});
+  // Rows wider than a block (the parameter-gradient kernel) and narrower than a warp.
+  CompareLayer([] { return *LayerNorm(); }, {3, 300});
+  CompareLayer([] { return *LayerNorm(); }, {37, 5});
+  CompareLayer(Softmax, {41, 3});
 }
 
 TEST(NnCudaTest, LossesMatchTheirCpuTwins) {
@@ -100,6 +114,136 @@ TEST(NnCudaTest, LossesMatchTheirCpuTwins) {
   labels.data<int64_t>()[3] = 45;
   Status s = (*MakeLoss("cross_entropy"))->Compute(Gpu(logits), labels, nullptr).status();
   EXPECT_NE(s.message().find("label 45 at index 3"), std::string::npos) << s;
+}
+
+// More elements than the 65535-block grid covers in one pass: the grid-stride loop must reach
+// the tail. ReLU is exact, and its backward must block inf and NaN gradients as the CPU does.
+TEST(NnCudaTest, ElementwiseKernelsCoverMoreThanOneGrid) {
+  SKIP_WITHOUT_GPU();
+  const int64_t n = int64_t{65535} * 256 + 333;
+  Tensor x = testing::Random({n}, 4, -1, 1), dy = testing::Random({n}, 5, -1, 1);
+  dy.data<float>()[n - 1] = std::numeric_limits<float>::infinity();
+  x.data<float>()[n - 1] = -1.0f;
+  dy.data<float>()[n - 2] = std::numeric_limits<float>::quiet_NaN();
+  x.data<float>()[n - 2] = -0.5f;
+  Tensor gx = Gpu(x), gdy = Gpu(dy);
+  Tensor gy = *Tensor::Empty({n}, DType::kFloat32, Device::CUDA(0));
+  Tensor gdx = *Tensor::Empty({n}, DType::kFloat32, Device::CUDA(0));
+  ASSERT_TRUE(
+      cuda::ActivationForward(0, cuda::Activation::kRelu, gx.data<float>(), gy.data<float>(), n)
+          .ok());
+  ASSERT_TRUE(cuda::ActivationBackward(0, cuda::Activation::kRelu, gx.data<float>(),
+                                       gdy.data<float>(), gdx.data<float>(), n)
+                  .ok());
+  Tensor y = Host(gy), dx = Host(gdx);
+  for (int64_t i = 0; i < n; ++i) {
+    const float xi = x.data<float>()[i];
+    ASSERT_EQ(y.data<float>()[i], xi < 0 ? 0.0f : xi) << i;
+    const float want = xi > 0 ? dy.data<float>()[i] : 0.0f;
+    ASSERT_EQ(std::memcmp(&dx.data<float>()[i], &want, sizeof want), 0) << i;
+  }
+  Parameter a{"w", x, dy}, b{"w", gx, gdy};
+  a.grad.data<float>()[n - 1] = a.grad.data<float>()[n - 2] = 0.5f;
+  b.grad = Gpu(a.grad);
+  Parameter* pa[] = {&a};
+  Parameter* pb[] = {&b};
+  EXPECT_NEAR(*optim::ClipGradNorm(pa, 1.0), *optim::ClipGradNorm(pb, 1.0), 1e-9 * n);
+}
+
+// The bf16 conversion kernels agree with the CPU's FloatToBFloat16 bit for bit: ties to even
+// both ways, the largest finite values (which round to inf), subnormals, signed zeros, infinities
+// and NaNs with their payloads.
+TEST(NnCudaTest, Bf16ConversionIsBitIdenticalToTheCpu) {
+  SKIP_WITHOUT_GPU();
+  std::vector<uint32_t> bits = {0x00000000u, 0x80000000u, 0x3f808000u, 0x3f818000u, 0x3f807fffu,
+                                0x3f808001u, 0x7f7fffffu, 0xff7fffffu, 0x7f7f8000u, 0x00000001u,
+                                0x00008000u, 0x00018000u, 0x807fffffu, 0x7f800000u, 0xff800000u,
+                                0x7fc00000u, 0xffc00001u, 0x7f800001u, 0x7fbfffffu};
+  for (uint32_t i = 0; i < 5000; ++i) bits.push_back(i * 2654435761u);
+  const int64_t n = static_cast<int64_t>(bits.size());
+  Tensor x = *Tensor::Empty({n}, DType::kFloat32);
+  std::memcpy(x.data(), bits.data(), sizeof(uint32_t) * n);
+  Tensor gx = Gpu(x);
+  Tensor g16 = *Tensor::Empty({n}, DType::kBFloat16, Device::CUDA(0));
+  Tensor gr = *Tensor::Empty({n}, DType::kFloat32, Device::CUDA(0));
+  ASSERT_TRUE(cuda::ToBf16(0, gx.data<float>(), static_cast<uint16_t*>(g16.data()), n).ok());
+  ASSERT_TRUE(cuda::RoundToBf16(0, gx.data<float>(), gr.data<float>(), n).ok());
+  Tensor h16 = Host(g16), hr = Host(gr);
+  for (int64_t i = 0; i < n; ++i) {
+    const float f = x.data<float>()[i];
+    const uint16_t want = FloatToBFloat16(f).bits;
+    ASSERT_EQ(static_cast<const uint16_t*>(h16.data())[i], want) << std::hex << bits[i];
+    uint32_t got = 0;
+    std::memcpy(&got, &hr.data<float>()[i], sizeof got);
+    ASSERT_EQ(got, uint32_t{want} << 16) << std::hex << bits[i];
+  }
+}
+
+// Every transpose combination of the row-major GEMM wrapper against a plain loop, on odd,
+// non-square sizes, with and without accumulation, and k == 0 (C = 0, or C kept).
+TEST(NnCudaTest, GemmHandlesEveryTransposeAndEmptyK) {
+  SKIP_WITHOUT_GPU();
+  const int64_t m = 37, n = 53, k = 19;
+  Tensor a = testing::Random({m * k}, 1), b = testing::Random({k * n}, 2);
+  Tensor c0 = testing::Random({m * n}, 3);
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      for (bool acc : {false, true}) {
+        Tensor gc = Gpu(c0);
+        Tensor ga = Gpu(a), gb = Gpu(b);
+        ASSERT_TRUE(cuda::Gemm(0, ta, tb, m, n, k, ga.data<float>(), gb.data<float>(),
+                               gc.data<float>(), acc)
+                        .ok());
+        Tensor c = Host(gc);
+        for (int64_t i = 0; i < m; ++i) {
+          for (int64_t j = 0; j < n; ++j) {
+            double s = acc ? c0.data<float>()[i * n + j] : 0.0;
+            for (int64_t p = 0; p < k; ++p) {
+              const float av = ta ? a.data<float>()[p * m + i] : a.data<float>()[i * k + p];
+              const float bv = tb ? b.data<float>()[j * k + p] : b.data<float>()[p * n + j];
+              s += double(av) * bv;
+            }
+            ASSERT_NEAR(c.data<float>()[i * n + j], s, 1e-4)
+                << "ta=" << ta << " tb=" << tb << " acc=" << acc << " at " << i << "," << j;
+          }
+        }
+      }
+    }
+  }
+  for (bool acc : {false, true}) {
+    Tensor gc = Gpu(c0);
+    ASSERT_TRUE(cuda::Gemm(0, false, false, m, n, 0, nullptr, nullptr, gc.data<float>(), acc).ok());
+    Tensor c = Host(gc);
+    for (int64_t i = 0; i < m * n; ++i) {
+      ASSERT_EQ(c.data<float>()[i], acc ? c0.data<float>()[i] : 0.0f) << i;
+    }
+  }
+}
+
+// A weight converted once (the per-step copy Dense keeps) gives the same product as the GEMM
+// converting it on each call, for both positions the weight takes (forward x W, backward dy W^T).
+TEST(NnCudaTest, Bf16GemmWithAConvertedWeightMatchesTheUncachedOne) {
+  SKIP_WITHOUT_GPU();
+  const int64_t batch = 29, in = 300, out = 77;
+  Tensor x = Gpu(testing::Random({batch, in}, 1)), w = Gpu(testing::Random({in, out}, 2));
+  Tensor dy = Gpu(testing::Random({batch, out}, 3));
+  Tensor w16 = *Tensor::Empty({in * out}, DType::kBFloat16, Device::CUDA(0));
+  const uint16_t* bits = static_cast<const uint16_t*>(w16.data());
+  ASSERT_TRUE(cuda::ToBf16(0, w.data<float>(), static_cast<uint16_t*>(w16.data()), in * out).ok());
+  auto run = [&](bool cached, bool backward) {
+    Tensor c = *Tensor::Empty({batch, backward ? in : out}, DType::kFloat32, Device::CUDA(0));
+    const cuda::GemmOperand wop{w.data<float>(), cached ? bits : nullptr};
+    Status s = backward ? cuda::GemmBf16(0, false, true, batch, in, out,
+                                         {dy.data<float>(), nullptr}, wop, c.data<float>(), false)
+                        : cuda::GemmBf16(0, false, false, batch, out, in,
+                                         {x.data<float>(), nullptr}, wop, c.data<float>(), false);
+    EXPECT_TRUE(s.ok()) << s;
+    return c;
+  };
+  for (bool backward : {false, true}) {
+    Tensor uncached = Host(run(false, backward));
+    ExpectNear(uncached, run(true, backward), 1e-6, backward ? "dy W^T" : "x W");
+  }
 }
 
 TEST(NnCudaTest, OptimizersAndClippingMatchTheirCpuTwins) {
@@ -239,6 +383,61 @@ TEST(NnCudaTest, FitOnTheGpuMatchesTheCpu) {
   }
   Sequential with_softmax({*Dense(4), *LayerNorm(), Softmax()});
   EXPECT_TRUE(with_softmax.To(Device::CUDA(0)).ok());
+}
+
+// The CPU emulation with the per-step weight copy (runs everywhere): a training forward and its
+// backward give bit for bit what rounding the operands at each GEMM gives, and after an optimiser
+// step the next training forward uses the new weights, not the copy of the old ones.
+TEST(Bf16WeightCacheTest, DenseOnTheCpuIsTheUncachedEmulationAcrossSteps) {
+  internal::ScopedComputePrecision bf16(internal::Precision::kBFloat16);
+  auto layer = *Dense(23, {.use_bias = false});
+  layer->set_name("d");
+  ASSERT_TRUE(layer->Build({31}, 5).ok());
+  Parameter* w = layer->parameters()[0];
+  Tensor x = testing::Random({9, 31}, 6), dy = testing::Random({9, 23}, 7);
+  auto sgd = *optim::Sgd({.lr = 0.5});
+  Parameter* params[] = {w};
+  auto rounded = [](const Tensor& t) {
+    Tensor r = *t.Clone();
+    internal::RoundToBf16(r.data<float>(), r.data<float>(), r.numel());
+    return r;
+  };
+  auto identical = [](const Tensor& a, const Tensor& b) {
+    return a.nbytes() == b.nbytes() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
+  };
+  Tensor before;
+  for (int step = 0; step < 3; ++step) {
+    SCOPED_TRACE(step);
+    Tensor y = *layer->Forward(x, true);
+    // An inference forward rounds per call and keeps no copy: the same bits.
+    EXPECT_TRUE(identical(y, *layer->Forward(x, false)));
+    if (step > 0) EXPECT_FALSE(identical(y, before)) << "the step's new weights were not used";
+    before = *y.Clone();
+    Tensor dx = *layer->Backward(dy);
+    Tensor xr = rounded(x), wr = rounded(w->value), dyr = rounded(dy);
+    Tensor want_dx = *Tensor::Empty({9, 31}, DType::kFloat32);
+    internal::MatMulNT(dyr.data<float>(), wr.data<float>(), want_dx.data<float>(), 9, 23, 31);
+    EXPECT_TRUE(identical(dx, want_dx));
+    Tensor want_dw = *Tensor::Empty({31, 23}, DType::kFloat32);
+    internal::MatMulTN(xr.data<float>(), dyr.data<float>(), want_dw.data<float>(), 9, 31, 23);
+    EXPECT_TRUE(identical(w->grad, want_dw));
+    ASSERT_TRUE(sgd->Step(params, 0.5).ok());
+  }
+  // A write outside a step (a checkpoint load, set_weights) is seen by the next training forward.
+  Tensor fresh = testing::Random({31, 23}, 8);
+  ASSERT_TRUE(w->value.CopyFrom(fresh).ok());
+  Tensor y = *layer->Forward(x, true);
+  Tensor want = *Tensor::Empty({9, 23}, DType::kFloat32);
+  Tensor xr = rounded(x), wr = rounded(fresh);
+  internal::MatMul(xr.data<float>(), wr.data<float>(), want.data<float>(), 9, 31, 23, false);
+  EXPECT_TRUE(identical(y, want));
+  // A training forward whose step never finished (a skipped non-finite loss), then a write, then
+  // an inference forward: the left-over copy must not be used.
+  Tensor other = testing::Random({31, 23}, 9);
+  ASSERT_TRUE(w->value.CopyFrom(other).ok());
+  Tensor wr2 = rounded(other);
+  internal::MatMul(xr.data<float>(), wr2.data<float>(), want.data<float>(), 9, 31, 23, false);
+  EXPECT_TRUE(identical(*layer->Forward(x, false), want));
 }
 
 }  // namespace
