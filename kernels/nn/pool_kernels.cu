@@ -1,5 +1,6 @@
-// CUDA twins of MaxPool2d and AvgPool2d (src/nn/pooling.cc): one thread per output cell; the
-// backward pass scatters into a zeroed dx with atomics, as windows may overlap.
+// CUDA twins of MaxPool2d and AvgPool2d (src/nn/pooling.cc), also run by the global pooling
+// layers with the whole plane as the window: one thread per output cell; the backward pass
+// scatters into a zeroed dx with atomics, as windows may overlap.
 #include <cuda_runtime.h>
 
 #include "cuda_common.cuh"
@@ -16,7 +17,6 @@ using cuda::kThreads;
 __global__ void PoolForwardKernel(PoolCudaArgs a, bool is_max, const float* x, float* y,
                                   int32_t* argmax) {
   const int64_t out_plane = a.out_height * a.out_width;
-  const float inv = 1.0f / static_cast<float>(a.kernel_h * a.kernel_w);
   MLCORE_GRID_STRIDE(i, a.planes * out_plane) {
     const int64_t plane = i / out_plane, o = i % out_plane;
     const int64_t h0 = (o / a.out_width) * a.stride_h - a.pad_h;
@@ -24,8 +24,13 @@ __global__ void PoolForwardKernel(PoolCudaArgs a, bool is_max, const float* x, f
     const float* xp = x + plane * a.height * a.width;
     float best = -INFINITY, sum = 0.0f;
     int32_t where = -1;
-    for (int64_t ih = max(h0, int64_t{0}); ih < min(h0 + a.kernel_h, a.height); ++ih) {
-      for (int64_t iw = max(w0, int64_t{0}); iw < min(w0 + a.kernel_w, a.width); ++iw) {
+    // Taps dil apart (1 for the average); those outside the image are padding.
+    for (int64_t kh = 0; kh < a.kernel_h; ++kh) {
+      const int64_t ih = h0 + kh * a.dil_h;
+      if (ih < 0 || ih >= a.height) continue;
+      for (int64_t kw = 0; kw < a.kernel_w; ++kw) {
+        const int64_t iw = w0 + kw * a.dil_w;
+        if (iw < 0 || iw >= a.width) continue;
         const float v = xp[ih * a.width + iw];
         sum += v;
         if (where < 0 || v > best || v != v) {
@@ -34,7 +39,12 @@ __global__ void PoolForwardKernel(PoolCudaArgs a, bool is_max, const float* x, f
         }
       }
     }
-    y[i] = is_max ? best : sum * inv;
+    if (is_max) {
+      y[i] = best;
+    } else {
+      const int64_t divisor = a.AvgDivisor(h0, w0);
+      y[i] = divisor > 0 ? sum / static_cast<float>(divisor) : 0.0f;
+    }
     if (argmax != nullptr) argmax[i] = where;
   }
 }
@@ -43,7 +53,6 @@ __global__ void PoolForwardKernel(PoolCudaArgs a, bool is_max, const float* x, f
 __global__ void PoolBackwardKernel(PoolCudaArgs a, bool is_max, const float* dy,
                                    const int32_t* argmax, float* dx) {
   const int64_t out_plane = a.out_height * a.out_width, in_plane = a.height * a.width;
-  const float inv = 1.0f / static_cast<float>(a.kernel_h * a.kernel_w);
   MLCORE_GRID_STRIDE(i, a.planes * out_plane) {
     const int64_t plane = i / out_plane, o = i % out_plane;
     float* dxp = dx + plane * in_plane;
@@ -53,7 +62,9 @@ __global__ void PoolBackwardKernel(PoolCudaArgs a, bool is_max, const float* dy,
     }
     const int64_t h0 = (o / a.out_width) * a.stride_h - a.pad_h;
     const int64_t w0 = (o % a.out_width) * a.stride_w - a.pad_w;
-    const float v = dy[i] * inv;
+    const int64_t divisor = a.AvgDivisor(h0, w0);
+    if (divisor == 0) continue;
+    const float v = dy[i] / static_cast<float>(divisor);
     for (int64_t ih = max(h0, int64_t{0}); ih < min(h0 + a.kernel_h, a.height); ++ih) {
       for (int64_t iw = max(w0, int64_t{0}); iw < min(w0 + a.kernel_w, a.width); ++iw) {
         atomicAdd(dxp + ih * a.width + iw, v);

@@ -4,7 +4,16 @@
 // is the parallel dimension: every pool thread owns whole samples and its own kernel-gradient
 // accumulator, merged once at the end, so no GEMM is split into slivers. On CUDA the layer hands
 // the geometry to nn/conv_cuda.h (cuDNN, or im2col + cuBLAS).
+//
+// padding="same" may pad one more row / column after than before (an even effective kernel).
+// The CPU im2col takes that as it is: everything outside the image reads as zero, and the extra
+// bottom / right padding only shows in the output size. cuDNN takes one padding per axis, so on
+// CUDA the layer pads the input explicitly by the difference (after - before) on the bottom /
+// right, runs the symmetric convolution with `before`, and crops the input gradient back. The
+// explicit pad rather than symmetric padding + cropping the output: cropping works only when
+// the difference is a multiple of the stride, and Keras' "same" allows any stride.
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -15,6 +24,7 @@
 #include "nn/bf16.h"
 #include "nn/conv_cuda.h"
 #include "nn/cpu_math.h"
+#include "nn/cuda_kernels.h"
 #include "nn/im2col.h"
 #include "nn/layer_util.h"
 
@@ -47,6 +57,56 @@ void SetConvCudaBackendForTesting(std::optional<ConvBackend> backend) {
 
 namespace {
 
+// `rows` rows of `width` floats from src (rows src_pitch floats apart) to dst (dst_pitch apart)
+// on the device of `on`; a build without CUDA never gets here (no tensor is on a GPU there).
+Status CopyRows(const Tensor& on, float* dst, int64_t dst_pitch, const float* src,
+                int64_t src_pitch, int64_t width, int64_t rows) {
+#if defined(MLCORE_WITH_CUDA)
+  constexpr size_t kF = sizeof(float);
+  return cuda::CopyRows(on.device().index, dst, dst_pitch * kF, src, src_pitch * kF, width * kF,
+                        rows);
+#else
+  return absl::FailedPreconditionError("this build of mlcore has no CUDA kernels");
+#endif
+}
+
+// x [n, c, h, w] on a CUDA device -> [n, c, h + extra_h, w + extra_w], zeros on the bottom and
+// right, with pitched device copies (one per padded axis).
+StatusOr<Tensor> PadBottomRightCuda(const Tensor& x, int64_t extra_h, int64_t extra_w) {
+  const Shape& s = x.shape();
+  const int64_t planes = s[0] * s[1], h = s[2], w = s[3], wp = w + extra_w;
+  Tensor wide = x;
+  if (extra_w > 0) {
+    MLCORE_ASSIGN_OR_RETURN(wide, Tensor::Zeros({s[0], s[1], h, wp}, DType::kFloat32, x.device()));
+    MLCORE_RETURN_IF_ERROR(CopyRows(x, wide.data<float>(), wp, x.data<float>(), w, w, planes * h));
+  }
+  if (extra_h == 0) return wide;
+  MLCORE_ASSIGN_OR_RETURN(
+      Tensor out, Tensor::Zeros({s[0], s[1], h + extra_h, wp}, DType::kFloat32, x.device()));
+  MLCORE_RETURN_IF_ERROR(CopyRows(x, out.data<float>(), (h + extra_h) * wp, wide.data<float>(),
+                                  h * wp, h * wp, planes));
+  return out;
+}
+
+// The inverse: the top-left [h, w] of every plane of padded [n, c, h + extra_h, w + extra_w].
+StatusOr<Tensor> CropBottomRightCuda(const Tensor& padded, int64_t extra_h, int64_t extra_w) {
+  const Shape& s = padded.shape();
+  const int64_t planes = s[0] * s[1], h = s[2] - extra_h, wp = s[3], w = wp - extra_w;
+  Tensor narrow = padded;
+  if (extra_h > 0) {
+    MLCORE_ASSIGN_OR_RETURN(narrow,
+                            Tensor::Empty({s[0], s[1], h, wp}, DType::kFloat32, padded.device()));
+    MLCORE_RETURN_IF_ERROR(CopyRows(padded, narrow.data<float>(), h * wp, padded.data<float>(),
+                                    s[2] * wp, h * wp, planes));
+  }
+  if (extra_w == 0) return narrow;
+  MLCORE_ASSIGN_OR_RETURN(Tensor out,
+                          Tensor::Empty({s[0], s[1], h, w}, DType::kFloat32, padded.device()));
+  MLCORE_RETURN_IF_ERROR(
+      CopyRows(padded, out.data<float>(), w, narrow.data<float>(), wp, w, planes * h));
+  return out;
+}
+
 class Conv2dLayer : public Layer {
  public:
   // options' per-axis values must already be resolved (ResolveAxes).
@@ -70,7 +130,8 @@ class Conv2dLayer : public Layer {
             {"dilation_h", static_cast<double>(Dilation()[0])},
             {"dilation_w", static_cast<double>(Dilation()[1])},
             {"groups", static_cast<double>(options_.groups)},
-            {"use_bias", options_.use_bias ? 1.0 : 0.0}};
+            {"use_bias", options_.use_bias ? 1.0 : 0.0},
+            {"padding_mode", static_cast<double>(static_cast<int>(options_.padding_mode))}};
   }
   bool SupportsCuda() const override { return internal::kConvCudaBuilt; }
   std::vector<Parameter*> parameters() override {
@@ -93,6 +154,7 @@ class Conv2dLayer : public Layer {
           ShapeToString(input_shape) +
           ") are not divisible by groups=" + std::to_string(options_.groups));
     }
+    g_ = internal::ConvGeometry();
     g_.channels = input_shape[0];
     g_.height = input_shape[1];
     g_.width = input_shape[2];
@@ -100,15 +162,28 @@ class Conv2dLayer : public Layer {
     g_.kernel_w = kw_;
     g_.stride_h = Stride()[0];
     g_.stride_w = Stride()[1];
-    g_.pad_h = Padding()[0];
-    g_.pad_w = Padding()[1];
     g_.dil_h = Dilation()[0];
     g_.dil_w = Dilation()[1];
+    // Explicit and "valid" padding are symmetric (padding_hw is {0, 0} for "valid").
+    g_.pad_h = Padding()[0];
+    g_.pad_w = Padding()[1];
+    if (options_.padding_mode == PaddingMode::kSame) {
+      const auto ph = internal::SamePadding(g_.height, g_.SpanH(), g_.stride_h);
+      const auto pw = internal::SamePadding(g_.width, g_.SpanW(), g_.stride_w);
+      g_.pad_h = ph[0];
+      g_.pad_bottom = ph[1];
+      g_.pad_w = pw[0];
+      g_.pad_right = pw[1];
+    }
     if (!g_.Resolve()) {
-      return absl::InvalidArgumentError(
-          Describe() + ": a " + std::to_string(kh_) + "x" + std::to_string(kw_) +
-          " kernel (dilation " + internal::PairString(Dilation()) + ", padding " +
-          internal::PairString(Padding()) + ") does not fit input " + ShapeToString(input_shape));
+      const std::string padding =
+          options_.padding_mode == PaddingMode::kExplicit
+              ? internal::PairString(Padding())
+              : std::string("\"") + PaddingModeName(options_.padding_mode) + "\"";
+      return absl::InvalidArgumentError(Describe() + ": a " + std::to_string(kh_) + "x" +
+                                        std::to_string(kw_) + " kernel (dilation " +
+                                        internal::PairString(Dilation()) + ", padding " + padding +
+                                        ") does not fit input " + ShapeToString(input_shape));
     }
     const int64_t fan_in = GroupRows();
     MLCORE_ASSIGN_OR_RETURN(
@@ -136,15 +211,19 @@ class Conv2dLayer : public Layer {
       internal::ConvCudaArgs args = CudaArgs(x.device().index, batch, bf16);
       Tensor col_store;
       if (args.backend == internal::ConvBackend::kIm2col) {
-        MLCORE_ASSIGN_OR_RETURN(col_store,
-                                Tensor::Empty({batch, rows, cols}, DType::kFloat32, x.device()));
+        MLCORE_ASSIGN_OR_RETURN(
+            col_store, Tensor::Empty({batch, args.ColRows(), cols}, DType::kFloat32, x.device()));
+      }
+      Tensor xin = x;
+      if (ExtraH() > 0 || ExtraW() > 0) {
+        MLCORE_ASSIGN_OR_RETURN(xin, PadBottomRightCuda(x, ExtraH(), ExtraW()));
       }
       MLCORE_RETURN_IF_ERROR(internal::ConvForwardCuda(
-          args, x.data<float>(), kernel_.value.data<float>(),
+          args, xin.data<float>(), kernel_.value.data<float>(),
           bias_.value.defined() ? bias_.value.data<float>() : nullptr,
           col_store.defined() ? col_store.data<float>() : nullptr, y.data<float>()));
       if (training) {
-        input_ = x;
+        input_ = xin;
         cols_ = col_store;
         backend_ = args.backend;
         bf16_ = bf16;
@@ -194,7 +273,10 @@ class Conv2dLayer : public Layer {
     const bool need_dx = input_grad_needed();
     Tensor dx;
     if (need_dx) {
-      MLCORE_ASSIGN_OR_RETURN(dx, Tensor::Empty({batch, g_.channels, g_.height, g_.width},
+      // On CUDA with asymmetric padding, the gradient of the explicitly padded input first.
+      const int64_t eh = grad_output.device().is_cuda() ? ExtraH() : 0;
+      const int64_t ew = grad_output.device().is_cuda() ? ExtraW() : 0;
+      MLCORE_ASSIGN_OR_RETURN(dx, Tensor::Empty({batch, g_.channels, g_.height + eh, g_.width + ew},
                                                 DType::kFloat32, grad_output.device()));
     }
     if (grad_output.device().is_cuda()) {
@@ -211,6 +293,9 @@ class Conv2dLayer : public Layer {
           bias_.value.defined() ? bias_.grad.data<float>() : nullptr,
           scratch.defined() ? scratch.data<float>() : nullptr,
           need_dx ? dx.data<float>() : nullptr));
+      if (need_dx && (ExtraH() > 0 || ExtraW() > 0)) {
+        return CropBottomRightCuda(dx, ExtraH(), ExtraW());
+      }
       return dx;
     }
     const internal::Bf16Operand w_op(kernel_.value.data<float>(), kernel_.value.numel(), bf16_);
@@ -282,6 +367,9 @@ class Conv2dLayer : public Layer {
   HW Stride() const { return *options_.stride_hw; }
   HW Padding() const { return *options_.padding_hw; }
   HW Dilation() const { return *options_.dilation_hw; }
+  // How much more "same" pads after than before (0 otherwise); CUDA pads that explicitly.
+  int64_t ExtraH() const { return g_.PadBottom() - g_.pad_h; }
+  int64_t ExtraW() const { return g_.PadRight() - g_.pad_w; }
 
   // Rows of one group's block of the column matrix: (C / groups) * kh * kw.
   int64_t GroupRows() const { return g_.ColRows() / options_.groups; }
@@ -293,8 +381,8 @@ class Conv2dLayer : public Layer {
     a.batch = batch;
     a.filters = filters_;
     a.channels = g_.channels;
-    a.height = g_.height;
-    a.width = g_.width;
+    a.height = g_.height + ExtraH();
+    a.width = g_.width + ExtraW();
     a.kernel_h = kh_;
     a.kernel_w = kw_;
     a.stride_h = g_.stride_h;
@@ -343,9 +431,17 @@ StatusOr<std::shared_ptr<Layer>> Conv2d(int64_t filters, std::array<int64_t, 2> 
   MLCORE_ASSIGN_OR_RETURN(
       options.stride_hw,
       internal::ResolveAxes("Conv2d", "stride", options.stride, options.stride_hw, 1));
-  MLCORE_ASSIGN_OR_RETURN(
-      options.padding_hw,
-      internal::ResolveAxes("Conv2d", "padding", options.padding, options.padding_hw, 0));
+  const int mode = static_cast<int>(options.padding_mode);
+  if (mode < 0 || mode > 2) {
+    return absl::InvalidArgumentError("Conv2d: unknown padding mode " + std::to_string(mode));
+  }
+  if (options.padding_mode == PaddingMode::kExplicit) {
+    MLCORE_ASSIGN_OR_RETURN(
+        options.padding_hw,
+        internal::ResolveAxes("Conv2d", "padding", options.padding, options.padding_hw, 0));
+  } else {
+    options.padding_hw = HW{0, 0};  // "same" computes its padding when built
+  }
   MLCORE_ASSIGN_OR_RETURN(
       options.dilation_hw,
       internal::ResolveAxes("Conv2d", "dilation", options.dilation, options.dilation_hw, 1));
@@ -360,6 +456,29 @@ StatusOr<std::shared_ptr<Layer>> Conv2d(int64_t filters, std::array<int64_t, 2> 
 StatusOr<std::shared_ptr<Layer>> Conv2d(int64_t filters, int64_t kernel_size,
                                         Conv2dOptions options) {
   return Conv2d(filters, std::array<int64_t, 2>{kernel_size, kernel_size}, options);
+}
+
+StatusOr<PaddingMode> ParsePaddingMode(const std::string& layer, const std::string& mode) {
+  std::string lower = mode;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "valid") return PaddingMode::kValid;
+  if (lower == "same") return PaddingMode::kSame;
+  return absl::InvalidArgumentError(layer +
+                                    ": padding must be a number, an (h, w) pair, \"valid\" "
+                                    "or \"same\", got \"" +
+                                    mode + "\"");
+}
+
+const char* PaddingModeName(PaddingMode mode) {
+  switch (mode) {
+    case PaddingMode::kValid:
+      return "valid";
+    case PaddingMode::kSame:
+      return "same";
+    case PaddingMode::kExplicit:
+      break;
+  }
+  return "explicit";
 }
 
 // Checkpoints written before rectangular kernels, groups and per-axis values carry only
@@ -380,6 +499,8 @@ static LayerRegistration conv2d_registration(
       options.padding_hw = HW{Key(config, "padding_h", padding), Key(config, "padding_w", padding)};
       options.dilation_hw =
           HW{Key(config, "dilation_h", dilation), Key(config, "dilation_w", dilation)};
+      // Absent before padding modes: explicit numbers.
+      options.padding_mode = static_cast<PaddingMode>(Key(config, "padding_mode", 0));
       return Conv2d(static_cast<int64_t>(filters),
                     std::array<int64_t, 2>{Key(config, "kernel_h", k), Key(config, "kernel_w", k)},
                     options);

@@ -41,12 +41,36 @@ void SetConvCudaBackendForTesting(std::optional<ConvBackend> backend);
 // libmlcore, tests included, is compiled without libmlcore's CUDA definitions).
 bool ConvCudaHasCudnn();
 
+#if defined(__CUDACC__)
+#define MLCORE_POOL_HOST_DEVICE __host__ __device__
+#else
+#define MLCORE_POOL_HOST_DEVICE
+#endif
+// pad_h / pad_w are the top / left padding; the bottom / right padding only matters to the
+// average's divisor (count_include_pad clips a ceil_mode window to the padded input there).
 struct PoolCudaArgs {
   int device = 0;
   int64_t planes = 0;  // batch * channels
   int64_t height = 0, width = 0, out_height = 0, out_width = 0;
   int64_t kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  int64_t dil_h = 1, dil_w = 1, pad_bottom = 0, pad_right = 0;
+  bool count_include_pad = true;
+  int64_t divisor_override = 0;  // > 0: every average divides by it
+
+  // The average's divisor for the window whose top-left tap is (h, w) (may lie in the padding),
+  // PyTorch's rule; shared by the CPU loop (src/nn/pooling.cc) and the kernels. 0 only for a
+  // window without any input under it, which the caller outputs as 0.
+  MLCORE_POOL_HOST_DEVICE int64_t AvgDivisor(int64_t h, int64_t w) const {
+    if (divisor_override > 0) return divisor_override;
+    const int64_t h1 = h + kernel_h < height + pad_bottom ? h + kernel_h : height + pad_bottom;
+    const int64_t w1 = w + kernel_w < width + pad_right ? w + kernel_w : width + pad_right;
+    if (count_include_pad) return (h1 - h) * (w1 - w);
+    const int64_t rows = (h1 < height ? h1 : height) - (h > 0 ? h : 0);
+    const int64_t cols = (w1 < width ? w1 : width) - (w > 0 ? w : 0);
+    return rows > 0 && cols > 0 ? rows * cols : 0;
+  }
 };
+#undef MLCORE_POOL_HOST_DEVICE
 
 struct BatchNormCudaArgs {
   int device = 0;

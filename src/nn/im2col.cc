@@ -14,12 +14,28 @@ bool ConvGeometry::Resolve() {
       pad_h < 0 || pad_w < 0 || dil_h <= 0 || dil_w <= 0) {
     return false;
   }
-  const int64_t span_h = dil_h * (kernel_h - 1) + 1;
-  const int64_t span_w = dil_w * (kernel_w - 1) + 1;
-  if (height + 2 * pad_h < span_h || width + 2 * pad_w < span_w) return false;
-  out_height = (height + 2 * pad_h - span_h) / stride_h + 1;
-  out_width = (width + 2 * pad_w - span_w) / stride_w + 1;
-  return true;
+  if (pad_bottom < -1 || pad_right < -1) return false;
+  // PyTorch's pooling_output_shape, per axis.
+  const auto out = [this](int64_t size, int64_t before, int64_t after, int64_t span,
+                          int64_t stride) -> int64_t {
+    // Rounded toward -infinity, as PyTorch's div_rtn: with ceil_mode a window may overhang a
+    // padded input smaller than itself and still give one output.
+    const int64_t num = size + before + after - span + (ceil_mode ? stride - 1 : 0);
+    int64_t n = (num >= 0 ? num / stride : -((-num + stride - 1) / stride)) + 1;
+    // ceil_mode: the last window must start inside the input or its left/top padding.
+    if (ceil_mode && (n - 1) * stride >= size + before) --n;
+    return n;
+  };
+  out_height = out(height, pad_h, PadBottom(), SpanH(), stride_h);
+  out_width = out(width, pad_w, PadRight(), SpanW(), stride_w);
+  // Without ceil_mode (convolutions always) that is: the window fits the padded input.
+  return out_height > 0 && out_width > 0;
+}
+
+std::array<int64_t, 2> SamePadding(int64_t size, int64_t span, int64_t stride) {
+  const int64_t out = (size + stride - 1) / stride;
+  const int64_t total = std::max<int64_t>((out - 1) * stride + span - size, 0);
+  return {total / 2, total - total / 2};
 }
 
 StatusOr<std::array<int64_t, 2>> ResolveAxes(const char* layer, const char* option, int64_t scalar,
@@ -39,7 +55,13 @@ StatusOr<std::array<int64_t, 2>> ResolveAxes(const char* layer, const char* opti
 }
 
 std::string PairString(const std::array<int64_t, 2>& hw) {
-  return "(" + std::to_string(hw[0]) + ", " + std::to_string(hw[1]) + ")";
+  // Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive) on "(" + to_string.
+  std::string out = "(";
+  out += std::to_string(hw[0]);
+  out += ", ";
+  out += std::to_string(hw[1]);
+  out += ")";
+  return out;
 }
 
 namespace {

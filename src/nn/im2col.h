@@ -14,18 +14,27 @@ namespace mlcore::nn::internal {
 
 // Geometry of a 2-D convolution or pooling window over one [C, H, W] image, every quantity per
 // axis (PyTorch's stride=(2, 1)): the window is kernel_h x kernel_w, moved by stride_h / stride_w,
-// over an input padded by pad_h rows and pad_w columns on each side, with taps dil_h / dil_w
-// apart (pooling leaves the dilation at 1).
+// over an input padded by pad_h rows on top and pad_w columns on the left, with taps dil_h /
+// dil_w apart. The bottom / right padding is pad_bottom / pad_right (-1: the same as the top /
+// left); it only shows in the output size, as everything outside the image reads as padding.
 struct ConvGeometry {
   int64_t channels = 0, height = 0, width = 0;
   int64_t kernel_h = 1, kernel_w = 1;
   int64_t stride_h = 1, stride_w = 1;
   int64_t pad_h = 0, pad_w = 0;
   int64_t dil_h = 1, dil_w = 1;
+  int64_t pad_bottom = -1, pad_right = -1;
+  // PyTorch pooling's ceil_mode: round the output size up, dropping a last window that would
+  // start inside the bottom/right padding.
+  bool ceil_mode = false;
   int64_t out_height = 0, out_width = 0;
 
   // Fills out_height/out_width; false when the window does not fit the padded input.
   bool Resolve();
+  int64_t PadBottom() const { return pad_bottom < 0 ? pad_h : pad_bottom; }
+  int64_t PadRight() const { return pad_right < 0 ? pad_w : pad_right; }
+  int64_t SpanH() const { return dil_h * (kernel_h - 1) + 1; }
+  int64_t SpanW() const { return dil_w * (kernel_w - 1) + 1; }
   int64_t ColRows() const { return channels * kernel_h * kernel_w; }
   int64_t ColCols() const { return out_height * out_width; }
 };
@@ -38,6 +47,10 @@ StatusOr<std::array<int64_t, 2>> ResolveAxes(const char* layer, const char* opti
                                              int64_t min);
 // "(h, w)".
 std::string PairString(const std::array<int64_t, 2>& hw);
+
+// padding="same" along one axis (see PaddingMode::kSame): {before, after} so that the output
+// has ceil(size / stride) entries; `span` is the effective window dilation * (kernel - 1) + 1.
+std::array<int64_t, 2> SamePadding(int64_t size, int64_t span, int64_t stride);
 
 // col[(c, kh, kw), (oh, ow)] = x[c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw], 0 outside the image.
 // Rows are channel-major, so the rows of a channel group are one contiguous block.

@@ -3,6 +3,8 @@
 // offset of the input it came from, which makes its backward pass a scatter.
 #include <algorithm>
 #include <cstring>
+#include <limits>
+#include <string>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -70,22 +72,30 @@ __attribute__((target("avx2"))) int64_t MaxRow2x2Avx2(const float* r0, const flo
 
 class Pool2dLayer : public Layer {
  public:
-  // stride and padding are the resolved per-axis values (MakePool).
-  Pool2dLayer(bool max, int64_t kh, int64_t kw, HW stride, HW padding)
-      : max_(max), kh_(kh), kw_(kw), stride_(stride), padding_(padding) {}
+  // options' per-axis values must already be resolved (MakePool): stride_hw, padding_hw and
+  // dilation_hw are set.
+  Pool2dLayer(bool max, int64_t kh, int64_t kw, Pool2dOptions options)
+      : max_(max), kh_(kh), kw_(kw), o_(options) {}
   std::string type() const override { return max_ ? "max_pool2d" : "avg_pool2d"; }
   // kernel_size, stride and padding keep the height values for readers of older checkpoints;
-  // this version reads the *_h / *_w keys.
+  // this version reads the *_h / *_w keys and the newer options (absent: their defaults).
   LayerConfig config() const override {
+    const HW stride = *o_.stride_hw, padding = *o_.padding_hw, dilation = *o_.dilation_hw;
     return {{"kernel_size", static_cast<double>(kh_)},
             {"kernel_h", static_cast<double>(kh_)},
             {"kernel_w", static_cast<double>(kw_)},
-            {"stride", static_cast<double>(stride_[0])},
-            {"stride_h", static_cast<double>(stride_[0])},
-            {"stride_w", static_cast<double>(stride_[1])},
-            {"padding", static_cast<double>(padding_[0])},
-            {"padding_h", static_cast<double>(padding_[0])},
-            {"padding_w", static_cast<double>(padding_[1])}};
+            {"stride", static_cast<double>(stride[0])},
+            {"stride_h", static_cast<double>(stride[0])},
+            {"stride_w", static_cast<double>(stride[1])},
+            {"padding", static_cast<double>(padding[0])},
+            {"padding_h", static_cast<double>(padding[0])},
+            {"padding_w", static_cast<double>(padding[1])},
+            {"dilation_h", static_cast<double>(dilation[0])},
+            {"dilation_w", static_cast<double>(dilation[1])},
+            {"ceil_mode", o_.ceil_mode ? 1.0 : 0.0},
+            {"count_include_pad", o_.count_include_pad ? 1.0 : 0.0},
+            {"divisor_override", static_cast<double>(o_.divisor_override)},
+            {"padding_mode", static_cast<double>(static_cast<int>(o_.padding_mode))}};
   }
   bool SupportsCuda() const override { return internal::kConvCudaBuilt; }
 
@@ -96,20 +106,35 @@ class Pool2dLayer : public Layer {
                                         "width], got per-sample shape " +
                                         ShapeToString(input_shape));
     }
+    g_ = internal::ConvGeometry();
     g_.channels = input_shape[0];
     g_.height = input_shape[1];
     g_.width = input_shape[2];
     g_.kernel_h = kh_;
     g_.kernel_w = kw_;
-    g_.stride_h = stride_[0];
-    g_.stride_w = stride_[1];
-    g_.pad_h = padding_[0];
-    g_.pad_w = padding_[1];
+    g_.stride_h = (*o_.stride_hw)[0];
+    g_.stride_w = (*o_.stride_hw)[1];
+    g_.dil_h = (*o_.dilation_hw)[0];
+    g_.dil_w = (*o_.dilation_hw)[1];
+    g_.ceil_mode = o_.ceil_mode;
+    HW before{0, 0}, after{0, 0};
+    if (o_.padding_mode == PaddingMode::kExplicit) {
+      before = after = *o_.padding_hw;
+    } else if (o_.padding_mode == PaddingMode::kSame) {
+      const auto ph = internal::SamePadding(g_.height, g_.SpanH(), g_.stride_h);
+      const auto pw = internal::SamePadding(g_.width, g_.SpanW(), g_.stride_w);
+      before = {ph[0], pw[0]};
+      after = {ph[1], pw[1]};
+    }
+    g_.pad_h = before[0];
+    g_.pad_w = before[1];
+    g_.pad_bottom = after[0];
+    g_.pad_right = after[1];
     if (!g_.Resolve()) {
-      return absl::InvalidArgumentError(Describe() + ": a " + std::to_string(kh_) + "x" +
-                                        std::to_string(kw_) + " window (padding " +
-                                        internal::PairString(padding_) + ") does not fit input " +
-                                        ShapeToString(input_shape));
+      return absl::InvalidArgumentError(
+          Describe() + ": a " + std::to_string(kh_) + "x" + std::to_string(kw_) +
+          " window (dilation " + internal::PairString(*o_.dilation_hw) + ", padding " +
+          PaddingString() + ") does not fit input " + ShapeToString(input_shape));
     }
     return Shape{g_.channels, g_.out_height, g_.out_width};
   }
@@ -139,13 +164,14 @@ class Pool2dLayer : public Layer {
     const float* in = x.data<float>();
     float* out = y.data<float>();
     int32_t* arg = argmax.defined() ? argmax.data<int32_t>() : nullptr;
+    const internal::PoolCudaArgs div = CudaArgs(0, planes);
     internal::ParallelFor(planes, out_plane * kh_ * kw_, [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         if (max_) {
           MaxPlane(in + p * g_.height * g_.width, out + p * out_plane,
                    arg ? arg + p * out_plane : nullptr);
         } else {
-          AvgPlane(in + p * g_.height * g_.width, out + p * out_plane);
+          AvgPlane(div, in + p * g_.height * g_.width, out + p * out_plane);
         }
       }
     });
@@ -158,8 +184,8 @@ class Pool2dLayer : public Layer {
     if (!input_grad_needed()) return Tensor();
     MLCORE_ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty({batch, g_.channels, g_.height, g_.width},
                                                      DType::kFloat32, grad_output.device()));
+    const internal::PoolCudaArgs args = CudaArgs(grad_output.device().index, planes);
     if (grad_output.device().is_cuda()) {
-      const internal::PoolCudaArgs args = CudaArgs(grad_output.device().index, planes);
       if (max_) {
         MLCORE_RETURN_IF_ERROR(internal::MaxPoolBackwardCuda(
             args, grad_output.data<float>(), argmax_.data<int32_t>(), dx.data<float>()));
@@ -172,47 +198,62 @@ class Pool2dLayer : public Layer {
     const int64_t in_plane = g_.height * g_.width, out_plane = g_.out_height * g_.out_width;
     const float* dy = grad_output.data<float>();
     const int32_t* arg = max_ ? argmax_.data<int32_t>() : nullptr;
-    const float inv = 1.0f / static_cast<float>(kh_ * kw_);
-    internal::ParallelFor(planes, in_plane + out_plane * kh_ * kw_,
-                          [&](int64_t begin, int64_t end) {
-                            for (int64_t p = begin; p < end; ++p) {
-                              float* dxp = dx.data<float>() + p * in_plane;
-                              std::memset(dxp, 0, sizeof(float) * in_plane);
-                              const float* dyp = dy + p * out_plane;
-                              if (max_) {
-                                const int32_t* ap = arg + p * out_plane;
-                                for (int64_t o = 0; o < out_plane; ++o) {
-                                  if (ap[o] >= 0) dxp[ap[o]] += dyp[o];
-                                }
-                                continue;
-                              }
-                              for (int64_t oh = 0; oh < g_.out_height; ++oh) {
-                                const int64_t h0 = oh * g_.stride_h - g_.pad_h;
-                                for (int64_t ow = 0; ow < g_.out_width; ++ow) {
-                                  const int64_t w0 = ow * g_.stride_w - g_.pad_w;
-                                  const float v = dyp[oh * g_.out_width + ow] * inv;
-                                  for (int64_t ih = std::max<int64_t>(h0, 0);
-                                       ih < std::min(h0 + kh_, g_.height); ++ih) {
-                                    for (int64_t iw = std::max<int64_t>(w0, 0);
-                                         iw < std::min(w0 + kw_, g_.width); ++iw) {
-                                      dxp[ih * g_.width + iw] += v;
-                                    }
-                                  }
-                                }
-                              }
-                            }
-                          });
+    internal::ParallelFor(
+        planes, in_plane + out_plane * kh_ * kw_, [&](int64_t begin, int64_t end) {
+          for (int64_t p = begin; p < end; ++p) {
+            float* dxp = dx.data<float>() + p * in_plane;
+            std::memset(dxp, 0, sizeof(float) * in_plane);
+            const float* dyp = dy + p * out_plane;
+            if (max_) {
+              const int32_t* ap = arg + p * out_plane;
+              for (int64_t o = 0; o < out_plane; ++o) {
+                if (ap[o] >= 0) dxp[ap[o]] += dyp[o];
+              }
+              continue;
+            }
+            for (int64_t oh = 0; oh < g_.out_height; ++oh) {
+              for (int64_t ow = 0; ow < g_.out_width; ++ow) {
+                int64_t h, w, h0, h1, w0, w1;
+                Window(oh, ow, &h, &w, &h0, &h1, &w0, &w1);
+                const int64_t divisor = args.AvgDivisor(h, w);
+                if (divisor == 0) continue;
+                const float v = dyp[oh * g_.out_width + ow] / static_cast<float>(divisor);
+                for (int64_t ih = h0; ih < h1; ++ih) {
+                  for (int64_t iw = w0; iw < w1; ++iw) dxp[ih * g_.width + iw] += v;
+                }
+              }
+            }
+          }
+        });
     return dx;
   }
 
  private:
-  // The window rows [h0, h1) and columns [w0, w1) of output (oh, ow), clipped to the image.
-  void Window(int64_t oh, int64_t ow, int64_t* h0, int64_t* h1, int64_t* w0, int64_t* w1) const {
-    const int64_t h = oh * g_.stride_h - g_.pad_h, w = ow * g_.stride_w - g_.pad_w;
-    *h0 = std::max<int64_t>(h, 0);
-    *h1 = std::min(h + kh_, g_.height);
-    *w0 = std::max<int64_t>(w, 0);
-    *w1 = std::min(w + kw_, g_.width);
+  // The window of output (oh, ow): its unclipped top-left tap (h, w), and (average pooling,
+  // without dilation) its rows [h0, h1) and columns [w0, w1) clipped to the image.
+  void Window(int64_t oh, int64_t ow, int64_t* h, int64_t* w, int64_t* h0, int64_t* h1, int64_t* w0,
+              int64_t* w1) const {
+    *h = oh * g_.stride_h - g_.pad_h;
+    *w = ow * g_.stride_w - g_.pad_w;
+    *h0 = std::max<int64_t>(*h, 0);
+    *h1 = std::min(*h + kh_, g_.height);
+    *w0 = std::max<int64_t>(*w, 0);
+    *w1 = std::min(*w + kw_, g_.width);
+  }
+
+  // The taps [t0, t1) of a window starting at `start` (taps `dil` apart, `k` of them) that land
+  // inside [0, size): the loops then need no bounds checks.
+  static void Taps(int64_t start, int64_t dil, int64_t k, int64_t size, int64_t* t0, int64_t* t1) {
+    *t0 = start >= 0 ? 0 : (-start + dil - 1) / dil;
+    *t1 = start > size - 1 ? 0 : std::min(k, (size - 1 - start) / dil + 1);
+    *t0 = std::min(*t0, *t1);
+  }
+
+  std::string PaddingString() const {
+    if (o_.padding_mode != PaddingMode::kExplicit) {
+      return std::string("\"") + PaddingModeName(o_.padding_mode) + "\"";
+    }
+    return internal::PairString(*o_.padding_hw);
   }
 
   // max that propagates a NaN in either argument (as PyTorch's max pooling does).
@@ -224,11 +265,17 @@ class Pool2dLayer : public Layer {
     *where = take ? at : *where;
   }
 
+  // The 2x2 / stride 2 windows tile the input exactly, with no padding, dilation or partial
+  // ceil_mode window.
+  bool Plain2x2() const {
+    return kh_ == 2 && kw_ == 2 && g_.stride_h == 2 && g_.stride_w == 2 && g_.pad_h == 0 &&
+           g_.pad_w == 0 && g_.dil_h == 1 && g_.dil_w == 1 && 2 * g_.out_height <= g_.height &&
+           2 * g_.out_width <= g_.width;
+  }
+
   void MaxPlane(const float* xp, float* yp, int32_t* ap) const {
     const int64_t width = g_.width;
-    if (kh_ == 2 && kw_ == 2 && g_.stride_h == 2 && g_.stride_w == 2 && g_.pad_h == 0 &&
-        g_.pad_w == 0) {
-      // The common 2x2 / stride 2 case without any clipping or inner loops.
+    if (Plain2x2()) {
       for (int64_t oh = 0; oh < g_.out_height; ++oh) {
         const float* r0 = xp + 2 * oh * width;
         const float* r1 = r0 + width;
@@ -265,16 +312,22 @@ class Pool2dLayer : public Layer {
       }
       return;
     }
+    // Taps dil apart; those outside the image are padding (-infinity). A window with no tap on
+    // the image (possible only with dilation) gives -infinity and no gradient, as in PyTorch.
     for (int64_t oh = 0; oh < g_.out_height; ++oh) {
       for (int64_t ow = 0; ow < g_.out_width; ++ow) {
-        int64_t h0, h1, w0, w1;
-        Window(oh, ow, &h0, &h1, &w0, &w1);
-        float best = xp[h0 * width + w0];
-        int64_t where = h0 * width + w0;
-        for (int64_t ih = h0; ih < h1; ++ih) {
-          for (int64_t iw = w0; iw < w1; ++iw) {
+        const int64_t h = oh * g_.stride_h - g_.pad_h, w = ow * g_.stride_w - g_.pad_w;
+        float best = -std::numeric_limits<float>::infinity();
+        int64_t where = -1;
+        int64_t a0, a1, b0, b1;
+        Taps(h, g_.dil_h, kh_, g_.height, &a0, &a1);
+        Taps(w, g_.dil_w, kw_, width, &b0, &b1);
+        for (int64_t kh = a0; kh < a1; ++kh) {
+          const int64_t ih = h + kh * g_.dil_h;
+          for (int64_t kw = b0; kw < b1; ++kw) {
+            const int64_t iw = w + kw * g_.dil_w;
             const float v = xp[ih * width + iw];
-            const bool take = v > best || v != v;
+            const bool take = where < 0 || v > best || v != v;
             best = take ? v : best;
             where = take ? ih * width + iw : where;
           }
@@ -285,21 +338,22 @@ class Pool2dLayer : public Layer {
     }
   }
 
-  void AvgPlane(const float* xp, float* yp) const {
-    const float inv = 1.0f / static_cast<float>(kh_ * kw_);
+  void AvgPlane(const internal::PoolCudaArgs& div, const float* xp, float* yp) const {
     for (int64_t oh = 0; oh < g_.out_height; ++oh) {
       for (int64_t ow = 0; ow < g_.out_width; ++ow) {
-        int64_t h0, h1, w0, w1;
-        Window(oh, ow, &h0, &h1, &w0, &w1);
+        int64_t h, w, h0, h1, w0, w1;
+        Window(oh, ow, &h, &w, &h0, &h1, &w0, &w1);
         float sum = 0.0f;
         for (int64_t ih = h0; ih < h1; ++ih) {
           for (int64_t iw = w0; iw < w1; ++iw) sum += xp[ih * g_.width + iw];
         }
-        yp[oh * g_.out_width + ow] = sum * inv;
+        const int64_t divisor = div.AvgDivisor(h, w);
+        yp[oh * g_.out_width + ow] = divisor > 0 ? sum / static_cast<float>(divisor) : 0.0f;
       }
     }
   }
 
+  // The window geometry as the kernels take it; the CPU loops use it for AvgDivisor too.
   internal::PoolCudaArgs CudaArgs(int device, int64_t planes) const {
     internal::PoolCudaArgs a;
     a.device = device;
@@ -312,6 +366,12 @@ class Pool2dLayer : public Layer {
     a.stride_w = g_.stride_w;
     a.pad_h = g_.pad_h;
     a.pad_w = g_.pad_w;
+    a.dil_h = g_.dil_h;
+    a.dil_w = g_.dil_w;
+    a.pad_bottom = g_.PadBottom();
+    a.pad_right = g_.PadRight();
+    a.count_include_pad = o_.count_include_pad;
+    a.divisor_override = o_.divisor_override;
     a.out_height = g_.out_height;
     a.out_width = g_.out_width;
     return a;
@@ -319,41 +379,75 @@ class Pool2dLayer : public Layer {
 
   bool max_;
   int64_t kh_, kw_;
-  HW stride_, padding_;
+  Pool2dOptions o_;
   internal::ConvGeometry g_;
   Tensor argmax_;  // int32 offsets within each plane, from the last training Forward
 };
 
 StatusOr<std::shared_ptr<Layer>> MakePool(bool max, HW kernel, Pool2dOptions options) {
-  const char* what = max ? "MaxPool2d" : "AvgPool2d";
+  const std::string what = max ? "MaxPool2d" : "AvgPool2d";
   if (kernel[0] <= 0 || kernel[1] <= 0) {
-    return absl::InvalidArgumentError(std::string(what) + ": kernel_size must be positive, got " +
+    return absl::InvalidArgumentError(what + ": kernel_size must be positive, got " +
                                       internal::PairString(kernel));
   }
   if (options.stride < 0) {
-    return absl::InvalidArgumentError(std::string(what) +
-                                      ": stride must be >= 0 (0: the window), " + "got " +
+    return absl::InvalidArgumentError(what + ": stride must be >= 0 (0: the window), got " +
                                       std::to_string(options.stride));
   }
   // Scalar stride 0 means "the window", per axis; explicit per-axis strides must be positive.
   const HW scalar_default = options.stride == 0 ? kernel : HW{options.stride, options.stride};
+  MLCORE_ASSIGN_OR_RETURN(options.stride_hw,
+                          internal::ResolveAxes(what.c_str(), "stride", 0,
+                                                options.stride_hw.value_or(scalar_default), 1));
   MLCORE_ASSIGN_OR_RETURN(
-      HW stride,
-      internal::ResolveAxes(what, "stride", 0, options.stride_hw.value_or(scalar_default), 1));
+      options.padding_hw,
+      internal::ResolveAxes(what.c_str(), "padding", options.padding, options.padding_hw, 0));
   MLCORE_ASSIGN_OR_RETURN(
-      HW padding, internal::ResolveAxes(what, "padding", options.padding, options.padding_hw, 0));
-  // A window that is mostly padding would pool nothing but padding (PyTorch's rule too).
+      options.dilation_hw,
+      internal::ResolveAxes(what.c_str(), "dilation", options.dilation, options.dilation_hw, 1));
+  if (!max && *options.dilation_hw != HW{1, 1}) {
+    return absl::InvalidArgumentError(what +
+                                      ": dilation must be 1 (PyTorch's AvgPool2d has "
+                                      "none), got " +
+                                      internal::PairString(*options.dilation_hw));
+  }
+  if (options.divisor_override < 0) {
+    return absl::InvalidArgumentError(what + ": divisor_override must be positive (0: none), got " +
+                                      std::to_string(options.divisor_override));
+  }
+  if (max && (options.divisor_override != 0 || !options.count_include_pad)) {
+    return absl::InvalidArgumentError(
+        what +
+        ": divisor_override and count_include_pad are AvgPool2d options, got "
+        "divisor_override=" +
+        std::to_string(options.divisor_override) +
+        " count_include_pad=" + (options.count_include_pad ? "true" : "false"));
+  }
+  const int mode = static_cast<int>(options.padding_mode);
+  if (mode < 0 || mode > 2) {
+    return absl::InvalidArgumentError(what + ": unknown padding mode " + std::to_string(mode));
+  }
+  if (options.padding_mode != PaddingMode::kExplicit) {
+    options.padding_hw = HW{0, 0};
+  }
+  // A window that is mostly padding would pool nothing but padding (PyTorch's rule too; "same"
+  // padding never exceeds it).
   static constexpr const char* kAxis[2] = {"height", "width"};
   for (int axis = 0; axis < 2; ++axis) {
-    if (2 * padding[axis] > kernel[axis]) {
-      return absl::InvalidArgumentError(std::string(what) + ": padding along " + kAxis[axis] +
-                                        " (" + std::to_string(padding[axis]) +
-                                        ") must be at most half of kernel_size " +
-                                        internal::PairString(kernel) + " along " + kAxis[axis]);
+    const int64_t span = (*options.dilation_hw)[axis] * (kernel[axis] - 1) + 1;
+    if (2 * (*options.padding_hw)[axis] > span) {
+      std::string message = what + ": padding along " + kAxis[axis] + " (" +
+                            std::to_string((*options.padding_hw)[axis]) +
+                            ") must be at most half of kernel_size " +
+                            internal::PairString(kernel) + " along " + kAxis[axis];
+      if (span != kernel[axis]) {
+        message += " (effective window " + std::to_string(span) + " with dilation " +
+                   internal::PairString(*options.dilation_hw) + ")";
+      }
+      return absl::InvalidArgumentError(message);
     }
   }
-  return std::shared_ptr<Layer>(
-      std::make_shared<Pool2dLayer>(max, kernel[0], kernel[1], stride, padding));
+  return std::shared_ptr<Layer>(std::make_shared<Pool2dLayer>(max, kernel[0], kernel[1], options));
 }
 
 int64_t Key(const LayerConfig& config, const std::string& key, int64_t fallback) {
@@ -362,7 +456,9 @@ int64_t Key(const LayerConfig& config, const std::string& key, int64_t fallback)
 }
 
 // Checkpoints from before rectangular windows and per-axis values carry only kernel_size, stride
-// and padding: they load with the same value on both axes.
+// and padding: they load with the same value on both axes. Those from before dilation,
+// ceil_mode, count_include_pad, divisor_override and padding modes load with the defaults, which
+// are what those versions computed.
 StatusOr<std::shared_ptr<Layer>> PoolFromConfig(bool max, const LayerConfig& config) {
   const std::string type = max ? "max_pool2d" : "avg_pool2d";
   MLCORE_ASSIGN_OR_RETURN(double kernel, internal::ConfigValue(config, type, "kernel_size"));
@@ -377,6 +473,11 @@ StatusOr<std::shared_ptr<Layer>> PoolFromConfig(bool max, const LayerConfig& con
   if (config.count("padding_h") != 0) {
     options.padding_hw = HW{Key(config, "padding_h", 0), Key(config, "padding_w", 0)};
   }
+  options.dilation_hw = HW{Key(config, "dilation_h", 1), Key(config, "dilation_w", 1)};
+  options.ceil_mode = Key(config, "ceil_mode", 0) != 0;
+  options.count_include_pad = Key(config, "count_include_pad", 1) != 0;
+  options.divisor_override = Key(config, "divisor_override", 0);
+  options.padding_mode = static_cast<PaddingMode>(Key(config, "padding_mode", 0));
   return MakePool(max, kernel_hw, options);
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "mlcore/nn/layer.h"
 
@@ -42,6 +43,22 @@ StatusOr<std::shared_ptr<Layer>> LayerNorm(double eps = 1e-5);
 // A per-axis {height, width} pair, e.g. PyTorch's stride=(2, 1).
 using HW = std::array<int64_t, 2>;
 
+// How Conv2d and the pooling layers pad their input (Keras' and PyTorch's padding="valid" /
+// "same" strings, or explicit numbers).
+//   kExplicit: the padding / padding_hw values, the same on both sides of an axis.
+//   kValid: no padding at all, whatever padding says.
+//   kSame: output size ceil(in / stride) on each axis (Keras' and TensorFlow's rule, any stride),
+//     from total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - in, 0) zeros of which
+//     total / 2 go before (top, left) and the rest after (bottom, right). At stride 1 that is
+//     PyTorch's padding="same" (out == in; an even effective kernel pads one more on the
+//     bottom/right); PyTorch refuses "same" with a stride above 1, mlcore follows Keras there.
+//     The padding is computed from the input size when the layer is built.
+enum class PaddingMode : int { kExplicit = 0, kValid = 1, kSame = 2 };
+// "valid" or "same" (any case); InvalidArgument naming `layer` and the string otherwise.
+StatusOr<PaddingMode> ParsePaddingMode(const std::string& layer, const std::string& mode);
+// "explicit", "valid" or "same".
+const char* PaddingModeName(PaddingMode mode);
+
 struct Conv2dOptions {
   int64_t stride = 1;
   int64_t padding = 0;  // zeros on every side
@@ -57,14 +74,17 @@ struct Conv2dOptions {
   std::optional<HW> stride_hw;
   std::optional<HW> padding_hw;
   std::optional<HW> dilation_hw;
+  // kSame / kValid ignore padding and padding_hw (see PaddingMode).
+  PaddingMode padding_mode = PaddingMode::kExplicit;
 };
 // 2-D cross-correlation with `filters` output channels and a kernel_size x kernel_size window.
 // Kernel [filters, in_channels / groups, kh, kw] He-uniform initialised (suits ReLU nets), bias
 // [filters] zeros. Output [filters, OH, OW] with OH = (H + 2ph - dh(kh-1) - 1) / sh + 1 and OW the
-// same with W, kw, pw, dw, sw. CPU: im2col + the AVX2 GEMM per group, parallel over the batch.
-// CUDA: cuDNN when the build links it, else im2col kernels + cuBLAS. In bf16 compute precision
-// (FitOptions::precision) the products take bf16-rounded operands with float32 sums. A stride or
-// dilation below 1, or a negative padding, on either axis is InvalidArgument naming the axis.
+// same with W, kw, pw, dw, sw (padding_mode kSame: OH = ceil(H / sh), see PaddingMode).
+// CPU: im2col + the AVX2 GEMM per group, parallel over the batch. CUDA: cuDNN when the build
+// links it, else im2col kernels + cuBLAS. In bf16 compute precision (FitOptions::precision) the
+// products take bf16-rounded operands with float32 sums. A stride or dilation below 1, or a
+// negative padding, on either axis is InvalidArgument naming the axis.
 StatusOr<std::shared_ptr<Layer>> Conv2d(int64_t filters, int64_t kernel_size,
                                         Conv2dOptions options = {});
 // The same with a rectangular {kh, kw} window, e.g. Conv2d(32, {3, 5}).
@@ -78,19 +98,45 @@ struct Pool2dOptions {
   // then must be >= 1 for the stride, >= 0 for the padding); unset: the scalar for both axes.
   std::optional<HW> stride_hw;
   std::optional<HW> padding_hw;
+  // MaxPool2d only: taps `dilation` apart, as in PyTorch (AvgPool2d refuses anything but 1).
+  int64_t dilation = 1;
+  std::optional<HW> dilation_hw;
+  // PyTorch's ceil_mode: the output size rounds up, so a last, partial window is kept as long
+  // as it starts inside the input or its left/top padding.
+  bool ceil_mode = false;
+  // AvgPool2d only. Whether padded zeros count in the divisor (PyTorch's default, and mlcore's
+  // behaviour before the option existed). Either way, the part of a ceil_mode window beyond the
+  // bottom/right padding never counts (PyTorch's rule).
+  bool count_include_pad = true;
+  // AvgPool2d only: when > 0 every window divides by this instead (PyTorch's divisor_override).
+  int64_t divisor_override = 0;
+  // kSame / kValid ignore padding and padding_hw (see PaddingMode).
+  PaddingMode padding_mode = PaddingMode::kExplicit;
 };
 // Maximum over kernel_size x kernel_size windows of each channel; padding counts as -infinity.
-// The gradient goes to the first maximum of each window. Padding on an axis may be at most half
-// of the window on that axis.
+// The gradient goes to the first maximum of each window. Output size on each axis, as PyTorch:
+// (in + pad_before + pad_after - dilation * (kernel - 1) - 1 [+ stride - 1 with ceil_mode]) /
+// stride + 1, minus one when ceil_mode would start the last window in the bottom/right padding.
+// Explicit padding on an axis may be at most half of the effective window dilation * (kernel -
+// 1) + 1 on that axis (PyTorch halves the kernel size, so it refuses a few dilated paddings
+// that mlcore takes); InvalidArgument naming the layer and the values otherwise.
 StatusOr<std::shared_ptr<Layer>> MaxPool2d(int64_t kernel_size, Pool2dOptions options = {});
 // The same with a rectangular {kh, kw} window, e.g. MaxPool2d({2, 3}).
 StatusOr<std::shared_ptr<Layer>> MaxPool2d(std::array<int64_t, 2> kernel_hw,
                                            Pool2dOptions options = {});
-// Mean over kernel_size x kernel_size windows; padded zeros count in the divisor (PyTorch's
-// count_include_pad=True default), so every window divides by kh * kw.
+// Mean over kernel_size x kernel_size windows, divided as PyTorch does: by divisor_override
+// when set, else by the window clipped to the padded input (count_include_pad, the default: kh *
+// kw except for ceil_mode's partial windows) or clipped to the input (count_include_pad false,
+// what Keras' "same" average pooling does).
 StatusOr<std::shared_ptr<Layer>> AvgPool2d(int64_t kernel_size, Pool2dOptions options = {});
 StatusOr<std::shared_ptr<Layer>> AvgPool2d(std::array<int64_t, 2> kernel_hw,
                                            Pool2dOptions options = {});
+
+// Keras' global pooling: the mean (or maximum) of each channel's whole [H, W] plane, [batch, C,
+// H, W] -> [batch, C]. No options, no parameters; CPU and CUDA. The max gradient goes to the
+// first maximum of each plane (a NaN wins, as in MaxPool2d).
+std::shared_ptr<Layer> GlobalAveragePooling2D();
+std::shared_ptr<Layer> GlobalMaxPooling2D();
 
 struct BatchNormOptions {
   double momentum = 0.1;  // running = (1 - momentum) * running + momentum * batch statistic

@@ -394,5 +394,107 @@ TEST(Conv2dBf16Test, CpuEmulationRoundsTheGemmOperands) {
   close(dw32, layer->parameters()[0]->grad, "bf16 kernel gradient");
 }
 
+// --- padding="same" / "valid". ---
+
+struct SameCase {
+  HW kernel, stride, dilation;
+  Shape input;
+  HW before;  // expected top / left padding, worked out by hand from Keras' rule
+  Shape expected;
+};
+
+class Conv2dSameTest : public ::testing::TestWithParam<SameCase> {};
+
+TEST_P(Conv2dSameTest, MatchesADirectConvolutionWithTheAsymmetricPadding) {
+  const SameCase c = GetParam();
+  Conv2dOptions o;
+  o.stride_hw = c.stride;
+  o.dilation_hw = c.dilation;
+  o.padding = 5;  // ignored by "same"
+  o.padding_mode = PaddingMode::kSame;
+  auto layer = *Conv2d(3, c.kernel, o);
+  auto out = layer->Build(Shape(c.input.begin() + 1, c.input.end()), 3);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(*out, c.expected);
+  layer->parameters()[1]->value = Random({3}, 8);
+  Tensor x = Random(c.input, 4);
+  // The reference pads `before` on top / left; the output size implies the rest (zeros) after.
+  Tensor ref = NaiveConvHW(x, layer->parameters()[0]->value, &layer->parameters()[1]->value,
+                           c.stride, c.before, c.dilation, c.expected[1], c.expected[2]);
+  for (bool training : {false, true}) {
+    Tensor y = *layer->Forward(x, training);
+    ASSERT_EQ(y.shape(), ref.shape());
+    for (int64_t i = 0; i < ref.numel(); ++i) {
+      ASSERT_NEAR(y.data<float>()[i], ref.data<float>()[i], 1e-4) << "at " << i;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Padding, Conv2dSameTest,
+    ::testing::Values(
+        // Stride 1 (PyTorch's "same"): odd kernel, symmetric; even kernel, one more after.
+        SameCase{{3, 3}, {1, 1}, {1, 1}, {2, 2, 6, 5}, {1, 1}, {3, 6, 5}},
+        SameCase{{4, 2}, {1, 1}, {1, 1}, {2, 2, 6, 5}, {1, 0}, {3, 6, 5}},
+        // Dilation 2 on a 2-wide kernel is an effective 3: symmetric again; 4 with dilation 1.
+        SameCase{{2, 4}, {1, 1}, {2, 1}, {1, 3, 7, 8}, {1, 1}, {3, 7, 8}},
+        // Keras' rule with stride 2: 7 rows -> 4, total (4-1)*2+3-7 = 2 -> 1 before; 8 columns
+        // -> 4, total 1 -> 0 before, 1 after.
+        SameCase{{3, 3}, {2, 2}, {1, 1}, {2, 2, 7, 8}, {1, 0}, {3, 4, 4}},
+        // A kernel smaller than the stride needs no padding: ceil(9 / 3) = 3.
+        SameCase{{1, 2}, {3, 3}, {1, 1}, {1, 2, 9, 9}, {0, 0}, {3, 3, 3}}));
+
+TEST(Conv2dTest, ValidIgnoresThePaddingNumbers) {
+  Conv2dOptions o;
+  o.padding = 2;
+  o.padding_mode = PaddingMode::kValid;
+  auto layer = *Conv2d(2, 3, o);
+  EXPECT_EQ(*layer->Build({1, 6, 7}, 0), (Shape{2, 4, 5}));
+  EXPECT_EQ(layer->config().at("padding_h"), 0);
+}
+
+TEST(Conv2dGradientTest, SamePaddingEvenKernelAndStride2) {
+  Conv2dOptions o;
+  o.padding_mode = PaddingMode::kSame;
+  CheckGradients(*Conv2d(3, {4, 2}, o), {2, 2, 5, 6});
+  o.stride_hw = HW{2, 2};
+  CheckGradients(*Conv2d(2, 3, o), {2, 2, 6, 7});
+}
+
+TEST(Conv2dTest, PaddingModeRoundTripsAndOldConfigsAreExplicit) {
+  Conv2dOptions o;
+  o.padding_mode = PaddingMode::kSame;
+  auto layer = *Conv2d(4, {2, 3}, o);
+  const LayerConfig config = layer->config();
+  EXPECT_EQ(config.at("padding_mode"), 2);
+  auto again = CreateLayer("conv2d", config);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)->config(), config);
+  EXPECT_EQ(*(*again)->Build({2, 5, 7}, 0), (Shape{4, 5, 7}));
+  // A config without padding_mode (older checkpoints) uses the padding numbers.
+  LayerConfig old = config;
+  old.erase("padding_mode");
+  old["padding_h"] = old["padding_w"] = 0;
+  auto loaded = CreateLayer("conv2d", old);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(*(*loaded)->Build({2, 5, 7}, 0), (Shape{4, 4, 5}));
+}
+
+TEST(Conv2dTest, BadPaddingModesNameTheLayer) {
+  Conv2dOptions o;
+  o.padding_mode = static_cast<PaddingMode>(-1);
+  auto layer = Conv2d(2, 3, o);
+  ASSERT_FALSE(layer.ok());
+  EXPECT_EQ(std::string(layer.status().message()), "Conv2d: unknown padding mode -1");
+  auto parsed = ParsePaddingMode("Conv2d", "causal");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(parsed.status().message()).find("Conv2d: padding must be"),
+            std::string::npos);
+  EXPECT_NE(std::string(parsed.status().message()).find("\"causal\""), std::string::npos);
+  EXPECT_EQ(*ParsePaddingMode("Conv2d", "Valid"), PaddingMode::kValid);
+  EXPECT_STREQ(PaddingModeName(PaddingMode::kSame), "same");
+}
+
 }  // namespace
 }  // namespace mlcore::nn
