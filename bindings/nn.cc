@@ -71,34 +71,60 @@ void BindLayers(py::module_& m) {
       arg("rate"), arg("seed") = 0);
   m.def(
       "layer_norm", [](double eps) { return Unwrap(nn::LayerNorm(eps)); }, arg("eps") = 1e-5);
-  // Every window quantity arrives as a {height, width} pair (mlcore.nn spreads ints over both).
+  // Every window quantity arrives as a {height, width} pair (mlcore.nn spreads ints over both);
+  // padding_mode "" keeps the padding numbers, "valid" / "same" replace them.
+  const auto mode = [](const char* layer, const std::string& padding_mode) {
+    return padding_mode.empty() ? nn::PaddingMode::kExplicit
+                                : Unwrap(nn::ParsePaddingMode(layer, padding_mode));
+  };
   m.def(
       "conv2d",
-      [](int64_t filters, nn::HW kernel, nn::HW stride, nn::HW padding, nn::HW dilation,
-         bool use_bias, int64_t groups) {
+      [mode](int64_t filters, nn::HW kernel, nn::HW stride, nn::HW padding, nn::HW dilation,
+             bool use_bias, int64_t groups, const std::string& padding_mode) {
         nn::Conv2dOptions o;
         o.use_bias = use_bias;
         o.groups = groups;
         o.stride_hw = stride;
         o.padding_hw = padding;
         o.dilation_hw = dilation;
+        o.padding_mode = mode("Conv2d", padding_mode);
         return Unwrap(nn::Conv2d(filters, kernel, o));
       },
       arg("filters"), arg("kernel_size"), arg("stride"), arg("padding"), arg("dilation"),
-      arg("use_bias") = true, arg("groups") = 1);
-  // stride std::nullopt: the window (PyTorch's default).
+      arg("use_bias") = true, arg("groups") = 1, arg("padding_mode") = "");
+  // stride std::nullopt: the window (PyTorch's default); divisor_override 0: none.
   m.def(
       "max_pool2d",
-      [](nn::HW kernel, std::optional<nn::HW> stride, nn::HW padding) {
-        return Unwrap(nn::MaxPool2d(kernel, {0, 0, stride, padding}));
+      [mode](nn::HW kernel, std::optional<nn::HW> stride, nn::HW padding, nn::HW dilation,
+             bool ceil_mode, const std::string& padding_mode) {
+        nn::Pool2dOptions o;
+        o.stride_hw = stride;
+        o.padding_hw = padding;
+        o.dilation_hw = dilation;
+        o.ceil_mode = ceil_mode;
+        o.padding_mode = mode("MaxPool2d", padding_mode);
+        return Unwrap(nn::MaxPool2d(kernel, o));
       },
-      arg("kernel_size"), arg("stride") = py::none(), arg("padding") = nn::HW{0, 0});
+      arg("kernel_size"), arg("stride") = py::none(), arg("padding") = nn::HW{0, 0},
+      arg("dilation") = nn::HW{1, 1}, arg("ceil_mode") = false, arg("padding_mode") = "");
   m.def(
       "avg_pool2d",
-      [](nn::HW kernel, std::optional<nn::HW> stride, nn::HW padding) {
-        return Unwrap(nn::AvgPool2d(kernel, {0, 0, stride, padding}));
+      [mode](nn::HW kernel, std::optional<nn::HW> stride, nn::HW padding, bool ceil_mode,
+             bool count_include_pad, int64_t divisor_override, const std::string& padding_mode) {
+        nn::Pool2dOptions o;
+        o.stride_hw = stride;
+        o.padding_hw = padding;
+        o.ceil_mode = ceil_mode;
+        o.count_include_pad = count_include_pad;
+        o.divisor_override = divisor_override;
+        o.padding_mode = mode("AvgPool2d", padding_mode);
+        return Unwrap(nn::AvgPool2d(kernel, o));
       },
-      arg("kernel_size"), arg("stride") = py::none(), arg("padding") = nn::HW{0, 0});
+      arg("kernel_size"), arg("stride") = py::none(), arg("padding") = nn::HW{0, 0},
+      arg("ceil_mode") = false, arg("count_include_pad") = true, arg("divisor_override") = 0,
+      arg("padding_mode") = "");
+  m.def("global_avg_pool2d", &nn::GlobalAveragePooling2D);
+  m.def("global_max_pool2d", &nn::GlobalMaxPooling2D);
   m.def(
       "batch_norm1d",
       [](double momentum, double eps) {
@@ -149,8 +175,8 @@ void BindCallbacks(py::module_& m) {
       [](std::string monitor, py::object fn) {
         PyCallable call(std::move(fn));
         return nn::Reporter(monitor, [call](double v, int epoch) -> StatusOr<bool> {
+          py::gil_scoped_acquire gil;  // first: outlives `r`
           MLCORE_ASSIGN_OR_RETURN(py::object r, call.Call(v, epoch));
-          py::gil_scoped_acquire gil;
           return py::bool_(r).cast<bool>();
         });
       },
@@ -194,23 +220,6 @@ void BindSequential(py::module_& m) {
           },
           arg("input_shape"), arg("seed") = 0)
       .def(
-          "compile",
-          [](Sequential& s, std::shared_ptr<optim::Optimizer> opt, std::string loss,
-             std::vector<std::string> metrics, std::shared_ptr<optim::LRSchedule> schedule,
-             double clip, bool skip_non_finite) {
-            nn::CompileOptions o;
-            o.optimizer = std::move(opt);
-            o.loss = std::move(loss);
-            o.metrics = std::move(metrics);
-            o.schedule = std::move(schedule);
-            o.clip_grad_norm = clip;
-            o.on_non_finite =
-                skip_non_finite ? nn::NonFinitePolicy::kSkipStep : nn::NonFinitePolicy::kStop;
-            ThrowIfError(s.Compile(std::move(o)));
-          },
-          arg("optimizer"), arg("loss"), arg("metrics"), arg("schedule"), arg("clip_grad_norm"),
-          arg("skip_non_finite"))
-      .def(
           "fit",
           [](Sequential& s, const Tensor& x, const Tensor& y, int epochs, int64_t batch_size,
              bool shuffle, uint64_t seed, std::optional<Tensor> vx, std::optional<Tensor> vy,
@@ -231,7 +240,7 @@ void BindSequential(py::module_& m) {
           },
           arg("x"), arg("y"), arg("epochs"), arg("batch_size"), arg("shuffle"), arg("seed"),
           arg("validation_x"), arg("validation_y"), arg("callbacks"), arg("device"),
-          arg("initial_epoch"), arg("precision") = "float32")
+          arg("initial_epoch"), arg("precision") = "")
       .def(
           "evaluate",
           [](Sequential& s, const Tensor& x, const Tensor& y, int64_t batch_size) {

@@ -16,10 +16,11 @@
 
 namespace mlcore::python::nn_bindings {
 
-// A Python callable that may be copied and destroyed on threads that do not hold the GIL.
+// A Python object (a callable, or an iterator) that may be copied and destroyed on threads that
+// do not hold the GIL.
 class PyCallable {
  public:
-  // `what` names the callable in the error when it raises ("gradient hook raised ...").
+  // `what` names the object in the error when it raises ("gradient hook raised ...").
   explicit PyCallable(py::object fn, std::string what = "Python callback")
       : fn_(new py::object(std::move(fn)),
             [](py::object* o) {
@@ -34,8 +35,14 @@ class PyCallable {
     try {
       return (*fn_)(std::forward<Args>(args)...);
     } catch (py::error_already_set& e) {
-      return absl::AbortedError(what_ + " raised " + e.what());
+      return Raised(e);
     }
+  }
+  // The object itself, for other protocols (iteration); use it with the GIL held.
+  const py::object& get() const { return *fn_; }
+  // The Aborted status that reports `e`, raised by this object.
+  Status Raised(py::error_already_set& e) const {
+    return absl::AbortedError(what_ + " raised " + e.what());
   }
 
  private:
@@ -68,8 +75,8 @@ inline std::shared_ptr<nn::Callback> ToCallback(const py::handle& obj) {
   }
   PyCallable fn(py::reinterpret_borrow<py::object>(obj.attr("on_epoch_end")));
   return nn::LambdaCallback([fn](int epoch, const nn::Logs& logs) -> StatusOr<bool> {
+    py::gil_scoped_acquire gil;  // first: outlives `r`
     MLCORE_ASSIGN_OR_RETURN(py::object r, fn.Call(epoch, logs));
-    py::gil_scoped_acquire gil;
     return py::bool_(r).cast<bool>();
   });
 }
@@ -77,7 +84,30 @@ inline std::shared_ptr<nn::Callback> ToCallback(const py::handle& obj) {
 // The members both model kinds (Sequential, GraphModel) expose the same way through nn::Model.
 template <typename M>
 void BindModelCommon(py::class_<M, std::shared_ptr<M>>& cls) {
-  cls.def_property_readonly("compiled", &M::compiled)
+  cls.def(
+         "compile",
+         [](M& m, std::shared_ptr<optim::Optimizer> opt, std::string loss,
+            std::vector<std::string> metrics, std::shared_ptr<optim::LRSchedule> schedule,
+            double clip, bool skip_non_finite, std::vector<double> loss_weights) {
+           nn::CompileOptions o;
+           o.optimizer = std::move(opt);
+           o.loss = std::move(loss);
+           o.metrics = std::move(metrics);
+           o.schedule = std::move(schedule);
+           o.clip_grad_norm = clip;
+           o.on_non_finite =
+               skip_non_finite ? nn::NonFinitePolicy::kSkipStep : nn::NonFinitePolicy::kStop;
+           o.loss_weights = std::move(loss_weights);
+           ThrowIfError(m.Compile(std::move(o)));
+         },
+         py::arg("optimizer"), py::arg("loss"), py::arg("metrics"), py::arg("schedule"),
+         py::arg("clip_grad_norm"), py::arg("skip_non_finite"),
+         py::arg("loss_weights") = std::vector<double>{})
+      .def_property(
+          "precision", &M::precision,
+          [](M& m, const std::string& p) { ThrowIfError(m.set_precision(p)); },
+          "Matrix-product precision of every pass: \"float32\" or \"bf16\" (not saved).")
+      .def_property_readonly("compiled", &M::compiled)
       .def_property_readonly("epochs_trained", &M::epochs_trained)
       .def_property_readonly("optimizer", &M::optimizer)
       .def_property_readonly("num_parameters", &M::NumParameters)

@@ -20,25 +20,8 @@ using nn::GraphModel;
 using nn::Model;
 using nn::TensorList;
 
-// A Python object that may be copied and destroyed on threads that do not hold the GIL.
-class PyRef {
- public:
-  explicit PyRef(py::object obj)
-      : obj_(new py::object(std::move(obj)), [](py::object* o) {
-          py::gil_scoped_acquire gil;
-          delete o;
-        }) {}
-  const py::object& get() const { return *obj_; }
-
- private:
-  std::shared_ptr<py::object> obj_;
-};
-
-Status PythonError(const char* what, py::error_already_set& e) {
-  return absl::AbortedError(std::string(what) + " raised " + e.what());
-}
-
 using nn_bindings::HistoryDict;
+using nn_bindings::PyCallable;
 using nn_bindings::Released;
 using nn_bindings::ToCallback;
 
@@ -106,24 +89,25 @@ void BindDataset(py::module_& m) {
       .def_static(
           "from_generator",
           [](py::object start, bool batched) {
-            PyRef make(std::move(start));
+            PyCallable make(std::move(start), "Dataset generator");
             return Dataset::FromGenerator(
                 [make]() -> StatusOr<Dataset::NextFn> {
-                  py::gil_scoped_acquire gil;
+                  py::gil_scoped_acquire gil;  // first: outlives the objects below
+                  MLCORE_ASSIGN_OR_RETURN(py::object iterable, make.Call());
                   py::object iter;
                   try {
-                    iter = py::iter(make.get()());
+                    iter = py::iter(iterable);
                   } catch (py::error_already_set& e) {
-                    return PythonError("Dataset generator", e);
+                    return make.Raised(e);
                   }
-                  PyRef it(std::move(iter));
+                  PyCallable it(std::move(iter), "Dataset generator");
                   return Dataset::NextFn([it](nn::Element* out) -> StatusOr<bool> {
                     py::gil_scoped_acquire gil;
                     PyObject* item = PyIter_Next(it.get().ptr());
                     if (item == nullptr) {
                       if (PyErr_Occurred()) {
                         py::error_already_set e;
-                        return PythonError("Dataset generator", e);
+                        return it.Raised(e);
                       }
                       return false;
                     }
@@ -149,14 +133,11 @@ void BindDataset(py::module_& m) {
       .def(
           "map",
           [](const Dataset& d, py::object fn) {
-            PyRef f(std::move(fn));
+            PyCallable f(std::move(fn), "map function");
             return d.Map([f](nn::Element e) -> StatusOr<nn::Element> {
-              py::gil_scoped_acquire gil;
-              try {
-                return ToElement(f.get()(e.inputs, e.targets));
-              } catch (py::error_already_set& err) {
-                return PythonError("map function", err);
-              }
+              py::gil_scoped_acquire gil;  // first: outlives `out`
+              MLCORE_ASSIGN_OR_RETURN(py::object out, f.Call(e.inputs, e.targets));
+              return ToElement(out);
             });
           },
           arg("fn"), "fn(inputs, targets) -> (inputs, targets), Tensor lists.")
@@ -188,7 +169,7 @@ void BindDatasetTraining(py::module_& m) {
       },
       arg("model"), arg("data"), arg("epochs"), arg("callbacks"), arg("device"),
       arg("initial_epoch"), arg("validation_dataset"), arg("validation_inputs"),
-      arg("validation_targets"), arg("precision") = "float32");
+      arg("validation_targets"), arg("precision") = "");
   m.def(
       "evaluate_dataset",
       [](M& model, Dataset& data) {
@@ -216,6 +197,8 @@ void BindGraph(py::module_& m) {
       .def("add", &nn::GraphBuilder::Add, arg("inputs"), arg("name") = "")
       .def("concatenate", &nn::GraphBuilder::Concatenate, arg("inputs"), arg("axis") = -1,
            arg("name") = "")
+      .def("attend", &nn::GraphBuilder::Attend, arg("embedding"), arg("input"), arg("name") = "",
+           "input @ embedding.table^T, sharing the Embedding's table (weight tying).")
       .def(
           "finish",
           [](nn::GraphBuilder& g, std::vector<nn::NodeRef> in, std::vector<nn::NodeRef> out,
@@ -239,24 +222,6 @@ void BindGraph(py::module_& m) {
                                return out;
                              })
       .def(
-          "compile",
-          [](GraphModel& g, std::shared_ptr<optim::Optimizer> opt, std::string loss,
-             std::vector<std::string> metrics, std::shared_ptr<optim::LRSchedule> schedule,
-             double clip, bool skip_non_finite, std::vector<double> loss_weights) {
-            nn::CompileOptions o;
-            o.optimizer = std::move(opt);
-            o.loss = std::move(loss);
-            o.metrics = std::move(metrics);
-            o.schedule = std::move(schedule);
-            o.clip_grad_norm = clip;
-            o.on_non_finite =
-                skip_non_finite ? nn::NonFinitePolicy::kSkipStep : nn::NonFinitePolicy::kStop;
-            o.loss_weights = std::move(loss_weights);
-            ThrowIfError(g.Compile(std::move(o)));
-          },
-          arg("optimizer"), arg("loss"), arg("metrics"), arg("schedule"), arg("clip_grad_norm"),
-          arg("skip_non_finite"), arg("loss_weights"))
-      .def(
           "fit",
           [](GraphModel& g, TensorList x, TensorList y, int epochs, int64_t batch_size,
              bool shuffle, uint64_t seed, std::optional<TensorList> vx,
@@ -272,7 +237,7 @@ void BindGraph(py::module_& m) {
           },
           arg("x"), arg("y"), arg("epochs"), arg("batch_size"), arg("shuffle"), arg("seed"),
           arg("validation_inputs"), arg("validation_targets"), arg("callbacks"), arg("device"),
-          arg("initial_epoch"), arg("precision") = "float32")
+          arg("initial_epoch"), arg("precision") = "")
       .def(
           "evaluate",
           [](GraphModel& g, TensorList x, TensorList y, int64_t batch_size) {

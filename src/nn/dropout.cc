@@ -1,17 +1,27 @@
 // Inverted dropout with its own seeded generator: the k-th training batch of a run always sees
-// the same mask, so two runs with the same seeds give the same weights.
+// the same mask, so two runs with the same seeds give the same weights. A Dropout applied at
+// several graph nodes draws each use's masks from its own stream (see layer_sharing.h).
 #include <random>
 
 #include "mlcore/nn/layers.h"
 #include "mlcore/ops/elementwise.h"
+#include "nn/layer_sharing.h"
 #include "nn/layer_util.h"
 
 namespace mlcore::nn {
 namespace {
 
-class DropoutLayer : public Layer {
+// splitmix64's finaliser: nearby (seed, use) pairs give unrelated generator seeds.
+uint64_t Mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+class DropoutLayer : public Layer, public internal::RandomStreamLayer {
  public:
   DropoutLayer(double rate, uint64_t seed) : rate_(rate), seed_(seed), rng_(seed) {}
+  void SetStream(uint64_t use) override { rng_.seed(use == 0 ? seed_ : Mix(seed_ + Mix(use))); }
   std::string type() const override { return "dropout"; }
   bool SupportsCuda() const override { return true; }
   LayerConfig config() const override {

@@ -88,8 +88,44 @@ StatusOr<History> Model::Fit(const Tensor& x, const Tensor& y, const FitOptions&
   return Fit(TensorList{x}, TensorList{y}, options);
 }
 
-Status Model::EpochEnd(const FitOptions& options, int epoch, Logs& logs, History& history,
-                       bool* stop) {
+StatusOr<History> Model::TrainEpochs(const FitOptions& options,
+                                     const std::function<StatusOr<EpochTotals>(int)>& run_epoch) {
+  MLCORE_ASSIGN_OR_RETURN(Device device, ParseDevice(options.device));
+  MLCORE_RETURN_IF_ERROR(To(device));
+  int fit_bf16 = -1;
+  if (!options.precision.empty()) {
+    MLCORE_ASSIGN_OR_RETURN(internal::Precision p, internal::ParsePrecision(options.precision));
+    fit_bf16 = p == internal::Precision::kBFloat16 ? 1 : 0;
+  }
+  // The override ends with this Fit, however it returns.
+  struct Restore {
+    int& slot;
+    int saved;
+    ~Restore() { slot = saved; }
+  } restore{fit_bf16_, fit_bf16_};
+  fit_bf16_ = fit_bf16;
+  for (auto& cb : options.callbacks) MLCORE_RETURN_IF_ERROR(cb->OnTrainBegin(*this));
+  History history;
+  for (int epoch = options.initial_epoch; epoch < options.initial_epoch + options.epochs; ++epoch) {
+    MLCORE_ASSIGN_OR_RETURN(EpochTotals totals, run_epoch(epoch));
+    bool stop = false;
+    MLCORE_RETURN_IF_ERROR(EpochEnd(options, epoch, totals, history, &stop));
+    if (stop) {
+      history.stopped_early = true;
+      break;
+    }
+  }
+  for (auto& cb : options.callbacks) MLCORE_RETURN_IF_ERROR(cb->OnTrainEnd(*this));
+  return history;
+}
+
+Status Model::EpochEnd(const FitOptions& options, int epoch, const EpochTotals& totals,
+                       History& history, bool* stop) {
+  skipped_steps_ += totals.skipped;
+  Logs logs = totals.ToLogs(output_names(), want_accuracy_);
+  if (compile_.on_non_finite == NonFinitePolicy::kSkipStep) {
+    logs["skipped_steps"] = static_cast<double>(totals.skipped);
+  }
   const double base = optimizer_->learning_rate();
   logs["lr"] =
       compile_.schedule ? compile_.schedule->LearningRate(optimizer_->steps(), base) : base;
@@ -118,11 +154,6 @@ Status Model::EpochEnd(const FitOptions& options, int epoch, Logs& logs, History
 
 StatusOr<History> Model::Fit(const TensorList& x, const TensorList& y, const FitOptions& options) {
   MLCORE_RETURN_IF_ERROR(CheckCompiled("Fit"));
-  MLCORE_ASSIGN_OR_RETURN(Device device, ParseDevice(options.device));
-  MLCORE_RETURN_IF_ERROR(To(device));
-  MLCORE_ASSIGN_OR_RETURN(internal::Precision precision,
-                          internal::ParsePrecision(options.precision));
-  internal::ScopedComputePrecision precision_scope(precision);
   MLCORE_RETURN_IF_ERROR(CheckData("Fit", x, y));
   if (options.validation_x.defined() || options.validation_y.defined()) {
     MLCORE_RETURN_IF_ERROR(
@@ -146,10 +177,7 @@ StatusOr<History> Model::Fit(const TensorList& x, const TensorList& y, const Fit
     (i < x.size() ? xbuf : ybuf).push_back(std::move(buf));
   }
   std::vector<int64_t> order(n);
-
-  for (auto& cb : options.callbacks) MLCORE_RETURN_IF_ERROR(cb->OnTrainBegin(*this));
-  History history;
-  for (int epoch = options.initial_epoch; epoch < options.initial_epoch + options.epochs; ++epoch) {
+  return TrainEpochs(options, [&](int epoch) -> StatusOr<EpochTotals> {
     std::iota(order.begin(), order.end(), 0);
     if (options.shuffle) {
       std::mt19937_64 rng(options.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch));
@@ -171,20 +199,8 @@ StatusOr<History> Model::Fit(const TensorList& x, const TensorList& y, const Fit
       if (!step.ok()) return AtBatch(step.status(), epoch, begin / bs);
       totals.AddBatch(*step, end - begin);
     }
-    skipped_steps_ += totals.skipped;
-    Logs logs = totals.ToLogs(output_names(), want_accuracy_);
-    if (compile_.on_non_finite == NonFinitePolicy::kSkipStep) {
-      logs["skipped_steps"] = static_cast<double>(totals.skipped);
-    }
-    bool stop = false;
-    MLCORE_RETURN_IF_ERROR(EpochEnd(options, epoch, logs, history, &stop));
-    if (stop) {
-      history.stopped_early = true;
-      break;
-    }
-  }
-  for (auto& cb : options.callbacks) MLCORE_RETURN_IF_ERROR(cb->OnTrainEnd(*this));
-  return history;
+    return totals;
+  });
 }
 
 StatusOr<History> Model::Fit(Dataset& data, const FitOptions& options) {
@@ -194,47 +210,26 @@ StatusOr<History> Model::Fit(Dataset& data, const FitOptions& options) {
         "Fit: the Dataset yields single examples; call Batch(batch_size) on it first");
   }
   if (options.epochs < 0) return absl::InvalidArgumentError("Fit: epochs must be >= 0");
-  MLCORE_ASSIGN_OR_RETURN(Device device, ParseDevice(options.device));
-  MLCORE_RETURN_IF_ERROR(To(device));
-  MLCORE_ASSIGN_OR_RETURN(internal::Precision precision,
-                          internal::ParsePrecision(options.precision));
-  internal::ScopedComputePrecision precision_scope(precision);
-  for (auto& cb : options.callbacks) MLCORE_RETURN_IF_ERROR(cb->OnTrainBegin(*this));
-  History history;
-  for (int epoch = options.initial_epoch; epoch < options.initial_epoch + options.epochs; ++epoch) {
+  return TrainEpochs(options, [&](int epoch) -> StatusOr<EpochTotals> {
     EpochTotals totals;
-    {
-      // Destroyed at the end of the pass, or on an error return: stops any prefetch thread.
-      MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<DatasetIterator> it, data.MakeIterator(epoch));
-      for (int64_t batch = 0;; ++batch) {
-        Element e;
-        StatusOr<bool> more = it->Next(&e);
-        if (!more.ok()) return AtBatch(more.status(), epoch, batch);
-        if (!*more) break;
-        if (batch == 0) {
-          Status checked = CheckData("Fit", e.inputs, e.targets);
-          if (!checked.ok()) return AtBatch(checked, epoch, batch);
-        }
-        const int64_t rows = e.inputs.empty() ? 0 : e.inputs[0].shape()[0];
-        StatusOr<StepResult> step = TrainStep(e.inputs, e.targets);
-        if (!step.ok()) return AtBatch(step.status(), epoch, batch);
-        totals.AddBatch(*step, rows);
+    // Destroyed at the end of the pass, or on an error return: stops any prefetch thread.
+    MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<DatasetIterator> it, data.MakeIterator(epoch));
+    for (int64_t batch = 0;; ++batch) {
+      Element e;
+      StatusOr<bool> more = it->Next(&e);
+      if (!more.ok()) return AtBatch(more.status(), epoch, batch);
+      if (!*more) break;
+      if (batch == 0) {
+        Status checked = CheckData("Fit", e.inputs, e.targets);
+        if (!checked.ok()) return AtBatch(checked, epoch, batch);
       }
+      const int64_t rows = e.inputs.empty() ? 0 : e.inputs[0].shape()[0];
+      StatusOr<StepResult> step = TrainStep(e.inputs, e.targets);
+      if (!step.ok()) return AtBatch(step.status(), epoch, batch);
+      totals.AddBatch(*step, rows);
     }
-    skipped_steps_ += totals.skipped;
-    Logs logs = totals.ToLogs(output_names(), want_accuracy_);
-    if (compile_.on_non_finite == NonFinitePolicy::kSkipStep) {
-      logs["skipped_steps"] = static_cast<double>(totals.skipped);
-    }
-    bool stop = false;
-    MLCORE_RETURN_IF_ERROR(EpochEnd(options, epoch, logs, history, &stop));
-    if (stop) {
-      history.stopped_early = true;
-      break;
-    }
-  }
-  for (auto& cb : options.callbacks) MLCORE_RETURN_IF_ERROR(cb->OnTrainEnd(*this));
-  return history;
+    return totals;
+  });
 }
 
 StatusOr<Logs> Model::Evaluate(const Tensor& x, const Tensor& y, int64_t batch_size) {

@@ -2,7 +2,8 @@
 // Sequential one (architecture.json, model.safetensors, optimizer.safetensors,
 // training_state.json); only the architecture differs: the node list with each node's inputs.
 // A later use of a shared layer is saved as {"shares": <index of its first use>}, so the layer
-// and its weights are written once.
+// and its weights are written once; an Attend node is saved as {"op": "attend", "shares": <index
+// of the node applying its Embedding>}, so a tied table is written once too.
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,7 @@ StatusOr<GraphNode::Op> ParseOp(const std::string& op) {
   if (op == "layer") return GraphNode::Op::kLayer;
   if (op == "add") return GraphNode::Op::kAdd;
   if (op == "concatenate") return GraphNode::Op::kConcatenate;
+  if (op == "attend") return GraphNode::Op::kAttend;
   return absl::DataLossError("unknown graph node op '" + op + "'");
 }
 
@@ -76,6 +78,16 @@ StatusOr<std::unique_ptr<GraphModel>> LoadGraphImpl(const std::string& dir) {
       case GraphNode::Op::kConcatenate:
         refs.push_back(builder.Concatenate(ins, n.value("axis", int64_t{-1}), name));
         break;
+      case GraphNode::Op::kAttend: {
+        const int64_t first = n.at("shares").get<int64_t>();
+        if (first < 0 || first >= static_cast<int64_t>(layers.size()) || !layers[first] ||
+            ins.size() != 1) {
+          return absl::DataLossError(dir + "/architecture.json: attend node '" + name +
+                                     "' needs one input and an earlier layer node to share");
+        }
+        refs.push_back(builder.Attend(layers[first], ins[0], name));
+        break;
+      }
     }
   }
   auto pick = [&](const char* key) -> StatusOr<std::vector<NodeRef>> {

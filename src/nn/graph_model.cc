@@ -10,6 +10,7 @@
 #include <set>
 
 #include "mlcore/ops/elementwise.h"
+#include "nn/attend.h"
 #include "nn/device_dispatch.h"
 #include "nn/layer_sharing.h"
 
@@ -82,6 +83,8 @@ const char* GraphOpName(GraphNode::Op op) {
       return "add";
     case GraphNode::Op::kConcatenate:
       return "concatenate";
+    case GraphNode::Op::kAttend:
+      return "attend";
   }
   return "?";
 }
@@ -165,6 +168,20 @@ NodeRef GraphBuilder::Concatenate(const std::vector<NodeRef>& inputs, int64_t ax
         absl::InvalidArgumentError("Concatenate node '" + node.name + "' needs two or more inputs");
   }
   return AddNode(std::move(node), inputs);
+}
+
+NodeRef GraphBuilder::Attend(std::shared_ptr<Layer> embedding, NodeRef input, std::string name) {
+  GraphNode node;
+  node.op = GraphNode::Op::kAttend;
+  node.name = name.empty() ? "attend_" + std::to_string(nodes_.size()) : std::move(name);
+  if (status_.ok() && (embedding == nullptr || embedding->type() != "embedding")) {
+    status_ = absl::InvalidArgumentError(
+        "Attend node '" + node.name + "' needs an Embedding layer, got " +
+        (embedding == nullptr ? std::string("null")
+                              : "layer '" + embedding->name() + "' (" + embedding->type() + ")"));
+  }
+  node.layer = std::move(embedding);
+  return AddNode(std::move(node), {input});
 }
 
 StatusOr<std::unique_ptr<GraphModel>> GraphBuilder::Finish(const std::vector<NodeRef>& inputs,
@@ -263,8 +280,30 @@ StatusOr<std::unique_ptr<GraphModel>> GraphBuilder::Finish(const std::vector<Nod
         if (node.shares < 0) {
           runners[index] = node.layer;
         } else {
-          MLCORE_ASSIGN_OR_RETURN(runners[index], internal::ShareLayer(*node.layer, in_shapes[0]));
+          MLCORE_ASSIGN_OR_RETURN(runners[index], internal::ShareLayer(*node.layer, in_shapes[0],
+                                                                       uses[node.layer.get()]));
         }
+        break;
+      }
+      case GraphNode::Op::kAttend: {
+        auto first = first_use.find(node.layer.get());
+        if (first == first_use.end()) {
+          return absl::InvalidArgumentError(
+              "Attend node '" + node.name + "': embedding '" + node.layer->name() +
+              "' is not applied at an earlier node of this model; apply it (to the token ids) "
+              "first, which creates the table Attend uses");
+        }
+        node.shares = first->second;
+        const Shape table = node.layer->parameters()[0]->value.shape();
+        if (in_shapes[0].empty() || in_shapes[0].back() != table[1]) {
+          return absl::InvalidArgumentError(
+              "Attend node '" + node.name + "': input " + Quote(kept[node.inputs[0]]) +
+              " has per-sample shape " + ShapeToString(in_shapes[0]) +
+              ", but its last axis must be the dim of embedding '" + node.layer->name() +
+              "' (table " + ShapeToString(table) + ")");
+        }
+        node.shape = in_shapes[0];
+        node.shape.back() = table[0];
         break;
       }
       case GraphNode::Op::kAdd:
@@ -350,7 +389,7 @@ std::vector<Layer*> GraphModel::AllLayers() const {
 
 Status GraphModel::SyncSharedLayers() {
   for (size_t id = 0; id < nodes_.size(); ++id) {
-    if (nodes_[id].shares < 0) continue;
+    if (nodes_[id].op != GraphNode::Op::kLayer || nodes_[id].shares < 0) continue;
     MLCORE_RETURN_IF_ERROR(internal::AliasParameters(*nodes_[id].layer, *runners_[id]));
   }
   return absl::OkStatus();
@@ -372,7 +411,7 @@ Status GraphModel::BuildFor(const std::vector<Shape>& input_shapes, uint64_t) {
   return absl::OkStatus();
 }
 
-// Add and Concatenate both run on CUDA (ops::Add, cuda::CopyRows).
+// Add, Concatenate and Attend all run on CUDA (ops::Add, cuda::CopyRows, cuda::Gemm).
 Status GraphModel::CheckCuda() const { return absl::OkStatus(); }
 
 StatusOr<TensorList> GraphModel::DoForward(const TensorList& x, bool training) {
@@ -384,6 +423,7 @@ StatusOr<TensorList> GraphModel::DoForward(const TensorList& x, bool training) {
   }()));
   std::vector<Tensor> values(nodes_.size());
   for (size_t i = 0; i < inputs_.size(); ++i) values[inputs_[i]] = x[i];
+  attend_inputs_.resize(nodes_.size());
   const int64_t batch = x[0].shape()[0];
   for (size_t id = 0; id < nodes_.size(); ++id) {
     const GraphNode& node = nodes_[id];
@@ -446,6 +486,14 @@ StatusOr<TensorList> GraphModel::DoForward(const TensorList& x, bool training) {
           offset += plan.chunk[k];
         }
         values[id] = std::move(out);
+        break;
+      }
+      case GraphNode::Op::kAttend: {
+        MLCORE_RETURN_IF_ERROR(CheckDTypes(nodes_, node, values, /*float_only=*/true));
+        const Tensor& in = values[node.inputs[0]];
+        const Tensor& table = nodes_[node.shares].layer->parameters()[0]->value;
+        MLCORE_ASSIGN_OR_RETURN(values[id], internal::AttendForward(in, table));
+        attend_inputs_[id] = training ? in : Tensor();
         break;
       }
     }
@@ -544,6 +592,30 @@ Status GraphModel::DoBackward(const TensorList& grad_outputs) {
             MLCORE_ASSIGN_OR_RETURN(grads[in], Accumulate(grads[in], part));
           }
           offset += plan.chunk[k];
+        }
+        break;
+      }
+      case GraphNode::Op::kAttend: {
+        if (attend_inputs_.size() <= static_cast<size_t>(id) || !attend_inputs_[id].defined()) {
+          return absl::FailedPreconditionError("graph node " + Quote(node) +
+                                               ": backward without a training forward");
+        }
+        const Tensor& table = nodes_[node.shares].layer->parameters()[0]->value;
+        const int64_t in = node.inputs[0];
+        const bool input_grad = nodes_[in].op != GraphNode::Op::kInput;
+        MLCORE_ASSIGN_OR_RETURN(Tensor dtable,
+                                Tensor::Empty(table.shape(), DType::kFloat32, g.device()));
+        MLCORE_ASSIGN_OR_RETURN(
+            Tensor dx, internal::AttendBackward(g, attend_inputs_[id], table, dtable, input_grad));
+        // Summed into the Embedding's table gradient at its node, which the walk reaches later.
+        std::vector<Tensor>& sum = shared_grads[node.shares];
+        if (sum.empty()) {
+          sum.push_back(std::move(dtable));
+        } else {
+          MLCORE_RETURN_IF_ERROR(ops::AddInto(sum[0], dtable, sum[0]));
+        }
+        if (input_grad) {
+          MLCORE_ASSIGN_OR_RETURN(grads[in], Accumulate(grads[in], dx));
         }
         break;
       }

@@ -38,9 +38,10 @@ Status Alias(const Layer& owner, const std::vector<Parameter*>& from,
 
 }  // namespace
 
-StatusOr<std::shared_ptr<Layer>> ShareLayer(Layer& layer, const Shape& input_shape) {
+StatusOr<std::shared_ptr<Layer>> ShareLayer(Layer& layer, const Shape& input_shape, uint64_t use) {
   MLCORE_ASSIGN_OR_RETURN(std::shared_ptr<Layer> copy, CreateLayer(layer.type(), layer.config()));
   copy->set_name(layer.name());
+  if (auto* random = dynamic_cast<RandomStreamLayer*>(copy.get())) random->SetStream(use);
   MLCORE_ASSIGN_OR_RETURN(Shape out, copy->Build(input_shape, /*seed=*/0));
   if (out != layer.output_shape()) {
     return Mismatch(layer, "output shape " + ShapeToString(out) + " where it has " +

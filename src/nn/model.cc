@@ -6,6 +6,7 @@
 
 #include "mlcore/core/cuda.h"
 #include "mlcore/optim/clip.h"
+#include "nn/bf16.h"
 
 namespace mlcore::nn {
 
@@ -34,6 +35,26 @@ int64_t Model::NumParameters() const {
 Status Model::CheckCompiled(const char* what) const {
   if (compiled()) return absl::OkStatus();
   return absl::FailedPreconditionError(kind() + " model: call Compile before " + what);
+}
+
+namespace {
+
+// The precision of one pass: a running Fit's (FitOptions::precision), else bf16 when the model
+// is set to it, else the thread's (float32 unless an internal scope, as a benchmark's, says
+// otherwise).
+internal::Precision PassPrecision(int fit_bf16, bool model_bf16) {
+  if (fit_bf16 >= 0) {
+    return fit_bf16 == 1 ? internal::Precision::kBFloat16 : internal::Precision::kFloat32;
+  }
+  return model_bf16 ? internal::Precision::kBFloat16 : internal::ComputePrecision();
+}
+
+}  // namespace
+
+Status Model::set_precision(const std::string& precision) {
+  MLCORE_ASSIGN_OR_RETURN(internal::Precision p, internal::ParsePrecision(precision));
+  bf16_ = p == internal::Precision::kBFloat16;
+  return absl::OkStatus();
 }
 
 Status Model::Compile(CompileOptions options) {
@@ -129,6 +150,7 @@ Status Model::EnsureBuilt(const TensorList& x) {
 }
 
 StatusOr<TensorList> Model::ForwardAll(const TensorList& x, bool training) {
+  internal::ScopedComputePrecision precision(PassPrecision(fit_bf16_, bf16_));
   MLCORE_RETURN_IF_ERROR(EnsureBuilt(x));
   std::vector<Parameter*> params = parameters();
   if (!params.empty() && params.front()->value.device() != device_) {
@@ -161,6 +183,7 @@ Status Model::BackwardAll(const TensorList& grad_outputs) {
                                       " gradients for " + std::to_string(output_names().size()) +
                                       " outputs");
   }
+  internal::ScopedComputePrecision precision(PassPrecision(fit_bf16_, bf16_));
   return DoBackward(grad_outputs);
 }
 
@@ -220,6 +243,7 @@ StatusOr<StepResult> Model::TrainStep(const Tensor& x, const Tensor& y) {
 
 StatusOr<StepResult> Model::TrainStep(const TensorList& x, const TensorList& y) {
   MLCORE_RETURN_IF_ERROR(CheckCompiled("training"));
+  internal::ScopedComputePrecision precision(PassPrecision(fit_bf16_, bf16_));
   MLCORE_ASSIGN_OR_RETURN(TensorList out, ForwardAll(x, /*training=*/true));
   TensorList grads;
   MLCORE_ASSIGN_OR_RETURN(StepResult result, LossOf(out, y, &grads));

@@ -8,6 +8,10 @@
 // twice) makes those nodes share its parameters. They appear once in parameters(), the
 // optimiser and checkpoints; the gradients of all uses are summed before the gradient-ready
 // hook fires for them.
+//
+// Weight tying: Attend(embedding, node) multiplies a node by the transpose of an Embedding's
+// table (PyTorch's `head.weight = emb.weight`, Flax's `Embed.attend`): a language-model head
+// with no weights of its own. The table stays one parameter, trained, saved and hooked once.
 #pragma once
 
 #include <cstdint>
@@ -29,13 +33,15 @@ struct NodeRef {
 
 // One node of a finished graph (exposed for inspection and serialisation).
 struct GraphNode {
-  enum class Op { kInput, kLayer, kAdd, kConcatenate };
+  enum class Op { kInput, kLayer, kAdd, kConcatenate, kAttend };
   Op op = Op::kInput;
   std::string name;              // unique in the graph; a layer node is named like its layer
   std::vector<int64_t> inputs;   // indices of earlier nodes
-  std::shared_ptr<Layer> layer;  // kLayer: the layer object the user applied
+  std::shared_ptr<Layer> layer;  // kLayer: the layer object the user applied; kAttend: the
+                                 // Embedding whose table it uses
   // kLayer: the index of the first node applying the same layer (its parameters are shared),
   // or -1 at a layer's first use. A later use is named "<layer>:<k>" (k = 1, 2...).
+  // kAttend: the node applying its Embedding.
   int64_t shares = -1;
   int64_t axis = -1;  // kConcatenate: per-sample axis (negative counts from the end)
   Shape shape;        // per-sample output shape (kInput: as declared)
@@ -62,6 +68,12 @@ class GraphBuilder {
   // Joins two or more nodes along per-sample `axis` (default the last); the other axes must
   // agree.
   NodeRef Concatenate(const std::vector<NodeRef>& inputs, int64_t axis = -1, std::string name = "");
+  // `input` [..., dim] times the transposed table [num_embeddings, dim] of `embedding`, giving
+  // [..., num_embeddings] (logits over the vocabulary), with no parameters of its own: the
+  // table is the Embedding's, so its gradient is the sum of both uses' and it is counted,
+  // optimised, hooked and saved once. `embedding` must be an Embedding applied at an earlier
+  // node of the same model (that node creates the table). Names default to "attend_<node>".
+  NodeRef Attend(std::shared_ptr<Layer> embedding, NodeRef input, std::string name = "");
 
   // The model computing `outputs` from `inputs`, built with weights drawn from `seed`. Errors
   // (InvalidArgument, each naming the node): a node from another builder or never created, a
@@ -126,6 +138,8 @@ class GraphModel : public Model {
   // aliases its parameters at later uses (null for non-layer nodes).
   std::vector<std::shared_ptr<Layer>> runners_;
   std::vector<int64_t> inputs_, outputs_;
+  // Per Attend node, its input in the last training forward (what its backward multiplies).
+  std::vector<Tensor> attend_inputs_;
 };
 
 // Rebuilds a graph model saved by GraphModel::Save (architecture, weights and, when saved, the

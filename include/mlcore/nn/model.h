@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -62,12 +63,10 @@ struct FitOptions {
   std::vector<std::shared_ptr<Callback>> callbacks;
   // "cpu", "cuda" or "cuda:N": the model moves there (see Model::To) and stays.
   std::string device = "cpu";
-  // Matrix-product precision of this Fit's training and validation passes: "float32", or "bf16"
-  // (Dense and Conv2d multiply bf16-rounded operands with float32 accumulation; weights,
-  // gradients, optimiser state, activations and losses stay float32; no loss scaling, as bf16
-  // keeps float32's exponent range). On CUDA that runs on tensor cores; on the CPU it is an
-  // exact emulation of the rounding, for tests, not for speed.
-  std::string precision = "float32";
+  // Matrix-product precision of this Fit's training and validation passes, overriding the
+  // model's (Model::set_precision) for this call only: "float32" or "bf16". Empty (the
+  // default): the model's precision, float32 unless set.
+  std::string precision;
   // First epoch number (to continue a loaded checkpoint's count).
   int initial_epoch = 0;
 };
@@ -86,6 +85,17 @@ struct StepResult {
   bool applied = true;  // false when the step was skipped for a non-finite loss
   std::vector<double> output_losses;    // per output, unweighted
   std::vector<int64_t> output_correct;  // per output (when the accuracy metric is on)
+};
+
+// Adds the per-batch numbers of one step (StepResult) into per-epoch sums, and turns them into
+// logs ("loss", "accuracy", per output "<name>_loss"...).
+struct EpochTotals {
+  double loss_sum = 0.0;
+  int64_t correct = 0, seen = 0, skipped = 0;
+  std::vector<double> output_loss_sums;
+  std::vector<int64_t> output_correct;
+  void AddBatch(const StepResult& step, int64_t batch);
+  Logs ToLogs(const std::vector<std::string>& output_names, bool accuracy) const;
 };
 
 class Model {
@@ -114,6 +124,17 @@ class Model {
   // InvalidArgument naming the first layer (or graph node) without a CUDA implementation.
   Status To(Device device);
   Device device() const { return device_; }
+
+  // Matrix-product precision of every pass of this model (Fit, Evaluate, Predict, ForwardAll,
+  // BackwardAll, TrainStep): "float32" (the default) or "bf16" (also "bfloat16"), where Dense,
+  // Conv2d and Attend multiply bf16-rounded operands with float32 accumulation while weights,
+  // gradients, optimiser state, activations and losses stay float32 (no loss scaling: bf16
+  // keeps float32's exponent range). On CUDA that runs on tensor cores; on the CPU it is an
+  // exact emulation of the rounding, for tests, not for speed. Like the device, it is how the
+  // model runs, not what it is: checkpoints hold float32 weights either way and neither save
+  // nor restore it (a loaded model computes in float32). InvalidArgument for another name.
+  Status set_precision(const std::string& precision);
+  std::string precision() const { return bf16_ ? "bf16" : "float32"; }
 
   Status Compile(CompileOptions options);
   bool compiled() const { return optimizer_ != nullptr; }
@@ -173,7 +194,13 @@ class Model {
   StatusOr<Logs> EvaluateImpl(const TensorList& x, const TensorList& y, int64_t batch_size);
   StatusOr<Logs> EvaluateDataset(Dataset& data);
   StatusOr<StepResult> LossOf(const TensorList& out, const TensorList& y, TensorList* grads);
-  Status EpochEnd(const FitOptions& options, int epoch, Logs& logs, History& history, bool* stop);
+  // What both Fits share around their passes over the data: the device and precision of
+  // `options`, the callbacks, and after each pass (`run_epoch(epoch)`: the epoch's totals) the
+  // logs, validation, history and early stopping.
+  StatusOr<History> TrainEpochs(const FitOptions& options,
+                                const std::function<StatusOr<EpochTotals>(int)>& run_epoch);
+  Status EpochEnd(const FitOptions& options, int epoch, const EpochTotals& totals, History& history,
+                  bool* stop);
   Status CheckCompiled(const char* what) const;
 
   Device device_ = Device::CPU();
@@ -181,17 +208,8 @@ class Model {
   bool want_accuracy_ = false;
   GradReadyHook hook_;
   int64_t skipped_steps_ = 0;
-};
-
-// Adds the per-batch numbers of one step (StepResult) into per-epoch sums, and turns them into
-// logs ("loss", "accuracy", per output "<name>_loss"...).
-struct EpochTotals {
-  double loss_sum = 0.0;
-  int64_t correct = 0, seen = 0, skipped = 0;
-  std::vector<double> output_loss_sums;
-  std::vector<int64_t> output_correct;
-  void AddBatch(const StepResult& step, int64_t batch);
-  Logs ToLogs(const std::vector<std::string>& output_names, bool accuracy) const;
+  bool bf16_ = false;  // set_precision
+  int fit_bf16_ = -1;  // during a Fit: its FitOptions::precision (1: bf16), else -1
 };
 
 // Loads any checkpoint written by Model::Save (Sequential or GraphModel, chosen by the

@@ -74,6 +74,9 @@ def Conv2d(filters=None, kernel_size=None, stride=1, padding=0, dilation=1, use_
     ``filters`` (Keras) or ``out_channels`` (PyTorch) output channels; the input channels are
     learnt from the first batch. ``groups`` splits both channel counts into that many blocks
     (each must divide by it). Output [N, filters, (H + 2ph - dh(kh-1) - 1) // sh + 1, ...].
+    ``padding="valid"`` is no padding; ``padding="same"`` gives ceil(H / sh) rows (H at stride
+    1, PyTorch's "same"; Keras' rule at larger strides), padding one more on the bottom/right
+    when the effective kernel is even.
     """
     if out_channels is not None:
         if filters is not None and filters != out_channels:
@@ -81,24 +84,46 @@ def Conv2d(filters=None, kernel_size=None, stride=1, padding=0, dilation=1, use_
         filters = out_channels
     if filters is None or kernel_size is None:
         raise TypeError("Conv2d needs filters (or out_channels) and kernel_size")
+    padding, mode = _padding(padding, "Conv2d")
     return _nn.conv2d(filters, _pair(kernel_size, "Conv2d", "kernel_size"),
-                      _pair(stride, "Conv2d", "stride"), _pair(padding, "Conv2d", "padding"),
-                      _pair(dilation, "Conv2d", "dilation"), use_bias, int(groups))
+                      _pair(stride, "Conv2d", "stride"), padding,
+                      _pair(dilation, "Conv2d", "dilation"), use_bias, int(groups), mode)
 
 
-def MaxPool2d(kernel_size, stride=None, padding=0) -> Layer:
+def MaxPool2d(kernel_size, stride=None, padding=0, dilation=1, *, ceil_mode=False) -> Layer:
     """Max over kh x kw windows; each argument an int or an (h, w) pair, e.g.
-    ``MaxPool2d((2, 3), stride=(2, 1))``. stride defaults to the window, as in PyTorch."""
+    ``MaxPool2d((2, 3), stride=(2, 1))``. stride defaults to the window, as in PyTorch;
+    ``dilation`` and ``ceil_mode`` are PyTorch's (ceil_mode keyword-only: PyTorch has
+    return_indices in that position); ``padding`` may also be "valid" or "same" (Keras' rule:
+    ceil(H / stride) rows)."""
+    padding, mode = _padding(padding, "MaxPool2d")
     return _nn.max_pool2d(_pair(kernel_size, "MaxPool2d", "kernel_size"),
                           None if stride is None else _pair(stride, "MaxPool2d", "stride"),
-                          _pair(padding, "MaxPool2d", "padding"))
+                          padding, _pair(dilation, "MaxPool2d", "dilation"), bool(ceil_mode),
+                          mode)
 
 
-def AvgPool2d(kernel_size, stride=None, padding=0) -> Layer:
-    """Mean over kh x kw windows (ints or (h, w) pairs); padded zeros count in the divisor."""
+def AvgPool2d(kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+              divisor_override=None) -> Layer:
+    """Mean over kh x kw windows (ints or (h, w) pairs), divided as PyTorch does: padded zeros
+    count in the divisor unless ``count_include_pad=False`` (use that for Keras' "same"
+    averages); ``divisor_override`` replaces the divisor. ``padding`` may be "valid" / "same"."""
+    padding, mode = _padding(padding, "AvgPool2d")
     return _nn.avg_pool2d(_pair(kernel_size, "AvgPool2d", "kernel_size"),
                           None if stride is None else _pair(stride, "AvgPool2d", "stride"),
-                          _pair(padding, "AvgPool2d", "padding"))
+                          padding, bool(ceil_mode), bool(count_include_pad),
+                          0 if divisor_override is None else _positive(divisor_override),
+                          mode)
+
+
+def GlobalAveragePooling2D() -> Layer:
+    """The mean of each channel's plane: [N, C, H, W] -> [N, C] (Keras' layer)."""
+    return _nn.global_avg_pool2d()
+
+
+def GlobalMaxPooling2D() -> Layer:
+    """The maximum of each channel's plane: [N, C, H, W] -> [N, C] (Keras' layer)."""
+    return _nn.global_max_pool2d()
 
 
 def BatchNorm1d(momentum=0.1, eps=1e-5) -> Layer:
@@ -115,6 +140,24 @@ def Embedding(num_embeddings, dim) -> Layer:
     """Integer indices (int32/int64, or whole-number float32) -> rows of a [num_embeddings, dim]
     table; an index out of range raises ValueError naming it."""
     return _nn.embedding(num_embeddings, dim)
+
+
+def _padding(value, layer):
+    """(padding pair, mode): a "valid" / "same" string becomes a mode (checked in C++), numbers
+    a pair with mode ""."""
+    if isinstance(value, str):
+        if not value:
+            raise ValueError(f'{layer}: padding must be a number, an (h, w) pair, "valid" or '
+                             f'"same", got ""')
+        return (0, 0), value
+    return _pair(value, layer, "padding"), ""
+
+
+def _positive(value):
+    value = int(value)
+    if value <= 0:
+        raise ValueError(f"AvgPool2d: divisor_override must be positive, got {value}")
+    return value
 
 
 def _pair(value, layer, what):
@@ -141,7 +184,8 @@ def read_safetensors(path):
 
 
 __all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dataset", "Dense", "Dropout",
-           "EarlyStopping", "Embedding", "Flatten", "GELU", "GraphBuilder", "GraphModel",
+           "EarlyStopping", "Embedding", "Flatten", "GELU", "GlobalAveragePooling2D",
+           "GlobalMaxPooling2D", "GraphBuilder", "GraphModel",
            "History", "HPOReporter", "Layer", "LayerNorm", "load", "MaxPool2d", "Model",
            "ModelCheckpoint", "ProgressBar", "read_safetensors", "ReLU", "Sequential", "Sigmoid",
            "Softmax", "SummaryWriter", "Tanh", "TensorBoard", "write_safetensors"]

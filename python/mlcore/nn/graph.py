@@ -15,6 +15,12 @@ Applying one layer object at several nodes shares its weights (Siamese towers):
 
     tower = mlcore.nn.Dense(16)
     ha, hb = g.apply(tower, a), g.apply(tower, b)
+
+A language-model head tied to its input embedding (PyTorch ``head.weight = emb.weight``):
+
+    emb = mlcore.nn.Embedding(vocab, 32)
+    h = g.apply(mlcore.nn.Dense(32), g.apply(emb, tokens))
+    logits = g.attend(emb, h)          # h @ emb's table^T, the table shared
 """
 
 import numpy as np
@@ -53,6 +59,12 @@ class GraphBuilder:
         """Nodes joined along per-sample ``axis``."""
         return self._builder.concatenate(list(inputs), int(axis), name)
 
+    def attend(self, embedding, input, name=""):
+        """``input`` [..., dim] times the transposed table of ``embedding`` (an Embedding
+        applied at an earlier node): [..., num_embeddings] logits that share the table, which
+        is trained, counted and saved once with the gradients of both uses summed."""
+        return self._builder.attend(embedding, input, name)
+
     def build(self, inputs, outputs, seed=0):
         """The GraphModel from ``inputs`` to ``outputs``, weights drawn from ``seed``."""
         return GraphModel(self._builder.finish(_as_list(inputs), _as_list(outputs), int(seed)))
@@ -71,9 +83,6 @@ class GraphModel(Model):
     @property
     def output_names(self):
         return self._model.output_names
-
-    def _compile_core(self, optimizer, loss, metrics, schedule, clip, skip, loss_weights):
-        self._model.compile(optimizer, loss, metrics, schedule, clip, skip, loss_weights)
 
     def _x(self, x):
         return [_input_tensor(v) for v in _as_list(x)]

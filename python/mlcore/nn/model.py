@@ -116,6 +116,19 @@ class Model:
     def device(self):
         return self._model.device
 
+    @property
+    def precision(self):
+        """Matrix-product precision of fit, evaluate and predict: "float32" (default) or
+        "bf16" (Dense, Conv2d and tied heads multiply bf16-rounded operands with float32
+        accumulation; weights stay float32). Like ``device`` it is how the model runs, not
+        part of it: ``save`` does not store it and a loaded model starts in float32.
+        ``fit(precision=...)`` overrides it for one call."""
+        return self._model.precision
+
+    @precision.setter
+    def precision(self, value):
+        self._model.precision = value
+
     def to(self, device):
         """Moves the parameters to ``device`` ("cpu", "cuda", "cuda:N") and returns self."""
         self._model.to(device)
@@ -135,15 +148,16 @@ class Model:
 
     def fit(self, x, y=None, epochs=1, batch_size=32, validation_data=None, device="cpu",
             callbacks=(), shuffle=True, seed=0, initial_epoch=None, verbose=0,
-            precision="float32"):
+            precision=None):
         """Trains and returns a History. ``x`` may be a batched mlcore.nn.Dataset (then ``y``,
         ``batch_size``, ``shuffle`` and ``seed`` are not used: the Dataset does that), and so may
         ``validation_data``. ``verbose=1`` adds a ProgressBar. ``precision="bf16"`` multiplies
         in bf16 with float32 accumulation and float32 master weights (tensor cores on CUDA, an
-        exact emulation on the CPU)."""
+        exact emulation on the CPU) for this call; None uses the model's ``precision``."""
         from .callbacks import ProgressBar
 
         callbacks = list(callbacks)
+        precision = precision or ""
         if verbose:
             callbacks.append(ProgressBar(epochs))
         start = self._model.epochs_trained if initial_epoch is None else initial_epoch
@@ -180,6 +194,9 @@ class Model:
         gives the model back."""
         self._model.save(os.fspath(directory))
 
+    def _compile_core(self, optimizer, loss, metrics, schedule, clip, skip, loss_weights):
+        self._model.compile(optimizer, loss, metrics, schedule, clip, skip, loss_weights)
+
     def _validation_lists(self, validation_data):
         """Validation (inputs, targets) as Tensor lists, for fit on a Dataset."""
         vx, vy = validation_data
@@ -209,7 +226,7 @@ class Sequential(Model):
         if loss_weights:
             raise ValueError("loss_weights are for models with several outputs; a Sequential "
                              "has one")
-        self._model.compile(optimizer, loss, metrics, schedule, clip, skip)
+        super()._compile_core(optimizer, loss, metrics, schedule, clip, skip, [])
 
     def _x(self, x):
         return _input_tensor(x)
@@ -236,7 +253,7 @@ def _is_dataset(obj):
 
 
 def _fit_dataset(model, data, y, epochs, batch_size, shuffle, seed, validation_data, callbacks,
-                 device, start, precision="float32"):
+                 device, start, precision=""):
     """fit() for any model when the training or validation data is a Dataset."""
     from .data import Dataset
 

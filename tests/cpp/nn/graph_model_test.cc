@@ -4,7 +4,6 @@
 #include "mlcore/nn/graph_model.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <random>
@@ -16,8 +15,6 @@
 
 namespace mlcore::nn {
 namespace {
-
-namespace fs = std::filesystem;
 
 std::shared_ptr<Layer> D(int64_t units) { return *Dense(units); }
 
@@ -95,17 +92,7 @@ std::unique_ptr<GraphModel> TwoInputClassifier() {
   return std::move(*model);
 }
 
-class GraphModelFitTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mlcore_graph_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
-};
+using GraphModelFitTest = testing::TempDirTest;
 
 TEST_F(GraphModelFitTest, LearnsTwoInputProblemAndReloadsIdentically) {
   testing::TwoInputs train = testing::MakeTwoInputs(512, 1), val = testing::MakeTwoInputs(256, 2);

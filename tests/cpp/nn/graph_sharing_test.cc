@@ -3,7 +3,6 @@
 // finite differences) before the gradient-ready hook fires; a Siamese model trains, and its
 // checkpoint reloads predicting identically.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -19,8 +18,6 @@
 
 namespace mlcore::nn {
 namespace {
-
-namespace fs = std::filesystem;
 
 std::shared_ptr<Layer> D(int64_t units, const std::string& name) {
   std::shared_ptr<Layer> layer = *Dense(units);
@@ -67,23 +64,8 @@ TEST(GraphSharingTest, GradientsOfAllUsesAreSummedBeforeTheHookFires) {
   TensorList x = {testing::Random({4, 5}, 1), testing::Random({4, 5}, 2)};
   Tensor y = testing::Random({4, 3}, 3);
   auto mse = *MakeLoss("mse");
-  auto loss = [&]() {
-    auto out = model->ForwardAll(x, /*training=*/false);
-    EXPECT_TRUE(out.ok()) << out.status();
-    return *mse->Compute((*out)[0], y, nullptr);
-  };
-  auto out = model->ForwardAll(x, /*training=*/true);
-  ASSERT_TRUE(out.ok()) << out.status();
-  TensorList grads(1);
-  ASSERT_TRUE(mse->Compute((*out)[0], y, &grads[0]).ok());
-  std::map<std::string, Tensor> at_hook;
-  std::vector<std::string> order;
-  model->SetGradReadyHook([&](Parameter& p) {
-    order.push_back(p.name);
-    at_hook[p.name] = *p.grad.Clone();
-    return absl::OkStatus();
-  });
-  ASSERT_TRUE(model->BackwardAll(grads).ok());
+  auto loss = [&]() { return testing::TotalLoss(*model, x, {y}, *mse); };
+  auto [order, at_hook] = testing::BackwardWithHook(*model, x, {y}, *mse);
   std::vector<Parameter*> params = model->parameters();
   ASSERT_EQ(order.size(), params.size());  // once per parameter
   EXPECT_EQ(order.back(), "enc.bias");     // the first layer is finished last
@@ -100,17 +82,7 @@ TEST(GraphSharingTest, GradientsOfAllUsesAreSummedBeforeTheHookFires) {
   }
 }
 
-class GraphSharingFitTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("mlcore_sharing_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
-};
+using GraphSharingFitTest = testing::TempDirTest;
 
 TEST_F(GraphSharingFitTest, SiameseModelTrainsAndReloadsIdentically) {
   GraphBuilder g;

@@ -1,15 +1,37 @@
-// Helpers for the nn tests: random tensors and a central-difference gradient.
+// Helpers for the nn tests: random tensors, a central-difference gradient and a scratch
+// directory per test.
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <functional>
+#include <map>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "mlcore/core/tensor.h"
+#include "mlcore/nn/loss.h"
+#include "mlcore/nn/model.h"
 
 namespace mlcore::nn::testing {
+
+// A test with its own scratch directory `dir_`, named after the test and the process, empty at
+// the start (not created: a checkpoint writer creates it) and removed at the end.
+class TempDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("mlcore_nn_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->test_suite_name() + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
 
 inline Tensor Random(const Shape& shape, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
   auto t = Tensor::Empty(shape, DType::kFloat32);
@@ -72,6 +94,39 @@ inline void ExpectClose(const std::vector<double>& numeric, const Tensor& analyt
     const double a = analytic.data<float>()[i];
     EXPECT_NEAR(a, numeric[i], tol * (1.0 + std::abs(numeric[i]))) << what << " at " << i;
   }
+}
+
+// The sum over outputs of `loss` on an inference forward of `model` (for NumericGradient).
+inline double TotalLoss(Model& model, const TensorList& x, const TensorList& y, Loss& loss) {
+  auto out = model.ForwardAll(x, /*training=*/false);
+  EXPECT_TRUE(out.ok()) << out.status();
+  double total = 0;
+  for (size_t i = 0; i < y.size(); ++i) total += *loss.Compute((*out)[i], y[i], nullptr);
+  return total;
+}
+
+// One training forward and backward of TotalLoss, with a gradient-ready hook recording the
+// order in which parameters were reported and the gradient each had at that moment.
+struct HookedBackward {
+  std::vector<std::string> order;
+  std::map<std::string, Tensor> at_hook;
+};
+inline HookedBackward BackwardWithHook(Model& model, const TensorList& x, const TensorList& y,
+                                       Loss& loss) {
+  HookedBackward seen;
+  auto out = model.ForwardAll(x, /*training=*/true);
+  EXPECT_TRUE(out.ok()) << out.status();
+  TensorList grads(y.size());
+  for (size_t i = 0; i < y.size(); ++i) EXPECT_TRUE(loss.Compute((*out)[i], y[i], &grads[i]).ok());
+  model.SetGradReadyHook([&](Parameter& p) {
+    seen.order.push_back(p.name);
+    seen.at_hook[p.name] = *p.grad.Clone();
+    return absl::OkStatus();
+  });
+  Status backward = model.BackwardAll(grads);
+  model.SetGradReadyHook(nullptr);
+  EXPECT_TRUE(backward.ok()) << backward;
+  return seen;
 }
 
 }  // namespace mlcore::nn::testing
