@@ -5,6 +5,7 @@
 
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -81,6 +82,20 @@ inline std::shared_ptr<nn::Callback> ToCallback(const py::handle& obj) {
   });
 }
 
+// One TrainStep's numbers under the names Fit logs per epoch ("loss", "accuracy" when compiled
+// with it, "<output>_loss"/"<output>_accuracy" with several outputs, "skipped_steps" under
+// on_non_finite=skip), so train_on_batch(return_dict=True) reads like a History row.
+inline nn::Logs StepLogs(const nn::Model& m, const nn::StepResult& step, int64_t batch) {
+  nn::EpochTotals totals;
+  totals.AddBatch(step, batch);
+  nn::Logs logs = totals.ToLogs(m.output_names(), !step.output_correct.empty());
+  if (!step.applied) logs["loss"] = step.loss;  // the non-finite value that skipped the step
+  if (m.compile_options().on_non_finite == nn::NonFinitePolicy::kSkipStep) {
+    logs["skipped_steps"] = step.applied ? 0.0 : 1.0;
+  }
+  return logs;
+}
+
 // The members both model kinds (Sequential, GraphModel) expose the same way through nn::Model.
 template <typename M>
 void BindModelCommon(py::class_<M, std::shared_ptr<M>>& cls) {
@@ -134,6 +149,36 @@ void BindModelCommon(py::class_<M, std::shared_ptr<M>>& cls) {
              for (nn::Parameter* p : m.parameters()) out[p->name] = p->value;
              return out;
            })
+      .def(
+          "train_on_batch",
+          [](M& m, nn::TensorList x, nn::TensorList y, bool return_dict) -> py::object {
+            const int64_t batch = x.empty() || x[0].dim() < 1 ? 0 : x[0].shape()[0];
+            nn::StepResult r = Unwrap(Released([&] { return m.TrainStep(x, y); }));
+            if (!return_dict) return py::float_(r.loss);
+            return py::cast(StepLogs(m, r, batch));
+          },
+          py::arg("x"), py::arg("y"), py::arg("return_dict") = false,
+          "One TrainStep (forward, loss, backward, clipping, optimizer step) on x/y, one "
+          "tensor per input/output; the loss, or with return_dict the step's logs.")
+      .def(
+          "test_on_batch",
+          [](M& m, nn::TensorList x, nn::TensorList y, bool return_dict) -> py::object {
+            // The whole batch as one Evaluate batch: no update, training=false.
+            const int64_t batch = x.empty() || x[0].dim() < 1 ? 1 : x[0].shape()[0];
+            nn::Logs logs =
+                Unwrap(Released([&] { return m.Evaluate(x, y, std::max<int64_t>(batch, 1)); }));
+            if (!return_dict) return py::float_(logs["loss"]);
+            return py::cast(logs);
+          },
+          py::arg("x"), py::arg("y"), py::arg("return_dict") = false,
+          "Loss (or all logs with return_dict) of one batch, without updating anything.")
+      .def(
+          "predict_on_batch",
+          [](M& m, nn::TensorList x) {
+            const int64_t batch = x.empty() || x[0].dim() < 1 ? 1 : x[0].shape()[0];
+            return Unwrap(Released([&] { return m.PredictAll(x, std::max<int64_t>(batch, 1)); }));
+          },
+          py::arg("x"), "The outputs of one inference forward pass, one tensor per output.")
       .def(
           "save",
           [](M& m, const std::string& dir) { ThrowIfError(Released([&] { return m.Save(dir); })); },

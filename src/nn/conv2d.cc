@@ -227,6 +227,7 @@ class Conv2dLayer : public Layer {
         cols_ = col_store;
         backend_ = args.backend;
         bf16_ = bf16;
+        w16_.Release();  // the CUDA twins convert the float32 kernel themselves
       }
       return y;
     }
@@ -237,10 +238,20 @@ class Conv2dLayer : public Layer {
       cols_ = col_store;
       input_ = Tensor();
       bf16_ = bf16;
+      // The kernel's bf16 copy for this step's GEMMs (this forward and the backward's dx).
+      if (bf16) {
+        MLCORE_RETURN_IF_ERROR(w16_.Refresh(kernel_.value));
+      } else {
+        w16_.Release();
+      }
     }
     const float* in = x.data<float>();
-    const internal::Bf16Operand w_op(kernel_.value.data<float>(), kernel_.value.numel(), bf16);
-    const float* w = w_op.get();
+    // Only a training forward reads the step's copy (it has just made it); an inference forward
+    // rounds on its own, whatever was written to the weights since the last training step.
+    const bool cached = training && bf16 && w16_.Holds(kernel_.value);
+    const internal::Bf16Operand w_op(kernel_.value.data<float>(), kernel_.value.numel(),
+                                     bf16 && !cached);
+    const float* w = cached ? w16_.host() : w_op.get();
     const float* b = bias_.value.defined() ? bias_.value.data<float>() : nullptr;
     float* out = y.data<float>();
     float* stored = training ? col_store.data<float>() : nullptr;
@@ -293,13 +304,18 @@ class Conv2dLayer : public Layer {
           bias_.value.defined() ? bias_.grad.data<float>() : nullptr,
           scratch.defined() ? scratch.data<float>() : nullptr,
           need_dx ? dx.data<float>() : nullptr));
+      w16_.Release();
       if (need_dx && (ExtraH() > 0 || ExtraW() > 0)) {
         return CropBottomRightCuda(dx, ExtraH(), ExtraW());
       }
       return dx;
     }
-    const internal::Bf16Operand w_op(kernel_.value.data<float>(), kernel_.value.numel(), bf16_);
-    const float* w = w_op.get();
+    // The forward's rounded copy of the kernel when it still holds (the same values RoundToBf16
+    // gives now: the weights do not change between a forward and its backward). Only dx reads it.
+    const bool cached = bf16_ && w16_.Holds(kernel_.value);
+    const internal::Bf16Operand w_op(kernel_.value.data<float>(), kernel_.value.numel(),
+                                     bf16_ && need_dx && !cached);
+    const float* w = cached ? w16_.host() : w_op.get();
     const float* stored = cols_.data<float>();
     const bool bias = bias_.value.defined();
     const int64_t in_size = g_.channels * g_.height * g_.width;
@@ -360,6 +376,7 @@ class Conv2dLayer : public Layer {
       for (int64_t f = 0; f < filters_; ++f)
         bias_.grad.data<float>()[f] = static_cast<float>(db[f]);
     }
+    w16_.Release();  // the step's copy is spent: the optimiser writes the weights next
     return dx;
   }
 
@@ -410,6 +427,8 @@ class Conv2dLayer : public Layer {
   Tensor cols_;
   internal::ConvBackend backend_ = internal::ConvBackend::kIm2col;
   bool bf16_ = false;
+  // The kernel's bf16 copy for the CPU GEMMs of one training step (see Bf16WeightCache).
+  internal::Bf16WeightCache w16_;
 };
 
 int64_t Key(const LayerConfig& config, const std::string& key, int64_t fallback) {

@@ -140,16 +140,33 @@ class DenseLayer : public Layer {
     return {kernel_.value.data<float>(), cached ? w16_.device_bits() : nullptr};
   }
 
+  // The CUDA backward in either precision: dW = x^T dy, db = the row sums of dy (float32 in
+  // both, as on the CPU), dx = dy W^T. Only the products differ: in bf16 they run on tensor
+  // cores, with dy converted once for both and the kernel's copy from the forward.
   StatusOr<Tensor> BackwardCuda(const Tensor& grad_output) {
     const int dev = grad_output.device().index;
     const int64_t batch = grad_output.shape()[0];
     const float* dy = grad_output.data<float>();
-    if (internal::ComputePrecision() == internal::Precision::kBFloat16) {
-      return BackwardCudaBf16(grad_output);
+    const bool bf16 = internal::ComputePrecision() == internal::Precision::kBFloat16;
+    auto gemm = [&](bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                    cuda::GemmOperand a, cuda::GemmOperand b, float* c) -> Status {
+      if (bf16) {
+        return MLCORE_NN_CUDA(cuda::GemmBf16(dev, trans_a, trans_b, m, n, k, a, b, c, false));
+      }
+      return MLCORE_NN_CUDA(
+          cuda::Gemm(dev, trans_a, trans_b, m, n, k, a.values, b.values, c, false));
+    };
+    cuda::GemmOperand dy_op{dy, nullptr};
+    Tensor dy16;
+    if (bf16) {
+      MLCORE_ASSIGN_OR_RETURN(
+          dy16, Tensor::Empty({grad_output.numel()}, DType::kBFloat16, grad_output.device()));
+      dy_op.bits = static_cast<const uint16_t*>(dy16.data());
+      MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(
+          cuda::ToBf16(dev, dy, static_cast<uint16_t*>(dy16.data()), grad_output.numel())));
     }
-    MLCORE_RETURN_IF_ERROR(
-        MLCORE_NN_CUDA(cuda::Gemm(dev, true, false, in_, units_, batch, input_.data<float>(), dy,
-                                  kernel_.grad.data<float>(), false)));
+    MLCORE_RETURN_IF_ERROR(gemm(true, false, in_, units_, batch, {input_.data<float>(), nullptr},
+                                dy_op, kernel_.grad.data<float>()));
     if (bias_.value.defined()) {
       MLCORE_RETURN_IF_ERROR(
           MLCORE_NN_CUDA(cuda::SumRows(dev, dy, bias_.grad.data<float>(), batch, units_)));
@@ -157,35 +174,9 @@ class DenseLayer : public Layer {
     if (!input_grad_needed()) return Tensor();
     MLCORE_ASSIGN_OR_RETURN(Tensor dx,
                             Tensor::Empty({batch, in_}, DType::kFloat32, grad_output.device()));
+    // The float32 product reads only the operands' values: the float32 kernel.
     MLCORE_RETURN_IF_ERROR(
-        MLCORE_NN_CUDA(cuda::Gemm(dev, false, true, batch, in_, units_, dy,
-                                  kernel_.value.data<float>(), dx.data<float>(), false)));
-    return dx;
-  }
-
-  // bf16 backward: dy converted once for both GEMMs, the kernel's copy from the forward.
-  StatusOr<Tensor> BackwardCudaBf16(const Tensor& grad_output) {
-    const int dev = grad_output.device().index;
-    const int64_t batch = grad_output.shape()[0];
-    const float* dy = grad_output.data<float>();
-    MLCORE_ASSIGN_OR_RETURN(
-        Tensor dy16, Tensor::Empty({grad_output.numel()}, DType::kBFloat16, grad_output.device()));
-    const uint16_t* dy_bits = static_cast<const uint16_t*>(dy16.data());
-    MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(
-        cuda::ToBf16(dev, dy, static_cast<uint16_t*>(dy16.data()), grad_output.numel())));
-    MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(
-        cuda::GemmBf16(dev, true, false, in_, units_, batch, {input_.data<float>(), nullptr},
-                       {dy, dy_bits}, kernel_.grad.data<float>(), false)));
-    if (bias_.value.defined()) {  // the bias gradient sums the float32 dy, as on the CPU
-      MLCORE_RETURN_IF_ERROR(
-          MLCORE_NN_CUDA(cuda::SumRows(dev, dy, bias_.grad.data<float>(), batch, units_)));
-    }
-    if (!input_grad_needed()) return Tensor();
-    MLCORE_ASSIGN_OR_RETURN(Tensor dx,
-                            Tensor::Empty({batch, in_}, DType::kFloat32, grad_output.device()));
-    MLCORE_RETURN_IF_ERROR(
-        MLCORE_NN_CUDA(cuda::GemmBf16(dev, false, true, batch, in_, units_, {dy, dy_bits},
-                                      WeightOperand(true), dx.data<float>(), false)));
+        gemm(false, true, batch, in_, units_, dy_op, WeightOperand(true), dx.data<float>()));
     return dx;
   }
 

@@ -184,6 +184,28 @@ class Model:
         model with several outputs."""
         return self._outputs(self._model.predict(self._x(x), batch_size))
 
+    def train_on_batch(self, x, y, return_dict=False):
+        """One training step on one batch (Keras's ``train_on_batch``): forward, loss,
+        backward (the gradient-ready hook fires), clipping and an optimizer step, on the
+        model's ``device`` in its ``precision``. ``x`` and ``y`` as ``fit`` takes them. Returns
+        the batch's loss, or with ``return_dict`` its logs under fit's names ("loss",
+        "accuracy", per output "<name>_loss" when several). A loop over the batches of an epoch
+        in fit's order updates the weights as ``fit(epochs=1, shuffle=False)`` does."""
+        return self._model.train_on_batch(_as_list(self._x(x)), _as_list(self._y(y)),
+                                          return_dict)
+
+    def test_on_batch(self, x, y, return_dict=False):
+        """The loss (or with ``return_dict`` the logs ``evaluate`` gives) of one batch, in
+        inference mode, without updating anything."""
+        return self._model.test_on_batch(_as_list(self._x(x)), _as_list(self._y(y)),
+                                         return_dict)
+
+    def predict_on_batch(self, x):
+        """The outputs of one inference pass over ``x`` as numpy, like ``predict``: an
+        array, or a list of arrays for a model with several outputs."""
+        outs = [np.asarray(t) for t in self._model.predict_on_batch(_as_list(self._x(x)))]
+        return outs[0] if len(outs) == 1 else outs
+
     def weights(self):
         """{parameter name: numpy array} (copies)."""
         return {k: np.array(v) for k, v in self._model.weights().items()}

@@ -116,6 +116,8 @@ TEST(NnCudaTest, LossesMatchTheirCpuTwins) {
   EXPECT_NE(s.message().find("label 45 at index 3"), std::string::npos) << s;
 }
 
+// These call the CUDA twins directly, which only a CUDA build links.
+#if defined(MLCORE_WITH_CUDA)
 // More elements than the 65535-block grid covers in one pass: the grid-stride loop must reach
 // the tail. ReLU is exact, and its backward must block inf and NaN gradients as the CPU does.
 TEST(NnCudaTest, ElementwiseKernelsCoverMoreThanOneGrid) {
@@ -245,6 +247,8 @@ TEST(NnCudaTest, Bf16GemmWithAConvertedWeightMatchesTheUncachedOne) {
     ExpectNear(uncached, run(true, backward), 1e-6, backward ? "dy W^T" : "x W");
   }
 }
+
+#endif  // MLCORE_WITH_CUDA
 
 TEST(NnCudaTest, OptimizersAndClippingMatchTheirCpuTwins) {
   SKIP_WITHOUT_GPU();
@@ -438,6 +442,66 @@ TEST(Bf16WeightCacheTest, DenseOnTheCpuIsTheUncachedEmulationAcrossSteps) {
   Tensor wr2 = rounded(other);
   internal::MatMul(xr.data<float>(), wr2.data<float>(), want.data<float>(), 9, 31, 23, false);
   EXPECT_TRUE(identical(*layer->Forward(x, false), want));
+}
+
+// The same for Conv2d (grouped, padded, with a bias). The reference is a twin whose kernel holds
+// the layer's weights already rounded to bf16: rounding is idempotent, so the twin computes what
+// per-call rounding of the layer's current weights gives, copy or no copy. A stale copy (the
+// weights before the optimiser step) or unrounded weights would differ from it.
+TEST(Bf16WeightCacheTest, Conv2dOnTheCpuIsTheUncachedEmulationAcrossSteps) {
+  internal::ScopedComputePrecision bf16(internal::Precision::kBFloat16);
+  const Conv2dOptions options{
+      .stride = 1, .padding = 1, .dilation = 1, .use_bias = true, .groups = 2};
+  auto layer = *Conv2d(6, 3, options);
+  auto twin = *Conv2d(6, 3, options);
+  layer->set_name("c");
+  twin->set_name("c");
+  ASSERT_TRUE(layer->Build({4, 7, 6}, 5).ok());
+  ASSERT_TRUE(twin->Build({4, 7, 6}, 5).ok());
+  const Tensor x = testing::Random({3, 4, 7, 6}, 6), dy = testing::Random({3, 6, 7, 6}, 7);
+  auto sgd = *optim::Sgd({.lr = 0.5});
+  std::vector<Parameter*> params = layer->parameters();
+  ASSERT_EQ(params.size(), 2u);  // kernel, bias
+  auto identical = [](const Tensor& a, const Tensor& b) {
+    return a.nbytes() == b.nbytes() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
+  };
+  // The twin takes the layer's current weights, its kernel rounded.
+  auto mirror = [&] {
+    std::vector<Parameter*> to = twin->parameters();
+    for (size_t i = 0; i < params.size(); ++i) {
+      ASSERT_TRUE(to[i]->value.CopyFrom(params[i]->value).ok());
+    }
+    Tensor& k = to[0]->value;
+    internal::RoundToBf16(k.data<float>(), k.data<float>(), k.numel());
+  };
+  Tensor before;
+  for (int step = 0; step < 3; ++step) {
+    SCOPED_TRACE(step);
+    mirror();
+    Tensor y = *layer->Forward(x, true);
+    EXPECT_TRUE(identical(y, *twin->Forward(x, true)));
+    // An inference forward rounds per call and keeps no copy: the same bits.
+    EXPECT_TRUE(identical(y, *layer->Forward(x, false)));
+    if (step > 0) EXPECT_FALSE(identical(y, before)) << "the step's new weights were not used";
+    before = *y.Clone();
+    Tensor dx = *layer->Backward(dy);
+    EXPECT_TRUE(identical(dx, *twin->Backward(dy)));
+    EXPECT_TRUE(identical(params[0]->grad, twin->parameters()[0]->grad));
+    EXPECT_TRUE(identical(params[1]->grad, twin->parameters()[1]->grad));
+    ASSERT_TRUE(sgd->Step(params, 0.5).ok());
+  }
+  // A write outside a step (a checkpoint load, set_weights) into the very storage the last
+  // step's copy was made from is seen by the next training forward.
+  ASSERT_TRUE(layer->Forward(x, true).ok());
+  ASSERT_TRUE(layer->Backward(dy).ok());
+  ASSERT_TRUE(params[0]->value.CopyFrom(testing::Random(params[0]->value.shape(), 8)).ok());
+  mirror();
+  EXPECT_TRUE(identical(*layer->Forward(x, true), *twin->Forward(x, false)));
+  // A training forward whose step never finished (a skipped non-finite loss), then a write, then
+  // an inference forward: the left-over copy must not be used.
+  ASSERT_TRUE(params[0]->value.CopyFrom(testing::Random(params[0]->value.shape(), 9)).ok());
+  mirror();
+  EXPECT_TRUE(identical(*layer->Forward(x, false), *twin->Forward(x, false)));
 }
 
 }  // namespace
