@@ -187,6 +187,15 @@ InputBinding ToBinding(const BindingTuple& b) {
       {{"output", 3}, [](const BindingTuple& t) { return InputBinding::Output(t[1], t[2]); }},
       {{"item", 3}, [](const BindingTuple& t) { return InputBinding::LoopItem(t[1], t[2]); }},
       {{"gather", 3}, [](const BindingTuple& t) { return InputBinding::Gather(t[1], t[2]); }},
+      {{"oneof", 2},
+       [](const BindingTuple& t) {
+         // The branches' outputs as a JSON list of binding lists.
+         std::vector<InputBinding> items;
+         for (const Json& item : ParseJsonArg(t[1], "OneOf items")) {
+           items.push_back(ToBinding(item.get<BindingTuple>()));
+         }
+         return InputBinding::OneOf(std::move(items));
+       }},
   };
   if (!b.empty()) {
     auto it = kKinds.find({b[0], b.size()});
@@ -194,7 +203,8 @@ InputBinding ToBinding(const BindingTuple& b) {
   }
   throw py::value_error(
       "a binding is ('const', json), ('param', name), ('output', task, name), ('collect', "
-      "json list of bindings), ('item', loop, field) or ('gather', task, output)");
+      "json list of bindings), ('item', loop, field), ('gather', task, output) or ('oneof', json "
+      "list of bindings)");
 }
 
 std::map<std::string, InputBinding> ToArguments(const std::map<std::string, BindingTuple>& args) {

@@ -100,8 +100,25 @@ class DagCompiler {
   StatusOr<Json> Resolve(const std::string& s, const InputBinding& b, bool artifact,
                          const std::string& where);
   // The key under which child scope `c` hands out `task`'s `output` (made a dag output of `c`).
+  // `oneof`: for a OneOf, which hands a branch's value out of its chain.
   StatusOr<std::string> Export(const std::string& c, const std::string& task,
-                               const std::string& output, const std::string& where);
+                               const std::string& output, const std::string& where,
+                               bool oneof = false);
+  // The chain (condition-branches scope) a OneOf binding reads, and its output key there
+  // (KFP's pipelinechannel--<chain>-oneof-N, numbered per chain in the order tasks use them).
+  std::string OneOfChain(const InputBinding& b) const {
+    return p_.FindGroup(p_.FindTask(b.items.front().task)->options.group)->parent;
+  }
+  std::string OneOfKey(const InputBinding& b) const { return oneof_keys_.at(OneOfId(b)); }
+  static std::string OneOfId(const InputBinding& b) {
+    std::string id;
+    for (const InputBinding& item : b.items) {
+      absl::StrAppend(&id, item.task, "\n", item.output, "\n");
+    }
+    return id;
+  }
+  // Makes the chain's component hand out the OneOf's value: a selector per branch.
+  Status ExportOneOf(const InputBinding& b, const std::string& where);
   // The list output of loop `loop` gathering `task`'s `output` over its iterations (`loop` may
   // also be a branch inside the loop's body that the value passes through).
   StatusOr<std::string> ExportGather(const std::string& loop, const std::string& task,
@@ -119,6 +136,7 @@ class DagCompiler {
   std::map<std::string, Scope> scopes_;  // by KFP's names
   std::map<std::string, std::string> kfp_loops_;
   std::map<std::string, std::string> item_inputs_;
+  std::map<std::string, std::string> oneof_keys_;  // OneOfId -> its key
   Json components_ = Json::object();
   Json executors_ = Json::object();
   Json root_tasks_ = Json::object();
@@ -170,11 +188,21 @@ Status DagCompiler::BuildScopes() {
     scopes_[scopes_[g.name].parent].children.push_back(g.name);
   }
   for (const Task& t : p_.tasks()) scopes_[ScopeOf(t.name)].tasks.push_back(&t);
+  std::map<std::string, int> oneofs;  // per chain
+  for (const Task& t : p_.tasks()) {
+    for (const auto& [input, b] : t.arguments) {
+      if (b.kind != Kind::kOneOf || oneof_keys_.count(OneOfId(b)) > 0) continue;
+      const std::string chain = OneOfChain(b);
+      oneof_keys_[OneOfId(b)] =
+          absl::StrCat("pipelinechannel--", chain, "-oneof-", ++oneofs[chain]);
+    }
+  }
   return absl::OkStatus();
 }
 
 StatusOr<std::string> DagCompiler::Export(const std::string& c, const std::string& task,
-                                          const std::string& output, const std::string& where) {
+                                          const std::string& output, const std::string& where,
+                                          bool oneof) {
   const Scope& scope = scopes_.at(c);
   std::string key;
   if (scope.group != nullptr && scope.group->kind == TaskGroup::Kind::kPipeline) {
@@ -193,11 +221,14 @@ StatusOr<std::string> DagCompiler::Export(const std::string& c, const std::strin
     return absl::FailedPreconditionError(absl::StrCat(where, " reads output '", output,
                                                       "' of task '", task, "' inside ", Describe(c),
                                                       "; gather it with Collected"));
+  } else if (oneof && scope.group->kind == TaskGroup::Kind::kCondition) {
+    key = Channel(InputBinding::Output(task, output));
   } else {
     return absl::FailedPreconditionError(absl::StrCat(
         where, " reads output '", output, "' of task '", task, "' inside ", Describe(c),
-        ": Kubeflow passes no value out of a condition branch or an exit handler (mlcore does "
-        "not compile KFP's OneOf), so move the reader into that group"));
+        ": Kubeflow passes no value out of a condition branch or an exit handler, so move the "
+        "reader into that group, or read the branches of an If/Elif/Else chain through OneOf "
+        "(InputBinding::OneOf, mlcore.pipelines.OneOf)"));
   }
   MLCORE_ASSIGN_OR_RETURN(ValueType type, p_.OutputType(task, output));
   std::string producer = task, producer_key = output;
@@ -219,6 +250,29 @@ StatusOr<std::string> DagCompiler::Export(const std::string& c, const std::strin
     comp["outputDefinitions"]["parameters"][key] = {{"parameterType", KfpParameterType(type)}};
   }
   return key;
+}
+
+Status DagCompiler::ExportOneOf(const InputBinding& b, const std::string& where) {
+  const std::string chain = OneOfChain(b), key = OneOfKey(b);
+  MLCORE_ASSIGN_OR_RETURN(ValueType type, p_.OutputType(b.items[0].task, b.items[0].output));
+  const bool artifact = IsArtifactType(type);
+  Json selectors = Json::array();
+  for (const InputBinding& item : b.items) {
+    const std::string branch = ChildToward(chain, ScopeOf(item.task));
+    MLCORE_ASSIGN_OR_RETURN(std::string k, Export(branch, item.task, item.output, where, true));
+    selectors.push_back(artifact ? Json{{"producerSubtask", branch}, {"outputArtifactKey", k}}
+                                 : Json{{"producerSubtask", branch}, {"outputParameterKey", k}});
+  }
+  Json& comp = Component(chain);
+  if (artifact) {
+    comp["dag"]["outputs"]["artifacts"][key] = {{"artifactSelectors", selectors}};
+    comp["outputDefinitions"]["artifacts"][key] = {{"artifactType", ArtifactType(type)}};
+  } else {
+    comp["dag"]["outputs"]["parameters"][key] = {
+        {"valueFromOneof", {{"parameterSelectors", selectors}}}};
+    comp["outputDefinitions"]["parameters"][key] = {{"parameterType", KfpParameterType(type)}};
+  }
+  return absl::OkStatus();
 }
 
 StatusOr<std::string> DagCompiler::ExportGather(const std::string& loop, const std::string& task,
@@ -319,6 +373,28 @@ StatusOr<Json> DagCompiler::Resolve(const std::string& s, const InputBinding& b,
         type = ValueType::kList;
       } else {
         MLCORE_ASSIGN_OR_RETURN(type, p_.OutputType(b.task, b.output));
+      }
+      break;
+    }
+    case Kind::kOneOf: {
+      // The chain's output, read where the chain is (or passed down into groups there).
+      const std::string chain = OneOfChain(b);
+      origin = scopes_.at(chain).parent;
+      const std::string key = OneOfKey(b);
+      // Passed into a group as KFP passes a task output: named after producer and key.
+      channel = absl::StrCat("pipelinechannel--", chain, "-", key);
+      MLCORE_ASSIGN_OR_RETURN(type, p_.OutputType(b.items[0].task, b.items[0].output));
+      if (origin == s) {
+        MLCORE_RETURN_IF_ERROR(ExportOneOf(b, where));
+        return artifact ? Json{{"taskOutputArtifact",
+                                {{"producerTask", chain}, {"outputArtifactKey", key}}}}
+                        : Json{{"taskOutputParameter",
+                                {{"producerTask", chain}, {"outputParameterKey", key}}}};
+      }
+      if (Within(origin, s)) {
+        return absl::FailedPreconditionError(absl::StrCat(where, " reads a OneOf of ",
+                                                          Describe(chain), " from outside ",
+                                                          Describe(ChildToward(s, origin))));
       }
       break;
     }

@@ -2,8 +2,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "mlcore/core/cuda.h"
 #include "mlcore/core/logging.h"
 #include "pipeline/placeholders.h"
@@ -172,8 +174,23 @@ RunState::Level RunState::BuildLevel(int32_t loop) const {
       int32_t m = MemberOf(level, loop, index_.at(name));
       if (m >= 0) up.push_back(m);
     };
+    // Tasks read only through OneOf inputs: one branch runs, the others' skips are expected.
+    std::set<std::string> strict, oneof;
+    auto note_oneof = [&](const Task& t) {
+      Task plain = t;
+      for (auto it = plain.arguments.begin(); it != plain.arguments.end();) {
+        if (it->second.kind != InputBinding::Kind::kOneOf) {
+          ++it;
+          continue;
+        }
+        for (const InputBinding& item : it->second.items) oneof.insert(item.task);
+        it = plain.arguments.erase(it);
+      }
+      for (const std::string& u : plain.Upstream()) strict.insert(u);
+    };
     if (n < level.tasks.size()) {
       const Task& t = tasks[level.tasks[n]];
+      note_oneof(t);
       for (const std::string& u : t.Upstream()) add(u);
       node.cpu = t.component->resources.cpu;
       node.gpu = t.component->resources.gpu;
@@ -189,6 +206,7 @@ RunState::Level RunState::BuildLevel(int32_t loop) const {
       for (size_t i = 0; i < tasks.size(); ++i) {
         if (!within(task_loop_[i], li)) continue;
         node.gpu = std::max(node.gpu, tasks[i].component->resources.gpu);
+        note_oneof(tasks[i]);
         for (const std::string& u : tasks[i].Upstream()) add(u);
       }
       for (size_t ci = 0; ci < loops.size(); ++ci) {
@@ -203,6 +221,14 @@ RunState::Level RunState::BuildLevel(int32_t loop) const {
     up.erase(std::unique(up.begin(), up.end()), up.end());
     up.erase(std::remove(up.begin(), up.end(), static_cast<int32_t>(n)), up.end());
     node.upstream = std::move(up);
+    std::set<int32_t> strict_members;
+    for (const std::string& u : strict) strict_members.insert(MemberOf(level, loop, index_.at(u)));
+    for (const std::string& u : oneof) {
+      const int32_t m = MemberOf(level, loop, index_.at(u));
+      if (m >= 0 && m != static_cast<int32_t>(n) && strict_members.count(m) == 0) {
+        node.skip_ok.push_back(m);
+      }
+    }
   }
   return level;
 }
@@ -262,6 +288,10 @@ StatusOr<Json> RunState::ResolveParameter(const Task& task, const InputBinding& 
       }
       return absl::FailedPreconditionError(absl::StrCat(
           "task '", task.name, "': upstream task '", b.task, "' has no output '", b.output, "'"));
+    }
+    case InputBinding::Kind::kOneOf: {
+      MLCORE_ASSIGN_OR_RETURN(InputBinding item, PickBranch(task, b, scope));
+      return ResolveParameter(task, item, scope);
     }
     case InputBinding::Kind::kCollect: {
       Json items = Json::array();
@@ -354,6 +384,34 @@ StatusOr<Json> RunState::UpstreamArtifact(const InputBinding& b, const Scope* sc
       absl::StrCat("upstream task '", b.task, "' recorded no artifact '", b.output, "'"));
 }
 
+StatusOr<InputBinding> RunState::PickBranch(const Task& task, const InputBinding& b,
+                                            const Scope* scope) const {
+  std::lock_guard<std::mutex> lock(results_mu_);
+  bool upstream_skipped = false;
+  std::vector<std::string> names;
+  for (const InputBinding& item : b.items) {
+    int32_t slot = index_.at(item.task);
+    for (const Scope* s = scope; s != nullptr; s = s->parent) {
+      auto it = s->local.find(item.task);
+      if (it != s->local.end()) {
+        slot = it->second;
+        break;
+      }
+    }
+    const TaskResult& r = results_[slot];
+    if (r.state == state::kSucceeded || r.state == state::kCached) return item;
+    // A branch whose condition did not hold records no error; one skipped for its upstream does.
+    if (!r.error.empty()) upstream_skipped = true;
+    names.push_back(item.task);
+  }
+  if (upstream_skipped) {
+    return absl::CancelledError("an upstream task failed or was skipped");
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("task '", task.name, "': no value for its OneOf: none of its branches' tasks (",
+                   absl::StrJoin(names, ", "), ") ran"));
+}
+
 StatusOr<bool> RunState::ConditionsHold(const Task& task, const Scope* scope) const {
   for (const Condition& c : task.options.conditions) {
     MLCORE_ASSIGN_OR_RETURN(Json lhs, ResolveParameter(task, c.lhs, scope));
@@ -407,6 +465,19 @@ NodeOutcome RunState::RunTask(const Task& task, int32_t index, const std::string
   Json key_inputs = Json::object();  // only built when the cache is used
   for (const IoSpec& in : comp.inputs) {
     auto it = task.arguments.find(in.name);
+    // A OneOf input reads the branch that ran; the key below holds the value it got.
+    InputBinding picked;
+    const InputBinding* binding = it == task.arguments.end() ? nullptr : &it->second;
+    if (binding != nullptr && binding->kind == InputBinding::Kind::kOneOf) {
+      auto branch = PickBranch(task, *binding, scope);
+      if (absl::IsCancelled(branch.status())) {
+        MarkFinished(task, index, state::kSkipped, std::string(branch.status().message()));
+        return NodeOutcome::kSkipped;
+      }
+      if (!branch.ok()) return fail(std::string(branch.status().message()), 0, "");
+      picked = *std::move(branch);
+      binding = &picked;
+    }
     if (in.list) {
       // A list of artifacts gathered from loop iterations: each is lineage and in the key.
       Json entries;
@@ -422,14 +493,14 @@ NodeOutcome RunState::RunTask(const Task& task, int32_t index, const std::string
       continue;
     }
     if (IsArtifactType(in.type)) {
-      auto art = UpstreamArtifact(it->second, scope);
+      auto art = UpstreamArtifact(*binding, scope);
       if (!art.ok())
         return fail(absl::StrCat("task '", task.name, "': ", art.status().message()), 0, "");
       std::string digest = (*art)["digest"].get<std::string>();
       Status verified = client_->artifacts().Verify(digest);
       if (!verified.ok()) {
         return fail(absl::StrCat("task '", task.name, "': input artifact '", in.name, "' (from ",
-                                 it->second.task, ".", it->second.output,
+                                 binding->task, ".", binding->output,
                                  ") is unusable: ", verified.message()),
                     0, "");
       }
@@ -446,7 +517,7 @@ NodeOutcome RunState::RunTask(const Task& task, int32_t index, const std::string
       if (it == task.arguments.end()) {
         value = *in.default_value;
       } else {
-        auto v = ResolveParameter(task, it->second, scope);
+        auto v = ResolveParameter(task, *binding, scope);
         if (!v.ok()) return fail(std::string(v.status().message()), 0, "");
         value = *std::move(v);
       }

@@ -104,6 +104,11 @@ class RunState : public RunHandle {
   StatusOr<Json> ResolveParameter(const Task& task, const InputBinding& b,
                                   const Scope* scope) const;
   StatusOr<Json> UpstreamArtifact(const InputBinding& b, const Scope* scope) const;
+  // The item of OneOf binding `b` whose task ran (succeeded or cached). When none did:
+  // Cancelled if every item was skipped because something upstream failed or was skipped (the
+  // reader is skipped too), FailedPrecondition otherwise (the branch that ran gave no item).
+  StatusOr<InputBinding> PickBranch(const Task& task, const InputBinding& b,
+                                    const Scope* scope) const;
   StatusOr<bool> ConditionsHold(const Task& task, const Scope* scope) const;
   // The outputs of the slot an upstream task name refers to (under results_mu_).
   const Json& UpstreamOutputsLocked(const std::string& task, const Scope* scope) const;

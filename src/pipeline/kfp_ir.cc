@@ -151,6 +151,12 @@ bool SameBinding(const InputBinding& a, const InputBinding& b) {
       return a.loop == b.loop && a.field == b.field;
     case Kind::kCollect:
       return false;
+    case Kind::kOneOf:
+      if (a.items.size() != b.items.size()) return false;
+      for (size_t i = 0; i < a.items.size(); ++i) {
+        if (!SameBinding(a.items[i], b.items[i])) return false;
+      }
+      return true;
   }
   return false;
 }

@@ -116,6 +116,7 @@ NodeOutcome RunState::RunLoop(int32_t li, const std::vector<int>& gpus, const Sc
     nodes[e] = level.nodes[e % per];
     const int32_t base = static_cast<int32_t>(e - e % per);
     for (int32_t& u : nodes[e].upstream) u += base;
+    for (int32_t& u : nodes[e].skip_ok) u += base;
   }
   const int workers = options_.max_parallelism > 0
                           ? options_.max_parallelism

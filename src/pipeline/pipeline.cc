@@ -256,6 +256,9 @@ Status Pipeline::CheckBinding(const Task& task, const IoSpec& input, const Input
       }
       return absl::OkStatus();
     }
+    case InputBinding::Kind::kOneOf:
+      MLCORE_RETURN_IF_ERROR(CheckOneOf(task, b, where(), &from));
+      break;
     case InputBinding::Kind::kCollect: {
       if (input.type != ValueType::kList) {
         return absl::InvalidArgumentError(absl::StrCat(where(), " is a ", ValueTypeName(input.type),
@@ -266,6 +269,10 @@ Status Pipeline::CheckBinding(const Task& task, const IoSpec& input, const Input
         if (item.kind == InputBinding::Kind::kCollect || item.kind == InputBinding::Kind::kGather) {
           return absl::InvalidArgumentError(
               absl::StrCat(where(), ": item ", i, " gathers again; nest lists as values"));
+        }
+        if (item.kind == InputBinding::Kind::kOneOf) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(where(), ": item ", i, " is a OneOf; pass it to an input directly"));
         }
         if (item.kind == InputBinding::Kind::kLoopItem &&
             !LoopWithin(task.options.loop, item.loop)) {
@@ -434,6 +441,7 @@ Status Pipeline::AddTask(std::string name, std::shared_ptr<const Component> comp
   task.name = name;
   task.component = component;
   task.options.loop = options.loop;
+  task.options.group = options.group;  // where a OneOf input is read from
   if (!options.loop.empty() && FindLoop(options.loop) == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("task '", name, "' (component '", component->name,
@@ -667,6 +675,11 @@ Json BindingJson(const InputBinding& b) {
       return {{"loop_item", b.loop}, {"field", b.field}};
     case InputBinding::Kind::kGather:
       return {{"gather", b.task}, {"output", b.output}};
+    case InputBinding::Kind::kOneOf: {
+      Json items = Json::array();
+      for (const InputBinding& item : b.items) items.push_back(BindingJson(item));
+      return {{"one_of", items}};
+    }
   }
   return nullptr;
 }

@@ -269,6 +269,7 @@ StatusOr<std::string> Pipeline::BeginSubPipeline(std::string name, std::vector<I
   t.component = probe;
   const TaskGroup* parent = FindGroup(g.parent);
   t.options.loop = !options.loop.empty() ? options.loop : parent ? parent->loop : "";
+  t.options.group = g.parent;
   for (const auto& [input, binding] : arguments) {
     if (probe->FindInput(input) == nullptr) {
       return absl::InvalidArgumentError(

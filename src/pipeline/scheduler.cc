@@ -106,6 +106,10 @@ class DagRun {
     (node.gpu > 0 ? ready_gpu_ : ready_cpu_).push_back(i);
   }
 
+  static bool SkipOk(const SchedulerNode& node, int32_t upstream) {
+    return std::find(node.skip_ok.begin(), node.skip_ok.end(), upstream) != node.skip_ok.end();
+  }
+
   double CpuOf(int32_t i) const { return std::min(nodes_[i].cpu, cpu_total_); }
 
   // The next node whose resources are free: a GPU node when a device is free, else the next CPU
@@ -145,7 +149,10 @@ class DagRun {
       }
       for (int32_t k = down_start_[v]; k < down_start_[v + 1]; ++k) {
         int32_t d = down_[k];
-        if (out != NodeOutcome::kSucceeded) bad_[d] = 1;
+        if (out == NodeOutcome::kFailed ||
+            (out == NodeOutcome::kSkipped && !SkipOk(nodes_[d], v))) {
+          bad_[d] = 1;
+        }
         if (--pending_[d] == 0) {
           size_t before_skip = skipped->size();
           size_t before_unrunnable = unrunnable_.size();

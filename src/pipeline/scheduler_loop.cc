@@ -281,8 +281,7 @@ StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
     const Launcher& launch = options_.launchers.at(claim.schedule.options.kind);
     for (size_t i = 0; i < claim.times.size(); ++i) {
       const absl::Time t = claim.times[i];
-      ScheduleFire fire{claim.schedule.id, t, "started", "", "", now};
-      fire.attempts = claim.attempts[i] + 1;
+      ScheduleFire fire{claim.schedule.id, t, "started", "", "", now, claim.attempts[i] + 1, {}};
       StatusOr<std::string> run_id = launch(claim.schedule, t);
       if (run_id.ok()) {
         fire.run_id = *run_id;

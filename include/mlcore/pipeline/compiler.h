@@ -23,7 +23,8 @@ struct CompileOptions {
 // The PipelineSpec as JSON. FailedPrecondition naming the component when a callable component
 // has no compile_command (nothing for a container to run), and naming the reading task when a
 // task outside an If/Elif/Else branch or exit handler reads an output of a task inside it
-// (Kubeflow passes no value out; KFP's OneOf is not supported), and when a task collects a loop
+// (Kubeflow passes no value out but through OneOf: InputBinding::OneOf compiles to the chain's
+// condition-branches output, as KFP's dsl.OneOf does), and when a task collects a loop
 // inside a branch, exit handler or pipeline used as a component that the task is outside of.
 StatusOr<Json> CompileToKfp(const Pipeline& pipeline, const CompileOptions& options = {});
 // The same, as YAML text.

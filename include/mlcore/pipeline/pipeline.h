@@ -21,15 +21,20 @@ namespace mlcore::pipeline {
 // current item of a ParallelFor (inside its body), kGather the list of a loop body task's output
 // over every iteration, in item order (KFP's dsl.Collected; used outside the loop). Gathering an
 // artifact output feeds a list input (IoSpec::list); gathering from a loop nested n levels below
-// the consumer's gives lists nested n deep (one list per outer iteration).
+// the consumer's gives lists nested n deep (one list per outer iteration). kOneOf (KFP's
+// dsl.OneOf) reads the output of whichever branch of one If/Elif/Else chain ran: `items` are
+// task outputs, each of a task placed directly in a different branch of the same chain, all of
+// one type; the chain must end with an Else (as KFP requires) and the reader sits after it, at
+// its level or inside a group there. Locally a reader whose ran branch has no item fails (KFP's
+// "no value available"); one whose items were all skipped for an upstream failure is skipped.
 struct InputBinding {
-  enum class Kind { kConstant, kParameter, kTaskOutput, kCollect, kLoopItem, kGather };
+  enum class Kind { kConstant, kParameter, kTaskOutput, kCollect, kLoopItem, kGather, kOneOf };
   Kind kind = Kind::kConstant;
   Json constant;                    // kConstant
   std::string parameter;            // kParameter: a pipeline parameter's name
   std::string task;                 // kTaskOutput: the upstream task ...
   std::string output;               // ... and its output
-  std::vector<InputBinding> items;  // kCollect: the list's elements, in order
+  std::vector<InputBinding> items;  // kCollect: the list's elements; kOneOf: the branches' outputs
   std::string loop;                 // kLoopItem: the loop's name
   std::string field;                // kLoopItem: a key of a dict item; empty: the whole item
 
@@ -39,6 +44,7 @@ struct InputBinding {
   static InputBinding Collect(std::vector<InputBinding> items);
   static InputBinding LoopItem(std::string loop, std::string field = "");
   static InputBinding Gather(std::string task, std::string output);
+  static InputBinding OneOf(std::vector<InputBinding> outputs);
 };
 
 // A ParallelFor whose iterations are decided when the run reaches it: the body's tasks (those
@@ -216,6 +222,9 @@ class Pipeline {
   // InvalidArgument when `task` reads `producer`, a task of a loop `task` is not in.
   Status CheckLoopAccess(const Task& task, const std::string& producer,
                          const std::string& where) const;
+  // A OneOf binding's checks (pipeline_oneof.cc); `from` gets the items' common type.
+  Status CheckOneOf(const Task& task, const InputBinding& b, const std::string& where,
+                    ValueType* from) const;
 
   std::string name_;
   std::vector<IoSpec> parameters_;

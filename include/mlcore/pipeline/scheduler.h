@@ -21,6 +21,9 @@ struct SchedulerNode {
   int gpu = 0;                    // GPU slots (devices) held while running
   // Runs even when an upstream node failed or was skipped (exit handlers).
   bool run_always = false;
+  // Upstream nodes whose being skipped does not skip this one (their failure still does): the
+  // branches of an If/Elif/Else chain that a OneOf input picks among, only one of which runs.
+  std::vector<int32_t> skip_ok;
 };
 
 struct SchedulerOptions {

@@ -18,15 +18,15 @@ defines. See docs/pipelines.md.
 
 from ._artifacts import Artifact, Dataset, Input, Metrics, Model, Output
 from ._component import Component, component
-from ._dsl import (Collected, Condition, Elif, Else, ExitHandler, If, ParallelFor, PipelineDef,
-                   LoopItem, PipelineParameter, PipelineTask, TaskOutput, pipeline)
+from ._dsl import (Collected, Condition, Elif, Else, ExitHandler, If, LoopItem, OneOf, ParallelFor,
+                   PipelineDef, PipelineParameter, PipelineTask, TaskOutput, pipeline)
 from ._run import Run, Task, client, compile, get_run, run, runs
 from ._schedule import Schedule, get_schedule, schedule, schedules
 
 __all__ = [
     "Artifact", "Collected", "Component", "Condition", "Dataset", "Elif", "Else", "ExitHandler",
-    "If", "Input", "LoopItem", "Metrics", "Model", "Output", "ParallelFor", "PipelineDef",
-    "PipelineParameter", "PipelineTask", "Run", "Schedule", "Task", "TaskOutput", "client",
-    "compile", "component", "get_run", "get_schedule", "pipeline", "run", "runs", "schedule",
-    "schedules",
+    "If", "Input", "LoopItem", "Metrics", "Model", "OneOf", "Output", "ParallelFor",
+    "PipelineDef", "PipelineParameter", "PipelineTask", "Run", "Schedule", "Task", "TaskOutput",
+    "client", "compile", "component", "get_run", "get_schedule", "pipeline", "run", "runs",
+    "schedule", "schedules",
 ]

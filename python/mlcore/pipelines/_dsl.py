@@ -134,6 +134,30 @@ class Collected(Channel):
         return f"<collected {self.output} of task {self.task}>"
 
 
+class OneOf(Channel):
+    """``mlcore.OneOf(a.output, b.output, ...)``: after an If/Elif/Else chain that ends with an
+    Else, the output of whichever branch ran (as KFP's dsl.OneOf). Each output comes from a task
+    directly in a different branch of that chain, all of one type (parameters or artifacts);
+    the pipeline checks this when the task reading it is added."""
+
+    def __init__(self, *outputs):
+        if not outputs:
+            raise TypeError("mlcore.OneOf takes the outputs of tasks in an If/Elif/Else chain")
+        items = []
+        for i, output in enumerate(outputs):
+            if isinstance(output, PipelineTask):
+                output = output.output
+            if not isinstance(output, TaskOutput):
+                raise TypeError(f"mlcore.OneOf item {i}: takes task outputs, not {output!r}")
+            items.append(output)
+        self.outputs = tuple(items)
+        self.type_name = items[0].type_name
+        self.binding = ("oneof", json.dumps([list(o.binding) for o in items]))
+
+    def __repr__(self):
+        return "<one of " + ", ".join(f"{o.task}.{o.output}" for o in self.outputs) + ">"
+
+
 class PipelineTask:
     """A task in a pipeline being defined: ``.outputs["name"]``, ``.output``, ``.after()``."""
 

@@ -24,7 +24,7 @@ def upstream_of(spec: dict) -> dict:
             yield binding["gather"]
         if "loop_item" in binding:  # the task whose list the loop iterates over
             yield from tasks_in(loops[binding["loop_item"]]["items"])
-        for item in binding.get("collect", []):
+        for item in binding.get("collect", []) + binding.get("one_of", []):
             yield from tasks_in(item)
 
     out = {}
