@@ -150,7 +150,7 @@ MultiObjective WrapObjective(py::function fn, Study* study, std::shared_ptr<py::
       if (e.matches(g_trial_pruned)) return TrialPrunedError(e.what());
       if (e.matches(PyExc_KeyboardInterrupt) || e.matches(PyExc_SystemExit)) {
         study->Stop();
-        if (*interrupt == nullptr || interrupt->is_none()) *interrupt = e.value();
+        if (!*interrupt || interrupt->is_none()) *interrupt = e.value();
         return absl::CancelledError("interrupted");
       }
       std::string type = py::str(e.type().attr("__name__"));
@@ -564,7 +564,8 @@ void BindHpo(py::module_& m) {
           [](const std::string& name, const std::string& direction,
              std::shared_ptr<Sampler> sampler, std::shared_ptr<Pruner> pruner,
              const std::string& storage, bool load_if_exists, bool requeue_stale_trials,
-             const py::list& search_space, const std::vector<std::string>& directions) {
+             const py::list& search_space, const std::vector<std::string>& directions,
+             std::optional<double> busy_timeout) {
             StudyOptions o;
             o.name = name;
             o.direction = Unwrap(ParseStudyDirection(direction));
@@ -575,6 +576,7 @@ void BindHpo(py::module_& m) {
             o.pruner = "none";
             o.pruner_object = std::move(pruner);
             o.storage = storage;
+            if (busy_timeout) o.busy_timeout = absl::Seconds(*busy_timeout);
             o.load_if_exists = load_if_exists;
             o.requeue_stale_trials = requeue_stale_trials;
             if (!search_space.empty()) {
@@ -584,23 +586,25 @@ void BindHpo(py::module_& m) {
           },
           py::arg("name"), py::arg("direction"), py::arg("sampler"), py::arg("pruner"),
           py::arg("storage"), py::arg("load_if_exists"), py::arg("requeue_stale_trials"),
-          py::arg("search_space"), py::arg("directions") = std::vector<std::string>())
+          py::arg("search_space"), py::arg("directions") = std::vector<std::string>(),
+          py::arg("busy_timeout") = py::none())
       .def_static(
           "load",
           [](const std::string& name, std::shared_ptr<Sampler> sampler,
-             std::shared_ptr<Pruner> pruner, const std::string& storage,
-             bool requeue_stale_trials) {
+             std::shared_ptr<Pruner> pruner, const std::string& storage, bool requeue_stale_trials,
+             std::optional<double> busy_timeout) {
             StudyOptions o;
             o.name = name;
             o.sampler_object = std::move(sampler);
             o.pruner = "none";
             o.pruner_object = std::move(pruner);
             o.storage = storage;
+            if (busy_timeout) o.busy_timeout = absl::Seconds(*busy_timeout);
             o.requeue_stale_trials = requeue_stale_trials;
             return Released([&] { return Study::Load(std::move(o)); });
           },
           py::arg("name"), py::arg("sampler"), py::arg("pruner"), py::arg("storage"),
-          py::arg("requeue_stale_trials"))
+          py::arg("requeue_stale_trials"), py::arg("busy_timeout") = py::none())
       .def_property_readonly("name", &Study::name)
       .def_property_readonly("direction",
                              [](const Study& s) { return StudyDirectionName(s.direction()); })
@@ -644,7 +648,7 @@ void BindHpo(py::module_& m) {
                   (*cb)(FrozenToDict(t));
                 } catch (py::error_already_set& e) {
                   s.Stop();
-                  if (*interrupt == nullptr || interrupt->is_none()) *interrupt = e.value();
+                  if (!*interrupt || interrupt->is_none()) *interrupt = e.value();
                 }
               };
             }
@@ -657,7 +661,7 @@ void BindHpo(py::module_& m) {
             // Destroy the callables while holding the GIL.
             fn = nullptr;
             o.callback = nullptr;
-            if (*interrupt != nullptr && !interrupt->is_none()) {
+            if (static_cast<bool>(*interrupt) && !interrupt->is_none()) {
               PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(interrupt->ptr())),
                               interrupt->ptr());
               throw py::error_already_set();

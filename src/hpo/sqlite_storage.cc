@@ -782,9 +782,20 @@ StatusOr<std::shared_ptr<Storage>> OpenSqliteStorage(const SqliteStorageOptions&
 }
 
 StatusOr<std::shared_ptr<Storage>> OpenStorage(const std::string& url) {
+  return OpenStorage(url, SqliteStorageOptions().busy_timeout);
+}
+
+StatusOr<std::shared_ptr<Storage>> OpenStorage(const std::string& url,
+                                               absl::Duration busy_timeout) {
+  if (busy_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("storage '", url,
+                                                   "': busy_timeout must not be negative, got ",
+                                                   absl::FormatDuration(busy_timeout)));
+  }
   if (url == "memory" || url == ":memory:") return NewInMemoryStorage();
-  if (url.empty() || url == "sqlite") return OpenSqliteStorage();
   SqliteStorageOptions options;
+  options.busy_timeout = busy_timeout;
+  if (url.empty() || url == "sqlite") return OpenSqliteStorage(options);
   constexpr std::string_view kScheme = "sqlite:///";
   if (url.rfind(kScheme, 0) == 0) {
     options.path = absl::StrCat("/", url.substr(kScheme.size()));

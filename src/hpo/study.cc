@@ -72,7 +72,7 @@ StatusOr<std::unique_ptr<Study>> Study::Build(StudyOptions options, bool create)
   if (storage == nullptr) {
     std::string url = options.storage;
     if (url.empty()) url = options.name.empty() ? "memory" : "sqlite";
-    MLCORE_ASSIGN_OR_RETURN(storage, OpenStorage(url));
+    MLCORE_ASSIGN_OR_RETURN(storage, OpenStorage(url, options.busy_timeout));
   }
   std::shared_ptr<Sampler> sampler = options.sampler_object;
   if (sampler == nullptr) {

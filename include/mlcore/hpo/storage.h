@@ -111,7 +111,10 @@ std::shared_ptr<Storage> NewInMemoryStorage();
 struct SqliteStorageOptions {
   // The database file; empty: the default metadata store ($MLCORE_HOME/mlcore.db).
   std::string path;
-  // How long a write waits for other processes before DeadlineExceeded.
+  // How long a store call waits for another connection's write lock (the SQLite busy timeout)
+  // before it fails with DeadlineExceeded naming the store. Default 30 s. Shorter fails fast
+  // (tests, interactive tools); longer rides out slow writers on a network file system or many
+  // writer processes. Negative is InvalidArgument.
   absl::Duration busy_timeout = absl::Seconds(30);
 };
 
@@ -121,7 +124,10 @@ StatusOr<std::shared_ptr<Storage>> OpenSqliteStorage(const SqliteStorageOptions&
 StatusOr<std::shared_ptr<Storage>> NewSqliteStorage(std::shared_ptr<store::MetadataStore> store);
 
 // "memory" -> in memory; "" or "sqlite" -> the default store; "sqlite:///abs/path.db" or a path
-// ending in .db -> that file.
+// ending in .db -> that file. A SQLite storage waits SqliteStorageOptions' default busy timeout.
 StatusOr<std::shared_ptr<Storage>> OpenStorage(const std::string& url);
+// As above with the SQLite busy timeout given (see SqliteStorageOptions::busy_timeout); unused
+// by "memory", but negative is InvalidArgument for every url so a typo never goes unnoticed.
+StatusOr<std::shared_ptr<Storage>> OpenStorage(const std::string& url, absl::Duration busy_timeout);
 
 }  // namespace mlcore::hpo

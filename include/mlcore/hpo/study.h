@@ -49,6 +49,10 @@ struct StudyOptions {
   // SQLite store when a name is given, so a named study survives its process.
   std::string storage;
   std::shared_ptr<Storage> storage_object;
+  // The busy timeout of a SQLite storage opened from `storage` (see
+  // SqliteStorageOptions::busy_timeout; same 30 s default); negative is InvalidArgument. Unused,
+  // and not checked, with storage_object, whose opener chose its own.
+  absl::Duration busy_timeout = absl::Seconds(30);
 
   // Create: open the existing study of that name instead of failing with AlreadyExists.
   bool load_if_exists = false;

@@ -1,6 +1,7 @@
 """Study and FrozenTrial: the Python face of mlcore::hpo::Study."""
 
 import dataclasses
+import math
 from typing import Any, Dict, List, Optional
 
 from .._mlcore import hpo as _core
@@ -149,6 +150,19 @@ def _storage(name, storage):
     if storage is None:
         return "" if name else "memory"
     return str(storage)
+
+
+def _busy_timeout(busy_timeout):
+    """Seconds, or None for the store's default (30 s); NaN would reach C++ as no duration."""
+    if busy_timeout is None:
+        return None
+    if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)):
+        raise TypeError(f"busy_timeout must be a number of seconds or None, not "
+                        f"{type(busy_timeout).__name__}")
+    if math.isnan(busy_timeout) or busy_timeout < 0:
+        raise ValueError(f"busy_timeout must be a non-negative number of seconds, got "
+                         f"{busy_timeout!r}")
+    return float(busy_timeout)
 
 
 class Study:
@@ -365,13 +379,16 @@ def create_study(
     search_space=None,
     requeue_stale_trials=False,
     directions=None,
+    busy_timeout=None,
 ):
     """Creates a study. storage: None (memory when unnamed, the SQLite store when named),
-    "memory", "sqlite", "sqlite:///path.db" or a path. sampler/pruner: a name or an object (a
-    Python object with ``sample``/``prune`` methods works too, see docs/hpo.md); seed seeds a
-    sampler given by name. search_space: a dict of distributions declared up front.
-    directions: one direction per objective for a multi-objective study (its objective returns
-    a tuple; see ``best_trials``); give either direction or directions."""
+    "memory", "sqlite", "sqlite:///path.db" or a path. busy_timeout: seconds a SQLite storage
+    waits for another connection's write lock before a call fails with TimeoutError (None: 30;
+    raise it on a network file system or with many writer processes). sampler/pruner: a name
+    or an object (a Python object with ``sample``/``prune`` methods works too, see
+    docs/hpo.md); seed seeds a sampler given by name. search_space: a dict of distributions
+    declared up front. directions: one direction per objective for a multi-objective study (its
+    objective returns a tuple; see ``best_trials``); give either direction or directions."""
     if directions is not None:
         if direction is not None:
             raise ValueError("give direction or directions, not both")
@@ -398,19 +415,21 @@ def create_study(
         requeue_stale_trials,
         space_entries(search_space),
         directions if directions and len(directions) > 1 else [],
+        _busy_timeout(busy_timeout),
     )
     return Study(core)
 
 
 def load_study(name, storage=None, sampler=None, pruner=None, seed=None, *,
-               requeue_stale_trials=False):
+               requeue_stale_trials=False, busy_timeout=None):
     """Opens a stored study. Trials left running by processes that died are marked failed, or
     re-queued with requeue_stale_trials=True. sampler None: TPE (NSGA-II for a
-    multi-objective study), seeded with ``seed`` when given."""
+    multi-objective study), seeded with ``seed`` when given. busy_timeout: as for
+    create_study."""
     if sampler is None and seed is not None:
         sampler = "tpe"
     core = _core.Study.load(
         name, None if sampler is None else _sampler(sampler, seed), _pruner(pruner),
-        _storage(name, storage), requeue_stale_trials
+        _storage(name, storage), requeue_stale_trials, _busy_timeout(busy_timeout)
     )
     return Study(core)

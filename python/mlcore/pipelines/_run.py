@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import os
 import threading
 import time
@@ -27,13 +28,31 @@ def _home(home: Optional[str]) -> str:
     return env if env else os.path.join(os.path.expanduser("~"), ".mlcore")
 
 
-def client(home: Optional[str] = None, namespace: str = "default"):
-    """The process's C++ Client for (home, namespace). Kept for the life of the process: runs
-    in flight hold it, and dropping it waits for them."""
-    key = (_home(home), namespace)
+def _busy_timeout(busy_timeout: Optional[float]) -> Optional[float]:
+    """Seconds, or None for the store's default (30 s); NaN would reach C++ as no duration."""
+    if busy_timeout is None:
+        return None
+    if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)):
+        raise TypeError(f"busy_timeout must be a number of seconds or None, not "
+                        f"{type(busy_timeout).__name__}")
+    if math.isnan(busy_timeout) or busy_timeout < 0:
+        raise ValueError(f"busy_timeout must be a non-negative number of seconds, got "
+                         f"{busy_timeout!r}")
+    return float(busy_timeout)
+
+
+def client(home: Optional[str] = None, namespace: str = "default",
+           busy_timeout: Optional[float] = None):
+    """The process's C++ Client for (home, namespace, busy_timeout). Kept for the life of the
+    process: runs in flight hold it, and dropping it waits for them. busy_timeout: seconds a
+    store call waits for another connection's write lock before it fails with TimeoutError
+    (None: 30); each distinct value gets its own client (and store connection)."""
+    seconds = _busy_timeout(busy_timeout)
+    # The default's key stays (home, namespace): tests and tools place clients under it.
+    key = (_home(home), namespace) if seconds is None else (_home(home), namespace, seconds)
     with _clients_lock:
         if key not in _clients:
-            _clients[key] = _cpp.Client(key[0], namespace)
+            _clients[key] = _cpp.Client(key[0], namespace, busy_timeout=seconds)
         return _clients[key]
 
 
@@ -234,20 +253,21 @@ def run(pipeline: PipelineDef, arguments: Optional[Dict[str, Any]] = None,
         experiment: str = "Default", *, resume: Optional[str] = None, wait: bool = False,
         max_parallelism: int = 0, cpu_slots: float = 0.0, gpu_slots: int = -1,
         enable_caching: bool = True, namespace: str = "default",
-        home: Optional[str] = None) -> Run:
+        home: Optional[str] = None, busy_timeout: Optional[float] = None) -> Run:
     """Starts `pipeline` on the local executor and returns its Run (``run.wait()`` to block).
 
     ``resume=run_id`` resumes a failed or interrupted run: tasks that finished are not run
     again. ``max_parallelism`` bounds the tasks running at once (0: one per CPU), ``gpu_slots``
-    the devices shared by GPU tasks (-1: every CUDA device).
+    the devices shared by GPU tasks (-1: every CUDA device). ``busy_timeout``: seconds the
+    run's store calls wait for another connection's write lock (None: 30; see ``client``).
     """
     if not isinstance(pipeline, PipelineDef):
         raise TypeError(f"mlcore.run takes a @pipeline, not {type(pipeline).__name__}")
     _ensure_importable_by_children()
-    c = client(home, namespace)
+    c = client(home, namespace, busy_timeout)
     options = dict(experiment=experiment, max_parallelism=max_parallelism, cpu_slots=cpu_slots,
                    gpu_slots=gpu_slots, enable_caching=enable_caching, namespace=namespace,
-                   home=home)
+                   home=home, busy_timeout=busy_timeout)
     handle = c.start(pipeline.build(), json.dumps(arguments or {}), experiment, max_parallelism,
                      cpu_slots, gpu_slots, enable_caching, resume or "")
     _in_flight[:] = [h for h in _in_flight if not h.done] + [handle]
@@ -257,17 +277,19 @@ def run(pipeline: PipelineDef, arguments: Optional[Dict[str, Any]] = None,
 
 def runs(experiment: Optional[str] = None, pipeline: Optional[str] = None,
          state: Optional[str] = None, namespace: str = "default",
-         home: Optional[str] = None, limit: int = 1000) -> List[Run]:
+         home: Optional[str] = None, limit: int = 1000,
+         busy_timeout: Optional[float] = None) -> List[Run]:
     """Recorded runs, oldest first, filtered by experiment, pipeline name and state."""
     if isinstance(pipeline, PipelineDef):
         pipeline = pipeline.name
-    c = client(home, namespace)
+    c = client(home, namespace, busy_timeout)
     return [Run(r["id"], c) for r in c.list_runs(experiment or "", pipeline or "", state or "",
                                                  limit)]
 
 
-def get_run(run_id: str, namespace: str = "default", home: Optional[str] = None) -> Run:
-    c = client(home, namespace)
+def get_run(run_id: str, namespace: str = "default", home: Optional[str] = None,
+            busy_timeout: Optional[float] = None) -> Run:
+    c = client(home, namespace, busy_timeout)
     c.get_run(run_id)
     return Run(run_id, c)
 
