@@ -93,31 +93,32 @@ void BindLayers(py::module_& m) {
       arg("filters"), arg("kernel_size"), arg("stride"), arg("padding"), arg("dilation"),
       arg("use_bias") = true, arg("groups") = 1, arg("padding_mode") = "");
   // stride std::nullopt: the window (PyTorch's default); divisor_override 0: none.
+  auto pool = [mode](const char* layer, std::optional<nn::HW> stride, nn::HW padding,
+                     bool ceil_mode, const std::string& padding_mode) {
+    nn::Pool2dOptions o;
+    o.stride_hw = stride;
+    o.padding_hw = padding;
+    o.ceil_mode = ceil_mode;
+    o.padding_mode = mode(layer, padding_mode);
+    return o;
+  };
   m.def(
       "max_pool2d",
-      [mode](nn::HW kernel, std::optional<nn::HW> stride, nn::HW padding, nn::HW dilation,
+      [pool](nn::HW kernel, std::optional<nn::HW> stride, nn::HW padding, nn::HW dilation,
              bool ceil_mode, const std::string& padding_mode) {
-        nn::Pool2dOptions o;
-        o.stride_hw = stride;
-        o.padding_hw = padding;
+        nn::Pool2dOptions o = pool("MaxPool2d", stride, padding, ceil_mode, padding_mode);
         o.dilation_hw = dilation;
-        o.ceil_mode = ceil_mode;
-        o.padding_mode = mode("MaxPool2d", padding_mode);
         return Unwrap(nn::MaxPool2d(kernel, o));
       },
       arg("kernel_size"), arg("stride") = py::none(), arg("padding") = nn::HW{0, 0},
       arg("dilation") = nn::HW{1, 1}, arg("ceil_mode") = false, arg("padding_mode") = "");
   m.def(
       "avg_pool2d",
-      [mode](nn::HW kernel, std::optional<nn::HW> stride, nn::HW padding, bool ceil_mode,
+      [pool](nn::HW kernel, std::optional<nn::HW> stride, nn::HW padding, bool ceil_mode,
              bool count_include_pad, int64_t divisor_override, const std::string& padding_mode) {
-        nn::Pool2dOptions o;
-        o.stride_hw = stride;
-        o.padding_hw = padding;
-        o.ceil_mode = ceil_mode;
+        nn::Pool2dOptions o = pool("AvgPool2d", stride, padding, ceil_mode, padding_mode);
         o.count_include_pad = count_include_pad;
         o.divisor_override = divisor_override;
-        o.padding_mode = mode("AvgPool2d", padding_mode);
         return Unwrap(nn::AvgPool2d(kernel, o));
       },
       arg("kernel_size"), arg("stride") = py::none(), arg("padding") = nn::HW{0, 0},

@@ -75,37 +75,46 @@ __global__ void PoolBackwardKernel(PoolCudaArgs a, bool is_max, const float* dy,
 
 }  // namespace
 
-Status MaxPoolForwardCuda(const PoolCudaArgs& a, const float* x, float* y, int32_t* argmax) {
-  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
-  PoolForwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, true, x, y,
+namespace {
+
+Status LaunchForward(const char* op, const PoolCudaArgs& a, bool is_max, const float* x, float* y,
+                     int32_t* argmax) {
+  MLCORE_RETURN_IF_ERROR(cuda::UseDevice(op, a.device));
+  if (a.planes * a.out_height * a.out_width == 0) return absl::OkStatus();
+  PoolForwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, is_max, x, y,
                                                                                  argmax);
-  return CheckLaunch("MaxPool2d");
+  return CheckLaunch(op);
+}
+
+// dx is zeroed first: the kernel scatters into it.
+Status LaunchBackward(const char* op, const PoolCudaArgs& a, bool is_max, const float* dy,
+                      const int32_t* argmax, float* dx) {
+  MLCORE_RETURN_IF_ERROR(cuda::UseDevice(op, a.device));
+  const int64_t in = a.planes * a.height * a.width, out = a.planes * a.out_height * a.out_width;
+  if (in == 0) return absl::OkStatus();
+  MLCORE_RETURN_IF_ERROR(Check(op, cudaMemsetAsync(dx, 0, sizeof(float) * in, 0)));
+  if (out == 0) return absl::OkStatus();
+  PoolBackwardKernel<<<Blocks(out), kThreads>>>(a, is_max, dy, argmax, dx);
+  return CheckLaunch(op);
+}
+
+}  // namespace
+
+Status MaxPoolForwardCuda(const PoolCudaArgs& a, const float* x, float* y, int32_t* argmax) {
+  return LaunchForward("MaxPool2d", a, true, x, y, argmax);
 }
 
 Status MaxPoolBackwardCuda(const PoolCudaArgs& a, const float* dy, const int32_t* argmax,
                            float* dx) {
-  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
-  MLCORE_RETURN_IF_ERROR(
-      Check("cudaMemset", cudaMemset(dx, 0, sizeof(float) * a.planes * a.height * a.width)));
-  PoolBackwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, true, dy,
-                                                                                  argmax, dx);
-  return CheckLaunch("MaxPool2d backward");
+  return LaunchBackward("MaxPool2d backward", a, true, dy, argmax, dx);
 }
 
 Status AvgPoolForwardCuda(const PoolCudaArgs& a, const float* x, float* y) {
-  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
-  PoolForwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, false, x, y,
-                                                                                 nullptr);
-  return CheckLaunch("AvgPool2d");
+  return LaunchForward("AvgPool2d", a, false, x, y, nullptr);
 }
 
 Status AvgPoolBackwardCuda(const PoolCudaArgs& a, const float* dy, float* dx) {
-  MLCORE_RETURN_IF_ERROR(Check("cudaSetDevice", cudaSetDevice(a.device)));
-  MLCORE_RETURN_IF_ERROR(
-      Check("cudaMemset", cudaMemset(dx, 0, sizeof(float) * a.planes * a.height * a.width)));
-  PoolBackwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, false, dy,
-                                                                                  nullptr, dx);
-  return CheckLaunch("AvgPool2d backward");
+  return LaunchBackward("AvgPool2d backward", a, false, dy, nullptr, dx);
 }
 
 }  // namespace mlcore::nn::internal

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_cat.h"
 #include "mlcore/nn/safetensors.h"
 #include "mlcore/nn/sequential.h"
 #include "nn/model_io.h"
@@ -40,7 +41,7 @@ std::string DescribeLayers(const Json& layers) {
     if (!out.empty()) out += ", ";
     out += l.value("type", "?");
     if (l.contains("config") && l["config"].contains("units")) {
-      out += "(" + std::to_string(static_cast<int64_t>(l["config"]["units"].get<double>())) + ")";
+      absl::StrAppend(&out, "(", static_cast<int64_t>(l["config"]["units"].get<double>()), ")");
     }
   }
   return "[" + out + "]";
