@@ -38,7 +38,7 @@ _LAZY = {
     "Schedule": (".pipelines._schedule", "Schedule"),
 }
 for _name in ("Artifact", "Collected", "Dataset", "Elif", "Else", "ExitHandler", "If", "Input", "Metrics",
-              "Model", "Output", "ParallelFor", "component", "compile", "get_run", "pipeline",
+              "Model", "OneOf", "Output", "ParallelFor", "component", "compile", "get_run", "pipeline",
               "run", "runs"):
     _LAZY[_name] = (".pipelines", _name)
 del _name
@@ -77,6 +77,7 @@ __all__ = [
     "Input",
     "Metrics",
     "Model",
+    "OneOf",
     "Output",
     "ParallelFor",
     "component",

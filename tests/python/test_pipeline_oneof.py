@@ -308,3 +308,9 @@ def test_plain_read_of_a_branch_is_refused_at_compile_naming_oneof(tmp_path):
 
     with pytest.raises(Exception, match="OneOf"):
         mp.compile(plain, str(tmp_path / "p.yaml"))
+
+
+def test_oneof_is_reexported_at_the_top_level_like_the_other_dsl_names():
+    import mlcore
+    import mlcore.pipelines
+    assert mlcore.OneOf is mlcore.pipelines.OneOf and "OneOf" in mlcore.__all__
