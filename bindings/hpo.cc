@@ -868,9 +868,12 @@ void BindHpo(py::module_& m) {
 
   m.def(
       "list_studies",
-      [](const std::string& storage) {
+      [](const std::string& storage, std::optional<double> busy_timeout) {
         std::vector<StudySummary> studies;
-        std::shared_ptr<Storage> st = Released([&] { return OpenStorage(storage); });
+        std::shared_ptr<Storage> st = Released([&] {
+          return busy_timeout ? OpenStorage(storage, absl::Seconds(*busy_timeout))
+                              : OpenStorage(storage);
+        });
         studies = Released([&] { return SummarizeStudies(*st); });
         py::list out;
         for (const StudySummary& s : studies) {
@@ -883,7 +886,7 @@ void BindHpo(py::module_& m) {
         }
         return out;
       },
-      py::arg("storage") = "sqlite");
+      py::arg("storage") = "sqlite", py::arg("busy_timeout") = py::none());
 
   m.def("trial_seed", &TrialSeed, py::arg("seed"), py::arg("trial_number"), py::arg("salt") = "");
 }

@@ -5,6 +5,9 @@
     mlcore hpo show NAME [--storage PATH]
     mlcore hpo resume NAME [--n-trials N] [--n-parallel N] [--storage PATH]
 
+Each verb takes --busy-timeout S: seconds a store call waits for another process's write lock
+before the verb fails (exit status 1, naming the lock); default 30.
+
 SPEC is a Katib Experiment (kind: Experiment, read with from_katib) or a small mlcore study
 file (parse_spec below). Trials are subprocesses (CommandObjective) started in the directory
 `run` was called from. `run` records the definition in $MLCORE_HOME/hpo/<name>.json (the spec's
@@ -22,6 +25,8 @@ import re
 import sys
 import time
 from typing import Any, Dict, List, Optional
+
+from .._busy_timeout import seconds_argument as _seconds
 
 
 class SpecError(Exception):
@@ -311,7 +316,7 @@ def _load_definition(name):
 # Running.
 
 
-def _create(spec, storage, load):
+def _create(spec, storage, load, busy_timeout=None):
     from ._samplers import HyperbandPruner, MedianPruner, SuccessiveHalvingPruner
     from ._study import create_study, load_study
 
@@ -322,9 +327,9 @@ def _create(spec, storage, load):
                   "hyperband": HyperbandPruner}[spec.pruner["name"]](**options)
     if load:
         return load_study(spec.name, storage=storage, sampler=spec.sampler, pruner=pruner,
-                          seed=spec.seed, requeue_stale_trials=True)
+                          seed=spec.seed, requeue_stale_trials=True, busy_timeout=busy_timeout)
     return create_study(name=spec.name, direction=spec.direction, sampler=spec.sampler,
-                        seed=spec.seed, pruner=pruner, storage=storage)
+                        seed=spec.seed, pruner=pruner, storage=storage, busy_timeout=busy_timeout)
 
 
 def _optimize(study, spec, n_trials, n_parallel, working_dir):
@@ -404,7 +409,7 @@ def _run(args):
         print(f"mlcore hpo: {e}", file=sys.stderr)
         return 2
     try:
-        study = _create(spec, storage, load=False)
+        study = _create(spec, storage, load=False, busy_timeout=args.busy_timeout)
     except (RuntimeError, ValueError) as e:
         if "already exists" in str(e):
             print(f"mlcore hpo: study '{spec.name}' already exists in {_db_path(storage)}; "
@@ -440,7 +445,7 @@ def _resume(args):
         print(f"mlcore hpo: {e}", file=sys.stderr)
         return 2
     try:
-        study = _create(spec, storage, load=True)
+        study = _create(spec, storage, load=True, busy_timeout=args.busy_timeout)
     except KeyError:
         print(f"mlcore hpo: study '{args.name}' is not in {_db_path(storage)}", file=sys.stderr)
         return 1
@@ -474,7 +479,7 @@ def _list(args):
         if not os.path.exists(db):  # opening a store would create it
             continue
         try:
-            found = list_studies(db)
+            found = list_studies(db, busy_timeout=args.busy_timeout)
         except Exception as e:  # noqa: BLE001 - a broken store is reported, not raised
             print(f"mlcore hpo: cannot read {db}: {e}", file=sys.stderr)
             return 1
@@ -503,7 +508,7 @@ def _show(args):
               file=sys.stderr)
         return 1
     try:
-        study = load_study(args.name, storage=storage)
+        study = load_study(args.name, storage=storage, busy_timeout=args.busy_timeout)
     except KeyError:
         print(f"mlcore hpo: no study named '{args.name}' in {_db_path(storage)}",
               file=sys.stderr)
@@ -556,6 +561,9 @@ def _handle(fn):
     def handler(args):
         try:
             return fn(args)
+        except TimeoutError as e:  # another process held the store's write lock too long
+            print(f"mlcore hpo {args.verb}: {e}", file=sys.stderr)
+            return 1
         except BrokenPipeError:  # `mlcore hpo show x | head`: the reader left, not an error
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
@@ -605,3 +613,6 @@ def add_subparser(subparsers):
     resume.add_argument("--n-parallel", type=_positive)
     resume.add_argument("--storage", help="override the recorded storage")
     resume.set_defaults(handler=_handle(_resume))
+    for verb in (run, ls, show, resume):
+        verb.add_argument("--busy-timeout", type=_seconds, metavar="S",
+                          help="seconds to wait for another process's write lock (default: 30)")

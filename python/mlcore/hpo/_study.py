@@ -1,9 +1,9 @@
 """Study and FrozenTrial: the Python face of mlcore::hpo::Study."""
 
 import dataclasses
-import math
 from typing import Any, Dict, List, Optional
 
+from .._busy_timeout import busy_timeout_seconds as _busy_timeout
 from .._mlcore import hpo as _core
 from . import _custom
 from ._distributions import space_entries
@@ -68,20 +68,24 @@ class PipelineObjective:
     enable_caching: bool = True
     namespace: str = "default"
     home: Optional[str] = None
+    busy_timeout: Optional[float] = None  # seconds; None: the pipeline client's default (30)
 
 
 def pipeline_objective(pipeline, metric, search_space=None, arguments=None, *, experiment="hpo",
                        timeout=None, max_parallelism=0, enable_caching=True,
-                       namespace="default", home=None):
+                       namespace="default", home=None, busy_timeout=None):
     """An objective that runs ``pipeline`` (an ``@mlcore.pipelines.pipeline``) once per trial.
 
     The trial's parameters (those of ``search_space``, suggested before the run, and those of the
     study's declared space) become pipeline arguments over ``arguments``. The trial's value is
     the run's output named ``metric`` when it is a number, else ``metric`` in the metadata of a
     Metrics artifact of the run. The run id is the trial's user attr "pipeline_run_id"; a failed
-    run fails the trial with the run's error. Runs are recorded under ``experiment``."""
+    run fails the trial with the run's error. Runs are recorded under ``experiment``.
+    ``busy_timeout``: seconds the runs' store calls wait for another connection's write lock
+    (None: 30; see mlcore.pipelines.client)."""
     return PipelineObjective(pipeline, metric, search_space, arguments, experiment, timeout,
-                             max_parallelism, enable_caching, namespace, home)
+                             max_parallelism, enable_caching, namespace, home,
+                             _busy_timeout(busy_timeout))
 
 
 def _resources(gpus_per_trial, gpus, cpus_per_trial, cpus):
@@ -106,7 +110,7 @@ def _optimize_pipeline(core, objective, n_trials, timeout, n_parallel, max_trial
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if root not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([root] + paths)
-    client = pipelines.client(objective.home, objective.namespace)
+    client = pipelines.client(objective.home, objective.namespace, objective.busy_timeout)
     core.optimize_pipeline(
         client, objective.pipeline.build(), objective.metric,
         space_entries(objective.search_space or {}), json.dumps(objective.arguments or {}),
@@ -115,12 +119,13 @@ def _optimize_pipeline(core, objective, n_trials, timeout, n_parallel, max_trial
         max_failed_trials or 0, goal, **resources)
 
 
-def list_studies(storage=None):
+def list_studies(storage=None, busy_timeout=None):
     """The studies of a storage (None: the default SQLite store), oldest first: dicts with
     name, direction, directions, created (seconds since the epoch), n_trials, n_complete,
     n_running and best_value (None for no complete trial or several objectives). Reads only:
-    trials of dead processes are not recovered."""
-    return list(_core.list_studies("sqlite" if storage is None else str(storage)))
+    trials of dead processes are not recovered. busy_timeout: as for create_study."""
+    return list(_core.list_studies("sqlite" if storage is None else str(storage),
+                                   busy_timeout=_busy_timeout(busy_timeout)))
 
 
 def _sampler(sampler, seed):
@@ -150,19 +155,6 @@ def _storage(name, storage):
     if storage is None:
         return "" if name else "memory"
     return str(storage)
-
-
-def _busy_timeout(busy_timeout):
-    """Seconds, or None for the store's default (30 s); NaN would reach C++ as no duration."""
-    if busy_timeout is None:
-        return None
-    if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)):
-        raise TypeError(f"busy_timeout must be a number of seconds or None, not "
-                        f"{type(busy_timeout).__name__}")
-    if math.isnan(busy_timeout) or busy_timeout < 0:
-        raise ValueError(f"busy_timeout must be a non-negative number of seconds, got "
-                         f"{busy_timeout!r}")
-    return float(busy_timeout)
 
 
 class Study:

@@ -11,6 +11,8 @@
                      [--max-concurrency K] [--experiment E] [--time-zone Z]
 
 MODULE is an importable module or a path to a .py file. Exit status: 0 when the run succeeded.
+run, runs, scheduler and schedules take --busy-timeout S: seconds a store call waits for another
+process's write lock (default 30) before the command fails with exit status 1 naming the lock.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import signal
 import sys
 import threading
 
+from .._busy_timeout import seconds_argument as _seconds
 from . import _run, _schedule
 from ._dsl import PipelineDef
 
@@ -55,7 +58,20 @@ def _finish(run) -> int:
     return 0 if run.status == "succeeded" else 1
 
 
+def _add_busy_timeout(p) -> None:
+    p.add_argument("--busy-timeout", type=_seconds, metavar="S",
+                   help="seconds to wait for another process's write lock (default: 30)")
+
+
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except TimeoutError as e:  # another process held the store's write lock too long
+        print(f"mlcore: {e}", file=sys.stderr)
+        return 1
+
+
+def _main(argv) -> int:
     parser = argparse.ArgumentParser(prog="mlcore", description="mlcore pipelines")
     parser.add_argument("--namespace", default="default")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -66,6 +82,7 @@ def main(argv=None) -> int:
     r.add_argument("--no-cache", action="store_true")
     r.add_argument("--resume")
     r.add_argument("--max-parallelism", type=int, default=0)
+    _add_busy_timeout(r)
     runs = sub.add_parser("runs", help="recorded runs")
     rs = runs.add_subparsers(dest="verb", required=True)
     ls = rs.add_parser("list")
@@ -80,6 +97,8 @@ def main(argv=None) -> int:
     resume = rs.add_parser("resume")
     resume.add_argument("run_id")
     resume.add_argument("pipeline")
+    for verb in (ls, show, logs, resume):
+        _add_busy_timeout(verb)
     c = sub.add_parser("compile", help="write the KFP v2 IR (PipelineSpec YAML)")
     c.add_argument("pipeline")
     c.add_argument("-o", "--output", required=True)
@@ -102,19 +121,21 @@ def main(argv=None) -> int:
     if args.command == "run":
         run = _run.run(load_pipeline(args.pipeline), arguments=parse_params(args.param),
                        experiment=args.experiment, enable_caching=not args.no_cache,
-                       resume=args.resume, max_parallelism=args.max_parallelism, namespace=ns)
+                       resume=args.resume, max_parallelism=args.max_parallelism, namespace=ns,
+                       busy_timeout=args.busy_timeout)
         return _finish(run.wait(progress=sys.stderr.isatty()))
     if args.command == "compile":
         _run.compile(load_pipeline(args.pipeline), args.output)
         print(f"wrote {args.output}")
         return 0
     if args.verb == "list":
-        for run in _run.runs(experiment=args.experiment, state=args.state, namespace=ns):
+        for run in _run.runs(experiment=args.experiment, state=args.state, namespace=ns,
+                             busy_timeout=args.busy_timeout):
             rec = run.record
             print(f"{rec['id']}  {rec['state']:11s}  {rec['pipeline']:20s}  {rec['experiment']}")
         return 0
     if args.verb == "show":
-        run = _run.get_run(args.run_id, namespace=ns)
+        run = _run.get_run(args.run_id, namespace=ns, busy_timeout=args.busy_timeout)
         print(f"run {run.id}: {run.status}  arguments={run.arguments}")
         if run.error:
             print(f"  error: {run.error}")
@@ -123,10 +144,12 @@ def main(argv=None) -> int:
             print(f"  {t.name:24s} {t.state:11s} attempts={t.attempts}  {first_error_line}")
         return 0
     if args.verb == "logs":
-        task = _run.get_run(args.run_id, namespace=ns).task(args.task)
+        task = _run.get_run(args.run_id, namespace=ns, busy_timeout=args.busy_timeout).task(
+            args.task)
         sys.stdout.write(task.logs("stderr" if args.stderr else "stdout"))
         return 0
-    run = _run.run(load_pipeline(args.pipeline), resume=args.run_id, namespace=ns)
+    run = _run.run(load_pipeline(args.pipeline), resume=args.run_id, namespace=ns,
+                   busy_timeout=args.busy_timeout)
     return _finish(run.wait(progress=sys.stderr.isatty()))
 
 
@@ -146,16 +169,20 @@ def _add_schedule_parsers(sub) -> None:
                    help="fire records kept per schedule, latest first (0: all)")
     # Test-only: read "now" (Unix seconds) from this file instead of the system clock.
     s.add_argument("--clock-file", help=argparse.SUPPRESS)
+    _add_busy_timeout(s)
     s.set_defaults(handler=_scheduler)
 
     sc = sub.add_parser("schedules", help="recurring runs")
     v = sc.add_subparsers(dest="verb", required=True)
-    v.add_parser("list").set_defaults(handler=_schedules_list)
+    ls = v.add_parser("list")
+    _add_busy_timeout(ls)
+    ls.set_defaults(handler=_schedules_list)
     for verb in ("show", "pause", "resume", "delete", "next"):
         p = v.add_parser(verb)
         p.add_argument("schedule", help="id or name")
         if verb == "next":
             p.add_argument("-n", type=int, default=5)
+        _add_busy_timeout(p)
         p.set_defaults(handler=_schedules_verb)
     cr = v.add_parser("create")
     cr.add_argument("pipeline", help="MODULE:PIPELINE or FILE.py:PIPELINE")
@@ -167,6 +194,7 @@ def _add_schedule_parsers(sub) -> None:
     cr.add_argument("--max-catchup", type=int, default=100)
     cr.add_argument("--max-concurrency", type=int, default=1)
     cr.add_argument("--time-zone", default="UTC")
+    _add_busy_timeout(cr)
     cr.set_defaults(handler=_schedules_create)
 
 
@@ -180,7 +208,7 @@ def _describe(s) -> str:
 
 
 def _schedules_list(args) -> int:
-    for s in _schedule.schedules(namespace=args.namespace):
+    for s in _schedule.schedules(namespace=args.namespace, busy_timeout=args.busy_timeout):
         print(_describe(s))
     return 0
 
@@ -195,7 +223,7 @@ def _schedules_create(args) -> int:
                                max_concurrency=args.max_concurrency, catchup=args.catchup,
                                max_catchup=args.max_catchup, experiment=args.experiment,
                                name=args.name, time_zone=args.time_zone,
-                               namespace=args.namespace)
+                               namespace=args.namespace, busy_timeout=args.busy_timeout)
     except (ValueError, KeyError) as e:
         print(f"mlcore schedules create: {e}", file=sys.stderr)
         return 2
@@ -205,7 +233,8 @@ def _schedules_create(args) -> int:
 
 def _schedules_verb(args) -> int:
     try:
-        s = _schedule.get_schedule(args.schedule, namespace=args.namespace)
+        s = _schedule.get_schedule(args.schedule, namespace=args.namespace,
+                                   busy_timeout=args.busy_timeout)
     except KeyError as e:
         print(f"mlcore schedules {args.verb}: {e.args[0]}", file=sys.stderr)
         return 1
@@ -242,14 +271,15 @@ def _scheduler(args) -> int:
                                      clock_file=args.clock_file, log=log,
                                      start_retries=args.start_retries,
                                      start_backoff=args.start_backoff,
-                                     keep_fires=args.keep_fires)
+                                     keep_fires=args.keep_fires,
+                                     busy_timeout=args.busy_timeout)
     if args.once:
         fires = sched.tick()
         for f in fires:
             if f["state"] != "started":
                 print(f"schedule {f['schedule_id']}: {f['error']}", file=sys.stderr)
         _schedule.wait_for_runs([f["run_id"] for f in fires if f["run_id"]],
-                                namespace=args.namespace)
+                                namespace=args.namespace, busy_timeout=args.busy_timeout)
         return 0 if all(f["state"] == "started" for f in fires) else 1
 
     errors = []

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import atexit
 import json
-import math
 import os
 import threading
 import time
 from typing import Any, Dict, List, Optional
 
 from .. import _mlcore
+from .._busy_timeout import busy_timeout_seconds as _busy_timeout
 from . import _view
 from ._artifacts import ARTIFACT_TYPES
 from ._dsl import PipelineDef
@@ -26,19 +26,6 @@ def _home(home: Optional[str]) -> str:
         return home
     env = os.environ.get("MLCORE_HOME")
     return env if env else os.path.join(os.path.expanduser("~"), ".mlcore")
-
-
-def _busy_timeout(busy_timeout: Optional[float]) -> Optional[float]:
-    """Seconds, or None for the store's default (30 s); NaN would reach C++ as no duration."""
-    if busy_timeout is None:
-        return None
-    if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)):
-        raise TypeError(f"busy_timeout must be a number of seconds or None, not "
-                        f"{type(busy_timeout).__name__}")
-    if math.isnan(busy_timeout) or busy_timeout < 0:
-        raise ValueError(f"busy_timeout must be a non-negative number of seconds, got "
-                         f"{busy_timeout!r}")
-    return float(busy_timeout)
 
 
 def client(home: Optional[str] = None, namespace: str = "default",

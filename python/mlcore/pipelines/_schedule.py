@@ -32,11 +32,12 @@ def _home(home: Optional[str]) -> str:
     return os.environ.get("MLCORE_HOME") or os.path.join(os.path.expanduser("~"), ".mlcore")
 
 
-def _book(home: Optional[str], namespace: str):
-    key = (_home(home), namespace)
+def _book(home: Optional[str], namespace: str, busy_timeout: Optional[float] = None):
+    seconds = _run._busy_timeout(busy_timeout)
+    key = (_home(home), namespace, seconds)
     with _books_lock:
         if key not in _books:
-            _books[key] = _cpp.Schedules(_run.client(home, namespace))
+            _books[key] = _cpp.Schedules(_run.client(home, namespace, seconds))
         return _books[key]
 
 
@@ -109,12 +110,13 @@ class Schedule:
     Attributes (id, name, cron, pipeline, arguments, enabled, last_fire, ...) are read from the
     store at each access, so another process's pause shows up."""
 
-    def __init__(self, record: dict, book, home, namespace):
+    def __init__(self, record: dict, book, home, namespace, busy_timeout=None):
         self._id = record["id"]
         self._cache = record
         self._book = book
         self._home = home
         self._namespace = namespace
+        self._busy_timeout = busy_timeout
 
     @property
     def id(self) -> str:
@@ -166,7 +168,7 @@ class Schedule:
 
     def runs(self) -> List[_run.Run]:
         """The runs this schedule started, latest scheduled time first."""
-        c = _run.client(self._home, self._namespace)
+        c = _run.client(self._home, self._namespace, self._busy_timeout)
         return [_run.Run(f["run_id"], c) for f in self._book.fires(self._id) if f["run_id"]]
 
     def __repr__(self):
@@ -179,7 +181,8 @@ def schedule(pipeline: Union[PipelineDef, str], cron: str,
              arguments: Optional[Dict[str, Any]] = None, *, max_concurrency: int = 1,
              catchup: str = "skip", max_catchup: int = 100, experiment: str = "Default",
              name: Optional[str] = None, time_zone: str = "UTC", start_after=None,
-             namespace: str = "default", home: Optional[str] = None) -> Schedule:
+             namespace: str = "default", home: Optional[str] = None,
+             busy_timeout: Optional[float] = None) -> Schedule:
     """Records a recurring run of `pipeline` on `cron` (five fields or @daily...), fired by
     the `mlcore scheduler` process.
 
@@ -187,28 +190,31 @@ def schedule(pipeline: Union[PipelineDef, str], cron: str,
     "once" (one run stands for all), "all" (each runs, at most ``max_catchup`` latest ones).
     ``max_concurrency`` bounds this schedule's runs in flight (0: no bound). ``start_after``
     (datetime or Unix seconds; default now): the first fire is the first cron time after it.
+    ``busy_timeout``: seconds the store calls (of this and the returned Schedule) wait for
+    another connection's write lock before TimeoutError (None: 30; see mlcore.client).
     """
     if isinstance(pipeline, PipelineDef):
         pipeline.build()  # a mistake in the pipeline shows now, not at 3 a.m.
     path = _import_path(pipeline)
     args = json.dumps(arguments or {})
-    book = _book(home, namespace)
+    book = _book(home, namespace, busy_timeout)
     rec = book.create("python", path, args, cron, time_zone, experiment, max_concurrency,
                       catchup, max_catchup, name or "", _seconds(start_after))
-    return Schedule(rec, book, home, namespace)
+    return Schedule(rec, book, home, namespace, busy_timeout)
 
 
-def schedules(namespace: str = "default", home: Optional[str] = None) -> List[Schedule]:
-    """Every schedule of the namespace, oldest first."""
-    book = _book(home, namespace)
-    return [Schedule(r, book, home, namespace) for r in book.list()]
+def schedules(namespace: str = "default", home: Optional[str] = None,
+              busy_timeout: Optional[float] = None) -> List[Schedule]:
+    """Every schedule of the namespace, oldest first. busy_timeout: as for schedule()."""
+    book = _book(home, namespace, busy_timeout)
+    return [Schedule(r, book, home, namespace, busy_timeout) for r in book.list()]
 
 
 def get_schedule(id_or_name: str, namespace: str = "default",
-                 home: Optional[str] = None) -> Schedule:
-    """KeyError when the namespace has no such schedule."""
-    book = _book(home, namespace)
-    return Schedule(book.get(id_or_name), book, home, namespace)
+                 home: Optional[str] = None, busy_timeout: Optional[float] = None) -> Schedule:
+    """KeyError when the namespace has no such schedule. busy_timeout: as for schedule()."""
+    book = _book(home, namespace, busy_timeout)
+    return Schedule(book.get(id_or_name), book, home, namespace, busy_timeout)
 
 
 def _file_clock(path: str):
@@ -223,14 +229,16 @@ def make_scheduler(namespace: str = "default", home: Optional[str] = None, poll:
                    misfire_grace: float = 60.0, clock_file: Optional[str] = None, log=None,
                    start_retries: int = 3, start_backoff: float = 10.0,
                    start_backoff_factor: float = 2.0, start_max_backoff: float = 600.0,
-                   keep_fires: int = 1000):
+                   keep_fires: int = 1000, busy_timeout: Optional[float] = None):
     """A C++ Scheduler that starts Python pipelines with mlcore.run (in this process).
 
     A fire whose run cannot start (the pipeline does not load, its arguments are refused) is
     tried again ``start_retries`` times, ``start_backoff`` seconds later, then that times
     ``start_backoff_factor`` (at most ``start_max_backoff``), before it is recorded failed.
-    ``keep_fires``: fire records kept per schedule (0: all)."""
-    client = _run.client(home, namespace)
+    ``keep_fires``: fire records kept per schedule (0: all). ``busy_timeout``: seconds the
+    scheduler's and its runs' store calls wait for another connection's write lock (None: 30).
+    """
+    client = _run.client(home, namespace, busy_timeout)
 
     def launch(rec: dict, scheduled_time: float) -> str:
         try:
@@ -239,7 +247,7 @@ def make_scheduler(namespace: str = "default", home: Optional[str] = None, poll:
             raise RuntimeError(str(e)) from None
         if isinstance(p, PipelineDef):
             run_id = _run.run(p, arguments=rec["arguments"], experiment=rec["experiment"],
-                              namespace=namespace, home=home).id
+                              namespace=namespace, home=home, busy_timeout=busy_timeout).id
         else:
             # A pipeline built with the C++ API (command or C++ components): started as is.
             run_id = client.start(p, json.dumps(rec["arguments"]), rec["experiment"], 0, 0.0, -1,
@@ -257,9 +265,9 @@ def make_scheduler(namespace: str = "default", home: Optional[str] = None, poll:
 
 
 def wait_for_runs(run_ids, namespace: str = "default", home: Optional[str] = None,
-                  poll: float = 0.05) -> None:
+                  poll: float = 0.05, busy_timeout: Optional[float] = None) -> None:
     """Blocks until the recorded runs `run_ids` have finished."""
     for run_id in run_ids:
-        r = _run.get_run(run_id, namespace=namespace, home=home)
+        r = _run.get_run(run_id, namespace=namespace, home=home, busy_timeout=busy_timeout)
         while not r.done:
             time.sleep(poll)
