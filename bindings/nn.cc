@@ -225,8 +225,11 @@ void BindSequential(py::module_& m) {
           [](Sequential& s, const Tensor& x, const Tensor& y, int epochs, int64_t batch_size,
              bool shuffle, uint64_t seed, std::optional<Tensor> vx, std::optional<Tensor> vy,
              const py::list& callbacks, std::string device, int initial_epoch,
-             std::string precision) {
+             std::string precision, std::optional<Tensor> sample_weight,
+             std::map<int64_t, double> class_weight) {
             nn::FitOptions o;
+            if (sample_weight) o.sample_weight = *sample_weight;
+            o.class_weight = std::move(class_weight);
             o.precision = std::move(precision);
             o.epochs = epochs;
             o.batch_size = batch_size;
@@ -241,13 +244,16 @@ void BindSequential(py::module_& m) {
           },
           arg("x"), arg("y"), arg("epochs"), arg("batch_size"), arg("shuffle"), arg("seed"),
           arg("validation_x"), arg("validation_y"), arg("callbacks"), arg("device"),
-          arg("initial_epoch"), arg("precision") = "")
+          arg("initial_epoch"), arg("precision") = "", arg("sample_weight") = py::none(),
+          arg("class_weight") = std::map<int64_t, double>{})
       .def(
           "evaluate",
-          [](Sequential& s, const Tensor& x, const Tensor& y, int64_t batch_size) {
-            return Unwrap(Released([&] { return s.Evaluate(x, y, batch_size); }));
+          [](Sequential& s, const Tensor& x, const Tensor& y, int64_t batch_size,
+             std::optional<Tensor> sample_weight) {
+            const Tensor w = sample_weight ? *sample_weight : Tensor();
+            return Unwrap(Released([&] { return s.EvaluateWeighted({x}, {y}, w, batch_size); }));
           },
-          arg("x"), arg("y"), arg("batch_size") = 256)
+          arg("x"), arg("y"), arg("batch_size") = 256, arg("sample_weight") = py::none())
       .def(
           "predict",
           [](Sequential& s, const Tensor& x, int64_t batch_size) {

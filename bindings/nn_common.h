@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -151,26 +152,34 @@ void BindModelCommon(py::class_<M, std::shared_ptr<M>>& cls) {
            })
       .def(
           "train_on_batch",
-          [](M& m, nn::TensorList x, nn::TensorList y, bool return_dict) -> py::object {
+          [](M& m, nn::TensorList x, nn::TensorList y, bool return_dict,
+             std::optional<Tensor> sample_weight,
+             std::map<int64_t, double> class_weight) -> py::object {
             const int64_t batch = x.empty() || x[0].dim() < 1 ? 0 : x[0].shape()[0];
-            nn::StepResult r = Unwrap(Released([&] { return m.TrainStep(x, y); }));
+            const Tensor w = sample_weight ? *sample_weight : Tensor();
+            nn::StepResult r = Unwrap(Released([&] { return m.TrainStep(x, y, w, class_weight); }));
             if (!return_dict) return py::float_(r.loss);
             return py::cast(StepLogs(m, r, batch));
           },
           py::arg("x"), py::arg("y"), py::arg("return_dict") = false,
+          py::arg("sample_weight") = py::none(),
+          py::arg("class_weight") = std::map<int64_t, double>{},
           "One TrainStep (forward, loss, backward, clipping, optimizer step) on x/y, one "
           "tensor per input/output; the loss, or with return_dict the step's logs.")
       .def(
           "test_on_batch",
-          [](M& m, nn::TensorList x, nn::TensorList y, bool return_dict) -> py::object {
+          [](M& m, nn::TensorList x, nn::TensorList y, bool return_dict,
+             std::optional<Tensor> sample_weight) -> py::object {
             // The whole batch as one Evaluate batch: no update, training=false.
             const int64_t batch = x.empty() || x[0].dim() < 1 ? 1 : x[0].shape()[0];
-            nn::Logs logs =
-                Unwrap(Released([&] { return m.Evaluate(x, y, std::max<int64_t>(batch, 1)); }));
+            const Tensor w = sample_weight ? *sample_weight : Tensor();
+            nn::Logs logs = Unwrap(
+                Released([&] { return m.EvaluateWeighted(x, y, w, std::max<int64_t>(batch, 1)); }));
             if (!return_dict) return py::float_(logs["loss"]);
             return py::cast(logs);
           },
           py::arg("x"), py::arg("y"), py::arg("return_dict") = false,
+          py::arg("sample_weight") = py::none(),
           "Loss (or all logs with return_dict) of one batch, without updating anything.")
       .def(
           "predict_on_batch",

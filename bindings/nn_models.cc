@@ -6,6 +6,9 @@
 #include <pybind11/functional.h>
 #include <pybind11/stl.h>
 
+#include <map>
+#include <optional>
+
 #include "bindings.h"
 #include "mlcore/nn/dataset.h"
 #include "mlcore/nn/graph_model.h"
@@ -226,10 +229,13 @@ void BindGraph(py::module_& m) {
           [](GraphModel& g, TensorList x, TensorList y, int epochs, int64_t batch_size,
              bool shuffle, uint64_t seed, std::optional<TensorList> vx,
              std::optional<TensorList> vy, const py::list& callbacks, std::string device,
-             int initial_epoch, std::string precision) {
+             int initial_epoch, std::string precision, std::optional<Tensor> sample_weight,
+             std::map<int64_t, double> class_weight) {
             nn::FitOptions o = MakeFitOptions(epochs, callbacks, std::move(device), initial_epoch,
                                               nullptr, vx, vy);
             o.precision = std::move(precision);
+            if (sample_weight) o.sample_weight = *sample_weight;
+            o.class_weight = std::move(class_weight);
             o.batch_size = batch_size;
             o.shuffle = shuffle;
             o.seed = seed;
@@ -237,13 +243,16 @@ void BindGraph(py::module_& m) {
           },
           arg("x"), arg("y"), arg("epochs"), arg("batch_size"), arg("shuffle"), arg("seed"),
           arg("validation_inputs"), arg("validation_targets"), arg("callbacks"), arg("device"),
-          arg("initial_epoch"), arg("precision") = "")
+          arg("initial_epoch"), arg("precision") = "", arg("sample_weight") = py::none(),
+          arg("class_weight") = std::map<int64_t, double>{})
       .def(
           "evaluate",
-          [](GraphModel& g, TensorList x, TensorList y, int64_t batch_size) {
-            return Unwrap(Released([&] { return g.Evaluate(x, y, batch_size); }));
+          [](GraphModel& g, TensorList x, TensorList y, int64_t batch_size,
+             std::optional<Tensor> sample_weight) {
+            const Tensor w = sample_weight ? *sample_weight : Tensor();
+            return Unwrap(Released([&] { return g.EvaluateWeighted(x, y, w, batch_size); }));
           },
-          arg("x"), arg("y"), arg("batch_size") = 256)
+          arg("x"), arg("y"), arg("batch_size") = 256, arg("sample_weight") = py::none())
       .def(
           "predict",
           [](GraphModel& g, TensorList x, int64_t batch_size) {

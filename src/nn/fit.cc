@@ -165,9 +165,16 @@ StatusOr<History> Model::Fit(const TensorList& x, const TensorList& y, const Fit
   if (options.epochs < 0 || options.batch_size <= 0) {
     return absl::InvalidArgumentError("Fit: epochs must be >= 0 and batch_size > 0");
   }
-  MLCORE_RETURN_IF_ERROR(EnsureBuilt(x));
   const int64_t n = x[0].shape()[0];
+  // Checked whole up front so that a bad weight names its index in the data, not in a batch.
+  MLCORE_RETURN_IF_ERROR(CheckSampleWeight("Fit", options.sample_weight, n));
+  MLCORE_RETURN_IF_ERROR(CheckClassWeights("Fit", options.class_weight));
+  MLCORE_RETURN_IF_ERROR(EnsureBuilt(x));
   const int64_t bs = std::min(options.batch_size, n);
+  Tensor wbuf;
+  if (options.sample_weight.defined()) {
+    MLCORE_ASSIGN_OR_RETURN(wbuf, Tensor::Empty({bs}, DType::kFloat32));
+  }
   TensorList xbuf, ybuf;
   for (size_t i = 0; i < x.size() + y.size(); ++i) {
     const Tensor& src = i < x.size() ? x[i] : y[i - x.size()];
@@ -195,7 +202,11 @@ StatusOr<History> Model::Fit(const TensorList& x, const TensorList& y, const Fit
         MLCORE_ASSIGN_OR_RETURN(Tensor t, Gather(y[i], order, begin, end, ybuf[i]));
         by.push_back(std::move(t));
       }
-      StatusOr<StepResult> step = TrainStep(bx, by);
+      Tensor bw;
+      if (wbuf.defined()) {
+        MLCORE_ASSIGN_OR_RETURN(bw, Gather(options.sample_weight, order, begin, end, wbuf));
+      }
+      StatusOr<StepResult> step = TrainStep(bx, by, bw, options.class_weight);
       if (!step.ok()) return AtBatch(step.status(), epoch, begin / bs);
       totals.AddBatch(*step, end - begin);
     }
@@ -210,6 +221,11 @@ StatusOr<History> Model::Fit(Dataset& data, const FitOptions& options) {
         "Fit: the Dataset yields single examples; call Batch(batch_size) on it first");
   }
   if (options.epochs < 0) return absl::InvalidArgumentError("Fit: epochs must be >= 0");
+  if (options.sample_weight.defined()) {
+    return absl::InvalidArgumentError(
+        "Fit: sample_weight is for in-memory data (x, y); a Dataset fit does not take it");
+  }
+  MLCORE_RETURN_IF_ERROR(CheckClassWeights("Fit", options.class_weight));
   return TrainEpochs(options, [&](int epoch) -> StatusOr<EpochTotals> {
     EpochTotals totals;
     // Destroyed at the end of the pass, or on an error return: stops any prefetch thread.
@@ -224,7 +240,7 @@ StatusOr<History> Model::Fit(Dataset& data, const FitOptions& options) {
         if (!checked.ok()) return AtBatch(checked, epoch, batch);
       }
       const int64_t rows = e.inputs.empty() ? 0 : e.inputs[0].shape()[0];
-      StatusOr<StepResult> step = TrainStep(e.inputs, e.targets);
+      StatusOr<StepResult> step = TrainStep(e.inputs, e.targets, Tensor(), options.class_weight);
       if (!step.ok()) return AtBatch(step.status(), epoch, batch);
       totals.AddBatch(*step, rows);
     }
@@ -240,6 +256,14 @@ StatusOr<Logs> Model::Evaluate(const TensorList& x, const TensorList& y, int64_t
   MLCORE_RETURN_IF_ERROR(CheckCompiled("Evaluate"));
   MLCORE_RETURN_IF_ERROR(CheckData("Evaluate", x, y));
   return EvaluateImpl(x, y, batch_size);
+}
+
+StatusOr<Logs> Model::EvaluateWeighted(const TensorList& x, const TensorList& y,
+                                       const Tensor& sample_weight, int64_t batch_size) {
+  MLCORE_RETURN_IF_ERROR(CheckCompiled("Evaluate"));
+  MLCORE_RETURN_IF_ERROR(CheckData("Evaluate", x, y));
+  MLCORE_RETURN_IF_ERROR(CheckSampleWeight("Evaluate", sample_weight, x[0].shape()[0]));
+  return EvaluateImpl(x, y, batch_size, sample_weight);
 }
 
 StatusOr<Logs> Model::Evaluate(Dataset& data) {
@@ -266,7 +290,8 @@ StatusOr<Logs> Model::EvaluateDataset(Dataset& data) {
   return totals.ToLogs(output_names(), want_accuracy_);
 }
 
-StatusOr<Logs> Model::EvaluateImpl(const TensorList& x, const TensorList& y, int64_t batch_size) {
+StatusOr<Logs> Model::EvaluateImpl(const TensorList& x, const TensorList& y, int64_t batch_size,
+                                   const Tensor& sample_weight) {
   if (batch_size <= 0) return absl::InvalidArgumentError("Evaluate: batch_size must be > 0");
   const int64_t n = x[0].shape()[0];
   EpochTotals totals;
@@ -274,8 +299,12 @@ StatusOr<Logs> Model::EvaluateImpl(const TensorList& x, const TensorList& y, int
     const int64_t end = std::min(n, begin + batch_size);
     MLCORE_ASSIGN_OR_RETURN(TensorList bx, Slices(x, begin, end));
     MLCORE_ASSIGN_OR_RETURN(TensorList by, Slices(y, begin, end));
+    Tensor bw;
+    if (sample_weight.defined()) {
+      MLCORE_ASSIGN_OR_RETURN(bw, sample_weight.Slice(begin, end));
+    }
     MLCORE_ASSIGN_OR_RETURN(TensorList out, ForwardAll(bx, /*training=*/false));
-    MLCORE_ASSIGN_OR_RETURN(StepResult r, LossOf(out, by, nullptr));
+    MLCORE_ASSIGN_OR_RETURN(StepResult r, LossOf(out, by, nullptr, bw));
     totals.AddBatch(r, end - begin);
   }
   return totals.ToLogs(output_names(), want_accuracy_);

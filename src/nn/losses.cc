@@ -27,13 +27,33 @@ StatusOr<Tensor> NewGrad(const Tensor& output, Tensor* grad) {
   return *grad;
 }
 
+// The per-sample weights of a batch as a host pointer, or null for none (all 1).
+StatusOr<const float*> RowWeights(const std::string& loss, const Tensor& output,
+                                  const Tensor& sample_weight) {
+  if (!sample_weight.defined()) return static_cast<const float*>(nullptr);
+  if (sample_weight.dtype() != DType::kFloat32 || sample_weight.dim() != 1 ||
+      !sample_weight.device().is_cpu() || output.dim() < 1 ||
+      sample_weight.shape()[0] != output.shape()[0]) {
+    return absl::InvalidArgumentError(loss + ": sample_weight must be float32 [batch] on the " +
+                                      "CPU for output " + ShapeToString(output.shape()) + ", got " +
+                                      sample_weight.ToString());
+  }
+  return sample_weight.data<float>();
+}
+
 class SoftmaxCrossEntropy : public Loss {
  public:
   std::string name() const override { return "cross_entropy"; }
 
   StatusOr<double> Compute(const Tensor& output, const Tensor& target,
                            Tensor* grad) const override {
+    return ComputeWeighted(output, target, Tensor(), grad);
+  }
+
+  StatusOr<double> ComputeWeighted(const Tensor& output, const Tensor& target,
+                                   const Tensor& sample_weight, Tensor* grad) const override {
     MLCORE_ASSIGN_OR_RETURN(std::vector<int64_t> labels, Labels(output, target));
+    MLCORE_ASSIGN_OR_RETURN(const float* w, RowWeights(name(), output, sample_weight));
     const int64_t batch = output.shape()[0];
     const int64_t c = output.shape()[1];
     MLCORE_ASSIGN_OR_RETURN(Tensor g, NewGrad(output, grad));
@@ -48,11 +68,13 @@ class SoftmaxCrossEntropy : public Loss {
       double sum = 0.0;
       for (int64_t j = 0; j < c; ++j) sum += std::exp(static_cast<double>(zr[j] - m));
       const double log_sum = std::log(sum);
-      total += log_sum - (zr[labels[r]] - m);
+      // A weight of 1 multiplies exactly, so all-1 weights reproduce the unweighted loss.
+      const float wr = w != nullptr ? w[r] : 1.0f;
+      total += wr * (log_sum - (zr[labels[r]] - m));
       if (dz != nullptr) {
         for (int64_t j = 0; j < c; ++j) {
           const float p = static_cast<float>(std::exp(zr[j] - m - log_sum));
-          dz[r * c + j] = (p - (j == labels[r] ? 1.0f : 0.0f)) * inv_batch;
+          dz[r * c + j] = (p - (j == labels[r] ? 1.0f : 0.0f)) * inv_batch * wr;
         }
       }
     }
@@ -120,8 +142,14 @@ class BinaryCrossEntropy : public Loss {
   std::string name() const override { return "binary_cross_entropy"; }
   StatusOr<double> Compute(const Tensor& output, const Tensor& target,
                            Tensor* grad) const override {
+    return ComputeWeighted(output, target, Tensor(), grad);
+  }
+  StatusOr<double> ComputeWeighted(const Tensor& output, const Tensor& target,
+                                   const Tensor& sample_weight, Tensor* grad) const override {
     MLCORE_RETURN_IF_ERROR(CheckDense(name(), output, target));
+    MLCORE_ASSIGN_OR_RETURN(const float* w, RowWeights(name(), output, sample_weight));
     MLCORE_ASSIGN_OR_RETURN(Tensor g, NewGrad(output, grad));
+    const int64_t per_row = output.numel() / output.shape()[0];
     const float* z = output.data<float>();
     const float* t = target.data<float>();
     float* dz = g.defined() ? g.data<float>() : nullptr;
@@ -134,11 +162,12 @@ class BinaryCrossEntropy : public Loss {
                                           " is outside [0, 1]");
       }
       const double zi = z[i];
-      total += std::max(zi, 0.0) - zi * t[i] + std::log1p(std::exp(-std::abs(zi)));
+      const float wi = w != nullptr ? w[i / per_row] : 1.0f;
+      total += wi * (std::max(zi, 0.0) - zi * t[i] + std::log1p(std::exp(-std::abs(zi))));
       if (dz != nullptr) {
         const float s =
             zi >= 0 ? 1.0f / (1.0f + std::exp(-z[i])) : std::exp(z[i]) / (1.0f + std::exp(z[i]));
-        dz[i] = (s - t[i]) / static_cast<float>(n);
+        dz[i] = (s - t[i]) / static_cast<float>(n) * wi;
       }
     }
     return total / static_cast<double>(n);
@@ -159,8 +188,14 @@ class MeanSquaredError : public Loss {
   std::string name() const override { return "mse"; }
   StatusOr<double> Compute(const Tensor& output, const Tensor& target,
                            Tensor* grad) const override {
+    return ComputeWeighted(output, target, Tensor(), grad);
+  }
+  StatusOr<double> ComputeWeighted(const Tensor& output, const Tensor& target,
+                                   const Tensor& sample_weight, Tensor* grad) const override {
     MLCORE_RETURN_IF_ERROR(CheckDense(name(), output, target));
+    MLCORE_ASSIGN_OR_RETURN(const float* w, RowWeights(name(), output, sample_weight));
     MLCORE_ASSIGN_OR_RETURN(Tensor g, NewGrad(output, grad));
+    const int64_t per_row = output.numel() / output.shape()[0];
     const float* y = output.data<float>();
     const float* t = target.data<float>();
     float* dy = g.defined() ? g.data<float>() : nullptr;
@@ -168,8 +203,9 @@ class MeanSquaredError : public Loss {
     double total = 0.0;
     for (int64_t i = 0; i < n; ++i) {
       const float d = y[i] - t[i];
-      total += static_cast<double>(d) * d;
-      if (dy != nullptr) dy[i] = 2.0f * d / static_cast<float>(n);
+      const float wi = w != nullptr ? w[i / per_row] : 1.0f;
+      total += wi * (static_cast<double>(d) * d);
+      if (dy != nullptr) dy[i] = 2.0f * d / static_cast<float>(n) * wi;
     }
     return total / static_cast<double>(n);
   }
@@ -195,6 +231,23 @@ class OnAnyDevice : public Loss {
     MLCORE_ASSIGN_OR_RETURN(Tensor t, Host(target));
     Tensor host_grad;
     MLCORE_ASSIGN_OR_RETURN(double loss, cpu_->Compute(host, t, grad ? &host_grad : nullptr));
+    if (grad != nullptr) {
+      MLCORE_ASSIGN_OR_RETURN(*grad, host_grad.To(output.device()));
+    }
+    return loss;
+  }
+  // Weighted batches run on the host twin on every device (the fused kernel is unweighted).
+  StatusOr<double> ComputeWeighted(const Tensor& output, const Tensor& target,
+                                   const Tensor& sample_weight, Tensor* grad) const override {
+    if (!sample_weight.defined()) return Compute(output, target, grad);
+    MLCORE_ASSIGN_OR_RETURN(Tensor t, Host(target));
+    if (!output.defined() || !output.device().is_cuda()) {
+      return cpu_->ComputeWeighted(output, t, sample_weight, grad);
+    }
+    MLCORE_ASSIGN_OR_RETURN(Tensor host, output.To(Device::CPU()));
+    Tensor host_grad;
+    MLCORE_ASSIGN_OR_RETURN(
+        double loss, cpu_->ComputeWeighted(host, t, sample_weight, grad ? &host_grad : nullptr));
     if (grad != nullptr) {
       MLCORE_ASSIGN_OR_RETURN(*grad, host_grad.To(output.device()));
     }

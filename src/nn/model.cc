@@ -3,6 +3,7 @@
 #include "mlcore/nn/model.h"
 
 #include <cmath>
+#include <cstdint>
 
 #include "mlcore/core/cuda.h"
 #include "mlcore/optim/clip.h"
@@ -193,7 +194,111 @@ Status Model::ParametersReady(Layer& layer) {
   return absl::OkStatus();
 }
 
-StatusOr<StepResult> Model::LossOf(const TensorList& out, const TensorList& y, TensorList* grads) {
+Status Model::CheckSampleWeight(const char* what, const Tensor& w, int64_t n) {
+  if (!w.defined()) return absl::OkStatus();
+  if (w.dtype() != DType::kFloat32 || w.dim() != 1 || !w.device().is_cpu()) {
+    return absl::InvalidArgumentError(std::string(what) +
+                                      ": sample_weight must be a float32 [N] CPU tensor, got " +
+                                      w.ToString());
+  }
+  if (w.shape()[0] != n) {
+    return absl::InvalidArgumentError(std::string(what) + ": sample_weight has " +
+                                      std::to_string(w.shape()[0]) + " weights for " +
+                                      std::to_string(n) + " samples");
+  }
+  const float* v = w.data<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    if (!(std::isfinite(v[i]) && v[i] >= 0.0f)) {
+      return absl::InvalidArgumentError(std::string(what) + ": sample_weight[" + std::to_string(i) +
+                                        "] is " + std::to_string(v[i]) +
+                                        "; weights must be finite and >= 0");
+    }
+  }
+  return absl::OkStatus();
+}
+
+Status Model::CheckClassWeights(const char* what, const ClassWeights& class_weight) const {
+  if (class_weight.empty()) return absl::OkStatus();
+  // The loss's canonical name, whatever alias Compile was given.
+  const std::string loss = loss_ ? loss_->name() : compile_.loss;
+  if (loss != "cross_entropy" && loss != "binary_cross_entropy") {
+    return absl::InvalidArgumentError(std::string(what) + ": class_weight needs a classification " +
+                                      "loss (cross_entropy or binary_cross_entropy), not " + loss);
+  }
+  if (output_names().size() != 1) {
+    return absl::InvalidArgumentError(std::string(what) + ": class_weight is for models with one " +
+                                      "output; this one has " +
+                                      std::to_string(output_names().size()));
+  }
+  for (const auto& [cls, weight] : class_weight) {
+    const int64_t limit = loss == "binary_cross_entropy" ? 2 : INT64_MAX;
+    if (cls < 0 || cls >= limit) {
+      return absl::InvalidArgumentError(std::string(what) + ": class_weight key " +
+                                        std::to_string(cls) + " is not a class of " + loss +
+                                        (limit == 2 ? " (0 or 1)" : " (ids are >= 0)"));
+    }
+    if (!(std::isfinite(weight) && weight >= 0.0)) {
+      return absl::InvalidArgumentError(std::string(what) + ": class_weight[" +
+                                        std::to_string(cls) + "] is " + std::to_string(weight) +
+                                        "; weights must be finite and >= 0");
+    }
+  }
+  return absl::OkStatus();
+}
+
+StatusOr<Tensor> Model::BatchWeights(const char* what, const TensorList& out, const TensorList& y,
+                                     const Tensor& sample_weight,
+                                     const ClassWeights& class_weight) const {
+  if (out.empty() || !out[0].defined() || out[0].dim() < 1) {
+    return absl::InvalidArgumentError(std::string(what) + ": the model gave no batched output");
+  }
+  const int64_t batch = out[0].shape()[0];
+  MLCORE_RETURN_IF_ERROR(CheckSampleWeight(what, sample_weight, batch));
+  if (class_weight.empty()) return sample_weight;
+  MLCORE_RETURN_IF_ERROR(CheckClassWeights(what, class_weight));
+  const bool binary = loss_->name() == "binary_cross_entropy";
+  const int64_t classes = binary ? 2 : (out[0].dim() == 2 ? out[0].shape()[1] : 0);
+  const int64_t top = class_weight.rbegin()->first;
+  if (top >= classes) {
+    return absl::InvalidArgumentError(
+        std::string(what) + ": class_weight key " + std::to_string(top) + " is out of range [0, " +
+        std::to_string(classes) + ") for the model's output " + ShapeToString(out[0].shape()));
+  }
+  Tensor target = y.empty() ? Tensor() : y[0];
+  if (target.defined() && !target.device().is_cpu()) {
+    MLCORE_ASSIGN_OR_RETURN(target, target.To(Device::CPU()));
+  }
+  // Wrong target dtypes and shapes are left to the loss, whose messages name them; here only
+  // what the class lookup itself needs is checked.
+  const bool ids = target.defined() && !binary &&
+                   (target.dtype() == DType::kInt64 || target.dtype() == DType::kInt32);
+  const bool probs = target.defined() && binary && target.dtype() == DType::kFloat32;
+  if ((!ids && !probs) || target.numel() != batch) {
+    if (binary && target.defined() && target.numel() != batch) {
+      return absl::InvalidArgumentError(
+          std::string(what) + ": class_weight with binary_cross_entropy needs one target per " +
+          "sample, got targets " + ShapeToString(target.shape()));
+    }
+    return sample_weight;  // the loss rejects these targets with its own message
+  }
+  MLCORE_ASSIGN_OR_RETURN(Tensor w, Tensor::Empty({batch}, DType::kFloat32));
+  float* wp = w.data<float>();
+  for (int64_t i = 0; i < batch; ++i) {
+    int64_t cls;
+    if (binary) {
+      cls = target.data<float>()[i] > 0.5f ? 1 : 0;  // Keras rounds the target
+    } else {
+      cls = target.dtype() == DType::kInt64 ? target.data<int64_t>()[i] : target.data<int32_t>()[i];
+    }
+    const auto it = class_weight.find(cls);
+    const float cw = it == class_weight.end() ? 1.0f : static_cast<float>(it->second);
+    wp[i] = sample_weight.defined() ? sample_weight.data<float>()[i] * cw : cw;
+  }
+  return w;
+}
+
+StatusOr<StepResult> Model::LossOf(const TensorList& out, const TensorList& y, TensorList* grads,
+                                   const Tensor& sample_weight) {
   if (y.size() != out.size()) {
     return absl::InvalidArgumentError(kind() + " model has " + std::to_string(out.size()) +
                                       " output(s) but " + std::to_string(y.size()) +
@@ -204,7 +309,10 @@ StatusOr<StepResult> Model::LossOf(const TensorList& out, const TensorList& y, T
   for (size_t i = 0; i < out.size(); ++i) {
     const double w = compile_.loss_weights.empty() ? 1.0 : compile_.loss_weights[i];
     Tensor g;
-    StatusOr<double> loss = loss_->Compute(out[i], y[i], grads ? &g : nullptr);
+    StatusOr<double> loss =
+        sample_weight.defined()
+            ? loss_->ComputeWeighted(out[i], y[i], sample_weight, grads ? &g : nullptr)
+            : loss_->Compute(out[i], y[i], grads ? &g : nullptr);
     if (!loss.ok()) {
       if (out.size() == 1) return loss.status();
       Status s(loss.status().code(),
@@ -242,11 +350,19 @@ StatusOr<StepResult> Model::TrainStep(const Tensor& x, const Tensor& y) {
 }
 
 StatusOr<StepResult> Model::TrainStep(const TensorList& x, const TensorList& y) {
+  return TrainStep(x, y, Tensor(), ClassWeights());
+}
+
+StatusOr<StepResult> Model::TrainStep(const TensorList& x, const TensorList& y,
+                                      const Tensor& sample_weight,
+                                      const ClassWeights& class_weight) {
   MLCORE_RETURN_IF_ERROR(CheckCompiled("training"));
   internal::ScopedComputePrecision precision(PassPrecision(fit_bf16_, bf16_));
   MLCORE_ASSIGN_OR_RETURN(TensorList out, ForwardAll(x, /*training=*/true));
+  MLCORE_ASSIGN_OR_RETURN(Tensor weights,
+                          BatchWeights("TrainStep", out, y, sample_weight, class_weight));
   TensorList grads;
-  MLCORE_ASSIGN_OR_RETURN(StepResult result, LossOf(out, y, &grads));
+  MLCORE_ASSIGN_OR_RETURN(StepResult result, LossOf(out, y, &grads, weights));
   const bool skip = compile_.on_non_finite == NonFinitePolicy::kSkipStep;
   if (!std::isfinite(result.loss)) {
     if (skip) {

@@ -20,6 +20,14 @@ class Loss {
   // loss and both shapes; labels out of range name the first offending index.
   virtual StatusOr<double> Compute(const Tensor& output, const Tensor& target,
                                    Tensor* grad) const = 0;
+  // Compute with one weight per sample (Keras's sample_weight): `sample_weight` is float32
+  // [batch] on the CPU (undefined: all 1, which is Compute exactly). The result is
+  // sum_i(w_i * loss_i) / batch, Keras's default reduction "sum_over_batch_size", where loss_i
+  // is sample i's loss (for binary_cross_entropy and mse the mean over its elements), and the
+  // gradient scales row by row the same way. Weight values are the caller's to check (Model
+  // does: finite and >= 0); a shape other than [batch] is InvalidArgument.
+  virtual StatusOr<double> ComputeWeighted(const Tensor& output, const Tensor& target,
+                                           const Tensor& sample_weight, Tensor* grad) const = 0;
   // Number of correct predictions in the batch, for the "accuracy" metric.
   virtual StatusOr<int64_t> CountCorrect(const Tensor& output, const Tensor& target) const = 0;
 };

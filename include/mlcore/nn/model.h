@@ -23,6 +23,8 @@ namespace mlcore::nn {
 
 class Dataset;
 using TensorList = std::vector<Tensor>;
+// Keras's class_weight: class id -> weight; a class not in the map weighs 1.
+using ClassWeights = std::map<int64_t, double>;
 
 // What to do when a batch's loss (or gradient norm) is NaN or infinite.
 enum class NonFinitePolicy {
@@ -69,6 +71,17 @@ struct FitOptions {
   std::string precision;
   // First epoch number (to continue a loaded checkpoint's count).
   int initial_epoch = 0;
+  // Keras's sample_weight: float32 [N] on the CPU, one finite weight >= 0 per training sample
+  // (undefined: all 1). Each batch's loss is sum(w_i * loss_i) / batch_size (Keras's default
+  // reduction "sum_over_batch_size"), so gradients scale with w_i; a weight of 0 takes a sample
+  // out of the loss. Metrics (accuracy) stay unweighted, as Keras reports them. With several
+  // outputs the same weight applies to each. In-memory Fit only (a Dataset fit rejects it).
+  Tensor sample_weight;
+  // Keras's class_weight for a single-output model compiled with cross_entropy (keys are class
+  // ids in [0, classes)) or binary_cross_entropy (keys 0 and 1; a sample's class is its target
+  // rounded, and its target must be one value per sample). Each sample's weight is multiplied
+  // by its class's; with sample_weight the two multiply. Weights finite and >= 0.
+  ClassWeights class_weight;
 };
 
 struct History {
@@ -153,6 +166,10 @@ class Model {
   // Mean loss and metrics without updating anything.
   StatusOr<Logs> Evaluate(const TensorList& x, const TensorList& y, int64_t batch_size = 256);
   StatusOr<Logs> Evaluate(const Tensor& x, const Tensor& y, int64_t batch_size = 256);
+  // With Keras's sample_weight (float32 [N], see FitOptions::sample_weight; undefined: all 1):
+  // "loss" is sum(w_i * loss_i) / N, metrics are unweighted.
+  StatusOr<Logs> EvaluateWeighted(const TensorList& x, const TensorList& y,
+                                  const Tensor& sample_weight, int64_t batch_size = 256);
   StatusOr<Logs> Evaluate(Dataset& data);
   // The model's outputs (logits for classifiers), one tensor per output, in batches.
   StatusOr<TensorList> PredictAll(const TensorList& x, int64_t batch_size = 256);
@@ -169,6 +186,10 @@ class Model {
   // Forward, loss, Backward, clipping and one optimizer step on one batch. Needs Compile.
   StatusOr<StepResult> TrainStep(const TensorList& x, const TensorList& y);
   StatusOr<StepResult> TrainStep(const Tensor& x, const Tensor& y);
+  // TrainStep with per-sample weights (float32 [batch] or undefined) and class weights, as
+  // FitOptions::sample_weight / class_weight describe (Keras's train_on_batch).
+  StatusOr<StepResult> TrainStep(const TensorList& x, const TensorList& y,
+                                 const Tensor& sample_weight, const ClassWeights& class_weight);
 
   // Writes a checkpoint directory atomically (see Sequential::Save / GraphModel::Save).
   virtual Status Save(const std::string& dir) const = 0;
@@ -191,9 +212,22 @@ class Model {
 
  private:
   Status EnsureBuilt(const TensorList& x);
-  StatusOr<Logs> EvaluateImpl(const TensorList& x, const TensorList& y, int64_t batch_size);
+  StatusOr<Logs> EvaluateImpl(const TensorList& x, const TensorList& y, int64_t batch_size,
+                              const Tensor& sample_weight = Tensor());
   StatusOr<Logs> EvaluateDataset(Dataset& data);
-  StatusOr<StepResult> LossOf(const TensorList& out, const TensorList& y, TensorList* grads);
+  // `sample_weight`: float32 [batch] already combined with any class weights, or undefined.
+  StatusOr<StepResult> LossOf(const TensorList& out, const TensorList& y, TensorList* grads,
+                              const Tensor& sample_weight = Tensor());
+  // InvalidArgument naming `what`, the index and the value unless `w` is float32 [n] on the
+  // CPU with every weight finite and >= 0 (undefined passes).
+  static Status CheckSampleWeight(const char* what, const Tensor& w, int64_t n);
+  // InvalidArgument naming `what` unless class_weight suits the compiled loss and the model.
+  Status CheckClassWeights(const char* what, const ClassWeights& class_weight) const;
+  // A batch's weights: sample_weight (checked: float32 [batch], finite, >= 0) times the class
+  // weight of each sample's target; undefined when both are absent.
+  StatusOr<Tensor> BatchWeights(const char* what, const TensorList& out, const TensorList& y,
+                                const Tensor& sample_weight,
+                                const ClassWeights& class_weight) const;
   // What both Fits share around their passes over the data: the device and precision of
   // `options`, the callbacks, and after each pass (`run_epoch(epoch)`: the epoch's totals) the
   // logs, validation, history and early stopping.

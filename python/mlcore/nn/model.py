@@ -66,6 +66,26 @@ def _targets(y, loss):
     return _as_tensor(y)  # other dtypes go through unchanged, so the C++ check names them
 
 
+def _sample_weight(w):
+    """Keras's sample_weight as a float32 [N] Tensor (None stays None); the C++ side checks
+    its length and values (ValueError naming the index)."""
+    return None if w is None else _as_tensor(w, np.float32)
+
+
+def _class_weight(cw):
+    """Keras's class_weight ({class id: weight}) with int keys and float weights."""
+    if cw is None:
+        return {}
+    if not isinstance(cw, dict):
+        raise ValueError(f"class_weight must be a dict {{class id: weight}}, got {type(cw)}")
+    out = {}
+    for key, weight in cw.items():
+        if isinstance(key, (bool, np.bool_)) or not isinstance(key, (int, np.integer)):
+            raise ValueError(f"class_weight key {key!r} is not an integer class id")
+        out[int(key)] = float(weight)
+    return out
+
+
 def _as_list(value):
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
@@ -148,12 +168,17 @@ class Model:
 
     def fit(self, x, y=None, epochs=1, batch_size=32, validation_data=None, device="cpu",
             callbacks=(), shuffle=True, seed=0, initial_epoch=None, verbose=0,
-            precision=None):
+            precision=None, sample_weight=None, class_weight=None):
         """Trains and returns a History. ``x`` may be a batched mlcore.nn.Dataset (then ``y``,
         ``batch_size``, ``shuffle`` and ``seed`` are not used: the Dataset does that), and so may
         ``validation_data``. ``verbose=1`` adds a ProgressBar. ``precision="bf16"`` multiplies
         in bf16 with float32 accumulation and float32 master weights (tensor cores on CUDA, an
-        exact emulation on the CPU) for this call; None uses the model's ``precision``."""
+        exact emulation on the CPU) for this call; None uses the model's ``precision``.
+
+        ``sample_weight`` (one finite weight >= 0 per sample) and ``class_weight`` ({class id:
+        weight}, classes left out weigh 1; cross_entropy or binary_cross_entropy) follow Keras:
+        a batch's loss is sum(w_i * loss_i) / batch_size and both weights multiply; accuracy
+        stays unweighted. A Dataset fit takes class_weight only."""
         from .callbacks import ProgressBar
 
         callbacks = list(callbacks)
@@ -161,7 +186,15 @@ class Model:
         if verbose:
             callbacks.append(ProgressBar(epochs))
         start = self._model.epochs_trained if initial_epoch is None else initial_epoch
+        weights = {}
+        if sample_weight is not None:
+            weights["sample_weight"] = _sample_weight(sample_weight)
+        if class_weight is not None:
+            weights["class_weight"] = _class_weight(class_weight)
         if _is_dataset(x) or _is_dataset(validation_data):
+            if weights:
+                raise ValueError("fit: sample_weight and class_weight take in-memory arrays for "
+                                 "both the data and validation_data, not a Dataset")
             return _fit_dataset(self, x, y, epochs, batch_size, shuffle, seed, validation_data,
                                 callbacks, device, start, precision)
         vx = vy = None
@@ -169,36 +202,44 @@ class Model:
             vx, vy = validation_data
             vx, vy = self._x(vx), self._y(vy)
         raw = self._model.fit(self._x(x), self._y(y), epochs, batch_size, shuffle, seed, vx, vy,
-                              callbacks, device, start, precision=precision)
+                              callbacks, device, start, precision=precision, **weights)
         return History(raw)
 
-    def evaluate(self, x, y=None, batch_size=256):
+    def evaluate(self, x, y=None, batch_size=256, sample_weight=None):
         """{"loss": ..., "accuracy": ..., per output "<name>_loss" when several} over (x, y) or
-        a batched Dataset ``x``."""
+        a batched Dataset ``x``. With ``sample_weight`` "loss" is sum(w_i * loss_i) / N and
+        accuracy stays unweighted (Keras)."""
         if _is_dataset(x):
+            if sample_weight is not None:
+                raise ValueError("evaluate: sample_weight takes in-memory arrays, not a Dataset")
             return _models().evaluate_dataset(self._model, x._core)
-        return self._model.evaluate(self._x(x), self._y(y), batch_size)
+        if sample_weight is None:
+            return self._model.evaluate(self._x(x), self._y(y), batch_size)
+        return self._model.evaluate(self._x(x), self._y(y), batch_size,
+                                    sample_weight=_sample_weight(sample_weight))
 
     def predict(self, x, batch_size=256):
         """Model outputs (logits for classifiers) as a numpy array, or a list of arrays for a
         model with several outputs."""
         return self._outputs(self._model.predict(self._x(x), batch_size))
 
-    def train_on_batch(self, x, y, return_dict=False):
+    def train_on_batch(self, x, y, return_dict=False, sample_weight=None, class_weight=None):
         """One training step on one batch (Keras's ``train_on_batch``): forward, loss,
         backward (the gradient-ready hook fires), clipping and an optimizer step, on the
         model's ``device`` in its ``precision``. ``x`` and ``y`` as ``fit`` takes them. Returns
         the batch's loss, or with ``return_dict`` its logs under fit's names ("loss",
         "accuracy", per output "<name>_loss" when several). A loop over the batches of an epoch
-        in fit's order updates the weights as ``fit(epochs=1, shuffle=False)`` does."""
+        in fit's order updates the weights as ``fit(epochs=1, shuffle=False)`` does.
+        ``sample_weight`` and ``class_weight`` as in ``fit``."""
         return self._model.train_on_batch(_as_list(self._x(x)), _as_list(self._y(y)),
-                                          return_dict)
+                                          return_dict, _sample_weight(sample_weight),
+                                          _class_weight(class_weight))
 
-    def test_on_batch(self, x, y, return_dict=False):
+    def test_on_batch(self, x, y, return_dict=False, sample_weight=None):
         """The loss (or with ``return_dict`` the logs ``evaluate`` gives) of one batch, in
-        inference mode, without updating anything."""
+        inference mode, without updating anything; ``sample_weight`` as in ``evaluate``."""
         return self._model.test_on_batch(_as_list(self._x(x)), _as_list(self._y(y)),
-                                         return_dict)
+                                         return_dict, _sample_weight(sample_weight))
 
     def predict_on_batch(self, x):
         """The outputs of one inference pass over ``x`` as numpy, like ``predict``: an
