@@ -4,7 +4,6 @@ against a real second SQLite connection holding BEGIN IMMEDIATE on the store: a 
 fails fast naming the lock, and the call works once the lock is gone."""
 
 import os
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -15,6 +14,8 @@ import pytest
 import mlcore
 import mlcore.hpo as hpo
 from mlcore import pipelines as mp
+from store_lock import GENEROUS_S, default_db as _db
+from store_lock import hold_write_lock as _lock, release as _release
 
 # Bounds a hang; it times nothing (speed belongs in benchmarks).
 GENEROUS_S = 20.0
@@ -30,22 +31,6 @@ PIPELINE = textwrap.dedent("""
     def doubled(x: int = 4):
         return double(x=x).output
 """)
-
-
-def _db():
-    return os.path.join(os.environ["MLCORE_HOME"], "mlcore.db")
-
-
-def _lock(path):
-    """A plain SQLite connection (think: another process) holding the write lock of `path`."""
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute("BEGIN IMMEDIATE")
-    return conn
-
-
-def _release(conn):
-    conn.execute("COMMIT")
-    conn.close()
 
 
 def _cli(*args, cwd):

@@ -3,29 +3,13 @@ study file's write lock: a short timeout fails fast naming the store and the loc
 succeeds once the lock is gone, and the default timeout waits for a writer that finishes."""
 
 import math
-import sqlite3
 import threading
 import time
 
 import pytest
 
 import mlcore.hpo as hpo
-
-# Bounds a hang; it times nothing (speed belongs in benchmarks).
-GENEROUS_S = 20.0
-
-
-def _lock(path):
-    """A plain SQLite connection (think: another process) holding the write lock of `path`."""
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute("BEGIN IMMEDIATE")
-    return conn
-
-
-def _release(conn):
-    conn.execute("COMMIT")
-    conn.close()
-
+from store_lock import GENEROUS_S, hold_write_lock as _lock, release as _release
 
 def test_short_busy_timeout_fails_fast_then_succeeds_after_release(tmp_path):
     path = tmp_path / "hpo.db"

@@ -3,18 +3,14 @@ the store's write lock: a short timeout fails fast naming the store and the lock
 once the lock is gone, and the default timeout waits for a writer that finishes."""
 
 import math
-import os
-import sqlite3
 import threading
 import time
 
 import pytest
 
 from mlcore import pipelines as mp
-
-# Bounds a hang; it times nothing (speed belongs in benchmarks).
-GENEROUS_S = 20.0
-
+from store_lock import GENEROUS_S, default_db as _db
+from store_lock import hold_write_lock as _lock, release as _release
 
 @mp.component(caching=False)
 def double(x: int) -> int:
@@ -24,22 +20,6 @@ def double(x: int) -> int:
 @mp.pipeline
 def doubled(x: int = 4):
     return double(x=x).output
-
-
-def _db():
-    return os.path.join(os.environ["MLCORE_HOME"], "mlcore.db")
-
-
-def _lock():
-    """A plain SQLite connection (think: another process) holding the store's write lock."""
-    conn = sqlite3.connect(_db(), isolation_level=None, check_same_thread=False)
-    conn.execute("BEGIN IMMEDIATE")
-    return conn
-
-
-def _release(conn):
-    conn.execute("COMMIT")
-    conn.close()
 
 
 def _succeeded(run):
