@@ -227,6 +227,15 @@ Status ConvBackwardEmpty(const ConvCudaArgs& a, float* dw, float* db, float* dx)
 
 bool NoOutputs(const ConvCudaArgs& a) { return a.batch == 0 || a.out_height * a.out_width == 0; }
 
+// The im2col path's cuBLAS handle. Reached with the cuDNN backend only in a build without cuDNN
+// (with it, the callers hand that backend to cudnn_conv.cu first).
+StatusOr<cublasHandle_t> Im2colHandle(const ConvCudaArgs& a) {
+  if (a.backend == ConvBackend::kCudnn) {
+    return absl::FailedPreconditionError("nn::Conv2d: this build of mlcore has no cuDNN");
+  }
+  return cuda::CublasHandle("Conv2d", a.device);
+}
+
 }  // namespace
 
 Status ConvForwardCuda(const ConvCudaArgs& a, const float* x, const float* w, const float* bias,
@@ -235,10 +244,7 @@ Status ConvForwardCuda(const ConvCudaArgs& a, const float* x, const float* w, co
 #if defined(MLCORE_HAVE_CUDNN)
   if (a.backend == ConvBackend::kCudnn) return CudnnConvForward(a, x, w, bias, y);
 #endif
-  if (a.backend == ConvBackend::kCudnn) {
-    return absl::FailedPreconditionError("nn::Conv2d: this build of mlcore has no cuDNN");
-  }
-  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, cuda::CublasHandle("Conv2d", a.device));
+  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, Im2colHandle(a));
   const int64_t rows = a.ColRows(), p = a.out_height * a.out_width;
   const int64_t rg = rows / a.groups, fg = a.filters / a.groups;
   Im2ColKernel<<<Blocks(a.batch * rows * p), kThreads>>>(a, x, cols);
@@ -271,10 +277,7 @@ Status ConvBackwardCuda(const ConvCudaArgs& a, const float* dy, const float* x, 
 #if defined(MLCORE_HAVE_CUDNN)
   if (a.backend == ConvBackend::kCudnn) return CudnnConvBackward(a, dy, x, w, dw, db, dx);
 #endif
-  if (a.backend == ConvBackend::kCudnn) {
-    return absl::FailedPreconditionError("nn::Conv2d: this build of mlcore has no cuDNN");
-  }
-  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, cuda::CublasHandle("Conv2d", a.device));
+  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, Im2colHandle(a));
   const int64_t rows = a.ColRows(), p = a.out_height * a.out_width;
   const int64_t rg = rows / a.groups, fg = a.filters / a.groups;
   if (db != nullptr) MLCORE_RETURN_IF_ERROR(ConvBiasGrad(a.device, dy, db, a.batch, a.filters, p));

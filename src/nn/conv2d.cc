@@ -398,19 +398,10 @@ class Conv2dLayer : public Layer {
     a.batch = batch;
     a.filters = filters_;
     a.channels = g_.channels;
-    a.height = g_.height + ExtraH();
-    a.width = g_.width + ExtraW();
-    a.kernel_h = kh_;
-    a.kernel_w = kw_;
-    a.stride_h = g_.stride_h;
-    a.stride_w = g_.stride_w;
-    a.pad_h = g_.pad_h;
-    a.pad_w = g_.pad_w;
-    a.dil_h = g_.dil_h;
-    a.dil_w = g_.dil_w;
+    internal::SetWindow(g_, a);
+    a.height += ExtraH();  // the explicitly padded input (see ExtraH)
+    a.width += ExtraW();
     a.groups = options_.groups;
-    a.out_height = g_.out_height;
-    a.out_width = g_.out_width;
     a.bf16 = bf16;
     return a;
   }

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "mlcore/core/status.h"
+#include "nn/im2col.h"
 
 namespace mlcore::nn::internal {
 
@@ -30,6 +31,24 @@ struct ConvCudaArgs {
   bool bf16 = false;
   int64_t ColRows() const { return channels * kernel_h * kernel_w; }
 };
+
+// Copies the window of `g` (input size, kernel, stride, top/left padding, dilation, output size)
+// into ConvCudaArgs or PoolCudaArgs, which name those fields alike; each layer sets the rest.
+template <typename CudaArgs>
+void SetWindow(const ConvGeometry& g, CudaArgs& a) {
+  a.height = g.height;
+  a.width = g.width;
+  a.kernel_h = g.kernel_h;
+  a.kernel_w = g.kernel_w;
+  a.stride_h = g.stride_h;
+  a.stride_w = g.stride_w;
+  a.pad_h = g.pad_h;
+  a.pad_w = g.pad_w;
+  a.dil_h = g.dil_h;
+  a.dil_w = g.dil_w;
+  a.out_height = g.out_height;
+  a.out_width = g.out_width;
+}
 
 // The backend Conv2d layers use on CUDA: cuDNN when the build links it, im2col + cuBLAS
 // otherwise, or whatever the last SetConvCudaBackendForTesting chose (nullopt: the default

@@ -358,22 +358,11 @@ class Pool2dLayer : public Layer {
     internal::PoolCudaArgs a;
     a.device = device;
     a.planes = planes;
-    a.height = g_.height;
-    a.width = g_.width;
-    a.kernel_h = g_.kernel_h;
-    a.kernel_w = g_.kernel_w;
-    a.stride_h = g_.stride_h;
-    a.stride_w = g_.stride_w;
-    a.pad_h = g_.pad_h;
-    a.pad_w = g_.pad_w;
-    a.dil_h = g_.dil_h;
-    a.dil_w = g_.dil_w;
+    internal::SetWindow(g_, a);
     a.pad_bottom = g_.PadBottom();
     a.pad_right = g_.PadRight();
     a.count_include_pad = o_.count_include_pad;
     a.divisor_override = o_.divisor_override;
-    a.out_height = g_.out_height;
-    a.out_width = g_.out_width;
     return a;
   }
 
