@@ -9,8 +9,8 @@
 #include <cstdlib>
 #include <random>
 
-#include "../../src/nn/bf16.h"          // the compute-precision scope Fit sets
-#include "../../src/nn/cuda_kernels.h"  // GemmBf16 on operands converted beforehand
+#include "../../src/nn/bf16.h"   // the compute-precision scope Fit sets, ToBf16
+#include "../../src/nn/dense.h"  // GemmBf16 on operands converted beforehand
 #include "mlcore/core/cuda.h"
 #include "mlcore/nn/layers.h"
 #include "mlcore/nn/sequential.h"

@@ -3,10 +3,10 @@
 // made per call (cheap host structs), the algorithm chosen once per geometry by cuDNN's
 // heuristics (the *_v7 queries) and cached, its workspace from mlcore's caching allocator.
 // float32 runs with CUDNN_FMA_MATH so that no TF32 tensor-core kernel silently drops mantissa
-// bits: the result must match the CPU twin to float32 rounding. bf16 (ConvCudaArgs::bf16) feeds
+// bits: the result must match the CPU twin to float32 rounding. bf16 (ConvArgs::bf16) feeds
 // bf16-rounded copies of the operands to the same float32 convolution, which is the CPU
 // emulation's arithmetic (exact products, float32 sums).
-#include "nn/conv_cuda.h"
+#include "nn/cudnn_conv.h"
 
 #if defined(MLCORE_HAVE_CUDNN)
 
@@ -17,16 +17,17 @@
 #include <mutex>
 #include <tuple>
 
+#include "../core/cuda_common.cuh"
+#include "../core/cuda_scratch.cuh"
 #include "absl/strings/str_cat.h"
-#include "cuda_common.cuh"
-#include "nn/cuda_kernels.h"
-#include "nn/cuda_scratch.h"
-#include "nn/cudnn_conv.h"
+#include "nn/bf16.h"
 
-namespace mlcore::nn::internal {
+namespace mlcore::nn::cuda {
 namespace {
 
-using cuda::kMaxDevices;
+using ::mlcore::cuda::CudaScratch;
+using ::mlcore::cuda::kMaxDevices;
+using ::mlcore::cuda::UseDevice;
 // Algorithms needing more workspace than this are passed over for the next one on cuDNN's list.
 constexpr size_t kMaxWorkspaceBytes = size_t{1} << 30;
 
@@ -42,7 +43,7 @@ StatusOr<cudnnHandle_t> DnnHandle(int device) {
   if (device < 0 || device >= kMaxDevices) {
     return absl::InvalidArgumentError("nn::Conv2d: CUDA device index out of range");
   }
-  MLCORE_RETURN_IF_ERROR(cuda::UseDevice("Conv2d (cuDNN)", device));
+  MLCORE_RETURN_IF_ERROR(UseDevice("Conv2d (cuDNN)", device));
   std::lock_guard<std::mutex> lock(mu);
   if (handles[device] == nullptr) {
     cudnnHandle_t h = nullptr;
@@ -63,7 +64,7 @@ class Descriptors {
     if (w_) cudnnDestroyFilterDescriptor(w_);
     if (conv_) cudnnDestroyConvolutionDescriptor(conv_);
   }
-  Status Init(const ConvCudaArgs& a) {
+  Status Init(const ConvArgs& a) {
     auto i = [](int64_t v) { return static_cast<int>(v); };
     MLCORE_RETURN_IF_ERROR(CheckDnn("descriptor", cudnnCreateTensorDescriptor(&x_)));
     MLCORE_RETURN_IF_ERROR(CheckDnn("descriptor", cudnnCreateTensorDescriptor(&y_)));
@@ -111,7 +112,7 @@ struct Choice {
 using Key = std::tuple<int, int, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                        int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
 
-Key KeyOf(const ConvCudaArgs& a, Pass pass) {
+Key KeyOf(const ConvArgs& a, Pass pass) {
   return Key{a.device,   static_cast<int>(pass),
              a.bf16,     a.batch,
              a.filters,  a.channels,
@@ -138,7 +139,7 @@ StatusOr<Choice> FirstUsable(const char* op, const Perf* perf, int count) {
                                           kMaxWorkspaceBytes >> 20, " MiB of workspace"));
 }
 
-StatusOr<Choice> Pick(cudnnHandle_t h, const Descriptors& d, const ConvCudaArgs& a, Pass pass) {
+StatusOr<Choice> Pick(cudnnHandle_t h, const Descriptors& d, const ConvArgs& a, Pass pass) {
   static std::mutex mu;
   static std::map<Key, Choice> cache;
   const Key key = KeyOf(a, pass);
@@ -182,17 +183,16 @@ StatusOr<Choice> Pick(cudnnHandle_t h, const Descriptors& d, const ConvCudaArgs&
 }
 
 // A bf16-rounded copy of n floats, or `in` itself in float32.
-StatusOr<const float*> Operand(const ConvCudaArgs& a, const float* in, int64_t n,
-                               CudaScratch& store) {
+StatusOr<const float*> Operand(const ConvArgs& a, const float* in, int64_t n, CudaScratch& store) {
   if (!a.bf16) return in;
   MLCORE_RETURN_IF_ERROR(store.Allocate(a.device, sizeof(float) * n));
-  MLCORE_RETURN_IF_ERROR(cuda::RoundToBf16(a.device, in, store.get<float>(), n));
+  MLCORE_RETURN_IF_ERROR(RoundToBf16(a.device, in, store.get<float>(), n));
   return static_cast<const float*>(store.get<float>());
 }
 
 }  // namespace
 
-Status CudnnConvForward(const ConvCudaArgs& a, const float* x, const float* w, const float* bias,
+Status CudnnConvForward(const ConvArgs& a, const float* x, const float* w, const float* bias,
                         float* y) {
   MLCORE_ASSIGN_OR_RETURN(cudnnHandle_t h, DnnHandle(a.device));
   Descriptors d;
@@ -211,7 +211,7 @@ Status CudnnConvForward(const ConvCudaArgs& a, const float* x, const float* w, c
                                                      work.get(), c.workspace, &beta, d.y(), y));
 }
 
-Status CudnnConvBackward(const ConvCudaArgs& a, const float* dy, const float* x, const float* w,
+Status CudnnConvBackward(const ConvArgs& a, const float* dy, const float* x, const float* w,
                          float* dw, float* db, float* dx) {
   MLCORE_ASSIGN_OR_RETURN(cudnnHandle_t h, DnnHandle(a.device));
   Descriptors d;
@@ -241,6 +241,6 @@ Status CudnnConvBackward(const ConvCudaArgs& a, const float* dy, const float* x,
                                                work.get(), c.workspace, &zero, d.x(), dx));
 }
 
-}  // namespace mlcore::nn::internal
+}  // namespace mlcore::nn::cuda
 
 #endif  // MLCORE_HAVE_CUDNN

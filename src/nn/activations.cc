@@ -1,11 +1,12 @@
 // Elementwise activations. Each keeps the tensor its derivative is cheapest from: ReLU and GELU
 // the input, Tanh and Sigmoid their output.
+#include "nn/activations.h"
+
 #include <cmath>
 
+#include "core/device_dispatch.h"
 #include "mlcore/nn/layers.h"
-#include "nn/conv_cuda.h"
 #include "nn/cpu_math.h"
-#include "nn/device_dispatch.h"
 
 namespace mlcore::nn {
 namespace {
@@ -84,7 +85,7 @@ class Activation : public Layer {
     MLCORE_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(x.shape(), DType::kFloat32, x.device()));
     if (training) saved_ = Op::kFromOutput ? y : x;
     if (x.device().is_cuda()) {
-      MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(cuda::ActivationForward(
+      MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(cuda::ActivationForward(
           x.device().index, Op::kKind, x.data<float>(), y.data<float>(), x.numel())));
       return y;
     }
@@ -97,7 +98,7 @@ class Activation : public Layer {
   StatusOr<Tensor> DoBackward(const Tensor& dy) override {
     MLCORE_ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(dy.shape(), DType::kFloat32, dy.device()));
     if (dy.device().is_cuda()) {
-      MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(
+      MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(
           cuda::ActivationBackward(dy.device().index, Op::kKind, saved_.data<float>(),
                                    dy.data<float>(), dx.data<float>(), dy.numel())));
       return dx;
@@ -118,7 +119,7 @@ class Activation : public Layer {
 class SoftmaxLayer : public Layer {
  public:
   std::string type() const override { return "softmax"; }
-  bool SupportsCuda() const override { return internal::kConvCudaBuilt; }
+  bool SupportsCuda() const override { return kCudaTwinsBuilt; }
 
  protected:
   StatusOr<Shape> DoBuild(const Shape& input_shape, uint64_t) override {
@@ -132,7 +133,7 @@ class SoftmaxLayer : public Layer {
     const int64_t rows = x.numel() / c;
     if (x.device().is_cuda()) {
       MLCORE_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(x.shape(), DType::kFloat32, x.device()));
-      MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(
+      MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(
           cuda::SoftmaxForward(x.device().index, x.data<float>(), y.data<float>(), rows, c)));
       if (training) saved_ = y;
       return y;
@@ -159,7 +160,7 @@ class SoftmaxLayer : public Layer {
     const int64_t rows = dy.numel() / c;
     if (dy.device().is_cuda()) {
       MLCORE_ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(dy.shape(), DType::kFloat32, dy.device()));
-      MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(cuda::SoftmaxBackward(
+      MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(cuda::SoftmaxBackward(
           dy.device().index, saved_.data<float>(), dy.data<float>(), dx.data<float>(), rows, c)));
       return dx;
     }

@@ -2,9 +2,10 @@
 // CUDA (cuBLAS, which rounds to bf16 itself). Leading axes are flattened into rows.
 #include "nn/attend.h"
 
+#include "core/device_dispatch.h"
 #include "nn/bf16.h"
 #include "nn/cpu_math.h"
-#include "nn/device_dispatch.h"
+#include "nn/dense.h"
 
 namespace mlcore::nn::internal {
 namespace {
@@ -21,8 +22,8 @@ StatusOr<Tensor> AttendForward(const Tensor& x, const Tensor& table) {
   MLCORE_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(shape, DType::kFloat32, x.device()));
   if (x.device().is_cuda()) {
     MLCORE_RETURN_IF_ERROR(
-        MLCORE_NN_CUDA(cuda::Gemm(x.device().index, false, true, rows, vocab, dim, x.data<float>(),
-                                  table.data<float>(), y.data<float>(), false)));
+        MLCORE_CUDA_TWIN(cuda::Gemm(x.device().index, false, true, rows, vocab, dim,
+                                    x.data<float>(), table.data<float>(), y.data<float>(), false)));
     return y;
   }
   const Bf16Operand x_op(x.data<float>(), x.numel(), Bf16());
@@ -42,12 +43,12 @@ StatusOr<Tensor> AttendBackward(const Tensor& dy, const Tensor& x, const Tensor&
   if (dy.device().is_cuda()) {
     const int dev = dy.device().index;
     MLCORE_RETURN_IF_ERROR(
-        MLCORE_NN_CUDA(cuda::Gemm(dev, true, false, vocab, dim, rows, dy.data<float>(),
-                                  x.data<float>(), dtable.data<float>(), false)));
+        MLCORE_CUDA_TWIN(cuda::Gemm(dev, true, false, vocab, dim, rows, dy.data<float>(),
+                                    x.data<float>(), dtable.data<float>(), false)));
     if (input_grad) {
       MLCORE_RETURN_IF_ERROR(
-          MLCORE_NN_CUDA(cuda::Gemm(dev, false, false, rows, dim, vocab, dy.data<float>(),
-                                    table.data<float>(), dx.data<float>(), false)));
+          MLCORE_CUDA_TWIN(cuda::Gemm(dev, false, false, rows, dim, vocab, dy.data<float>(),
+                                      table.data<float>(), dx.data<float>(), false)));
     }
     return dx;
   }

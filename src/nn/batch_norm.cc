@@ -2,10 +2,12 @@
 // positions). The running mean and variance are buffers: updated by training passes, used by
 // inference passes, saved in checkpoints, never seen by an optimiser. Statistics are summed in
 // double so that large offsets do not cancel catastrophically.
+#include "nn/batch_norm.h"
+
 #include <cmath>
 
+#include "core/device_dispatch.h"
 #include "mlcore/nn/layers.h"
-#include "nn/conv_cuda.h"
 #include "nn/cpu_math.h"
 #include "nn/layer_util.h"
 
@@ -19,7 +21,7 @@ class BatchNormLayer : public Layer {
   LayerConfig config() const override {
     return {{"momentum", options_.momentum}, {"eps", options_.eps}};
   }
-  bool SupportsCuda() const override { return internal::kConvCudaBuilt; }
+  bool SupportsCuda() const override { return kCudaTwinsBuilt; }
   std::vector<Parameter*> parameters() override {
     if (!gamma_.value.defined()) return {};
     return {&gamma_, &beta_};
@@ -130,10 +132,10 @@ class BatchNormLayer : public Layer {
       MLCORE_ASSIGN_OR_RETURN(dx, Tensor::Empty(dy.shape(), DType::kFloat32, dy.device()));
     }
     if (dy.device().is_cuda()) {
-      MLCORE_RETURN_IF_ERROR(internal::BatchNormBackwardCuda(
+      MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(cuda::BatchNormBackward(
           CudaArgs(dy.device().index, n), dy.data<float>(), xhat_.data<float>(),
           rstd_.data<float>(), gamma_.value.data<float>(), gamma_.grad.data<float>(),
-          beta_.grad.data<float>(), dx.defined() ? dx.data<float>() : nullptr));
+          beta_.grad.data<float>(), dx.defined() ? dx.data<float>() : nullptr)));
       return dx;
     }
     const float* d = dy.data<float>();
@@ -170,8 +172,8 @@ class BatchNormLayer : public Layer {
   }
 
  private:
-  internal::BatchNormCudaArgs CudaArgs(int device, int64_t batch) const {
-    internal::BatchNormCudaArgs a;
+  cuda::BatchNormArgs CudaArgs(int device, int64_t batch) const {
+    cuda::BatchNormArgs a;
     a.device = device;
     a.batch = batch;
     a.channels = c_;
@@ -182,19 +184,19 @@ class BatchNormLayer : public Layer {
   }
 
   StatusOr<Tensor> ForwardCuda(const Tensor& x, Tensor& y, bool training) {
-    const internal::BatchNormCudaArgs args = CudaArgs(x.device().index, x.shape()[0]);
+    const cuda::BatchNormArgs args = CudaArgs(x.device().index, x.shape()[0]);
     if (!training) {
-      MLCORE_RETURN_IF_ERROR(internal::BatchNormInferCuda(
+      MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(cuda::BatchNormInfer(
           args, x.data<float>(), gamma_.value.data<float>(), beta_.value.data<float>(),
-          running_mean_.value.data<float>(), running_var_.value.data<float>(), y.data<float>()));
+          running_mean_.value.data<float>(), running_var_.value.data<float>(), y.data<float>())));
       return y;
     }
     MLCORE_ASSIGN_OR_RETURN(xhat_, Tensor::Empty(x.shape(), DType::kFloat32, x.device()));
     MLCORE_ASSIGN_OR_RETURN(rstd_, Tensor::Empty({c_}, DType::kFloat32, x.device()));
-    MLCORE_RETURN_IF_ERROR(internal::BatchNormTrainCuda(
+    MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(cuda::BatchNormTrain(
         args, x.data<float>(), gamma_.value.data<float>(), beta_.value.data<float>(),
         running_mean_.value.data<float>(), running_var_.value.data<float>(), y.data<float>(),
-        xhat_.data<float>(), rstd_.data<float>()));
+        xhat_.data<float>(), rstd_.data<float>())));
     return y;
   }
 

@@ -2,8 +2,8 @@
 
 #include <string>
 
+#include "core/device_dispatch.h"
 #include "mlcore/core/half.h"
-#include "nn/device_dispatch.h"
 
 namespace mlcore::nn::internal {
 namespace {
@@ -45,7 +45,7 @@ Status Bf16WeightCache::Refresh(const Tensor& w) {
     MLCORE_ASSIGN_OR_RETURN(store_, Tensor::Empty({w.numel()}, dtype, w.device()));
   }
   if (w.device().is_cuda()) {
-    MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(cuda::ToBf16(
+    MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(cuda::ToBf16(
         w.device().index, w.data<float>(), static_cast<uint16_t*>(store_.data()), w.numel())));
   } else {
     RoundToBf16(w.data<float>(), store_.data<float>(), w.numel());

@@ -4,6 +4,10 @@
 // products accumulate in float32; weights, gradients, optimiser state, activations and losses
 // stay float32. On the GPU that runs on tensor cores (cuBLAS/cuDNN bf16); on the CPU it is an
 // emulation (rounded float32 copies), as accurate as the GPU and no faster than float32.
+//
+// The conversions have CUDA twins (kernels/nn/bf16.cu). The rule both obey: FloatToBFloat16
+// (core/half.h) integer op for integer op, round to nearest even, a NaN keeping its sign and
+// payload with the quiet bit set; so the twins agree bit for bit, NaNs included.
 #pragma once
 
 #include <cstdint>
@@ -88,3 +92,13 @@ class Bf16WeightCache {
 };
 
 }  // namespace mlcore::nn::internal
+
+namespace mlcore::nn::cuda {
+
+// Raw device pointers of device `device`, the legacy default stream (see nn/dense.h).
+// out[i] = the bf16 bits of in[i].
+Status ToBf16(int device, const float* in, uint16_t* out, int64_t n);
+// out[i] = in[i] rounded to bf16 and widened back (internal::RoundToBf16's); in == out is allowed.
+Status RoundToBf16(int device, const float* in, float* out, int64_t n);
+
+}  // namespace mlcore::nn::cuda

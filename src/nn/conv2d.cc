@@ -3,7 +3,7 @@
 // [F/G, C/G*kh*kw] kernel block (a group's rows of the column matrix are contiguous). The batch
 // is the parallel dimension: every pool thread owns whole samples and its own kernel-gradient
 // accumulator, merged once at the end, so no GEMM is split into slivers. On CUDA the layer hands
-// the geometry to nn/conv_cuda.h (cuDNN, or im2col + cuBLAS).
+// the geometry to its CUDA twin (nn/conv2d.h: cuDNN, or im2col + cuBLAS).
 //
 // padding="same" may pad one more row / column after than before (an even effective kernel).
 // The CPU im2col takes that as it is: everything outside the image reads as zero, and the extra
@@ -12,6 +12,8 @@
 // right, runs the symmetric convolution with `before`, and crops the input gradient back. The
 // explicit pad rather than symmetric padding + cropping the output: cropping works only when
 // the difference is a multiple of the stride, and Keras' "same" allows any stride.
+#include "nn/conv2d.h"
+
 #include <atomic>
 #include <cctype>
 #include <cmath>
@@ -20,11 +22,11 @@
 #include <random>
 #include <vector>
 
+#include "core/device_dispatch.h"
 #include "mlcore/nn/layers.h"
 #include "nn/bf16.h"
-#include "nn/conv_cuda.h"
 #include "nn/cpu_math.h"
-#include "nn/cuda_kernels.h"
+#include "nn/graph_model.h"
 #include "nn/im2col.h"
 #include "nn/layer_util.h"
 
@@ -32,7 +34,7 @@ namespace mlcore::nn {
 
 namespace internal {
 namespace {
-// -1: no override; otherwise a ConvBackend.
+// -1: no override; otherwise a cuda::ConvBackend.
 std::atomic<int> conv_backend_override{-1};
 }  // namespace
 
@@ -44,13 +46,13 @@ bool ConvCudaHasCudnn() {
 #endif
 }
 
-ConvBackend ConvCudaBackend() {
+cuda::ConvBackend ConvCudaBackend() {
   const int o = conv_backend_override.load();
-  if (o >= 0) return static_cast<ConvBackend>(o);
-  return ConvCudaHasCudnn() ? ConvBackend::kCudnn : ConvBackend::kIm2col;
+  if (o >= 0) return static_cast<cuda::ConvBackend>(o);
+  return ConvCudaHasCudnn() ? cuda::ConvBackend::kCudnn : cuda::ConvBackend::kIm2col;
 }
 
-void SetConvCudaBackendForTesting(std::optional<ConvBackend> backend) {
+void SetConvCudaBackendForTesting(std::optional<cuda::ConvBackend> backend) {
   conv_backend_override.store(backend ? static_cast<int>(*backend) : -1);
 }
 }  // namespace internal
@@ -61,13 +63,9 @@ namespace {
 // on the device of `on`; a build without CUDA never gets here (no tensor is on a GPU there).
 Status CopyRows(const Tensor& on, float* dst, int64_t dst_pitch, const float* src,
                 int64_t src_pitch, int64_t width, int64_t rows) {
-#if defined(MLCORE_WITH_CUDA)
   constexpr size_t kF = sizeof(float);
-  return cuda::CopyRows(on.device().index, dst, dst_pitch * kF, src, src_pitch * kF, width * kF,
-                        rows);
-#else
-  return absl::FailedPreconditionError("this build of mlcore has no CUDA kernels");
-#endif
+  return MLCORE_CUDA_TWIN(cuda::CopyRows(on.device().index, dst, dst_pitch * kF, src,
+                                         src_pitch * kF, width * kF, rows));
 }
 
 // x [n, c, h, w] on a CUDA device -> [n, c, h + extra_h, w + extra_w], zeros on the bottom and
@@ -133,7 +131,7 @@ class Conv2dLayer : public Layer {
             {"use_bias", options_.use_bias ? 1.0 : 0.0},
             {"padding_mode", static_cast<double>(static_cast<int>(options_.padding_mode))}};
   }
-  bool SupportsCuda() const override { return internal::kConvCudaBuilt; }
+  bool SupportsCuda() const override { return kCudaTwinsBuilt; }
   std::vector<Parameter*> parameters() override {
     std::vector<Parameter*> out;
     if (kernel_.value.defined()) out.push_back(&kernel_);
@@ -208,9 +206,9 @@ class Conv2dLayer : public Layer {
     MLCORE_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty({batch, filters_, g_.out_height, g_.out_width},
                                                     DType::kFloat32, x.device()));
     if (x.device().is_cuda()) {
-      internal::ConvCudaArgs args = CudaArgs(x.device().index, batch, bf16);
+      cuda::ConvArgs args = CudaArgs(x.device().index, batch, bf16);
       Tensor col_store;
-      if (args.backend == internal::ConvBackend::kIm2col) {
+      if (args.backend == cuda::ConvBackend::kIm2col) {
         MLCORE_ASSIGN_OR_RETURN(
             col_store, Tensor::Empty({batch, args.ColRows(), cols}, DType::kFloat32, x.device()));
       }
@@ -218,10 +216,10 @@ class Conv2dLayer : public Layer {
       if (ExtraH() > 0 || ExtraW() > 0) {
         MLCORE_ASSIGN_OR_RETURN(xin, PadBottomRightCuda(x, ExtraH(), ExtraW()));
       }
-      MLCORE_RETURN_IF_ERROR(internal::ConvForwardCuda(
+      MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(cuda::ConvForward(
           args, xin.data<float>(), kernel_.value.data<float>(),
           bias_.value.defined() ? bias_.value.data<float>() : nullptr,
-          col_store.defined() ? col_store.data<float>() : nullptr, y.data<float>()));
+          col_store.defined() ? col_store.data<float>() : nullptr, y.data<float>())));
       if (training) {
         input_ = xin;
         cols_ = col_store;
@@ -291,19 +289,19 @@ class Conv2dLayer : public Layer {
                                                 DType::kFloat32, grad_output.device()));
     }
     if (grad_output.device().is_cuda()) {
-      internal::ConvCudaArgs args = CudaArgs(grad_output.device().index, batch, bf16_);
+      cuda::ConvArgs args = CudaArgs(grad_output.device().index, batch, bf16_);
       args.backend = backend_;
       Tensor scratch;
-      if (need_dx && backend_ == internal::ConvBackend::kIm2col) {
+      if (need_dx && backend_ == cuda::ConvBackend::kIm2col) {
         MLCORE_ASSIGN_OR_RETURN(
             scratch, Tensor::Empty(cols_.shape(), DType::kFloat32, grad_output.device()));
       }
-      MLCORE_RETURN_IF_ERROR(internal::ConvBackwardCuda(
+      MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(cuda::ConvBackward(
           args, grad_output.data<float>(), input_.data<float>(), kernel_.value.data<float>(),
           cols_.defined() ? cols_.data<float>() : nullptr, kernel_.grad.data<float>(),
           bias_.value.defined() ? bias_.grad.data<float>() : nullptr,
           scratch.defined() ? scratch.data<float>() : nullptr,
-          need_dx ? dx.data<float>() : nullptr));
+          need_dx ? dx.data<float>() : nullptr)));
       w16_.Release();
       if (need_dx && (ExtraH() > 0 || ExtraW() > 0)) {
         return CropBottomRightCuda(dx, ExtraH(), ExtraW());
@@ -391,8 +389,8 @@ class Conv2dLayer : public Layer {
   // Rows of one group's block of the column matrix: (C / groups) * kh * kw.
   int64_t GroupRows() const { return g_.ColRows() / options_.groups; }
 
-  internal::ConvCudaArgs CudaArgs(int device, int64_t batch, bool bf16) const {
-    internal::ConvCudaArgs a;
+  cuda::ConvArgs CudaArgs(int device, int64_t batch, bool bf16) const {
+    cuda::ConvArgs a;
     a.device = device;
     a.backend = internal::ConvCudaBackend();
     a.batch = batch;
@@ -416,7 +414,7 @@ class Conv2dLayer : public Layer {
   // column matrices [batch, C*kh*kw, OH*OW] (bf16-rounded when bf16_ was on).
   Tensor input_;
   Tensor cols_;
-  internal::ConvBackend backend_ = internal::ConvBackend::kIm2col;
+  cuda::ConvBackend backend_ = cuda::ConvBackend::kIm2col;
   bool bf16_ = false;
   // The kernel's bf16 copy for the CPU GEMMs of one training step (see Bf16WeightCache).
   internal::Bf16WeightCache w16_;

@@ -1,11 +1,13 @@
 // Dense: y = x W + b on Eigen GEMMs split over the thread pool.
+#include "nn/dense.h"
+
 #include <cmath>
 #include <random>
 
+#include "core/device_dispatch.h"
 #include "mlcore/nn/layers.h"
 #include "nn/bf16.h"
 #include "nn/cpu_math.h"
-#include "nn/device_dispatch.h"
 #include "nn/layer_util.h"
 
 namespace mlcore::nn {
@@ -65,18 +67,18 @@ class DenseLayer : public Layer {
       const int dev = x.device().index;
       const bool bias = bias_.value.defined();
       if (bias) {
-        MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(
+        MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(
             cuda::BroadcastRows(dev, bias_.value.data<float>(), y.data<float>(), batch, units_)));
       }
       if (bf16) {
-        MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(
+        MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(
             cuda::GemmBf16(dev, false, false, batch, units_, in_, {x.data<float>(), nullptr},
                            WeightOperand(training), y.data<float>(), bias)));
         return y;
       }
       MLCORE_RETURN_IF_ERROR(
-          MLCORE_NN_CUDA(cuda::Gemm(dev, false, false, batch, units_, in_, x.data<float>(),
-                                    kernel_.value.data<float>(), y.data<float>(), bias)));
+          MLCORE_CUDA_TWIN(cuda::Gemm(dev, false, false, batch, units_, in_, x.data<float>(),
+                                      kernel_.value.data<float>(), y.data<float>(), bias)));
       return y;
     }
     float* out = y.data<float>();
@@ -151,9 +153,9 @@ class DenseLayer : public Layer {
     auto gemm = [&](bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
                     cuda::GemmOperand a, cuda::GemmOperand b, float* c) -> Status {
       if (bf16) {
-        return MLCORE_NN_CUDA(cuda::GemmBf16(dev, trans_a, trans_b, m, n, k, a, b, c, false));
+        return MLCORE_CUDA_TWIN(cuda::GemmBf16(dev, trans_a, trans_b, m, n, k, a, b, c, false));
       }
-      return MLCORE_NN_CUDA(
+      return MLCORE_CUDA_TWIN(
           cuda::Gemm(dev, trans_a, trans_b, m, n, k, a.values, b.values, c, false));
     };
     cuda::GemmOperand dy_op{dy, nullptr};
@@ -162,14 +164,14 @@ class DenseLayer : public Layer {
       MLCORE_ASSIGN_OR_RETURN(
           dy16, Tensor::Empty({grad_output.numel()}, DType::kBFloat16, grad_output.device()));
       dy_op.bits = static_cast<const uint16_t*>(dy16.data());
-      MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(
+      MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(
           cuda::ToBf16(dev, dy, static_cast<uint16_t*>(dy16.data()), grad_output.numel())));
     }
     MLCORE_RETURN_IF_ERROR(gemm(true, false, in_, units_, batch, {input_.data<float>(), nullptr},
                                 dy_op, kernel_.grad.data<float>()));
     if (bias_.value.defined()) {
       MLCORE_RETURN_IF_ERROR(
-          MLCORE_NN_CUDA(cuda::SumRows(dev, dy, bias_.grad.data<float>(), batch, units_)));
+          MLCORE_CUDA_TWIN(cuda::SumRows(dev, dy, bias_.grad.data<float>(), batch, units_)));
     }
     if (!input_grad_needed()) return Tensor();
     MLCORE_ASSIGN_OR_RETURN(Tensor dx,

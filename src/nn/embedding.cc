@@ -1,12 +1,14 @@
 // Embedding: a trainable [num_embeddings, dim] table indexed by integers. Every index is
 // range-checked before any row is read (on the host, also for CUDA inputs), so a bad token id is
 // a clear error instead of a read out of bounds.
+#include "nn/embedding.h"
+
 #include <cmath>
 #include <cstring>
 #include <random>
 
+#include "core/device_dispatch.h"
 #include "mlcore/nn/layers.h"
-#include "nn/conv_cuda.h"
 #include "nn/layer_util.h"
 
 namespace mlcore::nn {
@@ -19,7 +21,7 @@ class EmbeddingLayer : public Layer {
   LayerConfig config() const override {
     return {{"num_embeddings", static_cast<double>(vocab_)}, {"dim", static_cast<double>(dim_)}};
   }
-  bool SupportsCuda() const override { return internal::kConvCudaBuilt; }
+  bool SupportsCuda() const override { return kCudaTwinsBuilt; }
   std::vector<Parameter*> parameters() override {
     if (!table_.value.defined()) return {};
     return {&table_};
@@ -51,9 +53,9 @@ class EmbeddingLayer : public Layer {
     MLCORE_RETURN_IF_ERROR(CheckIndices(host));
     if (training) indices_ = x;
     if (x.device().is_cuda()) {
-      MLCORE_RETURN_IF_ERROR(internal::EmbeddingForwardCuda(x.device().index, x.data(), Kind(x),
-                                                            x.numel(), table_.value.data<float>(),
-                                                            dim_, y.data<float>()));
+      MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(
+          cuda::EmbeddingForward(x.device().index, x.data(), Kind(x), x.numel(),
+                                 table_.value.data<float>(), dim_, y.data<float>())));
       return y;
     }
     const float* table = table_.value.data<float>();
@@ -67,9 +69,9 @@ class EmbeddingLayer : public Layer {
   StatusOr<Tensor> DoBackward(const Tensor& dy) override {
     const int64_t count = indices_.numel();
     if (dy.device().is_cuda()) {
-      MLCORE_RETURN_IF_ERROR(internal::EmbeddingBackwardCuda(
-          dy.device().index, indices_.data(), Kind(indices_), count, dy.data<float>(), dim_, vocab_,
-          table_.grad.data<float>()));
+      MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(
+          cuda::EmbeddingBackward(dy.device().index, indices_.data(), Kind(indices_), count,
+                                  dy.data<float>(), dim_, vocab_, table_.grad.data<float>())));
     } else {
       float* g = table_.grad.data<float>();
       std::memset(g, 0, sizeof(float) * vocab_ * dim_);
@@ -85,10 +87,10 @@ class EmbeddingLayer : public Layer {
   }
 
  private:
-  static internal::IndexKind Kind(const Tensor& x) {
-    if (x.dtype() == DType::kInt32) return internal::IndexKind::kInt32;
-    if (x.dtype() == DType::kInt64) return internal::IndexKind::kInt64;
-    return internal::IndexKind::kFloat32;
+  static cuda::IndexKind Kind(const Tensor& x) {
+    if (x.dtype() == DType::kInt32) return cuda::IndexKind::kInt32;
+    if (x.dtype() == DType::kInt64) return cuda::IndexKind::kInt64;
+    return cuda::IndexKind::kFloat32;
   }
 
   static int64_t Index(const Tensor& x, int64_t i) {

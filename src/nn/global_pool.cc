@@ -5,9 +5,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/device_dispatch.h"
 #include "mlcore/nn/layers.h"
-#include "nn/conv_cuda.h"
 #include "nn/cpu_math.h"
+#include "nn/pooling.h"
 
 namespace mlcore::nn {
 namespace {
@@ -16,7 +17,7 @@ class GlobalPoolLayer : public Layer {
  public:
   explicit GlobalPoolLayer(bool max) : max_(max) {}
   std::string type() const override { return max_ ? "global_max_pool2d" : "global_avg_pool2d"; }
-  bool SupportsCuda() const override { return internal::kConvCudaBuilt; }
+  bool SupportsCuda() const override { return kCudaTwinsBuilt; }
 
  protected:
   StatusOr<Shape> DoBuild(const Shape& input_shape, uint64_t) override {
@@ -44,10 +45,11 @@ class GlobalPoolLayer : public Layer {
     }
     int32_t* arg = argmax.defined() ? argmax.data<int32_t>() : nullptr;
     if (x.device().is_cuda()) {
-      const internal::PoolCudaArgs a = CudaArgs(x.device().index, planes);
+      const cuda::PoolArgs a = CudaArgs(x.device().index, planes);
       if (max_)
-        return Done(internal::MaxPoolForwardCuda(a, x.data<float>(), y.data<float>(), arg), y);
-      return Done(internal::AvgPoolForwardCuda(a, x.data<float>(), y.data<float>()), y);
+        return Done(
+            MLCORE_CUDA_TWIN(cuda::MaxPoolForward(a, x.data<float>(), y.data<float>(), arg)), y);
+      return Done(MLCORE_CUDA_TWIN(cuda::AvgPoolForward(a, x.data<float>(), y.data<float>())), y);
     }
     const float* in = x.data<float>();
     float* out = y.data<float>();
@@ -82,14 +84,15 @@ class GlobalPoolLayer : public Layer {
     MLCORE_ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty({batch, channels_, height_, width_},
                                                      DType::kFloat32, grad_output.device()));
     if (grad_output.device().is_cuda()) {
-      const internal::PoolCudaArgs a = CudaArgs(grad_output.device().index, planes);
+      const cuda::PoolArgs a = CudaArgs(grad_output.device().index, planes);
       if (max_) {
-        return Done(internal::MaxPoolBackwardCuda(a, grad_output.data<float>(),
-                                                  argmax_.data<int32_t>(), dx.data<float>()),
+        return Done(MLCORE_CUDA_TWIN(cuda::MaxPoolBackward(
+                        a, grad_output.data<float>(), argmax_.data<int32_t>(), dx.data<float>())),
                     dx);
       }
-      return Done(internal::AvgPoolBackwardCuda(a, grad_output.data<float>(), dx.data<float>()),
-                  dx);
+      return Done(
+          MLCORE_CUDA_TWIN(cuda::AvgPoolBackward(a, grad_output.data<float>(), dx.data<float>())),
+          dx);
     }
     const float* dy = grad_output.data<float>();
     const int32_t* arg = max_ ? argmax_.data<int32_t>() : nullptr;
@@ -115,8 +118,8 @@ class GlobalPoolLayer : public Layer {
   }
 
   // The whole plane as one window with one output.
-  internal::PoolCudaArgs CudaArgs(int device, int64_t planes) const {
-    internal::PoolCudaArgs a;
+  cuda::PoolArgs CudaArgs(int device, int64_t planes) const {
+    cuda::PoolArgs a;
     a.device = device;
     a.planes = planes;
     a.height = a.kernel_h = a.stride_h = height_;

@@ -9,9 +9,10 @@
 #include <map>
 #include <set>
 
+#include "core/device_dispatch.h"
 #include "mlcore/ops/elementwise.h"
 #include "nn/attend.h"
-#include "nn/device_dispatch.h"
+#include "nn/graph_model.h"
 #include "nn/layer_sharing.h"
 
 namespace mlcore::nn {
@@ -476,8 +477,8 @@ StatusOr<TensorList> GraphModel::DoForward(const TensorList& x, bool training) {
           const auto* src = static_cast<const char*>(values[node.inputs[k]].data());
           if (out.device().is_cuda()) {
             MLCORE_RETURN_IF_ERROR(
-                MLCORE_NN_CUDA(cuda::CopyRows(out.device().index, dst + offset, row, src,
-                                              plan.chunk[k], plan.chunk[k], plan.outer)));
+                MLCORE_CUDA_TWIN(cuda::CopyRows(out.device().index, dst + offset, row, src,
+                                                plan.chunk[k], plan.chunk[k], plan.outer)));
           } else {
             for (int64_t r = 0; r < plan.outer; ++r) {
               std::memcpy(dst + r * row + offset, src + r * plan.chunk[k], plan.chunk[k]);
@@ -582,8 +583,8 @@ Status GraphModel::DoBackward(const TensorList& grad_outputs) {
             auto* dst = static_cast<char*>(part.data());
             if (g.device().is_cuda()) {
               MLCORE_RETURN_IF_ERROR(
-                  MLCORE_NN_CUDA(cuda::CopyRows(g.device().index, dst, plan.chunk[k], src + offset,
-                                                row, plan.chunk[k], plan.outer)));
+                  MLCORE_CUDA_TWIN(cuda::CopyRows(g.device().index, dst, plan.chunk[k],
+                                                  src + offset, row, plan.chunk[k], plan.outer)));
             } else {
               for (int64_t r = 0; r < plan.outer; ++r) {
                 std::memcpy(dst + r * plan.chunk[k], src + r * row + offset, plan.chunk[k]);

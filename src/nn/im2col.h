@@ -1,6 +1,13 @@
 // The pieces the CPU convolution is made of: im2col (unfold every receptive field of one image
 // into a column, so a convolution becomes one GEMM), its adjoint col2im, and a single-threaded
-// GEMM for use inside a per-sample parallel loop (the batch is the parallel dimension).
+// GEMM for use inside a per-sample parallel loop (the batch is the parallel dimension); and
+// their CUDA twins (kernels/nn/im2col.cu), which Conv2d's cuBLAS path runs over the whole batch.
+// The rules both twins obey:
+// - Columns are [(c, kh, kw), (oh, ow)] per image, rows channel-major (a channel group's rows are
+//   one block); an entry is the input under that tap, 0 where the tap is in the padding.
+// - col2im is the adjoint: each input cell gets the sum of the entries read from it, in float32.
+//   The CPU adds into a zeroed dx entry by entry; CUDA gathers each cell's entries in (kh, kw)
+//   order. The two agree to float32 rounding where windows overlap, bit for bit elsewhere.
 #pragma once
 
 #include <array>
@@ -39,6 +46,24 @@ struct ConvGeometry {
   int64_t ColCols() const { return out_height * out_width; }
 };
 
+// Copies the window of `g` (input size, kernel, stride, top/left padding, dilation, output size)
+// into cuda::ConvArgs or cuda::PoolArgs, which name those fields alike; each layer sets the rest.
+template <typename CudaArgs>
+void SetWindow(const ConvGeometry& g, CudaArgs& a) {
+  a.height = g.height;
+  a.width = g.width;
+  a.kernel_h = g.kernel_h;
+  a.kernel_w = g.kernel_w;
+  a.stride_h = g.stride_h;
+  a.stride_w = g.stride_w;
+  a.pad_h = g.pad_h;
+  a.pad_w = g.pad_w;
+  a.dil_h = g.dil_h;
+  a.dil_w = g.dil_w;
+  a.out_height = g.out_height;
+  a.out_width = g.out_width;
+}
+
 // The {height, width} values of one window option: `per_axis` when set, else `scalar` on both
 // axes. Each must be >= `min`; otherwise InvalidArgument naming the layer, the option and the
 // axis, e.g. "Conv2d: stride along width must be >= 1, got 0 (stride=(2, 0))".
@@ -64,3 +89,32 @@ void GemmSerial(const float* a, int64_t ars, int64_t acs, const float* b, int64_
                 int64_t ldc, int64_t m, int64_t n, int64_t k, bool accumulate);
 
 }  // namespace mlcore::nn::internal
+
+namespace mlcore::nn::cuda {
+
+// How Conv2d runs on CUDA (see nn/conv2d.h for the choice).
+enum class ConvBackend : int {
+  kCudnn,   // cudnnConvolution{Forward,BackwardData,BackwardFilter}; reads the input x
+  kIm2col,  // im2col kernels + cuBLAS; reads the stored column matrices
+};
+
+// One CUDA convolution over raw device pointers of `device`, on the legacy default stream.
+struct ConvArgs {
+  int device = 0;
+  ConvBackend backend = ConvBackend::kIm2col;
+  int64_t batch = 0, filters = 0, channels = 0, height = 0, width = 0;
+  int64_t kernel_h = 1, kernel_w = 1, groups = 1;
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
+  int64_t out_height = 0, out_width = 0;
+  // Multiply bf16-rounded inputs with float32 accumulation (see nn/bf16.h); the result is the
+  // CPU emulation's up to the order of the sums.
+  bool bf16 = false;
+  int64_t ColRows() const { return channels * kernel_h * kernel_w; }
+};
+
+// cols [batch, C*kh*kw, OH*OW] from x [batch, C, H, W], on the device the caller made current.
+Status Im2Col(const ConvArgs& a, const float* x, float* cols);
+// dx [batch, C, H, W] (overwritten) from dcols, likewise.
+Status Col2Im(const ConvArgs& a, const float* dcols, float* dx);
+
+}  // namespace mlcore::nn::cuda

@@ -2,11 +2,12 @@
 // divide by the standard deviation, then scale by gamma and shift by beta. Statistics are
 // computed in double so that large offsets do not cancel catastrophically. The CUDA twin
 // (cuda::LayerNormForward/Backward) does the same with one warp per row.
+#include "nn/layer_norm.h"
+
 #include <cmath>
 
+#include "core/device_dispatch.h"
 #include "mlcore/nn/layers.h"
-#include "nn/conv_cuda.h"
-#include "nn/device_dispatch.h"
 #include "nn/layer_util.h"
 
 namespace mlcore::nn {
@@ -17,7 +18,7 @@ class LayerNormLayer : public Layer {
   explicit LayerNormLayer(double eps) : eps_(eps) {}
   std::string type() const override { return "layer_norm"; }
   LayerConfig config() const override { return {{"eps", eps_}}; }
-  bool SupportsCuda() const override { return internal::kConvCudaBuilt; }
+  bool SupportsCuda() const override { return kCudaTwinsBuilt; }
   std::vector<Parameter*> parameters() override {
     if (!gamma_.value.defined()) return {};
     return {&gamma_, &beta_};
@@ -43,7 +44,7 @@ class LayerNormLayer : public Layer {
     MLCORE_ASSIGN_OR_RETURN(Tensor xhat, Tensor::Empty(x.shape(), DType::kFloat32, x.device()));
     MLCORE_ASSIGN_OR_RETURN(Tensor rstd, Tensor::Empty({rows}, DType::kFloat32, x.device()));
     if (x.device().is_cuda()) {
-      MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(cuda::LayerNormForward(
+      MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(cuda::LayerNormForward(
           x.device().index, x.data<float>(), gamma_.value.data<float>(), beta_.value.data<float>(),
           y.data<float>(), xhat.data<float>(), rstd.data<float>(), rows, d_, eps_)));
       if (training) {
@@ -81,7 +82,7 @@ class LayerNormLayer : public Layer {
     const int64_t rows = dy.numel() / d_;
     MLCORE_ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty(dy.shape(), DType::kFloat32, dy.device()));
     if (dy.device().is_cuda()) {
-      MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(
+      MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(
           cuda::LayerNormBackward(dy.device().index, dy.data<float>(), xhat_.data<float>(),
                                   rstd_.data<float>(), gamma_.value.data<float>(), dx.data<float>(),
                                   gamma_.grad.data<float>(), beta_.grad.data<float>(), rows, d_)));

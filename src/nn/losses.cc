@@ -1,11 +1,13 @@
 // The three losses. Each validates its inputs fully before computing, because a wrong label
 // dtype or an out-of-range class id would otherwise read out of bounds or train on garbage.
+#include "nn/losses.h"
+
 #include <cmath>
 #include <limits>
 
+#include "core/device_dispatch.h"
 #include "mlcore/nn/loss.h"
 #include "nn/cpu_math.h"
-#include "nn/device_dispatch.h"
 
 namespace mlcore::nn {
 namespace {
@@ -287,7 +289,7 @@ class OnAnyDevice : public Loss {
                               Tensor::Empty(output.shape(), DType::kFloat32, output.device()));
       g = grad->data<float>();
     }
-    MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(cuda::SoftmaxCrossEntropy(
+    MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(cuda::SoftmaxCrossEntropy(
         output.device().index, output.data<float>(), dev_labels.data<int64_t>(), rows, classes, g,
         row_loss.data<float>())));
     MLCORE_ASSIGN_OR_RETURN(Tensor host_loss, row_loss.To(Device::CPU()));

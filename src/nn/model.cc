@@ -91,10 +91,10 @@ Status Model::Compile(CompileOptions options) {
 
 Status Model::To(Device device) {
   if (device.is_cuda()) {
-    if (!cuda::IsAvailable()) {
+    if (!mlcore::cuda::IsAvailable()) {
       return absl::FailedPreconditionError(
           "device '" + device.ToString() +
-          "' requested but no CUDA device is usable: " + cuda::UnavailableReason());
+          "' requested but no CUDA device is usable: " + mlcore::cuda::UnavailableReason());
     }
     for (Layer* layer : AllLayers()) {
       if (!layer->SupportsCuda()) {

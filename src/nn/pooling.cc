@@ -10,12 +10,13 @@
 #include <immintrin.h>
 #endif
 
+#include "core/device_dispatch.h"
 #include "mlcore/nn/layers.h"
-#include "nn/conv_cuda.h"
 #include "nn/cpu_math.h"
 #include "nn/gemm_avx2.h"
 #include "nn/im2col.h"
 #include "nn/layer_util.h"
+#include "nn/pooling.h"
 
 namespace mlcore::nn {
 namespace {
@@ -97,7 +98,7 @@ class Pool2dLayer : public Layer {
             {"divisor_override", static_cast<double>(o_.divisor_override)},
             {"padding_mode", static_cast<double>(static_cast<int>(o_.padding_mode))}};
   }
-  bool SupportsCuda() const override { return internal::kConvCudaBuilt; }
+  bool SupportsCuda() const override { return kCudaTwinsBuilt; }
 
  protected:
   StatusOr<Shape> DoBuild(const Shape& input_shape, uint64_t) override {
@@ -150,13 +151,13 @@ class Pool2dLayer : public Layer {
       argmax_ = argmax;
     }
     if (x.device().is_cuda()) {
-      const internal::PoolCudaArgs args = CudaArgs(x.device().index, planes);
+      const cuda::PoolArgs args = CudaArgs(x.device().index, planes);
       if (max_) {
-        MLCORE_RETURN_IF_ERROR(internal::MaxPoolForwardCuda(
-            args, x.data<float>(), y.data<float>(), training ? argmax.data<int32_t>() : nullptr));
+        MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(cuda::MaxPoolForward(
+            args, x.data<float>(), y.data<float>(), training ? argmax.data<int32_t>() : nullptr)));
       } else {
         MLCORE_RETURN_IF_ERROR(
-            internal::AvgPoolForwardCuda(args, x.data<float>(), y.data<float>()));
+            MLCORE_CUDA_TWIN(cuda::AvgPoolForward(args, x.data<float>(), y.data<float>())));
       }
       return y;
     }
@@ -164,7 +165,7 @@ class Pool2dLayer : public Layer {
     const float* in = x.data<float>();
     float* out = y.data<float>();
     int32_t* arg = argmax.defined() ? argmax.data<int32_t>() : nullptr;
-    const internal::PoolCudaArgs div = CudaArgs(0, planes);
+    const cuda::PoolArgs div = CudaArgs(0, planes);
     internal::ParallelFor(planes, out_plane * kh_ * kw_, [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         if (max_) {
@@ -184,14 +185,14 @@ class Pool2dLayer : public Layer {
     if (!input_grad_needed()) return Tensor();
     MLCORE_ASSIGN_OR_RETURN(Tensor dx, Tensor::Empty({batch, g_.channels, g_.height, g_.width},
                                                      DType::kFloat32, grad_output.device()));
-    const internal::PoolCudaArgs args = CudaArgs(grad_output.device().index, planes);
+    const cuda::PoolArgs args = CudaArgs(grad_output.device().index, planes);
     if (grad_output.device().is_cuda()) {
       if (max_) {
-        MLCORE_RETURN_IF_ERROR(internal::MaxPoolBackwardCuda(
-            args, grad_output.data<float>(), argmax_.data<int32_t>(), dx.data<float>()));
+        MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(cuda::MaxPoolBackward(
+            args, grad_output.data<float>(), argmax_.data<int32_t>(), dx.data<float>())));
       } else {
-        MLCORE_RETURN_IF_ERROR(
-            internal::AvgPoolBackwardCuda(args, grad_output.data<float>(), dx.data<float>()));
+        MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(
+            cuda::AvgPoolBackward(args, grad_output.data<float>(), dx.data<float>())));
       }
       return dx;
     }
@@ -338,7 +339,7 @@ class Pool2dLayer : public Layer {
     }
   }
 
-  void AvgPlane(const internal::PoolCudaArgs& div, const float* xp, float* yp) const {
+  void AvgPlane(const cuda::PoolArgs& div, const float* xp, float* yp) const {
     for (int64_t oh = 0; oh < g_.out_height; ++oh) {
       for (int64_t ow = 0; ow < g_.out_width; ++ow) {
         int64_t h, w, h0, h1, w0, w1;
@@ -354,8 +355,8 @@ class Pool2dLayer : public Layer {
   }
 
   // The window geometry as the kernels take it; the CPU loops use it for AvgDivisor too.
-  internal::PoolCudaArgs CudaArgs(int device, int64_t planes) const {
-    internal::PoolCudaArgs a;
+  cuda::PoolArgs CudaArgs(int device, int64_t planes) const {
+    cuda::PoolArgs a;
     a.device = device;
     a.planes = planes;
     internal::SetWindow(g_, a);

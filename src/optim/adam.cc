@@ -6,9 +6,10 @@
 #include <immintrin.h>
 #endif
 
+#include "core/device_dispatch.h"
 #include "mlcore/optim/optimizer.h"
 #include "nn/cpu_math.h"
-#include "nn/device_dispatch.h"
+#include "optim/adam.h"
 #include "optim/optimizer_util.h"
 
 namespace mlcore::optim {
@@ -97,9 +98,9 @@ class AdamOptimizer : public Optimizer {
       float* w = p->value.data<float>();
       const float* g = p->grad.data<float>();
       if (p->value.device().is_cuda()) {
-        const nn::cuda::AdamArgs args{b1, b2, step, inv_sqrt_c2, eps, wd, decay, decoupled_};
-        MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(
-            nn::cuda::AdamStep(p->value.device().index, w, g, m, v, p->value.numel(), args)));
+        const cuda::AdamArgs args{b1, b2, step, inv_sqrt_c2, eps, wd, decay, decoupled_};
+        MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(
+            cuda::AdamStep(p->value.device().index, w, g, m, v, p->value.numel(), args)));
         continue;
       }
       const AdamConstants k{b1, b2, step, inv_sqrt_c2, eps, wd, decay};

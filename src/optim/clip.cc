@@ -2,7 +2,8 @@
 
 #include <cmath>
 
-#include "nn/device_dispatch.h"
+#include "core/device_dispatch.h"
+#include "optim/clip.h"
 #include "optim/optimizer_util.h"
 
 namespace mlcore::optim {
@@ -16,9 +17,9 @@ StatusOr<double> ClipGradNorm(absl::Span<nn::Parameter* const> params, double ma
   for (const nn::Parameter* p : params) {
     const float* g = p->grad.data<float>();
     if (p->grad.device().is_cuda()) {
-      // A non-CUDA build's MLCORE_NN_CUDA is a plain Status, hence the explicit StatusOr.
+      // A non-CUDA build's MLCORE_CUDA_TWIN is a plain Status, hence the explicit StatusOr.
       const StatusOr<double> s =
-          MLCORE_NN_CUDA(nn::cuda::SumOfSquares(p->grad.device().index, g, p->grad.numel()));
+          MLCORE_CUDA_TWIN(cuda::SumOfSquares(p->grad.device().index, g, p->grad.numel()));
       if (!s.ok()) return s.status();
       sq += *s;
       continue;
@@ -32,7 +33,7 @@ StatusOr<double> ClipGradNorm(absl::Span<nn::Parameter* const> params, double ma
       float* g = p->grad.data<float>();
       if (p->grad.device().is_cuda()) {
         MLCORE_RETURN_IF_ERROR(
-            MLCORE_NN_CUDA(nn::cuda::Scale(p->grad.device().index, g, p->grad.numel(), scale)));
+            MLCORE_CUDA_TWIN(cuda::Scale(p->grad.device().index, g, p->grad.numel(), scale)));
         continue;
       }
       for (int64_t i = 0; i < p->grad.numel(); ++i) g[i] *= scale;

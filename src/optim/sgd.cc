@@ -1,9 +1,11 @@
 // SGD with optional heavy-ball or Nesterov momentum and coupled weight decay, following
 // PyTorch's formulation (v = mu v + g; p -= lr (g + mu v) for Nesterov, p -= lr v otherwise) so
 // that hyperparameters carry over from PyTorch code.
+#include "optim/sgd.h"
+
+#include "core/device_dispatch.h"
 #include "mlcore/optim/optimizer.h"
 #include "nn/cpu_math.h"
-#include "nn/device_dispatch.h"
 #include "optim/optimizer_util.h"
 
 namespace mlcore::optim {
@@ -33,7 +35,7 @@ class SgdOptimizer : public Optimizer {
       }
       const bool first = steps_ == 0;
       if (p->value.device().is_cuda()) {
-        MLCORE_RETURN_IF_ERROR(MLCORE_NN_CUDA(nn::cuda::SgdStep(
+        MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(cuda::SgdStep(
             p->value.device().index, w, g, v, p->value.numel(), flr, mu, wd, o_.nesterov, first)));
         continue;
       }

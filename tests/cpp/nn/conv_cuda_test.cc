@@ -2,8 +2,6 @@
 // windows; float32 and bf16), the pooling layers, BatchNorm and Embedding against their CPU
 // twins (forward, input gradient, parameter gradients, running statistics), and a conv net
 // trained on the GPU against the same net on the CPU. Skipped without a usable GPU.
-#include "nn/conv_cuda.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,13 +11,15 @@
 #include "mlcore/nn/sequential.h"
 #include "mlcore/optim/optimizer.h"
 #include "nn/bf16.h"
+#include "nn/conv2d.h"
 #include "nn/nn_test_util.h"
 
 namespace mlcore::nn {
 namespace {
 
-#define SKIP_WITHOUT_GPU() \
-  if (!cuda::IsAvailable()) GTEST_SKIP() << "no CUDA device: " << cuda::UnavailableReason()
+#define SKIP_WITHOUT_GPU()            \
+  if (!::mlcore::cuda::IsAvailable()) \
+  GTEST_SKIP() << "no CUDA device: " << ::mlcore::cuda::UnavailableReason()
 
 Tensor Host(const Tensor& t) { return *t.To(Device::CPU()); }
 Tensor Gpu(const Tensor& t) { return *t.To(Device::CUDA(0)); }
@@ -72,10 +72,10 @@ void CompareLayer(const std::function<std::shared_ptr<Layer>()>& make, const Ten
 
 // Runs `body` once per Conv2d CUDA backend this build has, then restores the default.
 void ForEachConvBackend(const std::function<void()>& body) {
-  std::vector<internal::ConvBackend> backends = {internal::ConvBackend::kIm2col};
-  if (internal::ConvCudaHasCudnn()) backends.push_back(internal::ConvBackend::kCudnn);
-  for (internal::ConvBackend b : backends) {
-    SCOPED_TRACE(b == internal::ConvBackend::kCudnn ? "cuDNN" : "im2col");
+  std::vector<cuda::ConvBackend> backends = {cuda::ConvBackend::kIm2col};
+  if (internal::ConvCudaHasCudnn()) backends.push_back(cuda::ConvBackend::kCudnn);
+  for (cuda::ConvBackend b : backends) {
+    SCOPED_TRACE(b == cuda::ConvBackend::kCudnn ? "cuDNN" : "im2col");
     internal::SetConvCudaBackendForTesting(b);
     body();
   }

@@ -12,9 +12,10 @@
 #include "mlcore/nn/layers.h"
 #include "mlcore/nn/sequential.h"
 #include "mlcore/optim/clip.h"
+#include "nn/activations.h"
 #include "nn/bf16.h"
 #include "nn/cpu_math.h"
-#include "nn/cuda_kernels.h"
+#include "nn/dense.h"
 #include "nn/nn_test_util.h"
 
 namespace mlcore::nn {

@@ -9,14 +9,15 @@
 
 #include "mlcore/core/cuda.h"
 #include "mlcore/nn/layers.h"
-#include "nn/conv_cuda.h"
+#include "nn/conv2d.h"
 #include "nn/nn_test_util.h"
 
 namespace mlcore::nn {
 namespace {
 
-#define SKIP_WITHOUT_GPU() \
-  if (!cuda::IsAvailable()) GTEST_SKIP() << "no CUDA device: " << cuda::UnavailableReason()
+#define SKIP_WITHOUT_GPU()            \
+  if (!::mlcore::cuda::IsAvailable()) \
+  GTEST_SKIP() << "no CUDA device: " << ::mlcore::cuda::UnavailableReason()
 
 void ExpectNear(const Tensor& cpu, const Tensor& gpu, const std::string& what) {
   ASSERT_TRUE(gpu.device().is_cuda()) << what;
@@ -105,10 +106,10 @@ TEST(PoolPaddingCudaTest, PoolOptionsMatchTheirCpuTwins) {
 
 TEST(PoolPaddingCudaTest, SamePaddedConvolutionsMatchTheCpuOnEveryBackend) {
   SKIP_WITHOUT_GPU();
-  std::vector<internal::ConvBackend> backends = {internal::ConvBackend::kIm2col};
-  if (internal::ConvCudaHasCudnn()) backends.push_back(internal::ConvBackend::kCudnn);
-  for (internal::ConvBackend b : backends) {
-    SCOPED_TRACE(b == internal::ConvBackend::kCudnn ? "cuDNN" : "im2col");
+  std::vector<cuda::ConvBackend> backends = {cuda::ConvBackend::kIm2col};
+  if (internal::ConvCudaHasCudnn()) backends.push_back(cuda::ConvBackend::kCudnn);
+  for (cuda::ConvBackend b : backends) {
+    SCOPED_TRACE(b == cuda::ConvBackend::kCudnn ? "cuDNN" : "im2col");
     internal::SetConvCudaBackendForTesting(b);
     // Even kernel at stride 1 (one more row and column after), Keras' stride 2, and only one
     // axis asymmetric.

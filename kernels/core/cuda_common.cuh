@@ -1,7 +1,9 @@
-// What every nn CUDA file needs around its kernels: the launch shape, turning CUDA and cuBLAS
-// errors into Status with the operation's name, making a device current, and the one cuBLAS
-// handle per device (created on first use, on the legacy default stream that Tensor copies and
-// the caching allocator also use). Included by kernels/nn/*.cu only (nvcc).
+// What every nn and optim CUDA twin needs around its kernels: the launch shape, turning CUDA and
+// cuBLAS errors into Status with the operation's name ("nn::<op> (CUDA): ...", the prefix the
+// twins have always reported), making a device current, and the one cuBLAS handle per device
+// (created on first use, on the legacy default stream that Tensor copies and the caching
+// allocator also use; defined in cuda_common.cu). Included by kernels/{nn,optim}/*.cu only
+// (nvcc); each twin names the helpers it uses with using-declarations.
 #pragma once
 
 #include <cublas_v2.h>
@@ -13,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "mlcore/core/status.h"
 
-namespace mlcore::nn::cuda {
+namespace mlcore::cuda {
 
 inline constexpr int kThreads = 256;
 inline constexpr int kMaxDevices = 64;
@@ -62,7 +64,20 @@ __device__ inline double BlockSum(double v, double* part) {
   return total;
 }
 
+// Sum of one double per lane over a full warp (every lane gets the total), in a fixed order.
+__device__ inline double WarpSum(double v) {
+  for (int off = 16; off > 0; off /= 2) v += __shfl_xor_sync(0xffffffffu, v, off);
+  return v;
+}
+
+// Blocks of kThreads for one warp per row. Grid x may reach 2^31 - 1, so no clamp is needed
+// below 2^34 rows.
+inline unsigned WarpRowBlocks(int64_t rows) {
+  constexpr int64_t kRowsPerBlock = kThreads / 32;
+  return static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
+}
+
 // The cuBLAS handle of `device`, made current; `op` names the caller in errors.
 StatusOr<cublasHandle_t> CublasHandle(const char* op, int device);
 
-}  // namespace mlcore::nn::cuda
+}  // namespace mlcore::cuda

@@ -1,20 +1,21 @@
-// CUDA twins of MaxPool2d and AvgPool2d (src/nn/pooling.cc), also run by the global pooling
-// layers with the whole plane as the window: one thread per output cell; the backward pass
-// scatters into a zeroed dx with atomics, as windows may overlap.
+// CUDA twins of MaxPool2d and AvgPool2d (src/nn/pooling.cc; rules in src/nn/pooling.h), also run
+// by the global pooling layers (global_pool.cc) with the whole plane as the window: one thread per
+// output cell; the backward pass scatters into a zeroed dx with atomics, as windows may overlap.
 #include <cuda_runtime.h>
 
-#include "cuda_common.cuh"
-#include "nn/conv_cuda.h"
+#include "../core/cuda_common.cuh"
+#include "nn/pooling.h"
 
-namespace mlcore::nn::internal {
+namespace mlcore::nn::cuda {
 namespace {
 
-using cuda::Blocks;
-using cuda::Check;
-using cuda::CheckLaunch;
-using cuda::kThreads;
+using ::mlcore::cuda::Blocks;
+using ::mlcore::cuda::Check;
+using ::mlcore::cuda::CheckLaunch;
+using ::mlcore::cuda::kThreads;
+using ::mlcore::cuda::UseDevice;
 
-__global__ void PoolForwardKernel(PoolCudaArgs a, bool is_max, const float* x, float* y,
+__global__ void PoolForwardKernel(PoolArgs a, bool is_max, const float* x, float* y,
                                   int32_t* argmax) {
   const int64_t out_plane = a.out_height * a.out_width;
   MLCORE_GRID_STRIDE(i, a.planes * out_plane) {
@@ -50,8 +51,8 @@ __global__ void PoolForwardKernel(PoolCudaArgs a, bool is_max, const float* x, f
 }
 
 // One thread per output: scatter into dx (zeroed first) with atomics, as windows may overlap.
-__global__ void PoolBackwardKernel(PoolCudaArgs a, bool is_max, const float* dy,
-                                   const int32_t* argmax, float* dx) {
+__global__ void PoolBackwardKernel(PoolArgs a, bool is_max, const float* dy, const int32_t* argmax,
+                                   float* dx) {
   const int64_t out_plane = a.out_height * a.out_width, in_plane = a.height * a.width;
   MLCORE_GRID_STRIDE(i, a.planes * out_plane) {
     const int64_t plane = i / out_plane, o = i % out_plane;
@@ -77,9 +78,9 @@ __global__ void PoolBackwardKernel(PoolCudaArgs a, bool is_max, const float* dy,
 
 namespace {
 
-Status LaunchForward(const char* op, const PoolCudaArgs& a, bool is_max, const float* x, float* y,
+Status LaunchForward(const char* op, const PoolArgs& a, bool is_max, const float* x, float* y,
                      int32_t* argmax) {
-  MLCORE_RETURN_IF_ERROR(cuda::UseDevice(op, a.device));
+  MLCORE_RETURN_IF_ERROR(UseDevice(op, a.device));
   if (a.planes * a.out_height * a.out_width == 0) return absl::OkStatus();
   PoolForwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, is_max, x, y,
                                                                                  argmax);
@@ -87,9 +88,9 @@ Status LaunchForward(const char* op, const PoolCudaArgs& a, bool is_max, const f
 }
 
 // dx is zeroed first: the kernel scatters into it.
-Status LaunchBackward(const char* op, const PoolCudaArgs& a, bool is_max, const float* dy,
+Status LaunchBackward(const char* op, const PoolArgs& a, bool is_max, const float* dy,
                       const int32_t* argmax, float* dx) {
-  MLCORE_RETURN_IF_ERROR(cuda::UseDevice(op, a.device));
+  MLCORE_RETURN_IF_ERROR(UseDevice(op, a.device));
   const int64_t in = a.planes * a.height * a.width, out = a.planes * a.out_height * a.out_width;
   if (in == 0) return absl::OkStatus();
   MLCORE_RETURN_IF_ERROR(Check(op, cudaMemsetAsync(dx, 0, sizeof(float) * in, 0)));
@@ -100,21 +101,20 @@ Status LaunchBackward(const char* op, const PoolCudaArgs& a, bool is_max, const 
 
 }  // namespace
 
-Status MaxPoolForwardCuda(const PoolCudaArgs& a, const float* x, float* y, int32_t* argmax) {
+Status MaxPoolForward(const PoolArgs& a, const float* x, float* y, int32_t* argmax) {
   return LaunchForward("MaxPool2d", a, true, x, y, argmax);
 }
 
-Status MaxPoolBackwardCuda(const PoolCudaArgs& a, const float* dy, const int32_t* argmax,
-                           float* dx) {
+Status MaxPoolBackward(const PoolArgs& a, const float* dy, const int32_t* argmax, float* dx) {
   return LaunchBackward("MaxPool2d backward", a, true, dy, argmax, dx);
 }
 
-Status AvgPoolForwardCuda(const PoolCudaArgs& a, const float* x, float* y) {
+Status AvgPoolForward(const PoolArgs& a, const float* x, float* y) {
   return LaunchForward("AvgPool2d", a, false, x, y, nullptr);
 }
 
-Status AvgPoolBackwardCuda(const PoolCudaArgs& a, const float* dy, float* dx) {
+Status AvgPoolBackward(const PoolArgs& a, const float* dy, float* dx) {
   return LaunchBackward("AvgPool2d backward", a, false, dy, nullptr, dx);
 }
 
-}  // namespace mlcore::nn::internal
+}  // namespace mlcore::nn::cuda

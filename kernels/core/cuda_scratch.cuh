@@ -1,7 +1,8 @@
 // Temporary device memory for one kernel sequence (cuDNN workspaces, bf16 copies of GEMM
-// operands), from mlcore's caching CUDA allocator. Freed blocks may be handed out again at once:
-// every nn kernel is queued on the legacy default stream, so a later user is ordered after the
-// work that is still reading this block.
+// operands, the clip norm's accumulator), from mlcore's caching CUDA allocator. Freed blocks may
+// be handed out again at once: every nn and optim kernel is queued on the legacy default stream,
+// so a later user is ordered after the work that is still reading this block. Included by
+// kernels/{nn,optim}/*.cu only.
 #pragma once
 
 #include <cstddef>
@@ -10,7 +11,7 @@
 #include "mlcore/core/allocator.h"
 #include "mlcore/core/status.h"
 
-namespace mlcore::nn::internal {
+namespace mlcore::cuda {
 
 class CudaScratch {
  public:
@@ -50,4 +51,4 @@ class CudaScratch {
   size_t nbytes_ = 0;
 };
 
-}  // namespace mlcore::nn::internal
+}  // namespace mlcore::cuda
