@@ -4,8 +4,9 @@
 //   double once per step and rounded to float32.
 // - Per element, in this order and with every operation rounded to float32 on its own (no fused
 //   multiply-add): g += wd * w (Adam only); m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g g;
-//   w = w * decay - step * m / (sqrt(v) * inv_sqrt_c2 + eps). The twins agree bit for bit up to
-//   sqrtf's rounding.
+//   w = w * decay - step * m / (sqrt(v) * inv_sqrt_c2 + eps). sqrt and the division are
+//   correctly rounded on both (AVX on the CPU, sqrtf / __fdiv_rn on CUDA): the twins agree bit
+//   for bit.
 #pragma once
 
 #include <cstdint>
