@@ -78,12 +78,12 @@ void RunState::Execute() {
   std::vector<int32_t> slot_of;  // node -> slot
   for (int32_t t : level.tasks) slot_of.push_back(t);
   for (int32_t l : level.loops) slot_of.push_back(static_cast<int32_t>(tasks.size()) + l);
-  const std::vector<SchedulerNode>& nodes = level.nodes;
-  SchedulerOptions so;
+  const std::vector<DagNode>& nodes = level.nodes;
+  DagOptions so;
   so.max_parallelism = options_.max_parallelism;
   so.cpu_slots = options_.cpu_slots;
   so.gpu_slots = options_.gpu_slots >= 0 ? options_.gpu_slots : cuda::DeviceCount();
-  SchedulerCallbacks cb;
+  DagCallbacks cb;
   cb.run = [&](int32_t n, const std::vector<int>& gpus) {
     const int32_t slot = slot_of[n];
     if (slot >= static_cast<int32_t>(tasks.size())) {
@@ -168,7 +168,7 @@ RunState::Level RunState::BuildLevel(int32_t loop) const {
   };
   level.nodes.resize(level.tasks.size() + level.loops.size());
   for (size_t n = 0; n < level.nodes.size(); ++n) {
-    SchedulerNode& node = level.nodes[n];
+    DagNode& node = level.nodes[n];
     std::vector<int32_t> up;
     auto add = [&](const std::string& name) {
       int32_t m = MemberOf(level, loop, index_.at(name));

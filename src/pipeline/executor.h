@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "mlcore/pipeline/client.h"
-#include "mlcore/pipeline/scheduler.h"
+#include "mlcore/pipeline/dag.h"
 #include "mlcore/store/artifact_store.h"
 #include "mlcore/store/statement.h"
 
@@ -63,7 +63,7 @@ class RunState : public RunHandle {
   struct Level {
     std::vector<int32_t> tasks;
     std::vector<int32_t> loops;
-    std::vector<SchedulerNode> nodes;  // tasks first, then loops
+    std::vector<DagNode> nodes;        // tasks first, then loops
     std::vector<int32_t> task_member;  // by task index: its node here, -1 for none
     std::vector<int32_t> loop_member;  // by loop index: its node here, -1 for none
   };

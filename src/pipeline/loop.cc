@@ -111,7 +111,7 @@ NodeOutcome RunState::RunLoop(int32_t li, const std::vector<int>& gpus, const Sc
   }
 
   // The iterations' DAG: each iteration a copy of the level's nodes, shifted.
-  std::vector<SchedulerNode> nodes(expanded.size());
+  std::vector<DagNode> nodes(expanded.size());
   for (size_t e = 0; e < expanded.size(); ++e) {
     nodes[e] = level.nodes[e % per];
     const int32_t base = static_cast<int32_t>(e - e % per);
@@ -121,7 +121,7 @@ NodeOutcome RunState::RunLoop(int32_t li, const std::vector<int>& gpus, const Sc
   const int workers = options_.max_parallelism > 0
                           ? options_.max_parallelism
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  SchedulerOptions so;
+  DagOptions so;
   so.max_parallelism = workers;
   if (loop.parallelism > 0 && per == 1 && level.loops.empty()) {
     // One task per iteration: the worker count is the bound, and any free worker takes the next.
@@ -139,7 +139,7 @@ NodeOutcome RunState::RunLoop(int32_t li, const std::vector<int>& gpus, const Sc
     }
   }
   so.gpu_slots = static_cast<int>(gpus.size());
-  SchedulerCallbacks cb;
+  DagCallbacks cb;
   auto slot_of = [&](int32_t e) {
     std::lock_guard<std::mutex> lock(results_mu_);
     return scopes[e / per]->local.at(member_name(e % per));

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Installs the build tree into a fresh prefix, builds examples/cpp against that prefix with
-# find_package(mlcore), and runs the programs: the quickstart, then the digits MLP trained from
-# a CSV that scikit-learn writes (the C++ program itself uses no Python). Fails if any step
-# fails, including a digits test accuracy under 97%.
+# Installs the build tree into a fresh prefix, builds examples/cpp and tests/cpp/install/consumer
+# against that prefix with find_package(mlcore), and runs the programs: the consumer (one use of
+# every module, built with no C++ standard or flags of its own: the mlcore::mlcore target must
+# carry them), the quickstart, then the digits MLP trained from a CSV that scikit-learn writes
+# (the C++ program itself uses no Python). Fails if any step fails, including a digits test
+# accuracy under 97%.
 set -euo pipefail
 build_dir=$1 example_dir=$2 work=$3
 repo=$(cd "$example_dir/../.." && pwd)
@@ -15,13 +17,22 @@ command -v ninja >/dev/null && generator=(-G Ninja)
 cmake -S "$example_dir" -B "$work/build" "${generator[@]}" -DCMAKE_PREFIX_PATH="$work/prefix" \
       -DCMAKE_BUILD_TYPE=Release >"$work/configure.log"
 cmake --build "$work/build" >"$work/build.log"
+consumer_dir=$(cd "$(dirname "$0")/consumer" && pwd)
+if ! { cmake -S "$consumer_dir" -B "$work/consumer" "${generator[@]}" \
+         -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release &&
+       cmake --build "$work/consumer"; } >"$work/consumer.log" 2>&1; then
+  cat "$work/consumer.log" >&2
+  echo "the consumer of every module does not build against the installed package" >&2
+  exit 1
+fi
 # The programs must resolve libmlcore from the install prefix, not the build tree.
-for program in quickstart_cpp train_digits_cpp; do
-  if ldd "$work/build/$program" | grep -q "$build_dir/libmlcore"; then
+for program in build/quickstart_cpp build/train_digits_cpp consumer/mlcore_consumer; do
+  if ldd "$work/$program" | grep -q "$build_dir/libmlcore"; then
     echo "$program links the build tree, not the installed library" >&2
     exit 1
   fi
 done
+MLCORE_HOME="$work/home" "$work/consumer/mlcore_consumer"
 MLCORE_HOME="$work/home" "$work/build/quickstart_cpp"
 
 if ! "$python" -c "import sklearn" 2>/dev/null; then

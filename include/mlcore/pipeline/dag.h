@@ -1,7 +1,8 @@
-// The dependency-driven scheduler under the local executor: runs a DAG of nodes on worker
-// threads, each node as soon as its upstream nodes are done, bounded by a concurrency limit and by
-// CPU and GPU slots. It knows nothing of stores or components, so its own overhead can be measured
-// (a few microseconds per node) and it can drive any DAG a C++ application has.
+// RunDag, the DAG runner under the local executor: runs a DAG of nodes on worker threads, each
+// node as soon as its upstream nodes are done, bounded by a concurrency limit and by CPU and GPU
+// slots. It knows nothing of stores or components, so its own overhead can be measured (a few
+// microseconds per node) and it can drive any DAG a C++ application has. (The cron Scheduler of
+// recurring runs is another thing: pipeline/schedule.h.)
 #pragma once
 
 #include <cstdint>
@@ -15,7 +16,7 @@ namespace mlcore::pipeline {
 
 enum class NodeOutcome { kSucceeded, kFailed, kSkipped };
 
-struct SchedulerNode {
+struct DagNode {
   std::vector<int32_t> upstream;  // indices of nodes that must finish first
   double cpu = 1.0;               // CPU slots held while running
   int gpu = 0;                    // GPU slots (devices) held while running
@@ -26,7 +27,7 @@ struct SchedulerNode {
   std::vector<int32_t> skip_ok;
 };
 
-struct SchedulerOptions {
+struct DagOptions {
   // Worker threads, the most nodes running at once. 0: one per hardware thread.
   int max_parallelism = 0;
   // CPU slots shared by running nodes. 0: max_parallelism. A node asking for more than all the
@@ -40,13 +41,13 @@ struct SchedulerOptions {
 // holds while it runs; its outcome decides whether dependants run (kSucceeded) or are skipped.
 // `on_skip` is called (on some worker) for each node skipped because an upstream node failed or was
 // skipped, `on_unrunnable` for nodes whose resources can never be met.
-struct SchedulerCallbacks {
+struct DagCallbacks {
   std::function<NodeOutcome(int32_t node, const std::vector<int>& gpus)> run;
   std::function<void(int32_t node)> on_skip;
   std::function<void(int32_t node, const Status& why)> on_unrunnable;
 };
 
-struct SchedulerStats {
+struct DagStats {
   int64_t succeeded = 0;
   int64_t failed = 0;
   int64_t skipped = 0;
@@ -54,8 +55,7 @@ struct SchedulerStats {
 
 // Runs every node of `nodes` once (or skips it) and returns when all are done. InvalidArgument
 // for an upstream index out of range or a cycle (checked before anything runs).
-StatusOr<SchedulerStats> RunDag(const std::vector<SchedulerNode>& nodes,
-                                const SchedulerCallbacks& callbacks,
-                                const SchedulerOptions& options = {});
+StatusOr<DagStats> RunDag(const std::vector<DagNode>& nodes, const DagCallbacks& callbacks,
+                          const DagOptions& options = {});
 
 }  // namespace mlcore::pipeline

@@ -1,4 +1,4 @@
-#include "mlcore/pipeline/scheduler.h"
+#include "mlcore/pipeline/dag.h"
 
 #include <algorithm>
 #include <condition_variable>
@@ -15,8 +15,7 @@ namespace {
 // one lock held briefly beats finer locking at the per-task costs we aim for (microseconds).
 class DagRun {
  public:
-  DagRun(const std::vector<SchedulerNode>& nodes, const SchedulerCallbacks& cb,
-         const SchedulerOptions& opt)
+  DagRun(const std::vector<DagNode>& nodes, const DagCallbacks& cb, const DagOptions& opt)
       : nodes_(nodes), cb_(cb) {
     workers_ = opt.max_parallelism > 0 ? opt.max_parallelism
                                        : std::max(1u, std::thread::hardware_concurrency());
@@ -82,7 +81,7 @@ class DagRun {
     return absl::OkStatus();
   }
 
-  SchedulerStats Run() {
+  DagStats Run() {
     std::vector<std::thread> threads;
     int extra = std::min<int64_t>(workers_ - 1, std::max<int64_t>(0, remaining_ - 1));
     threads.reserve(extra);
@@ -94,7 +93,7 @@ class DagRun {
 
  private:
   void MakeReadyLocked(int32_t i, std::vector<int32_t>* skipped) {
-    const SchedulerNode& node = nodes_[i];
+    const DagNode& node = nodes_[i];
     if (bad_[i] && !node.run_always) {
       skipped->push_back(i);
       return;
@@ -106,7 +105,7 @@ class DagRun {
     (node.gpu > 0 ? ready_gpu_ : ready_cpu_).push_back(i);
   }
 
-  static bool SkipOk(const SchedulerNode& node, int32_t upstream) {
+  static bool SkipOk(const DagNode& node, int32_t upstream) {
     return std::find(node.skip_ok.begin(), node.skip_ok.end(), upstream) != node.skip_ok.end();
   }
 
@@ -236,8 +235,8 @@ class DagRun {
     }
   }
 
-  const std::vector<SchedulerNode>& nodes_;
-  const SchedulerCallbacks& cb_;
+  const std::vector<DagNode>& nodes_;
+  const DagCallbacks& cb_;
   int workers_ = 1;
   double cpu_total_ = 1;
   int gpu_total_ = 0;
@@ -257,21 +256,20 @@ class DagRun {
   std::vector<int> free_devices_;  // device indices not held by a running node
   int64_t remaining_ = 0;
   int idle_ = 0;
-  SchedulerStats stats_;
+  DagStats stats_;
 };
 
 }  // namespace
 
-StatusOr<SchedulerStats> RunDag(const std::vector<SchedulerNode>& nodes,
-                                const SchedulerCallbacks& callbacks,
-                                const SchedulerOptions& options) {
+StatusOr<DagStats> RunDag(const std::vector<DagNode>& nodes, const DagCallbacks& callbacks,
+                          const DagOptions& options) {
   if (!callbacks.run) return absl::InvalidArgumentError("RunDag needs a run callback");
   if (options.max_parallelism < 0 || options.cpu_slots < 0 || options.gpu_slots < 0) {
     return absl::InvalidArgumentError("scheduler limits must not be negative");
   }
   DagRun run(nodes, callbacks, options);
   MLCORE_RETURN_IF_ERROR(run.Prepare());
-  if (nodes.empty()) return SchedulerStats{};
+  if (nodes.empty()) return DagStats{};
   return run.Run();
 }
 

@@ -1,4 +1,4 @@
-#include "mlcore/pipeline/scheduler.h"
+#include "mlcore/pipeline/dag.h"
 
 #include <atomic>
 #include <chrono>
@@ -12,18 +12,18 @@
 namespace mlcore::pipeline {
 namespace {
 
-TEST(Scheduler, RunsEveryNodeAfterItsUpstream) {
+TEST(RunDag, RunsEveryNodeAfterItsUpstream) {
   // A random DAG: edges only from lower to higher indices.
   const int n = 2000;
   std::mt19937 rng(7);
-  std::vector<SchedulerNode> nodes(n);
+  std::vector<DagNode> nodes(n);
   for (int i = 1; i < n; ++i) {
     int k = rng() % 4;
     for (int j = 0; j < k; ++j) nodes[i].upstream.push_back(rng() % i);
   }
   std::vector<std::atomic<int>> done(n);
   std::atomic<int> violations{0};
-  SchedulerCallbacks cb;
+  DagCallbacks cb;
   cb.run = [&](int32_t i, const std::vector<int>&) {
     for (int32_t u : nodes[i].upstream) {
       if (done[u].load() != 1) ++violations;
@@ -37,10 +37,10 @@ TEST(Scheduler, RunsEveryNodeAfterItsUpstream) {
   EXPECT_EQ(violations.load(), 0);
 }
 
-TEST(Scheduler, RespectsTheConcurrencyLimit) {
-  std::vector<SchedulerNode> nodes(24);
+TEST(RunDag, RespectsTheConcurrencyLimit) {
+  std::vector<DagNode> nodes(24);
   std::atomic<int> running{0}, peak{0};
-  SchedulerCallbacks cb;
+  DagCallbacks cb;
   cb.run = [&](int32_t, const std::vector<int>&) {
     int now = ++running;
     int p = peak.load();
@@ -59,15 +59,15 @@ TEST(Scheduler, RespectsTheConcurrencyLimit) {
   EXPECT_EQ(peak.load(), 2);
 }
 
-TEST(Scheduler, GpuNodesWaitForADeviceWithoutBlockingCpuNodes) {
+TEST(RunDag, GpuNodesWaitForADeviceWithoutBlockingCpuNodes) {
   // Three GPU nodes on one device, then ten CPU nodes: the CPU nodes all finish while the GPU
   // nodes take turns.
-  std::vector<SchedulerNode> nodes(13);
+  std::vector<DagNode> nodes(13);
   for (int i = 0; i < 3; ++i) nodes[i].gpu = 1;
   std::atomic<int> gpu_running{0}, gpu_peak{0}, cpu_done{0};
   std::atomic<int> cpu_done_when_last_gpu_started{-1};
   std::atomic<int> gpu_started{0};
-  SchedulerCallbacks cb;
+  DagCallbacks cb;
   cb.run = [&](int32_t i, const std::vector<int>&) {
     if (nodes[i].gpu > 0) {
       int now = ++gpu_running;
@@ -88,14 +88,14 @@ TEST(Scheduler, GpuNodesWaitForADeviceWithoutBlockingCpuNodes) {
   EXPECT_EQ(cpu_done_when_last_gpu_started.load(), 10);
 }
 
-TEST(Scheduler, RunningGpuNodesHoldDistinctDevices) {
-  std::vector<SchedulerNode> nodes(8);
+TEST(RunDag, RunningGpuNodesHoldDistinctDevices) {
+  std::vector<DagNode> nodes(8);
   for (auto& n : nodes) n.gpu = 1;
   nodes[7].gpu = 2;
   std::mutex mu;
   std::vector<int> held(2, 0);
   int clashes = 0, wrong_count = 0;
-  SchedulerCallbacks cb;
+  DagCallbacks cb;
   cb.run = [&](int32_t i, const std::vector<int>& gpus) {
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -112,9 +112,9 @@ TEST(Scheduler, RunningGpuNodesHoldDistinctDevices) {
   EXPECT_EQ(wrong_count, 0);
 }
 
-TEST(Scheduler, FailureSkipsDownstreamWhileIndependentBranchesFinish) {
+TEST(RunDag, FailureSkipsDownstreamWhileIndependentBranchesFinish) {
   // 0 -> 1 -> 2 ; 3 -> 4 ; 5 (run_always) after 1
-  std::vector<SchedulerNode> nodes(6);
+  std::vector<DagNode> nodes(6);
   nodes[1].upstream = {0};
   nodes[2].upstream = {1};
   nodes[4].upstream = {3};
@@ -122,7 +122,7 @@ TEST(Scheduler, FailureSkipsDownstreamWhileIndependentBranchesFinish) {
   nodes[5].run_always = true;
   std::vector<int> ran(6, 0), skipped(6, 0);
   std::mutex mu;
-  SchedulerCallbacks cb;
+  DagCallbacks cb;
   cb.run = [&](int32_t i, const std::vector<int>&) {
     std::lock_guard<std::mutex> lock(mu);
     ran[i] = 1;
@@ -141,11 +141,11 @@ TEST(Scheduler, FailureSkipsDownstreamWhileIndependentBranchesFinish) {
   EXPECT_EQ(stats->succeeded, 3);
 }
 
-TEST(Scheduler, RejectsCyclesAndBadIndices) {
-  std::vector<SchedulerNode> nodes(3);
+TEST(RunDag, RejectsCyclesAndBadIndices) {
+  std::vector<DagNode> nodes(3);
   nodes[0].upstream = {2};
   nodes[2].upstream = {0};
-  SchedulerCallbacks cb;
+  DagCallbacks cb;
   cb.run = [](int32_t, const std::vector<int>&) { return NodeOutcome::kSucceeded; };
   auto st = RunDag(nodes, cb);
   EXPECT_EQ(st.status().code(), absl::StatusCode::kInvalidArgument);
@@ -154,12 +154,12 @@ TEST(Scheduler, RejectsCyclesAndBadIndices) {
   EXPECT_EQ(RunDag(nodes, cb).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(Scheduler, NodeNeedingMoreGpusThanExistIsUnrunnable) {
-  std::vector<SchedulerNode> nodes(3);
+TEST(RunDag, NodeNeedingMoreGpusThanExistIsUnrunnable) {
+  std::vector<DagNode> nodes(3);
   nodes[0].gpu = 2;
   nodes[1].upstream = {0};
   std::atomic<int> unrunnable{0}, skipped{0}, ran{0};
-  SchedulerCallbacks cb;
+  DagCallbacks cb;
   cb.run = [&](int32_t, const std::vector<int>&) {
     ++ran;
     return NodeOutcome::kSucceeded;
