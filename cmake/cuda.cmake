@@ -1,6 +1,8 @@
 # Decides whether the CUDA kernels are built (MLCORE_WITH_CUDA=AUTO|ON|OFF) and how they link.
 # The runtime is linked statically so that a CUDA build imports on a machine with no driver:
 # libcudart_static loads libcuda.so lazily and reports "no driver" as an error code we handle.
+# cuBLAS(Lt), cuDNN and NCCL are not linked at all: only their headers are needed here, and
+# src/core/cuda_libs.cc dlopen's them on first GPU use (a CPU-only process never maps them).
 set(MLCORE_CUDA_ENABLED OFF)
 string(TOUPPER "${MLCORE_WITH_CUDA}" _mlcore_cuda_mode)
 if(NOT _mlcore_cuda_mode STREQUAL "OFF")
@@ -32,9 +34,20 @@ if(MLCORE_CUDA_ENABLED)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   set(CMAKE_CUDA_RUNTIME_LIBRARY Static)
   find_package(CUDAToolkit REQUIRED)
-  find_path(MLCORE_CUDNN_INCLUDE_DIR cudnn_version.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
-  find_library(MLCORE_CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR})
+  find_path(MLCORE_CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
   find_path(MLCORE_NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+  # Where the loader looks last, after MLCORE_CUDA_LIB_DIR and the dynamic linker's own path:
+  # the toolkit's library folder, and cuDNN's and NCCL's when they live elsewhere.
+  set(MLCORE_CUDA_LIBRARY_DIRS ${CUDAToolkit_LIBRARY_DIR})
+  foreach(_lib cudnn nccl)
+    find_library(MLCORE_${_lib}_LIBRARY_FILE ${_lib} HINTS ${CUDAToolkit_LIBRARY_DIR})
+    if(MLCORE_${_lib}_LIBRARY_FILE)
+      get_filename_component(_dir ${MLCORE_${_lib}_LIBRARY_FILE} DIRECTORY)
+      list(APPEND MLCORE_CUDA_LIBRARY_DIRS ${_dir})
+    endif()
+  endforeach()
+  list(REMOVE_DUPLICATES MLCORE_CUDA_LIBRARY_DIRS)
+  string(REPLACE ";" ":" MLCORE_CUDA_LIBRARY_DIRS "${MLCORE_CUDA_LIBRARY_DIRS}")
 endif()
 
 function(mlcore_add_cuda_sources target)
@@ -43,17 +56,25 @@ function(mlcore_add_cuda_sources target)
   target_compile_definitions(${target} PRIVATE MLCORE_WITH_CUDA=1)
   target_compile_options(${target} PRIVATE
     $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -Xcompiler=-fPIC>)
-  target_link_libraries(${target} PRIVATE CUDA::cudart_static CUDA::cublas)
-  if(MLCORE_CUDNN_LIBRARY)
+  target_include_directories(${target} SYSTEM PRIVATE ${CUDAToolkit_INCLUDE_DIRS})
+  target_link_libraries(${target} PRIVATE CUDA::cudart_static)
+  # No RUNPATH into the toolkit (CUDA's imported targets would add one): libmlcore links only
+  # system libraries, and the CUDA libraries are found by the loader's own search.
+  set_target_properties(${target} PROPERTIES SKIP_BUILD_RPATH ON)
+  # A kernel calling a cuBLAS/cuDNN function that has no forwarder in src/core/cuda_libs_*.cc
+  # fails here, at the library's link, rather than when a program loads it.
+  target_link_options(${target} PRIVATE LINKER:--no-undefined)
+  if(MLCORE_CUDNN_INCLUDE_DIR)
     target_include_directories(${target} PRIVATE ${MLCORE_CUDNN_INCLUDE_DIR})
-    target_link_libraries(${target} PRIVATE ${MLCORE_CUDNN_LIBRARY})
     target_compile_definitions(${target} PRIVATE MLCORE_HAVE_CUDNN=1)
   endif()
   if(MLCORE_NCCL_INCLUDE_DIR)
     target_include_directories(${target} PRIVATE ${MLCORE_NCCL_INCLUDE_DIR})
     target_compile_definitions(${target} PRIVATE MLCORE_HAVE_NCCL_HEADERS=1)
   endif()
-  # cuBLAS/cuDNN are shared libraries in the toolkit folder: find them there at run time.
-  set_property(TARGET ${target} APPEND PROPERTY BUILD_RPATH ${CUDAToolkit_LIBRARY_DIR})
-  set_property(TARGET ${target} APPEND PROPERTY INSTALL_RPATH ${CUDAToolkit_LIBRARY_DIR})
+  # The cuBLAS/cuDNN forwarders stay inside libmlcore: exported, they would take the calls of
+  # another copy of cuBLAS in the same process (PyTorch's, an application's).
+  set_source_files_properties(${PROJECT_SOURCE_DIR}/src/core/cuda_libs_cublas.cc
+                              ${PROJECT_SOURCE_DIR}/src/core/cuda_libs_cudnn.cc
+                              PROPERTIES COMPILE_OPTIONS -fvisibility=hidden)
 endfunction()

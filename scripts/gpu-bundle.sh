@@ -44,6 +44,10 @@ done
   echo "needs from the GPU machine:"
   for binary in "$OUT"/bin/* "$OUT"/lib/libmlcore.so.*; do ldd "$binary" | awk '{print $1}'; done |
     grep -E '^lib(cu|nv)' | sort -u | sed 's/^/  /'
+  # Not in ldd's list: libmlcore dlopen's these on first GPU use (src/core/cuda_libs.cc).
+  blas=$(sed -n 's/^#define CUBLAS_VER_MAJOR \([0-9]*\).*/\1/p' /usr/local/cuda/include/cublas_api.h)
+  dnn=$(sed -n 's/^#define CUDNN_MAJOR \([0-9]*\).*/\1/p' /usr/local/cuda/include/cudnn_version.h 2>/dev/null)
+  echo "  libcublas.so.$blas libcublasLt.so.$blas${dnn:+ libcudnn.so.$dnn} (loaded on first GPU use)"
 } >"$OUT/BUILD_INFO"
 cat "$OUT/BUILD_INFO"
 du -sh "$OUT"

@@ -19,7 +19,7 @@ from _three_step import best_of, have_kfp, once, write_scripts
 PIECES = {
     "interpreter alone": "pass",
     "numpy": "import numpy",
-    "cuBLASLt (linked by libmlcore)": "import ctypes; ctypes.CDLL('libcublasLt.so.13')",
+    "cuBLASLt (dlopen'ed on first GPU use, not at import)": "import ctypes; ctypes.CDLL('libcublasLt.so.13')",
     "import mlcore._mlcore (extension + libs + numpy)": "import mlcore._mlcore",
     "import mlcore": "import mlcore",
     "import mlcore + mlcore.pipelines": "import mlcore.pipelines",

@@ -8,7 +8,6 @@
 #include <cublas_api.h>
 #include <cuda_runtime_api.h>
 #ifdef MLCORE_HAVE_CUDNN
-#include <cudnn_ops.h>
 #include <cudnn_version.h>
 #endif
 #ifdef MLCORE_HAVE_NCCL_HEADERS
@@ -41,15 +40,12 @@ BuildInfo GetBuildInfo() {
     info.cuda_driver_version = CudaVersionString(driver);
   }
   cudaGetLastError();
-  int major = 0, minor = 0, patch = 0;
-  if (cublasGetProperty(MAJOR_VERSION, &major) == CUBLAS_STATUS_SUCCESS &&
-      cublasGetProperty(MINOR_VERSION, &minor) == CUBLAS_STATUS_SUCCESS &&
-      cublasGetProperty(PATCH_LEVEL, &patch) == CUBLAS_STATUS_SUCCESS) {
-    info.cublas_version = absl::StrCat(major, ".", minor, ".", patch);
-  }
+  // The headers' versions: asking the libraries would dlopen them (cuda_libs.h), and a CPU-only
+  // process must not pay that to describe itself. Their sonames carry the same major version.
+  info.cublas_version =
+      absl::StrCat(CUBLAS_VER_MAJOR, ".", CUBLAS_VER_MINOR, ".", CUBLAS_VER_PATCH);
 #ifdef MLCORE_HAVE_CUDNN
-  size_t cudnn = cudnnGetVersion();  // major * 10000 + minor * 100 + patch since cuDNN 9
-  info.cudnn_version = absl::StrCat(cudnn / 10000, ".", (cudnn % 10000) / 100, ".", cudnn % 100);
+  info.cudnn_version = absl::StrCat(CUDNN_MAJOR, ".", CUDNN_MINOR, ".", CUDNN_PATCHLEVEL);
 #endif
 #ifdef MLCORE_HAVE_NCCL_HEADERS
   info.nccl_version = absl::StrCat(NCCL_MAJOR, ".", NCCL_MINOR, ".", NCCL_PATCH);

@@ -22,6 +22,7 @@
 #include <random>
 #include <vector>
 
+#include "core/cuda_libs.h"
 #include "core/device_dispatch.h"
 #include "mlcore/nn/layers.h"
 #include "nn/bf16.h"
@@ -40,7 +41,8 @@ std::atomic<int> conv_backend_override{-1};
 
 bool ConvCudaHasCudnn() {
 #if defined(MLCORE_WITH_CUDA) && defined(MLCORE_HAVE_CUDNN)
-  return true;
+  // cuDNN is loaded on first use (core/cuda_libs.h); im2col + cuBLAS when it cannot be.
+  return mlcore::internal::CudaLibraryAvailable(mlcore::internal::kCudnn);
 #else
   return false;
 #endif

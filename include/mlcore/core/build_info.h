@@ -15,9 +15,11 @@ struct BuildInfo {
   std::string cuda_architectures;    // e.g. "80;90"
   std::string cuda_runtime_version;  // linked runtime
   std::string cuda_driver_version;   // "" when no driver is loaded
+  // The cuBLAS, cuDNN and NCCL headers the build saw; the libraries themselves are loaded on
+  // first GPU use (MLCORE_CUDA_LIB_DIR, then the dynamic linker's path, then the toolkit's).
   std::string cublas_version;
   std::string cudnn_version;
-  std::string nccl_version;  // headers the build saw
+  std::string nccl_version;
   int cuda_device_count = 0;
   std::string cuda_unavailable_reason;  // why cuda_device_count is 0
 };

@@ -25,10 +25,15 @@ if ! { cmake -S "$consumer_dir" -B "$work/consumer" "${generator[@]}" \
   echo "the consumer of every module does not build against the installed package" >&2
   exit 1
 fi
-# The programs must resolve libmlcore from the install prefix, not the build tree.
+# The programs must resolve libmlcore from the install prefix, not the build tree, and must not
+# pull in cuBLAS or cuDNN (libmlcore loads them on first GPU use).
 for program in build/quickstart_cpp build/train_digits_cpp consumer/mlcore_consumer; do
   if ldd "$work/$program" | grep -q "$build_dir/libmlcore"; then
     echo "$program links the build tree, not the installed library" >&2
+    exit 1
+  fi
+  if ldd "$work/$program" | grep -E 'libcublas|libcudnn|libnccl'; then
+    echo "$program loads CUDA libraries at start-up" >&2
     exit 1
   fi
 done
