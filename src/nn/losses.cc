@@ -5,9 +5,9 @@
 #include <cmath>
 #include <limits>
 
+#include "core/cpu_math.h"
 #include "core/device_dispatch.h"
 #include "mlcore/nn/loss.h"
-#include "nn/cpu_math.h"
 
 namespace mlcore::nn {
 namespace {

@@ -6,9 +6,9 @@
 #include <immintrin.h>
 #endif
 
+#include "core/cpu_math.h"
 #include "core/device_dispatch.h"
 #include "mlcore/optim/optimizer.h"
-#include "nn/cpu_math.h"
 #include "optim/adam.h"
 #include "optim/optimizer_util.h"
 
@@ -79,7 +79,7 @@ class AdamOptimizer : public Optimizer {
             {"eps", o_.eps},
             {"weight_decay", o_.weight_decay}};
   }
-  Status Step(absl::Span<nn::Parameter* const> params, double lr) override {
+  Status Step(absl::Span<Parameter* const> params, double lr) override {
     MLCORE_RETURN_IF_ERROR(internal::CheckParameters(name(), params));
     const int64_t t = steps_ + 1;
     const float b1 = static_cast<float>(o_.beta1);
@@ -92,7 +92,7 @@ class AdamOptimizer : public Optimizer {
     const float eps = static_cast<float>(o_.eps);
     const float wd = static_cast<float>(o_.weight_decay);
     const float decay = decoupled_ ? static_cast<float>(1.0 - lr * o_.weight_decay) : 1.0f;
-    for (nn::Parameter* p : params) {
+    for (Parameter* p : params) {
       MLCORE_ASSIGN_OR_RETURN(float* m, internal::Slot(state_, *p, "m"));
       MLCORE_ASSIGN_OR_RETURN(float* v, internal::Slot(state_, *p, "v"));
       float* w = p->value.data<float>();
@@ -104,7 +104,7 @@ class AdamOptimizer : public Optimizer {
         continue;
       }
       const AdamConstants k{b1, b2, step, inv_sqrt_c2, eps, wd, decay};
-      nn::internal::ParallelFor(p->value.numel(), 12, [&](int64_t b, int64_t e) {
+      cpu::ParallelFor(p->value.numel(), 12, [&](int64_t b, int64_t e) {
         if (decoupled_) {
           AdamRange<true>(w + b, g + b, m + b, v + b, e - b, k);
         } else {

@@ -10,8 +10,8 @@
 #include <string>
 
 #include "absl/types/span.h"
+#include "mlcore/core/parameter.h"
 #include "mlcore/core/tensor.h"
-#include "mlcore/nn/parameter.h"
 
 namespace mlcore::optim {
 
@@ -25,7 +25,7 @@ class Optimizer {
 
   // One update of every parameter with learning rate `lr` (the schedule's value for this step).
   // Parameters must be float32 on the CPU with value and grad of the same shape.
-  virtual Status Step(absl::Span<nn::Parameter* const> params, double lr) = 0;
+  virtual Status Step(absl::Span<Parameter* const> params, double lr) = 0;
 
   double learning_rate() const { return lr_; }
   void set_learning_rate(double lr) { lr_ = lr; }
