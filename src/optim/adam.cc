@@ -151,19 +151,25 @@ StatusOr<std::shared_ptr<Optimizer>> AdamW(AdamOptions o) {
   return std::shared_ptr<Optimizer>(std::make_shared<AdamOptimizer>(o, true));
 }
 
-StatusOr<std::shared_ptr<Optimizer>> MakeOptimizer(const std::string& name,
-                                                   const std::map<std::string, double>& c) {
+namespace {
+
+// From config() as checkpoints store it; AdamW's default decay is its usual 0.01.
+StatusOr<std::shared_ptr<Optimizer>> AdamFromConfig(const OptimizerConfig& c, bool decoupled) {
   using internal::Get;
-  if (name == "sgd") {
-    return Sgd({Get(c, "lr", 0.01), Get(c, "momentum", 0), Get(c, "nesterov", 0) != 0,
-                Get(c, "weight_decay", 0)});
-  }
-  if (name == "adam" || name == "adamw") {
-    AdamOptions o{Get(c, "lr", 1e-3), Get(c, "beta1", 0.9), Get(c, "beta2", 0.999),
-                  Get(c, "eps", 1e-8), Get(c, "weight_decay", name == "adamw" ? 0.01 : 0.0)};
-    return name == "adam" ? Adam(o) : AdamW(o);
-  }
-  return absl::NotFoundError("unknown optimizer '" + name + "'; known: sgd, adam, adamw");
+  AdamOptions o{Get(c, "lr", 1e-3), Get(c, "beta1", 0.9), Get(c, "beta2", 0.999),
+                Get(c, "eps", 1e-8), Get(c, "weight_decay", decoupled ? 0.01 : 0.0)};
+  return decoupled ? AdamW(o) : Adam(o);
 }
+
+Registrar<OptimizerFactory> adam_registration(OptimizerRegistry(), "adam",
+                                              [](const OptimizerConfig& c) {
+                                                return AdamFromConfig(c, false);
+                                              });
+Registrar<OptimizerFactory> adamw_registration(OptimizerRegistry(), "adamw",
+                                               [](const OptimizerConfig& c) {
+                                                 return AdamFromConfig(c, true);
+                                               });
+
+}  // namespace
 
 }  // namespace mlcore::optim

@@ -78,4 +78,15 @@ StatusOr<std::shared_ptr<Optimizer>> Sgd(SgdOptions o) {
   return std::shared_ptr<Optimizer>(std::make_shared<SgdOptimizer>(o));
 }
 
+namespace {
+
+Registrar<OptimizerFactory> sgd_registration(
+    OptimizerRegistry(), "sgd", [](const OptimizerConfig& c) {
+      using internal::Get;
+      return Sgd({Get(c, "lr", 0.01), Get(c, "momentum", 0), Get(c, "nesterov", 0) != 0,
+                  Get(c, "weight_decay", 0)});
+    });
+
+}  // namespace
+
 }  // namespace mlcore::optim

@@ -5,12 +5,15 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/types/span.h"
 #include "mlcore/core/parameter.h"
+#include "mlcore/core/registry.h"
 #include "mlcore/core/tensor.h"
 
 namespace mlcore::optim {
@@ -67,8 +70,20 @@ StatusOr<std::shared_ptr<Optimizer>> Adam(AdamOptions options = {});
 // AdamW's usual default weight_decay is 0.01; pass it explicitly.
 StatusOr<std::shared_ptr<Optimizer>> AdamW(AdamOptions options);
 
-// By name with hyperparameters from config() (what checkpoints store).
+// Hyperparameters by name, as Optimizer::config() returns them.
+using OptimizerConfig = std::map<std::string, double>;
+using OptimizerFactory =
+    std::function<StatusOr<std::shared_ptr<Optimizer>>(const OptimizerConfig&)>;
+// The optimizers by name ("optimizer" in messages): "sgd", "adam", "adamw", each registered from
+// its own file. A C++ program adds its own with RegisterOptimizer (AlreadyExists when the name is
+// taken) or a static Registrar<OptimizerFactory>, so checkpoints naming it load.
+Registry<OptimizerFactory>& OptimizerRegistry();
+Status RegisterOptimizer(const std::string& name, OptimizerFactory factory);
+std::vector<std::string> OptimizerNames();
+
+// By name with hyperparameters from config() (what checkpoints store). InvalidArgument listing
+// the known names when `name` is unknown.
 StatusOr<std::shared_ptr<Optimizer>> MakeOptimizer(const std::string& name,
-                                                   const std::map<std::string, double>& config);
+                                                   const OptimizerConfig& config);
 
 }  // namespace mlcore::optim
