@@ -154,21 +154,16 @@ StatusOr<std::shared_ptr<Optimizer>> AdamW(AdamOptions o) {
 namespace {
 
 // From config() as checkpoints store it; AdamW's default decay is its usual 0.01.
-StatusOr<std::shared_ptr<Optimizer>> AdamFromConfig(const OptimizerConfig& c, bool decoupled) {
+template <bool kDecoupled>
+StatusOr<std::shared_ptr<Optimizer>> AdamFromConfig(const OptimizerConfig& c) {
   using internal::Get;
   AdamOptions o{Get(c, "lr", 1e-3), Get(c, "beta1", 0.9), Get(c, "beta2", 0.999),
-                Get(c, "eps", 1e-8), Get(c, "weight_decay", decoupled ? 0.01 : 0.0)};
-  return decoupled ? AdamW(o) : Adam(o);
+                Get(c, "eps", 1e-8), Get(c, "weight_decay", kDecoupled ? 0.01 : 0.0)};
+  return kDecoupled ? AdamW(o) : Adam(o);
 }
 
-Registrar<OptimizerFactory> adam_registration(OptimizerRegistry(), "adam",
-                                              [](const OptimizerConfig& c) {
-                                                return AdamFromConfig(c, false);
-                                              });
-Registrar<OptimizerFactory> adamw_registration(OptimizerRegistry(), "adamw",
-                                               [](const OptimizerConfig& c) {
-                                                 return AdamFromConfig(c, true);
-                                               });
+Registrar<OptimizerFactory> adam_registration(OptimizerRegistry(), "adam", &AdamFromConfig<false>);
+Registrar<OptimizerFactory> adamw_registration(OptimizerRegistry(), "adamw", &AdamFromConfig<true>);
 
 }  // namespace
 

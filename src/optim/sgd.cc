@@ -80,12 +80,14 @@ StatusOr<std::shared_ptr<Optimizer>> Sgd(SgdOptions o) {
 
 namespace {
 
-Registrar<OptimizerFactory> sgd_registration(
-    OptimizerRegistry(), "sgd", [](const OptimizerConfig& c) {
-      using internal::Get;
-      return Sgd({Get(c, "lr", 0.01), Get(c, "momentum", 0), Get(c, "nesterov", 0) != 0,
-                  Get(c, "weight_decay", 0)});
-    });
+// From config() as checkpoints store it.
+StatusOr<std::shared_ptr<Optimizer>> SgdFromConfig(const OptimizerConfig& c) {
+  using internal::Get;
+  return Sgd({Get(c, "lr", 0.01), Get(c, "momentum", 0), Get(c, "nesterov", 0) != 0,
+              Get(c, "weight_decay", 0)});
+}
+
+Registrar<OptimizerFactory> sgd_registration(OptimizerRegistry(), "sgd", &SgdFromConfig);
 
 }  // namespace
 
