@@ -10,6 +10,8 @@
 #include "mlcore/core/dtype.h"
 #include "mlcore/core/half.h"
 #include "mlcore/core/logging.h"
+#include "mlcore/core/parameter.h"
+#include "mlcore/core/registry.h"
 #include "mlcore/core/status.h"
 #include "mlcore/core/tensor.h"
 #include "mlcore/core/thread_pool.h"

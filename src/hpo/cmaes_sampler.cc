@@ -317,8 +317,6 @@ class CmaEsSampler : public Sampler {
   std::map<int64_t, Member> members_;  // trial number -> its generation and point
 };
 
-}  // namespace
-
 StatusOr<std::unique_ptr<Sampler>> NewCmaEsSampler(const SamplerOptions& options) {
   if (!(options.cmaes_sigma0 > 0 && options.cmaes_sigma0 <= 1)) {
     return absl::InvalidArgumentError(
@@ -330,5 +328,9 @@ StatusOr<std::unique_ptr<Sampler>> NewCmaEsSampler(const SamplerOptions& options
   }
   return std::unique_ptr<Sampler>(new CmaEsSampler(options, ResolveSeed(options.seed)));
 }
+
+Registrar<SamplerFactory> registration(SamplerRegistry(), "cmaes", &NewCmaEsSampler);
+
+}  // namespace
 
 }  // namespace mlcore::hpo::internal

@@ -242,8 +242,6 @@ class GpSampler : public Sampler {
   std::map<int64_t, std::vector<double>> suggested_;  // trial number -> its point
 };
 
-}  // namespace
-
 StatusOr<std::unique_ptr<Sampler>> NewGpSampler(const SamplerOptions& options) {
   if (options.gp_n_candidates < 1) {
     return absl::InvalidArgumentError(
@@ -251,5 +249,9 @@ StatusOr<std::unique_ptr<Sampler>> NewGpSampler(const SamplerOptions& options) {
   }
   return std::unique_ptr<Sampler>(new GpSampler(options, ResolveSeed(options.seed)));
 }
+
+Registrar<SamplerFactory> registration(SamplerRegistry(), "gp", &NewGpSampler);
+
+}  // namespace
 
 }  // namespace mlcore::hpo::internal

@@ -131,10 +131,12 @@ class GridSampler : public Sampler {
   std::vector<int64_t> order_;
 };
 
-}  // namespace
-
 StatusOr<std::unique_ptr<Sampler>> NewGridSampler(const SamplerOptions& options) {
   return std::unique_ptr<Sampler>(new GridSampler(options.grid, ResolveSeed(options.seed)));
 }
+
+Registrar<SamplerFactory> registration(SamplerRegistry(), "grid", &NewGridSampler);
+
+}  // namespace
 
 }  // namespace mlcore::hpo::internal

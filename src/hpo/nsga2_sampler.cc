@@ -213,7 +213,8 @@ StatusOr<std::unique_ptr<Sampler>> NewNsga2Sampler(const Nsga2Options& options) 
   return std::unique_ptr<Sampler>(new Nsga2Sampler(options, internal::ResolveSeed(options.seed)));
 }
 
-namespace internal {
+namespace {
+
 StatusOr<std::unique_ptr<Sampler>> NewNsga2SamplerFromOptions(const SamplerOptions& options) {
   Nsga2Options o;
   o.seed = options.seed;
@@ -222,6 +223,9 @@ StatusOr<std::unique_ptr<Sampler>> NewNsga2SamplerFromOptions(const SamplerOptio
   o.mutation_prob = options.nsga2_mutation_prob;
   return NewNsga2Sampler(o);
 }
-}  // namespace internal
+
+Registrar<SamplerFactory> registration(SamplerRegistry(), "nsga2", &NewNsga2SamplerFromOptions);
+
+}  // namespace
 
 }  // namespace mlcore::hpo

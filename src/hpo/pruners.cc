@@ -1,17 +1,13 @@
-// The built-in pruners and their registry. Each decides from the stored intermediate values
+// The built-in pruners, registered by name here. Each decides from the stored intermediate values
 // alone (no pruner state), so workers in several processes make the same decisions.
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <mutex>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "hpo/builtin.h"
 #include "mlcore/hpo/pruner.h"
 
 namespace mlcore::hpo {
-namespace internal {
 namespace {
 
 bool Worse(StudyDirection d, double a, double b) {
@@ -176,8 +172,6 @@ Status CheckHalving(const PrunerOptions& o) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
 StatusOr<std::unique_ptr<Pruner>> NewMedianPruner(const PrunerOptions& o) {
   if (o.min_trials_required < 1) {
     return absl::InvalidArgumentError(
@@ -204,59 +198,37 @@ StatusOr<std::unique_ptr<Pruner>> NewHyperbandPruner(const PrunerOptions& o) {
   return std::unique_ptr<Pruner>(new HyperbandPruner(o));
 }
 
-}  // namespace internal
-
-namespace {
-struct PrunerRegistry {
-  std::mutex mu;
-  std::map<std::string, PrunerFactory> factories;
-};
-PrunerRegistry& GetPrunerRegistry() {
-  static PrunerRegistry* r = [] {
-    auto* r = new PrunerRegistry;
-    r->factories["median"] = &internal::NewMedianPruner;
-    r->factories["successive_halving"] = &internal::NewSuccessiveHalvingPruner;
-    r->factories["hyperband"] = &internal::NewHyperbandPruner;
-    return r;
-  }();
-  return *r;
+// No pruning, under the name users write for it; CreatePruner("") means the same.
+StatusOr<std::unique_ptr<Pruner>> NewNoPruner(const PrunerOptions&) {
+  return std::unique_ptr<Pruner>();
 }
+
+Registrar<PrunerFactory> none_registration(PrunerRegistry(), "none", &NewNoPruner);
+Registrar<PrunerFactory> median_registration(PrunerRegistry(), "median", &NewMedianPruner);
+Registrar<PrunerFactory> halving_registration(PrunerRegistry(), "successive_halving",
+                                              &NewSuccessiveHalvingPruner);
+Registrar<PrunerFactory> hyperband_registration(PrunerRegistry(), "hyperband", &NewHyperbandPruner);
+
 }  // namespace
 
+Registry<PrunerFactory>& PrunerRegistry() {
+  static auto* registry = new Registry<PrunerFactory>("pruner");
+  return *registry;
+}
+
 Status RegisterPruner(const std::string& name, PrunerFactory factory) {
-  PrunerRegistry& r = GetPrunerRegistry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  if (name.empty() || name == "none" || !r.factories.emplace(name, std::move(factory)).second) {
-    return absl::AlreadyExistsError(absl::StrCat("a pruner named '", name, "' is registered"));
+  if (name.empty()) {
+    return absl::AlreadyExistsError("the pruner name '' is taken: it means no pruning");
   }
-  return absl::OkStatus();
+  return PrunerRegistry().Register(name, std::move(factory));
 }
 
 StatusOr<std::unique_ptr<Pruner>> CreatePruner(const std::string& name,
                                                const PrunerOptions& options) {
-  if (name.empty() || name == "none") return std::unique_ptr<Pruner>();
-  PrunerFactory factory;
-  {
-    PrunerRegistry& r = GetPrunerRegistry();
-    std::lock_guard<std::mutex> lock(r.mu);
-    auto it = r.factories.find(name);
-    if (it == r.factories.end()) {
-      std::vector<std::string> names = {"none"};
-      for (const auto& [n, f] : r.factories) names.push_back(n);
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown pruner '", name, "' (known: ", absl::StrJoin(names, ", "), ")"));
-    }
-    factory = it->second;
-  }
-  return factory(options);
+  if (name.empty()) return std::unique_ptr<Pruner>();
+  return PrunerRegistry().Create(name, options);
 }
 
-std::vector<std::string> PrunerNames() {
-  PrunerRegistry& r = GetPrunerRegistry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  std::vector<std::string> names = {"none"};
-  for (const auto& [n, f] : r.factories) names.push_back(n);
-  return names;
-}
+std::vector<std::string> PrunerNames() { return PrunerRegistry().Names(); }
 
 }  // namespace mlcore::hpo

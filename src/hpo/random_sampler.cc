@@ -46,10 +46,12 @@ class RandomSampler : public Sampler {
   uint64_t seed_;
 };
 
-}  // namespace
-
 StatusOr<std::unique_ptr<Sampler>> NewRandomSampler(const SamplerOptions& options) {
   return std::unique_ptr<Sampler>(new RandomSampler(ResolveSeed(options.seed)));
 }
+
+Registrar<SamplerFactory> registration(SamplerRegistry(), "random", &NewRandomSampler);
+
+}  // namespace
 
 }  // namespace mlcore::hpo::internal

@@ -1,35 +1,13 @@
-#include <map>
-#include <mutex>
-
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "hpo/builtin.h"
+// The sampler registry (each built-in sampler registers itself from its own file) and what all
+// samplers share.
 #include "mlcore/hpo/sampler.h"
 
 namespace mlcore::hpo {
-namespace {
 
-struct Registry {
-  std::mutex mu;
-  std::map<std::string, SamplerFactory> factories;
-};
-
-Registry& GetRegistry() {
-  static Registry* registry = [] {
-    auto* r = new Registry;
-    r->factories["random"] = &internal::NewRandomSampler;
-    r->factories["grid"] = &internal::NewGridSampler;
-    r->factories["tpe"] = &internal::NewTpeSampler;
-    r->factories["nsga2"] = &internal::NewNsga2SamplerFromOptions;
-    r->factories["gp"] = &internal::NewGpSampler;
-    r->factories["cmaes"] = &internal::NewCmaEsSampler;
-    r->factories["sobol"] = &internal::NewSobolSampler;
-    return r;
-  }();
+Registry<SamplerFactory>& SamplerRegistry() {
+  static auto* registry = new Registry<SamplerFactory>("sampler");
   return *registry;
 }
-
-}  // namespace
 
 StatusOr<std::map<std::string, double>> Sampler::SampleRelative(const SamplerContext&,
                                                                 const FrozenTrial&) {
@@ -37,39 +15,15 @@ StatusOr<std::map<std::string, double>> Sampler::SampleRelative(const SamplerCon
 }
 
 Status RegisterSampler(const std::string& name, SamplerFactory factory) {
-  Registry& r = GetRegistry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  if (!r.factories.emplace(name, std::move(factory)).second) {
-    return absl::AlreadyExistsError(absl::StrCat("a sampler named '", name, "' is registered"));
-  }
-  return absl::OkStatus();
+  return SamplerRegistry().Register(name, std::move(factory));
 }
 
 StatusOr<std::unique_ptr<Sampler>> CreateSampler(const std::string& name,
                                                  const SamplerOptions& options) {
-  SamplerFactory factory;
-  {
-    Registry& r = GetRegistry();
-    std::lock_guard<std::mutex> lock(r.mu);
-    auto it = r.factories.find(name);
-    if (it == r.factories.end()) {
-      std::vector<std::string> names;
-      for (const auto& [n, f] : r.factories) names.push_back(n);
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown sampler '", name, "' (known: ", absl::StrJoin(names, ", "), ")"));
-    }
-    factory = it->second;
-  }
-  return factory(options);
+  return SamplerRegistry().Create(name, options);
 }
 
-std::vector<std::string> SamplerNames() {
-  Registry& r = GetRegistry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  std::vector<std::string> names;
-  for (const auto& [n, f] : r.factories) names.push_back(n);
-  return names;
-}
+std::vector<std::string> SamplerNames() { return SamplerRegistry().Names(); }
 
 uint64_t TrialSeed(uint64_t seed, int64_t trial_number, std::string_view salt) {
   // splitmix64 over the seed, the number and an FNV-1a hash of the salt.

@@ -57,10 +57,12 @@ class SobolSampler : public Sampler {
   std::unique_ptr<SobolSequence> sequence_;
 };
 
-}  // namespace
-
 StatusOr<std::unique_ptr<Sampler>> NewSobolSampler(const SamplerOptions& options) {
   return std::unique_ptr<Sampler>(new SobolSampler(options, ResolveSeed(options.seed)));
 }
+
+Registrar<SamplerFactory> registration(SamplerRegistry(), "sobol", &NewSobolSampler);
+
+}  // namespace
 
 }  // namespace mlcore::hpo::internal

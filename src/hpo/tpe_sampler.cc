@@ -425,8 +425,6 @@ class TpeSampler : public Sampler {
   mutable Cell scratch_;
 };
 
-}  // namespace
-
 StatusOr<std::unique_ptr<Sampler>> NewTpeSampler(const SamplerOptions& options) {
   if (options.gamma <= 0 || options.gamma > 1) {
     return absl::InvalidArgumentError(
@@ -438,5 +436,9 @@ StatusOr<std::unique_ptr<Sampler>> NewTpeSampler(const SamplerOptions& options) 
   }
   return std::unique_ptr<Sampler>(new TpeSampler(options, ResolveSeed(options.seed)));
 }
+
+Registrar<SamplerFactory> registration(SamplerRegistry(), "tpe", &NewTpeSampler);
+
+}  // namespace
 
 }  // namespace mlcore::hpo::internal

@@ -4,9 +4,9 @@
 
 #include <cmath>
 
+#include "core/cpu_math.h"
 #include "core/device_dispatch.h"
 #include "mlcore/nn/layers.h"
-#include "nn/cpu_math.h"
 
 namespace mlcore::nn {
 namespace {
@@ -91,8 +91,8 @@ class Activation : public Layer {
     }
     const float* in = x.data<float>();
     float* out = y.data<float>();
-    internal::ParallelFor(x.numel(), 8,
-                          [&](int64_t b, int64_t e) { ForwardRange<Op>(in + b, out + b, e - b); });
+    cpu::ParallelFor(x.numel(), 8,
+                     [&](int64_t b, int64_t e) { ForwardRange<Op>(in + b, out + b, e - b); });
     return y;
   }
   StatusOr<Tensor> DoBackward(const Tensor& dy) override {
@@ -106,7 +106,7 @@ class Activation : public Layer {
     const float* s = saved_.data<float>();
     const float* g = dy.data<float>();
     float* out = dx.data<float>();
-    internal::ParallelFor(dy.numel(), 8, [&](int64_t b, int64_t e) {
+    cpu::ParallelFor(dy.numel(), 8, [&](int64_t b, int64_t e) {
       BackwardRange<Op>(s + b, g + b, out + b, e - b);
     });
     return dx;
@@ -141,7 +141,7 @@ class SoftmaxLayer : public Layer {
     MLCORE_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(x.shape(), DType::kFloat32));
     const float* in = x.data<float>();
     float* out = y.data<float>();
-    internal::ParallelFor(rows, c * 4, [&](int64_t b, int64_t e) {
+    cpu::ParallelFor(rows, c * 4, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         const float* xr = in + r * c;
         float* yr = out + r * c;

@@ -2,9 +2,9 @@
 // CUDA (cuBLAS, which rounds to bf16 itself). Leading axes are flattened into rows.
 #include "nn/attend.h"
 
+#include "core/cpu_math.h"
 #include "core/device_dispatch.h"
 #include "nn/bf16.h"
-#include "nn/cpu_math.h"
 #include "nn/dense.h"
 
 namespace mlcore::nn::internal {
@@ -28,7 +28,7 @@ StatusOr<Tensor> AttendForward(const Tensor& x, const Tensor& table) {
   }
   const Bf16Operand x_op(x.data<float>(), x.numel(), Bf16());
   const Bf16Operand t_op(table.data<float>(), table.numel(), Bf16());
-  MatMulNT(x_op.get(), t_op.get(), y.data<float>(), rows, dim, vocab);
+  cpu::MatMulNT(x_op.get(), t_op.get(), y.data<float>(), rows, dim, vocab);
   return y;
 }
 
@@ -54,10 +54,10 @@ StatusOr<Tensor> AttendBackward(const Tensor& dy, const Tensor& x, const Tensor&
   }
   const Bf16Operand dy_op(dy.data<float>(), dy.numel(), Bf16());
   const Bf16Operand x_op(x.data<float>(), x.numel(), Bf16());
-  MatMulTN(dy_op.get(), x_op.get(), dtable.data<float>(), rows, vocab, dim);
+  cpu::MatMulTN(dy_op.get(), x_op.get(), dtable.data<float>(), rows, vocab, dim);
   if (input_grad) {
     const Bf16Operand t_op(table.data<float>(), table.numel(), Bf16());
-    MatMul(dy_op.get(), t_op.get(), dx.data<float>(), rows, vocab, dim);
+    cpu::MatMul(dy_op.get(), t_op.get(), dx.data<float>(), rows, vocab, dim);
   }
   return dx;
 }

@@ -6,9 +6,9 @@
 
 #include <cmath>
 
+#include "core/cpu_math.h"
 #include "core/device_dispatch.h"
 #include "mlcore/nn/layers.h"
-#include "nn/cpu_math.h"
 #include "nn/layer_util.h"
 
 namespace mlcore::nn {
@@ -77,7 +77,7 @@ class BatchNormLayer : public Layer {
     float* rm = running_mean_.value.data<float>();
     float* rv = running_var_.value.data<float>();
     if (!training) {
-      internal::ParallelFor(n * c_, s_, [&](int64_t begin, int64_t end) {
+      cpu::ParallelFor(n * c_, s_, [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
           const int64_t c = r % c_;
           const float scale = g[c] / std::sqrt(rv[c] + static_cast<float>(options_.eps));
@@ -93,7 +93,7 @@ class BatchNormLayer : public Layer {
     float* rs = rstd_.data<float>();
     const double m = static_cast<double>(n * s_);
     const double momentum = options_.momentum;
-    internal::ParallelFor(c_, 3 * n * s_, [&](int64_t begin, int64_t end) {
+    cpu::ParallelFor(c_, 3 * n * s_, [&](int64_t begin, int64_t end) {
       for (int64_t c = begin; c < end; ++c) {
         double sum = 0.0;
         for (int64_t k = 0; k < n; ++k) {
@@ -145,7 +145,7 @@ class BatchNormLayer : public Layer {
     float* dg = gamma_.grad.data<float>();
     float* db = beta_.grad.data<float>();
     const double m = static_cast<double>(n * s_);
-    internal::ParallelFor(c_, 3 * n * s_, [&](int64_t begin, int64_t end) {
+    cpu::ParallelFor(c_, 3 * n * s_, [&](int64_t begin, int64_t end) {
       for (int64_t c = begin; c < end; ++c) {
         double sdy = 0.0, sdyh = 0.0;
         for (int64_t k = 0; k < n; ++k) {

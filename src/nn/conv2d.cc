@@ -22,11 +22,11 @@
 #include <random>
 #include <vector>
 
+#include "core/cpu_math.h"
 #include "core/cuda_libs.h"
 #include "core/device_dispatch.h"
 #include "mlcore/nn/layers.h"
 #include "nn/bf16.h"
-#include "nn/cpu_math.h"
 #include "nn/graph_model.h"
 #include "nn/im2col.h"
 #include "nn/layer_util.h"
@@ -257,7 +257,7 @@ class Conv2dLayer : public Layer {
     float* stored = training ? col_store.data<float>() : nullptr;
     const int64_t in_size = g_.channels * g_.height * g_.width;
     const int64_t groups = options_.groups, rg = GroupRows(), fg = filters_ / groups;
-    internal::ParallelFor(batch, filters_ * rows * cols / groups, [&](int64_t begin, int64_t end) {
+    cpu::ParallelFor(batch, filters_ * rows * cols / groups, [&](int64_t begin, int64_t end) {
       std::vector<float> scratch(stored ? 0 : rows * cols);
       for (int64_t n = begin; n < end; ++n) {
         float* col = stored ? stored + n * rows * cols : scratch.data();
@@ -325,45 +325,44 @@ class Conv2dLayer : public Layer {
     std::vector<float> dwt(rg * filters_, 0.0f);
     std::vector<double> db(filters_, 0.0);
     std::mutex mu;
-    internal::ParallelFor(
-        batch, 3 * filters_ * rows * cols / groups, [&](int64_t begin, int64_t end) {
-          std::vector<float> local_dwt(rg * filters_, 0.0f);
-          std::vector<double> local_db(filters_, 0.0);
-          std::vector<float> dyt(cols * filters_);
-          std::vector<float> dcol(need_dx ? rows * cols : 0);
-          for (int64_t n = begin; n < end; ++n) {
-            const float* dyn = grad_output.data<float>() + n * filters_ * cols;
-            for (int64_t f = 0; f < filters_; ++f) {
-              double s = 0.0;
-              for (int64_t p = 0; p < cols; ++p) s += dyn[f * cols + p];
-              local_db[f] += s;
-            }
-            // The bias gradient is a plain sum; only the GEMM operands are rounded.
-            const internal::Bf16Operand dy_op(dyn, filters_ * cols, bf16_);
-            dyn = dy_op.get();
-            for (int64_t f = 0; f < filters_; ++f) {
-              for (int64_t p = 0; p < cols; ++p) dyt[p * filters_ + f] = dyn[f * cols + p];
-            }
-            for (int64_t g = 0; g < groups; ++g) {
-              internal::GemmSerial(stored + n * rows * cols + g * rg * cols, cols, 1,
-                                   dyt.data() + g * fg, filters_, local_dwt.data() + g * rg * fg,
-                                   fg, rg, fg, cols, true);
-            }
-            if (need_dx) {
-              // dcol_g = W_g^T dy_g: W_g^T(r, f) = w[(g * fg + f) * rg + r].
-              for (int64_t g = 0; g < groups; ++g) {
-                internal::GemmSerial(w + g * fg * rg, 1, rg, dyn + g * fg * cols, cols,
-                                     dcol.data() + g * rg * cols, cols, rg, cols, fg, false);
-              }
-              float* dxn = dx.data<float>() + n * in_size;
-              std::memset(dxn, 0, sizeof(float) * in_size);
-              internal::Col2Im(g_, dcol.data(), dxn);
-            }
+    cpu::ParallelFor(batch, 3 * filters_ * rows * cols / groups, [&](int64_t begin, int64_t end) {
+      std::vector<float> local_dwt(rg * filters_, 0.0f);
+      std::vector<double> local_db(filters_, 0.0);
+      std::vector<float> dyt(cols * filters_);
+      std::vector<float> dcol(need_dx ? rows * cols : 0);
+      for (int64_t n = begin; n < end; ++n) {
+        const float* dyn = grad_output.data<float>() + n * filters_ * cols;
+        for (int64_t f = 0; f < filters_; ++f) {
+          double s = 0.0;
+          for (int64_t p = 0; p < cols; ++p) s += dyn[f * cols + p];
+          local_db[f] += s;
+        }
+        // The bias gradient is a plain sum; only the GEMM operands are rounded.
+        const internal::Bf16Operand dy_op(dyn, filters_ * cols, bf16_);
+        dyn = dy_op.get();
+        for (int64_t f = 0; f < filters_; ++f) {
+          for (int64_t p = 0; p < cols; ++p) dyt[p * filters_ + f] = dyn[f * cols + p];
+        }
+        for (int64_t g = 0; g < groups; ++g) {
+          internal::GemmSerial(stored + n * rows * cols + g * rg * cols, cols, 1,
+                               dyt.data() + g * fg, filters_, local_dwt.data() + g * rg * fg, fg,
+                               rg, fg, cols, true);
+        }
+        if (need_dx) {
+          // dcol_g = W_g^T dy_g: W_g^T(r, f) = w[(g * fg + f) * rg + r].
+          for (int64_t g = 0; g < groups; ++g) {
+            internal::GemmSerial(w + g * fg * rg, 1, rg, dyn + g * fg * cols, cols,
+                                 dcol.data() + g * rg * cols, cols, rg, cols, fg, false);
           }
-          std::lock_guard<std::mutex> lock(mu);
-          for (size_t i = 0; i < dwt.size(); ++i) dwt[i] += local_dwt[i];
-          for (int64_t f = 0; f < filters_; ++f) db[f] += local_db[f];
-        });
+          float* dxn = dx.data<float>() + n * in_size;
+          std::memset(dxn, 0, sizeof(float) * in_size);
+          internal::Col2Im(g_, dcol.data(), dxn);
+        }
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      for (size_t i = 0; i < dwt.size(); ++i) dwt[i] += local_dwt[i];
+      for (int64_t f = 0; f < filters_; ++f) db[f] += local_db[f];
+    });
     float* dw = kernel_.grad.data<float>();
     for (int64_t g = 0; g < groups; ++g) {
       for (int64_t f = 0; f < fg; ++f) {

@@ -4,10 +4,10 @@
 #include <cmath>
 #include <random>
 
+#include "core/cpu_math.h"
 #include "core/device_dispatch.h"
 #include "mlcore/nn/layers.h"
 #include "nn/bf16.h"
-#include "nn/cpu_math.h"
 #include "nn/layer_util.h"
 
 namespace mlcore::nn {
@@ -93,8 +93,8 @@ class DenseLayer : public Layer {
     const bool cached = training && bf16 && w16_.Holds(kernel_.value);
     const internal::Bf16Operand w_op(kernel_.value.data<float>(), kernel_.value.numel(),
                                      bf16 && !cached);
-    internal::MatMul(x_op.get(), cached ? w16_.host() : w_op.get(), out, batch, in_, units_,
-                     /*accumulate=*/bias_.value.defined());
+    cpu::MatMul(x_op.get(), cached ? w16_.host() : w_op.get(), out, batch, in_, units_,
+                /*accumulate=*/bias_.value.defined());
     return y;
   }
 
@@ -109,7 +109,7 @@ class DenseLayer : public Layer {
     const bool bf16 = internal::ComputePrecision() == internal::Precision::kBFloat16;
     const internal::Bf16Operand x_op(input_.data<float>(), input_.numel(), bf16);
     const internal::Bf16Operand dy_op(dy, grad_output.numel(), bf16);
-    internal::MatMulTN(x_op.get(), dy_op.get(), kernel_.grad.data<float>(), batch, in_, units_);
+    cpu::MatMulTN(x_op.get(), dy_op.get(), kernel_.grad.data<float>(), batch, in_, units_);
     if (bias_.value.defined()) {
       float* db = bias_.grad.data<float>();
       std::fill(db, db + units_, 0.0f);
@@ -127,8 +127,8 @@ class DenseLayer : public Layer {
     const bool cached = bf16 && w16_.Holds(kernel_.value);
     const internal::Bf16Operand w_op(kernel_.value.data<float>(), kernel_.value.numel(),
                                      bf16 && !cached);
-    internal::MatMulNT(dy_op.get(), cached ? w16_.host() : w_op.get(), dx.data<float>(), batch,
-                       units_, in_);
+    cpu::MatMulNT(dy_op.get(), cached ? w16_.host() : w_op.get(), dx.data<float>(), batch, units_,
+                  in_);
     w16_.Release();
     return dx;
   }

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/cpu_math.h"
 #include "core/device_dispatch.h"
 #include "mlcore/nn/layers.h"
-#include "nn/cpu_math.h"
 #include "nn/pooling.h"
 
 namespace mlcore::nn {
@@ -53,7 +53,7 @@ class GlobalPoolLayer : public Layer {
     }
     const float* in = x.data<float>();
     float* out = y.data<float>();
-    internal::ParallelFor(planes, plane_, [&](int64_t begin, int64_t end) {
+    cpu::ParallelFor(planes, plane_, [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         const float* xp = in + p * plane_;
         if (!max_) {
@@ -97,7 +97,7 @@ class GlobalPoolLayer : public Layer {
     const float* dy = grad_output.data<float>();
     const int32_t* arg = max_ ? argmax_.data<int32_t>() : nullptr;
     const float inv = 1.0f / static_cast<float>(plane_);
-    internal::ParallelFor(planes, plane_, [&](int64_t begin, int64_t end) {
+    cpu::ParallelFor(planes, plane_, [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         float* dxp = dx.data<float>() + p * plane_;
         if (max_) {

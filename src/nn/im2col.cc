@@ -5,7 +5,7 @@
 #include <cstring>
 #include <string>
 
-#include "nn/gemm_avx2.h"
+#include "core/gemm_avx2.h"
 
 namespace mlcore::nn::internal {
 
@@ -141,8 +141,8 @@ void GemmSerial(const float* a, int64_t ars, int64_t acs, const float* b, int64_
     }
     return;
   }
-  if (HasAvx2Fma()) {
-    GemmAvx2(a, ars, acs, b, ldb, c, ldc, m, n, k, accumulate);
+  if (cpu::HasAvx2Fma()) {
+    cpu::GemmAvx2(a, ars, acs, b, ldb, c, ldc, m, n, k, accumulate);
     return;
   }
   using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;

@@ -1,22 +1,10 @@
 // The shape checks every layer shares, and the registry of layer types.
 #include "mlcore/nn/layer.h"
 
-#include <mutex>
 #include <utility>
-
-#include "absl/strings/str_join.h"
 
 namespace mlcore::nn {
 namespace {
-
-struct Registry {
-  std::mutex mu;
-  std::map<std::string, LayerFactory> factories;
-};
-Registry& GetRegistry() {
-  static auto* registry = new Registry;
-  return *registry;
-}
 
 Shape WithoutBatch(const Shape& shape) { return Shape(shape.begin() + 1, shape.end()); }
 
@@ -89,43 +77,19 @@ StatusOr<Tensor> Layer::Backward(const Tensor& grad_output) {
   return DoBackward(grad_output);
 }
 
+Registry<LayerFactory>& LayerRegistry() {
+  static auto* registry = new Registry<LayerFactory>("layer");
+  return *registry;
+}
+
 Status RegisterLayer(const std::string& type, LayerFactory factory) {
-  Registry& r = GetRegistry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  if (!r.factories.emplace(type, std::move(factory)).second) {
-    return absl::AlreadyExistsError("layer type '" + type + "' is already registered");
-  }
-  return absl::OkStatus();
+  return LayerRegistry().Register(type, std::move(factory));
 }
 
 StatusOr<std::shared_ptr<Layer>> CreateLayer(const std::string& type, const LayerConfig& config) {
-  LayerFactory factory;
-  {
-    Registry& r = GetRegistry();
-    std::lock_guard<std::mutex> lock(r.mu);
-    auto it = r.factories.find(type);
-    if (it == r.factories.end()) {
-      std::vector<std::string> known;
-      for (const auto& [name, unused] : r.factories) known.push_back(name);
-      return absl::NotFoundError("unknown layer type '" + type +
-                                 "'; known: " + absl::StrJoin(known, ", "));
-    }
-    factory = it->second;
-  }
-  return factory(config);
+  return LayerRegistry().Create(type, config);
 }
 
-std::vector<std::string> RegisteredLayers() {
-  Registry& r = GetRegistry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  std::vector<std::string> names;
-  for (const auto& [name, unused] : r.factories) names.push_back(name);
-  return names;
-}
-
-LayerRegistration::LayerRegistration(const std::string& type, LayerFactory factory) {
-  Status status = RegisterLayer(type, std::move(factory));
-  if (!status.ok()) std::abort();  // two built-in layers with one name: a build mistake
-}
+std::vector<std::string> RegisteredLayers() { return LayerRegistry().Names(); }
 
 }  // namespace mlcore::nn

@@ -1,13 +1,14 @@
-// The three losses. Each validates its inputs fully before computing, because a wrong label
-// dtype or an out-of-range class id would otherwise read out of bounds or train on garbage.
+// The three built-in losses, registered by name here. Each validates its inputs fully before
+// computing, because a wrong label dtype or an out-of-range class id would otherwise read out of
+// bounds or train on garbage.
 #include "nn/losses.h"
 
 #include <cmath>
 #include <limits>
 
+#include "core/cpu_math.h"
 #include "core/device_dispatch.h"
 #include "mlcore/nn/loss.h"
-#include "nn/cpu_math.h"
 
 namespace mlcore::nn {
 namespace {
@@ -301,24 +302,41 @@ class OnAnyDevice : public Loss {
   std::shared_ptr<Loss> cpu_;
 };
 
+// Every built-in runs on either device: the CPU twin, with CUDA where it has one.
+template <typename CpuLoss>
+StatusOr<std::shared_ptr<Loss>> NewLoss() {
+  return std::shared_ptr<Loss>(std::make_shared<OnAnyDevice>(std::make_shared<CpuLoss>()));
+}
+
+// Each loss also under the names Keras and PyTorch users write.
+Registrar<LossFactory> ce_registration(LossRegistry(), "cross_entropy",
+                                       &NewLoss<SoftmaxCrossEntropy>);
+Registrar<LossFactory> ce_softmax_registration(LossRegistry(), "softmax_cross_entropy",
+                                               &NewLoss<SoftmaxCrossEntropy>);
+Registrar<LossFactory> ce_keras_registration(LossRegistry(), "sparse_categorical_crossentropy",
+                                             &NewLoss<SoftmaxCrossEntropy>);
+Registrar<LossFactory> bce_registration(LossRegistry(), "binary_cross_entropy",
+                                        &NewLoss<BinaryCrossEntropy>);
+Registrar<LossFactory> bce_short_registration(LossRegistry(), "bce", &NewLoss<BinaryCrossEntropy>);
+Registrar<LossFactory> mse_registration(LossRegistry(), "mse", &NewLoss<MeanSquaredError>);
+Registrar<LossFactory> mse_long_registration(LossRegistry(), "mean_squared_error",
+                                             &NewLoss<MeanSquaredError>);
+
 }  // namespace
 
-StatusOr<std::shared_ptr<Loss>> MakeLoss(const std::string& name) {
-  if (name == "cross_entropy" || name == "softmax_cross_entropy" ||
-      name == "sparse_categorical_crossentropy") {
-    return std::shared_ptr<Loss>(
-        std::make_shared<OnAnyDevice>(std::make_shared<SoftmaxCrossEntropy>()));
-  }
-  if (name == "binary_cross_entropy" || name == "bce") {
-    return std::shared_ptr<Loss>(
-        std::make_shared<OnAnyDevice>(std::make_shared<BinaryCrossEntropy>()));
-  }
-  if (name == "mse" || name == "mean_squared_error") {
-    return std::shared_ptr<Loss>(
-        std::make_shared<OnAnyDevice>(std::make_shared<MeanSquaredError>()));
-  }
-  return absl::NotFoundError("unknown loss '" + name +
-                             "'; known: cross_entropy, binary_cross_entropy, mse");
+Registry<LossFactory>& LossRegistry() {
+  static auto* registry = new Registry<LossFactory>("loss");
+  return *registry;
 }
+
+Status RegisterLoss(const std::string& name, LossFactory factory) {
+  return LossRegistry().Register(name, std::move(factory));
+}
+
+StatusOr<std::shared_ptr<Loss>> MakeLoss(const std::string& name) {
+  return LossRegistry().Create(name);
+}
+
+std::vector<std::string> LossNames() { return LossRegistry().Names(); }
 
 }  // namespace mlcore::nn

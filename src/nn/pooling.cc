@@ -10,10 +10,10 @@
 #include <immintrin.h>
 #endif
 
+#include "core/cpu_math.h"
 #include "core/device_dispatch.h"
+#include "core/gemm_avx2.h"
 #include "mlcore/nn/layers.h"
-#include "nn/cpu_math.h"
-#include "nn/gemm_avx2.h"
 #include "nn/im2col.h"
 #include "nn/layer_util.h"
 #include "nn/pooling.h"
@@ -166,7 +166,7 @@ class Pool2dLayer : public Layer {
     float* out = y.data<float>();
     int32_t* arg = argmax.defined() ? argmax.data<int32_t>() : nullptr;
     const cuda::PoolArgs div = CudaArgs(0, planes);
-    internal::ParallelFor(planes, out_plane * kh_ * kw_, [&](int64_t begin, int64_t end) {
+    cpu::ParallelFor(planes, out_plane * kh_ * kw_, [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         if (max_) {
           MaxPlane(in + p * g_.height * g_.width, out + p * out_plane,
@@ -199,33 +199,32 @@ class Pool2dLayer : public Layer {
     const int64_t in_plane = g_.height * g_.width, out_plane = g_.out_height * g_.out_width;
     const float* dy = grad_output.data<float>();
     const int32_t* arg = max_ ? argmax_.data<int32_t>() : nullptr;
-    internal::ParallelFor(
-        planes, in_plane + out_plane * kh_ * kw_, [&](int64_t begin, int64_t end) {
-          for (int64_t p = begin; p < end; ++p) {
-            float* dxp = dx.data<float>() + p * in_plane;
-            std::memset(dxp, 0, sizeof(float) * in_plane);
-            const float* dyp = dy + p * out_plane;
-            if (max_) {
-              const int32_t* ap = arg + p * out_plane;
-              for (int64_t o = 0; o < out_plane; ++o) {
-                if (ap[o] >= 0) dxp[ap[o]] += dyp[o];
-              }
-              continue;
-            }
-            for (int64_t oh = 0; oh < g_.out_height; ++oh) {
-              for (int64_t ow = 0; ow < g_.out_width; ++ow) {
-                int64_t h, w, h0, h1, w0, w1;
-                Window(oh, ow, &h, &w, &h0, &h1, &w0, &w1);
-                const int64_t divisor = args.AvgDivisor(h, w);
-                if (divisor == 0) continue;
-                const float v = dyp[oh * g_.out_width + ow] / static_cast<float>(divisor);
-                for (int64_t ih = h0; ih < h1; ++ih) {
-                  for (int64_t iw = w0; iw < w1; ++iw) dxp[ih * g_.width + iw] += v;
-                }
-              }
+    cpu::ParallelFor(planes, in_plane + out_plane * kh_ * kw_, [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        float* dxp = dx.data<float>() + p * in_plane;
+        std::memset(dxp, 0, sizeof(float) * in_plane);
+        const float* dyp = dy + p * out_plane;
+        if (max_) {
+          const int32_t* ap = arg + p * out_plane;
+          for (int64_t o = 0; o < out_plane; ++o) {
+            if (ap[o] >= 0) dxp[ap[o]] += dyp[o];
+          }
+          continue;
+        }
+        for (int64_t oh = 0; oh < g_.out_height; ++oh) {
+          for (int64_t ow = 0; ow < g_.out_width; ++ow) {
+            int64_t h, w, h0, h1, w0, w1;
+            Window(oh, ow, &h, &w, &h0, &h1, &w0, &w1);
+            const int64_t divisor = args.AvgDivisor(h, w);
+            if (divisor == 0) continue;
+            const float v = dyp[oh * g_.out_width + ow] / static_cast<float>(divisor);
+            for (int64_t ih = h0; ih < h1; ++ih) {
+              for (int64_t iw = w0; iw < w1; ++iw) dxp[ih * g_.width + iw] += v;
             }
           }
-        });
+        }
+      }
+    });
     return dx;
   }
 
@@ -283,7 +282,7 @@ class Pool2dLayer : public Layer {
         float* yo = yp + oh * g_.out_width;
         int64_t done = 0;
 #if defined(__x86_64__)
-        if (internal::HasAvx2Fma()) {
+        if (cpu::HasAvx2Fma()) {
           done =
               MaxRow2x2Avx2(r0, r1, g_.out_width, static_cast<int32_t>(2 * oh * width),
                             static_cast<int32_t>(width), yo, ap ? ap + oh * g_.out_width : nullptr);

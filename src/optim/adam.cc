@@ -6,9 +6,9 @@
 #include <immintrin.h>
 #endif
 
+#include "core/cpu_math.h"
 #include "core/device_dispatch.h"
 #include "mlcore/optim/optimizer.h"
-#include "nn/cpu_math.h"
 #include "optim/adam.h"
 #include "optim/optimizer_util.h"
 
@@ -79,7 +79,7 @@ class AdamOptimizer : public Optimizer {
             {"eps", o_.eps},
             {"weight_decay", o_.weight_decay}};
   }
-  Status Step(absl::Span<nn::Parameter* const> params, double lr) override {
+  Status Step(absl::Span<Parameter* const> params, double lr) override {
     MLCORE_RETURN_IF_ERROR(internal::CheckParameters(name(), params));
     const int64_t t = steps_ + 1;
     const float b1 = static_cast<float>(o_.beta1);
@@ -92,7 +92,7 @@ class AdamOptimizer : public Optimizer {
     const float eps = static_cast<float>(o_.eps);
     const float wd = static_cast<float>(o_.weight_decay);
     const float decay = decoupled_ ? static_cast<float>(1.0 - lr * o_.weight_decay) : 1.0f;
-    for (nn::Parameter* p : params) {
+    for (Parameter* p : params) {
       MLCORE_ASSIGN_OR_RETURN(float* m, internal::Slot(state_, *p, "m"));
       MLCORE_ASSIGN_OR_RETURN(float* v, internal::Slot(state_, *p, "v"));
       float* w = p->value.data<float>();
@@ -104,7 +104,7 @@ class AdamOptimizer : public Optimizer {
         continue;
       }
       const AdamConstants k{b1, b2, step, inv_sqrt_c2, eps, wd, decay};
-      nn::internal::ParallelFor(p->value.numel(), 12, [&](int64_t b, int64_t e) {
+      cpu::ParallelFor(p->value.numel(), 12, [&](int64_t b, int64_t e) {
         if (decoupled_) {
           AdamRange<true>(w + b, g + b, m + b, v + b, e - b, k);
         } else {
@@ -151,19 +151,20 @@ StatusOr<std::shared_ptr<Optimizer>> AdamW(AdamOptions o) {
   return std::shared_ptr<Optimizer>(std::make_shared<AdamOptimizer>(o, true));
 }
 
-StatusOr<std::shared_ptr<Optimizer>> MakeOptimizer(const std::string& name,
-                                                   const std::map<std::string, double>& c) {
+namespace {
+
+// From config() as checkpoints store it; AdamW's default decay is its usual 0.01.
+template <bool kDecoupled>
+StatusOr<std::shared_ptr<Optimizer>> AdamFromConfig(const OptimizerConfig& c) {
   using internal::Get;
-  if (name == "sgd") {
-    return Sgd({Get(c, "lr", 0.01), Get(c, "momentum", 0), Get(c, "nesterov", 0) != 0,
-                Get(c, "weight_decay", 0)});
-  }
-  if (name == "adam" || name == "adamw") {
-    AdamOptions o{Get(c, "lr", 1e-3), Get(c, "beta1", 0.9), Get(c, "beta2", 0.999),
-                  Get(c, "eps", 1e-8), Get(c, "weight_decay", name == "adamw" ? 0.01 : 0.0)};
-    return name == "adam" ? Adam(o) : AdamW(o);
-  }
-  return absl::NotFoundError("unknown optimizer '" + name + "'; known: sgd, adam, adamw");
+  AdamOptions o{Get(c, "lr", 1e-3), Get(c, "beta1", 0.9), Get(c, "beta2", 0.999),
+                Get(c, "eps", 1e-8), Get(c, "weight_decay", kDecoupled ? 0.01 : 0.0)};
+  return kDecoupled ? AdamW(o) : Adam(o);
 }
+
+Registrar<OptimizerFactory> adam_registration(OptimizerRegistry(), "adam", &AdamFromConfig<false>);
+Registrar<OptimizerFactory> adamw_registration(OptimizerRegistry(), "adamw", &AdamFromConfig<true>);
+
+}  // namespace
 
 }  // namespace mlcore::optim

@@ -8,13 +8,13 @@
 
 namespace mlcore::optim {
 
-StatusOr<double> ClipGradNorm(absl::Span<nn::Parameter* const> params, double max_norm) {
+StatusOr<double> ClipGradNorm(absl::Span<Parameter* const> params, double max_norm) {
   if (!(max_norm > 0)) {
     return absl::InvalidArgumentError("ClipGradNorm: max_norm must be > 0");
   }
   MLCORE_RETURN_IF_ERROR(internal::CheckParameters("ClipGradNorm", params));
   double sq = 0.0;
-  for (const nn::Parameter* p : params) {
+  for (const Parameter* p : params) {
     const float* g = p->grad.data<float>();
     if (p->grad.device().is_cuda()) {
       // A non-CUDA build's MLCORE_CUDA_TWIN is a plain Status, hence the explicit StatusOr.
@@ -29,7 +29,7 @@ StatusOr<double> ClipGradNorm(absl::Span<nn::Parameter* const> params, double ma
   const double norm = std::sqrt(sq);
   if (std::isfinite(norm) && norm > max_norm) {
     const float scale = static_cast<float>(max_norm / (norm + 1e-6));
-    for (nn::Parameter* p : params) {
+    for (Parameter* p : params) {
       float* g = p->grad.data<float>();
       if (p->grad.device().is_cuda()) {
         MLCORE_RETURN_IF_ERROR(

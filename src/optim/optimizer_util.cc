@@ -4,8 +4,8 @@
 
 namespace mlcore::optim::internal {
 
-Status CheckParameters(const std::string& optimizer, absl::Span<nn::Parameter* const> params) {
-  for (const nn::Parameter* p : params) {
+Status CheckParameters(const std::string& optimizer, absl::Span<Parameter* const> params) {
+  for (const Parameter* p : params) {
     if (p == nullptr || !p->value.defined() || !p->grad.defined() ||
         p->value.dtype() != DType::kFloat32 || p->grad.dtype() != DType::kFloat32 ||
         p->value.device() != p->grad.device() || p->value.shape() != p->grad.shape()) {
@@ -17,7 +17,7 @@ Status CheckParameters(const std::string& optimizer, absl::Span<nn::Parameter* c
   return absl::OkStatus();
 }
 
-StatusOr<float*> Slot(std::map<std::string, Tensor>& state, const nn::Parameter& param,
+StatusOr<float*> Slot(std::map<std::string, Tensor>& state, const Parameter& param,
                       const std::string& slot) {
   const std::string key = param.name + "/" + slot;
   auto it = state.find(key);

@@ -5,15 +5,15 @@
 #include <string>
 
 #include "absl/types/span.h"
-#include "mlcore/nn/parameter.h"
+#include "mlcore/core/parameter.h"
 
 namespace mlcore::optim::internal {
 
 // float32 CPU value and grad of equal shape, or InvalidArgument naming the parameter.
-Status CheckParameters(const std::string& optimizer, absl::Span<nn::Parameter* const> params);
+Status CheckParameters(const std::string& optimizer, absl::Span<Parameter* const> params);
 
 // The slot "<param>/<slot>" of `state`, created as zeros shaped like the parameter.
-StatusOr<float*> Slot(std::map<std::string, Tensor>& state, const nn::Parameter& param,
+StatusOr<float*> Slot(std::map<std::string, Tensor>& state, const Parameter& param,
                       const std::string& slot);
 
 // Checks that every key of `state` ends in one of `slots` and has float32 dtype.

@@ -3,9 +3,9 @@
 // that hyperparameters carry over from PyTorch code.
 #include "optim/sgd.h"
 
+#include "core/cpu_math.h"
 #include "core/device_dispatch.h"
 #include "mlcore/optim/optimizer.h"
-#include "nn/cpu_math.h"
 #include "optim/optimizer_util.h"
 
 namespace mlcore::optim {
@@ -21,12 +21,12 @@ class SgdOptimizer : public Optimizer {
             {"nesterov", o_.nesterov ? 1.0 : 0.0},
             {"weight_decay", o_.weight_decay}};
   }
-  Status Step(absl::Span<nn::Parameter* const> params, double lr) override {
+  Status Step(absl::Span<Parameter* const> params, double lr) override {
     MLCORE_RETURN_IF_ERROR(internal::CheckParameters(name(), params));
     const float flr = static_cast<float>(lr);
     const float mu = static_cast<float>(o_.momentum);
     const float wd = static_cast<float>(o_.weight_decay);
-    for (nn::Parameter* p : params) {
+    for (Parameter* p : params) {
       float* w = p->value.data<float>();
       const float* g = p->grad.data<float>();
       float* v = nullptr;
@@ -39,7 +39,7 @@ class SgdOptimizer : public Optimizer {
             p->value.device().index, w, g, v, p->value.numel(), flr, mu, wd, o_.nesterov, first)));
         continue;
       }
-      nn::internal::ParallelFor(p->value.numel(), 6, [&](int64_t b, int64_t e) {
+      cpu::ParallelFor(p->value.numel(), 6, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) {
           float d = g[i] + wd * w[i];
           if (v != nullptr) {
@@ -77,5 +77,18 @@ StatusOr<std::shared_ptr<Optimizer>> Sgd(SgdOptions o) {
   }
   return std::shared_ptr<Optimizer>(std::make_shared<SgdOptimizer>(o));
 }
+
+namespace {
+
+// From config() as checkpoints store it.
+StatusOr<std::shared_ptr<Optimizer>> SgdFromConfig(const OptimizerConfig& c) {
+  using internal::Get;
+  return Sgd({Get(c, "lr", 0.01), Get(c, "momentum", 0), Get(c, "nesterov", 0) != 0,
+              Get(c, "weight_decay", 0)});
+}
+
+Registrar<OptimizerFactory> sgd_registration(OptimizerRegistry(), "sgd", &SgdFromConfig);
+
+}  // namespace
 
 }  // namespace mlcore::optim

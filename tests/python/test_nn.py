@@ -229,7 +229,7 @@ def test_optimizer_and_schedule_arguments_are_checked():
     assert schedule(25, 1.0) == 0.25
     with pytest.raises(KeyError, match="unknown metric"):
         mlp().compile(optimizer=optim.Adam(), metrics=["f1"])
-    with pytest.raises(KeyError, match="unknown loss"):
+    with pytest.raises(ValueError, match="unknown loss"):
         mlp().compile(optimizer=optim.Adam(), loss="hinge")
 
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "mlcore/core/registry.h"
 #include "mlcore/core/status.h"
 #include "mlcore/hpo/trial.h"
 
@@ -46,6 +47,11 @@ class Pruner {
 
 using PrunerFactory = std::function<StatusOr<std::unique_ptr<Pruner>>(const PrunerOptions&)>;
 
+// The pruners by name ("pruner" in messages), "none" included; built-ins register themselves
+// from pruners.cc.
+Registry<PrunerFactory>& PrunerRegistry();
+
+// AlreadyExists when the name is taken ("" and "none" are: they mean no pruning).
 Status RegisterPruner(const std::string& name, PrunerFactory factory);
 // "none" (or "") returns nullptr: no pruning. InvalidArgument for an unknown name or options
 // that make no sense (reduction_factor < 2, min_resource < 1, max_resource < min_resource).

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mlcore/core/registry.h"
 #include "mlcore/core/status.h"
 #include "mlcore/hpo/distribution.h"
 #include "mlcore/hpo/trial.h"
@@ -116,10 +117,14 @@ class Sampler {
 
 using SamplerFactory = std::function<StatusOr<std::unique_ptr<Sampler>>(const SamplerOptions&)>;
 
+// The samplers by name ("sampler" in messages). Built-ins register themselves from their own
+// files; a C++ sampler can do the same with a static Registrar<SamplerFactory>.
+Registry<SamplerFactory>& SamplerRegistry();
+
 // Adds a sampler under `name` (lowercase). AlreadyExists when the name is taken.
 Status RegisterSampler(const std::string& name, SamplerFactory factory);
-// Builds the sampler registered as `name`: "random", "grid", "tpe", "gp", "cmaes", "sobol"
-// (see docs/hpo.md).
+// Builds the sampler registered as `name`: "random", "grid", "tpe", "gp", "cmaes", "sobol",
+// "nsga2" (see docs/hpo.md).
 // InvalidArgument naming the known samplers when `name` is unknown.
 StatusOr<std::unique_ptr<Sampler>> CreateSampler(const std::string& name,
                                                  const SamplerOptions& options = {});

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "mlcore/core/registry.h"
 #include "mlcore/core/tensor.h"
 #include "mlcore/nn/parameter.h"
 
@@ -84,13 +85,18 @@ class Layer {
 // Creates layers by type name. Built-in layers register themselves; a new layer is one new file
 // with a static LayerRegistration.
 using LayerFactory = std::function<StatusOr<std::shared_ptr<Layer>>(const LayerConfig&)>;
+// The layer types by name ("layer" in messages).
+Registry<LayerFactory>& LayerRegistry();
+// AlreadyExists when the type is taken.
 Status RegisterLayer(const std::string& type, LayerFactory factory);
-// NotFound naming the type and the known types.
+// InvalidArgument naming the type and the known types when `type` is unknown.
 StatusOr<std::shared_ptr<Layer>> CreateLayer(const std::string& type, const LayerConfig& config);
 std::vector<std::string> RegisteredLayers();
 
-struct LayerRegistration {
-  LayerRegistration(const std::string& type, LayerFactory factory);
+// Registers a layer type when the library (or the user's program) loads; aborts on a taken name.
+struct LayerRegistration : Registrar<LayerFactory> {
+  LayerRegistration(const std::string& type, LayerFactory factory)
+      : Registrar<LayerFactory>(LayerRegistry(), type, std::move(factory)) {}
 };
 
 }  // namespace mlcore::nn

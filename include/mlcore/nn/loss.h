@@ -3,10 +3,12 @@
 // cross-entropy computes both from the same softmax, which is what keeps it stable.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "mlcore/core/registry.h"
 #include "mlcore/core/tensor.h"
 
 namespace mlcore::nn {
@@ -37,6 +39,15 @@ class Loss {
 // "binary_cross_entropy" ("bce"): output is logits, target probabilities in [0, 1] of the same
 // shape, computed as max(z,0) - z t + log(1 + exp(-|z|)) so that no sigmoid saturates.
 // "mse" ("mean_squared_error"): mean of (output - target)^2 over all elements.
+// InvalidArgument listing the known names when `name` is unknown.
 StatusOr<std::shared_ptr<Loss>> MakeLoss(const std::string& name);
+
+using LossFactory = std::function<StatusOr<std::shared_ptr<Loss>>()>;
+// The losses by name ("loss" in messages), aliases included. A C++ program adds its own loss with
+// RegisterLoss (AlreadyExists when the name is taken) or a static Registrar<LossFactory>; then
+// CompileOptions::loss can name it.
+Registry<LossFactory>& LossRegistry();
+Status RegisterLoss(const std::string& name, LossFactory factory);
+std::vector<std::string> LossNames();
 
 }  // namespace mlcore::nn

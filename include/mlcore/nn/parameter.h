@@ -1,24 +1,12 @@
-// A trainable tensor and its gradient, named "<layer>.<slot>" ("dense_0.kernel"). Optimisers,
-// checkpoints and the data-parallel reducer all address parameters by these names, so the
-// gradient of each parameter is a separate tensor that can be reduced as soon as it is ready.
+// The names nn code and users have always written: Parameter and GradReadyHook now live in core
+// (mlcore/core/parameter.h) so that optim does not depend on nn.
 #pragma once
 
-#include <functional>
-#include <string>
-
-#include "mlcore/core/tensor.h"
+#include "mlcore/core/parameter.h"
 
 namespace mlcore::nn {
 
-struct Parameter {
-  std::string name;
-  Tensor value;  // float32, same shape and device as grad
-  Tensor grad;   // overwritten by each backward pass (not accumulated)
-};
-
-// Called during a backward pass as soon as `param.grad` holds this step's gradient, in reverse
-// layer order. A data-parallel trainer starts reducing that gradient while earlier layers are
-// still being differentiated. A non-OK status aborts the step.
-using GradReadyHook = std::function<Status(Parameter& param)>;
+using Parameter = ::mlcore::Parameter;
+using GradReadyHook = ::mlcore::GradReadyHook;
 
 }  // namespace mlcore::nn

@@ -5,13 +5,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/types/span.h"
+#include "mlcore/core/parameter.h"
+#include "mlcore/core/registry.h"
 #include "mlcore/core/tensor.h"
-#include "mlcore/nn/parameter.h"
 
 namespace mlcore::optim {
 
@@ -25,7 +28,7 @@ class Optimizer {
 
   // One update of every parameter with learning rate `lr` (the schedule's value for this step).
   // Parameters must be float32 on the CPU with value and grad of the same shape.
-  virtual Status Step(absl::Span<nn::Parameter* const> params, double lr) = 0;
+  virtual Status Step(absl::Span<Parameter* const> params, double lr) = 0;
 
   double learning_rate() const { return lr_; }
   void set_learning_rate(double lr) { lr_ = lr; }
@@ -67,8 +70,20 @@ StatusOr<std::shared_ptr<Optimizer>> Adam(AdamOptions options = {});
 // AdamW's usual default weight_decay is 0.01; pass it explicitly.
 StatusOr<std::shared_ptr<Optimizer>> AdamW(AdamOptions options);
 
-// By name with hyperparameters from config() (what checkpoints store).
+// Hyperparameters by name, as Optimizer::config() returns them.
+using OptimizerConfig = std::map<std::string, double>;
+using OptimizerFactory =
+    std::function<StatusOr<std::shared_ptr<Optimizer>>(const OptimizerConfig&)>;
+// The optimizers by name ("optimizer" in messages): "sgd", "adam", "adamw", each registered from
+// its own file. A C++ program adds its own with RegisterOptimizer (AlreadyExists when the name is
+// taken) or a static Registrar<OptimizerFactory>, so checkpoints naming it load.
+Registry<OptimizerFactory>& OptimizerRegistry();
+Status RegisterOptimizer(const std::string& name, OptimizerFactory factory);
+std::vector<std::string> OptimizerNames();
+
+// By name with hyperparameters from config() (what checkpoints store). InvalidArgument listing
+// the known names when `name` is unknown.
 StatusOr<std::shared_ptr<Optimizer>> MakeOptimizer(const std::string& name,
-                                                   const std::map<std::string, double>& config);
+                                                   const OptimizerConfig& config);
 
 }  // namespace mlcore::optim

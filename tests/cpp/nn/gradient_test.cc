@@ -169,7 +169,7 @@ TEST(LossErrorTest, CrossEntropyNamesTheBadLabel) {
 
 TEST(LossErrorTest, UnknownLossListsTheKnownOnes) {
   Status s = MakeLoss("hinge").status();
-  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("cross_entropy"), std::string::npos);
 }
 

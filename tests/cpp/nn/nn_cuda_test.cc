@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/cpu_math.h"
 #include "mlcore/core/cuda.h"
 #include "mlcore/core/half.h"
 #include "mlcore/nn/graph_model.h"
@@ -14,7 +15,6 @@
 #include "mlcore/optim/clip.h"
 #include "nn/activations.h"
 #include "nn/bf16.h"
-#include "nn/cpu_math.h"
 #include "nn/dense.h"
 #include "nn/nn_test_util.h"
 
@@ -421,10 +421,10 @@ TEST(Bf16WeightCacheTest, DenseOnTheCpuIsTheUncachedEmulationAcrossSteps) {
     Tensor dx = *layer->Backward(dy);
     Tensor xr = rounded(x), wr = rounded(w->value), dyr = rounded(dy);
     Tensor want_dx = *Tensor::Empty({9, 31}, DType::kFloat32);
-    internal::MatMulNT(dyr.data<float>(), wr.data<float>(), want_dx.data<float>(), 9, 23, 31);
+    cpu::MatMulNT(dyr.data<float>(), wr.data<float>(), want_dx.data<float>(), 9, 23, 31);
     EXPECT_TRUE(identical(dx, want_dx));
     Tensor want_dw = *Tensor::Empty({31, 23}, DType::kFloat32);
-    internal::MatMulTN(xr.data<float>(), dyr.data<float>(), want_dw.data<float>(), 9, 31, 23);
+    cpu::MatMulTN(xr.data<float>(), dyr.data<float>(), want_dw.data<float>(), 9, 31, 23);
     EXPECT_TRUE(identical(w->grad, want_dw));
     ASSERT_TRUE(sgd->Step(params, 0.5).ok());
   }
@@ -434,14 +434,14 @@ TEST(Bf16WeightCacheTest, DenseOnTheCpuIsTheUncachedEmulationAcrossSteps) {
   Tensor y = *layer->Forward(x, true);
   Tensor want = *Tensor::Empty({9, 23}, DType::kFloat32);
   Tensor xr = rounded(x), wr = rounded(fresh);
-  internal::MatMul(xr.data<float>(), wr.data<float>(), want.data<float>(), 9, 31, 23, false);
+  cpu::MatMul(xr.data<float>(), wr.data<float>(), want.data<float>(), 9, 31, 23, false);
   EXPECT_TRUE(identical(y, want));
   // A training forward whose step never finished (a skipped non-finite loss), then a write, then
   // an inference forward: the left-over copy must not be used.
   Tensor other = testing::Random({31, 23}, 9);
   ASSERT_TRUE(w->value.CopyFrom(other).ok());
   Tensor wr2 = rounded(other);
-  internal::MatMul(xr.data<float>(), wr2.data<float>(), want.data<float>(), 9, 31, 23, false);
+  cpu::MatMul(xr.data<float>(), wr2.data<float>(), want.data<float>(), 9, 31, 23, false);
   EXPECT_TRUE(identical(*layer->Forward(x, false), want));
 }
 

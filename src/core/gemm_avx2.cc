@@ -2,13 +2,13 @@
 // loads of B per step of k. Column strips of 16 are the outer loop so that a strip of B (k cache
 // lines) stays in L1 while every block of 6 rows of A streams past it. Edges use masked loads
 // and stores, so any m, n, k works without padding copies.
-#include "nn/gemm_avx2.h"
+#include "core/gemm_avx2.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
-namespace mlcore::nn::internal {
+namespace mlcore::cpu {
 
 #if defined(__x86_64__)
 
@@ -114,4 +114,4 @@ void GemmAvx2(const float*, int64_t, int64_t, const float*, int64_t, float*, int
 
 #endif
 
-}  // namespace mlcore::nn::internal
+}  // namespace mlcore::cpu

@@ -1,14 +1,14 @@
-#include "nn/cpu_math.h"
+#include "core/cpu_math.h"
 
 #include <Eigen/Core>
 #include <algorithm>
 #include <memory>
 #include <vector>
 
+#include "core/gemm_avx2.h"
 #include "mlcore/core/thread_pool.h"
-#include "nn/gemm_avx2.h"
 
-namespace mlcore::nn::internal {
+namespace mlcore::cpu {
 namespace {
 
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -97,4 +97,4 @@ void MatMulNT(const float* a, const float* b, float* c, int64_t m, int64_t n, in
   });
 }
 
-}  // namespace mlcore::nn::internal
+}  // namespace mlcore::cpu

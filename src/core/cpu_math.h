@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <functional>
 
-namespace mlcore::nn::internal {
+namespace mlcore::cpu {
 
 // C[M,N] = A[M,K] * B[K,N] (+ C when accumulate). Row-major, no aliasing.
 void MatMul(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n,
@@ -20,4 +20,4 @@ void MatMulNT(const float* a, const float* b, float* c, int64_t m, int64_t n, in
 // below a threshold, else split over ThreadPool::Default().
 void ParallelFor(int64_t n, int64_t cost, const std::function<void(int64_t, int64_t)>& fn);
 
-}  // namespace mlcore::nn::internal
+}  // namespace mlcore::cpu

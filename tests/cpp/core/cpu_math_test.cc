@@ -1,13 +1,13 @@
 // The CPU matrix products (AVX2 kernel where the CPU has it, Eigen otherwise) against a plain
 // triple loop, over sizes that hit every edge of the 6x16 blocking.
-#include "nn/cpu_math.h"
+#include "core/cpu_math.h"
 
 #include <gtest/gtest.h>
 
 #include <random>
 #include <vector>
 
-namespace mlcore::nn::internal {
+namespace mlcore::cpu {
 namespace {
 
 std::vector<float> Random(int64_t n, uint64_t seed) {
@@ -60,4 +60,4 @@ TEST(CpuMathTest, ProductsMatchTheDefinitionOnEveryEdge) {
 }
 
 }  // namespace
-}  // namespace mlcore::nn::internal
+}  // namespace mlcore::cpu

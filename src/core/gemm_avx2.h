@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-namespace mlcore::nn::internal {
+namespace mlcore::cpu {
 
 // True when the CPU has AVX2 and FMA (checked once).
 bool HasAvx2Fma();
@@ -16,4 +16,4 @@ bool HasAvx2Fma();
 void GemmAvx2(const float* a, int64_t a_row_stride, int64_t a_col_stride, const float* b,
               int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n, int64_t k, bool accumulate);
 
-}  // namespace mlcore::nn::internal
+}  // namespace mlcore::cpu
