@@ -71,6 +71,56 @@ Status DagCompiler::BuildScopes() {
   return absl::OkStatus();
 }
 
+Status DagCompiler::TaskArguments(const Task& t, const std::string& s, Json* task_params,
+                                  Json* task_arts) {
+  const pipeline::Component& c = *t.component;
+  for (const auto& [name, b] : t.arguments) {
+    const std::string where = absl::StrCat("task '", t.name, "' input '", name, "'");
+    if (b.kind == Kind::kCollect) {
+      // As KFP: a constant list whose run-time elements are placeholders of extra task inputs.
+      Json list = Json::array();
+      for (const InputBinding& item : b.items) {
+        if (item.kind == Kind::kConstant) {
+          list.push_back(item.constant);
+          continue;
+        }
+        std::string channel = item.kind == Kind::kLoopItem ? ItemChannel(item) : Channel(item);
+        MLCORE_ASSIGN_OR_RETURN((*task_params)[channel], Resolve(s, item, false, where));
+        list.push_back(absl::StrCat("{{$.inputs.parameters['", channel, "']}}"));
+      }
+      (*task_params)[name] = {{"runtimeValue", {{"constant", list}}}};
+      continue;
+    }
+    const bool artifact = IsArtifactType(c.FindInput(name)->type);
+    MLCORE_ASSIGN_OR_RETURN(Json spec, Resolve(s, b, artifact, where));
+    (artifact ? *task_arts : *task_params)[name] = spec;
+  }
+  return absl::OkStatus();
+}
+
+StatusOr<std::string> DagCompiler::OwnConditions(const Task& t, const std::string& s,
+                                                 Json* task_params, Json* in_params) {
+  // Conditions of the task's groups are its groups' triggers; only its own ones remain here.
+  const size_t inherited =
+      std::min(p_.GroupConditions(t.options.group).size(), t.options.conditions.size());
+  std::vector<Condition> own(t.options.conditions.begin() + inherited, t.options.conditions.end());
+  for (const Condition& cond : own) {
+    if (cond.lhs.kind == Kind::kConstant) continue;
+    const std::string channel = ConditionChannel(cond);
+    MLCORE_ASSIGN_OR_RETURN(
+        (*task_params)[channel],
+        Resolve(s, cond.lhs, false, absl::StrCat("task '", t.name, "' condition")));
+    ValueType type = ValueType::kString;
+    if (cond.lhs.kind == Kind::kParameter) type = ParameterType(cond.lhs.parameter);
+    if (cond.lhs.kind == Kind::kTaskOutput) {
+      type = p_.OutputType(cond.lhs.task, cond.lhs.output).value_or(type);
+    }
+    if (cond.lhs.kind == Kind::kLoopItem) type = ConstantItemType(p_, cond.lhs).value_or(type);
+    (*in_params)[channel] = {{"parameterType", KfpParameterType(type)}};
+  }
+  return ConditionText(own, [&](const Condition& c) { return ConditionChannel(c); });
+}
+
 Status DagCompiler::CompileTask(const Task& t, const std::string& s, Json* dag_tasks) {
   const pipeline::Component& c = *t.component;
   std::vector<std::string> command = c.command.empty() ? c.compile_command : c.command;
@@ -102,48 +152,8 @@ Status DagCompiler::CompileTask(const Task& t, const std::string& s, Json* dag_t
 
   Json task = {{"taskInfo", {{"name", t.name}}}, {"componentRef", {{"name", comp_name}}}};
   Json task_params = Json::object(), task_arts = Json::object();
-  for (const auto& [name, b] : t.arguments) {
-    const std::string where = absl::StrCat("task '", t.name, "' input '", name, "'");
-    if (b.kind == Kind::kCollect) {
-      // As KFP: a constant list whose run-time elements are placeholders of extra task inputs.
-      Json list = Json::array();
-      for (const InputBinding& item : b.items) {
-        if (item.kind == Kind::kConstant) {
-          list.push_back(item.constant);
-          continue;
-        }
-        std::string channel = item.kind == Kind::kLoopItem ? ItemChannel(item) : Channel(item);
-        MLCORE_ASSIGN_OR_RETURN(task_params[channel], Resolve(s, item, false, where));
-        list.push_back(absl::StrCat("{{$.inputs.parameters['", channel, "']}}"));
-      }
-      task_params[name] = {{"runtimeValue", {{"constant", list}}}};
-      continue;
-    }
-    const bool artifact = IsArtifactType(c.FindInput(name)->type);
-    MLCORE_ASSIGN_OR_RETURN(Json spec, Resolve(s, b, artifact, where));
-    (artifact ? task_arts : task_params)[name] = spec;
-  }
-  // Conditions of the task's groups are its groups' triggers; only its own ones remain here.
-  const size_t inherited =
-      std::min(p_.GroupConditions(t.options.group).size(), t.options.conditions.size());
-  std::vector<Condition> own(t.options.conditions.begin() + inherited, t.options.conditions.end());
-  for (const Condition& cond : own) {
-    if (cond.lhs.kind == Kind::kConstant) continue;
-    const std::string channel = ConditionChannel(cond);
-    MLCORE_ASSIGN_OR_RETURN(
-        task_params[channel],
-        Resolve(s, cond.lhs, false, absl::StrCat("task '", t.name, "' condition")));
-    ValueType type = ValueType::kString;
-    if (cond.lhs.kind == Kind::kParameter) type = ParameterType(cond.lhs.parameter);
-    if (cond.lhs.kind == Kind::kTaskOutput) {
-      type = p_.OutputType(cond.lhs.task, cond.lhs.output).value_or(type);
-    }
-    if (cond.lhs.kind == Kind::kLoopItem) type = ConstantItemType(p_, cond.lhs).value_or(type);
-    in_params[channel] = {{"parameterType", KfpParameterType(type)}};
-  }
-  MLCORE_ASSIGN_OR_RETURN(std::string condition, ConditionText(own, [&](const Condition& c) {
-                            return ConditionChannel(c);
-                          }));
+  MLCORE_RETURN_IF_ERROR(TaskArguments(t, s, &task_params, &task_arts));
+  MLCORE_ASSIGN_OR_RETURN(std::string condition, OwnConditions(t, s, &task_params, &in_params));
   if (!in_params.empty()) comp["inputDefinitions"]["parameters"] = in_params;
   if (!in_arts.empty()) comp["inputDefinitions"]["artifacts"] = in_arts;
   if (!out_params.empty()) comp["outputDefinitions"]["parameters"] = out_params;
@@ -171,6 +181,70 @@ Status DagCompiler::CompileTask(const Task& t, const std::string& s, Json* dag_t
   return absl::OkStatus();
 }
 
+// Scope `child`'s trigger: its condition operands as its inputs, and the condition's text.
+StatusOr<std::string> DagCompiler::ScopeTrigger(Scope& child) {
+  const TaskGroup* g = child.group;
+  for (const Condition& cond : g->conditions) {
+    if (cond.lhs.kind == Kind::kConstant) continue;
+    Outside& o = child.inputs[ConditionChannel(cond)];
+    o.source = cond.lhs;
+    if (cond.lhs.kind == Kind::kParameter) o.type = ParameterType(cond.lhs.parameter);
+    if (cond.lhs.kind == Kind::kTaskOutput) {
+      o.type = p_.OutputType(cond.lhs.task, cond.lhs.output).value_or(ValueType::kString);
+      child.outside_deps.insert(cond.lhs.task);
+    }
+  }
+  return ConditionText(g->conditions,
+                       [&](const Condition& cond) { return ConditionChannel(cond); });
+}
+
+// Loop scope `child`'s parameterIterator, its items registered as an input unless constant.
+Json DagCompiler::ScopeIterator(Scope& child) {
+  const Loop* loop = child.loop;
+  Json iterator;
+  iterator["itemInput"] = ItemInput(loop->name);
+  if (loop->items.kind == Kind::kConstant) {
+    iterator["items"]["raw"] = loop->items.constant.dump();
+  } else {
+    // Over (a field of) an enclosing loop's item: its own input, apart from the whole item
+    // that the body may read too.
+    const std::string channel =
+        loop->items.kind == Kind::kLoopItem ? ItemChannel(loop->items) : Channel(loop->items);
+    Outside& o = child.inputs[channel];
+    o.source = loop->items;
+    o.type = ValueType::kList;
+    if (loop->items.kind == Kind::kTaskOutput) child.outside_deps.insert(loop->items.task);
+    iterator["items"]["inputParameter"] = channel;
+  }
+  return iterator;
+}
+
+// A pipeline used as a component: its parameters as its component's inputs, and the task
+// input specs of the values bound to them.
+Status DagCompiler::SubPipelineInputs(const std::string& s, Scope& child, const std::string& where,
+                                      Json* params, Json* arts, Json* in_params, Json* in_arts) {
+  const TaskGroup* g = child.group;
+  for (const IoSpec& io : g->inputs) {
+    if (IsArtifactType(io.type)) {
+      (*in_arts)[io.name] = {{"artifactType", ArtifactType(io.type)}};
+    } else {
+      (*in_params)[io.name] = ParameterSpec(io);
+    }
+  }
+  for (const auto& [name, b] : g->arguments) {
+    const IoSpec* io = nullptr;
+    for (const IoSpec& x : g->inputs) {
+      if (x.name == name) io = &x;
+    }
+    const bool artifact = io != nullptr && IsArtifactType(io->type);
+    MLCORE_ASSIGN_OR_RETURN(
+        Json spec, Resolve(s, b, artifact, absl::StrCat(where, " parameter '", name, "'")));
+    (artifact ? *arts : *params)[name] = spec;
+    if (b.kind == Kind::kTaskOutput) child.outside_deps.insert(b.task);
+  }
+  return absl::OkStatus();
+}
+
 // The task of scope `s`'s DAG that runs child scope `c`, and the rest of `c`'s component (its
 // inputs are known once its own DAG is compiled).
 StatusOr<Json> DagCompiler::ScopeTask(const std::string& s, const std::string& c) {
@@ -185,63 +259,18 @@ StatusOr<Json> DagCompiler::ScopeTask(const std::string& s, const std::string& c
   std::set<std::string> deps;
   // What the scope reads besides its body's inputs: its trigger's operands, its loop items.
   if (g != nullptr && g->kind == TaskGroup::Kind::kCondition) {
-    for (const Condition& cond : g->conditions) {
-      if (cond.lhs.kind == Kind::kConstant) continue;
-      Outside& o = child.inputs[ConditionChannel(cond)];
-      o.source = cond.lhs;
-      if (cond.lhs.kind == Kind::kParameter) o.type = ParameterType(cond.lhs.parameter);
-      if (cond.lhs.kind == Kind::kTaskOutput) {
-        o.type = p_.OutputType(cond.lhs.task, cond.lhs.output).value_or(ValueType::kString);
-        child.outside_deps.insert(cond.lhs.task);
-      }
-    }
-    MLCORE_ASSIGN_OR_RETURN(std::string text,
-                            ConditionText(g->conditions, [&](const Condition& cond) {
-                              return ConditionChannel(cond);
-                            }));
+    MLCORE_ASSIGN_OR_RETURN(std::string text, ScopeTrigger(child));
     if (!text.empty()) task["triggerPolicy"]["condition"] = text;
   }
-  Json iterator;
-  if (loop != nullptr) {
-    iterator["itemInput"] = ItemInput(loop->name);
-    if (loop->items.kind == Kind::kConstant) {
-      iterator["items"]["raw"] = loop->items.constant.dump();
-    } else {
-      // Over (a field of) an enclosing loop's item: its own input, apart from the whole item
-      // that the body may read too.
-      const std::string channel =
-          loop->items.kind == Kind::kLoopItem ? ItemChannel(loop->items) : Channel(loop->items);
-      Outside& o = child.inputs[channel];
-      o.source = loop->items;
-      o.type = ValueType::kList;
-      if (loop->items.kind == Kind::kTaskOutput) child.outside_deps.insert(loop->items.task);
-      iterator["items"]["inputParameter"] = channel;
-    }
-  }
+  Json iterator = loop == nullptr ? Json() : ScopeIterator(child);
   for (const auto& [channel, o] : child.inputs) {
     MLCORE_ASSIGN_OR_RETURN(Json spec, Resolve(s, o.source, o.artifact, where));
     (o.artifact ? arts : params)[channel] = spec;
   }
   Json in_params = Json::object(), in_arts = Json::object();
   if (g != nullptr && g->kind == TaskGroup::Kind::kPipeline) {
-    for (const IoSpec& io : g->inputs) {
-      if (IsArtifactType(io.type)) {
-        in_arts[io.name] = {{"artifactType", ArtifactType(io.type)}};
-      } else {
-        in_params[io.name] = ParameterSpec(io);
-      }
-    }
-    for (const auto& [name, b] : g->arguments) {
-      const IoSpec* io = nullptr;
-      for (const IoSpec& x : g->inputs) {
-        if (x.name == name) io = &x;
-      }
-      const bool artifact = io != nullptr && IsArtifactType(io->type);
-      MLCORE_ASSIGN_OR_RETURN(
-          Json spec, Resolve(s, b, artifact, absl::StrCat(where, " parameter '", name, "'")));
-      (artifact ? arts : params)[name] = spec;
-      if (b.kind == Kind::kTaskOutput) child.outside_deps.insert(b.task);
-    }
+    MLCORE_RETURN_IF_ERROR(
+        SubPipelineInputs(s, child, where, &params, &arts, &in_params, &in_arts));
   }
   // As KFP: a constant list's items are typed by its first element, a run-time one's not.
   if (loop != nullptr) {

@@ -142,7 +142,17 @@ class DagCompiler {
                                       const std::function<std::string(const Condition&)>& channel);
   Status CompileScope(const std::string& s);
   Status CompileTask(const Task& t, const std::string& s, Json* dag_tasks);
+  // CompileTask's parts: the task's input specs for its arguments, and its own conditions
+  // (those its groups do not already trigger on) as inputs and a trigger condition.
+  Status TaskArguments(const Task& t, const std::string& s, Json* task_params, Json* task_arts);
+  StatusOr<std::string> OwnConditions(const Task& t, const std::string& s, Json* task_params,
+                                      Json* in_params);
   StatusOr<Json> ScopeTask(const std::string& s, const std::string& c);
+  // ScopeTask's parts (compile_dag.cc).
+  StatusOr<std::string> ScopeTrigger(Scope& child);
+  Json ScopeIterator(Scope& child);
+  Status SubPipelineInputs(const std::string& s, Scope& child, const std::string& where,
+                           Json* params, Json* arts, Json* in_params, Json* in_arts);
   Json& Component(const std::string& scope) { return components_["comp-" + scope]; }
 
   const Pipeline& p_;
