@@ -78,13 +78,22 @@ struct ChildSpec {
   const char* paths[3] = {nullptr, nullptr, nullptr};  // else a file to append to
   bool die_with_parent = true;
   pid_t parent = 0;
-  volatile int error = 0;  // errno of the step that failed, read by the parent after vfork
-  const char* volatile step = "";
+  // The write end of a close-on-exec pipe: a failing step writes a ChildError there (a pipe,
+  // not shared memory, so the report also arrives where vfork is emulated by fork, as under
+  // the sanitizers); a successful execve closes it.
+  int error_fd = -1;
+};
+
+// What a child that could not start reports: errno and the step (a pointer into the parent's
+// memory: the child is the parent's image until execve).
+struct ChildError {
+  int error = 0;
+  const char* step = nullptr;
 };
 
 [[noreturn]] void ChildFail(ChildSpec* s, const char* step) {
-  s->error = errno;
-  s->step = step;
+  ChildError e{errno, step};
+  (void)!::write(s->error_fd, &e, sizeof(e));
   _exit(127);
 }
 
@@ -346,6 +355,11 @@ Status SetUpStream(const LineCallback& callback, const std::string& path, bool t
 // vfork + execve with every signal blocked around it, as posix_spawn does, so that no handler of
 // this process runs in the child while they share memory.
 Status Spawn(ChildSpec* spec, pid_t* pid) {
+  int error_pipe[2];
+  if (::pipe2(error_pipe, O_CLOEXEC) != 0) {
+    return absl::InternalError(absl::StrCat("pipe: ", Errno(errno)));
+  }
+  spec->error_fd = error_pipe[1];
   sigset_t all, old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -354,16 +368,25 @@ Status Spawn(ChildSpec* spec, pid_t* pid) {
   if (child == 0) ChildExec(spec);
   int spawn_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (child < 0) return absl::InternalError(absl::StrCat("vfork: ", Errno(spawn_errno)));
+  ::close(error_pipe[1]);
+  if (child < 0) {
+    ::close(error_pipe[0]);
+    return absl::InternalError(absl::StrCat("vfork: ", Errno(spawn_errno)));
+  }
   *pid = child;
-  if (spec->error == 0) return absl::OkStatus();
+  ChildError e;
+  ssize_t n;
+  while ((n = ::read(error_pipe[0], &e, sizeof(e))) < 0 && errno == EINTR) {
+  }
+  ::close(error_pipe[0]);
+  if (n != static_cast<ssize_t>(sizeof(e))) return absl::OkStatus();  // execve closed the pipe
   int status;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
-  const std::string step = spec->step;
+  const std::string step = e.step;
   return absl::NotFoundError(absl::StrCat("cannot start '", spec->argv[0], "'",
                                           step == "execve" ? "" : absl::StrCat(" (", step, ")"),
-                                          ": ", Errno(spec->error)));
+                                          ": ", Errno(e.error)));
 }
 
 }  // namespace
