@@ -1,25 +1,15 @@
 #include "mlcore/hpo/command_objective.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <cstring>
 #include <fstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "core/strings.h"
+#include "mlcore/core/subprocess.h"
 #include "nlohmann/json.hpp"
-
-extern char** environ;
 
 namespace mlcore::hpo {
 namespace {
@@ -31,131 +21,34 @@ bool IsNameChar(char c) {
          c == '.';
 }
 
-struct ProcessResult {
-  int wait_status = 0;
-  bool timed_out = false;
-  bool pruned = false;
-  std::string stderr_tail;
-};
-
-std::string Tail(const std::string& s, size_t n = 400) {
-  return s.size() <= n ? s : "..." + s.substr(s.size() - n);
+std::string Tail(const SubprocessResult& r) {
+  return r.stderr_tail_truncated ? "..." + r.stderr_tail : r.stderr_tail;
 }
 
-// Runs `command` in its own process group; feeds each stdout line to on_line, which may ask to
-// stop the process (pruning) by returning false.
-StatusOr<ProcessResult> Run(const std::string& command, const CommandObjectiveOptions& options,
-                            int64_t trial_number,
-                            const std::map<std::string, std::string>& trial_env,
-                            const std::function<bool(std::string_view)>& on_line) {
-  int out_pipe[2], err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+// Runs `command` with /bin/sh in its own process group; feeds each stdout line to on_line, which
+// may ask to stop the process (pruning) by returning false.
+StatusOr<SubprocessResult> Run(const std::string& command, const CommandObjectiveOptions& options,
+                               int64_t trial_number,
+                               const std::map<std::string, std::string>& trial_env,
+                               const LineCallback& on_line) {
+  SubprocessOptions so;
+  so.argv = ShellCommand(command);
+  so.working_dir = options.working_dir;
+  // Later sources win: the inherited environment, the options' env, then what the trial holds.
+  so.env = options.env;
+  so.env["MLCORE_TRIAL_NUMBER"] = absl::StrCat(trial_number);
+  for (const auto& [k, v] : trial_env) so.env[k] = v;
+  so.stdin_path = "";  // a trial's command shares the study's stdin, as before
+  so.on_stdout_line = on_line;
+  // stderr is kept only for its tail, named in the trial's error.
+  so.on_stderr_line = [](std::string_view) { return true; };
+  so.stderr_tail_bytes = 400;
+  so.timeout = options.timeout;
+  auto r = RunSubprocess(std::move(so));
+  if (absl::IsNotFound(r.status())) {
+    return absl::InternalError(absl::StrCat("could not start /bin/sh: ", r.status().message()));
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  if (!options.working_dir.empty()) {
-    posix_spawn_file_actions_addchdir_np(&actions, options.working_dir.c_str());
-  }
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attr, 0);
-
-  // One entry per name, later sources winning: the inherited environment, the options' env,
-  // then what the trial holds (getenv in the child would read the first of duplicates).
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string_view entry(*e);
-    size_t eq = entry.find('=');
-    if (eq == std::string_view::npos) continue;
-    env[std::string(entry.substr(0, eq))] = std::string(entry.substr(eq + 1));
-  }
-  for (const auto& [k, v] : options.env) env[k] = v;
-  env["MLCORE_TRIAL_NUMBER"] = absl::StrCat(trial_number);
-  for (const auto& [k, v] : trial_env) env[k] = v;
-  std::vector<std::string> env_strings;
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (std::string& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::string sh = "/bin/sh", dash_c = "-c", cmd = command;
-  char* argv[] = {sh.data(), dash_c.data(), cmd.data(), nullptr};
-  pid_t pid;
-  int rc = ::posix_spawn(&pid, "/bin/sh", &actions, &attr, argv, envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  if (rc != 0) {
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    return absl::InternalError(absl::StrCat("could not start /bin/sh: ", std::strerror(rc)));
-  }
-
-  ProcessResult result;
-  const absl::Time deadline = options.timeout == absl::InfiniteDuration()
-                                  ? absl::InfiniteFuture()
-                                  : absl::Now() + options.timeout;
-  std::string line_buffer, err;
-  bool out_open = true, err_open = true, killed = false;
-  auto kill_group = [&]() {
-    if (!killed) ::kill(-pid, SIGKILL);
-    killed = true;
-  };
-  while (out_open || err_open) {
-    pollfd fds[2] = {{out_open ? out_pipe[0] : -1, POLLIN, 0},
-                     {err_open ? err_pipe[0] : -1, POLLIN, 0}};
-    int wait_ms = 100;
-    if (deadline != absl::InfiniteFuture()) {
-      absl::Duration left = deadline - absl::Now();
-      if (left <= absl::ZeroDuration() && !killed) {
-        result.timed_out = true;
-        kill_group();
-      }
-      wait_ms = static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(left), 1, 100));
-    }
-    int n = ::poll(fds, 2, wait_ms);
-    if (n < 0 && errno != EINTR) break;
-    char buf[4096];
-    if (out_open && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-      ssize_t r = ::read(out_pipe[0], buf, sizeof(buf));
-      if (r <= 0) {
-        out_open = false;
-      } else {
-        line_buffer.append(buf, static_cast<size_t>(r));
-        size_t pos;
-        while ((pos = line_buffer.find('\n')) != std::string::npos) {
-          std::string line = line_buffer.substr(0, pos);
-          line_buffer.erase(0, pos + 1);
-          if (!killed && !on_line(line)) {
-            result.pruned = true;
-            kill_group();
-          }
-        }
-      }
-    }
-    if (err_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
-      ssize_t r = ::read(err_pipe[0], buf, sizeof(buf));
-      if (r <= 0) {
-        err_open = false;
-      } else {
-        err.append(buf, static_cast<size_t>(r));
-        if (err.size() > 64 * 1024) err.erase(0, err.size() - 16 * 1024);
-      }
-    }
-  }
-  if (!line_buffer.empty() && !killed) on_line(line_buffer);
-  ::close(out_pipe[0]);
-  ::close(err_pipe[0]);
-  // The shell may exit while a grandchild holds the pipes; the group kill above covers the
-  // timeout, here we just reap the shell.
-  while (::waitpid(pid, &result.wait_status, 0) < 0 && errno == EINTR) {
-  }
-  result.stderr_tail = Tail(err);
-  return result;
+  return r;
 }
 
 // What a trial holds, as its process sees it: its GPUs (and only those) and its CPU count.
@@ -264,12 +157,8 @@ Status CheckCommandOptions(const CommandObjectiveOptions& options, const SearchS
   return absl::OkStatus();
 }
 
-// One trial: suggests the space, runs the command and returns the last value of each of
-// `metrics`, in order. Every value of the first metric is an intermediate value.
-StatusOr<std::vector<double>> RunCommandTrial(const CommandObjectiveOptions& options,
-                                              const SearchSpace& space,
-                                              const std::vector<std::string>& metrics,
-                                              Trial& trial) {
+// Suggests every parameter of `space` whose condition holds.
+Status SuggestSpace(const SearchSpace& space, Trial& trial) {
   for (const SearchSpace::Param& p : space.params()) {
     if (p.condition.has_value()) {
       auto params = trial.params();
@@ -281,6 +170,41 @@ StatusOr<std::vector<double>> RunCommandTrial(const CommandObjectiveOptions& opt
     }
     MLCORE_RETURN_IF_ERROR(trial.Suggest(p.name, p.distribution).status());
   }
+  return absl::OkStatus();
+}
+
+// Why a command that was not pruned failed its trial, or OK when it exited 0.
+Status CommandFailure(const SubprocessResult& r, const CommandObjectiveOptions& options,
+                      const std::string& command) {
+  if (r.timed_out) {
+    return absl::DeadlineExceededError(absl::StrCat("the command ran past its timeout of ",
+                                                    absl::FormatDuration(options.timeout),
+                                                    " and was killed: ", command));
+  }
+  if (r.term_signal != 0) {
+    int sig = r.term_signal;
+    return absl::AbortedError(absl::StrCat("the command was killed by signal ", sig, " (",
+                                           strsignal(sig), "): ", command, "; stderr: ", Tail(r)));
+  }
+  if (r.exit_code != 0) {
+    int code = r.exit_code;
+    // The shell reports a child killed by a signal as 128 + signal.
+    std::string why = code > 128 && code < 128 + 65
+                          ? absl::StrCat(" (signal ", code - 128, ", ", strsignal(code - 128), ")")
+                          : "";
+    return absl::AbortedError(absl::StrCat("the command exited with status ", code, why, ": ",
+                                           command, "; stderr: ", Tail(r)));
+  }
+  return absl::OkStatus();
+}
+
+// One trial: suggests the space, runs the command and returns the last value of each of
+// `metrics`, in order. Every value of the first metric is an intermediate value.
+StatusOr<std::vector<double>> RunCommandTrial(const CommandObjectiveOptions& options,
+                                              const SearchSpace& space,
+                                              const std::vector<std::string>& metrics,
+                                              Trial& trial) {
+  MLCORE_RETURN_IF_ERROR(SuggestSpace(space, trial));
   std::map<std::string, ParamValue> params = trial.params();
   MLCORE_ASSIGN_OR_RETURN(std::string command,
                           FormatCommand(options.command_template, params, trial.number()));
@@ -304,35 +228,18 @@ StatusOr<std::vector<double>> RunCommandTrial(const CommandObjectiveOptions& opt
     return true;
   };
   const bool from_stdout = options.metrics_file.empty();
+  bool stopped = false;  // lines after the process was asked to stop are not read
   MLCORE_ASSIGN_OR_RETURN(
-      ProcessResult r,
+      SubprocessResult r,
       Run(command, options, trial.number(), TrialEnvironment(trial), [&](std::string_view line) {
-        if (!from_stdout) return true;
-        return take(options.format == MetricsFormat::kText ? ParseTextMetrics(line)
-                                                           : ParseJsonMetrics(line));
+        if (!from_stdout || stopped) return true;
+        stopped = !take(options.format == MetricsFormat::kText ? ParseTextMetrics(line)
+                                                               : ParseJsonMetrics(line));
+        return !stopped;
       }));
   if (!report_error.ok()) return report_error;
-  if (r.pruned) return TrialPrunedError(absl::StrCat("at step ", step - 1));
-  if (r.timed_out) {
-    return absl::DeadlineExceededError(absl::StrCat("the command ran past its timeout of ",
-                                                    absl::FormatDuration(options.timeout),
-                                                    " and was killed: ", command));
-  }
-  if (WIFSIGNALED(r.wait_status)) {
-    int sig = WTERMSIG(r.wait_status);
-    return absl::AbortedError(absl::StrCat("the command was killed by signal ", sig, " (",
-                                           strsignal(sig), "): ", command,
-                                           "; stderr: ", r.stderr_tail));
-  }
-  if (WIFEXITED(r.wait_status) && WEXITSTATUS(r.wait_status) != 0) {
-    int code = WEXITSTATUS(r.wait_status);
-    // The shell reports a child killed by a signal as 128 + signal.
-    std::string why = code > 128 && code < 128 + 65
-                          ? absl::StrCat(" (signal ", code - 128, ", ", strsignal(code - 128), ")")
-                          : "";
-    return absl::AbortedError(absl::StrCat("the command exited with status ", code, why, ": ",
-                                           command, "; stderr: ", r.stderr_tail));
-  }
+  if (stopped) return TrialPrunedError(absl::StrCat("at step ", step - 1));
+  MLCORE_RETURN_IF_ERROR(CommandFailure(r, options, command));
   if (!from_stdout) {
     MLCORE_ASSIGN_OR_RETURN(std::string path,
                             FormatCommand(options.metrics_file, params, trial.number()));
@@ -348,9 +255,9 @@ StatusOr<std::vector<double>> RunCommandTrial(const CommandObjectiveOptions& opt
   std::vector<double> values;
   for (size_t i = 0; i < metrics.size(); ++i) {
     if (!last[i].has_value()) {
-      return absl::NotFoundError(
-          absl::StrCat("the command printed no '", metrics[i], "' metric: ", command,
-                       r.stderr_tail.empty() ? "" : "; stderr: ", r.stderr_tail));
+      return absl::NotFoundError(absl::StrCat("the command printed no '", metrics[i],
+                                              "' metric: ", command,
+                                              r.stderr_tail.empty() ? "" : "; stderr: ", Tail(r)));
     }
     values.push_back(*last[i]);
   }

@@ -17,6 +17,26 @@ Status Required(const std::string& value, const char* field) {
   return absl::OkStatus();
 }
 
+// spec.parameters: each parameter's Katib type and feasible space.
+void AppendParameters(const SearchSpace& space, std::string* out) {
+  std::string& y = *out;
+  for (const SearchSpace::Param& p : space.params()) {
+    KatibParameter k = DistributionToKatib(p.name, p.distribution);
+    absl::StrAppend(&y, "    - name: ", Q(k.name), "\n      parameterType: ", k.parameter_type,
+                    "\n      feasibleSpace:\n");
+    if (!k.min.empty()) absl::StrAppend(&y, "        min: ", Q(k.min), "\n");
+    if (!k.max.empty()) absl::StrAppend(&y, "        max: ", Q(k.max), "\n");
+    if (!k.step.empty()) absl::StrAppend(&y, "        step: ", Q(k.step), "\n");
+    if (!k.distribution.empty()) {
+      absl::StrAppend(&y, "        distribution: ", k.distribution, "\n");
+    }
+    if (!k.list.empty()) {
+      absl::StrAppend(&y, "        list:\n");
+      for (const std::string& v : k.list) absl::StrAppend(&y, "          - ", Q(v), "\n");
+    }
+  }
+}
+
 }  // namespace
 
 StatusOr<std::string> KatibExperimentYaml(const KatibExperimentOptions& o) {
@@ -72,21 +92,7 @@ StatusOr<std::string> KatibExperimentYaml(const KatibExperimentOptions& o) {
   absl::StrAppend(&y, "  parallelTrialCount: ", o.parallel_trial_count,
                   "\n  maxTrialCount: ", o.max_trial_count,
                   "\n  maxFailedTrialCount: ", o.max_failed_trial_count, "\n  parameters:\n");
-  for (const SearchSpace::Param& p : o.space.params()) {
-    KatibParameter k = DistributionToKatib(p.name, p.distribution);
-    absl::StrAppend(&y, "    - name: ", Q(k.name), "\n      parameterType: ", k.parameter_type,
-                    "\n      feasibleSpace:\n");
-    if (!k.min.empty()) absl::StrAppend(&y, "        min: ", Q(k.min), "\n");
-    if (!k.max.empty()) absl::StrAppend(&y, "        max: ", Q(k.max), "\n");
-    if (!k.step.empty()) absl::StrAppend(&y, "        step: ", Q(k.step), "\n");
-    if (!k.distribution.empty()) {
-      absl::StrAppend(&y, "        distribution: ", k.distribution, "\n");
-    }
-    if (!k.list.empty()) {
-      absl::StrAppend(&y, "        list:\n");
-      for (const std::string& v : k.list) absl::StrAppend(&y, "          - ", Q(v), "\n");
-    }
-  }
+  AppendParameters(o.space, &y);
   absl::StrAppend(&y, "  trialTemplate:\n    primaryContainerName: training-container\n",
                   "    trialParameters:\n");
   for (const SearchSpace::Param& p : o.space.params()) {

@@ -154,23 +154,8 @@ std::string ShellQuote(const std::string& word) {
   return out + "'";
 }
 
-}  // namespace
-
-StatusOr<KatibExperimentOptions> KatibExperimentFromJson(std::string_view text) {
-  Json root = Json::parse(text, nullptr, false);
-  if (root.is_discarded()) return FieldError("document", "is not valid JSON");
-  if (!root.is_object()) return FieldError("document", "must be a mapping");
-  KatibExperimentOptions o;
-  MLCORE_ASSIGN_OR_RETURN(std::string kind, Text(root, "", "kind", false));
-  if (!kind.empty() && kind != "Experiment") {
-    return FieldError("kind", absl::StrCat("is '", kind, "', not 'Experiment'"));
-  }
-  MLCORE_ASSIGN_OR_RETURN(const Json* metadata, Child(root, "", "metadata", true));
-  MLCORE_ASSIGN_OR_RETURN(o.name, Text(*metadata, "metadata", "name", true));
-  MLCORE_ASSIGN_OR_RETURN(std::string ns, Text(*metadata, "metadata", "namespace", false));
-  if (!ns.empty()) o.k8s_namespace = ns;
-  MLCORE_ASSIGN_OR_RETURN(const Json* spec, Child(root, "", "spec", true));
-
+// spec.objective: direction, metric, goal, additional metrics.
+Status ReadObjective(const Json* spec, KatibExperimentOptions& o) {
   MLCORE_ASSIGN_OR_RETURN(const Json* objective, Child(*spec, "spec", "objective", true));
   MLCORE_ASSIGN_OR_RETURN(std::string type, Text(*objective, "spec.objective", "type", true));
   StatusOr<StudyDirection> direction = ParseStudyDirection(type);
@@ -203,7 +188,11 @@ StatusOr<KatibExperimentOptions> KatibExperimentFromJson(std::string_view text) 
       o.additional_metrics.push_back(m);
     }
   }
+  return absl::OkStatus();
+}
 
+// spec.algorithm: the sampler and its seed.
+Status ReadAlgorithm(const Json* spec, KatibExperimentOptions& o) {
   MLCORE_ASSIGN_OR_RETURN(const Json* algorithm, Child(*spec, "spec", "algorithm", false));
   if (algorithm != nullptr) {
     MLCORE_ASSIGN_OR_RETURN(std::string name,
@@ -226,7 +215,11 @@ StatusOr<KatibExperimentOptions> KatibExperimentFromJson(std::string_view text) 
       }
     }
   }
+  return absl::OkStatus();
+}
 
+// spec.earlyStopping: medianstop and its settings.
+Status ReadEarlyStopping(const Json* spec, KatibExperimentOptions& o) {
   MLCORE_ASSIGN_OR_RETURN(const Json* early, Child(*spec, "spec", "earlyStopping", false));
   if (early != nullptr) {
     MLCORE_ASSIGN_OR_RETURN(std::string name,
@@ -253,7 +246,11 @@ StatusOr<KatibExperimentOptions> KatibExperimentFromJson(std::string_view text) 
       }
     }
   }
+  return absl::OkStatus();
+}
 
+// The trial counts.
+Status ReadCounts(const Json* spec, KatibExperimentOptions& o) {
   MLCORE_ASSIGN_OR_RETURN(std::optional<int64_t> parallel,
                           Integer(*spec, "spec", "parallelTrialCount"));
   MLCORE_ASSIGN_OR_RETURN(std::optional<int64_t> max_trials,
@@ -264,7 +261,11 @@ StatusOr<KatibExperimentOptions> KatibExperimentFromJson(std::string_view text) 
   if (max_trials.has_value()) o.max_trial_count = static_cast<int>(*max_trials);
   if (max_failed.has_value()) o.max_failed_trial_count = static_cast<int>(*max_failed);
   if (o.parallel_trial_count < 1) return FieldError("spec.parallelTrialCount", "must be >= 1");
+  return absl::OkStatus();
+}
 
+// spec.parameters: the search space.
+Status ReadParameters(const Json* spec, KatibExperimentOptions& o) {
   MLCORE_ASSIGN_OR_RETURN(const Json* parameters, Child(*spec, "spec", "parameters", true));
   if (!parameters->is_array() || parameters->empty()) {
     return FieldError("spec.parameters", "must be a non-empty list");
@@ -295,8 +296,12 @@ StatusOr<KatibExperimentOptions> KatibExperimentFromJson(std::string_view text) 
     Status added = o.space.Add(k.name, *d);
     if (!added.ok()) return FieldError(path, std::string(added.message()));
   }
+  return absl::OkStatus();
+}
 
-  MLCORE_ASSIGN_OR_RETURN(const Json* tpl, Child(*spec, "spec", "trialTemplate", true));
+// spec.trialTemplate.trialParameters: ${trialParameters.<name>} -> the parameter it refers to.
+StatusOr<std::map<std::string, std::string>> TrialReferences(const Json* tpl,
+                                                             const SearchSpace& space) {
   // ${trialParameters.<name>} -> {<reference>}: the parameter each trial parameter refers to.
   std::map<std::string, std::string> references;
   MLCORE_ASSIGN_OR_RETURN(const Json* trial_params,
@@ -309,26 +314,19 @@ StatusOr<KatibExperimentOptions> KatibExperimentFromJson(std::string_view text) 
       std::string path = absl::StrCat("spec.trialTemplate.trialParameters[", i, "]");
       MLCORE_ASSIGN_OR_RETURN(std::string name, Text((*trial_params)[i], path, "name", true));
       MLCORE_ASSIGN_OR_RETURN(std::string ref, Text((*trial_params)[i], path, "reference", true));
-      if (o.space.Find(ref) == nullptr) {
+      if (space.Find(ref) == nullptr) {
         return FieldError(path + ".reference",
                           absl::StrCat("'", ref, "' is not one of spec.parameters"));
       }
       references[name] = ref;
     }
   }
-  MLCORE_ASSIGN_OR_RETURN(std::string primary,
-                          Text(*tpl, "spec.trialTemplate", "primaryContainerName", false));
-  MLCORE_ASSIGN_OR_RETURN(const Json* trial_spec,
-                          Child(*tpl, "spec.trialTemplate", "trialSpec", true));
-  const Json* container = FindContainer(*trial_spec, primary);
-  if (container == nullptr) {
-    return FieldError("spec.trialTemplate.trialSpec",
-                      primary.empty() ? std::string("has no container")
-                                      : absl::StrCat("has no container named '", primary, "'"));
-  }
-  MLCORE_ASSIGN_OR_RETURN(
-      o.image, Text(*container, "spec.trialTemplate.trialSpec container", "image", false));
-  MLCORE_ASSIGN_OR_RETURN(o.gpus_per_trial, ContainerGpus(*container));
+  return references;
+}
+
+// The trial container's command and args as one shell command line: an `sh -c` script as it
+// is, other words quoted.
+StatusOr<std::string> ContainerCommand(const Json* container) {
   std::vector<std::string> words;
   for (const char* key : {"command", "args"}) {
     auto it = container->find(key);
@@ -354,6 +352,12 @@ StatusOr<KatibExperimentOptions> KatibExperimentFromJson(std::string_view text) 
     for (const std::string& w : words) quoted.push_back(ShellQuote(w));
     command = absl::StrJoin(quoted, " ");
   }
+  return command;
+}
+
+// Katib's ${trialParameters.x} references rewritten to mlcore placeholders ({parameter}).
+StatusOr<std::string> RewriteReferences(const std::string& command,
+                                        const std::map<std::string, std::string>& references) {
   // Rewrite Katib's references to mlcore placeholders.
   std::string out;
   constexpr std::string_view kOpen = "${trialParameters.";
@@ -375,7 +379,48 @@ StatusOr<KatibExperimentOptions> KatibExperimentFromJson(std::string_view text) 
     }
     out.push_back(command[i++]);
   }
-  o.command_template = out;
+  return out;
+}
+
+}  // namespace
+
+StatusOr<KatibExperimentOptions> KatibExperimentFromJson(std::string_view text) {
+  Json root = Json::parse(text, nullptr, false);
+  if (root.is_discarded()) return FieldError("document", "is not valid JSON");
+  if (!root.is_object()) return FieldError("document", "must be a mapping");
+  KatibExperimentOptions o;
+  MLCORE_ASSIGN_OR_RETURN(std::string kind, Text(root, "", "kind", false));
+  if (!kind.empty() && kind != "Experiment") {
+    return FieldError("kind", absl::StrCat("is '", kind, "', not 'Experiment'"));
+  }
+  MLCORE_ASSIGN_OR_RETURN(const Json* metadata, Child(root, "", "metadata", true));
+  MLCORE_ASSIGN_OR_RETURN(o.name, Text(*metadata, "metadata", "name", true));
+  MLCORE_ASSIGN_OR_RETURN(std::string ns, Text(*metadata, "metadata", "namespace", false));
+  if (!ns.empty()) o.k8s_namespace = ns;
+  MLCORE_ASSIGN_OR_RETURN(const Json* spec, Child(root, "", "spec", true));
+  MLCORE_RETURN_IF_ERROR(ReadObjective(spec, o));
+  MLCORE_RETURN_IF_ERROR(ReadAlgorithm(spec, o));
+  MLCORE_RETURN_IF_ERROR(ReadEarlyStopping(spec, o));
+  MLCORE_RETURN_IF_ERROR(ReadCounts(spec, o));
+  MLCORE_RETURN_IF_ERROR(ReadParameters(spec, o));
+
+  MLCORE_ASSIGN_OR_RETURN(const Json* tpl, Child(*spec, "spec", "trialTemplate", true));
+  MLCORE_ASSIGN_OR_RETURN(auto references, TrialReferences(tpl, o.space));
+  MLCORE_ASSIGN_OR_RETURN(std::string primary,
+                          Text(*tpl, "spec.trialTemplate", "primaryContainerName", false));
+  MLCORE_ASSIGN_OR_RETURN(const Json* trial_spec,
+                          Child(*tpl, "spec.trialTemplate", "trialSpec", true));
+  const Json* container = FindContainer(*trial_spec, primary);
+  if (container == nullptr) {
+    return FieldError("spec.trialTemplate.trialSpec",
+                      primary.empty() ? std::string("has no container")
+                                      : absl::StrCat("has no container named '", primary, "'"));
+  }
+  MLCORE_ASSIGN_OR_RETURN(
+      o.image, Text(*container, "spec.trialTemplate.trialSpec container", "image", false));
+  MLCORE_ASSIGN_OR_RETURN(o.gpus_per_trial, ContainerGpus(*container));
+  MLCORE_ASSIGN_OR_RETURN(std::string command, ContainerCommand(container));
+  MLCORE_ASSIGN_OR_RETURN(o.command_template, RewriteReferences(command, references));
   return o;
 }
 

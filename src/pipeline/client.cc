@@ -101,16 +101,14 @@ constexpr char kArtifactColumns[] =
     "SELECT id, run_id, task, output, type, sha256, uri, metadata FROM pipeline_artifacts ";
 
 ArtifactRecord ToArtifactRecord(const store::Row& r) {
-  ArtifactRecord a;
-  a.id = ValueInt(r[0]);
-  a.run_id = ValueText(r[1]);
-  a.task = ValueText(r[2]);
-  a.output = ValueText(r[3]);
-  a.type = ValueText(r[4]);
-  a.digest = ValueText(r[5]);
-  a.uri = ValueText(r[6]);
-  a.metadata = ParseJsonOr(ValueText(r[7]), Json::object());
-  return a;
+  return {.id = ValueInt(r[0]),
+          .run_id = ValueText(r[1]),
+          .task = ValueText(r[2]),
+          .output = ValueText(r[3]),
+          .type = ValueText(r[4]),
+          .digest = ValueText(r[5]),
+          .uri = ValueText(r[6]),
+          .metadata = ParseJsonOr(ValueText(r[7]), Json::object())};
 }
 
 }  // namespace

@@ -7,140 +7,11 @@
 #include "pipeline/compile_dag.h"
 
 #include <algorithm>
-#include <functional>
-#include <map>
-#include <optional>
-#include <set>
 
-#include "absl/strings/str_cat.h"
-#include "pipeline/kfp_ir.h"
+#include "pipeline/dag_compiler.h"
 
 namespace mlcore::pipeline::internal {
-namespace {
-
-using Kind = InputBinding::Kind;
-
-// A value a sub-DAG reads from outside, passed in as one of its component inputs.
-struct Outside {
-  InputBinding source;
-  ValueType type = ValueType::kString;
-  bool artifact = false;
-  bool list = false;  // a gathered list (artifacts: KFP's isArtifactList)
-};
-
-// The root DAG, a loop's or a group's sub-DAG.
-struct Scope {
-  std::string name;  // empty: the root
-  const Loop* loop = nullptr;
-  const TaskGroup* group = nullptr;
-  std::string parent;
-  std::vector<const Task*> tasks;
-  std::vector<std::string> children;
-  std::map<std::string, Outside> inputs;  // channel -> what feeds it
-  std::set<std::string> outside_deps;     // upstream tasks outside this scope
-};
-
-class DagCompiler {
- public:
-  DagCompiler(const Pipeline& p, const CompileOptions& o) : p_(p), options_(o) {}
-  StatusOr<Json> Compile();
-
- private:
-  std::string ScopeFor(const std::string& group, const std::string& loop) const {
-    if (group.empty()) return KfpLoop(loop);
-    if (loop.empty() || p_.FindGroup(group)->loop == loop) return group;
-    return KfpLoop(loop);
-  }
-  // KFP's name of mlcore loop `loop` (for-loop-N, numbered with the groups); empty for none.
-  std::string KfpLoop(const std::string& loop) const {
-    return loop.empty() ? loop : kfp_loops_.at(loop);
-  }
-  // The component input through which loop `loop`'s body receives the current item.
-  const std::string& ItemInput(const std::string& loop) const { return item_inputs_.at(loop); }
-  // The channel of a loop item binding: the item, or KFP's `-subvar-<field>` of it.
-  std::string ItemChannel(const InputBinding& b) const {
-    return internal::ItemChannel(item_inputs_, b);
-  }
-  // KFP's parameterType of a loop item input.
-  const char* ItemParameterType(const InputBinding& b) const {
-    std::optional<ValueType> t = ConstantItemType(p_, b);
-    return t ? KfpParameterType(*t) : "STRING";
-  }
-  std::string ConditionChannel(const Condition& c) const {
-    return c.lhs.kind == Kind::kLoopItem ? ItemChannel(c.lhs) : Channel(c.lhs);
-  }
-  std::string ScopeOf(const std::string& task) const {
-    const Task* t = p_.FindTask(task);
-    return ScopeFor(t->options.group, t->options.loop);
-  }
-  // Whether scope `inner` is `outer` or inside it.
-  bool Within(std::string inner, const std::string& outer) const {
-    if (outer.empty()) return true;
-    while (!inner.empty()) {
-      if (inner == outer) return true;
-      inner = scopes_.at(inner).parent;
-    }
-    return false;
-  }
-  // The child of `outer` that holds `inner` (a scope strictly inside `outer`).
-  std::string ChildToward(const std::string& outer, std::string inner) const {
-    while (scopes_.at(inner).parent != outer) inner = scopes_.at(inner).parent;
-    return inner;
-  }
-  ValueType ParameterType(const std::string& name) const {
-    for (const IoSpec& s : p_.parameters()) {
-      if (s.name == name) return s.type;
-    }
-    return ValueType::kString;
-  }
-  std::string Describe(const std::string& scope) const;
-
-  Status BuildScopes();
-  // The task input spec by which scope `s` reads `b` (registering what `s` needs from outside).
-  StatusOr<Json> Resolve(const std::string& s, const InputBinding& b, bool artifact,
-                         const std::string& where);
-  // The key under which child scope `c` hands out `task`'s `output` (made a dag output of `c`).
-  // `oneof`: for a OneOf, which hands a branch's value out of its chain.
-  StatusOr<std::string> Export(const std::string& c, const std::string& task,
-                               const std::string& output, const std::string& where,
-                               bool oneof = false);
-  // The chain (condition-branches scope) a OneOf binding reads, and its output key there
-  // (KFP's pipelinechannel--<chain>-oneof-N, numbered per chain in the order tasks use them).
-  std::string OneOfChain(const InputBinding& b) const {
-    return p_.FindGroup(p_.FindTask(b.items.front().task)->options.group)->parent;
-  }
-  std::string OneOfKey(const InputBinding& b) const { return oneof_keys_.at(OneOfId(b)); }
-  static std::string OneOfId(const InputBinding& b) {
-    std::string id;
-    for (const InputBinding& item : b.items) {
-      absl::StrAppend(&id, item.task, "\n", item.output, "\n");
-    }
-    return id;
-  }
-  // Makes the chain's component hand out the OneOf's value: a selector per branch.
-  Status ExportOneOf(const InputBinding& b, const std::string& where);
-  // The list output of loop `loop` gathering `task`'s `output` over its iterations (`loop` may
-  // also be a branch inside the loop's body that the value passes through).
-  StatusOr<std::string> ExportGather(const std::string& loop, const std::string& task,
-                                     const std::string& output, const std::string& where);
-  void AddDeps(const std::string& s, const std::string& upstream, std::set<std::string>* deps);
-  StatusOr<std::string> ConditionText(const std::vector<Condition>& conditions,
-                                      const std::function<std::string(const Condition&)>& channel);
-  Status CompileScope(const std::string& s);
-  Status CompileTask(const Task& t, const std::string& s, Json* dag_tasks);
-  StatusOr<Json> ScopeTask(const std::string& s, const std::string& c);
-  Json& Component(const std::string& scope) { return components_["comp-" + scope]; }
-
-  const Pipeline& p_;
-  const CompileOptions& options_;
-  std::map<std::string, Scope> scopes_;  // by KFP's names
-  std::map<std::string, std::string> kfp_loops_;
-  std::map<std::string, std::string> item_inputs_;
-  std::map<std::string, std::string> oneof_keys_;  // OneOfId -> its key
-  Json components_ = Json::object();
-  Json executors_ = Json::object();
-  Json root_tasks_ = Json::object();
-};
+namespace dag_compile {
 
 std::string DagCompiler::Describe(const std::string& scope) const {
   const Scope& s = scopes_.at(scope);
@@ -200,309 +71,54 @@ Status DagCompiler::BuildScopes() {
   return absl::OkStatus();
 }
 
-StatusOr<std::string> DagCompiler::Export(const std::string& c, const std::string& task,
-                                          const std::string& output, const std::string& where,
-                                          bool oneof) {
-  const Scope& scope = scopes_.at(c);
-  std::string key;
-  if (scope.group != nullptr && scope.group->kind == TaskGroup::Kind::kPipeline) {
-    for (const PipelineOutput& o : scope.group->outputs) {
-      if (o.task == task && o.output == output) {
-        key = o.name;
-        break;
+Status DagCompiler::TaskArguments(const Task& t, const std::string& s, Json* task_params,
+                                  Json* task_arts) {
+  const pipeline::Component& c = *t.component;
+  for (const auto& [name, b] : t.arguments) {
+    const std::string where = absl::StrCat("task '", t.name, "' input '", name, "'");
+    if (b.kind == Kind::kCollect) {
+      // As KFP: a constant list whose run-time elements are placeholders of extra task inputs.
+      Json list = Json::array();
+      for (const InputBinding& item : b.items) {
+        if (item.kind == Kind::kConstant) {
+          list.push_back(item.constant);
+          continue;
+        }
+        std::string channel = item.kind == Kind::kLoopItem ? ItemChannel(item) : Channel(item);
+        MLCORE_ASSIGN_OR_RETURN((*task_params)[channel], Resolve(s, item, false, where));
+        list.push_back(absl::StrCat("{{$.inputs.parameters['", channel, "']}}"));
       }
+      (*task_params)[name] = {{"runtimeValue", {{"constant", list}}}};
+      continue;
     }
-    if (key.empty()) {
-      return absl::FailedPreconditionError(absl::StrCat(where, " reads output '", output,
-                                                        "' of task '", task, "' inside ",
-                                                        Describe(c), ", which does not return it"));
-    }
-  } else if (scope.loop != nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(where, " reads output '", output,
-                                                      "' of task '", task, "' inside ", Describe(c),
-                                                      "; gather it with Collected"));
-  } else if (oneof && scope.group->kind == TaskGroup::Kind::kCondition) {
-    key = Channel(InputBinding::Output(task, output));
-  } else {
-    return absl::FailedPreconditionError(absl::StrCat(
-        where, " reads output '", output, "' of task '", task, "' inside ", Describe(c),
-        ": Kubeflow passes no value out of a condition branch or an exit handler, so move the "
-        "reader into that group, or read the branches of an If/Elif/Else chain through OneOf "
-        "(InputBinding::OneOf, mlcore.pipelines.OneOf)"));
-  }
-  MLCORE_ASSIGN_OR_RETURN(ValueType type, p_.OutputType(task, output));
-  std::string producer = task, producer_key = output;
-  const std::string origin = ScopeOf(task);
-  if (origin != c) {
-    producer = ChildToward(c, origin);
-    MLCORE_ASSIGN_OR_RETURN(producer_key, Export(producer, task, output, where));
-  }
-  Json& comp = Component(c);
-  if (IsArtifactType(type)) {
-    comp["dag"]["outputs"]["artifacts"][key] = {
-        {"artifactSelectors",
-         Json::array({{{"producerSubtask", producer}, {"outputArtifactKey", producer_key}}})}};
-    comp["outputDefinitions"]["artifacts"][key] = {{"artifactType", ArtifactType(type)}};
-  } else {
-    comp["dag"]["outputs"]["parameters"][key] = {
-        {"valueFromParameter",
-         {{"producerSubtask", producer}, {"outputParameterKey", producer_key}}}};
-    comp["outputDefinitions"]["parameters"][key] = {{"parameterType", KfpParameterType(type)}};
-  }
-  return key;
-}
-
-Status DagCompiler::ExportOneOf(const InputBinding& b, const std::string& where) {
-  const std::string chain = OneOfChain(b), key = OneOfKey(b);
-  MLCORE_ASSIGN_OR_RETURN(ValueType type, p_.OutputType(b.items[0].task, b.items[0].output));
-  const bool artifact = IsArtifactType(type);
-  Json selectors = Json::array();
-  for (const InputBinding& item : b.items) {
-    const std::string branch = ChildToward(chain, ScopeOf(item.task));
-    MLCORE_ASSIGN_OR_RETURN(std::string k, Export(branch, item.task, item.output, where, true));
-    selectors.push_back(artifact ? Json{{"producerSubtask", branch}, {"outputArtifactKey", k}}
-                                 : Json{{"producerSubtask", branch}, {"outputParameterKey", k}});
-  }
-  Json& comp = Component(chain);
-  if (artifact) {
-    comp["dag"]["outputs"]["artifacts"][key] = {{"artifactSelectors", selectors}};
-    comp["outputDefinitions"]["artifacts"][key] = {{"artifactType", ArtifactType(type)}};
-  } else {
-    comp["dag"]["outputs"]["parameters"][key] = {
-        {"valueFromOneof", {{"parameterSelectors", selectors}}}};
-    comp["outputDefinitions"]["parameters"][key] = {{"parameterType", KfpParameterType(type)}};
+    const bool artifact = IsArtifactType(c.FindInput(name)->type);
+    MLCORE_ASSIGN_OR_RETURN(Json spec, Resolve(s, b, artifact, where));
+    (artifact ? *task_arts : *task_params)[name] = spec;
   }
   return absl::OkStatus();
 }
 
-StatusOr<std::string> DagCompiler::ExportGather(const std::string& loop, const std::string& task,
-                                                const std::string& output,
-                                                const std::string& where) {
-  MLCORE_ASSIGN_OR_RETURN(ValueType type, p_.OutputType(task, output));
-  const std::string key = Channel(InputBinding::Output(task, output));
-  std::string producer = task, producer_key = output;
-  const std::string origin = ScopeOf(task);
-  if (origin != loop) {
-    producer = ChildToward(loop, origin);
-    const Scope& child = scopes_.at(producer);
-    if (child.group != nullptr && child.group->kind == TaskGroup::Kind::kPipeline) {
-      MLCORE_ASSIGN_OR_RETURN(producer_key, Export(producer, task, output, where));
-    } else {
-      // Through a nested loop (its list per outer iteration) or a branch (or exit handler) in
-      // the body, as KFP does: the child hands the value out under the same key, and a skipped
-      // iteration contributes nothing.
-      MLCORE_ASSIGN_OR_RETURN(producer_key, ExportGather(producer, task, output, where));
-    }
-  }
-  Json& comp = Component(loop);
-  if (IsArtifactType(type)) {
-    // KFP's List[Artifact]: the selected artifacts of every iteration, one list.
-    comp["dag"]["outputs"]["artifacts"][key] = {
-        {"artifactSelectors",
-         Json::array({{{"producerSubtask", producer}, {"outputArtifactKey", producer_key}}})}};
-    comp["outputDefinitions"]["artifacts"][key] = {{"artifactType", ArtifactType(type)},
-                                                   {"isArtifactList", true}};
-  } else {
-    comp["dag"]["outputs"]["parameters"][key] = {
-        {"valueFromParameter",
-         {{"producerSubtask", producer}, {"outputParameterKey", producer_key}}}};
-    comp["outputDefinitions"]["parameters"][key] = {{"parameterType", "LIST"}};
-  }
-  return key;
-}
-
-StatusOr<Json> DagCompiler::Resolve(const std::string& s, const InputBinding& b, bool artifact,
-                                    const std::string& where) {
-  Scope& scope = scopes_.at(s);
-  const TaskGroup* g = scope.group;
-  const bool sub_pipeline = g != nullptr && g->kind == TaskGroup::Kind::kPipeline;
-  // A pipeline used as a component reads the values bound to its parameters as its inputs.
-  auto as_parameter = [&]() -> std::optional<Json> {
-    if (!sub_pipeline) return std::nullopt;
-    for (const auto& [name, arg] : g->arguments) {
-      if (SameBinding(arg, b)) {
-        return Json{{artifact ? "componentInputArtifact" : "componentInputParameter", name}};
-      }
-    }
-    // An unbound parameter reached the inner tasks as its default value.
-    for (const IoSpec& io : g->inputs) {
-      if (g->arguments.count(io.name) == 0 && io.default_value && b.kind == Kind::kConstant &&
-          io.default_value->dump() == b.constant.dump()) {
-        return Json{{"componentInputParameter", io.name}};
-      }
-    }
-    return std::nullopt;
-  };
-  std::string origin, channel;
-  ValueType type = ValueType::kString;
-  InputBinding source = b;
-  std::string gathered;  // kGather: the loop whose iterations are gathered
-  switch (b.kind) {
-    case Kind::kConstant: {
-      if (auto j = as_parameter()) return *j;
-      return Json{{"runtimeValue", {{"constant", b.constant}}}};
-    }
-    case Kind::kParameter:
-      origin = "";
-      channel = Channel(b);
-      type = ParameterType(b.parameter);
-      break;
-    case Kind::kTaskOutput: {
-      origin = ScopeOf(b.task);
-      channel = Channel(b);
-      MLCORE_ASSIGN_OR_RETURN(type, p_.OutputType(b.task, b.output));
-      break;
-    }
-    case Kind::kLoopItem:
-      origin = KfpLoop(b.loop);
-      channel = ItemInput(b.loop);
-      source.field.clear();
-      break;
-    case Kind::kGather: {
-      // The outermost loop around the producer that the reader is not in.
-      std::string loop = p_.FindTask(b.task)->options.loop;
-      for (const Loop* l = p_.FindLoop(loop); l != nullptr && !l->parent.empty();
-           l = p_.FindLoop(l->parent)) {
-        if (Within(s, KfpLoop(l->parent))) break;
-        loop = l->parent;
-      }
-      gathered = KfpLoop(loop);
-      origin = scopes_.at(gathered).parent;
-      channel = absl::StrCat("pipelinechannel--", gathered, "-", Channel(b));
-      if (!artifact) {
-        type = ValueType::kList;
-      } else {
-        MLCORE_ASSIGN_OR_RETURN(type, p_.OutputType(b.task, b.output));
-      }
-      break;
-    }
-    case Kind::kOneOf: {
-      // The chain's output, read where the chain is (or passed down into groups there).
-      const std::string chain = OneOfChain(b);
-      origin = scopes_.at(chain).parent;
-      const std::string key = OneOfKey(b);
-      // Passed into a group as KFP passes a task output: named after producer and key.
-      channel = absl::StrCat("pipelinechannel--", chain, "-", key);
-      MLCORE_ASSIGN_OR_RETURN(type, p_.OutputType(b.items[0].task, b.items[0].output));
-      if (origin == s) {
-        MLCORE_RETURN_IF_ERROR(ExportOneOf(b, where));
-        return artifact ? Json{{"taskOutputArtifact",
-                                {{"producerTask", chain}, {"outputArtifactKey", key}}}}
-                        : Json{{"taskOutputParameter",
-                                {{"producerTask", chain}, {"outputParameterKey", key}}}};
-      }
-      if (Within(origin, s)) {
-        return absl::FailedPreconditionError(absl::StrCat(where, " reads a OneOf of ",
-                                                          Describe(chain), " from outside ",
-                                                          Describe(ChildToward(s, origin))));
-      }
-      break;
-    }
-    case Kind::kCollect:  // CompileTask spreads it over one input per element
-      return absl::UnimplementedError(
-          absl::StrCat(where, " gathers several outputs into a list where only a task reads it"));
-  }
-  Json j;
-  if (origin == s) {
-    switch (b.kind) {
-      case Kind::kParameter:
-        j = {{"componentInputParameter", b.parameter}};
-        break;
-      case Kind::kTaskOutput:
-        j = artifact ? Json{{"taskOutputArtifact",
-                             {{"producerTask", b.task}, {"outputArtifactKey", b.output}}}}
-                     : Json{{"taskOutputParameter",
-                             {{"producerTask", b.task}, {"outputParameterKey", b.output}}}};
-        break;
-      case Kind::kLoopItem:
-        j = {{"componentInputParameter", channel}};
-        break;
-      default: {  // kGather
-        MLCORE_ASSIGN_OR_RETURN(std::string key, ExportGather(gathered, b.task, b.output, where));
-        j = artifact ? Json{{"taskOutputArtifact",
-                             {{"producerTask", gathered}, {"outputArtifactKey", key}}}}
-                     : Json{{"taskOutputParameter",
-                             {{"producerTask", gathered}, {"outputParameterKey", key}}}};
-      }
-    }
-  } else if (Within(origin, s)) {
-    // Produced inside a child of this scope: read through the child's outputs.
-    const std::string child = ChildToward(s, origin);
-    std::string key;
-    if (b.kind == Kind::kGather) {
-      // Kubeflow hands a loop's list out of a branch or exit handler only through OneOf, and
-      // out of a pipeline used as a component only if it returns it (mlcore's cannot).
-      return absl::FailedPreconditionError(
-          absl::StrCat(where, " collects task '", b.task, "' of ", Describe(gathered),
-                       " from outside ", Describe(child),
-                       ": Kubeflow passes no collected list out of it, so move the reader "
-                       "into it"));
-    }
-    MLCORE_ASSIGN_OR_RETURN(key, Export(child, b.task, b.output, where));
-    j = artifact
-            ? Json{{"taskOutputArtifact", {{"producerTask", child}, {"outputArtifactKey", key}}}}
-            : Json{{"taskOutputParameter", {{"producerTask", child}, {"outputParameterKey", key}}}};
-  } else if (auto param = as_parameter()) {
-    return *param;
-  } else {
-    // From outside: one of this scope's inputs, fed by the scope around it.
-    Outside& o = scope.inputs[channel];
-    o.source = source;
-    o.type = type;
-    o.artifact = artifact;
-    o.list = b.kind == Kind::kGather;
-    j = {{artifact ? "componentInputArtifact" : "componentInputParameter", channel}};
-  }
-  if (b.kind == Kind::kLoopItem && !b.field.empty()) {
-    j["parameterExpressionSelector"] =
-        absl::StrCat("parseJson(string_value)[", Json(b.field).dump(), "]");
-  }
-  return j;
-}
-
-void DagCompiler::AddDeps(const std::string& s, const std::string& upstream,
-                          std::set<std::string>* deps) {
-  const std::string origin = ScopeOf(upstream);
-  if (origin == s) {
-    deps->insert(upstream);
-  } else if (Within(origin, s)) {
-    deps->insert(ChildToward(s, origin));
-  } else {
-    scopes_.at(s).outside_deps.insert(upstream);
-  }
-}
-
-StatusOr<std::string> DagCompiler::ConditionText(
-    const std::vector<Condition>& conditions,
-    const std::function<std::string(const Condition&)>& channel_of) {
-  std::string text;
-  for (const Condition& cond : conditions) {
+StatusOr<std::string> DagCompiler::OwnConditions(const Task& t, const std::string& s,
+                                                 Json* task_params, Json* in_params) {
+  // Conditions of the task's groups are its groups' triggers; only its own ones remain here.
+  const size_t inherited =
+      std::min(p_.GroupConditions(t.options.group).size(), t.options.conditions.size());
+  std::vector<Condition> own(t.options.conditions.begin() + inherited, t.options.conditions.end());
+  for (const Condition& cond : own) {
     if (cond.lhs.kind == Kind::kConstant) continue;
-    ValueType lhs_type = ValueType::kString;
-    bool item = cond.lhs.kind == Kind::kLoopItem;
-    if (item && ConstantItemType(p_, cond.lhs)) {
-      // A constant list's items are typed as KFP types them, and compared so.
-      lhs_type = *ConstantItemType(p_, cond.lhs);
-      item = false;
-    } else if (cond.lhs.kind == Kind::kParameter) {
-      lhs_type = ParameterType(cond.lhs.parameter);
-    } else if (cond.lhs.kind == Kind::kTaskOutput) {
-      MLCORE_ASSIGN_OR_RETURN(lhs_type, p_.OutputType(cond.lhs.task, cond.lhs.output));
+    const std::string channel = ConditionChannel(cond);
+    MLCORE_ASSIGN_OR_RETURN(
+        (*task_params)[channel],
+        Resolve(s, cond.lhs, false, absl::StrCat("task '", t.name, "' condition")));
+    ValueType type = ValueType::kString;
+    if (cond.lhs.kind == Kind::kParameter) type = ParameterType(cond.lhs.parameter);
+    if (cond.lhs.kind == Kind::kTaskOutput) {
+      type = p_.OutputType(cond.lhs.task, cond.lhs.output).value_or(type);
     }
-    std::string value = absl::StrCat("inputs.parameter_values['", channel_of(cond), "']");
-    std::string rhs = CelLiteral(cond.rhs);
-    // As KFP: integers are compared as int(), a double with an integer literal as double().
-    if (lhs_type == ValueType::kInt) value = absl::StrCat("int(", value, ")");
-    if (lhs_type == ValueType::kFloat && cond.rhs.is_number_integer()) {
-      rhs = absl::StrCat("double(", rhs, ")");
-    }
-    // A run-time list's item type is known only at run time; compare numbers as doubles.
-    if (item && cond.rhs.is_number()) value = absl::StrCat("double(", value, ")");
-    std::string expr = absl::StrCat(value, " ", cond.op, " ", rhs);
-    if (cond.negate) expr = absl::StrCat("!(", expr, ")");
-    text = text.empty() ? expr : absl::StrCat(text, " && ", expr);
+    if (cond.lhs.kind == Kind::kLoopItem) type = ConstantItemType(p_, cond.lhs).value_or(type);
+    (*in_params)[channel] = {{"parameterType", KfpParameterType(type)}};
   }
-  return text;
+  return ConditionText(own, [&](const Condition& c) { return ConditionChannel(c); });
 }
 
 Status DagCompiler::CompileTask(const Task& t, const std::string& s, Json* dag_tasks) {
@@ -536,48 +152,8 @@ Status DagCompiler::CompileTask(const Task& t, const std::string& s, Json* dag_t
 
   Json task = {{"taskInfo", {{"name", t.name}}}, {"componentRef", {{"name", comp_name}}}};
   Json task_params = Json::object(), task_arts = Json::object();
-  for (const auto& [name, b] : t.arguments) {
-    const std::string where = absl::StrCat("task '", t.name, "' input '", name, "'");
-    if (b.kind == Kind::kCollect) {
-      // As KFP: a constant list whose run-time elements are placeholders of extra task inputs.
-      Json list = Json::array();
-      for (const InputBinding& item : b.items) {
-        if (item.kind == Kind::kConstant) {
-          list.push_back(item.constant);
-          continue;
-        }
-        std::string channel = item.kind == Kind::kLoopItem ? ItemChannel(item) : Channel(item);
-        MLCORE_ASSIGN_OR_RETURN(task_params[channel], Resolve(s, item, false, where));
-        list.push_back(absl::StrCat("{{$.inputs.parameters['", channel, "']}}"));
-      }
-      task_params[name] = {{"runtimeValue", {{"constant", list}}}};
-      continue;
-    }
-    const bool artifact = IsArtifactType(c.FindInput(name)->type);
-    MLCORE_ASSIGN_OR_RETURN(Json spec, Resolve(s, b, artifact, where));
-    (artifact ? task_arts : task_params)[name] = spec;
-  }
-  // Conditions of the task's groups are its groups' triggers; only its own ones remain here.
-  const size_t inherited =
-      std::min(p_.GroupConditions(t.options.group).size(), t.options.conditions.size());
-  std::vector<Condition> own(t.options.conditions.begin() + inherited, t.options.conditions.end());
-  for (const Condition& cond : own) {
-    if (cond.lhs.kind == Kind::kConstant) continue;
-    const std::string channel = ConditionChannel(cond);
-    MLCORE_ASSIGN_OR_RETURN(
-        task_params[channel],
-        Resolve(s, cond.lhs, false, absl::StrCat("task '", t.name, "' condition")));
-    ValueType type = ValueType::kString;
-    if (cond.lhs.kind == Kind::kParameter) type = ParameterType(cond.lhs.parameter);
-    if (cond.lhs.kind == Kind::kTaskOutput) {
-      type = p_.OutputType(cond.lhs.task, cond.lhs.output).value_or(type);
-    }
-    if (cond.lhs.kind == Kind::kLoopItem) type = ConstantItemType(p_, cond.lhs).value_or(type);
-    in_params[channel] = {{"parameterType", KfpParameterType(type)}};
-  }
-  MLCORE_ASSIGN_OR_RETURN(std::string condition, ConditionText(own, [&](const Condition& c) {
-                            return ConditionChannel(c);
-                          }));
+  MLCORE_RETURN_IF_ERROR(TaskArguments(t, s, &task_params, &task_arts));
+  MLCORE_ASSIGN_OR_RETURN(std::string condition, OwnConditions(t, s, &task_params, &in_params));
   if (!in_params.empty()) comp["inputDefinitions"]["parameters"] = in_params;
   if (!in_arts.empty()) comp["inputDefinitions"]["artifacts"] = in_arts;
   if (!out_params.empty()) comp["outputDefinitions"]["parameters"] = out_params;
@@ -605,6 +181,70 @@ Status DagCompiler::CompileTask(const Task& t, const std::string& s, Json* dag_t
   return absl::OkStatus();
 }
 
+// Scope `child`'s trigger: its condition operands as its inputs, and the condition's text.
+StatusOr<std::string> DagCompiler::ScopeTrigger(Scope& child) {
+  const TaskGroup* g = child.group;
+  for (const Condition& cond : g->conditions) {
+    if (cond.lhs.kind == Kind::kConstant) continue;
+    Outside& o = child.inputs[ConditionChannel(cond)];
+    o.source = cond.lhs;
+    if (cond.lhs.kind == Kind::kParameter) o.type = ParameterType(cond.lhs.parameter);
+    if (cond.lhs.kind == Kind::kTaskOutput) {
+      o.type = p_.OutputType(cond.lhs.task, cond.lhs.output).value_or(ValueType::kString);
+      child.outside_deps.insert(cond.lhs.task);
+    }
+  }
+  return ConditionText(g->conditions,
+                       [&](const Condition& cond) { return ConditionChannel(cond); });
+}
+
+// Loop scope `child`'s parameterIterator, its items registered as an input unless constant.
+Json DagCompiler::ScopeIterator(Scope& child) {
+  const Loop* loop = child.loop;
+  Json iterator;
+  iterator["itemInput"] = ItemInput(loop->name);
+  if (loop->items.kind == Kind::kConstant) {
+    iterator["items"]["raw"] = loop->items.constant.dump();
+  } else {
+    // Over (a field of) an enclosing loop's item: its own input, apart from the whole item
+    // that the body may read too.
+    const std::string channel =
+        loop->items.kind == Kind::kLoopItem ? ItemChannel(loop->items) : Channel(loop->items);
+    Outside& o = child.inputs[channel];
+    o.source = loop->items;
+    o.type = ValueType::kList;
+    if (loop->items.kind == Kind::kTaskOutput) child.outside_deps.insert(loop->items.task);
+    iterator["items"]["inputParameter"] = channel;
+  }
+  return iterator;
+}
+
+// A pipeline used as a component: its parameters as its component's inputs, and the task
+// input specs of the values bound to them.
+Status DagCompiler::SubPipelineInputs(const std::string& s, Scope& child, const std::string& where,
+                                      Json* params, Json* arts, Json* in_params, Json* in_arts) {
+  const TaskGroup* g = child.group;
+  for (const IoSpec& io : g->inputs) {
+    if (IsArtifactType(io.type)) {
+      (*in_arts)[io.name] = {{"artifactType", ArtifactType(io.type)}};
+    } else {
+      (*in_params)[io.name] = ParameterSpec(io);
+    }
+  }
+  for (const auto& [name, b] : g->arguments) {
+    const IoSpec* io = nullptr;
+    for (const IoSpec& x : g->inputs) {
+      if (x.name == name) io = &x;
+    }
+    const bool artifact = io != nullptr && IsArtifactType(io->type);
+    MLCORE_ASSIGN_OR_RETURN(
+        Json spec, Resolve(s, b, artifact, absl::StrCat(where, " parameter '", name, "'")));
+    (artifact ? *arts : *params)[name] = spec;
+    if (b.kind == Kind::kTaskOutput) child.outside_deps.insert(b.task);
+  }
+  return absl::OkStatus();
+}
+
 // The task of scope `s`'s DAG that runs child scope `c`, and the rest of `c`'s component (its
 // inputs are known once its own DAG is compiled).
 StatusOr<Json> DagCompiler::ScopeTask(const std::string& s, const std::string& c) {
@@ -619,63 +259,18 @@ StatusOr<Json> DagCompiler::ScopeTask(const std::string& s, const std::string& c
   std::set<std::string> deps;
   // What the scope reads besides its body's inputs: its trigger's operands, its loop items.
   if (g != nullptr && g->kind == TaskGroup::Kind::kCondition) {
-    for (const Condition& cond : g->conditions) {
-      if (cond.lhs.kind == Kind::kConstant) continue;
-      Outside& o = child.inputs[ConditionChannel(cond)];
-      o.source = cond.lhs;
-      if (cond.lhs.kind == Kind::kParameter) o.type = ParameterType(cond.lhs.parameter);
-      if (cond.lhs.kind == Kind::kTaskOutput) {
-        o.type = p_.OutputType(cond.lhs.task, cond.lhs.output).value_or(ValueType::kString);
-        child.outside_deps.insert(cond.lhs.task);
-      }
-    }
-    MLCORE_ASSIGN_OR_RETURN(std::string text,
-                            ConditionText(g->conditions, [&](const Condition& cond) {
-                              return ConditionChannel(cond);
-                            }));
+    MLCORE_ASSIGN_OR_RETURN(std::string text, ScopeTrigger(child));
     if (!text.empty()) task["triggerPolicy"]["condition"] = text;
   }
-  Json iterator;
-  if (loop != nullptr) {
-    iterator["itemInput"] = ItemInput(loop->name);
-    if (loop->items.kind == Kind::kConstant) {
-      iterator["items"]["raw"] = loop->items.constant.dump();
-    } else {
-      // Over (a field of) an enclosing loop's item: its own input, apart from the whole item
-      // that the body may read too.
-      const std::string channel =
-          loop->items.kind == Kind::kLoopItem ? ItemChannel(loop->items) : Channel(loop->items);
-      Outside& o = child.inputs[channel];
-      o.source = loop->items;
-      o.type = ValueType::kList;
-      if (loop->items.kind == Kind::kTaskOutput) child.outside_deps.insert(loop->items.task);
-      iterator["items"]["inputParameter"] = channel;
-    }
-  }
+  Json iterator = loop == nullptr ? Json() : ScopeIterator(child);
   for (const auto& [channel, o] : child.inputs) {
     MLCORE_ASSIGN_OR_RETURN(Json spec, Resolve(s, o.source, o.artifact, where));
     (o.artifact ? arts : params)[channel] = spec;
   }
   Json in_params = Json::object(), in_arts = Json::object();
   if (g != nullptr && g->kind == TaskGroup::Kind::kPipeline) {
-    for (const IoSpec& io : g->inputs) {
-      if (IsArtifactType(io.type)) {
-        in_arts[io.name] = {{"artifactType", ArtifactType(io.type)}};
-      } else {
-        in_params[io.name] = ParameterSpec(io);
-      }
-    }
-    for (const auto& [name, b] : g->arguments) {
-      const IoSpec* io = nullptr;
-      for (const IoSpec& x : g->inputs) {
-        if (x.name == name) io = &x;
-      }
-      const bool artifact = io != nullptr && IsArtifactType(io->type);
-      MLCORE_ASSIGN_OR_RETURN(
-          Json spec, Resolve(s, b, artifact, absl::StrCat(where, " parameter '", name, "'")));
-      (artifact ? arts : params)[name] = spec;
-      if (b.kind == Kind::kTaskOutput) child.outside_deps.insert(b.task);
-    }
+    MLCORE_RETURN_IF_ERROR(
+        SubPipelineInputs(s, child, where, &params, &arts, &in_params, &in_arts));
   }
   // As KFP: a constant list's items are typed by its first element, a run-time one's not.
   if (loop != nullptr) {
@@ -768,10 +363,10 @@ StatusOr<Json> DagCompiler::Compile() {
   return spec;
 }
 
-}  // namespace
+}  // namespace dag_compile
 
 StatusOr<Json> CompileDag(const Pipeline& pipeline, const CompileOptions& options) {
-  return DagCompiler(pipeline, options).Compile();
+  return dag_compile::DagCompiler(pipeline, options).Compile();
 }
 
 }  // namespace mlcore::pipeline::internal

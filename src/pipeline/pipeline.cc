@@ -22,48 +22,27 @@ bool Pipeline::LoopWithin(std::string loop, const std::string& ancestor) const {
 }
 
 InputBinding InputBinding::Constant(Json value) {
-  InputBinding b;
-  b.kind = Kind::kConstant;
-  b.constant = std::move(value);
-  return b;
+  return {.kind = Kind::kConstant, .constant = std::move(value)};
 }
 
 InputBinding InputBinding::Parameter(std::string name) {
-  InputBinding b;
-  b.kind = Kind::kParameter;
-  b.parameter = std::move(name);
-  return b;
+  return {.kind = Kind::kParameter, .parameter = std::move(name)};
 }
 
 InputBinding InputBinding::Output(std::string task, std::string output) {
-  InputBinding b;
-  b.kind = Kind::kTaskOutput;
-  b.task = std::move(task);
-  b.output = std::move(output);
-  return b;
+  return {.kind = Kind::kTaskOutput, .task = std::move(task), .output = std::move(output)};
 }
 
 InputBinding InputBinding::Collect(std::vector<InputBinding> items) {
-  InputBinding b;
-  b.kind = Kind::kCollect;
-  b.items = std::move(items);
-  return b;
+  return {.kind = Kind::kCollect, .items = std::move(items)};
 }
 
 InputBinding InputBinding::LoopItem(std::string loop, std::string field) {
-  InputBinding b;
-  b.kind = Kind::kLoopItem;
-  b.loop = std::move(loop);
-  b.field = std::move(field);
-  return b;
+  return {.kind = Kind::kLoopItem, .loop = std::move(loop), .field = std::move(field)};
 }
 
 InputBinding InputBinding::Gather(std::string task, std::string output) {
-  InputBinding b;
-  b.kind = Kind::kGather;
-  b.task = std::move(task);
-  b.output = std::move(output);
-  return b;
+  return {.kind = Kind::kGather, .task = std::move(task), .output = std::move(output)};
 }
 
 std::vector<std::string> Task::Upstream() const {
@@ -117,17 +96,6 @@ const Loop* Pipeline::FindLoop(std::string_view name) const {
   return nullptr;
 }
 
-Status Pipeline::CheckLoopAccess(const Task& task, const std::string& producer,
-                                 const std::string& where) const {
-  const Task* p = FindTask(producer);
-  if (p == nullptr || LoopWithin(task.options.loop, p->options.loop)) {
-    return absl::OkStatus();
-  }
-  return absl::InvalidArgumentError(absl::StrCat(
-      where, " uses task '", producer, "', which runs once per iteration of ParallelFor '",
-      p->options.loop, "': gather its outputs into a list with Collected (InputBinding::Gather)"));
-}
-
 StatusOr<ValueType> Pipeline::OutputType(std::string_view task, std::string_view output) const {
   const Task* t = FindTask(task);
   if (t == nullptr) {
@@ -143,172 +111,6 @@ StatusOr<ValueType> Pipeline::OutputType(std::string_view task, std::string_view
                      "' (outputs: ", names.empty() ? "none" : absl::StrJoin(names, ", "), ")"));
   }
   return spec->type;
-}
-
-Status Pipeline::CheckBinding(const Task& task, const IoSpec& input, const InputBinding& b) const {
-  auto where = [&] {
-    return absl::StrCat("task '", task.name, "' (component '", task.component->name, "') input '",
-                        input.name, "'");
-  };
-  ValueType from{};
-  if (input.list && b.kind != InputBinding::Kind::kGather) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where(), " takes a list of ", ValueTypeName(input.type),
-                     " artifacts: gather a ParallelFor task's output into it with Collected"));
-  }
-  switch (b.kind) {
-    case InputBinding::Kind::kConstant: {
-      if (IsArtifactType(input.type)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where(), " is a ", ValueTypeName(input.type),
-                         " artifact and must come from a task output, not a constant"));
-      }
-      Status st = CheckParameterValue(input.type, b.constant);
-      if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat(where(), ": ", st.message()));
-      return absl::OkStatus();
-    }
-    case InputBinding::Kind::kParameter: {
-      auto it = std::find_if(parameters_.begin(), parameters_.end(),
-                             [&](const IoSpec& s) { return s.name == b.parameter; });
-      if (it == parameters_.end()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where(), " refers to unknown pipeline ", "parameter '", b.parameter, "'"));
-      }
-      from = it->type;
-      break;
-    }
-    case InputBinding::Kind::kTaskOutput: {
-      auto type = OutputType(b.task, b.output);
-      if (!type.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(where(), ": ", type.status().message()));
-      }
-      MLCORE_RETURN_IF_ERROR(CheckLoopAccess(task, b.task, where()));
-      from = *type;
-      break;
-    }
-    case InputBinding::Kind::kLoopItem: {
-      if (b.loop.empty() || !LoopWithin(task.options.loop, b.loop)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where(), " uses the item of ParallelFor '", b.loop, "' outside its body",
-            task.options.loop.empty() ? ""
-                                      : absl::StrCat(" (it is in '", task.options.loop, "')")));
-      }
-      if (IsArtifactType(input.type)) {
-        return absl::InvalidArgumentError(absl::StrCat(where(), " is a ", ValueTypeName(input.type),
-                                                       " artifact; a loop item is a parameter"));
-      }
-      // A constant list's items are known now: check each against the input's type.
-      const Loop* loop = FindLoop(b.loop);
-      if (loop != nullptr && loop->items.kind == InputBinding::Kind::kConstant) {
-        for (size_t i = 0; i < loop->items.constant.size(); ++i) {
-          Json v = loop->items.constant[i];
-          if (!b.field.empty()) {
-            if (!v.is_object() || !v.contains(b.field)) {
-              return absl::InvalidArgumentError(
-                  absl::StrCat(where(), ": item ", i, " has no field '", b.field, "'"));
-            }
-            v = v[b.field];
-          }
-          Status st = CheckParameterValue(input.type, v);
-          if (!st.ok()) {
-            return absl::InvalidArgumentError(
-                absl::StrCat(where(), ": item ", i, ": ", st.message()));
-          }
-        }
-      }
-      return absl::OkStatus();
-    }
-    case InputBinding::Kind::kGather: {
-      auto type = OutputType(b.task, b.output);
-      if (!type.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(where(), ": ", type.status().message()));
-      }
-      const Task* producer = FindTask(b.task);
-      if (producer->options.loop.empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where(), " collects task '", b.task, "', which is in no ParallelFor; pass its output"));
-      }
-      if (LoopWithin(task.options.loop, producer->options.loop)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where(), " collects task '", b.task, "' inside its own ParallelFor '",
-                         producer->options.loop, "'; collect after the loop"));
-      }
-      if (!LoopWithin(producer->options.loop, task.options.loop)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where(), " collects task '", b.task, "' of ParallelFor '", producer->options.loop,
-            "', which is not nested in this task's ParallelFor '", task.options.loop, "'"));
-      }
-      if (IsArtifactType(*type)) {
-        if (!input.list || !TypeAccepts(input.type, *type)) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              where(), " collects output '", b.output, "' of task '", b.task, "', a ",
-              ValueTypeName(*type), " artifact, so it must be a list of ", ValueTypeName(*type),
-              " artifacts (Input[List[", ValueTypeName(*type), "]]), not ",
-              input.list ? absl::StrCat("a list of ", ValueTypeName(input.type))
-                         : absl::StrCat("a ", ValueTypeName(input.type))));
-        }
-        return absl::OkStatus();
-      }
-      if (input.type != ValueType::kList) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where(), " is a ", ValueTypeName(input.type),
-                         "; collected values (one per iteration) need a list input"));
-      }
-      return absl::OkStatus();
-    }
-    case InputBinding::Kind::kOneOf:
-      MLCORE_RETURN_IF_ERROR(CheckOneOf(task, b, where(), &from));
-      break;
-    case InputBinding::Kind::kCollect: {
-      if (input.type != ValueType::kList) {
-        return absl::InvalidArgumentError(absl::StrCat(where(), " is a ", ValueTypeName(input.type),
-                                                       "; only a list input can gather values"));
-      }
-      for (size_t i = 0; i < b.items.size(); ++i) {
-        const InputBinding& item = b.items[i];
-        if (item.kind == InputBinding::Kind::kCollect || item.kind == InputBinding::Kind::kGather) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(where(), ": item ", i, " gathers again; nest lists as values"));
-        }
-        if (item.kind == InputBinding::Kind::kOneOf) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(where(), ": item ", i, " is a OneOf; pass it to an input directly"));
-        }
-        if (item.kind == InputBinding::Kind::kLoopItem &&
-            !LoopWithin(task.options.loop, item.loop)) {
-          return absl::InvalidArgumentError(absl::StrCat(where(), ": item ", i,
-                                                         " uses the item of ParallelFor '",
-                                                         item.loop, "' outside its body"));
-        }
-        if (item.kind == InputBinding::Kind::kTaskOutput) {
-          auto type = OutputType(item.task, item.output);
-          if (!type.ok()) {
-            return absl::InvalidArgumentError(
-                absl::StrCat(where(), " item ", i, ": ", type.status().message()));
-          }
-          if (IsArtifactType(*type)) {
-            return absl::InvalidArgumentError(
-                absl::StrCat(where(), " item ", i, " is a ", ValueTypeName(*type),
-                             " artifact; only parameters can be gathered into a list"));
-          }
-          MLCORE_RETURN_IF_ERROR(
-              CheckLoopAccess(task, item.task, absl::StrCat(where(), " item ", i)));
-        } else if (item.kind == InputBinding::Kind::kParameter &&
-                   std::none_of(parameters_.begin(), parameters_.end(),
-                                [&](const IoSpec& s) { return s.name == item.parameter; })) {
-          return absl::InvalidArgumentError(absl::StrCat(where(), " item ", i,
-                                                         " refers to unknown pipeline parameter '",
-                                                         item.parameter, "'"));
-        }
-      }
-      return absl::OkStatus();
-    }
-  }
-  if (!TypeAccepts(input.type, from)) {
-    return absl::InvalidArgumentError(absl::StrCat(where(), " expects ", ValueTypeName(input.type),
-                                                   " but is given a ", ValueTypeName(from)));
-  }
-  return absl::OkStatus();
 }
 
 std::string Pipeline::UniqueTaskName(std::string_view base) const {

@@ -8,10 +8,7 @@
 namespace mlcore::pipeline {
 
 InputBinding InputBinding::OneOf(std::vector<InputBinding> outputs) {
-  InputBinding b;
-  b.kind = Kind::kOneOf;
-  b.items = std::move(outputs);
-  return b;
+  return {.kind = Kind::kOneOf, .items = std::move(outputs)};
 }
 
 Status Pipeline::CheckOneOf(const Task& task, const InputBinding& b, const std::string& where,

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "mlcore/core/logging.h"
@@ -166,6 +167,132 @@ StatusOr<int> ActiveRuns(store::MetadataStore& db, const std::string& schedule_i
   return active + static_cast<int>(ValueInt(running[0][0]));
 }
 
+// Inside the claim transaction: fires of `sched` whose run failed to start and whose retry is
+// due, taken over by this scheduler (added to `claim`).
+Status TakeDueRetries(store::MetadataStore& db, const Schedule& sched, absl::Time now,
+                      const internal::ProcessIdentity& me, Claim* claim) {
+  MLCORE_ASSIGN_OR_RETURN(
+      auto retries, db.Query("SELECT scheduled_time, attempts FROM pipeline_schedule_fires WHERE "
+                             "schedule_id = ?1 AND state = 'retrying' AND retry_at <= ?2 ORDER BY "
+                             "scheduled_time",
+                             {sched.id, ToSeconds(now)}));
+  for (const auto& r : retries) {
+    MLCORE_RETURN_IF_ERROR(
+        db.Query("UPDATE pipeline_schedule_fires SET state = 'claimed', owner_host = ?3, "
+                 "owner_pid = ?4, owner_start = ?5, fired_at = ?6 WHERE schedule_id = ?1 AND "
+                 "scheduled_time = ?2",
+                 {sched.id, r[0], me.host, me.pid, me.start, ToSeconds(now)})
+            .status());
+    claim->times.push_back(internal::OptionalTime(r[0]).value_or(absl::UnixEpoch()));
+    claim->attempts.push_back(static_cast<int>(ValueInt(r[1])));
+  }
+  return absl::OkStatus();
+}
+
+// The due times of `sched` up to `now` to fire, by its catch-up policy; `latest_due` gets the
+// latest due time (unset when nothing is due).
+std::vector<absl::Time> DueCandidates(const Schedule& sched, const CronSchedule& cron,
+                                      absl::Time now, absl::Duration misfire_grace,
+                                      std::optional<absl::Time>* latest_due) {
+  const size_t keep = static_cast<size_t>(std::max(sched.options.max_catchup, 1));
+  std::deque<absl::Time> due;  // the latest `keep` due times
+  absl::Time t = sched.watermark;
+  for (int i = 0; i < kMaxEnumerated; ++i) {
+    StatusOr<absl::Time> next = cron.Next(t);
+    if (!next.ok() || *next > now) break;
+    due.push_back(*next);
+    if (due.size() > keep) due.pop_front();
+    t = *next;
+  }
+  if (due.empty()) return {};
+  const absl::Time latest = due.back();
+  *latest_due = latest;
+
+  std::vector<absl::Time> candidates;
+  switch (sched.options.catchup) {
+    case CatchUp::kSkip:
+      if (now - latest <= misfire_grace) candidates.push_back(latest);
+      break;
+    case CatchUp::kOnce:
+      candidates.push_back(latest);
+      break;
+    case CatchUp::kAll:
+      candidates.assign(due.begin(), due.end());
+      break;
+  }
+  return candidates;
+}
+
+// Inside the claim transaction: claims as many of `candidates` as `sched`'s max_concurrency
+// leaves slots for (added to `claim`) and moves its watermark past what is fired or skipped.
+Status ClaimFires(store::MetadataStore& db, Schedule sched,
+                  const std::vector<absl::Time>& candidates, absl::Time latest, absl::Time now,
+                  const internal::ProcessIdentity& me, Claim* claim) {
+  int slots = INT_MAX;
+  if (sched.options.max_concurrency > 0 && !candidates.empty()) {
+    MLCORE_ASSIGN_OR_RETURN(int active, ActiveRuns(db, sched.id, ToSeconds(now)));
+    slots = std::max(0, sched.options.max_concurrency - active);
+  }
+  size_t n = std::min(candidates.size(), static_cast<size_t>(slots));
+  absl::Time watermark = sched.watermark;
+  if (n == candidates.size()) {
+    watermark = latest;  // everything due is fired or deliberately skipped
+  } else if (n > 0) {
+    watermark = candidates[n - 1];  // the rest waits for a free slot
+  }
+  for (size_t i = 0; i < n; ++i) {
+    MLCORE_RETURN_IF_ERROR(
+        db.Query("INSERT INTO pipeline_schedule_fires(schedule_id, scheduled_time, state, "
+                 "owner_host, owner_pid, owner_start, fired_at) VALUES (?1, ?2, 'claimed', "
+                 "?3, ?4, ?5, ?6)",
+                 {sched.id, ToSeconds(candidates[i]), me.host, me.pid, me.start, ToSeconds(now)})
+            .status());
+    claim->times.push_back(candidates[i]);
+    claim->attempts.push_back(0);
+  }
+  if (watermark == sched.watermark && n == 0) return absl::OkStatus();
+  MLCORE_RETURN_IF_ERROR(
+      db.Query(
+            "UPDATE pipeline_schedules SET watermark = ?2, last_fire = COALESCE(?3, "
+            "last_fire), updated_at = ?4 WHERE id = ?1",
+            {sched.id, ToSeconds(watermark),
+             n > 0 ? store::Value(ToSeconds(candidates[n - 1])) : store::Value(), ToSeconds(now)})
+          .status());
+  claim->schedule = std::move(sched);
+  return absl::OkStatus();
+}
+
+// Starts the run of claimed fire `i` of `claim`: started, or (when the launcher fails) retrying
+// after a backoff or failed once the retries are spent.
+ScheduleFire StartFire(const Claim& claim, size_t i, const Launcher& launch,
+                       const RetryPolicy& retry, absl::Time now) {
+  const absl::Time t = claim.times[i];
+  ScheduleFire fire{claim.schedule.id, t, "started", "", "", now, claim.attempts[i] + 1, {}};
+  StatusOr<std::string> run_id = launch(claim.schedule, t);
+  if (run_id.ok()) {
+    fire.run_id = *run_id;
+  } else if (fire.attempts <= retry.max_retries) {
+    fire.state = "retrying";
+    fire.error = std::string(run_id.status().message());
+    fire.retry_at = now + Backoff(retry, fire.attempts);
+    MLCORE_LOG(Warning) << "schedule '" << claim.schedule.options.name << "' at "
+                        << absl::FormatTime(t, absl::UTCTimeZone()) << ": try " << fire.attempts
+                        << " did not start the run, trying again at "
+                        << absl::FormatTime(*fire.retry_at, absl::UTCTimeZone()) << ": "
+                        << fire.error;
+  } else {
+    fire.state = "failed";
+    fire.error = fire.attempts == 1
+                     ? std::string(run_id.status().message())
+                     : absl::StrCat("the run did not start in ", fire.attempts,
+                                    " tries; the last said: ", run_id.status().message());
+    MLCORE_LOG(Warning) << "schedule '" << claim.schedule.options.name << "' at "
+                        << absl::FormatTime(t, absl::UTCTimeZone())
+                        << ": the run did not start: " << fire.error;
+  }
+  return fire;
+}
+
 }  // namespace
 
 StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
@@ -191,84 +318,15 @@ StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
       if (rows.empty()) return absl::OkStatus();
       Schedule sched = internal::ToSchedule(rows[0]);
       if (!sched.enabled) return absl::OkStatus();
-      // Fires whose run failed to start and whose retry is due: this scheduler takes them over.
-      MLCORE_ASSIGN_OR_RETURN(
-          auto retries,
-          db.Query("SELECT scheduled_time, attempts FROM pipeline_schedule_fires WHERE "
-                   "schedule_id = ?1 AND state = 'retrying' AND retry_at <= ?2 ORDER BY "
-                   "scheduled_time",
-                   {sched.id, ToSeconds(now)}));
-      for (const auto& r : retries) {
-        MLCORE_RETURN_IF_ERROR(
-            db.Query("UPDATE pipeline_schedule_fires SET state = 'claimed', owner_host = ?3, "
-                     "owner_pid = ?4, owner_start = ?5, fired_at = ?6 WHERE schedule_id = ?1 AND "
-                     "scheduled_time = ?2",
-                     {sched.id, r[0], me.host, me.pid, me.start, ToSeconds(now)})
-                .status());
-        claim.times.push_back(internal::OptionalTime(r[0]).value_or(absl::UnixEpoch()));
-        claim.attempts.push_back(static_cast<int>(ValueInt(r[1])));
-      }
+      MLCORE_RETURN_IF_ERROR(TakeDueRetries(db, sched, now, me, &claim));
       if (!claim.times.empty()) claim.schedule = sched;
       MLCORE_ASSIGN_OR_RETURN(CronSchedule cron,
                               CachedCron(state_->mu, state_->crons, sched.options));
-      const size_t keep = static_cast<size_t>(std::max(sched.options.max_catchup, 1));
-      std::deque<absl::Time> due;  // the latest `keep` due times
-      absl::Time t = sched.watermark;
-      for (int i = 0; i < kMaxEnumerated; ++i) {
-        StatusOr<absl::Time> next = cron.Next(t);
-        if (!next.ok() || *next > now) break;
-        due.push_back(*next);
-        if (due.size() > keep) due.pop_front();
-        t = *next;
-      }
-      if (due.empty()) return absl::OkStatus();
-      const absl::Time latest = due.back();
-
-      std::vector<absl::Time> candidates;
-      switch (sched.options.catchup) {
-        case CatchUp::kSkip:
-          if (now - latest <= options_.misfire_grace) candidates.push_back(latest);
-          break;
-        case CatchUp::kOnce:
-          candidates.push_back(latest);
-          break;
-        case CatchUp::kAll:
-          candidates.assign(due.begin(), due.end());
-          break;
-      }
-      int slots = INT_MAX;
-      if (sched.options.max_concurrency > 0 && !candidates.empty()) {
-        MLCORE_ASSIGN_OR_RETURN(int active, ActiveRuns(db, sched.id, ToSeconds(now)));
-        slots = std::max(0, sched.options.max_concurrency - active);
-      }
-      size_t n = std::min(candidates.size(), static_cast<size_t>(slots));
-      absl::Time watermark = sched.watermark;
-      if (n == candidates.size()) {
-        watermark = latest;  // everything due is fired or deliberately skipped
-      } else if (n > 0) {
-        watermark = candidates[n - 1];  // the rest waits for a free slot
-      }
-      for (size_t i = 0; i < n; ++i) {
-        MLCORE_RETURN_IF_ERROR(
-            db.Query(
-                  "INSERT INTO pipeline_schedule_fires(schedule_id, scheduled_time, state, "
-                  "owner_host, owner_pid, owner_start, fired_at) VALUES (?1, ?2, 'claimed', "
-                  "?3, ?4, ?5, ?6)",
-                  {sched.id, ToSeconds(candidates[i]), me.host, me.pid, me.start, ToSeconds(now)})
-                .status());
-        claim.times.push_back(candidates[i]);
-        claim.attempts.push_back(0);
-      }
-      if (watermark == sched.watermark && n == 0) return absl::OkStatus();
-      MLCORE_RETURN_IF_ERROR(
-          db.Query("UPDATE pipeline_schedules SET watermark = ?2, last_fire = COALESCE(?3, "
-                   "last_fire), updated_at = ?4 WHERE id = ?1",
-                   {sched.id, ToSeconds(watermark),
-                    n > 0 ? store::Value(ToSeconds(candidates[n - 1])) : store::Value(),
-                    ToSeconds(now)})
-              .status());
-      claim.schedule = std::move(sched);
-      return absl::OkStatus();
+      std::optional<absl::Time> latest_due;
+      std::vector<absl::Time> candidates =
+          DueCandidates(sched, cron, now, options_.misfire_grace, &latest_due);
+      if (!latest_due.has_value()) return absl::OkStatus();
+      return ClaimFires(db, std::move(sched), candidates, *latest_due, now, me, &claim);
     });
     MLCORE_RETURN_IF_ERROR(s);
     if (!claim.times.empty()) claims.push_back(std::move(claim));
@@ -280,30 +338,7 @@ StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
   for (const Claim& claim : claims) {
     const Launcher& launch = options_.launchers.at(claim.schedule.options.kind);
     for (size_t i = 0; i < claim.times.size(); ++i) {
-      const absl::Time t = claim.times[i];
-      ScheduleFire fire{claim.schedule.id, t, "started", "", "", now, claim.attempts[i] + 1, {}};
-      StatusOr<std::string> run_id = launch(claim.schedule, t);
-      if (run_id.ok()) {
-        fire.run_id = *run_id;
-      } else if (fire.attempts <= retry.max_retries) {
-        fire.state = "retrying";
-        fire.error = std::string(run_id.status().message());
-        fire.retry_at = now + Backoff(retry, fire.attempts);
-        MLCORE_LOG(Warning) << "schedule '" << claim.schedule.options.name << "' at "
-                            << absl::FormatTime(t, absl::UTCTimeZone()) << ": try " << fire.attempts
-                            << " did not start the run, trying again at "
-                            << absl::FormatTime(*fire.retry_at, absl::UTCTimeZone()) << ": "
-                            << fire.error;
-      } else {
-        fire.state = "failed";
-        fire.error = fire.attempts == 1
-                         ? std::string(run_id.status().message())
-                         : absl::StrCat("the run did not start in ", fire.attempts,
-                                        " tries; the last said: ", run_id.status().message());
-        MLCORE_LOG(Warning) << "schedule '" << claim.schedule.options.name << "' at "
-                            << absl::FormatTime(t, absl::UTCTimeZone())
-                            << ": the run did not start: " << fire.error;
-      }
+      ScheduleFire fire = StartFire(claim, i, launch, retry, now);
       // A refused record must not end the loop: the claims after it would stay claimed, unrun.
       if (Status st = WriteFire(db, fire); !st.ok()) {
         MLCORE_LOG(Warning) << st << "; kept for the next tick";

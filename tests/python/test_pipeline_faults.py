@@ -171,6 +171,7 @@ KILLED_SCRIPT = textwrap.dedent("""
     def slow(x: int, marker: str) -> int:
         import os, time
         if not os.path.exists(marker + ".resume"):
+            open(marker + ".pid", "w").write(str(os.getpid()))
             open(marker, "w").write("started")
             time.sleep(120)
         return x + 1
@@ -184,6 +185,21 @@ KILLED_SCRIPT = textwrap.dedent("""
 """)
 
 
+def _dies_within(pid, seconds):
+    """Whether process `pid` is gone (or a zombie awaiting its reaper) within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_kill_dash_nine_then_interrupted_then_resume(tmp_path):
     script = tmp_path / "killable.py"
     script.write_text(KILLED_SCRIPT)
@@ -195,6 +211,10 @@ def test_kill_dash_nine_then_interrupted_then_resume(tmp_path):
     assert marker.exists()
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # The task's process dies with the process that ran the pipeline (PR_SET_PDEATHSIG): no
+    # orphan keeps running (issue 12).
+    task_pid = int(marker.with_suffix(".pid").read_text())
+    assert _dies_within(task_pid, 10), f"task process {task_pid} outlived its driver"
 
     runs = mp.runs()
     assert [r.status for r in runs] == ["interrupted"]

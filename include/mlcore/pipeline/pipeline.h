@@ -217,7 +217,15 @@ class Pipeline {
   StatusOr<std::map<std::string, Json>> ResolveArguments(const Json& arguments) const;
 
  private:
+  // An input's binding checks (pipeline_bindings.cc), one per kind of binding that needs more
+  // than a type check. `where` names the task and input in messages.
   Status CheckBinding(const Task& task, const IoSpec& input, const InputBinding& binding) const;
+  Status CheckLoopItem(const Task& task, const IoSpec& input, const InputBinding& b,
+                       const std::string& where) const;
+  Status CheckGather(const Task& task, const IoSpec& input, const InputBinding& b,
+                     const std::string& where) const;
+  Status CheckCollect(const Task& task, const IoSpec& input, const InputBinding& b,
+                      const std::string& where) const;
   bool Reaches(std::string_view from, std::string_view to) const;
   // InvalidArgument when `task` reads `producer`, a task of a loop `task` is not in.
   Status CheckLoopAccess(const Task& task, const std::string& producer,

@@ -1,0 +1,60 @@
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "hpo/sqlite_storage.h"
+#include "nlohmann/json.hpp"
+
+namespace mlcore::hpo::internal {
+
+using Json = nlohmann::json;
+
+double Seconds(absl::Time t) { return absl::ToDoubleSeconds(t - absl::UnixEpoch()); }
+absl::Time FromSeconds(const Value& v) {
+  if (std::holds_alternative<double>(v))
+    return absl::UnixEpoch() + absl::Seconds(std::get<double>(v));
+  if (std::holds_alternative<int64_t>(v)) return absl::FromUnixSeconds(std::get<int64_t>(v));
+  return absl::InfinitePast();
+}
+Value TimeValue(absl::Time t) {
+  if (t == absl::InfinitePast()) return std::monostate();
+  return Seconds(t);
+}
+double AsDouble(const Value& v) {
+  if (std::holds_alternative<double>(v)) return std::get<double>(v);
+  if (std::holds_alternative<int64_t>(v)) return static_cast<double>(std::get<int64_t>(v));
+  return std::nan("");
+}
+int64_t AsInt(const Value& v) {
+  return std::holds_alternative<int64_t>(v) ? std::get<int64_t>(v) : 0;
+}
+std::string AsText(const Value& v) {
+  return std::holds_alternative<std::string>(v) ? std::get<std::string>(v) : std::string();
+}
+
+std::string FixedToJson(const ParamValue& v) {
+  return std::visit([](const auto& x) { return Json(x).dump(); }, v);
+}
+StatusOr<ParamValue> FixedFromJson(const std::string& text) {
+  Json j = Json::parse(text, nullptr, false);
+  if (j.is_boolean()) return ParamValue(j.get<bool>());
+  if (j.is_number_integer()) return ParamValue(j.get<int64_t>());
+  if (j.is_number()) return ParamValue(j.get<double>());
+  if (j.is_string()) return ParamValue(j.get<std::string>());
+  return absl::DataLossError(absl::StrCat("stored parameter value is not valid: ", text));
+}
+
+std::string DirectionsToJson(const std::vector<StudyDirection>& directions) {
+  Json j = Json::array();
+  for (StudyDirection d : directions) j.push_back(StudyDirectionName(d));
+  return j.dump();
+}
+
+std::string ValuesToJson(const std::vector<double>& values) {
+  Json j = Json::array();
+  for (double v : values) j.push_back(v);
+  return j.dump();
+}
+
+}  // namespace mlcore::hpo::internal

@@ -1,0 +1,211 @@
+#include "pipeline/task_attempt.h"
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "mlcore/core/subprocess.h"
+#include "pipeline/placeholders.h"
+
+namespace mlcore::pipeline::internal {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+Status CallFn(const Callable& fn, TaskContext& ctx) {
+  try {
+    return fn(ctx);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("threw: ", e.what()));
+  } catch (...) {
+    return absl::InternalError("threw an exception");
+  }
+}
+
+Json ParseOutputParameter(const std::string& text, ValueType type) {
+  if (type == ValueType::kString) {
+    // Strings are written as plain text (what a shell step echoes); a JSON string also works.
+    Json j = Json::parse(text, nullptr, false);
+    if (!j.is_discarded() && j.is_string()) return j;
+    std::string t = text;
+    if (!t.empty() && t.back() == '\n') t.pop_back();
+    return t;
+  }
+  return Json::parse(text, nullptr, false);
+}
+
+// A command step's outcome as the task's error: Unavailable "exited with status N" / "killed by
+// signal S (name)", DeadlineExceeded "timed out after T", Cancelled, NotFound when the program
+// cannot be started; messages end with the tail of the stderr log when it has one.
+Status CommandStatus(const SubprocessOptions& so) {
+  MLCORE_ASSIGN_OR_RETURN(SubprocessResult r, RunSubprocess(so));
+  if (r.ok()) return absl::OkStatus();
+  std::string tail = r.stderr_tail;
+  while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.pop_back();
+  auto with_tail = [&](std::string message) {
+    if (!tail.empty()) absl::StrAppend(&message, "; stderr ends with:\n", tail);
+    return message;
+  };
+  if (r.cancelled) return absl::CancelledError("cancelled; its process group was killed");
+  if (r.timed_out) {
+    return absl::DeadlineExceededError(with_tail(absl::StrCat(
+        "timed out after ", absl::FormatDuration(so.timeout), "; its process group was killed")));
+  }
+  return absl::UnavailableError(with_tail(r.Describe()));
+}
+
+// A callable with a deadline runs on a thread of its own (with its own copy of the context) so
+// that this one can stop waiting. At the deadline the callable is interrupted where it can be
+// (Python) and abandoned; it may still be running, but nothing it does is recorded.
+Status CallWithTimeout(const Task& task, TaskContext& ctx) {
+  const Component& comp = *task.component;
+  struct Call {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    Status status;
+    TaskContext ctx;
+  };
+  auto call = std::make_shared<Call>();
+  call->ctx = ctx;
+  Callable fn = comp.fn;
+  std::thread runner([call, fn] {
+    Status st = CallFn(fn, call->ctx);
+    std::lock_guard<std::mutex> lock(call->mu);
+    call->status = std::move(st);
+    call->done = true;
+    call->cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(call->mu);
+  const bool finished =
+      call->cv.wait_for(lock, absl::ToChronoNanoseconds(comp.timeout), [&] { return call->done; });
+  if (finished) {
+    lock.unlock();
+    runner.join();
+    ctx = std::move(call->ctx);
+    return call->status;
+  }
+  lock.unlock();
+  call->ctx.interrupter->Fire();
+  runner.detach();
+  return absl::DeadlineExceededError(absl::StrCat("task '", task.name, "' ran past its timeout of ",
+                                                  absl::FormatDuration(comp.timeout),
+                                                  " and was stopped"));
+}
+
+// A command as a child process in the task directory, with the task's devices and logs.
+Status RunCommand(const Task& task, TaskContext& ctx, const std::atomic<bool>* cancelled) {
+  const Component& comp = *task.component;
+  std::error_code ec;
+  fs::create_directories(ctx.task_dir, ec);
+  SubprocessOptions so;
+  for (const std::string& arg : comp.command) {
+    MLCORE_ASSIGN_OR_RETURN(std::string expanded, ExpandPlaceholders(arg, ctx));
+    so.argv.push_back(std::move(expanded));
+  }
+  so.env = comp.env;
+  so.env["MLCORE_RUN_ID"] = ctx.run_id;
+  so.env["MLCORE_TASK"] = ctx.task_name;
+  // The devices this task holds, so that parallel GPU tasks never share one by accident; a task
+  // that asked for none sees none.
+  std::string visible;
+  for (int d : ctx.gpus) absl::StrAppend(&visible, visible.empty() ? "" : ",", d);
+  so.env["CUDA_VISIBLE_DEVICES"] = visible;
+  so.working_dir = ctx.task_dir;
+  so.stdout_path = ctx.stdout_path;
+  so.stderr_path = ctx.stderr_path;
+  so.timeout = comp.timeout;
+  so.cancel_flag = cancelled;
+  return CommandStatus(so);
+}
+
+}  // namespace
+
+void PrepareOutputs(const Component& comp, TaskContext& ctx) {
+  ctx.output_params.clear();
+  ctx.outputs.clear();
+  ctx.output_param_paths.clear();
+  // Commands run in the task directory; callables get one only when they write artifacts
+  // (creating directories is most of an in-process no-op task's cost).
+  bool has_artifacts = false;
+  for (const IoSpec& out : comp.outputs) has_artifacts |= IsArtifactType(out.type);
+  if (!comp.fn || has_artifacts) {
+    std::error_code ec;
+    fs::remove_all(ctx.task_dir + "/outputs", ec);
+    fs::create_directories(ctx.task_dir + "/outputs/params", ec);
+  }
+  for (const IoSpec& out : comp.outputs) {
+    if (IsArtifactType(out.type)) {
+      ArtifactRef ref;
+      ref.type = out.type;
+      ref.path = ctx.task_dir + "/outputs/" + out.name;
+      ctx.outputs[out.name] = ref;
+    } else {
+      ctx.output_param_paths[out.name] = ctx.task_dir + "/outputs/params/" + out.name;
+    }
+  }
+}
+
+Status Attempt(const Task& task, TaskContext& ctx, const std::atomic<bool>* cancelled) {
+  const Component& comp = *task.component;
+  if (!comp.fn) return RunCommand(task, ctx, cancelled);
+  if (comp.timeout == absl::InfiniteDuration()) return CallFn(comp.fn, ctx);
+  return CallWithTimeout(task, ctx);
+}
+
+StatusOr<Json> CollectOutputs(const Task& task, TaskContext& ctx, store::ArtifactStore& artifacts,
+                              std::vector<Produced>* produced) {
+  const Component& comp = *task.component;
+  Json outputs = {{"parameters", Json::object()}, {"artifacts", Json::object()}};
+  for (const IoSpec& out : comp.outputs) {
+    if (IsArtifactType(out.type)) continue;
+    Json value;
+    auto it = ctx.output_params.find(out.name);
+    if (it != ctx.output_params.end()) {
+      value = it->second;
+    } else {
+      const std::string& path = ctx.output_param_paths[out.name];
+      if (!fs::exists(path)) {
+        return absl::FailedPreconditionError(absl::StrCat("did not set its output parameter '",
+                                                          out.name, "' (", ValueTypeName(out.type),
+                                                          "; a command writes it to ", path, ")"));
+      }
+      value = ParseOutputParameter(ReadFile(path), out.type);
+    }
+    Status st = CheckParameterValue(out.type, value);
+    if (!st.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("output parameter '", out.name, "': ", st.message()));
+    }
+    outputs["parameters"][out.name] = value;
+  }
+  for (const IoSpec& out : comp.outputs) {
+    if (!IsArtifactType(out.type)) continue;
+    ArtifactRef& ref = ctx.outputs[out.name];
+    if (!fs::is_regular_file(ref.path)) {
+      return absl::FailedPreconditionError(absl::StrCat("did not write its output artifact '",
+                                                        out.name, "' (", ValueTypeName(out.type),
+                                                        ") as a file at ", ref.path));
+    }
+    Json metadata = ref.metadata.is_object() ? ref.metadata : Json::object();
+    std::string meta_path = ref.path + ".metadata.json";
+    if (fs::exists(meta_path)) {
+      Json file_meta = Json::parse(ReadFile(meta_path), nullptr, false);
+      if (file_meta.is_object()) metadata.update(file_meta);
+    }
+    MLCORE_ASSIGN_OR_RETURN(store::Artifact art, artifacts.PutFile(ref.path));
+    produced->push_back({out.name, art, metadata, out.type});
+  }
+  return outputs;
+}
+
+}  // namespace mlcore::pipeline::internal
