@@ -12,12 +12,12 @@
 #include <vector>
 
 #include "bindings.h"
+#include "convert.h"
 #include "mlcore/hpo/command_objective.h"
 #include "mlcore/hpo/katib.h"
 #include "mlcore/hpo/nsga2_sampler.h"
 #include "mlcore/hpo/pipeline_objective.h"
 #include "mlcore/hpo/study.h"
-#include "released.h"
 
 namespace mlcore::python {
 namespace {
@@ -82,15 +82,6 @@ std::map<std::string, ParamValue> DictToParams(const py::dict& d) {
     out[name] = ToParamValue(item.second, "parameter '" + name + "'");
   }
   return out;
-}
-
-py::object TimeOrNone(absl::Time t) {
-  if (t == absl::InfinitePast()) return py::none();
-  return py::float_(absl::ToDoubleSeconds(t - absl::UnixEpoch()));
-}
-
-absl::Duration Seconds(std::optional<double> s) {
-  return s.has_value() ? absl::Seconds(*s) : absl::InfiniteDuration();
 }
 
 SamplerOptions MakeSamplerOptions(
@@ -164,9 +155,7 @@ py::dict FrozenToDict(const FrozenTrial& t);
 // User attrs are stored as JSON text; Python sees the decoded values.
 py::dict AttrsToDict(const std::map<std::string, std::string>& attrs) {
   py::dict out;
-  if (attrs.empty()) return out;
-  py::object loads = py::module_::import("json").attr("loads");
-  for (const auto& [k, v] : attrs) out[py::str(k)] = loads(v);
+  for (const auto& [k, v] : attrs) out[py::str(k)] = JsonTextToPy(v);
   return out;
 }
 
@@ -193,7 +182,7 @@ OptimizeOptions MakeOptimizeOptions(int64_t n_trials, std::optional<double> time
                                     std::optional<double> goal, TrialResources resources) {
   OptimizeOptions o;
   o.n_trials = n_trials;
-  o.timeout = Seconds(timeout);
+  o.timeout = SecondsOrInfinite(timeout);
   o.n_parallel = n_parallel;
   o.max_trials = max_trials;
   o.max_failed_trials = max_failed_trials;
@@ -225,27 +214,6 @@ py::list DirectionNames(const std::vector<StudyDirection>& directions) {
   return out;
 }
 
-// A Python callable owned by a C++ object that may be destroyed on a thread without the GIL (a
-// study's worker): the reference is dropped under the GIL.
-class GilSafeObject {
- public:
-  explicit GilSafeObject(py::object o) : o_(std::move(o)) {}
-  ~GilSafeObject() {
-    py::gil_scoped_acquire gil;
-    o_ = py::object();
-  }
-  GilSafeObject(const GilSafeObject&) = delete;
-  GilSafeObject& operator=(const GilSafeObject&) = delete;
-  // Calls it; the caller holds the GIL.
-  template <typename... Args>
-  py::object operator()(Args&&... args) const {
-    return o_(std::forward<Args>(args)...);
-  }
-
- private:
-  py::object o_;
-};
-
 // A sampler written in Python. `fn(trials, directions, trial, name, distribution)` (a closure
 // built by mlcore.hpo around the user's object) returns the parameter's value; it runs on the
 // thread that suggests, which holds no GIL here, so the GIL is taken for the call.
@@ -257,8 +225,8 @@ class PythonSampler : public Sampler {
                                      const std::string& name, const Distribution& d) override {
     py::gil_scoped_acquire gil;
     try {
-      py::object v = fn_(TrialsToList(context.trials), DirectionNames(context.directions),
-                         FrozenToDict(trial), name, d);
+      py::object v = fn_.get()(TrialsToList(context.trials), DirectionNames(context.directions),
+                               FrozenToDict(trial), name, d);
       StatusOr<double> internal = d.ToInternal(ToParamValue(v, "the sampled value"));
       if (!internal.ok()) {
         return absl::InvalidArgumentError(absl::StrCat("sampler ", name_, " returned ",
@@ -277,7 +245,7 @@ class PythonSampler : public Sampler {
 
  private:
   std::string name_;
-  GilSafeObject fn_;
+  PyCallable fn_;
 };
 
 // A pruner written in Python: `fn(trials, direction, trial)` returns whether to prune.
@@ -288,8 +256,8 @@ class PythonPruner : public Pruner {
   StatusOr<bool> Prune(const PrunerContext& context, const FrozenTrial& trial) override {
     py::gil_scoped_acquire gil;
     try {
-      return py::bool_(fn_(TrialsToList(context.trials), StudyDirectionName(context.direction),
-                           FrozenToDict(trial)))
+      return py::bool_(fn_.get()(TrialsToList(context.trials),
+                                 StudyDirectionName(context.direction), FrozenToDict(trial)))
           .cast<bool>();
     } catch (py::error_already_set& e) {
       return absl::InvalidArgumentError(
@@ -299,7 +267,7 @@ class PythonPruner : public Pruner {
 
  private:
   std::string name_;
-  GilSafeObject fn_;
+  PyCallable fn_;
 };
 
 py::dict FrozenToDict(const FrozenTrial& t) {
@@ -694,7 +662,7 @@ void BindHpo(py::module_& m) {
               throw py::value_error("format must be 'text' or 'json', not '" + format + "'");
             }
             c.metrics_file = metrics_file;
-            c.timeout = Seconds(trial_timeout);
+            c.timeout = SecondsOrInfinite(trial_timeout);
             c.working_dir = working_dir;
             c.env = env;
             SearchSpace space = ToSearchSpace(search_space);
@@ -732,7 +700,7 @@ void BindHpo(py::module_& m) {
             p.run.experiment = experiment;
             p.run.max_parallelism = max_parallelism;
             p.run.enable_caching = enable_caching;
-            p.timeout = Seconds(trial_timeout);
+            p.timeout = SecondsOrInfinite(trial_timeout);
             Objective objective = Unwrap(
                 MakePipelineObjective(&client, pipe, ToSearchSpace(search_space), std::move(p)));
             OptimizeOptions o = MakeOptimizeOptions(
