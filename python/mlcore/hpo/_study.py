@@ -231,9 +231,11 @@ class Study:
                 metric = metrics[0]
             self._core.optimize_command(
                 objective.command, metric, space_entries(objective.search_space),
-                objective.format, objective.metrics_file or "", objective.timeout,
-                objective.working_dir or "", dict(objective.env or {}), n_trials or 0, timeout,
-                n_parallel, max_trials or 0, max_failed_trials or 0, goal, metrics, **resources)
+                format=objective.format, metrics_file=objective.metrics_file or "",
+                trial_timeout=objective.timeout, working_dir=objective.working_dir or "",
+                env=dict(objective.env or {}), metrics=metrics, n_trials=n_trials or 0,
+                timeout=timeout, n_parallel=n_parallel, max_trials=max_trials or 0,
+                max_failed_trials=max_failed_trials or 0, goal=goal, **resources)
             return
         callback = None
         cbs = list(callbacks or [])
