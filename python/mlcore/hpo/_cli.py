@@ -120,8 +120,9 @@ def _from_katib(text, where):
 
 
 def _home():
-    env = os.environ.get("MLCORE_HOME")
-    return env if env else os.path.join(os.path.expanduser("~"), ".mlcore")
+    from .._mlcore import store
+
+    return store.default_home()
 
 
 def _definition_path(name):

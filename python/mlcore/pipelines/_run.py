@@ -22,10 +22,8 @@ _clients_lock = threading.Lock()
 
 
 def _home(home: Optional[str]) -> str:
-    if home:
-        return home
-    env = os.environ.get("MLCORE_HOME")
-    return env if env else os.path.join(os.path.expanduser("~"), ".mlcore")
+    """`home`, else the C++ store's default ($MLCORE_HOME, else ~/.mlcore)."""
+    return home if home else _mlcore.store.default_home()
 
 
 def client(home: Optional[str] = None, namespace: str = "default",
