@@ -13,6 +13,7 @@ import dataclasses
 from typing import List, Tuple
 
 from .._mlcore import hpo as _core
+from ._trial import FrozenTrial
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,8 +29,6 @@ class StudyView:
 
 
 def _frozen(record):
-    from ._study import FrozenTrial
-
     return FrozenTrial(**record)
 
 
