@@ -268,6 +268,15 @@ void BindGraph(py::module_& m) {
         return std::shared_ptr<GraphModel>(Released([&] { return nn::LoadGraphModel(dir); }));
       },
       arg("directory"));
+  m.def(
+      "load_any_model",
+      [](const std::string& dir) -> py::object {
+        std::shared_ptr<Model> model = Released([&] { return nn::LoadAnyModel(dir); });
+        // As its own kind, each bound with its own holder.
+        if (auto g = std::dynamic_pointer_cast<GraphModel>(model)) return py::cast(g);
+        return py::cast(std::dynamic_pointer_cast<nn::Sequential>(model));
+      },
+      arg("directory"), "A saved model of any kind, as the checkpoint says it is.");
 }
 
 void BindNnModels(py::module_& m) {
