@@ -73,19 +73,12 @@ def _resources(gpus_per_trial, gpus, cpus_per_trial, cpus):
 def _optimize_pipeline(core, objective, n_trials, timeout, n_parallel, max_trials,
                        max_failed_trials, goal, resources):
     import json
-    import os
 
-    import mlcore
     from mlcore import pipelines
 
     if not isinstance(objective.pipeline, pipelines.PipelineDef):
         raise TypeError(f"pipeline_objective takes a @pipeline, not "
                         f"{type(objective.pipeline).__name__}")
-    # Subprocess components import mlcore (and the pipeline's module) in a fresh interpreter.
-    root = os.path.dirname(os.path.dirname(os.path.abspath(mlcore.__file__)))
-    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if root not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([root] + paths)
     client = pipelines.client(objective.home, objective.namespace, objective.busy_timeout)
     core.optimize_pipeline(
         client, objective.pipeline.build(), objective.metric,

@@ -53,14 +53,6 @@ def _wait_for_runs_at_exit():
             handle.wait()
 
 
-def _ensure_importable_by_children():
-    # Subprocess-mode components import mlcore in a fresh interpreter.
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    if root not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([root] + [p for p in paths if p])
-
-
 class Task:
     """One task of a run, as recorded: name, state, attempts, error, outputs, logs."""
 
@@ -248,7 +240,6 @@ def run(pipeline: PipelineDef, arguments: Optional[Dict[str, Any]] = None,
     """
     if not isinstance(pipeline, PipelineDef):
         raise TypeError(f"mlcore.run takes a @pipeline, not {type(pipeline).__name__}")
-    _ensure_importable_by_children()
     c = client(home, namespace, busy_timeout)
     options = dict(experiment=experiment, max_parallelism=max_parallelism, cpu_slots=cpu_slots,
                    gpu_slots=gpu_slots, enable_caching=enable_caching, namespace=namespace,
