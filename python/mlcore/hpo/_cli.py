@@ -436,9 +436,9 @@ def _positive(text):
     return value
 
 
-def add_subparser(subparsers):
-    """Adds `hpo` with its verbs to the `mlcore` command's subparsers; each verb sets
-    handler=fn, fn(args) -> exit status."""
+def register(subparsers):
+    """Adds `hpo` with its verbs to the `mlcore` command's subparsers (mlcore._cli finds it);
+    each verb sets handler=fn, fn(args) -> exit status."""
     hpo = subparsers.add_parser("hpo", help="hyperparameter search (studies of command trials)")
     verbs = hpo.add_subparsers(dest="verb", required=True)
     run = verbs.add_parser("run", help="create a study from a spec and run its trials")
