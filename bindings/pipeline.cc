@@ -165,7 +165,7 @@ std::function<Status(TaskContext&)> WrapTaskFn(PyCallable fn, bool interruptible
   };
 }
 
-void BindPipeline(py::module_& m) {
+void BindTaskContext(py::module_& m) {
   py::class_<TaskContext>(m, "TaskContext", "What an in-process callable gets while its task runs.")
       .def_readonly("run_id", &TaskContext::run_id)
       .def_readonly("task_name", &TaskContext::task_name)
@@ -199,7 +199,9 @@ void BindPipeline(py::module_& m) {
              if (it == c.outputs.end()) throw py::key_error("no output artifact '" + name + "'");
              it->second.metadata = ParseJsonArg(json, "metadata");
            });
+}
 
+void BindComponent(py::module_& m) {
   py::class_<Component, std::shared_ptr<Component>>(m, "Component", "A reusable step definition.")
       .def(py::init([](std::string name, const std::vector<IoTuple>& inputs,
                        const std::vector<IoTuple>& outputs, std::optional<py::function> fn,
@@ -256,12 +258,14 @@ void BindPipeline(py::module_& m) {
         for (const IoSpec& s : c.outputs) out.emplace_back(s.name, ValueTypeName(s.type));
         return out;
       });
+}
 
-  py::class_<Pipeline>(m, "Pipeline", "A DAG of tasks, validated as it is built.")
-      .def(py::init([](std::string name, const std::vector<IoTuple>& params) {
-             return Unwrap(Pipeline::Create(std::move(name), ToSpecs(params)));
-           }),
-           py::arg("name"), py::arg("parameters") = std::vector<IoTuple>())
+// add_task, add_loop: what a pipeline runs.
+void BindPipelineTasks(py::class_<Pipeline>& cls) {
+  cls.def(py::init([](std::string name, const std::vector<IoTuple>& params) {
+            return Unwrap(Pipeline::Create(std::move(name), ToSpecs(params)));
+          }),
+          py::arg("name"), py::arg("parameters") = std::vector<IoTuple>())
       .def(
           "add_task",
           [](Pipeline& p, std::string name, std::shared_ptr<Component> component,
@@ -288,15 +292,18 @@ void BindPipeline(py::module_& m) {
                 p.AddLoop(std::move(name), ToBinding(items), parallelism, std::move(parent)));
           },
           py::arg("name"), py::arg("items"), py::arg("parallelism") = 0, py::arg("parent") = "",
-          "Declares a ParallelFor decided at run time; body tasks name it in add_task(loop=).")
-      // Task groups (TaskGroup): what mlcore.If/Elif/Else, ExitHandler and a pipeline used as
-      // a component record for the compiler.
-      .def(
-          "begin_if",
-          [](Pipeline& p, const ConditionTuple& c, std::string display_name, std::string loop) {
-            return Unwrap(p.BeginIf(ToCondition(c), {std::move(display_name), std::move(loop)}));
-          },
-          py::arg("condition"), py::arg("display_name") = "", py::arg("loop") = "")
+          "Declares a ParallelFor decided at run time; body tasks name it in add_task(loop=).");
+}
+
+// Task groups (TaskGroup): what mlcore.If/Elif/Else, ExitHandler and a pipeline used as a
+// component record for the compiler.
+void BindPipelineGroups(py::class_<Pipeline>& cls) {
+  cls.def(
+         "begin_if",
+         [](Pipeline& p, const ConditionTuple& c, std::string display_name, std::string loop) {
+           return Unwrap(p.BeginIf(ToCondition(c), {std::move(display_name), std::move(loop)}));
+         },
+         py::arg("condition"), py::arg("display_name") = "", py::arg("loop") = "")
       .def(
           "begin_elif",
           [](Pipeline& p, const ConditionTuple& c, std::string display_name, std::string loop) {
@@ -335,23 +342,26 @@ void BindPipeline(py::module_& m) {
             ThrowIfError(p.EndGroup(std::move(outs)));
           },
           py::arg("outputs") = std::vector<std::tuple<std::string, std::string, std::string>>())
-      .def_property_readonly("groups",
-                             [](const Pipeline& p) {
-                               static const char* kKinds[] = {"condition", "condition-branches",
-                                                              "exit-handler", "pipeline"};
-                               std::vector<py::dict> out;
-                               for (const TaskGroup& g : p.groups()) {
-                                 py::dict d;
-                                 d["name"] = g.name;
-                                 d["kind"] = kKinds[static_cast<int>(g.kind)];
-                                 d["parent"] = g.parent;
-                                 d["loop"] = g.loop;
-                                 out.push_back(d);
-                               }
-                               return out;
-                             })
-      .def("after", [](Pipeline& p, const std::string& task,
-                       const std::string& up) { ThrowIfError(p.After(task, up)); })
+      .def_property_readonly("groups", [](const Pipeline& p) {
+        static const char* kKinds[] = {"condition", "condition-branches", "exit-handler",
+                                       "pipeline"};
+        std::vector<py::dict> out;
+        for (const TaskGroup& g : p.groups()) {
+          py::dict d;
+          d["name"] = g.name;
+          d["kind"] = kKinds[static_cast<int>(g.kind)];
+          d["parent"] = g.parent;
+          d["loop"] = g.loop;
+          out.push_back(d);
+        }
+        return out;
+      });
+}
+
+// Edges, outputs, names and the compiled forms.
+void BindPipelineQueries(py::class_<Pipeline>& cls) {
+  cls.def("after", [](Pipeline& p, const std::string& task,
+                      const std::string& up) { ThrowIfError(p.After(task, up)); })
       .def("set_run_always", [](Pipeline& p, const std::string& task,
                                 bool on) { ThrowIfError(p.SetRunAlways(task, on)); })
       .def("add_output",
@@ -380,19 +390,18 @@ void BindPipeline(py::module_& m) {
             return Unwrap(CompileToKfpYaml(p, o));
           },
           py::arg("sdk_version") = "", "The KFP v2 IR (PipelineSpec) as YAML text.");
+  ;
+}
 
+void BindClientRuns(py::module_& m) {
   py::class_<RunHandle, std::shared_ptr<RunHandle>>(m, "RunHandle")
       .def_property_readonly("id", &RunHandle::id)
       .def_property_readonly("done", &RunHandle::done)
       .def(
           "wait",
           [](RunHandle& h, std::optional<double> timeout) {
-            StatusOr<RunRecord> r;
-            {
-              py::gil_scoped_release release;
-              r = h.Wait(SecondsOrInfinite(timeout));
-            }
-            return RunDict(Unwrap(std::move(r)));
+            RunRecord r = Released([&] { return h.Wait(SecondsOrInfinite(timeout)); });
+            return RunDict(r);
           },
           py::arg("timeout") = py::none());
 
@@ -426,71 +435,53 @@ void BindPipeline(py::module_& m) {
           },
           py::arg("pipeline"), py::arg("arguments") = "{}", py::arg("experiment") = "Default",
           py::arg("max_parallelism") = 0, py::arg("cpu_slots") = 0.0, py::arg("gpu_slots") = -1,
-          py::arg("enable_caching") = true, py::arg("resume") = "")
-      .def("get_run",
-           [](Client& c, const std::string& id) {
-             StatusOr<RunRecord> r;
-             {
-               py::gil_scoped_release release;
-               r = c.GetRun(id);
-             }
-             return RunDict(Unwrap(std::move(r)));
-           })
+          py::arg("enable_caching") = true, py::arg("resume") = "");
+}
+
+// The records of runs, tasks and artifacts, and the artifact store.
+void BindClientRecords(py::class_<Client>& cls) {
+  cls.def("get_run",
+          [](Client& c, const std::string& id) {
+            RunRecord r = Released([&] { return c.GetRun(id); });
+            return RunDict(r);
+          })
       .def(
           "list_runs",
           [](Client& c, std::string experiment, std::string pipeline, std::string state,
              int limit) {
-            StatusOr<std::vector<RunRecord>> r;
-            {
-              py::gil_scoped_release release;
-              r = c.ListRuns({experiment, pipeline, state, limit});
-            }
+            std::vector<RunRecord> r = Released([&] {
+              return c.ListRuns({experiment, pipeline, state, limit});
+            });
             py::list out;
-            for (const RunRecord& rec : Unwrap(std::move(r))) out.append(RunDict(rec));
+            for (const RunRecord& rec : r) out.append(RunDict(rec));
             return out;
           },
           py::arg("experiment") = "", py::arg("pipeline") = "", py::arg("state") = "",
           py::arg("limit") = 1000)
       .def("list_tasks",
            [](Client& c, const std::string& id) {
-             StatusOr<std::vector<TaskRecord>> r;
-             {
-               py::gil_scoped_release release;
-               r = c.ListTasks(id);
-             }
+             std::vector<TaskRecord> r = Released([&] { return c.ListTasks(id); });
              py::list out;
-             for (const TaskRecord& t : Unwrap(std::move(r))) out.append(TaskDict(t));
+             for (const TaskRecord& t : r) out.append(TaskDict(t));
              return out;
            })
       .def("list_artifacts",
            [](Client& c, const std::string& id) {
-             StatusOr<std::vector<ArtifactRecord>> r;
-             {
-               py::gil_scoped_release release;
-               r = c.ListArtifacts(id);
-             }
+             std::vector<ArtifactRecord> r = Released([&] { return c.ListArtifacts(id); });
              py::list out;
-             for (const ArtifactRecord& a : Unwrap(std::move(r))) out.append(ArtifactDict(a));
+             for (const ArtifactRecord& a : r) out.append(ArtifactDict(a));
              return out;
            })
       .def("get_artifact",
            [](Client& c, int64_t id) {
-             StatusOr<ArtifactRecord> r;
-             {
-               py::gil_scoped_release release;
-               r = c.GetArtifact(id);
-             }
-             return ArtifactDict(Unwrap(std::move(r)));
+             ArtifactRecord r = Released([&] { return c.GetArtifact(id); });
+             return ArtifactDict(r);
            })
       .def("artifact_consumers",
            [](Client& c, int64_t id) {
-             StatusOr<std::vector<Consumer>> r;
-             {
-               py::gil_scoped_release release;
-               r = c.ArtifactConsumers(id);
-             }
+             std::vector<Consumer> r = Released([&] { return c.ArtifactConsumers(id); });
              py::list out;
-             for (const Consumer& x : Unwrap(std::move(r))) {
+             for (const Consumer& x : r) {
                py::dict d;
                d["run_id"] = x.run_id;
                d["task"] = x.task;
@@ -510,6 +501,18 @@ void BindPipeline(py::module_& m) {
       .def("recover_interrupted",
            [](Client& c) { return Released([&] { return c.RecoverInterrupted(); }); })
       .def_property_readonly("home", &Client::home);
+}
+
+void BindPipeline(py::module_& m) {
+  BindTaskContext(m);
+  BindComponent(m);
+  py::class_<Pipeline> pipeline(m, "Pipeline", "A DAG of tasks, validated as it is built.");
+  BindPipelineTasks(pipeline);
+  BindPipelineGroups(pipeline);
+  BindPipelineQueries(pipeline);
+  BindClientRuns(m);
+  auto client = py::reinterpret_borrow<py::class_<Client>>(m.attr("Client"));
+  BindClientRecords(client);
 }
 
 BinderRegistration reg("pipeline", "Pipelines: components, DAGs, the local executor, records",
