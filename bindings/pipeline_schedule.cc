@@ -80,7 +80,7 @@ Launcher WrapLauncher(py::function fn) {
   };
 }
 
-void BindSchedule(py::module_& m) {
+void BindCron(py::module_& m) {
   m.def(
       "cron_next_times",
       [](const std::string& expression, const std::string& time_zone, double after, int n) {
@@ -93,7 +93,9 @@ void BindSchedule(py::module_& m) {
       py::arg("expression"), py::arg("time_zone") = "UTC", py::arg("after"), py::arg("n") = 1,
       "The next n times (Unix seconds) the cron expression matches after `after`; ValueError "
       "naming the field and token for a bad expression, KeyError for an unknown time zone.");
+}
 
+void BindSchedules(py::module_& m) {
   py::class_<Schedules>(m, "Schedules", "The schedules of one namespace (the Client's).")
       .def(py::init([](Client& client) { return Unwrap(Schedules::Open(&client)); }),
            py::arg("client"), py::keep_alive<1, 2>())
@@ -166,7 +168,9 @@ void BindSchedule(py::module_& m) {
             return out;
           },
           py::arg("id_or_name"), py::arg("n") = 5, py::arg("now") = py::none());
+}
 
+void BindScheduler(py::module_& m) {
   py::class_<Scheduler>(m, "Scheduler", "Fires due schedules of one namespace.")
       .def(py::init([](Client& client, std::optional<py::function> python_launcher, bool registered,
                        double poll, double misfire_grace, std::optional<py::function> now,
@@ -228,6 +232,12 @@ void BindSchedule(py::module_& m) {
         return t == absl::InfiniteFuture() ? py::object(py::none())
                                            : py::object(py::float_(UnixSeconds(t)));
       });
+}
+
+void BindSchedule(py::module_& m) {
+  BindCron(m);
+  BindSchedules(m);
+  BindScheduler(m);
 }
 
 static BinderRegistration reg("pipeline_schedule",
