@@ -17,15 +17,17 @@ void BindTensor(py::module_& m);
 void BindStore(py::module_& m);
 void BindOps(py::module_& m);
 
-// Later modules register their binder from their own file, so adding a module's bindings
+// Later modules register their binders from their own files, so adding a module's bindings
 // touches no shared file:
 //   static BinderRegistration reg("hpo", "Hyperparameter search", &BindHpo);
-// makes mlcore._mlcore.hpo and calls BindHpo on it when the extension loads.
+// makes mlcore._mlcore.hpo and calls BindHpo on it when the extension loads. Several files may
+// register binders for one submodule (bindings/hpo_*.cc): they run in `order`, lowest first, so
+// the types a binder's signatures name are bound before it.
 using Binder = void (*)(py::module_& submodule);
 struct BinderRegistration {
-  BinderRegistration(const char* submodule, const char* doc, Binder binder);
+  BinderRegistration(const char* submodule, const char* doc, Binder binder, int order = 0);
 };
-// Calls every registered binder, in registration-name order, each on its own submodule.
+// Calls every registered binder, submodule by submodule in name order, each on its submodule.
 void RunRegisteredBinders(py::module_& m);
 
 // Raises the Python exception that fits `status` (ValueError, KeyError, TypeError,

@@ -12,7 +12,7 @@ namespace {
 
 struct Registered {
   std::string doc;
-  Binder binder;
+  std::multimap<int, Binder> binders;  // by order; equal orders in registration order
 };
 
 // Filled by static initialisers in the binding files, before PYBIND11_MODULE runs.
@@ -23,14 +23,17 @@ std::map<std::string, Registered>& Registry() {
 
 }  // namespace
 
-BinderRegistration::BinderRegistration(const char* submodule, const char* doc, Binder binder) {
-  Registry().emplace(submodule, Registered{doc, binder});
+BinderRegistration::BinderRegistration(const char* submodule, const char* doc, Binder binder,
+                                       int order) {
+  Registered& entry = Registry()[submodule];
+  if (entry.doc.empty()) entry.doc = doc;
+  entry.binders.emplace(order, binder);
 }
 
 void RunRegisteredBinders(py::module_& m) {
   for (auto& [name, entry] : Registry()) {
     auto sub = m.def_submodule(name.c_str(), entry.doc.c_str());
-    entry.binder(sub);
+    for (auto& [order, binder] : entry.binders) binder(sub);
   }
 }
 

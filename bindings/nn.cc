@@ -24,8 +24,6 @@ using nn::Logs;
 using nn::Sequential;
 
 using nn_bindings::HistoryDict;
-using nn_bindings::PyCallable;
-using nn_bindings::Released;
 using nn_bindings::ToCallback;
 
 void BindLayers(py::module_& m) {
@@ -240,7 +238,7 @@ void BindSequential(py::module_& m) {
             for (const py::handle& cb : callbacks) o.callbacks.push_back(ToCallback(cb));
             o.device = std::move(device);
             o.initial_epoch = initial_epoch;
-            return HistoryDict(Unwrap(Released([&] { return s.Fit(x, y, o); })));
+            return HistoryDict(Released([&] { return s.Fit(x, y, o); }));
           },
           arg("x"), arg("y"), arg("epochs"), arg("batch_size"), arg("shuffle"), arg("seed"),
           arg("validation_x"), arg("validation_y"), arg("callbacks"), arg("device"),
@@ -251,45 +249,45 @@ void BindSequential(py::module_& m) {
           [](Sequential& s, const Tensor& x, const Tensor& y, int64_t batch_size,
              std::optional<Tensor> sample_weight) {
             const Tensor w = sample_weight ? *sample_weight : Tensor();
-            return Unwrap(Released([&] { return s.EvaluateWeighted({x}, {y}, w, batch_size); }));
+            return Released([&] { return s.EvaluateWeighted({x}, {y}, w, batch_size); });
           },
           arg("x"), arg("y"), arg("batch_size") = 256, arg("sample_weight") = py::none())
       .def(
           "predict",
           [](Sequential& s, const Tensor& x, int64_t batch_size) {
-            return Unwrap(Released([&] { return s.Predict(x, batch_size); }));
+            return Released([&] { return s.Predict(x, batch_size); });
           },
           arg("x"), arg("batch_size") = 256)
       .def(
           "train_step",
           [](Sequential& s, const Tensor& x, const Tensor& y) {
-            nn::StepResult r = Unwrap(Released([&] { return s.TrainStep(x, y); }));
+            nn::StepResult r = Released([&] { return s.TrainStep(x, y); });
             return py::make_tuple(r.loss, r.correct, r.applied);
           },
           arg("x"), arg("y"), "One step; returns (loss, correct, applied).")
       .def(
           "load_weights",
           [](Sequential& s, const std::string& dir) {
-            ThrowIfError(Released([&] { return s.LoadWeights(dir); }));
+            Released([&] { return s.LoadWeights(dir); });
           },
           arg("directory"));
   m.def(
       "load_model",
       [](const std::string& dir) {
-        return std::shared_ptr<Sequential>(Unwrap(Released([&] { return nn::LoadModel(dir); })));
+        return std::shared_ptr<Sequential>(Released([&] { return nn::LoadModel(dir); }));
       },
       arg("directory"));
   m.def(
       "write_safetensors",
       [](const std::string& path, const std::map<std::string, Tensor>& tensors,
          const std::map<std::string, std::string>& metadata) {
-        ThrowIfError(Released([&] { return nn::WriteSafetensors(path, tensors, metadata); }));
+        Released([&] { return nn::WriteSafetensors(path, tensors, metadata); });
       },
       arg("path"), arg("tensors"), arg("metadata") = std::map<std::string, std::string>{});
   m.def(
       "read_safetensors",
       [](const std::string& path) {
-        nn::SafetensorsFile f = Unwrap(Released([&] { return nn::ReadSafetensors(path); }));
+        nn::SafetensorsFile f = Released([&] { return nn::ReadSafetensors(path); });
         return py::make_tuple(f.tensors, f.metadata);
       },
       arg("path"), "(tensors, metadata) of a safetensors file.");

@@ -1,6 +1,5 @@
-// Helpers shared by the nn bindings (bindings/nn.cc, bindings/nn_models.cc): a Python callable
-// safe to copy and drop without the GIL, running C++ without the GIL, History as a dict, and
-// Python callbacks wrapped as nn::Callback.
+// Helpers shared by the nn bindings (bindings/nn.cc, bindings/nn_models.cc): History as a dict,
+// Python callbacks wrapped as nn::Callback, and the members every model kind binds alike.
 #pragma once
 
 #include <pybind11/stl.h>
@@ -13,54 +12,11 @@
 #include <utility>
 
 #include "bindings.h"
+#include "convert.h"
 #include "mlcore/nn/callback.h"
 #include "mlcore/nn/model.h"
 
 namespace mlcore::python::nn_bindings {
-
-// A Python object (a callable, or an iterator) that may be copied and destroyed on threads that
-// do not hold the GIL.
-class PyCallable {
- public:
-  // `what` names the object in the error when it raises ("gradient hook raised ...").
-  explicit PyCallable(py::object fn, std::string what = "Python callback")
-      : fn_(new py::object(std::move(fn)),
-            [](py::object* o) {
-              py::gil_scoped_acquire gil;
-              delete o;
-            }),
-        what_(std::move(what)) {}
-  // Calls fn(args...) under the GIL; a Python exception becomes an Aborted status.
-  template <typename... Args>
-  StatusOr<py::object> Call(Args&&... args) const {
-    py::gil_scoped_acquire gil;
-    try {
-      return (*fn_)(std::forward<Args>(args)...);
-    } catch (py::error_already_set& e) {
-      return Raised(e);
-    }
-  }
-  // The object itself, for other protocols (iteration); use it with the GIL held.
-  const py::object& get() const { return *fn_; }
-  // The Aborted status that reports `e`, raised by this object.
-  Status Raised(py::error_already_set& e) const {
-    return absl::AbortedError(what_ + " raised " + e.what());
-  }
-
- private:
-  std::shared_ptr<py::object> fn_;
-  std::string what_;
-};
-
-template <typename Fn>
-auto Released(Fn&& fn) {
-  decltype(fn()) result = absl::UnknownError("not run");
-  {
-    py::gil_scoped_release release;
-    result = fn();
-  }
-  return result;
-}
 
 inline py::dict HistoryDict(const nn::History& h) {
   py::dict d;
@@ -132,7 +88,7 @@ void BindModelCommon(py::class_<M, std::shared_ptr<M>>& cls) {
           "to",
           [](M& m, const std::string& device) {
             const Device d = Unwrap(ParseDevice(device));
-            ThrowIfError(Released([&] { return m.To(d); }));
+            Released([&] { return m.To(d); });
           },
           py::arg("device"))
       .def(
@@ -157,7 +113,7 @@ void BindModelCommon(py::class_<M, std::shared_ptr<M>>& cls) {
              std::map<int64_t, double> class_weight) -> py::object {
             const int64_t batch = x.empty() || x[0].dim() < 1 ? 0 : x[0].shape()[0];
             const Tensor w = sample_weight ? *sample_weight : Tensor();
-            nn::StepResult r = Unwrap(Released([&] { return m.TrainStep(x, y, w, class_weight); }));
+            nn::StepResult r = Released([&] { return m.TrainStep(x, y, w, class_weight); });
             if (!return_dict) return py::float_(r.loss);
             return py::cast(StepLogs(m, r, batch));
           },
@@ -173,8 +129,8 @@ void BindModelCommon(py::class_<M, std::shared_ptr<M>>& cls) {
             // The whole batch as one Evaluate batch: no update, training=false.
             const int64_t batch = x.empty() || x[0].dim() < 1 ? 1 : x[0].shape()[0];
             const Tensor w = sample_weight ? *sample_weight : Tensor();
-            nn::Logs logs = Unwrap(
-                Released([&] { return m.EvaluateWeighted(x, y, w, std::max<int64_t>(batch, 1)); }));
+            nn::Logs logs =
+                Released([&] { return m.EvaluateWeighted(x, y, w, std::max<int64_t>(batch, 1)); });
             if (!return_dict) return py::float_(logs["loss"]);
             return py::cast(logs);
           },
@@ -185,12 +141,11 @@ void BindModelCommon(py::class_<M, std::shared_ptr<M>>& cls) {
           "predict_on_batch",
           [](M& m, nn::TensorList x) {
             const int64_t batch = x.empty() || x[0].dim() < 1 ? 1 : x[0].shape()[0];
-            return Unwrap(Released([&] { return m.PredictAll(x, std::max<int64_t>(batch, 1)); }));
+            return Released([&] { return m.PredictAll(x, std::max<int64_t>(batch, 1)); });
           },
           py::arg("x"), "The outputs of one inference forward pass, one tensor per output.")
       .def(
-          "save",
-          [](M& m, const std::string& dir) { ThrowIfError(Released([&] { return m.Save(dir); })); },
+          "save", [](M& m, const std::string& dir) { Released([&] { return m.Save(dir); }); },
           py::arg("directory"));
 }
 

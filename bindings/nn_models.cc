@@ -24,8 +24,6 @@ using nn::Model;
 using nn::TensorList;
 
 using nn_bindings::HistoryDict;
-using nn_bindings::PyCallable;
-using nn_bindings::Released;
 using nn_bindings::ToCallback;
 
 // (inputs, targets) lists of Tensors, as data.py hands them over.
@@ -75,7 +73,7 @@ void BindDataset(py::module_& m) {
            [](PyIterator& self) {
              if (self.it == nullptr) throw py::stop_iteration();
              nn::Element e;
-             bool more = Unwrap(Released([&] { return self.it->Next(&e); }));
+             bool more = Released([&] { return self.it->Next(&e); });
              if (!more) {
                PyIterator done{std::move(self.it)};  // stop now (releases the GIL while joining)
                throw py::stop_iteration();
@@ -151,7 +149,7 @@ void BindDataset(py::module_& m) {
       .def(
           "iterate",
           [](const Dataset& d, int epoch) {
-            return PyIterator{Unwrap(Released([&] { return d.MakeIterator(epoch); }))};
+            return PyIterator{Released([&] { return d.MakeIterator(epoch); })};
           },
           arg("epoch") = 0, "A fresh pass (epoch reseeds shuffling).");
 }
@@ -168,16 +166,14 @@ void BindDatasetTraining(py::module_& m) {
         nn::FitOptions o =
             MakeFitOptions(epochs, callbacks, std::move(device), initial_epoch, validation, vx, vy);
         o.precision = std::move(precision);
-        return HistoryDict(Unwrap(Released([&] { return model.Fit(data, o); })));
+        return HistoryDict(Released([&] { return model.Fit(data, o); }));
       },
       arg("model"), arg("data"), arg("epochs"), arg("callbacks"), arg("device"),
       arg("initial_epoch"), arg("validation_dataset"), arg("validation_inputs"),
       arg("validation_targets"), arg("precision") = "");
   m.def(
       "evaluate_dataset",
-      [](M& model, Dataset& data) {
-        return Unwrap(Released([&] { return model.Evaluate(data); }));
-      },
+      [](M& model, Dataset& data) { return Released([&] { return model.Evaluate(data); }); },
       arg("model"), arg("data"));
 }
 
@@ -239,7 +235,7 @@ void BindGraph(py::module_& m) {
             o.batch_size = batch_size;
             o.shuffle = shuffle;
             o.seed = seed;
-            return HistoryDict(Unwrap(Released([&] { return g.Fit(x, y, o); })));
+            return HistoryDict(Released([&] { return g.Fit(x, y, o); }));
           },
           arg("x"), arg("y"), arg("epochs"), arg("batch_size"), arg("shuffle"), arg("seed"),
           arg("validation_inputs"), arg("validation_targets"), arg("callbacks"), arg("device"),
@@ -250,29 +246,37 @@ void BindGraph(py::module_& m) {
           [](GraphModel& g, TensorList x, TensorList y, int64_t batch_size,
              std::optional<Tensor> sample_weight) {
             const Tensor w = sample_weight ? *sample_weight : Tensor();
-            return Unwrap(Released([&] { return g.EvaluateWeighted(x, y, w, batch_size); }));
+            return Released([&] { return g.EvaluateWeighted(x, y, w, batch_size); });
           },
           arg("x"), arg("y"), arg("batch_size") = 256, arg("sample_weight") = py::none())
       .def(
           "predict",
           [](GraphModel& g, TensorList x, int64_t batch_size) {
-            return Unwrap(Released([&] { return g.PredictAll(x, batch_size); }));
+            return Released([&] { return g.PredictAll(x, batch_size); });
           },
           arg("x"), arg("batch_size") = 256, "One tensor per output.")
       .def(
           "train_step",
           [](GraphModel& g, TensorList x, TensorList y) {
-            nn::StepResult r = Unwrap(Released([&] { return g.TrainStep(x, y); }));
+            nn::StepResult r = Released([&] { return g.TrainStep(x, y); });
             return py::make_tuple(r.loss, r.correct, r.applied);
           },
           arg("x"), arg("y"), "One step; returns (loss, correct, applied).");
   m.def(
       "load_graph_model",
       [](const std::string& dir) {
-        return std::shared_ptr<GraphModel>(
-            Unwrap(Released([&] { return nn::LoadGraphModel(dir); })));
+        return std::shared_ptr<GraphModel>(Released([&] { return nn::LoadGraphModel(dir); }));
       },
       arg("directory"));
+  m.def(
+      "load_any_model",
+      [](const std::string& dir) -> py::object {
+        std::shared_ptr<Model> model = Released([&] { return nn::LoadAnyModel(dir); });
+        // As its own kind, each bound with its own holder.
+        if (auto g = std::dynamic_pointer_cast<GraphModel>(model)) return py::cast(g);
+        return py::cast(std::dynamic_pointer_cast<nn::Sequential>(model));
+      },
+      arg("directory"), "A saved model of any kind, as the checkpoint says it is.");
 }
 
 void BindNnModels(py::module_& m) {

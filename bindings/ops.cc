@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "bindings.h"
+#include "convert.h"
 #include "mlcore/core/tensor.h"
 #include "mlcore/ops/elementwise.h"
 
@@ -20,34 +21,13 @@ DType DTypeArg(const py::object& dtype) {
   return Unwrap(ParseDType(py::str(py::dtype::from_args(dtype).attr("name")).cast<std::string>()));
 }
 
-// Runs `fn` without the GIL and raises its status once the GIL is back.
-template <typename Fn>
-void RunReleased(Fn&& fn) {
-  Status status;
-  {
-    py::gil_scoped_release release;
-    status = fn();
-  }
-  ThrowIfError(status);
-}
-
-template <typename Fn>
-Tensor RunReleasedOr(Fn&& fn) {
-  StatusOr<Tensor> result = absl::UnknownError("not run");
-  {
-    py::gil_scoped_release release;
-    result = fn();
-  }
-  return Unwrap(std::move(result));
-}
-
 // f(a, b) or, with `out`, f_into(a, b, out) returning `out` itself (the caller's object, as
 // numpy's out= does).
 template <typename New, typename Into>
 py::object Binary(const Tensor& a, const Tensor& b, const py::object& out, New fresh, Into into) {
-  if (out.is_none()) return py::cast(RunReleasedOr([&] { return fresh(a, b); }));
+  if (out.is_none()) return py::cast(Released([&] { return fresh(a, b); }));
   Tensor target = out.cast<Tensor>();
-  RunReleased([&] { return into(a, b, target); });
+  Released([&] { return into(a, b, target); });
   return out;
 }
 
@@ -56,14 +36,14 @@ py::object Binary(const Tensor& a, const Tensor& b, const py::object& out, New f
 void BindOps(py::module_& m) {
   using py::arg;
   m.def(
-      "fill", [](Tensor& t, double value) { RunReleased([&] { return ops::Fill(t, value); }); },
+      "fill", [](Tensor& t, double value) { Released([&] { return ops::Fill(t, value); }); },
       arg("t"), arg("value"),
       "Sets every element of t to value, converted as cast converts (bool: value != 0).");
   m.def(
       "cast",
       [](const Tensor& x, const py::object& dtype) {
         const DType dt = DTypeArg(dtype);
-        return RunReleasedOr([&] { return ops::Cast(x, dt); });
+        return Released([&] { return ops::Cast(x, dt); });
       },
       arg("x"), arg("dtype"),
       "A new tensor holding x converted to dtype. Floats to integers truncate and saturate "
@@ -87,11 +67,11 @@ void BindOps(py::module_& m) {
   m.def(
       "axpy",
       [](double alpha, const Tensor& x, Tensor& y) {
-        RunReleased([&] { return ops::Axpy(alpha, x, y); });
+        Released([&] { return ops::Axpy(alpha, x, y); });
       },
       arg("alpha"), arg("x"), arg("y"), "y += alpha * x in place (floating dtypes).");
   m.def(
-      "sum", [](const Tensor& x) { return RunReleasedOr([&] { return ops::Sum(x); }); }, arg("x"),
+      "sum", [](const Tensor& x) { return Released([&] { return ops::Sum(x); }); }, arg("x"),
       "The sum of all elements as a 0-d tensor on x's device: float32 for float16/bfloat16/"
       "float32, float64 for float64, int64 for integers and bool. Floats accumulate in float64.");
   m.def(

@@ -15,91 +15,16 @@
 #include <vector>
 
 #include "bindings.h"
+#include "convert.h"
 #include "mlcore/pipeline/client.h"
 #include "mlcore/pipeline/compiler.h"
 #include "mlcore/pipeline/component.h"
-#include "released.h"
+#include "mlcore/pipeline/io_type.h"
 
 namespace mlcore::python {
 namespace {
 
 using namespace mlcore::pipeline;
-
-// JSON values to Python objects directly (no text round trip: this is on every in-process
-// task's path).
-py::object ToPy(const Json& j) {
-  switch (j.type()) {
-    case Json::value_t::null:
-    case Json::value_t::discarded:
-      return py::none();
-    case Json::value_t::boolean:
-      return py::bool_(j.get<bool>());
-    case Json::value_t::number_integer:
-      return py::int_(j.get<int64_t>());
-    case Json::value_t::number_unsigned:
-      return py::int_(j.get<uint64_t>());
-    case Json::value_t::number_float:
-      return py::float_(j.get<double>());
-    case Json::value_t::string:
-      return py::str(j.get_ref<const std::string&>());
-    case Json::value_t::array: {
-      py::list out(j.size());
-      for (size_t i = 0; i < j.size(); ++i) out[i] = ToPy(j[i]);
-      return std::move(out);
-    }
-    case Json::value_t::object: {
-      py::dict out;
-      for (const auto& [k, v] : j.items()) out[py::str(k)] = ToPy(v);
-      return std::move(out);
-    }
-    case Json::value_t::binary:
-      break;
-  }
-  return py::none();
-}
-
-// Python values to JSON; TypeError naming `what` for anything JSON cannot hold.
-Json FromPy(const py::handle& o, const std::string& what) {
-  if (o.is_none()) return nullptr;
-  if (py::isinstance<py::bool_>(o)) return o.cast<bool>();
-  if (py::isinstance<py::int_>(o)) return o.cast<int64_t>();
-  if (py::isinstance<py::float_>(o)) return o.cast<double>();
-  if (py::isinstance<py::str>(o)) return o.cast<std::string>();
-  if (py::isinstance<py::list>(o) || py::isinstance<py::tuple>(o)) {
-    Json out = Json::array();
-    for (const py::handle& item : o) out.push_back(FromPy(item, what));
-    return out;
-  }
-  if (py::isinstance<py::dict>(o)) {
-    Json out = Json::object();
-    for (const auto& [k, v] : o.cast<py::dict>()) {
-      if (!py::isinstance<py::str>(k)) {
-        throw py::type_error(what + ": dict keys must be str, not " +
-                             std::string(py::str(py::type::of(k).attr("__name__"))));
-      }
-      out[k.cast<std::string>()] = FromPy(v, what);
-    }
-    return out;
-  }
-  throw py::type_error(what + ": " + std::string(py::str(py::type::of(o).attr("__name__"))) +
-                       " is not a pipeline value (int, float, str, bool, list, dict, None)");
-}
-
-py::object FromJson(const Json& j) { return ToPy(j); }
-
-Json ParseJsonArg(const std::string& text, const char* what) {
-  Json j = Json::parse(text, nullptr, false);
-  if (j.is_discarded()) throw py::value_error(std::string(what) + " is not valid JSON");
-  return j;
-}
-
-double TimeOrNone(const std::optional<absl::Time>& t) {
-  return t ? absl::ToDoubleSeconds(*t - absl::UnixEpoch()) : -1;
-}
-
-py::object OptTime(const std::optional<absl::Time>& t) {
-  return t ? py::object(py::float_(TimeOrNone(t))) : py::object(py::none());
-}
 
 py::dict RunDict(const RunRecord& r) {
   py::dict d;
@@ -109,11 +34,11 @@ py::dict RunDict(const RunRecord& r) {
   d["pipeline_digest"] = r.pipeline_digest;
   d["experiment"] = r.experiment;
   d["state"] = r.state;
-  d["arguments"] = FromJson(r.arguments);
-  d["outputs"] = FromJson(r.outputs);
+  d["arguments"] = JsonToPy(r.arguments);
+  d["outputs"] = JsonToPy(r.outputs);
   d["error"] = r.error;
-  d["created_at"] = absl::ToDoubleSeconds(r.created_at - absl::UnixEpoch());
-  d["finished_at"] = OptTime(r.finished_at);
+  d["created_at"] = UnixSeconds(r.created_at);
+  d["finished_at"] = TimeOrNone(r.finished_at);
   return d;
 }
 
@@ -125,12 +50,12 @@ py::dict TaskDict(const TaskRecord& t) {
   d["state"] = t.state;
   d["attempts"] = t.attempts;
   d["cache_key"] = t.cache_key;
-  d["outputs"] = FromJson(t.outputs);
+  d["outputs"] = JsonToPy(t.outputs);
   d["error"] = t.error;
   d["stdout_path"] = t.stdout_path;
   d["stderr_path"] = t.stderr_path;
-  d["started_at"] = OptTime(t.started_at);
-  d["finished_at"] = OptTime(t.finished_at);
+  d["started_at"] = TimeOrNone(t.started_at);
+  d["finished_at"] = TimeOrNone(t.finished_at);
   return d;
 }
 
@@ -143,7 +68,7 @@ py::dict ArtifactDict(const ArtifactRecord& a) {
   d["type"] = a.type;
   d["digest"] = a.digest;
   d["uri"] = a.uri;
-  d["metadata"] = FromJson(a.metadata);
+  d["metadata"] = JsonToPy(a.metadata);
   return d;
 }
 
@@ -153,13 +78,8 @@ using IoTuple = std::tuple<std::string, std::string, std::optional<std::string>>
 std::vector<IoSpec> ToSpecs(const std::vector<IoTuple>& tuples) {
   std::vector<IoSpec> out;
   for (const auto& [name, type, def] : tuples) {
-    IoSpec s;
-    s.name = name;
-    // "List[Model]": an input taking a list of artifacts (IoSpec::list).
-    const bool list = type.size() > 6 && type.rfind("List[", 0) == 0 && type.back() == ']';
-    s.list = list;
-    s.type = Unwrap(ParseValueType(list ? type.substr(5, type.size() - 6) : type));
-    if (def) s.default_value = ParseJsonArg(*def, ("default of '" + name + "'").c_str());
+    IoSpec s = Unwrap(ParseIoSpec(name, type));
+    if (def) s.default_value = ParseJsonArg(*def, "default of '" + name + "'");
     out.push_back(std::move(s));
   }
   return out;
@@ -221,11 +141,31 @@ Condition ToCondition(const ConditionTuple& c) {
   return {ToBinding(lhs), op, ParseJsonArg(rhs, "condition"), negate};
 }
 
-absl::Duration Seconds(std::optional<double> s) {
-  return s ? absl::Seconds(*s) : absl::InfiniteDuration();
+// An in-process component's Python callable as the C++ task function. With a timeout it is
+// interruptible: at the deadline, TimeoutError is raised in the task's thread at its next Python
+// instruction (a blocking C call, e.g. time.sleep, finishes first).
+std::function<Status(TaskContext&)> WrapTaskFn(PyCallable fn, bool interruptible) {
+  return [fn, interruptible](TaskContext& ctx) -> Status {
+    py::gil_scoped_acquire acquire;
+    if (interruptible) {
+      unsigned long tid = PyThread_get_thread_ident();
+      ctx.interrupter->Set([tid] {
+        py::gil_scoped_acquire gil;
+        PyThreadState_SetAsyncExc(tid, PyExc_TimeoutError);
+      });
+    }
+    Status st;
+    try {
+      fn.get()(py::cast(&ctx, py::return_value_policy::reference));
+    } catch (py::error_already_set& e) {
+      st = absl::UnknownError(std::string("raised ") + e.what());
+    }
+    if (interruptible) ctx.interrupter->Set(nullptr);
+    return st;
+  };
 }
 
-void BindPipeline(py::module_& m) {
+void BindTaskContext(py::module_& m) {
   py::class_<TaskContext>(m, "TaskContext", "What an in-process callable gets while its task runs.")
       .def_readonly("run_id", &TaskContext::run_id)
       .def_readonly("task_name", &TaskContext::task_name)
@@ -243,14 +183,14 @@ void BindPipeline(py::module_& m) {
           "params",
           [](const TaskContext& c) {
             py::dict out;
-            for (const auto& [k, v] : c.params) out[py::str(k)] = ToPy(v);
+            for (const auto& [k, v] : c.params) out[py::str(k)] = JsonToPy(v);
             return out;
           },
           "The input parameters as a dict (defaults applied).")
       .def(
           "set_output",
           [](TaskContext& c, const std::string& name, const py::handle& value) {
-            c.output_params[name] = FromPy(value, "output '" + name + "'");
+            c.output_params[name] = PyToJson(value, "output '" + name + "'");
           },
           "Sets output parameter `name` to a JSON-representable Python value.")
       .def("set_output_metadata",
@@ -259,7 +199,9 @@ void BindPipeline(py::module_& m) {
              if (it == c.outputs.end()) throw py::key_error("no output artifact '" + name + "'");
              it->second.metadata = ParseJsonArg(json, "metadata");
            });
+}
 
+void BindComponent(py::module_& m) {
   py::class_<Component, std::shared_ptr<Component>>(m, "Component", "A reusable step definition.")
       .def(py::init([](std::string name, const std::vector<IoTuple>& inputs,
                        const std::vector<IoTuple>& outputs, std::optional<py::function> fn,
@@ -273,33 +215,7 @@ void BindPipeline(py::module_& m) {
              c->inputs = ToSpecs(inputs);
              c->outputs = ToSpecs(outputs);
              if (fn) {
-               // Holds the Python callable; the GIL is taken to call it and to drop it.
-               auto holder =
-                   std::shared_ptr<py::function>(new py::function(*fn), [](py::function* f) {
-                     py::gil_scoped_acquire acquire;
-                     delete f;
-                   });
-               const bool interruptible = timeout.has_value();
-               c->fn = [holder, interruptible](TaskContext& ctx) -> Status {
-                 py::gil_scoped_acquire acquire;
-                 if (interruptible) {
-                   // At the deadline, TimeoutError is raised in this thread at its next Python
-                   // instruction (a blocking C call, e.g. time.sleep, finishes first).
-                   unsigned long tid = PyThread_get_thread_ident();
-                   ctx.interrupter->Set([tid] {
-                     py::gil_scoped_acquire gil;
-                     PyThreadState_SetAsyncExc(tid, PyExc_TimeoutError);
-                   });
-                 }
-                 Status st;
-                 try {
-                   (*holder)(py::cast(&ctx, py::return_value_policy::reference));
-                 } catch (py::error_already_set& e) {
-                   st = absl::UnknownError(std::string("raised ") + e.what());
-                 }
-                 if (interruptible) ctx.interrupter->Set(nullptr);
-                 return st;
-               };
+               c->fn = WrapTaskFn(PyCallable(*fn, "component"), timeout.has_value());
              }
              c->command = std::move(command);
              c->env = std::move(env);
@@ -310,7 +226,7 @@ void BindPipeline(py::module_& m) {
              c->retry.backoff = absl::Seconds(backoff);
              c->retry.backoff_factor = backoff_factor;
              c->retry.max_backoff = absl::Seconds(max_backoff);
-             c->timeout = Seconds(timeout);
+             c->timeout = SecondsOrInfinite(timeout);
              c->caching = caching;
              c->resources.cpu = cpu;
              c->resources.memory_bytes = memory;
@@ -342,12 +258,14 @@ void BindPipeline(py::module_& m) {
         for (const IoSpec& s : c.outputs) out.emplace_back(s.name, ValueTypeName(s.type));
         return out;
       });
+}
 
-  py::class_<Pipeline>(m, "Pipeline", "A DAG of tasks, validated as it is built.")
-      .def(py::init([](std::string name, const std::vector<IoTuple>& params) {
-             return Unwrap(Pipeline::Create(std::move(name), ToSpecs(params)));
-           }),
-           py::arg("name"), py::arg("parameters") = std::vector<IoTuple>())
+// add_task, add_loop: what a pipeline runs.
+void BindPipelineTasks(py::class_<Pipeline>& cls) {
+  cls.def(py::init([](std::string name, const std::vector<IoTuple>& params) {
+            return Unwrap(Pipeline::Create(std::move(name), ToSpecs(params)));
+          }),
+          py::arg("name"), py::arg("parameters") = std::vector<IoTuple>())
       .def(
           "add_task",
           [](Pipeline& p, std::string name, std::shared_ptr<Component> component,
@@ -374,15 +292,18 @@ void BindPipeline(py::module_& m) {
                 p.AddLoop(std::move(name), ToBinding(items), parallelism, std::move(parent)));
           },
           py::arg("name"), py::arg("items"), py::arg("parallelism") = 0, py::arg("parent") = "",
-          "Declares a ParallelFor decided at run time; body tasks name it in add_task(loop=).")
-      // Task groups (TaskGroup): what mlcore.If/Elif/Else, ExitHandler and a pipeline used as
-      // a component record for the compiler.
-      .def(
-          "begin_if",
-          [](Pipeline& p, const ConditionTuple& c, std::string display_name, std::string loop) {
-            return Unwrap(p.BeginIf(ToCondition(c), {std::move(display_name), std::move(loop)}));
-          },
-          py::arg("condition"), py::arg("display_name") = "", py::arg("loop") = "")
+          "Declares a ParallelFor decided at run time; body tasks name it in add_task(loop=).");
+}
+
+// Task groups (TaskGroup): what mlcore.If/Elif/Else, ExitHandler and a pipeline used as a
+// component record for the compiler.
+void BindPipelineGroups(py::class_<Pipeline>& cls) {
+  cls.def(
+         "begin_if",
+         [](Pipeline& p, const ConditionTuple& c, std::string display_name, std::string loop) {
+           return Unwrap(p.BeginIf(ToCondition(c), {std::move(display_name), std::move(loop)}));
+         },
+         py::arg("condition"), py::arg("display_name") = "", py::arg("loop") = "")
       .def(
           "begin_elif",
           [](Pipeline& p, const ConditionTuple& c, std::string display_name, std::string loop) {
@@ -421,23 +342,26 @@ void BindPipeline(py::module_& m) {
             ThrowIfError(p.EndGroup(std::move(outs)));
           },
           py::arg("outputs") = std::vector<std::tuple<std::string, std::string, std::string>>())
-      .def_property_readonly("groups",
-                             [](const Pipeline& p) {
-                               static const char* kKinds[] = {"condition", "condition-branches",
-                                                              "exit-handler", "pipeline"};
-                               std::vector<py::dict> out;
-                               for (const TaskGroup& g : p.groups()) {
-                                 py::dict d;
-                                 d["name"] = g.name;
-                                 d["kind"] = kKinds[static_cast<int>(g.kind)];
-                                 d["parent"] = g.parent;
-                                 d["loop"] = g.loop;
-                                 out.push_back(d);
-                               }
-                               return out;
-                             })
-      .def("after", [](Pipeline& p, const std::string& task,
-                       const std::string& up) { ThrowIfError(p.After(task, up)); })
+      .def_property_readonly("groups", [](const Pipeline& p) {
+        static const char* kKinds[] = {"condition", "condition-branches", "exit-handler",
+                                       "pipeline"};
+        std::vector<py::dict> out;
+        for (const TaskGroup& g : p.groups()) {
+          py::dict d;
+          d["name"] = g.name;
+          d["kind"] = kKinds[static_cast<int>(g.kind)];
+          d["parent"] = g.parent;
+          d["loop"] = g.loop;
+          out.push_back(d);
+        }
+        return out;
+      });
+}
+
+// Edges, outputs, names and the compiled forms.
+void BindPipelineQueries(py::class_<Pipeline>& cls) {
+  cls.def("after", [](Pipeline& p, const std::string& task,
+                      const std::string& up) { ThrowIfError(p.After(task, up)); })
       .def("set_run_always", [](Pipeline& p, const std::string& task,
                                 bool on) { ThrowIfError(p.SetRunAlways(task, on)); })
       .def("add_output",
@@ -457,7 +381,7 @@ void BindPipeline(py::module_& m) {
                                for (const Task& t : p.tasks()) out.push_back(t.name);
                                return out;
                              })
-      .def("to_json", [](const Pipeline& p) { return FromJson(p.ToJson()); })
+      .def("to_json", [](const Pipeline& p) { return JsonToPy(p.ToJson()); })
       .def(
           "compile_kfp",
           [](const Pipeline& p, const std::string& sdk_version) {
@@ -466,19 +390,18 @@ void BindPipeline(py::module_& m) {
             return Unwrap(CompileToKfpYaml(p, o));
           },
           py::arg("sdk_version") = "", "The KFP v2 IR (PipelineSpec) as YAML text.");
+  ;
+}
 
+void BindClientRuns(py::module_& m) {
   py::class_<RunHandle, std::shared_ptr<RunHandle>>(m, "RunHandle")
       .def_property_readonly("id", &RunHandle::id)
       .def_property_readonly("done", &RunHandle::done)
       .def(
           "wait",
           [](RunHandle& h, std::optional<double> timeout) {
-            StatusOr<RunRecord> r;
-            {
-              py::gil_scoped_release release;
-              r = h.Wait(Seconds(timeout));
-            }
-            return RunDict(Unwrap(std::move(r)));
+            RunRecord r = Released([&] { return h.Wait(SecondsOrInfinite(timeout)); });
+            return RunDict(r);
           },
           py::arg("timeout") = py::none());
 
@@ -489,7 +412,7 @@ void BindPipeline(py::module_& m) {
              if (home) o.home = *home;
              o.ns = std::move(ns);
              o.sync_artifacts = sync;
-             if (busy_timeout) o.busy_timeout = Seconds(busy_timeout);
+             if (busy_timeout) o.busy_timeout = SecondsOrInfinite(busy_timeout);
              return Released([&] { return Client::Open(o); });
            }),
            py::arg("home") = py::none(), py::arg("namespace") = "default",
@@ -512,71 +435,53 @@ void BindPipeline(py::module_& m) {
           },
           py::arg("pipeline"), py::arg("arguments") = "{}", py::arg("experiment") = "Default",
           py::arg("max_parallelism") = 0, py::arg("cpu_slots") = 0.0, py::arg("gpu_slots") = -1,
-          py::arg("enable_caching") = true, py::arg("resume") = "")
-      .def("get_run",
-           [](Client& c, const std::string& id) {
-             StatusOr<RunRecord> r;
-             {
-               py::gil_scoped_release release;
-               r = c.GetRun(id);
-             }
-             return RunDict(Unwrap(std::move(r)));
-           })
+          py::arg("enable_caching") = true, py::arg("resume") = "");
+}
+
+// The records of runs, tasks and artifacts, and the artifact store.
+void BindClientRecords(py::class_<Client>& cls) {
+  cls.def("get_run",
+          [](Client& c, const std::string& id) {
+            RunRecord r = Released([&] { return c.GetRun(id); });
+            return RunDict(r);
+          })
       .def(
           "list_runs",
           [](Client& c, std::string experiment, std::string pipeline, std::string state,
              int limit) {
-            StatusOr<std::vector<RunRecord>> r;
-            {
-              py::gil_scoped_release release;
-              r = c.ListRuns({experiment, pipeline, state, limit});
-            }
+            std::vector<RunRecord> r = Released([&] {
+              return c.ListRuns({experiment, pipeline, state, limit});
+            });
             py::list out;
-            for (const RunRecord& rec : Unwrap(std::move(r))) out.append(RunDict(rec));
+            for (const RunRecord& rec : r) out.append(RunDict(rec));
             return out;
           },
           py::arg("experiment") = "", py::arg("pipeline") = "", py::arg("state") = "",
           py::arg("limit") = 1000)
       .def("list_tasks",
            [](Client& c, const std::string& id) {
-             StatusOr<std::vector<TaskRecord>> r;
-             {
-               py::gil_scoped_release release;
-               r = c.ListTasks(id);
-             }
+             std::vector<TaskRecord> r = Released([&] { return c.ListTasks(id); });
              py::list out;
-             for (const TaskRecord& t : Unwrap(std::move(r))) out.append(TaskDict(t));
+             for (const TaskRecord& t : r) out.append(TaskDict(t));
              return out;
            })
       .def("list_artifacts",
            [](Client& c, const std::string& id) {
-             StatusOr<std::vector<ArtifactRecord>> r;
-             {
-               py::gil_scoped_release release;
-               r = c.ListArtifacts(id);
-             }
+             std::vector<ArtifactRecord> r = Released([&] { return c.ListArtifacts(id); });
              py::list out;
-             for (const ArtifactRecord& a : Unwrap(std::move(r))) out.append(ArtifactDict(a));
+             for (const ArtifactRecord& a : r) out.append(ArtifactDict(a));
              return out;
            })
       .def("get_artifact",
            [](Client& c, int64_t id) {
-             StatusOr<ArtifactRecord> r;
-             {
-               py::gil_scoped_release release;
-               r = c.GetArtifact(id);
-             }
-             return ArtifactDict(Unwrap(std::move(r)));
+             ArtifactRecord r = Released([&] { return c.GetArtifact(id); });
+             return ArtifactDict(r);
            })
       .def("artifact_consumers",
            [](Client& c, int64_t id) {
-             StatusOr<std::vector<Consumer>> r;
-             {
-               py::gil_scoped_release release;
-               r = c.ArtifactConsumers(id);
-             }
+             std::vector<Consumer> r = Released([&] { return c.ArtifactConsumers(id); });
              py::list out;
-             for (const Consumer& x : Unwrap(std::move(r))) {
+             for (const Consumer& x : r) {
                py::dict d;
                d["run_id"] = x.run_id;
                d["task"] = x.task;
@@ -596,6 +501,18 @@ void BindPipeline(py::module_& m) {
       .def("recover_interrupted",
            [](Client& c) { return Released([&] { return c.RecoverInterrupted(); }); })
       .def_property_readonly("home", &Client::home);
+}
+
+void BindPipeline(py::module_& m) {
+  BindTaskContext(m);
+  BindComponent(m);
+  py::class_<Pipeline> pipeline(m, "Pipeline", "A DAG of tasks, validated as it is built.");
+  BindPipelineTasks(pipeline);
+  BindPipelineGroups(pipeline);
+  BindPipelineQueries(pipeline);
+  BindClientRuns(m);
+  auto client = py::reinterpret_borrow<py::class_<Client>>(m.attr("Client"));
+  BindClientRecords(client);
 }
 
 BinderRegistration reg("pipeline", "Pipelines: components, DAGs, the local executor, records",

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "convert.h"
 #include "mlcore/pipeline/client.h"
 #include "mlcore/pipeline/cron.h"
 #include "mlcore/pipeline/schedule.h"
@@ -20,11 +21,7 @@ namespace {
 
 using namespace mlcore::pipeline;
 
-double Secs(absl::Time t) { return absl::ToDoubleSeconds(t - absl::UnixEpoch()); }
-absl::Time FromSecs(double s) { return absl::UnixEpoch() + absl::Seconds(s); }
-absl::Time NowOr(std::optional<double> s) { return s ? FromSecs(*s) : absl::Now(); }
-
-py::object FromJson(const Json& j) { return py::module_::import("json").attr("loads")(j.dump()); }
+absl::Time NowOr(std::optional<double> s) { return s ? FromUnixSeconds(*s) : absl::Now(); }
 
 py::dict ScheduleDict(const Schedule& s) {
   py::dict d;
@@ -33,7 +30,7 @@ py::dict ScheduleDict(const Schedule& s) {
   d["name"] = s.options.name;
   d["kind"] = s.options.kind;
   d["pipeline"] = s.options.pipeline;
-  d["arguments"] = FromJson(s.options.arguments);
+  d["arguments"] = JsonToPy(s.options.arguments);
   d["cron"] = s.options.cron;
   d["time_zone"] = s.options.time_zone;
   d["experiment"] = s.options.experiment;
@@ -41,24 +38,23 @@ py::dict ScheduleDict(const Schedule& s) {
   d["catchup"] = CatchUpName(s.options.catchup);
   d["max_catchup"] = s.options.max_catchup;
   d["enabled"] = s.enabled;
-  d["watermark"] = Secs(s.watermark);
-  d["last_fire"] =
-      s.last_fire ? py::object(py::float_(Secs(*s.last_fire))) : py::object(py::none());
-  d["created_at"] = Secs(s.created_at);
-  d["updated_at"] = Secs(s.updated_at);
+  d["watermark"] = UnixSeconds(s.watermark);
+  d["last_fire"] = TimeOrNone(s.last_fire);
+  d["created_at"] = UnixSeconds(s.created_at);
+  d["updated_at"] = UnixSeconds(s.updated_at);
   return d;
 }
 
 py::dict FireDict(const ScheduleFire& f) {
   py::dict d;
   d["schedule_id"] = f.schedule_id;
-  d["scheduled_time"] = Secs(f.scheduled_time);
+  d["scheduled_time"] = UnixSeconds(f.scheduled_time);
   d["state"] = f.state;
   d["run_id"] = f.run_id;
   d["error"] = f.error;
-  d["fired_at"] = Secs(f.fired_at);
+  d["fired_at"] = UnixSeconds(f.fired_at);
   d["attempts"] = f.attempts;
-  d["retry_at"] = f.retry_at ? py::object(py::float_(Secs(*f.retry_at))) : py::object(py::none());
+  d["retry_at"] = TimeOrNone(f.retry_at);
   return d;
 }
 
@@ -71,11 +67,11 @@ py::list FireList(const std::vector<ScheduleFire>& fires) {
 // A Python callable as a Launcher: fn(schedule: dict, scheduled_time: float) -> run id. A Python
 // exception fails that one fire, with the exception's text as the error.
 Launcher WrapLauncher(py::function fn) {
-  auto holder = std::make_shared<py::function>(std::move(fn));
+  PyCallable holder(std::move(fn), "launcher");
   return [holder](const Schedule& s, absl::Time t) -> StatusOr<std::string> {
     py::gil_scoped_acquire gil;
     try {
-      return py::cast<std::string>((*holder)(ScheduleDict(s), Secs(t)));
+      return py::cast<std::string>(holder.get()(ScheduleDict(s), UnixSeconds(t)));
     } catch (py::error_already_set& e) {
       return absl::InternalError(e.what());
     } catch (const py::cast_error& e) {
@@ -84,19 +80,22 @@ Launcher WrapLauncher(py::function fn) {
   };
 }
 
-void BindSchedule(py::module_& m) {
+void BindCron(py::module_& m) {
   m.def(
       "cron_next_times",
       [](const std::string& expression, const std::string& time_zone, double after, int n) {
         CronSchedule cron = Unwrap(CronSchedule::Parse(expression, time_zone));
         std::vector<double> out;
-        for (absl::Time t : cron.NextTimes(FromSecs(after), n)) out.push_back(Secs(t));
+        for (absl::Time t : cron.NextTimes(FromUnixSeconds(after), n))
+          out.push_back(UnixSeconds(t));
         return out;
       },
       py::arg("expression"), py::arg("time_zone") = "UTC", py::arg("after"), py::arg("n") = 1,
       "The next n times (Unix seconds) the cron expression matches after `after`; ValueError "
       "naming the field and token for a bad expression, KeyError for an unknown time zone.");
+}
 
+void BindSchedules(py::module_& m) {
   py::class_<Schedules>(m, "Schedules", "The schedules of one namespace (the Client's).")
       .def(py::init([](Client& client) { return Unwrap(Schedules::Open(&client)); }),
            py::arg("client"), py::keep_alive<1, 2>())
@@ -109,8 +108,7 @@ void BindSchedule(py::module_& m) {
             ScheduleOptions o;
             o.kind = std::move(kind);
             o.pipeline = std::move(pipeline);
-            o.arguments = Json::parse(arguments, nullptr, false);
-            if (o.arguments.is_discarded()) throw py::value_error("arguments is not valid JSON");
+            o.arguments = ParseJsonArg(arguments, "arguments");
             o.cron = std::move(cron);
             o.time_zone = std::move(time_zone);
             o.experiment = std::move(experiment);
@@ -118,7 +116,7 @@ void BindSchedule(py::module_& m) {
             o.catchup = Unwrap(ParseCatchUp(catchup));
             o.max_catchup = max_catchup;
             o.name = std::move(name);
-            if (start_after) o.start_after = FromSecs(*start_after);
+            if (start_after) o.start_after = FromUnixSeconds(*start_after);
             StatusOr<Schedule> r;
             {
               py::gil_scoped_release release;
@@ -165,11 +163,14 @@ void BindSchedule(py::module_& m) {
           "next_times",
           [](Schedules& s, const std::string& id, int n, std::optional<double> now) {
             std::vector<double> out;
-            for (absl::Time t : Unwrap(s.NextTimes(id, n, NowOr(now)))) out.push_back(Secs(t));
+            for (absl::Time t : Unwrap(s.NextTimes(id, n, NowOr(now))))
+              out.push_back(UnixSeconds(t));
             return out;
           },
           py::arg("id_or_name"), py::arg("n") = 5, py::arg("now") = py::none());
+}
 
+void BindScheduler(py::module_& m) {
   py::class_<Scheduler>(m, "Scheduler", "Fires due schedules of one namespace.")
       .def(py::init([](Client& client, std::optional<py::function> python_launcher, bool registered,
                        double poll, double misfire_grace, std::optional<py::function> now,
@@ -189,10 +190,10 @@ void BindSchedule(py::module_& m) {
                o.launchers[pipeline_kind::kRegistered] = RegisteredPipelineLauncher(&client);
              }
              if (now) {
-               auto clock = std::make_shared<py::function>(*now);
+               PyCallable clock(*now, "clock");
                o.now = [clock]() {
                  py::gil_scoped_acquire gil;
-                 return FromSecs(py::cast<double>((*clock)()));
+                 return FromUnixSeconds(py::cast<double>(clock.get()()));
                };
              }
              return Unwrap(Scheduler::Create(&client, std::move(o)));
@@ -229,8 +230,14 @@ void BindSchedule(py::module_& m) {
         }
         absl::Time t = Unwrap(std::move(r));
         return t == absl::InfiniteFuture() ? py::object(py::none())
-                                           : py::object(py::float_(Secs(t)));
+                                           : py::object(py::float_(UnixSeconds(t)));
       });
+}
+
+void BindSchedule(py::module_& m) {
+  BindCron(m);
+  BindSchedules(m);
+  BindScheduler(m);
 }
 
 static BinderRegistration reg("pipeline_schedule",

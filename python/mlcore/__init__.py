@@ -6,6 +6,10 @@ adds the conveniences a notebook wants (copying constructors, numpy in and out).
 Only the extension loads with ``import mlcore``; the Python layers behind the other names
 (pipelines, tensors from numpy, CUDA queries, schedules) load on first use, so a process that
 runs one pipeline or one study pays for nothing else.
+
+``mlcore.Dataset``, ``mlcore.Model``, ``mlcore.Metrics``, ``mlcore.Artifact``, ``mlcore.Input``
+and ``mlcore.Output`` are the Kubeflow Pipelines artifact types of mlcore.artifacts (files a
+pipeline task reads and writes), not mlcore.nn.Dataset or mlcore.nn.Model.
 """
 
 from . import _mlcore
@@ -37,10 +41,13 @@ _LAZY = {
     "get_schedule": (".pipelines._schedule", "get_schedule"),
     "Schedule": (".pipelines._schedule", "Schedule"),
 }
-for _name in ("Artifact", "Collected", "Dataset", "Elif", "Else", "ExitHandler", "If", "Input", "Metrics",
-              "Model", "OneOf", "Output", "ParallelFor", "component", "compile", "get_run", "pipeline",
-              "run", "runs"):
+for _name in ("Collected", "Elif", "Else", "ExitHandler", "If", "OneOf", "ParallelFor",
+              "component", "compile", "get_run", "pipeline", "run", "runs"):
     _LAZY[_name] = (".pipelines", _name)
+# The Kubeflow Pipelines artifact types (mlcore.artifacts.Dataset, ...), under their old
+# top-level names: not mlcore.nn.Dataset / mlcore.nn.Model.
+for _name in ("Artifact", "Dataset", "Input", "Metrics", "Model", "Output"):
+    _LAZY[_name] = (".artifacts", _name)
 del _name
 
 
@@ -68,6 +75,7 @@ def __dir__():
 
 __all__ = [
     "Artifact",
+    "artifacts",
     "Collected",
     "Dataset",
     "Elif",

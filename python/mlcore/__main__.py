@@ -1,7 +1,7 @@
-"""`python -m mlcore ...` is the `mlcore` command (runs, pipelines, schedules, hpo)."""
+"""`python -m mlcore ...` is the `mlcore` command (see _cli.py: every subpackage's verbs)."""
 
 import sys
 
-from .pipelines._cli import main
+from ._cli import main
 
 sys.exit(main())

@@ -22,6 +22,9 @@ enum class MetricsFormat {
   kText,       // `loss=0.25 accuracy=9.1e-1`, optionally after a timestamp, anywhere in a line
   kJsonLines,  // one JSON object per line: {"loss": 0.25, "step": 3}
 };
+// The format's name in specs and the Python API: "text" or "json"; InvalidArgument otherwise.
+StatusOr<MetricsFormat> ParseMetricsFormat(std::string_view name);
+const char* MetricsFormatName(MetricsFormat format);
 
 struct CommandObjectiveOptions {
   // Run with /bin/sh -c. Placeholders: {name} or ${trialParameters.name} for each parameter of

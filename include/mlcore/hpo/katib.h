@@ -54,4 +54,9 @@ StatusOr<std::string> KatibExperimentYaml(const KatibExperimentOptions& options)
 // ("spec.parameters[1].feasibleSpace.min: ...") for anything missing, mistyped or unknown.
 StatusOr<KatibExperimentOptions> KatibExperimentFromJson(std::string_view json);
 
+// One parameter of an Experiment (a KatibParameter, see distribution.h) as Katib's ParameterSpec
+// in JSON text: {"name", "parameterType", "feasibleSpace": {"min", "max", "step", "list",
+// "distribution"}}, with only the fields the parameter has, in that order.
+std::string KatibParameterToJson(const KatibParameter& parameter);
+
 }  // namespace mlcore::hpo

@@ -30,7 +30,7 @@ from ._distributions import (
     IntDistribution,
     conditional,
 )
-from ._custom import NSGAIISampler, StudyView
+from ._custom import StudyView
 from ._katib import KatibStudyDefinition, from_katib, to_katib
 from ._plots import (
     param_importances,
@@ -44,6 +44,7 @@ from ._samplers import (
     GridSampler,
     HyperbandPruner,
     MedianPruner,
+    NSGAIISampler,
     QMCSampler,
     RandomSampler,
     SobolSampler,

@@ -9,7 +9,7 @@ Each verb takes --busy-timeout S: seconds a store call waits for another process
 before the verb fails (exit status 1, naming the lock); default 30.
 
 SPEC is a Katib Experiment (kind: Experiment, read with from_katib) or a small mlcore study
-file (parse_spec below). Trials are subprocesses (CommandObjective) started in the directory
+file (include/mlcore/hpo/study_spec.h). Trials are subprocesses (CommandObjective) started in the directory
 `run` was called from. `run` records the definition in $MLCORE_HOME/hpo/<name>.json (the spec's
 text, its path, the storage and the working directory) so `resume` continues the study as it was
 defined, even when the file changed or moved since. Exit status: 0 when the study has a complete
@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import sys
 import time
 from typing import Any, Dict, List, Optional
@@ -56,93 +55,12 @@ class CommandStudySpec:
     gpus: Optional[List[int]] = None  # the devices to hand out; None: every CUDA device
 
 
-_DIST_TYPES = ("double", "float", "int", "discrete", "categorical")
-_PRUNER_OPTIONS = {
-    "median": ("min_trials_required", "start_step"),
-    "successive_halving": ("min_resource", "reduction_factor", "min_early_stopping_rate"),
-    "hyperband": ("min_resource", "max_resource", "reduction_factor"),
-}
-_TOP_FIELDS = ("name", "direction", "directions", "sampler", "seed", "pruner", "command",
-               "metric", "format", "space", "n_trials", "n_parallel", "timeout",
-               "trial_timeout", "max_failed_trials", "goal", "gpus_per_trial", "gpus")
-
-
-def _number(where, field, value, kind=float, minimum=None):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    if not ok:
-        raise SpecError(f"{where}: {field}: expected {'an integer' if kind is int else 'a number'}"
-                        f", got {value!r}")
-    if minimum is not None and value < minimum:
-        raise SpecError(f"{where}: {field}: must be at least {minimum}, got {value!r}")
-    return kind(value)
-
-
-def _distribution(where, field, entry):
-    from ._distributions import (CategoricalDistribution, DiscreteDistribution,
-                                 FloatDistribution, IntDistribution)
-
-    if not isinstance(entry, dict):
-        raise SpecError(f"{where}: {field}: expected a mapping like "
-                        f"{{type: double, min: 0.001, max: 0.1}}, got {entry!r}")
-    kind = entry.get("type")
-    if kind not in _DIST_TYPES:
-        raise SpecError(f"{where}: {field}.type: expected one of {', '.join(_DIST_TYPES)}, "
-                        f"got {kind!r}")
-    allowed = {"type", "log"} | ({"min", "max", "step"} if kind in ("double", "float", "int")
-                                  else {"values"})
-    for key in entry:
-        if key not in allowed:
-            raise SpecError(f"{where}: {field}.{key}: unknown field for type {kind} "
-                            f"(allowed: {', '.join(sorted(allowed))})")
-    try:
-        if kind in ("double", "float", "int"):
-            for key in ("min", "max"):
-                if key not in entry:
-                    raise SpecError(f"{where}: {field}.{key}: missing")
-            num = int if kind == "int" else float
-            low = _number(where, f"{field}.min", entry["min"], num)
-            high = _number(where, f"{field}.max", entry["max"], num)
-            log = entry.get("log", False)
-            if not isinstance(log, bool):
-                raise SpecError(f"{where}: {field}.log: expected true or false, got {log!r}")
-            step = entry.get("step")
-            if step is not None:
-                step = _number(where, f"{field}.step", step, num)
-            if kind == "int":
-                return IntDistribution(low, high, log=log, step=1 if step is None else step)
-            return FloatDistribution(low, high, log=log, step=step)
-        values = entry.get("values")
-        if not isinstance(values, list):
-            raise SpecError(f"{where}: {field}.values: expected a list, got {values!r}")
-        if kind == "discrete":
-            return DiscreteDistribution(values)
-        return CategoricalDistribution(values)
-    except (ValueError, TypeError) as e:
-        raise SpecError(f"{where}: {field}: {e}") from None
-
-
 def parse_spec(text: str, where: str) -> CommandStudySpec:
     """A spec's text -> CommandStudySpec; SpecError naming `where` and the field.
 
-    mlcore format (YAML or JSON):
-        name: demo                   # required
-        direction: minimize          # or maximize (or directions: [one])
-        sampler: tpe                 # a sampler name (tpe, random, grid, gp, cmaes, sobol)
-        seed: 0
-        pruner: median               # or {name: median, min_trials_required: 3, start_step: 0}
-        command: "python train.py --lr={lr} --layers={layers}"
-        metric: loss                 # read from stdout as loss=<value> (format: text or json)
-        space:
-          lr: {type: double, min: 1.0e-4, max: 0.1, log: true}
-          layers: {type: int, min: 1, max: 4}
-          opt: {type: categorical, values: [sgd, adam]}
-        n_trials: 20                 # trials in the study (run and resume stop there)
-        n_parallel: 2
-        timeout: 600                 # seconds per run/resume call; trial_timeout per trial
-        gpus_per_trial: 1            # each running trial gets its own GPU(s)
-        gpus: [0, 1]                 # the devices to hand out (default: every CUDA device)
+    A Katib Experiment (kind: Experiment) is read with from_katib; anything else is an mlcore
+    study file, read by the C++ StudySpecFromJson (include/mlcore/hpo/study_spec.h documents
+    the format) from the YAML (or JSON) document.
     """
     try:
         import yaml
@@ -157,93 +75,22 @@ def parse_spec(text: str, where: str) -> CommandStudySpec:
                         f"spec), got {type(doc).__name__}")
     if doc.get("kind") == "Experiment" or "apiVersion" in doc:
         return _from_katib(text, where)
-    for key in doc:
-        if key not in _TOP_FIELDS:
-            raise SpecError(f"{where}: {key}: unknown field (allowed: {', '.join(_TOP_FIELDS)})")
-    for key in ("name", "command", "metric", "space"):
-        if key not in doc:
-            raise SpecError(f"{where}: {key}: missing")
-    for key in ("name", "command", "metric"):
-        if not isinstance(doc[key], str) or not doc[key]:
-            raise SpecError(f"{where}: {key}: expected a non-empty string, got {doc[key]!r}")
-    if "/" in doc["name"] or doc["name"].startswith("."):
-        raise SpecError(f"{where}: name: {doc['name']!r} cannot name a file (no '/', no "
-                        f"leading '.')")
-    direction = doc.get("direction", "minimize")
-    if "directions" in doc:
-        dirs = doc["directions"]
-        if not isinstance(dirs, list) or len(dirs) != 1:
-            raise SpecError(f"{where}: directions: a command study reads one metric, so give "
-                            f"one direction, got {dirs!r}")
-        direction = dirs[0]
-    if direction not in ("minimize", "maximize"):
-        raise SpecError(f"{where}: direction: expected minimize or maximize, got {direction!r}")
     from .._mlcore import hpo as _core
 
-    sampler = doc.get("sampler", "tpe")
-    if sampler not in _core.sampler_names():
-        raise SpecError(f"{where}: sampler: expected one of {', '.join(_core.sampler_names())}, "
-                        f"got {sampler!r}")
-    seed = doc.get("seed")
-    if seed is not None:
-        seed = _number(where, "seed", seed, int, 0)
-    pruner = doc.get("pruner")
-    if isinstance(pruner, str):
-        pruner = {"name": pruner}
-    if pruner is not None:
-        if not isinstance(pruner, dict) or pruner.get("name") not in _PRUNER_OPTIONS:
-            raise SpecError(f"{where}: pruner: expected one of {', '.join(_PRUNER_OPTIONS)} "
-                            f"(a name or {{name: ..., options}}), got {pruner!r}")
-        for key, value in pruner.items():
-            if key == "name":
-                continue
-            if key not in _PRUNER_OPTIONS[pruner["name"]]:
-                raise SpecError(f"{where}: pruner.{key}: unknown option for {pruner['name']} "
-                                f"(allowed: {', '.join(_PRUNER_OPTIONS[pruner['name']])})")
-            _number(where, f"pruner.{key}", value, int, 0)
-    fmt = doc.get("format", "text")
-    if fmt not in ("text", "json"):
-        raise SpecError(f"{where}: format: expected text or json, got {fmt!r}")
-    space = doc["space"]
-    if not isinstance(space, dict) or not space:
-        raise SpecError(f"{where}: space: expected a mapping of parameter names, got {space!r}")
-    search_space = {str(k): _distribution(where, f"space.{k}", v) for k, v in space.items()}
-    opt = {}
-    for key, kind, minimum in (("n_trials", int, 1), ("n_parallel", int, 1),
-                               ("timeout", float, 0), ("trial_timeout", float, 0),
-                               ("max_failed_trials", int, 1), ("goal", float, None)):
-        value = doc.get(key)
-        opt[key] = None if value is None else _number(where, key, value, kind, minimum)
-    gpus_per_trial = doc.get("gpus_per_trial")
-    gpus_per_trial = 0 if gpus_per_trial is None else _number(where, "gpus_per_trial",
-                                                              gpus_per_trial, int, 0)
-    gpus = doc.get("gpus")
-    if gpus is not None:
-        if not isinstance(gpus, list) or not gpus:
-            raise SpecError(f"{where}: gpus: expected a list of device numbers, got {gpus!r}")
-        gpus = [_number(where, f"gpus[{i}]", g, int, 0) for i, g in enumerate(gpus)]
-    if opt["n_trials"] is None and opt["timeout"] is None:
-        raise SpecError(f"{where}: n_trials: missing (give n_trials or timeout, else the study "
-                        f"would never end)")
-    spec = CommandStudySpec(
-        name=doc["name"], direction=direction, sampler=sampler, seed=seed, pruner=pruner,
-        command=doc["command"], metric=doc["metric"], format=fmt, search_space=search_space,
-        n_trials=opt["n_trials"], n_parallel=opt["n_parallel"] or 1, timeout=opt["timeout"],
-        trial_timeout=opt["trial_timeout"], max_failed_trials=opt["max_failed_trials"],
-        goal=opt["goal"], gpus_per_trial=gpus_per_trial, gpus=gpus)
-    _check_command(spec, where)
-    return spec
-
-
-def _check_command(spec, where):
-    """Unknown placeholders fail here, at load, rather than in every trial."""
-    names = set(spec.search_space) | {"trial_number"}
-    found = re.findall(r"\$\{trialParameters\.([A-Za-z_][A-Za-z0-9_]*)\}", spec.command)
-    found += re.findall(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}", spec.command)
-    for name in found:
-        if name not in names:
-            raise SpecError(f"{where}: command: placeholder {{{name}}} is not a parameter of "
-                            f"space (parameters: {', '.join(sorted(spec.search_space))})")
+    try:
+        s = _core.study_spec_from_json(json.dumps(doc))
+    except (TypeError, ValueError) as e:  # TypeError: a YAML value JSON cannot hold (a date)
+        raise SpecError(f"{where}: {e}") from None
+    pruner = None
+    if s.pruner:
+        pruner = {"name": s.pruner, **s.pruner_options}
+    return CommandStudySpec(
+        name=s.name, direction=s.direction, sampler=s.sampler, seed=s.seed, pruner=pruner,
+        command=s.command, metric=s.metric, format=s.format,
+        search_space={name: dist for name, dist in s.space}, n_trials=s.n_trials,
+        n_parallel=s.n_parallel, timeout=s.timeout, trial_timeout=s.trial_timeout,
+        max_failed_trials=s.max_failed_trials, goal=s.goal, gpus_per_trial=s.gpus_per_trial,
+        gpus=s.gpus)
 
 
 def _from_katib(text, where):
@@ -273,8 +120,9 @@ def _from_katib(text, where):
 
 
 def _home():
-    env = os.environ.get("MLCORE_HOME")
-    return env if env else os.path.join(os.path.expanduser("~"), ".mlcore")
+    from .._mlcore import store
+
+    return store.default_home()
 
 
 def _definition_path(name):
@@ -588,9 +436,9 @@ def _positive(text):
     return value
 
 
-def add_subparser(subparsers):
-    """Adds `hpo` with its verbs to the `mlcore` command's subparsers; each verb sets
-    handler=fn, fn(args) -> exit status."""
+def register(subparsers):
+    """Adds `hpo` with its verbs to the `mlcore` command's subparsers (mlcore._cli finds it);
+    each verb sets handler=fn, fn(args) -> exit status."""
     hpo = subparsers.add_parser("hpo", help="hyperparameter search (studies of command trials)")
     verbs = hpo.add_subparsers(dest="verb", required=True)
     run = verbs.add_parser("run", help="create a study from a spec and run its trials")

@@ -1,4 +1,4 @@
-"""Samplers and pruners written in Python, and the NSGA-II sampler's constructor.
+"""Samplers and pruners written in Python.
 
 A sampler is any object with ``sample(study, trial, name, distribution)`` returning the value of
 parameter ``name`` (a value ``distribution`` contains); a pruner is any object with
@@ -13,6 +13,7 @@ import dataclasses
 from typing import List, Tuple
 
 from .._mlcore import hpo as _core
+from ._trial import FrozenTrial
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,8 +29,6 @@ class StudyView:
 
 
 def _frozen(record):
-    from ._study import FrozenTrial
-
     return FrozenTrial(**record)
 
 
@@ -57,12 +56,3 @@ def python_pruner(obj):
         return bool(obj.prune(view, _frozen(trial)))
 
     return _core.python_pruner(f"python:{type(obj).__name__}", fn)
-
-
-def NSGAIISampler(seed=None, *, population_size=50, crossover_prob=0.9, swapping_prob=0.5,
-                  mutation_prob=None, eta_crossover=20.0, eta_mutation=20.0):
-    """NSGA-II for multi-objective studies (also usable with one objective); see docs/hpo.md."""
-    return _core.create_nsga2_sampler(
-        seed=seed, population_size=population_size, crossover_prob=crossover_prob,
-        swapping_prob=swapping_prob, mutation_prob=mutation_prob, eta_crossover=eta_crossover,
-        eta_mutation=eta_mutation)

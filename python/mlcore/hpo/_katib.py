@@ -8,6 +8,10 @@ from .._mlcore import hpo as _core
 from ._distributions import space_entries
 
 
+# Defaults are those of the C++ struct (include/mlcore/hpo/katib.h), written there once.
+_K = _core.KatibExperimentOptions()
+
+
 def to_katib(
     path=None,
     *,
@@ -16,29 +20,35 @@ def to_katib(
     search_space,
     command,
     image,
-    direction="minimize",
+    direction=_K.direction,
     goal=None,
-    sampler="tpe",
+    sampler=_K.sampler,
     seed=None,
     pruner=None,
-    min_trials_required=3,
-    start_step=0,
-    parallel_trial_count=1,
-    max_trial_count=10,
-    max_failed_trial_count=3,
+    min_trials_required=_K.min_trials_required,
+    start_step=_K.start_step,
+    parallel_trial_count=_K.parallel_trial_count,
+    max_trial_count=_K.max_trial_count,
+    max_failed_trial_count=_K.max_failed_trial_count,
     additional_metrics=(),
-    namespace="kubeflow",
-    gpus_per_trial=0,
+    namespace=_K.k8s_namespace,
+    gpus_per_trial=_K.gpus_per_trial,
 ):
     """Returns the Experiment YAML (and writes it to ``path`` when given). ``command`` uses
     mlcore placeholders (``python train.py --lr={lr}``), rewritten to ``${trialParameters.lr}``;
     pruner None or "median" (Katib's medianstop); gpus_per_trial becomes the trial container's
     ``nvidia.com/gpu`` limit."""
-    text = _core.katib_experiment_yaml(
-        name, metric, space_entries(search_space), command, image, direction, goal, sampler,
-        seed, pruner or "none", min_trials_required, start_step, parallel_trial_count,
-        max_trial_count, max_failed_trial_count, list(additional_metrics), namespace,
-        gpus_per_trial)
+    o = _core.KatibExperimentOptions()
+    o.name, o.objective_metric, o.command_template, o.image = name, metric, command, image
+    o.space = space_entries(search_space)
+    o.direction, o.goal, o.sampler, o.seed = direction, goal, sampler, seed
+    o.pruner = pruner or "none"
+    o.min_trials_required, o.start_step = min_trials_required, start_step
+    o.parallel_trial_count, o.max_trial_count = parallel_trial_count, max_trial_count
+    o.max_failed_trial_count = max_failed_trial_count
+    o.additional_metrics = list(additional_metrics)
+    o.k8s_namespace, o.gpus_per_trial = namespace, gpus_per_trial
+    text = _core.katib_experiment_yaml(o)
     if path is not None:
         with open(path, "w") as f:
             f.write(text)
@@ -134,8 +144,15 @@ def from_katib(path_or_text):
         except yaml.YAMLError as e:
             raise ValueError(f"{where} is not valid YAML: {e}") from None
     try:
-        d = _core.katib_experiment_from_json(json.dumps(doc))
+        o = _core.katib_experiment_from_json(json.dumps(doc))
     except ValueError as e:
         raise ValueError(f"{where}: {e}") from None
-    d["search_space"] = {name: dist for name, dist in d["search_space"]}
-    return KatibStudyDefinition(**d)
+    return KatibStudyDefinition(
+        name=o.name, metric=o.objective_metric, direction=o.direction, goal=o.goal,
+        sampler=o.sampler, seed=o.seed, pruner=None if o.pruner == "none" else o.pruner,
+        min_trials_required=o.min_trials_required, start_step=o.start_step,
+        search_space={name: dist for name, dist in o.space}, command=o.command_template,
+        image=o.image, parallel_trial_count=o.parallel_trial_count,
+        max_trial_count=o.max_trial_count, max_failed_trial_count=o.max_failed_trial_count,
+        additional_metrics=list(o.additional_metrics), namespace=o.k8s_namespace,
+        gpus_per_trial=o.gpus_per_trial)

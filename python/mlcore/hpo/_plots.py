@@ -4,6 +4,8 @@ an SVG object that Jupyter renders inline (``_repr_svg_``) and that ``save(path)
 import html
 import math
 
+from .._mlcore import hpo as _core
+
 
 class SVG:
     """An SVG document (``text``); shown inline in notebooks, written with ``save``."""
@@ -81,47 +83,23 @@ def plot_optimization_history(study, target=None, target_name="value"):
     return SVG("".join(parts))
 
 
-def _binned(values, dist, bins):
-    """The bin of each value: the choice for categorical/discrete, else equal-count bins on the
-    sampling scale (log for log ranges)."""
-    if dist.type in ("categorical", "discrete"):
-        return [str(v) for v in values]
-    keys = [math.log(v) if dist.log and v > 0 else float(v) for v in values]
-    order = sorted(range(len(keys)), key=lambda i: keys[i])
-    out = [0] * len(keys)
-    for rank, i in enumerate(order):
-        out[i] = rank * bins // len(keys)
-    return out
-
-
 def param_importances(study, target=None, bins=8):
     """How much of the objective's variance each parameter explains: the correlation ratio
     (variance of the per-bin mean objective, weighted by bin size, over the total variance),
     computed over the complete trials that have the parameter, then normalized to sum to 1.
     Numbers are cut into ``bins`` equal-count bins; choices are their own bins. A cheap,
-    model-free stand-in for fANOVA: it sees main effects, not interactions."""
+    model-free stand-in for fANOVA: it sees main effects, not interactions. Computed by the
+    C++ ParamImportances (include/mlcore/hpo/importance.h)."""
     if len(study.directions) > 1 and target is None:
         raise ValueError("a multi-objective study needs target=lambda t: t.values[i]")
     get = target or (lambda t: t.value)
-    trials = [t for t in study.trials if t.state == "complete" and get(t) is not None]
-    names = sorted({n for t in trials for n in t.params})
-    raw = {}
-    for name in names:
-        have = [t for t in trials if name in t.params and name in t.distributions]
-        ys = [get(t) for t in have]
-        if len(have) < 2:
-            raw[name] = 0.0
-            continue
-        mean = sum(ys) / len(ys)
-        total = sum((y - mean) ** 2 for y in ys)
-        groups = {}
-        for b, y in zip(_binned([t.params[name] for t in have], have[0].distributions[name],
-                                bins), ys):
-            groups.setdefault(b, []).append(y)
-        between = sum(len(g) * (sum(g) / len(g) - mean) ** 2 for g in groups.values())
-        raw[name] = between / total if total > 0 else 0.0
-    s = sum(raw.values())
-    return {n: (v / s if s > 0 else 0.0) for n, v in sorted(raw.items(), key=lambda kv: -kv[1])}
+    trials = []
+    for t in study.trials:
+        if t.state == "complete":
+            value = get(t)
+            if value is not None:
+                trials.append((t.params, t.distributions, value))
+    return dict(_core.param_importances(trials, bins))
 
 
 def plot_param_importances(study, target=None, bins=8):

@@ -1,7 +1,15 @@
-"""Sampler and pruner objects: thin constructors over the C++ registry."""
+"""Sampler and pruner objects: thin constructors over the C++ registry.
+
+Each default below is read from a default-constructed C++ options struct (SamplerOptions,
+Nsga2Options, PrunerOptions in include/mlcore/hpo/), so it is written once, in C++.
+"""
 
 from .._mlcore import hpo as _core
 from ._distributions import space_entries
+
+_S = _core.SamplerOptions()
+_N = _core.Nsga2Options()
+_P = _core.PrunerOptions()
 
 
 def RandomSampler(seed=None):
@@ -19,12 +27,12 @@ def GridSampler(search_space=None, seed=None):
 def TPESampler(
     seed=None,
     *,
-    n_startup_trials=10,
-    n_ei_candidates=24,
-    multivariate=True,
-    constant_liar=True,
-    prior_weight=1.0,
-    gamma=0.1,
+    n_startup_trials=_S.n_startup_trials,
+    n_ei_candidates=_S.n_ei_candidates,
+    multivariate=_S.multivariate,
+    constant_liar=_S.constant_liar,
+    prior_weight=_S.prior_weight,
+    gamma=_S.gamma,
 ):
     return _core.create_sampler(
         "tpe",
@@ -38,7 +46,8 @@ def TPESampler(
     )
 
 
-def GPSampler(seed=None, *, n_startup_trials=10, constant_liar=True, n_candidates=1024):
+def GPSampler(seed=None, *, n_startup_trials=_S.n_startup_trials,
+              constant_liar=_S.constant_liar, n_candidates=_S.gp_n_candidates):
     """Gaussian-process Bayesian optimisation (Matern-5/2, log expected improvement).
 
     The first n_startup_trials are random; with constant_liar, running trials enter the model at
@@ -51,7 +60,8 @@ def GPSampler(seed=None, *, n_startup_trials=10, constant_liar=True, n_candidate
     )
 
 
-def CmaEsSampler(seed=None, *, sigma0=0.2, popsize=0, restarts=True):
+def CmaEsSampler(seed=None, *, sigma0=_S.cmaes_sigma0, popsize=_S.cmaes_popsize,
+                 restarts=_S.cmaes_restarts):
     """CMA-ES with IPOP restarts over the numeric parameters; categorical ones are random.
 
     sigma0 is the initial step size in the [0, 1]-normalised space (0 < sigma0 <= 1); popsize 0
@@ -61,7 +71,7 @@ def CmaEsSampler(seed=None, *, sigma0=0.2, popsize=0, restarts=True):
                                 cmaes_restarts=restarts)
 
 
-def SobolSampler(seed=None, *, scramble=True):
+def SobolSampler(seed=None, *, scramble=_S.sobol_scramble):
     """Sobol quasi-random points (scrambled unless scramble=False): trial k gets point k."""
     return _core.create_sampler("sobol", seed=seed, sobol_scramble=scramble)
 
@@ -69,13 +79,25 @@ def SobolSampler(seed=None, *, scramble=True):
 QMCSampler = SobolSampler
 
 
-def MedianPruner(min_trials_required=3, start_step=0):
+def NSGAIISampler(seed=None, *, population_size=_N.population_size,
+                  crossover_prob=_N.crossover_prob, swapping_prob=_N.swapping_prob,
+                  mutation_prob=_N.mutation_prob, eta_crossover=_N.eta_crossover,
+                  eta_mutation=_N.eta_mutation):
+    """NSGA-II for multi-objective studies (also usable with one objective); see docs/hpo.md."""
+    return _core.create_nsga2_sampler(
+        seed=seed, population_size=population_size, crossover_prob=crossover_prob,
+        swapping_prob=swapping_prob, mutation_prob=mutation_prob, eta_crossover=eta_crossover,
+        eta_mutation=eta_mutation)
+
+
+def MedianPruner(min_trials_required=_P.min_trials_required, start_step=_P.start_step):
     return _core.create_pruner(
         "median", min_trials_required=min_trials_required, start_step=start_step
     )
 
 
-def SuccessiveHalvingPruner(min_resource=1, reduction_factor=3, min_early_stopping_rate=0):
+def SuccessiveHalvingPruner(min_resource=_P.min_resource, reduction_factor=_P.reduction_factor,
+                            min_early_stopping_rate=_P.min_early_stopping_rate):
     return _core.create_pruner(
         "successive_halving",
         min_resource=min_resource,
@@ -84,7 +106,8 @@ def SuccessiveHalvingPruner(min_resource=1, reduction_factor=3, min_early_stoppi
     )
 
 
-def HyperbandPruner(min_resource=1, max_resource=81, reduction_factor=3):
+def HyperbandPruner(min_resource=_P.min_resource, max_resource=_P.max_resource,
+                    reduction_factor=_P.reduction_factor):
     return _core.create_pruner(
         "hyperband",
         min_resource=min_resource,

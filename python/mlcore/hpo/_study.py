@@ -1,37 +1,13 @@
 """Study and FrozenTrial: the Python face of mlcore::hpo::Study."""
 
 import dataclasses
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from .._busy_timeout import busy_timeout_seconds as _busy_timeout
 from .._mlcore import hpo as _core
 from . import _custom
 from ._distributions import space_entries
-
-
-@dataclasses.dataclass(frozen=True)
-class FrozenTrial:
-    """A finished (or running) trial as stored: read-only."""
-
-    number: int
-    state: str
-    value: Optional[float]
-    params: Dict[str, Any]
-    distributions: Dict[str, Any]
-    intermediate_values: Dict[int, float]
-    error: str
-    started: Optional[float]
-    finished: Optional[float]
-    # One value per objective (``[value]`` in a single-objective study); None without a value.
-    values: Optional[List[float]] = None
-    # What the objective attached (trial.set_user_attr), e.g. "pipeline_run_id".
-    user_attrs: Dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    @property
-    def duration(self):
-        if self.started is None or self.finished is None:
-            return None
-        return self.finished - self.started
+from ._trial import FrozenTrial
 
 
 @dataclasses.dataclass
@@ -97,19 +73,12 @@ def _resources(gpus_per_trial, gpus, cpus_per_trial, cpus):
 def _optimize_pipeline(core, objective, n_trials, timeout, n_parallel, max_trials,
                        max_failed_trials, goal, resources):
     import json
-    import os
 
-    import mlcore
     from mlcore import pipelines
 
     if not isinstance(objective.pipeline, pipelines.PipelineDef):
         raise TypeError(f"pipeline_objective takes a @pipeline, not "
                         f"{type(objective.pipeline).__name__}")
-    # Subprocess components import mlcore (and the pipeline's module) in a fresh interpreter.
-    root = os.path.dirname(os.path.dirname(os.path.abspath(mlcore.__file__)))
-    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if root not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([root] + paths)
     client = pipelines.client(objective.home, objective.namespace, objective.busy_timeout)
     core.optimize_pipeline(
         client, objective.pipeline.build(), objective.metric,
@@ -231,9 +200,11 @@ class Study:
                 metric = metrics[0]
             self._core.optimize_command(
                 objective.command, metric, space_entries(objective.search_space),
-                objective.format, objective.metrics_file or "", objective.timeout,
-                objective.working_dir or "", dict(objective.env or {}), n_trials or 0, timeout,
-                n_parallel, max_trials or 0, max_failed_trials or 0, goal, metrics, **resources)
+                format=objective.format, metrics_file=objective.metrics_file or "",
+                trial_timeout=objective.timeout, working_dir=objective.working_dir or "",
+                env=dict(objective.env or {}), metrics=metrics, n_trials=n_trials or 0,
+                timeout=timeout, n_parallel=n_parallel, max_trials=max_trials or 0,
+                max_failed_trials=max_failed_trials or 0, goal=goal, **resources)
             return
         callback = None
         cbs = list(callbacks or [])

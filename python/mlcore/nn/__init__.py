@@ -19,7 +19,8 @@ from .callbacks import (
 )
 from .data import Dataset
 from .graph import GraphBuilder, GraphModel
-from .model import History, Model, Sequential, load
+from ._load import load
+from .model import History, Model, Sequential
 
 Layer = _nn.Layer
 
@@ -172,7 +173,7 @@ def _pair(value, layer, what):
 
 def write_safetensors(path, tensors, metadata=None):
     """Writes {name: array or Tensor} to a safetensors file, atomically."""
-    from .model import _as_tensor
+    from ._arrays import _as_tensor
 
     _nn.write_safetensors(str(path), {k: _as_tensor(v) for k, v in tensors.items()},
                           metadata or {})

@@ -13,7 +13,7 @@ outputs.
 import numpy as np
 
 from .. import _mlcore
-from .model import _as_tensor, _input_tensor
+from ._arrays import _as_tensor, _input_tensor
 
 
 def _core():

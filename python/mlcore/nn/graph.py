@@ -26,7 +26,8 @@ A language-model head tied to its input embedding (PyTorch ``head.weight = emb.w
 import numpy as np
 
 from .. import _mlcore
-from .model import Model, _as_list, _input_tensor, _targets
+from ._arrays import _as_list, _input_tensor, _targets
+from .model import Model
 
 
 def _core():

@@ -1,7 +1,7 @@
-"""python -m mlcore.pipelines: see _cli.py."""
+"""python -m mlcore.pipelines: the `mlcore` command (kept for existing scripts)."""
 
 import sys
 
-from ._cli import main
+from .._cli import main
 
 sys.exit(main())

@@ -1,4 +1,4 @@
-"""The pipelines command line: python -m mlcore.pipelines (the `mlcore` command's pipeline verbs).
+"""The pipeline verbs of the `mlcore` command (registered by mlcore._cli through register()).
 
     run MODULE:PIPELINE [-p key=value ...] [--experiment E] [--no-cache] [--resume RUN_ID]
     runs list [--experiment E] [--state S]
@@ -64,17 +64,15 @@ def _add_busy_timeout(p) -> None:
 
 
 def main(argv=None) -> int:
-    try:
-        return _main(argv)
-    except TimeoutError as e:  # another process held the store's write lock too long
-        print(f"mlcore: {e}", file=sys.stderr)
-        return 1
+    """The whole `mlcore` command (mlcore._cli.main), under its old name."""
+    from .._cli import main as mlcore_main
+
+    return mlcore_main(argv)
 
 
-def _main(argv) -> int:
-    parser = argparse.ArgumentParser(prog="mlcore", description="mlcore pipelines")
-    parser.add_argument("--namespace", default="default")
-    sub = parser.add_subparsers(dest="command", required=True)
+def register(sub) -> None:
+    """Adds the pipeline verbs (run, runs, compile, scheduler, schedules) to the `mlcore`
+    command's subparsers."""
     r = sub.add_parser("run", help="run a pipeline on the local executor")
     r.add_argument("pipeline")
     r.add_argument("-p", "--param", action="append", help="key=value (JSON or text)")
@@ -83,72 +81,80 @@ def _main(argv) -> int:
     r.add_argument("--resume")
     r.add_argument("--max-parallelism", type=int, default=0)
     _add_busy_timeout(r)
+    r.set_defaults(handler=_run_pipeline)
+    _add_runs_parsers(sub)
+    c = sub.add_parser("compile", help="write the KFP v2 IR (PipelineSpec YAML)")
+    c.add_argument("pipeline")
+    c.add_argument("-o", "--output", required=True)
+    c.set_defaults(handler=_compile)
+    _add_schedule_parsers(sub)
+
+
+def _add_runs_parsers(sub) -> None:
     runs = sub.add_parser("runs", help="recorded runs")
     rs = runs.add_subparsers(dest="verb", required=True)
     ls = rs.add_parser("list")
     ls.add_argument("--experiment")
     ls.add_argument("--state")
+    ls.set_defaults(handler=_runs_list)
     show = rs.add_parser("show")
     show.add_argument("run_id")
+    show.set_defaults(handler=_runs_show)
     logs = rs.add_parser("logs")
     logs.add_argument("run_id")
     logs.add_argument("task")
     logs.add_argument("--stderr", action="store_true")
+    logs.set_defaults(handler=_runs_logs)
     resume = rs.add_parser("resume")
     resume.add_argument("run_id")
     resume.add_argument("pipeline")
+    resume.set_defaults(handler=_runs_resume)
     for verb in (ls, show, logs, resume):
         _add_busy_timeout(verb)
-    c = sub.add_parser("compile", help="write the KFP v2 IR (PipelineSpec YAML)")
-    c.add_argument("pipeline")
-    c.add_argument("-o", "--output", required=True)
-    _add_schedule_parsers(sub)
-    # The hyperparameter-search verbs, when that package has them (checked on disk first, so
-    # the pipeline verbs do not pay for importing mlcore.hpo when it has no command line).
-    hpo_cli = None
-    if os.path.exists(os.path.join(os.path.dirname(os.path.dirname(__file__)), "hpo", "_cli.py")):
-        try:
-            from ..hpo import _cli as hpo_cli
-        except ImportError:
-            hpo_cli = None
-    if hpo_cli is not None and hasattr(hpo_cli, "add_subparser"):
-        hpo_cli.add_subparser(sub)
-    args = parser.parse_args(argv)
-    ns = args.namespace
-    if getattr(args, "handler", None) is not None:
-        return args.handler(args)
 
-    if args.command == "run":
-        run = _run.run(load_pipeline(args.pipeline), arguments=parse_params(args.param),
-                       experiment=args.experiment, enable_caching=not args.no_cache,
-                       resume=args.resume, max_parallelism=args.max_parallelism, namespace=ns,
-                       busy_timeout=args.busy_timeout)
-        return _finish(run.wait(progress=sys.stderr.isatty()))
-    if args.command == "compile":
-        _run.compile(load_pipeline(args.pipeline), args.output)
-        print(f"wrote {args.output}")
-        return 0
-    if args.verb == "list":
-        for run in _run.runs(experiment=args.experiment, state=args.state, namespace=ns,
-                             busy_timeout=args.busy_timeout):
-            rec = run.record
-            print(f"{rec['id']}  {rec['state']:11s}  {rec['pipeline']:20s}  {rec['experiment']}")
-        return 0
-    if args.verb == "show":
-        run = _run.get_run(args.run_id, namespace=ns, busy_timeout=args.busy_timeout)
-        print(f"run {run.id}: {run.status}  arguments={run.arguments}")
-        if run.error:
-            print(f"  error: {run.error}")
-        for t in run.tasks:
-            first_error_line = t.error.splitlines()[0] if t.error else ""
-            print(f"  {t.name:24s} {t.state:11s} attempts={t.attempts}  {first_error_line}")
-        return 0
-    if args.verb == "logs":
-        task = _run.get_run(args.run_id, namespace=ns, busy_timeout=args.busy_timeout).task(
-            args.task)
-        sys.stdout.write(task.logs("stderr" if args.stderr else "stdout"))
-        return 0
-    run = _run.run(load_pipeline(args.pipeline), resume=args.run_id, namespace=ns,
+
+def _run_pipeline(args) -> int:
+    run = _run.run(load_pipeline(args.pipeline), arguments=parse_params(args.param),
+                   experiment=args.experiment, enable_caching=not args.no_cache,
+                   resume=args.resume, max_parallelism=args.max_parallelism,
+                   namespace=args.namespace, busy_timeout=args.busy_timeout)
+    return _finish(run.wait(progress=sys.stderr.isatty()))
+
+
+def _compile(args) -> int:
+    _run.compile(load_pipeline(args.pipeline), args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _runs_list(args) -> int:
+    for run in _run.runs(experiment=args.experiment, state=args.state, namespace=args.namespace,
+                         busy_timeout=args.busy_timeout):
+        rec = run.record
+        print(f"{rec['id']}  {rec['state']:11s}  {rec['pipeline']:20s}  {rec['experiment']}")
+    return 0
+
+
+def _runs_show(args) -> int:
+    run = _run.get_run(args.run_id, namespace=args.namespace, busy_timeout=args.busy_timeout)
+    print(f"run {run.id}: {run.status}  arguments={run.arguments}")
+    if run.error:
+        print(f"  error: {run.error}")
+    for t in run.tasks:
+        first_error_line = t.error.splitlines()[0] if t.error else ""
+        print(f"  {t.name:24s} {t.state:11s} attempts={t.attempts}  {first_error_line}")
+    return 0
+
+
+def _runs_logs(args) -> int:
+    task = _run.get_run(args.run_id, namespace=args.namespace,
+                        busy_timeout=args.busy_timeout).task(args.task)
+    sys.stdout.write(task.logs("stderr" if args.stderr else "stdout"))
+    return 0
+
+
+def _runs_resume(args) -> int:
+    run = _run.run(load_pipeline(args.pipeline), resume=args.run_id, namespace=args.namespace,
                    busy_timeout=args.busy_timeout)
     return _finish(run.wait(progress=sys.stderr.isatty()))
 

@@ -22,10 +22,8 @@ _clients_lock = threading.Lock()
 
 
 def _home(home: Optional[str]) -> str:
-    if home:
-        return home
-    env = os.environ.get("MLCORE_HOME")
-    return env if env else os.path.join(os.path.expanduser("~"), ".mlcore")
+    """`home`, else the C++ store's default ($MLCORE_HOME, else ~/.mlcore)."""
+    return home if home else _mlcore.store.default_home()
 
 
 def client(home: Optional[str] = None, namespace: str = "default",
@@ -53,14 +51,6 @@ def _wait_for_runs_at_exit():
     for handle in _in_flight:
         if not handle.done:
             handle.wait()
-
-
-def _ensure_importable_by_children():
-    # Subprocess-mode components import mlcore in a fresh interpreter.
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    if root not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([root] + [p for p in paths if p])
 
 
 class Task:
@@ -250,7 +240,6 @@ def run(pipeline: PipelineDef, arguments: Optional[Dict[str, Any]] = None,
     """
     if not isinstance(pipeline, PipelineDef):
         raise TypeError(f"mlcore.run takes a @pipeline, not {type(pipeline).__name__}")
-    _ensure_importable_by_children()
     c = client(home, namespace, busy_timeout)
     options = dict(experiment=experiment, max_parallelism=max_parallelism, cpu_slots=cpu_slots,
                    gpu_slots=gpu_slots, enable_caching=enable_caching, namespace=namespace,

@@ -26,15 +26,9 @@ _books: Dict[tuple, Any] = {}
 _books_lock = threading.Lock()
 
 
-def _home(home: Optional[str]) -> str:
-    if home:
-        return home
-    return os.environ.get("MLCORE_HOME") or os.path.join(os.path.expanduser("~"), ".mlcore")
-
-
 def _book(home: Optional[str], namespace: str, busy_timeout: Optional[float] = None):
     seconds = _run._busy_timeout(busy_timeout)
-    key = (_home(home), namespace, seconds)
+    key = (_run._home(home), namespace, seconds)
     with _books_lock:
         if key not in _books:
             _books[key] = _cpp.Schedules(_run.client(home, namespace, seconds))

@@ -31,7 +31,21 @@ def _runtime():
             importlib.import_module(name + "._invoke"))
 
 
+def _make_mlcore_importable():
+    """The function may import mlcore: run as a script from an uninstalled tree, this process
+    (and the processes the function starts) find it beside this file's package. The parent's
+    environment is left as it was; only the task's process gets the path."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if root not in sys.path:
+        sys.path.insert(1, root)
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root] + paths)
+
+
 def main(argv):
+    if not __package__:
+        _make_mlcore_importable()
     _artifacts, _invoke = _runtime()
     from_kfp, invoke = _invoke.from_kfp, _invoke.invoke
 

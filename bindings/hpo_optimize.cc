@@ -1,0 +1,241 @@
+// Study.optimize, optimize_command and optimize_pipeline: the study runs trials on C++ threads
+// without the GIL; a Python objective or callback takes it for its call. The keyword defaults
+// are those of a default OptimizeOptions and TrialResources, written once, in C++.
+#include <pybind11/functional.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bindings.h"
+#include "convert.h"
+#include "hpo_convert.h"
+#include "mlcore/hpo/command_objective.h"
+#include "mlcore/hpo/pipeline_objective.h"
+#include "mlcore/hpo/study.h"
+
+namespace mlcore::python::hpo_bindings {
+namespace {
+
+using namespace mlcore::hpo;  // NOLINT: a binding file for this one namespace
+
+// The keyword arguments every optimize binding takes, as Study::Optimize's options.
+struct OptimizeArgs {
+  int64_t n_trials;
+  std::optional<double> timeout;
+  int n_parallel;
+  int64_t max_trials;
+  int64_t max_failed_trials;
+  std::optional<double> goal;
+  int gpus_per_trial;
+  std::optional<std::vector<int>> gpus;  // None: every CUDA device; [] is refused
+  int cpus_per_trial;
+  int cpus;
+
+  OptimizeOptions ToOptions() && {
+    OptimizeOptions o;
+    o.n_trials = n_trials;
+    o.timeout = SecondsOrInfinite(timeout);
+    o.n_parallel = n_parallel;
+    o.max_trials = max_trials;
+    o.max_failed_trials = max_failed_trials;
+    o.goal = goal;
+    o.resources.gpus_per_trial = gpus_per_trial;
+    if (gpus.has_value()) {
+      if (gpus->empty() && gpus_per_trial > 0) {
+        throw py::value_error("gpus is an empty list but gpus_per_trial is " +
+                              std::to_string(gpus_per_trial));
+      }
+      o.resources.gpus = std::move(*gpus);
+    }
+    o.resources.cpus_per_trial = cpus_per_trial;
+    o.resources.cpus = cpus;
+    return o;
+  }
+};
+
+// The OptimizeArgs keywords, after the binding's own, with C++'s defaults.
+template <typename... Extra>
+auto WithOptimizeArgs(Extra... extra) {
+  const OptimizeOptions d;
+  return std::make_tuple(
+      extra..., py::arg("n_trials") = d.n_trials, py::arg("timeout") = py::none(),
+      py::arg("n_parallel") = d.n_parallel, py::arg("max_trials") = d.max_trials,
+      py::arg("max_failed_trials") = d.max_failed_trials, py::arg("goal") = py::none(),
+      py::arg("gpus_per_trial") = d.resources.gpus_per_trial, py::arg("gpus") = py::none(),
+      py::arg("cpus_per_trial") = d.resources.cpus_per_trial, py::arg("cpus") = d.resources.cpus);
+}
+
+// An exception an objective or callback raised that stops the study (KeyboardInterrupt,
+// SystemExit, a callback's error): kept to be raised again once the workers are done.
+using Interrupt = std::shared_ptr<py::object>;
+
+void Keep(const Interrupt& interrupt, py::error_already_set& e) {
+  if (!*interrupt || interrupt->is_none()) *interrupt = e.value();
+}
+
+// The C++ objective that calls a Python callable; runs on C++ threads without the GIL.
+MultiObjective WrapObjective(PyCallable fn, Study* study, Interrupt interrupt) {
+  return [fn, study, interrupt](Trial& trial) -> StatusOr<std::vector<double>> {
+    py::gil_scoped_acquire gil;
+    try {
+      return ToValues(fn.get()(py::cast(&trial, py::return_value_policy::reference)));
+    } catch (py::error_already_set& e) {
+      if (e.matches(TrialPrunedType())) return TrialPrunedError(e.what());
+      if (e.matches(PyExc_KeyboardInterrupt) || e.matches(PyExc_SystemExit)) {
+        study->Stop();
+        Keep(interrupt, e);
+        return absl::CancelledError("interrupted");
+      }
+      std::string type = py::str(e.type().attr("__name__"));
+      return absl::UnknownError(type + ": " + std::string(py::str(e.value())));
+    }
+  };
+}
+
+void Optimize(Study& s, py::function objective, std::optional<py::function> callback,
+              OptimizeArgs args) {
+  auto interrupt = std::make_shared<py::object>();
+  OptimizeOptions o = std::move(args).ToOptions();
+  if (callback.has_value()) {
+    PyCallable cb(std::move(*callback), "callback");
+    o.callback = [cb, interrupt, &s](const FrozenTrial& t) {
+      py::gil_scoped_acquire gil;
+      try {
+        cb.get()(FrozenToDict(t));
+      } catch (py::error_already_set& e) {
+        s.Stop();
+        Keep(interrupt, e);
+      }
+    };
+  }
+  MultiObjective fn = WrapObjective(PyCallable(std::move(objective), "objective"), &s, interrupt);
+  Status status;
+  {
+    py::gil_scoped_release release;
+    status = s.OptimizeMultiObjective(fn, o);
+  }
+  if (static_cast<bool>(*interrupt) && !interrupt->is_none()) {
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(interrupt->ptr())), interrupt->ptr());
+    throw py::error_already_set();
+  }
+  ThrowIfError(status);
+}
+
+void OptimizeCommand(Study& s, const std::string& command, const std::string& metric,
+                     const py::list& search_space, const std::string& format,
+                     const std::string& metrics_file, std::optional<double> trial_timeout,
+                     const std::string& working_dir, const std::map<std::string, std::string>& env,
+                     const std::vector<std::string>& metrics, OptimizeArgs args) {
+  CommandObjectiveOptions c;
+  c.command_template = command;
+  c.metric = metric;
+  c.format = Unwrap(ParseMetricsFormat(format));
+  c.metrics_file = metrics_file;
+  c.timeout = SecondsOrInfinite(trial_timeout);
+  c.working_dir = working_dir;
+  c.env = env;
+  SearchSpace space = ToSearchSpace(search_space);
+  OptimizeOptions o = std::move(args).ToOptions();
+  if (metrics.empty()) {
+    Objective objective = Unwrap(MakeCommandObjective(std::move(c), std::move(space)));
+    Released([&] { return s.Optimize(objective, o); });
+  } else {
+    MultiObjective objective =
+        Unwrap(MakeCommandMultiObjective(std::move(c), std::move(space), metrics));
+    Released([&] { return s.OptimizeMultiObjective(objective, o); });
+  }
+}
+
+void OptimizePipeline(Study& s, pipeline::Client& client, const pipeline::Pipeline& pipe,
+                      const std::string& metric, const py::list& search_space,
+                      const std::string& arguments_json, const std::string& experiment,
+                      std::optional<double> trial_timeout, int max_parallelism, bool enable_caching,
+                      OptimizeArgs args) {
+  PipelineObjectiveOptions p;
+  p.metric = metric;
+  p.arguments = ParseJsonArg(arguments_json, "arguments");
+  p.run.experiment = experiment;
+  p.run.max_parallelism = max_parallelism;
+  p.run.enable_caching = enable_caching;
+  p.timeout = SecondsOrInfinite(trial_timeout);
+  Objective objective =
+      Unwrap(MakePipelineObjective(&client, pipe, ToSearchSpace(search_space), std::move(p)));
+  OptimizeOptions o = std::move(args).ToOptions();
+  Released([&] { return s.Optimize(objective, o); });
+}
+
+void BindOptimize(py::module_& m) {
+  auto cls = py::reinterpret_borrow<py::class_<Study>>(m.attr("Study"));
+  std::apply(
+      [&](auto... args) {
+        cls.def(
+            "optimize",
+            [](Study& s, py::function objective, std::optional<py::function> callback,
+               int64_t n_trials, std::optional<double> timeout, int n_parallel, int64_t max_trials,
+               int64_t max_failed_trials, std::optional<double> goal, int gpus_per_trial,
+               std::optional<std::vector<int>> gpus, int cpus_per_trial, int cpus) {
+              Optimize(s, std::move(objective), std::move(callback),
+                       {n_trials, timeout, n_parallel, max_trials, max_failed_trials, goal,
+                        gpus_per_trial, std::move(gpus), cpus_per_trial, cpus});
+            },
+            args...);
+      },
+      WithOptimizeArgs(py::arg("objective"), py::arg("callback") = py::none()));
+  std::apply(
+      [&](auto... args) {
+        cls.def(
+            "optimize_command",
+            [](Study& s, const std::string& command, const std::string& metric,
+               const py::list& search_space, const std::string& format,
+               const std::string& metrics_file, std::optional<double> trial_timeout,
+               const std::string& working_dir, const std::map<std::string, std::string>& env,
+               const std::vector<std::string>& metrics, int64_t n_trials,
+               std::optional<double> timeout, int n_parallel, int64_t max_trials,
+               int64_t max_failed_trials, std::optional<double> goal, int gpus_per_trial,
+               std::optional<std::vector<int>> gpus, int cpus_per_trial, int cpus) {
+              OptimizeCommand(s, command, metric, search_space, format, metrics_file, trial_timeout,
+                              working_dir, env, metrics,
+                              {n_trials, timeout, n_parallel, max_trials, max_failed_trials, goal,
+                               gpus_per_trial, std::move(gpus), cpus_per_trial, cpus});
+            },
+            args...);
+      },
+      WithOptimizeArgs(py::arg("command"), py::arg("metric"), py::arg("search_space"),
+                       py::arg("format") = "text", py::arg("metrics_file") = "",
+                       py::arg("trial_timeout") = py::none(), py::arg("working_dir") = "",
+                       py::arg("env") = std::map<std::string, std::string>(),
+                       py::arg("metrics") = std::vector<std::string>()));
+  std::apply(
+      [&](auto... args) {
+        cls.def(
+            "optimize_pipeline",
+            [](Study& s, pipeline::Client& client, const pipeline::Pipeline& pipe,
+               const std::string& metric, const py::list& search_space,
+               const std::string& arguments_json, const std::string& experiment,
+               std::optional<double> trial_timeout, int max_parallelism, bool enable_caching,
+               int64_t n_trials, std::optional<double> timeout, int n_parallel, int64_t max_trials,
+               int64_t max_failed_trials, std::optional<double> goal, int gpus_per_trial,
+               std::optional<std::vector<int>> gpus, int cpus_per_trial, int cpus) {
+              OptimizePipeline(s, client, pipe, metric, search_space, arguments_json, experiment,
+                               trial_timeout, max_parallelism, enable_caching,
+                               {n_trials, timeout, n_parallel, max_trials, max_failed_trials, goal,
+                                gpus_per_trial, std::move(gpus), cpus_per_trial, cpus});
+            },
+            args...);
+      },
+      WithOptimizeArgs(py::arg("client"), py::arg("pipeline"), py::arg("metric"),
+                       py::arg("search_space"), py::arg("arguments_json"), py::arg("experiment"),
+                       py::arg("trial_timeout"), py::arg("max_parallelism"),
+                       py::arg("enable_caching")));
+}
+
+BinderRegistration reg("hpo", "", &BindOptimize, kOptimize);
+
+}  // namespace
+}  // namespace mlcore::python::hpo_bindings
