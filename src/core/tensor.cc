@@ -25,6 +25,17 @@ StatusOr<int64_t> NumElements(absl::Span<const int64_t> shape) {
   return n;
 }
 
+StatusOr<size_t> NumBytes(absl::Span<const int64_t> shape, DType dtype) {
+  MLCORE_ASSIGN_OR_RETURN(int64_t n, NumElements(shape));
+  const int64_t itemsize = static_cast<int64_t>(DTypeSize(dtype));
+  if (n > std::numeric_limits<int64_t>::max() / itemsize) {
+    return absl::InvalidArgumentError(absl::StrCat("a ", DTypeName(dtype), " tensor of shape ",
+                                                   ShapeToString(shape), " has ", n,
+                                                   " elements: more bytes than fit in 64 bits"));
+  }
+  return static_cast<size_t>(n * itemsize);
+}
+
 std::string ShapeToString(absl::Span<const int64_t> shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
@@ -55,8 +66,7 @@ std::shared_ptr<Storage> Storage::Borrow(void* data, size_t nbytes, Device devic
 StatusOr<Tensor> Tensor::FromStorage(std::shared_ptr<Storage> storage, size_t byte_offset,
                                      const Shape& shape, DType dtype) {
   if (storage == nullptr) return absl::InvalidArgumentError("Tensor::FromStorage: null storage");
-  MLCORE_ASSIGN_OR_RETURN(int64_t n, NumElements(shape));
-  size_t need = static_cast<size_t>(n) * DTypeSize(dtype);
+  MLCORE_ASSIGN_OR_RETURN(size_t need, NumBytes(shape, dtype));
   if (byte_offset > storage->nbytes() || need > storage->nbytes() - byte_offset) {
     return absl::InvalidArgumentError(absl::StrCat(
         "a ", DTypeName(dtype), " tensor of shape ", ShapeToString(shape), " needs ", need,
@@ -66,15 +76,14 @@ StatusOr<Tensor> Tensor::FromStorage(std::shared_ptr<Storage> storage, size_t by
   t.storage_ = std::move(storage);
   t.byte_offset_ = byte_offset;
   t.shape_ = shape;
-  t.numel_ = n;
+  t.numel_ = static_cast<int64_t>(need / DTypeSize(dtype));
   t.dtype_ = dtype;
   return t;
 }
 
 StatusOr<Tensor> Tensor::Empty(const Shape& shape, DType dtype, Device device) {
-  MLCORE_ASSIGN_OR_RETURN(int64_t n, NumElements(shape));
-  MLCORE_ASSIGN_OR_RETURN(auto storage,
-                          Storage::Allocate(static_cast<size_t>(n) * DTypeSize(dtype), device));
+  MLCORE_ASSIGN_OR_RETURN(size_t nbytes, NumBytes(shape, dtype));
+  MLCORE_ASSIGN_OR_RETURN(auto storage, Storage::Allocate(nbytes, device));
   return FromStorage(std::move(storage), 0, shape, dtype);
 }
 
@@ -95,8 +104,7 @@ StatusOr<Tensor> Tensor::Zeros(const Shape& shape, DType dtype, Device device) {
 
 StatusOr<Tensor> Tensor::FromBlob(void* data, const Shape& shape, DType dtype, Device device,
                                   std::function<void()> release) {
-  MLCORE_ASSIGN_OR_RETURN(int64_t n, NumElements(shape));
-  size_t nbytes = static_cast<size_t>(n) * DTypeSize(dtype);
+  MLCORE_ASSIGN_OR_RETURN(size_t nbytes, NumBytes(shape, dtype));
   if (data == nullptr && nbytes > 0) {
     return absl::InvalidArgumentError("Tensor::FromBlob: null data for a non-empty tensor");
   }

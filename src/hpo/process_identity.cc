@@ -1,30 +1,16 @@
 #include "hpo/process_identity.h"
 
-#include <signal.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdlib>
+#include "core/process_identity.h"
 
 namespace mlcore::hpo::internal {
-namespace {
-std::string HostName() {
-  char buf[256] = {0};
-  if (::gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
-  return buf;
-}
-}  // namespace
 
-std::string ThisProcessOwner() { return HostName() + ":" + std::to_string(::getpid()); }
+std::string ThisProcessOwner() {
+  return mlcore::internal::FormatOwner(mlcore::internal::ThisProcess());
+}
 
 bool OwnerAlive(const std::string& owner) {
-  size_t colon = owner.rfind(':');
-  if (colon == std::string::npos) return false;
-  if (owner.substr(0, colon) != HostName()) return true;
-  long pid = std::strtol(owner.c_str() + colon + 1, nullptr, 10);
-  if (pid <= 0) return false;
-  if (pid == ::getpid()) return true;
-  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH;
+  auto id = mlcore::internal::ParseOwner(owner);
+  return id.has_value() && mlcore::internal::IsAlive(*id);
 }
 
 }  // namespace mlcore::hpo::internal

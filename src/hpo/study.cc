@@ -261,6 +261,14 @@ Status Study::TellValues(Trial& trial, TrialState state, const std::vector<doubl
 Status Study::Finish(Trial& trial, TrialState state, std::vector<double> values,
                      const std::string& error) {
   std::string reason = error;
+  const StudyRecord& owner = trial.study_->record_;
+  if (trial.study_ != this &&
+      (owner.id != record_.id || owner.name != record_.name || owner.name.empty())) {
+    // The storage finishes trials by id: told to the wrong study, it would finish the other
+    // study's trial and leave this one's running.
+    return absl::InvalidArgumentError(absl::StrCat("trial ", trial.number(), " belongs to study '",
+                                                   owner.name, "', not '", record_.name, "'"));
+  }
   if (state == TrialState::kRunning || state == TrialState::kWaiting) {
     return absl::InvalidArgumentError(absl::StrCat("trial ", trial.number(),
                                                    ": tell needs complete, pruned or failed, not ",
@@ -428,6 +436,31 @@ StatusOr<TrialList> Study::BestTrials() {
   return front;
 }
 
+namespace {
+
+// Negative counts and times used to mean "no limit" by accident: n_trials=-1 ran for ever.
+Status ValidateOptimizeOptions(const OptimizeOptions& options) {
+  if (options.n_parallel < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("n_parallel must be >= 1, got ", options.n_parallel));
+  }
+  for (const auto& [name, value] : {std::pair<const char*, int64_t>{"n_trials", options.n_trials},
+                                    {"max_trials", options.max_trials},
+                                    {"max_failed_trials", options.max_failed_trials}}) {
+    if (value < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " must be >= 0 (0: no limit), got ", value));
+    }
+  }
+  if (options.timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "timeout must be >= 0 (infinite: no limit), got ", absl::FormatDuration(options.timeout)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 Status Study::Optimize(const Objective& objective, const OptimizeOptions& options) {
   if (multi_objective()) {
     return absl::InvalidArgumentError(
@@ -449,10 +482,7 @@ Status Study::OptimizeMultiObjective(const MultiObjective& objective,
     return absl::InvalidArgumentError(
         absl::StrCat("study '", record_.name, "': a goal needs a single objective"));
   }
-  if (options.n_parallel < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("n_parallel must be >= 1, got ", options.n_parallel));
-  }
+  MLCORE_RETURN_IF_ERROR(ValidateOptimizeOptions(options));
   std::unique_ptr<ResourcePool> pool;
   if (!options.resources.empty()) {
     MLCORE_ASSIGN_OR_RETURN(pool, ResourcePool::Create(options.resources));

@@ -108,9 +108,18 @@ StatusOr<ParamValue> Trial::SuggestCategorical(const std::string& name,
   return Suggest(name, *d);
 }
 
+Status Trial::CheckRunningLocked(const std::string& what) const {
+  if (!IsFinished(record_.state)) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat("trial ", number_, " is ",
+                                                    TrialStateName(record_.state), ": ", what,
+                                                    " after tell is refused (a finished trial "
+                                                    "never changes)"));
+}
+
 StatusOr<ParamValue> Trial::Suggest(const std::string& name, const Distribution& distribution) {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    MLCORE_RETURN_IF_ERROR(CheckRunningLocked(absl::StrCat("suggesting '", name, "'")));
     auto p = record_.params.find(name);
     if (p != record_.params.end()) {
       auto d = record_.distributions.find(name);
@@ -133,6 +142,7 @@ Status Trial::Report(double value, int64_t step) {
         absl::StrCat("trial ", number_, ": report step must be >= 0, got ", step));
   }
   std::lock_guard<std::mutex> lock(mu_);
+  MLCORE_RETURN_IF_ERROR(CheckRunningLocked("report"));
   if (record_.intermediate_values.emplace(step, value).second) {
     pending_reports_.emplace_back(step, value);
   }
@@ -157,6 +167,10 @@ Status Trial::FlushReports() {
 }
 
 StatusOr<bool> Trial::ShouldPrune() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    MLCORE_RETURN_IF_ERROR(CheckRunningLocked("should_prune"));
+  }
   MLCORE_RETURN_IF_ERROR(FlushReports());
   return study_->ShouldPrune(record());
 }

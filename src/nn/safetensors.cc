@@ -141,12 +141,17 @@ StatusOr<SafetensorsFile> ReadSafetensors(const std::string& path) {
     }
     const uint64_t begin = e["data_offsets"][0].get<uint64_t>();
     const uint64_t end = e["data_offsets"][1].get<uint64_t>();
-    MLCORE_ASSIGN_OR_RETURN(Tensor t, Tensor::Empty(shape, dtype));
-    if (begin > end || end > data_size || end - begin != t.nbytes()) {
+    // Sizes are checked before anything is allocated: a damaged header must not ask for
+    // exabytes, nor wrap a huge shape's byte count to the size of an empty range.
+    StatusOr<size_t> nbytes = NumBytes(shape, dtype);
+    if (!nbytes.ok())
+      return corrupt("entry '" + it.key() + "': " + std::string(nbytes.status().message()));
+    if (begin > end || end > data_size || end - begin != *nbytes) {
       return corrupt("entry '" + it.key() + "' has data_offsets [" + std::to_string(begin) + ", " +
                      std::to_string(end) + ") that do not fit " + ShapeToString(shape) + " " +
                      DTypeName(dtype) + " in " + std::to_string(data_size) + " data bytes");
     }
+    MLCORE_ASSIGN_OR_RETURN(Tensor t, Tensor::Empty(shape, dtype));
     if (t.nbytes() > 0) std::memcpy(t.data(), bytes.data() + data_begin + begin, t.nbytes());
     file.tensors.emplace(it.key(), std::move(t));
   }

@@ -14,6 +14,14 @@ namespace mlcore::store::internal {
 // while a WAL or rollback journal with content sits beside the file: pages may then legitimately
 // live there (a checkpoint in progress in another process), and SQLite itself checks the size
 // under its locks.
+// Also DataLoss when a non-empty `<path>-wal` has no valid WAL header (magic, version, page
+// size, header checksum): SQLite would silently ignore and reset such a log, losing every
+// transaction committed into it since the last checkpoint (after a kill -9 those may live only
+// there), so the store would open with records missing and no error.
 Status CheckDatabaseFile(const std::string& path);
+
+// What a user does with a damaged store, the same in every DataLoss message: the database moves
+// aside together with its -wal and -shm files (a -wal left behind is read into the next store).
+std::string DamagedStoreRemedy(const std::string& path);
 
 }  // namespace mlcore::store::internal

@@ -375,7 +375,7 @@ Status MetadataStore::Verify() {
   return absl::DataLossError(
       absl::StrCat("metadata store ", path_, " failed SQLite's integrity check with ", total,
                    " problem(s): ", absl::StrJoin(problems, "; "), total > kShown ? "; ..." : "",
-                   "; restore it from a backup or move it aside to start a new store"));
+                   "; ", internal::DamagedStoreRemedy(path_)));
 }
 
 StatusOr<std::string> MetadataStore::GetProperty(std::string_view key) {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/strings.h"
+#include "store/file_header.h"
 
 namespace mlcore::store::internal {
 
@@ -29,9 +30,9 @@ Status SqliteStatus(int rc, const std::string& path, std::string_view what,
   switch (rc & 0xff) {
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
-      return absl::DataLossError(absl::StrCat(
-          where, " is corrupted or is not an SQLite database, found while ", AV(what), ": ", detail,
-          "; restore it from a backup or move it aside to start a new store"));
+      return absl::DataLossError(
+          absl::StrCat(where, " is corrupted or is not an SQLite database, found while ", AV(what),
+                       ": ", detail, "; ", DamagedStoreRemedy(path)));
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
       return absl::DeadlineExceededError(absl::StrCat(

@@ -23,6 +23,10 @@ using Shape = std::vector<int64_t>;
 
 // Product of the dimensions; InvalidArgument on a negative dimension or on overflow.
 StatusOr<int64_t> NumElements(absl::Span<const int64_t> shape);
+// Bytes of a dense `dtype` tensor of `shape`: the one place a byte size is computed from a
+// shape, so no caller can wrap (2**62 float32 elements is 2**64 bytes, which wraps to 0).
+// InvalidArgument naming the shape when the elements or the bytes do not fit in int64.
+StatusOr<size_t> NumBytes(absl::Span<const int64_t> shape, DType dtype);
 // "[2, 3]".
 std::string ShapeToString(absl::Span<const int64_t> shape);
 

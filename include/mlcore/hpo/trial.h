@@ -85,6 +85,7 @@ class Trial {
   StatusOr<ParamValue> SuggestCategorical(const std::string& name, std::vector<ParamValue> choices);
   StatusOr<ParamValue> Suggest(const std::string& name, const Distribution& distribution);
 
+  // Suggest, Report and ShouldPrune refuse (FailedPrecondition) once the trial was told.
   // Records an intermediate value at `step` (epochs, iterations: any increasing integer).
   // Reports are buffered and written to the storage in one transaction at the next ShouldPrune
   // or when the trial is told, so pruners in other processes see them from then on; a report
@@ -115,6 +116,9 @@ class Trial {
   friend class Study;
   // Writes the buffered reports to the storage.
   Status FlushReports();
+  // FailedPrecondition naming `what` once the trial is finished: a told trial never changes
+  // (no new parameter, report or pruning question). Called with mu_ held.
+  Status CheckRunningLocked(const std::string& what) const;
 
   Study* study_;
   int64_t number_;

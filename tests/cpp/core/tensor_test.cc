@@ -50,6 +50,34 @@ TEST(TensorTest, NegativeOrOverflowingShapesAreRejected) {
   EXPECT_EQ(huge.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// Elements that fit in int64 but whose bytes do not: 2**62 float32 elements are 2**64 bytes,
+// which wrapped to a 0-byte buffer under a tensor claiming 2**62 elements.
+TEST(TensorTest, ByteSizesThatWrapAreRejectedEverywhere) {
+  for (const Shape& shape : {Shape{int64_t{1} << 62}, Shape{int64_t{1} << 31, int64_t{1} << 31},
+                             Shape{(int64_t{1} << 61) + 1}}) {
+    SCOPED_TRACE(ShapeToString(shape));
+    auto bytes = NumBytes(shape, DType::kFloat32);
+    EXPECT_EQ(bytes.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(bytes.status().message().find(ShapeToString(shape)), absl::string_view::npos);
+    EXPECT_EQ(Tensor::Empty(shape, DType::kFloat32).status().code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(Tensor::Zeros(shape, DType::kFloat32).status().code(),
+              absl::StatusCode::kInvalidArgument);
+    float one = 1.0f;
+    EXPECT_EQ(Tensor::FromBlob(&one, shape, DType::kFloat32, Device::CPU(), {}).status().code(),
+              absl::StatusCode::kInvalidArgument);
+    auto storage = Storage::Borrow(&one, sizeof(one), Device::CPU(), {});
+    EXPECT_EQ(Tensor::FromStorage(storage, 0, shape, DType::kFloat32).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ(*NumBytes({3, 5}, DType::kFloat64), 120u);
+  EXPECT_EQ(*NumBytes({}, DType::kInt32), 4u);
+  EXPECT_EQ(*NumBytes({0, int64_t{1} << 62}, DType::kFloat32), 0u);
+  // Representable but impossible to allocate: a clean ResourceExhausted, not a crash.
+  auto exabytes = Tensor::Empty({int64_t{1} << 60}, DType::kFloat32);
+  EXPECT_EQ(exabytes.status().code(), absl::StatusCode::kResourceExhausted);
+}
+
 TEST(TensorTest, FromVectorChecksSize) {
   auto ok = Tensor::FromVector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
   ASSERT_TRUE(ok.ok());
