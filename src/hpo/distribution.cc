@@ -258,15 +258,46 @@ std::string Distribution::ToJson() const {
   return j.dump();
 }
 
+namespace {
+
+// A field of a stored distribution, `fallback` when absent. Stored forms come from a store file
+// that may be damaged or written by hand, so a wrong JSON type is an error naming the field,
+// never nlohmann's exception.
+StatusOr<Json> StoredField(const Json& j, const char* key, Json fallback, Json::value_t type,
+                           std::string_view text) {
+  auto it = j.find(key);
+  if (it == j.end()) return fallback;
+  const bool number = type == Json::value_t::number_float;
+  if (number ? !it->is_number() : it->type() != type) {
+    return absl::InvalidArgumentError(absl::StrCat("distribution field '", key, "' has the wrong ",
+                                                   "type in ", std::string(text)));
+  }
+  return *it;
+}
+
+// An int distribution's bound or step stored as a JSON number: whole and within int64.
+StatusOr<int64_t> StoredInt(double v, const char* key, std::string_view text) {
+  if (!std::isfinite(v) || std::fabs(v) >= 9.2e18) {
+    return absl::InvalidArgumentError(absl::StrCat("int distribution field '", key,
+                                                   "' is out of range in ", std::string(text)));
+  }
+  return std::llround(v);
+}
+
+}  // namespace
+
 StatusOr<Distribution> Distribution::FromJson(std::string_view text) {
   Json j = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object() || !j.contains("type")) {
     return absl::InvalidArgumentError(absl::StrCat("not a distribution: ", std::string(text)));
   }
-  std::string type = j["type"].get<std::string>();
+  using T = Json::value_t;
+  MLCORE_ASSIGN_OR_RETURN(Json type_field, StoredField(j, "type", "", T::string, text));
+  const std::string type = type_field.get<std::string>();
   if (type == "discrete" || type == "categorical") {
+    MLCORE_ASSIGN_OR_RETURN(Json list, StoredField(j, "choices", Json::array(), T::array, text));
     std::vector<ParamValue> choices;
-    for (const Json& c : j.value("choices", Json::array())) {
+    for (const Json& c : list) {
       MLCORE_ASSIGN_OR_RETURN(ParamValue v, ValueFromJson(c));
       choices.push_back(std::move(v));
     }
@@ -282,15 +313,23 @@ StatusOr<Distribution> Distribution::FromJson(std::string_view text) {
     }
     return Discrete(std::move(values));
   }
-  double low = j.value("low", 0.0), high = j.value("high", 0.0);
-  bool log = j.value("log", false);
+  MLCORE_ASSIGN_OR_RETURN(Json low, StoredField(j, "low", 0.0, T::number_float, text));
+  MLCORE_ASSIGN_OR_RETURN(Json high, StoredField(j, "high", 0.0, T::number_float, text));
+  MLCORE_ASSIGN_OR_RETURN(Json log, StoredField(j, "log", false, T::boolean, text));
   if (type == "int") {
-    return Int(std::llround(low), std::llround(high), log, std::llround(j.value("step", 1.0)));
+    MLCORE_ASSIGN_OR_RETURN(Json step, StoredField(j, "step", 1.0, T::number_float, text));
+    MLCORE_ASSIGN_OR_RETURN(int64_t lo, StoredInt(low.get<double>(), "low", text));
+    MLCORE_ASSIGN_OR_RETURN(int64_t hi, StoredInt(high.get<double>(), "high", text));
+    MLCORE_ASSIGN_OR_RETURN(int64_t st, StoredInt(step.get<double>(), "step", text));
+    return Int(lo, hi, log.get<bool>(), st);
   }
   if (type == "float") {
     std::optional<double> step;
-    if (j.contains("step")) step = j["step"].get<double>();
-    return Float(low, high, log, step);
+    if (j.contains("step")) {
+      MLCORE_ASSIGN_OR_RETURN(Json s, StoredField(j, "step", 0.0, T::number_float, text));
+      step = s.get<double>();
+    }
+    return Float(low.get<double>(), high.get<double>(), log.get<bool>(), step);
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown distribution type '", type, "'"));
 }

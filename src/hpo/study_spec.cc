@@ -318,7 +318,8 @@ StatusOr<StudySpec> StudySpecFromJson(std::string_view json) {
     return absl::InvalidArgumentError(absl::StrCat(
         "expected a mapping (a Katib Experiment or an mlcore study spec), ", Got(doc)));
   }
-  for (const auto& [key, value] : doc.items()) {
+  for (const auto& item : doc.items()) {
+    const std::string& key = item.key();
     if (std::find_if(kTopFields.begin(), kTopFields.end(),
                      [&](const char* f) { return key == f; }) == kTopFields.end()) {
       return FieldError(

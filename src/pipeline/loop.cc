@@ -137,7 +137,7 @@ namespace {
 // The iterations' DAG: each iteration a copy of the level's nodes, shifted; with a parallelism
 // limit, iteration i also waits for iteration i - parallelism. Sets the runner's worker count.
 std::vector<DagNode> IterationDag(const Level& level, size_t count, int parallelism,
-                                        int max_parallelism, DagOptions* so) {
+                                  int max_parallelism, DagOptions* so) {
   const size_t per = level.nodes.size();
   std::vector<DagNode> nodes(count);
   for (size_t e = 0; e < count; ++e) {

@@ -430,8 +430,9 @@ StatusOr<std::map<std::string, Json>> Pipeline::ResolveArguments(const Json& arg
   std::map<std::string, Json> out;
   if (arguments.is_object()) {
     for (const auto& [k, v] : arguments.items()) {
+      const std::string& key = k;  // clang 14 cannot capture a structured binding
       auto it = std::find_if(parameters_.begin(), parameters_.end(),
-                             [&](const IoSpec& s) { return s.name == k; });
+                             [&](const IoSpec& s) { return s.name == key; });
       if (it == parameters_.end()) {
         std::vector<std::string> names;
         for (const IoSpec& s : parameters_) names.push_back(s.name);

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "mlcore/pipeline/pipeline.h"
 #include "mlcore/pipeline/dag.h"
+#include "mlcore/pipeline/pipeline.h"
 
 namespace mlcore::pipeline::internal {
 
@@ -19,7 +19,7 @@ namespace mlcore::pipeline::internal {
 struct Level {
   std::vector<int32_t> tasks;
   std::vector<int32_t> loops;
-  std::vector<DagNode> nodes;  // tasks first, then loops
+  std::vector<DagNode> nodes;        // tasks first, then loops
   std::vector<int32_t> task_member;  // by task index: its node here, -1 for none
   std::vector<int32_t> loop_member;  // by loop index: its node here, -1 for none
 };

@@ -69,6 +69,20 @@ TEST(DistributionTest, JsonRoundTrip) {
   EXPECT_FALSE(Distribution::FromJson("{nonsense").ok());
 }
 
+// Found by fuzz/distribution_fuzzer: a stored form with a field of the wrong JSON type threw
+// nlohmann's type_error out of FromJson and terminated the process.
+TEST(DistributionTest, StoredFormsWithWrongFieldTypesAreErrors) {
+  for (const char* text :
+       {R"({"type":1.0,"log":true,"low":0.001,"~ype":"float"})",
+        R"({"type":"float","low":"zero","high":1})", R"({"type":"float","low":0,"high":1,"log":1})",
+        R"({"type":"float","low":0,"high":1,"step":"x"})", R"({"type":"int","low":0,"high":1e300})",
+        R"({"type":"int","low":0,"high":5,"step":null})", R"({"type":"categorical","choices":3})",
+        R"({"type":"discrete","choices":{"a":1}})"}) {
+    auto d = Distribution::FromJson(text);
+    EXPECT_TRUE(absl::IsInvalidArgument(d.status())) << text << ": " << d.status();
+  }
+}
+
 TEST(SearchSpaceTest, ValidatesNamesAndConditions) {
   SearchSpace space;
   ASSERT_TRUE(

@@ -72,8 +72,7 @@ TEST(WalTest, ADamagedLogIsDataLossNamingItAndNothingIsWritten) {
     EXPECT_TRUE(absl::IsDataLoss(store.status())) << store.status();
     const std::string message(store.status().message());
     EXPECT_NE(message.find(path + "-wal is damaged"), std::string::npos) << message;
-    EXPECT_NE(message.find("move " + path + "-wal and " + path + "-shm with it"),
-              std::string::npos)
+    EXPECT_NE(message.find("move " + path + "-wal and " + path + "-shm with it"), std::string::npos)
         << message;
   }
   EXPECT_EQ(std::filesystem::file_size(path + "-wal"), wal_size);
