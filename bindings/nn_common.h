@@ -71,16 +71,14 @@ void BindModelCommon(py::class_<M, std::shared_ptr<M>>& cls) {
                skip_non_finite ? nn::NonFinitePolicy::kSkipStep : nn::NonFinitePolicy::kStop;
            o.loss_weights = std::move(loss_weights);
            // Compile waits for a Fit on another thread, whose callbacks may need the GIL.
-           ThrowIfError(Released([&] { return m.Compile(std::move(o)); }));
+           Released([&] { return m.Compile(std::move(o)); });
          },
          py::arg("optimizer"), py::arg("loss"), py::arg("metrics"), py::arg("schedule"),
          py::arg("clip_grad_norm"), py::arg("skip_non_finite"),
          py::arg("loss_weights") = std::vector<double>{})
       .def_property(
           "precision", &M::precision,
-          [](M& m, const std::string& p) {
-            ThrowIfError(Released([&] { return m.set_precision(p); }));
-          },
+          [](M& m, const std::string& p) { Released([&] { return m.set_precision(p); }); },
           "Matrix-product precision of every pass: \"float32\" or \"bf16\" (not saved).")
       .def_property_readonly("compiled", &M::compiled)
       .def_property_readonly("epochs_trained", &M::epochs_trained)

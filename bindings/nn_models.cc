@@ -294,7 +294,7 @@ void BindSignature(py::module_& m) {
     return py::dict(py::arg("inputs") = specs(sig.inputs), py::arg("outputs") = specs(sig.outputs));
   };
   m.def("read_signature", [=](const std::string& dir) {
-    return to_dict(Unwrap(Released([&] { return nn::ReadSignature(dir); })));
+    return to_dict(Released([&] { return nn::ReadSignature(dir); }));
   });
   m.def("model_signature", [=](const nn::Sequential& s) { return to_dict(Unwrap(s.signature())); });
   m.def("model_signature", [=](const GraphModel& g) { return to_dict(Unwrap(g.signature())); });
