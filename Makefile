@@ -6,12 +6,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BUILD := build/cmake
 BUILD_NOCUDA := build/cmake-nocuda
+BUILD_TSAN := build/cmake-tsan
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
 
-.PHONY: demo test test-cpp test-python test-nocuda deps venv build install bench gpu-check lint clean
+.PHONY: demo test test-cpp test-python test-nocuda test-tsan deps venv build install bench gpu-check lint clean
 
 # The quickstart, then the C++ trainer built against the installed library (no Python inside).
 demo: install
@@ -58,6 +59,18 @@ test-nocuda: deps
 	  -DMLCORE_BUILD_PYTHON=OFF -DMLCORE_BUILD_TESTS=ON -DMLCORE_BUILD_BENCHMARKS=OFF
 	cmake --build $(BUILD_NOCUDA)
 	cd $(BUILD_NOCUDA) && ctest --output-on-failure --timeout 600 -j $(JOBS)
+
+# The threaded C++ tests under ThreadSanitizer: the library and only these test files, without
+# CUDA or Python. Races in nn, the thread pool, Datasets' prefetch and parallel studies fail CI.
+TSAN_TEST_FILES := (core/thread_pool|nn/(concurrent_model|gradient_sync|dataset)|hpo/study)_test
+TSAN_TESTS := ^(ThreadPoolTest|ConcurrentInferenceTest|ConcurrentTrainingTest|GradientSyncTest|DatasetTest)\.|^StudyTest\.ParallelTrialsGetUniqueNumbers$$
+test-tsan: deps
+	cmake -S . -B $(BUILD_TSAN) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLCORE_WITH_CUDA=OFF \
+	  -DMLCORE_BUILD_PYTHON=OFF -DMLCORE_BUILD_TESTS=ON -DMLCORE_BUILD_BENCHMARKS=OFF \
+	  -DMLCORE_SANITIZE=thread '-DMLCORE_TEST_FILTER=$(TSAN_TEST_FILES)'
+	cmake --build $(BUILD_TSAN) --target mlcore_tests
+	cd $(BUILD_TSAN) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  ctest --output-on-failure --timeout 900 -j $(JOBS) -R '$(TSAN_TESTS)'
 
 bench: install
 	$(BUILD)/benchmarks/mlcore_ops_bench --benchmark_min_time=0.2

@@ -70,14 +70,15 @@ void BindModelCommon(py::class_<M, std::shared_ptr<M>>& cls) {
            o.on_non_finite =
                skip_non_finite ? nn::NonFinitePolicy::kSkipStep : nn::NonFinitePolicy::kStop;
            o.loss_weights = std::move(loss_weights);
-           ThrowIfError(m.Compile(std::move(o)));
+           // Compile waits for a Fit on another thread, whose callbacks may need the GIL.
+           Released([&] { return m.Compile(std::move(o)); });
          },
          py::arg("optimizer"), py::arg("loss"), py::arg("metrics"), py::arg("schedule"),
          py::arg("clip_grad_norm"), py::arg("skip_non_finite"),
          py::arg("loss_weights") = std::vector<double>{})
       .def_property(
           "precision", &M::precision,
-          [](M& m, const std::string& p) { ThrowIfError(m.set_precision(p)); },
+          [](M& m, const std::string& p) { Released([&] { return m.set_precision(p); }); },
           "Matrix-product precision of every pass: \"float32\" or \"bf16\" (not saved).")
       .def_property_readonly("compiled", &M::compiled)
       .def_property_readonly("epochs_trained", &M::epochs_trained)
@@ -94,10 +95,15 @@ void BindModelCommon(py::class_<M, std::shared_ptr<M>>& cls) {
       .def(
           "set_grad_ready_hook",
           [](M& m, py::object fn) {
-            if (fn.is_none()) return m.SetGradReadyHook(nullptr);
-            PyCallable call(std::move(fn), "gradient hook");
-            m.SetGradReadyHook(
-                [call](nn::Parameter& p) -> Status { return call.Call(p.name, p.grad).status(); });
+            nn::GradReadyHook hook;
+            if (!fn.is_none()) {
+              PyCallable call(std::move(fn), "gradient hook");
+              hook = [call](nn::Parameter& p) -> Status {
+                return call.Call(p.name, p.grad).status();
+              };
+            }
+            py::gil_scoped_release release;  // setting it waits for a step in flight
+            m.SetGradReadyHook(std::move(hook));
           },
           py::arg("hook"), "hook(name, grad) for each parameter as its gradient is ready.")
       .def("weights",

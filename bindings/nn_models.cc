@@ -13,6 +13,7 @@
 #include "mlcore/nn/dataset.h"
 #include "mlcore/nn/graph_model.h"
 #include "mlcore/nn/sequential.h"
+#include "mlcore/nn/signature.h"
 #include "nn_common.h"
 
 namespace mlcore::python {
@@ -279,7 +280,28 @@ void BindGraph(py::module_& m) {
       arg("directory"), "A saved model of any kind, as the checkpoint says it is.");
 }
 
+// Signatures as {"inputs": [{"name", "dtype", "shape"}...], "outputs": [...]}.
+void BindSignature(py::module_& m) {
+  auto to_dict = [](const nn::ModelSignature& sig) {
+    auto specs = [](const std::vector<nn::TensorSpec>& list) {
+      py::list out;
+      for (const nn::TensorSpec& s : list) {
+        out.append(py::dict(py::arg("name") = s.name, py::arg("dtype") = DTypeName(s.dtype),
+                            py::arg("shape") = s.shape));
+      }
+      return out;
+    };
+    return py::dict(py::arg("inputs") = specs(sig.inputs), py::arg("outputs") = specs(sig.outputs));
+  };
+  m.def("read_signature", [=](const std::string& dir) {
+    return to_dict(Released([&] { return nn::ReadSignature(dir); }));
+  });
+  m.def("model_signature", [=](const nn::Sequential& s) { return to_dict(Unwrap(s.signature())); });
+  m.def("model_signature", [=](const GraphModel& g) { return to_dict(Unwrap(g.signature())); });
+}
+
 void BindNnModels(py::module_& m) {
+  BindSignature(m);
   BindDataset(m);
   BindGraph(m);
   BindDatasetTraining<nn::Sequential>(m);

@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libdlpack-dev libyaml-cpp-dev nlohmann-json3-dev
   python3-venv python3-dev tzdata
+  libtsan2 libasan8 libubsan1
 )
 
 missing=()

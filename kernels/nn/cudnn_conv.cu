@@ -37,22 +37,31 @@ Status CheckDnn(const char* op, cudnnStatus_t st) {
       absl::StrCat("nn::Conv2d ", op, " (cuDNN): ", cudnnGetErrorString(st)));
 }
 
+// One handle per thread and device: cuDNN forbids using a handle from two threads at once, and
+// inference runs on many threads (serving). Each is destroyed when its thread ends.
+struct ThreadHandles {
+  cudnnHandle_t handles[kMaxDevices] = {};
+  ~ThreadHandles() {
+    for (cudnnHandle_t h : handles) {
+      if (h != nullptr) cudnnDestroy(h);
+    }
+  }
+};
+
 StatusOr<cudnnHandle_t> DnnHandle(int device) {
-  static std::mutex mu;
-  static cudnnHandle_t handles[kMaxDevices] = {};
+  thread_local ThreadHandles mine;
   if (device < 0 || device >= kMaxDevices) {
     return absl::InvalidArgumentError("nn::Conv2d: CUDA device index out of range");
   }
   MLCORE_RETURN_IF_ERROR(UseDevice("Conv2d (cuDNN)", device));
-  std::lock_guard<std::mutex> lock(mu);
-  if (handles[device] == nullptr) {
+  if (mine.handles[device] == nullptr) {
     cudnnHandle_t h = nullptr;
     MLCORE_RETURN_IF_ERROR(CheckDnn("cudnnCreate", cudnnCreate(&h)));
     // The legacy default stream, like every other nn kernel and the allocator.
     MLCORE_RETURN_IF_ERROR(CheckDnn("cudnnSetStream", cudnnSetStream(h, nullptr)));
-    handles[device] = h;
+    mine.handles[device] = h;
   }
-  return handles[device];
+  return mine.handles[device];
 }
 
 // The four descriptors of one convolution, destroyed with the object.

@@ -28,6 +28,7 @@ using mlcore::internal::kCudnn;
 extern "C" {
 
 MLCORE_CUDNN_FORWARD(cudnnCreate, (cudnnHandle_t * handle), handle)
+MLCORE_CUDNN_FORWARD(cudnnDestroy, (cudnnHandle_t handle), handle)
 MLCORE_CUDNN_FORWARD(cudnnSetStream, (cudnnHandle_t handle, cudaStream_t streamId), handle,
                      streamId)
 

@@ -1,5 +1,6 @@
 // Save and load of Sequential models. A checkpoint is a directory:
 //   architecture.json      layer types, names and configs, input shape
+//   signature.json         input and output names, dtypes and shapes (mlcore/nn/signature.h)
 //   model.safetensors      the parameters and buffers by name ("dense_0.kernel",
 //                          "batch_norm2d_1.running_mean")
 //   optimizer.safetensors  optimizer slots by "<parameter>/<slot>" (when compiled)
@@ -96,6 +97,7 @@ StatusOr<Shape> InputShape(const Json& arch, const std::string& dir) {
 }  // namespace
 
 Status Sequential::Save(const std::string& dir) const {
+  auto lock = ReadLock();
   if (!built_) return absl::FailedPreconditionError("Save: the model is not built yet");
   return internal::WriteDirectoryAtomically(dir, [&](const std::string& tmp) -> Status {
     std::map<std::string, Tensor> weights;
@@ -104,6 +106,8 @@ Status Sequential::Save(const std::string& dir) const {
         WriteSafetensors(tmp + "/model.safetensors", weights, {{"format", kFormat}}));
     MLCORE_RETURN_IF_ERROR(
         internal::WriteTextFile(tmp + "/architecture.json", Architecture(*this).dump(2)));
+    MLCORE_ASSIGN_OR_RETURN(ModelSignature sig, signature());
+    MLCORE_RETURN_IF_ERROR(internal::WriteTextFile(tmp + "/signature.json", sig.ToJson()));
     if (compiled()) {
       MLCORE_RETURN_IF_ERROR(WriteSafetensors(tmp + "/optimizer.safetensors", optimizer_->State()));
       MLCORE_RETURN_IF_ERROR(internal::WriteTextFile(tmp + "/training_state.json",
@@ -114,6 +118,7 @@ Status Sequential::Save(const std::string& dir) const {
 }
 
 Status Sequential::LoadWeights(const std::string& dir) {
+  auto lock = WriteLock();
   // nlohmann::json throws on values of the wrong JSON type; a damaged file is DataLoss here.
   try {
     return LoadWeightsImpl(dir);

@@ -31,7 +31,8 @@ class DropoutLayer : public Layer, public internal::RandomStreamLayer {
  protected:
   StatusOr<Shape> DoBuild(const Shape& input_shape, uint64_t) override { return input_shape; }
   StatusOr<Tensor> DoForward(const Tensor& x, bool training) override {
-    if (!training || rate_ == 0.0) {
+    if (!training) return x;  // inference writes nothing: many threads may run it at once
+    if (rate_ == 0.0) {
       mask_ = Tensor();
       return x;
     }

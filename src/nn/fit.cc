@@ -6,6 +6,7 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <thread>
 
 #include "mlcore/nn/dataset.h"
 #include "mlcore/nn/model.h"
@@ -97,13 +98,22 @@ StatusOr<History> Model::TrainEpochs(const FitOptions& options,
     MLCORE_ASSIGN_OR_RETURN(internal::Precision p, internal::ParsePrecision(options.precision));
     fit_bf16 = p == internal::Precision::kBFloat16 ? 1 : 0;
   }
-  // The override ends with this Fit, however it returns.
+  // The override holds for this thread's passes until this Fit ends, however it returns.
   struct Restore {
-    int& slot;
+    Model& model;
     int saved;
-    ~Restore() { slot = saved; }
-  } restore{fit_bf16_, fit_bf16_};
-  fit_bf16_ = fit_bf16;
+    std::thread::id saved_thread;
+    ~Restore() {
+      std::unique_lock<StateMutex> lock(model.state_mu_);
+      model.fit_bf16_ = saved;
+      model.fit_thread_ = saved_thread;
+    }
+  } restore{*this, fit_bf16_, fit_thread_};
+  {
+    std::unique_lock<StateMutex> lock(state_mu_);
+    fit_bf16_ = fit_bf16;
+    fit_thread_ = std::this_thread::get_id();
+  }
   for (auto& cb : options.callbacks) MLCORE_RETURN_IF_ERROR(cb->OnTrainBegin(*this));
   History history;
   for (int epoch = options.initial_epoch; epoch < options.initial_epoch + options.epochs; ++epoch) {
@@ -121,14 +131,18 @@ StatusOr<History> Model::TrainEpochs(const FitOptions& options,
 
 Status Model::EpochEnd(const FitOptions& options, int epoch, const EpochTotals& totals,
                        History& history, bool* stop) {
-  skipped_steps_ += totals.skipped;
   Logs logs = totals.ToLogs(output_names(), want_accuracy_);
-  if (compile_.on_non_finite == NonFinitePolicy::kSkipStep) {
-    logs["skipped_steps"] = static_cast<double>(totals.skipped);
+  {
+    std::unique_lock<StateMutex> lock(state_mu_);
+    skipped_steps_ += totals.skipped;
+    epochs_trained_ = epoch + 1;
+    if (compile_.on_non_finite == NonFinitePolicy::kSkipStep) {
+      logs["skipped_steps"] = static_cast<double>(totals.skipped);
+    }
+    const double base = optimizer_->learning_rate();
+    logs["lr"] =
+        compile_.schedule ? compile_.schedule->LearningRate(optimizer_->steps(), base) : base;
   }
-  const double base = optimizer_->learning_rate();
-  logs["lr"] =
-      compile_.schedule ? compile_.schedule->LearningRate(optimizer_->steps(), base) : base;
   if (options.validation_dataset) {
     MLCORE_ASSIGN_OR_RETURN(Logs val, EvaluateDataset(*options.validation_dataset));
     for (const auto& [key, value] : val) logs["val_" + key] = value;
@@ -143,7 +157,6 @@ Status Model::EpochEnd(const FitOptions& options, int epoch, const EpochTotals& 
       for (const auto& [key, value] : val) logs["val_" + key] = value;
     }
   }
-  epochs_trained_ = epoch + 1;
   for (const auto& [key, value] : logs) history.metrics[key].push_back(value);
   ++history.epochs_run;
   for (auto& cb : options.callbacks) {
@@ -153,6 +166,7 @@ Status Model::EpochEnd(const FitOptions& options, int epoch, const EpochTotals& 
 }
 
 StatusOr<History> Model::Fit(const TensorList& x, const TensorList& y, const FitOptions& options) {
+  std::lock_guard<std::recursive_mutex> training(training_mu_);
   MLCORE_RETURN_IF_ERROR(CheckCompiled("Fit"));
   MLCORE_RETURN_IF_ERROR(CheckData("Fit", x, y));
   if (options.validation_x.defined() || options.validation_y.defined()) {
@@ -169,7 +183,10 @@ StatusOr<History> Model::Fit(const TensorList& x, const TensorList& y, const Fit
   // Checked whole up front so that a bad weight names its index in the data, not in a batch.
   MLCORE_RETURN_IF_ERROR(CheckSampleWeight("Fit", options.sample_weight, n));
   MLCORE_RETURN_IF_ERROR(CheckClassWeights("Fit", options.class_weight));
-  MLCORE_RETURN_IF_ERROR(EnsureBuilt(x));
+  {
+    std::unique_lock<StateMutex> lock(state_mu_);
+    MLCORE_RETURN_IF_ERROR(EnsureBuilt(x));
+  }
   const int64_t bs = std::min(options.batch_size, n);
   Tensor wbuf;
   if (options.sample_weight.defined()) {
@@ -215,6 +232,7 @@ StatusOr<History> Model::Fit(const TensorList& x, const TensorList& y, const Fit
 }
 
 StatusOr<History> Model::Fit(Dataset& data, const FitOptions& options) {
+  std::lock_guard<std::recursive_mutex> training(training_mu_);
   MLCORE_RETURN_IF_ERROR(CheckCompiled("Fit"));
   if (!data.batched()) {
     return absl::FailedPreconditionError(
@@ -252,22 +270,27 @@ StatusOr<Logs> Model::Evaluate(const Tensor& x, const Tensor& y, int64_t batch_s
   return Evaluate(TensorList{x}, TensorList{y}, batch_size);
 }
 
+Status Model::CheckCompiledShared(const char* what) const {
+  std::shared_lock<StateMutex> lock(state_mu_);
+  return CheckCompiled(what);
+}
+
 StatusOr<Logs> Model::Evaluate(const TensorList& x, const TensorList& y, int64_t batch_size) {
-  MLCORE_RETURN_IF_ERROR(CheckCompiled("Evaluate"));
+  MLCORE_RETURN_IF_ERROR(CheckCompiledShared("Evaluate"));
   MLCORE_RETURN_IF_ERROR(CheckData("Evaluate", x, y));
   return EvaluateImpl(x, y, batch_size);
 }
 
 StatusOr<Logs> Model::EvaluateWeighted(const TensorList& x, const TensorList& y,
                                        const Tensor& sample_weight, int64_t batch_size) {
-  MLCORE_RETURN_IF_ERROR(CheckCompiled("Evaluate"));
+  MLCORE_RETURN_IF_ERROR(CheckCompiledShared("Evaluate"));
   MLCORE_RETURN_IF_ERROR(CheckData("Evaluate", x, y));
   MLCORE_RETURN_IF_ERROR(CheckSampleWeight("Evaluate", sample_weight, x[0].shape()[0]));
   return EvaluateImpl(x, y, batch_size, sample_weight);
 }
 
 StatusOr<Logs> Model::Evaluate(Dataset& data) {
-  MLCORE_RETURN_IF_ERROR(CheckCompiled("Evaluate"));
+  MLCORE_RETURN_IF_ERROR(CheckCompiledShared("Evaluate"));
   return EvaluateDataset(data);
 }
 
@@ -283,7 +306,9 @@ StatusOr<Logs> Model::EvaluateDataset(Dataset& data) {
     MLCORE_ASSIGN_OR_RETURN(bool more, it->Next(&e));
     if (!more) break;
     MLCORE_RETURN_IF_ERROR(CheckData("Evaluate", e.inputs, e.targets));
-    MLCORE_ASSIGN_OR_RETURN(TensorList out, ForwardAll(e.inputs, /*training=*/false));
+    MLCORE_RETURN_IF_ERROR(ReadyForInference(e.inputs));
+    std::shared_lock<StateMutex> lock(state_mu_);
+    MLCORE_ASSIGN_OR_RETURN(TensorList out, ForwardLocked(e.inputs, /*training=*/false));
     MLCORE_ASSIGN_OR_RETURN(StepResult r, LossOf(out, e.targets, nullptr));
     totals.AddBatch(r, e.inputs[0].shape()[0]);
   }
@@ -293,6 +318,8 @@ StatusOr<Logs> Model::EvaluateDataset(Dataset& data) {
 StatusOr<Logs> Model::EvaluateImpl(const TensorList& x, const TensorList& y, int64_t batch_size,
                                    const Tensor& sample_weight) {
   if (batch_size <= 0) return absl::InvalidArgumentError("Evaluate: batch_size must be > 0");
+  MLCORE_RETURN_IF_ERROR(ReadyForInference(x));
+  std::shared_lock<StateMutex> lock(state_mu_);
   const int64_t n = x[0].shape()[0];
   EpochTotals totals;
   for (int64_t begin = 0; begin < n; begin += batch_size) {
@@ -303,7 +330,7 @@ StatusOr<Logs> Model::EvaluateImpl(const TensorList& x, const TensorList& y, int
     if (sample_weight.defined()) {
       MLCORE_ASSIGN_OR_RETURN(bw, sample_weight.Slice(begin, end));
     }
-    MLCORE_ASSIGN_OR_RETURN(TensorList out, ForwardAll(bx, /*training=*/false));
+    MLCORE_ASSIGN_OR_RETURN(TensorList out, ForwardLocked(bx, /*training=*/false));
     MLCORE_ASSIGN_OR_RETURN(StepResult r, LossOf(out, by, nullptr, bw));
     totals.AddBatch(r, end - begin);
   }
@@ -326,14 +353,15 @@ StatusOr<Tensor> Model::Predict(const TensorList& x, int64_t batch_size) {
 
 StatusOr<TensorList> Model::PredictAll(const TensorList& x, int64_t batch_size) {
   if (batch_size <= 0) return absl::InvalidArgumentError("Predict: batch_size must be > 0");
-  MLCORE_RETURN_IF_ERROR(EnsureBuilt(x));
+  MLCORE_RETURN_IF_ERROR(ReadyForInference(x));
+  std::shared_lock<StateMutex> lock(state_mu_);
   const int64_t n = x[0].shape()[0];
   if (n == 0) return absl::InvalidArgumentError("Predict: no samples");
   TensorList result;
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     const int64_t end = std::min(n, begin + batch_size);
     MLCORE_ASSIGN_OR_RETURN(TensorList bx, Slices(x, begin, end));
-    MLCORE_ASSIGN_OR_RETURN(TensorList outs, ForwardAll(bx, /*training=*/false));
+    MLCORE_ASSIGN_OR_RETURN(TensorList outs, ForwardLocked(bx, /*training=*/false));
     for (size_t o = 0; o < outs.size(); ++o) {
       Tensor out = outs[o];
       if (!out.device().is_cpu()) {

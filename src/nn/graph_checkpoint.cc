@@ -161,6 +161,7 @@ std::string GraphModel::ArchitectureJson() const {
 }
 
 Status GraphModel::Save(const std::string& dir) const {
+  auto lock = ReadLock();
   return internal::WriteDirectoryAtomically(dir, [&](const std::string& tmp) -> Status {
     std::map<std::string, Tensor> weights;
     for (Parameter* p : parameters()) weights[p->name] = p->value;
@@ -168,6 +169,8 @@ Status GraphModel::Save(const std::string& dir) const {
     MLCORE_RETURN_IF_ERROR(
         WriteSafetensors(tmp + "/model.safetensors", weights, {{"format", kGraphFormat}}));
     MLCORE_RETURN_IF_ERROR(internal::WriteTextFile(tmp + "/architecture.json", ArchitectureJson()));
+    MLCORE_ASSIGN_OR_RETURN(ModelSignature sig, signature());
+    MLCORE_RETURN_IF_ERROR(internal::WriteTextFile(tmp + "/signature.json", sig.ToJson()));
     if (compiled()) {
       MLCORE_RETURN_IF_ERROR(WriteSafetensors(tmp + "/optimizer.safetensors", optimizer_->State()));
       MLCORE_RETURN_IF_ERROR(internal::WriteTextFile(tmp + "/training_state.json",

@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <mutex>
+#include <shared_mutex>
 
 #include "mlcore/core/cuda.h"
 #include "mlcore/optim/clip.h"
@@ -50,10 +52,38 @@ internal::Precision PassPrecision(int fit_bf16, bool model_bf16) {
   return model_bf16 ? internal::Precision::kBFloat16 : internal::ComputePrecision();
 }
 
+// One per-sample shape per input of `model`; InvalidArgument for a wrong count or batch axis.
+StatusOr<std::vector<Shape>> SampleShapes(const Model& model, const TensorList& x) {
+  if (x.size() != model.num_inputs()) {
+    return absl::InvalidArgumentError(model.kind() + " model takes " +
+                                      std::to_string(model.num_inputs()) + " input(s), got " +
+                                      std::to_string(x.size()));
+  }
+  std::vector<Shape> shapes;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (!x[i].defined() || x[i].dim() < 1) {
+      return absl::InvalidArgumentError(model.kind() + " model: input " + std::to_string(i) +
+                                        " must have a batch dimension");
+    }
+    if (x[i].shape()[0] != x[0].shape()[0]) {
+      return absl::InvalidArgumentError(
+          model.kind() + " model: inputs differ in batch size: " + ShapeToString(x[0].shape()) +
+          " and " + ShapeToString(x[i].shape()) + " (input " + std::to_string(i) + ")");
+    }
+    shapes.emplace_back(x[i].shape().begin() + 1, x[i].shape().end());
+  }
+  return shapes;
+}
+
 }  // namespace
+
+int Model::FitPrecision() const {
+  return fit_thread_ == std::this_thread::get_id() ? fit_bf16_ : -1;
+}
 
 Status Model::set_precision(const std::string& precision) {
   MLCORE_ASSIGN_OR_RETURN(internal::Precision p, internal::ParsePrecision(precision));
+  std::unique_lock<StateMutex> lock(state_mu_);
   bf16_ = p == internal::Precision::kBFloat16;
   return absl::OkStatus();
 }
@@ -82,6 +112,8 @@ Status Model::Compile(CompileOptions options) {
                                       " loss_weights for " + std::to_string(outputs) +
                                       " model outputs");
   }
+  std::lock_guard<std::recursive_mutex> training(training_mu_);
+  std::unique_lock<StateMutex> lock(state_mu_);
   optimizer_ = options.optimizer;
   loss_ = std::move(loss);
   want_accuracy_ = accuracy;
@@ -90,6 +122,12 @@ Status Model::Compile(CompileOptions options) {
 }
 
 Status Model::To(Device device) {
+  std::lock_guard<std::recursive_mutex> training(training_mu_);
+  std::unique_lock<StateMutex> lock(state_mu_);
+  return ToLocked(device);
+}
+
+Status Model::ToLocked(Device device) {
   if (device.is_cuda()) {
     if (!mlcore::cuda::IsAvailable()) {
       return absl::FailedPreconditionError(
@@ -125,37 +163,51 @@ Status Model::To(Device device) {
     state[i]->grad = std::move(moved[i].second);
   }
   device_ = device;
-  return absl::OkStatus();
+  return AfterMove();
 }
 
 Status Model::EnsureBuilt(const TensorList& x) {
-  if (x.size() != num_inputs()) {
-    return absl::InvalidArgumentError(kind() + " model takes " + std::to_string(num_inputs()) +
-                                      " input(s), got " + std::to_string(x.size()));
-  }
-  std::vector<Shape> shapes;
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (!x[i].defined() || x[i].dim() < 1) {
-      return absl::InvalidArgumentError(kind() + " model: input " + std::to_string(i) +
-                                        " must have a batch dimension");
-    }
-    if (x[i].shape()[0] != x[0].shape()[0]) {
-      return absl::InvalidArgumentError(
-          kind() + " model: inputs differ in batch size: " + ShapeToString(x[0].shape()) + " and " +
-          ShapeToString(x[i].shape()) + " (input " + std::to_string(i) + ")");
-    }
-    shapes.emplace_back(x[i].shape().begin() + 1, x[i].shape().end());
-  }
+  MLCORE_ASSIGN_OR_RETURN(std::vector<Shape> shapes, SampleShapes(*this, x));
   if (built()) return absl::OkStatus();
   return BuildFor(shapes);
 }
 
+Status Model::ReadyForInference(const TensorList& x) {
+  MLCORE_RETURN_IF_ERROR(SampleShapes(*this, x).status());
+  auto ready = [&] {
+    if (!built()) return false;
+    std::vector<Parameter*> params = parameters();
+    return params.empty() || params.front()->value.device() == device_;
+  };
+  {
+    std::shared_lock<StateMutex> lock(state_mu_);
+    if (ready()) return absl::OkStatus();
+  }
+  std::unique_lock<StateMutex> lock(state_mu_);
+  MLCORE_RETURN_IF_ERROR(EnsureBuilt(x));
+  if (!ready()) MLCORE_RETURN_IF_ERROR(ToLocked(device_));  // built after To(): move them
+  return absl::OkStatus();
+}
+
 StatusOr<TensorList> Model::ForwardAll(const TensorList& x, bool training) {
-  internal::ScopedComputePrecision precision(PassPrecision(fit_bf16_, bf16_));
+  if (training) {
+    std::unique_lock<StateMutex> lock(state_mu_);
+    return ForwardLocked(x, training);
+  }
+  MLCORE_RETURN_IF_ERROR(ReadyForInference(x));
+  std::shared_lock<StateMutex> lock(state_mu_);
+  return ForwardLocked(x, training);
+}
+
+StatusOr<TensorList> Model::ForwardLocked(const TensorList& x, bool training) {
+  internal::ScopedComputePrecision precision(PassPrecision(FitPrecision(), bf16_));
   MLCORE_RETURN_IF_ERROR(EnsureBuilt(x));
   std::vector<Parameter*> params = parameters();
   if (!params.empty() && params.front()->value.device() != device_) {
-    MLCORE_RETURN_IF_ERROR(To(device_));  // built after To(): move the new parameters
+    if (!training) {
+      return absl::InternalError(kind() + " model: inference found parameters off the device");
+    }
+    MLCORE_RETURN_IF_ERROR(ToLocked(device_));  // built after To(): move the new parameters
   }
   TensorList moved;
   moved.reserve(x.size());
@@ -184,13 +236,39 @@ Status Model::BackwardAll(const TensorList& grad_outputs) {
                                       " gradients for " + std::to_string(output_names().size()) +
                                       " outputs");
   }
-  internal::ScopedComputePrecision precision(PassPrecision(fit_bf16_, bf16_));
-  return DoBackward(grad_outputs);
+  std::unique_lock<StateMutex> lock(state_mu_);
+  internal::ScopedComputePrecision precision(PassPrecision(FitPrecision(), bf16_));
+  Status status = DoBackward(grad_outputs);
+  if (!status.ok() && sync_) sync_->Abort(status);
+  return status;
+}
+
+void Model::set_gradient_sync(std::shared_ptr<GradientSync> sync) {
+  std::lock_guard<std::recursive_mutex> training(training_mu_);
+  std::unique_lock<StateMutex> lock(state_mu_);
+  sync_ = std::move(sync);
+}
+
+std::shared_ptr<GradientSync> Model::gradient_sync() const {
+  std::shared_lock<StateMutex> lock(state_mu_);
+  return sync_;
+}
+
+void Model::SetGradReadyHook(GradReadyHook hook) {
+  set_gradient_sync(hook ? MakeGradReadySync(std::move(hook)) : nullptr);
+}
+
+Status Model::FinishGradients(StepContext& step) {
+  std::unique_lock<StateMutex> lock(state_mu_);
+  if (!sync_) return absl::OkStatus();
+  Status status = sync_->Finish(step);
+  if (!status.ok()) sync_->Abort(status);
+  return status;
 }
 
 Status Model::ParametersReady(Layer& layer) {
-  if (!hook_) return absl::OkStatus();
-  for (Parameter* p : layer.parameters()) MLCORE_RETURN_IF_ERROR(hook_(*p));
+  if (!sync_) return absl::OkStatus();
+  for (Parameter* p : layer.parameters()) MLCORE_RETURN_IF_ERROR(sync_->OnGradientReady(*p));
   return absl::OkStatus();
 }
 
@@ -356,40 +434,79 @@ StatusOr<StepResult> Model::TrainStep(const TensorList& x, const TensorList& y) 
 StatusOr<StepResult> Model::TrainStep(const TensorList& x, const TensorList& y,
                                       const Tensor& sample_weight,
                                       const ClassWeights& class_weight) {
+  std::lock_guard<std::recursive_mutex> training(training_mu_);
+  std::unique_lock<StateMutex> lock(state_mu_);
+  return TrainStepLocked(x, y, sample_weight, class_weight);
+}
+
+StatusOr<StepResult> Model::TrainStepLocked(const TensorList& x, const TensorList& y,
+                                            const Tensor& sample_weight,
+                                            const ClassWeights& class_weight) {
   MLCORE_RETURN_IF_ERROR(CheckCompiled("training"));
-  internal::ScopedComputePrecision precision(PassPrecision(fit_bf16_, bf16_));
-  MLCORE_ASSIGN_OR_RETURN(TensorList out, ForwardAll(x, /*training=*/true));
+  internal::ScopedComputePrecision precision(PassPrecision(FitPrecision(), bf16_));
+  MLCORE_ASSIGN_OR_RETURN(TensorList out, ForwardLocked(x, /*training=*/true));
   MLCORE_ASSIGN_OR_RETURN(Tensor weights,
                           BatchWeights("TrainStep", out, y, sample_weight, class_weight));
   TensorList grads;
   MLCORE_ASSIGN_OR_RETURN(StepResult result, LossOf(out, y, &grads, weights));
-  const bool skip = compile_.on_non_finite == NonFinitePolicy::kSkipStep;
-  if (!std::isfinite(result.loss)) {
-    if (skip) {
-      result.applied = false;
-      return result;
-    }
-    return absl::FailedPreconditionError("loss is " + std::to_string(result.loss) +
-                                         " (not finite); lower the learning rate, check the "
-                                         "inputs, or compile with on_non_finite=skip");
+  Status status = ApplyStep(grads, result);
+  if (!status.ok()) return status;
+  return result;
+}
+
+namespace {
+
+Status NonFiniteError(double loss, bool local) {
+  if (!local) {
+    return absl::FailedPreconditionError(
+        "the loss is not finite on another rank of the gradient sync (here " +
+        std::to_string(loss) +
+        "); lower the learning rate, check the inputs, or compile with "
+        "on_non_finite=skip");
   }
-  MLCORE_RETURN_IF_ERROR(DoBackward(grads));
+  return absl::FailedPreconditionError("loss is " + std::to_string(loss) +
+                                       " (not finite); lower the learning rate, check the "
+                                       "inputs, or compile with on_non_finite=skip");
+}
+
+}  // namespace
+
+Status Model::ApplyStep(const TensorList& grads, StepResult& result) {
+  const bool skip = compile_.on_non_finite == NonFinitePolicy::kSkipStep;
+  StepContext step{
+      .step = optimizer_->steps(), .loss = result.loss, .non_finite = !std::isfinite(result.loss)};
+  // Alone, a non-finite loss needs no backward pass. With a sync every rank runs it, so that
+  // each reports every gradient and the group decides together in Finish.
+  if (step.non_finite && !sync_) {
+    if (!skip) return NonFiniteError(result.loss, true);
+    result.applied = false;
+    return absl::OkStatus();
+  }
+  Status status = DoBackward(grads);
+  if (sync_ && status.ok()) status = sync_->Finish(step);
+  if (!status.ok()) {
+    if (sync_) sync_->Abort(status);
+    return status;
+  }
+  if (step.non_finite) {
+    if (!skip) return NonFiniteError(result.loss, !std::isfinite(result.loss));
+    result.applied = false;
+    return absl::OkStatus();
+  }
   std::vector<Parameter*> params = parameters();
   if (compile_.clip_grad_norm > 0) {
+    // After Finish every rank holds the same gradients, so every rank sees the same norm.
     MLCORE_ASSIGN_OR_RETURN(double norm, optim::ClipGradNorm(params, compile_.clip_grad_norm));
     if (!std::isfinite(norm)) {
-      if (skip) {
-        result.applied = false;
-        return result;
-      }
-      return absl::FailedPreconditionError("gradient norm is not finite");
+      if (!skip) return absl::FailedPreconditionError("gradient norm is not finite");
+      result.applied = false;
+      return absl::OkStatus();
     }
   }
   const double base = optimizer_->learning_rate();
   const double lr =
       compile_.schedule ? compile_.schedule->LearningRate(optimizer_->steps(), base) : base;
-  MLCORE_RETURN_IF_ERROR(optimizer_->Step(params, lr));
-  return result;
+  return optimizer_->Step(params, lr);
 }
 
 void EpochTotals::AddBatch(const StepResult& step, int64_t batch) {

@@ -50,6 +50,18 @@ Status Sequential::BuildFor(const std::vector<Shape>& input_shapes, uint64_t see
   return Build(input_shapes[0], seed);
 }
 
+StatusOr<ModelSignature> Sequential::signature() const {
+  if (!built_) {
+    return absl::FailedPreconditionError(
+        "Sequential: no signature before the model is built (Build, or a first Fit or Predict)");
+  }
+  Shape in = input_shape_, out = layers_.back()->output_shape();
+  in.insert(in.begin(), -1);
+  out.insert(out.begin(), -1);
+  const DType in_dtype = layers_.front()->type() == "embedding" ? DType::kInt64 : DType::kFloat32;
+  return ModelSignature{{{"input", in_dtype, in}}, {{"output", DType::kFloat32, out}}};
+}
+
 std::vector<Layer*> Sequential::AllLayers() const {
   std::vector<Layer*> out;
   for (const auto& layer : layers_) out.push_back(layer.get());

@@ -107,17 +107,21 @@ class GraphModel : public Model {
   const std::vector<GraphNode>& nodes() const { return nodes_; }
   const std::vector<int64_t>& input_nodes() const { return inputs_; }
   const std::vector<int64_t>& output_nodes() const { return outputs_; }
+  // Inputs and outputs named like their nodes; an input only Embedding layers read is int64.
+  StatusOr<ModelSignature> signature() const override;
   // The architecture as JSON text (format "mlcore.nn.GraphModel"), as Save writes it.
   std::string ArchitectureJson() const;
 
-  // Writes <dir>/architecture.json, model.safetensors and, when compiled, optimizer.safetensors
-  // and training_state.json, replacing the directory atomically (as Sequential::Save).
+  // Writes <dir>/architecture.json, signature.json, model.safetensors and, when compiled,
+  // optimizer.safetensors and training_state.json, replacing the directory atomically (as
+  // Sequential::Save).
   Status Save(const std::string& dir) const override;
 
  protected:
   StatusOr<TensorList> DoForward(const TensorList& x, bool training) override;
   Status DoBackward(const TensorList& grad_outputs) override;
   Status CheckCuda() const override;
+  Status AfterMove() override { return SyncSharedLayers(); }
 
  private:
   friend class GraphBuilder;
@@ -128,6 +132,11 @@ class GraphModel : public Model {
         runners_(std::move(runners)),
         inputs_(std::move(inputs)),
         outputs_(std::move(outputs)) {}
+  struct BackwardState;
+  // The node's layer on its input, with errors naming the node.
+  StatusOr<Tensor> ForwardLayer(size_t id, const std::vector<Tensor>& values, bool training) const;
+  Status BackwardLayer(int64_t id, const Tensor& g, BackwardState& state);
+  Status BackwardAttend(int64_t id, const Tensor& g, BackwardState& state);
   // Points every copy of a shared layer at the current parameter and buffer tensors of the
   // layer's first use (they change when the model moves to another device), and keeps each
   // copy's own gradient tensors on that device.
@@ -138,7 +147,8 @@ class GraphModel : public Model {
   // aliases its parameters at later uses (null for non-layer nodes).
   std::vector<std::shared_ptr<Layer>> runners_;
   std::vector<int64_t> inputs_, outputs_;
-  // Per Attend node, its input in the last training forward (what its backward multiplies).
+  // Per Attend node, its input in the last training forward (what its backward multiplies);
+  // written by training forwards only, so inference stays read-only.
   std::vector<Tensor> attend_inputs_;
 };
 

@@ -1,21 +1,35 @@
 // Model is what Sequential and GraphModel share: compile, the training loop (Fit over tensors
-// or a Dataset), Evaluate, Predict, device placement and the per-parameter gradient hook. A
-// subclass only says how its layers are built and how values flow forward and gradients back,
-// so every trainer (Fit, the data-parallel one, custom loops) works for every kind of model.
-// Inputs and targets are lists: one tensor per model input and per model output.
+// or a Dataset), Evaluate, Predict, device placement and the gradient-sync point. A subclass
+// only says how its layers are built and how values flow forward and gradients back, so every
+// trainer (Fit, the data-parallel one, custom loops) works for every kind of model. Inputs and
+// targets are lists: one tensor per model input and per model output.
+//
+// Threads: inference on a model (Predict, PredictAll, Evaluate, ForwardAll with
+// training=false) may run from any number of threads at once; it only reads the model. Training
+// calls (Fit, TrainStep, Compile, To) are serialised: one thread trains at a time and another
+// thread's training call waits until it ends (the training thread itself may call back in, from
+// a callback, say). While a training step or a device move runs, inference waits for it, so a
+// prediction sees the weights between two steps, never half of one. Between the steps of a Fit
+// inference proceeds. ForwardAll(training=true) and BackwardAll each hold the model for their
+// call only: a custom loop that must not interleave with other threads serialises itself.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "mlcore/core/tensor.h"
 #include "mlcore/nn/callback.h"
+#include "mlcore/nn/gradient_sync.h"
 #include "mlcore/nn/layer.h"
 #include "mlcore/nn/loss.h"
+#include "mlcore/nn/signature.h"
 #include "mlcore/optim/optimizer.h"
 #include "mlcore/optim/schedule.h"
 
@@ -26,7 +40,8 @@ using TensorList = std::vector<Tensor>;
 // Keras's class_weight: class id -> weight; a class not in the map weighs 1.
 using ClassWeights = std::map<int64_t, double>;
 
-// What to do when a batch's loss (or gradient norm) is NaN or infinite.
+// What to do when a batch's loss (or gradient norm) is NaN or infinite. With a GradientSync the
+// loss's verdict is the group's (StepContext::non_finite), so every rank acts alike.
 enum class NonFinitePolicy {
   kStop,      // Fit fails with FailedPrecondition naming the epoch and batch
   kSkipStep,  // the batch is dropped (no update) and counted in logs["skipped_steps"]
@@ -180,16 +195,33 @@ class Model {
   // Building blocks for custom training loops: one tensor per input / output.
   StatusOr<TensorList> ForwardAll(const TensorList& x, bool training);
   // Backpropagates d(loss)/d(output) (one per output) through the last training ForwardAll,
-  // calling the hook for each parameter as soon as its gradient is complete.
+  // reporting each parameter to the gradient sync (when set) as soon as its gradient is final.
   Status BackwardAll(const TensorList& grad_outputs);
-  void SetGradReadyHook(GradReadyHook hook) { hook_ = std::move(hook); }
-  // Forward, loss, Backward, clipping and one optimizer step on one batch. Needs Compile.
+  // The gradient-sync point of every training step (see gradient_sync.h); null (the default):
+  // gradients are applied as computed. Replaces any SetGradReadyHook.
+  void set_gradient_sync(std::shared_ptr<GradientSync> sync);
+  std::shared_ptr<GradientSync> gradient_sync() const;
+  // A custom loop's call between BackwardAll and its optimizer step: the sync's Finish (which
+  // may set step.non_finite for the group), or nothing without a sync.
+  Status FinishGradients(StepContext& step);
+  // Calls `hook` for each parameter as its gradient becomes final: a GradientSync whose Finish
+  // keeps the local decision (MakeGradReadySync). Replaces any sync; null clears it.
+  void SetGradReadyHook(GradReadyHook hook);
+  // Forward, loss, Backward, the gradient sync, clipping and one optimizer step on one batch.
+  // With NonFinitePolicy::kSkipStep a non-finite loss gives applied = false; with a sync the
+  // backward pass runs anyway (every rank reports every gradient) and the group's verdict
+  // decides. Needs Compile.
   StatusOr<StepResult> TrainStep(const TensorList& x, const TensorList& y);
   StatusOr<StepResult> TrainStep(const Tensor& x, const Tensor& y);
   // TrainStep with per-sample weights (float32 [batch] or undefined) and class weights, as
   // FitOptions::sample_weight / class_weight describe (Keras's train_on_batch).
   StatusOr<StepResult> TrainStep(const TensorList& x, const TensorList& y,
                                  const Tensor& sample_weight, const ClassWeights& class_weight);
+
+  // Input and output names, dtypes and shapes (batch axis -1), as Save writes them to
+  // signature.json (ReadSignature reads them back without building the model).
+  // FailedPrecondition for a Sequential not built yet.
+  virtual StatusOr<ModelSignature> signature() const = 0;
 
   // Writes a checkpoint directory atomically (see Sequential::Save / GraphModel::Save).
   virtual Status Save(const std::string& dir) const = 0;
@@ -203,8 +235,35 @@ class Model {
   // An error naming the first part of the model that cannot run on CUDA (layers are checked by
   // To itself).
   virtual Status CheckCuda() const { return absl::OkStatus(); }
-  // Calls the gradient-ready hook (when set) for each parameter of `layer`.
+  // Reports each parameter of `layer` to the gradient sync (when set).
   Status ParametersReady(Layer& layer);
+  // After the parameters moved to another device (To): a subclass re-points what aliases them.
+  virtual Status AfterMove() { return absl::OkStatus(); }
+  // A shared mutex that lets a waiting writer in first. glibc's rwlock (under std::shared_mutex)
+  // prefers readers, so threads predicting in a loop would hold a training step off for ever;
+  // here a writer waits holding the gate, and new readers queue behind it. Not reentrant.
+  class StateMutex {
+   public:
+    void lock() {
+      std::lock_guard<std::mutex> gate(gate_);
+      mu_.lock();
+    }
+    void unlock() { mu_.unlock(); }
+    void lock_shared() {
+      std::lock_guard<std::mutex> gate(gate_);
+      mu_.lock_shared();
+    }
+    void unlock_shared() { mu_.unlock_shared(); }
+
+   private:
+    std::mutex gate_;
+    std::shared_mutex mu_;
+  };
+
+  // For a subclass's calls that read the whole model (Save) or replace its weights
+  // (LoadWeights), against training and inference on other threads.
+  std::shared_lock<StateMutex> ReadLock() const { return std::shared_lock<StateMutex>(state_mu_); }
+  std::unique_lock<StateMutex> WriteLock() { return std::unique_lock<StateMutex>(state_mu_); }
 
   CompileOptions compile_;
   std::shared_ptr<optim::Optimizer> optimizer_;
@@ -236,14 +295,39 @@ class Model {
   Status EpochEnd(const FitOptions& options, int epoch, const EpochTotals& totals, History& history,
                   bool* stop);
   Status CheckCompiled(const char* what) const;
+  // fit_bf16_ when the caller is the Fit's thread, else -1 (the caller holds state_mu_).
+  int FitPrecision() const;
+  // CheckCompiled under a shared lock, for inference calls.
+  Status CheckCompiledShared(const char* what) const;
 
   Device device_ = Device::CPU();
   std::shared_ptr<Loss> loss_;
   bool want_accuracy_ = false;
-  GradReadyHook hook_;
+  // The unlocked bodies of the public calls of the same names (the caller holds state_mu_).
+  Status ToLocked(Device device);
+  StatusOr<TensorList> ForwardLocked(const TensorList& x, bool training);
+  StatusOr<StepResult> TrainStepLocked(const TensorList& x, const TensorList& y,
+                                       const Tensor& sample_weight,
+                                       const ClassWeights& class_weight);
+  // The step after the loss: backward, the sync, the non-finite verdict, clipping, the update.
+  Status ApplyStep(const TensorList& grads, StepResult& result);
+  // Builds the model and places its parameters for `x` if that is still to do (exclusively),
+  // so that inference can then run under a shared lock.
+  Status ReadyForInference(const TensorList& x);
+
+  // Held by a training call (Fit, TrainStep, Compile, To) for its whole length; recursive, so
+  // the training thread's callbacks may call back in. Taken before state_mu_, never after.
+  mutable std::recursive_mutex training_mu_;
+  // Exclusive while a call writes the model (a training step, a device move, building);
+  // shared while inference reads it.
+  mutable StateMutex state_mu_;
+  std::shared_ptr<GradientSync> sync_;
   int64_t skipped_steps_ = 0;
   bool bf16_ = false;  // set_precision
-  int fit_bf16_ = -1;  // during a Fit: its FitOptions::precision (1: bf16), else -1
+  // During a Fit: its FitOptions::precision (1: bf16), else -1; it applies to the passes of the
+  // Fit's own thread (fit_thread_) only, not to other threads' inference meanwhile.
+  int fit_bf16_ = -1;
+  std::thread::id fit_thread_;
 };
 
 // Loads any checkpoint written by Model::Save (Sequential or GraphModel, chosen by the

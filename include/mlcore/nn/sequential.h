@@ -38,6 +38,9 @@ class Sequential : public Model {
   std::vector<std::string> output_names() const override { return {"output"}; }
   std::vector<Layer*> AllLayers() const override;
   Status BuildFor(const std::vector<Shape>& input_shapes, uint64_t seed = 0) override;
+  // One input "input" and one output "output"; the input is int64 when the first layer is an
+  // Embedding.
+  StatusOr<ModelSignature> signature() const override;
 
   // Building blocks for custom training loops (ForwardAll/BackwardAll with one tensor).
   StatusOr<Tensor> Forward(const Tensor& x, bool training);
@@ -45,7 +48,8 @@ class Sequential : public Model {
   // each parameter as its gradient becomes ready (last layer first).
   Status Backward(const Tensor& grad_output);
 
-  // Writes <dir>/model.safetensors, <dir>/architecture.json and, when compiled,
+  // Writes <dir>/model.safetensors, <dir>/architecture.json, <dir>/signature.json and, when
+  // compiled,
   // <dir>/optimizer.safetensors and <dir>/training_state.json. The directory is replaced
   // atomically: readers see the old checkpoint or the new one, never a mix.
   Status Save(const std::string& dir) const override;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mlcore/core/status.h"
 #include "mlcore/store/metadata_store.h"
@@ -42,6 +43,14 @@ struct Artifact {
 // optionally prefixed by "sha256:"; anything else is InvalidArgument naming the string. Safe to
 // use from several threads and processes at once: writers of the same content race to rename
 // identical files into place, and either wins.
+// One file of a directory artifact: its path relative to the directory ("a/b.txt", '/'
+// separated), and where its content is in the store.
+struct DirectoryEntry {
+  std::string path;
+  std::string digest;
+  int64_t size = 0;
+};
+
 class ArtifactStore {
  public:
   static StatusOr<std::unique_ptr<ArtifactStore>> Open(const ArtifactStoreOptions& options = {});
@@ -63,6 +72,22 @@ class ArtifactStore {
   // Re-reads the file and recomputes its sha256. DataLoss naming the file and both digests when
   // the content no longer matches its name; NotFound when absent.
   Status Verify(std::string_view digest) const;
+
+  // A directory as one artifact (a saved model is a directory): every regular file below `dir`
+  // is stored by content, then a manifest (JSON {"format": "mlcore.store.Directory", "files":
+  // [{"path", "digest", "size"}...]} sorted by path) is stored; the manifest's digest names the
+  // directory, so equal trees get equal digests. Symbolic links and other special files are
+  // InvalidArgument naming them; empty subdirectories are not kept.
+  StatusOr<Artifact> PutDirectory(const std::string& dir);
+  // The files a directory artifact lists. DataLoss when the artifact is not a manifest, or
+  // names a path that leaves the directory ("..", absolute).
+  StatusOr<std::vector<DirectoryEntry>> ReadDirectoryManifest(std::string_view digest) const;
+  // Writes the directory to `dest`, which must not exist, checking every file against its
+  // digest as it copies: DataLoss naming the file and the stored copy when one does not match,
+  // and then nothing is left at `dest`. `dest` appears whole (built beside it, then renamed).
+  Status GetDirectory(std::string_view digest, const std::string& dest) const;
+  // Verify of the manifest and of every file it lists (DataLoss naming the first bad one).
+  Status VerifyDirectory(std::string_view digest) const;
 
   const std::string& root() const { return root_; }
 

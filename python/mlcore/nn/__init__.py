@@ -179,6 +179,14 @@ def write_safetensors(path, tensors, metadata=None):
                           metadata or {})
 
 
+def read_signature(path):
+    """A checkpoint's {"inputs": [{"name", "dtype", "shape"}], "outputs": [...]}, read without
+    loading the model (derived by loading it for checkpoints saved before signatures were)."""
+    from .._mlcore import nn_models
+
+    return nn_models.read_signature(str(path))
+
+
 def read_safetensors(path):
     """({name: mlcore.Tensor}, metadata) of a safetensors file."""
     return _nn.read_safetensors(str(path))
@@ -188,5 +196,5 @@ __all__ = ["AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dataset", "Dens
            "EarlyStopping", "Embedding", "Flatten", "GELU", "GlobalAveragePooling2D",
            "GlobalMaxPooling2D", "GraphBuilder", "GraphModel",
            "History", "HPOReporter", "Layer", "LayerNorm", "load", "MaxPool2d", "Model",
-           "ModelCheckpoint", "ProgressBar", "read_safetensors", "ReLU", "Sequential", "Sigmoid",
+           "ModelCheckpoint", "ProgressBar", "read_safetensors", "read_signature", "ReLU", "Sequential", "Sigmoid",
            "Softmax", "SummaryWriter", "Tanh", "TensorBoard", "write_safetensors"]

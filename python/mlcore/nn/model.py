@@ -171,6 +171,11 @@ class Model:
         outs = [np.asarray(t) for t in self._model.predict_on_batch(_as_list(self._x(x)))]
         return outs[0] if len(outs) == 1 else outs
 
+    @property
+    def signature(self):
+        """{"inputs": [{"name", "dtype", "shape"}], "outputs": [...]}, the batch axis as -1."""
+        return _models().model_signature(self._model)
+
     def weights(self):
         """{parameter name: numpy array} (copies)."""
         return {k: np.array(v) for k, v in self._model.weights().items()}
