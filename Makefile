@@ -9,10 +9,11 @@ BUILD_NOCUDA := build/cmake-nocuda
 BUILD_TSAN := build/cmake-tsan
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
+FUZZ_SECONDS ?= 30
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
 
-.PHONY: demo test test-cpp test-python test-nocuda test-tsan deps venv build install bench gpu-check lint clean
+.PHONY: demo test test-cpp test-python test-nocuda test-tsan fuzz deps venv build install bench gpu-check lint clean
 
 # The quickstart, then the C++ trainer built against the installed library (no Python inside).
 demo: install
@@ -71,6 +72,10 @@ test-tsan: deps
 	cmake --build $(BUILD_TSAN) --target mlcore_tests
 	cd $(BUILD_TSAN) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	  ctest --output-on-failure --timeout 900 -j $(JOBS) -R '$(TSAN_TESTS)'
+
+# Every fuzz target (fuzz/*_fuzzer.cc) for FUZZ_SECONDS each, built with clang, ASan and UBSan.
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
 
 bench: install
 	$(BUILD)/benchmarks/mlcore_ops_bench --benchmark_min_time=0.2

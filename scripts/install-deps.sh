@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git clang-format
+  clang libclang-rt-14-dev
   libabsl-dev libeigen3-dev libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libdlpack-dev libyaml-cpp-dev nlohmann-json3-dev
