@@ -278,8 +278,8 @@ StatusOr<Json> StoredField(const Json& j, const char* key, Json fallback, Json::
 // An int distribution's bound or step stored as a JSON number: whole and within int64.
 StatusOr<int64_t> StoredInt(double v, const char* key, std::string_view text) {
   if (!std::isfinite(v) || std::fabs(v) >= 9.2e18) {
-    return absl::InvalidArgumentError(absl::StrCat("int distribution field '", key,
-                                                   "' is out of range in ", std::string(text)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("int distribution field '", key, "' is out of range in ", std::string(text)));
   }
   return std::llround(v);
 }
