@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "core/process_identity.h"
 #include "mlcore/pipeline/component.h"
 #include "mlcore/store/statement.h"
 
@@ -17,16 +18,11 @@ std::string ValueText(const store::Value& v);
 int64_t ValueInt(const store::Value& v);
 Json ParseJsonOr(const std::string& text, Json fallback);
 
-// Who runs a pipeline: host name, pid and the kernel's start time of that pid (so a recycled pid
-// is not mistaken for the original owner).
-struct ProcessIdentity {
-  std::string host;
-  int64_t pid = 0;
-  std::string start;  // /proc/<pid>/stat field 22; empty when unknown
-};
-ProcessIdentity ThisProcess();
-// False only when `owner` is on this host and that process (pid and start time) is gone.
-bool IsAlive(const ProcessIdentity& owner);
+// Who runs a pipeline: core's identity (host, pid and the pid's start time, so a recycled pid
+// is not mistaken for the original owner), shared with HPO's trial owners.
+using mlcore::internal::IsAlive;
+using mlcore::internal::ProcessIdentity;
+using mlcore::internal::ThisProcess;
 
 // 32 random hex digits.
 std::string NewRunId();
