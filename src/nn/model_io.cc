@@ -5,11 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/file_util.h"
 #include "mlcore/nn/safetensors.h"
 
@@ -18,9 +21,53 @@ namespace mlcore::nn::internal {
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
+namespace {
+
+// What a checkpoint directory may hold: the files Save writes, nothing else.
+constexpr const char* kCheckpointFiles[] = {"architecture.json", "model.safetensors",
+                                            "optimizer.safetensors", "training_state.json",
+                                            "signature.json"};
+
+// Save replaces `target` by swapping a new directory in and deleting the old one, so it may only
+// replace what mlcore wrote: nothing, an empty directory, or an mlcore checkpoint holding only
+// checkpoint files. A user's directory or file at that path is never deleted.
+Status CheckReplaceable(const fs::path& target, const std::string& dir) {
+  std::error_code ec;
+  const fs::file_status st = fs::symlink_status(target, ec);
+  if (!fs::exists(st)) return absl::OkStatus();
+  if (!fs::is_directory(st)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot save a checkpoint to ", dir,
+                     ": it is a file (or link), not a checkpoint directory, and saving would "
+                     "delete it; choose another path or remove it yourself"));
+  }
+  std::vector<std::string> foreign;
+  bool has_architecture = false;
+  for (const fs::directory_entry& e : fs::directory_iterator(target, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name == "architecture.json") has_architecture = true;
+    if (std::find(std::begin(kCheckpointFiles), std::end(kCheckpointFiles), name) ==
+        std::end(kCheckpointFiles)) {
+      foreign.push_back(name);
+    }
+  }
+  if (ec) return mlcore::internal::ErrnoStatus(ec.value(), "cannot list", dir);
+  const bool empty = foreign.empty() && !has_architecture &&
+                     fs::directory_iterator(target, ec) == fs::directory_iterator();
+  if (empty || (has_architecture && foreign.empty())) return absl::OkStatus();
+  if (foreign.size() > 3) foreign.resize(3);
+  return absl::FailedPreconditionError(absl::StrCat(
+      "cannot save a checkpoint to ", dir, ": it is a directory that is not an mlcore checkpoint ",
+      "(it holds ", absl::StrJoin(foreign, ", "), foreign.size() == 3 ? ", ..." : "",
+      ") and saving would delete its contents; choose an empty or new directory"));
+}
+
+}  // namespace
+
 Status WriteDirectoryAtomically(const std::string& dir,
                                 const std::function<Status(const std::string& tmp)>& write) {
   const fs::path target = fs::absolute(fs::path(dir)).lexically_normal();
+  MLCORE_RETURN_IF_ERROR(CheckReplaceable(target, dir));
   MLCORE_RETURN_IF_ERROR(mlcore::internal::MakeDirectories(target.parent_path().string()));
   std::string tmpl = target.string() + ".tmp-XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) {
