@@ -256,6 +256,15 @@ StatusOr<std::shared_ptr<RunHandle>> Client::Start(const Pipeline& pipeline,
     return absl::InvalidArgumentError(
         absl::StrCat("pipeline '", pipeline.name(), "' has no tasks"));
   }
+  // Checked before anything is recorded: a negative limit used to record a succeeded run whose
+  // task stayed pending for ever.
+  if (options.max_parallelism < 0 || !(options.cpu_slots >= 0) || options.gpu_slots < -1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("run options of pipeline '", pipeline.name(), "': max_parallelism (",
+                     options.max_parallelism, ") and cpu_slots (", options.cpu_slots,
+                     ") must be >= 0 (0: the default), gpu_slots (", options.gpu_slots,
+                     ") >= -1 (-1: every CUDA device)"));
+  }
   auto run = std::make_shared<internal::RunState>(this, pipeline, options);
   MLCORE_RETURN_IF_ERROR(run->Prepare());
   {

@@ -69,7 +69,7 @@ void RunState::Execute() {
     MLCORE_LOG(Error) << "run " << run_id_ << ": " << stats.status();
   }
   recorder_.Stop();
-  Status finished = recorder_.Finish(Outcome());
+  Status finished = recorder_.Finish(Outcome(stats.status()));
   {
     std::lock_guard<std::mutex> lock(done_mu_);
     final_error_ = std::move(finished);
@@ -187,10 +187,14 @@ NodeOutcome RunState::RunAttempts(const Task& task, int32_t index, const std::st
   return NodeOutcome::kFailed;
 }
 
-FinalRecord RunState::Outcome() {
+FinalRecord RunState::Outcome(const Status& dag) {
   FinalRecord final;
   final.run_id = run_id_;
   final.state = state::kSucceeded;
+  if (!dag.ok()) {
+    final.state = state::kFailed;
+    final.error = absl::StrCat("the run's tasks could not be scheduled: ", dag.message());
+  }
   const bool with_tasks = recorder_.records_refused();
   std::lock_guard<std::mutex> lock(results_.mu);
   for (const TaskResult& r : results_.slots) {

@@ -74,7 +74,9 @@ class RunState : public RunHandle {
   void MarkFinished(const Task& task, int32_t slot, const std::string& state,
                     const std::string& error);
   // The run's outcome from its tasks' (after the last task record was written).
-  FinalRecord Outcome();
+  // The run's final record. A run whose DAG runner failed (`dag`: its tasks may never have
+  // run) is failed, never succeeded.
+  FinalRecord Outcome(const Status& dag);
 
   Client* client_;
   const Pipeline pipeline_;
