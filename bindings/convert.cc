@@ -1,5 +1,7 @@
 #include "convert.h"
 
+#include <cmath>
+
 namespace mlcore::python {
 
 PyCallable::PyCallable(py::object fn, std::string what)
@@ -28,6 +30,10 @@ py::object TimeOrNone(const std::optional<absl::Time>& t) {
 }
 
 absl::Duration SecondsOrInfinite(std::optional<double> seconds) {
+  // absl turns nan into an infinite duration: timeout=nan would silently mean "no limit".
+  if (seconds && std::isnan(*seconds)) {
+    throw py::value_error("a time in seconds must be a number, got nan (None: no limit)");
+  }
   return seconds ? absl::Seconds(*seconds) : absl::InfiniteDuration();
 }
 

@@ -90,13 +90,15 @@ void BindStudyOpen(py::class_<Study>& cls) {
           "load",
           [](const std::string& name, std::shared_ptr<Sampler> sampler,
              std::shared_ptr<Pruner> pruner, const std::string& storage, bool requeue_stale_trials,
-             std::optional<double> busy_timeout) {
+             std::optional<double> busy_timeout, bool recover_stale_trials) {
             StudyOptions o = OpenOptions(name, std::move(sampler), std::move(pruner), storage,
                                          requeue_stale_trials, busy_timeout);
+            o.recover_stale_trials = recover_stale_trials;
             return Released([&] { return Study::Load(std::move(o)); });
           },
           py::arg("name"), py::arg("sampler"), py::arg("pruner"), py::arg("storage"),
-          py::arg("requeue_stale_trials"), py::arg("busy_timeout") = py::none());
+          py::arg("requeue_stale_trials"), py::arg("busy_timeout") = py::none(),
+          py::arg("recover_stale_trials") = StudyOptions().recover_stale_trials);
 }
 
 void BindStudyTrials(py::class_<Study>& cls) {

@@ -147,6 +147,11 @@ Status CheckCommandOptions(const CommandObjectiveOptions& options, const SearchS
   if (options.command_template.empty()) {
     return absl::InvalidArgumentError("the command template is empty");
   }
+  if (options.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the command timeout must be positive (infinite: no limit), got ",
+                     absl::FormatDuration(options.timeout)));
+  }
   // Check the placeholders now, with every parameter present.
   std::map<std::string, ParamValue> probe;
   for (const SearchSpace::Param& p : space.params()) probe[p.name] = p.distribution.ToExternal(0);

@@ -125,7 +125,7 @@ StatusOr<std::unique_ptr<Study>> Study::Build(StudyOptions options, bool create)
   }
   MLCORE_RETURN_IF_ERROR(
       CheckMultiObjective(record.name, record.directions, *sampler, pruner.get()));
-  if (loaded) {
+  if (loaded && options.recover_stale_trials) {
     MLCORE_ASSIGN_OR_RETURN(int recovered,
                             storage->RecoverStaleTrials(record.id, options.requeue_stale_trials));
     if (recovered > 0) {

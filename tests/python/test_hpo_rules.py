@@ -38,8 +38,9 @@ def test_a_finished_trial_never_changes():
     assert stored.intermediate_values == {0: 0.5}
 
 
-@pytest.mark.parametrize("kwargs", [dict(n_trials=-1), dict(n_trials=1, timeout=-1)])
-def test_negative_limits_are_value_errors(kwargs):
+@pytest.mark.parametrize("kwargs", [dict(n_trials=-1), dict(n_trials=1, timeout=-1),
+                                    dict(n_trials=1, timeout=float("nan"))])
+def test_negative_or_nan_limits_are_value_errors(kwargs):
     study = hpo.create_study()
     with pytest.raises(ValueError):
         study.optimize(lambda t: t.suggest_float("x", 0, 1), **kwargs)

@@ -59,6 +59,10 @@ struct StudyOptions {
   // On load, what to do with trials left running by dead processes: false marks them failed,
   // true re-queues them (same parameters, run again by the next worker).
   bool requeue_stale_trials = false;
+  // On load, look for such trials at all. false leaves every trial as it is stored: reading
+  // commands (`mlcore hpo show`) must never change a study, or a show between a kill and a
+  // resume would fail the trials the resume should re-run.
+  bool recover_stale_trials = true;
 
   // The whole space declared up front; objectives may still suggest more parameters.
   std::optional<SearchSpace> search_space;

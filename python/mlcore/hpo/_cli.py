@@ -356,7 +356,10 @@ def _show(args):
               file=sys.stderr)
         return 1
     try:
-        study = load_study(args.name, storage=storage, busy_timeout=args.busy_timeout)
+        # A reading command never changes the study (a show between a kill and a resume must
+        # not fail the killed trials that resume re-runs).
+        study = load_study(args.name, storage=storage, busy_timeout=args.busy_timeout,
+                           recover_stale_trials=False)
     except KeyError:
         print(f"mlcore hpo: no study named '{args.name}' in {_db_path(storage)}",
               file=sys.stderr)

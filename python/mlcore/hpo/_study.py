@@ -384,15 +384,17 @@ def create_study(
 
 
 def load_study(name, storage=None, sampler=None, pruner=None, seed=None, *,
-               requeue_stale_trials=False, busy_timeout=None):
+               requeue_stale_trials=False, busy_timeout=None, recover_stale_trials=True):
     """Opens a stored study. Trials left running by processes that died are marked failed, or
-    re-queued with requeue_stale_trials=True. sampler None: TPE (NSGA-II for a
+    re-queued with requeue_stale_trials=True; recover_stale_trials=False leaves them as stored
+    (for reading a study without changing it). sampler None: TPE (NSGA-II for a
     multi-objective study), seeded with ``seed`` when given. busy_timeout: as for
     create_study."""
     if sampler is None and seed is not None:
         sampler = "tpe"
     core = _core.Study.load(
         name, None if sampler is None else _sampler(sampler, seed), _pruner(pruner),
-        _storage(name, storage), requeue_stale_trials, _busy_timeout(busy_timeout)
+        _storage(name, storage), requeue_stale_trials, _busy_timeout(busy_timeout),
+        recover_stale_trials
     )
     return Study(core)

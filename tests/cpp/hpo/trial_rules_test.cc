@@ -7,6 +7,7 @@
 
 #include "core/process_identity.h"
 #include "gtest/gtest.h"
+#include "mlcore/hpo/command_objective.h"
 #include "mlcore/hpo/study.h"
 #include "store/store_test_util.h"
 
@@ -78,6 +79,20 @@ TEST(TrialRulesTest, NegativeCountsAndTimesAreRefused) {
   EXPECT_TRUE(study->Trials()->empty());
 }
 
+TEST(TrialRulesTest, ACommandTimeoutOfZeroOrLessIsRefusedAtOnce) {
+  SearchSpace space;
+  ASSERT_TRUE(space.Add("x", *Distribution::Float(0, 1)).ok());
+  for (absl::Duration timeout : {absl::ZeroDuration(), absl::Seconds(-1)}) {
+    CommandObjectiveOptions o;
+    o.command_template = "echo loss={x}";
+    o.metric = "loss";
+    o.timeout = timeout;
+    auto objective = MakeCommandObjective(o, space);
+    EXPECT_TRUE(absl::IsInvalidArgument(objective.status())) << objective.status();
+    EXPECT_NE(objective.status().message().find("timeout must be positive"), std::string::npos);
+  }
+}
+
 void SetOwnerOfAllTrials(const std::string& db, const std::string& owner) {
   sqlite3* conn = nullptr;
   ASSERT_EQ(sqlite3_open(db.c_str(), &conn), SQLITE_OK);
@@ -104,6 +119,29 @@ TEST(TrialRulesTest, ATrialOwnedByARecycledPidIsStale) {
   auto trial = (*study->Trials())[0];
   EXPECT_EQ(trial->state, TrialState::kFailed);
   EXPECT_NE(trial->error.find(internal::FormatOwner(recycled)), std::string::npos) << trial->error;
+}
+
+// Issue 12, record 7: `mlcore hpo show` between a kill and a resume marked the killed trials
+// failed, so the resume did not re-run them. A reading open leaves them as stored.
+TEST(TrialRulesTest, AReadingOpenLeavesStaleTrialsForTheResume) {
+  ScratchDir dir;
+  {
+    auto study = *Study::Create(InFile(dir, "killed"));
+    ASSERT_TRUE(study->Ask().ok());
+  }
+  internal::ProcessIdentity dead = internal::ThisProcess();
+  dead.start = "1";
+  SetOwnerOfAllTrials(dir.Join("hpo.db"), internal::FormatOwner(dead));
+  StudyOptions reading = InFile(dir, "killed");
+  reading.recover_stale_trials = false;
+  for (int i = 0; i < 2; ++i) {
+    auto shown = *Study::Load(reading);
+    EXPECT_EQ((*shown->Trials())[0]->state, TrialState::kRunning);
+  }
+  StudyOptions resume = InFile(dir, "killed");
+  resume.requeue_stale_trials = true;
+  auto resumed = *Study::Load(resume);
+  EXPECT_EQ((*resumed->Trials())[0]->state, TrialState::kWaiting);
 }
 
 TEST(TrialRulesTest, ALiveOwnerKeepsItsTrialAndOldOwnerTextStillReads) {
