@@ -7,13 +7,14 @@ PY := $(VENV)/bin/python
 BUILD := build/cmake
 BUILD_NOCUDA := build/cmake-nocuda
 BUILD_TSAN := build/cmake-tsan
+BUILD_ASAN := build/cmake-asan
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 FUZZ_SECONDS ?= 30
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
 
-.PHONY: demo test test-cpp test-python test-nocuda test-tsan fuzz deps venv build install bench gpu-check lint clean
+.PHONY: demo test test-cpp test-python test-nocuda test-tsan test-asan fuzz deps venv build install bench gpu-check lint clean
 
 # The quickstart, then the C++ trainer built against the installed library (no Python inside).
 demo: install
@@ -72,6 +73,15 @@ test-tsan: deps
 	cmake --build $(BUILD_TSAN) --target mlcore_tests
 	cd $(BUILD_TSAN) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	  ctest --output-on-failure --timeout 900 -j $(JOBS) -R '$(TSAN_TESTS)'
+
+# The whole C++ suite under AddressSanitizer and UndefinedBehaviorSanitizer (no CUDA, no Python).
+test-asan: deps
+	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMLCORE_WITH_CUDA=OFF \
+	  -DMLCORE_BUILD_PYTHON=OFF -DMLCORE_BUILD_TESTS=ON -DMLCORE_BUILD_BENCHMARKS=OFF \
+	  '-DMLCORE_SANITIZE=address;undefined'
+	cmake --build $(BUILD_ASAN) --target mlcore_tests
+	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure --timeout 900 -j $(JOBS) -E '^install_consumer$$'
 
 # Every fuzz target (fuzz/*_fuzzer.cc) for FUZZ_SECONDS each, built with clang, ASan and UBSan.
 fuzz: deps
