@@ -1,18 +1,12 @@
 #include "mlcore/core/build_info.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/cuda_version_headers.h"
 #include "mlcore/build_config.h"
 #include "mlcore/core/cuda.h"
 
 #ifdef MLCORE_WITH_CUDA
-#include <cublas_api.h>
 #include <cuda_runtime_api.h>
-#ifdef MLCORE_HAVE_CUDNN
-#include <cudnn_version.h>
-#endif
-#ifdef MLCORE_HAVE_NCCL_HEADERS
-#include <nccl.h>
-#endif
 #endif
 
 namespace mlcore {

@@ -8,17 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "core/cuda_version_headers.h"
 #include "mlcore/build_config.h"
-
-#ifdef MLCORE_WITH_CUDA
-#include <cublas_api.h>
-#ifdef MLCORE_HAVE_CUDNN
-#include <cudnn_version.h>
-#endif
-#ifdef MLCORE_HAVE_NCCL_HEADERS
-#include <nccl.h>
-#endif
-#endif
 
 namespace mlcore::internal {
 namespace {
