@@ -10,12 +10,14 @@
 #endif
 
 namespace mlcore {
+#ifdef MLCORE_WITH_CUDA
 namespace {
 
 // CUDA encodes versions as 1000 * major + 10 * minor.
 std::string CudaVersionString(int v) { return absl::StrCat(v / 1000, ".", (v % 1000) / 10); }
 
 }  // namespace
+#endif
 
 BuildInfo GetBuildInfo() {
   BuildInfo info;
