@@ -9,6 +9,7 @@
 // It is written by internal::WriteDirectoryAtomically (nn/model_io.h), shared with graph models:
 // a fresh sibling directory swapped in with renameat2(RENAME_EXCHANGE), so a reader never sees
 // half of one checkpoint and half of another.
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -40,9 +41,17 @@ std::string DescribeLayers(const Json& layers) {
   std::string out;
   for (const Json& l : layers) {
     if (!out.empty()) out += ", ";
-    out += l.value("type", "?");
-    if (l.contains("config") && l["config"].contains("units")) {
-      absl::StrAppend(&out, "(", static_cast<int64_t>(l["config"]["units"].get<double>()), ")");
+    // A description for an error message about a possibly damaged file: no field is trusted.
+    const bool typed = l.is_object() && l.contains("type") && l["type"].is_string();
+    out += typed ? l["type"].get<std::string>() : "?";
+    if (l.is_object() && l.contains("config") && l["config"].is_object() &&
+        l["config"].contains("units")) {
+      const Json& units = l["config"]["units"];
+      const bool whole = units.is_number() && std::fabs(units.get<double>()) <= 9.0e15 &&
+                         units.get<double>() == std::trunc(units.get<double>());
+      absl::StrAppend(
+          &out, "(",
+          whole ? std::to_string(static_cast<int64_t>(units.get<double>())) : units.dump(), ")");
     }
   }
   return "[" + out + "]";

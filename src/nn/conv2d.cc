@@ -421,11 +421,6 @@ class Conv2dLayer : public Layer {
   internal::Bf16WeightCache w16_;
 };
 
-int64_t Key(const LayerConfig& config, const std::string& key, int64_t fallback) {
-  auto it = config.find(key);
-  return it == config.end() ? fallback : static_cast<int64_t>(it->second);
-}
-
 }  // namespace
 
 StatusOr<std::shared_ptr<Layer>> Conv2d(int64_t filters, std::array<int64_t, 2> kernel_hw,
@@ -495,24 +490,33 @@ const char* PaddingModeName(PaddingMode mode) {
 // same value on both axes.
 static LayerRegistration conv2d_registration(
     "conv2d", [](const LayerConfig& config) -> StatusOr<std::shared_ptr<Layer>> {
-      MLCORE_ASSIGN_OR_RETURN(double filters, internal::ConfigValue(config, "conv2d", "filters"));
-      MLCORE_ASSIGN_OR_RETURN(double kernel,
-                              internal::ConfigValue(config, "conv2d", "kernel_size"));
-      const int64_t k = static_cast<int64_t>(kernel);
+      auto key = [&](const std::string& k, std::optional<int64_t> fallback) {
+        return internal::ConfigInt(config, "conv2d", k, fallback);
+      };
+      MLCORE_ASSIGN_OR_RETURN(const int64_t filters, key("filters", std::nullopt));
+      MLCORE_ASSIGN_OR_RETURN(const int64_t k, key("kernel_size", std::nullopt));
       Conv2dOptions options;
-      options.use_bias = Key(config, "use_bias", 1) != 0;
-      options.groups = Key(config, "groups", 1);
-      const int64_t stride = Key(config, "stride", 1), padding = Key(config, "padding", 0);
-      const int64_t dilation = Key(config, "dilation", 1);
-      options.stride_hw = HW{Key(config, "stride_h", stride), Key(config, "stride_w", stride)};
-      options.padding_hw = HW{Key(config, "padding_h", padding), Key(config, "padding_w", padding)};
-      options.dilation_hw =
-          HW{Key(config, "dilation_h", dilation), Key(config, "dilation_w", dilation)};
+      MLCORE_ASSIGN_OR_RETURN(const int64_t use_bias, key("use_bias", 1));
+      options.use_bias = use_bias != 0;
+      MLCORE_ASSIGN_OR_RETURN(options.groups, key("groups", 1));
+      MLCORE_ASSIGN_OR_RETURN(const int64_t stride, key("stride", 1));
+      MLCORE_ASSIGN_OR_RETURN(const int64_t padding, key("padding", 0));
+      MLCORE_ASSIGN_OR_RETURN(const int64_t dilation, key("dilation", 1));
+      std::array<int64_t, 2> kernel{}, s{}, p{}, d{};
+      const char* axis[2] = {"_h", "_w"};
+      for (int a = 0; a < 2; ++a) {
+        MLCORE_ASSIGN_OR_RETURN(kernel[a], key(std::string("kernel") + axis[a], k));
+        MLCORE_ASSIGN_OR_RETURN(s[a], key(std::string("stride") + axis[a], stride));
+        MLCORE_ASSIGN_OR_RETURN(p[a], key(std::string("padding") + axis[a], padding));
+        MLCORE_ASSIGN_OR_RETURN(d[a], key(std::string("dilation") + axis[a], dilation));
+      }
+      options.stride_hw = HW{s[0], s[1]};
+      options.padding_hw = HW{p[0], p[1]};
+      options.dilation_hw = HW{d[0], d[1]};
       // Absent before padding modes: explicit numbers.
-      options.padding_mode = static_cast<PaddingMode>(Key(config, "padding_mode", 0));
-      return Conv2d(static_cast<int64_t>(filters),
-                    std::array<int64_t, 2>{Key(config, "kernel_h", k), Key(config, "kernel_w", k)},
-                    options);
+      MLCORE_ASSIGN_OR_RETURN(const int64_t mode, key("padding_mode", 0));
+      options.padding_mode = static_cast<PaddingMode>(mode);
+      return Conv2d(filters, kernel, options);
     });
 
 }  // namespace mlcore::nn

@@ -204,11 +204,11 @@ StatusOr<std::shared_ptr<Layer>> Dense(int64_t units, DenseOptions options) {
 
 static LayerRegistration dense_registration(
     "dense", [](const LayerConfig& config) -> StatusOr<std::shared_ptr<Layer>> {
-      MLCORE_ASSIGN_OR_RETURN(double units, internal::ConfigValue(config, "dense", "units"));
+      MLCORE_ASSIGN_OR_RETURN(int64_t units, internal::ConfigInt(config, "dense", "units"));
       DenseOptions options;
       auto it = config.find("use_bias");
       if (it != config.end()) options.use_bias = it->second != 0.0;
-      return Dense(static_cast<int64_t>(units), options);
+      return Dense(units, options);
     });
 
 }  // namespace mlcore::nn

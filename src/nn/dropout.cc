@@ -3,6 +3,7 @@
 // several graph nodes draws each use's masks from its own stream (see layer_sharing.h).
 #include <random>
 
+#include "absl/strings/str_cat.h"
 #include "mlcore/nn/layers.h"
 #include "mlcore/ops/elementwise.h"
 #include "nn/layer_sharing.h"
@@ -79,8 +80,14 @@ class DropoutLayer : public Layer, public internal::RandomStreamLayer {
 static LayerRegistration dropout_reg(
     "dropout", [](const LayerConfig& config) -> StatusOr<std::shared_ptr<Layer>> {
       MLCORE_ASSIGN_OR_RETURN(double rate, internal::ConfigValue(config, "dropout", "rate"));
+      // A seed is any uint64 (saved as a double); outside that range it is damage, not a seed.
       auto it = config.find("seed");
-      return Dropout(rate, it == config.end() ? 0 : static_cast<uint64_t>(it->second));
+      const double seed = it == config.end() ? 0.0 : it->second;
+      if (!(seed >= 0.0 && seed < 18446744073709551616.0)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("layer type 'dropout' config 'seed' must be in [0, 2**64), got ", seed));
+      }
+      return Dropout(rate, static_cast<uint64_t>(seed));
     });
 
 }  // namespace

@@ -139,10 +139,10 @@ class EmbeddingLayer : public Layer {
 
 static LayerRegistration embedding_registration(
     "embedding", [](const LayerConfig& config) -> StatusOr<std::shared_ptr<Layer>> {
-      MLCORE_ASSIGN_OR_RETURN(double vocab,
-                              internal::ConfigValue(config, "embedding", "num_embeddings"));
-      MLCORE_ASSIGN_OR_RETURN(double dim, internal::ConfigValue(config, "embedding", "dim"));
-      return Embedding(static_cast<int64_t>(vocab), static_cast<int64_t>(dim));
+      MLCORE_ASSIGN_OR_RETURN(int64_t vocab,
+                              internal::ConfigInt(config, "embedding", "num_embeddings"));
+      MLCORE_ASSIGN_OR_RETURN(int64_t dim, internal::ConfigInt(config, "embedding", "dim"));
+      return Embedding(vocab, dim);
     });
 
 }  // namespace

@@ -1,5 +1,9 @@
 #include "nn/layer_util.h"
 
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
 namespace mlcore::nn::internal {
 
 StatusOr<Parameter> MakeParameter(const std::string& name, const Shape& shape) {
@@ -17,6 +21,19 @@ StatusOr<double> ConfigValue(const LayerConfig& config, const std::string& type,
     return absl::InvalidArgumentError("layer type '" + type + "' needs config key '" + key + "'");
   }
   return it->second;
+}
+
+StatusOr<int64_t> ConfigInt(const LayerConfig& config, const std::string& type,
+                            const std::string& key, std::optional<int64_t> fallback) {
+  if (fallback.has_value() && config.find(key) == config.end()) return *fallback;
+  MLCORE_ASSIGN_OR_RETURN(double v, ConfigValue(config, type, key));
+  constexpr double kLimit = 9007199254740992.0;  // 2**53: every integer up to it is exact
+  if (!(std::fabs(v) <= kLimit) || v != std::trunc(v)) {
+    return absl::InvalidArgumentError(absl::StrCat("layer type '", type, "' config '", key,
+                                                   "' must be a whole number within +-2**53, got ",
+                                                   v));
+  }
+  return static_cast<int64_t>(v);
 }
 
 }  // namespace mlcore::nn::internal

@@ -439,34 +439,42 @@ StatusOr<std::shared_ptr<Layer>> MakePool(bool max, HW kernel, Pool2dOptions opt
   return std::shared_ptr<Layer>(std::make_shared<Pool2dLayer>(max, kernel[0], kernel[1], options));
 }
 
-int64_t Key(const LayerConfig& config, const std::string& key, int64_t fallback) {
-  auto it = config.find(key);
-  return it == config.end() ? fallback : static_cast<int64_t>(it->second);
-}
-
 // Checkpoints from before rectangular windows and per-axis values carry only kernel_size, stride
 // and padding: they load with the same value on both axes. Those from before dilation,
 // ceil_mode, count_include_pad, divisor_override and padding modes load with the defaults, which
 // are what those versions computed.
 StatusOr<std::shared_ptr<Layer>> PoolFromConfig(bool max, const LayerConfig& config) {
   const std::string type = max ? "max_pool2d" : "avg_pool2d";
-  MLCORE_ASSIGN_OR_RETURN(double kernel, internal::ConfigValue(config, type, "kernel_size"));
-  const int64_t k = static_cast<int64_t>(kernel);
-  const HW kernel_hw{Key(config, "kernel_h", k), Key(config, "kernel_w", k)};
+  auto key = [&](const std::string& k, std::optional<int64_t> fallback) {
+    return internal::ConfigInt(config, type, k, fallback);
+  };
+  MLCORE_ASSIGN_OR_RETURN(const int64_t k, key("kernel_size", std::nullopt));
+  MLCORE_ASSIGN_OR_RETURN(const int64_t kh, key("kernel_h", k));
+  MLCORE_ASSIGN_OR_RETURN(const int64_t kw, key("kernel_w", k));
+  const HW kernel_hw{kh, kw};
   Pool2dOptions options;
-  options.stride = Key(config, "stride", 0);
-  options.padding = Key(config, "padding", 0);
+  MLCORE_ASSIGN_OR_RETURN(options.stride, key("stride", 0));
+  MLCORE_ASSIGN_OR_RETURN(options.padding, key("padding", 0));
   if (config.count("stride_h") != 0) {
-    options.stride_hw = HW{Key(config, "stride_h", 1), Key(config, "stride_w", 1)};
+    MLCORE_ASSIGN_OR_RETURN(const int64_t sh, key("stride_h", 1));
+    MLCORE_ASSIGN_OR_RETURN(const int64_t sw, key("stride_w", 1));
+    options.stride_hw = HW{sh, sw};
   }
   if (config.count("padding_h") != 0) {
-    options.padding_hw = HW{Key(config, "padding_h", 0), Key(config, "padding_w", 0)};
+    MLCORE_ASSIGN_OR_RETURN(const int64_t ph, key("padding_h", 0));
+    MLCORE_ASSIGN_OR_RETURN(const int64_t pw, key("padding_w", 0));
+    options.padding_hw = HW{ph, pw};
   }
-  options.dilation_hw = HW{Key(config, "dilation_h", 1), Key(config, "dilation_w", 1)};
-  options.ceil_mode = Key(config, "ceil_mode", 0) != 0;
-  options.count_include_pad = Key(config, "count_include_pad", 1) != 0;
-  options.divisor_override = Key(config, "divisor_override", 0);
-  options.padding_mode = static_cast<PaddingMode>(Key(config, "padding_mode", 0));
+  MLCORE_ASSIGN_OR_RETURN(const int64_t dh, key("dilation_h", 1));
+  MLCORE_ASSIGN_OR_RETURN(const int64_t dw, key("dilation_w", 1));
+  options.dilation_hw = HW{dh, dw};
+  MLCORE_ASSIGN_OR_RETURN(const int64_t ceil_mode, key("ceil_mode", 0));
+  MLCORE_ASSIGN_OR_RETURN(const int64_t count_pad, key("count_include_pad", 1));
+  options.ceil_mode = ceil_mode != 0;
+  options.count_include_pad = count_pad != 0;
+  MLCORE_ASSIGN_OR_RETURN(options.divisor_override, key("divisor_override", 0));
+  MLCORE_ASSIGN_OR_RETURN(const int64_t mode, key("padding_mode", 0));
+  options.padding_mode = static_cast<PaddingMode>(mode);
   return MakePool(max, kernel_hw, options);
 }
 
