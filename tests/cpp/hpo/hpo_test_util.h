@@ -1,4 +1,5 @@
-// Helpers for the sampler tests: two objectives and a seeded study run to completion.
+// Helpers for the HPO tests: two objectives, a seeded study run to completion, and the options
+// of a named study in a SQLite file.
 #pragma once
 
 #include <cmath>
@@ -12,6 +13,15 @@
 #include "mlcore/hpo/study.h"
 
 namespace mlcore::hpo::testing {
+
+// Study `name` stored in the SQLite file `db`, its sampler seeded with 1.
+inline StudyOptions StoredStudy(const std::string& db, const std::string& name) {
+  StudyOptions o;
+  o.name = name;
+  o.storage = db;
+  o.sampler_options.seed = 1;
+  return o;
+}
 
 // Branin on [-5, 10] x [0, 15]; its minimum is 0.397887.
 inline StatusOr<double> Branin(Trial& t) {

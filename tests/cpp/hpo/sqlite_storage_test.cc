@@ -7,6 +7,7 @@
 #include <set>
 
 #include "gtest/gtest.h"
+#include "hpo/hpo_test_util.h"
 #include "mlcore/hpo/study.h"
 #include "mlcore/store/metadata_store.h"
 #include "store/store_test_util.h"
@@ -17,11 +18,7 @@ namespace {
 using store::testing::ScratchDir;
 
 StudyOptions Named(const ScratchDir& dir, const std::string& name) {
-  StudyOptions o;
-  o.name = name;
-  o.storage = dir.Join("hpo.db");
-  o.sampler_options.seed = 1;
-  return o;
+  return testing::StoredStudy(dir.Join("hpo.db"), name);
 }
 
 StatusOr<double> Objective1(Trial& t) {

@@ -7,6 +7,7 @@
 
 #include "core/process_identity.h"
 #include "gtest/gtest.h"
+#include "hpo/hpo_test_util.h"
 #include "mlcore/hpo/command_objective.h"
 #include "mlcore/hpo/study.h"
 #include "store/store_test_util.h"
@@ -17,10 +18,7 @@ namespace {
 using store::testing::ScratchDir;
 
 StudyOptions InFile(const ScratchDir& dir, const std::string& name) {
-  StudyOptions o;
-  o.name = name;
-  o.storage = dir.Join("hpo.db");
-  return o;
+  return testing::StoredStudy(dir.Join("hpo.db"), name);
 }
 
 TEST(TrialRulesTest, ATrialToldToAnotherStudyIsRefusedAndBothStayIntact) {
