@@ -11,6 +11,8 @@ packages=(
   libdlpack-dev libyaml-cpp-dev nlohmann-json3-dev
   python3-venv python3-dev tzdata
   libtsan2 libasan8 libubsan1
+  libgloo-dev libboost1.81-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  wrk nginx prometheus
 )
 
 missing=()
