@@ -445,6 +445,10 @@ void BindClientRecords(py::class_<Client>& cls) {
             RunRecord r = Released([&] { return c.GetRun(id); });
             return RunDict(r);
           })
+      .def("get_run_spec",
+           [](Client& c, const std::string& id) {
+             return Released([&] { return c.GetRunSpec(id); });
+           })
       .def(
           "list_runs",
           [](Client& c, std::string experiment, std::string pipeline, std::string state,

@@ -292,6 +292,17 @@ StatusOr<RunRecord> Client::GetRun(std::string_view run_id) {
   return ToRunRecord(rows[0]);
 }
 
+StatusOr<std::string> Client::GetRunSpec(std::string_view run_id) {
+  MLCORE_ASSIGN_OR_RETURN(auto rows, metadata_->Query("SELECT v.spec FROM pipeline_runs r JOIN "
+                                                      "pipeline_versions v ON v.id = r.version_id "
+                                                      "WHERE r.id = ?1",
+                                                      {std::string(run_id)}));
+  if (rows.empty()) {
+    return absl::NotFoundError(absl::StrCat("no pipeline run '", std::string(run_id), "'"));
+  }
+  return ValueText(rows[0][0]);
+}
+
 StatusOr<std::vector<RunRecord>> Client::ListRuns(const RunFilter& f) {
   MLCORE_ASSIGN_OR_RETURN(
       auto rows,

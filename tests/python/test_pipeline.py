@@ -281,10 +281,11 @@ def test_pipeline_digest_is_stable_and_tracks_code():
 
 def test_svg_views_and_progress(capsys):
     svg = train_pipeline._repr_svg_()
-    assert svg.startswith("<svg") and svg.count("<rect") == 3 and svg.count("<line") == 2
+    assert svg.startswith("<svg") and svg.count("<rect") == 3 and svg.count("<polyline") == 2
     run = mp.run(train_pipeline).wait(progress=True)
     assert "3/3 tasks" in capsys.readouterr().err
     coloured = run._repr_svg_()
     assert coloured.count('fill="#a5d6a7"') == 3  # succeeded
     assert "train: succeeded" in coloured
-    assert "<table>" in run._repr_html_()
+    page = run._repr_html_()
+    assert "<table>" in page and "<svg" in page and page.count("<rect") == 3

@@ -150,6 +150,9 @@ class Client {
   StatusOr<RunRecord> Run(const Pipeline& pipeline, const RunOptions& options);
 
   StatusOr<RunRecord> GetRun(std::string_view run_id);
+  // The spec (Pipeline::ToJson text) of the pipeline version the run ran: what
+  // DagGraphFromSpec (pipeline/drawing.h) draws for a past run.
+  StatusOr<std::string> GetRunSpec(std::string_view run_id);
   StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter = {});
   StatusOr<std::vector<TaskRecord>> ListTasks(std::string_view run_id);
   StatusOr<std::vector<ArtifactRecord>> ListArtifacts(std::string_view run_id);

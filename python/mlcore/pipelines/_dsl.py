@@ -7,6 +7,7 @@ each group a sub-DAG as KFP's compiler does."""
 
 from __future__ import annotations
 
+import html
 import inspect
 import json
 import threading
@@ -423,8 +424,14 @@ class PipelineDef:
         return result
 
     def _repr_svg_(self):
-        from ._view import dag_svg, upstream_of
-        return dag_svg(upstream_of(self.build().to_json()))
+        from ._view import dag_svg
+        return dag_svg(self.build().to_json())
+
+    def _repr_html_(self):
+        # Notebooks prefer HTML to SVG when both are offered: the drawing goes inside it.
+        from ._view import dag_svg
+        return (f"<div class=\"mlcore-pipeline\"><p>pipeline <b>{html.escape(self.name)}</b></p>"
+                f"<div>{dag_svg(self.build().to_json())}</div></div>")
 
     def __repr__(self):
         return f"<mlcore pipeline {self.name}>"

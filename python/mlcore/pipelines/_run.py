@@ -209,21 +209,17 @@ class Run:
     def __repr__(self):
         return f"<run {self.id} {self.status}>"
 
+    def spec(self) -> str:
+        """The spec (JSON text) of the pipeline version this run ran, as the store keeps it."""
+        return self._client.get_run_spec(self.id)
+
     def _repr_svg_(self):
-        spec = self._pipeline.build().to_json() if self._pipeline is not None else None
-        if spec is None:
-            return None
-        return _view.dag_svg(_view.upstream_of(spec), {t.name: t.state for t in self.tasks})
+        return _view.dag_svg(self.spec(), {t.name: t.state for t in self.tasks})
 
     def _repr_html_(self):
-        rows = "".join(f"<tr><td>{t.name}</td><td>{t.state}</td><td>{t.attempts}</td>"
-                       f"<td>{_html_escape(t.error)}</td></tr>" for t in self.tasks)
-        return (f"<p>run <code>{self.id}</code>: <b>{self.status}</b></p><table><tr><th>task"
-                f"</th><th>state</th><th>attempts</th><th>error</th></tr>{rows}</table>")
-
-
-def _html_escape(text):
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        tasks = self.tasks
+        svg = _view.dag_svg(self.spec(), {t.name: t.state for t in tasks})
+        return _view.run_html(self.id, self.status, svg, tasks)
 
 
 def run(pipeline: PipelineDef, arguments: Optional[Dict[str, Any]] = None,
