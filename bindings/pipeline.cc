@@ -451,17 +451,21 @@ void BindClientRecords(py::class_<Client>& cls) {
            })
       .def(
           "list_runs",
-          [](Client& c, std::string experiment, std::string pipeline, std::string state,
-             int limit) {
+          [](Client& c, std::string experiment, std::string pipeline, std::string state, int limit,
+             bool newest_first) {
             std::vector<RunRecord> r = Released([&] {
-              return c.ListRuns({experiment, pipeline, state, limit});
+              return c.ListRuns({experiment, pipeline, state, limit, newest_first});
             });
             py::list out;
             for (const RunRecord& rec : r) out.append(RunDict(rec));
             return out;
           },
           py::arg("experiment") = "", py::arg("pipeline") = "", py::arg("state") = "",
-          py::arg("limit") = 1000)
+          py::arg("limit") = RunFilter{}.limit, py::arg("newest_first") = RunFilter{}.newest_first)
+      .def("resolve_run_id",
+           [](Client& c, const std::string& id) {
+             return Released([&] { return c.ResolveRunId(id); });
+           })
       .def("list_tasks",
            [](Client& c, const std::string& id) {
              std::vector<TaskRecord> r = Released([&] { return c.ListTasks(id); });

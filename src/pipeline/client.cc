@@ -1,9 +1,11 @@
 #include "mlcore/pipeline/client.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "mlcore/core/logging.h"
 #include "pipeline/executor.h"
 #include "pipeline/final_record.h"
@@ -303,13 +305,47 @@ StatusOr<std::string> Client::GetRunSpec(std::string_view run_id) {
   return ValueText(rows[0][0]);
 }
 
+StatusOr<std::string> Client::ResolveRunId(std::string_view id_or_prefix) {
+  const std::string prefix(id_or_prefix);
+  if (prefix.empty()) return absl::InvalidArgumentError("run id: empty");
+  // A run id is hex; anything else cannot match and must not reach LIKE as a pattern.
+  if (prefix.find_first_not_of("0123456789abcdefABCDEF-") != std::string::npos) {
+    return absl::NotFoundError(absl::StrCat("no pipeline run '", prefix, "'"));
+  }
+  MLCORE_ASSIGN_OR_RETURN(auto rows,
+                          metadata_->Query("SELECT id FROM pipeline_runs WHERE "
+                                           "namespace = ?1 AND substr(id, 1, ?2) = ?3 "
+                                           "ORDER BY created_at LIMIT 6",
+                                           {options_.ns, int64_t(prefix.size()), prefix}));
+  for (const auto& r : rows) {
+    if (ValueText(r[0]) == prefix) return prefix;
+  }
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("no pipeline run '", prefix, "'"));
+  if (rows.size() == 1) return ValueText(rows[0][0]);
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < std::min<size_t>(rows.size(), 5); ++i)
+    ids.push_back(ValueText(rows[i][0]));
+  return absl::InvalidArgumentError(
+      absl::StrCat("run id prefix '", prefix, "' is ambiguous: it matches ",
+                   rows.size() > 5 ? "more than 5 runs" : absl::StrCat(rows.size(), " runs"), " (",
+                   absl::StrJoin(ids, ", "), rows.size() > 5 ? ", ..." : "", ")"));
+}
+
 StatusOr<std::vector<RunRecord>> Client::ListRuns(const RunFilter& f) {
+  static constexpr const char* kRunStates[] = {state::kPending, state::kRunning, state::kSucceeded,
+                                               state::kFailed, state::kInterrupted};
+  if (!f.state.empty() &&
+      std::find(std::begin(kRunStates), std::end(kRunStates), f.state) == std::end(kRunStates)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown run state '", f.state, "' (known: ", absl::StrJoin(kRunStates, ", "), ")"));
+  }
   MLCORE_ASSIGN_OR_RETURN(
       auto rows,
       metadata_->Query(std::string(kRunColumns) +
                            "WHERE r.namespace = ?1 AND (?2 = '' OR e.name = ?2) AND "
-                           "(?3 = '' OR p.name = ?3) AND (?4 = '' OR r.state = ?4) "
-                           "ORDER BY r.created_at, r.rowid LIMIT ?5",
+                           "(?3 = '' OR p.name = ?3) AND (?4 = '' OR r.state = ?4) " +
+                           (f.newest_first ? "ORDER BY r.created_at DESC, r.rowid DESC LIMIT ?5"
+                                           : "ORDER BY r.created_at, r.rowid LIMIT ?5"),
                        {options_.ns, f.experiment, f.pipeline, f.state, int64_t{f.limit}}));
   std::vector<RunRecord> out;
   for (const auto& r : rows) out.push_back(ToRunRecord(r));

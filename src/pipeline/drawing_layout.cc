@@ -14,8 +14,8 @@
 namespace mlcore::pipeline {
 namespace {
 
-constexpr double kPad = 10;         // px between a box's border and its text
-constexpr double kCharEm = 0.62;    // average glyph width of a sans-serif font, in ems
+constexpr double kPad = 10;       // px between a box's border and its text
+constexpr double kCharEm = 0.62;  // average glyph width of a sans-serif font, in ems
 constexpr double kNoteScale = 5.0 / 6.0;
 constexpr int kSweeps = 12;
 
@@ -163,8 +163,8 @@ class Layouter {
     for (const DrawingEdge& e : g_.edges) {
       auto from = index.find(e.from), to = index.find(e.to);
       if (from == index.end() || to == index.end()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "pipeline drawing: edge ", e.from, " -> ", e.to, " names a task that is not drawn"));
+        return absl::InvalidArgumentError(absl::StrCat("pipeline drawing: edge ", e.from, " -> ",
+                                                       e.to, " names a task that is not drawn"));
       }
       edges.emplace_back(from->second, to->second);
       up[to->second].push_back(from->second);

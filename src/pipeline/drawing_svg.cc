@@ -16,12 +16,23 @@ std::string Escape(const std::string& s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -53,8 +64,8 @@ std::string DagSvg(const DagLayout& layout, const DagLayoutOptions& o) {
   for (const DrawnEdge& e : layout.edges) {
     std::vector<std::string> pts;
     for (auto [x, y] : e.points) pts.push_back(absl::StrCat(Num(x), ",", Num(y)));
-    absl::StrAppend(&svg, R"(<polyline class="edge" data-from=")", Escape(e.from),
-                    R"(" data-to=")", Escape(e.to), R"(" points=")", absl::StrJoin(pts, " "),
+    absl::StrAppend(&svg, R"(<polyline class="edge" data-from=")", Escape(e.from), R"(" data-to=")",
+                    Escape(e.to), R"(" points=")", absl::StrJoin(pts, " "),
                     R"(" fill="none" stroke="#546e7a" stroke-width="1.4" )",
                     R"~(marker-end="url(#mlcore-dag-arrow)"/>)~");
   }
@@ -66,15 +77,14 @@ std::string DagSvg(const DagLayout& layout, const DagLayoutOptions& o) {
     const Box& b = n.box;
     absl::StrAppend(&svg, R"(<g class="task" data-task=")", Escape(n.name), R"(" data-state=")",
                     Escape(n.state), R"("><title>)", Escape(title), R"(</title><rect x=")",
-                    Num(b.x), R"(" y=")", Num(b.y), R"(" width=")", Num(b.width),
-                    R"(" height=")", Num(b.height), R"(" rx="6" fill=")", Fill(n.state),
+                    Num(b.x), R"(" y=")", Num(b.y), R"(" width=")", Num(b.width), R"(" height=")",
+                    Num(b.height), R"(" rx="6" fill=")", Fill(n.state),
                     R"(" stroke="#455a64"/><text x=")", Num(b.x + 10), R"(" y=")",
                     Num(b.y + 10 + o.font_size), R"(">)", Escape(n.label), "</text>");
     if (!n.note.empty()) {
       absl::StrAppend(&svg, R"(<text x=")", Num(b.x + 10), R"(" y=")",
                       Num(b.y + 10 + line + o.font_size * 5 / 6), R"(" font-size=")",
-                      Num(o.font_size * 5 / 6), R"(" fill="#37474f">)", Escape(n.note),
-                      "</text>");
+                      Num(o.font_size * 5 / 6), R"(" fill="#37474f">)", Escape(n.note), "</text>");
     }
     absl::StrAppend(&svg, "</g>");
   }

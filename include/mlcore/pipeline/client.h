@@ -113,8 +113,9 @@ struct Consumer {
 struct RunFilter {
   std::string experiment;  // empty: any
   std::string pipeline;    // empty: any
-  std::string state;       // empty: any
+  std::string state;       // empty: any; else a run state (InvalidArgument for another word)
   int limit = 1000;
+  bool newest_first = false;  // false: oldest first (creation order)
 };
 
 class Client;
@@ -153,6 +154,10 @@ class Client {
   // The spec (Pipeline::ToJson text) of the pipeline version the run ran: what
   // DagGraphFromSpec (pipeline/drawing.h) draws for a past run.
   StatusOr<std::string> GetRunSpec(std::string_view run_id);
+  // The full id of the run of this namespace whose id is or starts with `id_or_prefix` (as git
+  // takes unique prefixes of commit ids). NotFound when none matches, InvalidArgument naming
+  // the candidates when several do.
+  StatusOr<std::string> ResolveRunId(std::string_view id_or_prefix);
   StatusOr<std::vector<RunRecord>> ListRuns(const RunFilter& filter = {});
   StatusOr<std::vector<TaskRecord>> ListTasks(std::string_view run_id);
   StatusOr<std::vector<ArtifactRecord>> ListArtifacts(std::string_view run_id);

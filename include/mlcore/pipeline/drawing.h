@@ -57,7 +57,7 @@ struct DrawnNode {
   std::string name;
   std::string label;  // the name as drawn: cut to fit the box when too long
   std::string state;
-  std::string note;   // as drawn (cut to fit)
+  std::string note;  // as drawn (cut to fit)
   Box box;
   int column = 0;
 };

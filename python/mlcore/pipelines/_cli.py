@@ -10,30 +10,37 @@
     schedules create MODULE:PIPELINE --cron EXPR [-p key=value ...] [--name N] [--catchup P]
                      [--max-concurrency K] [--experiment E] [--time-zone Z]
 
-MODULE is an importable module or a path to a .py file. Exit status: 0 when the run succeeded.
-run, runs, scheduler and schedules take --busy-timeout S: seconds a store call waits for another
-process's write lock (default 30) before the command fails with exit status 1 naming the lock.
+MODULE is an importable module or a path to a .py file. RUN_ID may be any unique prefix of a
+run id. Exit status: 0 when the run succeeded, 1 when it failed, 2 for a user error (one line on
+stderr naming what was wrong). run, runs, scheduler and schedules take --busy-timeout S: seconds
+a store call waits for another process's write lock (default 30) before the command fails with
+exit status 1 naming the lock.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import signal
 import sys
 import threading
+import time
 
 from .._busy_timeout import seconds_argument as _seconds
 from . import _run, _schedule
 from ._dsl import PipelineDef
 
 
+PIPELINE_REF = ("MODULE:PIPELINE or FILE.py:PIPELINE: an importable module, or a path to a .py "
+                "file, and the name of a @pipeline in it (e.g. flow.py:train)")
+RUN_STATES = ("pending", "running", "succeeded", "failed", "interrupted")
+
+
 def load_pipeline(ref: str) -> PipelineDef:
-    try:
-        return _schedule.load_pipeline(ref)
-    except ValueError as e:
-        raise SystemExit(str(e)) from None
+    """The pipeline `ref` names; ValueError (a user error, exit status 2) when it cannot."""
+    return _schedule.load_pipeline(ref)
 
 
 def parse_params(pairs):
@@ -41,7 +48,7 @@ def parse_params(pairs):
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise SystemExit(f"-p takes key=value, got {pair!r}")
+            raise ValueError(f"-p takes key=value, got {pair!r}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -73,41 +80,49 @@ def main(argv=None) -> int:
 def register(sub) -> None:
     """Adds the pipeline verbs (run, runs, compile, scheduler, schedules) to the `mlcore`
     command's subparsers."""
-    r = sub.add_parser("run", help="run a pipeline on the local executor")
-    r.add_argument("pipeline")
-    r.add_argument("-p", "--param", action="append", help="key=value (JSON or text)")
-    r.add_argument("--experiment", default="Default")
-    r.add_argument("--no-cache", action="store_true")
-    r.add_argument("--resume")
-    r.add_argument("--max-parallelism", type=int, default=0)
+    r = sub.add_parser("run", help="run a pipeline on the local executor",
+                       description="Runs a pipeline here and waits for it; prints its outputs.")
+    r.add_argument("pipeline", help=PIPELINE_REF)
+    r.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
+                   help="a pipeline parameter (VALUE as JSON, else as text); repeatable")
+    r.add_argument("--experiment", default="Default", help="experiment to file the run under")
+    r.add_argument("--no-cache", action="store_true", help="run every task, ignoring the cache")
+    r.add_argument("--resume", metavar="RUN_ID",
+                   help="resume this failed or interrupted run (finished tasks are kept)")
+    r.add_argument("--max-parallelism", type=int, default=0,
+                   help="most tasks running at once (0: one per core)")
     _add_busy_timeout(r)
     r.set_defaults(handler=_run_pipeline)
     _add_runs_parsers(sub)
-    c = sub.add_parser("compile", help="write the KFP v2 IR (PipelineSpec YAML)")
-    c.add_argument("pipeline")
-    c.add_argument("-o", "--output", required=True)
+    c = sub.add_parser("compile", help="write the KFP v2 IR (PipelineSpec YAML)",
+                       description="Compiles a pipeline for Kubeflow Pipelines.")
+    c.add_argument("pipeline", help=PIPELINE_REF)
+    c.add_argument("-o", "--output", required=True, help="the YAML file to write")
     c.set_defaults(handler=_compile)
     _add_schedule_parsers(sub)
 
 
 def _add_runs_parsers(sub) -> None:
-    runs = sub.add_parser("runs", help="recorded runs")
+    runs = sub.add_parser("runs", help="recorded runs: list, show, logs, resume")
     rs = runs.add_subparsers(dest="verb", required=True)
-    ls = rs.add_parser("list")
-    ls.add_argument("--experiment")
-    ls.add_argument("--state")
+    ls = rs.add_parser("list", help="runs, newest first, with state, start time and duration")
+    ls.add_argument("--experiment", help="only runs of this experiment")
+    ls.add_argument("--pipeline", help="only runs of this pipeline")
+    ls.add_argument("--state", choices=RUN_STATES, help="only runs in this state")
+    ls.add_argument("-n", "--limit", type=int, default=100, help="most runs listed (default 100)")
     ls.set_defaults(handler=_runs_list)
-    show = rs.add_parser("show")
-    show.add_argument("run_id")
+    show = rs.add_parser("show", help="a run: arguments, tasks (state, duration, cache hits), "
+                                      "outputs and artifacts")
+    show.add_argument("run_id", metavar="RUN_ID", help="a run id or a unique prefix of one")
     show.set_defaults(handler=_runs_show)
-    logs = rs.add_parser("logs")
-    logs.add_argument("run_id")
-    logs.add_argument("task")
-    logs.add_argument("--stderr", action="store_true")
+    logs = rs.add_parser("logs", help="a task's stdout (or stderr) log")
+    logs.add_argument("run_id", metavar="RUN_ID", help="a run id or a unique prefix of one")
+    logs.add_argument("task", help="the task's name (loop iterations: name[i])")
+    logs.add_argument("--stderr", action="store_true", help="the stderr log instead")
     logs.set_defaults(handler=_runs_logs)
-    resume = rs.add_parser("resume")
-    resume.add_argument("run_id")
-    resume.add_argument("pipeline")
+    resume = rs.add_parser("resume", help="resume a failed or interrupted run")
+    resume.add_argument("run_id", metavar="RUN_ID", help="a run id or a unique prefix of one")
+    resume.add_argument("pipeline", help=PIPELINE_REF)
     resume.set_defaults(handler=_runs_resume)
     for verb in (ls, show, logs, resume):
         _add_busy_timeout(verb)
@@ -127,22 +142,58 @@ def _compile(args) -> int:
     return 0
 
 
+def _when(seconds) -> str:
+    return datetime.datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _took(start, end) -> str:
+    if start is None:
+        return "-"
+    seconds = (end if end is not None else time.time()) - start
+    text = f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    return text if end is not None else f"{text}+"
+
+
 def _runs_list(args) -> int:
-    for run in _run.runs(experiment=args.experiment, state=args.state, namespace=args.namespace,
-                         busy_timeout=args.busy_timeout):
+    rows = [("RUN ID", "STATE", "PIPELINE", "EXPERIMENT", "STARTED", "DURATION")]
+    for run in _run.runs(experiment=args.experiment, pipeline=args.pipeline, state=args.state,
+                         namespace=args.namespace, busy_timeout=args.busy_timeout,
+                         limit=args.limit, newest_first=True):
         rec = run.record
-        print(f"{rec['id']}  {rec['state']:11s}  {rec['pipeline']:20s}  {rec['experiment']}")
+        rows.append((rec["id"], rec["state"], rec["pipeline"], rec["experiment"],
+                     _when(rec["created_at"]), _took(rec["created_at"], rec["finished_at"])))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
     return 0
 
 
 def _runs_show(args) -> int:
     run = _run.get_run(args.run_id, namespace=args.namespace, busy_timeout=args.busy_timeout)
-    print(f"run {run.id}: {run.status}  arguments={run.arguments}")
+    rec = run.record
+    print(f"run {run.id}: {rec['state']}  pipeline {rec['pipeline']}  experiment "
+          f"{rec['experiment']}")
+    print(f"  started {_when(rec['created_at'])}, took {_took(rec['created_at'], rec['finished_at'])}"
+          f"  arguments {json.dumps(rec['arguments'])}")
     if run.error:
         print(f"  error: {run.error}")
-    for t in run.tasks:
+    tasks = run.tasks
+    cached = sum(t.state == "cached" for t in tasks)
+    print(f"tasks ({len(tasks)}, {cached} from the cache):")
+    width = max((len(t.name) for t in tasks), default=4)
+    for t in tasks:
         first_error_line = t.error.splitlines()[0] if t.error else ""
-        print(f"  {t.name:24s} {t.state:11s} attempts={t.attempts}  {first_error_line}")
+        print(f"  {t.name.ljust(width)}  {t.state:11s} {_took(t.started_at, t.finished_at):>9s}"
+              f"  attempts={t.attempts}  {first_error_line}".rstrip())
+    if rec["outputs"]:
+        print("outputs:")
+        for name, value in run.outputs.items():
+            print(f"  {name} = {value!r}")
+    artifacts = run._client.list_artifacts(run.id)
+    if artifacts:
+        print("artifacts:")
+        for a in artifacts:
+            print(f"  {a['task']}.{a['output']}  {a['type']}  sha256:{a['digest'][:12]}  {a['uri']}")
     return 0
 
 
@@ -154,7 +205,8 @@ def _runs_logs(args) -> int:
 
 
 def _runs_resume(args) -> int:
-    run = _run.run(load_pipeline(args.pipeline), resume=args.run_id, namespace=args.namespace,
+    run_id = _run.get_run(args.run_id, namespace=args.namespace, busy_timeout=args.busy_timeout).id
+    run = _run.run(load_pipeline(args.pipeline), resume=run_id, namespace=args.namespace,
                    busy_timeout=args.busy_timeout)
     return _finish(run.wait(progress=sys.stderr.isatty()))
 
@@ -191,7 +243,7 @@ def _add_schedule_parsers(sub) -> None:
         _add_busy_timeout(p)
         p.set_defaults(handler=_schedules_verb)
     cr = v.add_parser("create")
-    cr.add_argument("pipeline", help="MODULE:PIPELINE or FILE.py:PIPELINE")
+    cr.add_argument("pipeline", help=PIPELINE_REF)
     cr.add_argument("--cron", required=True)
     cr.add_argument("-p", "--param", action="append", help="key=value (JSON or text)")
     cr.add_argument("--name")

@@ -157,10 +157,12 @@ class Run:
         return [Task(t, self) for t in self._client.list_tasks(self.id)]
 
     def task(self, name: str) -> Task:
-        for t in self.tasks:
+        tasks = self.tasks
+        for t in tasks:
             if t.name == name:
                 return t
-        raise KeyError(f"run {self.id} has no task '{name}'")
+        known = ", ".join(t.name for t in tasks) or "none"
+        raise KeyError(f"run {self.id} has no task '{name}' (tasks: {known})")
 
     @property
     def outputs(self) -> Dict[str, Any]:
@@ -250,19 +252,25 @@ def run(pipeline: PipelineDef, arguments: Optional[Dict[str, Any]] = None,
 def runs(experiment: Optional[str] = None, pipeline: Optional[str] = None,
          state: Optional[str] = None, namespace: str = "default",
          home: Optional[str] = None, limit: int = 1000,
-         busy_timeout: Optional[float] = None) -> List[Run]:
-    """Recorded runs, oldest first, filtered by experiment, pipeline name and state."""
+         busy_timeout: Optional[float] = None, newest_first: bool = False) -> List[Run]:
+    """Recorded runs, oldest first (or newest first), filtered by experiment, pipeline name
+    and state (ValueError for a word that is not a run state)."""
     if isinstance(pipeline, PipelineDef):
         pipeline = pipeline.name
     c = client(home, namespace, busy_timeout)
     return [Run(r["id"], c) for r in c.list_runs(experiment or "", pipeline or "", state or "",
-                                                 limit)]
+                                                 limit, newest_first)]
 
 
 def get_run(run_id: str, namespace: str = "default", home: Optional[str] = None,
             busy_timeout: Optional[float] = None) -> Run:
+    """The run with this id, or with the one id of this namespace that starts with it (as git
+    takes commit id prefixes): KeyError when none does, ValueError when several do."""
     c = client(home, namespace, busy_timeout)
-    c.get_run(run_id)
+    try:
+        c.get_run(run_id)
+    except KeyError:
+        run_id = c.resolve_run_id(run_id)
     return Run(run_id, c)
 
 

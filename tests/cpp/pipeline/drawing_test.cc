@@ -17,7 +17,8 @@ namespace {
 // Liang-Barsky clipping against the box shrunk by `inset`.
 bool CrossesInside(std::pair<double, double> p, std::pair<double, double> q, const Box& b,
                    double inset = 0.5) {
-  double x0 = b.x + inset, x1 = b.x + b.width - inset, y0 = b.y + inset, y1 = b.y + b.height - inset;
+  double x0 = b.x + inset, x1 = b.x + b.width - inset, y0 = b.y + inset,
+         y1 = b.y + b.height - inset;
   double t0 = 0, t1 = 1, dx = q.first - p.first, dy = q.second - p.second;
   auto clip = [&](double pp, double qq) {
     if (pp == 0) return qq >= 0;
@@ -36,8 +37,7 @@ bool CrossesInside(std::pair<double, double> p, std::pair<double, double> q, con
 }
 
 bool Overlap(const Box& a, const Box& b) {
-  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height &&
-         b.y < a.y + a.height;
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
 }
 
 // The properties every drawing must have, whatever the graph.
@@ -100,7 +100,8 @@ TEST(DagDrawing, RandomGraphsAreDrawnWithoutOverlapsOrEdgesUnderBoxes) {
   for (int round = 0; round < 40; ++round) {
     int n = 2 + static_cast<int>(rng() % 25);
     std::vector<std::string> names;
-    for (int i = 0; i < n; ++i) names.push_back(absl::StrCat("task-", i, std::string(rng() % 30, 'x')));
+    for (int i = 0; i < n; ++i)
+      names.push_back(absl::StrCat("task-", i, std::string(rng() % 30, 'x')));
     std::vector<std::pair<int, int>> edges;
     for (int i = 1; i < n; ++i) {
       for (int k = static_cast<int>(rng() % 3); k > 0; --k) edges.emplace_back(rng() % i, i);
