@@ -14,7 +14,7 @@ FUZZ_SECONDS ?= 30
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
 
-.PHONY: demo test test-cpp test-python test-nocuda test-tsan test-asan fuzz deps venv build install bench gpu-check lint clean
+.PHONY: demo notebook test test-cpp test-python test-nocuda test-tsan test-asan fuzz deps venv build install bench gpu-check lint clean
 
 # The quickstart, then the C++ trainer built against the installed library (no Python inside).
 demo: install
@@ -27,6 +27,11 @@ demo: install
 	build/app/train_digits_cpp build/digits.csv build/digits_model
 
 test: test-cpp test-python
+
+# JupyterLab on examples/ with the venv's kernel (jupyterlab is installed on first use).
+notebook: install
+	$(PY) -m pip install -q "jupyterlab>=4"
+	cd examples && $(abspath $(VENV))/bin/jupyter lab --no-browser --ip=127.0.0.1
 
 deps:
 	bash scripts/install-deps.sh

@@ -69,8 +69,18 @@ def __getattr__(name):
     raise AttributeError(f"module 'mlcore' has no attribute '{name}'")
 
 
+def _subpackages():
+    """mlcore's public subpackages and modules (nn, hpo, optim, pipelines, dist, serve, ...),
+    found on disk without importing them, so tab completion lists them before first use."""
+    import os
+    import pkgutil
+
+    return {info.name for info in pkgutil.iter_modules([os.path.dirname(__file__)])
+            if not info.name.startswith("_")}
+
+
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | _subpackages())
 
 
 __all__ = [

@@ -53,7 +53,7 @@ def test_hpo_notebook_runs(tmp_path):
     assert all(name in svgs[1] for name in ("learning_rate", "alpha", "hidden", "batch_size"))
 
     # The study is stored where the notebook said.
-    con = sqlite3.connect(tmp_path / "hpo-digits.db")
+    con = sqlite3.connect(tmp_path / "outputs" / "hpo-digits.db")
     rows = con.execute("SELECT COUNT(*) FROM hpo_trials t JOIN hpo_studies s USING (study_id) "
                        "WHERE s.name = 'digits-mlp'").fetchone()
     con.close()

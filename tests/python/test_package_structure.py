@@ -96,3 +96,14 @@ def test_each_submodule_imports_alone():
         r = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True,
                            text=True)
         assert r.returncode == 0, f"import {name} alone failed:\n{r.stderr}"
+
+
+def test_dir_lists_the_subpackages_before_they_load():
+    # Tab completion in a notebook calls dir(mlcore): the lazily loaded subpackages must be
+    # there without being imported.
+    code = ("import sys, mlcore; names = dir(mlcore); "
+            "print(all(n in names for n in ('nn', 'hpo', 'optim', 'pipelines')), "
+            "'mlcore.nn' in sys.modules, '_mlcore' not in [n for n in names if n.startswith('_c')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False", "True"]

@@ -26,4 +26,4 @@ def test_pipelines_notebook_runs(tmp_path):
     accuracy = float(outputs.split("accuracy: ")[1].split()[0])
     assert accuracy > 0.9
     assert "cached run: ['cached', 'cached', 'cached']" in outputs
-    assert (tmp_path / "digits.yaml").exists()
+    assert (tmp_path / "outputs" / "digits.yaml").exists()
