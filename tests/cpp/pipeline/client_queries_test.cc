@@ -42,9 +42,8 @@ TEST(ClientQueries, RunIdsResolveFromUniquePrefixes) {
     // The shortest prefix no other id shares resolves to this one.
     for (size_t n = 1; n <= id.size(); ++n) {
       std::string prefix = id.substr(0, n);
-      int sharing = static_cast<int>(std::count_if(ids.begin(), ids.end(), [&](const auto& o) {
-        return o.compare(0, n, prefix) == 0;
-      }));
+      int sharing = static_cast<int>(std::count_if(
+          ids.begin(), ids.end(), [&](const auto& o) { return o.compare(0, n, prefix) == 0; }));
       auto got = client->ResolveRunId(prefix);
       if (sharing == 1) {
         ASSERT_TRUE(got.ok()) << got.status();
@@ -60,8 +59,7 @@ TEST(ClientQueries, RunIdsResolveFromUniquePrefixes) {
   EXPECT_EQ(client->ResolveRunId("").status().code(), absl::StatusCode::kInvalidArgument);
   // Another namespace's runs are not candidates.
   auto other = home.Open("elsewhere");
-  EXPECT_EQ(other->ResolveRunId(ids[0].substr(0, 8)).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(other->ResolveRunId(ids[0].substr(0, 8)).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST(ClientQueries, UnknownStatesAreRefusedAndNewestFirstReverses) {
