@@ -26,17 +26,39 @@ inline py::dict HistoryDict(const nn::History& h) {
   return d;
 }
 
+// A Python callback: an mlcore.nn one, or any object with on_epoch_end(epoch, logs) and/or
+// Keras's on_train_batch_end(batch, logs) (given logs["epoch"] and, when known,
+// logs["batches"]: the epoch's batch count).
 inline std::shared_ptr<nn::Callback> ToCallback(const py::handle& obj) {
   if (py::isinstance<nn::Callback>(obj)) return obj.cast<std::shared_ptr<nn::Callback>>();
-  if (!py::hasattr(obj, "on_epoch_end")) {
-    throw py::type_error("callbacks must be mlcore.nn callbacks or objects with on_epoch_end");
+  const bool epochs = py::hasattr(obj, "on_epoch_end");
+  const bool batches = py::hasattr(obj, "on_train_batch_end");
+  if (!epochs && !batches) {
+    throw py::type_error(
+        "callbacks must be mlcore.nn callbacks or objects with on_epoch_end or "
+        "on_train_batch_end");
   }
-  PyCallable fn(py::reinterpret_borrow<py::object>(obj.attr("on_epoch_end")));
-  return nn::LambdaCallback([fn](int epoch, const nn::Logs& logs) -> StatusOr<bool> {
-    py::gil_scoped_acquire gil;  // first: outlives `r`
-    MLCORE_ASSIGN_OR_RETURN(py::object r, fn.Call(epoch, logs));
-    return py::bool_(r).cast<bool>();
-  });
+  nn::EpochFn on_epoch;
+  if (epochs) {
+    PyCallable fn(py::reinterpret_borrow<py::object>(obj.attr("on_epoch_end")));
+    on_epoch = [fn](int epoch, const nn::Logs& logs) -> StatusOr<bool> {
+      py::gil_scoped_acquire gil;  // first: outlives `r`
+      MLCORE_ASSIGN_OR_RETURN(py::object r, fn.Call(epoch, logs));
+      return py::bool_(r).cast<bool>();
+    };
+  }
+  nn::BatchFn on_batch;
+  if (batches) {
+    PyCallable fn(py::reinterpret_borrow<py::object>(obj.attr("on_train_batch_end")));
+    on_batch = [fn](int epoch, int64_t batch, int64_t count, const nn::Logs& logs) -> Status {
+      nn::Logs with = logs;
+      with["epoch"] = epoch;
+      if (count >= 0) with["batches"] = static_cast<double>(count);
+      py::gil_scoped_acquire gil;
+      return fn.Call(batch, with).status();
+    };
+  }
+  return nn::LambdaCallback(std::move(on_epoch), std::move(on_batch));
 }
 
 // One TrainStep's numbers under the names Fit logs per epoch ("loss", "accuracy" when compiled

@@ -28,6 +28,7 @@ void ThrowIfError(const Status& status) {
   if (status.ok()) return;
   std::string message(status.message());
   if (IsTypeError(status)) throw py::type_error(message);
+  if (IsFileNotFound(status)) throw BuiltinError(PyExc_FileNotFoundError, message);
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kOutOfRange:

@@ -7,6 +7,8 @@ namespace mlcore {
 namespace {
 // The payload key that marks an InvalidArgument status as a type error.
 constexpr char kTypeErrorPayload[] = "mlcore.dev/type_error";
+// The payload key that marks a NotFound status as a missing file.
+constexpr char kFileNotFoundPayload[] = "mlcore.dev/file_not_found";
 }  // namespace
 
 Status TypeError(std::string_view message) {
@@ -18,6 +20,17 @@ Status TypeError(std::string_view message) {
 bool IsTypeError(const Status& status) {
   return status.code() == absl::StatusCode::kInvalidArgument &&
          status.GetPayload(kTypeErrorPayload).has_value();
+}
+
+Status FileNotFound(std::string_view message) {
+  Status status = absl::NotFoundError(internal::AV(message));
+  status.SetPayload(kFileNotFoundPayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsFileNotFound(const Status& status) {
+  return status.code() == absl::StatusCode::kNotFound &&
+         status.GetPayload(kFileNotFoundPayload).has_value();
 }
 
 }  // namespace mlcore

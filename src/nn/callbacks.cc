@@ -107,9 +107,10 @@ class CheckpointCallback : public Callback {
 
 class ProgressCallback : public Callback {
  public:
-  explicit ProgressCallback(std::ostream* out) : out_(out) {}
+  ProgressCallback(std::ostream* out, int epochs) : out_(out), epochs_(epochs) {}
   Status OnEpochEnd(Model&, int epoch, const Logs& logs, bool*) override {
     std::string line = "epoch " + std::to_string(epoch + 1);
+    if (epochs_ > 0) line += "/" + std::to_string(epochs_);
     for (const auto& [k, v] : logs) line += absl::StrFormat(" - %s %.4g", k, v);
     *out_ << line << std::endl;
     return absl::OkStatus();
@@ -117,6 +118,7 @@ class ProgressCallback : public Callback {
 
  private:
   std::ostream* out_;
+  int epochs_;
 };
 
 class ReporterCallback : public Callback {
@@ -137,15 +139,21 @@ class ReporterCallback : public Callback {
 
 class Lambda : public Callback {
  public:
-  explicit Lambda(EpochFn fn) : fn_(std::move(fn)) {}
+  Lambda(EpochFn fn, BatchFn on_batch) : fn_(std::move(fn)), on_batch_(std::move(on_batch)) {}
   Status OnEpochEnd(Model&, int epoch, const Logs& logs, bool* stop) override {
+    if (!fn_) return absl::OkStatus();
     MLCORE_ASSIGN_OR_RETURN(bool s, fn_(epoch, logs));
     if (s) *stop = true;
     return absl::OkStatus();
   }
+  bool WantsBatches() const override { return on_batch_ != nullptr; }
+  Status OnBatchEnd(Model&, int epoch, int64_t batch, int64_t batches, const Logs& logs) override {
+    return on_batch_(epoch, batch, batches, logs);
+  }
 
  private:
   EpochFn fn_;
+  BatchFn on_batch_;
 };
 
 }  // namespace
@@ -166,16 +174,16 @@ StatusOr<std::shared_ptr<Callback>> ModelCheckpoint(CheckpointOptions options) {
       std::make_shared<CheckpointCallback>(std::move(options), maximize));
 }
 
-std::shared_ptr<Callback> ProgressLogger(std::ostream* out) {
-  return std::make_shared<ProgressCallback>(out);
+std::shared_ptr<Callback> ProgressLogger(std::ostream* out, int epochs) {
+  return std::make_shared<ProgressCallback>(out, epochs);
 }
 
 std::shared_ptr<Callback> Reporter(std::string monitor, ReportFn report) {
   return std::make_shared<ReporterCallback>(std::move(monitor), std::move(report));
 }
 
-std::shared_ptr<Callback> LambdaCallback(EpochFn fn) {
-  return std::make_shared<Lambda>(std::move(fn));
+std::shared_ptr<Callback> LambdaCallback(EpochFn fn, BatchFn on_batch) {
+  return std::make_shared<Lambda>(std::move(fn), std::move(on_batch));
 }
 
 }  // namespace mlcore::nn

@@ -165,6 +165,17 @@ Status Model::EpochEnd(const FitOptions& options, int epoch, const EpochTotals& 
   return absl::OkStatus();
 }
 
+Status Model::BatchEnd(const FitOptions& options, int epoch, int64_t batch, int64_t batches,
+                       const EpochTotals& totals) {
+  Logs logs;
+  for (auto& cb : options.callbacks) {
+    if (!cb->WantsBatches()) continue;
+    if (logs.empty()) logs = totals.ToLogs(output_names(), want_accuracy_);
+    MLCORE_RETURN_IF_ERROR(cb->OnBatchEnd(*this, epoch, batch, batches, logs));
+  }
+  return absl::OkStatus();
+}
+
 StatusOr<History> Model::Fit(const TensorList& x, const TensorList& y, const FitOptions& options) {
   std::lock_guard<std::recursive_mutex> training(training_mu_);
   MLCORE_RETURN_IF_ERROR(CheckCompiled("Fit"));
@@ -226,6 +237,7 @@ StatusOr<History> Model::Fit(const TensorList& x, const TensorList& y, const Fit
       StatusOr<StepResult> step = TrainStep(bx, by, bw, options.class_weight);
       if (!step.ok()) return AtBatch(step.status(), epoch, begin / bs);
       totals.AddBatch(*step, end - begin);
+      MLCORE_RETURN_IF_ERROR(BatchEnd(options, epoch, begin / bs, (n + bs - 1) / bs, totals));
     }
     return totals;
   });
@@ -261,6 +273,7 @@ StatusOr<History> Model::Fit(Dataset& data, const FitOptions& options) {
       StatusOr<StepResult> step = TrainStep(e.inputs, e.targets, Tensor(), options.class_weight);
       if (!step.ok()) return AtBatch(step.status(), epoch, batch);
       totals.AddBatch(*step, rows);
+      MLCORE_RETURN_IF_ERROR(BatchEnd(options, epoch, batch, -1, totals));
     }
     return totals;
   });

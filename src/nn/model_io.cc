@@ -102,7 +102,7 @@ Status WriteTextFile(const std::string& path, const std::string& text) {
 
 StatusOr<Json> ReadJsonFile(const std::string& path) {
   std::ifstream in(path);
-  if (!in) return absl::NotFoundError("checkpoint file " + path + " is missing");
+  if (!in) return FileNotFound("checkpoint file " + path + " is missing");
   std::stringstream ss;
   ss << in.rdbuf();
   Json j = Json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);

@@ -73,19 +73,32 @@ std::string EventHeader(int64_t step) {
   return e;
 }
 
+// Keras's layout: training scalars in <log_dir>/train, validation ones (val_loss, ...) in
+// <log_dir>/validation under the same tags (epoch_loss, ...), so TensorBoard overlays the two
+// runs' curves. The validation run is created on the first epoch that has validation logs.
 class TensorBoardCallback : public Callback {
  public:
-  explicit TensorBoardCallback(std::unique_ptr<SummaryWriter> writer)
-      : writer_(std::move(writer)) {}
+  TensorBoardCallback(std::string log_dir, std::unique_ptr<SummaryWriter> train)
+      : log_dir_(std::move(log_dir)), train_(std::move(train)) {}
   Status OnEpochEnd(Model&, int epoch, const Logs& logs, bool*) override {
     for (const auto& [key, value] : logs) {
-      MLCORE_RETURN_IF_ERROR(writer_->AddScalar("epoch_" + key, value, epoch));
+      if (key.rfind("val_", 0) == 0) {
+        if (validation_ == nullptr) {
+          MLCORE_ASSIGN_OR_RETURN(validation_, SummaryWriter::Open(log_dir_ + "/validation"));
+        }
+        MLCORE_RETURN_IF_ERROR(validation_->AddScalar("epoch_" + key.substr(4), value, epoch));
+      } else {
+        MLCORE_RETURN_IF_ERROR(train_->AddScalar("epoch_" + key, value, epoch));
+      }
     }
-    return writer_->Flush();
+    if (validation_ != nullptr) MLCORE_RETURN_IF_ERROR(validation_->Flush());
+    return train_->Flush();
   }
 
  private:
-  std::unique_ptr<SummaryWriter> writer_;
+  std::string log_dir_;
+  std::unique_ptr<SummaryWriter> train_;
+  std::unique_ptr<SummaryWriter> validation_;
 };
 
 }  // namespace
@@ -146,8 +159,10 @@ Status SummaryWriter::Flush() {
 }
 
 StatusOr<std::shared_ptr<Callback>> TensorBoard(const std::string& log_dir) {
-  MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<SummaryWriter> writer, SummaryWriter::Open(log_dir));
-  return std::shared_ptr<Callback>(std::make_shared<TensorBoardCallback>(std::move(writer)));
+  MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<SummaryWriter> writer,
+                          SummaryWriter::Open(log_dir + "/train"));
+  return std::shared_ptr<Callback>(
+      std::make_shared<TensorBoardCallback>(log_dir, std::move(writer)));
 }
 
 }  // namespace mlcore::nn

@@ -19,6 +19,10 @@ using StatusOr = absl::StatusOr<T>;
 Status TypeError(std::string_view message);
 // True for statuses made by TypeError().
 bool IsTypeError(const Status& status);
+// A NotFound status marked as a missing file or directory (Python: FileNotFoundError, where
+// other NotFound statuses, for unknown names, are KeyError).
+Status FileNotFound(std::string_view message);
+bool IsFileNotFound(const Status& status);
 
 }  // namespace mlcore
 

@@ -24,6 +24,15 @@ class Callback {
   // this epoch; a non-OK status aborts Fit with that status.
   virtual Status OnEpochEnd(Model& model, int epoch, const Logs& logs, bool* stop) = 0;
   virtual Status OnTrainEnd(Model& model) { return absl::OkStatus(); }
+  // Only callbacks that say so see batches (a progress bar with an ETA): Fit then calls
+  // OnBatchEnd after each training batch with the epoch's running logs ("loss", "accuracy"
+  // averaged over the batches so far), the batch number (0-based) and the epoch's batch count
+  // (-1 when unknown: a Dataset). Others cost nothing per batch.
+  virtual bool WantsBatches() const { return false; }
+  virtual Status OnBatchEnd(Model& model, int epoch, int64_t batch, int64_t batches,
+                            const Logs& logs) {
+    return absl::OkStatus();
+  }
 };
 
 struct EarlyStoppingOptions {
@@ -49,16 +58,19 @@ struct CheckpointOptions {
 };
 StatusOr<std::shared_ptr<Callback>> ModelCheckpoint(CheckpointOptions options);
 
-// One line per epoch ("epoch 3/10 - loss 0.1234 - accuracy 0.9650 - ...") on `out`.
-std::shared_ptr<Callback> ProgressLogger(std::ostream* out);
+// One line per epoch on `out`: "epoch 3/10 - accuracy 0.965 - loss 0.1234 - ..." with the
+// epoch count when `epochs` > 0 is given, "epoch 3 - ..." without it.
+std::shared_ptr<Callback> ProgressLogger(std::ostream* out, int epochs = 0);
 
 // Reports logs[monitor] each epoch to `report(value, epoch)`, which returns true to stop
 // training (an HPO trial being pruned). A missing monitor is a NotFound error naming the keys.
 using ReportFn = std::function<StatusOr<bool>(double value, int epoch)>;
 std::shared_ptr<Callback> Reporter(std::string monitor, ReportFn report);
 
-// Any function of the logs; returns true to stop.
+// Any function of the logs; returns true to stop. With `on_batch` (not null) it also sees every
+// training batch, as Callback::OnBatchEnd describes.
 using EpochFn = std::function<StatusOr<bool>(int epoch, const Logs& logs)>;
-std::shared_ptr<Callback> LambdaCallback(EpochFn fn);
+using BatchFn = std::function<Status(int epoch, int64_t batch, int64_t batches, const Logs& logs)>;
+std::shared_ptr<Callback> LambdaCallback(EpochFn fn, BatchFn on_batch = nullptr);
 
 }  // namespace mlcore::nn

@@ -294,6 +294,9 @@ class Model {
                                 const std::function<StatusOr<EpochTotals>(int)>& run_epoch);
   Status EpochEnd(const FitOptions& options, int epoch, const EpochTotals& totals, History& history,
                   bool* stop);
+  // Callback::OnBatchEnd for the callbacks that want batches (none: nothing is computed).
+  Status BatchEnd(const FitOptions& options, int epoch, int64_t batch, int64_t batches,
+                  const EpochTotals& totals);
   Status CheckCompiled(const char* what) const;
   // fit_bf16_ when the caller is the Fit's thread, else -1 (the caller holds state_mu_).
   int FitPrecision() const;

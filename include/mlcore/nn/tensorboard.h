@@ -34,8 +34,10 @@ class SummaryWriter {
   std::FILE* file_;
 };
 
-// Writes every value of each epoch's logs as a scalar named "epoch_<key>" ("epoch_loss",
-// "epoch_val_accuracy", "epoch_lr"), step = epoch, flushing after each epoch.
+// Writes each epoch's logs as scalars, step = epoch, flushing after each epoch, laid out as
+// Keras does: training values in the run <log_dir>/train as "epoch_<key>" ("epoch_loss",
+// "epoch_accuracy", "epoch_lr"), validation values in the run <log_dir>/validation under the
+// same tags without the "val_" prefix ("val_loss" -> "epoch_loss"), so the curves overlay.
 StatusOr<std::shared_ptr<Callback>> TensorBoard(const std::string& log_dir);
 
 }  // namespace mlcore::nn

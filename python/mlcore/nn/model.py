@@ -80,22 +80,28 @@ class Model:
 
     def compile(self, optimizer, loss="cross_entropy", metrics=(), schedule=None,
                 clip_grad_norm=0.0, on_non_finite="stop", loss_weights=None):
-        """``on_non_finite``: "stop" (fit raises) or "skip" (drop the batch, count it in
-        logs["skipped_steps"]) when a loss or gradient norm is NaN or infinite. With several
-        outputs the loss applies to each and the total is their sum weighted by
-        ``loss_weights``."""
+        """``optimizer``: an mlcore.optim optimizer or a name ("adam", "sgd", "adamw") with its
+        usual defaults, as Keras takes it. ``on_non_finite``: "stop" (fit raises) or "skip"
+        (drop the batch, count it in logs["skipped_steps"]) when a loss or gradient norm is NaN
+        or infinite. With several outputs the loss applies to each and the total is their sum
+        weighted by ``loss_weights``."""
+        from .. import optim
+
         if on_non_finite not in ("stop", "skip"):
             raise ValueError(f"on_non_finite must be 'stop' or 'skip', got {on_non_finite!r}")
-        self._compile_core(optimizer, loss, list(metrics), schedule, clip_grad_norm,
+        self._compile_core(optim.get(optimizer), loss, list(metrics), schedule, clip_grad_norm,
                            on_non_finite == "skip", list(loss_weights or []))
         self._loss = loss
 
     def fit(self, x, y=None, epochs=1, batch_size=32, validation_data=None, device="cpu",
             callbacks=(), shuffle=True, seed=0, initial_epoch=None, verbose=0,
-            precision=None, sample_weight=None, class_weight=None):
+            precision=None, sample_weight=None, class_weight=None, validation_split=0.0):
         """Trains and returns a History. ``x`` may be a batched mlcore.nn.Dataset (then ``y``,
         ``batch_size``, ``shuffle`` and ``seed`` are not used: the Dataset does that), and so may
-        ``validation_data``. ``verbose=1`` adds a ProgressBar. ``precision="bf16"`` multiplies
+        ``validation_data``. ``verbose=1`` draws a progress bar per epoch with an ETA (Keras's
+        verbose=1), ``verbose=2`` one line per epoch. ``validation_split`` (0 to 1) holds out
+        the last fraction of ``x``/``y`` (before shuffling, as Keras does) as validation data
+        when no ``validation_data`` is given. ``precision="bf16"`` multiplies
         in bf16 with float32 accumulation and float32 master weights (tensor cores on CUDA, an
         exact emulation on the CPU) for this call; None uses the model's ``precision``.
 
@@ -103,13 +109,20 @@ class Model:
         weight}, classes left out weigh 1; cross_entropy or binary_cross_entropy) follow Keras:
         a batch's loss is sum(w_i * loss_i) / batch_size and both weights multiply; accuracy
         stays unweighted. A Dataset fit takes class_weight only."""
-        from .callbacks import ProgressBar
+        from .callbacks import BatchProgressBar, ProgressBar
 
         callbacks = list(callbacks)
         precision = precision or ""
-        if verbose:
-            callbacks.append(ProgressBar(epochs))
+        if verbose not in (0, 1, 2, False, True):
+            raise ValueError(f"fit: verbose must be 0, 1 or 2, got {verbose!r}")
         start = self._model.epochs_trained if initial_epoch is None else initial_epoch
+        if verbose == 2:  # epochs count on from `start`, so the last is start + epochs
+            callbacks.append(ProgressBar(start + epochs))
+        elif verbose:
+            callbacks.append(BatchProgressBar(start + epochs))
+        if validation_split:
+            x, y, sample_weight, validation_data = _split_off_validation(
+                x, y, sample_weight, validation_data, validation_split)
         weights = {}
         if sample_weight is not None:
             weights["sample_weight"] = _sample_weight(sample_weight)
@@ -144,8 +157,21 @@ class Model:
 
     def predict(self, x, batch_size=256):
         """Model outputs (logits for classifiers) as a numpy array, or a list of arrays for a
-        model with several outputs."""
+        model with several outputs. ``predict_proba`` gives class probabilities."""
         return self._outputs(self._model.predict(self._x(x), batch_size))
+
+    def predict_proba(self, x, batch_size=256):
+        """Class probabilities (as scikit-learn's predict_proba): the softmax of the logits
+        for a model compiled with cross_entropy (rows sum to 1), the sigmoid for
+        binary_cross_entropy. ValueError for other losses (their outputs are not scores)."""
+        outs = self._model.predict(self._x(x), batch_size)
+        probs = _models().probabilities(self._model, _as_list(outs))
+        return self._outputs(probs if isinstance(outs, list) else probs[0])
+
+    def summary(self, print_fn=None):
+        """Prints a table of the layers (name, type, output shape, parameters) and the totals,
+        as Keras's summary does; ``print_fn`` receives the text instead of print."""
+        (print_fn or print)(_models().model_summary(self._model))
 
     def train_on_batch(self, x, y, return_dict=False, sample_weight=None, class_weight=None):
         """One training step on one batch (Keras's ``train_on_batch``): forward, loss,
@@ -232,6 +258,30 @@ class Sequential(Model):
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Sequential([{inner}])"
+
+
+def _split_off_validation(x, y, sample_weight, validation_data, fraction):
+    """Keras's validation_split: the last `fraction` of the rows (before any shuffling) as
+    validation data, taken as views (no copies)."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fit: validation_split must be in (0, 1), got {fraction!r}")
+    if validation_data is not None:
+        raise ValueError("fit: give validation_data or validation_split, not both")
+    if _is_dataset(x) or y is None:
+        raise ValueError("fit: validation_split takes in-memory arrays (x, y), not a Dataset")
+    xs, ys = _as_list(x), _as_list(y)
+    n = len(xs[0])
+    keep = n - int(n * fraction)
+    if keep <= 0 or keep == n:
+        raise ValueError(f"fit: validation_split={fraction} of {n} samples leaves "
+                         f"{keep} for training and {n - keep} for validation")
+    head = [v[:keep] for v in xs], [v[:keep] for v in ys]
+    tail = [v[keep:] for v in xs], [v[keep:] for v in ys]
+    one = not isinstance(x, (list, tuple))
+    pick = (lambda vs: vs[0]) if one else (lambda vs: vs)
+    pick_y = (lambda vs: vs[0]) if not isinstance(y, (list, tuple)) else (lambda vs: vs)
+    weights = None if sample_weight is None else np.asarray(sample_weight)[:keep]
+    return pick(head[0]), pick_y(head[1]), weights, (pick(tail[0]), pick_y(tail[1]))
 
 
 def _models():

@@ -25,6 +25,18 @@ def AdamW(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01) -> Optimizer
     return _optim.adam(lr, betas[0], betas[1], eps, weight_decay, True)
 
 
+def get(identifier) -> Optimizer:
+    """An optimizer from what ``compile`` accepts (as keras.optimizers.get): an Optimizer
+    object, or a registered name ("adam", "adamw", "sgd", any case) with its usual defaults
+    (Adam and AdamW lr 1e-3, SGD lr 0.01). ValueError listing the names for an unknown one."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        return _optim.make_optimizer(identifier.lower(), {})
+    raise TypeError("optimizer must be an mlcore.optim optimizer (mlcore.optim.Adam(...)) or a "
+                    f"name such as 'adam', got {type(identifier).__name__}")
+
+
 def StepDecay(step_size, gamma) -> LRSchedule:
     """lr * gamma ** (step // step_size), counted in optimizer steps (batches)."""
     return _optim.step_decay(step_size, gamma)
@@ -41,4 +53,4 @@ def LinearWarmup(warmup_steps, after=None) -> LRSchedule:
 
 
 __all__ = ["Adam", "AdamW", "CosineDecay", "LRSchedule", "LinearWarmup", "Optimizer", "SGD",
-           "StepDecay"]
+           "StepDecay", "get"]

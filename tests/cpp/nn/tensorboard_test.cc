@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "mlcore/nn/sequential.h"
+
 namespace mlcore::nn {
 namespace {
 
@@ -64,6 +66,42 @@ TEST(TensorBoardTest, RecordsAreFramedWithValidCrcs) {
   const float value = 0.25f;
   EXPECT_NE(events[1].find(std::string(reinterpret_cast<const char*>(&value), 4)),
             std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+std::string ReadDirFile(const std::filesystem::path& dir) {
+  std::string all;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    all += ss.str();
+  }
+  return all;
+}
+
+TEST(TensorBoardTest, TheCallbackWritesTrainingAndValidationAsTwoRunsWithTheSameTags) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("mlcore_tb_cb_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  {
+    auto cb = TensorBoard(dir.string());
+    ASSERT_TRUE(cb.ok()) << cb.status();
+    bool stop = false;
+    Sequential model;
+    ASSERT_TRUE((*cb)->OnEpochEnd(model, 0, {{"loss", 0.5}, {"lr", 0.1}}, &stop).ok());
+    EXPECT_FALSE(std::filesystem::exists(dir / "validation")) << "made on first validation logs";
+    ASSERT_TRUE((*cb)->OnEpochEnd(model, 1, {{"loss", 0.25}, {"val_loss", 0.75}}, &stop).ok());
+  }
+  const std::string train = ReadDirFile(dir / "train");
+  const std::string validation = ReadDirFile(dir / "validation");
+  EXPECT_NE(train.find("epoch_loss"), std::string::npos);
+  EXPECT_NE(train.find("epoch_lr"), std::string::npos);
+  EXPECT_EQ(train.find("val_"), std::string::npos);
+  EXPECT_NE(validation.find("epoch_loss"), std::string::npos);
+  EXPECT_EQ(validation.find("val_"), std::string::npos);
+  const float v = 0.75f;
+  EXPECT_NE(validation.find(std::string(reinterpret_cast<const char*>(&v), 4)), std::string::npos);
   std::filesystem::remove_all(dir);
 }
 
