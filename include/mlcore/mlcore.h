@@ -37,6 +37,7 @@
 #include "mlcore/nn/layer.h"
 #include "mlcore/nn/layers.h"
 #include "mlcore/nn/loss.h"
+#include "mlcore/nn/metric.h"
 #include "mlcore/nn/model.h"
 #include "mlcore/nn/parameter.h"
 #include "mlcore/nn/safetensors.h"
