@@ -56,6 +56,7 @@
 #include "mlcore/pipeline/io_type.h"
 #include "mlcore/pipeline/pipeline.h"
 #include "mlcore/pipeline/schedule.h"
+#include "mlcore/pipeline/task_main.h"
 #include "mlcore/store/artifact_store.h"
 #include "mlcore/store/metadata_store.h"
 #include "mlcore/store/statement.h"

@@ -43,7 +43,7 @@ std::string BuildId(const dl_phdr_info* info) {
       const char* desc = name + ((note->n_namesz + 3) & ~3u);
       if (note->n_type == NT_GNU_BUILD_ID && note->n_namesz == 4 &&
           std::string_view(name, 3) == "GNU" && desc + note->n_descsz <= end) {
-        return absl::BytesToHexString(std::string_view(desc, note->n_descsz));
+        return absl::BytesToHexString(absl::string_view(desc, note->n_descsz));
       }
       p = desc + ((note->n_descsz + 3) & ~3u);
     }
