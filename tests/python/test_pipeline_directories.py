@@ -27,6 +27,8 @@ def train_model(seed: int, model: Output[Model]):
 
 @mp.component(mode="subprocess")
 def predict(model: Input[Model]) -> list:
+    import os
+
     import numpy as np
 
     from mlcore import nn
@@ -71,7 +73,7 @@ def test_damaged_file_in_stored_model_is_detected():
     run = mp.run(train_and_predict).wait()
     assert run.status == "succeeded", run.error
     _, manifest = _manifest(run)
-    (weights,) = [f for f in manifest["files"] if f["path"].endswith(".safetensors")]
+    weights = [f for f in manifest["files"] if f["path"].endswith(".safetensors")][0]
     stored = mp.client().artifact_path(weights["digest"])
     os.chmod(stored, 0o644)
     with open(stored, "r+b") as f:  # same size, one byte flipped near the end
@@ -80,6 +82,9 @@ def test_damaged_file_in_stored_model_is_detected():
         f.seek(-1, os.SEEK_END)
         f.write(bytes([last[0] ^ 0xFF]))
     again = mp.run(train_and_predict).wait()
+    # The damaged tree is no cache hit: training runs again (seeded, so it writes the same
+    # bytes and finds the damaged copy in place), and the reader refuses the tree.
+    assert again.task("train-model").state == "succeeded"
     assert again.status == "failed"
     assert "input artifact 'model' (from train-model.model) is unusable" in again.error
     assert weights["path"] in again.error and "corrupted" in again.error
