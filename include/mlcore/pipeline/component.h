@@ -18,6 +18,13 @@
 #include "mlcore/core/status.h"
 #include "nlohmann/json.hpp"
 
+// The pipeline API passes nlohmann::json across the library boundary, and nlohmann_json puts
+// JSON_DIAGNOSTICS into the type's ABI: a program built with it would not link against the
+// library (built without it), or with older nlohmann_json would crash in it. Say so here.
+#if JSON_DIAGNOSTICS
+#error "mlcore was built without JSON_DIAGNOSTICS, which changes nlohmann::json's ABI: unset it"
+#endif
+
 namespace mlcore::pipeline {
 
 using Json = nlohmann::json;

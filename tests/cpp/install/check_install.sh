@@ -34,6 +34,15 @@ if ! ${CXX:-g++} "$consumer_dir/consumer.cc" -o "$work/pc_consumer" $pc_flags \
   echo "the consumer does not build with \$(pkg-config --cflags --libs mlcore): $pc_flags" >&2
   exit 1
 fi
+# JSON_DIAGNOSTICS changes nlohmann::json's ABI, which the pipeline API passes: refused when
+# compiling, with a message saying why, instead of a link error or a crash.
+if ${CXX:-g++} -DJSON_DIAGNOSTICS=1 -fsyntax-only "$consumer_dir/consumer.cc" $pc_flags \
+     >"$work/json-diagnostics.log" 2>&1 ||
+   ! grep -q "mlcore was built without JSON_DIAGNOSTICS" "$work/json-diagnostics.log"; then
+  cat "$work/json-diagnostics.log" >&2
+  echo "a program built with JSON_DIAGNOSTICS=1 is not refused with a clear message" >&2
+  exit 1
+fi
 # The programs must resolve libmlcore from the install prefix, not the build tree, and must not
 # pull in cuBLAS or cuDNN (libmlcore loads them on first GPU use).
 for program in build/quickstart_cpp build/train_digits_cpp build/pipeline_cpp \
