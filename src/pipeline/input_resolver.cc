@@ -251,7 +251,6 @@ StatusOr<InputBinding> InputResolver::PickBranch(const Task& task, const InputBi
 
 namespace {
 
-// Copies directory inputs of `list` under `dir` (named by item index) and points them there.
 bool HasDirectory(const ArtifactList& list) {
   for (const ArtifactRef& ref : list.artifacts) {
     if (ref.directory) return true;
@@ -262,6 +261,7 @@ bool HasDirectory(const ArtifactList& list) {
   return false;
 }
 
+// Copies the directory items of `list` under `dir` (named by item index) and points them there.
 Status MaterializeList(const store::ArtifactStore& artifacts, const std::string& dir,
                        ArtifactList& list) {
   for (size_t i = 0; i < list.artifacts.size(); ++i) {
