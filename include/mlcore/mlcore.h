@@ -53,6 +53,7 @@
 #include "mlcore/pipeline/component.h"
 #include "mlcore/pipeline/cron.h"
 #include "mlcore/pipeline/dag.h"
+#include "mlcore/pipeline/drawing.h"
 #include "mlcore/pipeline/io_type.h"
 #include "mlcore/pipeline/pipeline.h"
 #include "mlcore/pipeline/schedule.h"
