@@ -26,8 +26,7 @@ using nn::Sequential;
 using nn_bindings::HistoryDict;
 using nn_bindings::ToCallback;
 
-void BindLayers(py::module_& m) {
-  using py::arg;
+void BindLayerClass(py::module_& m) {
   py::class_<Layer, std::shared_ptr<Layer>>(m, "Layer", "One differentiable step of a model.")
       .def_property_readonly("type", &Layer::type)
       .def_property("name", &Layer::name, &Layer::set_name)
@@ -56,8 +55,22 @@ void BindLayers(py::module_& m) {
         return "<mlcore.nn " + l.type() + (l.name().empty() ? "" : " '" + l.name() + "'") + ">";
       });
   m.def(
+      "create_layer",
+      [](const std::string& type, const nn::LayerConfig& config) {
+        return Unwrap(nn::CreateLayer(type, config));
+      },
+      py::arg("type"), py::arg("config") = nn::LayerConfig{});
+  m.def("registered_layers", &nn::RegisteredLayers);
+}
+
+// Dense, the activations and the other layers without windows. Defaults come from the C++
+// option structs, so each is written once.
+void BindDenseLayers(py::module_& m) {
+  using py::arg;
+  const nn::DenseOptions dense;
+  m.def(
       "dense", [](int64_t units, bool use_bias) { return Unwrap(nn::Dense(units, {use_bias})); },
-      arg("units"), arg("use_bias") = true);
+      arg("units"), arg("use_bias") = dense.use_bias);
   m.def("relu", &nn::ReLU);
   m.def("gelu", &nn::GELU);
   m.def("tanh", &nn::Tanh);
@@ -69,86 +82,96 @@ void BindLayers(py::module_& m) {
       arg("rate"), arg("seed") = 0);
   m.def(
       "layer_norm", [](double eps) { return Unwrap(nn::LayerNorm(eps)); }, arg("eps") = 1e-5);
-  // Every window quantity arrives as a {height, width} pair (mlcore.nn spreads ints over both);
-  // padding_mode "" keeps the padding numbers, "valid" / "same" replace them.
-  const auto mode = [](const char* layer, const std::string& padding_mode) {
-    return padding_mode.empty() ? nn::PaddingMode::kExplicit
-                                : Unwrap(nn::ParsePaddingMode(layer, padding_mode));
-  };
-  m.def(
-      "conv2d",
-      [mode](int64_t filters, nn::HW kernel, nn::HW stride, nn::HW padding, nn::HW dilation,
-             bool use_bias, int64_t groups, const std::string& padding_mode) {
-        nn::Conv2dOptions o;
-        o.use_bias = use_bias;
-        o.groups = groups;
-        o.stride_hw = stride;
-        o.padding_hw = padding;
-        o.dilation_hw = dilation;
-        o.padding_mode = mode("Conv2d", padding_mode);
-        return Unwrap(nn::Conv2d(filters, kernel, o));
-      },
-      arg("filters"), arg("kernel_size"), arg("stride"), arg("padding"), arg("dilation"),
-      arg("use_bias") = true, arg("groups") = 1, arg("padding_mode") = "");
-  // stride std::nullopt: the window (PyTorch's default); divisor_override 0: none.
-  auto pool = [mode](const char* layer, std::optional<nn::HW> stride, nn::HW padding,
-                     bool ceil_mode, const std::string& padding_mode) {
-    nn::Pool2dOptions o;
-    o.stride_hw = stride;
-    o.padding_hw = padding;
-    o.ceil_mode = ceil_mode;
-    o.padding_mode = mode(layer, padding_mode);
-    return o;
-  };
-  m.def(
-      "max_pool2d",
-      [pool](nn::HW kernel, std::optional<nn::HW> stride, nn::HW padding, nn::HW dilation,
-             bool ceil_mode, const std::string& padding_mode) {
-        nn::Pool2dOptions o = pool("MaxPool2d", stride, padding, ceil_mode, padding_mode);
-        o.dilation_hw = dilation;
-        return Unwrap(nn::MaxPool2d(kernel, o));
-      },
-      arg("kernel_size"), arg("stride") = py::none(), arg("padding") = nn::HW{0, 0},
-      arg("dilation") = nn::HW{1, 1}, arg("ceil_mode") = false, arg("padding_mode") = "");
-  m.def(
-      "avg_pool2d",
-      [pool](nn::HW kernel, std::optional<nn::HW> stride, nn::HW padding, bool ceil_mode,
-             bool count_include_pad, int64_t divisor_override, const std::string& padding_mode) {
-        nn::Pool2dOptions o = pool("AvgPool2d", stride, padding, ceil_mode, padding_mode);
-        o.count_include_pad = count_include_pad;
-        o.divisor_override = divisor_override;
-        return Unwrap(nn::AvgPool2d(kernel, o));
-      },
-      arg("kernel_size"), arg("stride") = py::none(), arg("padding") = nn::HW{0, 0},
-      arg("ceil_mode") = false, arg("count_include_pad") = true, arg("divisor_override") = 0,
-      arg("padding_mode") = "");
-  m.def("global_avg_pool2d", &nn::GlobalAveragePooling2D);
-  m.def("global_max_pool2d", &nn::GlobalMaxPooling2D);
+  const nn::BatchNormOptions norm;
   m.def(
       "batch_norm1d",
       [](double momentum, double eps) {
         return Unwrap(nn::BatchNorm1d({momentum, eps}));
       },
-      arg("momentum") = 0.1, arg("eps") = 1e-5);
+      arg("momentum") = norm.momentum, arg("eps") = norm.eps);
   m.def(
       "batch_norm2d",
       [](double momentum, double eps) {
         return Unwrap(nn::BatchNorm2d({momentum, eps}));
       },
-      arg("momentum") = 0.1, arg("eps") = 1e-5);
+      arg("momentum") = norm.momentum, arg("eps") = norm.eps);
   m.def(
       "embedding",
       [](int64_t num_embeddings, int64_t dim) {
         return Unwrap(nn::Embedding(num_embeddings, dim));
       },
       arg("num_embeddings"), arg("dim"));
+}
+
+// Every window quantity arrives as a {height, width} pair (mlcore.nn spreads ints over both);
+// padding_mode "" keeps the padding numbers, "valid" / "same" replace them.
+nn::PaddingMode ModeOf(const char* layer, const std::string& padding_mode) {
+  return padding_mode.empty() ? nn::PaddingMode::kExplicit
+                              : Unwrap(nn::ParsePaddingMode(layer, padding_mode));
+}
+
+// stride std::nullopt: the window (PyTorch's default).
+nn::Pool2dOptions PoolOptions(const char* layer, std::optional<nn::HW> stride, nn::HW padding,
+                              bool ceil_mode, const std::string& padding_mode) {
+  nn::Pool2dOptions o;
+  o.stride_hw = stride;
+  o.padding_hw = padding;
+  o.ceil_mode = ceil_mode;
+  o.padding_mode = ModeOf(layer, padding_mode);
+  return o;
+}
+
+void BindConvLayers(py::module_& m) {
+  using py::arg;
+  const nn::Conv2dOptions conv;
   m.def(
-      "create_layer",
-      [](const std::string& type, const nn::LayerConfig& config) {
-        return Unwrap(nn::CreateLayer(type, config));
+      "conv2d",
+      [](int64_t filters, nn::HW kernel, nn::HW stride, nn::HW padding, nn::HW dilation,
+         bool use_bias, int64_t groups, const std::string& padding_mode) {
+        nn::Conv2dOptions o;
+        o.use_bias = use_bias;
+        o.groups = groups;
+        o.stride_hw = stride;
+        o.padding_hw = padding;
+        o.dilation_hw = dilation;
+        o.padding_mode = ModeOf("Conv2d", padding_mode);
+        return Unwrap(nn::Conv2d(filters, kernel, o));
       },
-      arg("type"), arg("config") = nn::LayerConfig{});
-  m.def("registered_layers", &nn::RegisteredLayers);
+      arg("filters"), arg("kernel_size"), arg("stride"), arg("padding"), arg("dilation"),
+      arg("use_bias") = conv.use_bias, arg("groups") = conv.groups, arg("padding_mode") = "");
+  const nn::Pool2dOptions pool;
+  const nn::HW no_padding{pool.padding, pool.padding};
+  m.def(
+      "max_pool2d",
+      [](nn::HW kernel, std::optional<nn::HW> stride, nn::HW padding, nn::HW dilation,
+         bool ceil_mode, const std::string& padding_mode) {
+        nn::Pool2dOptions o = PoolOptions("MaxPool2d", stride, padding, ceil_mode, padding_mode);
+        o.dilation_hw = dilation;
+        return Unwrap(nn::MaxPool2d(kernel, o));
+      },
+      arg("kernel_size"), arg("stride") = py::none(), arg("padding") = no_padding,
+      arg("dilation") = nn::HW{pool.dilation, pool.dilation}, arg("ceil_mode") = pool.ceil_mode,
+      arg("padding_mode") = "");
+  m.def(
+      "avg_pool2d",
+      [](nn::HW kernel, std::optional<nn::HW> stride, nn::HW padding, bool ceil_mode,
+         bool count_include_pad, int64_t divisor_override, const std::string& padding_mode) {
+        nn::Pool2dOptions o = PoolOptions("AvgPool2d", stride, padding, ceil_mode, padding_mode);
+        o.count_include_pad = count_include_pad;
+        o.divisor_override = divisor_override;
+        return Unwrap(nn::AvgPool2d(kernel, o));
+      },
+      arg("kernel_size"), arg("stride") = py::none(), arg("padding") = no_padding,
+      arg("ceil_mode") = pool.ceil_mode, arg("count_include_pad") = pool.count_include_pad,
+      arg("divisor_override") = pool.divisor_override, arg("padding_mode") = "");
+  m.def("global_avg_pool2d", &nn::GlobalAveragePooling2D);
+  m.def("global_max_pool2d", &nn::GlobalMaxPooling2D);
+}
+
+void BindLayers(py::module_& m) {
+  BindLayerClass(m);
+  BindDenseLayers(m);
+  BindConvLayers(m);
 }
 
 void BindCallbacks(py::module_& m) {
@@ -271,6 +294,10 @@ void BindSequential(py::module_& m) {
             Released([&] { return s.LoadWeights(dir); });
           },
           arg("directory"));
+}
+
+void BindCheckpoints(py::module_& m) {
+  using py::arg;
   m.def(
       "load_model",
       [](const std::string& dir) {
@@ -298,6 +325,7 @@ void BindNn(py::module_& m) {
   BindCallbacks(m);
   BindTensorBoard(m);
   BindSequential(m);
+  BindCheckpoints(m);
 }
 
 static BinderRegistration reg("nn", "Layers, Sequential models, callbacks, checkpoints", &BindNn);

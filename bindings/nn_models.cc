@@ -66,6 +66,37 @@ nn::FitOptions MakeFitOptions(int epochs, const py::list& callbacks, std::string
   return o;
 }
 
+// Dataset.from_generator: start() is called (with the GIL) at every pass for a fresh iterable.
+std::shared_ptr<Dataset> DatasetFromGenerator(py::object start, bool batched) {
+  PyCallable make(std::move(start), "Dataset generator");
+  return Dataset::FromGenerator(
+      [make]() -> StatusOr<Dataset::NextFn> {
+        py::gil_scoped_acquire gil;  // first: outlives the objects below
+        MLCORE_ASSIGN_OR_RETURN(py::object iterable, make.Call());
+        py::object iter;
+        try {
+          iter = py::iter(iterable);
+        } catch (py::error_already_set& e) {
+          return make.Raised(e);
+        }
+        PyCallable it(std::move(iter), "Dataset generator");
+        return Dataset::NextFn([it](nn::Element* out) -> StatusOr<bool> {
+          py::gil_scoped_acquire gil;
+          PyObject* item = PyIter_Next(it.get().ptr());
+          if (item == nullptr) {
+            if (PyErr_Occurred()) {
+              py::error_already_set e;
+              return it.Raised(e);
+            }
+            return false;
+          }
+          MLCORE_ASSIGN_OR_RETURN(*out, ToElement(py::reinterpret_steal<py::object>(item)));
+          return true;
+        });
+      },
+      batched);
+}
+
 void BindDataset(py::module_& m) {
   using py::arg;
   py::class_<PyIterator>(m, "DatasetIterator", "One pass over a Dataset.")
@@ -89,38 +120,7 @@ void BindDataset(py::module_& m) {
           [](TensorList x, TensorList y) { return Unwrap(Dataset::FromTensors(x, y)); },
           arg("inputs"), arg("targets"))
       .def_static(
-          "from_generator",
-          [](py::object start, bool batched) {
-            PyCallable make(std::move(start), "Dataset generator");
-            return Dataset::FromGenerator(
-                [make]() -> StatusOr<Dataset::NextFn> {
-                  py::gil_scoped_acquire gil;  // first: outlives the objects below
-                  MLCORE_ASSIGN_OR_RETURN(py::object iterable, make.Call());
-                  py::object iter;
-                  try {
-                    iter = py::iter(iterable);
-                  } catch (py::error_already_set& e) {
-                    return make.Raised(e);
-                  }
-                  PyCallable it(std::move(iter), "Dataset generator");
-                  return Dataset::NextFn([it](nn::Element* out) -> StatusOr<bool> {
-                    py::gil_scoped_acquire gil;
-                    PyObject* item = PyIter_Next(it.get().ptr());
-                    if (item == nullptr) {
-                      if (PyErr_Occurred()) {
-                        py::error_already_set e;
-                        return it.Raised(e);
-                      }
-                      return false;
-                    }
-                    MLCORE_ASSIGN_OR_RETURN(*out,
-                                            ToElement(py::reinterpret_steal<py::object>(item)));
-                    return true;
-                  });
-                },
-                batched);
-          },
-          arg("start"), arg("batched") = false,
+          "from_generator", &DatasetFromGenerator, arg("start"), arg("batched") = false,
           "start() returns an iterable of (inputs, targets) Tensor lists; called every pass.")
       .def(
           "shuffle",
@@ -178,7 +178,9 @@ void BindDatasetTraining(py::module_& m) {
       arg("model"), arg("data"));
 }
 
-void BindGraph(py::module_& m) {
+void BindModelLoading(py::module_& m);
+
+void BindGraphBuilder(py::module_& m) {
   using py::arg;
   py::class_<nn::NodeRef>(m, "Node", "A node of a graph under construction.")
       .def_readonly("id", &nn::NodeRef::id)
@@ -206,7 +208,11 @@ void BindGraph(py::module_& m) {
             return std::shared_ptr<GraphModel>(Unwrap(g.Finish(in, out, seed)));
           },
           arg("inputs"), arg("outputs"), arg("seed") = 0);
+}
 
+void BindGraph(py::module_& m) {
+  using py::arg;
+  BindGraphBuilder(m);
   py::class_<GraphModel, std::shared_ptr<GraphModel>> graph(m, "GraphModel",
                                                             "Layers wired as a graph.");
   nn_bindings::BindModelCommon(graph);
@@ -263,6 +269,11 @@ void BindGraph(py::module_& m) {
             return py::make_tuple(r.loss, r.correct, r.applied);
           },
           arg("x"), arg("y"), "One step; returns (loss, correct, applied).");
+  BindModelLoading(m);
+}
+
+void BindModelLoading(py::module_& m) {
+  using py::arg;
   m.def(
       "load_graph_model",
       [](const std::string& dir) {

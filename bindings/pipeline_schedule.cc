@@ -95,7 +95,35 @@ void BindCron(py::module_& m) {
       "naming the field and token for a bad expression, KeyError for an unknown time zone.");
 }
 
+// The defaults of ScheduleOptions and SchedulerOptions as Python sees them (what the bound
+// functions, mlcore.schedule, make_scheduler and the CLI default to): one source, the C++ structs.
+py::dict ScheduleDefaults() {
+  const ScheduleOptions d;
+  py::dict out;
+  out["time_zone"] = d.time_zone;
+  out["experiment"] = d.experiment;
+  out["max_concurrency"] = d.max_concurrency;
+  out["catchup"] = CatchUpName(d.catchup);
+  out["max_catchup"] = d.max_catchup;
+  return out;
+}
+
+py::dict SchedulerDefaults() {
+  const SchedulerOptions d;
+  py::dict out;
+  out["poll"] = absl::ToDoubleSeconds(d.poll);
+  out["misfire_grace"] = absl::ToDoubleSeconds(d.misfire_grace);
+  out["start_retries"] = d.start_retry.max_retries;
+  out["start_backoff"] = absl::ToDoubleSeconds(d.start_retry.backoff);
+  out["start_backoff_factor"] = d.start_retry.backoff_factor;
+  out["start_max_backoff"] = absl::ToDoubleSeconds(d.start_retry.max_backoff);
+  out["keep_fires"] = d.keep_fires;
+  return out;
+}
+
 void BindSchedules(py::module_& m) {
+  const ScheduleOptions d;
+  m.def("schedule_defaults", &ScheduleDefaults, "ScheduleOptions' defaults by argument name.");
   py::class_<Schedules>(m, "Schedules", "The schedules of one namespace (the Client's).")
       .def(py::init([](Client& client) { return Unwrap(Schedules::Open(&client)); }),
            py::arg("client"), py::keep_alive<1, 2>())
@@ -125,9 +153,11 @@ void BindSchedules(py::module_& m) {
             return ScheduleDict(Unwrap(std::move(r)));
           },
           py::arg("kind"), py::arg("pipeline"), py::arg("arguments") = "{}", py::arg("cron"),
-          py::arg("time_zone") = "UTC", py::arg("experiment") = "Default",
-          py::arg("max_concurrency") = 1, py::arg("catchup") = "skip", py::arg("max_catchup") = 100,
-          py::arg("name") = "", py::arg("start_after") = py::none(), py::arg("now") = py::none())
+          py::arg("time_zone") = d.time_zone, py::arg("experiment") = d.experiment,
+          py::arg("max_concurrency") = d.max_concurrency,
+          py::arg("catchup") = std::string(CatchUpName(d.catchup)),
+          py::arg("max_catchup") = d.max_catchup, py::arg("name") = d.name,
+          py::arg("start_after") = py::none(), py::arg("now") = py::none())
       .def(
           "get",
           [](Schedules& s, const std::string& id) { return ScheduleDict(Unwrap(s.Get(id))); },
@@ -171,6 +201,8 @@ void BindSchedules(py::module_& m) {
 }
 
 void BindScheduler(py::module_& m) {
+  const SchedulerOptions d;
+  m.def("scheduler_defaults", &SchedulerDefaults, "SchedulerOptions' defaults by argument name.");
   py::class_<Scheduler>(m, "Scheduler", "Fires due schedules of one namespace.")
       .def(py::init([](Client& client, std::optional<py::function> python_launcher, bool registered,
                        double poll, double misfire_grace, std::optional<py::function> now,
@@ -199,10 +231,13 @@ void BindScheduler(py::module_& m) {
              return Unwrap(Scheduler::Create(&client, std::move(o)));
            }),
            py::arg("client"), py::arg("python_launcher") = py::none(), py::arg("registered") = true,
-           py::arg("poll") = 30.0, py::arg("misfire_grace") = 60.0, py::arg("now") = py::none(),
-           py::arg("start_retries") = 3, py::arg("start_backoff") = 10.0,
-           py::arg("start_backoff_factor") = 2.0, py::arg("start_max_backoff") = 600.0,
-           py::arg("keep_fires") = 1000, py::keep_alive<1, 2>())
+           py::arg("poll") = absl::ToDoubleSeconds(d.poll),
+           py::arg("misfire_grace") = absl::ToDoubleSeconds(d.misfire_grace),
+           py::arg("now") = py::none(), py::arg("start_retries") = d.start_retry.max_retries,
+           py::arg("start_backoff") = absl::ToDoubleSeconds(d.start_retry.backoff),
+           py::arg("start_backoff_factor") = d.start_retry.backoff_factor,
+           py::arg("start_max_backoff") = absl::ToDoubleSeconds(d.start_retry.max_backoff),
+           py::arg("keep_fires") = d.keep_fires, py::keep_alive<1, 2>())
       .def("tick",
            [](Scheduler& s) {
              StatusOr<std::vector<ScheduleFire>> r;

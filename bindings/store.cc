@@ -71,22 +71,64 @@ std::string PathString(const std::optional<std::filesystem::path>& path) {
   return path.has_value() ? path->string() : std::string();
 }
 
+// MetadataStore.transaction: fn() in a write transaction, its exception re-raised after the
+// rollback.
+py::object RunTransaction(MetadataStore& self, const py::function& fn) {
+  py::object result = py::none();
+  std::exception_ptr raised;
+  Status status;
+  {
+    py::gil_scoped_release release;
+    status = self.Transaction([&]() -> Status {
+      py::gil_scoped_acquire acquire;
+      try {
+        result = fn();
+      } catch (...) {
+        raised = std::current_exception();
+        return absl::AbortedError("the transaction's function raised an exception");
+      }
+      return absl::OkStatus();
+    });
+  }
+  if (raised) std::rethrow_exception(raised);
+  ThrowIfError(status);
+  return result;
+}
+
+void Migrate(MetadataStore& self, const std::string& module, const py::iterable& migrations) {
+  std::vector<store::Migration> list;
+  for (py::handle item : migrations) {
+    auto [version, name, sql] = item.cast<std::tuple<int, std::string, std::string>>();
+    list.push_back({version, std::move(name), std::move(sql)});
+  }
+  py::gil_scoped_release release;
+  ThrowIfError(self.Migrate(module, list));
+}
+
+void BindMetadataStoreAdmin(py::class_<MetadataStore>& cls);
+void BindArtifactLookups(py::class_<ArtifactStore>& cls);
+void BindArtifactDirectories(py::class_<ArtifactStore>& cls);
+
 void BindMetadataStore(py::module_& m) {
-  py::class_<MetadataStore>(m, "MetadataStore",
-                            "The SQLite metadata store ($MLCORE_HOME/mlcore.db by default), in WAL "
-                            "mode, safe for several processes at once.")
-      .def(py::init([](std::optional<std::filesystem::path> path, double busy_timeout,
-                       bool create_if_missing, bool sync_on_commit) {
-             store::MetadataStoreOptions options;
-             options.path = PathString(path);
-             options.busy_timeout = absl::Seconds(busy_timeout);
-             options.create_if_missing = create_if_missing;
-             options.sync_on_commit = sync_on_commit;
-             py::gil_scoped_release release;
-             return Unwrap(MetadataStore::Open(options));
-           }),
-           py::arg("path") = py::none(), py::arg("busy_timeout") = 30.0,
-           py::arg("create_if_missing") = true, py::arg("sync_on_commit") = false)
+  const store::MetadataStoreOptions defaults;
+  py::class_<MetadataStore> cls(
+      m, "MetadataStore",
+      "The SQLite metadata store ($MLCORE_HOME/mlcore.db by default), in WAL "
+      "mode, safe for several processes at once.");
+  cls.def(py::init([](std::optional<std::filesystem::path> path, double busy_timeout,
+                      bool create_if_missing, bool sync_on_commit) {
+            store::MetadataStoreOptions options;
+            options.path = PathString(path);
+            options.busy_timeout = absl::Seconds(busy_timeout);
+            options.create_if_missing = create_if_missing;
+            options.sync_on_commit = sync_on_commit;
+            py::gil_scoped_release release;
+            return Unwrap(MetadataStore::Open(options));
+          }),
+          py::arg("path") = py::none(),
+          py::arg("busy_timeout") = absl::ToDoubleSeconds(defaults.busy_timeout),
+          py::arg("create_if_missing") = defaults.create_if_missing,
+          py::arg("sync_on_commit") = defaults.sync_on_commit)
       .def_property_readonly("path", &MetadataStore::path)
       .def(
           "execute",
@@ -108,44 +150,15 @@ void BindMetadataStore(py::module_& m) {
             ThrowIfError(self.Execute(sql));
           },
           py::arg("sql"), "Runs SQL statements that take no parameters.")
-      .def(
-          "transaction",
-          [](MetadataStore& self, const py::function& fn) {
-            py::object result = py::none();
-            std::exception_ptr raised;
-            Status status;
-            {
-              py::gil_scoped_release release;
-              status = self.Transaction([&]() -> Status {
-                py::gil_scoped_acquire acquire;
-                try {
-                  result = fn();
-                } catch (...) {
-                  raised = std::current_exception();
-                  return absl::AbortedError("the transaction's function raised an exception");
-                }
-                return absl::OkStatus();
-              });
-            }
-            if (raised) std::rethrow_exception(raised);
-            ThrowIfError(status);
-            return result;
-          },
-          py::arg("fn"),
-          "Calls fn() in a write transaction: commits when it returns (passing its result on), "
-          "rolls back and re-raises when it raises. Nested calls are savepoints.")
-      .def(
-          "migrate",
-          [](MetadataStore& self, const std::string& module, const py::iterable& migrations) {
-            std::vector<store::Migration> list;
-            for (py::handle item : migrations) {
-              auto [version, name, sql] = item.cast<std::tuple<int, std::string, std::string>>();
-              list.push_back({version, std::move(name), std::move(sql)});
-            }
-            py::gil_scoped_release release;
-            ThrowIfError(self.Migrate(module, list));
-          },
-          py::arg("module"), py::arg("migrations"),
+      .def("transaction", &RunTransaction, py::arg("fn"),
+           "Calls fn() in a write transaction: commits when it returns (passing its result on), "
+           "rolls back and re-raises when it raises. Nested calls are savepoints.");
+  BindMetadataStoreAdmin(cls);
+}
+
+// Migrations, integrity, properties and counters.
+void BindMetadataStoreAdmin(py::class_<MetadataStore>& cls) {
+  cls.def("migrate", &Migrate, py::arg("module"), py::arg("migrations"),
           "Applies the pending (version, name, sql) migrations of module, each once.")
       .def(
           "schema_version",
@@ -195,20 +208,22 @@ void BindArtifactStore(py::module_& m) {
         return "<Artifact sha256:" + a.digest + " " + std::to_string(a.size) + " bytes>";
       });
 
-  py::class_<ArtifactStore>(m, "ArtifactStore",
-                            "Content-addressed files ($MLCORE_HOME/artifacts by default), named "
-                            "by the sha256 of their content and written atomically.")
-      .def(py::init(
-               [](std::optional<std::filesystem::path> root, bool create_if_missing, bool sync) {
-                 store::ArtifactStoreOptions options;
-                 options.root = PathString(root);
-                 options.create_if_missing = create_if_missing;
-                 options.sync = sync;
-                 py::gil_scoped_release release;
-                 return Unwrap(ArtifactStore::Open(options));
-               }),
-           py::arg("root") = py::none(), py::arg("create_if_missing") = true,
-           py::arg("sync") = true)
+  const store::ArtifactStoreOptions defaults;
+  py::class_<ArtifactStore> cls(
+      m, "ArtifactStore",
+      "Content-addressed files ($MLCORE_HOME/artifacts by default), named "
+      "by the sha256 of their content and written atomically.");
+  cls.def(
+         py::init([](std::optional<std::filesystem::path> root, bool create_if_missing, bool sync) {
+           store::ArtifactStoreOptions options;
+           options.root = PathString(root);
+           options.create_if_missing = create_if_missing;
+           options.sync = sync;
+           py::gil_scoped_release release;
+           return Unwrap(ArtifactStore::Open(options));
+         }),
+         py::arg("root") = py::none(), py::arg("create_if_missing") = defaults.create_if_missing,
+         py::arg("sync") = defaults.sync)
       .def_property_readonly("root", &ArtifactStore::root)
       .def(
           "put",
@@ -238,13 +253,20 @@ void BindArtifactStore(py::module_& m) {
             return py::bytes(content);
           },
           py::arg("digest"), "The content; KeyError when the store does not hold the digest.")
-      .def(
-          "stat",
-          [](const ArtifactStore& self, const std::string& digest) {
-            py::gil_scoped_release release;
-            return Unwrap(self.Stat(digest));
-          },
-          py::arg("digest"))
+      .def("__repr__",
+           [](const ArtifactStore& self) { return "<ArtifactStore " + self.root() + ">"; });
+  BindArtifactLookups(cls);
+  BindArtifactDirectories(cls);
+}
+
+void BindArtifactLookups(py::class_<ArtifactStore>& cls) {
+  cls.def(
+         "stat",
+         [](const ArtifactStore& self, const std::string& digest) {
+           py::gil_scoped_release release;
+           return Unwrap(self.Stat(digest));
+         },
+         py::arg("digest"))
       .def(
           "contains",
           [](const ArtifactStore& self, const std::string& digest) {
@@ -269,9 +291,36 @@ void BindArtifactStore(py::module_& m) {
             py::gil_scoped_release release;
             ThrowIfError(self.Verify(digest));
           },
-          py::arg("digest"), "Recomputes the sha256; RuntimeError when the file was damaged.")
-      .def("__repr__",
-           [](const ArtifactStore& self) { return "<ArtifactStore " + self.root() + ">"; });
+          py::arg("digest"), "Recomputes the sha256; RuntimeError when the file was damaged.");
+}
+
+// A directory (a saved model) as one artifact: a manifest of its files' digests.
+void BindArtifactDirectories(py::class_<ArtifactStore>& cls) {
+  cls.def(
+         "put_directory",
+         [](ArtifactStore& self, const std::filesystem::path& path) {
+           py::gil_scoped_release release;
+           return Unwrap(self.PutDirectory(path.string()));
+         },
+         py::arg("path"),
+         "Stores every file below a directory, then its manifest; the manifest's Artifact names "
+         "the directory (equal trees, equal digests).")
+      .def(
+          "get_directory",
+          [](const ArtifactStore& self, const std::string& digest,
+             const std::filesystem::path& dest) {
+            py::gil_scoped_release release;
+            ThrowIfError(self.GetDirectory(digest, dest.string()));
+          },
+          py::arg("digest"), py::arg("dest"),
+          "Writes the directory to dest (which must not exist), checking every file's sha256.")
+      .def(
+          "verify_directory",
+          [](const ArtifactStore& self, const std::string& digest) {
+            py::gil_scoped_release release;
+            ThrowIfError(self.VerifyDirectory(digest));
+          },
+          py::arg("digest"), "Verify of the manifest and of every file it lists.");
 }
 
 }  // namespace

@@ -112,14 +112,36 @@ Device DeviceArg(const py::object& device) {
   return Unwrap(ParseDevice(py::str(device).cast<std::string>()));
 }
 
-}  // namespace
+// Tensor.__dlpack__ (the array API's protocol): a capsule of this tensor's memory, a copy when
+// `copy` asks for one; a cross-device request is BufferError.
+py::capsule DLPackExport(const Tensor& t, py::object stream, py::object max_version,
+                         py::object dl_device, py::object copy) {
+  // DLPack 1.x when the consumer says it understands it (max_version >= (1, 0)).
+  bool versioned = !max_version.is_none() && max_version.cast<std::pair<int, int>>().first >= 1;
+  if (!copy.is_none() && copy.cast<bool>()) {
+    Tensor c = Unwrap(t.Clone());
+    return ToDLPack(c, versioned);
+  }
+  if (!dl_device.is_none()) {
+    auto requested = dl_device.cast<std::pair<int, int>>();
+    auto mine = DLPackDevice(t).cast<std::pair<int, int>>();
+    if (requested != mine) {
+      PyErr_SetString(PyExc_BufferError,
+                      "mlcore.Tensor.__dlpack__: cross-device export needs copy; use "
+                      ".to(device) first");
+      throw py::error_already_set();
+    }
+  }
+  if (t.device().is_cuda()) {
+    // mlcore queues its kernels on the legacy default stream, which every stream
+    // the consumer names is ordered after; synchronising makes the hand-off safe.
+    py::gil_scoped_release release;
+    ThrowIfError(cuda::Synchronize(t.device().index));
+  }
+  return ToDLPack(t, versioned);
+}
 
-void BindTensor(py::module_& m) {
-  py::class_<Tensor> cls(m, "Tensor", py::buffer_protocol(), R"doc(
-A dense, contiguous, row-major array on the CPU or a CUDA device.
-
-np.asarray(t) and np.from_dlpack(t) view it without a copy; mlcore.from_numpy(a) and
-mlcore.from_dlpack(x) view other arrays without a copy.)doc");
+void BindTensorAttributes(py::class_<Tensor>& cls) {
   cls.def(py::init(&FromNumpy), py::arg("array"),
           "A zero-copy view of a C-contiguous, writable numpy array.")
       .def_buffer(&ToBuffer)
@@ -140,19 +162,21 @@ mlcore.from_dlpack(x) view other arrays without a copy.)doc");
       .def_property_readonly(
           "owns_memory", [](const Tensor& t) { return t.storage()->owns_memory(); },
           "False when the tensor views memory it borrowed (numpy, DLPack).")
-      .def("__len__",
-           [](const Tensor& t) {
-             if (t.dim() == 0) throw py::type_error("len() of a 0-dimensional tensor");
-             return t.shape()[0];
-           })
-      .def(
-          "to",
-          [](const Tensor& t, const py::object& device) {
-            Device target = DeviceArg(device);
-            py::gil_scoped_release release;
-            return Unwrap(t.To(target));
-          },
-          py::arg("device"), "A copy on `device` ('cpu', 'cuda', 'cuda:N').")
+      .def("__len__", [](const Tensor& t) {
+        if (t.dim() == 0) throw py::type_error("len() of a 0-dimensional tensor");
+        return t.shape()[0];
+      });
+}
+
+void BindTensorMethods(py::class_<Tensor>& cls) {
+  cls.def(
+         "to",
+         [](const Tensor& t, const py::object& device) {
+           Device target = DeviceArg(device);
+           py::gil_scoped_release release;
+           return Unwrap(t.To(target));
+         },
+         py::arg("device"), "A copy on `device` ('cpu', 'cuda', 'cuda:N').")
       .def("clone",
            [](const Tensor& t) {
              py::gil_scoped_release release;
@@ -183,40 +207,14 @@ mlcore.from_dlpack(x) view other arrays without a copy.)doc");
           [](const Tensor& t, int64_t start, int64_t stop) { return Unwrap(t.Slice(start, stop)); },
           py::arg("start"), py::arg("stop"), "A view of rows [start, stop).")
       .def("shares_memory_with", &Tensor::SharesStorageWith)
-      .def(
-          "__dlpack__",
-          [](const Tensor& t, py::object stream, py::object max_version, py::object dl_device,
-             py::object copy) {
-            // DLPack 1.x when the consumer says it understands it (max_version >= (1, 0)).
-            bool versioned =
-                !max_version.is_none() && max_version.cast<std::pair<int, int>>().first >= 1;
-            if (!copy.is_none() && copy.cast<bool>()) {
-              Tensor c = Unwrap(t.Clone());
-              return ToDLPack(c, versioned);
-            }
-            if (!dl_device.is_none()) {
-              auto requested = dl_device.cast<std::pair<int, int>>();
-              auto mine = DLPackDevice(t).cast<std::pair<int, int>>();
-              if (requested != mine) {
-                PyErr_SetString(PyExc_BufferError,
-                                "mlcore.Tensor.__dlpack__: cross-device export needs copy; use "
-                                ".to(device) first");
-                throw py::error_already_set();
-              }
-            }
-            if (t.device().is_cuda()) {
-              // mlcore queues its kernels on the legacy default stream, which every stream
-              // the consumer names is ordered after; synchronising makes the hand-off safe.
-              py::gil_scoped_release release;
-              ThrowIfError(cuda::Synchronize(t.device().index));
-            }
-            return ToDLPack(t, versioned);
-          },
-          py::kw_only(), py::arg("stream") = py::none(), py::arg("max_version") = py::none(),
-          py::arg("dl_device") = py::none(), py::arg("copy") = py::none())
+      .def("__dlpack__", &DLPackExport, py::kw_only(), py::arg("stream") = py::none(),
+           py::arg("max_version") = py::none(), py::arg("dl_device") = py::none(),
+           py::arg("copy") = py::none())
       .def("__dlpack_device__", &DLPackDevice)
       .def("__repr__", &Tensor::ToString);
+}
 
+void BindTensorFactories(py::module_& m) {
   py::implicitly_convertible<py::array, Tensor>();
 
   m.def("from_numpy", &FromNumpy, py::arg("array"),
@@ -242,6 +240,19 @@ mlcore.from_dlpack(x) view other arrays without a copy.)doc");
         return Unwrap(Tensor::Zeros(shape, dt, dev));
       },
       py::arg("shape"), py::arg("dtype") = "float32", py::arg("device") = "cpu");
+}
+
+}  // namespace
+
+void BindTensor(py::module_& m) {
+  py::class_<Tensor> cls(m, "Tensor", py::buffer_protocol(), R"doc(
+A dense, contiguous, row-major array on the CPU or a CUDA device.
+
+np.asarray(t) and np.from_dlpack(t) view it without a copy; mlcore.from_numpy(a) and
+mlcore.from_dlpack(x) view other arrays without a copy.)doc");
+  BindTensorAttributes(cls);
+  BindTensorMethods(cls);
+  BindTensorFactories(m);
 }
 
 }  // namespace mlcore::python

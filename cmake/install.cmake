@@ -16,3 +16,16 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/mlcoreConfigVersion
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/mlcoreConfig.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/mlcoreConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/mlcore)
+
+# Installed binaries and the installed library find libmlcore beside them (lib/ next to bin/)
+# without LD_LIBRARY_PATH. Set before the targets that install executables are created.
+set(CMAKE_INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
+set_target_properties(mlcore PROPERTIES INSTALL_RPATH "$ORIGIN")
+
+# mlcore.pc for builds without CMake. Its Requires are the pkg-config names of the Abseil and
+# nlohmann_json targets mlcore::mlcore links publicly (Debian ships a .pc for each).
+set(MLCORE_PC_REQUIRES "absl_status absl_statusor absl_strings absl_str_format \
+absl_synchronization absl_flat_hash_map absl_span absl_time nlohmann_json")
+file(RELATIVE_PATH MLCORE_PC_PREFIX_FROM_PCDIR "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
+configure_file(cmake/mlcore.pc.in ${CMAKE_CURRENT_BINARY_DIR}/mlcore.pc @ONLY)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/mlcore.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -8,6 +8,7 @@
 #include <shared_mutex>
 
 #include "mlcore/core/cuda.h"
+#include "mlcore/nn/metric.h"
 #include "mlcore/optim/clip.h"
 #include "nn/bf16.h"
 
@@ -94,11 +95,9 @@ Status Model::Compile(CompileOptions options) {
   }
   MLCORE_ASSIGN_OR_RETURN(std::shared_ptr<Loss> loss, MakeLoss(options.loss));
   bool accuracy = false;
-  for (const std::string& metric : options.metrics) {
-    if (metric != "accuracy" && metric != "acc") {
-      return absl::NotFoundError("unknown metric '" + metric + "'; known: accuracy");
-    }
-    accuracy = true;
+  for (const std::string& name : options.metrics) {
+    MLCORE_ASSIGN_OR_RETURN(MetricSpec metric, MakeMetric(name));
+    accuracy |= metric.kind == MetricKind::kAccuracy;
   }
   if (accuracy && loss->name() == "mse") {
     return absl::InvalidArgumentError("the accuracy metric needs a classification loss, not mse");

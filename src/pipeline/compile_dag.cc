@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "mlcore/pipeline/task_main.h"
 #include "pipeline/dag_compiler.h"
 
 namespace mlcore::pipeline::internal {
@@ -124,10 +125,18 @@ StatusOr<std::string> DagCompiler::OwnConditions(const Task& t, const std::strin
 Status DagCompiler::CompileTask(const Task& t, const std::string& s, Json* dag_tasks) {
   const pipeline::Component& c = *t.component;
   std::vector<std::string> command = c.command.empty() ? c.compile_command : c.command;
+  pipeline::Component with_runner;
+  if (command.empty() && c.fn && !options_.task_binary.empty()) {
+    // The C++ program itself runs the callable: RunTaskMain (task_main.h).
+    command = TaskMainCommand(options_.task_binary, c.name);
+    with_runner = c;
+    if (!options_.task_image.empty()) with_runner.image = options_.task_image;
+  }
   if (command.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "task '", t.name, "': component '", c.name,
-        "' is an in-process callable with no compile_command, so Kubeflow has nothing to run"));
+        "' is an in-process callable with no compile_command (and CompileOptions::task_binary "
+        "is empty), so Kubeflow has nothing to run"));
   }
   const std::string comp_name = "comp-" + t.name;
   const std::string exec_name = "exec-" + t.name;
@@ -177,7 +186,8 @@ Status DagCompiler::CompileTask(const Task& t, const std::string& s, Json* dag_t
   if (t.options.run_always) task["triggerPolicy"]["strategy"] = "ALL_UPSTREAM_TASKS_COMPLETED";
   (*dag_tasks)[t.name] = task;
 
-  executors_[exec_name] = ExecutorSpec(c, command, options_);
+  executors_[exec_name] =
+      ExecutorSpec(with_runner.name.empty() ? c : with_runner, command, options_);
   return absl::OkStatus();
 }
 

@@ -180,6 +180,11 @@ const IoSpec* Component::FindOutput(std::string_view n) const {
   return nullptr;
 }
 
+std::string Component::EffectiveCodeVersion() const {
+  if (!fn || !code_version.empty()) return code_version;
+  return ProgramCodeVersion();
+}
+
 std::string Component::DefinitionDigest() const {
   Json j;
   j["name"] = name;
@@ -198,7 +203,7 @@ std::string Component::DefinitionDigest() const {
   j["command"] = command;
   j["env"] = env;
   j["image"] = image;
-  j["code_version"] = code_version;
+  j["code_version"] = EffectiveCodeVersion();
   j["kind"] = fn ? "callable" : "command";
   auto digest = store::Sha256Hex(j.dump());
   return digest.ok() ? *digest : std::string();

@@ -159,7 +159,8 @@ NodeOutcome RunState::RunAttempts(const Task& task, int32_t index, const std::st
     }
     ctx.attempt = attempt;
     PrepareOutputs(comp, ctx);
-    st = Attempt(task, ctx, &cancelled_);
+    st = MaterializeInputs(client_->artifacts(), ctx);
+    if (st.ok()) st = Attempt(task, ctx, &cancelled_);
     std::vector<Produced> produced;
     StatusOr<Json> outputs =
         st.ok() ? CollectOutputs(task, ctx, client_->artifacts(), &produced) : StatusOr<Json>(st);

@@ -1,5 +1,6 @@
 #include "pipeline/input_resolver.h"
 
+#include <filesystem>
 #include <functional>
 #include <vector>
 
@@ -10,6 +11,8 @@
 
 namespace mlcore::pipeline::internal {
 namespace {
+
+namespace fs = std::filesystem;
 
 bool Compare(const Json& lhs, const std::string& op, const Json& rhs) {
   if (op == "==") return lhs == rhs;
@@ -75,22 +78,30 @@ Status InputResolver::ResolveArtifact(const Task& task, const IoSpec& in,
     return absl::FailedPreconditionError(
         absl::StrCat("task '", task.name, "': ", art.status().message()));
   }
-  std::string digest = (*art)["digest"].get<std::string>();
-  Status verified = artifacts_.Verify(digest);
-  if (!verified.ok()) {
+  auto ref = VerifiedRef(*art);
+  if (!ref.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("task '", task.name, "': input artifact '", in.name, "' (from ", binding.task,
-                     ".", binding.output, ") is unusable: ", verified.message()));
+                     ".", binding.output, ") is unusable: ", ref.status().message()));
   }
-  ArtifactRef ref;
-  ref.type = ParseValueType((*art)["type"].get<std::string>()).value_or(ValueType::kArtifact);
-  ref.path = artifacts_.PathFor(digest).value_or("");
-  ref.metadata = (*art).value("metadata", Json::object());
-  ref.digest = digest;
-  ctx.inputs[in.name] = ref;
+  if (caching) out.key_inputs[in.name] = {{"artifact", ref->digest}};
+  ctx.inputs[in.name] = *std::move(ref);
   out.used[in.name] = *art;
-  if (caching) out.key_inputs[in.name] = {{"artifact", digest}};
   return absl::OkStatus();
+}
+
+StatusOr<ArtifactRef> InputResolver::VerifiedRef(const Json& entry) const {
+  ArtifactRef ref;
+  ref.digest = entry.value("digest", "");
+  ref.directory = entry.value("directory", false);
+  // Every file of a directory is checked, so a damaged tree fails here, before the task runs or
+  // a cache hit is served from it; MaterializeInputs copies it (checking again) into the task.
+  MLCORE_RETURN_IF_ERROR(ref.directory ? artifacts_.VerifyDirectory(ref.digest)
+                                       : artifacts_.Verify(ref.digest));
+  ref.type = ParseValueType(entry.value("type", "")).value_or(ValueType::kArtifact);
+  if (!ref.directory) ref.path = artifacts_.PathFor(ref.digest).value_or("");
+  ref.metadata = entry.value("metadata", Json::object());
+  return ref;
 }
 
 StatusOr<Json> InputResolver::ResolveParameter(const Task& task, const InputBinding& b,
@@ -195,21 +206,15 @@ StatusOr<ArtifactList> InputResolver::ResolveArtifactList(const Task& task, cons
       digests->push_back(std::move(nested));
       continue;
     }
-    const std::string digest = e.value("digest", "");
-    Status verified = artifacts_.Verify(digest);
-    if (!verified.ok()) {
+    auto ref = VerifiedRef(e);
+    if (!ref.ok()) {
       return absl::FailedPreconditionError(absl::StrCat("task '", task.name, "': input artifact ",
                                                         at, " (from ", e.value("uri", ""),
-                                                        ") is unusable: ", verified.message()));
+                                                        ") is unusable: ", ref.status().message()));
     }
-    ArtifactRef ref;
-    ref.type = ParseValueType(e.value("type", "")).value_or(ValueType::kArtifact);
-    ref.path = artifacts_.PathFor(digest).value_or("");
-    ref.metadata = e.value("metadata", Json::object());
-    ref.digest = digest;
-    list.artifacts.push_back(std::move(ref));
+    digests->push_back(ref->digest);
+    list.artifacts.push_back(*std::move(ref));
     (*used)[at] = e;
-    digests->push_back(digest);
   }
   return list;
 }
@@ -242,6 +247,63 @@ StatusOr<InputBinding> InputResolver::PickBranch(const Task& task, const InputBi
   return absl::FailedPreconditionError(
       absl::StrCat("task '", task.name, "': no value for its OneOf: none of its branches' tasks (",
                    absl::StrJoin(names, ", "), ") ran"));
+}
+
+namespace {
+
+bool HasDirectory(const ArtifactList& list) {
+  for (const ArtifactRef& ref : list.artifacts) {
+    if (ref.directory) return true;
+  }
+  for (const ArtifactList& nested : list.lists) {
+    if (HasDirectory(nested)) return true;
+  }
+  return false;
+}
+
+// Copies the directory items of `list` under `dir` (named by item index) and points them there.
+Status MaterializeList(const store::ArtifactStore& artifacts, const std::string& dir,
+                       ArtifactList& list) {
+  for (size_t i = 0; i < list.artifacts.size(); ++i) {
+    ArtifactRef& ref = list.artifacts[i];
+    if (!ref.directory) continue;
+    ref.path = absl::StrCat(dir, "/", i);
+    MLCORE_RETURN_IF_ERROR(artifacts.GetDirectory(ref.digest, ref.path));
+  }
+  for (size_t i = 0; i < list.lists.size(); ++i) {
+    MLCORE_RETURN_IF_ERROR(MaterializeList(
+        artifacts, absl::StrCat(dir, "/", list.artifacts.size() + i), list.lists[i]));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Status MaterializeInputs(const store::ArtifactStore& artifacts, TaskContext& ctx) {
+  // Most tasks read files only: they pay nothing here.
+  bool any = false;
+  for (const auto& [name, ref] : ctx.inputs) any |= ref.directory;
+  for (const auto& [name, list] : ctx.input_lists) any |= HasDirectory(list);
+  if (!any) return absl::OkStatus();
+  const std::string dir = ctx.task_dir + "/inputs";
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot clear ", dir, ": ", ec.message()));
+  for (auto& [name, ref] : ctx.inputs) {
+    if (!ref.directory) continue;
+    ref.path = dir + "/" + name;
+    Status st = artifacts.GetDirectory(ref.digest, ref.path);
+    if (!st.ok()) {
+      return Status(st.code(), absl::StrCat("input artifact '", name, "': ", st.message()));
+    }
+  }
+  for (auto& [name, list] : ctx.input_lists) {
+    Status st = MaterializeList(artifacts, dir + "/" + name, list);
+    if (!st.ok()) {
+      return Status(st.code(), absl::StrCat("input artifact list '", name, "': ", st.message()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 StatusOr<bool> InputResolver::ConditionsHold(const Task& task, const Scope* scope) const {

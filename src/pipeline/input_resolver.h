@@ -48,6 +48,9 @@ class InputResolver {
   // consumer's scope and the producer, the producer's output (parameter or artifact entry),
   // nested one list per loop level.
   Json GatherLocked(const InputBinding& b, const Scope* scope) const;
+  // An input's ArtifactRef from its upstream entry, checked against its digest (every file of a
+  // directory); a directory's path is left for MaterializeInputs.
+  StatusOr<ArtifactRef> VerifiedRef(const Json& entry) const;
   // One artifact input (checked against its digest) into ctx.inputs.
   Status ResolveArtifact(const Task& task, const IoSpec& in, const InputBinding& binding,
                          const Scope* scope, bool caching, TaskContext& ctx,
@@ -64,5 +67,11 @@ class InputResolver {
   const std::map<std::string, Json>& arguments_;
   store::ArtifactStore& artifacts_;
 };
+
+// Copies the directory inputs of ctx (ArtifactRef::directory) into ctx.task_dir/inputs/<name>
+// (list items: <name>/<index>), checking every file against its digest, and sets their paths.
+// Called before each attempt, so every attempt starts from the stored tree: a task may write
+// into its copy without changing what others read.
+Status MaterializeInputs(const store::ArtifactStore& artifacts, TaskContext& ctx);
 
 }  // namespace mlcore::pipeline::internal

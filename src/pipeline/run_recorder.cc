@@ -206,7 +206,8 @@ Status RunRecorder::RecordSuccess(const Task& task, int attempts, const std::str
   }
   return Write([&]() -> Status {
     for (const Produced& p : produced) {
-      MLCORE_RETURN_IF_ERROR(store::RecordArtifact(db, p.artifact));
+      MLCORE_RETURN_IF_ERROR(store::RecordArtifact(
+          db, p.artifact, p.directory ? store::kDirectoryMediaType : "application/octet-stream"));
       MLCORE_RETURN_IF_ERROR(
           Cached("INSERT INTO pipeline_artifacts(run_id, task, output, type, sha256, uri, "
                  "metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -218,6 +219,7 @@ Status RunRecorder::RecordSuccess(const Task& task, int attempts, const std::str
                                          {"type", ValueTypeName(p.type)},
                                          {"uri", p.artifact.uri()},
                                          {"metadata", p.metadata}};
+      if (p.directory) (*outputs)["artifacts"][p.name]["directory"] = true;
     }
     for (const auto& [input, art] : inputs_used) {
       MLCORE_RETURN_IF_ERROR(

@@ -26,6 +26,7 @@ struct Produced {
   store::Artifact artifact;
   Json metadata;
   ValueType type;
+  bool directory = false;  // `artifact` is a directory's manifest (ArtifactStore::PutDirectory)
 };
 
 // A record write queued for the next batch (see RunRecorder::Defer).

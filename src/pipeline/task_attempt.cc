@@ -191,10 +191,12 @@ StatusOr<Json> CollectOutputs(const Task& task, TaskContext& ctx, store::Artifac
   for (const IoSpec& out : comp.outputs) {
     if (!IsArtifactType(out.type)) continue;
     ArtifactRef& ref = ctx.outputs[out.name];
-    if (!fs::is_regular_file(ref.path)) {
+    std::error_code ec;
+    const bool directory = fs::is_directory(ref.path, ec);
+    if (!directory && !fs::is_regular_file(ref.path, ec)) {
       return absl::FailedPreconditionError(absl::StrCat("did not write its output artifact '",
                                                         out.name, "' (", ValueTypeName(out.type),
-                                                        ") as a file at ", ref.path));
+                                                        ") as a file or directory at ", ref.path));
     }
     Json metadata = ref.metadata.is_object() ? ref.metadata : Json::object();
     std::string meta_path = ref.path + ".metadata.json";
@@ -202,8 +204,11 @@ StatusOr<Json> CollectOutputs(const Task& task, TaskContext& ctx, store::Artifac
       Json file_meta = Json::parse(ReadFile(meta_path), nullptr, false);
       if (file_meta.is_object()) metadata.update(file_meta);
     }
-    MLCORE_ASSIGN_OR_RETURN(store::Artifact art, artifacts.PutFile(ref.path));
-    produced->push_back({out.name, art, metadata, out.type});
+    // A directory (a saved model) is stored file by file under a manifest whose digest names
+    // it, so equal trees get equal digests and the cache keys on content as it does for files.
+    MLCORE_ASSIGN_OR_RETURN(store::Artifact art, directory ? artifacts.PutDirectory(ref.path)
+                                                           : artifacts.PutFile(ref.path));
+    produced->push_back({out.name, art, metadata, out.type, directory});
   }
   return outputs;
 }

@@ -1,5 +1,6 @@
 #include "pipeline/task_cache.h"
 
+#include "mlcore/core/logging.h"
 #include "pipeline/records.h"
 
 namespace mlcore::pipeline::internal {
@@ -17,7 +18,19 @@ std::optional<Json> CachedOutputs(RunRecorder& recorder, store::ArtifactStore& a
   if (!outputs.is_object()) return std::nullopt;
   if (outputs.contains("artifacts")) {
     for (auto& [name, a] : outputs["artifacts"].items()) {
-      auto has = artifacts.Contains(a.value("digest", ""));
+      const std::string digest = a.value("digest", "");
+      if (a.value("directory", false)) {
+        // A manifest says nothing of its files: each is checked, and a damaged tree is no hit
+        // (the task runs again; a reader of the damaged copy fails naming the bad file).
+        Status st = artifacts.VerifyDirectory(digest);
+        if (!st.ok()) {
+          MLCORE_LOG(Warning) << "cache entry " << key << ": output '" << name
+                              << "' is unusable, running the task again: " << st;
+          return std::nullopt;
+        }
+        continue;
+      }
+      auto has = artifacts.Contains(digest);
       if (!has.ok() || !*has) return std::nullopt;
     }
   }

@@ -136,7 +136,8 @@ def test_run_and_runs_cli_busy_timeout_fails_fast_naming_the_lock(tmp_path):
     out = _cli("run", "demo.py:doubled", "--busy-timeout", "0.2", cwd=tmp_path)
     assert out.returncode == 0 and "output = 8" in out.stdout, out.stderr
     out = _cli("runs", "list", "--busy-timeout", "0.2", cwd=tmp_path)
-    assert out.returncode == 0 and len(out.stdout.splitlines()) == 2
+    # A header line, then the two runs.
+    assert out.returncode == 0 and len(out.stdout.splitlines()) == 3, out.stdout
 
 
 def test_run_cli_refuses_a_bad_busy_timeout(tmp_path):

@@ -227,7 +227,7 @@ def test_optimizer_and_schedule_arguments_are_checked():
         optim.Adam(-1.0)
     schedule = optim.StepDecay(10, 0.5)
     assert schedule(25, 1.0) == 0.25
-    with pytest.raises(KeyError, match="unknown metric"):
+    with pytest.raises(ValueError, match="unknown metric"):
         mlp().compile(optimizer=optim.Adam(), metrics=["f1"])
     with pytest.raises(ValueError, match="unknown loss"):
         mlp().compile(optimizer=optim.Adam(), loss="hinge")

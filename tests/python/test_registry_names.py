@@ -1,5 +1,5 @@
-"""A typo in any name mlcore builds from (sampler, pruner, loss, optimizer, layer) raises the same
-ValueError, naming the typo and listing the names that exist."""
+"""A typo in any name mlcore builds from (sampler, pruner, loss, metric, optimizer, layer) raises
+the same ValueError, naming the typo and listing the names that exist."""
 
 import re
 
@@ -32,6 +32,12 @@ def test_loss_typo():
     model = nn.Sequential([nn.Dense(4)])
     with pytest.raises(ValueError, match=_unknown("loss", "hinge", "cross_entropy", "mse")):
         model.compile(optimizer=optim.Adam(), loss="hinge")
+
+
+def test_metric_typo():
+    model = nn.Sequential([nn.Dense(4)])
+    with pytest.raises(ValueError, match=_unknown("metric", "f1", "acc", "accuracy")):
+        model.compile(optimizer=optim.Adam(), metrics=["f1"])
 
 
 def test_optimizer_typo():

@@ -52,7 +52,7 @@ struct CompileOptions {
   // See MakeLoss. With several outputs the same loss applies to each and the total is their
   // weighted sum (loss_weights, default all 1).
   std::string loss = "cross_entropy";
-  std::vector<std::string> metrics;             // "accuracy"
+  std::vector<std::string> metrics;             // see MakeMetric: "accuracy"
   std::shared_ptr<optim::LRSchedule> schedule;  // null: constant learning rate
   // > 0 clips the global gradient norm to this value before each step.
   double clip_grad_norm = 0.0;

@@ -18,10 +18,17 @@ struct CompileOptions {
   std::string sdk_version = "mlcore-0.1.0";
   // Accelerator type requested for tasks with gpu > 0 (Kubernetes resource name).
   std::string accelerator_type = "nvidia.com/gpu";
+  // C++ callables on Kubeflow: the program (its path inside `task_image`) whose main calls
+  // RunTaskMain (task_main.h) with this pipeline. When set, a callable component without a
+  // compile_command compiles to [task_binary, "--mlcore-task", <component name>,
+  // "--executor-input", "{{$}}"] in the container `task_image` (empty: the component's image).
+  std::string task_binary;
+  std::string task_image;
 };
 
 // The PipelineSpec as JSON. FailedPrecondition naming the component when a callable component
-// has no compile_command (nothing for a container to run), and naming the reading task when a
+// has no compile_command and options.task_binary is empty (nothing for a container to run), and
+// naming the reading task when a
 // task outside an If/Elif/Else branch or exit handler reads an output of a task inside it
 // (Kubeflow passes no value out but through OneOf: InputBinding::OneOf compiles to the chain's
 // condition-branches output, as KFP's dsl.OneOf does), and when a task collects a loop

@@ -18,6 +18,13 @@
 #include "mlcore/core/status.h"
 #include "nlohmann/json.hpp"
 
+// The pipeline API passes nlohmann::json across the library boundary, and nlohmann_json puts
+// JSON_DIAGNOSTICS into the type's ABI: a program built with it would not link against the
+// library (built without it), or with older nlohmann_json would crash in it. Say so here.
+#if JSON_DIAGNOSTICS
+#error "mlcore was built without JSON_DIAGNOSTICS, which changes nlohmann::json's ABI: unset it"
+#endif
+
 namespace mlcore::pipeline {
 
 using Json = nlohmann::json;
@@ -76,13 +83,17 @@ struct Resources {
   int gpu = 0;
 };
 
-// An artifact as a running task sees it: where to read (inputs) or write (outputs) its file,
-// and free-form metadata recorded with it.
+// An artifact as a running task sees it: where to read (inputs) or write (outputs) it, and
+// free-form metadata recorded with it. An artifact is a file or a directory (a saved model is
+// one): a task writes either at an output's `path`, and the store keeps a directory as a
+// manifest of its files' digests (ArtifactStore::PutDirectory). An input directory is copied
+// into the task's directory, every file checked against its digest, before the task starts.
 struct ArtifactRef {
   ValueType type = ValueType::kArtifact;
   std::string path;
   Json metadata = Json::object();
-  std::string digest;  // sha256 of the content; empty for outputs until recorded
+  std::string digest;      // sha256 of the content (of a directory's manifest); empty for outputs
+  bool directory = false;  // inputs: `path` is a directory
 };
 
 // How a running in-process callable is stopped early. A callable that can be interrupted
@@ -162,7 +173,10 @@ struct Component {
   std::vector<std::string> compile_command;
 
   // Identifies fn's code for the cache and pipeline versions (C++ lambdas have no readable
-  // source): change it when the code changes. Commands are identified by the command itself.
+  // source). Empty: ProgramCodeVersion(), which changes whenever the program or one of its own
+  // libraries is rebuilt with other code, so a cached result never outlives the code that made
+  // it; set it (and bump it when the code changes) to keep hits across rebuilds that leave this
+  // callable alone. Commands are identified by the command itself.
   std::string code_version;
 
   RetryPolicy retry;
@@ -178,8 +192,17 @@ struct Component {
   Status Validate() const;
   // sha256 over the definition (name, io, command or code_version, env, image).
   std::string DefinitionDigest() const;
+  // code_version, or ProgramCodeVersion() for a callable that has none.
+  std::string EffectiveCodeVersion() const;
   const IoSpec* FindInput(std::string_view name) const;
   const IoSpec* FindOutput(std::string_view name) const;
 };
+
+// The code version of a callable that names none: "build-id:" and the sha256 over the GNU
+// build-ids (which the linker derives from the code) of the running program and of every shared
+// library it has loaded from outside the system's library directories (/lib, /usr/lib, CUDA's):
+// the application, its own libraries, libmlcore. An object without a build-id counts by its
+// path, size and modification time. Computed once per process, when first asked.
+const std::string& ProgramCodeVersion();
 
 }  // namespace mlcore::pipeline

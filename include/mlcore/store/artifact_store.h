@@ -106,6 +106,9 @@ StatusOr<std::string> Sha256Hex(std::string_view bytes);
 // Normalizes a digest string ("sha256:" prefix dropped) or says why it is not one.
 StatusOr<std::string> ParseDigest(std::string_view digest);
 
+// The media type RecordArtifact files a directory artifact's manifest under.
+inline constexpr char kDirectoryMediaType[] = "application/vnd.mlcore.directory+json";
+
 // Records `artifact` in the metadata store's `artifacts` table (digest, size, uri, media type),
 // so that runs and lineage can refer to it. Recording the same digest again keeps the first row.
 Status RecordArtifact(MetadataStore& metadata, const Artifact& artifact,

@@ -8,11 +8,14 @@ from typing import Any, Dict, Optional
 
 
 class Artifact:
-    """A file a task produced or consumes (``.path``) plus free-form ``.metadata``.
+    """A file or directory a task produced or consumes (``.path``) plus free-form ``.metadata``.
 
-    Inside a component, an ``Output[Model]`` argument's ``.path`` is where to write the file and
-    its ``.metadata`` dict is recorded with it; an ``Input[Dataset]`` argument's ``.path`` is a
-    read-only file in the artifact store, checked against its sha256 before the task starts.
+    Inside a component, an ``Output[Model]`` argument's ``.path`` is where to write the file (or
+    a directory: ``model.save(out.path)`` of mlcore.nn) and its ``.metadata`` dict is recorded
+    with it; an ``Input[Dataset]`` argument's ``.path`` is a read-only file in the artifact store,
+    checked against its sha256 before the task starts, or for a directory the task's own copy,
+    every file checked. A finished run's directory artifact ``.path`` is its manifest;
+    ``mlcore.store.ArtifactStore().get_directory(a.digest, dest)`` copies the tree out.
     """
 
     type_name = "Artifact"

@@ -215,15 +215,18 @@ def _add_schedule_parsers(sub) -> None:
     s = sub.add_parser("scheduler", help="fire recurring runs (long-lived)")
     s.add_argument("--once", action="store_true",
                    help="fire what is due now, wait for those runs, and exit")
-    s.add_argument("--poll", type=float, default=30.0,
+    s.add_argument("--poll", type=float, default=_schedule.SCHEDULER_DEFAULTS["poll"],
                    help="most seconds between looks at the store (new schedules, finished runs)")
-    s.add_argument("--misfire-grace", type=float, default=60.0,
+    s.add_argument("--misfire-grace", type=float,
+                   default=_schedule.SCHEDULER_DEFAULTS["misfire_grace"],
                    help="catchup=skip: how many seconds late a time may still fire")
-    s.add_argument("--start-retries", type=int, default=3,
+    s.add_argument("--start-retries", type=int,
+                   default=_schedule.SCHEDULER_DEFAULTS["start_retries"],
                    help="tries again to start a run that failed to start (pipeline not loadable)")
-    s.add_argument("--start-backoff", type=float, default=10.0,
+    s.add_argument("--start-backoff", type=float,
+                   default=_schedule.SCHEDULER_DEFAULTS["start_backoff"],
                    help="seconds before the first such retry (doubling after each)")
-    s.add_argument("--keep-fires", type=int, default=1000,
+    s.add_argument("--keep-fires", type=int, default=_schedule.SCHEDULER_DEFAULTS["keep_fires"],
                    help="fire records kept per schedule, latest first (0: all)")
     # Test-only: read "now" (Unix seconds) from this file instead of the system clock.
     s.add_argument("--clock-file", help=argparse.SUPPRESS)
@@ -247,11 +250,13 @@ def _add_schedule_parsers(sub) -> None:
     cr.add_argument("--cron", required=True)
     cr.add_argument("-p", "--param", action="append", help="key=value (JSON or text)")
     cr.add_argument("--name")
-    cr.add_argument("--experiment", default="Default")
-    cr.add_argument("--catchup", default="skip", choices=["skip", "once", "all"])
-    cr.add_argument("--max-catchup", type=int, default=100)
-    cr.add_argument("--max-concurrency", type=int, default=1)
-    cr.add_argument("--time-zone", default="UTC")
+    cr.add_argument("--experiment", default=_schedule.SCHEDULE_DEFAULTS["experiment"])
+    cr.add_argument("--catchup", default=_schedule.SCHEDULE_DEFAULTS["catchup"],
+                    choices=["skip", "once", "all"])
+    cr.add_argument("--max-catchup", type=int, default=_schedule.SCHEDULE_DEFAULTS["max_catchup"])
+    cr.add_argument("--max-concurrency", type=int,
+                    default=_schedule.SCHEDULE_DEFAULTS["max_concurrency"])
+    cr.add_argument("--time-zone", default=_schedule.SCHEDULE_DEFAULTS["time_zone"])
     _add_busy_timeout(cr)
     cr.set_defaults(handler=_schedules_create)
 

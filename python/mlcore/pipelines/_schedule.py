@@ -22,6 +22,9 @@ from . import _run
 from ._dsl import PipelineDef
 
 _cpp = _mlcore.pipeline_schedule
+# Defaults come from the C++ option structs (ScheduleOptions, SchedulerOptions): one source.
+SCHEDULE_DEFAULTS = _cpp.schedule_defaults()
+SCHEDULER_DEFAULTS = _cpp.scheduler_defaults()
 _books: Dict[tuple, Any] = {}
 _books_lock = threading.Lock()
 
@@ -172,9 +175,12 @@ class Schedule:
 
 
 def schedule(pipeline: Union[PipelineDef, str], cron: str,
-             arguments: Optional[Dict[str, Any]] = None, *, max_concurrency: int = 1,
-             catchup: str = "skip", max_catchup: int = 100, experiment: str = "Default",
-             name: Optional[str] = None, time_zone: str = "UTC", start_after=None,
+             arguments: Optional[Dict[str, Any]] = None, *,
+             max_concurrency: int = SCHEDULE_DEFAULTS["max_concurrency"],
+             catchup: str = SCHEDULE_DEFAULTS["catchup"],
+             max_catchup: int = SCHEDULE_DEFAULTS["max_catchup"],
+             experiment: str = SCHEDULE_DEFAULTS["experiment"], name: Optional[str] = None,
+             time_zone: str = SCHEDULE_DEFAULTS["time_zone"], start_after=None,
              namespace: str = "default", home: Optional[str] = None,
              busy_timeout: Optional[float] = None) -> Schedule:
     """Records a recurring run of `pipeline` on `cron` (five fields or @daily...), fired by
@@ -219,11 +225,16 @@ def _file_clock(path: str):
     return now
 
 
-def make_scheduler(namespace: str = "default", home: Optional[str] = None, poll: float = 30.0,
-                   misfire_grace: float = 60.0, clock_file: Optional[str] = None, log=None,
-                   start_retries: int = 3, start_backoff: float = 10.0,
-                   start_backoff_factor: float = 2.0, start_max_backoff: float = 600.0,
-                   keep_fires: int = 1000, busy_timeout: Optional[float] = None):
+def make_scheduler(namespace: str = "default", home: Optional[str] = None,
+                   poll: float = SCHEDULER_DEFAULTS["poll"],
+                   misfire_grace: float = SCHEDULER_DEFAULTS["misfire_grace"],
+                   clock_file: Optional[str] = None, log=None,
+                   start_retries: int = SCHEDULER_DEFAULTS["start_retries"],
+                   start_backoff: float = SCHEDULER_DEFAULTS["start_backoff"],
+                   start_backoff_factor: float = SCHEDULER_DEFAULTS["start_backoff_factor"],
+                   start_max_backoff: float = SCHEDULER_DEFAULTS["start_max_backoff"],
+                   keep_fires: int = SCHEDULER_DEFAULTS["keep_fires"],
+                   busy_timeout: Optional[float] = None):
     """A C++ Scheduler that starts Python pipelines with mlcore.run (in this process).
 
     A fire whose run cannot start (the pipeline does not load, its arguments are refused) is

@@ -1,6 +1,6 @@
 // The one registry every family built by name uses: registration, duplicates, the unknown-name
 // message, lookups while another thread registers, registration at load time, and every built-in
-// sampler, pruner, loss, optimizer and layer present under its name.
+// sampler, pruner, loss, metric, optimizer and layer present under its name.
 #include "mlcore/core/registry.h"
 
 #include <algorithm>
@@ -13,7 +13,10 @@
 #include "mlcore/hpo/pruner.h"
 #include "mlcore/hpo/sampler.h"
 #include "mlcore/nn/layer.h"
+#include "mlcore/nn/layers.h"
 #include "mlcore/nn/loss.h"
+#include "mlcore/nn/metric.h"
+#include "mlcore/nn/sequential.h"
 #include "mlcore/optim/optimizer.h"
 
 namespace mlcore {
@@ -163,6 +166,7 @@ TEST(RegistryTest, EveryFamilyReportsAnUnknownNameAlike) {
       {nn::MakeLoss("hinge").status(), "unknown loss 'hinge' (known: ", "cross_entropy"},
       {optim::MakeOptimizer("lamb", {}).status(), "unknown optimizer 'lamb' (known: ", "adamw"},
       {nn::CreateLayer("dense2", {}).status(), "unknown layer 'dense2' (known: ", "dense"},
+      {nn::MakeMetric("f1").status(), "unknown metric 'f1' (known: ", "accuracy"},
   };
   for (const Case& c : cases) {
     EXPECT_TRUE(absl::IsInvalidArgument(c.status)) << c.status;
@@ -190,6 +194,27 @@ TEST(RegistryTest, PublicRegisterFunctionsRefuseTakenNames) {
   EXPECT_TRUE(absl::IsAlreadyExists(nn::RegisterLoss("mse", nullptr)));
   EXPECT_TRUE(absl::IsAlreadyExists(optim::RegisterOptimizer("adam", nullptr)));
   EXPECT_TRUE(absl::IsAlreadyExists(nn::RegisterLayer("dense", nullptr)));
+}
+
+// Compile takes its metrics from the registry: the typo's error is the registry's, and a name
+// registered for a metric the model computes is accepted.
+TEST(RegistryTest, CompileChoosesMetricsByName) {
+  nn::Sequential model({*nn::Dense(2)});
+  nn::CompileOptions c;
+  c.optimizer = *optim::Sgd();
+  c.metrics = {"f1"};
+  Status s = model.Compile(c);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_EQ(s.message(), "unknown metric 'f1' (known: acc, accuracy)");
+  ASSERT_TRUE(nn::MetricRegistry()
+                  .Register("registry_test_hits",
+                            [] {
+                              return nn::MetricSpec{nn::MetricKind::kAccuracy, "accuracy"};
+                            })
+                  .ok());
+  c.metrics = {"registry_test_hits"};
+  EXPECT_TRUE(model.Compile(c).ok());
+  EXPECT_TRUE(Has(nn::MetricNames(), "registry_test_hits"));
 }
 
 }  // namespace

@@ -245,7 +245,7 @@ TEST(SequentialTest, CompileAndBuildErrors) {
   CompileOptions c;
   c.optimizer = *optim::Sgd();
   c.metrics = {"f1"};
-  EXPECT_EQ(model.Compile(c).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(model.Compile(c).code(), absl::StatusCode::kInvalidArgument);
   c.metrics = {"accuracy"};
   c.loss = "mse";
   EXPECT_FALSE(model.Compile(c).ok());
