@@ -16,6 +16,8 @@
 #include "mlcore/core/subprocess.h"
 #include "mlcore/core/tensor.h"
 #include "mlcore/core/thread_pool.h"
+#include "mlcore/dist/communicator.h"
+#include "mlcore/dist/store.h"
 #include "mlcore/hpo/command_objective.h"
 #include "mlcore/hpo/distribution.h"
 #include "mlcore/hpo/importance.h"

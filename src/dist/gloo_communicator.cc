@@ -1,0 +1,309 @@
+// The "gloo" backend: CPU tensors over Gloo's TCP transport, with every collective given its own
+// timeout. When every rank of the group can map one shared-memory segment (ranks on one host),
+// the collectives run through ShmGroup instead (dist/shm_group.h); point to point always uses
+// Gloo's pairs.
+#include <gloo/allgather.h>
+#include <gloo/allreduce.h>
+#include <gloo/alltoall.h>
+#include <gloo/barrier.h>
+#include <gloo/broadcast.h>
+#include <gloo/common/error.h>
+#include <gloo/reduce.h>
+#include <gloo/rendezvous/context.h>
+#include <gloo/transport/tcp/device.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "dist/collective_checks.h"
+#include "dist/gloo_store.h"
+#include "dist/queued_communicator.h"
+#include "dist/reduce.h"
+#include "dist/shm_group.h"
+
+namespace mlcore::dist::internal {
+namespace {
+
+// p2p slots use their own prefix so that user tags never meet a collective's slot.
+constexpr uint8_t kP2pSlotPrefix = 0x70;
+
+std::chrono::milliseconds Chrono(absl::Duration d) {
+  if (d == absl::InfiniteDuration()) return std::chrono::hours(24 * 365);
+  return absl::ToChronoMilliseconds(d);
+}
+
+// Runs a Gloo call, turning its exceptions into a Status (a timeout is DeadlineExceeded).
+template <typename Fn>
+Status Guard(Fn&& fn) {
+  try {
+    fn();
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    std::string what = e.what();
+    if (what.find("Timed out") != std::string::npos || what.find("timed out") != std::string::npos) {
+      return absl::DeadlineExceededError("gloo: " + what);
+    }
+    return absl::UnavailableError("gloo: " + what);
+  }
+}
+
+// Calls fn(T{}) with an unsigned type of `size` bytes: Gloo splits buffers on element boundaries
+// by sizeof(T), and mlcore supplies the arithmetic itself.
+template <typename Fn>
+void WithElementType(size_t size, Fn&& fn) {
+  switch (size) {
+    case 1:
+      return fn(uint8_t{});
+    case 2:
+      return fn(uint16_t{});
+    case 4:
+      return fn(uint32_t{});
+    default:
+      return fn(uint64_t{});
+  }
+}
+
+class GlooCommunicator : public QueuedCommunicator {
+ public:
+  GlooCommunicator(std::shared_ptr<Store> store, CommunicatorOptions options)
+      : QueuedCommunicator(std::move(store), std::move(options)) {}
+  ~GlooCommunicator() override { StopWorker(); }
+
+  Status Connect() {
+    gloo::transport::tcp::attr attr;
+    attr.hostname = options().host;
+    if (attr.hostname.empty()) {
+      char name[256] = {};
+      gethostname(name, sizeof(name) - 1);
+      attr.hostname = name;
+    }
+    GlooStore gloo_store(store(), options().timeout);
+    MLCORE_RETURN_IF_ERROR(Guard([&] {
+      device_ = gloo::transport::tcp::CreateDevice(attr);
+      context_ = std::make_shared<gloo::rendezvous::Context>(rank(), world_size());
+      context_->setTimeout(Chrono(options().timeout));
+      context_->connectFullMesh(gloo_store, device_);
+    }));
+    if (options().same_host_shm && world_size() > 1) {
+      MLCORE_ASSIGN_OR_RETURN(shm_, ShmGroup::Join(*store(), rank(), world_size(),
+                                                   options().timeout));
+    }
+    return absl::OkStatus();
+  }
+
+  std::string backend() const override { return "gloo"; }
+  std::string transport() const override { return shm_ ? "shm" : "tcp"; }
+
+  StatusOr<std::shared_ptr<Work>> AllReduceAsync(Tensor t, ReduceOp op,
+                                                 absl::Duration timeout) override {
+    MLCORE_RETURN_IF_ERROR(CheckCpu(t, "allreduce"));
+    MLCORE_ASSIGN_OR_RETURN(ReduceFn fn, ReduceFunction(t.dtype(), op));
+    return Enqueue("allreduce", Describe(t, op), timeout, [this, t, op, fn](absl::Duration to) {
+      if (t.numel() == 0) return absl::OkStatus();
+      MLCORE_RETURN_IF_ERROR(shm_ ? shm_->AllReduce(t.data(), t.numel(), DTypeSize(t.dtype()), fn, to)
+                                  : GlooAllReduce(t.data(), t.numel(), DTypeSize(t.dtype()), fn, to));
+      if (op == ReduceOp::kAvg) Scale(t.data(), t.dtype(), t.numel(), 1.0 / world_size());
+      return absl::OkStatus();
+    });
+  }
+
+  StatusOr<std::shared_ptr<Work>> BroadcastAsync(Tensor t, int root,
+                                                 absl::Duration timeout) override {
+    MLCORE_RETURN_IF_ERROR(CheckCpu(t, "broadcast"));
+    MLCORE_RETURN_IF_ERROR(CheckRank(root, world_size(), "broadcast", "root"));
+    return Enqueue("broadcast", Describe(t), timeout, [this, t, root](absl::Duration to) {
+      if (t.numel() == 0) return absl::OkStatus();
+      if (shm_) return shm_->Broadcast(t.data(), t.nbytes(), root, to);
+      return Guard([&] {
+        gloo::BroadcastOptions opts(context_);
+        opts.setOutput(static_cast<uint8_t*>(t.data()), t.nbytes());
+        opts.setRoot(root);
+        opts.setTag(NextTag());
+        opts.setTimeout(Chrono(to));
+        gloo::broadcast(opts);
+      });
+    });
+  }
+
+  StatusOr<std::shared_ptr<Work>> ReduceAsync(Tensor t, int root, ReduceOp op,
+                                              absl::Duration timeout) override {
+    MLCORE_RETURN_IF_ERROR(CheckCpu(t, "reduce"));
+    MLCORE_RETURN_IF_ERROR(CheckRank(root, world_size(), "reduce", "root"));
+    MLCORE_ASSIGN_OR_RETURN(ReduceFn fn, ReduceFunction(t.dtype(), op));
+    return Enqueue("reduce", Describe(t, op), timeout, [this, t, root, op, fn](absl::Duration to) {
+      if (t.numel() == 0) return absl::OkStatus();
+      size_t esize = DTypeSize(t.dtype());
+      if (shm_) {
+        MLCORE_RETURN_IF_ERROR(shm_->Reduce(t.data(), t.numel(), esize, fn, root, to));
+      } else {
+        MLCORE_RETURN_IF_ERROR(GlooReduce(t, root, fn, to));
+      }
+      if (op == ReduceOp::kAvg && rank() == root) {
+        Scale(t.data(), t.dtype(), t.numel(), 1.0 / world_size());
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  StatusOr<std::shared_ptr<Work>> AllGatherAsync(Tensor in, Tensor out,
+                                                 absl::Duration timeout) override {
+    MLCORE_RETURN_IF_ERROR(CheckCpu(in, "allgather"));
+    MLCORE_RETURN_IF_ERROR(CheckCpu(out, "allgather"));
+    MLCORE_RETURN_IF_ERROR(CheckBlocks(in, out, world_size(), 1, "allgather"));
+    return Enqueue("allgather", Describe(in), timeout, [this, in, out](absl::Duration to) {
+      if (in.numel() == 0) return absl::OkStatus();
+      if (shm_) return shm_->AllGather(in.data(), out.data(), in.nbytes(), to);
+      return Guard([&] {
+        gloo::AllgatherOptions opts(context_);
+        opts.setInput(static_cast<uint8_t*>(in.data()), in.nbytes());
+        opts.setOutput(static_cast<uint8_t*>(out.data()), out.nbytes());
+        opts.setTag(NextTag());
+        opts.setTimeout(Chrono(to));
+        gloo::allgather(opts);
+      });
+    });
+  }
+
+  StatusOr<std::shared_ptr<Work>> ReduceScatterAsync(Tensor in, Tensor out, ReduceOp op,
+                                                     absl::Duration timeout) override {
+    MLCORE_RETURN_IF_ERROR(CheckCpu(in, "reduce_scatter"));
+    MLCORE_RETURN_IF_ERROR(CheckCpu(out, "reduce_scatter"));
+    MLCORE_RETURN_IF_ERROR(CheckBlocks(out, in, world_size(), 1, "reduce_scatter"));
+    MLCORE_ASSIGN_OR_RETURN(ReduceFn fn, ReduceFunction(in.dtype(), op));
+    return Enqueue(
+        "reduce_scatter", Describe(in, op), timeout, [this, in, out, op, fn](absl::Duration to) {
+          if (out.numel() == 0) return absl::OkStatus();
+          size_t esize = DTypeSize(in.dtype());
+          if (shm_) {
+            MLCORE_RETURN_IF_ERROR(
+                shm_->ReduceScatter(in.data(), out.data(), out.numel(), esize, fn, to));
+          } else {
+            // Gloo's reduce-scatter is a legacy algorithm without timeouts: allreduce a copy and
+            // keep this rank's block (twice the bytes of a true reduce-scatter).
+            std::vector<char> scratch(in.nbytes());
+            std::memcpy(scratch.data(), in.data(), in.nbytes());
+            MLCORE_RETURN_IF_ERROR(GlooAllReduce(scratch.data(), in.numel(), esize, fn, to));
+            std::memcpy(out.data(), scratch.data() + out.nbytes() * rank(), out.nbytes());
+          }
+          if (op == ReduceOp::kAvg) Scale(out.data(), out.dtype(), out.numel(), 1.0 / world_size());
+          return absl::OkStatus();
+        });
+  }
+
+  StatusOr<std::shared_ptr<Work>> AllToAllAsync(Tensor in, Tensor out,
+                                                absl::Duration timeout) override {
+    MLCORE_RETURN_IF_ERROR(CheckCpu(in, "all_to_all"));
+    MLCORE_RETURN_IF_ERROR(CheckCpu(out, "all_to_all"));
+    MLCORE_RETURN_IF_ERROR(CheckBlocks(in, out, world_size(), 0, "all_to_all"));
+    return Enqueue("all_to_all", Describe(in), timeout, [this, in, out](absl::Duration to) {
+      if (in.numel() == 0) return absl::OkStatus();
+      if (shm_) return shm_->AllToAll(in.data(), out.data(), in.nbytes() / world_size(), to);
+      return Guard([&] {
+        gloo::AlltoallOptions opts(context_);
+        opts.setInput(static_cast<uint8_t*>(in.data()), in.nbytes());
+        opts.setOutput(static_cast<uint8_t*>(out.data()), out.nbytes());
+        opts.setTag(NextTag());
+        opts.setTimeout(Chrono(to));
+        gloo::alltoall(opts);
+      });
+    });
+  }
+
+  StatusOr<std::shared_ptr<Work>> BarrierAsync(absl::Duration timeout) override {
+    return Enqueue("barrier", "no tensor", timeout, [this](absl::Duration to) {
+      if (shm_) return shm_->Barrier(to);
+      return Guard([&] {
+        gloo::BarrierOptions opts(context_);
+        opts.setTag(NextTag());
+        opts.setTimeout(Chrono(to));
+        gloo::barrier(opts);
+      });
+    });
+  }
+
+  StatusOr<std::shared_ptr<Work>> SendAsync(Tensor t, int dst, int tag,
+                                            absl::Duration timeout) override {
+    MLCORE_RETURN_IF_ERROR(CheckCpu(t, "send"));
+    MLCORE_RETURN_IF_ERROR(CheckPeer(dst, rank(), world_size(), "send"));
+    return Enqueue("send to rank " + std::to_string(dst), Describe(t), timeout,
+                   [this, t, dst, tag](absl::Duration to) {
+                     return Guard([&] {
+                       auto buf = context_->createUnboundBuffer(t.data(), t.nbytes());
+                       buf->send(dst, gloo::Slot::build(kP2pSlotPrefix, tag));
+                       buf->waitSend(Chrono(to));
+                     });
+                   });
+  }
+
+  StatusOr<std::shared_ptr<Work>> RecvAsync(Tensor t, int src, int tag,
+                                            absl::Duration timeout) override {
+    MLCORE_RETURN_IF_ERROR(CheckCpu(t, "recv"));
+    MLCORE_RETURN_IF_ERROR(CheckPeer(src, rank(), world_size(), "recv"));
+    return Enqueue("recv from rank " + std::to_string(src), Describe(t), timeout,
+                   [this, t, src, tag](absl::Duration to) {
+                     return Guard([&] {
+                       auto buf = context_->createUnboundBuffer(t.data(), t.nbytes());
+                       buf->recv(src, gloo::Slot::build(kP2pSlotPrefix, tag));
+                       buf->waitRecv(Chrono(to));
+                     });
+                   });
+  }
+
+ private:
+  uint32_t NextTag() { return tag_++; }
+
+  Status GlooAllReduce(void* data, int64_t n, size_t esize, ReduceFn fn, absl::Duration to) {
+    return Guard([&] {
+      gloo::AllreduceOptions opts(context_);
+      WithElementType(esize, [&](auto t) {
+        using T = decltype(t);
+        opts.setOutput<T>(context_->createUnboundBuffer(data, n * esize));
+      });
+      opts.setReduceFunction(fn);
+      opts.setTag(NextTag());
+      opts.setTimeout(Chrono(to));
+      gloo::allreduce(opts);
+    });
+  }
+
+  // Non-root ranks reduce into a scratch copy, so their tensors stay as they were.
+  Status GlooReduce(const Tensor& t, int root, ReduceFn fn, absl::Duration to) {
+    std::vector<char> scratch;
+    void* out = t.data();
+    if (rank() != root) {
+      scratch.assign(static_cast<const char*>(t.data()),
+                     static_cast<const char*>(t.data()) + t.nbytes());
+      out = scratch.data();
+    }
+    return Guard([&] {
+      gloo::ReduceOptions opts(context_);
+      WithElementType(DTypeSize(t.dtype()), [&](auto e) {
+        using T = decltype(e);
+        opts.setInput<T>(context_->createUnboundBuffer(out, t.nbytes()));
+        opts.setOutput<T>(context_->createUnboundBuffer(out, t.nbytes()));
+      });
+      opts.setRoot(root);
+      opts.setReduceFunction(fn);
+      opts.setTag(NextTag());
+      opts.setTimeout(Chrono(to));
+      gloo::reduce(opts);
+    });
+  }
+
+  std::shared_ptr<gloo::transport::Device> device_;
+  std::shared_ptr<gloo::rendezvous::Context> context_;
+  std::unique_ptr<ShmGroup> shm_;
+  uint32_t tag_ = 0;
+};
+
+StatusOr<std::unique_ptr<Communicator>> NewGloo(std::shared_ptr<Store> store,
+                                                const CommunicatorOptions& options) {
+  auto comm = std::make_unique<GlooCommunicator>(std::move(store), options);
+  MLCORE_RETURN_IF_ERROR(comm->Connect());
+  return std::unique_ptr<Communicator>(std::move(comm));
+}
+
+Registrar<CommunicatorFactory> registration(CommunicatorRegistry(), "gloo", &NewGloo);
+
+}  // namespace
+}  // namespace mlcore::dist::internal
