@@ -122,9 +122,12 @@ class TcpStoreImpl : public TcpStore {
     std::string payload = internal::EncodeRequest(request);
     Status sent = internal::SendAll(
         *fd, internal::FrameHeader(static_cast<uint32_t>(payload.size())) + payload);
-    absl::Time deadline = wait == absl::InfiniteDuration()
-                              ? absl::InfiniteFuture()
-                              : absl::Now() + wait + kAnswerSlack;
+    // A blocking request's answer comes at its own deadline; any other within the store's
+    // timeout (a process that accepts connections but never answers is not a store).
+    absl::Time deadline = wait == absl::InfiniteDuration() ? absl::InfiniteFuture()
+                          : wait > absl::ZeroDuration()
+                              ? absl::Now() + wait + kAnswerSlack
+                              : absl::Now() + std::min(timeout(), kAnswerSlack);
     char header[4];
     std::string body;
     Status got = sent.ok() ? internal::RecvExactly(*fd, header, 4, deadline) : sent;
