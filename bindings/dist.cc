@@ -62,16 +62,15 @@ void BindStores(py::module_& m) {
           py::arg("key"), py::arg("delta"))
       .def(
           "compare_set",
-          [](Store& s, const std::string& key, const py::bytes& expected, const py::bytes& desired) {
+          [](Store& s, const std::string& key, const py::bytes& expected,
+             const py::bytes& desired) {
             std::string e = expected, d = desired;
             return py::bytes(Released([&] { return s.CompareSet(key, e, d); }));
           },
           py::arg("key"), py::arg("expected"), py::arg("desired"))
       .def(
           "delete",
-          [](Store& s, const std::string& key) {
-            return Released([&] { return s.Delete(key); });
-          },
+          [](Store& s, const std::string& key) { return Released([&] { return s.Delete(key); }); },
           py::arg("key"))
       .def(
           "check",
@@ -117,7 +116,7 @@ void BindCommunicator(py::module_& m) {
       .def("is_completed", &Work::IsCompleted);
 
   using T = std::optional<double>;
-  py::class_<Communicator>(m, "Communicator")
+  py::class_<Communicator, std::shared_ptr<Communicator>>(m, "Communicator")
       .def_property_readonly("rank", &Communicator::rank)
       .def_property_readonly("world_size", &Communicator::world_size)
       .def_property_readonly("backend", &Communicator::backend)
@@ -130,11 +129,11 @@ void BindCommunicator(py::module_& m) {
            [](Communicator& c, const Tensor& t, int root, T timeout) {
              return Released([&] { return c.BroadcastAsync(t, root, TimeoutArg(timeout)); });
            })
-      .def("reduce_async",
-           [](Communicator& c, const Tensor& t, int root, const std::string& op, T timeout) {
-             return Released(
-                 [&] { return c.ReduceAsync(t, root, OpArg(op), TimeoutArg(timeout)); });
-           })
+      .def(
+          "reduce_async",
+          [](Communicator& c, const Tensor& t, int root, const std::string& op, T timeout) {
+            return Released([&] { return c.ReduceAsync(t, root, OpArg(op), TimeoutArg(timeout)); });
+          })
       .def("all_gather_async",
            [](Communicator& c, const Tensor& in, const Tensor& out, T timeout) {
              return Released([&] { return c.AllGatherAsync(in, out, TimeoutArg(timeout)); });
@@ -173,7 +172,13 @@ void BindCommunicator(py::module_& m) {
         o.timeout = absl::Seconds(timeout);
         o.communicator.same_host_shm = same_host_shm;
         o.communicator.host = host;
-        return Released([&] { return dist::InitProcessGroup(o); });
+        std::unique_ptr<Communicator> comm = Released([&] { return dist::InitProcessGroup(o); });
+        // Destroying a communicator joins its worker, which may drop the last reference to a
+        // numpy array (taking the GIL): the GIL is released around the delete.
+        return std::shared_ptr<Communicator>(comm.release(), [](Communicator* c) {
+          py::gil_scoped_release release;
+          delete c;
+        });
       },
       py::arg("backend"), py::arg("init_method"), py::arg("rank"), py::arg("world_size"),
       py::arg("timeout"), py::arg("same_host_shm"), py::arg("host"));

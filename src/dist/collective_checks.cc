@@ -51,12 +51,12 @@ Status CheckBlocks(const Tensor& small, const Tensor& big, int world_size, int g
   bool ok = gather ? big.numel() == small.numel() * world_size
                    : (big.numel() == small.numel() && small.numel() % world_size == 0);
   if (!ok) {
-    std::string want = gather ? "the larger must hold world_size (" +
-                                    std::to_string(world_size) + ") times the smaller's elements"
+    std::string want = gather ? "the larger must hold world_size (" + std::to_string(world_size) +
+                                    ") times the smaller's elements"
                               : "both must hold the same number of elements, a multiple of " +
                                     std::to_string(world_size);
-    return absl::InvalidArgumentError(std::string(collective) + ": " + small.ToString() +
-                                      " and " + big.ToString() + " do not fit: " + want);
+    return absl::InvalidArgumentError(std::string(collective) + ": " + small.ToString() + " and " +
+                                      big.ToString() + " do not fit: " + want);
   }
   return absl::OkStatus();
 }
@@ -65,8 +65,6 @@ std::string Describe(const Tensor& t) {
   return std::string(DTypeName(t.dtype())) + "[" + std::to_string(t.numel()) + "]";
 }
 
-std::string Describe(const Tensor& t, ReduceOp op) {
-  return Describe(t) + ", " + ReduceOpName(op);
-}
+std::string Describe(const Tensor& t, ReduceOp op) { return Describe(t) + ", " + ReduceOpName(op); }
 
 }  // namespace mlcore::dist::internal

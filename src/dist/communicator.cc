@@ -4,9 +4,9 @@
 
 #include <thread>
 
-#include "mlcore/core/cuda.h"
 #include "dist/health.h"
 #include "dist/socket_util.h"
+#include "mlcore/core/cuda.h"
 
 namespace mlcore::dist {
 namespace {

@@ -66,8 +66,9 @@ class FileStoreImpl : public FileStore {
     MLCORE_RETURN_IF_ERROR(Wait({std::string(key)}, timeout));
     MLCORE_ASSIGN_OR_RETURN(Map m, Read());
     auto it = m.find(key);
-    if (it == m.end()) return absl::NotFoundError("store: the key '" + std::string(key) +
-                                                  "' was deleted while being read");
+    if (it == m.end())
+      return absl::NotFoundError("store: the key '" + std::string(key) +
+                                 "' was deleted while being read");
     return it->second;
   }
 
@@ -82,8 +83,8 @@ class FileStoreImpl : public FileStore {
       if (missing.empty()) return absl::OkStatus();
       if (absl::Now() >= deadline) {
         return absl::DeadlineExceededError("store: timed out after " +
-                                           absl::FormatDuration(timeout) +
-                                           " waiting for key(s) " + missing);
+                                           absl::FormatDuration(timeout) + " waiting for key(s) " +
+                                           missing);
       }
       std::this_thread::sleep_for(absl::ToChronoMilliseconds(kPollInterval));
     }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <mutex>
 
 #include "dist/collective_checks.h"
 #include "dist/gloo_store.h"
@@ -40,7 +41,8 @@ Status Guard(Fn&& fn) {
     return absl::OkStatus();
   } catch (const std::exception& e) {
     std::string what = e.what();
-    if (what.find("Timed out") != std::string::npos || what.find("timed out") != std::string::npos) {
+    if (what.find("Timed out") != std::string::npos ||
+        what.find("timed out") != std::string::npos) {
       return absl::DeadlineExceededError("gloo: " + what);
     }
     return absl::UnavailableError("gloo: " + what);
@@ -62,6 +64,50 @@ void WithElementType(size_t size, Fn&& fn) {
       return fn(uint64_t{});
   }
 }
+
+// A posted send or recv. The first Wait waits for the transfer (up to its timeout); later ones
+// return its status.
+class P2pWork : public Work {
+ public:
+  Status Wait(absl::Duration timeout) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!done_) {
+      absl::Duration limit = std::min(timeout, this->timeout);
+      status_ = Guard([&] {
+        if (send) {
+          buffer->waitSend(Chrono(limit));
+        } else {
+          buffer->waitRecv(Chrono(limit));
+        }
+      });
+      if (!status_.ok()) {
+        status_ =
+            Status(status_.code(), std::string(send ? "send to" : "recv from") + " rank " +
+                                       std::to_string(peer) + " (" + Describe(tensor) +
+                                       ") failed: rank " + std::to_string(peer) +
+                                       " did not answer within " + absl::FormatDuration(limit) +
+                                       " [" + std::string(status_.message()) + "]");
+      }
+      done_ = true;
+    }
+    return status_;
+  }
+  bool IsCompleted() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return done_;
+  }
+
+  Tensor tensor;
+  bool send = false;
+  int peer = 0;
+  absl::Duration timeout;
+  std::unique_ptr<gloo::transport::UnboundBuffer> buffer;
+
+ private:
+  mutable std::mutex mu_;
+  bool done_ = false;
+  Status status_;
+};
 
 class GlooCommunicator : public QueuedCommunicator {
  public:
@@ -85,8 +131,8 @@ class GlooCommunicator : public QueuedCommunicator {
       context_->connectFullMesh(gloo_store, device_);
     }));
     if (options().same_host_shm && world_size() > 1) {
-      MLCORE_ASSIGN_OR_RETURN(shm_, ShmGroup::Join(*store(), rank(), world_size(),
-                                                   options().timeout));
+      MLCORE_ASSIGN_OR_RETURN(shm_,
+                              ShmGroup::Join(*store(), rank(), world_size(), options().timeout));
     }
     return absl::OkStatus();
   }
@@ -100,8 +146,9 @@ class GlooCommunicator : public QueuedCommunicator {
     MLCORE_ASSIGN_OR_RETURN(ReduceFn fn, ReduceFunction(t.dtype(), op));
     return Enqueue("allreduce", Describe(t, op), timeout, [this, t, op, fn](absl::Duration to) {
       if (t.numel() == 0) return absl::OkStatus();
-      MLCORE_RETURN_IF_ERROR(shm_ ? shm_->AllReduce(t.data(), t.numel(), DTypeSize(t.dtype()), fn, to)
-                                  : GlooAllReduce(t.data(), t.numel(), DTypeSize(t.dtype()), fn, to));
+      MLCORE_RETURN_IF_ERROR(
+          shm_ ? shm_->AllReduce(t.data(), t.numel(), DTypeSize(t.dtype()), fn, to)
+               : GlooAllReduce(t.data(), t.numel(), DTypeSize(t.dtype()), fn, to));
       if (op == ReduceOp::kAvg) Scale(t.data(), t.dtype(), t.numel(), 1.0 / world_size());
       return absl::OkStatus();
     });
@@ -221,35 +268,42 @@ class GlooCommunicator : public QueuedCommunicator {
     });
   }
 
+  // Point to point bypasses the collective queue (a recv waiting there would block the send
+  // that feeds it): the transfer is posted now and Work::Wait waits for it, as Gloo allows.
   StatusOr<std::shared_ptr<Work>> SendAsync(Tensor t, int dst, int tag,
                                             absl::Duration timeout) override {
     MLCORE_RETURN_IF_ERROR(CheckCpu(t, "send"));
     MLCORE_RETURN_IF_ERROR(CheckPeer(dst, rank(), world_size(), "send"));
-    return Enqueue("send to rank " + std::to_string(dst), Describe(t), timeout,
-                   [this, t, dst, tag](absl::Duration to) {
-                     return Guard([&] {
-                       auto buf = context_->createUnboundBuffer(t.data(), t.nbytes());
-                       buf->send(dst, gloo::Slot::build(kP2pSlotPrefix, tag));
-                       buf->waitSend(Chrono(to));
-                     });
-                   });
+    return PostP2p(std::move(t), dst, tag, /*send=*/true, EffectiveTimeout(timeout));
   }
 
   StatusOr<std::shared_ptr<Work>> RecvAsync(Tensor t, int src, int tag,
                                             absl::Duration timeout) override {
     MLCORE_RETURN_IF_ERROR(CheckCpu(t, "recv"));
     MLCORE_RETURN_IF_ERROR(CheckPeer(src, rank(), world_size(), "recv"));
-    return Enqueue("recv from rank " + std::to_string(src), Describe(t), timeout,
-                   [this, t, src, tag](absl::Duration to) {
-                     return Guard([&] {
-                       auto buf = context_->createUnboundBuffer(t.data(), t.nbytes());
-                       buf->recv(src, gloo::Slot::build(kP2pSlotPrefix, tag));
-                       buf->waitRecv(Chrono(to));
-                     });
-                   });
+    return PostP2p(std::move(t), src, tag, /*send=*/false, EffectiveTimeout(timeout));
   }
 
  private:
+  StatusOr<std::shared_ptr<Work>> PostP2p(Tensor t, int peer, int tag, bool send,
+                                          absl::Duration timeout) {
+    auto work = std::make_shared<P2pWork>();
+    work->tensor = t;
+    work->send = send;
+    work->peer = peer;
+    work->timeout = timeout;
+    MLCORE_RETURN_IF_ERROR(Guard([&] {
+      work->buffer = context_->createUnboundBuffer(t.data(), t.nbytes());
+      uint64_t slot = gloo::Slot::build(kP2pSlotPrefix, static_cast<uint32_t>(tag));
+      if (send) {
+        work->buffer->send(peer, slot);
+      } else {
+        work->buffer->recv(peer, slot);
+      }
+    }));
+    return std::shared_ptr<Work>(std::move(work));
+  }
+
   uint32_t NextTag() { return tag_++; }
 
   Status GlooAllReduce(void* data, int64_t n, size_t esize, ReduceFn fn, absl::Duration to) {

@@ -64,9 +64,8 @@ StatusOr<std::shared_ptr<Work>> QueuedCommunicator::Enqueue(std::string name, st
     std::lock_guard<std::mutex> lock(mu_);
     if (!broken_.ok()) return broken_;
     if (stop_) return absl::FailedPreconditionError("the communicator is shut down");
-    queue_.push_back(
-        Job{std::move(name), std::move(what), EffectiveTimeout(timeout), std::move(fn), work,
-            ++issued_});
+    queue_.push_back(Job{std::move(name), std::move(what), EffectiveTimeout(timeout), std::move(fn),
+                         work, ++issued_});
   }
   cv_.notify_one();
   return std::shared_ptr<Work>(work);
@@ -109,8 +108,8 @@ Status QueuedCommunicator::Explain(const Job& job, const Status& cause, absl::Du
   std::sort(missing.begin(), missing.end());
   std::string head = job.name + " (collective #" + std::to_string(job.seq) + ", " + job.what +
                      ") on rank " + std::to_string(rank()) + " failed after " +
-                     absl::FormatDuration(absl::Trunc(took, absl::Milliseconds(1))) +
-                     " (timeout " + absl::FormatDuration(job.timeout) + "): ";
+                     absl::FormatDuration(absl::Trunc(took, absl::Milliseconds(1))) + " (timeout " +
+                     absl::FormatDuration(job.timeout) + "): ";
   std::string message;
   if (missing.empty()) {
     message = head + "every rank is alive and reached it; " + std::string(cause.message());

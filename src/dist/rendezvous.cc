@@ -35,8 +35,8 @@ Status CheckRankAndSize(int rank, int world_size, std::string_view method) {
   }
   if (rank < 0 || rank >= world_size) {
     return absl::InvalidArgumentError("rank " + std::to_string(rank) +
-                                      " is outside [0, world size " +
-                                      std::to_string(world_size) + ")");
+                                      " is outside [0, world size " + std::to_string(world_size) +
+                                      ")");
   }
   return absl::OkStatus();
 }

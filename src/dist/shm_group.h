@@ -38,8 +38,7 @@ class ShmGroup {
 
   // The collectives of the Communicator, on raw CPU memory; `n` counts elements of `esize` bytes.
   Status AllReduce(void* data, int64_t n, size_t esize, ReduceFn fn, absl::Duration timeout);
-  Status Reduce(void* data, int64_t n, size_t esize, ReduceFn fn, int root,
-                absl::Duration timeout);
+  Status Reduce(void* data, int64_t n, size_t esize, ReduceFn fn, int root, absl::Duration timeout);
   Status Broadcast(void* data, size_t bytes, int root, absl::Duration timeout);
   Status AllGather(const void* in, void* out, size_t bytes, absl::Duration timeout);
   // `in` holds world_size blocks of `n` elements; `out` one.

@@ -1,15 +1,16 @@
 #include "dist/socket_util.h"
 
 #include <arpa/inet.h>
-#include <cerrno>
-#include <cstring>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <thread>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
 
 namespace mlcore::dist::internal {
 namespace {
@@ -61,8 +62,8 @@ StatusOr<Listener> Listen(const std::string& bind_address, int port) {
   freeaddrinfo(found);
   if (fd < 0) {
     if (error == EADDRINUSE) {
-      return absl::UnavailableError("cannot host the store: port " + std::to_string(port) +
-                                    " on " + Where(bind_address, port) + " is in use");
+      return absl::UnavailableError("cannot host the store: port " + std::to_string(port) + " on " +
+                                    Where(bind_address, port) + " is in use");
     }
     return absl::UnavailableError("cannot listen on " + Where(bind_address, port) + ": " +
                                   std::strerror(error));

@@ -37,8 +37,8 @@ class TcpStoreImpl : public TcpStore {
   int port() const override { return options_.port; }
 
   Status Connect() {
-    MLCORE_ASSIGN_OR_RETURN(int fd, internal::Connect(Host(), options_.port,
-                                                      absl::Now() + options_.timeout));
+    MLCORE_ASSIGN_OR_RETURN(
+        int fd, internal::Connect(Host(), options_.port, absl::Now() + options_.timeout));
     Release(fd);
     return absl::OkStatus();
   }
@@ -67,8 +67,8 @@ class TcpStoreImpl : public TcpStore {
 
   StatusOr<std::string> CompareSet(std::string_view key, std::string_view expected,
                                    std::string_view desired) override {
-    StoreRequest r{StoreOp::kCompareSet, {std::string(key)}, std::string(desired),
-                   std::string(expected), 0};
+    StoreRequest r{
+        StoreOp::kCompareSet, {std::string(key)}, std::string(desired), std::string(expected), 0};
     MLCORE_ASSIGN_OR_RETURN(StoreResponse out, Call(r, absl::ZeroDuration()));
     return std::move(out.value);
   }
@@ -134,8 +134,8 @@ class TcpStoreImpl : public TcpStore {
     if (got.ok()) {
       uint32_t size = internal::ParseFrameHeader(header);
       if (size > internal::kMaxFrameBytes) {
-        got = absl::DataLossError("the store answered a frame of " + std::to_string(size) +
-                                  " bytes");
+        got =
+            absl::DataLossError("the store answered a frame of " + std::to_string(size) + " bytes");
       } else {
         body.resize(size);
         got = internal::RecvExactly(*fd, body.data(), size, deadline);
@@ -162,9 +162,9 @@ class TcpStoreImpl : public TcpStore {
   }
 
   Status Gone(const Status& cause) const {
-    return absl::UnavailableError("the store at " + Where() +
-                                  " is gone (rank 0, its host, exited or is unreachable): " +
-                                  std::string(cause.message()));
+    return absl::UnavailableError(
+        "the store at " + Where() +
+        " is gone (rank 0, its host, exited or is unreachable): " + std::string(cause.message()));
   }
 
   TcpStoreOptions options_;
@@ -179,8 +179,8 @@ StatusOr<std::shared_ptr<TcpStore>> TcpStore::Open(const TcpStoreOptions& option
   std::unique_ptr<internal::TcpStoreServer> server;
   TcpStoreOptions resolved = options;
   if (options.is_server) {
-    MLCORE_ASSIGN_OR_RETURN(server, internal::TcpStoreServer::Start(options.bind_address,
-                                                                    options.port));
+    MLCORE_ASSIGN_OR_RETURN(server,
+                            internal::TcpStoreServer::Start(options.bind_address, options.port));
     // The host reaches its own server on the loopback when it listens on every interface.
     if (options.bind_address.empty()) resolved.host = "127.0.0.1";
   }

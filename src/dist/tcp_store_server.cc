@@ -229,7 +229,7 @@ class TcpStoreServer::Impl {
 };
 
 StatusOr<std::unique_ptr<TcpStoreServer>> TcpStoreServer::Start(const std::string& bind_address,
-                                                                 int port) {
+                                                                int port) {
   MLCORE_ASSIGN_OR_RETURN(Listener listener, Listen(bind_address, port));
   return std::unique_ptr<TcpStoreServer>(
       new TcpStoreServer(std::make_unique<Impl>(listener.fd, listener.port)));

@@ -14,8 +14,7 @@ namespace mlcore::dist::internal {
 class TcpStoreServer {
  public:
   // Listens on bind_address:port (port 0 picks one) and starts serving.
-  static StatusOr<std::unique_ptr<TcpStoreServer>> Start(const std::string& bind_address,
-                                                         int port);
+  static StatusOr<std::unique_ptr<TcpStoreServer>> Start(const std::string& bind_address, int port);
   // Stops the thread and closes every connection.
   ~TcpStoreServer();
   int port() const;

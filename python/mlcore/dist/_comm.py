@@ -7,6 +7,7 @@ timeout is TimeoutError, a peer that is gone is RuntimeError; both name the coll
 missing ranks and the timeout.
 """
 
+import atexit
 import os
 
 from .. import _mlcore
@@ -141,6 +142,11 @@ def destroy_process_group():
     """Leaves the default group (its threads stop, its sockets and shared memory are freed)."""
     global _default
     _default = None
+
+
+# The group's threads must stop while the interpreter still runs: a worker that drops a numpy
+# array during interpreter shutdown cannot take the GIL.
+atexit.register(destroy_process_group)
 
 
 def get_rank():

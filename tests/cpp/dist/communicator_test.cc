@@ -1,12 +1,12 @@
 // Collectives with ranks as threads of this process, each with its own communicator, real TCP
 // sockets and (for same_host_shm) a real shared-memory segment. tests/python/test_dist*.py runs
 // the same with real processes.
+#include "mlcore/dist/communicator.h"
+
 #include <gtest/gtest.h>
 
 #include <functional>
 #include <thread>
-
-#include "mlcore/dist/communicator.h"
 
 namespace mlcore::dist {
 namespace {

@@ -1,4 +1,6 @@
 // The TCP and file stores against the Store contract: real servers on 127.0.0.1 and real files.
+#include "mlcore/dist/store.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -6,7 +8,6 @@
 #include <thread>
 
 #include "dist/tcp_store_protocol.h"
-#include "mlcore/dist/store.h"
 
 namespace mlcore::dist {
 namespace {
