@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -24,7 +25,8 @@ namespace {
 
 constexpr size_t kHeaderBytes = 4096;
 // Spins before sleeping: a few microseconds, the time a peer on another core needs to arrive.
-constexpr int kSpins = 4000;
+constexpr int kSpins = 256;
+constexpr int kYields = 64;
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -120,6 +122,12 @@ Status ShmGroup::Wait(absl::Time deadline) {
   for (int i = 0; i < kSpins; ++i) {
     if (h.generation.load(std::memory_order_acquire) != generation) return absl::OkStatus();
     CpuRelax();
+  }
+  // Then yield: on a machine with more ranks than free cores the rank we wait for may need
+  // this core to arrive.
+  for (int i = 0; i < kYields; ++i) {
+    if (h.generation.load(std::memory_order_acquire) != generation) return absl::OkStatus();
+    sched_yield();
   }
   while (h.generation.load(std::memory_order_acquire) == generation) {
     absl::Duration left = deadline - absl::Now();
