@@ -270,11 +270,10 @@ class NcclCommunicator : public QueuedCommunicator {
                                             absl::Duration timeout) override {
     MLCORE_RETURN_IF_ERROR(CheckCuda(t, "recv"));
     MLCORE_RETURN_IF_ERROR(CheckPeer(src, rank(), world_size(), "recv"));
-    return Launch("recv from rank " + std::to_string(src), Describe(t), timeout, {t},
-                  [this, t, src] {
-                    return api_->recv(t.data(), t.numel(), NcclType(t.dtype()), src, comm_,
-                                      stream_);
-                  });
+    return Launch(
+        "recv from rank " + std::to_string(src), Describe(t), timeout, {t}, [this, t, src] {
+          return api_->recv(t.data(), t.numel(), NcclType(t.dtype()), src, comm_, stream_);
+        });
   }
 
  private:
@@ -285,19 +284,19 @@ class NcclCommunicator : public QueuedCommunicator {
 
   // Queues `call` (which enqueues NCCL work on stream_) behind the default stream's work, then
   // waits for it up to the timeout. `keep` holds the tensors until then.
-  StatusOr<std::shared_ptr<Work>> Launch(std::string name, std::string what,
-                                         absl::Duration timeout, std::vector<Tensor> keep,
+  StatusOr<std::shared_ptr<Work>> Launch(std::string name, std::string what, absl::Duration timeout,
+                                         std::vector<Tensor> keep,
                                          std::function<ncclResult_t()> call) {
-    return Enqueue(std::move(name), std::move(what), timeout,
-                   [this, keep = std::move(keep), call = std::move(call)](absl::Duration to) {
-                     MLCORE_RETURN_IF_ERROR(CudaCheck(cudaSetDevice(device_), "cudaSetDevice"));
-                     MLCORE_RETURN_IF_ERROR(CudaCheck(cudaEventRecord(ready_, 0), "record"));
-                     MLCORE_RETURN_IF_ERROR(
-                         CudaCheck(cudaStreamWaitEvent(stream_, ready_, 0), "wait event"));
-                     MLCORE_RETURN_IF_ERROR(Nccl(call(), "launch"));
-                     MLCORE_RETURN_IF_ERROR(CudaCheck(cudaEventRecord(done_, stream_), "record"));
-                     return Poll(to);
-                   });
+    return Enqueue(
+        std::move(name), std::move(what), timeout,
+        [this, keep = std::move(keep), call = std::move(call)](absl::Duration to) {
+          MLCORE_RETURN_IF_ERROR(CudaCheck(cudaSetDevice(device_), "cudaSetDevice"));
+          MLCORE_RETURN_IF_ERROR(CudaCheck(cudaEventRecord(ready_, 0), "record"));
+          MLCORE_RETURN_IF_ERROR(CudaCheck(cudaStreamWaitEvent(stream_, ready_, 0), "wait event"));
+          MLCORE_RETURN_IF_ERROR(Nccl(call(), "launch"));
+          MLCORE_RETURN_IF_ERROR(CudaCheck(cudaEventRecord(done_, stream_), "record"));
+          return Poll(to);
+        });
   }
 
   Status Poll(absl::Duration timeout) {

@@ -4,7 +4,13 @@ namespace mlcore::dist::internal {
 
 class QueuedCommunicator::WorkImpl : public Work {
  public:
+  explicit WorkImpl(std::shared_ptr<Gate> gate) : gate_(std::move(gate)) {}
+
   Status Wait(absl::Duration timeout) override {
+    if (!IsCompleted()) {
+      std::lock_guard<std::mutex> gate(gate_->mu);
+      if (gate_->owner != nullptr) gate_->owner->TryRunInline(this);
+    }
     std::unique_lock<std::mutex> lock(mu_);
     auto done = [this] { return done_; };
     if (timeout == absl::InfiniteDuration()) {
@@ -31,6 +37,7 @@ class QueuedCommunicator::WorkImpl : public Work {
   }
 
  private:
+  std::shared_ptr<Gate> gate_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;
@@ -41,12 +48,18 @@ QueuedCommunicator::QueuedCommunicator(std::shared_ptr<Store> store, Communicato
     : Communicator(std::move(options)), store_(std::move(store)) {
   health_ = std::make_unique<HealthMonitor>(store_, rank(), world_size(),
                                             this->options().heartbeat_interval);
+  gate_ = std::make_shared<Gate>();
+  gate_->owner = this;
   worker_ = std::thread([this] { Run(); });
 }
 
 QueuedCommunicator::~QueuedCommunicator() { StopWorker(); }
 
 void QueuedCommunicator::StopWorker() {
+  {
+    std::lock_guard<std::mutex> gate(gate_->mu);
+    gate_->owner = nullptr;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_) return;
@@ -59,7 +72,7 @@ void QueuedCommunicator::StopWorker() {
 StatusOr<std::shared_ptr<Work>> QueuedCommunicator::Enqueue(std::string name, std::string what,
                                                             absl::Duration timeout,
                                                             CollectiveFn fn) {
-  auto work = std::make_shared<WorkImpl>();
+  auto work = std::make_shared<WorkImpl>(gate_);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!broken_.ok()) return broken_;
@@ -76,14 +89,38 @@ void QueuedCommunicator::Run() {
     Job job;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      cv_.wait(lock, [this] { return stop_ || (!queue_.empty() && !running_); });
       if (queue_.empty()) return;
       job = std::move(queue_.front());
       queue_.pop_front();
+      running_ = true;
     }
     Status status = RunJob(job);
     job.work->Finish(std::move(status));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      running_ = false;
+    }
+    cv_.notify_all();
   }
+}
+
+void QueuedCommunicator::TryRunInline(const WorkImpl* work) {
+  Job job;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (running_ || queue_.empty() || queue_.front().work.get() != work) return;
+    job = std::move(queue_.front());
+    queue_.pop_front();
+    running_ = true;
+  }
+  Status status = RunJob(job);
+  job.work->Finish(std::move(status));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_ = false;
+  }
+  cv_.notify_all();
 }
 
 Status QueuedCommunicator::RunJob(Job& job) {

@@ -36,6 +36,12 @@ class QueuedCommunicator : public Communicator {
 
  private:
   class WorkImpl;
+  // What a Work needs to run its own job on the waiting thread: the communicator, or nullptr once
+  // it is shut down (the mutex makes shutdown wait for an inline job to end).
+  struct Gate {
+    std::mutex mu;
+    QueuedCommunicator* owner = nullptr;
+  };
   struct Job {
     std::string name;
     std::string what;
@@ -46,6 +52,10 @@ class QueuedCommunicator : public Communicator {
   };
 
   void Run();
+  // Runs `work`'s job on this thread when it is next in line and nothing runs: a blocking call
+  // then costs no hand-off to the worker thread and back (two wake-ups, each a scheduling delay
+  // on a busy machine), while an async call still overlaps the caller.
+  void TryRunInline(const WorkImpl* work);
   Status RunJob(Job& job);
   // The error of a failed collective, with the missing ranks found through the store.
   Status Explain(const Job& job, const Status& cause, absl::Duration took);
@@ -56,6 +66,8 @@ class QueuedCommunicator : public Communicator {
   std::condition_variable cv_;
   std::deque<Job> queue_;
   bool stop_ = false;
+  bool running_ = false;  // a job runs (on the worker or inline)
+  std::shared_ptr<Gate> gate_;
   int64_t issued_ = 0;
   Status broken_;  // the first failure; every later collective fails with it
   std::thread worker_;

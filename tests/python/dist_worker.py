@@ -84,10 +84,10 @@ def collectives(comm):
             want = np.concatenate([make(k, dtype, ws * n, salt)[r * n:(r + 1) * n]
                                    for k in range(ws)])
             check(out, want, f"all_to_all {dtype}[{n}]")
-    # Several shared-memory chunks (1 MiB each) and an odd tail.
-    big = np.full(700_001, r + 1, dtype=np.float32)
+    # Several shared-memory chunks (4 MiB each) and an odd tail.
+    big = np.full(2_100_001, r + 1, dtype=np.float32)
     comm.all_reduce(big)
-    check(big, np.full(700_001, ws * (ws + 1) / 2, dtype=np.float32), "all_reduce 2.8 MB")
+    check(big, np.full(2_100_001, ws * (ws + 1) / 2, dtype=np.float32), "all_reduce 8.4 MB")
     # send/recv around a ring, async so that no rank waits on its own send.
     nxt, prv = (r + 1) % ws, (r - 1) % ws
     if ws == 1:

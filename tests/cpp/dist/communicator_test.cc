@@ -46,8 +46,8 @@ TEST_P(CommunicatorTest, CollectivesMatchReference) {
   auto [world, shm] = GetParam();
   RunRanks(world, shm, [world = world](Communicator& comm) {
     int r = comm.rank();
-    // Odd length, several shm chunks for float64 (3 x 1 MiB / 8 bytes = 393216 elements).
-    for (int64_t n : {0, 1, 7, 393217}) {
+    // Odd length, three shm chunks for float64 (4 MiB slots hold 524288 elements).
+    for (int64_t n : {0, 1, 7, 1048577}) {
       std::vector<double> v(n);
       for (int64_t i = 0; i < n; ++i) v[i] = r + 1 + i % 5;
       Tensor t = *Tensor::FromVector(v, {n});
