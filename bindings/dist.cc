@@ -163,7 +163,7 @@ void BindCommunicator(py::module_& m) {
   m.def(
       "init_process_group",
       [](const std::string& backend, const std::string& init_method, int rank, int world_size,
-         double timeout, bool same_host_shm, const std::string& host) {
+         double timeout, bool same_host_shm, const std::string& host, const std::string& host_id) {
         dist::InitOptions o;
         o.backend = backend;
         o.init_method = init_method;
@@ -172,6 +172,7 @@ void BindCommunicator(py::module_& m) {
         o.timeout = absl::Seconds(timeout);
         o.communicator.same_host_shm = same_host_shm;
         o.communicator.host = host;
+        o.communicator.host_id = host_id;
         std::unique_ptr<Communicator> comm = Released([&] { return dist::InitProcessGroup(o); });
         // Destroying a communicator joins its worker, which may drop the last reference to a
         // numpy array (taking the GIL): the GIL is released around the delete.
@@ -181,7 +182,7 @@ void BindCommunicator(py::module_& m) {
         });
       },
       py::arg("backend"), py::arg("init_method"), py::arg("rank"), py::arg("world_size"),
-      py::arg("timeout"), py::arg("same_host_shm"), py::arg("host"));
+      py::arg("timeout"), py::arg("same_host_shm"), py::arg("host"), py::arg("host_id"));
   m.def("auto_backend", &dist::AutoBackend);
   m.def("backends", [] { return dist::CommunicatorRegistry().Names(); });
 }

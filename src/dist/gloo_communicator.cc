@@ -18,6 +18,7 @@
 
 #include "dist/collective_checks.h"
 #include "dist/gloo_store.h"
+#include "dist/host_layout.h"
 #include "dist/queued_communicator.h"
 #include "dist/reduce.h"
 #include "dist/shm_group.h"
@@ -30,6 +31,7 @@ constexpr uint8_t kP2pSlotPrefix = 0x70;
 
 std::chrono::milliseconds Chrono(absl::Duration d) {
   if (d == absl::InfiniteDuration()) return std::chrono::hours(24 * 365);
+  if (d < absl::Milliseconds(1)) return std::chrono::milliseconds(1);
   return absl::ToChronoMilliseconds(d);
 }
 
@@ -130,15 +132,66 @@ class GlooCommunicator : public QueuedCommunicator {
       context_->setTimeout(Chrono(options().timeout));
       context_->connectFullMesh(gloo_store, device_);
     }));
-    if (options().same_host_shm && world_size() > 1) {
-      MLCORE_ASSIGN_OR_RETURN(shm_,
-                              ShmGroup::Join(*store(), rank(), world_size(), options().timeout));
+    if (options().same_host_shm && world_size() > 1) MLCORE_RETURN_IF_ERROR(JoinSharedMemory());
+    return absl::OkStatus();
+  }
+
+  // One host: every collective through shared memory. Several hosts, some with several ranks:
+  // allreduce within each host through shared memory and between hosts through Gloo among one
+  // leader per host. Every rank must take the same path, so the choice is agreed in the store.
+  Status JoinSharedMemory() {
+    absl::Duration timeout = options().timeout;
+    MLCORE_ASSIGN_OR_RETURN(HostLayout layout, ExchangeHosts(*store(), rank(), world_size(),
+                                                             options().host_id, timeout));
+    if (layout.num_hosts == 1) {
+      MLCORE_ASSIGN_OR_RETURN(shm_, ShmGroup::Join(*store(), rank(), world_size(), timeout));
+      return absl::OkStatus();
+    }
+    if (layout.max_local_size == 1) return absl::OkStatus();
+    std::unique_ptr<ShmGroup> local;
+    bool ok = true;
+    if (layout.local_size > 1) {
+      auto host_store = PrefixStore("host" + std::to_string(layout.host_index), store());
+      MLCORE_ASSIGN_OR_RETURN(
+          local, ShmGroup::Join(*host_store, layout.local_rank, layout.local_size, timeout));
+      ok = local != nullptr;
+    }
+    MLCORE_RETURN_IF_ERROR(store()->Set("hier/ok/" + std::to_string(rank()), ok ? "1" : "0"));
+    for (int r = 0; r < world_size(); ++r) {
+      MLCORE_ASSIGN_OR_RETURN(std::string v, store()->Get("hier/ok/" + std::to_string(r), timeout));
+      if (v != "1") return absl::OkStatus();  // some host cannot share memory: TCP everywhere
+    }
+    local_ = std::move(local);
+    hierarchical_ = true;
+    if (layout.local_rank == 0) {
+      GlooStore leader_store(PrefixStore("leaders", store()), timeout);
+      MLCORE_RETURN_IF_ERROR(Guard([&] {
+        leaders_ = std::make_shared<gloo::rendezvous::Context>(layout.host_index, layout.num_hosts);
+        leaders_->setTimeout(Chrono(timeout));
+        leaders_->connectFullMesh(leader_store, device_);
+      }));
     }
     return absl::OkStatus();
   }
 
+  // Reduce to each host's leader, allreduce among leaders, broadcast back: the bytes cross the
+  // network once per host instead of once per rank.
+  Status HierarchicalAllReduce(void* data, int64_t n, size_t esize, ReduceFn fn,
+                               absl::Duration timeout) {
+    absl::Time deadline = absl::Now() + timeout;
+    if (local_) MLCORE_RETURN_IF_ERROR(local_->Reduce(data, n, esize, fn, 0, timeout));
+    if (leaders_) {
+      MLCORE_RETURN_IF_ERROR(GlooAllReduce(leaders_, data, n, esize, fn, deadline - absl::Now()));
+    }
+    if (local_)
+      MLCORE_RETURN_IF_ERROR(local_->Broadcast(data, n * esize, 0, deadline - absl::Now()));
+    return absl::OkStatus();
+  }
+
   std::string backend() const override { return "gloo"; }
-  std::string transport() const override { return shm_ ? "shm" : "tcp"; }
+  std::string transport() const override {
+    return shm_ ? "shm" : hierarchical_ ? "shm+tcp" : "tcp";
+  }
 
   StatusOr<std::shared_ptr<Work>> AllReduceAsync(Tensor t, ReduceOp op,
                                                  absl::Duration timeout) override {
@@ -146,9 +199,14 @@ class GlooCommunicator : public QueuedCommunicator {
     MLCORE_ASSIGN_OR_RETURN(ReduceFn fn, ReduceFunction(t.dtype(), op));
     return Enqueue("allreduce", Describe(t, op), timeout, [this, t, op, fn](absl::Duration to) {
       if (t.numel() == 0) return absl::OkStatus();
-      MLCORE_RETURN_IF_ERROR(
-          shm_ ? shm_->AllReduce(t.data(), t.numel(), DTypeSize(t.dtype()), fn, to)
-               : GlooAllReduce(t.data(), t.numel(), DTypeSize(t.dtype()), fn, to));
+      size_t esize = DTypeSize(t.dtype());
+      if (shm_) {
+        MLCORE_RETURN_IF_ERROR(shm_->AllReduce(t.data(), t.numel(), esize, fn, to));
+      } else if (hierarchical_) {
+        MLCORE_RETURN_IF_ERROR(HierarchicalAllReduce(t.data(), t.numel(), esize, fn, to));
+      } else {
+        MLCORE_RETURN_IF_ERROR(GlooAllReduce(context_, t.data(), t.numel(), esize, fn, to));
+      }
       if (op == ReduceOp::kAvg) Scale(t.data(), t.dtype(), t.numel(), 1.0 / world_size());
       return absl::OkStatus();
     });
@@ -229,7 +287,8 @@ class GlooCommunicator : public QueuedCommunicator {
             // keep this rank's block (twice the bytes of a true reduce-scatter).
             std::vector<char> scratch(in.nbytes());
             std::memcpy(scratch.data(), in.data(), in.nbytes());
-            MLCORE_RETURN_IF_ERROR(GlooAllReduce(scratch.data(), in.numel(), esize, fn, to));
+            MLCORE_RETURN_IF_ERROR(
+                GlooAllReduce(context_, scratch.data(), in.numel(), esize, fn, to));
             std::memcpy(out.data(), scratch.data() + out.nbytes() * rank(), out.nbytes());
           }
           if (op == ReduceOp::kAvg) Scale(out.data(), out.dtype(), out.numel(), 1.0 / world_size());
@@ -306,15 +365,17 @@ class GlooCommunicator : public QueuedCommunicator {
 
   uint32_t NextTag() { return tag_++; }
 
-  Status GlooAllReduce(void* data, int64_t n, size_t esize, ReduceFn fn, absl::Duration to) {
+  Status GlooAllReduce(const std::shared_ptr<gloo::Context>& context, void* data, int64_t n,
+                       size_t esize, ReduceFn fn, absl::Duration to) {
     return Guard([&] {
-      gloo::AllreduceOptions opts(context_);
+      gloo::AllreduceOptions opts(context);
       WithElementType(esize, [&](auto t) {
         using T = decltype(t);
-        opts.setOutput<T>(context_->createUnboundBuffer(data, n * esize));
+        opts.setOutput<T>(context->createUnboundBuffer(data, n * esize));
       });
       opts.setReduceFunction(fn);
-      opts.setTag(NextTag());
+      // The leaders' context counts its own tags: the other ranks never see its collectives.
+      opts.setTag(context == context_ ? NextTag() : leader_tag_++);
       opts.setTimeout(Chrono(to));
       gloo::allreduce(opts);
     });
@@ -346,8 +407,14 @@ class GlooCommunicator : public QueuedCommunicator {
 
   std::shared_ptr<gloo::transport::Device> device_;
   std::shared_ptr<gloo::rendezvous::Context> context_;
-  std::unique_ptr<ShmGroup> shm_;
+  std::unique_ptr<ShmGroup> shm_;  // every rank on this host
+  // Several hosts: this host's ranks (null when alone on it) and, on each host's leader, Gloo
+  // among the leaders.
+  bool hierarchical_ = false;
+  std::unique_ptr<ShmGroup> local_;
+  std::shared_ptr<gloo::rendezvous::Context> leaders_;
   uint32_t tag_ = 0;
+  uint32_t leader_tag_ = 0;
 };
 
 StatusOr<std::unique_ptr<Communicator>> NewGloo(std::shared_ptr<Store> store,

@@ -116,10 +116,13 @@ def main():
         if init == "env://":
             comm = dist.init_process_group("gloo", timeout=timeout)
         else:
+            # "hosts2": the first half of the ranks count as one machine, the rest as another.
+            host_id = f"host{rank * 2 // world}" if arg == "hosts2" else ""
             comm = dist.init_process_group("gloo", init, rank, world, timeout=timeout,
-                                           same_host_shm=arg != "tcp")
+                                           same_host_shm=arg != "tcp", host_id=host_id)
         if mode == "collectives":
-            expected = "tcp" if arg == "tcp" or world == 1 else "shm"
+            expected = {"tcp": "tcp", "hosts2": "shm+tcp"}.get(arg, "shm")
+            expected = "tcp" if world == 1 else expected
             assert comm.transport == expected, comm.transport
             collectives(comm)
         elif mode == "victim":

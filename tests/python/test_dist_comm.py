@@ -40,7 +40,8 @@ def finish(procs, limit=120):
 
 
 @pytest.mark.parametrize("world,transport", [(1, "tcp"), (2, "shm"), (2, "tcp"), (3, "shm"),
-                                             (3, "tcp"), (4, "shm"), (4, "tcp")])
+                                             (3, "tcp"), (4, "shm"), (4, "tcp"),
+                                             (4, "hosts2")])
 def test_collectives_match_numpy(world, transport):
     init = f"tcp://127.0.0.1:{free_port()}"
     outs = finish([start("collectives", r, world, init, transport) for r in range(world)])

@@ -51,6 +51,10 @@ struct CommunicatorOptions {
   // The address other ranks reach this one at (gloo's TCP device). "" picks 127.0.0.1 when the
   // rendezvous host is a loopback address, the host's name otherwise.
   std::string host = "";
+  // Which machine this rank is on, for the shared-memory path: ranks with equal ids share
+  // memory. "" is this host's name and boot id; tests set it to make one machine look like
+  // several.
+  std::string host_id = "";
   // How often each rank posts its heartbeat into the store; a rank whose heartbeat stops for
   // three periods is named as gone when a collective times out.
   absl::Duration heartbeat_interval = absl::Milliseconds(250);

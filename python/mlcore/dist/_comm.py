@@ -110,19 +110,21 @@ _default = None
 
 
 def init_process_group(backend="auto", init_method=None, rank=-1, world_size=-1,
-                       timeout=DEFAULT_TIMEOUT, same_host_shm=True, host=""):
+                       timeout=DEFAULT_TIMEOUT, same_host_shm=True, host="", host_id=""):
     """Joins a group as torch.distributed.init_process_group does and makes it the default.
 
     ``init_method``: "env://" (the default: MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE),
     "tcp://host:port" (rank 0 hosts the store there) or "file:///path" (a fresh file on a
     shared file system). ``backend``: "gloo" (CPU), "nccl" (CUDA) or "auto".
-    ``same_host_shm=False`` forces TCP between ranks on one host.
+    ``same_host_shm=False`` forces TCP between ranks on one host. ``host``: the address the
+    other ranks reach this one at (default: 127.0.0.1 for a loopback rendezvous, else the host
+    name). ``host_id``: which machine this rank counts as for shared memory (default: this one).
     """
     global _default
     if init_method is None:
         init_method = os.environ.get("MLCORE_INIT_METHOD", "env://")
     native = _C.init_process_group(backend, init_method, int(rank), int(world_size),
-                                   float(timeout), bool(same_host_shm), host)
+                                   float(timeout), bool(same_host_shm), host, host_id)
     comm = Communicator(native)
     _default = comm
     return comm

@@ -13,7 +13,7 @@ namespace {
 
 // Starts `world` ranks on a fresh tcp:// store and runs body(comm) on each.
 void RunRanks(int world, bool shm, const std::function<void(Communicator&)>& body,
-              absl::Duration timeout = absl::Seconds(20)) {
+              absl::Duration timeout = absl::Seconds(20), int hosts = 1) {
   TcpStoreOptions host_options;
   host_options.is_server = true;
   host_options.bind_address = "127.0.0.1";
@@ -31,9 +31,11 @@ void RunRanks(int world, bool shm, const std::function<void(Communicator&)>& bod
       options.world_size = world;
       options.timeout = timeout;
       options.communicator.same_host_shm = shm;
+      // Ranks 0..world/hosts-1 on "host 0", and so on.
+      options.communicator.host_id = "host" + std::to_string(r * hosts / world);
       auto comm = InitProcessGroup(options);
       ASSERT_TRUE(comm.ok()) << comm.status();
-      EXPECT_EQ((*comm)->transport(), shm ? "shm" : "tcp");
+      EXPECT_EQ((*comm)->transport(), !shm ? "tcp" : hosts == 1 ? "shm" : "shm+tcp");
       body(**comm);
     });
   }
@@ -75,12 +77,30 @@ TEST_P(CommunicatorTest, CollectivesMatchReference) {
 INSTANTIATE_TEST_SUITE_P(Worlds, CommunicatorTest,
                          ::testing::Combine(::testing::Values(2, 3), ::testing::Bool()));
 
+TEST(CommunicatorTest, TwoHostsReduceThroughLeaders) {
+  RunRanks(
+      4, true,
+      [](Communicator& comm) {
+        for (int64_t n : {1, 1048577}) {
+          std::vector<float> v(n, float(comm.rank() + 1));
+          Tensor t = *Tensor::FromVector(v, {n});
+          ASSERT_TRUE(comm.AllReduce(t, ReduceOp::kSum).ok());
+          EXPECT_EQ(t.data<float>()[n - 1], 10.0f);
+          // Collectives other than allreduce keep working beside the leaders' context.
+          Tensor b = *Tensor::FromVector(std::vector<int32_t>{comm.rank()}, {1});
+          ASSERT_TRUE(comm.Broadcast(b, 3).ok());
+          EXPECT_EQ(b.data<int32_t>()[0], 3);
+        }
+      },
+      absl::Seconds(20), /*hosts=*/2);
+}
+
 TEST(CommunicatorFailureTest, LateRankIsNamed) {
   RunRanks(
       2, true,
       [](Communicator& comm) {
         if (comm.rank() == 1) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+          std::this_thread::sleep_for(std::chrono::milliseconds(1500));
           return;
         }
         Tensor t = *Tensor::Zeros({4}, DType::kFloat32);
