@@ -8,7 +8,7 @@ packages=(
   clang libclang-rt-14-dev
   libabsl-dev libeigen3-dev libsqlite3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libdlpack-dev libyaml-cpp-dev nlohmann-json3-dev libgloo-dev
+  libdlpack-dev libyaml-cpp-dev nlohmann-json3-dev
   python3-venv python3-dev tzdata
   libtsan2 libasan8 libubsan1
   libgloo-dev libboost1.81-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
