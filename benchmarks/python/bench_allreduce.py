@@ -107,8 +107,9 @@ def main():
         factor = 2 * (world - 1) / world
         print(f"\n{world} ranks: busbw GB/s (time per allreduce), ratio = torch / mlcore time")
         head = f"{'size':>8} " + " ".join(f"{impl:>24}" for impl in args.impls)
+        mine = [impl for impl in ("mlcore-shm", "mlcore-tcp") if impl in results]
         if "torch-gloo" in results:
-            head += "  shm/torch  tcp/torch"
+            head += "".join(f"  {impl[7:]}/torch" for impl in mine)
         print(head)
         for i, nbytes in enumerate(sizes(args.max_mib)):
             cells, secs = [], {}
@@ -119,8 +120,8 @@ def main():
                 cells.append(f"{busbw:9.2f} ({s * 1e6:10.0f} us)")
             line = f"{human(nbytes):>8} " + " ".join(f"{c:>24}" for c in cells)
             if "torch-gloo" in secs:
-                for impl in ("mlcore-shm", "mlcore-tcp"):
-                    line += f"  {secs['torch-gloo'] / secs[impl]:8.2f}x" if impl in secs else ""
+                for impl in mine:
+                    line += f"  {secs['torch-gloo'] / secs[impl]:8.2f}x"
             print(line, flush=True)
 
 

@@ -17,6 +17,7 @@
 #include <mutex>
 
 #include "dist/collective_checks.h"
+#include "dist/gloo_ring_cache.h"
 #include "dist/gloo_store.h"
 #include "dist/host_layout.h"
 #include "dist/queued_communicator.h"
@@ -25,6 +26,13 @@
 
 namespace mlcore::dist::internal {
 namespace {
+
+// Where the TCP allreduce takes the classic ring instead of Gloo's options path, and how many
+// sizes each cache keeps (a training step allreduces a few fixed bucket sizes). Sync-mode pairs
+// block on write, so only messages that fit the sockets' buffers go there.
+constexpr size_t kSyncRingMaxBytes = size_t{64} << 10;
+constexpr size_t kRingMaxBytes = size_t{4} << 20;
+constexpr size_t kRingCacheEntries = 16;
 
 // p2p slots use their own prefix so that user tags never meet a collective's slot.
 constexpr uint8_t kP2pSlotPrefix = 0x70;
@@ -133,7 +141,43 @@ class GlooCommunicator : public QueuedCommunicator {
       context_->connectFullMesh(gloo_store, device_);
     }));
     if (options().same_host_shm && world_size() > 1) MLCORE_RETURN_IF_ERROR(JoinSharedMemory());
+    if (!shm_ && !hierarchical_ && world_size() > 1) MLCORE_RETURN_IF_ERROR(ConnectRings());
     return absl::OkStatus();
+  }
+
+  // Two more full meshes for the classic ring (gloo_ring_cache.h): one whose pairs are in sync
+  // mode (the caller reads its socket; small messages), one as Gloo leaves them.
+  Status ConnectRings() {
+    auto mesh = [&](const char* prefix, bool sync) -> StatusOr<std::shared_ptr<gloo::Context>> {
+      GlooStore mesh_store(PrefixStore(prefix, store()), options().timeout);
+      std::shared_ptr<gloo::rendezvous::Context> context;
+      MLCORE_RETURN_IF_ERROR(Guard([&] {
+        context = std::make_shared<gloo::rendezvous::Context>(rank(), world_size());
+        context->setTimeout(Chrono(options().timeout));
+        context->connectFullMesh(mesh_store, device_);
+        for (int r = 0; sync && r < world_size(); ++r) {
+          if (r != rank()) context->getPair(r)->setSync(true, /*busyPoll=*/false);
+        }
+      }));
+      return std::shared_ptr<gloo::Context>(context);
+    };
+    MLCORE_ASSIGN_OR_RETURN(auto sync_context, mesh("sync", true));
+    MLCORE_ASSIGN_OR_RETURN(auto ring_context, mesh("ring", false));
+    small_rings_ = std::make_unique<GlooRingCache>(sync_context, kRingCacheEntries, false);
+    rings_ = std::make_unique<GlooRingCache>(ring_context, kRingCacheEntries, true);
+    return absl::OkStatus();
+  }
+
+  // The TCP allreduce: the classic ring from the cache where it applies (its pairs time out
+  // after the group's timeout, so a call with another timeout takes Gloo's options path).
+  Status TcpAllReduce(const Tensor& t, ReduceOp op, ReduceFn fn, absl::Duration to) {
+    size_t bytes = t.nbytes();
+    if (rings_ && to == options().timeout && GlooRingCache::Supports(t.dtype(), op) &&
+        bytes <= kRingMaxBytes) {
+      GlooRingCache& cache = bytes <= kSyncRingMaxBytes ? *small_rings_ : *rings_;
+      return cache.AllReduce(t.data(), t.numel(), t.dtype(), op);
+    }
+    return GlooAllReduce(context_, t.data(), t.numel(), DTypeSize(t.dtype()), fn, to);
   }
 
   // One host: every collective through shared memory. Several hosts, some with several ranks:
@@ -205,7 +249,7 @@ class GlooCommunicator : public QueuedCommunicator {
       } else if (hierarchical_) {
         MLCORE_RETURN_IF_ERROR(HierarchicalAllReduce(t.data(), t.numel(), esize, fn, to));
       } else {
-        MLCORE_RETURN_IF_ERROR(GlooAllReduce(context_, t.data(), t.numel(), esize, fn, to));
+        MLCORE_RETURN_IF_ERROR(TcpAllReduce(t, op, fn, to));
       }
       if (op == ReduceOp::kAvg) Scale(t.data(), t.dtype(), t.numel(), 1.0 / world_size());
       return absl::OkStatus();
@@ -413,6 +457,9 @@ class GlooCommunicator : public QueuedCommunicator {
   bool hierarchical_ = false;
   std::unique_ptr<ShmGroup> local_;
   std::shared_ptr<gloo::rendezvous::Context> leaders_;
+  // The classic ring's instances (TCP path only).
+  std::unique_ptr<GlooRingCache> small_rings_;
+  std::unique_ptr<GlooRingCache> rings_;
   uint32_t tag_ = 0;
   uint32_t leader_tag_ = 0;
 };

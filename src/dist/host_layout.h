@@ -14,8 +14,8 @@ namespace mlcore::dist::internal {
 
 struct HostLayout {
   int num_hosts = 1;
-  int host_index = 0;   // hosts numbered in the order of their lowest rank
-  int local_rank = 0;   // position among this host's ranks (0 = the host's leader)
+  int host_index = 0;  // hosts numbered in the order of their lowest rank
+  int local_rank = 0;  // position among this host's ranks (0 = the host's leader)
   int local_size = 1;
   int max_local_size = 1;
 };
