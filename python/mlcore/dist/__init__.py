@@ -28,3 +28,7 @@ from ._comm import (  # noqa: F401 (re-exports)
     reduce_scatter,
     send,
 )
+from .data_parallel import DataParallel, init_from_env  # noqa: F401
+from .env import read_env  # noqa: F401
+from .launcher import launch  # noqa: F401
+from .sampler import DistributedSampler, shard, shard_arrays  # noqa: F401
