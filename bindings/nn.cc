@@ -247,8 +247,9 @@ void BindSequential(py::module_& m) {
              bool shuffle, uint64_t seed, std::optional<Tensor> vx, std::optional<Tensor> vy,
              const py::list& callbacks, std::string device, int initial_epoch,
              std::string precision, std::optional<Tensor> sample_weight,
-             std::map<int64_t, double> class_weight) {
+             std::map<int64_t, double> class_weight, std::shared_ptr<nn::FitStrategy> strategy) {
             nn::FitOptions o;
+            o.strategy = std::move(strategy);
             if (sample_weight) o.sample_weight = *sample_weight;
             o.class_weight = std::move(class_weight);
             o.precision = std::move(precision);
@@ -266,7 +267,7 @@ void BindSequential(py::module_& m) {
           arg("x"), arg("y"), arg("epochs"), arg("batch_size"), arg("shuffle"), arg("seed"),
           arg("validation_x"), arg("validation_y"), arg("callbacks"), arg("device"),
           arg("initial_epoch"), arg("precision") = "", arg("sample_weight") = py::none(),
-          arg("class_weight") = std::map<int64_t, double>{})
+          arg("class_weight") = std::map<int64_t, double>{}, arg("strategy") = nullptr)
       .def(
           "evaluate",
           [](Sequential& s, const Tensor& x, const Tensor& y, int64_t batch_size,

@@ -163,15 +163,17 @@ void BindDatasetTraining(py::module_& m) {
       "fit_dataset",
       [](M& model, Dataset& data, int epochs, const py::list& callbacks, std::string device,
          int initial_epoch, std::shared_ptr<Dataset> validation, std::optional<TensorList> vx,
-         std::optional<TensorList> vy, std::string precision) {
+         std::optional<TensorList> vy, std::string precision,
+         std::shared_ptr<nn::FitStrategy> strategy) {
         nn::FitOptions o =
             MakeFitOptions(epochs, callbacks, std::move(device), initial_epoch, validation, vx, vy);
         o.precision = std::move(precision);
+        o.strategy = std::move(strategy);
         return HistoryDict(Released([&] { return model.Fit(data, o); }));
       },
       arg("model"), arg("data"), arg("epochs"), arg("callbacks"), arg("device"),
       arg("initial_epoch"), arg("validation_dataset"), arg("validation_inputs"),
-      arg("validation_targets"), arg("precision") = "");
+      arg("validation_targets"), arg("precision") = "", arg("strategy") = nullptr);
   m.def(
       "evaluate_dataset",
       [](M& model, Dataset& data) { return Released([&] { return model.Evaluate(data); }); },
@@ -233,9 +235,10 @@ void BindGraph(py::module_& m) {
              bool shuffle, uint64_t seed, std::optional<TensorList> vx,
              std::optional<TensorList> vy, const py::list& callbacks, std::string device,
              int initial_epoch, std::string precision, std::optional<Tensor> sample_weight,
-             std::map<int64_t, double> class_weight) {
+             std::map<int64_t, double> class_weight, std::shared_ptr<nn::FitStrategy> strategy) {
             nn::FitOptions o = MakeFitOptions(epochs, callbacks, std::move(device), initial_epoch,
                                               nullptr, vx, vy);
+            o.strategy = std::move(strategy);
             o.precision = std::move(precision);
             if (sample_weight) o.sample_weight = *sample_weight;
             o.class_weight = std::move(class_weight);
@@ -247,7 +250,7 @@ void BindGraph(py::module_& m) {
           arg("x"), arg("y"), arg("epochs"), arg("batch_size"), arg("shuffle"), arg("seed"),
           arg("validation_inputs"), arg("validation_targets"), arg("callbacks"), arg("device"),
           arg("initial_epoch"), arg("precision") = "", arg("sample_weight") = py::none(),
-          arg("class_weight") = std::map<int64_t, double>{})
+          arg("class_weight") = std::map<int64_t, double>{}, arg("strategy") = nullptr)
       .def(
           "evaluate",
           [](GraphModel& g, TensorList x, TensorList y, int64_t batch_size,

@@ -93,6 +93,7 @@ StatusOr<History> Model::TrainEpochs(const FitOptions& options,
                                      const std::function<StatusOr<EpochTotals>(int)>& run_epoch) {
   MLCORE_ASSIGN_OR_RETURN(Device device, ParseDevice(options.device));
   MLCORE_RETURN_IF_ERROR(To(device));
+  if (options.strategy) MLCORE_RETURN_IF_ERROR(options.strategy->OnFitBegin(*this));
   int fit_bf16 = -1;
   if (!options.precision.empty()) {
     MLCORE_ASSIGN_OR_RETURN(internal::Precision p, internal::ParsePrecision(options.precision));
@@ -118,6 +119,7 @@ StatusOr<History> Model::TrainEpochs(const FitOptions& options,
   History history;
   for (int epoch = options.initial_epoch; epoch < options.initial_epoch + options.epochs; ++epoch) {
     MLCORE_ASSIGN_OR_RETURN(EpochTotals totals, run_epoch(epoch));
+    if (options.strategy) MLCORE_RETURN_IF_ERROR(options.strategy->ReduceTotals(totals));
     bool stop = false;
     MLCORE_RETURN_IF_ERROR(EpochEnd(options, epoch, totals, history, &stop));
     if (stop) {
@@ -198,7 +200,15 @@ StatusOr<History> Model::Fit(const TensorList& x, const TensorList& y, const Fit
     std::unique_lock<StateMutex> lock(state_mu_);
     MLCORE_RETURN_IF_ERROR(EnsureBuilt(x));
   }
-  const int64_t bs = std::min(options.batch_size, n);
+  // Under a strategy this process trains on its share of the rows (the same count on every
+  // rank), so the buffers are sized for that.
+  int64_t rows = n;
+  if (options.strategy) {
+    MLCORE_ASSIGN_OR_RETURN(std::vector<int64_t> share,
+                            options.strategy->EpochIndices(0, n, options.shuffle, options.seed));
+    rows = std::max<int64_t>(1, static_cast<int64_t>(share.size()));
+  }
+  const int64_t bs = std::min(options.batch_size, rows);
   Tensor wbuf;
   if (options.sample_weight.defined()) {
     MLCORE_ASSIGN_OR_RETURN(wbuf, Tensor::Empty({bs}, DType::kFloat32));
@@ -213,14 +223,20 @@ StatusOr<History> Model::Fit(const TensorList& x, const TensorList& y, const Fit
   }
   std::vector<int64_t> order(n);
   return TrainEpochs(options, [&](int epoch) -> StatusOr<EpochTotals> {
-    std::iota(order.begin(), order.end(), 0);
-    if (options.shuffle) {
-      std::mt19937_64 rng(options.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch));
-      std::shuffle(order.begin(), order.end(), rng);
+    if (options.strategy) {
+      MLCORE_ASSIGN_OR_RETURN(
+          order, options.strategy->EpochIndices(epoch, n, options.shuffle, options.seed));
+    } else {
+      std::iota(order.begin(), order.end(), 0);
+      if (options.shuffle) {
+        std::mt19937_64 rng(options.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch));
+        std::shuffle(order.begin(), order.end(), rng);
+      }
     }
+    const int64_t count = static_cast<int64_t>(order.size());
     EpochTotals totals;
-    for (int64_t begin = 0; begin < n; begin += bs) {
-      const int64_t end = std::min(n, begin + bs);
+    for (int64_t begin = 0; begin < count; begin += bs) {
+      const int64_t end = std::min(count, begin + bs);
       TensorList bx, by;
       for (size_t i = 0; i < x.size(); ++i) {
         MLCORE_ASSIGN_OR_RETURN(Tensor t, Gather(x[i], order, begin, end, xbuf[i]));

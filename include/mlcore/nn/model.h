@@ -36,6 +36,7 @@
 namespace mlcore::nn {
 
 class Dataset;
+class FitStrategy;
 using TensorList = std::vector<Tensor>;
 // Keras's class_weight: class id -> weight; a class not in the map weighs 1.
 using ClassWeights = std::map<int64_t, double>;
@@ -97,6 +98,9 @@ struct FitOptions {
   // rounded, and its target must be one value per sample). Each sample's weight is multiplied
   // by its class's; with sample_weight the two multiply. Weights finite and >= 0.
   ClassWeights class_weight;
+  // Training spread over several processes (mlcore::dist::DataParallel), or null: this process
+  // alone. See FitStrategy.
+  std::shared_ptr<FitStrategy> strategy;
 };
 
 struct History {
@@ -124,6 +128,24 @@ struct EpochTotals {
   std::vector<int64_t> output_correct;
   void AddBatch(const StepResult& step, int64_t batch);
   Logs ToLogs(const std::vector<std::string>& output_names, bool accuracy) const;
+};
+
+// What a distributed strategy changes in Fit, so that Fit itself stays one loop: the strategy
+// prepares the model once (checks that every rank built the same one, copies rank 0's weights,
+// installs its GradientSync), picks this process's share of in-memory data each epoch, and
+// turns this process's epoch totals into the group's, so every rank logs (and stops early on)
+// the same numbers. OnFitBegin and ReduceTotals are collective: all ranks make them in order.
+class FitStrategy {
+ public:
+  virtual ~FitStrategy() = default;
+  // Once per Fit, with the model built (in-memory data) and on its device, before the first step.
+  virtual Status OnFitBegin(Model& model) = 0;
+  // The rows of in-memory data (num_samples of them) this process trains on in `epoch`, in
+  // order; the same count on every rank. `shuffle` and `seed` are the FitOptions'.
+  virtual StatusOr<std::vector<int64_t>> EpochIndices(int epoch, int64_t num_samples, bool shuffle,
+                                                      uint64_t seed) = 0;
+  // Replaces this process's totals of an epoch with the group's.
+  virtual Status ReduceTotals(EpochTotals& totals) = 0;
 };
 
 class Model {

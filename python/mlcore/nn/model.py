@@ -95,7 +95,8 @@ class Model:
 
     def fit(self, x, y=None, epochs=1, batch_size=32, validation_data=None, device="cpu",
             callbacks=(), shuffle=True, seed=0, initial_epoch=None, verbose=0,
-            precision=None, sample_weight=None, class_weight=None, validation_split=0.0):
+            precision=None, sample_weight=None, class_weight=None, validation_split=0.0,
+            strategy=None, checkpoint_dir=None):
         """Trains and returns a History. ``x`` may be a batched mlcore.nn.Dataset (then ``y``,
         ``batch_size``, ``shuffle`` and ``seed`` are not used: the Dataset does that), and so may
         ``validation_data``. ``verbose=1`` draws a progress bar per epoch with an ETA (Keras's
@@ -108,7 +109,12 @@ class Model:
         ``sample_weight`` (one finite weight >= 0 per sample) and ``class_weight`` ({class id:
         weight}, classes left out weigh 1; cross_entropy or binary_cross_entropy) follow Keras:
         a batch's loss is sum(w_i * loss_i) / batch_size and both weights multiply; accuracy
-        stays unweighted. A Dataset fit takes class_weight only."""
+        stays unweighted. A Dataset fit takes class_weight only.
+
+        ``strategy=mlcore.dist.DataParallel()`` trains on several processes at once, each on
+        its shard (``batch_size`` per process), every rank logging the group's numbers; with
+        ``checkpoint_dir`` rank 0 saves after every epoch and a restarted run resumes there
+        (``epochs`` then counts the epochs already done)."""
         from .callbacks import BatchProgressBar, ProgressBar
 
         callbacks = list(callbacks)
@@ -116,13 +122,19 @@ class Model:
         if verbose not in (0, 1, 2, False, True):
             raise ValueError(f"fit: verbose must be 0, 1 or 2, got {verbose!r}")
         start = self._model.epochs_trained if initial_epoch is None else initial_epoch
+        if validation_split:
+            x, y, sample_weight, validation_data = _split_off_validation(
+                x, y, sample_weight, validation_data, validation_split)
+        core_strategy = None
+        if strategy is not None:
+            epochs, start = strategy._before_fit(self, x, epochs, start, checkpoint_dir, callbacks)
+            core_strategy = strategy._core
+        elif checkpoint_dir is not None:
+            raise ValueError("fit: checkpoint_dir is for a strategy (mlcore.dist.DataParallel)")
         if verbose == 2:  # epochs count on from `start`, so the last is start + epochs
             callbacks.append(ProgressBar(start + epochs))
         elif verbose:
             callbacks.append(BatchProgressBar(start + epochs))
-        if validation_split:
-            x, y, sample_weight, validation_data = _split_off_validation(
-                x, y, sample_weight, validation_data, validation_split)
         weights = {}
         if sample_weight is not None:
             weights["sample_weight"] = _sample_weight(sample_weight)
@@ -133,19 +145,23 @@ class Model:
                 raise ValueError("fit: sample_weight and class_weight take in-memory arrays for "
                                  "both the data and validation_data, not a Dataset")
             return _fit_dataset(self, x, y, epochs, batch_size, shuffle, seed, validation_data,
-                                callbacks, device, start, precision)
+                                callbacks, device, start, precision, core_strategy)
         vx = vy = None
         if validation_data is not None:
             vx, vy = validation_data
             vx, vy = self._x(vx), self._y(vy)
         raw = self._model.fit(self._x(x), self._y(y), epochs, batch_size, shuffle, seed, vx, vy,
-                              callbacks, device, start, precision=precision, **weights)
+                              callbacks, device, start, precision=precision,
+                              strategy=core_strategy, **weights)
         return History(raw)
 
-    def evaluate(self, x, y=None, batch_size=256, sample_weight=None):
+    def evaluate(self, x, y=None, batch_size=256, sample_weight=None, strategy=None):
         """{"loss": ..., "accuracy": ..., per output "<name>_loss" when several} over (x, y) or
         a batched Dataset ``x``. With ``sample_weight`` "loss" is sum(w_i * loss_i) / N and
-        accuracy stays unweighted (Keras)."""
+        accuracy stays unweighted (Keras). With ``strategy`` (mlcore.dist.DataParallel) each
+        rank evaluates a share of the arrays and every rank gets the whole data's numbers."""
+        if strategy is not None:
+            return strategy.evaluate(self, x, y, batch_size)
         if _is_dataset(x):
             if sample_weight is not None:
                 raise ValueError("evaluate: sample_weight takes in-memory arrays, not a Dataset")
@@ -293,7 +309,7 @@ def _is_dataset(obj):
 
 
 def _fit_dataset(model, data, y, epochs, batch_size, shuffle, seed, validation_data, callbacks,
-                 device, start, precision=""):
+                 device, start, precision="", strategy=None):
     """fit() for any model when the training or validation data is a Dataset."""
     if not _is_dataset(data):  # arrays with a Dataset for validation
         data = Dataset.from_tensors(data, y)
@@ -308,7 +324,7 @@ def _fit_dataset(model, data, y, epochs, batch_size, shuffle, seed, validation_d
     elif validation_data is not None:
         vx, vy = model._validation_lists(validation_data)
     raw = _models().fit_dataset(model._model, data._core, epochs, callbacks, device, start, vds,
-                                vx, vy, precision=precision)
+                                vx, vy, precision=precision, strategy=strategy)
     return History(raw)
 
 
