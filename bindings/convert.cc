@@ -2,11 +2,16 @@
 
 #include <cmath>
 
+#include "foreign_thread.h"
+
 namespace mlcore::python {
 
 PyCallable::PyCallable(py::object fn, std::string what)
     : fn_(new py::object(std::move(fn)),
           [](py::object* o) {
+            // At interpreter exit the reference is left: taking the GIL then may end this
+            // thread inside a destructor (see foreign_thread.h), and the object dies anyway.
+            if (InterpreterFinalizing()) return;
             py::gil_scoped_acquire gil;
             delete o;
           }),

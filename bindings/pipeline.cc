@@ -16,6 +16,7 @@
 
 #include "bindings.h"
 #include "convert.h"
+#include "foreign_thread.h"
 #include "mlcore/pipeline/client.h"
 #include "mlcore/pipeline/compiler.h"
 #include "mlcore/pipeline/component.h"
@@ -146,24 +147,40 @@ Condition ToCondition(const ConditionTuple& c) {
 // instruction (a blocking C call, e.g. time.sleep, finishes first).
 std::function<Status(TaskContext&)> WrapTaskFn(PyCallable fn, bool interruptible) {
   return [fn, interruptible](TaskContext& ctx) -> Status {
-    py::gil_scoped_acquire acquire;
-    if (interruptible) {
-      unsigned long tid = PyThread_get_thread_ident();
-      ctx.interrupter->Set([tid] {
-        py::gil_scoped_acquire gil;
-        PyThreadState_SetAsyncExc(tid, PyExc_TimeoutError);
-      });
-    }
-    Status st;
-    try {
-      fn.get()(py::cast(&ctx, py::return_value_policy::reference));
-    } catch (py::error_already_set& e) {
-      st = absl::UnknownError(std::string("raised ") + e.what());
-    }
-    if (interruptible) ctx.interrupter->Set(nullptr);
-    return st;
+    // RunWithGil and plain C API calls: a thread abandoned at its timeout may be ended by the
+    // interpreter's exit inside the call, and must then unwind touching no Python object.
+    return RunWithGil([&] {
+      if (interruptible) {
+        unsigned long tid = PyThread_get_thread_ident();
+        ctx.interrupter->Set([tid] {
+          if (InterpreterFinalizing()) return;
+          RunWithGil([tid] { PyThreadState_SetAsyncExc(tid, PyExc_TimeoutError); });
+        });
+      }
+      Status st;
+      PyObject* arg = py::cast(&ctx, py::return_value_policy::reference).release().ptr();
+      PyObject* result = PyObject_CallOneArg(fn.get().ptr(), arg);
+      Py_DECREF(arg);
+      if (result == nullptr)
+        st = absl::UnknownError(std::string("raised ") + py::error_already_set().what());
+      Py_XDECREF(result);
+      if (interruptible) ctx.interrupter->Set(nullptr);
+      return st;
+    });
   };
 }
+
+// ~Client waits for the client's runs, whose Python tasks need the GIL: it runs without it.
+// At interpreter exit, a client with runs still in flight is left alone instead: their tasks
+// can no longer take the GIL and never end. The next process to open the store marks those
+// runs interrupted (their owner is gone), as after kill -9.
+struct ClientDeleter {
+  void operator()(Client* c) const {
+    if (InterpreterFinalizing() && c->HasRunsInFlight()) return;
+    py::gil_scoped_release release;
+    delete c;
+  }
+};
 
 void BindTaskContext(py::module_& m) {
   py::class_<TaskContext>(m, "TaskContext", "What an in-process callable gets while its task runs.")
@@ -405,7 +422,8 @@ void BindClientRuns(py::module_& m) {
           },
           py::arg("timeout") = py::none());
 
-  py::class_<Client>(m, "Client", "The local executor and the records of its runs.")
+  py::class_<Client, std::unique_ptr<Client, ClientDeleter>>(
+      m, "Client", "The local executor and the records of its runs.")
       .def(py::init([](std::optional<std::string> home, std::string ns, bool sync,
                        std::optional<double> busy_timeout) {
              ClientOptions o;
@@ -413,7 +431,7 @@ void BindClientRuns(py::module_& m) {
              o.ns = std::move(ns);
              o.sync_artifacts = sync;
              if (busy_timeout) o.busy_timeout = SecondsOrInfinite(busy_timeout);
-             return Released([&] { return Client::Open(o); });
+             return Released([&] { return Client::Open(o); }).release();
            }),
            py::arg("home") = py::none(), py::arg("namespace") = "default",
            py::arg("sync_artifacts") = true, py::arg("busy_timeout") = py::none(),

@@ -1,6 +1,7 @@
 // mlcore._mlcore.store: the metadata store (SQLite) and the artifact store. Converts Python
 // values to SQL values and back, releases the GIL around every call that touches the disk or may
 // wait for another process's lock.
+#include <cxxabi.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
@@ -83,6 +84,8 @@ py::object RunTransaction(MetadataStore& self, const py::function& fn) {
       py::gil_scoped_acquire acquire;
       try {
         result = fn();
+      } catch (abi::__forced_unwind&) {
+        throw;  // a thread ended at interpreter exit: swallowing it aborts
       } catch (...) {
         raised = std::current_exception();
         return absl::AbortedError("the transaction's function raised an exception");

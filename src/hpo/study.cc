@@ -1,5 +1,7 @@
 #include "mlcore/hpo/study.h"
 
+#include <cxxabi.h>
+
 #include <cmath>
 #include <exception>
 #include <random>
@@ -556,6 +558,8 @@ Status Study::OptimizeMultiObjective(const MultiObjective& objective,
         result = objective(trial);
       } catch (const std::exception& e) {
         result = absl::UnknownError(absl::StrCat("the objective threw: ", e.what()));
+      } catch (abi::__forced_unwind&) {
+        throw;  // the thread is being ended (pthread_exit at interpreter exit)
       } catch (...) {
         result = absl::UnknownError("the objective threw a non-standard exception");
       }

@@ -147,6 +147,15 @@ Client::~Client() {
   }
 }
 
+bool Client::HasRunsInFlight() const {
+  ActiveRuns& a = Active();
+  std::lock_guard<std::mutex> lock(a.mu);
+  for (const auto& r : a.runs) {
+    if (r->client() == this && !r->done()) return true;
+  }
+  return false;
+}
+
 Status Client::WriteUnrecorded() {
   // Taken out while the store is written, so that a run ending meanwhile need not wait for it.
   std::vector<internal::FinalRecord> pending;

@@ -1,5 +1,7 @@
 #include "mlcore/pipeline/dag.h"
 
+#include <cxxabi.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -213,6 +215,8 @@ class DagRun {
       NodeOutcome outcome;
       try {
         outcome = cb_.run(i, devices);
+      } catch (abi::__forced_unwind&) {
+        throw;  // the thread is being ended (pthread_exit): swallowing it aborts the process
       } catch (...) {
         outcome = NodeOutcome::kFailed;
       }

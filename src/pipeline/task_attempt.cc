@@ -1,5 +1,7 @@
 #include "pipeline/task_attempt.h"
 
+#include <cxxabi.h>
+
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -26,6 +28,8 @@ Status CallFn(const Callable& fn, TaskContext& ctx) {
     return fn(ctx);
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("threw: ", e.what()));
+  } catch (abi::__forced_unwind&) {
+    throw;  // the thread is being ended (pthread_exit at interpreter exit): swallowing aborts
   } catch (...) {
     return absl::InternalError("threw an exception");
   }
@@ -95,8 +99,8 @@ Status CallWithTimeout(const Task& task, TaskContext& ctx) {
     return call->status;
   }
   lock.unlock();
+  runner.detach();  // first: Fire may end this thread (interpreter exit), with `runner` joinable
   call->ctx.interrupter->Fire();
-  runner.detach();
   return absl::DeadlineExceededError(absl::StrCat("task '", task.name, "' ran past its timeout of ",
                                                   absl::FormatDuration(comp.timeout),
                                                   " and was stopped"));

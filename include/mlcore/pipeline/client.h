@@ -142,6 +142,7 @@ class Client {
   // Opens (creating) the store and applies the pipeline module's migrations. Runs left
   // "running" by a process that no longer exists (kill -9, power loss) are marked interrupted.
   static StatusOr<std::unique_ptr<Client>> Open(const ClientOptions& options = {});
+  // Waits for this client's runs still in flight (see HasRunsInFlight).
   ~Client();
 
   // Records the run and starts it on background threads. Errors before anything runs:
@@ -169,6 +170,8 @@ class Client {
   // then says it was recorded late). Open and every Scheduler tick call it; ~Client tries the
   // refused records once more. Returns how many runs of dead owners it ended.
   StatusOr<int> RecoverInterrupted();
+  // Whether a run this client started has not finished (what ~Client would wait for).
+  bool HasRunsInFlight() const;
 
   store::MetadataStore& metadata() { return *metadata_; }
   store::ArtifactStore& artifacts() { return *artifacts_; }
