@@ -110,6 +110,14 @@ StatusOr<std::string> ArtifactStore::Get(std::string_view digest) const {
         content.append(chunk.data(), chunk.size());
         return absl::OkStatus();
       }));
+  // Checked as read: a damaged file is DataLoss here, not wrong bytes handed on.
+  MLCORE_ASSIGN_OR_RETURN(std::string actual, Sha256Hex(content));
+  if (actual != artifact.digest) {
+    return absl::DataLossError(absl::StrCat(
+        "artifact file ", artifact.path, " is corrupted: its ", content.size(),
+        " bytes hash to sha256:", actual, ", not to sha256:", artifact.digest,
+        " as its name says; put the original content again (re-run its producer) to repair it"));
+  }
   return content;
 }
 
@@ -128,18 +136,29 @@ Status ArtifactStore::Verify(std::string_view digest) const {
     return absl::DataLossError(absl::StrCat(
         "artifact file ", artifact.path, " is corrupted: its ", size,
         " bytes hash to sha256:", actual, ", not to sha256:", artifact.digest,
-        " as its name says; delete the file and put the original content again to repair it"));
+        " as its name says; put the original content again (re-run its producer) to repair it"));
   }
   return absl::OkStatus();
+}
+
+StatusOr<Artifact> ArtifactStore::StoredIntact(const std::string& digest, int64_t size) const {
+  // A file of the right size can still be damaged (a flipped byte): re-running the producer of
+  // a damaged artifact must replace it, so the content is checked, not only the size.
+  MLCORE_ASSIGN_OR_RETURN(Artifact existing, Stat(digest));
+  if (existing.size != size) {
+    return absl::DataLossError(absl::StrCat("artifact file ", existing.path, " has ", existing.size,
+                                            " bytes, not ", size));
+  }
+  MLCORE_RETURN_IF_ERROR(Verify(digest));
+  return existing;
 }
 
 StatusOr<Artifact> ArtifactStore::Put(std::string_view bytes) {
   MLCORE_ASSIGN_OR_RETURN(std::string digest, Sha256Hex(bytes));
   const int64_t size = static_cast<int64_t>(bytes.size());
-  // Same content, same name: nothing to write. A file of the wrong size is a damaged copy and
-  // gets replaced below.
-  StatusOr<Artifact> existing = Stat(digest);
-  if (existing.ok() && existing->size == size) return existing;
+  // Same content, same name: nothing to write, unless the stored copy is damaged.
+  StatusOr<Artifact> existing = StoredIntact(digest, size);
+  if (existing.ok()) return existing;
   MLCORE_ASSIGN_OR_RETURN(mlcore::internal::TempFile temp,
                           mlcore::internal::TempFile::Create(TempDirectory(root_)));
   MLCORE_RETURN_IF_ERROR(temp.Write(bytes));
@@ -166,8 +185,8 @@ StatusOr<Artifact> ArtifactStore::PutFile(const std::string& path) {
                                               path, ": ", copied.message()));
   }
   MLCORE_ASSIGN_OR_RETURN(std::string digest, hasher.HexDigest());
-  StatusOr<Artifact> existing = Stat(digest);
-  if (existing.ok() && existing->size == size) return existing;
+  StatusOr<Artifact> existing = StoredIntact(digest, size);
+  if (existing.ok()) return existing;
   MLCORE_RETURN_IF_ERROR(temp.Finish(options_.sync));
   MLCORE_ASSIGN_OR_RETURN(Artifact artifact, Install(temp.path(), digest, size));
   temp.Release();

@@ -55,13 +55,16 @@ class ArtifactStore {
  public:
   static StatusOr<std::unique_ptr<ArtifactStore>> Open(const ArtifactStoreOptions& options = {});
 
-  // Stores `bytes`; a no-op (same Artifact back) when the content is already there.
+  // Stores `bytes`; a no-op (same Artifact back) when the content is already there intact. A
+  // stored copy that no longer matches its digest (damaged on disk) is rewritten, so re-running
+  // the producer of a damaged artifact heals it.
   StatusOr<Artifact> Put(std::string_view bytes);
-  // Stores a copy of the file at `path`, streamed (never held in memory whole). NotFound when
-  // the file does not exist.
+  // Stores a copy of the file at `path`, streamed (never held in memory whole), healing a
+  // damaged stored copy as Put does. NotFound when the file does not exist.
   StatusOr<Artifact> PutFile(const std::string& path);
 
-  // The content. NotFound when the store does not hold the digest.
+  // The content, checked against the digest: DataLoss naming the file when it is damaged.
+  // NotFound when the store does not hold the digest.
   StatusOr<std::string> Get(std::string_view digest) const;
   // Where the digest's file is and how big it is, without reading it. NotFound when absent.
   StatusOr<Artifact> Stat(std::string_view digest) const;
@@ -95,6 +98,9 @@ class ArtifactStore {
   ArtifactStore(ArtifactStoreOptions options, std::string root);
   // Moves a finished temp file (already holding content `digest`) into place.
   StatusOr<Artifact> Install(const std::string& temp_path, const std::string& digest, int64_t size);
+  // The stored copy of `digest` when it holds exactly `size` bytes of that content; NotFound or
+  // DataLoss otherwise (the caller then writes it).
+  StatusOr<Artifact> StoredIntact(const std::string& digest, int64_t size) const;
 
   ArtifactStoreOptions options_;
   std::string root_;

@@ -137,6 +137,32 @@ TEST(ArtifactStoreTest, TamperedFileFailsVerify) {
   EXPECT_TRUE(store->Verify(artifact->digest).ok());
 }
 
+// Issue 12: same-size damage used to pass Put's size check, so re-running the producer never
+// healed it, and Get handed the wrong bytes on.
+TEST(ArtifactStoreTest, SameSizeDamageIsHealedByPutAndRefusedByGet) {
+  ScratchDir dir;
+  auto store = OpenOrDie(dir.Join("artifacts"));
+  auto artifact = store->Put("model weights v1");
+  ASSERT_TRUE(artifact.ok());
+  WriteAll(artifact->path, "model weights v2");  // same size
+  StatusOr<std::string> got = store->Get(artifact->digest);
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss) << got.status();
+  EXPECT_NE(got.status().message().find(artifact->path), absl::string_view::npos);
+
+  auto again = store->Put("model weights v1");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->digest, artifact->digest);
+  EXPECT_TRUE(store->Verify(artifact->digest).ok());
+  EXPECT_EQ(*store->Get(artifact->digest), "model weights v1");
+
+  WriteAll(artifact->path, "model weights v3");
+  const std::string source = dir.Join("weights.bin");
+  WriteAll(source, "model weights v1");
+  ASSERT_TRUE(store->PutFile(source).ok());
+  EXPECT_TRUE(store->Verify(artifact->digest).ok());
+  EXPECT_EQ(EntriesIn(store->root() + "/tmp"), 0u);  // no temp file left behind
+}
+
 TEST(ArtifactStoreTest, BadDigestsAreInvalidArgumentNamingThem) {
   ScratchDir dir;
   auto store = OpenOrDie(dir.Join("artifacts"));
