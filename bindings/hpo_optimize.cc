@@ -5,15 +5,21 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
+#include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "bindings.h"
 #include "convert.h"
+#include "foreign_thread.h"
 #include "hpo_convert.h"
 #include "mlcore/hpo/command_objective.h"
 #include "mlcore/hpo/pipeline_objective.h"
@@ -79,23 +85,83 @@ void Keep(const Interrupt& interrupt, py::error_already_set& e) {
   if (!*interrupt || interrupt->is_none()) *interrupt = e.value();
 }
 
-// The C++ objective that calls a Python callable; runs on C++ threads without the GIL.
-MultiObjective WrapObjective(PyCallable fn, Study* study, Interrupt interrupt) {
-  return [fn, study, interrupt](Trial& trial) -> StatusOr<std::vector<double>> {
-    py::gil_scoped_acquire gil;
-    try {
-      return ToValues(fn.get()(py::cast(&trial, py::return_value_policy::reference)));
-    } catch (py::error_already_set& e) {
-      if (e.matches(TrialPrunedType())) return TrialPrunedError(e.what());
-      if (e.matches(PyExc_KeyboardInterrupt) || e.matches(PyExc_SystemExit)) {
-        study->Stop();
-        Keep(interrupt, e);
-        return absl::CancelledError("interrupted");
-      }
-      std::string type = py::str(e.type().attr("__name__"));
-      return absl::UnknownError(type + ": " + std::string(py::str(e.value())));
+// One objective call, with the GIL. Plain C API calls: no temporaries whose destructors would
+// touch Python if the interpreter ends this thread inside the call (see foreign_thread.h).
+StatusOr<std::vector<double>> CallObjective(const PyCallable& fn, Study* study,
+                                            const Interrupt& interrupt, Trial& trial) {
+  try {
+    PyObject* arg = py::cast(&trial, py::return_value_policy::reference).release().ptr();
+    PyObject* r = PyObject_CallOneArg(fn.get().ptr(), arg);
+    Py_DECREF(arg);
+    if (r == nullptr) throw py::error_already_set();
+    return ToValues(py::reinterpret_steal<py::object>(r));
+  } catch (py::error_already_set& e) {
+    if (e.matches(TrialPrunedType())) return TrialPrunedError(e.what());
+    if (e.matches(PyExc_KeyboardInterrupt) || e.matches(PyExc_SystemExit)) {
+      study->Stop();
+      Keep(interrupt, e);
+      return absl::CancelledError("interrupted");
     }
+    std::string type = py::str(e.type().attr("__name__"));
+    return absl::UnknownError(type + ": " + std::string(py::str(e.value())));
+  }
+}
+
+// The Python threads running an objective call now, so that Ctrl-C can interrupt them.
+struct InObjective {
+  std::mutex mu;
+  std::set<unsigned long> threads;
+};
+
+// The C++ objective that calls a Python callable; runs on C++ threads without the GIL.
+MultiObjective WrapObjective(PyCallable fn, Study* study, Interrupt interrupt,
+                             std::shared_ptr<InObjective> running) {
+  return [fn, study, interrupt, running](Trial& trial) -> StatusOr<std::vector<double>> {
+    return RunWithGil([&]() -> StatusOr<std::vector<double>> {
+      const unsigned long tid = PyThread_get_thread_ident();
+      {
+        std::lock_guard<std::mutex> lock(running->mu);
+        running->threads.insert(tid);
+      }
+      StatusOr<std::vector<double>> result = CallObjective(fn, study, interrupt, trial);
+      std::lock_guard<std::mutex> lock(running->mu);
+      running->threads.erase(tid);
+      return result;
+    });
   };
+}
+
+// Runs the study's workers off this thread and waits for them in short slices, running Python's
+// signal handlers between: Ctrl-C stops asking for trials and raises KeyboardInterrupt in the
+// objectives running now; their trials are recorded failed ("interrupted") before it is raised.
+Status OptimizeInterruptibly(Study& s, const MultiObjective& fn, const OptimizeOptions& o,
+                             const Interrupt& interrupt,
+                             const std::shared_ptr<InObjective>& running) {
+  std::promise<Status> result;
+  std::future<Status> done = result.get_future();
+  std::thread workers([&] { result.set_value(s.OptimizeMultiObjective(fn, o)); });
+  bool stopping = false;
+  while (true) {
+    std::future_status ready;
+    {
+      py::gil_scoped_release release;
+      ready = done.wait_for(std::chrono::milliseconds(100));
+    }
+    if (ready == std::future_status::ready) break;
+    if (stopping || PyErr_CheckSignals() == 0) continue;
+    py::error_already_set e;
+    Keep(interrupt, e);
+    stopping = true;
+    s.Stop();
+    std::lock_guard<std::mutex> lock(running->mu);
+    for (unsigned long tid : running->threads)
+      PyThreadState_SetAsyncExc(tid, PyExc_KeyboardInterrupt);
+  }
+  {
+    py::gil_scoped_release release;
+    workers.join();
+  }
+  return done.get();
 }
 
 void Optimize(Study& s, py::function objective, std::optional<py::function> callback,
@@ -114,11 +180,16 @@ void Optimize(Study& s, py::function objective, std::optional<py::function> call
       }
     };
   }
-  MultiObjective fn = WrapObjective(PyCallable(std::move(objective), "objective"), &s, interrupt);
+  auto running = std::make_shared<InObjective>();
+  MultiObjective fn =
+      WrapObjective(PyCallable(std::move(objective), "objective"), &s, interrupt, running);
   Status status;
-  {
+  if (o.n_parallel == 1) {
+    // The objective runs on this (main) thread, where Python raises KeyboardInterrupt itself.
     py::gil_scoped_release release;
     status = s.OptimizeMultiObjective(fn, o);
+  } else {
+    status = OptimizeInterruptibly(s, fn, o, interrupt, running);
   }
   if (static_cast<bool>(*interrupt) && !interrupt->is_none()) {
     PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(interrupt->ptr())), interrupt->ptr());

@@ -14,6 +14,7 @@
 #include "mlcore/nn/sequential.h"
 #include "mlcore/nn/tensorboard.h"
 #include "nn_common.h"
+#include "signal_poll.h"
 
 namespace mlcore::python {
 namespace {
@@ -262,7 +263,14 @@ void BindSequential(py::module_& m) {
             for (const py::handle& cb : callbacks) o.callbacks.push_back(ToCallback(cb));
             o.device = std::move(device);
             o.initial_epoch = initial_epoch;
-            return HistoryDict(Released([&] { return s.Fit(x, y, o); }));
+            SignalPoll ctrl_c;
+            o.interrupt = ctrl_c.Poller();
+            StatusOr<nn::History> h = [&] {
+              py::gil_scoped_release release;
+              return s.Fit(x, y, o);
+            }();
+            ctrl_c.RaiseIfInterrupted();
+            return HistoryDict(Unwrap(std::move(h)));
           },
           arg("x"), arg("y"), arg("epochs"), arg("batch_size"), arg("shuffle"), arg("seed"),
           arg("validation_x"), arg("validation_y"), arg("callbacks"), arg("device"),

@@ -26,6 +26,19 @@ inline py::dict HistoryDict(const nn::History& h) {
   return d;
 }
 
+// A fit callback's call, with the GIL. Ctrl-C that lands in the callback stops Fit and is left
+// pending for the binding to raise once Fit has returned (SignalPoll::RaiseIfInterrupted).
+template <typename... Args>
+StatusOr<py::object> CallStoppingOnCtrlC(const PyCallable& fn, Args&&... args) {
+  try {
+    return fn.get()(std::forward<Args>(args)...);
+  } catch (py::error_already_set& e) {
+    if (!e.matches(PyExc_KeyboardInterrupt)) return fn.Raised(e);
+    PyErr_SetInterrupt();
+    return absl::CancelledError("interrupted (KeyboardInterrupt)");
+  }
+}
+
 // A Python callback: an mlcore.nn one, or any object with on_epoch_end(epoch, logs) and/or
 // Keras's on_train_batch_end(batch, logs) (given logs["epoch"] and, when known,
 // logs["batches"]: the epoch's batch count).
@@ -43,7 +56,7 @@ inline std::shared_ptr<nn::Callback> ToCallback(const py::handle& obj) {
     PyCallable fn(py::reinterpret_borrow<py::object>(obj.attr("on_epoch_end")));
     on_epoch = [fn](int epoch, const nn::Logs& logs) -> StatusOr<bool> {
       py::gil_scoped_acquire gil;  // first: outlives `r`
-      MLCORE_ASSIGN_OR_RETURN(py::object r, fn.Call(epoch, logs));
+      MLCORE_ASSIGN_OR_RETURN(py::object r, CallStoppingOnCtrlC(fn, epoch, logs));
       return py::bool_(r).cast<bool>();
     };
   }
@@ -55,7 +68,7 @@ inline std::shared_ptr<nn::Callback> ToCallback(const py::handle& obj) {
       with["epoch"] = epoch;
       if (count >= 0) with["batches"] = static_cast<double>(count);
       py::gil_scoped_acquire gil;
-      return fn.Call(batch, with).status();
+      return CallStoppingOnCtrlC(fn, batch, with).status();
     };
   }
   return nn::LambdaCallback(std::move(on_epoch), std::move(on_batch));

@@ -15,6 +15,7 @@
 #include "mlcore/nn/sequential.h"
 #include "mlcore/nn/signature.h"
 #include "nn_common.h"
+#include "signal_poll.h"
 
 namespace mlcore::python {
 namespace {
@@ -169,7 +170,14 @@ void BindDatasetTraining(py::module_& m) {
             MakeFitOptions(epochs, callbacks, std::move(device), initial_epoch, validation, vx, vy);
         o.precision = std::move(precision);
         o.strategy = std::move(strategy);
-        return HistoryDict(Released([&] { return model.Fit(data, o); }));
+        SignalPoll ctrl_c;
+        o.interrupt = ctrl_c.Poller();
+        StatusOr<nn::History> h = [&] {
+          py::gil_scoped_release release;
+          return model.Fit(data, o);
+        }();
+        ctrl_c.RaiseIfInterrupted();
+        return HistoryDict(Unwrap(std::move(h)));
       },
       arg("model"), arg("data"), arg("epochs"), arg("callbacks"), arg("device"),
       arg("initial_epoch"), arg("validation_dataset"), arg("validation_inputs"),
@@ -245,7 +253,14 @@ void BindGraph(py::module_& m) {
             o.batch_size = batch_size;
             o.shuffle = shuffle;
             o.seed = seed;
-            return HistoryDict(Released([&] { return g.Fit(x, y, o); }));
+            SignalPoll ctrl_c;
+            o.interrupt = ctrl_c.Poller();
+            StatusOr<nn::History> h = [&] {
+              py::gil_scoped_release release;
+              return g.Fit(x, y, o);
+            }();
+            ctrl_c.RaiseIfInterrupted();
+            return HistoryDict(Unwrap(std::move(h)));
           },
           arg("x"), arg("y"), arg("epochs"), arg("batch_size"), arg("shuffle"), arg("seed"),
           arg("validation_inputs"), arg("validation_targets"), arg("callbacks"), arg("device"),

@@ -7,6 +7,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "bindings.h"
 #include "convert.h"
 #include "foreign_thread.h"
@@ -142,21 +144,20 @@ Condition ToCondition(const ConditionTuple& c) {
   return {ToBinding(lhs), op, ParseJsonArg(rhs, "condition"), negate};
 }
 
-// An in-process component's Python callable as the C++ task function. With a timeout it is
-// interruptible: at the deadline, TimeoutError is raised in the task's thread at its next Python
-// instruction (a blocking C call, e.g. time.sleep, finishes first).
-std::function<Status(TaskContext&)> WrapTaskFn(PyCallable fn, bool interruptible) {
-  return [fn, interruptible](TaskContext& ctx) -> Status {
+// An in-process component's Python callable as the C++ task function. It is interruptible: at
+// its timeout, or when its run is cancelled (Ctrl-C in run.wait()), TimeoutError is raised in the
+// task's thread at its next Python instruction (a blocking C call, e.g. time.sleep, finishes
+// first).
+std::function<Status(TaskContext&)> WrapTaskFn(PyCallable fn) {
+  return [fn](TaskContext& ctx) -> Status {
     // RunWithGil and plain C API calls: a thread abandoned at its timeout may be ended by the
     // interpreter's exit inside the call, and must then unwind touching no Python object.
     return RunWithGil([&] {
-      if (interruptible) {
-        unsigned long tid = PyThread_get_thread_ident();
-        ctx.interrupter->Set([tid] {
-          if (InterpreterFinalizing()) return;
-          RunWithGil([tid] { PyThreadState_SetAsyncExc(tid, PyExc_TimeoutError); });
-        });
-      }
+      unsigned long tid = PyThread_get_thread_ident();
+      ctx.interrupter->Set([tid] {
+        if (InterpreterFinalizing()) return;
+        RunWithGil([tid] { PyThreadState_SetAsyncExc(tid, PyExc_TimeoutError); });
+      });
       Status st;
       PyObject* arg = py::cast(&ctx, py::return_value_policy::reference).release().ptr();
       PyObject* result = PyObject_CallOneArg(fn.get().ptr(), arg);
@@ -164,7 +165,7 @@ std::function<Status(TaskContext&)> WrapTaskFn(PyCallable fn, bool interruptible
       if (result == nullptr)
         st = absl::UnknownError(std::string("raised ") + py::error_already_set().what());
       Py_XDECREF(result);
-      if (interruptible) ctx.interrupter->Set(nullptr);
+      ctx.interrupter->Set(nullptr);
       return st;
     });
   };
@@ -181,6 +182,35 @@ struct ClientDeleter {
     delete c;
   }
 };
+
+// RunHandle::Wait in short slices without the GIL, running Python's signal handlers between
+// them: Ctrl-C cancels the run, waits (a bounded time) for it to end recorded, and raises
+// KeyboardInterrupt.
+RunRecord WaitInterruptibly(RunHandle& h, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;  // infinite stays infinite
+  while (true) {
+    const absl::Duration left = deadline - absl::Now();
+    StatusOr<RunRecord> r = absl::DeadlineExceededError("");
+    {
+      py::gil_scoped_release release;
+      r = h.Wait(std::max(absl::ZeroDuration(), std::min(left, absl::Milliseconds(100))));
+    }
+    if (!absl::IsDeadlineExceeded(r.status())) return Unwrap(std::move(r));
+    if (absl::Now() >= deadline) {
+      ThrowIfError(absl::DeadlineExceededError(absl::StrCat(
+          "run '", h.id(), "' did not finish within ", absl::FormatDuration(timeout))));
+    }
+    if (PyErr_CheckSignals() != 0) {
+      py::error_already_set interrupted;
+      {
+        py::gil_scoped_release release;
+        h.Cancel();
+        (void)h.Wait(absl::Seconds(30));
+      }
+      throw interrupted;
+    }
+  }
+}
 
 void BindTaskContext(py::module_& m) {
   py::class_<TaskContext>(m, "TaskContext", "What an in-process callable gets while its task runs.")
@@ -232,7 +262,7 @@ void BindComponent(py::module_& m) {
              c->inputs = ToSpecs(inputs);
              c->outputs = ToSpecs(outputs);
              if (fn) {
-               c->fn = WrapTaskFn(PyCallable(*fn, "component"), timeout.has_value());
+               c->fn = WrapTaskFn(PyCallable(*fn, "component"));
              }
              c->command = std::move(command);
              c->env = std::move(env);
@@ -417,8 +447,7 @@ void BindClientRuns(py::module_& m) {
       .def(
           "wait",
           [](RunHandle& h, std::optional<double> timeout) {
-            RunRecord r = Released([&] { return h.Wait(SecondsOrInfinite(timeout)); });
-            return RunDict(r);
+            return RunDict(WaitInterruptibly(h, SecondsOrInfinite(timeout)));
           },
           py::arg("timeout") = py::none());
 

@@ -236,6 +236,7 @@ StatusOr<History> Model::Fit(const TensorList& x, const TensorList& y, const Fit
     const int64_t count = static_cast<int64_t>(order.size());
     EpochTotals totals;
     for (int64_t begin = 0; begin < count; begin += bs) {
+      if (options.interrupt) MLCORE_RETURN_IF_ERROR(options.interrupt());
       const int64_t end = std::min(count, begin + bs);
       TensorList bx, by;
       for (size_t i = 0; i < x.size(); ++i) {
@@ -277,6 +278,7 @@ StatusOr<History> Model::Fit(Dataset& data, const FitOptions& options) {
     // Destroyed at the end of the pass, or on an error return: stops any prefetch thread.
     MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<DatasetIterator> it, data.MakeIterator(epoch));
     for (int64_t batch = 0;; ++batch) {
+      if (options.interrupt) MLCORE_RETURN_IF_ERROR(options.interrupt());
       Element e;
       StatusOr<bool> more = it->Next(&e);
       if (!more.ok()) return AtBatch(more.status(), epoch, batch);

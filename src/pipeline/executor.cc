@@ -151,6 +151,11 @@ NodeOutcome RunState::RunAttempts(const Task& task, int32_t index, const std::st
   ctx.stderr_path = ctx.task_dir + "/stderr.log";
   absl::Duration backoff = retry.backoff;
   for (int attempt = 1; attempt <= retry.max_retries + 1; ++attempt) {
+    if (cancelled_) {
+      return Fail(task, index,
+                  absl::StrCat("task '", task.name, "' cancelled: the run was stopped"),
+                  attempt - 1, cache_key);
+    }
     results_.SetState(index, state::kRunning);
     Status st =
         recorder_.RecordTask(task, state::kRunning, attempt, cache_key, Json::object(), "", false);
@@ -160,7 +165,20 @@ NodeOutcome RunState::RunAttempts(const Task& task, int32_t index, const std::st
     ctx.attempt = attempt;
     PrepareOutputs(comp, ctx);
     st = MaterializeInputs(client_->artifacts(), ctx);
+    {
+      std::lock_guard<std::mutex> lock(running_mu_);
+      running_.push_back(ctx.interrupter);
+    }
     if (st.ok()) st = Attempt(task, ctx, &cancelled_);
+    {
+      std::lock_guard<std::mutex> lock(running_mu_);
+      std::erase(running_, ctx.interrupter);
+    }
+    if (!st.ok() && cancelled_) {
+      return Fail(task, index,
+                  absl::StrCat("task '", task.name, "' cancelled: the run was stopped"), attempt,
+                  cache_key);
+    }
     std::vector<Produced> produced;
     StatusOr<Json> outputs =
         st.ok() ? CollectOutputs(task, ctx, client_->artifacts(), &produced) : StatusOr<Json>(st);
@@ -227,6 +245,16 @@ FinalRecord RunState::Outcome(const Status& dag) {
   }
   final.finished_at = ToSeconds(absl::Now());
   return final;
+}
+
+void RunState::Cancel() {
+  cancelled_ = true;
+  std::vector<std::shared_ptr<Interrupter>> running;
+  {
+    std::lock_guard<std::mutex> lock(running_mu_);
+    running = running_;
+  }
+  for (const auto& interrupter : running) interrupter->Fire();
 }
 
 StatusOr<RunRecord> RunState::Wait(absl::Duration timeout) {

@@ -35,6 +35,7 @@ class RunState : public RunHandle {
   const std::string& id() const override { return run_id_; }
   StatusOr<RunRecord> Wait(absl::Duration timeout) override;
   bool done() const override { return done_.load(); }
+  void Cancel() override;
   const Client* client() const { return client_; }
 
  private:
@@ -90,6 +91,8 @@ class RunState : public RunHandle {
   const InputResolver inputs_;
   std::vector<std::string> component_digests_;  // by task index
   std::atomic<bool> cancelled_{false};
+  std::mutex running_mu_;  // the interrupters of in-process tasks running now, fired by Cancel
+  std::vector<std::shared_ptr<Interrupter>> running_;
 
   std::thread thread_;
   std::atomic<bool> done_{false};

@@ -101,6 +101,9 @@ struct FitOptions {
   // Training spread over several processes (mlcore::dist::DataParallel), or null: this process
   // alone. See FitStrategy.
   std::shared_ptr<FitStrategy> strategy;
+  // Polled before each training batch (empty: never): a non-OK status stops Fit there and is
+  // returned. The Python binding stops on Ctrl-C with it.
+  std::function<Status()> interrupt;
 };
 
 struct History {

@@ -135,6 +135,10 @@ class RunHandle {
   // The record is then written later (see Client::RecoverInterrupted).
   virtual StatusOr<RunRecord> Wait(absl::Duration timeout = absl::InfiniteDuration()) = 0;
   virtual bool done() const = 0;
+  // Stops the run early (Ctrl-C in run.wait()): tasks not yet started fail as cancelled,
+  // commands are killed, in-process callables that can be interrupted are; the run then ends
+  // failed. Returns at once; Wait for the end.
+  virtual void Cancel() = 0;
 };
 
 class Client {
