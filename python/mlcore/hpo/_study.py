@@ -1,6 +1,7 @@
 """Study and FrozenTrial: the Python face of mlcore::hpo::Study."""
 
 import dataclasses
+import os
 from typing import Any, Dict, Optional
 
 from .._busy_timeout import busy_timeout_seconds as _busy_timeout
@@ -123,7 +124,19 @@ def _pruner(pruner):
 def _storage(name, storage):
     if storage is None:
         return "" if name else "memory"
-    return str(storage)
+    if not isinstance(storage, (str, os.PathLike)):
+        raise TypeError(f"storage must be None, 'memory', 'sqlite', 'sqlite:///path.db' or a "
+                        f"path, not {type(storage).__name__}")
+    storage = os.fspath(storage)
+    if storage in ("memory", "sqlite", ""):
+        return storage
+    # A file in a directory that does not exist is a typo far more often than a wish to create
+    # directories: say so rather than make them.
+    path = storage[len("sqlite:///"):] if storage.startswith("sqlite:///") else storage
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(f"storage {storage!r}: directory {parent} does not exist")
+    return storage
 
 
 class Study:
@@ -333,7 +346,7 @@ class Study:
 def create_study(
     name=None,
     direction=None,
-    sampler="tpe",
+    sampler=None,
     pruner=None,
     storage=None,
     seed=None,
@@ -348,10 +361,14 @@ def create_study(
     "memory", "sqlite", "sqlite:///path.db" or a path. busy_timeout: seconds a SQLite storage
     waits for another connection's write lock before a call fails with TimeoutError (None: 30;
     raise it on a network file system or with many writer processes). sampler/pruner: a name
+    (sampler None: "tpe", or "nsga2" with several directions)
     or an object (a Python object with ``sample``/``prune`` methods works too, see
     docs/hpo.md); seed seeds a sampler given by name. search_space: a dict of distributions
     declared up front. directions: one direction per objective for a multi-objective study (its
     objective returns a tuple; see ``best_trials``); give either direction or directions."""
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ValueError(f"name must be a non-empty string, or None for an unnamed in-memory "
+                         f"study; got {name!r}")
     if directions is not None:
         if direction is not None:
             raise ValueError("give direction or directions, not both")
@@ -362,8 +379,14 @@ def create_study(
             if d not in ("minimize", "maximize"):
                 raise ValueError(f"directions must be 'minimize' or 'maximize', not {d!r}")
         direction = directions[0]
-        if len(directions) > 1 and sampler == "tpe":
-            sampler = "nsga2"
+        if len(directions) > 1:
+            if sampler == "tpe":
+                raise ValueError("sampler 'tpe' optimizes one objective; a study with several "
+                                 "directions takes 'nsga2' (its default when sampler is None)")
+            if sampler is None:
+                sampler = "nsga2"
+    if sampler is None:
+        sampler = "tpe"
     if direction is None:
         direction = "minimize"
     if direction not in ("minimize", "maximize"):
