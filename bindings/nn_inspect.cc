@@ -15,8 +15,7 @@ namespace {
 template <typename M>
 void BindInspectFor(py::module_& m) {
   m.def(
-      "model_summary",
-      [](const M& model) { return Released([&] { return nn::Summary(model); }); },
+      "model_summary", [](const M& model) { return Released([&] { return nn::Summary(model); }); },
       py::arg("model"));
   m.def(
       "probabilities",

@@ -46,7 +46,9 @@ std::unique_ptr<gloo::Algorithm> Ring(const std::shared_ptr<gloo::Context>& cont
 
 GlooRingCache::GlooRingCache(std::shared_ptr<gloo::Context> context, size_t max_entries,
                              bool halving_doubling)
-    : context_(std::move(context)), max_entries_(max_entries), halving_doubling_(halving_doubling) {}
+    : context_(std::move(context)),
+      max_entries_(max_entries),
+      halving_doubling_(halving_doubling) {}
 GlooRingCache::~GlooRingCache() = default;
 
 bool GlooRingCache::Supports(DType dtype, ReduceOp op) {
@@ -116,8 +118,8 @@ Status GlooRingCache::AllReduce(void* data, int64_t n, DType dtype, ReduceOp op)
     entry->algorithm->run();
   } catch (const std::exception& e) {
     std::string what = e.what();
-    bool timeout = what.find("timeout") != std::string::npos ||
-                   what.find("Timed out") != std::string::npos;
+    bool timeout =
+        what.find("timeout") != std::string::npos || what.find("Timed out") != std::string::npos;
     return timeout ? absl::DeadlineExceededError("gloo: " + what)
                    : absl::UnavailableError("gloo: " + what);
   }

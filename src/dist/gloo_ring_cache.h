@@ -31,8 +31,7 @@ class GlooRingCache {
   static constexpr size_t kMaxCachedBytes = size_t{512} << 20;
 
   // At most `max_entries` instances live; the least recently used goes first.
-  GlooRingCache(std::shared_ptr<gloo::Context> context, size_t max_entries,
-                bool halving_doubling);
+  GlooRingCache(std::shared_ptr<gloo::Context> context, size_t max_entries, bool halving_doubling);
   ~GlooRingCache();
 
   // The dtypes and ops the classic ring reduces like mlcore does (sum of uint8 wraps alike; bool

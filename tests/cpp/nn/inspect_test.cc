@@ -13,9 +13,7 @@
 namespace mlcore::nn {
 namespace {
 
-Sequential Mlp() {
-  return Sequential({*Dense(8), ReLU(), *Dense(3)});
-}
+Sequential Mlp() { return Sequential({*Dense(8), ReLU(), *Dense(3)}); }
 
 TEST(InspectTest, SummaryListsLayersShapesAndCounts) {
   Sequential m = Mlp();
