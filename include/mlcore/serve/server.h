@@ -1,0 +1,94 @@
+// The embeddable inference server: a ModelManager plus its network front ends (HTTP, and gRPC
+// when a "grpc" front end is registered and grpc_port is set). Start returns once the front ends
+// listen; Stop stops accepting, answers what is in flight (up to drain_timeout_ms), then unloads.
+//   mlcore::serve::Server server({.http_port = 0});
+//   server.AddModel("digits", "ckpt/", {.max_batch_size = 32});
+//   server.Start();  // server.url() is "http://127.0.0.1:<port>"
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mlcore/core/registry.h"
+#include "mlcore/core/status.h"
+#include "mlcore/serve/model_manager.h"
+
+namespace mlcore::serve {
+
+struct ServerOptions {
+  // Interface the front ends bind; loopback unless told otherwise.
+  std::string host = "127.0.0.1";
+  int http_port = 8080;   // 0: any free port (read it back with http_port()); -1: no HTTP
+  int grpc_port = -1;     // -1: no gRPC; 0: any free port
+  int http_threads = 0;   // io_contexts (one thread each); 0: one per core
+  // Non-empty: every endpoint but /v2/health/* and /v1 health answers 401 without
+  // "Authorization: Bearer <token>" (compared in constant time).
+  std::string auth_token;
+  int64_t max_request_bytes = 64 << 20;  // larger bodies: 413
+  int64_t max_header_bytes = 16 << 10;   // larger header blocks: 431/413
+  int64_t header_timeout_ms = 10000;     // a request's headers must arrive within this
+  int64_t body_timeout_ms = 30000;       // and its body within this after them
+  int64_t idle_timeout_ms = 60000;       // a keep-alive connection idle longer is closed
+  int64_t drain_timeout_ms = 10000;      // Stop waits this long for requests in flight
+  ManagerOptions models;
+};
+
+// A network front end over a ModelManager. "http" is built in; "grpc" is registered by the gRPC
+// front end (src/serve/grpc*) when the library is built with gRPC.
+class Frontend {
+ public:
+  virtual ~Frontend() = default;
+  // Binds and starts serving; returns once the port accepts connections.
+  virtual Status Start() = 0;
+  // The bound port (after Start).
+  virtual int port() const = 0;
+  // Stops accepting, lets requests in flight finish for up to `drain_ms`, then closes.
+  virtual void Stop(int64_t drain_ms) = 0;
+};
+
+// `port` is the port to bind (0: any free one).
+using FrontendFactory = std::function<StatusOr<std::unique_ptr<Frontend>>(
+    ModelManager& models, const ServerOptions& options, int port)>;
+Registry<FrontendFactory>& FrontendRegistry();
+
+class Server {
+ public:
+  explicit Server(ServerOptions options = {});
+  ~Server();  // Stop()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  ModelManager& models() { return *models_; }
+  const ServerOptions& options() const { return options_; }
+
+  // Shorthands for models().
+  Status AddModel(const std::string& name, const std::string& path, ModelConfig config = {}) {
+    return models_->AddModel(name, path, std::move(config));
+  }
+  StatusOr<InferResponse> Infer(const InferRequest& request) { return models_->Infer(request); }
+
+  // Starts the manager (repository load, polling) and the front ends; returns at once after
+  // they listen. FailedPrecondition when already started; Unavailable when a port is taken;
+  // NotFound when grpc_port is set but no "grpc" front end is built in.
+  Status Start();
+  // Idempotent; the destructor calls it.
+  void Stop();
+  bool running() const { return running_; }
+
+  // "http://<host>:<port>" of the HTTP front end (after Start); empty without one.
+  std::string url() const;
+  int http_port() const;  // -1 without one
+  int grpc_port() const;  // -1 without one
+
+ private:
+  ServerOptions options_;
+  std::unique_ptr<ModelManager> models_;
+  std::unique_ptr<Frontend> http_;
+  std::unique_ptr<Frontend> grpc_;
+  bool running_ = false;
+};
+
+}  // namespace mlcore::serve
