@@ -16,7 +16,7 @@ namespace mlcore::serve {
 struct VersionPolicy {
   enum class Kind { kLatest, kAll, kSpecific };
   Kind kind = Kind::kLatest;
-  int64_t latest = 1;              // kLatest: the N highest versions
+  int64_t latest = 1;             // kLatest: the N highest versions
   std::vector<int64_t> specific;  // kSpecific: exactly these
 };
 

@@ -40,7 +40,7 @@ struct RepositoryEntry {
   std::string name;
   std::string version;  // empty for a model with no loaded version
   ModelState state = ModelState::kUnavailable;
-  std::string reason;   // why it is unavailable (a load error), else empty
+  std::string reason;  // why it is unavailable (a load error), else empty
 };
 
 struct DurationStat {
@@ -122,8 +122,7 @@ class ModelManager {
   bool IsReady() const;
   // `version` empty: the served (highest ready) version.
   bool IsModelReady(const std::string& name, const std::string& version = "") const;
-  StatusOr<ModelMetadata> Metadata(const std::string& name,
-                                   const std::string& version = "") const;
+  StatusOr<ModelMetadata> Metadata(const std::string& name, const std::string& version = "") const;
   StatusOr<ModelConfig> Config(const std::string& name) const;
   std::vector<RepositoryEntry> RepositoryIndex() const;
   // `name` empty: every model; `version` empty: every version of it.

@@ -14,9 +14,9 @@
 namespace mlcore::serve {
 
 struct ResolvedModel {
-  int64_t version = 0;    // the registry's version number (>= 1)
-  std::string path;       // checkpoint directory of that version
-  std::string backend;    // empty: "mlcore"
+  int64_t version = 0;  // the registry's version number (>= 1)
+  std::string path;     // checkpoint directory of that version
+  std::string backend;  // empty: "mlcore"
 };
 
 class ModelResolver {

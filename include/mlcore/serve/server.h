@@ -21,9 +21,9 @@ namespace mlcore::serve {
 struct ServerOptions {
   // Interface the front ends bind; loopback unless told otherwise.
   std::string host = "127.0.0.1";
-  int http_port = 8080;   // 0: any free port (read it back with http_port()); -1: no HTTP
-  int grpc_port = -1;     // -1: no gRPC; 0: any free port
-  int http_threads = 0;   // io_contexts (one thread each); 0: one per core
+  int http_port = 8080;  // 0: any free port (read it back with http_port()); -1: no HTTP
+  int grpc_port = -1;    // -1: no gRPC; 0: any free port
+  int http_threads = 0;  // io_contexts (one thread each); 0: one per core
   // Non-empty: every endpoint but /v2/health/* and /v1 health answers 401 without
   // "Authorization: Bearer <token>" (compared in constant time).
   std::string auth_token;
