@@ -52,9 +52,9 @@ class SequenceBackend : public Backend {
         by_name = by_name && found;
       }
       if (!by_name && meta.inputs.size() != current.size()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "sequence step '", step, "' takes ", meta.inputs.size(), " inputs, the step before gives ",
-            current.size()));
+        return absl::InvalidArgumentError(
+            absl::StrCat("sequence step '", step, "' takes ", meta.inputs.size(),
+                         " inputs, the step before gives ", current.size()));
       }
       for (size_t i = 0; i < current.size(); ++i) {
         if (!by_name) current[i].name = meta.inputs[i].name;
@@ -91,8 +91,7 @@ StatusOr<std::unique_ptr<Backend>> NewSequenceBackend(const BackendContext& cont
       new SequenceBackend(context.manager, steps, std::move(signature)));
 }
 
-Registrar<BackendFactory> sequence_registration(BackendRegistry(), "sequence",
-                                                &NewSequenceBackend);
+Registrar<BackendFactory> sequence_registration(BackendRegistry(), "sequence", &NewSequenceBackend);
 
 }  // namespace
 

@@ -19,10 +19,10 @@ namespace mlcore::serve {
 struct ModelEntry {
   enum class Source { kRepository, kPath, kFactory, kRegistry };
   Source source = Source::kRepository;
-  std::string path;       // kPath
-  std::string reference;  // kRegistry
-  BackendFactory factory;  // kFactory
-  ModelConfig config;      // as added; repository models read theirs on each load
+  std::string path;         // kPath
+  std::string reference;    // kRegistry
+  BackendFactory factory;   // kFactory
+  ModelConfig config;       // as added; repository models read theirs on each load
   std::string config_text;  // repository: the config.json last loaded
   // Guarded by Impl::mu: ready versions, state, reason, wanted.
   std::map<int64_t, std::shared_ptr<internal::ServedVersion>> versions;

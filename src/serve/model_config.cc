@@ -109,8 +109,8 @@ StatusOr<ModelConfig> ModelConfig::FromJson(const std::string& text) {
         return absl::InvalidArgumentError(absl::StrCat("config '", key, "' must be a string"));
       }
       (key == "backend" ? config.backend : config.python_class) = value.get<std::string>();
-    } else if (key == "max_batch_size" || key == "max_queue_delay_us" ||
-               key == "max_queue_size" || key == "instance_count") {
+    } else if (key == "max_batch_size" || key == "max_queue_delay_us" || key == "max_queue_size" ||
+               key == "instance_count") {
       auto v = IntField(doc, key.c_str(), 0);
       if (!v.ok()) return v.status();
       if (key == "max_batch_size") config.max_batch_size = *v;
@@ -133,7 +133,8 @@ StatusOr<ModelConfig> ModelConfig::FromJson(const std::string& text) {
     } else if (key == "steps") {
       if (!value.is_array()) return absl::InvalidArgumentError("config 'steps' must be a list");
       for (const json& step : value) {
-        if (!step.is_string()) return absl::InvalidArgumentError("config 'steps' holds a non-string");
+        if (!step.is_string())
+          return absl::InvalidArgumentError("config 'steps' holds a non-string");
         config.steps.push_back(step.get<std::string>());
       }
     } else {

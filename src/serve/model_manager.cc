@@ -217,9 +217,9 @@ Status ModelManager::Start() {
   if (impl_->options.poll_interval_ms > 0) {
     impl_->poll_thread = std::thread([this] {
       std::unique_lock<std::mutex> lock(impl_->poll_mu);
-      while (!impl_->poll_cv.wait_for(
-          lock, std::chrono::milliseconds(impl_->options.poll_interval_ms),
-          [this] { return impl_->poll_stop; })) {
+      while (!impl_->poll_cv.wait_for(lock,
+                                      std::chrono::milliseconds(impl_->options.poll_interval_ms),
+                                      [this] { return impl_->poll_stop; })) {
         lock.unlock();
         Status polled = PollRepository();
         if (!polled.ok()) MLCORE_LOG(Warning) << "repository poll: " << polled.message();
@@ -255,8 +255,7 @@ Status ModelManager::AddModel(const std::string& name, const std::string& path,
   return impl_->AddEntry(name, std::move(entry));
 }
 
-Status ModelManager::AddModel(const std::string& name, ModelConfig config,
-                              BackendFactory factory) {
+Status ModelManager::AddModel(const std::string& name, ModelConfig config, BackendFactory factory) {
   if (!factory) return absl::InvalidArgumentError("AddModel needs a backend factory");
   auto entry = std::make_shared<ModelEntry>();
   entry->source = ModelEntry::Source::kFactory;

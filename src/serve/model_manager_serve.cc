@@ -60,9 +60,9 @@ void ModelManager::AsyncInfer(InferRequest request, InferCallback done) {
     if (served.ok()) {
       refused = (*served)->Enqueue(std::move(request), done, arrival);
       if (!refused.ok()) {
-        uint64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          internal::Clock::now() - arrival)
-                          .count();
+        uint64_t ns =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(internal::Clock::now() - arrival)
+                .count();
         (*served)->stats().RecordRequest(false, 0, ns);
       }
     } else {

@@ -77,8 +77,8 @@ class NativeBackend : public Backend {
     std::vector<InferTensor> out;
     out.reserve(y.size());
     for (size_t i = 0; i < y.size(); ++i) {
-      std::string name = i < signature_.outputs.size() ? signature_.outputs[i].name
-                                                       : absl::StrCat("output_", i);
+      std::string name =
+          i < signature_.outputs.size() ? signature_.outputs[i].name : absl::StrCat("output_", i);
       MLCORE_ASSIGN_OR_RETURN(InferTensor t, InferTensor::FromCoreTensor(name, y[i]));
       out.push_back(std::move(t));
     }

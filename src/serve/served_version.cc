@@ -122,7 +122,8 @@ Status ServedVersion::Prepare(InferRequest& request, Pending& pending) const {
       rows = r;
     }
     absl::StrAppend(&pending.shape_key, static_cast<int>(it->datatype), ":");
-    for (size_t d = 1; d < it->shape.size(); ++d) absl::StrAppend(&pending.shape_key, it->shape[d], ",");
+    for (size_t d = 1; d < it->shape.size(); ++d)
+      absl::StrAppend(&pending.shape_key, it->shape[d], ",");
     pending.shape_key.push_back(';');
     ordered.push_back(std::move(*it));
   }
@@ -140,13 +141,12 @@ Status ServedVersion::Enqueue(InferRequest request, InferCallback done, Clock::t
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {
-      return absl::UnavailableError(absl::StrCat("model '", model_, "' version ", version_,
-                                                 " is unloading"));
+      return absl::UnavailableError(
+          absl::StrCat("model '", model_, "' version ", version_, " is unloading"));
     }
     if (static_cast<int64_t>(queue_.size()) >= config_.max_queue_size) {
-      return absl::UnavailableError(absl::StrCat("model '", model_, "' has ",
-                                                 config_.max_queue_size,
-                                                 " requests waiting; retry later"));
+      return absl::UnavailableError(absl::StrCat(
+          "model '", model_, "' has ", config_.max_queue_size, " requests waiting; retry later"));
     }
     queue_.push_back(std::move(pending));
   }

@@ -58,8 +58,8 @@ class VersionStats {
 const std::map<std::string, std::string>& MetricHeaders();
 // Writes a histogram's _bucket/_sum/_count lines with `labels` (`a="b",c="d"`).
 template <size_t N>
-void AppendHistogram(const std::string& family, const std::string& labels,
-                     const Histogram<N>& h, std::string* out);
+void AppendHistogram(const std::string& family, const std::string& labels, const Histogram<N>& h,
+                     std::string* out);
 // Label value escaping (backslash, quote, newline).
 std::string EscapeLabel(const std::string& value);
 

@@ -141,9 +141,9 @@ Status InferTensor::Validate() const {
     auto elements = BytesElements();
     if (!elements.ok()) return elements.status();
     if (static_cast<int64_t>(elements->size()) != *n) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensor '", name, "' has ", elements->size(), " BYTES elements, its shape ",
-                       ShapeToString(shape), " needs ", *n));
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' has ", elements->size(),
+                                                     " BYTES elements, its shape ",
+                                                     ShapeToString(shape), " needs ", *n));
     }
     return absl::OkStatus();
   }
@@ -152,10 +152,9 @@ Status InferTensor::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' is too large"));
   }
   if (data.size() != static_cast<uint64_t>(*n) * size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tensor '", name, "' has ", data.size(), " bytes of data, its shape ",
-                     ShapeToString(shape), " of ", DataTypeName(datatype), " needs ",
-                     static_cast<uint64_t>(*n) * size));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor '", name, "' has ", data.size(), " bytes of data, its shape ", ShapeToString(shape),
+        " of ", DataTypeName(datatype), " needs ", static_cast<uint64_t>(*n) * size));
   }
   if (datatype == DataType::kBool) {
     for (char c : data) {
@@ -189,7 +188,8 @@ StatusOr<Tensor> InferTensor::ToCoreTensor() const {
   auto tensor = Tensor::Empty(shape, *dtype);
   if (!tensor.ok()) return tensor.status();
   if (tensor->nbytes() != data.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' data does not fit its shape"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", name, "' data does not fit its shape"));
   }
   if (!data.empty()) std::memcpy(tensor->data(), data.data(), data.size());
   return tensor;

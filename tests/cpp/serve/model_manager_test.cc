@@ -98,8 +98,7 @@ TEST_F(ModelManagerTest, RefusesWhatDoesNotFitTheSignature) {
   version.model_version = "7";
   EXPECT_EQ(code(version), StatusCode::kNotFound);
   EXPECT_TRUE(manager.Infer(Request("mlp", {1, 2, 3, 4})).ok());
-  EXPECT_EQ(manager.AddModel("../x", (dir_ / "mlp").string()).code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(manager.AddModel("../x", (dir_ / "mlp").string()).code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(ModelManagerTest, AFullQueueIsUnavailable) {
@@ -192,7 +191,8 @@ TEST_F(ModelManagerTest, RepositoryVersionPoliciesAndReloads) {
   EXPECT_EQ(ToFloats(manager.Infer(Request("mlp", x))->outputs[0]), Predicted(*v2, x));
   bool broken_listed = false;
   for (const RepositoryEntry& e : manager.RepositoryIndex()) {
-    if (e.name == "broken") broken_listed = e.state == ModelState::kUnavailable && !e.reason.empty();
+    if (e.name == "broken")
+      broken_listed = e.state == ModelState::kUnavailable && !e.reason.empty();
   }
   EXPECT_TRUE(broken_listed);
   EXPECT_FALSE(manager.IsReady());
@@ -271,7 +271,8 @@ TEST(ModelConfigTest, ReadsTheRepositoryFile) {
   auto again = ModelConfig::FromJson(config->ToJson());
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->version_policy.specific, (std::vector<int64_t>{1, 3}));
-  EXPECT_FALSE(ModelConfig::FromJson(R"({"max_batch_size": 2, "preferred_batch_sizes": [4]})").ok());
+  EXPECT_FALSE(
+      ModelConfig::FromJson(R"({"max_batch_size": 2, "preferred_batch_sizes": [4]})").ok());
   EXPECT_FALSE(ModelConfig::FromJson(R"({"colour": 1})").ok());
   EXPECT_FALSE(ModelConfig::FromJson("[").ok());
 }
