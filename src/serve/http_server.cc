@@ -34,21 +34,42 @@ struct Shared {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, Shared& shared) : stream_(std::move(socket)), shared_(shared) {}
+  Session(tcp::socket socket, Shared& shared)
+      : stream_(std::move(socket)), timer_(stream_.get_executor()), shared_(shared) {}
 
   void Start() { ReadHeader(); }
 
  private:
+  // Beast's own stream expiry closes the socket, which leaves no way to answer 408; this timer
+  // cancels the read instead, so the handler can still write the answer.
+  void Arm(int64_t ms) {
+    timed_out_ = false;
+    timer_.expires_after(std::chrono::milliseconds(ms));
+    timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || self == nullptr) return;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+  }
+
+  beast::error_code Disarm(beast::error_code ec) {
+    timer_.cancel();
+    if (timed_out_ && ec) return beast::error::timeout;
+    return ec;
+  }
+
   void ReadHeader() {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(shared_.options.max_header_bytes));
     parser_->body_limit(static_cast<uint64_t>(shared_.options.max_request_bytes));
     // The first request has header_timeout_ms to arrive; a kept-alive connection may idle.
     int64_t ms = first_ ? shared_.options.header_timeout_ms : shared_.options.idle_timeout_ms;
-    stream_.expires_after(std::chrono::milliseconds(ms));
+    Arm(ms);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) {
-                              self->OnHeader(ec);
+                              self->OnHeader(self->Disarm(ec));
                             });
   }
 
@@ -68,9 +89,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadBody() {
-    stream_.expires_after(std::chrono::milliseconds(shared_.options.body_timeout_ms));
+    Arm(shared_.options.body_timeout_ms);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                       ec = self->Disarm(ec);
                        if (ec) return self->Fail(ec);
                        self->OnRequest();
                      });
@@ -106,7 +128,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnRequest() {
     auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
-    stream_.expires_never();
     if (shared_.stopping) {
       keep_alive_ = false;
       counted_ = false;
@@ -156,8 +177,9 @@ class Session : public std::enable_shared_from_this<Session> {
     res->body() = std::move(reply.body);
     res->prepare_payload();
     if (head_) res->body().clear();
-    stream_.expires_after(std::chrono::milliseconds(shared_.options.body_timeout_ms));
+    Arm(shared_.options.body_timeout_ms);
     http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
+      ec = self->Disarm(ec);
       if (self->counted_) --self->shared_.in_flight;
       self->counted_ = false;
       if (ec || !self->keep_alive_) return self->Close();
@@ -172,6 +194,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
+  net::steady_timer timer_;
+  bool timed_out_ = false;
   Shared& shared_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;

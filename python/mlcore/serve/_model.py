@@ -58,4 +58,5 @@ class Model:
         if not isinstance(outputs, dict):
             name = self.outputs[0][0] if self.outputs else "output_0"
             outputs = {name: outputs}
-        return [from_numpy(name, value) for name, value in outputs.items()]
+        declared = {spec[0]: spec[1] for spec in self.outputs}
+        return [from_numpy(name, value, declared.get(name)) for name, value in outputs.items()]

@@ -6,8 +6,8 @@ import struct
 
 import numpy as np
 
-# V2 datatype -> numpy dtype (little endian). BF16 has no numpy type: its raw bits travel as
-# uint16.
+# V2 datatype -> numpy dtype (little endian). BF16 has no numpy type: a model sees it as float32
+# (exact), and an output declared BF16 is rounded back to it.
 _NUMPY = {
     "BOOL": np.dtype(np.bool_),
     "UINT8": np.dtype("<u1"),
@@ -37,10 +37,15 @@ def datatype_of(array: np.ndarray) -> str:
     return _DATATYPE[key]
 
 
-def from_numpy(name: str, value) -> tuple:
-    """A named tensor tuple from anything numpy.asarray takes."""
+def from_numpy(name: str, value, datatype: str = None) -> tuple:
+    """A named tensor tuple from anything numpy.asarray takes, as `datatype` when given (else
+    the array's own)."""
     array = np.asarray(value)
-    datatype = datatype_of(array)
+    if datatype == "BF16":
+        bits = np.ascontiguousarray(array, dtype="<f4").view("<u4").astype(np.uint64)
+        rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype("<u2")
+        return (name, "BF16", list(array.shape), rounded.tobytes())
+    datatype = datatype or datatype_of(array)
     if datatype == "BYTES":
         parts = []
         for item in array.reshape(-1):
@@ -63,4 +68,7 @@ def to_numpy(tensor: tuple) -> np.ndarray:
         out = np.empty(len(items), dtype=object)
         out[:] = items
         return out.reshape(shape)
+    if datatype == "BF16":
+        bits = np.frombuffer(data, dtype="<u2").astype("<u4") << 16
+        return bits.view("<f4").reshape(shape)
     return np.frombuffer(data, dtype=_NUMPY[datatype]).reshape(shape).copy()

@@ -1,0 +1,58 @@
+"""Shared by the serving tests: a small trained digits MLP saved as a checkpoint, and plain HTTP
+helpers that speak to a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.client
+import json
+
+import numpy as np
+
+
+def digits():
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    return (x / 16.0).astype(np.float32), y.astype(np.int64)
+
+
+def save_digits_mlp(path, epochs=2, seed=1):
+    """Trains a 64-32-10 MLP on the digits briefly and saves it to `path`; returns the model."""
+    from mlcore import nn, optim
+
+    x, y = digits()
+    model = nn.Sequential([nn.Dense(32), nn.ReLU(), nn.Dense(10)])
+    model.compile(optimizer=optim.Adam(1e-2), loss="cross_entropy")
+    model.fit(x, y, epochs=epochs, batch_size=64, seed=seed)
+    model.save(str(path))
+    return model
+
+
+def request(url, method, path, body=None, headers=None, timeout=10):
+    """(status, headers dict, body bytes) of one request on a fresh connection."""
+    host, port = url.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body)
+    conn.request(method, path, body=body, headers=headers or {})
+    response = conn.getresponse()
+    data = response.read()
+    out = (response.status, {k.lower(): v for k, v in response.getheaders()}, data)
+    conn.close()
+    return out
+
+
+def get_json(url, path, **kw):
+    status, _, body = request(url, "GET", path, **kw)
+    return status, json.loads(body) if body else None
+
+
+def post_json(url, path, body, **kw):
+    status, headers, data = request(url, "POST", path, body, **kw)
+    return status, json.loads(data) if data else None
+
+
+def v2_body(x, name="input", datatype="FP32"):
+    x = np.asarray(x)
+    return {"inputs": [{"name": name, "shape": list(x.shape), "datatype": datatype,
+                        "data": x.reshape(-1).tolist()}]}
