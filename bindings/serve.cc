@@ -33,14 +33,13 @@ InferTensor FromRaw(const RawTensor& raw) {
 py::list ToPy(const std::vector<InferTensor>& tensors) {
   py::list out;
   for (const InferTensor& t : tensors) {
-    out.append(py::make_tuple(t.name, serve::DataTypeName(t.datatype), t.shape,
-                              py::bytes(t.data)));
+    out.append(py::make_tuple(t.name, serve::DataTypeName(t.datatype), t.shape, py::bytes(t.data)));
   }
   return out;
 }
 
-std::vector<serve::TensorInfo> Infos(const std::vector<std::tuple<std::string, std::string,
-                                                                  std::vector<int64_t>>>& specs) {
+std::vector<serve::TensorInfo> Infos(
+    const std::vector<std::tuple<std::string, std::string, std::vector<int64_t>>>& specs) {
   std::vector<serve::TensorInfo> out;
   for (const auto& [name, datatype, shape] : specs) {
     out.push_back({name, Unwrap(serve::ParseDataType(datatype)), shape});
@@ -87,15 +86,15 @@ void BindServe(py::module_& m) {
                        bool load_all, int64_t poll_interval_ms, int64_t max_request_bytes,
                        int64_t header_timeout_ms, int64_t body_timeout_ms,
                        int64_t drain_timeout_ms) {
-             return std::make_unique<Server>(Options(
-                 host, http_port, grpc_port, http_threads, auth_token, model_repository, load_all,
-                 poll_interval_ms, max_request_bytes, header_timeout_ms, body_timeout_ms,
-                 drain_timeout_ms));
+             return std::make_unique<Server>(
+                 Options(host, http_port, grpc_port, http_threads, auth_token, model_repository,
+                         load_all, poll_interval_ms, max_request_bytes, header_timeout_ms,
+                         body_timeout_ms, drain_timeout_ms));
            }),
            py::arg("host"), py::arg("http_port"), py::arg("grpc_port"), py::arg("http_threads"),
            py::arg("auth_token"), py::arg("model_repository"), py::arg("load_all"),
-           py::arg("poll_interval_ms"), py::arg("max_request_bytes"),
-           py::arg("header_timeout_ms"), py::arg("body_timeout_ms"), py::arg("drain_timeout_ms"))
+           py::arg("poll_interval_ms"), py::arg("max_request_bytes"), py::arg("header_timeout_ms"),
+           py::arg("body_timeout_ms"), py::arg("drain_timeout_ms"))
       .def("add_model",
            [](Server& s, const std::string& name, const std::string& path,
               const std::string& config_json) {
@@ -111,8 +110,9 @@ void BindServe(py::module_& m) {
              serve::ModelConfig config = Unwrap(serve::ModelConfig::FromJson(config_json));
              serve::Signature signature{Infos(in), Infos(out)};
              std::shared_ptr<py::object> held = Hold(std::move(fn));
-             auto execute = [held](const std::vector<InferTensor>& inputs)
-                 -> StatusOr<std::vector<InferTensor>> {
+             auto execute =
+                 [held](
+                     const std::vector<InferTensor>& inputs) -> StatusOr<std::vector<InferTensor>> {
                py::gil_scoped_acquire gil;
                try {
                  auto result = (*held)(ToPy(inputs)).cast<std::vector<RawTensor>>();
@@ -129,8 +129,8 @@ void BindServe(py::module_& m) {
                }
              };
              serve::BackendFactory factory =
-                 [signature, execute](const serve::BackendContext&)
-                 -> StatusOr<std::unique_ptr<serve::Backend>> {
+                 [signature, execute](
+                     const serve::BackendContext&) -> StatusOr<std::unique_ptr<serve::Backend>> {
                return serve::MakeFunctionBackend(signature, execute, "python");
              };
              py::gil_scoped_release release;

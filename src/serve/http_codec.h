@@ -21,8 +21,7 @@ StatusOr<InferRequest> ParseV2InferRequest(std::string_view body, int64_t header
 // A V2 infer response body; outputs marked binary go after the JSON, whose length is stored
 // in `*header_length` (-1 when every output is JSON). InvalidArgument when a BYTES output is not
 // valid UTF-8 and was not asked for in binary.
-StatusOr<std::string> EncodeV2InferResponse(const InferResponse& response,
-                                            int64_t* header_length);
+StatusOr<std::string> EncodeV2InferResponse(const InferResponse& response, int64_t* header_length);
 
 // A V1 predict body: {"instances": [...]} (rows of the single input, or rows of {name: value})
 // or {"inputs": [...] | {name: [...]}}; datatypes and per-row shapes come from `metadata`.

@@ -115,15 +115,15 @@ StatusOr<InferRequest> ParseV2InferRequest(std::string_view body, int64_t header
         return Bad("each requested output needs a 'name'");
       }
       RequestedOutput out{name->get<std::string>(), false};
-      if (const json* b = Param(output, "binary_data")) out.binary = b->is_boolean() && b->get<bool>();
+      if (const json* b = Param(output, "binary_data"))
+        out.binary = b->is_boolean() && b->get<bool>();
       request.outputs.push_back(std::move(out));
     }
   }
   return request;
 }
 
-StatusOr<std::string> EncodeV2InferResponse(const InferResponse& response,
-                                            int64_t* header_length) {
+StatusOr<std::string> EncodeV2InferResponse(const InferResponse& response, int64_t* header_length) {
   std::string out = "{\"model_name\":";
   MLCORE_RETURN_IF_ERROR(WriteJsonString(response.model_name, &out));
   out += ",\"model_version\":";
@@ -173,13 +173,15 @@ std::string EncodeV2Metadata(const ModelMetadata& metadata) {
   auto tensors = [](const std::vector<TensorInfo>& infos) {
     json list = json::array();
     for (const TensorInfo& info : infos) {
-      list.push_back({{"name", info.name}, {"datatype", DataTypeName(info.datatype)},
-                      {"shape", info.shape}});
+      list.push_back(
+          {{"name", info.name}, {"datatype", DataTypeName(info.datatype)}, {"shape", info.shape}});
     }
     return list;
   };
-  json doc = {{"name", metadata.name},         {"versions", metadata.versions},
-              {"platform", metadata.platform}, {"inputs", tensors(metadata.inputs)},
+  json doc = {{"name", metadata.name},
+              {"versions", metadata.versions},
+              {"platform", metadata.platform},
+              {"inputs", tensors(metadata.inputs)},
               {"outputs", tensors(metadata.outputs)}};
   return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }

@@ -81,7 +81,8 @@ void Router::Handle(HttpRequest request, ReplyFunction reply) {
     if (parts.empty()) return reply(Json(200, R"({"status":"alive"})"));
     if (parts[2] == "live") {
       bool live = models_.IsLive();
-      return reply(Json(live ? 200 : 503, absl::StrCat("{\"live\":", live ? "true" : "false", "}")));
+      return reply(
+          Json(live ? 200 : 503, absl::StrCat("{\"live\":", live ? "true" : "false", "}")));
     }
     if (parts[2] == "ready") {
       bool ready = models_.IsReady();

@@ -1,14 +1,13 @@
 // The HTTP front end on Boost.Beast: one io_context per thread, connections spread over them,
 // keep-alive, limits on header and body size, a time limit for each, and a drain on Stop.
 #include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <memory>
 #include <optional>
 #include <thread>
 #include <vector>
-
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -79,10 +78,11 @@ class Session : public std::enable_shared_from_this<Session> {
     auto& req = parser_->get();
     if (beast::iequals(req[http::field::expect], "100-continue")) {
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
-      http::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code ec, size_t) {
-        if (ec) return self->Close();
-        self->ReadBody();
-      });
+      http::async_write(stream_, *cont,
+                        [self = shared_from_this(), cont](beast::error_code ec, size_t) {
+                          if (ec) return self->Close();
+                          self->ReadBody();
+                        });
       return;
     }
     ReadBody();
@@ -178,13 +178,14 @@ class Session : public std::enable_shared_from_this<Session> {
     res->prepare_payload();
     if (head_) res->body().clear();
     Arm(shared_.options.body_timeout_ms);
-    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
-      ec = self->Disarm(ec);
-      if (self->counted_) --self->shared_.in_flight;
-      self->counted_ = false;
-      if (ec || !self->keep_alive_) return self->Close();
-      self->ReadHeader();
-    });
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                        ec = self->Disarm(ec);
+                        if (self->counted_) --self->shared_.in_flight;
+                        self->counted_ = false;
+                        if (ec || !self->keep_alive_) return self->Close();
+                        self->ReadHeader();
+                      });
   }
 
   void Close() {

@@ -31,8 +31,8 @@ T Get(const std::string& data, size_t i) {
 Status Wrong(const InferTensor& t, const json& leaf) {
   std::string shown = leaf.dump(-1, ' ', false, json::error_handler_t::replace);
   if (shown.size() > 40) shown = shown.substr(0, 40) + "...";
-  return absl::InvalidArgumentError(absl::StrCat("tensor '", t.name, "': ", shown,
-                                                 " is not a ", DataTypeName(t.datatype)));
+  return absl::InvalidArgumentError(
+      absl::StrCat("tensor '", t.name, "': ", shown, " is not a ", DataTypeName(t.datatype)));
 }
 
 template <typename T>

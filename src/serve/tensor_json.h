@@ -3,9 +3,8 @@
 // flat or row-nested JSON array.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "mlcore/serve/tensor.h"
 

@@ -313,3 +313,28 @@ def test_overload_is_503_with_retry_after(tmp_path):
         for t in threads:
             t.join()
         assert results == [200, 200]
+
+
+def test_stop_drains_requests_in_flight():
+    import threading
+
+    class Slow(mlcore.serve.Model):
+        def predict(self, inputs):
+            time.sleep(0.5)
+            return dict(inputs)
+
+    server = mlcore.serve.Server(http_port=0)
+    server.add_model("slow", Slow())
+    server.start()
+    url = server.url
+    body = {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1.0]}]}
+    results = []
+    client = threading.Thread(target=lambda: results.append(
+        post_json(url, "/v2/models/slow/infer", body)))
+    client.start()
+    time.sleep(0.2)
+    server.stop()  # returns after the request in flight was answered
+    client.join()
+    assert results and results[0][0] == 200 and results[0][1]["outputs"][0]["data"] == [1.0]
+    with pytest.raises(OSError):
+        request(url, "GET", "/v2/health/live", timeout=2)
