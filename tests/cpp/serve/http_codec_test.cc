@@ -48,9 +48,9 @@ TEST(HttpCodecTest, BinaryFramingBothWays) {
   EXPECT_EQ(*request->inputs[1].BytesElements(), std::vector<std::string_view>{"hi"});
   EXPECT_FALSE(ParseV2InferRequest(body + "x", static_cast<int64_t>(header.size())).ok());
   EXPECT_FALSE(ParseV2InferRequest(body, static_cast<int64_t>(body.size()) + 1).ok());
-  EXPECT_FALSE(ParseV2InferRequest(body.substr(0, body.size() - 1),
-                                   static_cast<int64_t>(header.size()))
-                   .ok());
+  EXPECT_FALSE(
+      ParseV2InferRequest(body.substr(0, body.size() - 1), static_cast<int64_t>(header.size()))
+          .ok());
 
   InferResponse response;
   response.model_name = "m";
