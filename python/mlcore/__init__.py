@@ -36,7 +36,6 @@ _LAZY = {
     "as_tensor": ("._tensor", "as_tensor"),
     "tensor": ("._tensor", "tensor"),
     "cuda": (".cuda", None),
-    "serve": (".serve", None),
     "schedule": (".pipelines._schedule", "schedule"),
     "schedules": (".pipelines._schedule", "schedules"),
     "get_schedule": (".pipelines._schedule", "get_schedule"),

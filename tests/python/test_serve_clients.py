@@ -4,7 +4,9 @@ binary tensors, metadata, readiness, repository, statistics), the kserve SDK's R
 
 from __future__ import annotations
 
-import asyncio
+import json
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -72,27 +74,41 @@ def test_tritonclient_errors_and_repository(served):
     client.close()
 
 
-def test_kserve_rest_client_v1_and_v2(served):
-    from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
+KSERVE_CLIENT = r"""
+import asyncio, json, sys
+import numpy as np
+from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 
+url, rows = sys.argv[1], np.array(json.loads(sys.argv[2]), np.float32)
+
+async def run():
+    v2 = InferenceRESTClient(RESTConfig(protocol="v2", retries=0))
+    assert await v2.is_server_ready(url)
+    assert await v2.is_model_ready(url, "digits")
+    inp = InferInput("input", list(rows.shape), "FP32")
+    inp.set_data_from_numpy(rows, binary_data=False)
+    response = await v2.infer(url, InferRequest("digits", [inp]), model_name="digits")
+    v1 = InferenceRESTClient(RESTConfig(protocol="v1", retries=0))
+    answer = await v1.infer(url, {"instances": rows.tolist()}, model_name="digits")
+    print(json.dumps({"v2": response.outputs[0].as_numpy().tolist(),
+                      "v1": answer["predictions"]}))
+
+asyncio.run(run())
+"""
+
+
+def test_kserve_rest_client_v1_and_v2(served):
+    # kserve and tritonclient register the same "inference" protobuf messages, so the kserve
+    # SDK runs in a process of its own.
+    pytest.importorskip("kserve")
     server, model = served
     x, _ = digits()
-
-    async def run():
-        v2 = InferenceRESTClient(RESTConfig(protocol="v2", retries=0))
-        assert await v2.is_server_ready(server.url)
-        assert await v2.is_model_ready(server.url, "digits")
-        inp = InferInput("input", [2, 64], "FP32")
-        inp.set_data_from_numpy(x[:2], binary_data=False)
-        response = await v2.infer(server.url, InferRequest("digits", [inp]), model_name="digits")
-        got = response.outputs[0].as_numpy()
-        v1 = InferenceRESTClient(RESTConfig(protocol="v1", retries=0))
-        answer = await v1.infer(server.url, {"instances": x[:2].tolist()}, model_name="digits")
-        return got, answer
-
-    got, answer = asyncio.run(run())
-    np.testing.assert_allclose(got, model.predict(x[:2]), rtol=1e-6)
-    np.testing.assert_allclose(np.array(answer["predictions"]), model.predict(x[:2]), rtol=1e-6)
+    out = subprocess.run([sys.executable, "-c", KSERVE_CLIENT, server.url, json.dumps(x[:2].tolist())],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(np.array(answer["v2"]), model.predict(x[:2]), rtol=1e-6)
+    np.testing.assert_allclose(np.array(answer["v1"]), model.predict(x[:2]), rtol=1e-6)
 
 
 def test_64_concurrent_clients_get_their_own_rows(served):

@@ -1,12 +1,13 @@
 // The model-registry hook: a served `name@alias` follows the alias to a new version on the next
 // poll, loading it before the old one goes, so requests running meanwhile all succeed; unknown
 // references are NotFound and a manager without a resolver refuses registry models.
+#include "mlcore/serve/model_resolver.h"
+
 #include <atomic>
 #include <map>
 #include <mutex>
 #include <thread>
 
-#include "mlcore/serve/model_resolver.h"
 #include "serve/serve_test_util.h"
 
 namespace mlcore::serve {
@@ -77,8 +78,7 @@ TEST_F(ModelResolverTest, FollowsAnAliasMoveWithoutFailingARequest) {
   const float* p = static_cast<const float*>(y->data());
   EXPECT_EQ(ToFloats(response->outputs[0]), std::vector<float>(p, p + 3));
 
-  EXPECT_EQ(manager.AddRegistryModel("other", "other@staging").code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(manager.AddRegistryModel("other", "other@staging").code(), absl::StatusCode::kNotFound);
   ModelManager bare;
   EXPECT_EQ(bare.AddRegistryModel("digits", "digits@production").code(),
             absl::StatusCode::kFailedPrecondition);
