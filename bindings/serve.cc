@@ -78,6 +78,54 @@ std::shared_ptr<py::object> Hold(py::object fn) {
   });
 }
 
+using Specs = std::vector<std::tuple<std::string, std::string, std::vector<int64_t>>>;
+
+// Serves a Python callable (an mlcore.serve.Model's _execute): it runs on the model's worker
+// threads with the GIL taken around it only.
+void AddFunctionModel(serve::Server& s, const std::string& name, const std::string& config_json,
+                      const Specs& in, const Specs& out, py::object fn) {
+  serve::ModelConfig config = Unwrap(serve::ModelConfig::FromJson(config_json));
+  serve::Signature signature{Infos(in), Infos(out)};
+  std::shared_ptr<py::object> held = Hold(std::move(fn));
+  auto execute =
+      [held](const std::vector<InferTensor>& inputs) -> StatusOr<std::vector<InferTensor>> {
+    py::gil_scoped_acquire gil;
+    try {
+      auto result = (*held)(ToPy(inputs)).cast<std::vector<RawTensor>>();
+      std::vector<InferTensor> outputs;
+      for (const RawTensor& raw : result) outputs.push_back(FromRaw(raw));
+      return outputs;
+    } catch (py::error_already_set& e) {
+      // A ValueError/TypeError from the model is the request's fault.
+      bool bad_input = e.matches(PyExc_ValueError) || e.matches(PyExc_TypeError);
+      std::string what = e.what();
+      return bad_input ? absl::InvalidArgumentError(what) : absl::InternalError(what);
+    } catch (const std::exception& e) {
+      return absl::InternalError(e.what());
+    }
+  };
+  serve::BackendFactory factory =
+      [signature,
+       execute](const serve::BackendContext&) -> StatusOr<std::unique_ptr<serve::Backend>> {
+    return serve::MakeFunctionBackend(signature, execute, "python");
+  };
+  py::gil_scoped_release release;
+  ThrowIfError(s.models().AddModel(name, config, factory));
+}
+
+py::tuple Metadata(serve::Server& s, const std::string& name, const std::string& version) {
+  serve::ModelMetadata meta = Unwrap(s.models().Metadata(name, version));
+  auto infos = [](const std::vector<serve::TensorInfo>& list) {
+    py::list out;
+    for (const auto& i : list) {
+      out.append(py::make_tuple(i.name, serve::DataTypeName(i.datatype), i.shape));
+    }
+    return out;
+  };
+  return py::make_tuple(meta.name, meta.versions, meta.platform, infos(meta.inputs),
+                        infos(meta.outputs));
+}
+
 void BindServe(py::module_& m) {
   using serve::Server;
   py::class_<Server>(m, "Server")
@@ -102,40 +150,7 @@ void BindServe(py::module_& m) {
              py::gil_scoped_release release;
              ThrowIfError(s.models().AddModel(name, path, config));
            })
-      .def("add_function_model",
-           [](Server& s, const std::string& name, const std::string& config_json,
-              const std::vector<std::tuple<std::string, std::string, std::vector<int64_t>>>& in,
-              const std::vector<std::tuple<std::string, std::string, std::vector<int64_t>>>& out,
-              py::object fn) {
-             serve::ModelConfig config = Unwrap(serve::ModelConfig::FromJson(config_json));
-             serve::Signature signature{Infos(in), Infos(out)};
-             std::shared_ptr<py::object> held = Hold(std::move(fn));
-             auto execute =
-                 [held](
-                     const std::vector<InferTensor>& inputs) -> StatusOr<std::vector<InferTensor>> {
-               py::gil_scoped_acquire gil;
-               try {
-                 auto result = (*held)(ToPy(inputs)).cast<std::vector<RawTensor>>();
-                 std::vector<InferTensor> outputs;
-                 for (const RawTensor& raw : result) outputs.push_back(FromRaw(raw));
-                 return outputs;
-               } catch (py::error_already_set& e) {
-                 // A ValueError/TypeError from the model is the request's fault.
-                 bool bad_input = e.matches(PyExc_ValueError) || e.matches(PyExc_TypeError);
-                 std::string what = e.what();
-                 return bad_input ? absl::InvalidArgumentError(what) : absl::InternalError(what);
-               } catch (const std::exception& e) {
-                 return absl::InternalError(e.what());
-               }
-             };
-             serve::BackendFactory factory =
-                 [signature, execute](
-                     const serve::BackendContext&) -> StatusOr<std::unique_ptr<serve::Backend>> {
-               return serve::MakeFunctionBackend(signature, execute, "python");
-             };
-             py::gil_scoped_release release;
-             ThrowIfError(s.models().AddModel(name, config, factory));
-           })
+      .def("add_function_model", &AddFunctionModel)
       .def("load_model",
            [](Server& s, const std::string& name) {
              py::gil_scoped_release release;
@@ -179,19 +194,7 @@ void BindServe(py::module_& m) {
            [](Server& s, const std::string& name, const std::string& version) {
              return s.models().IsModelReady(name, version);
            })
-      .def("metadata",
-           [](Server& s, const std::string& name, const std::string& version) {
-             serve::ModelMetadata meta = Unwrap(s.models().Metadata(name, version));
-             auto infos = [](const std::vector<serve::TensorInfo>& list) {
-               py::list out;
-               for (const auto& i : list) {
-                 out.append(py::make_tuple(i.name, serve::DataTypeName(i.datatype), i.shape));
-               }
-               return out;
-             };
-             return py::make_tuple(meta.name, meta.versions, meta.platform, infos(meta.inputs),
-                                   infos(meta.outputs));
-           })
+      .def("metadata", &Metadata)
       .def("repository_index",
            [](Server& s) {
              py::list out;
