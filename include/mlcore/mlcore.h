@@ -65,6 +65,8 @@
 #include "mlcore/pipeline/pipeline.h"
 #include "mlcore/pipeline/schedule.h"
 #include "mlcore/pipeline/task_main.h"
+#include "mlcore/registry/model_ref.h"
+#include "mlcore/registry/model_registry.h"
 #include "mlcore/serve/backend.h"
 #include "mlcore/serve/model_config.h"
 #include "mlcore/serve/model_manager.h"
