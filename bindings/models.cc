@@ -65,7 +65,8 @@ void BindModels(py::module_& m) {
              const std::string& study, std::optional<int64_t> trial, const std::string& run_id,
              const std::string& task) {
             registry::RegisterOptions options;
-            options.metrics = metrics.is_none() ? registry::Json::object() : PyToJson(metrics, "metrics");
+            options.metrics =
+                metrics.is_none() ? registry::Json::object() : PyToJson(metrics, "metrics");
             options.tags = tags.is_none() ? registry::Json::object() : PyToJson(tags, "tags");
             options.description = description;
             options.lineage.study = study;

@@ -67,6 +67,7 @@
 #include "mlcore/pipeline/task_main.h"
 #include "mlcore/registry/model_ref.h"
 #include "mlcore/registry/model_registry.h"
+#include "mlcore/registry/serve_resolver.h"
 #include "mlcore/serve/backend.h"
 #include "mlcore/serve/model_config.h"
 #include "mlcore/serve/model_manager.h"

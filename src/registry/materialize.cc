@@ -2,6 +2,7 @@
 // manifest digest, so every version with the same files (and every process) shares one, and it
 // appears by rename, so a reader never sees half of it.
 #include <filesystem>
+#include <mutex>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
@@ -9,19 +10,30 @@
 
 namespace mlcore::registry {
 namespace fs = std::filesystem;
+namespace {
+
+// GetDirectory stages beside its destination under a per-process name, so two threads of one
+// process copying the same shared directory would share a staging folder: they take turns.
+std::mutex& SharedCopyMutex() {
+  static auto* mu = new std::mutex;
+  return *mu;
+}
+
+}  // namespace
 
 StatusOr<std::string> ModelRegistry::Materialize(const ModelVersion& version,
                                                  const std::string& dest) {
   std::string target = dest;
   std::error_code ec;
+  std::unique_lock<std::mutex> lock(SharedCopyMutex(), std::defer_lock);
   if (target.empty()) {
+    lock.lock();
     target = absl::StrCat(home_, "/registry/models/", version.digest);
     if (fs::is_directory(target, ec)) return target;
     fs::create_directories(fs::path(target).parent_path(), ec);
     if (ec) {
-      return absl::InternalError(
-          absl::StrCat("cannot create ", fs::path(target).parent_path().string(), ": ",
-                       ec.message()));
+      return absl::InternalError(absl::StrCat(
+          "cannot create ", fs::path(target).parent_path().string(), ": ", ec.message()));
     }
   }
   MLCORE_RETURN_IF_ERROR(artifacts_->VerifyDirectory(version.digest));

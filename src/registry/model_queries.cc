@@ -15,8 +15,9 @@ using internal::Text;
 
 StatusOr<int64_t> ModelRegistry::ModelId(std::string_view name) {
   MLCORE_RETURN_IF_ERROR(ValidateModelName(name));
-  MLCORE_ASSIGN_OR_RETURN(auto rows, metadata_->Query("SELECT id FROM registry_models WHERE name = ?1",
-                                                      {std::string(name)}));
+  MLCORE_ASSIGN_OR_RETURN(
+      auto rows,
+      metadata_->Query("SELECT id FROM registry_models WHERE name = ?1", {std::string(name)}));
   if (rows.empty()) {
     return absl::NotFoundError(absl::StrCat("unknown model '", std::string(name), "'"));
   }
@@ -26,7 +27,8 @@ StatusOr<int64_t> ModelRegistry::ModelId(std::string_view name) {
 StatusOr<std::vector<ModelVersion>> ModelRegistry::QueryVersions(
     std::string_view where, const std::vector<store::Value>& params) {
   MLCORE_ASSIGN_OR_RETURN(
-      auto rows, metadata_->Query(absl::StrCat(internal::kVersionColumns, std::string(where)), params));
+      auto rows,
+      metadata_->Query(absl::StrCat(internal::kVersionColumns, std::string(where)), params));
   std::vector<ModelVersion> out;
   out.reserve(rows.size());
   for (const store::Row& row : rows) out.push_back(internal::VersionFromRow(row));
@@ -81,8 +83,8 @@ StatusOr<ModelVersion> ModelRegistry::Resolve(const ModelRef& ref) {
   MLCORE_ASSIGN_OR_RETURN(int64_t id, ModelId(ref.name));
   std::vector<ModelVersion> found;
   if (ref.version) {
-    MLCORE_ASSIGN_OR_RETURN(found,
-                            QueryVersions("WHERE v.model_id = ?1 AND v.version = ?2", {id, *ref.version}));
+    MLCORE_ASSIGN_OR_RETURN(
+        found, QueryVersions("WHERE v.model_id = ?1 AND v.version = ?2", {id, *ref.version}));
     if (found.empty()) {
       return absl::NotFoundError(
           absl::StrCat("model '", ref.name, "' has no version ", *ref.version));
@@ -122,10 +124,11 @@ Status ModelRegistry::SetAlias(std::string_view name, std::string_view alias, in
           absl::StrCat("model '", std::string(name), "' has no version ", version));
     }
     return metadata_
-        ->Query("INSERT INTO registry_aliases(model_id, alias, version, updated_at) "
-                "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(model_id, alias) DO UPDATE SET "
-                "version = excluded.version, updated_at = excluded.updated_at",
-                {id, std::string(alias), version, NowSeconds()})
+        ->Query(
+            "INSERT INTO registry_aliases(model_id, alias, version, updated_at) "
+            "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(model_id, alias) DO UPDATE SET "
+            "version = excluded.version, updated_at = excluded.updated_at",
+            {id, std::string(alias), version, NowSeconds()})
         .status();
   });
 }
@@ -140,8 +143,8 @@ Status ModelRegistry::DeleteAlias(std::string_view name, std::string_view alias)
                                        {id, std::string(alias)})
                                .status());
     if (metadata_->changes() == 0) {
-      return absl::NotFoundError(absl::StrCat("model '", std::string(name), "' has no alias '",
-                                              std::string(alias), "'"));
+      return absl::NotFoundError(
+          absl::StrCat("model '", std::string(name), "' has no alias '", std::string(alias), "'"));
     }
     return absl::OkStatus();
   });

@@ -31,16 +31,15 @@ Status ValidateModelName(std::string_view name) {
                                                    " characters"));
   }
   if (!absl::ascii_isalnum(static_cast<unsigned char>(name[0]))) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model name ", Quoted(name), " must start with a letter or a digit"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("model name ", Quoted(name), " must start with a letter or a digit"));
   }
   for (char c : name) {
     const auto u = static_cast<unsigned char>(c);
     if (!absl::ascii_isalnum(u) && c != '_' && c != '-' && c != '.') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("model name ", Quoted(name),
-                       " may hold only letters, digits, '_', '-' and '.' (found '",
-                       absl::CEscape(std::string(1, c)), "')"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model name ", Quoted(name), " may hold only letters, digits, '_', '-' and '.' (found '",
+          absl::CEscape(std::string(1, c)), "')"));
     }
   }
   if (name.find("..") != std::string_view::npos) {

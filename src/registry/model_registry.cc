@@ -168,9 +168,8 @@ StatusOr<ModelRegistry::Source> ModelRegistry::StoreSource(std::string_view sour
   if (fs::is_directory(status)) {
     MLCORE_ASSIGN_OR_RETURN(out.artifact, artifacts_->PutDirectory(path));
   } else if (fs::is_regular_file(status)) {
-    MLCORE_ASSIGN_OR_RETURN(
-        out.artifact,
-        PutFileAsDirectory(*artifacts_, home_, path, fs::path(path).filename().string()));
+    MLCORE_ASSIGN_OR_RETURN(out.artifact, PutFileAsDirectory(*artifacts_, home_, path,
+                                                             fs::path(path).filename().string()));
   } else if (!fs::exists(status)) {
     return absl::NotFoundError(absl::StrCat("model source ", path, " does not exist"));
   } else {
@@ -218,8 +217,9 @@ StatusOr<ModelVersion> ModelRegistry::Register(std::string_view name, std::strin
             "INSERT INTO registry_versions(model_id, version, digest, size, source, metrics, tags, "
             "lineage, run_id, description, created_at) "
             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            {rows[0][0], version, stored.artifact.digest, stored.files_size, stored.recorded, options.metrics.dump(), options.tags.dump(),
-             lineage.ToJson().dump(), run_id, options.description, now})
+            {rows[0][0], version, stored.artifact.digest, stored.files_size, stored.recorded,
+             options.metrics.dump(), options.tags.dump(), lineage.ToJson().dump(), run_id,
+             options.description, now})
         .status();
   }));
   return Resolve(ModelRef{.name = model, .version = version});

@@ -15,7 +15,7 @@ namespace mlcore::registry {
 // A parsed model reference: the name and at most one of a version or an alias.
 struct ModelRef {
   std::string name;
-  std::optional<int64_t> version;  // set for "name/3"
+  std::optional<int64_t> version;    // set for "name/3"
   std::optional<std::string> alias;  // set for "name@production"
 
   // Back to the string form it was parsed from.

@@ -29,11 +29,11 @@ using Json = nlohmann::json;
 // none unless the caller names them, one registered from a pipeline artifact gets the run, task,
 // output and artifact id filled in by Register.
 struct Lineage {
-  std::string run_id;         // pipeline run
-  std::string task;           // pipeline task within the run
-  std::string output;         // the task's output that holds the model
-  int64_t artifact_id = 0;    // pipeline_artifacts.id; 0 when none
-  std::string study;          // HPO study name
+  std::string run_id;            // pipeline run
+  std::string task;              // pipeline task within the run
+  std::string output;            // the task's output that holds the model
+  int64_t artifact_id = 0;       // pipeline_artifacts.id; 0 when none
+  std::string study;             // HPO study name
   std::optional<int64_t> trial;  // HPO trial number within the study
 
   bool empty() const;
