@@ -7,8 +7,8 @@
 //   --registry NAME=REF   a registry model (name, name/3, name@alias) from --home's registry,
 //                    re-resolved every --poll-ms; versions tagged backend=add_constant add the
 //                    integer in their value.txt to INPUT0
-// It prints "grpc_port=N" (and "http_port=N" with --http) once listening, and stops when its
-// standard input closes.
+// --grpc-port N binds N instead of a free port. It prints "grpc_port=N" (and "http_port=N" with
+// --http) once listening, and stops when its standard input closes.
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -146,6 +146,8 @@ int main(int argc, char** argv) {
     std::string name, value;
     if (arg == "--token") {
       options.auth_token = next();
+    } else if (arg == "--grpc-port") {
+      options.grpc_port = std::stoi(next());
     } else if (arg == "--http") {
       options.http_port = 0;
     } else if (arg == "--home") {
