@@ -278,3 +278,12 @@ def test_a_taken_port_is_an_error(server):
         [server_binary(), "--grpc-port", port], input="", capture_output=True, text=True,
         timeout=60)
     assert probe.returncode == 1 and "cannot listen" in probe.stderr
+
+
+def test_a_message_over_the_size_limit_is_refused_and_serving_goes_on():
+    with GrpcTestServer("--max-request-bytes", "4096") as s, tc.InferenceServerClient(s.url) as c:
+        big = np.zeros((1, 2048), np.float32)  # 8 KiB of raw input
+        with pytest.raises(InferenceServerException) as e:
+            c.infer("echo_fp32", [_input("INPUT0", big, "FP32")])
+        assert _code(e) == "StatusCode.RESOURCE_EXHAUSTED"
+        _still_serving(c)

@@ -148,6 +148,8 @@ int main(int argc, char** argv) {
       options.auth_token = next();
     } else if (arg == "--grpc-port") {
       options.grpc_port = std::stoi(next());
+    } else if (arg == "--max-request-bytes") {
+      options.max_request_bytes = std::stoll(next());
     } else if (arg == "--http") {
       options.http_port = 0;
     } else if (arg == "--home") {
