@@ -51,6 +51,13 @@ if(MLCORE_GRPC_ENABLED)
     endif()
   endforeach()
   install(TARGETS mlcore_grpc LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  # fuzz/grpc_request_fuzzer.cc (globbed by fuzz/CMakeLists.txt) gets the converter and protobuf.
+  if(TARGET grpc_request_fuzzer)
+    target_sources(grpc_request_fuzzer PRIVATE ${PROJECT_SOURCE_DIR}/src/serve/grpc/convert.cc
+                                               ${_gen}/inference.pb.cc)
+    target_include_directories(grpc_request_fuzzer PRIVATE ${PROJECT_SOURCE_DIR}/src ${_gen})
+    target_link_libraries(grpc_request_fuzzer PRIVATE gRPC::grpc++ protobuf::libprotobuf)
+  endif()
   # The server process the Python gRPC tests and benchmark drive with tritonclient.grpc. It links
   # libmlcore alone: the gRPC front end arrives through the loader, as in any program.
   if(MLCORE_BUILD_TESTS)
