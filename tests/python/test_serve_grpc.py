@@ -228,7 +228,7 @@ def test_repository_index_and_statistics(client):
 
 
 def test_concurrent_clients_each_get_their_own_answer(server):
-    errors, done = [], threading.Event()
+    errors = []
 
     def worker(k):
         try:
@@ -247,7 +247,6 @@ def test_concurrent_clients_each_get_their_own_answer(server):
         t.start()
     for t in threads:
         t.join(timeout=120)
-    done.set()
     assert errors == []
 
 
@@ -287,3 +286,25 @@ def test_a_message_over_the_size_limit_is_refused_and_serving_goes_on():
             c.infer("echo_fp32", [_input("INPUT0", big, "FP32")])
         assert _code(e) == "StatusCode.RESOURCE_EXHAUSTED"
         _still_serving(c)
+
+
+def test_stop_answers_the_requests_in_flight():
+    s = GrpcTestServer()
+    results = []
+    x = np.ones((1, 3), np.float32)
+
+    def call():
+        with tc.InferenceServerClient(s.url) as c:
+            try:
+                results.append(c.infer("slow", [_input("INPUT0", x, "FP32")]).as_numpy("OUTPUT0"))
+            except InferenceServerException as e:
+                results.append(e)
+
+    t = threading.Thread(target=call)
+    t.start()
+    assert s.proc.stdout.readline().strip() == "slow_started"  # the request is being computed
+    s.close()  # Stop: refuse new calls, answer the one in flight (the 200 ms model)
+    t.join(timeout=30)
+    assert s.proc.returncode == 0
+    assert len(results) == 1 and not isinstance(results[0], Exception), results
+    np.testing.assert_array_equal(results[0], x)

@@ -2,7 +2,7 @@
 // benchmarks/bench_serve_grpc.py), which drive it with the real tritonclient.grpc. It serves:
 //   echo_<datatype>  INPUT0 [-1, -1] -> OUTPUT0, the same tensor, for every V2 datatype
 //   simple           INPUT0, INPUT1 INT32 [-1, 16] -> OUTPUT0 = sum, OUTPUT1 = difference
-//   slow             INPUT0 FP32 [-1, -1] -> OUTPUT0, after 200 ms (drain and timeout tests)
+//   slow             INPUT0 FP32 [-1, -1] -> OUTPUT0, after 200 ms; prints "slow_started" first
 //   --mlp NAME=DIR   an nn checkpoint through the native backend
 //   --registry NAME=REF   a registry model (name, name/3, name@alias) from --home's registry,
 //                    re-resolved every --poll-ms; versions tagged backend=add_constant add the
@@ -82,6 +82,7 @@ Status AddTestModels(ModelManager& models) {
   return models.AddModel(
       "slow", unbatched,
       Function(slow, [](const std::vector<InferTensor>& in) -> StatusOr<std::vector<InferTensor>> {
+        std::cout << "slow_started" << std::endl;  // tests wait for it to stop mid-request
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
         InferTensor out = in[0];
         out.name = "OUTPUT0";
