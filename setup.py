@@ -49,7 +49,8 @@ class CMakeBuild(build_ext):
         )
         # The extension and the shared library it links travel together in the package.
         out_dir.mkdir(parents=True, exist_ok=True)
-        soname = [p for p in build_dir.glob("libmlcore.so.*") if p.name.count(".") == 2]
+        # libmlcore and, when built, libmlcore_grpc (which libmlcore opens on demand).
+        soname = [p for p in build_dir.glob("libmlcore*.so.*") if p.name.count(".") == 2]
         for produced in list(build_dir.glob("bindings/_mlcore*.so")) + soname:
             target = out_dir / produced.name
             if target.exists() or target.is_symlink():
