@@ -101,6 +101,12 @@ StatusOr<ModelRef> ParseModelRef(std::string_view text) {
   int64_t version = 0;
   for (char c : rest) version = version * 10 + (c - '0');
   if (version <= 0) return bad(absl::InvalidArgumentError("versions start at 1"));
+  // One spelling per version, so a reference prints back as written and "m/05" cannot name
+  // the same thing as "m/5" in a cache key or an alias table.
+  if (rest[0] == '0') {
+    return bad(absl::InvalidArgumentError(
+        absl::StrCat("version ", Quoted(rest), " has a leading zero (write ", version, ")")));
+  }
   ref.version = version;
   return ref;
 }

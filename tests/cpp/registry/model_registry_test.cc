@@ -232,6 +232,10 @@ TEST(ModelRefTest, ParsesTheThreeForms) {
   EXPECT_EQ(ParseModelRef("digits@production")->ToString(), "digits@production");
   EXPECT_FALSE(ParseModelRef("d/99999999999999999999").ok());
   EXPECT_FALSE(ParseModelRef(std::string(129, 'a')).ok());
+  // Found by model_ref_fuzzer: "i/05" parsed as version 5 and printed back as "i/5".
+  auto padded = ParseModelRef("i/05");
+  EXPECT_EQ(padded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(padded.status().message().find("leading zero"), std::string::npos);
 }
 
 }  // namespace
