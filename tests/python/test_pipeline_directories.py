@@ -69,12 +69,14 @@ def test_saved_model_directory_flows_and_caches():
     assert again.outputs["classes"] == [1, 0]
 
 
-def test_damaged_file_in_stored_model_is_detected():
+def test_damaged_file_in_stored_model_is_detected_and_healed():
     run = mp.run(train_and_predict).wait()
     assert run.status == "succeeded", run.error
     _, manifest = _manifest(run)
     weights = [f for f in manifest["files"] if f["path"].endswith(".safetensors")][0]
     stored = mp.client().artifact_path(weights["digest"])
+    with open(stored, "rb") as f:
+        original = f.read()
     os.chmod(stored, 0o644)
     with open(stored, "r+b") as f:  # same size, one byte flipped near the end
         f.seek(-1, os.SEEK_END)
@@ -83,8 +85,9 @@ def test_damaged_file_in_stored_model_is_detected():
         f.write(bytes([last[0] ^ 0xFF]))
     again = mp.run(train_and_predict).wait()
     # The damaged tree is no cache hit: training runs again (seeded, so it writes the same
-    # bytes and finds the damaged copy in place), and the reader refuses the tree.
+    # bytes), storing its tree rewrites the damaged copy, and the reader gets the healed model.
     assert again.task("train-model").state == "succeeded"
-    assert again.status == "failed"
-    assert "input artifact 'model' (from train-model.model) is unusable" in again.error
-    assert weights["path"] in again.error and "corrupted" in again.error
+    assert again.status == "succeeded", again.error
+    assert again.outputs == run.outputs
+    with open(stored, "rb") as f:
+        assert f.read() == original
