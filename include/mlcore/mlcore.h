@@ -38,6 +38,7 @@
 #include "mlcore/hpo/trial.h"
 #include "mlcore/nn/callback.h"
 #include "mlcore/nn/dataset.h"
+#include "mlcore/nn/function_layer.h"
 #include "mlcore/nn/gradient_sync.h"
 #include "mlcore/nn/graph_model.h"
 #include "mlcore/nn/inspect.h"

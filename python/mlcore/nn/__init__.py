@@ -20,9 +20,9 @@ from .callbacks import (
 from .data import Dataset
 from .graph import GraphBuilder, GraphModel
 from ._load import load
+from .layer import Layer, Weight
 from .model import History, Model, Sequential
 
-Layer = _nn.Layer
 
 
 def Dense(units, use_bias=True) -> Layer:

@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import _mlcore
 from ._arrays import _as_list, _input_tensor, _targets
+from .layer import Layer, _core_layer
 from .model import Model
 
 
@@ -41,6 +42,7 @@ class GraphBuilder:
 
     def __init__(self):
         self._builder = _core().GraphBuilder()
+        self._python_layers = {}
 
     def input(self, shape, name=""):
         """A model input with per-sample ``shape`` (no batch axis)."""
@@ -50,6 +52,9 @@ class GraphBuilder:
         """``layer`` applied to a node. Applying the same layer again shares its weights: they
         are trained, listed and saved once, with the gradients of every use summed (each use
         needs the same input shape). A later use's node is named "<layer>:<k>"."""
+        if isinstance(layer, Layer) and not isinstance(layer, _mlcore.nn.Layer):
+            # One C++ layer per Python layer object, so applying it again shares its weights.
+            layer = self._python_layers.setdefault(id(layer), (layer, _core_layer(layer)))[1]
         return self._builder.apply(layer, _as_list(inputs))
 
     def add(self, inputs, name=""):

@@ -12,6 +12,7 @@ from .._mlcore import nn as _nn
 from ._arrays import (_as_list, _as_tensor, _class_weight, _input_tensor,  # noqa: F401
                       _sample_weight, _targets)
 from .data import Dataset
+from .layer import _core_layer
 
 
 class History:
@@ -242,10 +243,11 @@ class Sequential(Model):
     """Layers applied in order, trained with compile / fit / evaluate / predict."""
 
     def __init__(self, layers=(), _model=None):
-        super().__init__(_model if _model is not None else _nn.Sequential(list(layers)))
+        super().__init__(_model if _model is not None
+                         else _nn.Sequential([_core_layer(layer) for layer in layers]))
 
     def add(self, layer):
-        self._model.add(layer)
+        self._model.add(_core_layer(layer))
 
     def build(self, input_shape, seed=0):
         """Builds for per-sample ``input_shape`` (no batch axis), initialising from ``seed``."""
