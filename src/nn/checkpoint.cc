@@ -111,18 +111,8 @@ Status Sequential::Save(const std::string& dir) const {
   return internal::WriteDirectoryAtomically(dir, [&](const std::string& tmp) -> Status {
     std::map<std::string, Tensor> weights;
     for (Parameter* p : ModelState(*this)) weights[p->name] = p->value;
-    MLCORE_RETURN_IF_ERROR(
-        WriteSafetensors(tmp + "/model.safetensors", weights, {{"format", kFormat}}));
-    MLCORE_RETURN_IF_ERROR(
-        internal::WriteTextFile(tmp + "/architecture.json", Architecture(*this).dump(2)));
-    MLCORE_ASSIGN_OR_RETURN(ModelSignature sig, signature());
-    MLCORE_RETURN_IF_ERROR(internal::WriteTextFile(tmp + "/signature.json", sig.ToJson()));
-    if (compiled()) {
-      MLCORE_RETURN_IF_ERROR(WriteSafetensors(tmp + "/optimizer.safetensors", optimizer_->State()));
-      MLCORE_RETURN_IF_ERROR(internal::WriteTextFile(tmp + "/training_state.json",
-                                                     internal::TrainingState(*this).dump(2)));
-    }
-    return absl::OkStatus();
+    return internal::WriteCheckpointFiles(*this, tmp, weights, kFormat,
+                                          Architecture(*this).dump(2));
   });
 }
 

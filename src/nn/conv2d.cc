@@ -135,55 +135,24 @@ class Conv2dLayer : public Layer {
   }
   bool SupportsCuda() const override { return kCudaTwinsBuilt; }
   std::vector<Parameter*> parameters() override {
-    std::vector<Parameter*> out;
-    if (kernel_.value.defined()) out.push_back(&kernel_);
-    if (bias_.value.defined()) out.push_back(&bias_);
-    return out;
+    return internal::DefinedParameters({&kernel_, &bias_});
   }
 
  protected:
   StatusOr<Shape> DoBuild(const Shape& input_shape, uint64_t seed) override {
-    if (input_shape.size() != 3) {
-      return absl::InvalidArgumentError(Describe() + " needs input [batch, channels, height, " +
-                                        "width], got per-sample shape " +
-                                        ShapeToString(input_shape));
-    }
-    if (input_shape[0] % options_.groups != 0) {
+    internal::WindowSpec window;
+    window.noun = "kernel";
+    window.kernel = {kh_, kw_};
+    window.stride = Stride();
+    window.dilation = Dilation();
+    window.padding = Padding();  // {0, 0} for "valid"
+    window.mode = options_.padding_mode;
+    MLCORE_ASSIGN_OR_RETURN(g_, internal::WindowGeometry(Describe(), input_shape, window));
+    if (g_.channels % options_.groups != 0) {
       return absl::InvalidArgumentError(
-          Describe() + ": " + std::to_string(input_shape[0]) + " input channels (input " +
+          Describe() + ": " + std::to_string(g_.channels) + " input channels (input " +
           ShapeToString(input_shape) +
           ") are not divisible by groups=" + std::to_string(options_.groups));
-    }
-    g_ = internal::ConvGeometry();
-    g_.channels = input_shape[0];
-    g_.height = input_shape[1];
-    g_.width = input_shape[2];
-    g_.kernel_h = kh_;
-    g_.kernel_w = kw_;
-    g_.stride_h = Stride()[0];
-    g_.stride_w = Stride()[1];
-    g_.dil_h = Dilation()[0];
-    g_.dil_w = Dilation()[1];
-    // Explicit and "valid" padding are symmetric (padding_hw is {0, 0} for "valid").
-    g_.pad_h = Padding()[0];
-    g_.pad_w = Padding()[1];
-    if (options_.padding_mode == PaddingMode::kSame) {
-      const auto ph = internal::SamePadding(g_.height, g_.SpanH(), g_.stride_h);
-      const auto pw = internal::SamePadding(g_.width, g_.SpanW(), g_.stride_w);
-      g_.pad_h = ph[0];
-      g_.pad_bottom = ph[1];
-      g_.pad_w = pw[0];
-      g_.pad_right = pw[1];
-    }
-    if (!g_.Resolve()) {
-      const std::string padding =
-          options_.padding_mode == PaddingMode::kExplicit
-              ? internal::PairString(Padding())
-              : std::string("\"") + PaddingModeName(options_.padding_mode) + "\"";
-      return absl::InvalidArgumentError(Describe() + ": a " + std::to_string(kh_) + "x" +
-                                        std::to_string(kw_) + " kernel (dilation " +
-                                        internal::PairString(Dilation()) + ", padding " + padding +
-                                        ") does not fit input " + ShapeToString(input_shape));
     }
     const int64_t fan_in = GroupRows();
     MLCORE_ASSIGN_OR_RETURN(

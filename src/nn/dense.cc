@@ -22,10 +22,7 @@ class DenseLayer : public Layer {
   }
   bool SupportsCuda() const override { return true; }
   std::vector<Parameter*> parameters() override {
-    std::vector<Parameter*> out;
-    if (kernel_.value.defined()) out.push_back(&kernel_);
-    if (bias_.value.defined()) out.push_back(&bias_);
-    return out;
+    return internal::DefinedParameters({&kernel_, &bias_});
   }
 
  protected:

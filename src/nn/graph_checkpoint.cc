@@ -166,17 +166,7 @@ Status GraphModel::Save(const std::string& dir) const {
     std::map<std::string, Tensor> weights;
     for (Parameter* p : parameters()) weights[p->name] = p->value;
     for (Parameter* p : buffers()) weights[p->name] = p->value;
-    MLCORE_RETURN_IF_ERROR(
-        WriteSafetensors(tmp + "/model.safetensors", weights, {{"format", kGraphFormat}}));
-    MLCORE_RETURN_IF_ERROR(internal::WriteTextFile(tmp + "/architecture.json", ArchitectureJson()));
-    MLCORE_ASSIGN_OR_RETURN(ModelSignature sig, signature());
-    MLCORE_RETURN_IF_ERROR(internal::WriteTextFile(tmp + "/signature.json", sig.ToJson()));
-    if (compiled()) {
-      MLCORE_RETURN_IF_ERROR(WriteSafetensors(tmp + "/optimizer.safetensors", optimizer_->State()));
-      MLCORE_RETURN_IF_ERROR(internal::WriteTextFile(tmp + "/training_state.json",
-                                                     internal::TrainingState(*this).dump(2)));
-    }
-    return absl::OkStatus();
+    return internal::WriteCheckpointFiles(*this, tmp, weights, kGraphFormat, ArchitectureJson());
   });
 }
 

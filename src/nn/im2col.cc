@@ -64,6 +64,48 @@ std::string PairString(const std::array<int64_t, 2>& hw) {
   return out;
 }
 
+StatusOr<ConvGeometry> WindowGeometry(const std::string& layer, const Shape& input_shape,
+                                      const WindowSpec& w) {
+  if (input_shape.size() != 3) {
+    return absl::InvalidArgumentError(layer + " needs input [batch, channels, height, width], " +
+                                      "got per-sample shape " + ShapeToString(input_shape));
+  }
+  ConvGeometry g;
+  g.channels = input_shape[0];
+  g.height = input_shape[1];
+  g.width = input_shape[2];
+  g.kernel_h = w.kernel[0];
+  g.kernel_w = w.kernel[1];
+  g.stride_h = w.stride[0];
+  g.stride_w = w.stride[1];
+  g.dil_h = w.dilation[0];
+  g.dil_w = w.dilation[1];
+  g.ceil_mode = w.ceil_mode;
+  std::array<int64_t, 2> before{0, 0}, after{0, 0};
+  if (w.mode == PaddingMode::kExplicit) {
+    before = after = w.padding;
+  } else if (w.mode == PaddingMode::kSame) {
+    const auto ph = SamePadding(g.height, g.SpanH(), g.stride_h);
+    const auto pw = SamePadding(g.width, g.SpanW(), g.stride_w);
+    before = {ph[0], pw[0]};
+    after = {ph[1], pw[1]};
+  }
+  g.pad_h = before[0];
+  g.pad_w = before[1];
+  g.pad_bottom = after[0];
+  g.pad_right = after[1];
+  if (!g.Resolve()) {
+    const std::string padding = w.mode == PaddingMode::kExplicit
+                                    ? PairString(w.padding)
+                                    : std::string("\"") + PaddingModeName(w.mode) + "\"";
+    return absl::InvalidArgumentError(layer + ": a " + std::to_string(g.kernel_h) + "x" +
+                                      std::to_string(g.kernel_w) + " " + w.noun + " (dilation " +
+                                      PairString(w.dilation) + ", padding " + padding +
+                                      ") does not fit input " + ShapeToString(input_shape));
+  }
+  return g;
+}
+
 namespace {
 
 // The output columns [lo, hi) whose input column ow*s - p + off lies inside [0, width).

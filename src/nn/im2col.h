@@ -16,6 +16,8 @@
 #include <string>
 
 #include "mlcore/core/status.h"
+#include "mlcore/core/tensor.h"
+#include "mlcore/nn/layers.h"
 
 namespace mlcore::nn::internal {
 
@@ -72,6 +74,20 @@ StatusOr<std::array<int64_t, 2>> ResolveAxes(const char* layer, const char* opti
                                              int64_t min);
 // "(h, w)".
 std::string PairString(const std::array<int64_t, 2>& hw);
+
+// A sliding window (a convolution's kernel, a pooling window) as its layer configured it.
+struct WindowSpec {
+  const char* noun = "window";  // "kernel" or "window", for messages
+  std::array<int64_t, 2> kernel{1, 1}, stride{1, 1}, dilation{1, 1};
+  std::array<int64_t, 2> padding{0, 0};  // used by PaddingMode::kExplicit (symmetric)
+  PaddingMode mode = PaddingMode::kExplicit;
+  bool ceil_mode = false;
+};
+// The geometry of `w` over a per-sample [channels, height, width] input, its padding resolved
+// ("valid": none, "same": SamePadding on each axis). InvalidArgument starting with `layer`
+// (the layer's Describe()) when the input is not 3-D or the window does not fit it.
+StatusOr<ConvGeometry> WindowGeometry(const std::string& layer, const Shape& input_shape,
+                                      const WindowSpec& w);
 
 // padding="same" along one axis (see PaddingMode::kSame): {before, after} so that the output
 // has ceil(size / stride) entries; `span` is the effective window dilation * (kernel - 1) + 1.

@@ -14,6 +14,14 @@ StatusOr<Parameter> MakeParameter(const std::string& name, const Shape& shape) {
   return p;
 }
 
+std::vector<Parameter*> DefinedParameters(std::initializer_list<Parameter*> params) {
+  std::vector<Parameter*> out;
+  for (Parameter* p : params) {
+    if (p->value.defined()) out.push_back(p);
+  }
+  return out;
+}
+
 StatusOr<double> ConfigValue(const LayerConfig& config, const std::string& type,
                              const std::string& key) {
   auto it = config.find(key);

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <optional>
+#include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "mlcore/nn/layer.h"
 
@@ -10,6 +12,8 @@ namespace mlcore::nn::internal {
 
 // A zero-initialised float32 CPU parameter with a zero gradient of the same shape.
 StatusOr<Parameter> MakeParameter(const std::string& name, const Shape& shape);
+// The parameters among `params` that exist (a layer without bias has no bias tensor), in order.
+std::vector<Parameter*> DefinedParameters(std::initializer_list<Parameter*> params);
 // config[key], or InvalidArgument naming the layer type and the key.
 StatusOr<double> ConfigValue(const LayerConfig& config, const std::string& type,
                              const std::string& key);

@@ -140,9 +140,12 @@ Status CheckDense(const std::string& loss, const Tensor& output, const Tensor& t
   return absl::OkStatus();
 }
 
-class BinaryCrossEntropy : public Loss {
+// Losses that are a mean over elements of one term each, weighted per row: the loop they share.
+// Derived supplies `static Status CheckTarget(name, t, i)` and `static double Term(z, t, float*
+// dz)` (the element's loss and its derivative); CRTP keeps the per-element call inlined.
+template <typename Derived>
+class ElementwiseLoss : public Loss {
  public:
-  std::string name() const override { return "binary_cross_entropy"; }
   StatusOr<double> Compute(const Tensor& output, const Tensor& target,
                            Tensor* grad) const override {
     return ComputeWeighted(output, target, Tensor(), grad);
@@ -157,23 +160,33 @@ class BinaryCrossEntropy : public Loss {
     const float* t = target.data<float>();
     float* dz = g.defined() ? g.data<float>() : nullptr;
     const int64_t n = output.numel();
+    const std::string loss = name();
     double total = 0.0;
     for (int64_t i = 0; i < n; ++i) {
-      if (!(t[i] >= 0.0f && t[i] <= 1.0f)) {
-        return absl::InvalidArgumentError(name() + ": target " + std::to_string(t[i]) +
-                                          " at flat index " + std::to_string(i) +
-                                          " is outside [0, 1]");
-      }
-      const double zi = z[i];
+      MLCORE_RETURN_IF_ERROR(Derived::CheckTarget(loss, t[i], i));
       const float wi = w != nullptr ? w[i / per_row] : 1.0f;
-      total += wi * (std::max(zi, 0.0) - zi * t[i] + std::log1p(std::exp(-std::abs(zi))));
-      if (dz != nullptr) {
-        const float s =
-            zi >= 0 ? 1.0f / (1.0f + std::exp(-z[i])) : std::exp(z[i]) / (1.0f + std::exp(z[i]));
-        dz[i] = (s - t[i]) / static_cast<float>(n) * wi;
-      }
+      float d = 0.0f;
+      total += wi * Derived::Term(z[i], t[i], &d);
+      if (dz != nullptr) dz[i] = d / static_cast<float>(n) * wi;
     }
     return total / static_cast<double>(n);
+  }
+};
+
+class BinaryCrossEntropy : public ElementwiseLoss<BinaryCrossEntropy> {
+ public:
+  std::string name() const override { return "binary_cross_entropy"; }
+  static Status CheckTarget(const std::string& name, float t, int64_t i) {
+    if (t >= 0.0f && t <= 1.0f) return absl::OkStatus();
+    return absl::InvalidArgumentError(name + ": target " + std::to_string(t) + " at flat index " +
+                                      std::to_string(i) + " is outside [0, 1]");
+  }
+  // On logits z: max(z, 0) - z t + log(1 + e^-|z|), stable for large |z|; d = sigmoid(z) - t.
+  static double Term(float z, float t, float* d) {
+    const double zi = z;
+    const float s = z >= 0 ? 1.0f / (1.0f + std::exp(-z)) : std::exp(z) / (1.0f + std::exp(z));
+    *d = s - t;
+    return std::max(zi, 0.0) - zi * t + std::log1p(std::exp(-std::abs(zi)));
   }
   StatusOr<int64_t> CountCorrect(const Tensor& output, const Tensor& target) const override {
     MLCORE_RETURN_IF_ERROR(CheckDense(name(), output, target));
@@ -186,31 +199,14 @@ class BinaryCrossEntropy : public Loss {
   }
 };
 
-class MeanSquaredError : public Loss {
+class MeanSquaredError : public ElementwiseLoss<MeanSquaredError> {
  public:
   std::string name() const override { return "mse"; }
-  StatusOr<double> Compute(const Tensor& output, const Tensor& target,
-                           Tensor* grad) const override {
-    return ComputeWeighted(output, target, Tensor(), grad);
-  }
-  StatusOr<double> ComputeWeighted(const Tensor& output, const Tensor& target,
-                                   const Tensor& sample_weight, Tensor* grad) const override {
-    MLCORE_RETURN_IF_ERROR(CheckDense(name(), output, target));
-    MLCORE_ASSIGN_OR_RETURN(const float* w, RowWeights(name(), output, sample_weight));
-    MLCORE_ASSIGN_OR_RETURN(Tensor g, NewGrad(output, grad));
-    const int64_t per_row = output.numel() / output.shape()[0];
-    const float* y = output.data<float>();
-    const float* t = target.data<float>();
-    float* dy = g.defined() ? g.data<float>() : nullptr;
-    const int64_t n = output.numel();
-    double total = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
-      const float d = y[i] - t[i];
-      const float wi = w != nullptr ? w[i / per_row] : 1.0f;
-      total += wi * (static_cast<double>(d) * d);
-      if (dy != nullptr) dy[i] = 2.0f * d / static_cast<float>(n) * wi;
-    }
-    return total / static_cast<double>(n);
+  static Status CheckTarget(const std::string&, float, int64_t) { return absl::OkStatus(); }
+  static double Term(float y, float t, float* d) {
+    const float diff = y - t;
+    *d = 2.0f * diff;
+    return static_cast<double>(diff) * diff;
   }
   StatusOr<int64_t> CountCorrect(const Tensor&, const Tensor&) const override {
     return absl::InvalidArgumentError("mse: the accuracy metric needs a classification loss");

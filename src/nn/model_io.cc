@@ -110,6 +110,23 @@ StatusOr<Json> ReadJsonFile(const std::string& path) {
   return j;
 }
 
+Status WriteCheckpointFiles(const Model& model, const std::string& tmp,
+                            const std::map<std::string, Tensor>& weights, const std::string& format,
+                            const std::string& architecture_json) {
+  MLCORE_RETURN_IF_ERROR(
+      WriteSafetensors(tmp + "/model.safetensors", weights, {{"format", format}}));
+  MLCORE_RETURN_IF_ERROR(WriteTextFile(tmp + "/architecture.json", architecture_json));
+  MLCORE_ASSIGN_OR_RETURN(ModelSignature sig, model.signature());
+  MLCORE_RETURN_IF_ERROR(WriteTextFile(tmp + "/signature.json", sig.ToJson()));
+  if (model.compiled()) {
+    MLCORE_RETURN_IF_ERROR(
+        WriteSafetensors(tmp + "/optimizer.safetensors", model.optimizer()->State()));
+    MLCORE_RETURN_IF_ERROR(
+        WriteTextFile(tmp + "/training_state.json", TrainingState(model).dump(2)));
+  }
+  return absl::OkStatus();
+}
+
 Json TrainingState(const Model& model) {
   const CompileOptions& c = model.compile_options();
   Json state = {

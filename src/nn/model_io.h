@@ -21,6 +21,13 @@ Status WriteTextFile(const std::string& path, const std::string& text);
 // NotFound when missing, DataLoss when not JSON.
 StatusOr<nlohmann::json> ReadJsonFile(const std::string& path);
 
+// Writes a checkpoint's files into `tmp` (WriteDirectoryAtomically's folder): model.safetensors
+// of `weights` tagged with `format`, architecture.json, signature.json and, for a compiled
+// model, optimizer.safetensors and training_state.json. Both model kinds save through it.
+Status WriteCheckpointFiles(const Model& model, const std::string& tmp,
+                            const std::map<std::string, Tensor>& weights, const std::string& format,
+                            const std::string& architecture_json);
+
 // training_state.json's content for a compiled model.
 nlohmann::json TrainingState(const Model& model);
 // The CompileOptions (optimizer restored with its slots from <dir>/optimizer.safetensors) and

@@ -102,41 +102,14 @@ class Pool2dLayer : public Layer {
 
  protected:
   StatusOr<Shape> DoBuild(const Shape& input_shape, uint64_t) override {
-    if (input_shape.size() != 3) {
-      return absl::InvalidArgumentError(Describe() + " needs input [batch, channels, height, " +
-                                        "width], got per-sample shape " +
-                                        ShapeToString(input_shape));
-    }
-    g_ = internal::ConvGeometry();
-    g_.channels = input_shape[0];
-    g_.height = input_shape[1];
-    g_.width = input_shape[2];
-    g_.kernel_h = kh_;
-    g_.kernel_w = kw_;
-    g_.stride_h = (*o_.stride_hw)[0];
-    g_.stride_w = (*o_.stride_hw)[1];
-    g_.dil_h = (*o_.dilation_hw)[0];
-    g_.dil_w = (*o_.dilation_hw)[1];
-    g_.ceil_mode = o_.ceil_mode;
-    HW before{0, 0}, after{0, 0};
-    if (o_.padding_mode == PaddingMode::kExplicit) {
-      before = after = *o_.padding_hw;
-    } else if (o_.padding_mode == PaddingMode::kSame) {
-      const auto ph = internal::SamePadding(g_.height, g_.SpanH(), g_.stride_h);
-      const auto pw = internal::SamePadding(g_.width, g_.SpanW(), g_.stride_w);
-      before = {ph[0], pw[0]};
-      after = {ph[1], pw[1]};
-    }
-    g_.pad_h = before[0];
-    g_.pad_w = before[1];
-    g_.pad_bottom = after[0];
-    g_.pad_right = after[1];
-    if (!g_.Resolve()) {
-      return absl::InvalidArgumentError(
-          Describe() + ": a " + std::to_string(kh_) + "x" + std::to_string(kw_) +
-          " window (dilation " + internal::PairString(*o_.dilation_hw) + ", padding " +
-          PaddingString() + ") does not fit input " + ShapeToString(input_shape));
-    }
+    internal::WindowSpec window;
+    window.kernel = {kh_, kw_};
+    window.stride = *o_.stride_hw;
+    window.dilation = *o_.dilation_hw;
+    if (o_.padding_hw) window.padding = *o_.padding_hw;
+    window.mode = o_.padding_mode;
+    window.ceil_mode = o_.ceil_mode;
+    MLCORE_ASSIGN_OR_RETURN(g_, internal::WindowGeometry(Describe(), input_shape, window));
     return Shape{g_.channels, g_.out_height, g_.out_width};
   }
 
@@ -247,13 +220,6 @@ class Pool2dLayer : public Layer {
     *t0 = start >= 0 ? 0 : (-start + dil - 1) / dil;
     *t1 = start > size - 1 ? 0 : std::min(k, (size - 1 - start) / dil + 1);
     *t0 = std::min(*t0, *t1);
-  }
-
-  std::string PaddingString() const {
-    if (o_.padding_mode != PaddingMode::kExplicit) {
-      return std::string("\"") + PaddingModeName(o_.padding_mode) + "\"";
-    }
-    return internal::PairString(*o_.padding_hw);
   }
 
   // max that propagates a NaN in either argument (as PyTorch's max pooling does).
