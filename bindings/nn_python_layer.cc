@@ -55,8 +55,8 @@ StatusOr<Tensor> ReturnedTensor(const py::object& r, const std::string& what) {
   try {
     a = np.attr("ascontiguousarray")(r, "float32");
   } catch (py::error_already_set& e) {
-    return TypeError(what + " must return an array or an mlcore.Tensor, got " + TypeName(r) +
-                     " (" + e.what() + ")");
+    return TypeError(what + " must return an array or an mlcore.Tensor, got " + TypeName(r) + " (" +
+                     e.what() + ")");
   }
   Shape shape(a.shape(), a.shape() + a.ndim());
   MLCORE_ASSIGN_OR_RETURN(Tensor t, Tensor::Empty(shape, DType::kFloat32));
@@ -139,8 +139,8 @@ void RegisterPythonLayer(const std::string& type, py::object factory) {
     throw py::value_error("layer type '" + type +
                           "' is taken by a built-in layer; give the class another layer_type");
   }
-  types.factories.insert_or_assign(type, PyCallable(std::move(factory), "layer type '" + type +
-                                                                            "' factory"));
+  types.factories.insert_or_assign(
+      type, PyCallable(std::move(factory), "layer type '" + type + "' factory"));
   if (known) return;
   ThrowIfError(nn::RegisterLayer(
       type, [type](const nn::LayerConfig& config) -> StatusOr<std::shared_ptr<nn::Layer>> {

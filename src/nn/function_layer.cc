@@ -47,8 +47,8 @@ StatusOr<Parameter*> FunctionLayer::parameter(const std::string& slot) {
   }
   std::string known;
   for (const std::string& s : slots_) known += (known.empty() ? "" : ", ") + s;
-  return absl::NotFoundError(Describe() + " has no parameter '" + slot + "' (it has: " +
-                             (known.empty() ? std::string("none") : known) + ")");
+  return absl::NotFoundError(Describe() + " has no parameter '" + slot +
+                             "' (it has: " + (known.empty() ? std::string("none") : known) + ")");
 }
 
 StatusOr<Shape> FunctionLayer::DoBuild(const Shape& input_shape, uint64_t seed) {
@@ -95,11 +95,10 @@ StatusOr<Tensor> FunctionLayer::DoBackward(const Tensor& grad_output) {
   MLCORE_ASSIGN_OR_RETURN(Tensor dx, steps_.backward(*this, grad_output));
   for (const Parameter& p : params_) {
     if (!p.grad.defined() || p.grad.shape() != p.value.shape()) {
-      return absl::InvalidArgumentError(Describe() + ": after backward the gradient of " + p.name +
-                                        " has shape " +
-                                        (p.grad.defined() ? ShapeToString(p.grad.shape())
-                                                          : std::string("(none)")) +
-                                        ", not its parameter's " + ShapeToString(p.value.shape()));
+      return absl::InvalidArgumentError(
+          Describe() + ": after backward the gradient of " + p.name + " has shape " +
+          (p.grad.defined() ? ShapeToString(p.grad.shape()) : std::string("(none)")) +
+          ", not its parameter's " + ShapeToString(p.value.shape()));
     }
   }
   if (!dx.defined()) {
@@ -109,11 +108,10 @@ StatusOr<Tensor> FunctionLayer::DoBackward(const Tensor& grad_output) {
                                       "before it needs one");
   }
   if (dx.shape() != last_input_shape_ || dx.dtype() != DType::kFloat32) {
-    return absl::InvalidArgumentError(Describe() + ": backward returned " +
-                                      std::string(DTypeName(dx.dtype())) +
-                                      " of shape " + ShapeToString(dx.shape()) +
-                                      "; expected float32 of the input's shape " +
-                                      ShapeToString(last_input_shape_));
+    return absl::InvalidArgumentError(
+        Describe() + ": backward returned " + std::string(DTypeName(dx.dtype())) + " of shape " +
+        ShapeToString(dx.shape()) + "; expected float32 of the input's shape " +
+        ShapeToString(last_input_shape_));
   }
   return dx;
 }

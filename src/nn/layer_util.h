@@ -1,8 +1,8 @@
 // Small helpers the built-in layers share.
 #pragma once
 
-#include <optional>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <vector>
 

@@ -35,8 +35,8 @@ FunctionLayerSteps ScaleShiftSteps(float init) {
     MLCORE_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(x.shape(), DType::kFloat32));
     const int64_t n = x.shape()[1];
     for (int64_t i = 0; i < x.numel(); ++i) {
-      y.data<float>()[i] =
-          x.data<float>()[i] * scale->value.data<float>()[i % n] + shift->value.data<float>()[i % n];
+      y.data<float>()[i] = x.data<float>()[i] * scale->value.data<float>()[i % n] +
+                           shift->value.data<float>()[i % n];
     }
     if (training) *saved = x;
     return y;
@@ -77,7 +77,8 @@ TEST(FunctionLayerTest, GradientsMatchCentralDifferences) {
     auto out = layer->Forward(x, false);
     EXPECT_TRUE(out.ok());
     double s = 0;
-    for (int64_t i = 0; i < out->numel(); ++i) s += double(out->data<float>()[i]) * g.data<float>()[i];
+    for (int64_t i = 0; i < out->numel(); ++i)
+      s += double(out->data<float>()[i]) * g.data<float>()[i];
     return s;
   };
   ASSERT_TRUE(layer->Forward(x, true).ok());
@@ -92,12 +93,11 @@ TEST(FunctionLayerTest, GradientsMatchCentralDifferences) {
 }
 
 TEST(FunctionLayerTest, TrainsInsideASequentialAndRoundTripsThroughTheRegistry) {
-  ASSERT_TRUE(RegisterLayer("scale_shift",
-                            [](const LayerConfig& c) -> StatusOr<std::shared_ptr<Layer>> {
-                              float init = static_cast<float>(c.at("init"));
-                              return MakeFunctionLayer("scale_shift", c, ScaleShiftSteps(init));
-                            })
-                  .ok());
+  ASSERT_TRUE(
+      RegisterLayer("scale_shift", [](const LayerConfig& c) -> StatusOr<std::shared_ptr<Layer>> {
+        float init = static_cast<float>(c.at("init"));
+        return MakeFunctionLayer("scale_shift", c, ScaleShiftSteps(init));
+      }).ok());
   Sequential m({ScaleShift(0.5f), *Dense(2)});
   ASSERT_TRUE(m.Build({3}).ok());
   CompileOptions o;
