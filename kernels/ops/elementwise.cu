@@ -265,28 +265,30 @@ StatusOr<int> GridSize(const char* op, int device, int64_t work_items, int block
 
 bool Aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % kPackBytes == 0; }
 
-// Calls fn(T{}) with T the type kernels use for `dtype`.
+// The type kernels use for host type T: the CUDA half types for mlcore's, a byte for bool.
+template <typename T>
+struct DeviceTypeOf {
+  using type = T;
+};
+template <>
+struct DeviceTypeOf<bool> {
+  using type = BoolByte;
+};
+template <>
+struct DeviceTypeOf<float16> {
+  using type = __half;
+};
+template <>
+struct DeviceTypeOf<bfloat16> {
+  using type = __nv_bfloat16;
+};
+
+// Calls fn(T{}) with T the type kernels use for `dtype` (core's VisitDType, mapped).
 template <typename Fn>
 decltype(auto) VisitDeviceType(DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kBool:
-      return fn(BoolByte{});
-    case DType::kUInt8:
-      return fn(uint8_t{});
-    case DType::kInt32:
-      return fn(int32_t{});
-    case DType::kInt64:
-      return fn(int64_t{});
-    case DType::kFloat16:
-      return fn(__half{});
-    case DType::kBFloat16:
-      return fn(__nv_bfloat16{});
-    case DType::kFloat32:
-      return fn(float{});
-    case DType::kFloat64:
-      break;
-  }
-  return fn(double{});
+  return VisitDType(dtype, [&](auto host) -> decltype(auto) {
+    return fn(typename DeviceTypeOf<decltype(host)>::type{});
+  });
 }
 
 template <typename Out, typename In, typename Op>
