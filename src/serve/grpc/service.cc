@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "mlcore/build_config.h"
 #include "serve/grpc/convert.h"
+#include "serve/http_router.h"
 
 namespace mlcore::serve::grpc_frontend {
 namespace {
@@ -113,26 +114,6 @@ Status CheckRepositoryParameters(const Request& request) {
 
 }  // namespace
 
-int HttpCodeFor(const Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kOk:
-      return 200;
-    case absl::StatusCode::kInvalidArgument:
-      return 400;
-    case absl::StatusCode::kUnauthenticated:
-      return 401;
-    case absl::StatusCode::kNotFound:
-      return 404;
-    case absl::StatusCode::kOutOfRange:
-      return 413;
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kResourceExhausted:
-      return 503;
-    default:
-      return 500;
-  }
-}
-
 InferenceService::InferenceService(ModelManager& models, std::string auth_token)
     : models_(models),
       expected_authorization_(auth_token.empty() ? "" : absl::StrCat("Bearer ", auth_token)) {}
@@ -211,7 +192,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
   if (Status st = CheckToken(ctx); !st.ok()) return Done(ctx, st);
   InferRequest converted;
   if (Status st = FromProto(*request, &converted); !st.ok()) {
-    models_.RecordFrontendOutcome("grpc", HttpCodeFor(st));
+    models_.RecordFrontendOutcome("grpc", internal::HttpStatusOf(st));
     return Done(ctx, st);
   }
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();

@@ -60,7 +60,4 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   const std::string expected_authorization_;  // "Bearer <token>", or empty
 };
 
-// The HTTP status the server's metrics count for a gRPC outcome (404 for NOT_FOUND, ...).
-int HttpCodeFor(const Status& status);
-
 }  // namespace mlcore::serve::grpc_frontend
