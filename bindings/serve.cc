@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "mlcore/registry/serve_resolver.h"
 #include "mlcore/serve/server.h"
 
 namespace mlcore::python {
@@ -149,6 +150,14 @@ void BindServe(py::module_& m) {
              serve::ModelConfig config = Unwrap(serve::ModelConfig::FromJson(config_json));
              py::gil_scoped_release release;
              ThrowIfError(s.models().AddModel(name, path, config));
+           })
+      .def("add_registry_model",
+           [](Server& s, const std::string& name, const std::string& reference,
+              const std::string& home, const std::string& config_json) {
+             serve::ModelConfig config = Unwrap(serve::ModelConfig::FromJson(config_json));
+             py::gil_scoped_release release;
+             auto resolver = Unwrap(registry::MakeServeResolver({.home = home}));
+             ThrowIfError(s.AddRegistryModel(name, reference, config, resolver));
            })
       .def("add_function_model", &AddFunctionModel)
       .def("load_model",

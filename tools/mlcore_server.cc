@@ -2,6 +2,9 @@
 //   mlcore-server --model-repository /models [--http-port 8080] [--host 0.0.0.0]
 //                 [--model name=checkpoint_dir]... [--poll-interval-ms 5000]
 //                 [--auth-token-file FILE] [--grpc-port 8081] [--http-threads N]
+//   mlcore-server --registry [--home DIR] --model digits@production [--model NAME=REF]...
+// With --registry each --model is a registry reference (`name`, `name/3`, `name@alias`),
+// served as its model name or as NAME; aliases are followed as they move.
 // Runs until SIGINT or SIGTERM, then drains the requests in flight and exits 0.
 #include <csignal>
 #include <cstdlib>
@@ -12,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "mlcore/registry/serve_resolver.h"
 #include "mlcore/serve/server.h"
 
 namespace {
@@ -19,7 +23,8 @@ namespace {
 int Usage(const std::string& why) {
   std::cerr << "mlcore-server: " << why << "\n"
             << "usage: mlcore-server [--model-repository DIR] [--model NAME=DIR]... "
-               "[--host H] [--http-port P] [--grpc-port P] [--http-threads N] "
+               "[--registry [--home DIR] --model NAME[@alias|/version]...] [--host H] [--http-port "
+               "P] [--grpc-port P] [--http-threads N] "
                "[--poll-interval-ms MS] [--auth-token-file FILE] [--max-request-bytes N]\n";
   return 2;
 }
@@ -32,14 +37,50 @@ bool ParseInt(const std::string& text, int64_t* out) {
   return true;
 }
 
+// The served name of a registry reference: "digits" for digits@production or digits/3.
+std::string ModelNameOf(const std::string& reference) {
+  return reference.substr(0, reference.find_first_of("/@"));
+}
+
+// Adds each --model as a checkpoint (NAME=DIR) or, with --registry, a registry model.
+int AddModels(mlcore::serve::Server& server,
+              const std::vector<std::pair<std::string, std::string>>& models, bool registry,
+              const std::string& home) {
+  std::shared_ptr<mlcore::serve::ModelResolver> resolver;
+  if (registry) {
+    auto made = mlcore::registry::MakeServeResolver({.home = home});
+    if (!made.ok()) {
+      std::cerr << "mlcore-server: " << made.status() << "\n";
+      return 1;
+    }
+    resolver = *made;
+  }
+  for (const auto& [name, source] : models) {
+    mlcore::Status added = registry ? server.AddRegistryModel(name, source, {}, resolver)
+                                    : server.AddModel(name, source);
+    if (!added.ok()) {
+      std::cerr << "mlcore-server: " << added << "\n";
+      return 1;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   mlcore::serve::ServerOptions options;
   std::vector<std::pair<std::string, std::string>> models;
+  std::vector<std::string> model_flags;
+  bool registry = false;
+  std::string home;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") return Usage("serves models over HTTP (KServe V1/V2)");
+    if (flag == "--registry") {
+      registry = true;
+      continue;
+    }
     if (i + 1 >= argc) return Usage(flag + " needs a value");
     std::string value = argv[++i];
     int64_t n = 0;
@@ -47,9 +88,9 @@ int main(int argc, char** argv) {
     if (flag == "--model-repository") {
       options.models.model_repository = value;
     } else if (flag == "--model") {
-      size_t eq = value.find('=');
-      if (eq == std::string::npos) return Usage("--model takes NAME=DIR");
-      models.emplace_back(value.substr(0, eq), value.substr(eq + 1));
+      model_flags.push_back(value);
+    } else if (flag == "--home") {
+      home = value;
     } else if (flag == "--host") {
       options.host = value;
     } else if (flag == "--http-port" && numeric) {
@@ -75,6 +116,16 @@ int main(int argc, char** argv) {
       return Usage("unknown or malformed flag " + flag);
     }
   }
+  for (const std::string& value : model_flags) {
+    size_t eq = value.find('=');
+    if (eq == std::string::npos && !registry) return Usage("--model takes NAME=DIR");
+    if (eq == std::string::npos) {
+      models.emplace_back(ModelNameOf(value), value);
+    } else {
+      models.emplace_back(value.substr(0, eq), value.substr(eq + 1));
+    }
+  }
+  if (!home.empty() && !registry) return Usage("--home is for --registry");
   // Block the stop signals in every thread the server starts; the main thread waits for them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -83,19 +134,17 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   mlcore::serve::Server server(options);
-  for (const auto& [name, dir] : models) {
-    mlcore::Status added = server.AddModel(name, dir);
-    if (!added.ok()) {
-      std::cerr << "mlcore-server: " << added << "\n";
-      return 1;
-    }
-  }
+  if (int failed = AddModels(server, models, registry, home); failed != 0) return failed;
   mlcore::Status started = server.Start();
   if (!started.ok()) {
     std::cerr << "mlcore-server: " << started << "\n";
     return 1;
   }
   std::cout << "mlcore-server: serving on " << server.url() << std::endl;
+  if (server.grpc_port() >= 0) {
+    std::cout << "mlcore-server: gRPC on " << options.host << ":" << server.grpc_port()
+              << std::endl;
+  }
   int signal = 0;
   sigwait(&signals, &signal);
   std::cout << "mlcore-server: stopping (signal " << signal << ")" << std::endl;

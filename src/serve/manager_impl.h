@@ -19,8 +19,10 @@ namespace mlcore::serve {
 struct ModelEntry {
   enum class Source { kRepository, kPath, kFactory, kRegistry };
   Source source = Source::kRepository;
-  std::string path;         // kPath
-  std::string reference;    // kRegistry
+  std::string path;       // kPath
+  std::string reference;  // kRegistry
+  // kRegistry: the resolver this model was added with; null: ManagerOptions::resolver.
+  std::shared_ptr<ModelResolver> resolver;
   BackendFactory factory;   // kFactory
   ModelConfig config;       // as added; repository models read theirs on each load
   std::string config_text;  // repository: the config.json last loaded
@@ -54,6 +56,8 @@ struct ModelManager::Impl {
   Status Load(const std::string& name, const std::shared_ptr<ModelEntry>& entry, bool reload);
   Status Unload(const std::string& name, const std::shared_ptr<ModelEntry>& entry);
   Status AddEntry(const std::string& name, std::shared_ptr<ModelEntry> entry);
+  // Re-resolves every wanted registry model once (the poll without a repository scan).
+  Status PollRegistry();
 };
 
 }  // namespace mlcore::serve

@@ -45,10 +45,12 @@ StatusOr<LoadPlan> Plan(const ManagerOptions& options, const std::string& name,
       plan.versions[1] = "";
       break;
     case ModelEntry::Source::kRegistry: {
-      if (options.resolver == nullptr) {
+      ModelResolver* resolver =
+          entry.resolver != nullptr ? entry.resolver.get() : options.resolver.get();
+      if (resolver == nullptr) {
         return absl::FailedPreconditionError("no model registry resolver is set");
       }
-      MLCORE_ASSIGN_OR_RETURN(ResolvedModel resolved, options.resolver->Resolve(entry.reference));
+      MLCORE_ASSIGN_OR_RETURN(ResolvedModel resolved, resolver->Resolve(entry.reference));
       if (!resolved.backend.empty()) plan.config.backend = resolved.backend;
       plan.versions[resolved.version] = resolved.path;
       break;
@@ -214,14 +216,17 @@ Status ModelManager::Start() {
       if (impl_->options.load_all) impl_->Load(name, entry, false).IgnoreError();
     }
   }
-  if (impl_->options.poll_interval_ms > 0) {
-    impl_->poll_thread = std::thread([this] {
+  // The full poll when asked for; else only registry references, so aliases are followed.
+  const bool full = impl_->options.poll_interval_ms > 0;
+  const int64_t interval_ms =
+      full ? impl_->options.poll_interval_ms : impl_->options.registry_poll_interval_ms;
+  if (interval_ms > 0) {
+    impl_->poll_thread = std::thread([this, full, interval_ms] {
       std::unique_lock<std::mutex> lock(impl_->poll_mu);
-      while (!impl_->poll_cv.wait_for(lock,
-                                      std::chrono::milliseconds(impl_->options.poll_interval_ms),
+      while (!impl_->poll_cv.wait_for(lock, std::chrono::milliseconds(interval_ms),
                                       [this] { return impl_->poll_stop; })) {
         lock.unlock();
-        Status polled = PollRepository();
+        Status polled = full ? PollRepository() : impl_->PollRegistry();
         if (!polled.ok()) MLCORE_LOG(Warning) << "repository poll: " << polled.message();
         lock.lock();
       }
@@ -265,13 +270,14 @@ Status ModelManager::AddModel(const std::string& name, ModelConfig config, Backe
 }
 
 Status ModelManager::AddRegistryModel(const std::string& name, const std::string& reference,
-                                      ModelConfig config) {
-  if (impl_->options.resolver == nullptr) {
+                                      ModelConfig config, std::shared_ptr<ModelResolver> resolver) {
+  if (resolver == nullptr && impl_->options.resolver == nullptr) {
     return absl::FailedPreconditionError("serving a registry model needs a resolver");
   }
   auto entry = std::make_shared<ModelEntry>();
   entry->source = ModelEntry::Source::kRegistry;
   entry->reference = reference;
+  entry->resolver = std::move(resolver);
   entry->config = std::move(config);
   return impl_->AddEntry(name, std::move(entry));
 }
@@ -330,6 +336,21 @@ Status ModelManager::PollRepository() {
       result.Update(impl_->Load(name, entry, /*reload=*/false));
     }
   }
+  return result;
+}
+
+Status ModelManager::Impl::PollRegistry() {
+  std::vector<std::pair<std::string, std::shared_ptr<ModelEntry>>> entries;
+  {
+    std::shared_lock lock(mu);
+    for (const auto& [name, entry] : models) {
+      if (entry->wanted && entry->source == ModelEntry::Source::kRegistry) {
+        entries.emplace_back(name, entry);
+      }
+    }
+  }
+  Status result;
+  for (auto& [name, entry] : entries) result.Update(Load(name, entry, /*reload=*/false));
   return result;
 }
 

@@ -74,6 +74,9 @@ struct ManagerOptions {
   // Rescan the repository (new, changed, removed versions) and re-resolve registry references
   // every poll_interval_ms; 0: no polling (PollRepository does it on demand).
   int64_t poll_interval_ms = 0;
+  // With poll_interval_ms 0, registry references (only) are re-resolved this often, so a server
+  // follows an alias move without rescanning a repository; 0: never (PollRepository on demand).
+  int64_t registry_poll_interval_ms = 1000;
   // Resolves registry references for AddRegistryModel; null: none.
   std::shared_ptr<ModelResolver> resolver;
 };
@@ -99,9 +102,11 @@ class ModelManager {
   // Serves what `factory` builds (one backend per instance) as `name`, version 1.
   Status AddModel(const std::string& name, ModelConfig config, BackendFactory factory);
   // Serves a registry model: `reference` is `name`, `name/version` or `name@alias`, resolved
-  // through options.resolver now and again on every poll (FailedPrecondition without resolver).
+  // through `resolver` (null: options.resolver) now and again on every poll; FailedPrecondition
+  // when neither is set. Several registries (homes) may serve through one manager this way.
   Status AddRegistryModel(const std::string& name, const std::string& reference,
-                          ModelConfig config = {});
+                          ModelConfig config = {},
+                          std::shared_ptr<ModelResolver> resolver = nullptr);
   // Loads `name` (from the repository, or the source it was added with); a loaded model is
   // reloaded: new versions load and become ready before the old ones are unloaded, so requests
   // never fail across a reload. NotFound when no such model is known.

@@ -4,6 +4,8 @@
 //   mlcore::serve::Server server({.http_port = 0});
 //   server.AddModel("digits", "ckpt/", {.max_batch_size = 32});
 //   server.Start();  // server.url() is "http://127.0.0.1:<port>"
+// Registry models: server.AddRegistryModel("digits", "digits@production", {},
+//                                          *registry::MakeServeResolver({.home = home}));
 #pragma once
 
 #include <cstdint>
@@ -67,6 +69,15 @@ class Server {
   // Shorthands for models().
   Status AddModel(const std::string& name, const std::string& path, ModelConfig config = {}) {
     return models_->AddModel(name, path, std::move(config));
+  }
+  // Serves the registry model `reference` (`name`, `name/3`, `name@production`) as `name`,
+  // through `resolver` (registry::MakeServeResolver; null: options.models.resolver). An alias
+  // is re-resolved on every poll (ManagerOptions::registry_poll_interval_ms, 1 s by default):
+  // when it moves, the new version is ready before the old one goes, so no request fails.
+  Status AddRegistryModel(const std::string& name, const std::string& reference,
+                          ModelConfig config = {},
+                          std::shared_ptr<ModelResolver> resolver = nullptr) {
+    return models_->AddRegistryModel(name, reference, std::move(config), std::move(resolver));
   }
   StatusOr<InferResponse> Infer(const InferRequest& request) { return models_->Infer(request); }
 

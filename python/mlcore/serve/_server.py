@@ -77,6 +77,27 @@ class Server:
             config["backend"] = backend
         self._server.add_model(name, "" if source is None else str(source), json.dumps(config))
 
+    def add_registry_model(self, reference: str, *, name: Optional[str] = None,
+                           home: Optional[str] = None, max_batch_size: int = 32,
+                           max_queue_delay_us: int = 500, preferred_batch_sizes: Sequence[int] = (),
+                           max_queue_size: int = 1024, instances: int = 1,
+                           device: str = "cpu") -> None:
+        """Serves a model of the registry (``mlcore.models``) in the store at ``home``
+        (default: MLCORE_HOME): ``reference`` is ``"digits"`` (latest version),
+        ``"digits/3"`` or ``"digits@production"``, served as ``name`` (default: the model's
+        name). An alias is resolved again every second (the server's ``poll_interval`` when
+        given): when it moves, the new version is loaded and ready before the old one goes, so
+        no request fails. A version's ``backend`` tag picks its backend (default: mlcore)."""
+        import os
+
+        config = {"max_batch_size": max_batch_size, "max_queue_delay_us": max_queue_delay_us,
+                  "preferred_batch_sizes": list(preferred_batch_sizes),
+                  "max_queue_size": max_queue_size, "instance_count": instances,
+                  "device": device}
+        served = name or reference.split("@", 1)[0].split("/", 1)[0]
+        self._server.add_registry_model(served, reference, os.fspath(home or ""),
+                                        json.dumps(config))
+
     def load_model(self, name: str) -> None:
         """Loads (or reloads) ``name``; new versions are ready before old ones go."""
         self._server.load_model(name)

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "mlcore/serve/server.h"
 #include "serve/serve_test_util.h"
 
 namespace mlcore::serve {
@@ -82,6 +83,29 @@ TEST_F(ModelResolverTest, FollowsAnAliasMoveWithoutFailingARequest) {
   ModelManager bare;
   EXPECT_EQ(bare.AddRegistryModel("digits", "digits@production").code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+// A Server with no resolver in its options serves a registry model through the one it is added
+// with, and follows the alias on the registry poll it runs by default (no poll_interval_ms).
+TEST_F(ModelResolverTest, ServerFollowsAnAliasThroughAPerModelResolver) {
+  SaveMlp((dir_ / "v1").string(), 1);
+  SaveMlp((dir_ / "v2").string(), 2);
+  auto resolver = std::make_shared<MapResolver>();
+  resolver->Set("digits@production", 1, (dir_ / "v1").string());
+  ServerOptions options;
+  options.http_port = -1;
+  options.models.registry_poll_interval_ms = 20;
+  Server server(options);
+  ASSERT_TRUE(server.Start().ok());
+  EXPECT_EQ(server.AddRegistryModel("digits", "digits@production").code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(server.AddRegistryModel("digits", "digits@production", {}, resolver).ok());
+  EXPECT_EQ(server.Infer(Request("digits", {1, 2, 3, 4}))->model_version, "1");
+  resolver->Set("digits@production", 2, (dir_ / "v2").string());
+  for (int i = 0; i < 500 && server.models().Metadata("digits")->versions[0] != "2"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(server.Infer(Request("digits", {1, 2, 3, 4}))->model_version, "2");
 }
 
 }  // namespace
