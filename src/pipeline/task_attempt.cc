@@ -2,14 +2,17 @@
 
 #include <cxxabi.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "mlcore/core/subprocess.h"
 #include "pipeline/placeholders.h"
 
@@ -132,6 +135,27 @@ Status RunCommand(const Task& task, TaskContext& ctx, const std::atomic<bool>* c
   return CommandStatus(so);
 }
 
+// What a task wrote next to an output it was asked for and did not write: `train.npz` beside
+// `train` is numpy's savez adding its suffix, the most common way to miss an output path. Names
+// the files whose name is the expected one plus a suffix ("" when there are none).
+std::string WroteBeside(const std::string& expected) {
+  const fs::path path(expected);
+  const std::string stem = path.filename().string() + ".";
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (fs::directory_iterator it(path.parent_path(), ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(stem, 0) == 0 && !name.ends_with(".metadata.json")) {
+      found.push_back(it->path().string());
+    }
+  }
+  if (found.empty()) return "";
+  std::sort(found.begin(), found.end());
+  return absl::StrCat("; it wrote ", absl::StrJoin(found, ", "),
+                      " instead: write to the path exactly as given (numpy's savez and save add "
+                      "a suffix to a name without one; pass an open file, or rename afterwards)");
+}
+
 }  // namespace
 
 void PrepareOutputs(const Component& comp, TaskContext& ctx) {
@@ -198,9 +222,9 @@ StatusOr<Json> CollectOutputs(const Task& task, TaskContext& ctx, store::Artifac
     std::error_code ec;
     const bool directory = fs::is_directory(ref.path, ec);
     if (!directory && !fs::is_regular_file(ref.path, ec)) {
-      return absl::FailedPreconditionError(absl::StrCat("did not write its output artifact '",
-                                                        out.name, "' (", ValueTypeName(out.type),
-                                                        ") as a file or directory at ", ref.path));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "did not write its output artifact '", out.name, "' (", ValueTypeName(out.type),
+          ") as a file or directory at ", ref.path, WroteBeside(ref.path)));
     }
     Json metadata = ref.metadata.is_object() ? ref.metadata : Json::object();
     std::string meta_path = ref.path + ".metadata.json";
