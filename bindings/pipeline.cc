@@ -256,7 +256,8 @@ void BindComponent(py::module_& m) {
                        std::string image, std::string code_version,
                        std::vector<std::string> compile_command, int retries, double backoff,
                        double backoff_factor, double max_backoff, std::optional<double> timeout,
-                       bool caching, double cpu, int64_t memory, int gpu) {
+                       bool caching, double cpu, int64_t memory, int gpu, double cpu_limit,
+                       std::vector<std::string> packages_to_install) {
              auto c = std::make_shared<Component>();
              c->name = std::move(name);
              c->inputs = ToSpecs(inputs);
@@ -276,6 +277,8 @@ void BindComponent(py::module_& m) {
              c->timeout = SecondsOrInfinite(timeout);
              c->caching = caching;
              c->resources.cpu = cpu;
+             c->resources.cpu_limit = cpu_limit;
+             c->packages_to_install = std::move(packages_to_install);
              c->resources.memory_bytes = memory;
              c->resources.gpu = gpu;
              ThrowIfError(c->Validate());
@@ -284,12 +287,13 @@ void BindComponent(py::module_& m) {
            py::arg("name"), py::arg("inputs") = std::vector<IoTuple>(),
            py::arg("outputs") = std::vector<IoTuple>(), py::arg("fn") = py::none(),
            py::arg("command") = std::vector<std::string>(),
-           py::arg("env") = std::map<std::string, std::string>(), py::arg("image") = "python:3.11",
+           py::arg("env") = std::map<std::string, std::string>(), py::arg("image") = "",
            py::arg("code_version") = "", py::arg("compile_command") = std::vector<std::string>(),
            py::arg("retries") = 0, py::arg("backoff") = 0.1, py::arg("backoff_factor") = 2.0,
            py::arg("max_backoff") = 60.0, py::arg("timeout") = py::none(),
            py::arg("caching") = true, py::arg("cpu") = 1.0, py::arg("memory") = 0,
-           py::arg("gpu") = 0)
+           py::arg("gpu") = 0, py::arg("cpu_limit") = 0.0,
+           py::arg("packages_to_install") = std::vector<std::string>())
       .def_property_readonly("name", [](const Component& c) { return c.name; })
       .def_property_readonly("digest", &Component::DefinitionDigest)
       .def_property_readonly("inputs",
@@ -431,12 +435,17 @@ void BindPipelineQueries(py::class_<Pipeline>& cls) {
       .def("to_json", [](const Pipeline& p) { return JsonToPy(p.ToJson()); })
       .def(
           "compile_kfp",
-          [](const Pipeline& p, const std::string& sdk_version) {
+          [](const Pipeline& p, const std::string& sdk_version, const std::string& base_image,
+             std::vector<std::string> packages_to_install) {
             CompileOptions o;
             if (!sdk_version.empty()) o.sdk_version = sdk_version;
+            if (!base_image.empty()) o.base_image = base_image;
+            o.packages_to_install = std::move(packages_to_install);
             return Unwrap(CompileToKfpYaml(p, o));
           },
-          py::arg("sdk_version") = "", "The KFP v2 IR (PipelineSpec) as YAML text.");
+          py::arg("sdk_version") = "", py::arg("base_image") = "",
+          py::arg("packages_to_install") = std::vector<std::string>(),
+          "The KFP v2 IR (PipelineSpec) as YAML text.");
   ;
 }
 

@@ -203,6 +203,7 @@ std::string Component::DefinitionDigest() const {
   j["command"] = command;
   j["env"] = env;
   j["image"] = image;
+  if (!packages_to_install.empty()) j["packages_to_install"] = packages_to_install;
   j["code_version"] = EffectiveCodeVersion();
   j["kind"] = fn ? "callable" : "command";
   auto digest = store::Sha256Hex(j.dump());

@@ -161,10 +161,38 @@ bool SameBinding(const InputBinding& a, const InputBinding& b) {
   return false;
 }
 
+namespace {
+
+std::string ShellQuote(const std::string& word) {
+  return "'" + absl::StrReplaceAll(word, {{"'", "'\"'\"'"}}) + "'";
+}
+
+// kfp's lightweight-component start: `sh -ec '<pip install the packages>; exec "$0" "$@"'`
+// followed by the command, so the packages are installed into the interpreter the command then
+// runs (pip bootstrapped by ensurepip in an image without it). Empty without packages.
+std::vector<std::string> InstallPackagesPrefix(const CompileOptions& options, const Component& c) {
+  std::vector<std::string> packages;
+  for (const auto* list : {&options.packages_to_install, &c.packages_to_install}) {
+    for (const std::string& p : *list) {
+      if (std::find(packages.begin(), packages.end(), p) == packages.end()) packages.push_back(p);
+    }
+  }
+  if (packages.empty()) return {};
+  std::string script =
+      "if ! python3 -m pip --version >/dev/null 2>&1; then python3 -m ensurepip --default-pip "
+      ">/dev/null; fi\nPIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install --quiet "
+      "--no-warn-script-location";
+  for (const std::string& p : packages) absl::StrAppend(&script, " ", ShellQuote(p));
+  absl::StrAppend(&script, "\nexec \"$0\" \"$@\"\n");
+  return {"sh", "-ec", script};
+}
+
+}  // namespace
+
 Json ExecutorSpec(const Component& c, const std::vector<std::string>& command,
                   const CompileOptions& options) {
-  Json container = {{"image", c.image}};
-  std::vector<std::string> args;
+  Json container = {{"image", c.image.empty() ? options.base_image : c.image}};
+  std::vector<std::string> args = InstallPackagesPrefix(options, c);
   for (const std::string& a : command) args.push_back(KfpPlaceholders(a));
   container["command"] = args;
   if (!c.env.empty()) {
@@ -173,9 +201,9 @@ Json ExecutorSpec(const Component& c, const std::vector<std::string>& command,
     container["env"] = env;
   }
   Json resources = Json::object();
-  if (c.resources.cpu > 0) {
-    resources["resourceCpuLimit"] = absl::StrCat(c.resources.cpu);
-    resources["cpuLimit"] = c.resources.cpu;
+  if (c.resources.cpu_limit > 0) {
+    resources["resourceCpuLimit"] = absl::StrCat(c.resources.cpu_limit);
+    resources["cpuLimit"] = c.resources.cpu_limit;
   }
   if (c.resources.memory_bytes > 0) {
     resources["resourceMemoryLimit"] = absl::StrCat(c.resources.memory_bytes);

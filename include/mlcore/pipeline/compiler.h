@@ -7,13 +7,23 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "mlcore/core/status.h"
 #include "mlcore/pipeline/pipeline.h"
 
 namespace mlcore::pipeline {
 
+// The image `compile` names for components that name none: the repository's Containerfile
+// builds it (`podman build -t mlcore:0.1.0 -f Containerfile .`); push it where the cluster
+// pulls from and pass that name as base_image.
+inline constexpr char kDefaultBaseImage[] = "mlcore:0.1.0";
+
 struct CompileOptions {
+  // The pipeline's default image: for every component whose `image` is empty.
+  std::string base_image = kDefaultBaseImage;
+  // Installed (pip) before every task's command, before the component's own packages.
+  std::vector<std::string> packages_to_install;
   // Recorded as sdkVersion; Kubeflow shows it, nothing depends on it.
   std::string sdk_version = "mlcore-0.1.0";
   // Accelerator type requested for tasks with gpu > 0 (Kubernetes resource name).

@@ -78,7 +78,9 @@ struct RetryPolicy {
 // What a task holds while it runs. The scheduler starts a task only when this much is free;
 // a task with gpu > 0 waits for a device and never holds back tasks that need none.
 struct Resources {
-  double cpu = 1.0;
+  double cpu = 1.0;  // CPU slots held locally; not a Kubeflow limit (cpu_limit is)
+  // CPU limit of the task's container on Kubeflow (compile only); 0: none, the cluster decides.
+  double cpu_limit = 0;
   int64_t memory_bytes = 0;  // recorded and compiled for Kubeflow; not enforced locally
   int gpu = 0;
 };
@@ -165,7 +167,12 @@ struct Component {
   Callable fn;
   std::vector<std::string> command;
   std::map<std::string, std::string> env;  // added to the command's environment
-  std::string image = "python:3.11";       // what Kubeflow runs the command in (compile only)
+  // What Kubeflow runs the command in (compile only); empty: CompileOptions::base_image, an
+  // image with mlcore installed (the repository's Containerfile builds it).
+  std::string image;
+  // Installed with pip when the container starts, before the command (compile only), as kfp's
+  // lightweight components do; CompileOptions::packages_to_install come first.
+  std::vector<std::string> packages_to_install;
 
   // What Kubeflow runs for a callable component (a Python function's runner); the same
   // placeholders as `command`. Commands compile as they are; a callable without it cannot be

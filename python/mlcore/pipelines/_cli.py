@@ -98,6 +98,12 @@ def register(sub) -> None:
                        description="Compiles a pipeline for Kubeflow Pipelines.")
     c.add_argument("pipeline", help=PIPELINE_REF)
     c.add_argument("-o", "--output", required=True, help="the YAML file to write")
+    c.add_argument("--base-image", default=None,
+                   help="image for components that name none (default: the pipeline's, else "
+                        "mlcore:<version>, built by the repository's Containerfile)")
+    c.add_argument("--package", action="append", default=None, dest="packages",
+                   metavar="REQUIREMENT", help="pip-install this in every task's container "
+                                               "before it runs (repeatable)")
     c.set_defaults(handler=_compile)
     _add_schedule_parsers(sub)
 
@@ -137,7 +143,8 @@ def _run_pipeline(args) -> int:
 
 
 def _compile(args) -> int:
-    _run.compile(load_pipeline(args.pipeline), args.output)
+    _run.compile(load_pipeline(args.pipeline), args.output, base_image=args.base_image,
+                 packages_to_install=args.packages)
     print(f"wrote {args.output}")
     return 0
 

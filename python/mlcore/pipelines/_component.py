@@ -105,11 +105,17 @@ class Component:
     returns a PipelineTask; called anywhere else it runs the plain function."""
 
     def __init__(self, func, *, name=None, mode="inprocess", retries=0, backoff=0.1,
-                 backoff_factor=2.0, max_backoff=60.0, timeout=None, caching=True, cpu=1.0,
-                 memory=0, gpu=0, image="python:3.11"):
+                 backoff_factor=2.0, max_backoff=60.0, timeout=None, caching=True, cpu=None,
+                 memory=0, gpu=0, image=None, base_image=None, packages_to_install=()):
         if mode not in MODES:
             raise ValueError(f"component '{func.__name__}': mode must be one of {MODES}, "
                              f"not {mode!r}")
+        if image and base_image and image != base_image:
+            raise ValueError(f"component '{func.__name__}': image={image!r} and "
+                             f"base_image={base_image!r} name the same thing; give one")
+        if isinstance(packages_to_install, str):
+            raise TypeError(f"component '{func.__name__}': packages_to_install is a list of "
+                            f"requirement strings, not the string {packages_to_install!r}")
         self.func = func
         self.name = name or func.__name__.replace("_", "-")
         self.mode = mode
@@ -123,9 +129,13 @@ class Component:
         runner = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                "_subprocess.py"), "{{$}}"]
         portable = ["python3", "-m", "mlcore.pipelines._subprocess", "{{$}}"]
-        common = dict(inputs=inputs, outputs=outputs, image=image, retries=retries,
-                      backoff=backoff, backoff_factor=backoff_factor, max_backoff=max_backoff,
-                      timeout=timeout, caching=caching, cpu=cpu, memory=int(memory), gpu=gpu)
+        # cpu: the local slots, and a Kubeflow CPU limit only when given (none by default).
+        common = dict(inputs=inputs, outputs=outputs, image=image or base_image or "",
+                      retries=retries, backoff=backoff, backoff_factor=backoff_factor,
+                      max_backoff=max_backoff, timeout=timeout, caching=caching,
+                      cpu=1.0 if cpu is None else cpu, cpu_limit=cpu or 0.0,
+                      memory=int(memory), gpu=gpu,
+                      packages_to_install=[str(p) for p in packages_to_install])
         if mode == "subprocess":
             if not self.source:
                 raise ValueError(f"component '{func.__name__}': subprocess mode needs the "
@@ -176,8 +186,11 @@ def component(func=None, **options):
     (``Input[Dataset]``, ``Output[Model]``...); its return value is the output ``output``, or one
     output per field of a NamedTuple. Options: ``mode`` ("inprocess" or "subprocess": a fresh
     Python process, for isolation, crash containment and parallelism past the GIL), ``retries``,
-    ``backoff`` (s), ``backoff_factor``, ``timeout`` (s), ``caching``, ``cpu``, ``memory``
-    (bytes), ``gpu``, ``image`` (for Kubeflow), ``name``.
+    ``backoff`` (s), ``backoff_factor``, ``timeout`` (s), ``caching``, ``cpu`` (local slots,
+    and the Kubeflow CPU limit when given), ``memory`` (bytes), ``gpu``, ``name``; for Kubeflow
+    ``base_image`` (or ``image``; default: the pipeline's, else the mlcore image the
+    repository's Containerfile builds) and ``packages_to_install`` (pip requirements installed
+    when the container starts, as kfp's lightweight components do).
     """
     if func is None:
         return lambda f: Component(f, **options)

@@ -362,9 +362,12 @@ class ParallelFor:
 class PipelineDef:
     """A pipeline defined by a function; built (and validated) on first use."""
 
-    def __init__(self, func, name=None):
+    def __init__(self, func, name=None, base_image=None, packages_to_install=()):
         self.func = func
         self.name = name or func.__name__.replace("_", "-")
+        # Kubeflow defaults for components that set none (mp.compile's arguments override).
+        self.base_image = base_image
+        self.packages_to_install = list(packages_to_install)
         hints = typing.get_type_hints(func)
         self.parameters = []
         for pname, p in inspect.signature(func).parameters.items():
@@ -457,8 +460,10 @@ def _pipeline_outputs(result):
                     f"them, not {type(result).__name__}")
 
 
-def pipeline(func=None, *, name=None):
-    """Turns a function that calls components into a pipeline (a validated DAG)."""
+def pipeline(func=None, *, name=None, base_image=None, packages_to_install=()):
+    """Turns a function that calls components into a pipeline (a validated DAG).
+    ``base_image`` and ``packages_to_install`` are the Kubeflow defaults of its components."""
+    options = dict(name=name, base_image=base_image, packages_to_install=packages_to_install)
     if func is None:
-        return lambda f: PipelineDef(f, name=name)
-    return PipelineDef(func, name=name)
+        return lambda f: PipelineDef(f, **options)
+    return PipelineDef(func, **options)

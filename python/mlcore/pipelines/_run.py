@@ -8,7 +8,7 @@ import json
 import os
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from .. import _mlcore
 from .._busy_timeout import busy_timeout_seconds as _busy_timeout
@@ -274,11 +274,23 @@ def get_run(run_id: str, namespace: str = "default", home: Optional[str] = None,
     return Run(run_id, c)
 
 
-def compile(pipeline: PipelineDef, path: Optional[str] = None) -> str:  # noqa: A001
-    """Writes the KFP v2 IR (PipelineSpec YAML) of `pipeline` to `path`; returns the text."""
+def compile(pipeline: PipelineDef, path: Optional[str] = None, *,  # noqa: A001
+            base_image: Optional[str] = None,
+            packages_to_install: Optional[Sequence[str]] = None) -> str:
+    """Writes the KFP v2 IR (PipelineSpec YAML) of `pipeline` to `path`; returns the text.
+
+    Components that name no image run in ``base_image`` (default: the pipeline's, else
+    ``mlcore:<version>``, which the repository's Containerfile builds); ``packages_to_install``
+    (default: the pipeline's) are pip-installed when each container starts, before the
+    component's own. No CPU limit is compiled unless a component set ``cpu``."""
     if not isinstance(pipeline, PipelineDef):
         raise TypeError(f"mlcore.compile takes a @pipeline, not {type(pipeline).__name__}")
-    text = pipeline.build().compile_kfp()
+    if isinstance(packages_to_install, str):
+        raise TypeError("packages_to_install is a list of requirement strings")
+    image = base_image or pipeline.base_image or ""
+    packages = list(pipeline.packages_to_install if packages_to_install is None
+                    else packages_to_install)
+    text = pipeline.build().compile_kfp(base_image=image, packages_to_install=packages)
     if path is not None:
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)

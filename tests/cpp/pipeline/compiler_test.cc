@@ -44,6 +44,48 @@ TEST(Compiler, CommandPipelineToKfpIr) {
             "1");
 }
 
+// A cluster runs what is compiled: the mlcore image unless the component or the pipeline names
+// another, packages installed before the command, a CPU limit only when one was set.
+TEST(Compiler, ImagesPackagesAndNoDefaultCpuLimit) {
+  auto plain = Cmd("plain", {}, {}, "true");
+  auto custom = Cmd("custom", {}, {}, "true");
+  custom->image = "registry.example/own:2";
+  custom->packages_to_install = {"scipy>=1.10", "it's"};
+  custom->resources.cpu_limit = 2;
+  auto p = Pipeline::Create("c");
+  ASSERT_TRUE(p->AddTask("plain", plain).ok());
+  ASSERT_TRUE(p->AddTask("custom", custom).ok());
+  auto spec = CompileToKfp(*p);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const Json& ex = (*spec)["deploymentSpec"]["executors"];
+  EXPECT_EQ(ex["exec-plain"]["container"]["image"], kDefaultBaseImage);
+  EXPECT_FALSE(ex["exec-plain"]["container"].contains("resources"));
+  EXPECT_EQ(ex["exec-plain"]["container"]["command"][0], "sh");
+  EXPECT_EQ(ex["exec-plain"]["container"]["command"][1], "-c");
+  const Json& c = ex["exec-custom"]["container"];
+  EXPECT_EQ(c["image"], "registry.example/own:2");
+  EXPECT_EQ(c["resources"]["resourceCpuLimit"], "2");
+  EXPECT_EQ(c["command"][0], "sh");
+  EXPECT_EQ(c["command"][1], "-ec");
+  EXPECT_HAS(c["command"][2].get<std::string>(),
+             "python3 -m pip install --quiet --no-warn-script-location 'scipy>=1.10' "
+             "'it'\"'\"'s'\nexec \"$0\" \"$@\"");
+  EXPECT_EQ(c["command"][3], "sh");  // the component's own command follows
+
+  CompileOptions options;
+  options.base_image = "registry.example/mlcore:9";
+  options.packages_to_install = {"numpy"};
+  spec = CompileToKfp(*p, options);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const Json& ex2 = (*spec)["deploymentSpec"]["executors"];
+  EXPECT_EQ(ex2["exec-plain"]["container"]["image"], "registry.example/mlcore:9");
+  EXPECT_EQ(ex2["exec-custom"]["container"]["image"], "registry.example/own:2");
+  EXPECT_HAS(ex2["exec-plain"]["container"]["command"][2].get<std::string>(),
+             "--no-warn-script-location 'numpy'\n");
+  EXPECT_HAS(ex2["exec-custom"]["container"]["command"][2].get<std::string>(),
+             "'numpy' 'scipy>=1.10' 'it'");
+}
+
 TEST(Compiler, CallableWithoutCommandIsRefused) {
   auto fn = Fn("lambda", {}, {}, [](TaskContext&) { return absl::OkStatus(); });
   auto p = Pipeline::Create("c");
