@@ -16,9 +16,12 @@ export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
 
 .PHONY: demo notebook test test-cpp test-python test-nocuda test-tsan test-asan fuzz deps venv build install bench gpu-check lint clean
 
-# The quickstart, then the C++ trainer built against the installed library (no Python inside).
+# The quickstart, the whole lifecycle (examples/lifecycle.py: pipeline, HPO, 2-process training,
+# registry, serving, Kubeflow compile; store in examples/outputs/lifecycle), then the C++ trainer
+# built against the installed library (no Python inside).
 demo: install
 	$(PY) examples/quickstart.py
+	$(PY) examples/lifecycle.py
 	cmake --install $(BUILD) --prefix build/prefix >/dev/null
 	cmake -S examples/cpp -B build/app -G Ninja -DCMAKE_BUILD_TYPE=Release \
 	  -DCMAKE_PREFIX_PATH=$(abspath build/prefix)
