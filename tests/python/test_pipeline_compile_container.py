@@ -155,3 +155,17 @@ def test_each_executor_command_runs_in_a_fresh_venv_with_only_mlcore(tmp_path):
     done = _run_executor(ex["exec-total"]["container"], second, venv, wheels, work)
     assert done.returncode == 0, done.stdout + done.stderr
     assert float((work / "total" / "model").read_text()) == 9.0
+
+
+def test_compile_command_takes_the_base_image_and_packages(tmp_path):
+    out = tmp_path / "p.yaml"
+    done = subprocess.run(
+        [sys.executable, "-m", "mlcore.pipelines", "compile", f"{__file__}:scaled", "-o",
+         str(out), "--base-image", "reg.example/mlcore:3", "--package", "pandas<3"],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    ex = _executors(out.read_text())
+    assert ex["exec-scale"]["container"]["image"] == "reg.example/mlcore:3"
+    script = ex["exec-scale"]["container"]["command"][2]
+    # --package replaces the pipeline's list; the component's own packages follow it.
+    assert "--no-warn-script-location 'pandas<3' 'tinydep==1.0'\n" in script, script
