@@ -13,6 +13,7 @@ packages=(
   libtsan2 libasan8 libubsan1
   libgloo-dev libboost1.81-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   wrk nginx prometheus
+  libpq-dev postgresql
 )
 
 missing=()

@@ -29,6 +29,7 @@
 #include "mlcore/hpo/nsga2_sampler.h"
 #include "mlcore/hpo/pareto.h"
 #include "mlcore/hpo/pipeline_objective.h"
+#include "mlcore/hpo/postgres_storage.h"
 #include "mlcore/hpo/pruner.h"
 #include "mlcore/hpo/resources.h"
 #include "mlcore/hpo/sampler.h"
@@ -77,4 +78,5 @@
 #include "mlcore/serve/tensor.h"
 #include "mlcore/store/artifact_store.h"
 #include "mlcore/store/metadata_store.h"
+#include "mlcore/store/postgres.h"
 #include "mlcore/store/statement.h"

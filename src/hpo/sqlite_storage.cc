@@ -1,7 +1,10 @@
 // Opening a SQLite storage, its schema (the "hpo" migrations) and its prepared statements.
 #include "hpo/sqlite_storage.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "mlcore/hpo/postgres_storage.h"
 
 namespace mlcore::hpo {
 
@@ -128,6 +131,12 @@ StatusOr<std::shared_ptr<Storage>> OpenStorage(const std::string& url,
                                                    absl::FormatDuration(busy_timeout)));
   }
   if (url == "memory" || url == ":memory:") return NewInMemoryStorage();
+  if (store::IsPostgresUrl(url)) {  // the busy timeout is the server's lock_timeout there
+    PostgresStorageOptions pg;
+    pg.store.url = url;
+    pg.store.lock_timeout = std::max(busy_timeout, absl::Milliseconds(1));
+    return OpenPostgresStorage(pg);
+  }
   SqliteStorageOptions options;
   options.busy_timeout = busy_timeout;
   if (url.empty() || url == "sqlite") return OpenSqliteStorage(options);

@@ -22,11 +22,6 @@ namespace {
 
 using ::mlcore::internal::AV;
 
-// The same status with `prefix` before its message, keeping the code.
-Status Annotate(const Status& status, std::string_view prefix) {
-  return Status(status.code(), absl::StrCat(AV(prefix), status.message()));
-}
-
 void SleepWithJitter(absl::Duration longest) {
   thread_local std::minstd_rand rng(std::random_device{}());
   int64_t max_us = std::max<int64_t>(absl::ToInt64Microseconds(longest), 2);
@@ -293,15 +288,21 @@ Status MetadataStore::Transaction(const std::function<Status()>& fn) {
   return status;
 }
 
-Status MetadataStore::Migrate(std::string_view module, const std::vector<Migration>& migrations) {
-  MLCORE_RETURN_IF_ERROR(internal::ValidateMigrations(module, migrations));
-  std::lock_guard lock(mu_);
-  MLCORE_ASSIGN_OR_RETURN(std::vector<Row> tables,
-                          Query("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND "
-                                "name = 'schema_migrations'"));
-  if (tables.empty()) {
-    MLCORE_RETURN_IF_ERROR(Transaction([&] {
-      return ExecuteLocked(
+namespace {
+
+// The SQLite side of the shared migration steps (store/migrations.h): BEGIN IMMEDIATE takes the
+// write lock, which is what excludes other migrating processes.
+class SqliteMigrationTarget : public internal::MigrationTarget {
+ public:
+  explicit SqliteMigrationTarget(MetadataStore& store) : store_(store) {}
+  std::string Name() const override { return absl::StrCat("metadata store ", store_.path()); }
+  Status EnsureTable() override {
+    MLCORE_ASSIGN_OR_RETURN(std::vector<Row> tables,
+                            store_.Query("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND "
+                                         "name = 'schema_migrations'"));
+    if (!tables.empty()) return absl::OkStatus();
+    return store_.Transaction([&] {
+      return store_.Execute(
           "CREATE TABLE IF NOT EXISTS schema_migrations (\n"
           "  module TEXT NOT NULL,\n"
           "  version INTEGER NOT NULL,\n"
@@ -309,42 +310,30 @@ Status MetadataStore::Migrate(std::string_view module, const std::vector<Migrati
           "  applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),\n"
           "  PRIMARY KEY (module, version)\n"
           ")");
-    }));
+    });
+  }
+  StatusOr<int> Version(std::string_view module) override { return store_.SchemaVersion(module); }
+  Status Exclusive(const std::function<Status()>& fn) override { return store_.Transaction(fn); }
+  Status ExecuteScript(std::string_view sql) override { return store_.Execute(sql); }
+  Status Record(std::string_view module, const Migration& migration) override {
+    return store_
+        .Query(
+            "INSERT INTO schema_migrations (module, version, name, applied_at) "
+            "VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+            {std::string(module), int64_t{migration.version}, migration.name})
+        .status();
   }
 
-  const int known = static_cast<int>(migrations.size());
-  auto newer = [&](int found) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "metadata store ", path_, ": module '", AV(module), "' has schema version ", found,
-        ", newer than version ", known,
-        ", the newest this build of mlcore knows; open it with a newer mlcore (the file was "
-        "left unchanged)"));
-  };
-  MLCORE_ASSIGN_OR_RETURN(int current, SchemaVersion(module));
-  if (current > known) return newer(current);
-  for (const Migration& migration : migrations) {
-    if (migration.version <= current) continue;
-    MLCORE_RETURN_IF_ERROR(Transaction([&]() -> Status {
-      // Another process may have applied it while this one waited for the write lock.
-      MLCORE_ASSIGN_OR_RETURN(int now_at, SchemaVersion(module));
-      if (now_at > known) return newer(now_at);
-      if (now_at >= migration.version) return absl::OkStatus();
-      Status applied = ExecuteLocked(migration.sql);
-      if (!applied.ok()) {
-        return Annotate(applied, absl::StrCat("migration ", migration.version, " '", migration.name,
-                                              "' of module '", AV(module), "' failed: "));
-      }
-      MLCORE_RETURN_IF_ERROR(
-          Query("INSERT INTO schema_migrations (module, version, name, applied_at) "
-                "VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
-                {std::string(module), int64_t{migration.version}, migration.name})
-              .status());
-      MLCORE_LOG(Info) << "metadata store " << path_ << ": applied migration " << module << " "
-                       << migration.version << " (" << migration.name << ")";
-      return absl::OkStatus();
-    }));
-  }
-  return absl::OkStatus();
+ private:
+  MetadataStore& store_;
+};
+
+}  // namespace
+
+Status MetadataStore::Migrate(std::string_view module, const std::vector<Migration>& migrations) {
+  std::lock_guard lock(mu_);
+  SqliteMigrationTarget target(*this);
+  return internal::ApplyMigrations(target, module, migrations);
 }
 
 StatusOr<int> MetadataStore::SchemaVersion(std::string_view module) {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/strings.h"
+#include "mlcore/core/logging.h"
 
 namespace mlcore::store {
 namespace {
@@ -98,6 +99,42 @@ Status ValidateMigrations(std::string_view module, const std::vector<Migration>&
 std::map<std::string, std::vector<Migration>> RegisteredMigrations() {
   std::lock_guard lock(RegistryMutex());
   return Registry();
+}
+
+Status ApplyMigrations(MigrationTarget& target, std::string_view module,
+                       const std::vector<Migration>& migrations) {
+  MLCORE_RETURN_IF_ERROR(ValidateMigrations(module, migrations));
+  MLCORE_RETURN_IF_ERROR(target.EnsureTable());
+  const int known = static_cast<int>(migrations.size());
+  auto newer = [&](int found) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        target.Name(), ": module '", AV(module), "' has schema version ", found,
+        ", newer than version ", known,
+        ", the newest this build of mlcore knows; open it with a newer mlcore (the store was "
+        "left unchanged)"));
+  };
+  MLCORE_ASSIGN_OR_RETURN(int current, target.Version(module));
+  if (current > known) return newer(current);
+  for (const Migration& migration : migrations) {
+    if (migration.version <= current) continue;
+    MLCORE_RETURN_IF_ERROR(target.Exclusive([&]() -> Status {
+      // Another process may have applied it while this one waited for the write lock.
+      MLCORE_ASSIGN_OR_RETURN(int now_at, target.Version(module));
+      if (now_at > known) return newer(now_at);
+      if (now_at >= migration.version) return absl::OkStatus();
+      Status applied = target.ExecuteScript(migration.sql);
+      if (!applied.ok()) {
+        return Status(applied.code(),
+                      absl::StrCat("migration ", migration.version, " '", migration.name,
+                                   "' of module '", AV(module), "' failed: ", applied.message()));
+      }
+      MLCORE_RETURN_IF_ERROR(target.Record(module, migration));
+      MLCORE_LOG(Info) << target.Name() << ": applied migration " << module << " "
+                       << migration.version << " (" << migration.name << ")";
+      return absl::OkStatus();
+    }));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace internal

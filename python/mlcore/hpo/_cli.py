@@ -129,8 +129,21 @@ def _definition_path(name):
     return os.path.join(_home(), "hpo", f"{name}.json")
 
 
+def _is_url(storage):
+    """A server's URL (postgresql://...), not a file."""
+    return bool(storage) and "://" in storage and not storage.startswith("sqlite://")
+
+
+def _shown(storage):
+    """A store for messages: a URL's password replaced by ***."""
+    import re
+    return re.sub(r"(postgres(?:ql)?://[^:/@\s]*:)[^@\s]*@", r"\1***@", storage)
+
+
 def _db_path(storage):
-    """The SQLite file of a storage argument (None: the default store)."""
+    """The SQLite file of a storage argument (None: the default store), or a server's URL."""
+    if _is_url(storage):
+        return storage
     if storage in (None, "", "sqlite"):
         return os.path.join(_home(), "mlcore.db")
     if storage.startswith("sqlite:///"):
@@ -144,7 +157,8 @@ def _storage_arg(storage):
     if storage == "memory":
         raise SpecError("--storage memory: a study run from the command line must be stored "
                         "(give a file path or leave --storage out)")
-    return storage if storage == "sqlite" or storage.startswith("sqlite:///") else \
+    return storage if storage == "sqlite" or storage.startswith("sqlite:///") or \
+        _is_url(storage) else \
         os.path.abspath(storage)
 
 
@@ -260,7 +274,7 @@ def _run(args):
         study = _create(spec, storage, load=False, busy_timeout=args.busy_timeout)
     except (RuntimeError, ValueError) as e:
         if "already exists" in str(e):
-            print(f"mlcore hpo: study '{spec.name}' already exists in {_db_path(storage)}; "
+            print(f"mlcore hpo: study '{spec.name}' already exists in {_shown(_db_path(storage))}; "
                   f"continue it with `mlcore hpo resume {spec.name}`", file=sys.stderr)
             return 1
         if isinstance(e, RuntimeError):
@@ -295,7 +309,7 @@ def _resume(args):
     try:
         study = _create(spec, storage, load=True, busy_timeout=args.busy_timeout)
     except KeyError:
-        print(f"mlcore hpo: study '{args.name}' is not in {_db_path(storage)}", file=sys.stderr)
+        print(f"mlcore hpo: study '{args.name}' is not in {_shown(_db_path(storage))}", file=sys.stderr)
         return 1
     return _optimize(study, spec, args.n_trials, args.n_parallel, record.get("working_dir"))
 
@@ -324,18 +338,18 @@ def _list(args):
 
     rows = []
     for db in _stores(args.storage):
-        if not os.path.exists(db):  # opening a store would create it
+        if not _is_url(db) and not os.path.exists(db):  # opening would create it
             continue
         try:
             found = list_studies(db, busy_timeout=args.busy_timeout)
         except Exception as e:  # noqa: BLE001 - a broken store is reported, not raised
-            print(f"mlcore hpo: cannot read {db}: {e}", file=sys.stderr)
+            print(f"mlcore hpo: cannot read {_shown(db)}: {e}", file=sys.stderr)
             return 1
         for s in sorted(found, key=lambda s: s["name"]):
             best = "-" if s["best_value"] is None else _fmt(s["best_value"])
             direction = ",".join(s["directions"])
             resumable = "yes" if os.path.exists(_definition_path(s["name"])) else "no"
-            store = "" if db == _db_path(None) else db
+            store = "" if db == _db_path(None) else _shown(db)
             rows.append([s["name"], direction, str(s["n_trials"]), str(s["n_complete"]),
                          str(s["n_running"]), best, resumable, store])
     if not rows:
@@ -351,8 +365,8 @@ def _show(args):
 
     record = _load_definition(args.name)
     storage = args.storage or (record or {}).get("storage")
-    if not os.path.exists(_db_path(storage)):
-        print(f"mlcore hpo: no study named '{args.name}' ({_db_path(storage)} does not exist)",
+    if not _is_url(storage) and not os.path.exists(_db_path(storage)):
+        print(f"mlcore hpo: no study named '{args.name}' ({_shown(_db_path(storage))} does not exist)",
               file=sys.stderr)
         return 1
     try:
@@ -361,13 +375,13 @@ def _show(args):
         study = load_study(args.name, storage=storage, busy_timeout=args.busy_timeout,
                            recover_stale_trials=False)
     except KeyError:
-        print(f"mlcore hpo: no study named '{args.name}' in {_db_path(storage)}",
+        print(f"mlcore hpo: no study named '{args.name}' in {_shown(_db_path(storage))}",
               file=sys.stderr)
         return 1
     trials = study.trials
     directions = study.directions
     print(f"study {study.name} ({', '.join(directions)}), {len(trials)} trials, "
-          f"store {_db_path(storage)}")
+          f"store {_shown(_db_path(storage))}")
     if record:
         print(f"  defined by {record['spec_path']}")
     complete = [t for t in trials if t.state == "complete"]

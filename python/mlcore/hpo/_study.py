@@ -128,7 +128,7 @@ def _storage(name, storage):
         raise TypeError(f"storage must be None, 'memory', 'sqlite', 'sqlite:///path.db' or a "
                         f"path, not {type(storage).__name__}")
     storage = os.fspath(storage)
-    if storage in ("memory", "sqlite", ""):
+    if storage in ("memory", "sqlite", "") or storage.startswith(("postgresql://", "postgres://")):
         return storage
     # A file in a directory that does not exist is a typo far more often than a wish to create
     # directories: say so rather than make them.
@@ -358,7 +358,8 @@ def create_study(
     busy_timeout=None,
 ):
     """Creates a study. storage: None (memory when unnamed, the SQLite store when named),
-    "memory", "sqlite", "sqlite:///path.db" or a path. busy_timeout: seconds a SQLite storage
+    "memory", "sqlite", "sqlite:///path.db", a path or "postgresql://user:pass@host:port/db"
+    (a PostgreSQL server, docs/postgres.md). busy_timeout: seconds a SQLite storage
     waits for another connection's write lock before a call fails with TimeoutError (None: 30;
     raise it on a network file system or with many writer processes). sampler/pruner: a name
     (sampler None: "tpe", or "nsga2" with several directions)

@@ -1,5 +1,6 @@
-// The SQLite storage with real files and real processes: persistence, several processes on one
-// study, and kill -9 in the middle of a trial followed by resume.
+// The stored storages with real files, a real PostgreSQL server and real processes: persistence,
+// several processes on one study, and kill -9 in the middle of a trial followed by resume. The
+// StorageTest suite runs once per backend (SQLite, PostgreSQL); SqliteStorageTest is SQLite's own.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include "hpo/hpo_test_util.h"
 #include "mlcore/hpo/study.h"
 #include "mlcore/store/metadata_store.h"
+#include "store/postgres_test_util.h"
 #include "store/store_test_util.h"
 
 namespace mlcore::hpo {
@@ -17,9 +19,26 @@ namespace {
 
 using store::testing::ScratchDir;
 
-StudyOptions Named(const ScratchDir& dir, const std::string& name) {
-  return testing::StoredStudy(dir.Join("hpo.db"), name);
-}
+// The backend a StorageTest runs on: "sqlite" (a file in a scratch dir) or "postgres" (a fresh
+// database on the test cluster).
+class StorageTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "postgres") {
+      MLCORE_REQUIRE_POSTGRES();
+      url_ = store::testing::PgCluster::Get()->NewDatabase();
+    } else {
+      url_ = dir_.Join("hpo.db");
+    }
+  }
+  StudyOptions Named(const std::string& name) const { return testing::StoredStudy(url_, name); }
+
+  ScratchDir dir_;
+  std::string url_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, StorageTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
 
 StatusOr<double> Objective1(Trial& t) {
   MLCORE_ASSIGN_OR_RETURN(double x, t.SuggestFloat("x", -3, 3));
@@ -29,18 +48,17 @@ StatusOr<double> Objective1(Trial& t) {
   return x * x;
 }
 
-TEST(SqliteStorageTest, StudiesSurviveReopening) {
-  ScratchDir dir;
+TEST_P(StorageTest, StudiesSurviveReopening) {
   {
-    auto study = *Study::Create(Named(dir, "s1"));
+    auto study = *Study::Create(Named("s1"));
     OptimizeOptions o;
     o.n_trials = 12;
     ASSERT_TRUE(study->Optimize(Objective1, o).ok());
     ASSERT_TRUE(study->Enqueue({{"x", 0.5}}).ok());
   }
-  auto again = Study::Create(Named(dir, "s1"));
+  auto again = Study::Create(Named("s1"));
   EXPECT_TRUE(absl::IsAlreadyExists(again.status()));
-  StudyOptions lo = Named(dir, "s1");
+  StudyOptions lo = Named("s1");
   auto study = Study::Load(lo);
   ASSERT_TRUE(study.ok()) << study.status();
   TrialList trials = *(*study)->Trials();
@@ -63,23 +81,22 @@ TEST(SqliteStorageTest, StudiesSurviveReopening) {
   ASSERT_EQ(trials.size(), 15u);
   EXPECT_EQ(trials[12]->state, TrialState::kComplete);
   EXPECT_DOUBLE_EQ(trials[12]->value, 0.25);
-  EXPECT_TRUE(absl::IsNotFound(Study::Load(Named(dir, "nope")).status()));
-  auto storage = *OpenStorage(dir.Join("hpo.db"));
+  EXPECT_TRUE(absl::IsNotFound(Study::Load(Named("nope")).status()));
+  auto storage = *OpenStorage(url_);
   EXPECT_EQ(storage->ListStudies()->size(), 1u);
   ASSERT_TRUE(storage->DeleteStudy("s1").ok());
   EXPECT_TRUE(storage->ListStudies()->empty());
 }
 
-TEST(SqliteStorageTest, SeveralProcessesShareOneStudy) {
-  ScratchDir dir;
-  { ASSERT_TRUE(Study::Create(Named(dir, "shared")).ok()); }
+TEST_P(StorageTest, SeveralProcessesShareOneStudy) {
+  { ASSERT_TRUE(Study::Create(Named("shared")).ok()); }
   constexpr int kProcesses = 4, kTrialsEach = 15;
   std::vector<pid_t> children;
   for (int p = 0; p < kProcesses; ++p) {
     pid_t pid = ::fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
-      StudyOptions o = Named(dir, "shared");
+      StudyOptions o = Named("shared");
       o.sampler_options.seed = 100 + p;
       auto study = Study::Load(o);
       if (!study.ok()) ::_exit(2);
@@ -95,7 +112,7 @@ TEST(SqliteStorageTest, SeveralProcessesShareOneStudy) {
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   }
-  auto study = *Study::Load(Named(dir, "shared"));
+  auto study = *Study::Load(Named("shared"));
   TrialList trials = *study->Trials();
   ASSERT_EQ(trials.size(), static_cast<size_t>(kProcesses * kTrialsEach));
   std::set<int64_t> numbers;
@@ -108,13 +125,13 @@ TEST(SqliteStorageTest, SeveralProcessesShareOneStudy) {
 }
 
 // A child asks a trial, records a report and is killed with SIGKILL mid-trial.
-pid_t StartAndKill(const ScratchDir& dir) {
+pid_t StartAndKill(const StudyOptions& options) {
   int fds[2];
   EXPECT_EQ(::pipe(fds), 0);
   pid_t pid = ::fork();
   if (pid == 0) {
     ::close(fds[0]);
-    auto study = Study::Load(Named(dir, "crash"));
+    auto study = Study::Load(options);
     if (!study.ok()) ::_exit(2);
     auto t = (*study)->Ask();
     if (!t.ok()) ::_exit(3);
@@ -136,25 +153,24 @@ pid_t StartAndKill(const ScratchDir& dir) {
   return pid;
 }
 
-TEST(SqliteStorageTest, ResumesAfterKillNine) {
-  ScratchDir dir;
+TEST_P(StorageTest, ResumesAfterKillNine) {
   {
-    auto study = *Study::Create(Named(dir, "crash"));
+    auto study = *Study::Create(Named("crash"));
     OptimizeOptions o;
     o.n_trials = 3;
     ASSERT_TRUE(study->Optimize(Objective1, o).ok());
   }
-  pid_t dead = StartAndKill(dir);
+  pid_t dead = StartAndKill(Named("crash"));
   {
-    auto study = *Study::Load(Named(dir, "crash"));  // default: mark failed
+    auto study = *Study::Load(Named("crash"));  // default: mark failed
     TrialList trials = *study->Trials();
     ASSERT_EQ(trials.size(), 4u);
     EXPECT_EQ(trials[3]->state, TrialState::kFailed);
     EXPECT_NE(trials[3]->error.find(std::to_string(dead)), std::string::npos) << trials[3]->error;
     EXPECT_EQ(trials[3]->intermediate_values.size(), 1u);
   }
-  StartAndKill(dir);
-  StudyOptions requeue = Named(dir, "crash");
+  StartAndKill(Named("crash"));
+  StudyOptions requeue = Named("crash");
   requeue.requeue_stale_trials = true;
   auto study = *Study::Load(requeue);
   TrialList trials = *study->Trials();
@@ -187,9 +203,8 @@ TEST(SqliteStorageTest, CorruptStoreIsAClearError) {
 
 // Each storage skips re-reading while only it wrote (PRAGMA data_version); a write through
 // another connection must still show at the next read, whatever the interleaving.
-TEST(SqliteStorageTest, TwoConnectionsSeeEachOthersWrites) {
-  ScratchDir dir;
-  StudyOptions o = Named(dir, "shared");
+TEST_P(StorageTest, TwoConnectionsSeeEachOthersWrites) {
+  StudyOptions o = Named("shared");
   o.sampler = "random";
   auto a = *Study::Create(o);
   o.load_if_exists = true;

@@ -1,0 +1,166 @@
+// Trial reads of the PostgreSQL storage and the per-process cache of finished trials.
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "hpo/postgres_storage.h"
+#include "hpo/sqlite_storage.h"
+#include "nlohmann/json.hpp"
+
+namespace mlcore::hpo::internal {
+
+using Json = nlohmann::json;
+
+StatusOr<TrialList> PostgresStorage::GetTrials(int64_t study_id) {
+  int64_t watermark = 0;
+  {
+    std::lock_guard lock(mu_);
+    watermark = cache_[study_id].watermark;
+  }
+  // Every read sees each committed trial: the trials from the first unfinished one on are read
+  // again each time (finished ones before it never change and come from the cache).
+  MLCORE_ASSIGN_OR_RETURN(std::vector<std::shared_ptr<FrozenTrial>> tail,
+                          ReadTrials(study_id, watermark, -1));
+  std::lock_guard lock(mu_);
+  Cache& cache = cache_[study_id];
+  size_t done = 0;
+  if (cache.watermark == watermark) {
+    while (done < tail.size() && tail[done]->number == cache.watermark &&
+           IsFinished(tail[done]->state)) {
+      cache.finished.push_back(tail[done]);
+      ++cache.watermark;
+      ++done;
+    }
+  }
+  TrialList out;
+  out.reserve(watermark + tail.size());
+  out.assign(cache.finished.begin(), cache.finished.begin() + watermark + done);
+  out.insert(out.end(), tail.begin() + done, tail.end());
+  return out;
+}
+
+StatusOr<FrozenTrial> PostgresStorage::GetTrial(int64_t trial_id) {
+  MLCORE_ASSIGN_OR_RETURN(std::vector<std::shared_ptr<FrozenTrial>> rows,
+                          ReadTrials(-1, -1, trial_id));
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("no trial with id ", trial_id));
+  return *rows[0];
+}
+
+StatusOr<Distribution> PostgresStorage::ParseDistribution(const std::string& json) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = distribution_cache_.find(json);
+    if (it != distribution_cache_.end()) return it->second;
+  }
+  StatusOr<Distribution> d = Distribution::FromJson(json);
+  if (!d.ok()) {
+    return absl::DataLossError(absl::StrCat("stored distribution in ", description(),
+                                            " is not valid: ", d.status().message()));
+  }
+  std::lock_guard lock(mu_);
+  distribution_cache_.emplace(json, *d);
+  return *d;
+}
+
+const std::string& PostgresStorage::DistributionJson(const Distribution& d) {
+  for (const auto& [dist, json] : json_cache_) {
+    if (dist == d) return json;
+  }
+  if (json_cache_.size() >= 64) json_cache_.erase(json_cache_.begin());
+  json_cache_.emplace_back(d, d.ToJson());
+  return json_cache_.back().second;
+}
+
+StatusOr<std::vector<std::shared_ptr<FrozenTrial>>> PostgresStorage::ReadTrials(int64_t study_id,
+                                                                                int64_t from,
+                                                                                int64_t trial_id) {
+  // The filter over hpo_trials t, with its two parameters.
+  const bool by_id = trial_id >= 0;
+  const char* where = by_id ? "t.trial_id = $1" : "t.study_id = $1 AND t.number >= $2";
+  std::vector<Value> args =
+      by_id ? std::vector<Value>{trial_id} : std::vector<Value>{study_id, from};
+  std::vector<std::shared_ptr<FrozenTrial>> out;
+  std::map<int64_t, FrozenTrial*> index;
+  // One statement, so one round trip and one snapshot: a trial read as finished comes with every
+  // report its finishing statement wrote. Rows of kind 0 are trials (in number order), 1 params,
+  // 2 reports, 3 user attributes.
+  MLCORE_ASSIGN_OR_RETURN(
+      std::vector<Row> all,
+      store_->Query(
+          absl::StrCat(
+              "SELECT 0 AS k, t.trial_id, t.number, t.state, t.value, t.error, t.started_at, "
+              "t.finished_at, t.objective_values FROM hpo_trials t WHERE ",
+              where,
+              " UNION ALL SELECT 1, p.trial_id, NULL::bigint, p.name, p.value, p.distribution, "
+              "NULL::float8, NULL::float8, p.fixed FROM hpo_trial_params p JOIN hpo_trials t "
+              "ON t.trial_id = p.trial_id WHERE ",
+              where,
+              " UNION ALL SELECT 2, v.trial_id, v.step, NULL::text, v.value, NULL::text, "
+              "NULL::float8, NULL::float8, NULL::text FROM hpo_trial_values v JOIN hpo_trials t "
+              "ON t.trial_id = v.trial_id WHERE ",
+              where,
+              " UNION ALL SELECT 3, a.trial_id, NULL::bigint, a.key, NULL::float8, a.value, "
+              "NULL::float8, NULL::float8, NULL::text FROM hpo_trial_user_attrs a JOIN "
+              "hpo_trials t ON t.trial_id = a.trial_id WHERE ",
+              where, " ORDER BY 1, 3"),
+          args));
+  std::vector<Row> rows, params, values, attrs;
+  for (Row& r : all) {
+    const int64_t kind = AsInt(r[0]);
+    r.erase(r.begin());
+    if (kind == 0) {
+      rows.push_back(std::move(r));
+    } else if (kind == 1) {  // trial_id, -, name, value, distribution, -, -, fixed
+      params.push_back({r[0], r[2], r[3], r[4], r[7]});
+    } else if (kind == 2) {  // trial_id, step, -, value
+      values.push_back({r[0], r[1], r[3]});
+    } else {  // trial_id, -, key, -, value
+      attrs.push_back({r[0], r[2], r[4]});
+    }
+  }
+  for (const Row& r : rows) {
+    auto t = std::make_shared<FrozenTrial>();
+    t->id = AsInt(r[0]);
+    t->number = AsInt(r[1]);
+    MLCORE_ASSIGN_OR_RETURN(t->state, ParseTrialState(AsText(r[2])));
+    t->has_value = !std::holds_alternative<std::monostate>(r[3]);
+    t->value = AsDouble(r[3]);
+    t->error = AsText(r[4]);
+    t->started = FromSeconds(r[5]);
+    t->finished = FromSeconds(r[6]);
+    if (std::holds_alternative<std::string>(r[7])) {
+      Json j = Json::parse(AsText(r[7]), nullptr, false);
+      if (!j.is_array()) {
+        return absl::DataLossError(absl::StrCat("trial ", t->number, " in ", description(),
+                                                ": stored values are not valid"));
+      }
+      for (const Json& v : j) t->values.push_back(v.is_number() ? v.get<double>() : NAN);
+    } else if (t->has_value) {
+      t->values = {t->value};
+    }
+    index[t->id] = t.get();
+    out.push_back(std::move(t));
+  }
+  for (const Row& r : params) {
+    auto it = index.find(AsInt(r[0]));
+    if (it == index.end()) continue;
+    std::string name = AsText(r[1]);
+    if (std::holds_alternative<std::string>(r[3])) {
+      MLCORE_ASSIGN_OR_RETURN(Distribution d, ParseDistribution(AsText(r[3])));
+      it->second->params[name] = d.ToExternal(AsDouble(r[2]));
+      it->second->distributions.insert_or_assign(name, std::move(d));
+    } else {
+      MLCORE_ASSIGN_OR_RETURN(it->second->params[name], FixedFromJson(AsText(r[4])));
+    }
+  }
+  for (const Row& r : values) {
+    auto it = index.find(AsInt(r[0]));
+    if (it != index.end()) it->second->intermediate_values[AsInt(r[1])] = AsDouble(r[2]);
+  }
+  for (const Row& r : attrs) {
+    auto it = index.find(AsInt(r[0]));
+    if (it != index.end()) it->second->user_attrs[AsText(r[1])] = AsText(r[2]);
+  }
+  return out;
+}
+
+}  // namespace mlcore::hpo::internal
