@@ -14,8 +14,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -64,7 +66,21 @@ class PostgresStorage : public Storage {
   struct Cache {
     int64_t watermark = 0;  // every trial numbered below it is finished and in `finished`
     std::vector<std::shared_ptr<const FrozenTrial>> finished;
+    // Whether the study's trials were ever read (its sampler reads them): then a trial start
+    // reads the tail in its own statement, for the GetTrials that follows it.
+    bool read = false;
+    // Valid for the next GetTrials of the thread that started the trial, within
+    // kPrefetchLifetime and with no write of this storage in between (Study::Ask reads the
+    // trials for its sampler right after the start).
+    std::optional<std::vector<std::shared_ptr<FrozenTrial>>> prefetched;
+    int64_t prefetched_from = -1;
+    std::thread::id prefetched_by;
+    absl::Time prefetched_at;
   };
+  static constexpr absl::Duration kPrefetchLifetime = absl::Milliseconds(100);
+
+  // After a write of this storage: no prefetched tail is current any more.
+  void DropPrefetched();
 
   StatusOr<StudyRecord> ToStudy(const Row& r);
   StatusOr<Distribution> ParseDistribution(const std::string& json);
@@ -74,6 +90,8 @@ class PostgresStorage : public Storage {
   // their params, reports and user attributes.
   StatusOr<std::vector<std::shared_ptr<FrozenTrial>>> ReadTrials(int64_t study_id, int64_t from,
                                                                  int64_t trial_id);
+  // Trials from rows of TrialsSql (kind first; trials in number order before the rest).
+  StatusOr<std::vector<std::shared_ptr<FrozenTrial>>> ToTrials(std::vector<Row>& rows);
 
   // Inside a transaction: inserts `t` with the study's next number and its params and reports.
   Status InsertTrial(store::PostgresSession& s, int64_t study_id, FrozenTrial& t);
@@ -101,6 +119,10 @@ class PostgresStorage : public Storage {
   bool stopping_ = false;
   std::thread heartbeat_;
 };
+
+// The trials matching `where` (over hpo_trials t) with their params, reports and attributes,
+// as one UNION ALL of rows (kind, trial_id, ...), without ORDER BY.
+std::string TrialsSql(std::string_view where);
 
 // "{1,2,3}" and "{0.5,NULL}": arrays as PostgreSQL's text form, for unnest($n::bigint[]).
 std::string IntArray(const std::vector<int64_t>& v);

@@ -1,5 +1,7 @@
 // Trial writes of the PostgreSQL storage, and the recovery of stale trials.
 #include <cmath>
+#include <cstdint>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -16,7 +18,7 @@ namespace {
 // same one) or, when none waits, numbers a new running trial from the study's counter row. The
 // counter is updated in the same statement as the insert, so a number is used exactly when its
 // trial exists: contiguous and unique with any number of writers.
-constexpr char kStartTrial[] =
+constexpr char kStartCtes[] =
     "WITH w AS ("
     "  UPDATE hpo_trials SET state = 'running', owner = $2, started_at = $3, heartbeat_at = now()"
     "  WHERE state = 'waiting' AND trial_id = (SELECT trial_id FROM hpo_trials"
@@ -30,8 +32,14 @@ constexpr char kStartTrial[] =
     " i AS ("
     "  INSERT INTO hpo_trials(study_id, number, state, owner, started_at, heartbeat_at)"
     "  SELECT $1, number, 'running', $2, $3, now() FROM n"
-    "  RETURNING trial_id, number)"
-    " SELECT trial_id, number, 1 FROM w UNION ALL SELECT trial_id, number, 0 FROM i";
+    "  RETURNING trial_id, number)";
+
+// The started trial as a row of kind -1 (trial_id, number, 1.0 when it was waiting), in the
+// shape of TrialsSql's rows.
+constexpr char kStarted[] =
+    " SELECT -1 AS k, trial_id, number, NULL::text, 1::float8, NULL::text, NULL::float8,"
+    " NULL::float8, NULL::text FROM w UNION ALL SELECT -1, trial_id, number, NULL::text,"
+    " 0::float8, NULL::text, NULL::float8, NULL::float8, NULL::text FROM i";
 
 constexpr char kReports[] =
     "INSERT INTO hpo_trial_values(trial_id, step, value) "
@@ -58,17 +66,49 @@ void AddReports(FrozenTrial& t, const std::vector<std::pair<int64_t, double>>& r
 StatusOr<FrozenTrial> PostgresStorage::StartTrial(int64_t study_id) {
   FailExpiredTrials(study_id);
   const double started = Seconds(absl::Now());
-  MLCORE_ASSIGN_OR_RETURN(std::vector<Row> rows,
-                          store_->Query(kStartTrial, {study_id, owner_, started}));
-  if (rows.empty()) return absl::NotFoundError(absl::StrCat("no study with id ", study_id));
-  const int64_t trial_id = AsInt(rows[0][0]);
+  int64_t watermark = -1;
+  {
+    std::lock_guard lock(mu_);
+    Cache& cache = cache_[study_id];
+    if (cache.read) watermark = cache.watermark;
+  }
+  // A study whose sampler reads its trials gets them in the same round trip: the start and the
+  // trials from the first unfinished one on, in one statement (one snapshot, taken as the trial
+  // starts).
+  std::vector<Row> rows;
+  if (watermark >= 0) {
+    static const std::string* const kWithTail = new std::string(absl::StrCat(
+        kStartCtes, kStarted, " UNION ALL ",
+        TrialsSql("t.study_id = $1 AND t.number BETWEEN $4 AND $5"), " ORDER BY 1, 3"));
+    MLCORE_ASSIGN_OR_RETURN(
+        rows, store_->Query(*kWithTail, {study_id, owner_, started, watermark, INT64_MAX}));
+  } else {
+    static const std::string* const kAlone = new std::string(absl::StrCat(kStartCtes, kStarted));
+    MLCORE_ASSIGN_OR_RETURN(rows, store_->Query(*kAlone, {study_id, owner_, started}));
+  }
+  if (rows.empty() || AsInt(rows[0][0]) != -1) {
+    return absl::NotFoundError(absl::StrCat("no study with id ", study_id));
+  }
+  const int64_t trial_id = AsInt(rows[0][1]);
+  const bool was_waiting = AsDouble(rows[0][4]) == 1.0;
   Running(trial_id, true);
-  if (AsInt(rows[0][2]) == 1) return GetTrial(trial_id);  // a waiting trial: its params
   FrozenTrial t;
   t.id = trial_id;
-  t.number = AsInt(rows[0][1]);
+  t.number = AsInt(rows[0][2]);
   t.state = TrialState::kRunning;
   t.started = FromSeconds(started);
+  if (watermark >= 0 && !was_waiting) {
+    rows.erase(rows.begin());
+    MLCORE_ASSIGN_OR_RETURN(std::vector<std::shared_ptr<FrozenTrial>> tail, ToTrials(rows));
+    tail.push_back(std::make_shared<FrozenTrial>(t));  // inserted after the snapshot
+    std::lock_guard lock(mu_);
+    Cache& cache = cache_[study_id];
+    cache.prefetched = std::move(tail);
+    cache.prefetched_from = watermark;
+    cache.prefetched_by = std::this_thread::get_id();
+    cache.prefetched_at = absl::Now();
+  }
+  if (was_waiting) return GetTrial(trial_id);  // its enqueued params
   return t;
 }
 
@@ -87,6 +127,7 @@ StatusOr<std::optional<FrozenTrial>> PostgresStorage::PopWaitingTrial(int64_t st
 }
 
 StatusOr<FrozenTrial> PostgresStorage::CreateTrial(int64_t study_id, const FrozenTrial& trial) {
+  DropPrefetched();
   FrozenTrial t;
   MLCORE_RETURN_IF_ERROR(store_->Transaction([&](store::PostgresSession& s) -> Status {
     t = trial;  // a rerun of the transaction starts from the caller's trial again
@@ -146,6 +187,7 @@ Status PostgresStorage::InsertTrial(store::PostgresSession& s, int64_t study_id,
 
 Status PostgresStorage::SetParam(int64_t trial_id, const std::string& name,
                                  const Distribution& distribution, double internal_value) {
+  DropPrefetched();
   std::string json;
   {
     std::lock_guard lock(mu_);
@@ -166,6 +208,7 @@ Status PostgresStorage::ReportIntermediate(int64_t trial_id, int64_t step, doubl
 
 Status PostgresStorage::ReportIntermediates(int64_t trial_id,
                                             const std::vector<std::pair<int64_t, double>>& values) {
+  DropPrefetched();
   if (values.empty()) return absl::OkStatus();
   auto [steps, vs] = ReportArrays(values);
   return store_->Query(kReports, {trial_id, steps, vs}).status();
@@ -174,6 +217,7 @@ Status PostgresStorage::ReportIntermediates(int64_t trial_id,
 Status PostgresStorage::FinishTrial(int64_t trial_id, TrialState state,
                                     const std::vector<double>& values, const std::string& error,
                                     const std::vector<std::pair<int64_t, double>>& reports) {
+  DropPrefetched();
   const double finished = Seconds(absl::Now());
   auto [steps, vs] = ReportArrays(reports);
   // One statement: the reports are written only when the trial was running, and a rerun after a
@@ -206,6 +250,7 @@ Status PostgresStorage::FinishTrial(int64_t trial_id, TrialState state,
 
 Status PostgresStorage::SetTrialUserAttr(int64_t trial_id, const std::string& key,
                                          const std::string& json_value) {
+  DropPrefetched();
   if (!nlohmann::json::accept(json_value)) {
     return absl::InvalidArgumentError(
         absl::StrCat("user attr '", key, "' is not a JSON value: ", json_value));
