@@ -3,7 +3,8 @@
 1. 4 processes optimizing one study (random sampler, 2 parameters, 10 reports per trial) on the
    same local PostgreSQL: trials per second, mlcore vs Optuna's RDBStorage with psycopg
    (postgresql+psycopg://), each on a fresh database of the same server.
-2. TPE ask (ask + 2 suggestions + tell) with 1,000 finished trials: PostgreSQL vs SQLite.
+2. TPE ask (ask + 2 suggestions + tell) with 1,000 finished trials: PostgreSQL (over TCP and
+   over the Unix socket) vs SQLite.
 
 The server is a throwaway cluster (scripts/pg-test-cluster.sh) unless --url names one.
 
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from urllib.parse import quote
 
 import mlcore.hpo as hpo
 
@@ -98,14 +100,21 @@ def bench_throughput(ctx, args):
 
 def bench_tpe_ask(ctx, args):
     def fill(storage):
-        study = hpo.create_study("tpe", storage=storage, sampler="random", seed=0)
-        study.optimize(_objective, n_trials=args.finished)
+        try:
+            study = hpo.create_study("tpe", storage=storage, sampler="random", seed=0)
+            study.optimize(_objective, n_trials=args.finished)
+        except ValueError:  # the socket run reuses the TCP run's study
+            pass
         return hpo.load_study("tpe", storage=storage, sampler="tpe", seed=0)
 
     results = {}
     tmp = tempfile.mkdtemp(prefix="bench_pg_sqlite_")
-    for label, storage in (("postgresql", new_database(ctx, "bench_tpe")),
-                           ("sqlite", os.path.join(tmp, "tpe.db"))):
+    tcp = new_database(ctx, "bench_tpe")
+    backends = [("postgresql", tcp)]
+    if ctx.get("socket_dir"):  # the same database through the Unix socket: no TCP stack
+        backends.append(("pg (socket)", tcp.replace("127.0.0.1", quote(ctx["socket_dir"], safe=""))))
+    backends.append(("sqlite", os.path.join(tmp, "tpe.db")))
+    for label, storage in backends:
         study = fill(storage)
         times = []
         for _ in range(args.asks):
@@ -116,9 +125,11 @@ def bench_tpe_ask(ctx, args):
             study.tell(trial, 1.0)
             times.append(time.perf_counter() - t0)
         results[label] = statistics.median(times) * 1e3
-        print(f"TPE ask+tell with {args.finished} finished trials on {label:10s}: "
+        print(f"TPE ask+tell with {args.finished} finished trials on {label:11s}: "
               f"{results[label]:7.2f} ms (median of {args.asks})")
-    print(f"  postgresql/sqlite = {results['postgresql'] / results['sqlite']:.2f}x")
+    for label in results:
+        if label != "sqlite":
+            print(f"  {label}/sqlite = {results[label] / results['sqlite']:.2f}x")
 
 
 def main():
@@ -141,6 +152,7 @@ def main():
         started = subprocess.run(["bash", SCRIPT, "start", cluster], capture_output=True,
                                  text=True, check=True)
         ctx["url"] = started.stdout.strip()
+        ctx["socket_dir"] = cluster
     print(f"machine: {os.cpu_count()} cores; PostgreSQL on 127.0.0.1 (TCP, scram-sha-256)")
     try:
         bench_throughput(ctx, args)
