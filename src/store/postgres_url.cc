@@ -56,6 +56,41 @@ size_t UserInfoEnd(std::string_view url, size_t authority) {
   return at == std::string_view::npos ? std::string_view::npos : authority + at;
 }
 
+// The query part "k=v&k2=v2": libpq's host/port/user/password/dbname keywords fill `out`'s
+// fields, the rest go to out.params.
+template <typename Bad>
+Status ParseParameters(std::string_view query, PostgresUrl& out, const Bad& bad) {
+  for (const std::string& pair_text :
+       std::vector<std::string>(absl::StrSplit(std::string(query), '&'))) {
+    std::string_view pair = pair_text;
+    if (pair.empty()) continue;
+    size_t eq = pair.find('=');
+    std::string key, value;
+    if (!Unescape(pair.substr(0, eq), true, &key) ||
+        (eq != std::string_view::npos && !Unescape(pair.substr(eq + 1), true, &value))) {
+      return bad("bad %-escape in a parameter");
+    }
+    if (key.empty()) return bad("a parameter has no name");
+    // libpq's "host=/path" form for a socket folder.
+    if (key == "host") {
+      out.host = value;
+    } else if (key == "port") {
+      if (!absl::SimpleAtoi(value, &out.port) || out.port <= 0 || out.port > 65535) {
+        return bad(absl::StrCat("port '", value, "' is not a number from 1 to 65535"));
+      }
+    } else if (key == "user") {
+      out.user = value;
+    } else if (key == "password") {
+      out.password = value;
+    } else if (key == "dbname") {
+      out.database = value;
+    } else {
+      out.params[key] = value;
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 bool IsPostgresUrl(std::string_view url) { return SchemeLength(url) > 0; }
@@ -164,34 +199,7 @@ StatusOr<PostgresUrl> ParsePostgresUrl(std::string_view url) {
   if (path.find('/') != std::string_view::npos) return bad("the database name may not hold '/'");
   if (!Unescape(path, false, &out.database)) return bad("bad %-escape in the database name");
   if (question != std::string_view::npos) {
-    for (const std::string& pair_text :
-         std::vector<std::string>(absl::StrSplit(std::string(rest.substr(question + 1)), '&'))) {
-      std::string_view pair = pair_text;
-      if (pair.empty()) continue;
-      size_t eq = pair.find('=');
-      std::string key, value;
-      if (!Unescape(pair.substr(0, eq), true, &key) ||
-          (eq != std::string_view::npos && !Unescape(pair.substr(eq + 1), true, &value))) {
-        return bad("bad %-escape in a parameter");
-      }
-      if (key.empty()) return bad("a parameter has no name");
-      // libpq's "host=/path" form for a socket folder.
-      if (key == "host") {
-        out.host = value;
-      } else if (key == "port") {
-        if (!absl::SimpleAtoi(value, &out.port) || out.port <= 0 || out.port > 65535) {
-          return bad(absl::StrCat("port '", value, "' is not a number from 1 to 65535"));
-        }
-      } else if (key == "user") {
-        out.user = value;
-      } else if (key == "password") {
-        out.password = value;
-      } else if (key == "dbname") {
-        out.database = value;
-      } else {
-        out.params[key] = value;
-      }
-    }
+    MLCORE_RETURN_IF_ERROR(ParseParameters(rest.substr(question + 1), out, bad));
   }
   return out;
 }
