@@ -108,7 +108,8 @@ def bench_tpe_ask(ctx, args):
         return hpo.load_study("tpe", storage=storage, sampler="tpe", seed=0)
 
     results = {}
-    tmp = tempfile.mkdtemp(prefix="bench_pg_sqlite_")
+    tmp_dir = tempfile.TemporaryDirectory(prefix="bench_pg_sqlite_")
+    tmp = tmp_dir.name
     tcp = new_database(ctx, "bench_tpe")
     backends = [("postgresql", tcp)]
     if ctx.get("socket_dir"):  # the same database through the Unix socket: no TCP stack
