@@ -11,6 +11,7 @@
 #include "bindings.h"
 #include "convert.h"
 #include "mlcore/dist/data_parallel.h"
+#include "mlcore/dist/sync_batch_norm.h"
 #include "mlcore/nn/graph_model.h"
 #include "mlcore/nn/sequential.h"
 
@@ -66,19 +67,21 @@ void BindDataParallel(py::module_& m) {
   py::class_<DataParallel, nn::FitStrategy, std::shared_ptr<DataParallel>> c(
       m, "DataParallel", "Data-parallel training over a communicator (see dist/data_parallel.h).");
   c.def(py::init([](dist::Communicator& comm, int64_t first_bucket_bytes, int64_t bucket_bytes,
-                    std::optional<double> timeout, bool drop_last) {
+                    std::optional<double> timeout, bool drop_last, bool sync_batchnorm) {
           dist::DataParallelOptions o;
           o.first_bucket_bytes = first_bucket_bytes;
           o.bucket_bytes = bucket_bytes;
           if (timeout) o.timeout = absl::Seconds(*timeout);
           o.drop_last = drop_last;
+          o.sync_batchnorm = sync_batchnorm;
           // The Python Communicator owns it; keep_alive below holds that object as long as this.
           std::shared_ptr<dist::Communicator> borrowed(&comm, [](dist::Communicator*) {});
           return Unwrap(DataParallel::Create(std::move(borrowed), o));
         }),
         arg("comm"), arg("first_bucket_bytes") = dist::DataParallelOptions().first_bucket_bytes,
         arg("bucket_bytes") = dist::DataParallelOptions().bucket_bytes, arg("timeout") = py::none(),
-        arg("drop_last") = dist::DataParallelOptions().drop_last, py::keep_alive<1, 2>())
+        arg("drop_last") = dist::DataParallelOptions().drop_last,
+        arg("sync_batchnorm") = dist::DataParallelOptions().sync_batchnorm, py::keep_alive<1, 2>())
       .def_property_readonly("rank", &DataParallel::rank)
       .def_property_readonly("world_size", &DataParallel::world_size)
       .def_property("sync", &DataParallel::sync, &DataParallel::set_sync)
@@ -91,6 +94,12 @@ void BindDataParallel(py::module_& m) {
           arg("directory"));
   BindModelCalls<nn::Sequential>(c);
   BindModelCalls<nn::GraphModel>(c);
+  m.def(
+      "convert_sync_batchnorm",
+      [](const std::vector<std::shared_ptr<nn::Layer>>& layers) {
+        return Unwrap(dist::ConvertSyncBatchNorm(layers));
+      },
+      arg("layers"));
 }
 
 // After dist.cc's binders (Communicator) and dist_train.cc's.

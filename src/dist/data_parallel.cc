@@ -9,6 +9,7 @@
 
 #include "dist/reducer.h"
 #include "mlcore/dist/sampler.h"
+#include "mlcore/dist/sync_batch_norm.h"
 #include "mlcore/nn/callback.h"
 
 namespace mlcore::dist {
@@ -166,6 +167,11 @@ Status DataParallel::Prepare(nn::Model& model) {
     MLCORE_RETURN_IF_ERROR(comm_->Broadcast(p->value, 0, options_.timeout));
   for (Parameter* p : model.buffers()) {
     MLCORE_RETURN_IF_ERROR(comm_->Broadcast(p->value, 0, options_.timeout));
+  }
+  for (nn::Layer* layer : model.AllLayers()) {
+    if (!IsSyncBatchNorm(*layer)) continue;
+    MLCORE_RETURN_IF_ERROR(SetSyncBatchNormGroup(
+        *layer, options_.sync_batchnorm ? comm_ : nullptr, options_.timeout));
   }
   internal::ReducerOptions ro;
   ro.first_bucket_bytes = options_.first_bucket_bytes;

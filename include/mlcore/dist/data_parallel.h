@@ -38,6 +38,9 @@ struct DataParallelOptions {
   absl::Duration timeout = kUseDefaultTimeout;
   // Shard in-memory data in Fit: drop the last samples instead of padding with the first ones.
   bool drop_last = false;
+  // Prepare connects every SyncBatchNorm layer of the model (sync_batch_norm.h) to the group, so
+  // it normalises with the whole group's batch statistics. False leaves them per rank.
+  bool sync_batchnorm = true;
 };
 
 class DataParallel : public nn::FitStrategy {

@@ -32,3 +32,4 @@ from .data_parallel import DataParallel, init_from_env  # noqa: F401
 from .env import read_env  # noqa: F401
 from .launcher import launch  # noqa: F401
 from .sampler import DistributedSampler, shard, shard_arrays  # noqa: F401
+from .sync_batch_norm import SyncBatchNorm1d, SyncBatchNorm2d, convert_sync_batchnorm  # noqa: F401

@@ -48,15 +48,17 @@ class DataParallel:
     first_bucket_mb, bucket_mb: gradient bucket sizes (the first small so its allreduce starts
     early in the backward pass). drop_last: shard fit's arrays by dropping the last samples
     instead of padding with the first ones. timeout: seconds per collective (None: the
-    communicator's)."""
+    communicator's). sync_batchnorm: connect the model's SyncBatchNorm layers to the group so
+    they normalise with the whole group's batch statistics (False: per rank)."""
 
     def __init__(self, comm=None, first_bucket_mb=1.0, bucket_mb=25.0, timeout=None,
-                 drop_last=False):
+                 drop_last=False, sync_batchnorm=True):
         if comm is None:
             comm = default_group() if is_initialized() else init_from_env()
         self.comm = comm
         self._core = _mlcore.dist.DataParallel(comm._c, int(first_bucket_mb * MiB),
-                                               int(bucket_mb * MiB), timeout, bool(drop_last))
+                                               int(bucket_mb * MiB), timeout, bool(drop_last),
+                                               bool(sync_batchnorm))
 
     rank = property(lambda self: self._core.rank)
     world_size = property(lambda self: self._core.world_size)
