@@ -170,8 +170,8 @@ Status DataParallel::Prepare(nn::Model& model) {
   }
   for (nn::Layer* layer : model.AllLayers()) {
     if (!IsSyncBatchNorm(*layer)) continue;
-    MLCORE_RETURN_IF_ERROR(SetSyncBatchNormGroup(
-        *layer, options_.sync_batchnorm ? comm_ : nullptr, options_.timeout));
+    MLCORE_RETURN_IF_ERROR(
+        SetSyncBatchNormGroup(*layer, options_.sync_batchnorm ? comm_ : nullptr, options_.timeout));
   }
   internal::ReducerOptions ro;
   ro.first_bucket_bytes = options_.first_bucket_bytes;

@@ -16,9 +16,7 @@ class SyncBatchNormLayer : public nn::Layer {
  public:
   SyncBatchNormLayer(bool spatial, nn::BatchNormOptions options)
       : spatial_(spatial), options_(options) {}
-  std::string type() const override {
-    return spatial_ ? "sync_batch_norm2d" : "sync_batch_norm1d";
-  }
+  std::string type() const override { return spatial_ ? "sync_batch_norm2d" : "sync_batch_norm1d"; }
   nn::LayerConfig config() const override {
     return {{"momentum", options_.momentum}, {"eps", options_.eps}};
   }

@@ -104,8 +104,7 @@ TEST(SyncBatchNormTest, TwoRanksMatchOneBatchNormOnTheConcatenatedBatch) {
   const int64_t row = 3 * 4 * 5;
   for (int r = 0; r < 2; ++r) {
     const int64_t offset = r == 0 ? 0 : split * row;
-    ExpectNear(got[r].y.data<float>(), want.y.data<float>() + offset, got[r].y.numel(), 1e-4f,
-               "y");
+    ExpectNear(got[r].y.data<float>(), want.y.data<float>() + offset, got[r].y.numel(), 1e-4f, "y");
     ExpectNear(got[r].dx.data<float>(), want.dx.data<float>() + offset, got[r].dx.numel(), 1e-4f,
                "dx");
     ExpectNear(got[r].running_mean.data<float>(), want.running_mean.data<float>(), 3, 1e-4f,
