@@ -111,11 +111,25 @@ void BindLaunch(py::module_& m) {
           "stop_grace", [](const LaunchOptions& o) { return absl::ToDoubleSeconds(o.stop_grace); },
           [](LaunchOptions& o, double s) { o.stop_grace = absl::Seconds(s); })
       .def_readwrite("threads_per_worker", &LaunchOptions::threads_per_worker)
-      .def_readwrite("env", &LaunchOptions::env);
+      .def_readwrite("env", &LaunchOptions::env)
+      .def_readwrite("min_nodes", &LaunchOptions::min_nodes)
+      .def_readwrite("rdzv_endpoint", &LaunchOptions::rdzv_endpoint)
+      .def_readwrite("rdzv_id", &LaunchOptions::rdzv_id)
+      .def_readwrite("local_addr", &LaunchOptions::local_addr)
+      .def_property(
+          "rdzv_last_call",
+          [](const LaunchOptions& o) { return absl::ToDoubleSeconds(o.rdzv_last_call); },
+          [](LaunchOptions& o, double s) { o.rdzv_last_call = absl::Seconds(s); })
+      .def_property(
+          "rdzv_timeout",
+          [](const LaunchOptions& o) { return absl::ToDoubleSeconds(o.rdzv_timeout); },
+          [](LaunchOptions& o, double s) { o.rdzv_timeout = absl::Seconds(s); });
   py::class_<LaunchResult>(m, "LaunchResult")
       .def_readonly("ok", &LaunchResult::ok)
       .def_readonly("cancelled", &LaunchResult::cancelled)
       .def_readonly("restarts", &LaunchResult::restarts)
+      .def_readonly("rounds", &LaunchResult::rounds)
+      .def_readonly("world_size", &LaunchResult::world_size)
       .def_readonly("master_port", &LaunchResult::master_port)
       .def_readonly("failed_rank", &LaunchResult::failed_rank)
       .def_property_readonly("exit_code", &LaunchResult::ExitCode)

@@ -16,10 +16,11 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "dist/launch_group.h"
 #include "mlcore/dist/env.h"
 
 namespace mlcore::dist {
-namespace {
+namespace internal {
 
 // A free TCP port on this host: bound to port 0 and released, so the workers' store can take
 // it. Another process may grab it in between; the store then fails to listen and the group
@@ -57,12 +58,17 @@ Status CheckOptions(const LaunchOptions& o) {
     return absl::InvalidArgumentError("launch: master_port " + std::to_string(o.master_port) +
                                       " is not a port number");
   }
-  if (o.nnodes > 1 && o.master_port == 0) {
+  if (o.nnodes > 1 && o.master_port == 0 && o.rdzv_endpoint.empty()) {
     return absl::InvalidArgumentError(
-        "launch: several nodes must agree on the master port; give master_port");
+        "launch: several nodes must agree on the master port; give master_port (or, elastic, "
+        "rdzv_endpoint)");
   }
   if (o.master_addr.empty()) return absl::InvalidArgumentError("launch: master_addr is empty");
   if (o.max_restarts < 0) return absl::InvalidArgumentError("launch: max_restarts must be >= 0");
+  if (o.min_nodes < 0 || o.min_nodes > o.nnodes) {
+    return absl::InvalidArgumentError("launch: min_nodes " + std::to_string(o.min_nodes) +
+                                      " is outside [1, nnodes=" + std::to_string(o.nnodes) + "]");
+  }
   return absl::OkStatus();
 }
 
@@ -84,14 +90,6 @@ void Note(const std::string& line) {
   std::fprintf(stderr, "mlcore launch: %s\n", line.c_str());
   std::fflush(stderr);
 }
-
-// One start of the local workers.
-struct Attempt {
-  std::optional<Status> start_error;
-  int failed_rank = -1;
-  SubprocessResult failure;
-  bool cancelled = false;
-};
 
 // The group's shared state: set by worker threads, watched by the caller.
 struct Group {
@@ -162,7 +160,13 @@ Attempt RunGroup(const LaunchOptions& o, int port, int restart) {
   return std::move(g.attempt);
 }
 
-}  // namespace
+}  // namespace internal
+
+using internal::Attempt;
+using internal::CheckOptions;
+using internal::Note;
+using internal::PickFreePort;
+using internal::RunGroup;
 
 std::map<std::string, std::string> WorkerEnv(const LaunchOptions& o, int local_rank,
                                              int master_port, int restart_count) {
@@ -218,7 +222,11 @@ int LaunchResult::ExitCode() const {
 
 StatusOr<LaunchResult> Launch(const LaunchOptions& options) {
   MLCORE_RETURN_IF_ERROR(CheckOptions(options));
+  if (options.min_nodes > 0 && options.min_nodes < options.nnodes) {
+    return internal::ElasticLaunch(options);
+  }
   LaunchResult result;
+  result.world_size = options.nnodes * options.nproc_per_node;
   for (int restart = 0;; ++restart) {
     int port = options.master_port;
     if (port == 0) {

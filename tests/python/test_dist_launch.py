@@ -101,8 +101,10 @@ def test_pytorchjob_variables_are_the_defaults(tmp_path):
                                      "PET_NODE_RANK": "0", "PET_MAX_RESTARTS": "0"})
     assert out.returncode == 0, out.stderr
     assert len(out.stdout.splitlines()) == 2
-    bad = _launch(tmp_path, "print(1)\n", "--nnodes", "1:3")
-    assert bad.returncode == 2 and "fixed size" in bad.stderr
+    bad = _launch(tmp_path, "print(1)\n", "--nnodes", "1:3")  # elastic, but where to meet?
+    assert bad.returncode == 2 and "rdzv_endpoint" in bad.stderr
+    bad = _launch(tmp_path, "print(1)\n", "--nnodes", "3:1")
+    assert bad.returncode == 2 and "MIN <= MAX" in bad.stderr
 
 
 @pytest.mark.parametrize("args, message", [(["--nproc-per-node", "0"], "nproc_per_node"),

@@ -9,6 +9,16 @@
 // Several nodes: run one launcher per node with the same nnodes, master address and port and
 // its own node_rank. Each launcher restarts only its own workers; the other nodes' workers see
 // their collectives time out, fail and are restarted by their own launchers.
+//
+// Elastic (min_nodes < nnodes, torchrun's --nnodes MIN:MAX): the launchers meet in rounds at a
+// rendezvous store (rdzv_endpoint, hosted by the launcher on that host); a round closes when
+// nnodes launchers joined, or min_nodes did and rdzv_last_call passed with no more, and its
+// members get node ranks in join order and a world size of members x nproc_per_node. When a
+// node's workers fail, or a launcher arrives after the round closed, the round number goes up:
+// every launcher stops its workers and joins the next round, so a node that left is dropped and
+// one that came is taken in, and the workers start again (from their last checkpoint) with the
+// new ranks and world size. Only failures count against max_restarts. The store lives in the
+// launcher at the endpoint: that node leaving ends the job (as with torchrun's c10d backend).
 #pragma once
 
 #include <atomic>
@@ -52,12 +62,30 @@ struct LaunchOptions {
   std::function<void(int rank, std::string_view line, bool is_stderr)> on_line;
   // Polled while workers run; true stops the group (the launch then returns cancelled).
   const std::atomic<bool>* cancel_flag = nullptr;
+
+  // Elastic membership (see above): 0 (the default) or nnodes is a fixed-size group; 1 <=
+  // min_nodes < nnodes lets the group run with any node count in [min_nodes, nnodes].
+  int min_nodes = 0;
+  // "host:port" of the rendezvous store; "" uses master_addr:master_port.
+  std::string rdzv_endpoint = "";
+  // Names the job in the store, so jobs sharing one endpoint do not meet.
+  std::string rdzv_id = "default";
+  // How long a round stays open for more nodes once min_nodes joined. Longer gathers nodes that
+  // start slowly into one round; shorter starts training sooner.
+  absl::Duration rdzv_last_call = absl::Seconds(5);
+  // How long a launcher waits for a round to form (min_nodes present) before giving up.
+  absl::Duration rdzv_timeout = absl::Seconds(600);
+  // The address this node's workers are reached at when one of them is rank 0. "": 127.0.0.1
+  // when the rendezvous endpoint is a loopback address, this host's name otherwise.
+  std::string local_addr = "";
 };
 
 struct LaunchResult {
   bool ok = false;         // every worker of the last attempt exited with status 0
   bool cancelled = false;  // stopped through cancel_flag
-  int restarts = 0;        // group restarts performed
+  int restarts = 0;        // group restarts performed (after failures)
+  int rounds = 1;          // elastic: rendezvous rounds this launcher took part in
+  int world_size = 0;      // workers in the last attempt's group, all nodes
   int master_port = 0;     // the port the last attempt used
   // The first worker that failed in the last attempt (global rank), and how it ended.
   int failed_rank = -1;
@@ -70,9 +98,11 @@ struct LaunchResult {
   int ExitCode() const;
 };
 
-// Runs the group to completion (with restarts). InvalidArgument naming the field for bad
-// options (empty command, node_rank outside [0, nnodes), nnodes > 1 without a master_port, a
-// port outside 1..65535); Unavailable when no free port can be found; NotFound when the
+// Runs the group to completion (with restarts; elastic rounds when min_nodes < nnodes).
+// InvalidArgument naming the field for bad options (empty command, node_rank outside [0,
+// nnodes), nnodes > 1 without a master_port, a port outside 1..65535, min_nodes outside
+// [1, nnodes]); Unavailable / DeadlineExceeded when the rendezvous store cannot be reached or no
+// round forms within rdzv_timeout; Unavailable when no free port can be found; NotFound when the
 // worker program cannot be started. A worker that fails is a LaunchResult, not an error.
 StatusOr<LaunchResult> Launch(const LaunchOptions& options);
 

@@ -33,19 +33,30 @@ def _env_value(names, default):
 
 
 def _nnodes(value):
-    """``"N"`` or an elastic ``"N:N"`` (a fixed size) as an int; a real range is refused."""
+    """``"N"`` or torchrun's elastic ``"MIN:MAX"`` as (min, max) node counts."""
     text = str(value)
-    if ":" in text:
-        low, _, high = text.partition(":")
-        if low != high:
-            raise ValueError(
-                f"--nnodes {text}: mlcore launch runs groups of a fixed size (restarted whole "
-                "on failure); give one number, or min:max with min == max")
-        text = low
+    low, _, high = text.partition(":")
     try:
-        return int(text)
+        low, high = int(low), int(high or low)
     except ValueError:
-        raise ValueError(f"--nnodes {value!r} is not a number") from None
+        raise ValueError(f"--nnodes {value!r} is not N or MIN:MAX") from None
+    if not 1 <= low <= high:
+        raise ValueError(f"--nnodes {value!r}: need 1 <= MIN <= MAX")
+    return low, high
+
+
+def _rdzv_conf(text):
+    """torchrun's ``--rdzv-conf key=value,...``: last_call_timeout and join_timeout (seconds)
+    are used, other keys are accepted and ignored (they tune torch's own backends)."""
+    out = {}
+    for item in filter(None, str(text or "").split(",")):
+        key, _, value = item.partition("=")
+        if key in ("last_call_timeout", "join_timeout"):
+            try:
+                out[key] = float(value)
+            except ValueError:
+                raise ValueError(f"--rdzv-conf {key}={value!r} is not a number") from None
+    return out
 
 
 def _nproc(value):
@@ -76,18 +87,34 @@ def defaults_from_env():
         "master_addr": _env_value(["PET_MASTER_ADDR", "MASTER_ADDR"], rdzv_host or "127.0.0.1"),
         "master_port": _env_value(["PET_MASTER_PORT", "MASTER_PORT"], rdzv_port or "0"),
         "max_restarts": _env_value(["PET_MAX_RESTARTS"], "0"),
+        "rdzv_endpoint": os.environ.get("PET_RDZV_ENDPOINT", ""),
+        "rdzv_id": _env_value(["PET_RDZV_ID"], "default"),
+        "rdzv_backend": _env_value(["PET_RDZV_BACKEND"], "c10d"),
+        "rdzv_conf": os.environ.get("PET_RDZV_CONF", ""),
     }
 
 
 def launch(command, nproc_per_node=1, nnodes=1, node_rank=0, master_addr="127.0.0.1",
-           master_port=0, max_restarts=0, stop_grace=None, threads_per_worker=0, env=None):
+           master_port=0, max_restarts=0, stop_grace=None, threads_per_worker=0, env=None,
+           min_nodes=None, rdzv_endpoint="", rdzv_id="default", local_addr="",
+           rdzv_last_call=None, rdzv_timeout=None):
     """Runs ``command`` (an argv list) as a group of ``nproc_per_node`` workers on this node and
-    returns the LaunchResult (``ok``, ``exit_code``, ``failed_rank``, ``describe()``). Ctrl-C
-    stops the group. See mlcore/dist/launch.h for each option."""
+    returns the LaunchResult (``ok``, ``exit_code``, ``failed_rank``, ``restarts``, ``rounds``,
+    ``world_size``, ``describe()``). Ctrl-C stops the group. ``min_nodes`` < ``nnodes`` makes the
+    group elastic: launchers meet at ``rdzv_endpoint`` (default master_addr:master_port) and the
+    group re-forms when nodes leave or join. See mlcore/dist/launch.h for each option."""
     o = _core().LaunchOptions()
     o.command = [str(c) for c in command]
     o.nproc_per_node = int(nproc_per_node)
     o.nnodes = int(nnodes)
+    o.min_nodes = int(nnodes if min_nodes is None else min_nodes)
+    o.rdzv_endpoint = str(rdzv_endpoint or "")
+    o.rdzv_id = str(rdzv_id)
+    o.local_addr = str(local_addr or "")
+    if rdzv_last_call is not None:
+        o.rdzv_last_call = float(rdzv_last_call)
+    if rdzv_timeout is not None:
+        o.rdzv_timeout = float(rdzv_timeout)
     o.node_rank = int(node_rank)
     o.master_addr = str(master_addr)
     o.master_port = int(master_port)
