@@ -4,9 +4,12 @@ torch.distributed's gloo backend, float32, 4 KiB to 256 MiB, on this machine, in
 busbw = algbw * 2(n-1)/n, as nccl-tests defines it (algbw = bytes / time): the bandwidth each
 rank's links would need for a ring allreduce to take that long, comparable across world sizes.
 Each size is timed as the mean of several back-to-back allreduces between two barriers, on
-rank 0, after one warm-up. Ranks are real processes on 127.0.0.1.
+rank 0, after one warm-up. Ranks are real processes on 127.0.0.1. With --rounds K the
+implementations run K times, interleaved (mlcore, torch, mlcore, torch...), and each size keeps
+its best round, so a burst of load on a shared machine hits both sides alike.
 
-    python benchmarks/python/bench_allreduce.py [--ranks 2 4] [--max-mib 256] [--impls ...]
+    python benchmarks/python/bench_allreduce.py [--ranks 2 4] [--min-kib 4] [--max-mib 256]
+                                                [--impls ...] [--rounds K]
 """
 
 import argparse
@@ -22,8 +25,8 @@ import numpy as np
 IMPLS = ("mlcore-shm", "mlcore-tcp", "torch-gloo")
 
 
-def sizes(max_mib):
-    out, b = [], 4096
+def sizes(max_mib, min_kib=4):
+    out, b = [], min_kib * 1024
     while b <= max_mib * 2**20:
         out.append(b)
         b *= 4
@@ -34,7 +37,7 @@ def iterations(nbytes):
     return int(max(3, min(200, 2**28 // nbytes)))
 
 
-def worker(impl, rank, world, port, max_mib):
+def worker(impl, rank, world, port, max_mib, min_kib):
     if impl.startswith("mlcore"):
         import mlcore.dist as mdist
 
@@ -52,7 +55,7 @@ def worker(impl, rank, world, port, max_mib):
                                  world_size=world)
         allreduce, barrier, finish = tdist.all_reduce, tdist.barrier, tdist.destroy_process_group
         make = lambda n: torch.ones(n, dtype=torch.float32)  # noqa: E731
-    for nbytes in sizes(max_mib):
+    for nbytes in sizes(max_mib, min_kib):
         x = make(nbytes // 4)
         allreduce(x)
         iters = iterations(nbytes)
@@ -76,12 +79,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run_group(impl, world, max_mib):
+def run_group(impl, world, max_mib, min_kib):
     port = free_port()
     env = dict(os.environ, GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")
     procs = [subprocess.Popen([sys.executable, __file__, "--worker", impl, str(r), str(world),
-                               str(port), str(max_mib)], stdout=subprocess.PIPE, text=True,
-                              env=env) for r in range(world)]
+                               str(port), str(max_mib), str(min_kib)], stdout=subprocess.PIPE,
+                              text=True, env=env) for r in range(world)]
     rows = [json.loads(line) for line in procs[0].stdout]
     for p in procs:
         if p.wait() != 0:
@@ -95,23 +98,33 @@ def human(nbytes):
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        impl, rank, world, port, max_mib = sys.argv[2:7]
-        return worker(impl, int(rank), int(world), int(port), int(max_mib))
+        impl, rank, world, port, max_mib, min_kib = sys.argv[2:8]
+        return worker(impl, int(rank), int(world), int(port), int(max_mib), int(min_kib))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ranks", type=int, nargs="+", default=[2, 4])
+    parser.add_argument("--min-kib", type=int, default=4)
     parser.add_argument("--max-mib", type=int, default=256)
     parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=IMPLS)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="interleaved runs per implementation; each size keeps its best")
     args = parser.parse_args()
     for world in args.ranks:
-        results = {impl: run_group(impl, world, args.max_mib) for impl in args.impls}
+        results = {}
+        for _ in range(args.rounds):
+            for impl in args.impls:
+                rows = run_group(impl, world, args.max_mib, args.min_kib)
+                best = results.setdefault(impl, rows)
+                for i, row in enumerate(rows):
+                    best[i]["seconds"] = min(best[i]["seconds"], row["seconds"])
         factor = 2 * (world - 1) / world
-        print(f"\n{world} ranks: busbw GB/s (time per allreduce), ratio = torch / mlcore time")
+        print(f"\n{world} ranks: busbw GB/s (time per allreduce), ratio = torch / mlcore time"
+              f" (best of {args.rounds} interleaved round(s); load {os.getloadavg()[0]:.1f})")
         head = f"{'size':>8} " + " ".join(f"{impl:>24}" for impl in args.impls)
         mine = [impl for impl in ("mlcore-shm", "mlcore-tcp") if impl in results]
         if "torch-gloo" in results:
             head += "".join(f"  {impl[7:]}/torch" for impl in mine)
         print(head)
-        for i, nbytes in enumerate(sizes(args.max_mib)):
+        for i, nbytes in enumerate(sizes(args.max_mib, args.min_kib)):
             cells, secs = [], {}
             for impl in args.impls:
                 s = results[impl][i]["seconds"]

@@ -78,8 +78,7 @@ StatusOr<std::pair<std::string, int>> SplitEndpoint(const std::string& endpoint)
   int port = 0;
   if (colon == std::string::npos || colon == 0 ||
       !absl::SimpleAtoi(endpoint.substr(colon + 1), &port) || port <= 0 || port > 65535) {
-    return absl::InvalidArgumentError("launch: rdzv_endpoint '" + endpoint +
-                                      "' is not host:port");
+    return absl::InvalidArgumentError("launch: rdzv_endpoint '" + endpoint + "' is not host:port");
   }
   return std::make_pair(endpoint.substr(0, colon), port);
 }
@@ -129,8 +128,7 @@ class Rendezvous {
 
   // Moves everyone on from `round` (a no-op when someone already did).
   Status Raise(int64_t round) {
-    return store_
-        ->CompareSet(prefix_ + "round", std::to_string(round), std::to_string(round + 1))
+    return store_->CompareSet(prefix_ + "round", std::to_string(round), std::to_string(round + 1))
         .status();
   }
 
@@ -163,9 +161,9 @@ class Rendezvous {
         }
       }
     }
-    return absl::DeadlineExceededError(absl::StrCat(
-        "launch: no rendezvous round with this node formed within ",
-        absl::FormatDuration(o_.rdzv_timeout), " (min_nodes ", o_.min_nodes, ")"));
+    return absl::DeadlineExceededError(
+        absl::StrCat("launch: no rendezvous round with this node formed within ",
+                     absl::FormatDuration(o_.rdzv_timeout), " (min_nodes ", o_.min_nodes, ")"));
   }
 
  private:
@@ -182,9 +180,9 @@ class Rendezvous {
       }
       if (absl::Now() >= last_call) break;
       if (absl::Now() >= deadline) {
-        return absl::DeadlineExceededError(absl::StrCat(
-            "launch: only ", joined, " of at least ", o_.min_nodes, " nodes joined within ",
-            absl::FormatDuration(o_.rdzv_timeout)));
+        return absl::DeadlineExceededError(absl::StrCat("launch: only ", joined, " of at least ",
+                                                        o_.min_nodes, " nodes joined within ",
+                                                        absl::FormatDuration(o_.rdzv_timeout)));
       }
       absl::SleepFor(kPoll);
     }
@@ -261,9 +259,8 @@ StatusOr<LaunchResult> ElasticLaunch(const LaunchOptions& options) {
     o.env["MLCORE_ELASTIC_ROUND"] = std::to_string(round.number);
     std::atomic<bool> changed{false}, stop{false}, done{false};
     o.cancel_flag = &stop;
-    std::thread watcher([&] {
-      WatchRound(rdzv, round.number, options.cancel_flag, changed, stop, done);
-    });
+    std::thread watcher(
+        [&] { WatchRound(rdzv, round.number, options.cancel_flag, changed, stop, done); });
     Attempt a = RunGroup(o, round.master_port, failures);
     done = true;
     watcher.join();
@@ -279,8 +276,8 @@ StatusOr<LaunchResult> ElasticLaunch(const LaunchOptions& options) {
     if (a.failed_rank >= 0 && !changed) {
       if (failures >= options.max_restarts) return result;
       ++failures;
-      Note(absl::StrCat(result.Describe(), "; restarting with a new rendezvous round (",
-                        failures, " of ", options.max_restarts, ")"));
+      Note(absl::StrCat(result.Describe(), "; restarting with a new rendezvous round (", failures,
+                        " of ", options.max_restarts, ")"));
     } else {
       Note(absl::StrCat("the membership changed after round ", round.number,
                         "; joining the next round"));

@@ -158,23 +158,53 @@ Status ShmGroup::AllReduce(void* data, int64_t n, size_t esize, ReduceFn fn,
   return Reduce(data, n, esize, fn, -1, timeout);
 }
 
-// root -1: every rank copies the result out (allreduce).
+// root -1: every rank copies the result out (allreduce). Each rank's own share of a chunk never
+// goes through its slot: it is read from the caller's tensor where it lies, and (allreduce, or
+// the root) the share's result is computed in that tensor or copied there once, so a rank moves
+// (n - 1) / n of the chunk in and out instead of all of it. The reduction order is rank order,
+// whichever rank computes a share, so results are bitwise those of ReduceSlots.
 Status ShmGroup::Reduce(void* data, int64_t n, size_t esize, ReduceFn fn, int root,
                         absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   char* bytes = static_cast<char*>(data);
+  const bool keep_result = root < 0 || root == rank_;
   int64_t chunk = static_cast<int64_t>(slot_bytes_ / esize);
   for (int64_t off = 0; off < n; off += chunk) {
-    int64_t c = std::min(chunk, n - off);
-    int set = NextSet();
-    std::memcpy(Slot(set, rank_), bytes + off * esize, c * esize);
+    const int64_t c = std::min(chunk, n - off);
+    const int set = NextSet();
+    const int64_t lo = c * rank_ / world_size_;
+    const int64_t hi = c * (rank_ + 1) / world_size_;
+    char* base = bytes + off * esize;
+    char* slot = Slot(set, rank_);
+    char* result = Slot(set, world_size_);
+    std::memcpy(slot, base, lo * esize);
+    std::memcpy(slot + hi * esize, base + hi * esize, (c - hi) * esize);
     MLCORE_RETURN_IF_ERROR(Wait(deadline));
-    int64_t lo = c * rank_ / world_size_;
-    int64_t hi = c * (rank_ + 1) / world_size_;
-    ReduceSlots(set, lo * esize, hi - lo, esize, fn, Slot(set, world_size_) + lo * esize);
+    if (hi > lo) {
+      char* mine = base + lo * esize;
+      auto source = [&](int k) -> const char* {
+        return k == rank_ ? mine : Slot(set, k) + lo * esize;
+      };
+      const size_t len = (hi - lo) * esize;
+      // Rank 0 reduces into its own tensor (it is the first operand); the others into the
+      // result area, reading their own values from the tensor until the end.
+      char* acc = keep_result && rank_ == 0 ? mine : result + lo * esize;
+      if (world_size_ == 1) {
+        if (acc != mine) std::memcpy(acc, mine, len);
+      } else {
+        fn(acc, source(0), source(1), hi - lo);
+        for (int k = 2; k < world_size_; ++k) fn(acc, acc, source(k), hi - lo);
+      }
+      if (acc == mine) {
+        std::memcpy(result + lo * esize, mine, len);
+      } else if (keep_result) {
+        std::memcpy(mine, acc, len);
+      }
+    }
     MLCORE_RETURN_IF_ERROR(Wait(deadline));
-    if (root < 0 || root == rank_) {
-      std::memcpy(bytes + off * esize, Slot(set, world_size_), c * esize);
+    if (keep_result) {
+      std::memcpy(base, result, lo * esize);
+      std::memcpy(base + hi * esize, result + hi * esize, (c - hi) * esize);
     }
   }
   return absl::OkStatus();

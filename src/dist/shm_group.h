@@ -1,9 +1,10 @@
 // Collectives through one shared-memory segment, for ranks on one host: what beats loopback TCP
-// (which copies every byte through the kernel twice and wakes a thread per segment). Each rank
-// copies a chunk of its tensor into its slot, a barrier, each rank reduces its 1/n share of the
-// chunk from all slots into a result area, a barrier, each copies the result out: every byte
-// crosses memory about four times, never a socket. Two sets of slots alternate, so one barrier
-// per step suffices (docs/dist.md has the argument).
+// (which copies every byte through the kernel twice and wakes a thread per segment). An
+// allreduce step: each rank copies the parts of a chunk of its tensor that other ranks reduce
+// into its slot, a barrier, each rank reduces its 1/n share from its own tensor and the others'
+// slots (into its tensor and the result area), a barrier, each copies the other shares out.
+// A rank moves (n - 1) / n of its tensor in and out, never a socket. Two sets of slots
+// alternate, so one barrier per step suffices (docs/dist.md has the argument).
 //
 // The barrier spins briefly, then sleeps on a futex in the segment with the collective's
 // deadline, so a dead or late rank costs DeadlineExceeded, never a hang.

@@ -45,8 +45,8 @@ TEST(ElasticLaunchTest, TwoLaunchersFormOneGroupOfTwo) {
   const int port = FreePort();
   std::set<std::string> lines;
   std::mutex mu;
-  LaunchOptions o = Elastic("echo \"$RANK $WORLD_SIZE $GROUP_RANK $MLCORE_ELASTIC_ROUND\"", port,
-                            &lines, &mu);
+  LaunchOptions o =
+      Elastic("echo \"$RANK $WORLD_SIZE $GROUP_RANK $MLCORE_ELASTIC_ROUND\"", port, &lines, &mu);
   o.rdzv_last_call = absl::Seconds(20);  // both join round 0, which closes at nnodes at once
   std::vector<StatusOr<LaunchResult>> results(2, absl::UnknownError("not run"));
   std::vector<std::thread> threads;
