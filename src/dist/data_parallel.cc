@@ -177,6 +177,9 @@ Status DataParallel::Prepare(nn::Model& model) {
   ro.first_bucket_bytes = options_.first_bucket_bytes;
   ro.bucket_bytes = options_.bucket_bytes;
   ro.timeout = options_.timeout;
+  // Sequential layers write each gradient in place once per backward; a graph's shared layers
+  // alias their gradients, which a view would split.
+  ro.grads_as_bucket_views = model.kind() == "sequential";
   reducer_ = std::make_shared<internal::Reducer>(comm_, std::move(params), ro);
   reducer_->set_sync(sync_);
   model.set_gradient_sync(reducer_);

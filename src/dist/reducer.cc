@@ -73,10 +73,43 @@ Status Reducer::BuildBuckets(const std::vector<int>& local_order) {
   return absl::OkStatus();
 }
 
+StatusOr<Tensor> Reducer::SlotOf(int i) const {
+  const Bucket& b = buckets_[bucket_of_[i]];
+  return b.flat.Slice(offset_of_[i], offset_of_[i] + params_[i]->grad.numel());
+}
+
+bool Reducer::IsView(int i) const {
+  return !views_.empty() && views_[i] != nullptr && params_[i]->grad.defined() &&
+         params_[i]->grad.data() == views_[i];
+}
+
+Status Reducer::MakeViews() {
+  views_.assign(params_.size(), nullptr);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Parameter& p = *params_[i];
+    MLCORE_ASSIGN_OR_RETURN(Tensor slot, SlotOf(static_cast<int>(i)));
+    MLCORE_ASSIGN_OR_RETURN(p.grad, slot.Reshape(p.grad.shape()));
+    views_[i] = p.grad.data();
+  }
+  return absl::OkStatus();
+}
+
 Status Reducer::Stage(int i) {
   Parameter& p = *params_[i];
   Bucket& b = buckets_[bucket_of_[i]];
-  MLCORE_ASSIGN_OR_RETURN(Tensor slot, b.flat.Slice(offset_of_[i], offset_of_[i] + p.grad.numel()));
+  MLCORE_ASSIGN_OR_RETURN(Tensor slot, SlotOf(i));
+  if (options_.grads_as_bucket_views) {
+    // The gradient is in its slot already (or is copied there when something replaced it); the
+    // no_sync steps' sum joins it on the synced step.
+    if (!IsView(i)) {
+      MLCORE_ASSIGN_OR_RETURN(Tensor grad, p.grad.Reshape({p.grad.numel()}));
+      MLCORE_RETURN_IF_ERROR(slot.CopyFrom(grad));
+    }
+    if (!sync_ || !accumulated_) return absl::OkStatus();
+    MLCORE_ASSIGN_OR_RETURN(Tensor sum,
+                            b.accumulated.Slice(offset_of_[i], offset_of_[i] + p.grad.numel()));
+    return ops::Axpy(1.0, sum, slot);
+  }
   MLCORE_ASSIGN_OR_RETURN(Tensor grad, p.grad.Reshape({p.grad.numel()}));
   if (accumulated_) return ops::Axpy(1.0, grad, slot);
   return slot.CopyFrom(grad);
@@ -146,8 +179,18 @@ Status Reducer::Finish(nn::StepContext& step) {
       MLCORE_RETURN_IF_ERROR(Stage(static_cast<int>(i)));
     }
     for (Bucket& b : buckets_) b.pending = 0;
+    if (options_.grads_as_bucket_views) MLCORE_RETURN_IF_ERROR(MakeViews());
   }
-  if (!sync_) {  // no_sync: keep the sums in the slots for the next synced step
+  if (!sync_) {  // no_sync: keep the sums (in the slots, or beside them) for the next synced step
+    if (options_.grads_as_bucket_views) {
+      for (Bucket& b : buckets_) {
+        if (!accumulated_) {
+          MLCORE_ASSIGN_OR_RETURN(b.accumulated, b.flat.Clone());
+        } else {
+          MLCORE_RETURN_IF_ERROR(ops::Axpy(1.0, b.flat, b.accumulated));
+        }
+      }
+    }
     accumulated_ = true;
     ResetStep();
     return absl::OkStatus();
@@ -166,10 +209,9 @@ Status Reducer::Finish(nn::StepContext& step) {
   next_launch_ = static_cast<int>(buckets_.size());
   MLCORE_RETURN_IF_ERROR(WaitAll());
   for (size_t i = 0; i < params_.size(); ++i) {
+    if (IsView(static_cast<int>(i))) continue;  // the average is in the gradient already
     Parameter& p = *params_[i];
-    Bucket& b = buckets_[bucket_of_[i]];
-    MLCORE_ASSIGN_OR_RETURN(Tensor slot,
-                            b.flat.Slice(offset_of_[i], offset_of_[i] + p.grad.numel()));
+    MLCORE_ASSIGN_OR_RETURN(Tensor slot, SlotOf(static_cast<int>(i)));
     MLCORE_ASSIGN_OR_RETURN(Tensor grad, p.grad.Reshape({p.grad.numel()}));
     MLCORE_RETURN_IF_ERROR(grad.CopyFrom(slot));
   }

@@ -29,6 +29,12 @@ struct ReducerOptions {
   int64_t first_bucket_bytes = int64_t{1} << 20;
   int64_t bucket_bytes = int64_t{25} << 20;
   absl::Duration timeout = kUseDefaultTimeout;
+  // After the first step, make each parameter's gradient a view of its bucket slot (torch's
+  // gradient_as_bucket_view), so the backward pass writes straight into the buckets and the
+  // averages land in the gradients: no copy in, no copy back. Only where every layer writes its
+  // gradient in place, once per backward (Sequential models); a gradient found replaced by
+  // another tensor (a device move) is copied as before.
+  bool grads_as_bucket_views = false;
 };
 
 class Reducer : public nn::GradientSync {
@@ -54,10 +60,17 @@ class Reducer : public nn::GradientSync {
     std::vector<int> members;    // parameter indices in ready order
     int pending = 0;             // members not yet ready this step
     std::shared_ptr<Work> work;  // the allreduce in flight
+    Tensor accumulated;          // bucket views: the no_sync steps' sum, added before reducing
   };
   Status BuildBuckets(const std::vector<int>& order);
   // Copies (or adds, when accumulating) parameter i's gradient into its slot.
   Status Stage(int i);
+  // Parameter i's slot in its bucket, flat.
+  StatusOr<Tensor> SlotOf(int i) const;
+  // Whether parameter i's gradient is (still) the view of its slot.
+  bool IsView(int i) const;
+  // Bucket views: makes every gradient the view of its slot (after the first step's staging).
+  Status MakeViews();
   // Starts the allreduce of every complete bucket whose predecessors have started.
   Status LaunchReady();
   Status WaitAll();
@@ -74,7 +87,8 @@ class Reducer : public nn::GradientSync {
   std::vector<bool> ready_;         // per parameter, this step
   int next_launch_ = 0;
   bool sync_ = true;
-  bool accumulated_ = false;  // a no_sync step left gradients in the slots
+  bool accumulated_ = false;        // a no_sync step left gradients in the slots (or accumulated)
+  std::vector<const void*> views_;  // per parameter: its slot's address once a view, else null
 };
 
 }  // namespace mlcore::dist::internal
