@@ -204,10 +204,13 @@ Status Reducer::Finish(nn::StepContext& step) {
     MLCORE_ASSIGN_OR_RETURN(Tensor slot, last.flat.Slice(last.flat.numel() - 1, last.flat.numel()));
     MLCORE_RETURN_IF_ERROR(ops::Fill(slot, step.non_finite ? 1.0 : 0.0));
   }
-  MLCORE_ASSIGN_OR_RETURN(last.work,
-                          comm_->AllReduceAsync(last.flat, ReduceOp::kAvg, options_.timeout));
-  next_launch_ = static_cast<int>(buckets_.size());
+  // Collectives run in issue order, so the last bucket could not start before the earlier ones
+  // finished anyway: wait for them, then reduce it as a blocking call, which the communicator
+  // runs on this thread (no hand-off to its worker thread and back: on a busy machine each such
+  // wake-up may cost a scheduling quantum).
   MLCORE_RETURN_IF_ERROR(WaitAll());
+  next_launch_ = static_cast<int>(buckets_.size());
+  MLCORE_RETURN_IF_ERROR(comm_->AllReduce(last.flat, ReduceOp::kAvg, options_.timeout));
   for (size_t i = 0; i < params_.size(); ++i) {
     if (IsView(static_cast<int>(i))) continue;  // the average is in the gradient already
     Parameter& p = *params_[i];

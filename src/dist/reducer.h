@@ -8,8 +8,9 @@
 // allreduce starts as soon as its last gradient is in and every earlier bucket has started, so
 // every rank issues the same collectives in the same order. The last bucket (the first layers'
 // gradients, ready at the end of the backward pass) also carries the step's non-finite flag, so
-// it starts in Finish; Finish then waits for all buckets, copies the averages back into the
-// gradients and reads the agreed verdict (any rank's NaN skips the step everywhere).
+// it is reduced in Finish, on the calling thread once the earlier buckets are done; Finish then
+// copies the averages back into the gradients (unless they are views of the buckets) and reads
+// the agreed verdict (any rank's NaN skips the step everywhere).
 //
 // Without sync (no_sync) gradients are added into the slots and nothing is reduced; the next
 // synced step reduces the sum of the accumulated micro-batches' gradients.
