@@ -22,6 +22,7 @@
 #include "mlcore/dist/launch.h"
 #include "mlcore/dist/sampler.h"
 #include "mlcore/dist/store.h"
+#include "mlcore/dist/sync_batch_norm.h"
 #include "mlcore/hpo/command_objective.h"
 #include "mlcore/hpo/distribution.h"
 #include "mlcore/hpo/importance.h"
