@@ -115,11 +115,7 @@ StatusOr<S3Object> S3Client::Head(const std::string& bucket, const std::string& 
 StatusOr<bool> S3Client::Exists(const std::string& bucket, const std::string& key) const {
   StatusOr<S3Object> object = Head(bucket, key);
   if (object.ok()) return true;
-  // A missing bucket is an error (a misspelt name), not an absent object.
-  if (absl::IsNotFound(object.status()) &&
-      object.status().message().find("does not exist") == std::string_view::npos) {
-    return false;
-  }
+  if (absl::IsNotFound(object.status())) return false;
   return object.status();
 }
 

@@ -95,6 +95,7 @@ class S3Client {
   StatusOr<int64_t> GetToFile(const std::string& bucket, const std::string& key,
                               const std::string& path) const;
   StatusOr<S3Object> Head(const std::string& bucket, const std::string& key) const;
+  // false for a missing key (and for a missing bucket: a HEAD answer carries no error code).
   StatusOr<bool> Exists(const std::string& bucket, const std::string& key) const;
   // Every object whose key starts with `prefix`, in key order, following continuation tokens
   // (page_size keys per request; S3 caps it at 1000).
