@@ -46,8 +46,11 @@ StatusOr<Artifact> ArtifactStore::Stat(std::string_view digest) const {
 
 StatusOr<std::string> ArtifactStore::Get(std::string_view digest) const {
   StatusOr<std::string> content = GetLocal(digest);
-  if (remote_ == nullptr || !absl::IsDataLoss(content.status())) return content;
-  // The local copy is damaged; the remote's, checked as it arrives, replaces it.
+  // A damaged local copy is replaced by the remote's, checked as it arrives. (A DataLoss with no
+  // local copy came from the fetch itself: fetching again would not help.)
+  if (remote_ == nullptr || !absl::IsDataLoss(content.status()) || !StatLocal(digest).ok()) {
+    return content;
+  }
   MLCORE_ASSIGN_OR_RETURN(std::string hex, ParseDigest(digest));
   MLCORE_RETURN_IF_ERROR(Fetch(hex).status());
   return GetLocal(digest);
@@ -55,7 +58,7 @@ StatusOr<std::string> ArtifactStore::Get(std::string_view digest) const {
 
 Status ArtifactStore::Verify(std::string_view digest) const {
   Status status = VerifyLocal(digest);
-  if (remote_ == nullptr || !absl::IsDataLoss(status)) return status;
+  if (remote_ == nullptr || !absl::IsDataLoss(status) || !StatLocal(digest).ok()) return status;
   MLCORE_ASSIGN_OR_RETURN(std::string hex, ParseDigest(digest));
   MLCORE_RETURN_IF_ERROR(Fetch(hex).status());
   return VerifyLocal(digest);
