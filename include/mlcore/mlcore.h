@@ -77,4 +77,6 @@
 #include "mlcore/serve/tensor.h"
 #include "mlcore/store/artifact_store.h"
 #include "mlcore/store/metadata_store.h"
+#include "mlcore/store/remote_artifacts.h"
+#include "mlcore/store/s3_client.h"
 #include "mlcore/store/statement.h"
