@@ -101,9 +101,8 @@ StatusOr<Artifact> ArtifactStore::Fetch(const std::string& digest) const {
     // producer's next run upload the true bytes again.
     Status removed = remote_->Remove(digest);
     return absl::DataLossError(absl::StrCat(
-        "artifact ", remote_->UriFor(digest), " is corrupted: its ", size,
-        " bytes hash to sha256:", actual, ", not to sha256:", digest,
-        " as its name says; nothing was copied into ", root_,
+        "artifact ", remote_->UriFor(digest), " is corrupted: its ", size, " bytes hash to sha256:",
+        actual, ", not to sha256:", digest, " as its name says; nothing was copied into ", root_,
         removed.ok() ? "; the damaged object was removed" : "",
         "; put the original content again (re-run its producer) to repair it"));
   }

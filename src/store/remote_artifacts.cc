@@ -12,8 +12,8 @@ Registry<RemoteArtifactsFactory>& RemoteArtifactsRegistry() {
 StatusOr<std::unique_ptr<RemoteArtifacts>> OpenRemoteArtifacts(const std::string& url) {
   const size_t colon = url.find("://");
   if (colon == std::string::npos || colon == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "artifact store location '", url, "' is not a URL such as s3://bucket/prefix"));
+    return absl::InvalidArgumentError(absl::StrCat("artifact store location '", url,
+                                                   "' is not a URL such as s3://bucket/prefix"));
   }
   return RemoteArtifactsRegistry().Create(url.substr(0, colon), url);
 }

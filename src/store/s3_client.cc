@@ -46,9 +46,9 @@ StatusOr<S3Location> ParseS3Url(std::string_view url) {
     location.prefix = std::string(prefix);
   }
   if (!ValidBucket(location.bucket)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", std::string(url), "': '", location.bucket,
-        "' is not a valid bucket name (3-63 lowercase letters, digits, '.' and '-')"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", std::string(url), "': '", location.bucket,
+                     "' is not a valid bucket name (3-63 lowercase letters, digits, '.' and '-')"));
   }
   return location;
 }
@@ -119,13 +119,14 @@ StatusOr<bool> S3Client::Exists(const std::string& bucket, const std::string& ke
   return object.status();
 }
 
-StatusOr<std::vector<S3Object>> S3Client::List(const std::string& bucket,
-                                               const std::string& prefix, int page_size) const {
+StatusOr<std::vector<S3Object>> S3Client::List(const std::string& bucket, const std::string& prefix,
+                                               int page_size) const {
   std::vector<S3Object> objects;
   std::string token;
   for (;;) {
     S3Call call{"ListObjectsV2", "GET", bucket, ""};
-    call.query = {{"list-type", "2"}, {"prefix", prefix},
+    call.query = {{"list-type", "2"},
+                  {"prefix", prefix},
                   {"max-keys", std::to_string(std::clamp(page_size, 1, 1000))}};
     if (!token.empty()) call.query.emplace_back("continuation-token", token);
     MLCORE_ASSIGN_OR_RETURN(HttpResponse r, transport_->Send(call));

@@ -38,7 +38,8 @@ size_t ReadBody(char* buffer, size_t size, size_t count, void* user) {
   } else {
     ssize_t got = ::pread(x->body_fd, buffer, n, r.body_offset + x->sent);
     if (got <= 0) {
-      x->failure = mlcore::internal::ErrnoStatus(got == 0 ? EIO : errno, "cannot read", r.body_file);
+      x->failure =
+          mlcore::internal::ErrnoStatus(got == 0 ? EIO : errno, "cannot read", r.body_file);
       return CURL_READFUNC_ABORT;
     }
     x->sent += got;
@@ -59,8 +60,8 @@ size_t WriteBody(char* data, size_t size, size_t count, void* user) {
     return n;
   }
   if (x->out_fd < 0) {
-    x->out_fd = ::open(x->request->response_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                       0644);
+    x->out_fd =
+        ::open(x->request->response_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (x->out_fd < 0) {
       x->failure = mlcore::internal::ErrnoStatus(errno, "cannot create", x->request->response_file);
       return 0;
@@ -110,7 +111,8 @@ StatusOr<HttpResponse> PerformHttp(const HttpRequest& request) {
   x.response = &response;
   if (!request.body_file.empty()) {
     x.body_fd = ::open(request.body_file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (x.body_fd < 0) return mlcore::internal::ErrnoStatus(errno, "cannot open", request.body_file);
+    if (x.body_fd < 0)
+      return mlcore::internal::ErrnoStatus(errno, "cannot open", request.body_file);
   }
   struct curl_slist* headers = nullptr;
   for (const auto& [name, value] : request.headers) {
@@ -119,8 +121,8 @@ StatusOr<HttpResponse> PerformHttp(const HttpRequest& request) {
   // curl would add "Expect: 100-continue" to large uploads and wait for the answer: one round
   // trip more per part, for nothing, since the request is signed and will be accepted.
   headers = curl_slist_append(headers, "Expect:");
-  const int64_t body_size = request.body_file.empty() ? static_cast<int64_t>(request.body.size())
-                                                      : request.body_length;
+  const int64_t body_size =
+      request.body_file.empty() ? static_cast<int64_t>(request.body.size()) : request.body_length;
   CURL* c = curl.get();
   curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -128,8 +130,9 @@ StatusOr<HttpResponse> PerformHttp(const HttpRequest& request) {
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(absl::ToInt64Milliseconds(request.connect_timeout)));
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
-                   static_cast<long>(std::max<int64_t>(1, absl::ToInt64Seconds(request.stall_timeout))));
+  curl_easy_setopt(
+      c, CURLOPT_LOW_SPEED_TIME,
+      static_cast<long>(std::max<int64_t>(1, absl::ToInt64Seconds(request.stall_timeout))));
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, WriteBody);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, ReadHeader);

@@ -54,12 +54,14 @@ Status Refused(const S3Call& call, const std::string& endpoint, const HttpRespon
     return absl::NotFoundError(absl::StrCat(what, e.code.empty() ? " (no such key)" : ""));
   }
   if (r.status == 403) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        what, " (check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and the "
-              "bucket's policy)"));
+    return absl::PermissionDeniedError(
+        absl::StrCat(what,
+                     " (check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and the "
+                     "bucket's policy)"));
   }
   if (e.code == "BadDigest" || e.code == "InvalidDigest") {
-    return absl::DataLossError(absl::StrCat(what, " (the bytes the server got are not those sent)"));
+    return absl::DataLossError(
+        absl::StrCat(what, " (the bytes the server got are not those sent)"));
   }
   return absl::InvalidArgumentError(what);
 }
@@ -82,7 +84,8 @@ std::string S3Transport::Where(const S3Call& call) {
 
 StatusOr<std::unique_ptr<S3Transport>> S3Transport::Open(const S3Options& given) {
   S3Options o = given;
-  std::string region = FirstOf({o.region, Env("AWS_REGION"), Env("AWS_DEFAULT_REGION"), "us-east-1"});
+  std::string region =
+      FirstOf({o.region, Env("AWS_REGION"), Env("AWS_DEFAULT_REGION"), "us-east-1"});
   std::string endpoint = FirstOf({o.endpoint, Env("AWS_ENDPOINT_URL_S3"), Env("AWS_ENDPOINT_URL")});
   const bool custom = !endpoint.empty();
   if (!custom) endpoint = absl::StrCat("https://s3.", region, ".amazonaws.com");
@@ -90,8 +93,8 @@ StatusOr<std::unique_ptr<S3Transport>> S3Transport::Open(const S3Options& given)
   const size_t scheme = endpoint.find("://");
   if (!(endpoint.rfind("http://", 0) == 0 || endpoint.rfind("https://", 0) == 0) ||
       endpoint.size() == scheme + 3 || endpoint.find('/', scheme + 3) != std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "S3 endpoint '", endpoint, "' is not of the form http(s)://host[:port]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("S3 endpoint '", endpoint, "' is not of the form http(s)://host[:port]"));
   }
   if (o.access_key_id.empty() && o.secret_access_key.empty()) {
     o.access_key_id = Env("AWS_ACCESS_KEY_ID");
@@ -105,9 +108,8 @@ StatusOr<std::unique_ptr<S3Transport>> S3Transport::Open(const S3Options& given)
   }
   if (o.max_attempts <= 0) {
     int from_env = 0;
-    o.max_attempts = absl::SimpleAtoi(Env("AWS_MAX_ATTEMPTS"), &from_env) && from_env > 0
-                         ? from_env
-                         : 5;
+    o.max_attempts =
+        absl::SimpleAtoi(Env("AWS_MAX_ATTEMPTS"), &from_env) && from_env > 0 ? from_env : 5;
   }
   if (o.part_size < (int64_t{5} << 20) || o.multipart_threshold < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -189,10 +191,10 @@ StatusOr<HttpResponse> S3Transport::Send(const S3Call& call) const {
     const absl::Duration wait = Backoff(options_, attempt - 1);
     const absl::Duration spent = absl::Now() - start;
     if (attempt >= options_.max_attempts || spent + wait > options_.retry_budget) {
-      return absl::UnavailableError(absl::StrCat(
-          "S3 ", call.operation, " ", Where(call), " at ", endpoint_, " failed after ", attempt,
-          attempt == 1 ? " attempt" : " attempts", " in ", absl::FormatDuration(spent),
-          "; last: ", last));
+      return absl::UnavailableError(absl::StrCat("S3 ", call.operation, " ", Where(call), " at ",
+                                                 endpoint_, " failed after ", attempt,
+                                                 attempt == 1 ? " attempt" : " attempts", " in ",
+                                                 absl::FormatDuration(spent), "; last: ", last));
     }
     MLCORE_LOG(Warning) << "S3 " << call.operation << " " << Where(call) << ": " << last
                         << "; retrying in " << absl::FormatDuration(wait) << " (attempt "

@@ -15,8 +15,8 @@ namespace mlcore::store::internal {
 
 // One S3 request, before addressing and signing.
 struct S3Call {
-  S3Call(std::string operation_in, std::string method_in, std::string bucket_in,
-         std::string key_in, std::vector<std::pair<std::string, std::string>> query_in = {})
+  S3Call(std::string operation_in, std::string method_in, std::string bucket_in, std::string key_in,
+         std::vector<std::pair<std::string, std::string>> query_in = {})
       : operation(std::move(operation_in)),
         method(std::move(method_in)),
         bucket(std::move(bucket_in)),

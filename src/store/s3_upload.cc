@@ -114,14 +114,16 @@ Status UploadMultipart(const S3Transport& transport, const std::string& bucket,
     int parts = 0;
     for (int64_t offset = 0; offset < size || parts == 0; offset += part_size) {
       ++parts;
-      S3Call part{absl::StrCat("UploadPart ", parts), "PUT", bucket, key,
+      S3Call part{absl::StrCat("UploadPart ", parts),
+                  "PUT",
+                  bucket,
+                  key,
                   {{"partNumber", std::to_string(parts)}, {"uploadId", *upload_id}}};
-      MLCORE_ASSIGN_OR_RETURN(
-          std::string md5, UploadRange(transport, part, path, offset,
-                                       std::min(part_size, size - offset)));
+      MLCORE_ASSIGN_OR_RETURN(std::string md5, UploadRange(transport, part, path, offset,
+                                                           std::min(part_size, size - offset)));
       all_md5 += md5;
-      absl::StrAppend(&parts_xml, "<Part><PartNumber>", parts, "</PartNumber><ETag>\"",
-                      HexOf(md5), "\"</ETag></Part>");
+      absl::StrAppend(&parts_xml, "<Part><PartNumber>", parts, "</PartNumber><ETag>\"", HexOf(md5),
+                      "\"</ETag></Part>");
     }
     const std::string body =
         absl::StrCat("<CompleteMultipartUpload>", parts_xml, "</CompleteMultipartUpload>");

@@ -14,8 +14,8 @@
 namespace mlcore::store::internal {
 
 // An element: its local name (namespace prefix dropped), its own text (entities and CDATA
-// decoded; its children's text stays with them) and its child elements. Attributes are read and dropped:
-// S3 puts nothing in them that mlcore needs.
+// decoded; its children's text stays with them) and its child elements. Attributes are read and
+// dropped: S3 puts nothing in them that mlcore needs.
 struct XmlElement {
   std::string name;
   std::string text;

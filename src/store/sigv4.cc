@@ -126,9 +126,11 @@ StatusOr<SigV4Signature> SignV4(const SigV4Request& request, const SigV4Credenti
       absl::StrCat(request.method, "\n", path, "\n", CanonicalQuery(request.query), "\n",
                    canonical_headers, "\n", out.signed_headers, "\n", request.payload_hash);
   const std::string_view day = amz_date.substr(0, 8);
-  const std::string scope = absl::StrCat(AV(day), "/", AV(region), "/", AV(service), "/aws4_request");
+  const std::string scope =
+      absl::StrCat(AV(day), "/", AV(region), "/", AV(service), "/aws4_request");
   MLCORE_ASSIGN_OR_RETURN(std::string request_hash, Sha256HexOf(out.canonical_request));
-  out.string_to_sign = absl::StrCat("AWS4-HMAC-SHA256\n", AV(amz_date), "\n", scope, "\n", request_hash);
+  out.string_to_sign =
+      absl::StrCat("AWS4-HMAC-SHA256\n", AV(amz_date), "\n", scope, "\n", request_hash);
   // The signing key is derived by chaining HMACs over date, region, service and a constant, so a
   // leaked key signs for one day, region and service only.
   MLCORE_ASSIGN_OR_RETURN(std::string key,
@@ -137,8 +139,7 @@ StatusOr<SigV4Signature> SignV4(const SigV4Request& request, const SigV4Credenti
   MLCORE_ASSIGN_OR_RETURN(key, Hmac(key, service));
   MLCORE_ASSIGN_OR_RETURN(key, Hmac(key, "aws4_request"));
   MLCORE_ASSIGN_OR_RETURN(std::string signature, Hmac(key, out.string_to_sign));
-  out.signature =
-      Hex(reinterpret_cast<const unsigned char*>(signature.data()), signature.size());
+  out.signature = Hex(reinterpret_cast<const unsigned char*>(signature.data()), signature.size());
   out.authorization =
       absl::StrCat("AWS4-HMAC-SHA256 Credential=", credentials.access_key_id, "/", scope,
                    ", SignedHeaders=", out.signed_headers, ", Signature=", out.signature);

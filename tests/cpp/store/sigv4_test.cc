@@ -26,7 +26,8 @@ SigV4Request SuiteGet(const std::string& path) {
 }
 
 std::string StringToSign(const std::string& canonical_hash) {
-  return std::string("AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n") +
+  return std::string(
+             "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n") +
          canonical_hash;
 }
 
@@ -101,7 +102,8 @@ TEST(SigV4Test, HeaderValuesAreTrimmedAndCollapsed) {
   request.headers.emplace_back("My-Header1", " value1 ");
   request.headers.emplace_back("My-Header2", " \"a   b   c\" ");
   SigV4Signature s = SignSuite(request);
-  EXPECT_NE(s.canonical_request.find("my-header1:value1\nmy-header2:\"a b c\"\n"), std::string::npos)
+  EXPECT_NE(s.canonical_request.find("my-header1:value1\nmy-header2:\"a b c\"\n"),
+            std::string::npos)
       << s.canonical_request;
   EXPECT_EQ(s.signed_headers, "host;my-header1;my-header2;x-amz-date");
 }
@@ -129,8 +131,9 @@ TEST(SigV4Test, S3GetObjectExample) {
 TEST(SigV4Test, EncodingKeepsOnlyUnreservedCharacters) {
   EXPECT_EQ(UriEncode("a b/c~d+e=f", true), "a%20b/c~d%2Be%3Df");
   EXPECT_EQ(UriEncode("a/b", false), "a%2Fb");
-  EXPECT_EQ(CanonicalQuery({{"prefix", "runs/"}, {"list-type", "2"}, {"continuation-token", "x+y="}}),
-            "continuation-token=x%2By%3D&list-type=2&prefix=runs%2F");
+  EXPECT_EQ(
+      CanonicalQuery({{"prefix", "runs/"}, {"list-type", "2"}, {"continuation-token", "x+y="}}),
+      "continuation-token=x%2By%3D&list-type=2&prefix=runs%2F");
 }
 
 TEST(SigV4Test, MalformedDateIsRefused) {
