@@ -86,7 +86,7 @@ def test_pipeline_artifacts_live_on_s3(s3):
     again = mp.run(summed, {"rows": 10, "factor": 2}, artifacts="s3://lake/runs").wait()
     assert again.status == "succeeded", again.error
     assert again.outputs["total"] == 90
-    assert again.task("make_data").state == "cached"
+    assert again.task("make-data").state == "cached"
 
     # A damaged object never reaches a task.
     _empty_local_store()
