@@ -463,16 +463,18 @@ void BindClientRuns(py::module_& m) {
   py::class_<Client, std::unique_ptr<Client, ClientDeleter>>(
       m, "Client", "The local executor and the records of its runs.")
       .def(py::init([](std::optional<std::string> home, std::string ns, bool sync,
-                       std::optional<double> busy_timeout) {
+                       std::optional<double> busy_timeout, std::string artifacts) {
              ClientOptions o;
              if (home) o.home = *home;
              o.ns = std::move(ns);
              o.sync_artifacts = sync;
+             o.artifacts = std::move(artifacts);
              if (busy_timeout) o.busy_timeout = SecondsOrInfinite(busy_timeout);
              return Released([&] { return Client::Open(o); }).release();
            }),
            py::arg("home") = py::none(), py::arg("namespace") = "default",
            py::arg("sync_artifacts") = true, py::arg("busy_timeout") = py::none(),
+           py::arg("artifacts") = "",
            "busy_timeout: seconds a store call waits for another connection's lock (default 30).")
       .def(
           "start",

@@ -216,18 +216,26 @@ void BindArtifactStore(py::module_& m) {
       m, "ArtifactStore",
       "Content-addressed files ($MLCORE_HOME/artifacts by default), named "
       "by the sha256 of their content and written atomically.");
-  cls.def(
-         py::init([](std::optional<std::filesystem::path> root, bool create_if_missing, bool sync) {
-           store::ArtifactStoreOptions options;
-           options.root = PathString(root);
-           options.create_if_missing = create_if_missing;
-           options.sync = sync;
-           py::gil_scoped_release release;
-           return Unwrap(ArtifactStore::Open(options));
-         }),
-         py::arg("root") = py::none(), py::arg("create_if_missing") = defaults.create_if_missing,
-         py::arg("sync") = defaults.sync)
+  cls.def(py::init([](std::optional<std::filesystem::path> root, bool create_if_missing, bool sync,
+                      std::string remote) {
+            store::ArtifactStoreOptions options;
+            options.root = PathString(root);
+            options.create_if_missing = create_if_missing;
+            options.sync = sync;
+            options.remote = std::move(remote);
+            py::gil_scoped_release release;
+            return Unwrap(ArtifactStore::Open(options));
+          }),
+          py::arg("root") = py::none(), py::arg("create_if_missing") = defaults.create_if_missing,
+          py::arg("sync") = defaults.sync, py::arg("remote") = defaults.remote)
       .def_property_readonly("root", &ArtifactStore::root)
+      .def_property_readonly(
+          "remote",
+          [](const ArtifactStore& self) -> std::optional<std::string> {
+            if (self.remote() == nullptr) return std::nullopt;
+            return self.remote()->url();
+          },
+          "The remote URL artifacts are also kept at (s3://bucket/prefix), or None.")
       .def(
           "put",
           [](ArtifactStore& self, const py::buffer& data) {

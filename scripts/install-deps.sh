@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git clang-format
   clang libclang-rt-14-dev
-  libabsl-dev libeigen3-dev libsqlite3-dev libssl-dev
+  libabsl-dev libeigen3-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libdlpack-dev libyaml-cpp-dev nlohmann-json3-dev
   python3-venv python3-dev tzdata

@@ -80,4 +80,6 @@
 #include "mlcore/store/artifact_store.h"
 #include "mlcore/store/metadata_store.h"
 #include "mlcore/store/postgres.h"
+#include "mlcore/store/remote_artifacts.h"
+#include "mlcore/store/s3_client.h"
 #include "mlcore/store/statement.h"

@@ -203,6 +203,7 @@ StatusOr<std::unique_ptr<Client>> Client::Open(const ClientOptions& options) {
   store::ArtifactStoreOptions ao;
   ao.root = home + "/artifacts";
   ao.sync = options.sync_artifacts;
+  ao.remote = options.artifacts;
   MLCORE_ASSIGN_OR_RETURN(auto artifacts, store::ArtifactStore::Open(ao));
   std::unique_ptr<Client> client(
       new Client(options, home, std::move(metadata), std::move(artifacts)));

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/file_util.h"
 #include "core/strings.h"
+#include "store/artifact_remote.h"
 #include "store/sha256.h"
 
 namespace mlcore::store {
@@ -72,7 +73,9 @@ StatusOr<std::unique_ptr<ArtifactStore>> ArtifactStore::Open(const ArtifactStore
   }
   MLCORE_RETURN_IF_ERROR(mlcore::internal::MakeDirectories(ContentDirectory(root)));
   MLCORE_RETURN_IF_ERROR(mlcore::internal::MakeDirectories(TempDirectory(root)));
-  return std::unique_ptr<ArtifactStore>(new ArtifactStore(options, std::move(root)));
+  std::unique_ptr<ArtifactStore> store(new ArtifactStore(options, std::move(root)));
+  MLCORE_ASSIGN_OR_RETURN(store->remote_, internal::OpenRemote(options.remote));
+  return store;
 }
 
 StatusOr<std::string> ArtifactStore::PathFor(std::string_view digest) const {
@@ -81,7 +84,7 @@ StatusOr<std::string> ArtifactStore::PathFor(std::string_view digest) const {
   return absl::StrCat(ContentDirectory(root_), "/", hex.substr(0, 2), "/", hex);
 }
 
-StatusOr<Artifact> ArtifactStore::Stat(std::string_view digest) const {
+StatusOr<Artifact> ArtifactStore::StatLocal(std::string_view digest) const {
   MLCORE_ASSIGN_OR_RETURN(std::string path, PathFor(digest));
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
@@ -95,13 +98,19 @@ StatusOr<Artifact> ArtifactStore::Stat(std::string_view digest) const {
 }
 
 StatusOr<bool> ArtifactStore::Contains(std::string_view digest) const {
-  StatusOr<Artifact> artifact = Stat(digest);
+  StatusOr<Artifact> artifact = StatLocal(digest);
   if (artifact.ok()) return true;
-  if (absl::IsNotFound(artifact.status())) return false;
-  return artifact.status();
+  if (!absl::IsNotFound(artifact.status())) return artifact.status();
+  if (remote_ == nullptr) return false;
+  // Held remotely counts: a cache hit on another machine's output is fetched when read.
+  MLCORE_ASSIGN_OR_RETURN(std::string hex, ParseDigest(digest));
+  StatusOr<int64_t> size = remote_->Size(hex);
+  if (size.ok()) return true;
+  if (absl::IsNotFound(size.status())) return false;
+  return size.status();
 }
 
-StatusOr<std::string> ArtifactStore::Get(std::string_view digest) const {
+StatusOr<std::string> ArtifactStore::GetLocal(std::string_view digest) const {
   MLCORE_ASSIGN_OR_RETURN(Artifact artifact, Stat(digest));
   std::string content;
   content.reserve(static_cast<size_t>(artifact.size));
@@ -121,7 +130,7 @@ StatusOr<std::string> ArtifactStore::Get(std::string_view digest) const {
   return content;
 }
 
-Status ArtifactStore::Verify(std::string_view digest) const {
+Status ArtifactStore::VerifyLocal(std::string_view digest) const {
   MLCORE_ASSIGN_OR_RETURN(Artifact artifact, Stat(digest));
   internal::Sha256 hasher;
   int64_t size = 0;
@@ -144,12 +153,12 @@ Status ArtifactStore::Verify(std::string_view digest) const {
 StatusOr<Artifact> ArtifactStore::StoredIntact(const std::string& digest, int64_t size) const {
   // A file of the right size can still be damaged (a flipped byte): re-running the producer of
   // a damaged artifact must replace it, so the content is checked, not only the size.
-  MLCORE_ASSIGN_OR_RETURN(Artifact existing, Stat(digest));
+  MLCORE_ASSIGN_OR_RETURN(Artifact existing, StatLocal(digest));
   if (existing.size != size) {
     return absl::DataLossError(absl::StrCat("artifact file ", existing.path, " has ", existing.size,
                                             " bytes, not ", size));
   }
-  MLCORE_RETURN_IF_ERROR(Verify(digest));
+  MLCORE_RETURN_IF_ERROR(VerifyLocal(digest));
   return existing;
 }
 
@@ -158,13 +167,17 @@ StatusOr<Artifact> ArtifactStore::Put(std::string_view bytes) {
   const int64_t size = static_cast<int64_t>(bytes.size());
   // Same content, same name: nothing to write, unless the stored copy is damaged.
   StatusOr<Artifact> existing = StoredIntact(digest, size);
-  if (existing.ok()) return existing;
+  if (existing.ok()) {
+    MLCORE_RETURN_IF_ERROR(Publish(*existing));
+    return existing;
+  }
   MLCORE_ASSIGN_OR_RETURN(mlcore::internal::TempFile temp,
                           mlcore::internal::TempFile::Create(TempDirectory(root_)));
   MLCORE_RETURN_IF_ERROR(temp.Write(bytes));
   MLCORE_RETURN_IF_ERROR(temp.Finish(options_.sync));
   MLCORE_ASSIGN_OR_RETURN(Artifact artifact, Install(temp.path(), digest, size));
   temp.Release();
+  MLCORE_RETURN_IF_ERROR(Publish(artifact));
   return artifact;
 }
 
@@ -186,15 +199,19 @@ StatusOr<Artifact> ArtifactStore::PutFile(const std::string& path) {
   }
   MLCORE_ASSIGN_OR_RETURN(std::string digest, hasher.HexDigest());
   StatusOr<Artifact> existing = StoredIntact(digest, size);
-  if (existing.ok()) return existing;
+  if (existing.ok()) {
+    MLCORE_RETURN_IF_ERROR(Publish(*existing));
+    return existing;
+  }
   MLCORE_RETURN_IF_ERROR(temp.Finish(options_.sync));
   MLCORE_ASSIGN_OR_RETURN(Artifact artifact, Install(temp.path(), digest, size));
   temp.Release();
+  MLCORE_RETURN_IF_ERROR(Publish(artifact));
   return artifact;
 }
 
 StatusOr<Artifact> ArtifactStore::Install(const std::string& temp_path, const std::string& digest,
-                                          int64_t size) {
+                                          int64_t size) const {
   MLCORE_ASSIGN_OR_RETURN(std::string path, PathFor(digest));
   std::string shard = path.substr(0, path.find_last_of('/'));
   bool created = false;

@@ -47,6 +47,10 @@ struct ClientOptions {
   // store::MetadataStoreOptions::busy_timeout). Shorter ends a run whose records cannot be
   // written sooner; longer rides out longer writes by other processes.
   absl::Duration busy_timeout = absl::Seconds(30);
+  // Where artifacts are also kept (store::ArtifactStoreOptions::remote): "s3://bucket/prefix"
+  // publishes every output there and reads inputs back from there, checked. Empty:
+  // $MLCORE_ARTIFACTS; "none": local only.
+  std::string artifacts;
 };
 
 struct RunOptions {

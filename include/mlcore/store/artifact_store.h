@@ -13,6 +13,7 @@
 
 #include "mlcore/core/status.h"
 #include "mlcore/store/metadata_store.h"
+#include "mlcore/store/remote_artifacts.h"
 
 namespace mlcore::store {
 
@@ -28,6 +29,13 @@ struct ArtifactStoreOptions {
   // slow disks, but a power loss may leave a name pointing at an empty or partial file (which
   // Verify then reports as DataLoss).
   bool sync = true;
+
+  // Where artifacts are also kept, as a URL whose scheme picks the backend
+  // (RemoteArtifactsRegistry; "s3://bucket/prefix" is built in, see docs/object_storage.md).
+  // Empty: $MLCORE_ARTIFACTS, and local only when that is unset. "none": local only. With a
+  // remote, every Put publishes there before it returns, and a digest missing or damaged here
+  // is fetched from there, checked against its digest, into this store.
+  std::string remote;
 };
 
 // Where an artifact lives.
@@ -35,8 +43,11 @@ struct Artifact {
   std::string digest;  // 64 lowercase hex digits of the sha256 of the content
   int64_t size = 0;    // bytes
   std::string path;    // the absolute file path
-  // "file://" + path: what the metadata store records as the artifact's location.
-  std::string uri() const { return "file://" + path; }
+  // The remote object's URL ("s3://bucket/prefix/sha256/<digest>") when the store has a remote.
+  std::string remote_uri;
+  // What the metadata store records as the artifact's location: remote_uri when there is one,
+  // else "file://" + path.
+  std::string uri() const { return remote_uri.empty() ? "file://" + path : remote_uri; }
 };
 
 // Content-addressed file store. Digests given to its calls are 64 lowercase hex digits,
@@ -93,17 +104,29 @@ class ArtifactStore {
   Status VerifyDirectory(std::string_view digest) const;
 
   const std::string& root() const { return root_; }
+  // The remote artifacts are also kept in; nullptr when local only.
+  const RemoteArtifacts* remote() const { return remote_.get(); }
 
  private:
   ArtifactStore(ArtifactStoreOptions options, std::string root);
   // Moves a finished temp file (already holding content `digest`) into place.
-  StatusOr<Artifact> Install(const std::string& temp_path, const std::string& digest, int64_t size);
+  StatusOr<Artifact> Install(const std::string& temp_path, const std::string& digest,
+                             int64_t size) const;
+  // The local copy only (Stat without a fetch).
+  StatusOr<Artifact> StatLocal(std::string_view digest) const;
+  StatusOr<std::string> GetLocal(std::string_view digest) const;
+  Status VerifyLocal(std::string_view digest) const;
+  // Uploads `artifact` to the remote unless it holds it already, and sets its remote_uri.
+  Status Publish(Artifact& artifact) const;
+  // Downloads `digest` from the remote into this store, checking it before it is installed.
+  StatusOr<Artifact> Fetch(const std::string& digest) const;
   // The stored copy of `digest` when it holds exactly `size` bytes of that content; NotFound or
   // DataLoss otherwise (the caller then writes it).
   StatusOr<Artifact> StoredIntact(const std::string& digest, int64_t size) const;
 
   ArtifactStoreOptions options_;
   std::string root_;
+  std::shared_ptr<const RemoteArtifacts> remote_;
 };
 
 // The sha256 of `bytes` as 64 lowercase hex digits.

@@ -27,17 +27,22 @@ def _home(home: Optional[str]) -> str:
 
 
 def client(home: Optional[str] = None, namespace: str = "default",
-           busy_timeout: Optional[float] = None):
+           busy_timeout: Optional[float] = None, artifacts: Optional[str] = None):
     """The process's C++ Client for (home, namespace, busy_timeout). Kept for the life of the
     process: runs in flight hold it, and dropping it waits for them. busy_timeout: seconds a
     store call waits for another connection's write lock before it fails with TimeoutError
-    (None: 30); each distinct value gets its own client (and store connection)."""
+    (None: 30); each distinct value gets its own client (and store connection). artifacts:
+    where artifacts are also kept ("s3://bucket/prefix"; None: $MLCORE_ARTIFACTS, "none":
+    local only; see docs/object_storage.md)."""
     seconds = _busy_timeout(busy_timeout)
     # The default's key stays (home, namespace): tests and tools place clients under it.
     key = (_home(home), namespace) if seconds is None else (_home(home), namespace, seconds)
+    if artifacts is not None:
+        key += (artifacts,)
     with _clients_lock:
         if key not in _clients:
-            _clients[key] = _cpp.Client(key[0], namespace, busy_timeout=seconds)
+            _clients[key] = _cpp.Client(key[0], namespace, busy_timeout=seconds,
+                                        artifacts=artifacts or "")
         return _clients[key]
 
 
@@ -228,20 +233,23 @@ def run(pipeline: PipelineDef, arguments: Optional[Dict[str, Any]] = None,
         experiment: str = "Default", *, resume: Optional[str] = None, wait: bool = False,
         max_parallelism: int = 0, cpu_slots: float = 0.0, gpu_slots: int = -1,
         enable_caching: bool = True, namespace: str = "default",
-        home: Optional[str] = None, busy_timeout: Optional[float] = None) -> Run:
+        home: Optional[str] = None, busy_timeout: Optional[float] = None,
+        artifacts: Optional[str] = None) -> Run:
     """Starts `pipeline` on the local executor and returns its Run (``run.wait()`` to block).
 
     ``resume=run_id`` resumes a failed or interrupted run: tasks that finished are not run
     again. ``max_parallelism`` bounds the tasks running at once (0: one per CPU), ``gpu_slots``
     the devices shared by GPU tasks (-1: every CUDA device). ``busy_timeout``: seconds the
     run's store calls wait for another connection's write lock (None: 30; see ``client``).
+    ``artifacts="s3://bucket/prefix"`` publishes outputs there and reads inputs back from there,
+    checked (None: $MLCORE_ARTIFACTS; see docs/object_storage.md).
     """
     if not isinstance(pipeline, PipelineDef):
         raise TypeError(f"mlcore.run takes a @pipeline, not {type(pipeline).__name__}")
-    c = client(home, namespace, busy_timeout)
+    c = client(home, namespace, busy_timeout, artifacts)
     options = dict(experiment=experiment, max_parallelism=max_parallelism, cpu_slots=cpu_slots,
                    gpu_slots=gpu_slots, enable_caching=enable_caching, namespace=namespace,
-                   home=home, busy_timeout=busy_timeout)
+                   home=home, busy_timeout=busy_timeout, artifacts=artifacts)
     handle = c.start(pipeline.build(), json.dumps(arguments or {}), experiment, max_parallelism,
                      cpu_slots, gpu_slots, enable_caching, resume or "")
     _in_flight[:] = [h for h in _in_flight if not h.done] + [handle]
