@@ -80,8 +80,7 @@ StatusOr<std::unique_ptr<Sampler>> NewAutoSampler(const SamplerOptions& options)
   MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Sampler> tpe, CreateSampler("tpe", o));
   MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Sampler> gp, CreateSampler("gp", o));
   MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Sampler> nsga2, CreateSampler("nsga2", o));
-  return std::unique_ptr<Sampler>(
-      new AutoSampler(std::move(tpe), std::move(gp), std::move(nsga2)));
+  return std::unique_ptr<Sampler>(new AutoSampler(std::move(tpe), std::move(gp), std::move(nsga2)));
 }
 
 Registrar<SamplerFactory> registration(SamplerRegistry(), "auto", &NewAutoSampler);

@@ -84,8 +84,7 @@ void Grow(const Data& data, std::vector<uint32_t> idx, int depth, int max_depth,
   left_hi[f] = t;
   right_lo[f] = t;
   Grow(data, std::move(left), depth + 1, max_depth, lo, std::move(left_hi), leaves);
-  Grow(data, std::move(right), depth + 1, max_depth, std::move(right_lo), std::move(hi),
-       leaves);
+  Grow(data, std::move(right), depth + 1, max_depth, std::move(right_lo), std::move(hi), leaves);
 }
 
 // Per feature, the variance of its main effect over the tree's total variance (all 0 for a
@@ -121,10 +120,10 @@ std::vector<double> TreeImportances(const Data& data, const std::vector<Leaf>& l
     for (size_t l = 0; l < leaves.size(); ++l) {
       const double own = (leaves[l].hi[f] - leaves[l].lo[f]) / width[f];
       const double add = leaves[l].value * (own > 0 ? share[l] / own : 0.0);
-      const size_t a = std::lower_bound(edges.begin(), edges.end(), leaves[l].lo[f]) -
-                       edges.begin();
-      const size_t b = std::lower_bound(edges.begin(), edges.end(), leaves[l].hi[f]) -
-                       edges.begin();
+      const size_t a =
+          std::lower_bound(edges.begin(), edges.end(), leaves[l].lo[f]) - edges.begin();
+      const size_t b =
+          std::lower_bound(edges.begin(), edges.end(), leaves[l].hi[f]) - edges.begin();
       diff[a] += add;
       diff[b] -= add;
     }
@@ -144,9 +143,10 @@ std::vector<double> TreeImportances(const Data& data, const std::vector<Leaf>& l
 StatusOr<std::vector<std::pair<std::string, double>>> FanovaImportances(
     const std::vector<FrozenTrial>& trials, const FanovaOptions& options) {
   if (options.n_trees < 1 || options.max_depth < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("fanova: n_trees and max_depth must be >= 1, "
-                                                   "got ", options.n_trees, " and ",
-                                                   options.max_depth));
+    return absl::InvalidArgumentError(
+        absl::StrCat("fanova: n_trees and max_depth must be >= 1, "
+                     "got ",
+                     options.n_trees, " and ", options.max_depth));
   }
   if (options.objective < 0) {
     return absl::InvalidArgumentError(
@@ -156,8 +156,8 @@ StatusOr<std::vector<std::pair<std::string, double>>> FanovaImportances(
   std::vector<std::pair<const FrozenTrial*, double>> samples;
   for (const FrozenTrial& t : trials) {
     if (t.state != TrialState::kComplete || !t.has_value) continue;
-    const double v = t.values.empty() ? (k == 0 ? t.value : NAN)
-                                      : (k < t.values.size() ? t.values[k] : NAN);
+    const double v =
+        t.values.empty() ? (k == 0 ? t.value : NAN) : (k < t.values.size() ? t.values[k] : NAN);
     if (std::isfinite(v)) samples.emplace_back(&t, v);
   }
   // The parameters every sample has with one distribution.
@@ -199,7 +199,7 @@ StatusOr<std::vector<std::pair<std::string, double>>> FanovaImportances(
         StatusOr<double> c = d.ToInternal(p);
         x = c.ok() ? *c : 0.0;
       } else {
-        x = std::holds_alternative<int64_t>(p) ? static_cast<double>(std::get<int64_t>(p))
+        x = std::holds_alternative<int64_t>(p)  ? static_cast<double>(std::get<int64_t>(p))
             : std::holds_alternative<double>(p) ? std::get<double>(p)
                                                 : 0.0;
         if (d.log()) x = std::log(std::max(x, 1e-300));
