@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "convert.h"
 #include "hpo_convert.h"
 #include "mlcore/hpo/importance.h"
 
@@ -16,7 +17,7 @@ namespace {
 
 using namespace mlcore::hpo;  // NOLINT: a binding file for this one namespace
 
-py::list ParamImportancesOf(const py::list& trials, int bins) {
+std::vector<FrozenTrial> FrozenOf(const py::list& trials) {
   std::vector<FrozenTrial> frozen;
   for (py::handle item : trials) {
     auto [params, distributions, value] = item.cast<std::tuple<py::dict, py::dict, double>>();
@@ -31,6 +32,26 @@ py::list ParamImportancesOf(const py::list& trials, int bins) {
     t.values = {value};
     frozen.push_back(std::move(t));
   }
+  return frozen;
+}
+
+py::list PairsOf(const std::vector<std::pair<std::string, double>>& pairs) {
+  py::list out;
+  for (const auto& [name, importance] : pairs) out.append(py::make_tuple(name, importance));
+  return out;
+}
+
+py::list FanovaImportancesOf(const py::list& trials, int n_trees, int max_depth, uint64_t seed) {
+  std::vector<FrozenTrial> frozen = FrozenOf(trials);
+  FanovaOptions o;
+  o.n_trees = n_trees;
+  o.max_depth = max_depth;
+  o.seed = seed;
+  return PairsOf(Released([&] { return FanovaImportances(frozen, o); }));
+}
+
+py::list ParamImportancesOf(const py::list& trials, int bins) {
+  std::vector<FrozenTrial> frozen = FrozenOf(trials);
   ImportanceOptions o;
   o.bins = bins;
   py::list out;
@@ -44,6 +65,11 @@ void BindImportance(py::module_& m) {
   m.def("param_importances", &ParamImportancesOf, py::arg("trials"),
         py::arg("bins") = ImportanceOptions().bins,
         "[(name, importance)], most important first, from [(params, distributions, value)].");
+  m.def("fanova_importances", &FanovaImportancesOf, py::arg("trials"),
+        py::arg("n_trees") = FanovaOptions().n_trees,
+        py::arg("max_depth") = FanovaOptions().max_depth, py::arg("seed") = FanovaOptions().seed,
+        "fANOVA [(name, importance)], most important first, from [(params, distributions, "
+        "value)].");
 }
 
 BinderRegistration reg("hpo", "", &BindImportance, kExports);

@@ -1,7 +1,9 @@
 // The density model inside TPE: a weighted mixture of one kernel per observed trial plus a
 // uniform-ish prior, over one or several parameters. Numeric parameters get truncated Gaussians
-// in the sampler's space (log for log ranges, widened by half a step for grids); categorical
-// ones get a smoothed point mass.
+// in the sampler's space (log for log ranges, widened by half a step for grids; a grid point
+// scores the kernel's mass over its cell, not the density at its centre); categorical ones get
+// a point mass smoothed by prior_weight / (observations + 1) per choice, so the kernels sharpen
+// as observations accumulate.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +26,9 @@ struct ParzenDim {
   int n_choices = 0;
   bool log = false;
   double low = 0, high = 0;  // bounds in the estimator's space
+  // Half the grid step of int and stepped ranges (in the parameter's own space), 0 for
+  // continuous ones: a grid point's density is the kernel's mass over its cell.
+  double half_step = 0;
 };
 
 class ParzenEstimator {
@@ -50,6 +55,9 @@ class ParzenEstimator {
   struct CategoricalKernel {
     std::vector<std::vector<double>> log_p;  // per component, per choice
   };
+
+  // acc[i] += log of kernel i's mass over the grid cell of y (a stepped or int dim).
+  void AddCellLogMass(const ParzenDim& dim, const NumericKernel& k, double y, double* acc) const;
 
   const std::vector<ParzenDim>& dims_;
   std::vector<double> log_weights_;  // per component (observations, then the prior)

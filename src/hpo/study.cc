@@ -28,8 +28,8 @@ bool Better(StudyDirection d, double a, double b) {
 
 // Samplers that need no single objective to rank trials (they ignore values, or handle several).
 bool HandlesSeveralObjectives(const std::string& sampler) {
-  return sampler == "nsga2" || sampler == "random" || sampler == "grid" || sampler == "sobol" ||
-         sampler.rfind("python", 0) == 0;
+  return sampler == "nsga2" || sampler == "auto" || sampler == "random" || sampler == "grid" ||
+         sampler == "sobol" || sampler.rfind("python", 0) == 0;
 }
 
 Status CheckMultiObjective(const std::string& study, const std::vector<StudyDirection>& directions,
@@ -79,7 +79,7 @@ StatusOr<std::unique_ptr<Study>> Study::Build(StudyOptions options, bool create)
   std::shared_ptr<Sampler> sampler = options.sampler_object;
   if (sampler == nullptr) {
     std::string name = options.sampler;
-    if (options.directions.size() > 1 && name == "tpe") name = "nsga2";
+    if (options.directions.size() > 1 && (name == "tpe" || name == "auto")) name = "nsga2";
     MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Sampler> s,
                             CreateSampler(name, options.sampler_options));
     sampler = std::move(s);
@@ -119,7 +119,8 @@ StatusOr<std::unique_ptr<Study>> Study::Build(StudyOptions options, bool create)
         " objective(s) in other directions than the ", options.directions.size(), " asked for"));
   }
   if (record.directions.size() > 1 && options.sampler_object == nullptr &&
-      options.sampler == "tpe" && sampler->name() == "tpe") {
+      (options.sampler == "tpe" || options.sampler == "auto") &&
+      sampler->name() == options.sampler) {
     // The default sampler of a loaded multi-objective study: NSGA-II, not single-objective TPE.
     MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Sampler> s,
                             CreateSampler("nsga2", options.sampler_options));

@@ -149,17 +149,19 @@ class TpeSampler : public Sampler {
       }
     }
     if (usable.empty()) return false;
-    int n_finished_usable = 0;
-    for (const Ranked* u : usable) n_finished_usable += u->group < 3;
-    size_t n_below = static_cast<size_t>(
-        std::min(std::ceil(options_.gamma * static_cast<double>(n_finished_usable)), 25.0));
-    n_below = std::clamp<size_t>(n_below, 1, usable.size());
-    below->reserve(n_below * width);
+    // The good group is the best gamma fraction of ALL finished trials, of which those that
+    // have the parameters model l(x). (Taking the best fraction of the trials that have them
+    // put the best trials of a poor branch of a conditional space into l(x), so TPE kept
+    // sampling that branch's parameters as if they were good.)
+    const size_t n_below = static_cast<size_t>(
+        std::min(std::ceil(options_.gamma * static_cast<double>(cache.finished)), 25.0));
+    below->reserve(std::min(n_below, usable.size()) * width);
     above->reserve(usable.size() * width);
     std::vector<uint32_t> group_index(usable.size());
     std::vector<uint8_t> in_below(usable.size());
     for (size_t i = 0; i < usable.size(); ++i) {
-      bool is_below = i < n_below && usable[i]->group < 3;
+      const size_t rank = static_cast<size_t>(usable[i] - ranked.data());
+      bool is_below = rank < n_below && usable[i]->group < 3;
       const double* row = rows.data() + i * width;
       std::vector<double>* group = is_below ? below : above;
       in_below[i] = is_below;

@@ -65,9 +65,10 @@ struct SamplerOptions {
   std::optional<SearchSpace> grid;
 
   // The GP sampler also reads n_startup_trials (random trials before the model is used) and
-  // constant_liar (running trials enter the model at its own prediction, so parallel asks
-  // spread out). GP: random candidates scored by the acquisition per ask before the best three
-  // are refined; more find sharper optima at a linear cost in time per ask.
+  // constant_liar (running trials enter the model at the worse of its own prediction and the
+  // mean of the finished trials, so parallel asks spread out). GP: random candidates scored by the
+  // acquisition per ask before the best three are refined; more find sharper optima at a linear
+  // cost in time per ask.
   int gp_n_candidates = 1024;
 
   // CMA-ES: initial step size in the unit cube the parameters are scaled to.

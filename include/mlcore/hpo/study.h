@@ -34,9 +34,10 @@ struct StudyOptions {
   // objectives: "nsga2", "random", "grid", "sobol" or a Python sampler.
   std::vector<StudyDirection> directions;
 
-  // The sampler by name ("tpe", "random", "grid"), built with sampler_options; or an object,
-  // which wins when set.
-  std::string sampler = "tpe";
+  // The sampler by name ("auto", "tpe", "gp", "random", "grid"...), built with sampler_options;
+  // or an object, which wins when set. "auto" picks GP, TPE or NSGA-II for the space and the
+  // trials so far (docs/hpo_samplers.md).
+  std::string sampler = "auto";
   SamplerOptions sampler_options;
   std::shared_ptr<Sampler> sampler_object;
 

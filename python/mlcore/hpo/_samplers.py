@@ -51,7 +51,8 @@ def GPSampler(seed=None, *, n_startup_trials=_S.n_startup_trials,
     """Gaussian-process Bayesian optimisation (Matern-5/2, log expected improvement).
 
     The first n_startup_trials are random; with constant_liar, running trials enter the model at
-    its own prediction so parallel workers get distinct points. n_candidates is how many random
+    the worse of its own prediction and the mean of the finished trials, so parallel workers
+    get distinct points. n_candidates is how many random
     points the acquisition scores before its local refinement.
     """
     return _core.create_sampler(

@@ -362,7 +362,8 @@ def create_study(
     (a PostgreSQL server, docs/postgres.md). busy_timeout: seconds a SQLite storage
     waits for another connection's write lock before a call fails with TimeoutError (None: 30;
     raise it on a network file system or with many writer processes). sampler/pruner: a name
-    (sampler None: "tpe", or "nsga2" with several directions)
+    (sampler None: "auto", which picks GP, TPE or NSGA-II for the space and budget, see
+    docs/hpo_samplers.md; "nsga2" with several directions)
     or an object (a Python object with ``sample``/``prune`` methods works too, see
     docs/hpo.md); seed seeds a sampler given by name. search_space: a dict of distributions
     declared up front. directions: one direction per objective for a multi-objective study (its
@@ -387,7 +388,7 @@ def create_study(
             if sampler is None:
                 sampler = "nsga2"
     if sampler is None:
-        sampler = "tpe"
+        sampler = "auto"
     if direction is None:
         direction = "minimize"
     if direction not in ("minimize", "maximize"):
@@ -411,11 +412,11 @@ def load_study(name, storage=None, sampler=None, pruner=None, seed=None, *,
                requeue_stale_trials=False, busy_timeout=None, recover_stale_trials=True):
     """Opens a stored study. Trials left running by processes that died are marked failed, or
     re-queued with requeue_stale_trials=True; recover_stale_trials=False leaves them as stored
-    (for reading a study without changing it). sampler None: TPE (NSGA-II for a
+    (for reading a study without changing it). sampler None: "auto" (NSGA-II for a
     multi-objective study), seeded with ``seed`` when given. busy_timeout: as for
     create_study."""
     if sampler is None and seed is not None:
-        sampler = "tpe"
+        sampler = "auto"
     core = _core.Study.load(
         name, None if sampler is None else _sampler(sampler, seed), _pruner(pruner),
         _storage(name, storage), requeue_stale_trials, _busy_timeout(busy_timeout),

@@ -107,6 +107,7 @@ TEST(SamplerTest, GridCoversEveryPointOnceThenStops) {
 TEST(SamplerTest, ConstantLiarSpreadsParallelAsks) {
   // Ten running trials at once: with the liar, TPE does not hand the same region to all.
   StudyOptions so;
+  so.sampler = "tpe";
   so.sampler_options.seed = 11;
   so.sampler_options.constant_liar = true;
   so.sampler_options.n_startup_trials = 5;

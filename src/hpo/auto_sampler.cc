@@ -1,0 +1,89 @@
+// "auto", the default sampler: picks, at each ask, the built-in sampler that suits the study
+// as it stands (the rule of Optuna's AutoSampler, measured on mlcore's own samplers in
+// docs/hpo_samplers.md):
+//   - several objectives: NSGA-II;
+//   - a conditional space (finished trials that do not share one set of parameters) or one
+//     where most parameters are categorical: TPE, whose per-parameter densities handle both;
+//   - otherwise the GP while fewer than kGpMaxTrials trials are finished (it finds better
+//     optima per trial, and its ask stays cheap while the trials are few), then TPE, whose ask
+//     does not grow as n^3 and which starts from everything the GP found.
+// Every sampler it holds keeps its own state; one trial's suggestions all come from the sampler
+// chosen at its first suggestion.
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "hpo/builtin.h"
+#include "hpo/space_encoding.h"
+
+namespace mlcore::hpo::internal {
+namespace {
+
+// Finished trials past which the GP gives way to TPE: a GP ask costs ~25 ms at 250 trials on
+// one core and grows as n^3, and by then the TPE density has enough good trials to be sharp.
+constexpr int kGpMaxTrials = 250;
+
+class AutoSampler : public Sampler {
+ public:
+  AutoSampler(std::unique_ptr<Sampler> tpe, std::unique_ptr<Sampler> gp,
+              std::unique_ptr<Sampler> nsga2)
+      : tpe_(std::move(tpe)), gp_(std::move(gp)), nsga2_(std::move(nsga2)) {}
+  std::string name() const override { return "auto"; }
+
+  StatusOr<std::map<std::string, double>> SampleRelative(const SamplerContext& context,
+                                                         const FrozenTrial& trial) override {
+    Sampler* s = Choose(context);
+    chosen_[trial.number] = s;
+    // Forget the choices of trials long finished (a trial asks for all its parameters soon).
+    while (!chosen_.empty() && chosen_.begin()->first < trial.number - 4096) {
+      chosen_.erase(chosen_.begin());
+    }
+    return s->SampleRelative(context, trial);
+  }
+
+  StatusOr<double> SampleIndependent(const SamplerContext& context, const FrozenTrial& trial,
+                                     const std::string& name, const Distribution& d) override {
+    auto it = chosen_.find(trial.number);
+    Sampler* s = it != chosen_.end() ? it->second : Choose(context);
+    return s->SampleIndependent(context, trial, name, d);
+  }
+
+ private:
+  Sampler* Choose(const SamplerContext& context) const {
+    if (context.directions.size() > 1) return nsga2_.get();
+    int finished = 0;
+    std::set<std::string> all;
+    for (const auto& t : context.trials) {
+      if (t->state != TrialState::kComplete) continue;
+      ++finished;
+      for (const auto& [name, d] : t->distributions) all.insert(name);
+    }
+    if (finished >= kGpMaxTrials) return tpe_.get();
+    const std::vector<std::pair<std::string, Distribution>> shared = IntersectionSpace(context);
+    // Parameters outside the shared space: the GP would sample them at random.
+    if (shared.size() < all.size()) return tpe_.get();
+    size_t categorical = 0;
+    for (const auto& [name, d] : shared) categorical += d.type() == ParamType::kCategorical;
+    if (2 * categorical > shared.size()) return tpe_.get();
+    return gp_.get();
+  }
+
+  std::unique_ptr<Sampler> tpe_, gp_, nsga2_;
+  // Samplers are called under the study's sampler lock: no lock of their own.
+  std::map<int64_t, Sampler*> chosen_;  // trial number -> the sampler of its suggestions
+};
+
+StatusOr<std::unique_ptr<Sampler>> NewAutoSampler(const SamplerOptions& options) {
+  SamplerOptions o = options;
+  o.seed = ResolveSeed(options.seed);  // one seed for the three, random or given
+  MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Sampler> tpe, CreateSampler("tpe", o));
+  MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Sampler> gp, CreateSampler("gp", o));
+  MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Sampler> nsga2, CreateSampler("nsga2", o));
+  return std::unique_ptr<Sampler>(new AutoSampler(std::move(tpe), std::move(gp), std::move(nsga2)));
+}
+
+Registrar<SamplerFactory> registration(SamplerRegistry(), "auto", &NewAutoSampler);
+
+}  // namespace
+}  // namespace mlcore::hpo::internal
