@@ -19,6 +19,7 @@ import mlcore
 from mlcore import nn, optim
 from mlcore import pipelines as mp
 from mlcore.pipelines import Dataset, Input, Model, Output
+from serve_helpers import request
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -142,7 +143,7 @@ def test_every_page_shows_what_was_made(browser, digits, tmp_path, _isolated_hom
     live = nn.Sequential([nn.Dense(16), nn.ReLU(), nn.Dense(10)])
     live.compile(optimizer=optim.Adam(1e-2), loss="cross_entropy")
     fit_thread = threading.Thread(target=lambda: live.fit(
-        x[:256], y[:256], epochs=30, callbacks=[nn.TensorBoard(home / "logs" / "live"), Slow()]))
+        x[:256], y[:256], epochs=12, callbacks=[nn.TensorBoard(home / "logs" / "live"), Slow()]))
 
     dash = mlcore.ui.start(home=str(home), port=0, token="tok")
     try:
@@ -163,6 +164,9 @@ def test_every_page_shows_what_was_made(browser, digits, tmp_path, _isolated_hom
         assert states == {"load": "succeeded", "fit": "succeeded"}
         assert browser.find_elements(By.CSS_SELECTOR, "#dag svg polyline.edge")
         _shoot(browser, "run")
+        # The load task's stdout, as the task printed it.
+        browser.find_elements(By.CSS_SELECTOR, "main table button")[0].click()
+        _wait(browser, "#log pre.log", "loaded 3 rows")
         # Its output artifact, and the lineage to the task that read it.
         browser.find_element(By.CSS_SELECTOR, 'main a[href^="#/artifacts/"]').click()
         _wait(browser, "main h1", "Artifact")
@@ -184,9 +188,30 @@ def test_every_page_shows_what_was_made(browser, digits, tmp_path, _isolated_hom
         _wait(browser, "main table", "browser-digits")
         assert "production" in browser.find_element(By.CSS_SELECTOR, "main table").text
         _shoot(browser, "models")
+        # Promote an alias from the page, with the token typed into the header.
+        _open(browser, base + "#/models/browser-digits", "model")
+        token = browser.find_element(By.ID, "token")
+        token.send_keys("tok")
+        browser.execute_script("arguments[0].dispatchEvent(new Event('change'))", token)
+        alias = browser.find_element(By.ID, "alias-name")
+        alias.clear()
+        alias.send_keys("canary")
+        browser.find_element(By.CSS_SELECTOR, "main form button").click()
+        _wait(browser, 'main span[data-alias="canary"]')
+        assert mlcore.models.get("browser-digits@canary").version == 1
+        _shoot(browser, "model")
         _open(browser, base + "#/servers", "servers")
         row = _wait(browser, "main table", server.url)
         assert "running" in row.text and "digits" in row.text
+        # Requests show up in the table at the server's next heartbeat.
+        for _ in range(5):
+            status, _, _ = request(server.url, "POST", "/v1/models/digits:predict",
+                                   {"instances": x[:2].tolist()})
+            assert status == 200
+        from selenium.webdriver.support.ui import WebDriverWait
+        WebDriverWait(browser, WAIT, poll_frequency=0.2).until(
+            lambda d: any(td.text == "5" for td in d.find_elements(By.CSS_SELECTOR, "main td.num")),
+            message="the served requests never reached the servers page")
         _shoot(browser, "servers")
         _open(browser, base + "#/resources", "resources")
         _wait(browser, "main h2", "Devices")
