@@ -134,8 +134,8 @@ void BindServe(py::module_& m) {
       .def(py::init([](const std::string& host, int http_port, int grpc_port, int http_threads,
                        const std::string& auth_token, const std::string& model_repository,
                        bool load_all, int64_t poll_interval_ms, int64_t max_request_bytes,
-                       int64_t header_timeout_ms, int64_t body_timeout_ms,
-                       int64_t drain_timeout_ms, const std::string& record_home) {
+                       int64_t header_timeout_ms, int64_t body_timeout_ms, int64_t drain_timeout_ms,
+                       const std::string& record_home) {
              return std::make_unique<Server>(
                  Options(host, http_port, grpc_port, http_threads, auth_token, model_repository,
                          load_all, poll_interval_ms, max_request_bytes, header_timeout_ms,

@@ -48,13 +48,14 @@ void BindUi(py::module_& m) {
               const std::string& pipeline, double min_duration_s, double max_duration_s,
               int64_t offset, int64_t limit) {
              return Released([&] {
-               return d.Runs({state, experiment, pipeline, min_duration_s, max_duration_s, offset,
-                              limit});
+               return d.Runs(
+                   {state, experiment, pipeline, min_duration_s, max_duration_s, offset, limit});
              });
            })
-      .def("run", [](Dashboard& d, const std::string& id) { return Released([&] { return d.Run(id); }); })
-      .def("run_dag",
-           [](Dashboard& d, const std::string& id) { return Released([&] { return d.RunDag(id); }); })
+      .def("run",
+           [](Dashboard& d, const std::string& id) { return Released([&] { return d.Run(id); }); })
+      .def("run_dag", [](Dashboard& d,
+                         const std::string& id) { return Released([&] { return d.RunDag(id); }); })
       .def("task_log",
            [](Dashboard& d, const std::string& run, const std::string& task,
               const std::string& stream) {
@@ -77,25 +78,24 @@ void BindUi(py::module_& m) {
       .def("trials",
            [](Dashboard& d, const std::string& study, const std::string& state,
               const std::string& sort, bool descending, int64_t offset, int64_t limit) {
-             return Released(
-                 [&] { return d.Trials(study, {state, sort, descending, offset, limit}); });
+             return Released([&] {
+               return d.Trials(study, {state, sort, descending, offset, limit});
+             });
            })
       .def("study_plots",
            [](Dashboard& d, const std::string& study) {
              return Released([&] { return d.StudyPlots(study); });
            })
-      .def("trial",
-           [](Dashboard& d, const std::string& study, int64_t number) {
-             return Released([&] { return d.Trial(study, number); });
-           })
+      .def("trial", [](Dashboard& d, const std::string& study,
+                       int64_t number) { return Released([&] { return d.Trial(study, number); }); })
       .def("training_runs", [](Dashboard& d) { return Released([&] { return d.TrainingRuns(); }); })
       .def("training_curves",
            [](Dashboard& d, const std::string& name, int64_t after) {
              return Released([&] { return d.TrainingCurves(name, after); });
            })
       .def("models", [](Dashboard& d) { return Released([&] { return d.Models(); }); })
-      .def("model",
-           [](Dashboard& d, const std::string& name) { return Released([&] { return d.Model(name); }); })
+      .def("model", [](Dashboard& d,
+                       const std::string& name) { return Released([&] { return d.Model(name); }); })
       .def("promote_alias",
            [](Dashboard& d, const std::string& token, const std::string& model,
               const std::string& alias, int64_t version) {

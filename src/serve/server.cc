@@ -35,7 +35,8 @@ Status Server::Start() {
   Status started = start("http", options_.http_port, &http_);
   if (started.ok()) started = start("grpc", options_.grpc_port, &grpc_);
   if (started.ok() && !options_.record_home.empty()) {
-    StatusOr<std::unique_ptr<ServerRecord>> record = ServerRecord::Start(options_.record_home, *this);
+    StatusOr<std::unique_ptr<ServerRecord>> record =
+        ServerRecord::Start(options_.record_home, *this);
     if (record.ok()) record_ = *std::move(record);
     started = record.status();
   }

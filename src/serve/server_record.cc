@@ -74,9 +74,11 @@ ServerRecord::~ServerRecord() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  Status s = store_->Query("UPDATE serve_servers SET stopped_at = ?2, heartbeat_at = ?2, "
-                           "snapshot = ?3 WHERE id = ?1",
-                           {id_, Now(), Snapshot()})
+  Status s = store_
+                 ->Query(
+                     "UPDATE serve_servers SET stopped_at = ?2, heartbeat_at = ?2, "
+                     "snapshot = ?3 WHERE id = ?1",
+                     {id_, Now(), Snapshot()})
                  .status();
   if (!s.ok()) {
     MLCORE_LOG(Warning) << "server record: " << s;
@@ -127,8 +129,9 @@ std::string ServerRecord::Snapshot() {
 }
 
 void ServerRecord::Beat() {
-  Status s = store_->Query("UPDATE serve_servers SET heartbeat_at = ?2, snapshot = ?3 WHERE id = ?1",
-                           {id_, Now(), Snapshot()})
+  Status s = store_
+                 ->Query("UPDATE serve_servers SET heartbeat_at = ?2, snapshot = ?3 WHERE id = ?1",
+                         {id_, Now(), Snapshot()})
                  .status();
   if (!s.ok()) {
     MLCORE_LOG(Warning) << "server record heartbeat: " << s;

@@ -26,7 +26,7 @@ class ServerRecord {
  public:
   // Inserts the server's row and starts the heartbeat thread.
   static StatusOr<std::unique_ptr<ServerRecord>> Start(const std::string& home,
-                                                        const Server& server);
+                                                       const Server& server);
   // Stops the heartbeat and marks the row stopped.
   ~ServerRecord();
 

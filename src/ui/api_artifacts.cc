@@ -88,10 +88,17 @@ StatusOr<std::string> Dashboard::Artifact(int64_t artifact_id) {
   if (rows.empty()) return absl::NotFoundError(absl::StrCat("no artifact ", artifact_id));
   const store::Row& r = rows[0];
   const std::string digest = Text(r[5]);
-  Json out = {{"id", Int(r[0])},       {"run_id", Text(r[1])},  {"task", Text(r[2])},
-              {"output", Text(r[3])},  {"type", Text(r[4])},    {"sha256", digest},
-              {"metadata", ParseJson(Text(r[6]))}, {"created_at", Number(r[7])},
-              {"used_by", Json::array()}, {"models", Json::array()}, {"files", nullptr}};
+  Json out = {{"id", Int(r[0])},
+              {"run_id", Text(r[1])},
+              {"task", Text(r[2])},
+              {"output", Text(r[3])},
+              {"type", Text(r[4])},
+              {"sha256", digest},
+              {"metadata", ParseJson(Text(r[6]))},
+              {"created_at", Number(r[7])},
+              {"used_by", Json::array()},
+              {"models", Json::array()},
+              {"files", nullptr}};
   MLCORE_ASSIGN_OR_RETURN(auto used, s->Query("SELECT run_id, task, input FROM pipeline_lineage "
                                               "WHERE artifact_id = ?1 ORDER BY run_id, task",
                                               {artifact_id}));
@@ -133,8 +140,8 @@ StatusOr<std::string> Dashboard::ArtifactBytes(int64_t artifact_id, const std::s
     std::vector<store::Row> rows;
     if (has) {
       MLCORE_ASSIGN_OR_RETURN(
-          rows, s->Query("SELECT sha256, output FROM pipeline_artifacts WHERE id = ?1",
-                         {artifact_id}));
+          rows,
+          s->Query("SELECT sha256, output FROM pipeline_artifacts WHERE id = ?1", {artifact_id}));
     }
     if (rows.empty()) return absl::NotFoundError(absl::StrCat("no artifact ", artifact_id));
     std::string digest = Text(rows[0][0]);
@@ -148,8 +155,8 @@ StatusOr<std::string> Dashboard::ArtifactBytes(int64_t artifact_id, const std::s
       auto it = std::find_if(manifest->begin(), manifest->end(),
                              [&](const store::DirectoryEntry& e) { return e.path == path; });
       if (it == manifest->end()) {
-        return absl::NotFoundError(absl::StrCat("artifact ", artifact_id, " has no file '", path,
-                                                "'"));
+        return absl::NotFoundError(
+            absl::StrCat("artifact ", artifact_id, " has no file '", path, "'"));
       }
       digest = it->digest;
       *name = path.substr(path.rfind('/') + 1);

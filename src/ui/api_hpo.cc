@@ -39,8 +39,8 @@ Json TrialJson(const hpo::FrozenTrial& t, bool details) {
               {"error", t.error},
               {"started_at", std::isnan(started) ? Json() : Json(started)},
               {"finished_at", std::isnan(finished) ? Json() : Json(finished)},
-              {"duration_s", std::isnan(started) || std::isnan(finished) ? Json()
-                                                                          : Json(finished - started)}};
+              {"duration_s",
+               std::isnan(started) || std::isnan(finished) ? Json() : Json(finished - started)}};
   if (details) {
     Json steps = Json::array();
     for (const auto& [step, value] : t.intermediate_values) steps.push_back({step, value});
@@ -77,20 +77,20 @@ StatusOr<std::string> Dashboard::Studies() {
       if (!b.empty()) best_trial = Int(b[0][0]);
     }
     std::string directions = Text(r[3]);
-    out["studies"].push_back({{"name", Text(r[1])},
-                              {"direction", Text(r[2])},
-                              {"directions", directions.empty() ? Json::array({Text(r[2])})
-                                                                : ParseJson(directions)},
-                              {"created_at", Number(r[4])},
-                              {"trials", Int(r[5])},
-                              {"complete", Int(r[6])},
-                              {"pruned", Int(r[7])},
-                              {"failed", Int(r[8])},
-                              {"running", Int(r[9])},
-                              {"waiting", Int(r[10])},
-                              {"best_value", best},
-                              {"best_trial", best_trial},
-                              {"last_finished_at", Number(r[12])}});
+    out["studies"].push_back(
+        {{"name", Text(r[1])},
+         {"direction", Text(r[2])},
+         {"directions", directions.empty() ? Json::array({Text(r[2])}) : ParseJson(directions)},
+         {"created_at", Number(r[4])},
+         {"trials", Int(r[5])},
+         {"complete", Int(r[6])},
+         {"pruned", Int(r[7])},
+         {"failed", Int(r[8])},
+         {"running", Int(r[9])},
+         {"waiting", Int(r[10])},
+         {"best_value", best},
+         {"best_trial", best_trial},
+         {"last_finished_at", Number(r[12])}});
   }
   return out.dump();
 }
@@ -143,9 +143,11 @@ StatusOr<std::string> Dashboard::Trials(const std::string& study, const TrialQue
       auto rows, s->Query(absl::StrCat("SELECT trial_id FROM hpo_trials WHERE study_id = ?1 AND "
                                        "(?2 = '' OR state = ?2) ORDER BY ",
                                        order, ", number LIMIT ?3 OFFSET ?4"),
-                          {study_id, q.state, std::clamp<int64_t>(q.limit, 1, options_.max_page_size),
-                           q.offset}));
-  Json out = {{"study", study}, {"total", Int(count[0][0])}, {"offset", q.offset},
+                          {study_id, q.state,
+                           std::clamp<int64_t>(q.limit, 1, options_.max_page_size), q.offset}));
+  Json out = {{"study", study},
+              {"total", Int(count[0][0])},
+              {"offset", q.offset},
               {"trials", Json::array()}};
   for (const store::Row& r : rows) {
     StatusOr<hpo::FrozenTrial> t = s->hpo->GetTrial(Int(r[0]));
@@ -187,7 +189,8 @@ StatusOr<std::string> Dashboard::StudyPlots(const std::string& study) {
   std::map<std::string, bool> numeric;
   for (const hpo::FrozenTrial* t : complete) {
     for (const auto& [name, value] : t->params) {
-      bool is_number = std::holds_alternative<int64_t>(value) || std::holds_alternative<double>(value);
+      bool is_number =
+          std::holds_alternative<int64_t>(value) || std::holds_alternative<double>(value);
       auto [it, added] = numeric.emplace(name, is_number);
       if (!added) it->second = it->second && is_number;
     }
@@ -200,15 +203,16 @@ StatusOr<std::string> Dashboard::StudyPlots(const std::string& study) {
   for (size_t i = first; i < complete.size(); ++i) {
     Json params = Json::object();
     for (const auto& [name, value] : complete[i]->params) params[name] = ParamJson(value);
-    lines.push_back({{"number", complete[i]->number}, {"value", complete[i]->value},
-                     {"params", params}});
+    lines.push_back(
+        {{"number", complete[i]->number}, {"value", complete[i]->value}, {"params", params}});
   }
   std::vector<hpo::FrozenTrial> frozen;
   frozen.reserve(complete.size());
   for (const hpo::FrozenTrial* t : complete) frozen.push_back(*t);
   Json importance = Json::array();
   if (auto imp = hpo::ParamImportances(frozen); imp.ok()) {
-    for (const auto& [name, value] : *imp) importance.push_back({{"name", name}, {"importance", value}});
+    for (const auto& [name, value] : *imp)
+      importance.push_back({{"name", name}, {"importance", value}});
   }
   Json out = {{"study", study},
               {"direction", minimize ? "minimize" : "maximize"},

@@ -21,17 +21,24 @@ StatusOr<registry::ModelRegistry*> Registry(Dashboard::Stores* s, const std::str
   registry::ModelRegistryOptions options;
   options.home = home;
   options.busy_timeout = busy_timeout;
-  StatusOr<std::unique_ptr<registry::ModelRegistry>> opened = registry::ModelRegistry::Open(options);
+  StatusOr<std::unique_ptr<registry::ModelRegistry>> opened =
+      registry::ModelRegistry::Open(options);
   if (!opened.ok()) return internal::Friendly(opened.status());
   s->registry = *std::move(opened);
   return s->registry.get();
 }
 
 Json VersionJson(const registry::ModelVersion& v) {
-  return {{"version", v.version},         {"digest", v.digest},     {"size", v.size},
-          {"source", v.source},           {"metrics", v.metrics},   {"tags", v.tags},
-          {"lineage", v.lineage.ToJson()}, {"description", v.description},
-          {"aliases", v.aliases},         {"created_at", Seconds(v.created_at)}};
+  return {{"version", v.version},
+          {"digest", v.digest},
+          {"size", v.size},
+          {"source", v.source},
+          {"metrics", v.metrics},
+          {"tags", v.tags},
+          {"lineage", v.lineage.ToJson()},
+          {"description", v.description},
+          {"aliases", v.aliases},
+          {"created_at", Seconds(v.created_at)}};
 }
 
 }  // namespace

@@ -34,9 +34,9 @@ Json RunRow(const store::Row& r, double now) {
     double end = finished.is_number() ? finished.get<double>() : now;
     duration = end - started.get<double>();
   }
-  return {{"id", Text(r[0])},         {"pipeline", Text(r[1])},   {"experiment", Text(r[2])},
-          {"state", Text(r[3])},      {"created_at", Number(r[4])}, {"started_at", started},
-          {"finished_at", finished},  {"duration_s", duration},   {"error", Text(r[7])},
+  return {{"id", Text(r[0])},        {"pipeline", Text(r[1])},     {"experiment", Text(r[2])},
+          {"state", Text(r[3])},     {"created_at", Number(r[4])}, {"started_at", started},
+          {"finished_at", finished}, {"duration_s", duration},     {"error", Text(r[7])},
           {"namespace", Text(r[8])}};
 }
 
@@ -45,8 +45,11 @@ Json RunRow(const store::Row& r, double now) {
 StatusOr<std::string> Dashboard::Runs(const RunQuery& q) {
   std::lock_guard lock(mu_);
   MLCORE_ASSIGN_OR_RETURN(Stores * s, OpenStores());
-  Json out = {{"total", 0}, {"offset", q.offset}, {"runs", Json::array()},
-              {"experiments", Json::array()}, {"pipelines", Json::array()}};
+  Json out = {{"total", 0},
+              {"offset", q.offset},
+              {"runs", Json::array()},
+              {"experiments", Json::array()},
+              {"pipelines", Json::array()}};
   MLCORE_ASSIGN_OR_RETURN(bool has, s->HasTable("pipeline_runs"));
   if (!has) return out.dump();
   if (q.offset < 0) return absl::InvalidArgumentError("offset must be >= 0");
@@ -98,10 +101,10 @@ StatusOr<std::string> Dashboard::Run(const std::string& run_id) {
                            "stdout_path, stderr_path, started_at, finished_at FROM pipeline_tasks "
                            "WHERE run_id = ?1 ORDER BY COALESCE(started_at, 1e18), name",
                            {run_id}));
-  MLCORE_ASSIGN_OR_RETURN(
-      auto made, s->Query("SELECT id, task, output, type, sha256, created_at FROM "
-                          "pipeline_artifacts WHERE run_id = ?1 ORDER BY id",
-                          {run_id}));
+  MLCORE_ASSIGN_OR_RETURN(auto made,
+                          s->Query("SELECT id, task, output, type, sha256, created_at FROM "
+                                   "pipeline_artifacts WHERE run_id = ?1 ORDER BY id",
+                                   {run_id}));
   MLCORE_ASSIGN_OR_RETURN(
       auto used, s->Query("SELECT l.task, l.input, a.id, a.type, a.sha256, a.run_id, a.task, "
                           "a.output FROM pipeline_lineage l JOIN pipeline_artifacts a ON a.id = "
@@ -174,7 +177,8 @@ StatusOr<std::string> Dashboard::RunDag(const std::string& run_id) {
   for (pipeline::DrawingNode& node : graph.nodes) {
     for (const store::Row& t : tasks) {
       const std::string name = Text(t[0]);
-      bool copy = name.size() > node.name.size() && name.compare(0, node.name.size(), node.name) == 0 &&
+      bool copy = name.size() > node.name.size() &&
+                  name.compare(0, node.name.size(), node.name) == 0 &&
                   name[node.name.size()] == '[';
       if (name != node.name && !copy) continue;
       std::string st = Text(t[1]);
@@ -197,10 +201,10 @@ StatusOr<std::string> Dashboard::TaskLog(const std::string& run_id, const std::s
     MLCORE_ASSIGN_OR_RETURN(bool has, s->HasTable("pipeline_tasks"));
     std::vector<store::Row> rows;
     if (has) {
-      MLCORE_ASSIGN_OR_RETURN(
-          rows, s->Query(absl::StrCat("SELECT ", stream, "_path FROM pipeline_tasks WHERE run_id "
-                                      "= ?1 AND name = ?2"),
-                         {run_id, task}));
+      MLCORE_ASSIGN_OR_RETURN(rows, s->Query(absl::StrCat("SELECT ", stream,
+                                                          "_path FROM pipeline_tasks WHERE run_id "
+                                                          "= ?1 AND name = ?2"),
+                                             {run_id, task}));
     }
     if (rows.empty()) {
       return absl::NotFoundError(absl::StrCat("no task '", task, "' in run '", run_id, "'"));

@@ -1,8 +1,7 @@
 // Dashboard::HandleHttp: the pages and the /api/... JSON endpoints under the mount prefix.
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -72,12 +71,23 @@ std::string HtmlEscape(std::string_view text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -89,12 +99,13 @@ HttpReply HtmlError(int status, const std::string& title, const std::string& det
   HttpReply r;
   r.status = status;
   r.content_type = "text/html; charset=utf-8";
-  r.body = absl::StrCat("<!doctype html><html><head><meta charset=\"utf-8\"><title>mlcore: ",
-                        HtmlEscape(title), "</title><link rel=\"stylesheet\" href=\"", prefix,
-                        "/static/app.css\"></head><body><main class=\"error-page\"><h1>",
-                        status, " ", HtmlEscape(title), "</h1><p>", HtmlEscape(detail),
-                        "</p><p><a href=\"", prefix, "/\">Back to the dashboard</a></p></main>"
-                        "</body></html>");
+  r.body = absl::StrCat(
+      "<!doctype html><html><head><meta charset=\"utf-8\"><title>mlcore: ", HtmlEscape(title),
+      "</title><link rel=\"stylesheet\" href=\"", prefix,
+      "/static/app.css\"></head><body><main class=\"error-page\"><h1>", status, " ",
+      HtmlEscape(title), "</h1><p>", HtmlEscape(detail), "</p><p><a href=\"", prefix,
+      "/\">Back to the dashboard</a></p></main>"
+      "</body></html>");
   SecurityHeaders(&r);
   return r;
 }
@@ -160,7 +171,8 @@ StatusOr<int64_t> IntParam(const Parsed& p, const std::string& key, int64_t fall
   if (it == p.query.end() || it->second.empty()) return fallback;
   int64_t v;
   if (!absl::SimpleAtoi(it->second, &v)) {
-    return absl::InvalidArgumentError(absl::StrCat("query parameter '", key, "' must be an integer"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("query parameter '", key, "' must be an integer"));
   }
   return v;
 }
@@ -191,9 +203,11 @@ const char* ContentType(const std::string& name) {
 }
 
 HttpReply ServeAsset(const DashboardOptions& options, const std::string& name,
-                const std::string& prefix) {
-  bool plain = !name.empty() && name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-.") ==
-                                    std::string::npos && name[0] != '.';
+                     const std::string& prefix) {
+  bool plain =
+      !name.empty() &&
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-.") == std::string::npos &&
+      name[0] != '.';
   if (plain && !options.static_dir.empty()) {
     std::ifstream in(options.static_dir + "/" + name, std::ios::binary);
     if (in) {
@@ -206,9 +220,9 @@ HttpReply ServeAsset(const DashboardOptions& options, const std::string& name,
   }
   for (size_t i = 0; plain && i < internal::kAssetCount; ++i) {
     if (name != internal::kAssets[i].name) continue;
-    HttpReply r = JsonReply(
-        200, std::string(reinterpret_cast<const char*>(internal::kAssets[i].data),
-                         internal::kAssets[i].size));
+    HttpReply r =
+        JsonReply(200, std::string(reinterpret_cast<const char*>(internal::kAssets[i].data),
+                                   internal::kAssets[i].size));
     r.content_type = ContentType(name);
     return r;
   }
@@ -235,10 +249,11 @@ HttpReply Dashboard::HandleHttp(const HttpRequest& request, const std::string& p
     if (!get) return ErrorJson(absl::InvalidArgumentError("pages take GET"));
     return ServeAsset(options_, "index.html", prefix);
   }
-  if (parts[0] == "static" && parts.size() == 2 && get) return ServeAsset(options_, parts[1], prefix);
+  if (parts[0] == "static" && parts.size() == 2 && get)
+    return ServeAsset(options_, parts[1], prefix);
   if (parts[0] != "api") {
-    return HtmlError(404, "Not found",
-                     absl::StrCat("the dashboard has no page ", request.target), prefix);
+    return HtmlError(404, "Not found", absl::StrCat("the dashboard has no page ", request.target),
+                     prefix);
   }
   return RouteApi(*this, request, *parsed);
 }

@@ -11,8 +11,8 @@ namespace {
 using Json = nlohmann::json;
 
 HttpReply NoEndpoint(const HttpRequest& request) {
-  return ErrorJson(absl::NotFoundError(absl::StrCat("no endpoint ", request.method, " ",
-                                                    request.target.substr(0, request.target.find('?')))));
+  return ErrorJson(absl::NotFoundError(absl::StrCat(
+      "no endpoint ", request.method, " ", request.target.substr(0, request.target.find('?')))));
 }
 
 // Reads an integer path segment; InvalidArgument naming `what` otherwise.
@@ -80,11 +80,13 @@ HttpReply Artifacts(Dashboard& d, const HttpRequest& request, const Parsed& p) {
     HttpReply r = JsonReply(200, *std::move(bytes));
     r.content_type = "application/octet-stream";
     std::string safe;
-    for (char c : name) safe += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' ||
-                                 c == '-' || c == '_') ? c : '_';
-    r.headers.emplace_back("Content-Disposition",
-                           absl::StrCat("attachment; filename=\"", safe.empty() ? "artifact" : safe,
-                                        "\""));
+    for (char c : name)
+      safe += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_')
+                  ? c
+                  : '_';
+    r.headers.emplace_back(
+        "Content-Disposition",
+        absl::StrCat("attachment; filename=\"", safe.empty() ? "artifact" : safe, "\""));
     return r;
   }
   return NoEndpoint(request);
@@ -134,13 +136,15 @@ HttpReply Models(Dashboard& d, const HttpRequest& request, const Parsed& p) {
     Status done = d.PromoteAlias(token, parts[2], parts[4], body["version"].get<int64_t>());
     if (!done.ok()) {
       if (absl::IsPermissionDenied(done) && token.empty() && !d.options().token.empty()) {
-        return ErrorJson(absl::UnauthenticatedError("this call needs Authorization: Bearer <token>"));
+        return ErrorJson(
+            absl::UnauthenticatedError("this call needs Authorization: Bearer <token>"));
       }
       return ErrorJson(done);
     }
     return FromResult(d.Model(parts[2]));
   }
-  if (!get && parts.size() <= 3) return ErrorJson(absl::InvalidArgumentError("this endpoint takes GET"));
+  if (!get && parts.size() <= 3)
+    return ErrorJson(absl::InvalidArgumentError("this endpoint takes GET"));
   return NoEndpoint(request);
 }
 
@@ -166,7 +170,8 @@ HttpReply RouteApi(Dashboard& d, const HttpRequest& request, const Parsed& p) {
     return FromResult(d.TrainingCurves(Param(p, "name"), *after));
   }
   if (area == "info" && parts.size() == 2) {
-    Json info = {{"home", d.home()}, {"read_only", d.options().token.empty()},
+    Json info = {{"home", d.home()},
+                 {"read_only", d.options().token.empty()},
                  {"log_dirs", d.options().log_dirs}};
     return JsonReply(200, info.dump());
   }

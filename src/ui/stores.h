@@ -4,10 +4,9 @@
 
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "mlcore/hpo/storage.h"
 #include "mlcore/registry/model_registry.h"
@@ -23,9 +22,9 @@ using Json = nlohmann::json;
 struct Dashboard::Stores {
   std::shared_ptr<store::MetadataStore> db;
   std::unique_ptr<store::ArtifactStore> artifacts;
-  std::shared_ptr<hpo::Storage> hpo;                   // null until a study table exists
+  std::shared_ptr<hpo::Storage> hpo;                  // null until a study table exists
   std::unique_ptr<registry::ModelRegistry> registry;  // null until a registry table exists
-  std::map<std::string, bool> tables;                  // which tables exist (cached once seen)
+  std::map<std::string, bool> tables;                 // which tables exist (cached once seen)
 
   // True when `table` exists (a module that never ran in this home has none).
   StatusOr<bool> HasTable(const std::string& table);

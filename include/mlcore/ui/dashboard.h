@@ -39,9 +39,9 @@ struct DashboardOptions {
 
 // Filters and paging of Runs. Rows come newest first.
 struct RunQuery {
-  std::string state;       // "" or a run state ("running", "succeeded", "failed", ...)
-  std::string experiment;  // "" or an experiment name
-  std::string pipeline;    // "" or a pipeline name
+  std::string state;           // "" or a run state ("running", "succeeded", "failed", ...)
+  std::string experiment;      // "" or an experiment name
+  std::string pipeline;        // "" or a pipeline name
   double min_duration_s = -1;  // < 0: no bound; a running run's duration is up to now
   double max_duration_s = -1;
   int64_t offset = 0;
@@ -50,7 +50,7 @@ struct RunQuery {
 
 // Sorting, filtering and paging of a study's trials.
 struct TrialQuery {
-  std::string state;          // "" or "complete", "pruned", "failed", "running", "waiting"
+  std::string state;            // "" or "complete", "pruned", "failed", "running", "waiting"
   std::string sort = "number";  // "number", "value", "duration", "state"
   bool descending = false;
   int64_t offset = 0;

@@ -1,13 +1,12 @@
 // The dashboard's JSON calls over a real home: a pipeline run, a study, a registered model, a
 // training log and a recording server, then the bad inputs (unknown ids, paths out of the
 // artifact store, a missing, damaged or write-locked store).
-#include "mlcore/ui/dashboard.h"
-
 #include <gtest/gtest.h>
 
 #include <thread>
 
 #include "mlcore/serve/server.h"
+#include "mlcore/ui/dashboard.h"
 #include "ui/ui_test_util.h"
 
 namespace mlcore::ui {
@@ -86,7 +85,7 @@ TEST(Dashboard, ArtifactPathsCannotLeaveTheStore) {
   auto d = OpenDashboard(home.path());
   Json run = Parse(d->Run(run_id));
   int64_t id = run["tasks"][0]["name"] == "load" ? run["tasks"][0]["artifacts"][0]["artifact_id"]
-                                                  : run["tasks"][1]["artifacts"][0]["artifact_id"];
+                                                 : run["tasks"][1]["artifacts"][0]["artifact_id"];
   std::string name;
   for (const char* bad : {"../rows.csv", "../../mlcore.db", "/etc/passwd", "a/./b", "a//b",
                           "sub/../../x", "..", "a\\..\\b"}) {

@@ -44,8 +44,8 @@ TEST(DashboardHttp, PagesApiAndErrors) {
   EXPECT_NE(index.body.find("static/app.js"), std::string::npos);
   EXPECT_NE(index.headers.find("text/html"), std::string::npos);
   EXPECT_NE(index.headers.find("Content-Security-Policy"), std::string::npos);
-  for (const char* file : {"app.js", "app.css", "charts.js", "runs.js", "studies.js",
-                           "training.js", "models.js", "servers.js", "start.js"}) {
+  for (const char* file : {"app.js", "app.css", "charts.js", "runs.js", "studies.js", "training.js",
+                           "models.js", "servers.js", "start.js"}) {
     EXPECT_EQ(Http(port, "GET", std::string("/ui/static/") + file).status, 200) << file;
   }
 
@@ -55,7 +55,8 @@ TEST(DashboardHttp, PagesApiAndErrors) {
   auto dag = Http(port, "GET", "/ui/api/runs/" + run_id + "/dag");
   EXPECT_EQ(dag.status, 200);
   EXPECT_NE(dag.headers.find("image/svg+xml"), std::string::npos);
-  auto trials = Http(port, "GET", "/ui/api/studies/search/trials?sort=value&order=desc&state=complete");
+  auto trials =
+      Http(port, "GET", "/ui/api/studies/search/trials?sort=value&order=desc&state=complete");
   ASSERT_EQ(trials.status, 200) << trials.body;
   EXPECT_EQ(Json::parse(trials.body)["total"], 5);
   EXPECT_EQ(Http(port, "GET", "/ui/api/studies/search/plots").status, 200);

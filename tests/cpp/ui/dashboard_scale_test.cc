@@ -24,9 +24,12 @@ void FillStore(const std::string& home) {
   Status filled = (*db)->Transaction([&]() -> Status {
     MLCORE_ASSIGN_OR_RETURN(auto ids, (*db)->Query("SELECT experiment_id, version_id FROM "
                                                    "pipeline_runs LIMIT 1"));
-    MLCORE_ASSIGN_OR_RETURN(auto run, (*db)->Prepare(
-        "INSERT INTO pipeline_runs(id, namespace, experiment_id, version_id, arguments, state, "
-        "created_at, started_at, finished_at) VALUES(?1, 'default', ?2, ?3, '{}', ?4, ?5, ?5, ?6)"));
+    MLCORE_ASSIGN_OR_RETURN(
+        auto run,
+        (*db)->Prepare(
+            "INSERT INTO pipeline_runs(id, namespace, experiment_id, version_id, arguments, state, "
+            "created_at, started_at, finished_at) VALUES(?1, 'default', ?2, ?3, '{}', ?4, ?5, ?5, "
+            "?6)"));
     for (int i = 0; i < kRows; ++i) {
       std::string state = i % 10 == 0 ? "failed" : "succeeded";
       MLCORE_RETURN_IF_ERROR(run.Run({absl::StrCat("bulk-", i), ids[0][0], ids[0][1], state,
@@ -35,14 +38,17 @@ void FillStore(const std::string& home) {
     }
     MLCORE_ASSIGN_OR_RETURN(auto study,
                             (*db)->Query("SELECT study_id FROM hpo_studies WHERE name = 'search'"));
-    MLCORE_ASSIGN_OR_RETURN(auto trial, (*db)->Prepare(
-        "INSERT INTO hpo_trials(study_id, number, state, value, started_at, finished_at) "
-        "VALUES(?1, ?2, ?3, ?4, 1000, 1001)"));
+    MLCORE_ASSIGN_OR_RETURN(
+        auto trial,
+        (*db)->Prepare(
+            "INSERT INTO hpo_trials(study_id, number, state, value, started_at, finished_at) "
+            "VALUES(?1, ?2, ?3, ?4, 1000, 1001)"));
     for (int i = 0; i < kRows; ++i) {
       bool pruned = i % 4 == 0;
-      MLCORE_RETURN_IF_ERROR(trial.Run({study[0][0], static_cast<int64_t>(100 + i),
-                                        std::string(pruned ? "pruned" : "complete"),
-                                        static_cast<double>((i * 7919) % kRows)})
+      MLCORE_RETURN_IF_ERROR(trial
+                                 .Run({study[0][0], static_cast<int64_t>(100 + i),
+                                       std::string(pruned ? "pruned" : "complete"),
+                                       static_cast<double>((i * 7919) % kRows)})
                                  .status());
     }
     return absl::OkStatus();
@@ -68,7 +74,8 @@ TEST(DashboardScale, TenThousandRunsAndTrialsPage) {
   EXPECT_EQ(trials["total"], 5 + kRows * 3 / 4);
   ASSERT_EQ(trials["trials"].size(), 50u);
   for (size_t i = 1; i < 50; ++i) {
-    EXPECT_LE(trials["trials"][i - 1]["value"].get<double>(), trials["trials"][i]["value"].get<double>());
+    EXPECT_LE(trials["trials"][i - 1]["value"].get<double>(),
+              trials["trials"][i]["value"].get<double>());
   }
   Json pruned = Json::parse((*d)->Trials("search", {.state = "pruned", .offset = 2450}).value());
   EXPECT_EQ(pruned["total"], kRows / 4);

@@ -9,9 +9,8 @@
 
 #include <filesystem>
 #include <fstream>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "gtest/gtest.h"
 #include "mlcore/hpo/study.h"
@@ -107,7 +106,8 @@ inline void RunStudy(const std::string& home) {
     auto trial = (*study)->Ask();
     ASSERT_TRUE(trial.ok()) << trial.status();
     double x = (*trial)->SuggestFloat("x", -5, 5).value();
-    ASSERT_TRUE((*trial)->SuggestCategorical("opt", {std::string("sgd"), std::string("adam")}).ok());
+    ASSERT_TRUE(
+        (*trial)->SuggestCategorical("opt", {std::string("sgd"), std::string("adam")}).ok());
     ASSERT_TRUE((*trial)->Report((x - 2) * (x - 2) + 1, 0).ok());
     Status told = i == 3 ? (*study)->Tell(**trial, hpo::TrialState::kFailed)
                          : (*study)->Tell(**trial, (x - 2) * (x - 2));
