@@ -165,7 +165,9 @@ StatusOr<std::string> Dashboard::Resources() {
       }
     }
   }
-  out["cpu_holders"] = out["holders"].size();
+  int64_t on_cpu = 0;
+  for (const Json& h : out["holders"]) on_cpu += h["device"] == "cpu" ? 1 : 0;
+  out["cpu_slots_held"] = on_cpu;  // each running trial, task or instance on the CPU holds one
   return out.dump();
 }
 

@@ -2,7 +2,7 @@
 // and latency) and resources (devices, what holds them, CPU slots).
 "use strict";
 (() => {
-  const { api, el, link, duration, number, table, show, every } = UI;
+  const { api, el, duration, number, table, show, every } = UI;
 
   async function servers(gen) {
     const data = await api("servers");
@@ -44,7 +44,7 @@
     show(gen, el("h1", {}, "Resources"),
       el("div", { class: "cards" },
         el("div", { class: "card" }, el("div", { class: "muted" }, "GPUs"), el("div", { class: "big" }, String(r.gpus.length))),
-        el("div", { class: "card" }, el("div", { class: "muted" }, "CPU slots"), el("div", { class: "big" }, String(r.cpu_slots))),
+        el("div", { class: "card" }, el("div", { class: "muted" }, "CPU slots"), el("div", { class: "big" }, `${r.cpu_slots_held} of ${r.cpu_slots} held`)),
         el("div", { class: "card" }, el("div", { class: "muted" }, "Holders now"), el("div", { class: "big" }, String(r.holders.length)))),
       el("h2", {}, "Devices"), gpus,
       r.store_error ? el("div", { class: "error" }, r.store_error) : null,
