@@ -59,8 +59,8 @@ std::map<std::string, RunDirs> FindRuns(const std::vector<std::string>& roots) {
         prefix = leaf + "/";
         dir = dir.parent_path();
       }
-      std::string name = fs::relative(dir, root).generic_string();
-      if (name.empty()) name = ".";
+      const std::string relative = fs::relative(dir, root).generic_string();
+      const std::string name = relative.empty() ? std::string(".") : relative;
       if (runs.count(name) && runs[name].dir != dir) continue;  // an earlier root wins
       RunDirs& run = runs[name];
       run.dir = dir;

@@ -143,11 +143,12 @@ StatusOr<Parsed> ParseTarget(const std::string& target, const std::string& prefi
   size_t q = rest.find('?');
   const std::string path = rest.substr(0, q);
   for (absl::string_view piece : absl::StrSplit(path, '/', absl::SkipEmpty())) {
-    MLCORE_ASSIGN_OR_RETURN(std::string part, Decode(std::string(piece), false));
-    if (part == "." || part == "..") {
+    StatusOr<std::string> part = Decode(std::string(piece), false);
+    if (!part.ok()) return part.status();
+    if (*part == "." || *part == "..") {
       return absl::InvalidArgumentError("path segments may not be '.' or '..'");
     }
-    p.parts.push_back(std::move(part));
+    p.parts.push_back(*std::move(part));
   }
   if (q != std::string::npos) {
     for (absl::string_view piece : absl::StrSplit(rest.substr(q + 1), '&', absl::SkipEmpty())) {

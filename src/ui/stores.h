@@ -28,7 +28,9 @@ struct Dashboard::Stores {
 
   // True when `table` exists (a module that never ran in this home has none).
   StatusOr<bool> HasTable(const std::string& table);
-  // Runs `sql` inside one read transaction (a consistent snapshot while pipelines write).
+  // Runs `sql` (each statement reads one WAL snapshot, so a pipeline writing meanwhile never
+  // blocks it; a page's count and rows may differ by the rows written between them) and turns
+  // the store's busy errors into Unavailable.
   StatusOr<std::vector<store::Row>> Query(const std::string& sql,
                                           const std::vector<store::Value>& params = {});
 };

@@ -78,3 +78,36 @@ def test_cli_serves_until_interrupted(_isolated_home):
     finally:
         proc.terminate()
         assert proc.wait(timeout=20) == 0
+
+
+def test_mlcore_server_mounts_the_dashboard_and_lists_itself(_isolated_home):
+    import pathlib
+    import signal
+    import socket
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    binary = pathlib.Path(os.environ.get("MLCORE_SERVER_BINARY",
+                                         root / "build" / "cmake" / "mlcore-server"))
+    if not binary.exists():
+        pytest.skip(f"{binary} is not built")
+    mp.run(tiny).wait()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(binary), "--http-port", str(port), "--http-threads", "1",
+                             "--home", str(_isolated_home), "--ui-home", str(_isolated_home)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert "serving on" in proc.stdout.readline()
+        base = f"http://127.0.0.1:{port}/ui/api/"
+        status, body = _get(base + "servers")
+        assert status == 200
+        [me] = [s for s in json.loads(body)["servers"] if s["pid"] == proc.pid]
+        assert me["status"] == "running" and me["url"] == f"http://127.0.0.1:{port}"
+        assert json.loads(_get(base + "runs")[1])["total"] == 1
+        assert _get(f"http://127.0.0.1:{port}/v2/health/live")[0] == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    servers = mlcore.ui.Dashboard(_isolated_home).servers()["servers"]
+    assert [s["status"] for s in servers if s["pid"] == proc.pid] == ["stopped"]

@@ -19,13 +19,14 @@ def _run(args) -> int:
     if args.token_file:
         with open(args.token_file, encoding="utf-8") as f:
             token = f.read().strip()
+    # The handlers come first: a stop that arrives as soon as the URL is printed still drains.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     server = start(args.home, args.port, host=args.host, token=token or None,
                    log_dirs=args.log_dir or (), threads=args.threads)
     print(f"mlcore ui: serving {server.dashboard.home} on {server.url}"
           + ("" if token else " (read-only)"), flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(0.5):
         pass
     server.stop()

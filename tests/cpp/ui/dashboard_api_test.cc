@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "mlcore/pipeline/schedule.h"
 #include "mlcore/serve/server.h"
 #include "mlcore/ui/dashboard.h"
 #include "ui/ui_test_util.h"
@@ -77,6 +78,32 @@ TEST(Dashboard, RunsWithTasksArtifactsLineageAndDag) {
   EXPECT_TRUE(absl::IsNotFound(d->Artifact(999).status()));
   EXPECT_TRUE(absl::IsNotFound(d->TaskLog(run_id, "nope", "stdout").status()));
   EXPECT_TRUE(absl::IsInvalidArgument(d->TaskLog(run_id, "train", "../etc").status()));
+}
+
+TEST(Dashboard, RecurringRunsWithTheirNextFireTime) {
+  ScratchHome home;
+  testing::RunPipeline(home.path());
+  pipeline::ClientOptions co;
+  co.home = home.path();
+  auto client = pipeline::Client::Open(co);
+  ASSERT_TRUE(client.ok());
+  auto schedules = pipeline::Schedules::Open(client->get());
+  ASSERT_TRUE(schedules.ok()) << schedules.status();
+  pipeline::ScheduleOptions so;
+  so.name = "nightly";
+  so.pipeline = "digits";
+  so.cron = "0 3 * * *";
+  auto created = (*schedules)->Create(so);
+  ASSERT_TRUE(created.ok()) << created.status();
+  auto next = (*schedules)->NextTimes("nightly", 1);
+  ASSERT_TRUE(next.ok());
+  auto d = OpenDashboard(home.path());
+  Json list = Parse(d->Schedules());
+  ASSERT_EQ(list["schedules"].size(), 1u);
+  EXPECT_EQ(list["schedules"][0]["name"], "nightly");
+  EXPECT_EQ(list["schedules"][0]["cron"], "0 3 * * *");
+  EXPECT_DOUBLE_EQ(list["schedules"][0]["next_fire"].get<double>(),
+                   absl::ToDoubleSeconds((*next)[0] - absl::UnixEpoch()));
 }
 
 TEST(Dashboard, ArtifactPathsCannotLeaveTheStore) {
