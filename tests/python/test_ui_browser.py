@@ -74,6 +74,7 @@ def browser():
 
 def _wait(driver, css, text=None, timeout=WAIT):
     """The first element matching `css` (whose text contains `text`), waiting up to `timeout`."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -83,7 +84,9 @@ def _wait(driver, css, text=None, timeout=WAIT):
                 return e
         return False
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(
+    # Polling pages re-render their tables: an element seen a moment ago may be gone.
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(StaleElementReferenceException,)).until(
         found, message=f"no {css!r}" + (f" with {text!r}" if text else ""))
 
 
@@ -201,20 +204,26 @@ def test_every_page_shows_what_was_made(browser, digits, tmp_path, _isolated_hom
         assert mlcore.models.get("browser-digits@canary").version == 1
         _shoot(browser, "model")
         _open(browser, base + "#/servers", "servers")
-        row = _wait(browser, "main table", server.url)
-        assert "running" in row.text and "digits" in row.text
+        _wait(browser, "main table", server.url)
+        _wait(browser, "main table tr", "running")
+        _wait(browser, "main table tr", "digits")
         # Requests show up in the table at the server's next heartbeat.
         for _ in range(5):
             status, _, _ = request(server.url, "POST", "/v1/models/digits:predict",
                                    {"instances": x[:2].tolist()})
             assert status == 200
         from selenium.webdriver.support.ui import WebDriverWait
-        WebDriverWait(browser, WAIT, poll_frequency=0.2).until(
+        from selenium.common.exceptions import StaleElementReferenceException
+        WebDriverWait(browser, WAIT, poll_frequency=0.2,
+                      ignored_exceptions=(StaleElementReferenceException,)).until(
             lambda d: any(td.text == "5" for td in d.find_elements(By.CSS_SELECTOR, "main td.num")),
             message="the served requests never reached the servers page")
         _shoot(browser, "servers")
         _open(browser, base + "#/resources", "resources")
         _wait(browser, "main h2", "Devices")
+        text = browser.find_element(By.CSS_SELECTOR, "main").text
+        assert "CPU slots" in text and "null" not in text and "undefined" not in text
+        assert "digits/1" in text  # the served model instance holds a CPU slot
         _shoot(browser, "resources")
 
         # Training: the curve grows while fit() runs in the background.

@@ -102,7 +102,7 @@ const UI = (() => {
   // Replaces the page's content, unless the user has moved on since `gen`.
   function show(gen, ...nodes) {
     if (gen !== generation) return;
-    main().replaceChildren(...nodes);
+    main().replaceChildren(...nodes.filter(n => n !== null && n !== undefined && n !== false));
   }
 
   // Runs fn every ms while this page is shown.
