@@ -107,11 +107,19 @@ def _severe(driver):
 
 
 def _curve_points(driver):
+    """Points of the drawn training loss; the page redraws it every second, so a line found a
+    moment ago may be gone: read it again then."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    lines = driver.find_elements(By.CSS_SELECTOR,
-                                 '#curves polyline.series[data-name="train/epoch_loss"]')
-    return int(lines[0].get_attribute("data-points")) if lines else 0
+    for _ in range(10):
+        try:
+            lines = driver.find_elements(By.CSS_SELECTOR,
+                                         '#curves polyline.series[data-name="train/epoch_loss"]')
+            return int(lines[0].get_attribute("data-points")) if lines else 0
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    return 0
 
 
 def test_every_page_shows_what_was_made(browser, digits, tmp_path, _isolated_home):
