@@ -14,6 +14,7 @@ packages=(
   libgloo-dev libboost1.81-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   wrk nginx prometheus
   libpq-dev postgresql
+  chromium chromium-driver
 )
 
 missing=()

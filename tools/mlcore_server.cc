@@ -2,9 +2,13 @@
 //   mlcore-server --model-repository /models [--http-port 8080] [--host 0.0.0.0]
 //                 [--model name=checkpoint_dir]... [--poll-interval-ms 5000]
 //                 [--auth-token-file FILE] [--grpc-port 8081] [--http-threads N]
+//                 [--home DIR] [--ui-home DIR]
 //   mlcore-server --registry [--home DIR] --model digits@production [--model NAME=REF]...
 // With --registry each --model is a registry reference (`name`, `name/3`, `name@alias`),
 // served as its model name or as NAME; aliases are followed as they move.
+// --home DIR is the home whose registry --registry reads, and the server records itself in its
+// store (the dashboard lists it); --ui-home mounts the dashboard of DIR at /ui (read-only
+// unless --auth-token-file is given: the same token).
 // Runs until SIGINT or SIGTERM, then drains the requests in flight and exits 0.
 #include <csignal>
 #include <cstdlib>
@@ -17,6 +21,7 @@
 
 #include "mlcore/registry/serve_resolver.h"
 #include "mlcore/serve/server.h"
+#include "mlcore/ui/dashboard.h"
 
 namespace {
 
@@ -25,7 +30,8 @@ int Usage(const std::string& why) {
             << "usage: mlcore-server [--model-repository DIR] [--model NAME=DIR]... "
                "[--registry [--home DIR] --model NAME[@alias|/version]...] [--host H] [--http-port "
                "P] [--grpc-port P] [--http-threads N] "
-               "[--poll-interval-ms MS] [--auth-token-file FILE] [--max-request-bytes N]\n";
+               "[--poll-interval-ms MS] [--auth-token-file FILE] [--max-request-bytes N] "
+               "[--home DIR] [--ui-home DIR]\n";
   return 2;
 }
 
@@ -74,6 +80,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> model_flags;
   bool registry = false;
   std::string home;
+  std::string ui_home;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") return Usage("serves models over HTTP (KServe V1/V2)");
@@ -91,6 +98,7 @@ int main(int argc, char** argv) {
       model_flags.push_back(value);
     } else if (flag == "--home") {
       home = value;
+      options.record_home = value;
     } else if (flag == "--host") {
       options.host = value;
     } else if (flag == "--http-port" && numeric) {
@@ -103,6 +111,8 @@ int main(int argc, char** argv) {
       options.models.poll_interval_ms = n;
     } else if (flag == "--max-request-bytes" && numeric) {
       options.max_request_bytes = n;
+    } else if (flag == "--ui-home") {
+      ui_home = value;
     } else if (flag == "--auth-token-file") {
       std::ifstream file(value);
       std::stringstream text;
@@ -125,7 +135,6 @@ int main(int argc, char** argv) {
       models.emplace_back(value.substr(0, eq), value.substr(eq + 1));
     }
   }
-  if (!home.empty() && !registry) return Usage("--home is for --registry");
   // Block the stop signals in every thread the server starts; the main thread waits for them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -133,6 +142,14 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  if (!ui_home.empty()) {
+    auto dashboard = mlcore::ui::Dashboard::Open({.home = ui_home, .token = options.auth_token});
+    if (!dashboard.ok()) {
+      std::cerr << "mlcore-server: " << dashboard.status() << "\n";
+      return 1;
+    }
+    options.http_mounts.push_back(mlcore::ui::MountDashboard(*std::move(dashboard)));
+  }
   mlcore::serve::Server server(options);
   if (int failed = AddModels(server, models, registry, home); failed != 0) return failed;
   mlcore::Status started = server.Start();

@@ -83,3 +83,5 @@
 #include "mlcore/store/remote_artifacts.h"
 #include "mlcore/store/s3_client.h"
 #include "mlcore/store/statement.h"
+#include "mlcore/ui/dashboard.h"
+#include "mlcore/ui/event_reader.h"

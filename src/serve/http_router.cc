@@ -71,7 +71,30 @@ bool BearerTokenMatches(const std::string& given, const std::string& token) {
   return diff == 0;
 }
 
+namespace {
+
+// The mount whose prefix `target`'s path starts with (at a segment boundary), or null.
+const HttpMount* FindMount(const std::vector<HttpMount>& mounts, const std::string& target) {
+  for (const HttpMount& mount : mounts) {
+    const std::string& p = mount.prefix;
+    if (target.compare(0, p.size(), p) != 0) continue;
+    if (target.size() == p.size() || target[p.size()] == '/' || target[p.size()] == '?') {
+      return &mount;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 void Router::Handle(HttpRequest request, ReplyFunction reply) {
+  if (const HttpMount* mount = FindMount(options_.http_mounts, request.target)) {
+    HttpMountReply r = mount->handler(HttpMountRequest{
+        request.method, request.target, std::move(request.body), request.authorization});
+    HttpReply out{r.status, std::move(r.body), std::move(r.content_type)};
+    out.headers = std::move(r.headers);
+    return reply(std::move(out));
+  }
   StatusOr<std::vector<std::string>> segments = Segments(request.target);
   if (!segments.ok()) return reply(ErrorReply(segments.status()));
   const std::vector<std::string>& parts = *segments;

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "mlcore/serve/server.h"
 
@@ -23,6 +25,7 @@ struct HttpReply {
   std::string body;
   std::string content_type = "application/json";
   int64_t header_length = -1;  // Inference-Header-Content-Length of a binary response
+  std::vector<std::pair<std::string, std::string>> headers = {};  // extra headers (mounts)
 };
 
 using ReplyFunction = std::function<void(HttpReply)>;

@@ -172,6 +172,7 @@ class Session : public std::enable_shared_from_this<Session> {
       res->set("Inference-Header-Content-Length", absl::StrCat(reply.header_length));
     }
     if (reply.status == 503) res->set(http::field::retry_after, "1");
+    for (const auto& [name, value] : reply.headers) res->set(name, value);
     if (shared_.stopping) keep_alive_ = false;
     res->keep_alive(keep_alive_);
     res->body() = std::move(reply.body);

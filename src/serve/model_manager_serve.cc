@@ -120,6 +120,22 @@ StatusOr<ModelConfig> ModelManager::Config(const std::string& name) const {
   return entry->config;
 }
 
+StatusOr<std::string> ModelManager::Source(const std::string& name) const {
+  std::shared_lock lock(impl_->mu);
+  MLCORE_ASSIGN_OR_RETURN(std::shared_ptr<ModelEntry> entry, FindOrNotFound(*impl_, name));
+  switch (entry->source) {
+    case ModelEntry::Source::kPath:
+      return entry->path;
+    case ModelEntry::Source::kRegistry:
+      return absl::StrCat("registry:", entry->reference);
+    case ModelEntry::Source::kFactory:
+      return std::string("function");
+    case ModelEntry::Source::kRepository:
+      break;
+  }
+  return absl::StrCat("repository:", impl_->options.model_repository);
+}
+
 std::vector<RepositoryEntry> ModelManager::RepositoryIndex() const {
   std::vector<RepositoryEntry> out;
   std::shared_lock lock(impl_->mu);

@@ -2,6 +2,7 @@
 #include "mlcore/serve/server.h"
 
 #include "absl/strings/str_cat.h"
+#include "serve/server_record.h"
 
 namespace mlcore::serve {
 
@@ -33,9 +34,17 @@ Status Server::Start() {
   };
   Status started = start("http", options_.http_port, &http_);
   if (started.ok()) started = start("grpc", options_.grpc_port, &grpc_);
+  if (started.ok() && !options_.record_home.empty()) {
+    StatusOr<std::unique_ptr<ServerRecord>> record =
+        ServerRecord::Start(options_.record_home, *this);
+    if (record.ok()) record_ = *std::move(record);
+    started = record.status();
+  }
   if (!started.ok()) {
     if (http_ != nullptr) http_->Stop(0);
     http_.reset();
+    if (grpc_ != nullptr) grpc_->Stop(0);
+    grpc_.reset();
     models_->Stop();
     return started;
   }
@@ -46,6 +55,7 @@ Status Server::Start() {
 void Server::Stop() {
   if (!running_) return;
   running_ = false;
+  record_.reset();
   // Front ends first, so what they accepted is answered before the models go.
   if (http_ != nullptr) http_->Stop(options_.drain_timeout_ms);
   if (grpc_ != nullptr) grpc_->Stop(options_.drain_timeout_ms);

@@ -130,6 +130,9 @@ class ModelManager {
   StatusOr<ModelMetadata> Metadata(const std::string& name, const std::string& version = "") const;
   StatusOr<ModelConfig> Config(const std::string& name) const;
   std::vector<RepositoryEntry> RepositoryIndex() const;
+  // Where `name` is served from, for people: its directory, "registry:<ref>",
+  // "repository:<dir>" or "function". NotFound for an unknown model.
+  StatusOr<std::string> Source(const std::string& name) const;
   // `name` empty: every model; `version` empty: every version of it.
   StatusOr<std::vector<ModelStatistics>> Statistics(const std::string& name = "",
                                                     const std::string& version = "") const;

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mlcore/core/registry.h"
@@ -19,6 +20,26 @@
 #include "mlcore/serve/model_manager.h"
 
 namespace mlcore::serve {
+
+// A part of the HTTP front end's path space handed to other code (the dashboard mounts itself
+// at /ui). The handler runs on a front-end thread and answers at once; it does its own auth (the
+// server's auth_token does not apply under a mount).
+struct HttpMountRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // the full path and query, prefix included
+  std::string body;
+  std::string authorization;  // the Authorization header
+};
+struct HttpMountReply {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
+};
+struct HttpMount {
+  std::string prefix;  // "/ui": answers "/ui", "/ui/..." and "/ui?..."
+  std::function<HttpMountReply(const HttpMountRequest&)> handler;
+};
 
 struct ServerOptions {
   // Interface the front ends bind; loopback unless told otherwise.
@@ -36,6 +57,11 @@ struct ServerOptions {
   int64_t idle_timeout_ms = 60000;       // a keep-alive connection idle longer is closed
   int64_t drain_timeout_ms = 10000;      // Stop waits this long for requests in flight
   ManagerOptions models;
+  // Handlers for path prefixes, looked up before the inference endpoints.
+  std::vector<HttpMount> http_mounts;
+  // Non-empty: the server records itself (url, pid, start time, its models and request counts,
+  // refreshed every few seconds) in <record_home>/mlcore.db, so `mlcore ui` can list it.
+  std::string record_home;
 };
 
 // A network front end over a ModelManager. "http" is built in; "grpc" is registered by the gRPC
@@ -55,6 +81,8 @@ class Frontend {
 using FrontendFactory = std::function<StatusOr<std::unique_ptr<Frontend>>(
     ModelManager& models, const ServerOptions& options, int port)>;
 Registry<FrontendFactory>& FrontendRegistry();
+
+class ServerRecord;  // src/serve/server_record.h
 
 class Server {
  public:
@@ -99,6 +127,7 @@ class Server {
   std::unique_ptr<ModelManager> models_;
   std::unique_ptr<Frontend> http_;
   std::unique_ptr<Frontend> grpc_;
+  std::unique_ptr<ServerRecord> record_;  // when options.record_home is set
   bool running_ = false;
 };
 

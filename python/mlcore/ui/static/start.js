@@ -1,0 +1,3 @@
+// Starts the router once every page has registered.
+"use strict";
+UI.start();

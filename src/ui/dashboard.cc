@@ -1,0 +1,120 @@
+// Dashboard: opening the home's stores lazily, and the helpers the API calls share.
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "ui/stores.h"
+
+namespace mlcore::ui {
+namespace internal {
+
+std::string Text(const store::Value& v) {
+  if (const auto* s = std::get_if<std::string>(&v)) return *s;
+  if (const auto* i = std::get_if<int64_t>(&v)) return absl::StrCat(*i);
+  if (const auto* d = std::get_if<double>(&v)) return absl::StrCat(*d);
+  return "";
+}
+
+int64_t Int(const store::Value& v, int64_t fallback) {
+  if (const auto* i = std::get_if<int64_t>(&v)) return *i;
+  if (const auto* d = std::get_if<double>(&v)) return static_cast<int64_t>(*d);
+  return fallback;
+}
+
+Json Number(const store::Value& v) {
+  if (const auto* i = std::get_if<int64_t>(&v)) return *i;
+  if (const auto* d = std::get_if<double>(&v)) return *d;
+  return nullptr;
+}
+
+Json ParseJson(const std::string& text) {
+  Json j = Json::parse(text, nullptr, false);
+  return j.is_discarded() ? Json(text) : j;
+}
+
+double NowSeconds() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
+
+Status Friendly(const Status& status) {
+  if (status.ok()) return status;
+  bool busy = status.code() == absl::StatusCode::kDeadlineExceeded ||
+              absl::StrContains(status.message(), "locked") ||
+              absl::StrContains(status.message(), "busy");
+  if (!busy) return status;
+  return absl::UnavailableError(
+      "the store is busy with another process's write; the page retries on its own");
+}
+
+StatusOr<std::string> ReadTail(const std::string& path, int64_t max_bytes) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return absl::NotFoundError(absl::StrCat("no log file ", path));
+  int64_t size = static_cast<int64_t>(in.tellg());
+  int64_t start = size > max_bytes ? size - max_bytes : 0;
+  in.seekg(start);
+  std::string out(static_cast<size_t>(size - start), '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  return out;
+}
+
+}  // namespace internal
+
+StatusOr<bool> Dashboard::Stores::HasTable(const std::string& table) {
+  auto it = tables.find(table);
+  if (it != tables.end() && it->second) return true;
+  MLCORE_ASSIGN_OR_RETURN(
+      std::vector<store::Row> rows,
+      db->Query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", {table}));
+  tables[table] = !rows.empty();
+  return !rows.empty();
+}
+
+StatusOr<std::vector<store::Row>> Dashboard::Stores::Query(
+    const std::string& sql, const std::vector<store::Value>& params) {
+  StatusOr<std::vector<store::Row>> rows = db->Query(sql, params);
+  if (!rows.ok()) return internal::Friendly(rows.status());
+  return rows;
+}
+
+Dashboard::Dashboard(DashboardOptions options, std::string home)
+    : options_(std::move(options)), home_(std::move(home)) {}
+
+Dashboard::~Dashboard() = default;
+
+StatusOr<std::unique_ptr<Dashboard>> Dashboard::Open(DashboardOptions options) {
+  std::string home = options.home;
+  if (home.empty()) {
+    MLCORE_ASSIGN_OR_RETURN(home, store::DefaultHome());
+  }
+  if (options.log_dirs.empty()) options.log_dirs.push_back(home + "/logs");
+  if (options.max_page_size < 1) return absl::InvalidArgumentError("max_page_size must be >= 1");
+  return std::unique_ptr<Dashboard>(new Dashboard(std::move(options), std::move(home)));
+}
+
+StatusOr<Dashboard::Stores*> Dashboard::OpenStores() {
+  if (stores_ != nullptr) return stores_.get();
+  const std::string path = home_ + "/mlcore.db";
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no mlcore store at ", path,
+        ": nothing has been recorded in this home yet (run a pipeline, a study or a training "
+        "there, or start the dashboard with --home DIR)"));
+  }
+  auto stores = std::make_unique<Stores>();
+  store::MetadataStoreOptions db_options;
+  db_options.path = path;
+  db_options.create_if_missing = false;
+  db_options.busy_timeout = options_.busy_timeout;
+  StatusOr<std::unique_ptr<store::MetadataStore>> db = store::MetadataStore::Open(db_options);
+  if (!db.ok()) return internal::Friendly(db.status());
+  stores->db = std::shared_ptr<store::MetadataStore>(*std::move(db));
+  store::ArtifactStoreOptions artifact_options;
+  artifact_options.root = home_ + "/artifacts";
+  MLCORE_ASSIGN_OR_RETURN(stores->artifacts, store::ArtifactStore::Open(artifact_options));
+  stores_ = std::move(stores);
+  return stores_.get();
+}
+
+}  // namespace mlcore::ui
