@@ -239,7 +239,7 @@ def test_callbacks_and_stop_conditions():
     study.optimize(lambda t: 10.0 - t.number, n_trials=50, goal=6.0,
                    callbacks=[lambda s, t: seen.append(t.number)])
     assert seen == [0, 1, 2, 3, 4]
-    study.optimize(lambda t: 1 / 0, n_trials=50, max_failed_trials=2)
+    study.optimize(lambda t: 1 / 0, n_trials=50, max_failed_trials=2, catch=ZeroDivisionError)
     assert len(study.trials) == 7
     study.optimize(lambda t: 1.0, timeout=0.2)
     assert len(study.trials) > 7
