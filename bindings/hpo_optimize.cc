@@ -86,8 +86,17 @@ using Interrupt = std::shared_ptr<py::object>;
 
 void Keep(const Interrupt& interrupt, py::error_already_set& e) {
   if (*interrupt && !interrupt->is_none()) return;
-  // The traceback goes with the exception, so that raising it again shows where it came from.
-  if (e.trace() && !e.trace().is_none()) PyException_SetTraceback(e.value().ptr(), e.trace().ptr());
+  if (e.trace() && !e.trace().is_none()) {
+    // The traceback goes with the exception, so that raising it again shows where it came from.
+    PyException_SetTraceback(e.value().ptr(), e.trace().ptr());
+    // Without the locals of its (finished) frames: the objective's `trial` is a Python view of a
+    // C++ Trial that ends with the call. Kept alive past it, a later Trial at the same address
+    // would come back from ask() as that stale view (pybind11 finds instances by address).
+    try {
+      py::module_::import("traceback").attr("clear_frames")(e.trace());
+    } catch (py::error_already_set&) {  // the exception is still raised, with its locals
+    }
+  }
   *interrupt = e.value();
 }
 

@@ -115,3 +115,20 @@ def test_objective_values_out_of_float_range_say_so():
     assert "too large" in errors[2], errors[2]
 
 
+
+
+def test_a_raised_exception_keeps_no_stale_view_of_its_trial():
+    """The raised exception's traceback once kept the objective's `trial` (a view of a C++
+    Trial that ended with the call); a later Trial at the same address came back from ask() as
+    that view and crashed. The frames' locals are cleared; the lines stay."""
+    study = hpo.create_study()
+    with pytest.raises(NameError) as info:
+        study.optimize(_bad, n_trials=1)
+    assert "_bad" in "".join(__import__("traceback").format_tb(info.tb))
+    for name in ("a", "b"):
+        other = hpo.create_study(name=name)
+        for i in range(30):
+            t = other.ask()
+            t.suggest_float("x", 0, 1)
+            other.tell(t, float(i))
+        assert [t.value for t in other.trials] == [float(i) for i in range(30)]
