@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "../src/core/tensor_dlpack.h"
 #include "bindings.h"
 
 namespace mlcore::python {
@@ -22,7 +23,7 @@ struct DLManagedTensorVersioned {
   DLTensor dl_tensor;
 };
 constexpr uint64_t kDLReadOnly = 1;
-constexpr uint8_t kDLBoolCode = 6;  // kDLBool, added to DLPack after 0.6
+constexpr uint8_t kDLBoolCode = 6;  // kDLBool, added to DLPack after 0.6 (ToDLDataType)
 constexpr const char* kLegacyName = "dltensor";
 constexpr const char* kVersionedName = "dltensor_versioned";
 
@@ -49,24 +50,6 @@ DLDataType ToDLDataType(DType dtype) {
       break;
   }
   return dl;
-}
-
-StatusOr<DType> FromDLDataType(DLDataType dl) {
-  if (dl.lanes == 1) {
-    if (dl.code == kDLBoolCode && dl.bits == 8) return DType::kBool;
-    if (dl.code == kDLUInt && dl.bits == 8) return DType::kUInt8;
-    if (dl.code == kDLInt && dl.bits == 32) return DType::kInt32;
-    if (dl.code == kDLInt && dl.bits == 64) return DType::kInt64;
-    if (dl.code == kDLFloat && dl.bits == 16) return DType::kFloat16;
-    if (dl.code == kDLFloat && dl.bits == 32) return DType::kFloat32;
-    if (dl.code == kDLFloat && dl.bits == 64) return DType::kFloat64;
-    if (dl.code == kDLBfloat && dl.bits == 16) return DType::kBFloat16;
-  }
-  static const char* kCodes[] = {"int", "uint", "float", "opaque", "bfloat", "complex", "bool"};
-  std::string code = dl.code < 7 ? kCodes[dl.code] : "code " + std::to_string(dl.code);
-  return TypeError("DLPack dtype " + code + std::to_string(dl.bits) +
-                   (dl.lanes != 1 ? "x" + std::to_string(dl.lanes) : "") +
-                   " is not supported by mlcore");
 }
 
 // Owns what the consumer sees: a Tensor (keeping the storage alive), the shape array and the
@@ -106,41 +89,14 @@ void DestroyCapsule(PyObject* capsule, const char* name) {
 void DestroyLegacy(PyObject* c) { DestroyCapsule<DLManagedTensor>(c, kLegacyName); }
 void DestroyVersioned(PyObject* c) { DestroyCapsule<DLManagedTensorVersioned>(c, kVersionedName); }
 
-bool IsCompactRowMajor(const DLTensor& dl) {
-  if (dl.strides == nullptr) return true;
-  for (int i = 0; i < dl.ndim; ++i) {
-    if (dl.shape[i] == 0) return true;  // no elements: any strides describe the same nothing
-  }
-  int64_t expected = 1;
-  for (int i = dl.ndim - 1; i >= 0; --i) {
-    if (dl.shape[i] != 1 && dl.strides[i] != expected) return false;
-    expected *= dl.shape[i];
-  }
-  return true;
-}
-
-// Views `dl` as a Tensor whose release runs `release` (the producer's deleter).
+// Views `dl` as a Tensor whose release runs `release` (the producer's deleter); the checks are
+// core's (src/core/tensor_dlpack.h), fuzzed by fuzz/dlpack_fuzzer.cc.
 Tensor ViewDLTensor(const DLTensor& dl, std::function<void()> release) {
-  DType dtype = Unwrap(FromDLDataType(dl.dtype));
-  Device device;
-  if (dl.device.device_type == kDLCPU || dl.device.device_type == kDLCUDAHost) {
-    device = Device::CPU();
-  } else if (dl.device.device_type == kDLCUDA) {
-    device = Device::CUDA(dl.device.device_id);
-  } else {
-    throw py::value_error("mlcore.from_dlpack: DLPack device type " +
-                          std::to_string(dl.device.device_type) +
-                          " is not supported (CPU and CUDA are)");
+  StatusOr<Tensor> t = internal::ViewDLTensor(dl, std::move(release));
+  if (!t.ok() && !IsTypeError(t.status())) {
+    throw py::value_error("mlcore.from_dlpack: " + std::string(t.status().message()));
   }
-  if (!IsCompactRowMajor(dl)) {
-    throw py::value_error(
-        "mlcore.from_dlpack: the tensor is not contiguous row-major, so it cannot be viewed "
-        "without a copy; make it contiguous first (x.contiguous(), np.ascontiguousarray(x)) or "
-        "use mlcore.tensor(x), which copies");
-  }
-  Shape shape(dl.shape, dl.shape + dl.ndim);
-  void* data = static_cast<char*>(dl.data) + dl.byte_offset;
-  return Unwrap(Tensor::FromBlob(data, shape, dtype, device, std::move(release)));
+  return Unwrap(std::move(t));
 }
 
 Tensor FromCapsule(py::capsule capsule) {

@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "convert.h"
@@ -71,11 +72,29 @@ SearchSpace ToSearchSpace(const py::list& search_space) {
   return space;
 }
 
+namespace {
+
+// An int beyond a double's range (10**400) is a number, only too large: say so, where a failed
+// cast would call it "not a number".
+std::optional<std::string> TooLargeInt(py::handle v) {
+  if (!PyLong_Check(v.ptr())) return std::nullopt;
+  PyFloat_AsDouble(v.ptr());
+  if (!PyErr_Occurred()) return std::nullopt;
+  PyErr_Clear();
+  const size_t digits = std::string(py::str(v)).size();
+  return "an int too large for a float (" + std::to_string(digits) + " digits)";
+}
+
+}  // namespace
+
 StatusOr<std::vector<double>> ToValues(const py::object& result) {
   if (result.is_none()) return absl::InvalidArgumentError("the objective returned None");
   if (py::isinstance<py::sequence>(result) && !py::isinstance<py::str>(result)) {
     std::vector<double> values;
     for (py::handle v : result) {
+      if (std::optional<std::string> large = TooLargeInt(v)) {
+        return absl::InvalidArgumentError("the objective returned a sequence holding " + *large);
+      }
       try {
         values.push_back(v.cast<double>());
       } catch (const py::cast_error&) {
@@ -85,11 +104,24 @@ StatusOr<std::vector<double>> ToValues(const py::object& result) {
     }
     return values;
   }
+  if (std::optional<std::string> large = TooLargeInt(result)) {
+    return absl::InvalidArgumentError("the objective returned " + *large);
+  }
   try {
     return std::vector<double>{result.cast<double>()};
   } catch (const py::cast_error&) {
     return absl::InvalidArgumentError("the objective returned " + TypeName(result) +
                                       ", not a number or a sequence of numbers");
+  }
+}
+
+// The JSON text of a user attr's value; TypeError naming the key when JSON cannot hold it.
+std::string UserAttrJson(const std::string& key, const py::object& value) {
+  try {
+    return py::module_::import("json").attr("dumps")(value).cast<std::string>();
+  } catch (py::error_already_set& e) {
+    throw py::type_error("user attr '" + key +
+                         "' is not JSON-serializable: " + std::string(py::str(e.value())));
   }
 }
 

@@ -41,6 +41,8 @@ StatusOr<std::vector<double>> ToValues(const py::object& result);
 
 // User attrs are stored as JSON text; Python sees the decoded values.
 py::dict AttrsToDict(const std::map<std::string, std::string>& attrs);
+// The JSON text of a user attr's value; TypeError naming the key when JSON cannot hold it.
+std::string UserAttrJson(const std::string& key, const py::object& value);
 py::dict FrozenToDict(const hpo::FrozenTrial& t);
 py::list TrialsToList(const hpo::TrialList& trials);
 py::list DirectionNames(const std::vector<hpo::StudyDirection>& directions);

@@ -5,7 +5,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -17,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/cord.h"
 #include "bindings.h"
 #include "convert.h"
 #include "foreign_thread.h"
@@ -82,13 +85,48 @@ auto WithOptimizeArgs(Extra... extra) {
 using Interrupt = std::shared_ptr<py::object>;
 
 void Keep(const Interrupt& interrupt, py::error_already_set& e) {
-  if (!*interrupt || interrupt->is_none()) *interrupt = e.value();
+  if (*interrupt && !interrupt->is_none()) return;
+  if (e.trace() && !e.trace().is_none()) {
+    // The traceback goes with the exception, so that raising it again shows where it came from.
+    PyException_SetTraceback(e.value().ptr(), e.trace().ptr());
+    // Without the locals of its (finished) frames: the objective's `trial` is a Python view of a
+    // C++ Trial that ends with the call. Kept alive past it, a later Trial at the same address
+    // would come back from ask() as that stale view (pybind11 finds instances by address).
+    try {
+      py::module_::import("traceback").attr("clear_frames")(e.trace());
+    } catch (py::error_already_set&) {  // the exception is still raised, with its locals
+    }
+  }
+  *interrupt = e.value();
+}
+
+// Marks the status of an exception the objective raised that `catch` does not name: Optimize
+// stops (OptimizeOptions::catch_error) and the exception itself is raised again.
+constexpr char kUncaughtPayload[] = "mlcore.python/uncaught";
+
+bool CaughtByCatch(const Status& status) {
+  return !status.GetPayload(kUncaughtPayload).has_value();
+}
+
+// "ValueError: message" and then the Python traceback, for the trial's record and log.
+std::string DescribeException(py::error_already_set& e) {
+  std::string text =
+      std::string(py::str(e.type().attr("__name__"))) + ": " + std::string(py::str(e.value()));
+  try {
+    py::object lines =
+        py::module_::import("traceback").attr("format_exception")(e.type(), e.value(), e.trace());
+    text += "\n" + py::str("").attr("join")(lines).cast<std::string>();
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+  } catch (py::error_already_set&) {  // the summary line still says what went wrong
+  }
+  return text;
 }
 
 // One objective call, with the GIL. Plain C API calls: no temporaries whose destructors would
 // touch Python if the interpreter ends this thread inside the call (see foreign_thread.h).
 StatusOr<std::vector<double>> CallObjective(const PyCallable& fn, Study* study,
-                                            const Interrupt& interrupt, Trial& trial) {
+                                            const Interrupt& interrupt, const PyCallable& catch_,
+                                            Trial& trial) {
   try {
     PyObject* arg = py::cast(&trial, py::return_value_policy::reference).release().ptr();
     PyObject* r = PyObject_CallOneArg(fn.get().ptr(), arg);
@@ -102,8 +140,12 @@ StatusOr<std::vector<double>> CallObjective(const PyCallable& fn, Study* study,
       Keep(interrupt, e);
       return absl::CancelledError("interrupted");
     }
-    std::string type = py::str(e.type().attr("__name__"));
-    return absl::UnknownError(type + ": " + std::string(py::str(e.value())));
+    Status failed = absl::UnknownError(DescribeException(e));
+    if (!e.matches(catch_.get())) {
+      Keep(interrupt, e);
+      failed.SetPayload(kUncaughtPayload, absl::Cord("1"));
+    }
+    return failed;
   }
 }
 
@@ -115,15 +157,15 @@ struct InObjective {
 
 // The C++ objective that calls a Python callable; runs on C++ threads without the GIL.
 MultiObjective WrapObjective(PyCallable fn, Study* study, Interrupt interrupt,
-                             std::shared_ptr<InObjective> running) {
-  return [fn, study, interrupt, running](Trial& trial) -> StatusOr<std::vector<double>> {
+                             std::shared_ptr<InObjective> running, PyCallable catch_) {
+  return [fn, study, interrupt, running, catch_](Trial& trial) -> StatusOr<std::vector<double>> {
     return RunWithGil([&]() -> StatusOr<std::vector<double>> {
       const unsigned long tid = PyThread_get_thread_ident();
       {
         std::lock_guard<std::mutex> lock(running->mu);
         running->threads.insert(tid);
       }
-      StatusOr<std::vector<double>> result = CallObjective(fn, study, interrupt, trial);
+      StatusOr<std::vector<double>> result = CallObjective(fn, study, interrupt, catch_, trial);
       std::lock_guard<std::mutex> lock(running->mu);
       running->threads.erase(tid);
       return result;
@@ -165,9 +207,10 @@ Status OptimizeInterruptibly(Study& s, const MultiObjective& fn, const OptimizeO
 }
 
 void Optimize(Study& s, py::function objective, std::optional<py::function> callback,
-              OptimizeArgs args) {
+              py::tuple catch_, OptimizeArgs args) {
   auto interrupt = std::make_shared<py::object>();
   OptimizeOptions o = std::move(args).ToOptions();
+  o.catch_error = &CaughtByCatch;
   if (callback.has_value()) {
     PyCallable cb(std::move(*callback), "callback");
     o.callback = [cb, interrupt, &s](const FrozenTrial& t) {
@@ -181,8 +224,8 @@ void Optimize(Study& s, py::function objective, std::optional<py::function> call
     };
   }
   auto running = std::make_shared<InObjective>();
-  MultiObjective fn =
-      WrapObjective(PyCallable(std::move(objective), "objective"), &s, interrupt, running);
+  MultiObjective fn = WrapObjective(PyCallable(std::move(objective), "objective"), &s, interrupt,
+                                    running, PyCallable(std::move(catch_), "catch"));
   Status status;
   if (o.n_parallel == 1) {
     // The objective runs on this (main) thread, where Python raises KeyboardInterrupt itself.
@@ -195,6 +238,38 @@ void Optimize(Study& s, py::function objective, std::optional<py::function> call
     PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(interrupt->ptr())), interrupt->ptr());
     throw py::error_already_set();
   }
+  ThrowIfError(status);
+}
+
+// Runs `optimize` (a study of command or pipeline trials, which run no Python) off this thread
+// and waits in 100 ms slices, running Python's signal handlers between: Ctrl-C stops asking for
+// trials and raises `cancel`, which stops the running commands or cancels the running pipeline
+// runs (their trials are recorded failed, "interrupted"); KeyboardInterrupt is raised once every
+// worker is done.
+void OptimizeStoppingOnCtrlC(Study& s, std::atomic<bool>& cancel,
+                             const std::function<Status()>& optimize) {
+  std::promise<Status> result;
+  std::future<Status> done = result.get_future();
+  std::thread workers([&] { result.set_value(optimize()); });
+  std::unique_ptr<py::error_already_set> interrupted;
+  while (true) {
+    std::future_status ready;
+    {
+      py::gil_scoped_release release;
+      ready = done.wait_for(std::chrono::milliseconds(100));
+    }
+    if (ready == std::future_status::ready) break;
+    if (interrupted || PyErr_CheckSignals() == 0) continue;
+    interrupted = std::make_unique<py::error_already_set>();
+    s.Stop();
+    cancel = true;
+  }
+  {
+    py::gil_scoped_release release;
+    workers.join();
+  }
+  Status status = done.get();
+  if (interrupted) throw py::error_already_set(*interrupted);
   ThrowIfError(status);
 }
 
@@ -211,15 +286,20 @@ void OptimizeCommand(Study& s, const std::string& command, const std::string& me
   c.timeout = SecondsOrInfinite(trial_timeout);
   c.working_dir = working_dir;
   c.env = env;
+  std::atomic<bool> cancel{false};
+  c.cancel_flag = &cancel;
   SearchSpace space = ToSearchSpace(search_space);
   OptimizeOptions o = std::move(args).ToOptions();
+  // A command that fails (exit code, timeout, no metric) fails its trial and the study goes on,
+  // as in Katib; max_failed_trials bounds how many. Bad templates fail at construction.
+  o.catch_error = CatchAllErrors();
   if (metrics.empty()) {
     Objective objective = Unwrap(MakeCommandObjective(std::move(c), std::move(space)));
-    Released([&] { return s.Optimize(objective, o); });
+    OptimizeStoppingOnCtrlC(s, cancel, [&] { return s.Optimize(objective, o); });
   } else {
     MultiObjective objective =
         Unwrap(MakeCommandMultiObjective(std::move(c), std::move(space), metrics));
-    Released([&] { return s.OptimizeMultiObjective(objective, o); });
+    OptimizeStoppingOnCtrlC(s, cancel, [&] { return s.OptimizeMultiObjective(objective, o); });
   }
 }
 
@@ -235,29 +315,50 @@ void OptimizePipeline(Study& s, pipeline::Client& client, const pipeline::Pipeli
   p.run.max_parallelism = max_parallelism;
   p.run.enable_caching = enable_caching;
   p.timeout = SecondsOrInfinite(trial_timeout);
+  std::atomic<bool> cancel{false};
+  p.cancel_flag = &cancel;
   Objective objective =
       Unwrap(MakePipelineObjective(&client, pipe, ToSearchSpace(search_space), std::move(p)));
   OptimizeOptions o = std::move(args).ToOptions();
-  Released([&] { return s.Optimize(objective, o); });
+  o.catch_error = CatchAllErrors();  // a failed run fails its trial, as a failed command does
+  OptimizeStoppingOnCtrlC(s, cancel, [&] { return s.Optimize(objective, o); });
+}
+
+// CommandObjective's checks (placeholders that name no parameter, an empty template, a bad
+// timeout) at construction, as documented, not at the first optimize.
+void CheckCommand(const std::string& command, const std::string& metric,
+                  const py::list& search_space, const std::string& metrics_file,
+                  std::optional<double> trial_timeout) {
+  CommandObjectiveOptions c;
+  c.command_template = command;
+  c.metric = metric;
+  c.metrics_file = metrics_file;
+  c.timeout = SecondsOrInfinite(trial_timeout);
+  Unwrap(MakeCommandObjective(std::move(c), ToSearchSpace(search_space)));
 }
 
 void BindOptimize(py::module_& m) {
+  m.def("check_command", &CheckCommand, py::arg("command"), py::arg("metric"),
+        py::arg("search_space"), py::arg("metrics_file") = "",
+        py::arg("trial_timeout") = py::none());
   auto cls = py::reinterpret_borrow<py::class_<Study>>(m.attr("Study"));
   std::apply(
       [&](auto... args) {
         cls.def(
             "optimize",
             [](Study& s, py::function objective, std::optional<py::function> callback,
-               int64_t n_trials, std::optional<double> timeout, int n_parallel, int64_t max_trials,
-               int64_t max_failed_trials, std::optional<double> goal, int gpus_per_trial,
-               std::optional<std::vector<int>> gpus, int cpus_per_trial, int cpus) {
-              Optimize(s, std::move(objective), std::move(callback),
+               py::tuple catch_, int64_t n_trials, std::optional<double> timeout, int n_parallel,
+               int64_t max_trials, int64_t max_failed_trials, std::optional<double> goal,
+               int gpus_per_trial, std::optional<std::vector<int>> gpus, int cpus_per_trial,
+               int cpus) {
+              Optimize(s, std::move(objective), std::move(callback), std::move(catch_),
                        {n_trials, timeout, n_parallel, max_trials, max_failed_trials, goal,
                         gpus_per_trial, std::move(gpus), cpus_per_trial, cpus});
             },
             args...);
       },
-      WithOptimizeArgs(py::arg("objective"), py::arg("callback") = py::none()));
+      WithOptimizeArgs(py::arg("objective"), py::arg("callback") = py::none(),
+                       py::arg("catch") = py::tuple()));
   std::apply(
       [&](auto... args) {
         cls.def(

@@ -121,6 +121,16 @@ void BindStudyTrials(py::class_<Study>& cls) {
            [](Study& s) { return TrialsToList(Released([&] { return s.BestTrials(); })); })
       .def("_best_trial",
            [](Study& s) { return FrozenToDict(Released([&] { return s.BestTrial(); })); })
+      .def(
+          "set_user_attr",
+          [](Study& s, const std::string& key, const py::object& value) {
+            std::string text = UserAttrJson(key, value);
+            Released([&] { return s.SetUserAttr(key, text); });
+          },
+          py::arg("key"), py::arg("value"))
+      .def_property_readonly(
+          "user_attrs",
+          [](Study& s) { return AttrsToDict(Released([&] { return s.UserAttrs(); })); })
       .def("_system_attrs", [](Study& s) {
         return Released([&] { return s.storage().GetStudySystemAttrs(s.record().id); });
       });
@@ -136,6 +146,8 @@ py::list ListStudies(const std::string& storage, std::optional<double> busy_time
     py::dict d = StudyRecordToDict(s.study);
     d["n_trials"] = s.trials;
     d["n_complete"] = s.complete;
+    d["n_pruned"] = s.pruned;
+    d["n_failed"] = s.failed;
     d["n_running"] = s.running;
     d["best_value"] = s.best.has_value() ? py::object(py::float_(*s.best)) : py::none();
     out.append(d);

@@ -25,16 +25,6 @@ void BindTrialPruned(py::module_& m) {
   m.attr("TrialPruned") = py::handle(TrialPrunedType());
 }
 
-// The JSON text of a user attr's value; TypeError naming the key when JSON cannot hold it.
-std::string UserAttrJson(const std::string& key, const py::object& value) {
-  try {
-    return py::module_::import("json").attr("dumps")(value).cast<std::string>();
-  } catch (py::error_already_set& e) {
-    throw py::type_error("user attr '" + key +
-                         "' is not JSON-serializable: " + std::string(py::str(e.value())));
-  }
-}
-
 void BindTrial(py::module_& m) {
   BindTrialPruned(m);
   py::class_<Trial, std::shared_ptr<Trial>>(

@@ -1,9 +1,11 @@
 #include <pybind11/pybind11.h>
 
+#include <cerrno>
 #include <stdexcept>
 #include <string>
 
 #include "bindings.h"
+#include "mlcore/core/disk_full.h"
 
 namespace mlcore::python {
 namespace {
@@ -14,12 +16,15 @@ namespace {
 // pybind11 runs with the GIL held) sets the Python error.
 class BuiltinError : public std::runtime_error {
  public:
-  BuiltinError(PyObject* type, const std::string& message)
-      : std::runtime_error(message), type_(type) {}
+  BuiltinError(PyObject* type, const std::string& message, int error_number = 0)
+      : std::runtime_error(message), type_(type), errno_(error_number) {}
   PyObject* type() const { return type_; }
+  // For OSError: its errno (0: none).
+  int error_number() const { return errno_; }
 
  private:
   PyObject* type_;
+  int errno_;
 };
 
 }  // namespace
@@ -29,6 +34,7 @@ void ThrowIfError(const Status& status) {
   std::string message(status.message());
   if (IsTypeError(status)) throw py::type_error(message);
   if (IsFileNotFound(status)) throw BuiltinError(PyExc_FileNotFoundError, message);
+  if (IsDiskFull(status)) throw BuiltinError(PyExc_OSError, message, ENOSPC);
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kOutOfRange:
@@ -58,7 +64,15 @@ void RegisterStatusTranslator() {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const BuiltinError& e) {
-      PyErr_SetString(e.type(), e.what());
+      if (e.error_number() == 0) {
+        PyErr_SetString(e.type(), e.what());
+        return;
+      }
+      // OSError(errno, text): Python fills .errno and .strerror from the pair.
+      PyObject* args = Py_BuildValue("(is)", e.error_number(), e.what());
+      if (args == nullptr) return;  // Py_BuildValue left its own error set
+      PyErr_SetObject(e.type(), args);
+      Py_DECREF(args);
     }
   });
 }

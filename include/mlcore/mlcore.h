@@ -7,6 +7,7 @@
 #include "mlcore/core/build_info.h"
 #include "mlcore/core/cuda.h"
 #include "mlcore/core/device.h"
+#include "mlcore/core/disk_full.h"
 #include "mlcore/core/dtype.h"
 #include "mlcore/core/half.h"
 #include "mlcore/core/logging.h"

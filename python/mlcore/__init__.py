@@ -29,6 +29,24 @@ from ._mlcore import (  # noqa: F401 (re-exports)
 ops = _mlcore.ops
 store = _mlcore.store
 
+
+def _lazy_tensor_method(name):
+    """Tensor.<name> until mlcore._tensor (which needs numpy) loads and puts the real one in
+    its place: float(t), t.item(), t.numpy() work right after `import mlcore`."""
+
+    def method(self, *args, **kwargs):
+        from . import _tensor  # noqa: F401 (replaces these methods on Tensor)
+
+        return getattr(self, name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+for _name in ("numpy", "item", "tolist", "cpu", "cuda", "__float__", "__int__", "__array__"):
+    if _name not in Tensor.__dict__:
+        setattr(Tensor, _name, _lazy_tensor_method(_name))
+
 __version__ = build_info()["version"]
 
 # name -> (submodule, attribute); None: the submodule itself.

@@ -1,6 +1,7 @@
 #include "mlcore/core/status.h"
 
 #include "absl/strings/cord.h"
+#include "mlcore/core/disk_full.h"
 #include "strings.h"
 
 namespace mlcore {
@@ -9,6 +10,8 @@ namespace {
 constexpr char kTypeErrorPayload[] = "mlcore.dev/type_error";
 // The payload key that marks a NotFound status as a missing file.
 constexpr char kFileNotFoundPayload[] = "mlcore.dev/file_not_found";
+// The payload key that marks a ResourceExhausted status as a full disk.
+constexpr char kDiskFullPayload[] = "mlcore.dev/disk_full";
 }  // namespace
 
 Status TypeError(std::string_view message) {
@@ -31,6 +34,17 @@ Status FileNotFound(std::string_view message) {
 bool IsFileNotFound(const Status& status) {
   return status.code() == absl::StatusCode::kNotFound &&
          status.GetPayload(kFileNotFoundPayload).has_value();
+}
+
+Status DiskFull(std::string_view message) {
+  Status status = absl::ResourceExhaustedError(internal::AV(message));
+  status.SetPayload(kDiskFullPayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsDiskFull(const Status& status) {
+  return status.code() == absl::StatusCode::kResourceExhausted &&
+         status.GetPayload(kDiskFullPayload).has_value();
 }
 
 }  // namespace mlcore

@@ -44,6 +44,7 @@ StatusOr<SubprocessResult> Run(const std::string& command, const CommandObjectiv
   so.on_stderr_line = [](std::string_view) { return true; };
   so.stderr_tail_bytes = 400;
   so.timeout = options.timeout;
+  so.cancel_flag = options.cancel_flag;
   auto r = RunSubprocess(std::move(so));
   if (absl::IsNotFound(r.status())) {
     return absl::InternalError(absl::StrCat("could not start /bin/sh: ", r.status().message()));
@@ -243,6 +244,9 @@ StatusOr<std::vector<double>> RunCommandTrial(const CommandObjectiveOptions& opt
         return !stopped;
       }));
   if (!report_error.ok()) return report_error;
+  if (options.cancel_flag != nullptr && options.cancel_flag->load()) {
+    return absl::CancelledError(absl::StrCat("interrupted: the command was stopped: ", command));
+  }
   if (stopped) return TrialPrunedError(absl::StrCat("at step ", step - 1));
   MLCORE_RETURN_IF_ERROR(CommandFailure(r, options, command));
   if (!from_stdout) {

@@ -231,6 +231,8 @@ StatusOr<std::vector<StudySummary>> SummarizeStudies(Storage& storage) {
     const bool single = study.directions.size() == 1;
     for (const auto& t : trials) {
       if (t->state == TrialState::kRunning) ++s.running;
+      if (t->state == TrialState::kPruned) ++s.pruned;
+      if (t->state == TrialState::kFailed) ++s.failed;
       if (t->state != TrialState::kComplete) continue;
       ++s.complete;
       if (!single || !t->has_value) continue;

@@ -57,6 +57,31 @@ StatusOr<double> PipelineRunMetric(pipeline::Client& client, const pipeline::Run
       "' in its metadata (outputs: ", names.empty() ? "none" : absl::StrJoin(names, ", "), ")"));
 }
 
+namespace {
+
+// Waits for the run until its timeout, in short slices when a cancel flag is set: a raised flag
+// cancels the run and waits for it to end (its tasks recorded failed) before failing the trial.
+StatusOr<pipeline::RunRecord> WaitForRun(pipeline::RunHandle& handle,
+                                         const PipelineObjectiveOptions& options) {
+  if (options.cancel_flag == nullptr) return handle.Wait(options.timeout);
+  const absl::Time deadline = options.timeout == absl::InfiniteDuration()
+                                  ? absl::InfiniteFuture()
+                                  : absl::Now() + options.timeout;
+  while (true) {
+    const absl::Duration slice = std::min(absl::Milliseconds(100), deadline - absl::Now());
+    StatusOr<pipeline::RunRecord> record = handle.Wait(std::max(slice, absl::ZeroDuration()));
+    if (record.ok() || !absl::IsDeadlineExceeded(record.status())) return record;
+    if (options.cancel_flag->load()) {
+      handle.Cancel();
+      (void)handle.Wait(absl::InfiniteDuration());
+      return absl::CancelledError(absl::StrCat("pipeline run ", handle.id(), " interrupted"));
+    }
+    if (absl::Now() >= deadline) return record;
+  }
+}
+
+}  // namespace
+
 StatusOr<Objective> MakePipelineObjective(pipeline::Client* client, pipeline::Pipeline pipeline,
                                           SearchSpace space, PipelineObjectiveOptions options) {
   if (client == nullptr) return absl::InvalidArgumentError("the pipeline objective needs a client");
@@ -100,7 +125,7 @@ StatusOr<Objective> MakePipelineObjective(pipeline::Client* client, pipeline::Pi
     MLCORE_ASSIGN_OR_RETURN(std::shared_ptr<pipeline::RunHandle> handle,
                             client->Start(pipeline, run));
     MLCORE_RETURN_IF_ERROR(trial.SetUserAttr(kPipelineRunIdAttr, Json(handle->id()).dump()));
-    StatusOr<pipeline::RunRecord> record = handle->Wait(options.timeout);
+    StatusOr<pipeline::RunRecord> record = WaitForRun(*handle, options);
     if (!record.ok()) {
       return absl::Status(record.status().code(), absl::StrCat("pipeline run ", handle->id(), ": ",
                                                                record.status().message()));

@@ -140,9 +140,15 @@ StatusOr<std::shared_ptr<Storage>> OpenStorage(const std::string& url,
   SqliteStorageOptions options;
   options.busy_timeout = busy_timeout;
   if (url.empty() || url == "sqlite") return OpenSqliteStorage(options);
+  // As SQLAlchemy and Optuna read it: the path is what follows "sqlite:///", so
+  // "sqlite:///rel.db" is relative to the working directory and "sqlite:////abs.db" absolute.
   constexpr std::string_view kScheme = "sqlite:///";
   if (url.rfind(kScheme, 0) == 0) {
-    options.path = absl::StrCat("/", url.substr(kScheme.size()));
+    options.path = url.substr(kScheme.size());
+    if (options.path.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("storage '", url, "' names no file (sqlite:///<path>)"));
+    }
   } else if (url.find("://") == std::string::npos) {
     options.path = url;
   } else {

@@ -7,6 +7,7 @@
 #include <random>
 #include <thread>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -15,6 +16,15 @@
 
 namespace mlcore::hpo {
 namespace {
+
+// `status` with `prefix` before its message, keeping its code and payloads (a full disk stays
+// one, a missing file stays one).
+Status WithContext(const Status& status, const std::string& prefix) {
+  Status out(status.code(), absl::StrCat(prefix, status.message()));
+  status.ForEachPayload(
+      [&out](auto url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
+}
 
 std::string GeneratedName() {
   std::random_device rd;
@@ -289,7 +299,8 @@ Status Study::Finish(Trial& trial, TrialState state, std::vector<double> values,
       for (double v : values) {
         if (std::isfinite(v)) continue;
         state = TrialState::kFailed;
-        reason = absl::StrCat("the objective returned ", std::isnan(v) ? "nan" : "inf");
+        reason = absl::StrCat("the objective returned ",
+                              std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"));
         break;
       }
     }
@@ -311,9 +322,8 @@ Status Study::Finish(Trial& trial, TrialState state, std::vector<double> values,
     std::lock_guard<std::mutex> lock(trial.mu_);
     reports.insert(reports.end(), trial.pending_reports_.begin(), trial.pending_reports_.end());
     trial.pending_reports_.swap(reports);
-    return Status(s.code(), absl::StrCat("study '", record_.name, "', trial ", trial.number(),
-                                         ": recording it as ", TrialStateName(state),
-                                         " failed: ", s.message()));
+    return WithContext(s, absl::StrCat("study '", record_.name, "', trial ", trial.number(),
+                                       ": recording it as ", TrialStateName(state), " failed: "));
   }
   {
     std::lock_guard<std::mutex> lock(ask_mu_);
@@ -462,7 +472,17 @@ Status ValidateOptimizeOptions(const OptimizeOptions& options) {
   return absl::OkStatus();
 }
 
+// The error Optimize returns for an objective error it does not catch: the objective's code,
+// so callers can tell a bad argument from an I/O error, with the study and trial named.
+Status UncaughtError(const std::string& study, int64_t number, const Status& error) {
+  return WithContext(error, absl::StrCat("study '", study, "': trial ", number, " failed: "));
+}
+
 }  // namespace
+
+std::function<bool(const Status&)> CatchAllErrors() {
+  return [](const Status&) { return true; };
+}
 
 Status Study::Optimize(const Objective& objective, const OptimizeOptions& options) {
   if (multi_objective()) {
@@ -565,18 +585,22 @@ Status Study::OptimizeMultiObjective(const MultiObjective& objective,
         result = absl::UnknownError("the objective threw a non-standard exception");
       }
       Status told;
+      bool uncaught = false;
       if (result.ok()) {
         told = Finish(trial, TrialState::kComplete, *std::move(result), "");
       } else if (IsTrialPruned(result.status())) {
         told = Finish(trial, TrialState::kPruned, {}, "");
       } else {
         told = Finish(trial, TrialState::kFailed, {}, std::string(result.status().message()));
+        uncaught = !options.catch_error || !options.catch_error(result.status());
       }
-      if (!told.ok()) {
+      if (!told.ok() || uncaught) {
         std::lock_guard<std::mutex> lock(error_mu);
-        if (fatal.ok()) fatal = told;
+        if (fatal.ok()) {
+          fatal = !told.ok() ? told : UncaughtError(record_.name, trial.number(), result.status());
+        }
         stop_requested_ = true;
-        return;
+        if (!told.ok()) return;
       }
       FrozenTrial done = trial.record();
       if (done.state == TrialState::kFailed) {

@@ -193,6 +193,9 @@ StatusOr<History> Model::Fit(const TensorList& x, const TensorList& y, const Fit
     return absl::InvalidArgumentError("Fit: epochs must be >= 0 and batch_size > 0");
   }
   const int64_t n = x[0].shape()[0];
+  if (n == 0) {  // would train on nothing and report a nan loss
+    return absl::InvalidArgumentError("Fit: the training data is empty (0 samples)");
+  }
   // Checked whole up front so that a bad weight names its index in the data, not in a batch.
   MLCORE_RETURN_IF_ERROR(CheckSampleWeight("Fit", options.sample_weight, n));
   MLCORE_RETURN_IF_ERROR(CheckClassWeights("Fit", options.class_weight));

@@ -142,7 +142,8 @@ int MetadataStore::BusyHandler(void* self, int attempts) {
 }
 
 Status MetadataStore::SqliteError(int rc, std::string_view what) const {
-  return internal::SqliteStatus(rc, path_, what, db_ == nullptr ? "" : sqlite3_errmsg(db_));
+  return internal::SqliteStatus(rc, path_, what, db_ == nullptr ? "" : sqlite3_errmsg(db_),
+                                db_ == nullptr ? 0 : sqlite3_system_errno(db_));
 }
 
 Status MetadataStore::Execute(std::string_view sql) {

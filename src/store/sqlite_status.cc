@@ -1,9 +1,15 @@
 #include "store/sqlite_status.h"
 
 #include <sqlite3.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "core/strings.h"
+#include "mlcore/core/disk_full.h"
 #include "store/file_header.h"
 
 namespace mlcore::store::internal {
@@ -22,12 +28,54 @@ std::string QuoteSql(std::string_view sql) {
   return absl::StrCat("\"", shown, "\"");
 }
 
+namespace {
+
+// The codes whose failure comes from the file system, where the OS's errno says why.
+bool FromFileSystem(int primary) {
+  return primary == SQLITE_CANTOPEN || primary == SQLITE_IOERR || primary == SQLITE_READONLY ||
+         primary == SQLITE_FULL || primary == SQLITE_PERM;
+}
+
+// Why a file SQLite could not open or write is out of reach (SQLite keeps no errno for a
+// failed open): the errno access(2) gives for the file, or for its directory when the file
+// does not exist yet. 0 when both are fine.
+int AccessErrno(const std::string& path) {
+  if (::access(path.c_str(), F_OK) == 0)
+    return ::access(path.c_str(), R_OK | W_OK) == 0 ? 0 : errno;
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  return ::access(dir.c_str(), W_OK | X_OK) == 0 ? 0 : errno;
+}
+
+}  // namespace
+
 Status SqliteStatus(int rc, const std::string& path, std::string_view what,
-                    std::string_view sqlite_message) {
+                    std::string_view sqlite_message, int system_errno) {
   std::string detail =
       absl::StrCat(AV(sqlite_message), " (", sqlite3_errstr(rc), ", SQLite code ", rc, ")");
   std::string where = absl::StrCat("metadata store ", path);
-  switch (rc & 0xff) {
+  const int primary = rc & 0xff;
+  if (primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY) {
+    // SQLite's errno may be that of another attempt (ENOENT for a journal it looked for).
+    const int access_errno = AccessErrno(path);
+    if (access_errno != 0) system_errno = access_errno;
+  }
+  if (FromFileSystem(primary) &&
+      (system_errno == EACCES || system_errno == EPERM || system_errno == EROFS)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        where, ": ", system_errno == EROFS ? "the file system is read-only" : "permission denied",
+        " while ", AV(what),
+        " (the file or its directory is not writable by this user; "
+        "make it writable or set MLCORE_HOME to a writable directory): ",
+        detail));
+  }
+  if (primary == SQLITE_FULL || system_errno == ENOSPC || system_errno == EDQUOT ||
+      system_errno == EFBIG) {
+    return DiskFull(absl::StrCat(where, ": no space left on the device (disk full",
+                                 system_errno == EFBIG ? ", or the file size limit reached" : "",
+                                 ") while ", AV(what), "; free space and retry: ", detail));
+  }
+  switch (primary) {
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return absl::DataLossError(
@@ -50,7 +98,6 @@ Status SqliteStatus(int rc, const std::string& path, std::string_view what,
     case SQLITE_MISUSE:
       return absl::InvalidArgumentError(absl::StrCat(where, ": ", AV(what), ": ", detail));
     case SQLITE_NOMEM:
-    case SQLITE_FULL:
       return absl::ResourceExhaustedError(absl::StrCat(where, ": ", AV(what), ": ", detail));
     case SQLITE_PERM:
     case SQLITE_READONLY:

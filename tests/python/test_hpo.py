@@ -47,7 +47,7 @@ def test_seeded_studies_are_reproducible():
     assert params(1) != params(2)
 
 
-def test_failures_are_recorded_and_the_study_goes_on():
+def test_caught_failures_are_recorded_and_the_study_goes_on():
     calls = []
 
     def objective(trial):
@@ -67,7 +67,7 @@ def test_failures_are_recorded_and_the_study_goes_on():
         return 1.0
 
     study = hpo.create_study(sampler="random", seed=0)
-    study.optimize(objective, n_trials=6)
+    study.optimize(objective, n_trials=6, catch=(ValueError,))
     states = [t.state for t in study.trials]
     assert states == ["failed"] * 5 + ["complete"]
     errors = [t.error for t in study.trials]
@@ -239,7 +239,7 @@ def test_callbacks_and_stop_conditions():
     study.optimize(lambda t: 10.0 - t.number, n_trials=50, goal=6.0,
                    callbacks=[lambda s, t: seen.append(t.number)])
     assert seen == [0, 1, 2, 3, 4]
-    study.optimize(lambda t: 1 / 0, n_trials=50, max_failed_trials=2)
+    study.optimize(lambda t: 1 / 0, n_trials=50, max_failed_trials=2, catch=ZeroDivisionError)
     assert len(study.trials) == 7
     study.optimize(lambda t: 1.0, timeout=0.2)
     assert len(study.trials) > 7

@@ -77,10 +77,11 @@ def test_run_list_show_resume(tmp_path, _isolated_home):
     out = cli("list", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     head, row = out.stdout.splitlines()[:2]
-    assert head.split()[:6] == ["NAME", "DIRECTION", "TRIALS", "COMPLETE", "RUNNING", "BEST"]
+    assert head.split()[:8] == ["NAME", "DIRECTION", "TRIALS", "COMPLETE", "PRUNED", "FAILED",
+                                "RUNNING", "BEST"]
     cols = row.split()
     assert cols[:3] == ["quad", "minimize", "6"]
-    assert cols[3] == str(len(complete)) and cols[5] == f"{best.value:.6g}" and cols[6] == "yes"
+    assert cols[3] == str(len(complete)) and cols[7] == f"{best.value:.6g}" and cols[8] == "yes"
 
     out = cli("show", "quad", cwd=tmp_path)
     assert out.returncode == 0, out.stderr

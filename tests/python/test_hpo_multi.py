@@ -132,7 +132,7 @@ def test_python_sampler_errors_fail_clearly():
             return 99.0
 
     study = hpo.create_study(sampler=OutOfRange())
-    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2, catch=ValueError)
     assert [t.state for t in study.trials] == ["failed", "failed"]
     assert "sampler python:OutOfRange returned 99.0 for 'x'" in study.trials[0].error
     trial = study.ask()
@@ -214,7 +214,7 @@ def test_progress_bar_in_a_terminal(capsys):
             raise RuntimeError("boom")
         return x
 
-    study.optimize(objective, n_trials=6, show_progress_bar=True)
+    study.optimize(objective, n_trials=6, show_progress_bar=True, catch=RuntimeError)
     err = capsys.readouterr().err
     frames = err.rstrip("\n").split("\r")
     assert frames[-1].startswith("[" + "#" * 30 + "] 6/6 trials")

@@ -42,7 +42,8 @@ def test_python_trials_hold_their_own_gpu():
             raise RuntimeError("a failing trial returns its GPU too")
         return x
 
-    study.optimize(objective, n_trials=18, n_parallel=6, gpus=[0, 1, 2], gpus_per_trial=1)
+    study.optimize(objective, n_trials=18, n_parallel=6, gpus=[0, 1, 2], gpus_per_trial=1,
+                   catch=RuntimeError)
     assert len(runs) == 18
     most = _max_overlap_and_check_sharing(runs)
     assert 2 <= most <= 3

@@ -130,3 +130,105 @@ def test_ctrl_c_stops_a_parallel_study_with_its_trials_recorded(tmp_path):
     assert len(states) == 2, states
     assert all(s == "failed" for s in states), states
     assert all("interrupted" in t.error for t in study.trials)
+
+
+COMMAND_STUDY = """
+    import os
+    import sys
+    from mlcore import hpo
+
+    pids = sys.argv[0] + ".pids"
+    # Each trial's command records its pid, prints "ready" once two run, then sleeps for ever.
+    command = (f"echo $$ >> {pids}; "
+               f"[ $(wc -l < {pids}) -ge 2 ] && echo ready >&2; sleep 600")
+    study = hpo.create_study(name="ctrl-c-command")
+    objective = hpo.CommandObjective(command, "loss", {"x": hpo.FloatDistribution(0, 1)})
+    try:
+        study.optimize(objective, n_trials=50, n_parallel=2)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        sys.exit(3)
+"""
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie waiting for its reaper is dead
+        return f.read().split(")")[-1].split()[0] != "Z"
+
+
+def test_ctrl_c_stops_a_command_study_kills_its_commands_and_records_them(tmp_path):
+    script = tmp_path / "script.py"
+    pids = tmp_path / "script.py.pids"
+    script.write_text(textwrap.dedent(COMMAND_STUDY))
+    p = subprocess.Popen([sys.executable, str(script)], env=dict(os.environ),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (pids.exists() and len(pids.read_text().split()) >= 2):
+            assert time.monotonic() < deadline and p.poll() is None, p.stderr.read()
+            time.sleep(0.05)
+        time.sleep(0.3)
+        start = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+        took = time.monotonic() - start
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 3 and "interrupted" in out, (p.returncode, err[-3000:])
+    assert took < PROMPT, took
+    for pid in map(int, pids.read_text().split()):
+        assert not _pid_alive(pid), f"trial command {pid} still runs"
+    study = hpo.load_study("ctrl-c-command", recover_stale_trials=False)
+    assert [t.state for t in study.trials] == ["failed", "failed"]
+    assert all("interrupted" in t.error for t in study.trials), [t.error for t in study.trials]
+
+
+PIPELINE_STUDY = """
+    import os
+    import sys
+    import time
+    from mlcore import hpo
+    from mlcore import pipelines as mp
+
+    @mp.component(caching=False)
+    def spin(x: float, marker: str) -> float:
+        open(marker, "w").close()
+        while True:
+            time.sleep(0.01)
+
+    @mp.pipeline
+    def p(x: float, marker: str):
+        spin(x=x, marker=marker)
+
+    marker = sys.argv[0] + ".running"
+    objective = hpo.pipeline_objective(p, "output", {"x": hpo.FloatDistribution(0, 1)},
+                                       arguments={"marker": marker})
+    study = hpo.create_study(name="ctrl-c-pipeline")
+    import threading
+
+    def ready():
+        while not os.path.exists(marker):
+            time.sleep(0.01)
+        print("ready", flush=True)
+
+    threading.Thread(target=ready, daemon=True).start()
+    try:
+        study.optimize(objective, n_trials=10)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        sys.exit(3)
+"""
+
+
+def test_ctrl_c_stops_a_pipeline_study_cancels_its_run_and_records_it(tmp_path):
+    interrupt(tmp_path, PIPELINE_STUDY)
+    study = hpo.load_study("ctrl-c-pipeline", recover_stale_trials=False)
+    [trial] = study.trials
+    assert trial.state == "failed" and "interrupted" in trial.error, trial.error
+    run = mp.get_run(trial.user_attrs["pipeline_run_id"])
+    assert run.status == "failed", run.status

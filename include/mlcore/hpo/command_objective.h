@@ -4,6 +4,7 @@
 // a hang or a missing metric fails only that trial, with the reason.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <optional>
 #include <string>
@@ -45,6 +46,10 @@ struct CommandObjectiveOptions {
   // trial's own devices) when it holds GPUs; MLCORE_TRIAL_CPUS and OMP_NUM_THREADS when it holds
   // CPU slots (OptimizeOptions::resources).
   std::map<std::string, std::string> env;
+  // When set, checked (every 50 ms at least) while a trial's command runs: once it is true the
+  // command's process group is stopped as at a timeout and the trial fails "interrupted"
+  // (Ctrl-C in Python). Must outlive the objective. Null: none.
+  const std::atomic<bool>* cancel_flag = nullptr;
 };
 
 // The objective for Study::Optimize. Parameters are suggested from `space` (every placeholder

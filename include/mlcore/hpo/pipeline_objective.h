@@ -4,6 +4,7 @@
 // process: every run is recorded with its lineage, and the trial keeps its run id.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -28,6 +29,10 @@ struct PipelineObjectiveOptions {
   // A run still going after this is failed (it keeps running in the background until its
   // tasks end). Infinite: no limit.
   absl::Duration timeout = absl::InfiniteDuration();
+  // When set, checked every 100 ms while a run goes: once it is true the run is cancelled
+  // (RunHandle::Cancel: commands killed, in-process callables interrupted), waited for, and the
+  // trial fails "interrupted" (Ctrl-C in Python). Must outlive the objective. Null: none.
+  const std::atomic<bool>* cancel_flag = nullptr;
 };
 
 // The user attr under which each trial records its run's id (a JSON string).

@@ -97,6 +97,8 @@ struct StudySummary {
   StudyRecord study;
   int64_t trials = 0;
   int64_t complete = 0;
+  int64_t pruned = 0;
+  int64_t failed = 0;
   int64_t running = 0;
   // The best complete value of a single-objective study; empty for none or several objectives.
   std::optional<double> best;
@@ -123,8 +125,9 @@ StatusOr<std::shared_ptr<Storage>> OpenSqliteStorage(const SqliteStorageOptions&
 // Uses an already open metadata store (shared with other modules of this process).
 StatusOr<std::shared_ptr<Storage>> NewSqliteStorage(std::shared_ptr<store::MetadataStore> store);
 
-// "memory" -> in memory; "" or "sqlite" -> the default store; "sqlite:///abs/path.db" or a path
-// ending in .db -> that file. A SQLite storage waits SqliteStorageOptions' default busy timeout.
+// "memory" -> in memory; "" or "sqlite" -> the default store; "sqlite:///rel/path.db" (relative
+// to the working directory), "sqlite:////abs/path.db" (absolute, as SQLAlchemy reads both) or a
+// path -> that file. A SQLite storage waits SqliteStorageOptions' default busy timeout.
 StatusOr<std::shared_ptr<Storage>> OpenStorage(const std::string& url);
 // As above with the SQLite busy timeout given (see SqliteStorageOptions::busy_timeout); unused
 // by "memory", but negative is InvalidArgument for every url so a typo never goes unnoticed.

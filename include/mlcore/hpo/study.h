@@ -1,7 +1,7 @@
 // A study: a named search for the best parameters of one objective, with a sampler, an optional
 // pruner and a storage. Driven by ask/tell from any loop, or by Optimize, which runs the
-// objective on parallel threads until a stop condition. Failures of the objective fail the
-// trial, never the study.
+// objective on parallel threads until a stop condition. A failure of the objective fails its
+// trial; Optimize then stops with it unless told to catch it (OptimizeOptions::catch_error).
 #pragma once
 
 #include <atomic>
@@ -93,6 +93,14 @@ struct OptimizeOptions {
   std::optional<double> goal;
   // Called after each finished trial, on the thread that ran it (serialized).
   std::function<void(const FrozenTrial&)> callback;
+  // Which errors of the objective the study goes on after (Optuna's `catch`). Every error fails
+  // its trial, recorded with the error. Then, when this is unset or returns false for the
+  // error, Optimize starts no new trial, lets the running ones finish and returns that error
+  // (its code, the trial number and message): a programming error (a bound with low > high)
+  // stops the study at once instead of failing every trial. CatchAllErrors() goes on after
+  // every error, as a Katib experiment does. NaN/inf or missing values, and pruned trials, are
+  // not errors of the objective: they never stop the study.
+  std::function<bool(const Status&)> catch_error;
   // Slots each trial holds while it runs (GPU devices, CPU cores). A worker takes its slots
   // before it asks a trial and returns them when the trial ends in any state; with fewer slots
   // than n_parallel the other workers wait. The trial sees its devices as Trial::devices();
@@ -100,6 +108,9 @@ struct OptimizeOptions {
   // exist) are InvalidArgument before any trial starts.
   TrialResources resources;
 };
+
+// For OptimizeOptions::catch_error: go on after every error of the objective.
+std::function<bool(const Status&)> CatchAllErrors();
 
 class Study {
  public:
@@ -139,8 +150,9 @@ class Study {
   Status TellValues(int64_t number, TrialState state, const std::vector<double>& values,
                     const std::string& error = "");
 
-  // Runs the objective until a stop condition. Errors of the objective fail trials; only storage
-  // errors (and a sampler that cannot sample the space) end the call with an error.
+  // Runs the objective until a stop condition. An error of the objective fails its trial and
+  // ends the call with that error unless options.catch_error catches it; storage errors (and a
+  // sampler that cannot sample the space) always end the call with an error.
   Status Optimize(const Objective& objective, const OptimizeOptions& options);
   // The same for an objective with one value per objective of the study.
   Status OptimizeMultiObjective(const MultiObjective& objective, const OptimizeOptions& options);
@@ -153,6 +165,14 @@ class Study {
   // finished study; samplers learn from it. InvalidArgument when params do not match
   // `distributions` or a complete trial has no finite value.
   StatusOr<FrozenTrial> AddTrial(const FrozenTrial& trial);
+
+  // Study user attributes (Optuna's study.set_user_attr): notes kept with the study, each a JSON
+  // value (InvalidArgument otherwise, or for an empty key); setting a key again replaces it.
+  // Stored among the storage's study system attributes under "user_attr:<key>", so every
+  // storage keeps them and another process's Load sees them.
+  Status SetUserAttr(const std::string& key, const std::string& json_value);
+  // Key -> JSON text.
+  StatusOr<std::map<std::string, std::string>> UserAttrs();
 
   StatusOr<TrialList> Trials();
   // The best complete trial. NotFound when none is complete; FailedPrecondition for a

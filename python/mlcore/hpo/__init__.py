@@ -38,26 +38,33 @@ from ._plots import (
     plot_parallel_coordinate,
     plot_param_importances,
 )
-from ._samplers import (
+from ._plots_slice import plot_contour, plot_slice
+from . import pruners, samplers
+from .pruners import HyperbandPruner, MedianPruner, NopPruner, SuccessiveHalvingPruner
+from .samplers import (
+    AutoSampler,
     CmaEsSampler,
     GPSampler,
     GridSampler,
-    HyperbandPruner,
-    MedianPruner,
     NSGAIISampler,
     QMCSampler,
     RandomSampler,
     SobolSampler,
-    SuccessiveHalvingPruner,
     TPESampler,
 )
 from ._study import (CommandObjective, FrozenTrial, PipelineObjective, Study, create_study,
                      list_studies, load_study, pipeline_objective)
+from ._trial import TrialState
 
 Trial = _core.Trial
 TrialPruned = _core.TrialPruned
 
 __all__ = [
+    "AutoSampler",
+    "NopPruner",
+    "TrialState",
+    "pruners",
+    "samplers",
     "CategoricalDistribution",
     "CmaEsSampler",
     "GPSampler",
@@ -92,5 +99,7 @@ __all__ = [
     "plot_optimization_history",
     "plot_parallel_coordinate",
     "plot_param_importances",
+    "plot_contour",
+    "plot_slice",
     "to_katib",
 ]

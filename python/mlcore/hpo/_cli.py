@@ -146,8 +146,8 @@ def _db_path(storage):
         return storage
     if storage in (None, "", "sqlite"):
         return os.path.join(_home(), "mlcore.db")
-    if storage.startswith("sqlite:///"):
-        return storage[len("sqlite://"):]
+    if storage.startswith("sqlite:///"):  # relative after three slashes, absolute after four
+        return os.path.abspath(storage[len("sqlite:///"):])
     return os.path.abspath(storage)
 
 
@@ -157,9 +157,8 @@ def _storage_arg(storage):
     if storage == "memory":
         raise SpecError("--storage memory: a study run from the command line must be stored "
                         "(give a file path or leave --storage out)")
-    return storage if storage == "sqlite" or storage.startswith("sqlite:///") or \
-        _is_url(storage) else \
-        os.path.abspath(storage)
+    # Absolute, so the definition saved for `resume` names the same file from any directory.
+    return storage if storage == "sqlite" else _db_path(storage)
 
 
 def _load_definition(name):
@@ -179,7 +178,7 @@ def _load_definition(name):
 
 
 def _create(spec, storage, load, busy_timeout=None):
-    from ._samplers import HyperbandPruner, MedianPruner, SuccessiveHalvingPruner
+    from .pruners import HyperbandPruner, MedianPruner, SuccessiveHalvingPruner
     from ._study import create_study, load_study
 
     pruner = None
@@ -349,14 +348,15 @@ def _list(args):
             best = "-" if s["best_value"] is None else _fmt(s["best_value"])
             direction = ",".join(s["directions"])
             resumable = "yes" if os.path.exists(_definition_path(s["name"])) else "no"
-            store = "" if db == _db_path(None) else _shown(db)
+            store = f"{db} (default)" if db == _db_path(None) else _shown(db)
             rows.append([s["name"], direction, str(s["n_trials"]), str(s["n_complete"]),
-                         str(s["n_running"]), best, resumable, store])
+                         str(s["n_pruned"]), str(s["n_failed"]), str(s["n_running"]), best,
+                         resumable, store])
     if not rows:
         print("no studies")
         return 0
-    _table(["NAME", "DIRECTION", "TRIALS", "COMPLETE", "RUNNING", "BEST", "RESUMABLE", "STORE"],
-           rows)
+    _table(["NAME", "DIRECTION", "TRIALS", "COMPLETE", "PRUNED", "FAILED", "RUNNING", "BEST",
+            "RESUMABLE", "STORE"], rows)
     return 0
 
 

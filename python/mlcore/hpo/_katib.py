@@ -82,7 +82,7 @@ class KatibStudyDefinition:
     def create_study(self, storage=None, **kwargs):
         """The study (named after the Experiment) with its sampler, seed and pruner."""
         from ._study import create_study
-        from ._samplers import MedianPruner
+        from .pruners import MedianPruner
 
         pruner = None
         if self.pruner == "median":

@@ -1,7 +1,7 @@
-"""Sampler and pruner objects: thin constructors over the C++ registry.
+"""Sampler constructors over the C++ registry (mlcore.hpo.samplers makes classes of them).
 
 Each default below is read from a default-constructed C++ options struct (SamplerOptions,
-Nsga2Options, PrunerOptions in include/mlcore/hpo/), so it is written once, in C++.
+Nsga2Options in include/mlcore/hpo/), so it is written once, in C++.
 """
 
 from .._mlcore import hpo as _core
@@ -9,7 +9,6 @@ from ._distributions import space_entries
 
 _S = _core.SamplerOptions()
 _N = _core.Nsga2Options()
-_P = _core.PrunerOptions()
 
 
 def RandomSampler(seed=None):
@@ -89,29 +88,3 @@ def NSGAIISampler(seed=None, *, population_size=_N.population_size,
         seed=seed, population_size=population_size, crossover_prob=crossover_prob,
         swapping_prob=swapping_prob, mutation_prob=mutation_prob, eta_crossover=eta_crossover,
         eta_mutation=eta_mutation)
-
-
-def MedianPruner(min_trials_required=_P.min_trials_required, start_step=_P.start_step):
-    return _core.create_pruner(
-        "median", min_trials_required=min_trials_required, start_step=start_step
-    )
-
-
-def SuccessiveHalvingPruner(min_resource=_P.min_resource, reduction_factor=_P.reduction_factor,
-                            min_early_stopping_rate=_P.min_early_stopping_rate):
-    return _core.create_pruner(
-        "successive_halving",
-        min_resource=min_resource,
-        reduction_factor=reduction_factor,
-        min_early_stopping_rate=min_early_stopping_rate,
-    )
-
-
-def HyperbandPruner(min_resource=_P.min_resource, max_resource=_P.max_resource,
-                    reduction_factor=_P.reduction_factor):
-    return _core.create_pruner(
-        "hyperband",
-        min_resource=min_resource,
-        max_resource=max_resource,
-        reduction_factor=reduction_factor,
-    )

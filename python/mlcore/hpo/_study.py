@@ -4,11 +4,14 @@ import dataclasses
 import os
 from typing import Any, Dict, Optional
 
+from .._args import INT32_MAX, UINT64_MAX, check_int
 from .._busy_timeout import busy_timeout_seconds as _busy_timeout
 from .._mlcore import hpo as _core
 from . import _custom
 from ._distributions import space_entries
 from ._trial import FrozenTrial
+from .pruners import core_pruner
+from .samplers import core_sampler
 
 
 @dataclasses.dataclass
@@ -29,6 +32,15 @@ class CommandObjective:
     timeout: Optional[float] = None
     working_dir: Optional[str] = None
     env: Optional[Dict[str, str]] = None
+
+    def __post_init__(self):
+        # A placeholder naming no parameter, an empty command or a bad timeout: now, not at
+        # the first optimize.
+        metric = self.metric
+        if isinstance(metric, (list, tuple)):
+            metric = metric[0] if metric else ""
+        _core.check_command(self.command, str(metric), space_entries(self.search_space),
+                            self.metrics_file or "", self.timeout)
 
 
 @dataclasses.dataclass
@@ -89,16 +101,31 @@ def _optimize_pipeline(core, objective, n_trials, timeout, n_parallel, max_trial
         max_failed_trials or 0, goal, **resources)
 
 
+def _catch(catch):
+    """optimize's ``catch`` as a tuple of exception classes (Optuna takes one class or a
+    tuple)."""
+    if catch is None:
+        return ()
+    classes = tuple(catch) if isinstance(catch, (tuple, list)) else (catch,)
+    for c in classes:
+        if not (isinstance(c, type) and issubclass(c, BaseException)):
+            raise TypeError(f"catch takes exception classes (ValueError, or a tuple of them), "
+                            f"not {c!r}")
+    return classes
+
+
 def list_studies(storage=None, busy_timeout=None):
     """The studies of a storage (None: the default SQLite store), oldest first: dicts with
     name, direction, directions, created (seconds since the epoch), n_trials, n_complete,
-    n_running and best_value (None for no complete trial or several objectives). Reads only:
+    n_pruned, n_failed, n_running and best_value (None for no complete trial or several objectives). Reads only:
     trials of dead processes are not recovered. busy_timeout: as for create_study."""
     return list(_core.list_studies("sqlite" if storage is None else str(storage),
                                    busy_timeout=_busy_timeout(busy_timeout)))
 
 
 def _sampler(sampler, seed):
+    seed = check_int("seed", seed, 0, UINT64_MAX, allow_none=True)
+    sampler = core_sampler(sampler)
     if isinstance(sampler, _core.Sampler):
         return sampler
     if isinstance(sampler, str):
@@ -111,6 +138,7 @@ def _sampler(sampler, seed):
 
 
 def _pruner(pruner):
+    pruner = core_pruner(pruner)
     if pruner is None or isinstance(pruner, _core.Pruner):
         return pruner
     if isinstance(pruner, str):
@@ -150,6 +178,16 @@ class Study:
     directions = property(lambda self: list(self._core.directions))
     storage = property(lambda self: self._core.storage)
 
+    def set_user_attr(self, key, value):
+        """Keeps a note with the study (any JSON-serialisable value), as Optuna's
+        study.set_user_attr; stored, so load_study in another process sees it."""
+        self._core.set_user_attr(key, value)
+
+    @property
+    def user_attrs(self):
+        """The study's user attributes: key -> value."""
+        return dict(self._core.user_attrs)
+
     def ask(self):
         return self._core.ask()
 
@@ -171,6 +209,7 @@ class Study:
         max_trials=None,
         max_failed_trials=None,
         goal=None,
+        catch=(),
         callbacks=None,
         show_progress_bar=False,
         gpus_per_trial=0,
@@ -181,10 +220,15 @@ class Study:
         """Runs ``objective(trial)`` until a stop condition.
 
         n_parallel threads run trials at once (the GIL is released between Python calls, so
-        objectives that wait on subprocesses, GPUs or I/O overlap). An objective that raises or
-        returns NaN/inf fails its trial with the reason and the study goes on; raise
-        ``TrialPruned`` after ``trial.should_prune()``. KeyboardInterrupt stops the study after
-        the running trials and is re-raised. show_progress_bar: a text bar on stderr, or an
+        objectives that wait on subprocesses, GPUs or I/O overlap). An exception the objective
+        raises fails its trial, recorded (and logged) with its traceback; then, as in Optuna,
+        the study starts no new trial, waits for the running ones and raises it again, unless
+        its class is in ``catch`` (an exception class or a tuple of them), which goes on to the
+        next trial. An objective that returns NaN/inf or no number fails its trial and the
+        study goes on; raise ``TrialPruned`` after ``trial.should_prune()``. KeyboardInterrupt
+        stops the study after the running trials and is re-raised. A CommandObjective or
+        ``pipeline_objective`` trial that fails (exit code, timeout, failed run) fails only its
+        trial: ``max_failed_trials`` bounds how many. show_progress_bar: a text bar on stderr, or an
         HTML block updated in place in Jupyter (finished/n_trials, failed, best value).
 
         Resource slots: with ``gpus_per_trial`` each running trial holds that many GPUs for
@@ -195,7 +239,13 @@ class Study:
         command trials get CUDA_VISIBLE_DEVICES. ``objective`` may also be a CommandObjective
         or a ``pipeline_objective(...)``.
         """
+        n_trials, max_trials, max_failed_trials = (
+            check_int(k, v, allow_none=True) for k, v in (
+                ("n_trials", n_trials), ("max_trials", max_trials),
+                ("max_failed_trials", max_failed_trials)))
+        n_parallel = check_int("n_parallel", n_parallel, 1, INT32_MAX)
         resources = _resources(gpus_per_trial, gpus, cpus_per_trial, cpus)
+        catch = _catch(catch)
         if isinstance(objective, (CommandObjective, PipelineObjective)):
             if callbacks or show_progress_bar:
                 raise ValueError(f"callbacks and show_progress_bar are not supported with a "
@@ -244,6 +294,7 @@ class Study:
                 max_failed_trials=max_failed_trials or 0,
                 goal=goal,
                 callback=callback,
+                catch=catch,
                 **resources,
             )
         finally:

@@ -1,7 +1,34 @@
 """FrozenTrial: a trial as stored, as Python sees it (samplers, callbacks, study.trials)."""
 
 import dataclasses
+import enum
 from typing import Any, Dict, List, Optional
+
+
+class TrialState(str, enum.Enum):
+    """A trial's state, as Optuna's TrialState names it. Each member is also its stored string
+    (``TrialState.COMPLETE == "complete"``, ``str(state)``, f-strings and json give
+    "complete"), so code written against the strings keeps working."""
+
+    RUNNING = "running"
+    WAITING = "waiting"
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAIL = "failed"
+    FAILED = "failed"  # an alias of FAIL, the stored name
+
+    def __str__(self):
+        return self.value
+
+    def __format__(self, spec):
+        return format(self.value, spec)
+
+    def __hash__(self):  # as its string's, so `state in {"complete", "pruned"}` still works
+        return hash(self.value)
+
+    def is_finished(self):
+        """True for complete, pruned and failed trials."""
+        return self in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -9,7 +36,7 @@ class FrozenTrial:
     """A finished (or running) trial as stored: read-only."""
 
     number: int
-    state: str
+    state: TrialState  # compares equal to its string ("complete", "pruned", ...)
     value: Optional[float]
     params: Dict[str, Any]
     distributions: Dict[str, Any]
@@ -21,6 +48,9 @@ class FrozenTrial:
     values: Optional[List[float]] = None
     # What the objective attached (trial.set_user_attr), e.g. "pipeline_run_id".
     user_attrs: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "state", TrialState(self.state))
 
     @property
     def duration(self):

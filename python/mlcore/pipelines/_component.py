@@ -116,6 +116,9 @@ class Component:
         if isinstance(packages_to_install, str):
             raise TypeError(f"component '{func.__name__}': packages_to_install is a list of "
                             f"requirement strings, not the string {packages_to_install!r}")
+        from .._args import INT32_MAX, check_int
+
+        retries = check_int(f"component '{func.__name__}': retries", retries, 0, INT32_MAX)
         self.func = func
         self.name = name or func.__name__.replace("_", "-")
         self.mode = mode

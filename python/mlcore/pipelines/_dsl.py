@@ -159,6 +159,19 @@ class OneOf(Channel):
         return "<one of " + ", ".join(f"{o.task}.{o.output}" for o in self.outputs) + ">"
 
 
+class _TaskOutputs(dict):
+    """A task's outputs by name; a name it lacks is a KeyError naming the task and its
+    outputs, not a bare KeyError('nope')."""
+
+    def __init__(self, task, outputs):
+        super().__init__(outputs)
+        self._task = task
+
+    def __missing__(self, key):
+        raise KeyError(f"task '{self._task}' has no output {key!r}; its outputs: "
+                       f"{', '.join(self) or 'none'}")
+
+
 class PipelineTask:
     """A task in a pipeline being defined: ``.outputs["name"]``, ``.output``, ``.after()``."""
 
@@ -166,7 +179,7 @@ class PipelineTask:
         self._builder = builder
         self.name = name
         self.component = component
-        self.outputs = {n: TaskOutput(name, n, t) for n, t in component.outputs}
+        self.outputs = _TaskOutputs(name, {n: TaskOutput(name, n, t) for n, t in component.outputs})
 
     @property
     def output(self):

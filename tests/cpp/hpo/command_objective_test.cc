@@ -70,6 +70,7 @@ TEST(CommandObjectiveTest, CrashesHangsAndSilenceFailTheTrialWithTheReason) {
   auto study = RandomStudy();
   OptimizeOptions opt;
   opt.n_trials = 1;
+  opt.catch_error = CatchAllErrors();  // each case's failure fails only its trial
   struct Case {
     std::string command;
     absl::Duration timeout;
@@ -171,6 +172,7 @@ TEST(CommandObjectiveTest, MultiObjectiveCommandsReturnOneValuePerMetric) {
                                            [] {
                                              OptimizeOptions one;
                                              one.n_trials = 1;
+                                             one.catch_error = CatchAllErrors();
                                              return one;
                                            }())
                   .ok());

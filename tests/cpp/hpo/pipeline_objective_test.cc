@@ -114,6 +114,11 @@ TEST(PipelineObjectiveTest, AFailedRunFailsTheTrialWithItsError) {
   auto objective = *MakePipelineObjective(client.get(), TwoSteps(), Space(1.0), o);
   OptimizeOptions opt;
   opt.n_trials = 2;
+  Status stopped = study->Optimize(objective, opt);  // by default the first failure stops it
+  EXPECT_HAS(std::string(stopped.message()), "lr diverged");
+  EXPECT_EQ((*study->Trials())[1]->state, TrialState::kWaiting);  // not started
+  opt.n_trials = 1;
+  opt.catch_error = CatchAllErrors();  // a failed run fails only its trial
   ASSERT_TRUE(study->Optimize(objective, opt).ok());
   TrialList trials = *study->Trials();
   ASSERT_EQ(trials.size(), 2u);

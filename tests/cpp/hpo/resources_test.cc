@@ -144,6 +144,7 @@ TEST(ResourcesTest, ParallelCallableTrialsNeverShareADevice) {
   OptimizeOptions o;
   o.n_trials = 18;
   o.n_parallel = 6;
+  o.catch_error = CatchAllErrors();
   o.resources.gpus = {0, 1, 2};
   o.resources.gpus_per_trial = 1;
   ASSERT_TRUE(study->Optimize(objective, o).ok());

@@ -50,11 +50,12 @@ TEST(StudyTest, AskTellRecordsTrials) {
   EXPECT_EQ(study->BestTrial()->number, 0);
 }
 
-TEST(StudyTest, FailuresFailTheTrialNotTheStudy) {
+TEST(StudyTest, CaughtFailuresFailTheTrialNotTheStudy) {
   auto study = NewStudy("random");
   int calls = 0;
   OptimizeOptions o;
   o.n_trials = 6;
+  o.catch_error = CatchAllErrors();
   Status s = study->Optimize(
       [&](Trial& t) -> StatusOr<double> {
         int k = calls++;
@@ -84,6 +85,7 @@ TEST(StudyTest, StopConditions) {
     OptimizeOptions o;
     o.n_trials = 100;
     o.max_failed_trials = 3;
+    o.catch_error = CatchAllErrors();
     ASSERT_TRUE(
         study->Optimize([](Trial&) -> StatusOr<double> { return absl::UnknownError("x"); }, o)
             .ok());
