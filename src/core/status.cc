@@ -33,4 +33,8 @@ bool IsFileNotFound(const Status& status) {
          status.GetPayload(kFileNotFoundPayload).has_value();
 }
 
+std::string StatusText(const Status& status) {
+  return status.ToString(absl::StatusToStringMode::kWithNoExtraData);
+}
+
 }  // namespace mlcore
