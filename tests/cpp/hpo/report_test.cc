@@ -85,7 +85,8 @@ TEST(StudyReportTest, TrialsTableHasARowPerTrialAndTheUnionOfColumns) {
 TEST(StudyReportTest, PlotsDrawEveryCompleteTrial) {
   auto study = RunStudy(15);
   size_t complete = 0;
-  for (const auto& t : study->Trials().value()) complete += t->state == TrialState::kComplete;
+  const TrialList trials = study->Trials().value();  // kept: the loop must not outlive it
+  for (const auto& t : trials) complete += t->state == TrialState::kComplete;
   std::string history = PlotOptimizationHistory(*study).value();
   EXPECT_EQ(history.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0), 0u);
   EXPECT_EQ(Count(history, "<circle class=\"trial\""), complete);
