@@ -42,12 +42,10 @@ absl::Duration SecondsOrInfinite(std::optional<double> seconds) {
   return seconds ? absl::Seconds(*seconds) : absl::InfiniteDuration();
 }
 
-py::object JsonToPy(const nlohmann::json& j) {
-  using Json = nlohmann::json;
+py::object JsonToPy(const Json& j) {
   switch (j.type()) {
     case Json::value_t::null:
     case Json::value_t::discarded:
-    case Json::value_t::binary:
       return py::none();
     case Json::value_t::boolean:
       return py::bool_(j.get<bool>());
@@ -58,7 +56,7 @@ py::object JsonToPy(const nlohmann::json& j) {
     case Json::value_t::number_float:
       return py::float_(j.get<double>());
     case Json::value_t::string:
-      return py::str(j.get_ref<const std::string&>());
+      return py::str(j.get_ref());
     case Json::value_t::array: {
       py::list out(j.size());
       for (size_t i = 0; i < j.size(); ++i) out[i] = JsonToPy(j[i]);
@@ -79,19 +77,19 @@ py::object JsonTextToPy(const std::string& text) {
   return py::module_::import("json").attr("loads")(text);
 }
 
-nlohmann::json PyToJson(const py::handle& o, const std::string& what) {
+Json PyToJson(const py::handle& o, const std::string& what) {
   if (o.is_none()) return nullptr;
   if (py::isinstance<py::bool_>(o)) return o.cast<bool>();
   if (py::isinstance<py::int_>(o)) return o.cast<int64_t>();
   if (py::isinstance<py::float_>(o)) return o.cast<double>();
   if (py::isinstance<py::str>(o)) return o.cast<std::string>();
   if (py::isinstance<py::list>(o) || py::isinstance<py::tuple>(o)) {
-    nlohmann::json out = nlohmann::json::array();
+    Json out = Json::array();
     for (const py::handle& item : o) out.push_back(PyToJson(item, what));
     return out;
   }
   if (py::isinstance<py::dict>(o)) {
-    nlohmann::json out = nlohmann::json::object();
+    Json out = Json::object();
     for (const auto& [k, v] : o.cast<py::dict>()) {
       if (!py::isinstance<py::str>(k)) {
         throw py::type_error(what + ": dict keys must be str, not " + TypeName(k));
@@ -104,8 +102,8 @@ nlohmann::json PyToJson(const py::handle& o, const std::string& what) {
                        " is not a pipeline value (int, float, str, bool, list, dict, None)");
 }
 
-nlohmann::json ParseJsonArg(const std::string& text, const std::string& what) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+Json ParseJsonArg(const std::string& text, const std::string& what) {
+  Json j = Json::parse(text, nullptr, false);
   if (j.is_discarded()) throw py::value_error(what + " is not valid JSON");
   return j;
 }

@@ -13,7 +13,7 @@
 
 #include "absl/time/time.h"
 #include "bindings.h"
-#include "nlohmann/json.hpp"
+#include "mlcore/core/json.h"
 
 namespace mlcore::python {
 
@@ -69,13 +69,13 @@ absl::Duration SecondsOrInfinite(std::optional<double> seconds);
 
 // JSON values as Python objects, directly (no text round trip: this is on every in-process
 // pipeline task's path).
-py::object JsonToPy(const nlohmann::json& j);
+py::object JsonToPy(const Json& j);
 // JSON text that Python's json.dumps wrote (NaN and Infinity included) as Python objects.
 py::object JsonTextToPy(const std::string& text);
 // Python values as JSON; TypeError naming `what` for anything JSON cannot hold.
-nlohmann::json PyToJson(const py::handle& o, const std::string& what);
+Json PyToJson(const py::handle& o, const std::string& what);
 // JSON text handed over by the Python layer; ValueError naming `what` when it is not JSON.
-nlohmann::json ParseJsonArg(const std::string& text, const std::string& what);
+Json ParseJsonArg(const std::string& text, const std::string& what);
 
 // The name of `o`'s type, for error messages.
 std::string TypeName(const py::handle& o);

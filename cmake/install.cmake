@@ -22,10 +22,10 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/mlcoreConfig.cmake
 set(CMAKE_INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
 set_target_properties(mlcore PROPERTIES INSTALL_RPATH "$ORIGIN")
 
-# mlcore.pc for builds without CMake. Its Requires are the pkg-config names of the Abseil and
-# nlohmann_json targets mlcore::mlcore links publicly (Debian ships a .pc for each).
+# mlcore.pc for builds without CMake. Its Requires are the pkg-config names of the Abseil
+# targets mlcore::mlcore links publicly (Debian ships a .pc for each).
 set(MLCORE_PC_REQUIRES "absl_status absl_statusor absl_strings absl_str_format \
-absl_synchronization absl_flat_hash_map absl_span absl_time nlohmann_json")
+absl_synchronization absl_flat_hash_map absl_span absl_time")
 file(RELATIVE_PATH MLCORE_PC_PREFIX_FROM_PCDIR "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
 configure_file(cmake/mlcore.pc.in ${CMAKE_CURRENT_BINARY_DIR}/mlcore.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/mlcore.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -3,6 +3,10 @@
 // a code_version, so the cache keys on this program's build-id: run it twice and the second run
 // is served from the cache; rebuild it with other code (-DPIPELINE_SCALE=3) and it runs again.
 // Prints "total <n>" and each task's state. Exits non-zero if anything fails.
+//
+// The same program is the container command of every task on Kubeflow: `pipeline_cpp --compile
+// pipeline.yaml /app/pipeline_cpp` writes the KFP pipeline, whose tasks run
+// `/app/pipeline_cpp --mlcore-task <component> --executor-input <json>`, handled by RunTaskMain.
 #include <mlcore/mlcore.h>
 
 #include <filesystem>
@@ -10,6 +14,7 @@
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 
 #ifndef PIPELINE_SCALE
@@ -25,7 +30,7 @@ std::string ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-absl::Status Run() {
+absl::StatusOr<Pipeline> Build() {
   auto make = std::make_shared<Component>();
   make->name = "make";
   make->inputs = {{"n", ValueType::kInt, Json(4)}};
@@ -68,7 +73,23 @@ absl::Status Run() {
   MLCORE_RETURN_IF_ERROR(
       p.AddTask("total", total, {{"model", InputBinding::Output("scale", "model")}}));
   MLCORE_RETURN_IF_ERROR(p.AddOutput("total", "total", "total"));
+  return p;
+}
 
+// Writes the pipeline for Kubeflow, each callable running as `binary` in `image`.
+absl::Status Compile(const Pipeline& p, const std::string& path, const std::string& binary) {
+  CompileOptions options;
+  options.task_binary = binary;
+  options.task_image = "registry.example.com/pipeline-cpp:1";
+  MLCORE_ASSIGN_OR_RETURN(Json spec, CompileToKfp(p, options));
+  std::ofstream out(path);
+  out << ToYaml(spec);
+  if (!out) return absl::UnavailableError("cannot write " + path);
+  std::cout << "wrote " << path << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status Run(const Pipeline& p) {
   MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Client> client, Client::Open());
   MLCORE_ASSIGN_OR_RETURN(RunRecord run, client->Run(p, RunOptions{}));
   if (run.state != "succeeded") return absl::InternalError("run failed: " + run.error);
@@ -80,10 +101,20 @@ absl::Status Run() {
 
 }  // namespace
 
-int main() {
-  absl::Status status = Run();
+int main(int argc, char** argv) {
+  absl::StatusOr<Pipeline> p = Build();
+  if (!p.ok()) {
+    std::cerr << "pipeline_cpp: " << mlcore::StatusText(p.status()) << "\n";
+    return 1;
+  }
+  // Inside a Kubeflow task: run that one component from the executor input, and exit.
+  if (std::optional<int> code = RunTaskMain(argc, argv, *p)) return *code;
+  const bool compile = argc > 1 && std::string(argv[1]) == "--compile";
+  absl::Status status = compile ? Compile(*p, argc > 2 ? argv[2] : "pipeline_cpp.yaml",
+                                          argc > 3 ? argv[3] : "/app/pipeline_cpp")
+                                : Run(*p);
   if (!status.ok()) {
-    std::cerr << "pipeline_cpp: " << status << "\n";
+    std::cerr << "pipeline_cpp: " << mlcore::StatusText(status) << "\n";
     return 1;
   }
   return 0;

@@ -46,7 +46,7 @@ absl::Status Run() {
 int main() {
   absl::Status status = Run();
   if (!status.ok()) {
-    std::cerr << "quickstart failed: " << status << "\n";
+    std::cerr << "quickstart failed: " << mlcore::StatusText(status) << "\n";
     return 1;
   }
   std::cout << "quickstart_cpp: ok\n";

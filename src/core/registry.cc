@@ -20,7 +20,8 @@ Status AlreadyRegistered(std::string_view kind, std::string_view name) {
 }
 
 void RegistrarFailed(const Status& status) {
-  std::fprintf(stderr, "mlcore: registration at load time failed: %s\n", status.ToString().c_str());
+  std::fprintf(stderr, "mlcore: registration at load time failed: %s\n",
+               StatusText(status).c_str());
   std::abort();
 }
 

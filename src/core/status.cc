@@ -47,4 +47,8 @@ bool IsDiskFull(const Status& status) {
          status.GetPayload(kDiskFullPayload).has_value();
 }
 
+std::string StatusText(const Status& status) {
+  return status.ToString(absl::StatusToStringMode::kWithNoExtraData);
+}
+
 }  // namespace mlcore

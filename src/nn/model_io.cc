@@ -162,7 +162,7 @@ Status RestoreTrainingState(const std::string& dir, CompileOptions* options, int
     StatusOr<std::shared_ptr<optim::LRSchedule>> schedule =
         optim::ScheduleFromJson(state["schedule"].dump());
     if (!schedule.ok()) {
-      return absl::DataLossError(dir + "/training_state.json: " + schedule.status().ToString());
+      return absl::DataLossError(dir + "/training_state.json: " + StatusText(schedule.status()));
     }
     options->schedule = *std::move(schedule);
   }

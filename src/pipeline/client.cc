@@ -143,7 +143,7 @@ Client::~Client() {
   // Last chance in this process; what is still refused is recorded from its outcome file by the
   // next process that recovers the run.
   if (Status st = WriteUnrecorded(); !st.ok()) {
-    MLCORE_LOG(Error) << "closing the pipeline client: " << st;
+    MLCORE_LOG(Error) << "closing the pipeline client: " << StatusText(st);
   }
 }
 

@@ -66,7 +66,7 @@ void RunState::Execute() {
   };
   auto stats = RunDag(level.nodes, cb, so);
   if (!stats.ok()) {
-    MLCORE_LOG(Error) << "run " << run_id_ << ": " << stats.status();
+    MLCORE_LOG(Error) << "run " << run_id_ << ": " << StatusText(stats.status());
   }
   recorder_.Stop();
   Status finished = recorder_.Finish(Outcome(stats.status()));
@@ -84,7 +84,7 @@ NodeOutcome RunState::Fail(const Task& task, int32_t slot, const std::string& me
   Status st = recorder_.RecordTask(task, state::kFailed, attempts, cache_key, Json::object(),
                                    message, true);
   if (!st.ok()) {
-    MLCORE_LOG(Error) << "recording task " << task.name << ": " << st;
+    MLCORE_LOG(Error) << "recording task " << task.name << ": " << StatusText(st);
   }
   return NodeOutcome::kFailed;
 }
@@ -110,7 +110,7 @@ NodeOutcome RunState::RunTask(const Task& task, int32_t index, const std::string
     Status st = recorder_.RecordTask(task, state::kSkipped, 0, "", Json::object(),
                                      "its condition did not hold", true);
     if (!st.ok()) {
-      MLCORE_LOG(Error) << "recording task " << task.name << ": " << st;
+      MLCORE_LOG(Error) << "recording task " << task.name << ": " << StatusText(st);
     }
     return NodeOutcome::kSkipped;
   }

@@ -143,7 +143,7 @@ void RunRecorder::Defer(DeferredRecord record) {
   if (queued == kWakeFlusher) deferred_cv_.notify_one();
   if (queued >= kMaxDeferred) {
     if (Status st = FlushDeferred(); !st.ok()) {
-      MLCORE_LOG(Error) << "recording the tasks of run " << run_id_ << ": " << st;
+      MLCORE_LOG(Error) << "recording the tasks of run " << run_id_ << ": " << StatusText(st);
     }
   }
 }
@@ -155,7 +155,7 @@ void RunRecorder::FlusherLoop() {
     if (deferred_.empty()) continue;
     dl.unlock();
     if (Status st = FlushDeferred(); !st.ok()) {
-      MLCORE_LOG(Error) << "recording the tasks of run " << run_id_ << ": " << st;
+      MLCORE_LOG(Error) << "recording the tasks of run " << run_id_ << ": " << StatusText(st);
     }
     dl.lock();
   }

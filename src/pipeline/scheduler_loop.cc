@@ -341,7 +341,7 @@ StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
       ScheduleFire fire = StartFire(claim, i, launch, retry, now);
       // A refused record must not end the loop: the claims after it would stay claimed, unrun.
       if (Status st = WriteFire(db, fire); !st.ok()) {
-        MLCORE_LOG(Warning) << st << "; kept for the next tick";
+        MLCORE_LOG(Warning) << StatusText(st) << "; kept for the next tick";
         if (unrecorded.ok()) unrecorded = st;
         std::lock_guard<std::mutex> lock(state_->mu);
         state_->unwritten.push_back(fire);
@@ -395,7 +395,7 @@ Status Scheduler::Run() {
     StatusOr<std::vector<ScheduleFire>> fired = Tick();
     if (!fired.ok()) {
       // A store busy past its timeout must not end a long-lived scheduler; try again later.
-      MLCORE_LOG(Warning) << "scheduler tick failed: " << fired.status();
+      MLCORE_LOG(Warning) << "scheduler tick failed: " << StatusText(fired.status());
     }
     absl::Duration sleep = options_.poll;
     StatusOr<absl::Time> next = NextDue();

@@ -25,7 +25,7 @@ std::optional<Json> CachedOutputs(RunRecorder& recorder, store::ArtifactStore& a
         Status st = artifacts.VerifyDirectory(digest);
         if (!st.ok()) {
           MLCORE_LOG(Warning) << "cache entry " << key << ": output '" << name
-                              << "' is unusable, running the task again: " << st;
+                              << "' is unusable, running the task again: " << StatusText(st);
           return std::nullopt;
         }
         continue;

@@ -190,7 +190,7 @@ std::optional<int> RunTaskMain(int argc, char** argv, const Pipeline& pipeline) 
   }
   Status st = RunTask(*component, input);
   if (!st.ok()) {
-    std::cerr << "task " << task << " failed: " << st << "\n";
+    std::cerr << "task " << task << " failed: " << StatusText(st) << "\n";
     return 1;
   }
   return 0;

@@ -3,6 +3,7 @@
 // InvalidArgument status with a payload so that the Python bindings can raise TypeError.
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -23,6 +24,11 @@ bool IsTypeError(const Status& status);
 // other NotFound statuses, for unknown names, are KeyError).
 Status FileNotFound(std::string_view message);
 bool IsFileNotFound(const Status& status);
+
+// The status as a user should read it: "INVALID_ARGUMENT: message", without the payloads that
+// Status::ToString() and operator<< append (mlcore's own markers, such as the type-error one,
+// are for the bindings, not for people). "OK" for an OK status.
+std::string StatusText(const Status& status);
 
 }  // namespace mlcore
 

@@ -53,6 +53,12 @@ StatusOr<std::string> KatibExperimentYaml(const KatibExperimentOptions& options)
 // template with ${trialParameters.x} rewritten to {parameter}. InvalidArgument naming the field
 // ("spec.parameters[1].feasibleSpace.min: ...") for anything missing, mistyped or unknown.
 StatusOr<KatibExperimentOptions> KatibExperimentFromJson(std::string_view json);
+// The same from YAML (what `kubectl get experiment -o yaml` prints and people write; JSON is
+// YAML too). InvalidArgument with the line and column for text that is not YAML.
+StatusOr<KatibExperimentOptions> KatibExperimentFromYaml(std::string_view yaml);
+// The YAML document as JSON text (plain scalars typed as YAML 1.2's core schema types them).
+// Bounded: InvalidArgument for nesting deeper than 64 or aliases expanding past 100000 nodes.
+StatusOr<std::string> KatibYamlToJson(std::string_view yaml);
 
 // One parameter of an Experiment (a KatibParameter, see distribution.h) as Katib's ParameterSpec
 // in JSON text: {"name", "parameterType", "feasibleSpace": {"min", "max", "step", "list",

@@ -181,6 +181,9 @@ class Study {
   // The complete trials no other complete trial dominates (the Pareto front), by number; for a
   // single-objective study, the trials that share the best value. Empty when none is complete.
   StatusOr<TrialList> BestTrials();
+  // BestTrial's value and parameters (the same errors).
+  StatusOr<double> BestValue();
+  StatusOr<std::map<std::string, ParamValue>> BestParams();
 
   Sampler& sampler() { return *sampler_; }
   Pruner* pruner() { return pruner_.get(); }

@@ -15,19 +15,14 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "mlcore/core/json.h"
 #include "mlcore/core/status.h"
-#include "nlohmann/json.hpp"
-
-// The pipeline API passes nlohmann::json across the library boundary, and nlohmann_json puts
-// JSON_DIAGNOSTICS into the type's ABI: a program built with it would not link against the
-// library (built without it), or with older nlohmann_json would crash in it. Say so here.
-#if JSON_DIAGNOSTICS
-#error "mlcore was built without JSON_DIAGNOSTICS, which changes nlohmann::json's ABI: unset it"
-#endif
 
 namespace mlcore::pipeline {
 
-using Json = nlohmann::json;
+// Parameters, metadata and outputs are mlcore::Json (mlcore/core/json.h), mlcore's own value
+// type: an application's JSON library and its settings cannot change what the API passes.
+using Json = ::mlcore::Json;
 
 // What flows along an edge: a parameter (a JSON-representable value) or an artifact (a file in
 // the artifact store plus metadata). kArtifact accepts any artifact type; the others match only

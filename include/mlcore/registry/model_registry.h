@@ -15,15 +15,15 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "mlcore/core/json.h"
 #include "mlcore/core/status.h"
 #include "mlcore/registry/model_ref.h"
 #include "mlcore/store/artifact_store.h"
 #include "mlcore/store/metadata_store.h"
-#include "nlohmann/json.hpp"
 
 namespace mlcore::registry {
 
-using Json = nlohmann::json;
+using Json = ::mlcore::Json;
 
 // What produced a version. Every field is optional; a version registered from a directory has
 // none unless the caller names them, one registered from a pipeline artifact gets the run, task,

@@ -7,7 +7,8 @@ out of n_trials (or the elapsed time out of the timeout), the failed count and t
 
 import html
 import sys
-import time
+
+from .._mlcore import hpo as _core
 
 
 def _in_notebook():
@@ -24,28 +25,21 @@ class ProgressBar:
 
     WIDTH = 30
 
-    def __init__(self, n_trials=None, timeout=None, stream=None, notebook=None):
+    def __init__(self, n_trials=None, timeout=None, stream=None, notebook=None,
+                 direction="minimize"):
         self.n_trials = n_trials or None
         self.timeout = timeout
         self.stream = stream if stream is not None else sys.stderr
         self.notebook = _in_notebook() if notebook is None else notebook
-        self.start = time.monotonic()
-        self.done = 0
-        self.failed = 0
-        self.best = None
+        # Counts, elapsed time and the best value: the C++ OptimizeProgress (hpo/progress.h).
+        self._progress = _core.OptimizeProgress(self.n_trials or 0, timeout,
+                                                direction == "minimize")
         self._handle = None
         self._draw()
 
     def update(self, study, trial):
-        self.done += 1
-        if trial.state == "failed":
-            self.failed += 1
-        if trial.state == "complete" and trial.values is not None and len(trial.values) == 1:
-            better = (self.best is None or
-                      (trial.value < self.best if study.direction == "minimize"
-                       else trial.value > self.best))
-            if better:
-                self.best = trial.value
+        self._progress.record(str(getattr(trial.state, "name", trial.state)).lower(),
+                              trial.value, len(trial.values or []))
         self._draw()
 
     def close(self):
@@ -54,25 +48,9 @@ class ProgressBar:
             self.stream.write("\n")
             self.stream.flush()
 
-    def _fraction(self, elapsed):
-        if self.n_trials:
-            return min(self.done / self.n_trials, 1.0)
-        if self.timeout:
-            return min(elapsed / self.timeout, 1.0)
-        return None
-
     def text(self):
-        elapsed = time.monotonic() - self.start
-        frac = self._fraction(elapsed)
-        count = f"{self.done}/{self.n_trials}" if self.n_trials else f"{self.done}"
-        parts = [f"{count} trials", f"{elapsed:.1f}s"]
-        if self.timeout and not self.n_trials:
-            parts[1] = f"{elapsed:.1f}/{self.timeout:g}s"
-        if self.failed:
-            parts.append(f"{self.failed} failed")
-        if self.best is not None:
-            parts.append(f"best {self.best:.6g}")
-        return frac, ", ".join(parts)
+        """(fraction done or None, "6/20 trials, 3.1s, 1 failed, best 0.0123")."""
+        return self._progress.fraction(), self._progress.text()
 
     def _draw(self):
         frac, text = self.text()

@@ -275,7 +275,7 @@ class Study:
         if show_progress_bar:
             from ._progress import ProgressBar
 
-            bar = ProgressBar(n_trials=n_trials, timeout=timeout)
+            bar = ProgressBar(n_trials=n_trials, timeout=timeout, direction=self.direction)
             cbs.append(bar.update)
         if cbs:
 
@@ -342,23 +342,16 @@ class Study:
         return self.best_trial.params
 
     def trials_table(self):
-        """One row per trial (number, state, value, params_*, user_attrs_*, duration, error): a
-        pandas DataFrame when pandas is installed, else a list of dicts."""
-        rows = []
-        for t in self.trials:
-            row = {"number": t.number, "state": t.state, "value": t.value}
-            for k, v in t.params.items():
-                row[f"params_{k}"] = v
-            for k, v in t.user_attrs.items():
-                row[f"user_attrs_{k}"] = v
-            row["duration"] = t.duration
-            row["error"] = t.error
-            rows.append(row)
+        """One row per trial (number, state, value, params_*, user_attrs_*, duration, error;
+        built by the C++ TrialsTableOf): a pandas DataFrame when pandas is installed, else a
+        list of dicts."""
+        columns, cells = _core.trials_table(self._core)
+        rows = [dict(zip(columns, row)) for row in cells]
         try:
             import pandas
         except ImportError:
             return rows
-        return pandas.DataFrame(rows)
+        return pandas.DataFrame(rows, columns=columns)
 
     def __repr__(self):
         return f"Study(name={self.name!r}, direction={self.direction!r}, storage={self.storage!r})"

@@ -4,7 +4,9 @@
 # every module, built with no C++ standard or flags of its own: the mlcore::mlcore target must
 # carry them), the quickstart, then the digits MLP trained from a CSV that scikit-learn writes
 # (the C++ program itself uses no Python). The consumer is also built with pkg-config alone, and the
-# pipeline example is rebuilt with other code to check that its cache is never stale. Fails if any
+# pipeline example is rebuilt with other code to check that its cache is never stale; an
+# application with its own Abseil and nlohmann_json (JSON_DIAGNOSTICS=1) builds and runs beside
+# mlcore (tests/cpp/install/own_deps). Fails if any
 # step fails, including a digits test accuracy under 97%.
 set -euo pipefail
 build_dir=$1 example_dir=$2 work=$3
@@ -34,18 +36,34 @@ if ! ${CXX:-g++} "$consumer_dir/consumer.cc" -o "$work/pc_consumer" $pc_flags \
   echo "the consumer does not build with \$(pkg-config --cflags --libs mlcore): $pc_flags" >&2
   exit 1
 fi
-# JSON_DIAGNOSTICS changes nlohmann::json's ABI, which the pipeline API passes: refused when
-# compiling, with a message saying why, instead of a link error or a crash.
-if ${CXX:-g++} -DJSON_DIAGNOSTICS=1 -fsyntax-only "$consumer_dir/consumer.cc" $pc_flags \
-     >"$work/json-diagnostics.log" 2>&1 ||
-   ! grep -q "mlcore was built without JSON_DIAGNOSTICS" "$work/json-diagnostics.log"; then
-  cat "$work/json-diagnostics.log" >&2
-  echo "a program built with JSON_DIAGNOSTICS=1 is not refused with a clear message" >&2
+# An application with its own Abseil and nlohmann_json use, built with JSON_DIAGNOSTICS=1 (which
+# changes nlohmann::json's layout): mlcore's API passes mlcore::Json, so it links and runs, with
+# CMake and with pkg-config alike.
+own_dir=$(cd "$(dirname "$0")/own_deps" && pwd)
+if ! { cmake -S "$own_dir" -B "$work/own_deps" "${generator[@]}" \
+         -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release &&
+       cmake --build "$work/own_deps"; } >"$work/own_deps.log" 2>&1; then
+  cat "$work/own_deps.log" >&2
+  echo "an application with its own Abseil and JSON_DIAGNOSTICS=1 does not build" >&2
   exit 1
 fi
+own_flags=$(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" \
+            pkg-config --cflags --libs mlcore absl_strings absl_flat_hash_map absl_status nlohmann_json)
+if ! ${CXX:-g++} -DJSON_DIAGNOSTICS=1 "$own_dir/own_deps.cc" -o "$work/pc_own_deps" $own_flags \
+     >"$work/pc_own_deps.log" 2>&1; then
+  cat "$work/pc_own_deps.log" >&2
+  echo "the own-deps application does not build with pkg-config: $own_flags" >&2
+  exit 1
+fi
+for program in own_deps/own_deps pc_own_deps; do
+  out=$(env -u LD_LIBRARY_PATH MLCORE_HOME="$work/home-$(basename "$program")" "$work/$program")
+  [ "$out" = "own deps ok" ] || { echo "$program printed: $out" >&2; exit 1; }
+done
+
 # The programs must resolve libmlcore from the install prefix, not the build tree, and must not
 # pull in cuBLAS or cuDNN (libmlcore loads them on first GPU use).
 for program in build/quickstart_cpp build/train_digits_cpp build/pipeline_cpp \
+               build/hpo_study_cpp build/ddp_train_cpp build/serve_model_cpp \
                consumer/mlcore_consumer pc_consumer; do
   if ldd "$work/$program" | grep -q "$build_dir/libmlcore"; then
     echo "$program links the build tree, not the installed library" >&2
@@ -76,6 +94,39 @@ cmake --build "$work/build-scale3" --target pipeline_cpp >"$work/build-scale3.lo
 MLCORE_HOME="$work/home" "$work/build-scale3/pipeline_cpp" >"$work/pipeline3.out"
 expect "rebuilt program served the old result" "$work/pipeline3.out" "total 30"
 expect "rebuilt program's task cached" "$work/pipeline3.out" "scale succeeded"
+# Compiled for Kubeflow, each task runs the program itself: run "make" as the KFP launcher would.
+"$work/build/pipeline_cpp" --compile "$work/pipeline_cpp.yaml" "$work/build/pipeline_cpp" >/dev/null
+grep -q -- "--mlcore-task" "$work/pipeline_cpp.yaml" ||
+  { echo "pipeline_cpp.yaml has no RunTaskMain command" >&2; exit 1; }
+"$work/build/pipeline_cpp" --mlcore-task make --executor-input \
+  '{"inputs":{"parameterValues":{"n":3}},"outputs":{"artifacts":{"data":{"artifacts":[{"uri":"'"$work"'/kfp/make/data"}]}}}}'
+[ "$(cat "$work/kfp/make/data")" = "$(printf '1\n2\n3')" ] ||
+  { echo "the compiled make task wrote: $(cat "$work/kfp/make/data")" >&2; exit 1; }
+
+# The HPO study (progress, best trial, table, plots) and the in-process server answering HTTP.
+mkdir -p "$work/hpo"
+MLCORE_HOME="$work/home" "$work/build/hpo_study_cpp" "$work/hpo" >"$work/hpo.out" 2>"$work/hpo.err"
+grep -q "^best value" "$work/hpo.out" && grep -q "40/40 trials" "$work/hpo.err" &&
+  grep -q "<svg" "$work/hpo/history.svg" && [ "$(wc -l <"$work/hpo/trials.csv")" = 41 ] ||
+  { echo "hpo_study_cpp:" >&2; cat "$work/hpo.out" "$work/hpo.err" >&2; exit 1; }
+MLCORE_HOME="$work/home" "$work/build/serve_model_cpp" "$work/served_model" >"$work/serve.out"
+grep -qx "predicted classes: 1 0 1" "$work/serve.out" ||
+  { echo "serve_model_cpp:" >&2; cat "$work/serve.out" >&2; exit 1; }
+
+# Two ranks of the data-parallel trainer, with the variables `mlcore launch` sets; their weights
+# must end identical.
+port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+pids=()
+for rank in 0 1; do
+  env MLCORE_HOME="$work/home" RANK=$rank LOCAL_RANK=$rank WORLD_SIZE=2 LOCAL_WORLD_SIZE=2 \
+      MASTER_ADDR=127.0.0.1 MASTER_PORT="$port" MLCORE_NUM_THREADS=1 \
+      "$work/build/ddp_train_cpp" >"$work/ddp$rank.out" 2>&1 &
+  pids+=($!)
+done
+wait "${pids[0]}" && wait "${pids[1]}" ||
+  { echo "ddp_train_cpp failed:" >&2; cat "$work/ddp0.out" "$work/ddp1.out" >&2; exit 1; }
+[ "$(grep -o 'weights .*' "$work/ddp0.out")" = "$(grep -o 'weights .*' "$work/ddp1.out")" ] ||
+  { echo "ranks disagree:" >&2; cat "$work/ddp0.out" "$work/ddp1.out" >&2; exit 1; }
 
 if ! "$python" -c "import sklearn" 2>/dev/null; then
   echo "train_digits needs scikit-learn in $python (set MLCORE_PYTHON) to write digits.csv" >&2

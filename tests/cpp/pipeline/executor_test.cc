@@ -348,8 +348,8 @@ TEST(Executor, GpuTasksSeeOnlyTheirDevice) {
   auto run = client->Run(*p, {.max_parallelism = 3, .gpu_slots = 2, .enable_caching = false});
   ASSERT_EQ(run->state, "succeeded") << run->error;
   auto tasks = client->ListTasks(run->id).value();
-  std::string a = FindTask(tasks, "a")->outputs["parameters"]["seen"];
-  std::string b = FindTask(tasks, "b")->outputs["parameters"]["seen"];
+  std::string a = FindTask(tasks, "a")->outputs["parameters"]["seen"].get<std::string>();
+  std::string b = FindTask(tasks, "b")->outputs["parameters"]["seen"].get<std::string>();
   EXPECT_TRUE(a == "0" || a == "1") << a;
   EXPECT_TRUE(b == "0" || b == "1") << b;
   EXPECT_EQ(FindTask(tasks, "c")->outputs["parameters"]["seen"], "");
