@@ -1,6 +1,7 @@
 // The models page's data: the registry's models, versions, aliases, metrics and lineage, and
 // promoting an alias (only with the dashboard's token).
 #include "absl/strings/str_cat.h"
+#include "core/json_nlohmann.h"
 #include "serve/http_router.h"
 #include "ui/stores.h"
 
@@ -33,9 +34,9 @@ Json VersionJson(const registry::ModelVersion& v) {
           {"digest", v.digest},
           {"size", v.size},
           {"source", v.source},
-          {"metrics", v.metrics},
-          {"tags", v.tags},
-          {"lineage", v.lineage.ToJson()},
+          {"metrics", ToNlohmann(v.metrics)},
+          {"tags", ToNlohmann(v.tags)},
+          {"lineage", ToNlohmann(v.lineage.ToJson())},
           {"description", v.description},
           {"aliases", v.aliases},
           {"created_at", Seconds(v.created_at)}};
