@@ -38,7 +38,7 @@ class ProgressBar:
         self._draw()
 
     def update(self, study, trial):
-        self._progress.record(str(getattr(trial.state, "name", trial.state)).lower(),
+        self._progress.record(str(trial.state),
                               trial.value, len(trial.values or []))
         self._draw()
 
