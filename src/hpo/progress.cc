@@ -73,7 +73,12 @@ std::string OptimizeProgress::Line() const {
   std::string bar;
   if (fraction) {
     const int filled = static_cast<int>(std::lround(*fraction * options_.width));
-    bar = "[" + std::string(filled, '#') + std::string(options_.width - filled, '.') + "] ";
+    // Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive) on "[" + string.
+    bar.reserve(options_.width + 3);
+    bar += '[';
+    bar.append(filled, '#');
+    bar.append(options_.width - filled, '.');
+    bar += "] ";
   }
   return bar + Text();
 }
