@@ -91,7 +91,7 @@ test-asan: deps
 	  -DMLCORE_BUILD_PYTHON=OFF -DMLCORE_BUILD_TESTS=ON -DMLCORE_BUILD_BENCHMARKS=OFF \
 	  '-DMLCORE_SANITIZE=address;undefined' '-DMLCORE_TEST_FILTER=$(ASAN_TEST_FILES)'
 	cmake --build $(BUILD_ASAN) --target mlcore_tests
-	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure --timeout 900 -j $(JOBS) -E '^install_consumer$$'
 
 # Every fuzz target (fuzz/*_fuzzer.cc) for FUZZ_SECONDS each, built with clang, ASan and UBSan.
