@@ -96,7 +96,11 @@ StatusOr<std::string> KatibYamlToJson(std::string_view yaml) {
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("document is not valid YAML: ", e.msg));
   }
-  return doc.dump();
+  try {
+    return doc.dump();
+  } catch (const nlohmann::json::exception& e) {  // strings that are not UTF-8 (fuzz finding)
+    return absl::InvalidArgumentError(absl::StrCat("document is not valid UTF-8: ", e.what()));
+  }
 }
 
 StatusOr<KatibExperimentOptions> KatibExperimentFromYaml(std::string_view yaml) {
