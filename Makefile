@@ -10,7 +10,7 @@ BUILD_TSAN := build/cmake-tsan
 BUILD_ASAN := build/cmake-asan
 JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 20
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
 

@@ -40,7 +40,7 @@ TEST(S3XmlTest, ReadsErrorsAndUploadIds) {
 TEST(S3XmlTest, RefusesMalformedDocuments) {
   for (const char* bad : {"", "<a>", "<a></b>", "<a>&bogus;</a>", "<a>&#0;</a>", "<a x=1/>",
                           "<a/><b/>", "<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>", "text",
-                          "<a><![CDATA[x</a>", "<a>&#xD800;</a>"}) {
+                          "<a><![CDATA[x</a>", "<a>&#xD800;</a>", "<:/>", "<s3:>x</s3:>"}) {
     EXPECT_FALSE(ParseXml(bad).ok()) << bad;
   }
   std::string deep;
