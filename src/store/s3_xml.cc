@@ -148,7 +148,8 @@ class Parser {
     size_t colon = qualified.rfind(':');
     element.name = colon == std::string::npos ? qualified : qualified.substr(colon + 1);
     if (element.name.empty()) {
-      return Fail(absl::StrCat("element <", qualified, "> has a namespace prefix but no local name"));
+      return Fail(
+          absl::StrCat("element <", qualified, "> has a namespace prefix but no local name"));
     }
     bool empty = false;
     MLCORE_RETURN_IF_ERROR(Attributes(&empty));
