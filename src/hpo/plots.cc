@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "core/html_escape.h"
 #include "mlcore/hpo/study.h"
 
 namespace mlcore::hpo {
@@ -18,31 +19,7 @@ namespace {
 
 constexpr double kW = 640, kH = 400, kL = 70, kR = 20, kT = 40, kB = 50;
 
-std::string Escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#x27;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
+using mlcore::internal::HtmlEscape;
 
 // Maps [lo, hi] onto [a, b]; a degenerate range is widened by 0.5 each way.
 std::function<double(double)> Scale(double lo, double hi, double a, double b) {
@@ -55,7 +32,7 @@ std::string Header(const std::string& title) {
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" viewBox=\"0 0 %g %g\" "
       "font-family=\"sans-serif\" font-size=\"12\"><text x=\"%g\" y=\"20\" "
       "text-anchor=\"middle\" font-size=\"14\">%s</text>",
-      kW, kH, kW, kH, kW / 2, Escape(title));
+      kW, kH, kW, kH, kW / 2, HtmlEscape(title));
 }
 
 }  // namespace
@@ -105,7 +82,7 @@ std::string OptimizationHistorySvg(const std::vector<PlotTrial>& trials,
                         "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">trial</text><text "
                         "x=\"16\" y=\"%g\" text-anchor=\"middle\" transform=\"rotate(-90 16 "
                         "%g)\">%s</text>",
-                        kW / 2, kH - 12, kH / 2, kH / 2, Escape(options.target_name));
+                        kW / 2, kH - 12, kH / 2, kH / 2, HtmlEscape(options.target_name));
   std::vector<std::string> line;
   std::optional<double> best;
   std::string last_y;
@@ -210,7 +187,7 @@ std::string ParallelCoordinateSvg(const std::vector<PlotTrial>& trials,
                           "<line class=\"axis\" x1=\"%.1f\" y1=\"%g\" x2=\"%.1f\" y2=\"%g\" "
                           "stroke=\"#000\"/><text x=\"%.1f\" y=\"%g\" "
                           "text-anchor=\"middle\">%s</text>",
-                          xs[i], kT, xs[i], kH - kB, xs[i], kH - kB + 18, Escape(name));
+                          xs[i], kT, xs[i], kH - kB, xs[i], kH - kB + 18, HtmlEscape(name));
   }
   return svg + "</svg>";
 }

@@ -6,37 +6,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "core/html_escape.h"
 #include "mlcore/pipeline/drawing.h"
 
 namespace mlcore::pipeline {
 namespace {
 
-std::string Escape(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
+using mlcore::internal::HtmlEscape;
 
 const char* Fill(const std::string& state) {
   if (state == "pending") return "#e0e0e0";
@@ -64,8 +40,8 @@ std::string DagSvg(const DagLayout& layout, const DagLayoutOptions& o) {
   for (const DrawnEdge& e : layout.edges) {
     std::vector<std::string> pts;
     for (auto [x, y] : e.points) pts.push_back(absl::StrCat(Num(x), ",", Num(y)));
-    absl::StrAppend(&svg, R"(<polyline class="edge" data-from=")", Escape(e.from), R"(" data-to=")",
-                    Escape(e.to), R"(" points=")", absl::StrJoin(pts, " "),
+    absl::StrAppend(&svg, R"(<polyline class="edge" data-from=")", HtmlEscape(e.from),
+                    R"(" data-to=")", HtmlEscape(e.to), R"(" points=")", absl::StrJoin(pts, " "),
                     R"(" fill="none" stroke="#546e7a" stroke-width="1.4" )",
                     R"~(marker-end="url(#mlcore-dag-arrow)"/>)~");
   }
@@ -75,16 +51,17 @@ std::string DagSvg(const DagLayout& layout, const DagLayoutOptions& o) {
     if (!n.state.empty()) absl::StrAppend(&title, ": ", n.state);
     if (!n.note.empty()) absl::StrAppend(&title, "\n", n.note);
     const Box& b = n.box;
-    absl::StrAppend(&svg, R"(<g class="task" data-task=")", Escape(n.name), R"(" data-state=")",
-                    Escape(n.state), R"("><title>)", Escape(title), R"(</title><rect x=")",
+    absl::StrAppend(&svg, R"(<g class="task" data-task=")", HtmlEscape(n.name), R"(" data-state=")",
+                    HtmlEscape(n.state), R"("><title>)", HtmlEscape(title), R"(</title><rect x=")",
                     Num(b.x), R"(" y=")", Num(b.y), R"(" width=")", Num(b.width), R"(" height=")",
                     Num(b.height), R"(" rx="6" fill=")", Fill(n.state),
                     R"(" stroke="#455a64"/><text x=")", Num(b.x + 10), R"(" y=")",
-                    Num(b.y + 10 + o.font_size), R"(">)", Escape(n.label), "</text>");
+                    Num(b.y + 10 + o.font_size), R"(">)", HtmlEscape(n.label), "</text>");
     if (!n.note.empty()) {
       absl::StrAppend(&svg, R"(<text x=")", Num(b.x + 10), R"(" y=")",
                       Num(b.y + 10 + line + o.font_size * 5 / 6), R"(" font-size=")",
-                      Num(o.font_size * 5 / 6), R"(" fill="#37474f">)", Escape(n.note), "</text>");
+                      Num(o.font_size * 5 / 6), R"(" fill="#37474f">)", HtmlEscape(n.note),
+                      "</text>");
     }
     absl::StrAppend(&svg, "</g>");
   }

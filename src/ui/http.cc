@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/html_escape.h"
 #include "ui/assets.h"
 #include "ui/http_util.h"
 #include "ui/stores.h"
@@ -67,31 +68,7 @@ HttpReply FromResult(const StatusOr<std::string>& r) {
 
 namespace {
 
-std::string HtmlEscape(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
+using mlcore::internal::HtmlEscape;
 
 // A short page for a browser that asked for something that is not there.
 HttpReply HtmlError(int status, const std::string& title, const std::string& detail,
