@@ -1,43 +1,20 @@
-// TensorBoard event files. A file is a sequence of TFRecords:
-//   uint64 length | uint32 masked_crc32c(length) | data | uint32 masked_crc32c(data)
-// each data an Event protobuf: wall_time (field 1, double), step (2, int64), file_version
-// (3, string) or summary (5, message Summary { repeated Value value = 1 { tag = 1 (string),
-// simple_value = 2 (float) } }).
+// TensorBoard event files. A file is a sequence of TFRecords (core/tfrecord.h), each data an
+// Event protobuf: wall_time (field 1, double), step (2, int64), file_version (3, string) or
+// summary (5, message Summary { repeated Value value = 1 { tag = 1 (string), simple_value = 2
+// (float) } }).
 #include "mlcore/nn/tensorboard.h"
 
 #include <unistd.h>
 
-#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 
 #include "core/file_util.h"
+#include "core/tfrecord.h"
 
 namespace mlcore::nn {
 namespace {
-
-// CRC-32C (Castagnoli), reflected polynomial 0x82F63B78, as TFRecord framing requires.
-uint32_t Crc32c(const char* data, size_t n) {
-  static const std::array<uint32_t, 256> table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  uint32_t crc = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; ++i)
-    crc = table[(crc ^ static_cast<uint8_t>(data[i])) & 0xFF] ^ (crc >> 8);
-  return crc ^ 0xFFFFFFFFu;
-}
-
-uint32_t MaskedCrc(const char* data, size_t n) {
-  const uint32_t crc = Crc32c(data, n);
-  return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
-}
 
 void PutFixed(std::string& out, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
@@ -143,10 +120,7 @@ Status SummaryWriter::AddScalar(const std::string& tag, double value, int64_t st
 
 Status SummaryWriter::WriteRecord(const std::string& event) {
   std::string record;
-  PutFixed(record, event.size(), 8);
-  PutFixed(record, MaskedCrc(record.data(), 8), 4);
-  record += event;
-  PutFixed(record, MaskedCrc(event.data(), event.size()), 4);
+  mlcore::internal::AppendTFRecord(&record, event);
   if (std::fwrite(record.data(), 1, record.size(), file_) != record.size()) {
     return mlcore::internal::ErrnoStatus(errno, "cannot write", path_);
   }

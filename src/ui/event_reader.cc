@@ -6,30 +6,10 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "core/tfrecord.h"
 
 namespace mlcore::ui {
 namespace {
-
-uint32_t Crc32c(const char* data, size_t n) {
-  static const auto* table = [] {
-    auto* t = new uint32_t[256];
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0x82F63B78u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  uint32_t crc = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; ++i)
-    crc = table[(crc ^ static_cast<uint8_t>(data[i])) & 0xFF] ^ (crc >> 8);
-  return crc ^ 0xFFFFFFFFu;
-}
-
-uint32_t MaskedCrc(const char* data, size_t n) {
-  uint32_t crc = Crc32c(data, n);
-  return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
-}
 
 template <typename T>
 T Load(const char* p) {
@@ -180,25 +160,14 @@ StatusOr<std::vector<ScalarEvent>> ParseScalarEvents(std::string_view bytes, siz
   // One Event larger than this is no scalar log; refusing it keeps a damaged length from
   // making the reader wait for gigabytes that never come.
   constexpr uint64_t kMaxRecord = 64 << 20;
-  while (bytes.size() - pos >= 12) {
-    const char* p = bytes.data() + pos;
-    uint64_t length = Load<uint64_t>(p);
-    if (MaskedCrc(p, 8) != Load<uint32_t>(p + 8)) {
-      return absl::DataLossError(absl::StrCat("event file: bad length checksum at byte ", pos));
+  while (true) {
+    const size_t at = pos;
+    MLCORE_ASSIGN_OR_RETURN(auto data,
+                            mlcore::internal::NextTFRecord(bytes, &pos, kMaxRecord, "event file"));
+    if (!data) break;  // still being written
+    if (!ParseEvent(*data, &out)) {
+      return absl::DataLossError(absl::StrCat("event file: malformed Event at byte ", at));
     }
-    if (length > kMaxRecord) {
-      return absl::DataLossError(
-          absl::StrCat("event file: a record of ", length, " bytes at byte ", pos));
-    }
-    if (bytes.size() - pos - 12 < length + 4) break;  // still being written
-    std::string_view data = bytes.substr(pos + 12, length);
-    if (MaskedCrc(data.data(), data.size()) != Load<uint32_t>(p + 12 + length)) {
-      return absl::DataLossError(absl::StrCat("event file: bad data checksum at byte ", pos));
-    }
-    if (!ParseEvent(data, &out)) {
-      return absl::DataLossError(absl::StrCat("event file: malformed Event at byte ", pos));
-    }
-    pos += 12 + length + 4;
   }
   *consumed = pos;
   return out;
