@@ -9,14 +9,16 @@
 #include "core/process_identity.h"
 #include "mlcore/pipeline/component.h"
 #include "mlcore/store/statement.h"
+#include "store/row_values.h"
 
 namespace mlcore::pipeline::internal {
 
 double ToSeconds(absl::Time t);
-std::optional<absl::Time> OptionalTime(const store::Value& v);
-std::string ValueText(const store::Value& v);
-int64_t ValueInt(const store::Value& v);
-Json ParseJsonOr(const std::string& text, Json fallback);
+// The store's readers of row values (store/row_values.h), shared with the model registry.
+using store::internal::OptionalTime;
+using store::internal::ParseJsonOr;
+using store::internal::ValueInt;
+using store::internal::ValueText;
 
 // Who runs a pipeline: core's identity (host, pid and the pid's start time, so a recycled pid
 // is not mistaken for the original owner), shared with HPO's trial owners.

@@ -8,14 +8,16 @@
 #include "absl/time/time.h"
 #include "mlcore/registry/model_registry.h"
 #include "mlcore/store/statement.h"
+#include "store/row_values.h"
 
 namespace mlcore::registry::internal {
 
 double NowSeconds();
-std::string Text(const store::Value& v);
-int64_t Int(const store::Value& v);
-absl::Time Time(const store::Value& v);
-Json JsonOr(const store::Value& v, Json fallback);
+// The store's readers of row values (store/row_values.h), shared with the pipeline client.
+using store::internal::OptionalTime;
+using store::internal::ParseJsonOr;
+using store::internal::ValueInt;
+using store::internal::ValueText;
 Lineage LineageFromJson(const Json& j);
 
 // The columns QueryVersions selects, in the order VersionFromRow reads them.
