@@ -9,9 +9,9 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
-#include <thread>
 
 #include "absl/strings/match.h"
+#include "dist/dist_test_util.h"
 #include "mlcore/nn/layers.h"
 #include "mlcore/nn/sequential.h"
 #include "mlcore/optim/optimizer.h"
@@ -20,32 +20,8 @@
 namespace mlcore::dist {
 namespace {
 
+using dist::testing::RunRanks;
 using nn::testing::Random;
-
-void RunRanks(int world, const std::function<void(std::shared_ptr<Communicator>)>& body) {
-  TcpStoreOptions probe_options;
-  probe_options.is_server = true;
-  probe_options.bind_address = "127.0.0.1";
-  auto probe = TcpStore::Open(probe_options);
-  ASSERT_TRUE(probe.ok());
-  const int port = (*probe)->port();
-  probe->reset();
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r) {
-    threads.emplace_back([=, &body] {
-      InitOptions options;
-      options.backend = "gloo";
-      options.init_method = "tcp://127.0.0.1:" + std::to_string(port);
-      options.rank = r;
-      options.world_size = world;
-      options.timeout = absl::Seconds(30);
-      auto comm = InitProcessGroup(options);
-      ASSERT_TRUE(comm.ok()) << comm.status();
-      body(std::shared_ptr<Communicator>(*std::move(comm)));
-    });
-  }
-  for (auto& t : threads) t.join();
-}
 
 std::unique_ptr<nn::Sequential> Mlp(uint64_t seed, int hidden = 16) {
   auto model = std::make_unique<nn::Sequential>(

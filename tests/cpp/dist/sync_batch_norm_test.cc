@@ -7,40 +7,15 @@
 #include <gtest/gtest.h>
 
 #include <functional>
-#include <thread>
 
-#include "mlcore/dist/store.h"
+#include "dist/dist_test_util.h"
 #include "nn/nn_test_util.h"
 
 namespace mlcore::dist {
 namespace {
 
+using dist::testing::RunRanks;
 using nn::testing::Random;
-
-void RunRanks(int world, const std::function<void(std::shared_ptr<Communicator>)>& body) {
-  TcpStoreOptions probe_options;
-  probe_options.is_server = true;
-  probe_options.bind_address = "127.0.0.1";
-  auto probe = TcpStore::Open(probe_options);
-  ASSERT_TRUE(probe.ok());
-  const int port = (*probe)->port();
-  probe->reset();
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r) {
-    threads.emplace_back([=, &body] {
-      InitOptions options;
-      options.backend = "gloo";
-      options.init_method = "tcp://127.0.0.1:" + std::to_string(port);
-      options.rank = r;
-      options.world_size = world;
-      options.timeout = absl::Seconds(30);
-      auto comm = InitProcessGroup(options);
-      ASSERT_TRUE(comm.ok()) << comm.status();
-      body(std::shared_ptr<Communicator>(*std::move(comm)));
-    });
-  }
-  for (auto& t : threads) t.join();
-}
 
 // Rows [begin, end) of a [N, ...] tensor, copied.
 Tensor Rows(const Tensor& t, int64_t begin, int64_t end) {

@@ -12,27 +12,15 @@
 #include "mlcore/optim/optimizer.h"
 #include "nn/bf16.h"
 #include "nn/conv2d.h"
+#include "nn/nn_cuda_test_util.h"
 #include "nn/nn_test_util.h"
 
 namespace mlcore::nn {
 namespace {
 
-#define SKIP_WITHOUT_GPU()            \
-  if (!::mlcore::cuda::IsAvailable()) \
-  GTEST_SKIP() << "no CUDA device: " << ::mlcore::cuda::UnavailableReason()
-
-Tensor Host(const Tensor& t) { return *t.To(Device::CPU()); }
-Tensor Gpu(const Tensor& t) { return *t.To(Device::CUDA(0)); }
-
-void ExpectNear(const Tensor& cpu, const Tensor& gpu, double tol, const std::string& what) {
-  ASSERT_TRUE(gpu.device().is_cuda()) << what;
-  Tensor g = Host(gpu);
-  ASSERT_EQ(cpu.shape(), g.shape()) << what;
-  for (int64_t i = 0; i < cpu.numel(); ++i) {
-    const double a = cpu.data<float>()[i], b = g.data<float>()[i];
-    ASSERT_NEAR(a, b, tol * (1.0 + std::abs(a))) << what << " at " << i;
-  }
-}
+using testing::ExpectNear;
+using testing::Gpu;
+using testing::Host;
 
 // Two copies of a layer with the same initial state, one on the GPU: training forward, backward
 // and an inference forward must agree, and so must the buffers afterwards.

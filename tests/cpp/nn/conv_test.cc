@@ -13,8 +13,7 @@
 namespace mlcore::nn {
 namespace {
 
-using testing::ExpectClose;
-using testing::NumericGradient;
+using testing::ExpectBackwardMatchesCentralDifferences;
 using testing::Random;
 
 // f = sum(g * layer(x)) with training-mode forwards; checks d f/dx and d f/d parameters.
@@ -25,24 +24,8 @@ void CheckGradients(const std::shared_ptr<Layer>& layer, const Shape& input, dou
   auto y = layer->Forward(x, true);
   ASSERT_TRUE(y.ok()) << y.status();
   Tensor g = Random(y->shape(), 2);
-  auto f = [&]() {
-    auto out = layer->Forward(x, true);
-    EXPECT_TRUE(out.ok()) << out.status();
-    double s = 0;
-    for (int64_t i = 0; i < out->numel(); ++i)
-      s += double(out->data<float>()[i]) * g.data<float>()[i];
-    return s;
-  };
-  ASSERT_TRUE(layer->Forward(x, true).ok());
-  auto dx = layer->Backward(g);
-  ASSERT_TRUE(dx.ok()) << dx.status();
-  Tensor dx_copy = *dx->Clone();
-  std::vector<Tensor> grads;
-  for (Parameter* p : layer->parameters()) grads.push_back(*p->grad.Clone());
-  ExpectClose(NumericGradient(x, f), dx_copy, tol, layer->type() + " input");
-  size_t i = 0;
-  for (Parameter* p : layer->parameters())
-    ExpectClose(NumericGradient(p->value, f), grads[i++], tol, p->name);
+  ExpectBackwardMatchesCentralDifferences(*layer, x, g, tol, layer->type() + " input",
+                                          /*training_forwards=*/true);
 }
 
 // Direct convolution for reference: w [F, C/groups, kh, kw], per-axis stride s, padding p and

@@ -14,8 +14,7 @@
 namespace mlcore::nn {
 namespace {
 
-using testing::ExpectClose;
-using testing::NumericGradient;
+using testing::ExpectBackwardMatchesCentralDifferences;
 using testing::Random;
 
 // y = x * scale + shift, per feature: two parameters, an input gradient, a config value.
@@ -73,23 +72,7 @@ TEST(FunctionLayerTest, GradientsMatchCentralDifferences) {
   for (int j = 0; j < 3; ++j) shift->value.data<float>()[j] = 0.25f * j;
   Tensor x = Random({4, 3}, 1);
   Tensor g = Random({4, 3}, 2);
-  auto f = [&]() {
-    auto out = layer->Forward(x, false);
-    EXPECT_TRUE(out.ok());
-    double s = 0;
-    for (int64_t i = 0; i < out->numel(); ++i)
-      s += double(out->data<float>()[i]) * g.data<float>()[i];
-    return s;
-  };
-  ASSERT_TRUE(layer->Forward(x, true).ok());
-  auto dx = layer->Backward(g);
-  ASSERT_TRUE(dx.ok()) << dx.status();
-  Tensor dx_copy = *dx->Clone();
-  ExpectClose(NumericGradient(x, f), dx_copy, 1e-2, "input");
-  for (Parameter* p : layer->parameters()) {
-    Tensor analytic = *p->grad.Clone();
-    ExpectClose(NumericGradient(p->value, f), analytic, 1e-2, p->name);
-  }
+  ExpectBackwardMatchesCentralDifferences(*layer, x, g, 1e-2, "input");
 }
 
 TEST(FunctionLayerTest, TrainsInsideASequentialAndRoundTripsThroughTheRegistry) {

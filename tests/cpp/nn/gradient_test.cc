@@ -10,6 +10,7 @@
 namespace mlcore::nn {
 namespace {
 
+using testing::ExpectBackwardMatchesCentralDifferences;
 using testing::ExpectClose;
 using testing::NumericGradient;
 using testing::Random;
@@ -24,23 +25,7 @@ void CheckLayer(std::shared_ptr<Layer> layer, Shape input, float lo = -1.0f, flo
   auto y = layer->Forward(x, true);
   ASSERT_TRUE(y.ok()) << y.status();
   Tensor g = Random(y->shape(), 2);
-  auto f = [&]() {
-    auto out = layer->Forward(x, false);
-    EXPECT_TRUE(out.ok());
-    double s = 0;
-    for (int64_t i = 0; i < out->numel(); ++i)
-      s += double(out->data<float>()[i]) * g.data<float>()[i];
-    return s;
-  };
-  ASSERT_TRUE(layer->Forward(x, true).ok());
-  auto dx = layer->Backward(g);
-  ASSERT_TRUE(dx.ok()) << dx.status();
-  Tensor dx_copy = *dx->Clone();
-  ExpectClose(NumericGradient(x, f), dx_copy, tol, layer->type() + " input");
-  for (Parameter* p : layer->parameters()) {
-    Tensor analytic = *p->grad.Clone();
-    ExpectClose(NumericGradient(p->value, f), analytic, tol, p->name);
-  }
+  ExpectBackwardMatchesCentralDifferences(*layer, x, g, tol, layer->type() + " input");
 }
 
 TEST(LayerGradientTest, Dense) { CheckLayer(*Dense(5), {4, 3}); }

@@ -96,6 +96,34 @@ inline void ExpectClose(const std::vector<double>& numeric, const Tensor& analyt
   }
 }
 
+// Checks a built layer's backward against central differences of f = sum(g * layer(x)) for the
+// fixed x and g: d f/dx (reported as `input_name`) and d f/d every parameter, each within
+// ExpectClose's tol. f's forwards are inference ones unless `training_forwards` (a layer whose
+// training output is what its backward differentiates, such as BatchNorm's).
+inline void ExpectBackwardMatchesCentralDifferences(Layer& layer, Tensor& x, const Tensor& g,
+                                                    double tol, const std::string& input_name,
+                                                    bool training_forwards = false) {
+  auto f = [&]() {
+    auto out = layer.Forward(x, training_forwards);
+    EXPECT_TRUE(out.ok()) << out.status();
+    if (!out.ok()) return 0.0;
+    double s = 0;
+    for (int64_t i = 0; i < out->numel(); ++i)
+      s += double(out->data<float>()[i]) * g.data<float>()[i];
+    return s;
+  };
+  ASSERT_TRUE(layer.Forward(x, true).ok());
+  auto dx = layer.Backward(g);
+  ASSERT_TRUE(dx.ok()) << dx.status();
+  Tensor dx_copy = *dx->Clone();
+  std::vector<Tensor> grads;
+  for (Parameter* p : layer.parameters()) grads.push_back(*p->grad.Clone());
+  ExpectClose(NumericGradient(x, f), dx_copy, tol, input_name);
+  size_t i = 0;
+  for (Parameter* p : layer.parameters())
+    ExpectClose(NumericGradient(p->value, f), grads[i++], tol, p->name);
+}
+
 // The sum over outputs of `loss` on an inference forward of `model` (for NumericGradient).
 inline double TotalLoss(Model& model, const TensorList& x, const TensorList& y, Loss& loss) {
   auto out = model.ForwardAll(x, /*training=*/false);

@@ -10,24 +10,13 @@
 #include "mlcore/core/cuda.h"
 #include "mlcore/nn/layers.h"
 #include "nn/conv2d.h"
+#include "nn/nn_cuda_test_util.h"
 #include "nn/nn_test_util.h"
 
 namespace mlcore::nn {
 namespace {
 
-#define SKIP_WITHOUT_GPU()            \
-  if (!::mlcore::cuda::IsAvailable()) \
-  GTEST_SKIP() << "no CUDA device: " << ::mlcore::cuda::UnavailableReason()
-
-void ExpectNear(const Tensor& cpu, const Tensor& gpu, const std::string& what) {
-  ASSERT_TRUE(gpu.device().is_cuda()) << what;
-  Tensor g = *gpu.To(Device::CPU());
-  ASSERT_EQ(cpu.shape(), g.shape()) << what;
-  for (int64_t i = 0; i < cpu.numel(); ++i) {
-    const double a = cpu.data<float>()[i], b = g.data<float>()[i];
-    ASSERT_NEAR(a, b, 1e-4 * (1.0 + std::abs(a))) << what << " at " << i;
-  }
-}
+using testing::ExpectNear;
 
 // Two copies of a layer built alike, one on the GPU: training forward, input gradient,
 // parameter gradients and an inference forward must agree.
@@ -45,18 +34,19 @@ void Compare(const std::function<std::shared_ptr<Layer>()>& make, const Shape& i
   Tensor y = *cpu->Forward(x, true);
   auto yg = gpu->Forward(xg, true);
   ASSERT_TRUE(yg.ok()) << yg.status();
-  ExpectNear(y, *yg, cpu->type() + " forward");
+  ExpectNear(y, *yg, 1e-4, cpu->type() + " forward");
   Tensor g = testing::Random(y.shape(), 2);
   Tensor dx = *cpu->Backward(g);
   auto dxg = gpu->Backward(*g.To(Device::CUDA(0)));
   ASSERT_TRUE(dxg.ok()) << dxg.status();
-  ExpectNear(dx, *dxg, cpu->type() + " backward");
+  ExpectNear(dx, *dxg, 1e-4, cpu->type() + " backward");
   for (size_t i = 0; i < cpu->parameters().size(); ++i) {
-    ExpectNear(cpu->parameters()[i]->grad, gpu->parameters()[i]->grad, cpu->parameters()[i]->name);
+    ExpectNear(cpu->parameters()[i]->grad, gpu->parameters()[i]->grad, 1e-4,
+               cpu->parameters()[i]->name);
   }
   auto ig = gpu->Forward(xg, false);
   ASSERT_TRUE(ig.ok()) << ig.status();
-  ExpectNear(*cpu->Forward(x, false), *ig, cpu->type() + " inference");
+  ExpectNear(*cpu->Forward(x, false), *ig, 1e-4, cpu->type() + " inference");
 }
 
 TEST(PoolPaddingCudaTest, PoolOptionsMatchTheirCpuTwins) {
