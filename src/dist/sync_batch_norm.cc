@@ -10,25 +10,16 @@
 namespace mlcore::dist {
 namespace {
 
-class SyncBatchNormLayer : public nn::Layer {
+class SyncBatchNormLayer : public nn::internal::BatchNormLayerBase {
  public:
-  SyncBatchNormLayer(bool spatial, nn::BatchNormOptions options)
-      : spatial_(spatial), options_(options) {}
+  using BatchNormLayerBase::BatchNormLayerBase;
   std::string type() const override { return spatial_ ? "sync_batch_norm2d" : "sync_batch_norm1d"; }
-  nn::LayerConfig config() const override { return nn::internal::BatchNormConfig(options_); }
-  std::vector<Parameter*> parameters() override { return st_.parameters(); }
-  std::vector<Parameter*> buffers() override { return st_.buffers(); }
   void set_group(std::shared_ptr<Communicator> comm, absl::Duration timeout) {
     comm_ = std::move(comm);
     timeout_ = timeout;
   }
 
  protected:
-  StatusOr<Shape> DoBuild(const Shape& input_shape, uint64_t) override {
-    MLCORE_RETURN_IF_ERROR(st_.Build(name(), Describe(), spatial_, input_shape));
-    return input_shape;
-  }
-
   StatusOr<Tensor> DoForward(const Tensor& x, bool training) override {
     const int64_t n = x.shape()[0];
     MLCORE_ASSIGN_OR_RETURN(Tensor y, Tensor::Empty(x.shape(), DType::kFloat32));
@@ -132,9 +123,6 @@ class SyncBatchNormLayer : public nn::Layer {
     return total;
   }
 
-  bool spatial_;
-  nn::BatchNormOptions options_;
-  nn::internal::BatchNormState st_;
   double total_ = 0.0;  // the group's values per channel in the last training forward
   std::shared_ptr<Communicator> comm_;
   absl::Duration timeout_ = kUseDefaultTimeout;

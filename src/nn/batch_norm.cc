@@ -12,21 +12,13 @@
 namespace mlcore::nn {
 namespace {
 
-class BatchNormLayer : public Layer {
+class BatchNormLayer : public internal::BatchNormLayerBase {
  public:
-  BatchNormLayer(bool spatial, BatchNormOptions options) : spatial_(spatial), options_(options) {}
+  using BatchNormLayerBase::BatchNormLayerBase;
   std::string type() const override { return spatial_ ? "batch_norm2d" : "batch_norm1d"; }
-  LayerConfig config() const override { return internal::BatchNormConfig(options_); }
   bool SupportsCuda() const override { return kCudaTwinsBuilt; }
-  std::vector<Parameter*> parameters() override { return st_.parameters(); }
-  std::vector<Parameter*> buffers() override { return st_.buffers(); }
 
  protected:
-  StatusOr<Shape> DoBuild(const Shape& input_shape, uint64_t) override {
-    MLCORE_RETURN_IF_ERROR(st_.Build(name(), Describe(), spatial_, input_shape));
-    return input_shape;
-  }
-
   StatusOr<Tensor> DoForward(const Tensor& x, bool training) override {
     const int64_t n = x.shape()[0];
     if (training && n * st_.spatial < 2) {
@@ -119,10 +111,6 @@ class BatchNormLayer : public Layer {
         st_.xhat.data<float>(), st_.rstd.data<float>())));
     return y;
   }
-
-  bool spatial_;
-  BatchNormOptions options_;
-  internal::BatchNormState st_;
 };
 
 StatusOr<std::shared_ptr<Layer>> MakeBatchNorm(bool spatial, BatchNormOptions options) {

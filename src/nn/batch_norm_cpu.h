@@ -41,6 +41,27 @@ struct BatchNormState {
   void InferCpu(const float* x, int64_t n, double eps, float* y) const;
 };
 
+// What BatchNorm and SyncBatchNorm have in common as layers: options, config, parameters,
+// buffers and building. Each adds its type and its passes.
+class BatchNormLayerBase : public Layer {
+ public:
+  BatchNormLayerBase(bool spatial, BatchNormOptions options)
+      : spatial_(spatial), options_(options) {}
+  LayerConfig config() const override { return BatchNormConfig(options_); }
+  std::vector<Parameter*> parameters() override { return st_.parameters(); }
+  std::vector<Parameter*> buffers() override { return st_.buffers(); }
+
+ protected:
+  StatusOr<Shape> DoBuild(const Shape& input_shape, uint64_t) override {
+    MLCORE_RETURN_IF_ERROR(st_.Build(name(), Describe(), spatial_, input_shape));
+    return input_shape;
+  }
+
+  const bool spatial_;  // BatchNorm2d's [C, H, W] samples rather than BatchNorm1d's [C]
+  const BatchNormOptions options_;
+  BatchNormState st_;
+};
+
 // The per-channel steps: channel c of [n, state.channels, state.spatial] tensors.
 // This batch's mean and sum of squared deviations about it, in double (two passes).
 void ChannelMoments(const BatchNormState& s, int64_t n, int64_t c, const float* x, double* mean,

@@ -8,38 +8,29 @@
 #include <functional>
 #include <thread>
 
+#include "dist/dist_test_util.h"
+
 namespace mlcore::dist {
 namespace {
 
-// Starts `world` ranks on a fresh tcp:// store and runs body(comm) on each.
+// Starts `world` ranks on a fresh tcp:// store (dist_test_util.h) and runs body(comm) on each,
+// the ranks spread over `hosts` pretended hosts, shared memory on or off.
 void RunRanks(int world, bool shm, const std::function<void(Communicator&)>& body,
               absl::Duration timeout = absl::Seconds(20), int hosts = 1) {
-  TcpStoreOptions host_options;
-  host_options.is_server = true;
-  host_options.bind_address = "127.0.0.1";
-  auto probe = TcpStore::Open(host_options);
-  ASSERT_TRUE(probe.ok());
-  int port = (*probe)->port();
-  probe->reset();  // rank 0 hosts it again on the same port
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r) {
-    threads.emplace_back([=, &body] {
-      InitOptions options;
-      options.backend = "gloo";
-      options.init_method = "tcp://127.0.0.1:" + std::to_string(port);
-      options.rank = r;
-      options.world_size = world;
-      options.timeout = timeout;
-      options.communicator.same_host_shm = shm;
-      // Ranks 0..world/hosts-1 on "host 0", and so on.
-      options.communicator.host_id = "host" + std::to_string(r * hosts / world);
-      auto comm = InitProcessGroup(options);
-      ASSERT_TRUE(comm.ok()) << comm.status();
-      EXPECT_EQ((*comm)->transport(), !shm ? "tcp" : hosts == 1 ? "shm" : "shm+tcp");
-      body(**comm);
-    });
-  }
-  for (auto& t : threads) t.join();
+  testing::RanksOptions ranks;
+  ranks.timeout = timeout;
+  ranks.configure = [=](int r, InitOptions& options) {
+    options.communicator.same_host_shm = shm;
+    // Ranks 0..world/hosts-1 on "host 0", and so on.
+    options.communicator.host_id = "host" + std::to_string(r * hosts / world);
+  };
+  testing::RunRanks(
+      world,
+      [&](std::shared_ptr<Communicator> comm) {
+        EXPECT_EQ(comm->transport(), !shm ? "tcp" : hosts == 1 ? "shm" : "shm+tcp");
+        body(*comm);
+      },
+      ranks);
 }
 
 class CommunicatorTest : public ::testing::TestWithParam<std::tuple<int, bool>> {};

@@ -13,10 +13,12 @@
 namespace mlcore::pipeline {
 namespace {
 
+using testing::CountingSquare;
 using testing::FindTask;
 using testing::Fn;
 using testing::RunIt;
 using testing::ScratchHome;
+using testing::SumOf;
 
 using Counters = testing::LoopCounters;
 
@@ -29,32 +31,13 @@ StatusOr<Pipeline> FanOut(Counters* c, int parallelism, bool two_step_body = fal
         ctx.output_params["items"] = items;
         return absl::OkStatus();
       });
-  auto sq = Fn("sq", {{"x", ValueType::kInt}}, {{"y", ValueType::kInt}}, [c](TaskContext& ctx) {
-    int now = ++c->running;
-    int seen = c->max_running.load();
-    while (now > seen && !c->max_running.compare_exchange_weak(seen, now)) {
-    }
-    ++c->calls;
-    // Long enough that iterations allowed to overlap do.
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    --c->running;
-    int x = ctx.params["x"].get<int>();
-    if (x == c->fail_item.load())
-      return absl::InternalError("item " + std::to_string(x) + " is bad");
-    ctx.output_params["y"] = x * x;
-    return absl::OkStatus();
-  });
+  // Long enough that iterations allowed to overlap do.
+  auto sq = CountingSquare(c, /*sleep_ms=*/20);
   auto inc = Fn("inc", {{"y", ValueType::kInt}}, {{"z", ValueType::kInt}}, [](TaskContext& ctx) {
     ctx.output_params["z"] = ctx.params["y"].get<int>() + 1;
     return absl::OkStatus();
   });
-  auto total =
-      Fn("total", {{"values", ValueType::kList}}, {{"sum", ValueType::kInt}}, [](TaskContext& ctx) {
-        int sum = 0;
-        for (const Json& v : ctx.params["values"]) sum += v.get<int>();
-        ctx.output_params["sum"] = sum;
-        return absl::OkStatus();
-      });
+  auto total = SumOf("total");
   MLCORE_ASSIGN_OR_RETURN(Pipeline p, Pipeline::Create("fan", {{"n", ValueType::kInt, Json(4)}}));
   MLCORE_RETURN_IF_ERROR(p.AddTask("make", make, {{"n", InputBinding::Parameter("n")}}));
   MLCORE_RETURN_IF_ERROR(p.AddLoop("for-1", InputBinding::Output("make", "items"), parallelism));

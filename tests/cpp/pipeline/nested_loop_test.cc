@@ -12,38 +12,14 @@
 namespace mlcore::pipeline {
 namespace {
 
+using testing::CountingSquare;
 using testing::FindTask;
 using testing::Fn;
 using testing::RunIt;
 using testing::ScratchHome;
+using testing::SumOf;
 
 using Counters = testing::LoopCounters;
-
-std::shared_ptr<Component> Square(Counters* c, int sleep_ms = 0) {
-  return Fn("sq", {{"x", ValueType::kInt}}, {{"y", ValueType::kInt}}, [c, sleep_ms](auto& ctx) {
-    int now = ++c->running;
-    int seen = c->max_running.load();
-    while (now > seen && !c->max_running.compare_exchange_weak(seen, now)) {
-    }
-    ++c->calls;
-    if (sleep_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
-    --c->running;
-    const int x = ctx.params["x"].template get<int>();
-    if (x == c->fail_item.load()) return absl::InternalError("x=" + std::to_string(x) + " is bad");
-    ctx.output_params["y"] = x * x;
-    return absl::OkStatus();
-  });
-}
-
-std::shared_ptr<Component> Sum(std::string name) {
-  return Fn(std::move(name), {{"values", ValueType::kList}}, {{"sum", ValueType::kInt}},
-            [](TaskContext& ctx) {
-              int sum = 0;
-              for (const Json& v : ctx.params["values"]) sum += v.get<int>();
-              ctx.output_params["sum"] = sum;
-              return absl::OkStatus();
-            });
-}
 
 std::shared_ptr<Component> Echo() {
   return Fn("echo", {{"grid", ValueType::kList}}, {{"out", ValueType::kList}},
@@ -61,14 +37,14 @@ StatusOr<Pipeline> Grid(Counters* c, int outer_par = 0, int inner_par = 0, int s
   MLCORE_RETURN_IF_ERROR(p.AddLoop("cells", InputBinding::LoopItem("rows"), inner_par, "rows"));
   TaskOptions in_cells;
   in_cells.loop = "cells";
-  MLCORE_RETURN_IF_ERROR(
-      p.AddTask("sq", Square(c, sleep_ms), {{"x", InputBinding::LoopItem("cells")}}, in_cells));
+  MLCORE_RETURN_IF_ERROR(p.AddTask("sq", CountingSquare(c, sleep_ms),
+                                   {{"x", InputBinding::LoopItem("cells")}}, in_cells));
   TaskOptions in_rows;
   in_rows.loop = "rows";
+  MLCORE_RETURN_IF_ERROR(p.AddTask("row_sum", SumOf("row-sum"),
+                                   {{"values", InputBinding::Gather("sq", "y")}}, in_rows));
   MLCORE_RETURN_IF_ERROR(
-      p.AddTask("row_sum", Sum("row-sum"), {{"values", InputBinding::Gather("sq", "y")}}, in_rows));
-  MLCORE_RETURN_IF_ERROR(
-      p.AddTask("total", Sum("total"), {{"values", InputBinding::Gather("row_sum", "sum")}}));
+      p.AddTask("total", SumOf("total"), {{"values", InputBinding::Gather("row_sum", "sum")}}));
   MLCORE_RETURN_IF_ERROR(p.AddTask("grid", Echo(), {{"grid", InputBinding::Gather("sq", "y")}}));
   MLCORE_RETURN_IF_ERROR(p.AddOutput("total", "total", "sum"));
   MLCORE_RETURN_IF_ERROR(p.AddOutput("grid", "grid", "out"));
@@ -131,7 +107,8 @@ TEST(NestedLoop, InnerItemsFromATaskOfTheOuterBody) {
   ASSERT_TRUE(st.ok()) << st;
   TaskOptions in_xs;
   in_xs.loop = "xs";
-  ASSERT_TRUE(p->AddTask("sq", Square(&c), {{"x", InputBinding::LoopItem("xs")}}, in_xs).ok());
+  ASSERT_TRUE(
+      p->AddTask("sq", CountingSquare(&c), {{"x", InputBinding::LoopItem("xs")}}, in_xs).ok());
   ASSERT_TRUE(p->AddTask("grid", Echo(), {{"grid", InputBinding::Gather("sq", "y")}}).ok());
   ASSERT_TRUE(p->AddOutput("grid", "grid", "out").ok());
   RunRecord run = RunIt(*client, *p, Json::object());
@@ -180,7 +157,7 @@ TEST(NestedLoop, AFailingCellNamesItAndResumeRunsOnlyIt) {
   EXPECT_HAS(first.error, "ParallelFor 'rows' iteration 3");
   EXPECT_HAS(first.error, "ParallelFor 'cells[3]' iteration 1");
   EXPECT_HAS(first.error, "task 'sq[3][1]'");
-  EXPECT_HAS(first.error, "x=5 is bad");
+  EXPECT_HAS(first.error, "item 5 is bad");
   auto tasks = client->ListTasks(first.id).value();
   EXPECT_EQ(FindTask(tasks, "sq[3][1]")->state, "failed");
   EXPECT_EQ(FindTask(tasks, "sq[3][2]")->state, "succeeded");
@@ -231,21 +208,23 @@ TEST(NestedLoop, MistakesAreCaughtWhenDefined) {
   ASSERT_TRUE(p->AddLoop("a-in", InputBinding::LoopItem("a"), 0, "a").ok());
   TaskOptions in_a_in;
   in_a_in.loop = "a-in";
-  ASSERT_TRUE(p->AddTask("sq", Square(&c), {{"x", InputBinding::LoopItem("a-in")}}, in_a_in).ok());
+  ASSERT_TRUE(
+      p->AddTask("sq", CountingSquare(&c), {{"x", InputBinding::LoopItem("a-in")}}, in_a_in).ok());
   // A task of b reading the item of a (a sibling), or collecting a's nested task from b.
   TaskOptions in_b;
   in_b.loop = "b";
-  st = p->AddTask("t1", Square(&c), {{"x", InputBinding::LoopItem("a")}}, in_b);
+  st = p->AddTask("t1", CountingSquare(&c), {{"x", InputBinding::LoopItem("a")}}, in_b);
   EXPECT_HAS(std::string(st.message()), "uses the item of ParallelFor 'a' outside its body");
-  st = p->AddTask("t2", Sum("s"), {{"values", InputBinding::Gather("sq", "y")}}, in_b);
+  st = p->AddTask("t2", SumOf("s"), {{"values", InputBinding::Gather("sq", "y")}}, in_b);
   EXPECT_HAS(std::string(st.message()), "which is not nested in this task's ParallelFor 'b'");
   // Inside the inner loop, collecting its own task.
-  st = p->AddTask("t3", Sum("s"), {{"values", InputBinding::Gather("sq", "y")}}, in_a_in);
+  st = p->AddTask("t3", SumOf("s"), {{"values", InputBinding::Gather("sq", "y")}}, in_a_in);
   EXPECT_HAS(std::string(st.message()), "inside its own ParallelFor 'a-in'");
   // A task of the inner body reading the outer item is fine.
-  ASSERT_TRUE(p->AddTask("t4", Square(&c), {{"x", InputBinding::LoopItem("a")}}, in_a_in).ok());
+  ASSERT_TRUE(
+      p->AddTask("t4", CountingSquare(&c), {{"x", InputBinding::LoopItem("a")}}, in_a_in).ok());
   // Reading a nested task's single output from outside the loops.
-  st = p->AddTask("t5", Square(&c), {{"x", InputBinding::Output("sq", "y")}});
+  st = p->AddTask("t5", CountingSquare(&c), {{"x", InputBinding::Output("sq", "y")}});
   EXPECT_HAS(std::string(st.message()), "gather its outputs into a list with Collected");
 }
 

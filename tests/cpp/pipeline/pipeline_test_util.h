@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "mlcore/pipeline/client.h"
@@ -197,5 +199,37 @@ struct LoopCounters {
   std::atomic<int> max_running{0};
   std::atomic<int> fail_item{-1};
 };
+
+// sq(x) -> y = x * x, counted in `c` (calls, the most running at once), sleeping `sleep_ms` so
+// that iterations allowed to overlap do; fails with "item <x> is bad" for c->fail_item.
+inline std::shared_ptr<Component> CountingSquare(LoopCounters* c, int sleep_ms = 0) {
+  return Fn("sq", {{"x", ValueType::kInt}}, {{"y", ValueType::kInt}},
+            [c, sleep_ms](TaskContext& ctx) {
+              int now = ++c->running;
+              int seen = c->max_running.load();
+              while (now > seen && !c->max_running.compare_exchange_weak(seen, now)) {
+              }
+              ++c->calls;
+              if (sleep_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
+              --c->running;
+              const int x = ctx.params["x"].get<int>();
+              if (x == c->fail_item.load()) {
+                return absl::InternalError("item " + std::to_string(x) + " is bad");
+              }
+              ctx.output_params["y"] = x * x;
+              return absl::OkStatus();
+            });
+}
+
+// A component `name`(values: list of ints) -> sum.
+inline std::shared_ptr<Component> SumOf(std::string name) {
+  return Fn(std::move(name), {{"values", ValueType::kList}}, {{"sum", ValueType::kInt}},
+            [](TaskContext& ctx) {
+              int sum = 0;
+              for (const Json& v : ctx.params["values"]) sum += v.get<int>();
+              ctx.output_params["sum"] = sum;
+              return absl::OkStatus();
+            });
+}
 
 }  // namespace mlcore::pipeline::testing
