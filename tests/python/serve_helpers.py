@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
+import time
 
 import numpy as np
 
@@ -56,3 +58,33 @@ def v2_body(x, name="input", datatype="FP32"):
     x = np.asarray(x)
     return {"inputs": [{"name": name, "shape": list(x.shape), "datatype": datatype,
                         "data": x.reshape(-1).tolist()}]}
+
+
+def ask_during_change(open_client, ask, change, settled, threads=4):
+    """Asks from `threads` threads at once, each with its own client (`open_client()`, a context
+    manager) calling ask(client) in a loop, while change() is made; stops once settled() holds
+    (at most 30 s) and the requests have run on a little. Returns (answers, failures): every
+    answer in order and every exception a request raised."""
+    answers, failures, stop = [], [], threading.Event()
+
+    def loop():
+        with open_client() as c:
+            while not stop.is_set():
+                try:
+                    answers.append(ask(c))
+                except Exception as e:  # noqa: BLE001 (every failure is reported)
+                    failures.append(e)
+
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    time.sleep(0.3)
+    change()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not settled(answers):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    stop.set()
+    for t in workers:
+        t.join(timeout=60)
+    return answers, failures

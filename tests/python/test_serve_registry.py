@@ -2,14 +2,12 @@
 resolver, and following an alias move while a client keeps sending requests: no request fails
 and the answers switch to the new version."""
 
-import threading
-import time
-
 import numpy as np
 import pytest
 
 import mlcore
 from grpc_server import GrpcTestServer
+from serve_helpers import ask_during_change
 
 tc = pytest.importorskip("tritonclient.grpc")
 
@@ -41,28 +39,11 @@ def test_serves_references_and_follows_an_alias_move(tmp_path, _isolated_home):
         assert _ask(client, "latest") == 3
         assert client.get_model_metadata("prod", as_json=True)["versions"] == ["1"]
 
-        answers, failures, stop = [], [], threading.Event()
-
-        def loop():
-            with tc.InferenceServerClient(server.url) as c:
-                while not stop.is_set():
-                    try:
-                        answers.append(_ask(c, "prod"))
-                    except Exception as e:  # noqa: BLE001 (every failure is reported)
-                        failures.append(e)
-
-        threads = [threading.Thread(target=loop) for _ in range(4)]
-        for t in threads:
-            t.start()
-        time.sleep(0.3)
-        mlcore.models.set_alias("adder", "production", 3)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (not answers or answers[-1] != 3):
-            time.sleep(0.05)
-        time.sleep(0.3)
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
+        answers, failures = ask_during_change(
+            lambda: tc.InferenceServerClient(server.url),
+            lambda c: _ask(c, "prod"),
+            lambda: mlcore.models.set_alias("adder", "production", 3),
+            lambda answers: answers and answers[-1] == 3)
         assert failures == []
         assert set(answers) == {1, 3} and answers[-1] == 3
         assert client.get_model_metadata("prod", as_json=True)["versions"] == ["3"]

@@ -9,14 +9,12 @@ import pathlib
 import signal
 import subprocess
 import sys
-import threading
-import time
 
 import numpy as np
 import pytest
 
 import mlcore
-from serve_helpers import digits, save_digits_mlp
+from serve_helpers import ask_during_change, digits, save_digits_mlp
 
 tritonhttp = pytest.importorskip("tritonclient.http")
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -55,28 +53,11 @@ def test_python_server_follows_an_alias_move_without_failed_requests(registered)
         np.testing.assert_allclose(_infer(client, x, "pinned"), m2.predict(x), rtol=1e-5)
         assert _versions(client) == ["1"]
 
-        failures, answers, stop = [], [], threading.Event()
-
-        def loop():
-            with tritonhttp.InferenceServerClient(server.url.split("//")[1]) as c:
-                while not stop.is_set():
-                    try:
-                        answers.append(_infer(c, x))
-                    except Exception as e:  # noqa: BLE001 (every failure is reported)
-                        failures.append(e)
-
-        threads = [threading.Thread(target=loop) for _ in range(4)]
-        for t in threads:
-            t.start()
-        time.sleep(0.3)
-        mlcore.models.set_alias("digits", "production", 2)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and _versions(client) != ["2"]:
-            time.sleep(0.05)
-        time.sleep(0.3)
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
+        answers, failures = ask_during_change(
+            lambda: tritonhttp.InferenceServerClient(server.url.split("//")[1]),
+            lambda c: _infer(c, x),
+            lambda: mlcore.models.set_alias("digits", "production", 2),
+            lambda _: _versions(client) == ["2"])
         assert failures == []
         assert _versions(client) == ["2"]
         np.testing.assert_allclose(answers[-1], m2.predict(x), rtol=1e-5)
