@@ -9,9 +9,9 @@
 
 namespace mlcore::registry {
 
+using internal::Int;
 using internal::NowSeconds;
-using internal::ValueInt;
-using internal::ValueText;
+using internal::Text;
 
 StatusOr<int64_t> ModelRegistry::ModelId(std::string_view name) {
   MLCORE_RETURN_IF_ERROR(ValidateModelName(name));
@@ -21,7 +21,7 @@ StatusOr<int64_t> ModelRegistry::ModelId(std::string_view name) {
   if (rows.empty()) {
     return absl::NotFoundError(absl::StrCat("unknown model '", std::string(name), "'"));
   }
-  return ValueInt(rows[0][0]);
+  return Int(rows[0][0]);
 }
 
 StatusOr<std::vector<ModelVersion>> ModelRegistry::QueryVersions(
@@ -48,12 +48,12 @@ StatusOr<std::vector<RegisteredModel>> ModelRegistry::ListModels() {
                                            "m.id = a.model_id"));
   for (const store::Row& r : rows) {
     RegisteredModel m;
-    m.name = ValueText(r[0]);
-    m.created_at = internal::OptionalTime(r[1]).value_or(absl::InfinitePast());
-    m.latest_version = ValueInt(r[2]);
-    m.version_count = ValueInt(r[3]);
+    m.name = Text(r[0]);
+    m.created_at = internal::Time(r[1]);
+    m.latest_version = Int(r[2]);
+    m.version_count = Int(r[3]);
     for (const store::Row& a : aliases) {
-      if (ValueText(a[0]) == m.name) m.aliases[ValueText(a[1])] = ValueInt(a[2]);
+      if (Text(a[0]) == m.name) m.aliases[Text(a[1])] = Int(a[2]);
     }
     out.push_back(std::move(m));
   }
@@ -159,7 +159,7 @@ Status ModelRegistry::DeleteVersion(std::string_view name, int64_t version, bool
                                              {id, version}));
     if (!aliases.empty() && !force) {
       std::vector<std::string> names;
-      for (const store::Row& a : aliases) names.push_back(ValueText(a[0]));
+      for (const store::Row& a : aliases) names.push_back(Text(a[0]));
       return absl::FailedPreconditionError(absl::StrCat(
           "version ", version, " of model '", std::string(name), "' is aliased as ",
           absl::StrJoin(names, ", "), "; move the aliases first or delete with force"));

@@ -15,9 +15,9 @@
 namespace mlcore::registry {
 namespace fs = std::filesystem;
 
+using internal::Int;
 using internal::NowSeconds;
-using internal::ValueInt;
-using internal::ValueText;
+using internal::Text;
 
 // What Register stores: the directory artifact and, for pipeline artifacts, where it came from.
 struct ModelRegistry::Source {
@@ -145,8 +145,8 @@ StatusOr<ModelRegistry::Source> ModelRegistry::StorePipelineArtifact(std::string
   out.lineage.run_id = parts[0];
   out.lineage.task = parts[1];
   out.lineage.output = parts[2];
-  out.lineage.artifact_id = ValueInt(rows[0][0]);
-  const std::string digest = ValueText(rows[0][1]);
+  out.lineage.artifact_id = Int(rows[0][0]);
+  const std::string digest = Text(rows[0][1]);
   if (artifacts_->ReadDirectoryManifest(digest).ok()) {
     MLCORE_ASSIGN_OR_RETURN(out.artifact, artifacts_->Stat(digest));
     return out;
@@ -209,7 +209,7 @@ StatusOr<ModelVersion> ModelRegistry::Register(std::string_view name, std::strin
                                     "updated_at = ?2 WHERE name = ?1 RETURNING id, last_version",
                                     {model, now}));
     if (rows.size() != 1) return absl::InternalError("numbering a model version changed no row");
-    version = ValueInt(rows[0][1]);
+    version = Int(rows[0][1]);
     store::Value run_id = std::monostate();
     if (!lineage.run_id.empty()) run_id = lineage.run_id;
     return metadata_

@@ -47,17 +47,17 @@ const char kVersionColumns[] =
 
 ModelVersion VersionFromRow(const store::Row& r) {
   ModelVersion v;
-  v.name = ValueText(r[0]);
-  v.version = ValueInt(r[1]);
-  v.digest = ValueText(r[2]);
-  v.size = ValueInt(r[3]);
-  v.source = ValueText(r[4]);
-  v.metrics = ParseJsonOr(ValueText(r[5]), Json::object());
-  v.tags = ParseJsonOr(ValueText(r[6]), Json::object());
-  v.lineage = LineageFromJson(ParseJsonOr(ValueText(r[7]), Json::object()));
-  v.description = ValueText(r[8]);
-  v.created_at = OptionalTime(r[9]).value_or(absl::InfinitePast());
-  const std::string aliases = ValueText(r[10]);
+  v.name = Text(r[0]);
+  v.version = Int(r[1]);
+  v.digest = Text(r[2]);
+  v.size = Int(r[3]);
+  v.source = Text(r[4]);
+  v.metrics = JsonOr(r[5], Json::object());
+  v.tags = JsonOr(r[6], Json::object());
+  v.lineage = LineageFromJson(JsonOr(r[7], Json::object()));
+  v.description = Text(r[8]);
+  v.created_at = Time(r[9]);
+  const std::string aliases = Text(r[10]);
   if (!aliases.empty()) v.aliases = absl::StrSplit(aliases, ',');
   std::sort(v.aliases.begin(), v.aliases.end());
   return v;

@@ -13,11 +13,16 @@
 namespace mlcore::registry::internal {
 
 double NowSeconds();
-// The store's readers of row values (store/row_values.h), shared with the pipeline client.
-using store::internal::OptionalTime;
-using store::internal::ParseJsonOr;
-using store::internal::ValueInt;
-using store::internal::ValueText;
+// The store's readers of row values (store/row_values.h, shared with the pipeline client),
+// under the registry's names; a NULL time reads as InfinitePast, a NULL JSON as `fallback`.
+inline constexpr auto& Text = store::internal::ValueText;
+inline constexpr auto& Int = store::internal::ValueInt;
+inline absl::Time Time(const store::Value& v) {
+  return store::internal::OptionalTime(v).value_or(absl::InfinitePast());
+}
+inline Json JsonOr(const store::Value& v, Json fallback) {
+  return store::internal::ParseJsonOr(Text(v), std::move(fallback));
+}
 Lineage LineageFromJson(const Json& j);
 
 // The columns QueryVersions selects, in the order VersionFromRow reads them.

@@ -6,9 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
-import pytest
-from nbclient import NotebookClient
+from notebook_helpers import run_notebook, shown
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -24,15 +22,6 @@ def test_quickstart_script_runs(tmp_path):
 
 def test_quickstart_notebook_runs_under_jupyter(tmp_path, monkeypatch):
     monkeypatch.setenv("MLCORE_HOME", str(tmp_path / "home"))
-    nb = nbformat.read(EXAMPLES / "quickstart.ipynb", as_version=4)
-    client = NotebookClient(nb, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()
-    outputs = "".join(
-        o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
-        for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", []))
-    errors = [o for cell in nb.cells if cell.cell_type == "code"
-              for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-    assert not errors
+    outputs = shown(run_notebook(EXAMPLES / "quickstart.ipynb", tmp_path))
     assert "zero-copy: True" in outputs
     assert (tmp_path / "home" / "mlcore.db").exists()

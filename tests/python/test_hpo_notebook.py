@@ -6,23 +6,18 @@ from pathlib import Path
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
+from notebook_helpers import printed, rich, run_notebook
+
+pytest.importorskip("nbformat")
+pytest.importorskip("nbclient")
 pytest.importorskip("sklearn")
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "hpo.ipynb"
 
 
 def test_hpo_notebook_runs(tmp_path):
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()
-    code = [cell for cell in nb.cells if cell.cell_type == "code"]
-    errors = [o for cell in code for o in cell.get("outputs", [])
-              if o.get("output_type") == "error"]
-    assert not errors, errors
-    text = "".join(o.get("text", "") for cell in code for o in cell.get("outputs", []))
+    outputs = run_notebook(NOTEBOOK, tmp_path)
+    text = printed(outputs)
 
     # 20 trials, some stopped early by the pruner.
     summary = text.split(" trials in ")[0].split()[-1], text.split("complete, ")[1].split()[0]
@@ -40,13 +35,13 @@ def test_hpo_notebook_runs(tmp_path):
         assert f"  {name} = " in text
 
     # The trials table has one row per trial, and the study's HTML table its best trials.
-    rich = [o.get("data", {}) for cell in code for o in cell.get("outputs", [])]
-    tables = [d["text/html"] for d in rich if "text/html" in d]
+    displayed = rich(outputs)
+    tables = [d["text/html"] for d in displayed if "text/html" in d]
     assert any("params_learning_rate" in t and "pruned" in t for t in tables)
     assert any("Study <b>digits-mlp</b>" in t and "best trials" in t for t in tables)
 
     # Three inline SVG plots.
-    svgs = [d["image/svg+xml"] for d in rich if "image/svg+xml" in d]
+    svgs = [d["image/svg+xml"] for d in displayed if "image/svg+xml" in d]
     assert len(svgs) == 3
     for svg in svgs:
         assert svg.lstrip().startswith("<svg") and svg.rstrip().endswith("</svg>")

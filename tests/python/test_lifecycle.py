@@ -15,6 +15,7 @@ import sys
 
 import pytest
 import yaml
+from notebook_helpers import printed, rich, run_notebook
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 
@@ -29,21 +30,14 @@ def _lifecycle():
 
 
 def test_lifecycle_notebook_runs_end_to_end_into_one_store(tmp_path, monkeypatch):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
     pytest.importorskip("sklearn")
     pytest.importorskip("tritonclient.grpc")
     home = tmp_path / "store"
     monkeypatch.setenv("LIFECYCLE_HOME", str(home))
-    nb = nbformat.read(EXAMPLES / "lifecycle.ipynb", as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(EXAMPLES)}})
-    client.execute()
-    code = [cell for cell in nb.cells if cell.cell_type == "code"]
-    errors = [o for cell in code for o in cell.get("outputs", [])
-              if o.get("output_type") == "error"]
-    assert not errors, errors
-    text = "".join(o.get("text", "") for cell in code for o in cell.get("outputs", []))
+    outputs = run_notebook(EXAMPLES / "lifecycle.ipynb", EXAMPLES, timeout=600)
+    text = printed(outputs)
 
     assert "succeeded {" in text and "'train-ddp': 'succeeded'" in text
     assert "[rank 0]" in text and "[rank 1]" in text, "training ran on 2 processes"
@@ -64,8 +58,7 @@ def test_lifecycle_notebook_runs_end_to_end_into_one_store(tmp_path, monkeypatch
         assert db.execute("SELECT count(*) FROM hpo_trials").fetchone()[0] == 12
         assert db.execute("SELECT alias, version FROM registry_aliases").fetchall() == [
             ("production", 1)]
-    rich = [o.get("data", {}) for cell in code for o in cell.get("outputs", [])]
-    assert any("<svg" in d.get("text/html", "") for d in rich), "the run's DAG is drawn"
+    assert any("<svg" in d.get("text/html", "") for d in rich(outputs)), "the run's DAG is drawn"
 
 
 def _task_manifest(spec, task):

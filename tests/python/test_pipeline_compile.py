@@ -200,24 +200,18 @@ def test_parallel_for_structure_matches_what_kfp_compiles(tmp_path):
     kfp_dsl = pytest.importorskip("kfp.dsl")
     kfp_compiler = pytest.importorskip("kfp.compiler")
 
-    @kfp_dsl.component(base_image="python:3.11")
-    def make_items(n: int) -> list:
-        return list(range(n))
-
-    @kfp_dsl.component(base_image="python:3.11")
-    def square(x: int) -> int:
-        return x * x
-
-    @kfp_dsl.component(base_image="python:3.11")
-    def total(values: list) -> int:
-        return sum(values)
+    # kfp's components and ours from the same python functions, shared with the groups tests.
+    from test_pipeline_compile_groups import k_make_items, k_square, k_total
+    from test_pipeline_compile_groups import make_items as make_items_ours
+    from test_pipeline_compile_groups import square as square_ours
+    from test_pipeline_compile_groups import total as total_ours
 
     @kfp_dsl.pipeline(name="loops")
     def kfp_loops(n: int = 3):
-        items = make_items(n=n)
+        items = k_make_items(n=n)
         with kfp_dsl.ParallelFor(items.output, parallelism=2) as item:
-            sq = square(x=item)
-        total(values=kfp_dsl.Collected(sq.output))
+            sq = k_square(x=item)
+        k_total(values=kfp_dsl.Collected(sq.output))
 
     @mp.pipeline(name="loops")
     def ours(n: int = 3):
@@ -225,10 +219,6 @@ def test_parallel_for_structure_matches_what_kfp_compiles(tmp_path):
         with mp.ParallelFor(items.output, parallelism=2) as item:
             sq = square_ours(x=item)
         total_ours(values=mp.Collected(sq.output))
-
-    make_items_ours = mp.component(make_items.python_func, name="make-items")
-    square_ours = mp.component(square.python_func, name="square")
-    total_ours = mp.component(total.python_func, name="total")
 
     path = tmp_path / "kfp.yaml"
     kfp_compiler.Compiler().compile(kfp_loops, str(path))
