@@ -74,6 +74,17 @@ for program in build/quickstart_cpp build/train_digits_cpp build/pipeline_cpp \
     exit 1
   fi
 done
+# mlcore's own installed program starts from the prefix alone (RPATH $ORIGIN/../lib), without
+# LD_LIBRARY_PATH, and loads no CUDA library to print its usage.
+if [ -x "$work/prefix/bin/mlcore-server" ]; then
+  if env -u LD_LIBRARY_PATH ldd "$work/prefix/bin/mlcore-server" | grep -E 'not found|libcublas|libcudnn'; then
+    echo "the installed mlcore-server does not start from the prefix alone" >&2
+    exit 1
+  fi
+  env -u LD_LIBRARY_PATH "$work/prefix/bin/mlcore-server" --help 2>"$work/server-help.txt" || true
+  grep -q "usage: mlcore-server" "$work/server-help.txt" ||
+    { echo "the installed mlcore-server did not start:" >&2; cat "$work/server-help.txt" >&2; exit 1; }
+fi
 MLCORE_HOME="$work/home" "$work/consumer/mlcore_consumer"
 env -u LD_LIBRARY_PATH MLCORE_HOME="$work/home-pc" "$work/pc_consumer" >/dev/null
 MLCORE_HOME="$work/home" "$work/build/quickstart_cpp"
@@ -85,6 +96,17 @@ expect() {  # expect WHAT FILE PATTERN
 }
 MLCORE_HOME="$work/home" "$work/build/pipeline_cpp" >"$work/pipeline1.out"
 expect "first run" "$work/pipeline1.out" "total 20"
+# What the callables printed is in their task logs: in process (std::cout) and in a subprocess.
+expect "scale's std::cout not in its log" "$work/pipeline1.out" "scale log: scaling by 2"
+expect "make's printf not in its log" "$work/pipeline1.out" "make log: making 4 rows"
+# Python reads the same logs from the store, as it reads a Python component's.
+"$python" - "$work/home" <<'PY' || { echo "Python does not see the C++ tasks' logs" >&2; exit 1; }
+import sys
+import mlcore.pipelines as mp
+run = mp.runs(home=sys.argv[1])[0]
+assert run.task("make").logs() == "making 4 rows\n", repr(run.task("make").logs())
+assert run.task("scale").logs() == "scaling by 2\n", repr(run.task("scale").logs())
+PY
 MLCORE_HOME="$work/home" "$work/build/pipeline_cpp" >"$work/pipeline2.out"
 expect "rerun not cached" "$work/pipeline2.out" "scale cached"
 cmake -S "$example_dir" -B "$work/build-scale3" "${generator[@]}" \
