@@ -121,9 +121,23 @@ expect "rebuilt program's task cached" "$work/pipeline3.out" "scale succeeded"
 grep -q -- "--mlcore-task" "$work/pipeline_cpp.yaml" ||
   { echo "pipeline_cpp.yaml has no RunTaskMain command" >&2; exit 1; }
 "$work/build/pipeline_cpp" --mlcore-task make --executor-input \
-  '{"inputs":{"parameterValues":{"n":3}},"outputs":{"artifacts":{"data":{"artifacts":[{"uri":"'"$work"'/kfp/make/data"}]}}}}'
+  '{"inputs":{"parameterValues":{"n":3}},"outputs":{"artifacts":{"data":{"artifacts":[{"uri":"'"$work"'/kfp/make/data"}]}}}}' \
+  >"$work/kfp-make.out"
 [ "$(cat "$work/kfp/make/data")" = "$(printf '1\n2\n3')" ] ||
   { echo "the compiled make task wrote: $(cat "$work/kfp/make/data")" >&2; exit 1; }
+# On a cluster the task's output is the container's, which Kubeflow keeps as the task's log.
+expect "the Kubeflow task's output" "$work/kfp-make.out" "making 3 rows"
+# The same example built with pkg-config's flags alone runs the same (its subprocess task too).
+if ! ${CXX:-g++} "$example_dir/pipeline_cpp.cc" -o "$work/pc_pipeline_cpp" $pc_flags \
+     >"$work/pc-pipeline.log" 2>&1; then
+  cat "$work/pc-pipeline.log" >&2
+  echo "examples/cpp/pipeline_cpp.cc does not build with pkg-config: $pc_flags" >&2
+  exit 1
+fi
+env -u LD_LIBRARY_PATH MLCORE_HOME="$work/home-pc-pipeline" "$work/pc_pipeline_cpp" \
+  >"$work/pc-pipeline.out"
+expect "pkg-config build" "$work/pc-pipeline.out" "total 20"
+expect "pkg-config build's subprocess task log" "$work/pc-pipeline.out" "make log: making 4 rows"
 
 # The HPO study (progress, best trial, table, plots) and the in-process server answering HTTP.
 mkdir -p "$work/hpo"
