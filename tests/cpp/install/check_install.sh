@@ -103,7 +103,7 @@ expect "make's printf not in its log" "$work/pipeline1.out" "make log: making 4 
 "$python" - "$work/home" <<'PY' || { echo "Python does not see the C++ tasks' logs" >&2; exit 1; }
 import sys
 import mlcore.pipelines as mp
-run = mp.runs(home=sys.argv[1])[0]
+run = mp.runs(home=sys.argv[1], pipeline="cpp_example")[0]
 assert run.task("make").logs() == "making 4 rows\n", repr(run.task("make").logs())
 assert run.task("scale").logs() == "scaling by 2\n", repr(run.task("scale").logs())
 PY
