@@ -2,13 +2,17 @@
 // a Model directory from it, total reads the directory and returns a number. No component names
 // a code_version, so the cache keys on this program's build-id: run it twice and the second run
 // is served from the cache; rebuild it with other code (-DPIPELINE_SCALE=3) and it runs again.
-// Prints "total <n>" and each task's state. Exits non-zero if anything fails.
+// Prints "total <n>", each task's state and what the tasks printed, read back from their logs:
+// `scale` runs in process (std::cout on its thread is routed to its log), `make` in a child
+// process (CallableMode::kSubprocess: printf and everything else is captured). Exits non-zero
+// if anything fails.
 //
 // The same program is the container command of every task on Kubeflow: `pipeline_cpp --compile
 // pipeline.yaml /app/pipeline_cpp` writes the KFP pipeline, whose tasks run
 // `/app/pipeline_cpp --mlcore-task <component> --executor-input <json>`, handled by RunTaskMain.
 #include <mlcore/mlcore.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -35,7 +39,9 @@ absl::StatusOr<Pipeline> Build() {
   make->name = "make";
   make->inputs = {{"n", ValueType::kInt, Json(4)}};
   make->outputs = {{"data", ValueType::kDataset}};
+  make->mode = CallableMode::kSubprocess;  // this program, run again through RunTaskMain
   make->fn = [](TaskContext& ctx) {
+    std::printf("making %d rows\n", ctx.params["n"].get<int>());
     std::ofstream out(ctx.outputs["data"].path);
     for (int i = 1; i <= ctx.params["n"].get<int>(); ++i) out << i << "\n";
     return absl::OkStatus();
@@ -47,6 +53,7 @@ absl::StatusOr<Pipeline> Build() {
   scale->fn = [](TaskContext& ctx) {
     // A directory artifact, as a saved model is.
     const std::string dir = ctx.outputs["model"].path;
+    std::cout << "scaling by " << PIPELINE_SCALE << "\n";
     std::filesystem::create_directories(dir);
     std::ofstream(dir + "/scale.txt") << PIPELINE_SCALE;
     std::ofstream(dir + "/data.txt") << ReadFile(ctx.inputs["data"].path);
@@ -95,7 +102,10 @@ absl::Status Run(const Pipeline& p) {
   if (run.state != "succeeded") return absl::InternalError("run failed: " + run.error);
   std::cout << "total " << run.outputs["total"].dump() << "\n";
   MLCORE_ASSIGN_OR_RETURN(std::vector<TaskRecord> tasks, client->ListTasks(run.id));
-  for (const TaskRecord& t : tasks) std::cout << t.name << " " << t.state << "\n";
+  for (const TaskRecord& t : tasks) {
+    std::cout << t.name << " " << t.state << "\n";
+    if (!t.Logs().empty()) std::cout << t.name << " log: " << t.Logs();
+  }
   return absl::OkStatus();
 }
 

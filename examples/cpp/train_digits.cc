@@ -72,10 +72,8 @@ absl::StatusOr<double> Run(const std::string& csv, const std::string& checkpoint
   MLCORE_ASSIGN_OR_RETURN(data, data->Batch(64));
   MLCORE_ASSIGN_OR_RETURN(data, data->Prefetch(2));
 
-  MLCORE_ASSIGN_OR_RETURN(auto d1, nn::Dense(256));
-  MLCORE_ASSIGN_OR_RETURN(auto d2, nn::Dense(256));
-  MLCORE_ASSIGN_OR_RETURN(auto d3, nn::Dense(10));
-  nn::Sequential model({d1, nn::ReLU(), d2, nn::ReLU(), d3});
+  // The factories as they return (a bad size would be Build's error).
+  nn::Sequential model({nn::Dense(256), nn::ReLU(), nn::Dense(256), nn::ReLU(), nn::Dense(10)});
   MLCORE_RETURN_IF_ERROR(model.Build({64}, /*seed=*/0));
   nn::CompileOptions compile;
   MLCORE_ASSIGN_OR_RETURN(compile.optimizer, mlcore::optim::Adam({.lr = 1e-3}));
@@ -112,7 +110,7 @@ int main(int argc, char** argv) {
   }
   absl::StatusOr<double> accuracy = Run(argv[1], argc == 3 ? argv[2] : "");
   if (!accuracy.ok()) {
-    std::cerr << "train_digits failed: " << accuracy.status() << "\n";
+    std::cerr << "train_digits failed: " << mlcore::StatusText(accuracy.status()) << "\n";
     return 1;
   }
   std::printf("test accuracy: %.4f\n", *accuracy);

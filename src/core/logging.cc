@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <mutex>
 
 #include "absl/strings/ascii.h"
@@ -92,8 +93,10 @@ LogMessage::~LogMessage() {
   if (Sink()) {
     Sink()(level_, message);
   } else {
+    // Through std::cerr, which a pipeline routes to the log of the task on this thread.
     message.push_back('\n');
-    std::fwrite(message.data(), 1, message.size(), stderr);
+    std::cerr.write(message.data(), static_cast<std::streamsize>(message.size()));
+    std::cerr.flush();
   }
 }
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "mlcore/nn/callback.h"
 #include "mlcore/nn/sequential.h"
+#include "nn/fit_epochs.h"
 
 namespace mlcore::nn {
 namespace {
@@ -107,7 +108,11 @@ class CheckpointCallback : public Callback {
 
 class ProgressCallback : public Callback {
  public:
-  ProgressCallback(std::ostream* out, int epochs) : out_(out), epochs_(epochs) {}
+  ProgressCallback(std::ostream* out, int epochs) : out_(out), given_(epochs), epochs_(epochs) {}
+  Status OnTrainBegin(Model&) override {
+    epochs_ = given_ > 0 ? given_ : internal::CurrentFitEpochs();
+    return absl::OkStatus();
+  }
   Status OnEpochEnd(Model&, int epoch, const Logs& logs, bool*) override {
     std::string line = "epoch " + std::to_string(epoch + 1);
     if (epochs_ > 0) line += "/" + std::to_string(epochs_);
@@ -118,6 +123,7 @@ class ProgressCallback : public Callback {
 
  private:
   std::ostream* out_;
+  int given_;
   int epochs_;
 };
 
@@ -173,6 +179,16 @@ StatusOr<std::shared_ptr<Callback>> ModelCheckpoint(CheckpointOptions options) {
   return std::shared_ptr<Callback>(
       std::make_shared<CheckpointCallback>(std::move(options), maximize));
 }
+
+namespace internal {
+namespace {
+thread_local int fit_epochs = 0;
+}  // namespace
+
+int CurrentFitEpochs() { return fit_epochs; }
+ScopedFitEpochs::ScopedFitEpochs(int epochs) : previous_(fit_epochs) { fit_epochs = epochs; }
+ScopedFitEpochs::~ScopedFitEpochs() { fit_epochs = previous_; }
+}  // namespace internal
 
 std::shared_ptr<Callback> ProgressLogger(std::ostream* out, int epochs) {
   return std::make_shared<ProgressCallback>(out, epochs);

@@ -11,6 +11,8 @@
 #include "mlcore/nn/dataset.h"
 #include "mlcore/nn/model.h"
 #include "nn/bf16.h"
+#include "nn/fit_epochs.h"
+#include "nn/model_inputs.h"
 
 namespace mlcore::nn {
 namespace {
@@ -115,6 +117,7 @@ StatusOr<History> Model::TrainEpochs(const FitOptions& options,
     fit_bf16_ = fit_bf16;
     fit_thread_ = std::this_thread::get_id();
   }
+  internal::ScopedFitEpochs fit_epochs(options.initial_epoch + options.epochs);
   for (auto& cb : options.callbacks) MLCORE_RETURN_IF_ERROR(cb->OnTrainBegin(*this));
   History history;
   for (int epoch = options.initial_epoch; epoch < options.initial_epoch + options.epochs; ++epoch) {
@@ -178,9 +181,28 @@ Status Model::BatchEnd(const FitOptions& options, int epoch, int64_t batch, int6
   return absl::OkStatus();
 }
 
-StatusOr<History> Model::Fit(const TensorList& x, const TensorList& y, const FitOptions& options) {
+StatusOr<History> Model::Fit(const TensorList& x_in, const TensorList& y_in,
+                             const FitOptions& options_in) {
   std::lock_guard<std::recursive_mutex> training(training_mu_);
   MLCORE_RETURN_IF_ERROR(CheckCompiled("Fit"));
+  // float64 features, uint8 labels, ... converted as the Python binding converts them.
+  MLCORE_ASSIGN_OR_RETURN(const TensorList x, internal::ModelInputs(x_in));
+  MLCORE_ASSIGN_OR_RETURN(const TensorList y, internal::ModelTargets(y_in, compile_.loss));
+  FitOptions options = options_in;
+  MLCORE_ASSIGN_OR_RETURN(options.sample_weight, internal::SampleWeight(options.sample_weight));
+  if (options.validation_x.defined()) {
+    MLCORE_ASSIGN_OR_RETURN(TensorList vx, internal::ModelInputs({options.validation_x}));
+    options.validation_x = vx[0];
+  }
+  if (options.validation_y.defined()) {
+    MLCORE_ASSIGN_OR_RETURN(TensorList vy,
+                            internal::ModelTargets({options.validation_y}, compile_.loss));
+    options.validation_y = vy[0];
+  }
+  MLCORE_ASSIGN_OR_RETURN(options.validation_inputs,
+                          internal::ModelInputs(options.validation_inputs));
+  MLCORE_ASSIGN_OR_RETURN(options.validation_targets,
+                          internal::ModelTargets(options.validation_targets, compile_.loss));
   MLCORE_RETURN_IF_ERROR(CheckData("Fit", x, y));
   if (options.validation_x.defined() || options.validation_y.defined()) {
     MLCORE_RETURN_IF_ERROR(
@@ -286,6 +308,8 @@ StatusOr<History> Model::Fit(Dataset& data, const FitOptions& options) {
       StatusOr<bool> more = it->Next(&e);
       if (!more.ok()) return AtBatch(more.status(), epoch, batch);
       if (!*more) break;
+      MLCORE_ASSIGN_OR_RETURN(e.inputs, internal::ModelInputs(e.inputs));
+      MLCORE_ASSIGN_OR_RETURN(e.targets, internal::ModelTargets(e.targets, compile_.loss));
       if (batch == 0) {
         Status checked = CheckData("Fit", e.inputs, e.targets);
         if (!checked.ok()) return AtBatch(checked, epoch, batch);
@@ -310,15 +334,22 @@ Status Model::CheckCompiledShared(const char* what) const {
 }
 
 StatusOr<Logs> Model::Evaluate(const TensorList& x, const TensorList& y, int64_t batch_size) {
-  MLCORE_RETURN_IF_ERROR(CheckCompiledShared("Evaluate"));
-  MLCORE_RETURN_IF_ERROR(CheckData("Evaluate", x, y));
-  return EvaluateImpl(x, y, batch_size);
+  return EvaluateWeighted(x, y, Tensor(), batch_size);
 }
 
-StatusOr<Logs> Model::EvaluateWeighted(const TensorList& x, const TensorList& y,
-                                       const Tensor& sample_weight, int64_t batch_size) {
+StatusOr<Logs> Model::EvaluateWeighted(const TensorList& x_in, const TensorList& y_in,
+                                       const Tensor& weight_in, int64_t batch_size) {
   MLCORE_RETURN_IF_ERROR(CheckCompiledShared("Evaluate"));
+  std::string loss;
+  {
+    std::shared_lock<StateMutex> lock(state_mu_);
+    loss = compile_.loss;
+  }
+  MLCORE_ASSIGN_OR_RETURN(const TensorList x, internal::ModelInputs(x_in));
+  MLCORE_ASSIGN_OR_RETURN(const TensorList y, internal::ModelTargets(y_in, loss));
+  MLCORE_ASSIGN_OR_RETURN(const Tensor sample_weight, internal::SampleWeight(weight_in));
   MLCORE_RETURN_IF_ERROR(CheckData("Evaluate", x, y));
+  if (!sample_weight.defined()) return EvaluateImpl(x, y, batch_size);
   MLCORE_RETURN_IF_ERROR(CheckSampleWeight("Evaluate", sample_weight, x[0].shape()[0]));
   return EvaluateImpl(x, y, batch_size, sample_weight);
 }
@@ -339,6 +370,8 @@ StatusOr<Logs> Model::EvaluateDataset(Dataset& data) {
     Element e;
     MLCORE_ASSIGN_OR_RETURN(bool more, it->Next(&e));
     if (!more) break;
+    MLCORE_ASSIGN_OR_RETURN(e.inputs, internal::ModelInputs(e.inputs));
+    MLCORE_ASSIGN_OR_RETURN(e.targets, internal::ModelTargets(e.targets, compile_options().loss));
     MLCORE_RETURN_IF_ERROR(CheckData("Evaluate", e.inputs, e.targets));
     MLCORE_RETURN_IF_ERROR(ReadyForInference(e.inputs));
     std::shared_lock<StateMutex> lock(state_mu_);
@@ -385,8 +418,9 @@ StatusOr<Tensor> Model::Predict(const TensorList& x, int64_t batch_size) {
   return out[0];
 }
 
-StatusOr<TensorList> Model::PredictAll(const TensorList& x, int64_t batch_size) {
+StatusOr<TensorList> Model::PredictAll(const TensorList& x_in, int64_t batch_size) {
   if (batch_size <= 0) return absl::InvalidArgumentError("Predict: batch_size must be > 0");
+  MLCORE_ASSIGN_OR_RETURN(const TensorList x, internal::ModelInputs(x_in));
   MLCORE_RETURN_IF_ERROR(ReadyForInference(x));
   std::shared_lock<StateMutex> lock(state_mu_);
   const int64_t n = x[0].shape()[0];

@@ -11,6 +11,7 @@
 #include "mlcore/nn/metric.h"
 #include "mlcore/optim/clip.h"
 #include "nn/bf16.h"
+#include "nn/model_inputs.h"
 
 namespace mlcore::nn {
 
@@ -435,7 +436,11 @@ StatusOr<StepResult> Model::TrainStep(const TensorList& x, const TensorList& y,
                                       const ClassWeights& class_weight) {
   std::lock_guard<std::recursive_mutex> training(training_mu_);
   std::unique_lock<StateMutex> lock(state_mu_);
-  return TrainStepLocked(x, y, sample_weight, class_weight);
+  // Converted as Fit converts (a no-op for the batches Fit itself passes).
+  MLCORE_ASSIGN_OR_RETURN(const TensorList xs, internal::ModelInputs(x));
+  MLCORE_ASSIGN_OR_RETURN(const TensorList ys, internal::ModelTargets(y, compile_.loss));
+  MLCORE_ASSIGN_OR_RETURN(const Tensor w, internal::SampleWeight(sample_weight));
+  return TrainStepLocked(xs, ys, w, class_weight);
 }
 
 StatusOr<StepResult> Model::TrainStepLocked(const TensorList& x, const TensorList& y,

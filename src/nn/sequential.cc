@@ -11,6 +11,13 @@ Sequential::Sequential(std::vector<std::shared_ptr<Layer>> layers) {
   }
 }
 
+Sequential::Sequential(std::initializer_list<StatusOr<std::shared_ptr<Layer>>> layers) {
+  for (const StatusOr<std::shared_ptr<Layer>>& layer : layers) {
+    Status status = layer.ok() ? Add(*layer) : layer.status();
+    if (!status.ok() && init_status_.ok()) init_status_ = status;
+  }
+}
+
 Status Sequential::Add(std::shared_ptr<Layer> layer) {
   if (layer == nullptr) return absl::InvalidArgumentError("Sequential::Add: null layer");
   if (built_) return absl::FailedPreconditionError("Sequential::Add: the model is already built");

@@ -2,11 +2,17 @@
 // GNU build-id is a hash the linker computes over the code it links, so it changes when the code
 // does and costs nothing to read (it is in the loaded image). System libraries are left out:
 // they hold no pipeline code, and an update of libc should not empty every cache.
+#include "pipeline/code_version.h"
+
+#include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,19 +76,82 @@ int Collect(dl_phdr_info* info, size_t, void* data) {
   return 0;
 }
 
+// How many objects the dynamic linker has loaded and unloaded so far: the version is computed
+// again after a dlopen (a plugin of callables loaded after the first run) or a dlclose.
+int LoadCounters(dl_phdr_info* info, size_t size, void* data) {
+  auto* counters = static_cast<std::pair<unsigned long long, unsigned long long>*>(data);
+  if (size >= offsetof(dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs)) {
+    *counters = {info->dlpi_adds, info->dlpi_subs};
+  }
+  return 1;  // the first object holds them
+}
+
+std::string ComputeProgramCodeVersion() {
+  std::vector<std::string> ids;
+  dl_iterate_phdr(&Collect, &ids);
+  // The program first, then its libraries in a fixed order (load order may vary).
+  std::sort(ids.begin() + std::min<size_t>(1, ids.size()), ids.end());
+  std::string all;
+  for (const std::string& id : ids) absl::StrAppend(&all, id, "\n");
+  return absl::StrCat("build-id:", store::Sha256Hex(all).value_or(all));
+}
+
+// The object (program or shared library) that defines `fn`'s code: a function pointer's
+// target, else the type_info of the lambda or functor, which the compiler emits into the object
+// defining the type. Empty when unknown.
+std::string DefiningObject(const Callable& fn) {
+  using Pointer = Status (*)(TaskContext&);
+  const void* address = &fn.target_type();
+  if (const Pointer* p = fn.target<Pointer>()) address = reinterpret_cast<const void*>(*p);
+  Dl_info info{};
+  if (::dladdr(address, &info) == 0 || info.dli_fname == nullptr) return "";
+  return info.dli_fname;
+}
+
+struct Match {
+  std::string path;
+  std::string id;
+};
+
+int FindObject(dl_phdr_info* info, size_t, void* data) {
+  auto* match = static_cast<Match*>(data);
+  if (info->dlpi_name == nullptr || match->path != info->dlpi_name) return 0;
+  match->id = BuildId(info);
+  return 1;
+}
+
 }  // namespace
 
 const std::string& ProgramCodeVersion() {
-  static const std::string* version = [] {
-    std::vector<std::string> ids;
-    dl_iterate_phdr(&Collect, &ids);
-    // The program first, then its libraries in a fixed order (load order may vary).
-    std::sort(ids.begin() + std::min<size_t>(1, ids.size()), ids.end());
-    std::string all;
-    for (const std::string& id : ids) absl::StrAppend(&all, id, "\n");
-    return new std::string(absl::StrCat("build-id:", store::Sha256Hex(all).value_or(all)));
-  }();
-  return *version;
+  static std::mutex mu;
+  static std::set<std::string>* versions = new std::set<std::string>();
+  static const std::string* current = nullptr;
+  static std::pair<unsigned long long, unsigned long long> seen{~0ull, ~0ull};
+  std::pair<unsigned long long, unsigned long long> counters{0, 0};
+  dl_iterate_phdr(&LoadCounters, &counters);
+  std::lock_guard<std::mutex> lock(mu);
+  if (current == nullptr || counters != seen) {
+    // Kept for the process's life: callers hold references to earlier versions.
+    current = &*versions->insert(ComputeProgramCodeVersion()).first;
+    seen = counters;
+  }
+  return *current;
+}
+
+std::string CallableCodeVersion(const Callable& fn) {
+  const std::string& program = ProgramCodeVersion();
+  const std::string object = DefiningObject(fn);
+  // Objects outside the system directories are in the program's version already; a library of
+  // callables installed in /usr/lib is not, so it is added here.
+  if (object.empty() || !IsSystemObject(object)) return program;
+  Match match{object, ""};
+  dl_iterate_phdr(&FindObject, &match);
+  if (match.id.empty()) {
+    struct stat st {};
+    if (::stat(object.c_str(), &st) != 0) return program;
+    match.id = absl::StrCat(object, ":", st.st_size, ":", st.st_mtim.tv_sec);
+  }
+  return absl::StrCat(program, "+", match.id);
 }
 
 }  // namespace mlcore::pipeline

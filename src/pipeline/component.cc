@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "mlcore/store/artifact_store.h"
+#include "pipeline/code_version.h"
 #include "pipeline/placeholders.h"
 
 namespace mlcore::pipeline {
@@ -182,7 +183,7 @@ const IoSpec* Component::FindOutput(std::string_view n) const {
 
 std::string Component::EffectiveCodeVersion() const {
   if (!fn || !code_version.empty()) return code_version;
-  return ProgramCodeVersion();
+  return CallableCodeVersion(fn);
 }
 
 std::string Component::DefinitionDigest() const {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -14,7 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "mlcore/core/subprocess.h"
+#include "mlcore/pipeline/task_main.h"
 #include "pipeline/placeholders.h"
+#include "pipeline/task_log.h"
 
 namespace mlcore::pipeline::internal {
 namespace {
@@ -26,7 +29,10 @@ std::string ReadFile(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
+// Runs an in-process callable with this thread's std::cout/std::cerr routed to its logs.
 Status CallFn(const Callable& fn, TaskContext& ctx) {
+  if (!ctx.log) ctx.log = std::make_shared<TaskLog>(ctx.stdout_path, ctx.stderr_path);
+  ScopedTaskOutput output(ctx.log.get());
   try {
     return fn(ctx);
   } catch (const std::exception& e) {
@@ -109,17 +115,51 @@ Status CallWithTimeout(const Task& task, TaskContext& ctx) {
                                                   " and was stopped"));
 }
 
-// A command as a child process in the task directory, with the task's devices and logs.
+// Set in the environment of a kSubprocess callable's process: the task it was started for.
+constexpr char kTaskProcessEnv[] = "MLCORE_TASK_PROCESS";
+
+// This program's path, for running one of its callables in a child process.
+StatusOr<std::string> ProgramPath() {
+  std::error_code ec;
+  fs::path path = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot find this program: ", ec.message()));
+  return path.string();
+}
+
+// The argv of a kSubprocess callable: this program with RunTaskMain's arguments. A program
+// started that way whose main ran the pipeline instead (it never called RunTaskMain) would start
+// itself again for the same task, without end: refused, naming the fix.
+StatusOr<std::vector<std::string>> CallableArgv(const Task& task, const TaskContext& ctx) {
+  if (const char* parent_task = std::getenv(kTaskProcessEnv)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "this program was started to run task '", parent_task,
+        "' in a subprocess (CallableMode::kSubprocess), but main ran a pipeline instead: main "
+        "must call mlcore::pipeline::RunTaskMain(argc, argv, pipeline) first and return its "
+        "exit code when it has one"));
+  }
+  MLCORE_ASSIGN_OR_RETURN(std::string program, ProgramPath());
+  std::vector<std::string> argv = TaskMainCommand(program, task.component->name);
+  argv.back() = ctx.ExecutorInput();
+  return argv;
+}
+
+// A command (or a kSubprocess callable) as a child process in the task directory, with the
+// task's devices and logs.
 Status RunCommand(const Task& task, TaskContext& ctx, const std::atomic<bool>* cancelled) {
   const Component& comp = *task.component;
   std::error_code ec;
   fs::create_directories(ctx.task_dir, ec);
   SubprocessOptions so;
-  for (const std::string& arg : comp.command) {
-    MLCORE_ASSIGN_OR_RETURN(std::string expanded, ExpandPlaceholders(arg, ctx));
-    so.argv.push_back(std::move(expanded));
+  if (comp.fn) {
+    MLCORE_ASSIGN_OR_RETURN(so.argv, CallableArgv(task, ctx));
+    so.env[kTaskProcessEnv] = task.name;
+  } else {
+    for (const std::string& arg : comp.command) {
+      MLCORE_ASSIGN_OR_RETURN(std::string expanded, ExpandPlaceholders(arg, ctx));
+      so.argv.push_back(std::move(expanded));
+    }
   }
-  so.env = comp.env;
+  for (const auto& [k, v] : comp.env) so.env[k] = v;
   so.env["MLCORE_RUN_ID"] = ctx.run_id;
   so.env["MLCORE_TASK"] = ctx.task_name;
   // The devices this task holds, so that parallel GPU tasks never share one by accident; a task
@@ -166,7 +206,8 @@ void PrepareOutputs(const Component& comp, TaskContext& ctx) {
   // (creating directories is most of an in-process no-op task's cost).
   bool has_artifacts = false;
   for (const IoSpec& out : comp.outputs) has_artifacts |= IsArtifactType(out.type);
-  if (!comp.fn || has_artifacts) {
+  const bool in_process = comp.fn && comp.mode == CallableMode::kInProcess;
+  if (!in_process || has_artifacts) {
     std::error_code ec;
     fs::remove_all(ctx.task_dir + "/outputs", ec);
     fs::create_directories(ctx.task_dir + "/outputs/params", ec);
@@ -185,7 +226,7 @@ void PrepareOutputs(const Component& comp, TaskContext& ctx) {
 
 Status Attempt(const Task& task, TaskContext& ctx, const std::atomic<bool>* cancelled) {
   const Component& comp = *task.component;
-  if (!comp.fn) return RunCommand(task, ctx, cancelled);
+  if (!comp.fn || comp.mode == CallableMode::kSubprocess) return RunCommand(task, ctx, cancelled);
   if (comp.timeout == absl::InfiniteDuration()) return CallFn(comp.fn, ctx);
   return CallWithTimeout(task, ctx);
 }

@@ -4,6 +4,8 @@
 // Python components behave alike on a cluster.
 #include "mlcore/pipeline/task_main.h"
 
+#include <stdlib.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -128,6 +130,67 @@ Status WriteOutputs(const Component& c, const TaskContext& ctx) {
   return absl::OkStatus();
 }
 
+// The local executor's input (TaskContext::ExecutorInput, what a kSubprocess callable gets):
+// the task's context as the executor built it, paths already local.
+ArtifactRef LocalRef(const Json& e, ValueType fallback) {
+  ArtifactRef ref;
+  StatusOr<ValueType> type = ParseValueType(e.value("type", std::string()));
+  ref.type = type.ok() ? *type : fallback;
+  ref.path = e.value("path", std::string());
+  ref.metadata = e.value("metadata", Json::object());
+  ref.digest = e.value("digest", std::string());
+  ref.directory = std::filesystem::is_directory(ref.path);
+  return ref;
+}
+
+ArtifactList LocalList(const Json& a, ValueType type) {
+  ArtifactList list;
+  for (const Json& e : a) {
+    if (e.is_array()) {
+      list.lists.push_back(LocalList(e, type));
+    } else if (e.is_object()) {
+      list.artifacts.push_back(LocalRef(e, type));
+    }
+  }
+  return list;
+}
+
+Status FillLocal(const Component& c, const Json& doc, TaskContext& ctx) {
+  ctx.run_id = doc.value("run_id", std::string());
+  ctx.task_name = doc.value("task", c.name);
+  ctx.attempt = doc.value("attempt", 1);
+  ctx.task_dir = doc.value("task_dir", ctx.task_dir);
+  if (doc.contains("gpus") && doc["gpus"].is_array())
+    ctx.gpus = doc["gpus"].get<std::vector<int>>();
+  const Json params = doc.value("parameters", Json::object());
+  const Json inputs = doc.value("inputs", Json::object());
+  const Json outputs = doc.value("outputs", Json::object());
+  const Json param_paths = doc.value("output_parameters", Json::object());
+  for (const IoSpec& io : c.inputs) {
+    if (io.list && inputs.contains(io.name)) {
+      ctx.input_lists[io.name] = LocalList(inputs[io.name], io.type);
+    } else if (IsArtifactType(io.type) && inputs.contains(io.name)) {
+      ctx.inputs[io.name] = LocalRef(inputs[io.name], io.type);
+    } else if (params.contains(io.name)) {
+      ctx.params[io.name] = params[io.name];
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("executor input: no value for input '", io.name, "'"));
+    }
+  }
+  for (const IoSpec& io : c.outputs) {
+    if (IsArtifactType(io.type) && outputs.contains(io.name)) {
+      ctx.outputs[io.name] = LocalRef(outputs[io.name], io.type);
+    } else if (!IsArtifactType(io.type) && param_paths.contains(io.name)) {
+      ctx.output_param_paths[io.name] = param_paths[io.name].get<std::string>();
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("executor input: no place for output '", io.name, "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 const Component* FindComponent(const Pipeline& pipeline, const std::string& name) {
   for (const Task& t : pipeline.tasks()) {
     if (t.component && t.component->name == name) return t.component.get();
@@ -153,8 +216,12 @@ Status RunTask(const Component& component, const std::string& executor_input) {
   TaskContext ctx;
   ctx.task_name = component.name;
   ctx.task_dir = std::filesystem::current_path().string();
-  MLCORE_RETURN_IF_ERROR(FillInputs(component, doc.value("inputs", Json::object()), ctx));
-  MLCORE_RETURN_IF_ERROR(FillOutputs(component, doc.value("outputs", Json::object()), ctx));
+  if (doc.contains("task_dir")) {
+    MLCORE_RETURN_IF_ERROR(FillLocal(component, doc, ctx));
+  } else {
+    MLCORE_RETURN_IF_ERROR(FillInputs(component, doc.value("inputs", Json::object()), ctx));
+    MLCORE_RETURN_IF_ERROR(FillOutputs(component, doc.value("outputs", Json::object()), ctx));
+  }
   Status st;
   try {
     st = component.fn(ctx);
@@ -178,6 +245,8 @@ std::optional<int> RunTaskMain(int argc, char** argv, const Pipeline& pipeline) 
     }
   }
   if (!asked) return std::nullopt;
+  // Handed over: a pipeline this task runs may start subprocess tasks of its own.
+  ::unsetenv("MLCORE_TASK_PROCESS");
   if (!has_input) {
     std::cerr << "--mlcore-task " << task << ": --executor-input JSON is missing\n";
     return 2;

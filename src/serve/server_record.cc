@@ -81,7 +81,7 @@ ServerRecord::~ServerRecord() {
                      {id_, Now(), Snapshot()})
                  .status();
   if (!s.ok()) {
-    MLCORE_LOG(Warning) << "server record: " << s;
+    MLCORE_LOG(Warning) << "server record: " << StatusText(s);
   }
 }
 
@@ -134,7 +134,7 @@ void ServerRecord::Beat() {
                          {id_, Now(), Snapshot()})
                  .status();
   if (!s.ok()) {
-    MLCORE_LOG(Warning) << "server record heartbeat: " << s;
+    MLCORE_LOG(Warning) << "server record heartbeat: " << StatusText(s);
   }
 }
 

@@ -58,8 +58,8 @@ struct CheckpointOptions {
 };
 StatusOr<std::shared_ptr<Callback>> ModelCheckpoint(CheckpointOptions options);
 
-// One line per epoch on `out`: "epoch 3/10 - accuracy 0.965 - loss 0.1234 - ..." with the
-// epoch count when `epochs` > 0 is given, "epoch 3 - ..." without it.
+// One line per epoch on `out`: "epoch 3/10 - accuracy 0.965 - loss 0.1234 - ...", the count
+// being `epochs` when > 0 and otherwise the Fit's own (initial_epoch + epochs).
 std::shared_ptr<Callback> ProgressLogger(std::ostream* out, int epochs = 0);
 
 // Reports logs[monitor] each epoch to `report(value, epoch)`, which returns true to stop

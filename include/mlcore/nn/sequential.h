@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,10 @@ class Sequential : public Model {
  public:
   // Adds the layers in order; an error (a null or repeated layer) is returned by Build.
   explicit Sequential(std::vector<std::shared_ptr<Layer>> layers = {});
+  // The same from the factories as they return, checked or not:
+  //   Sequential model({Dense(64), ReLU(), Dropout(0.1), Dense(3)});
+  // The first failed factory's error (Dense(0)) is returned by Build, Fit and Predict.
+  Sequential(std::initializer_list<StatusOr<std::shared_ptr<Layer>>> layers);
 
   // Appends a layer; names it "<type>_<index>" when it has no name. Not after Build.
   Status Add(std::shared_ptr<Layer> layer);

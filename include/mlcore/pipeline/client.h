@@ -79,6 +79,8 @@ struct TaskRecord {
   std::string error;
   std::string stdout_path;
   std::string stderr_path;
+  // The task's stdout (or stderr) log as text; empty when it wrote none (Python's Task.logs).
+  std::string Logs(bool stderr_log = false) const;
   std::optional<absl::Time> started_at;
   std::optional<absl::Time> finished_at;
 };

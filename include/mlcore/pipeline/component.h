@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,10 @@
 #include "mlcore/core/status.h"
 
 namespace mlcore::pipeline {
+
+namespace internal {
+class TaskLog;
+}  // namespace internal
 
 // Parameters, metadata and outputs are mlcore::Json (mlcore/core/json.h), mlcore's own value
 // type: an application's JSON library and its settings cannot change what the API passes.
@@ -130,11 +135,19 @@ struct TaskContext {
   std::map<std::string, Json> output_params;   // set each output parameter here
   // List inputs' artifacts (IoSpec::list; read-only files).
   std::map<std::string, ArtifactList> input_lists;
-  // A command task's stdout/stderr are redirected into these files; a callable may append to
-  // them (creating task_dir first: callables without artifact outputs get no directory, since
-  // making one is most of the cost of a small in-process task).
+  // The task's stdout/stderr logs (what `mlcore pipelines runs logs` and Task.logs() show). A
+  // command's output is redirected into them, as is everything a kSubprocess callable writes.
+  // An in-process callable's std::cout, std::cerr, std::clog and MLCORE_LOG output on the thread
+  // that runs it lands there too (see CallableMode); Out() and Err() reach them from any thread.
   std::string stdout_path;
   std::string stderr_path;
+  // Streams into the logs above, created on the first write (most tasks print nothing); for
+  // threads the callable starts itself, whose std::cout is the program's. Thread-safe; a line
+  // is flushed as it ends. Under RunTaskMain they are the process's own stdout/stderr.
+  std::ostream& Out();
+  std::ostream& Err();
+  // Behind Out()/Err(), shared by copies of this context; set up on first use.
+  std::shared_ptr<internal::TaskLog> log;
   // Where a command writes each output parameter (callables set output_params instead).
   std::map<std::string, std::string> output_param_paths;
   std::string task_dir;
@@ -144,6 +157,22 @@ struct TaskContext {
 };
 
 using Callable = std::function<Status(TaskContext& context)>;
+
+// Where a callable component runs when the pipeline runs locally.
+enum class CallableMode {
+  // On one of the executor's threads, beside other tasks. Its output through std::cout,
+  // std::cerr, std::clog and MLCORE_LOG on that thread, and through TaskContext::Out()/Err()
+  // from any thread, goes to the task's logs; printf, writes to file descriptors 1 and 2, and
+  // the output of child processes it starts go to the program's own stdout/stderr, since every
+  // thread of a process shares those descriptors (as for Python's in-process components).
+  kInProcess,
+  // In a child process: the program itself, run as
+  //   <this program> --mlcore-task <component> --executor-input <JSON>
+  // (what Kubeflow runs; see task_main.h), so main must hand argv to RunTaskMain before it runs
+  // the pipeline. Everything the task writes, at the descriptor level, lands in its logs; a
+  // crash fails only the task; a timeout kills its process group. Costs a process start.
+  kSubprocess,
+};
 
 // A step definition. Exactly one of `fn` and `command` is set.
 //
@@ -180,6 +209,7 @@ struct Component {
   // it; set it (and bump it when the code changes) to keep hits across rebuilds that leave this
   // callable alone. Commands are identified by the command itself.
   std::string code_version;
+  CallableMode mode = CallableMode::kInProcess;  // callables only
 
   RetryPolicy retry;
   // Commands are killed at the deadline. A callable with a finite timeout runs on a thread of
@@ -204,7 +234,9 @@ struct Component {
 // build-ids (which the linker derives from the code) of the running program and of every shared
 // library it has loaded from outside the system's library directories (/lib, /usr/lib, CUDA's):
 // the application, its own libraries, libmlcore. An object without a build-id counts by its
-// path, size and modification time. Computed once per process, when first asked.
+// path, size and modification time. Computed when first asked, and again after the program
+// loads or unloads a library (dlopen). A callable's version (EffectiveCodeVersion) also holds
+// the build-id of the object defining it when that object is in a system directory.
 const std::string& ProgramCodeVersion();
 
 }  // namespace mlcore::pipeline

@@ -29,8 +29,9 @@ std::vector<std::string> TaskMainCommand(const std::string& binary, const std::s
 // float), artifacts from their URIs (gs://, minio://, s3:// read as the launcher's /gcs/,
 // /minio/, /s3/ mounts); output parameters go to their outputFile (strings as plain text,
 // others as JSON), artifact metadata to "<artifact path>.metadata.json", as the Python runner
-// writes them. The working directory is the task's directory. InvalidArgument for JSON that is
-// not an ExecutorInput or misses an input; the callable's error otherwise.
+// writes them. The working directory is the task's directory. The local executor's own input
+// (TaskContext::ExecutorInput: a CallableMode::kSubprocess task) is taken as well. InvalidArgument
+// for JSON that is not an ExecutorInput or misses an input; the callable's error otherwise.
 Status RunTask(const Component& component, const std::string& executor_input);
 
 // nullopt unless argv holds "--mlcore-task NAME" (then main goes on as usual). Otherwise runs

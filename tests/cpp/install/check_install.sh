@@ -74,6 +74,17 @@ for program in build/quickstart_cpp build/train_digits_cpp build/pipeline_cpp \
     exit 1
   fi
 done
+# mlcore's own installed program starts from the prefix alone (RPATH $ORIGIN/../lib), without
+# LD_LIBRARY_PATH, and loads no CUDA library to print its usage.
+if [ -x "$work/prefix/bin/mlcore-server" ]; then
+  if env -u LD_LIBRARY_PATH ldd "$work/prefix/bin/mlcore-server" | grep -E 'not found|libcublas|libcudnn'; then
+    echo "the installed mlcore-server does not start from the prefix alone" >&2
+    exit 1
+  fi
+  env -u LD_LIBRARY_PATH "$work/prefix/bin/mlcore-server" --help 2>"$work/server-help.txt" || true
+  grep -q "usage: mlcore-server" "$work/server-help.txt" ||
+    { echo "the installed mlcore-server did not start:" >&2; cat "$work/server-help.txt" >&2; exit 1; }
+fi
 MLCORE_HOME="$work/home" "$work/consumer/mlcore_consumer"
 env -u LD_LIBRARY_PATH MLCORE_HOME="$work/home-pc" "$work/pc_consumer" >/dev/null
 MLCORE_HOME="$work/home" "$work/build/quickstart_cpp"
@@ -85,6 +96,17 @@ expect() {  # expect WHAT FILE PATTERN
 }
 MLCORE_HOME="$work/home" "$work/build/pipeline_cpp" >"$work/pipeline1.out"
 expect "first run" "$work/pipeline1.out" "total 20"
+# What the callables printed is in their task logs: in process (std::cout) and in a subprocess.
+expect "scale's std::cout not in its log" "$work/pipeline1.out" "scale log: scaling by 2"
+expect "make's printf not in its log" "$work/pipeline1.out" "make log: making 4 rows"
+# Python reads the same logs from the store, as it reads a Python component's.
+"$python" - "$work/home" <<'PY' || { echo "Python does not see the C++ tasks' logs" >&2; exit 1; }
+import sys
+import mlcore.pipelines as mp
+run = mp.runs(home=sys.argv[1], pipeline="cpp_example")[0]
+assert run.task("make").logs() == "making 4 rows\n", repr(run.task("make").logs())
+assert run.task("scale").logs() == "scaling by 2\n", repr(run.task("scale").logs())
+PY
 MLCORE_HOME="$work/home" "$work/build/pipeline_cpp" >"$work/pipeline2.out"
 expect "rerun not cached" "$work/pipeline2.out" "scale cached"
 cmake -S "$example_dir" -B "$work/build-scale3" "${generator[@]}" \
@@ -99,9 +121,23 @@ expect "rebuilt program's task cached" "$work/pipeline3.out" "scale succeeded"
 grep -q -- "--mlcore-task" "$work/pipeline_cpp.yaml" ||
   { echo "pipeline_cpp.yaml has no RunTaskMain command" >&2; exit 1; }
 "$work/build/pipeline_cpp" --mlcore-task make --executor-input \
-  '{"inputs":{"parameterValues":{"n":3}},"outputs":{"artifacts":{"data":{"artifacts":[{"uri":"'"$work"'/kfp/make/data"}]}}}}'
+  '{"inputs":{"parameterValues":{"n":3}},"outputs":{"artifacts":{"data":{"artifacts":[{"uri":"'"$work"'/kfp/make/data"}]}}}}' \
+  >"$work/kfp-make.out"
 [ "$(cat "$work/kfp/make/data")" = "$(printf '1\n2\n3')" ] ||
   { echo "the compiled make task wrote: $(cat "$work/kfp/make/data")" >&2; exit 1; }
+# On a cluster the task's output is the container's, which Kubeflow keeps as the task's log.
+expect "the Kubeflow task's output" "$work/kfp-make.out" "making 3 rows"
+# The same example built with pkg-config's flags alone runs the same (its subprocess task too).
+if ! ${CXX:-g++} "$example_dir/pipeline_cpp.cc" -o "$work/pc_pipeline_cpp" $pc_flags \
+     >"$work/pc-pipeline.log" 2>&1; then
+  cat "$work/pc-pipeline.log" >&2
+  echo "examples/cpp/pipeline_cpp.cc does not build with pkg-config: $pc_flags" >&2
+  exit 1
+fi
+env -u LD_LIBRARY_PATH MLCORE_HOME="$work/home-pc-pipeline" "$work/pc_pipeline_cpp" \
+  >"$work/pc-pipeline.out"
+expect "pkg-config build" "$work/pc-pipeline.out" "total 20"
+expect "pkg-config build's subprocess task log" "$work/pc-pipeline.out" "make log: making 4 rows"
 
 # The HPO study (progress, best trial, table, plots) and the in-process server answering HTTP.
 mkdir -p "$work/hpo"

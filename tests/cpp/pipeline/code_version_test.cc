@@ -1,6 +1,8 @@
 // A C++ callable without a code version is keyed on the program's build-ids, so a rebuild with
 // other code is a cache miss, never a stale hit. (tests/cpp/install/check_install.sh rebuilds an
 // application with other behaviour and checks the miss end to end.)
+#include <dlfcn.h>
+
 #include <cctype>
 
 #include "gtest/gtest.h"
@@ -35,6 +37,24 @@ TEST(CodeVersion, CallablesWithoutOneGetTheProgramsAndCommandsNone) {
   cmd.name = "c";
   cmd.command = {"true"};
   EXPECT_EQ(cmd.EffectiveCodeVersion(), "");
+}
+
+// A library loaded after the version was first computed (a plugin of callables) counts from then
+// on: its code may define the callables of the next run.
+TEST(CodeVersion, ALibraryLoadedLaterChangesTheVersion) {
+  const std::string library = std::string(MLCORE_TEST_BINARY_DIR) + "/../libmlcore_grpc.so";
+  if (void* loaded = ::dlopen(library.c_str(), RTLD_NOW | RTLD_NOLOAD)) {
+    ::dlclose(loaded);
+    GTEST_SKIP() << library << " is loaded already";
+  }
+  const std::string before = ProgramCodeVersion();
+  void* handle = ::dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) GTEST_SKIP() << "no " << library << ": " << ::dlerror();
+  const std::string after = ProgramCodeVersion();
+  EXPECT_NE(after, before);
+  auto fn = Fn("f", {}, {}, [](TaskContext&) { return absl::OkStatus(); });
+  fn->code_version = "";
+  EXPECT_EQ(fn->EffectiveCodeVersion(), after);  // defined in this program, not a system library
 }
 
 // Within one build the derived version is stable: a rerun is a hit.
