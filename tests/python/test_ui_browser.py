@@ -205,6 +205,15 @@ def test_every_page_shows_what_was_made(browser, digits, tmp_path, _isolated_hom
         _shoot(browser, "study")
         # A command trial's stdout and stderr, live while it runs, then complete.
         cmd_thread.start()
+        reader = mlcore.ui.Dashboard(str(home))
+        deadline = time.time() + WAIT
+        while time.time() < deadline:  # until the study has started its trial
+            try:
+                if reader.trial_log("browser-cmd", 0):
+                    break
+            except KeyError:
+                pass
+            time.sleep(0.05)
         _open(browser, base + "#/studies/browser-cmd/trials/0", "trial")
         _wait(browser, "#trial-stdout", "fitting, x=")
         _wait(browser, "#trial-stderr", "a warning")
@@ -251,6 +260,9 @@ def test_every_page_shows_what_was_made(browser, digits, tmp_path, _isolated_hom
         text = browser.find_element(By.CSS_SELECTOR, "main").text
         assert "CPU slots" in text and "null" not in text and "undefined" not in text
         assert "digits/1" in text  # the served model instance holds a CPU slot
+        if not mlcore.ui.Dashboard(str(home)).resources()["gpus"]:  # "no GPU" with the reason
+            reason = _wait(browser, "#no-gpu").text
+            assert reason.startswith("No GPU: ") and len(reason) > len("No GPU: ") + 3, reason
         _shoot(browser, "resources")
 
         # Training: the curve grows while fit() runs in the background.
@@ -276,6 +288,7 @@ def test_every_page_shows_what_was_made(browser, digits, tmp_path, _isolated_hom
         _shoot(browser, "missing")
 
         # The same pages mounted at /ui by the Python server (Server(ui_home=...)).
+        browser.get_log("browser")  # the 404 above was logged on purpose
         _open(browser, server.url + "/ui/#/servers", "server-mount")
         _wait(browser, "main table", server.url)
         assert _severe(browser) == []
@@ -296,5 +309,17 @@ def test_missing_store_is_a_clear_page(browser, tmp_path):
         box = _wait(browser, 'main .error[data-status="503"]')
         assert "no mlcore store" in box.text
         _shoot(browser, "missing-store")
+    finally:
+        dash.stop()
+    # A damaged store: the store's own message in the box, not a stack trace.
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "mlcore.db").write_bytes(b"x" * 8192)
+    dash = mlcore.ui.start(home=str(damaged), port=0)
+    try:
+        _open(browser, dash.url + "#/studies", "damaged")
+        box = _wait(browser, 'main .error[data-status="503"]')
+        assert "Traceback" not in box.text and box.text.strip()
+        _shoot(browser, "damaged-store")
     finally:
         dash.stop()

@@ -95,13 +95,19 @@ inline std::string RunPipeline(const std::string& home) {
   return run.ok() ? run->id : "";
 }
 
-// A study "search" of 6 trials minimizing (x - 2)^2, one of them failed.
-inline void RunStudy(const std::string& home) {
+// A random-sampling study `name` in the home's store.
+inline StatusOr<std::unique_ptr<hpo::Study>> CreateStudy(const std::string& home,
+                                                         const std::string& name) {
   hpo::StudyOptions so;
-  so.name = "search";
+  so.name = name;
   so.storage = home + "/mlcore.db";
   so.sampler = "random";
-  auto study = hpo::Study::Create(so);
+  return hpo::Study::Create(so);
+}
+
+// A study "search" of 6 trials minimizing (x - 2)^2, one of them failed.
+inline void RunStudy(const std::string& home) {
+  auto study = CreateStudy(home, "search");
   ASSERT_TRUE(study.ok()) << study.status();
   for (int i = 0; i < 6; ++i) {
     auto trial = (*study)->Ask();
@@ -119,11 +125,7 @@ inline void RunStudy(const std::string& home) {
 // A study "cmd" of two command trials (trial n prints "hello from trial n", loss=n and, on
 // stderr, "warning n"), their logs kept under <home>/hpo/logs/cmd.
 inline void RunCommandStudy(const std::string& home) {
-  hpo::StudyOptions so;
-  so.name = "cmd";
-  so.storage = home + "/mlcore.db";
-  so.sampler = "random";
-  auto study = hpo::Study::Create(so);
+  auto study = CreateStudy(home, "cmd");
   ASSERT_TRUE(study.ok()) << study.status();
   hpo::CommandObjectiveOptions o;
   o.command_template =

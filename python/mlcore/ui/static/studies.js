@@ -77,7 +77,7 @@
            ["Started", time(t.started_at)], ["Duration", duration(t.duration_s)], ["Error", t.error]]
             .map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, v)))),
         el("p", {}, link("#/studies/" + enc(name), "‹ all trials")),
-        el("h2", {}, "Intermediate values"), steps.node, log(t, "stdout"), log(t, "stderr"));
+        el("h2", {}, "Intermediate values"), steps.node, ...log(t, "stdout"), ...log(t, "stderr"));
       for (const pre of document.querySelectorAll("pre.log")) pre.scrollTop = pre.scrollHeight;
       return t.state;
     }
