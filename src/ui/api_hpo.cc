@@ -253,6 +253,10 @@ StatusOr<std::string> Dashboard::Trial(const std::string& study, int64_t number)
   MLCORE_ASSIGN_OR_RETURN(hpo::FrozenTrial trial, LoadTrial(study, number));
   Json out = TrialJson(trial, true);
   out["study"] = study;
+  // A pipeline_objective trial ran as a pipeline run whose tasks are processes: their logs are
+  // the run's tasks' logs, one link away.
+  auto run = trial.user_attrs.find("pipeline_run_id");
+  out["run_id"] = run == trial.user_attrs.end() ? Json() : ParseJson(run->second);
   // Command trials name their log files in user attributes (hpo/trial_log.h).
   for (const char* stream : {"stdout", "stderr"}) {
     StatusOr<std::string> text = TrialLogText(trial, home_, stream, 64 << 10);

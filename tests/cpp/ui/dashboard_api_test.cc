@@ -191,6 +191,7 @@ TEST(Dashboard, CommandTrialsLogsAreShownAndOnlyInsideTheHome) {
     auto t = (*study)->Ask();
     ASSERT_TRUE(t.ok());
     ASSERT_TRUE((*t)->SetUserAttr("stdout_path", "\"/etc/passwd\"").ok());
+    ASSERT_TRUE((*t)->SetUserAttr("pipeline_run_id", "\"run-7\"").ok());
     ASSERT_TRUE((*study)->Tell(**t, 1.0).ok());
   }
   EXPECT_TRUE(absl::IsPermissionDenied(d->TrialLog("cmd", 2, "stdout").status()));
@@ -198,6 +199,8 @@ TEST(Dashboard, CommandTrialsLogsAreShownAndOnlyInsideTheHome) {
   EXPECT_NE(outside["stdout"].get<std::string>().find("outside the dashboard's home"),
             std::string::npos);
   EXPECT_EQ(outside["stdout"].get<std::string>().find("root:"), std::string::npos);
+  EXPECT_EQ(outside["run_id"], "run-7");  // a pipeline_objective trial links to its run
+  EXPECT_TRUE(trial["run_id"].is_null());
 }
 
 TEST(Dashboard, ModelsAndAliasPromotionNeedTheToken) {

@@ -74,6 +74,7 @@
         el("table", { class: "kv" },
           [["State", state(t.state)], ["Value", number(t.value)], ["Values", JSON.stringify(t.values)],
            ["Parameters", JSON.stringify(t.params)], ["User attributes", JSON.stringify(t.user_attrs)],
+           ["Pipeline run", typeof t.run_id === "string" ? link("#/runs/" + enc(t.run_id), t.run_id + " (its tasks' logs)") : ""],
            ["Started", time(t.started_at)], ["Duration", duration(t.duration_s)], ["Error", t.error]]
             .map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, v)))),
         el("p", {}, link("#/studies/" + enc(name), "‹ all trials")),
