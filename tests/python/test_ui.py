@@ -246,19 +246,10 @@ def test_python_server_mounts_the_dashboard(_isolated_home):
 
 WRITER = textwrap.dedent("""
     import sys
+    sys.path.insert(0, sys.argv[2])
     import mlcore
     from mlcore import pipelines as mp
-    from mlcore.pipelines import Dataset, Output
-
-    @mp.component
-    def make(data: Output[Dataset]):
-        with open(data.path, "w") as f:
-            f.write("x")
-
-    @mp.pipeline
-    def tiny():
-        make()
-        make()
+    from test_ui import tiny  # this file's pipeline
 
     study = mlcore.hpo.create_study(name="busy", direction="minimize")
     print("started", flush=True)
@@ -274,7 +265,7 @@ def test_a_store_being_written_reads_without_lock_errors(tmp_path, _isolated_hom
     mp.run(tiny).wait()
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
-    writer = subprocess.Popen([sys.executable, str(script), "8"], stdout=subprocess.PIPE,
+    writer = subprocess.Popen([sys.executable, str(script), "15", os.path.dirname(__file__)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     assert writer.stdout.readline().strip() == "started"
     answers = 0
@@ -295,5 +286,5 @@ def test_a_store_being_written_reads_without_lock_errors(tmp_path, _isolated_hom
     assert writer.returncode == 0, err
     assert answers >= 10
     d = mlcore.ui.Dashboard(_isolated_home)
-    assert d.runs(experiment="busy")["total"] == 8
-    assert d.trials("busy")["total"] == 160
+    assert d.runs(experiment="busy")["total"] == 15
+    assert d.trials("busy")["total"] == 300
