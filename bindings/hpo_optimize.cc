@@ -277,8 +277,11 @@ void OptimizeCommand(Study& s, const std::string& command, const std::string& me
                      const py::list& search_space, const std::string& format,
                      const std::string& metrics_file, std::optional<double> trial_timeout,
                      const std::string& working_dir, const std::map<std::string, std::string>& env,
-                     const std::vector<std::string>& metrics, OptimizeArgs args) {
+                     const std::vector<std::string>& metrics, const std::string& log_dir,
+                     int64_t max_log_bytes, OptimizeArgs args) {
   CommandObjectiveOptions c;
+  c.log_dir = log_dir;
+  c.max_log_bytes = max_log_bytes;
   c.command_template = command;
   c.metric = metric;
   c.format = Unwrap(ParseMetricsFormat(format));
@@ -367,12 +370,13 @@ void BindOptimize(py::module_& m) {
                const py::list& search_space, const std::string& format,
                const std::string& metrics_file, std::optional<double> trial_timeout,
                const std::string& working_dir, const std::map<std::string, std::string>& env,
-               const std::vector<std::string>& metrics, int64_t n_trials,
-               std::optional<double> timeout, int n_parallel, int64_t max_trials,
-               int64_t max_failed_trials, std::optional<double> goal, int gpus_per_trial,
-               std::optional<std::vector<int>> gpus, int cpus_per_trial, int cpus) {
+               const std::vector<std::string>& metrics, const std::string& log_dir,
+               int64_t max_log_bytes, int64_t n_trials, std::optional<double> timeout,
+               int n_parallel, int64_t max_trials, int64_t max_failed_trials,
+               std::optional<double> goal, int gpus_per_trial, std::optional<std::vector<int>> gpus,
+               int cpus_per_trial, int cpus) {
               OptimizeCommand(s, command, metric, search_space, format, metrics_file, trial_timeout,
-                              working_dir, env, metrics,
+                              working_dir, env, metrics, log_dir, max_log_bytes,
                               {n_trials, timeout, n_parallel, max_trials, max_failed_trials, goal,
                                gpus_per_trial, std::move(gpus), cpus_per_trial, cpus});
             },
@@ -382,7 +386,8 @@ void BindOptimize(py::module_& m) {
                        py::arg("format") = "text", py::arg("metrics_file") = "",
                        py::arg("trial_timeout") = py::none(), py::arg("working_dir") = "",
                        py::arg("env") = std::map<std::string, std::string>(),
-                       py::arg("metrics") = std::vector<std::string>()));
+                       py::arg("metrics") = std::vector<std::string>(), py::arg("log_dir") = "",
+                       py::arg("max_log_bytes") = CommandObjectiveOptions().max_log_bytes));
   std::apply(
       [&](auto... args) {
         cls.def(

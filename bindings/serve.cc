@@ -14,6 +14,7 @@
 #include "bindings.h"
 #include "mlcore/registry/serve_resolver.h"
 #include "mlcore/serve/server.h"
+#include "mlcore/ui/dashboard.h"
 
 namespace mlcore::python {
 namespace {
@@ -53,7 +54,8 @@ serve::ServerOptions Options(const std::string& host, int http_port, int grpc_po
                              const std::string& model_repository, bool load_all,
                              int64_t poll_interval_ms, int64_t max_request_bytes,
                              int64_t header_timeout_ms, int64_t body_timeout_ms,
-                             int64_t drain_timeout_ms, const std::string& record_home) {
+                             int64_t drain_timeout_ms, const std::string& record_home,
+                             const std::string& ui_home) {
   serve::ServerOptions o;
   o.host = host;
   o.http_port = http_port;
@@ -68,6 +70,7 @@ serve::ServerOptions Options(const std::string& host, int http_port, int grpc_po
   o.body_timeout_ms = body_timeout_ms;
   o.drain_timeout_ms = drain_timeout_ms;
   o.record_home = record_home;
+  if (!ui_home.empty()) ThrowIfError(ui::MountDashboardOf(ui_home, o));
   return o;
 }
 
@@ -135,16 +138,17 @@ void BindServe(py::module_& m) {
                        const std::string& auth_token, const std::string& model_repository,
                        bool load_all, int64_t poll_interval_ms, int64_t max_request_bytes,
                        int64_t header_timeout_ms, int64_t body_timeout_ms, int64_t drain_timeout_ms,
-                       const std::string& record_home) {
+                       const std::string& record_home, const std::string& ui_home) {
              return std::make_unique<Server>(
                  Options(host, http_port, grpc_port, http_threads, auth_token, model_repository,
                          load_all, poll_interval_ms, max_request_bytes, header_timeout_ms,
-                         body_timeout_ms, drain_timeout_ms, record_home));
+                         body_timeout_ms, drain_timeout_ms, record_home, ui_home));
            }),
            py::arg("host"), py::arg("http_port"), py::arg("grpc_port"), py::arg("http_threads"),
            py::arg("auth_token"), py::arg("model_repository"), py::arg("load_all"),
            py::arg("poll_interval_ms"), py::arg("max_request_bytes"), py::arg("header_timeout_ms"),
-           py::arg("body_timeout_ms"), py::arg("drain_timeout_ms"), py::arg("record_home") = "")
+           py::arg("body_timeout_ms"), py::arg("drain_timeout_ms"), py::arg("record_home") = "",
+           py::arg("ui_home") = "")
       .def("add_model",
            [](Server& s, const std::string& name, const std::string& path,
               const std::string& config_json) {

@@ -88,6 +88,11 @@ void BindUi(py::module_& m) {
            })
       .def("trial", [](Dashboard& d, const std::string& study,
                        int64_t number) { return Released([&] { return d.Trial(study, number); }); })
+      .def("trial_log",
+           [](Dashboard& d, const std::string& study, int64_t number, const std::string& stream,
+              int64_t max_bytes) {
+             return Released([&] { return d.TrialLog(study, number, stream, max_bytes); });
+           })
       .def("training_runs", [](Dashboard& d) { return Released([&] { return d.TrainingRuns(); }); })
       .def("training_curves",
            [](Dashboard& d, const std::string& name, int64_t after) {

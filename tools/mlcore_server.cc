@@ -143,12 +143,10 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   if (!ui_home.empty()) {
-    auto dashboard = mlcore::ui::Dashboard::Open({.home = ui_home, .token = options.auth_token});
-    if (!dashboard.ok()) {
-      std::cerr << "mlcore-server: " << dashboard.status() << "\n";
+    if (mlcore::Status mounted = mlcore::ui::MountDashboardOf(ui_home, options); !mounted.ok()) {
+      std::cerr << "mlcore-server: " << mounted << "\n";
       return 1;
     }
-    options.http_mounts.push_back(mlcore::ui::MountDashboard(*std::move(dashboard)));
   }
   mlcore::serve::Server server(options);
   if (int failed = AddModels(server, models, registry, home); failed != 0) return failed;

@@ -43,6 +43,7 @@
 #include "mlcore/hpo/study.h"
 #include "mlcore/hpo/study_spec.h"
 #include "mlcore/hpo/trial.h"
+#include "mlcore/hpo/trial_log.h"
 #include "mlcore/hpo/trials_table.h"
 #include "mlcore/nn/callback.h"
 #include "mlcore/nn/dataset.h"

@@ -4,11 +4,13 @@
 #include <cctype>
 #include <cstring>
 #include <fstream>
+#include <memory>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/strings.h"
 #include "mlcore/core/subprocess.h"
+#include "mlcore/hpo/trial_log.h"
 #include "nlohmann/json.hpp"
 
 namespace mlcore::hpo {
@@ -25,11 +27,29 @@ std::string Tail(const SubprocessResult& r) {
   return r.stderr_tail_truncated ? "..." + r.stderr_tail : r.stderr_tail;
 }
 
+// A trial's open log files; null members when its output is not kept.
+struct TrialLogs {
+  std::unique_ptr<TrialLogFile> out, err;
+};
+
+// Opens <log_dir>/trial-<n>/{stdout,stderr}.log and names them in the trial's user attributes
+// before the command starts, so a page can follow them live.
+StatusOr<TrialLogs> OpenTrialLogs(const CommandObjectiveOptions& options, Trial& trial) {
+  TrialLogs logs;
+  if (options.log_dir.empty()) return logs;
+  std::string dir = absl::StrCat(options.log_dir, "/trial-", trial.number());
+  MLCORE_ASSIGN_OR_RETURN(logs.out, TrialLogFile::Open(dir + "/stdout.log", options.max_log_bytes));
+  MLCORE_ASSIGN_OR_RETURN(logs.err, TrialLogFile::Open(dir + "/stderr.log", options.max_log_bytes));
+  MLCORE_RETURN_IF_ERROR(trial.SetUserAttr("stdout_path", nlohmann::json(logs.out->path()).dump()));
+  MLCORE_RETURN_IF_ERROR(trial.SetUserAttr("stderr_path", nlohmann::json(logs.err->path()).dump()));
+  return logs;
+}
+
 // Runs `command` with /bin/sh in its own process group; feeds each stdout line to on_line, which
 // may ask to stop the process (pruning) by returning false.
 StatusOr<SubprocessResult> Run(const std::string& command, const CommandObjectiveOptions& options,
                                int64_t trial_number,
-                               const std::map<std::string, std::string>& trial_env,
+                               const std::map<std::string, std::string>& trial_env, TrialLogs& logs,
                                const LineCallback& on_line) {
   SubprocessOptions so;
   so.argv = ShellCommand(command);
@@ -39,9 +59,15 @@ StatusOr<SubprocessResult> Run(const std::string& command, const CommandObjectiv
   so.env["MLCORE_TRIAL_NUMBER"] = absl::StrCat(trial_number);
   for (const auto& [k, v] : trial_env) so.env[k] = v;
   so.stdin_path = "";  // a trial's command shares the study's stdin, as before
-  so.on_stdout_line = on_line;
-  // stderr is kept only for its tail, named in the trial's error.
-  so.on_stderr_line = [](std::string_view) { return true; };
+  so.on_stdout_line = [&](std::string_view line) {
+    if (logs.out != nullptr) logs.out->Append(line);
+    return on_line(line);
+  };
+  // stderr goes to its log, and its tail is named in the trial's error.
+  so.on_stderr_line = [&](std::string_view line) {
+    if (logs.err != nullptr) logs.err->Append(line);
+    return true;
+  };
   so.stderr_tail_bytes = 400;
   so.timeout = options.timeout;
   so.cancel_flag = options.cancel_flag;
@@ -153,6 +179,10 @@ Status CheckCommandOptions(const CommandObjectiveOptions& options, const SearchS
         absl::StrCat("the command timeout must be positive (infinite: no limit), got ",
                      absl::FormatDuration(options.timeout)));
   }
+  if (options.max_log_bytes <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_log_bytes must be positive, got ", options.max_log_bytes));
+  }
   // Check the placeholders now, with every parameter present.
   std::map<std::string, ParamValue> probe;
   for (const SearchSpace::Param& p : space.params()) probe[p.name] = p.distribution.ToExternal(0);
@@ -235,14 +265,16 @@ StatusOr<std::vector<double>> RunCommandTrial(const CommandObjectiveOptions& opt
   };
   const bool from_stdout = options.metrics_file.empty();
   bool stopped = false;  // lines after the process was asked to stop are not read
-  MLCORE_ASSIGN_OR_RETURN(
-      SubprocessResult r,
-      Run(command, options, trial.number(), TrialEnvironment(trial), [&](std::string_view line) {
-        if (!from_stdout || stopped) return true;
-        stopped = !take(options.format == MetricsFormat::kText ? ParseTextMetrics(line)
-                                                               : ParseJsonMetrics(line));
-        return !stopped;
-      }));
+  MLCORE_ASSIGN_OR_RETURN(TrialLogs logs, OpenTrialLogs(options, trial));
+  MLCORE_ASSIGN_OR_RETURN(SubprocessResult r,
+                          Run(command, options, trial.number(), TrialEnvironment(trial), logs,
+                              [&](std::string_view line) {
+                                if (!from_stdout || stopped) return true;
+                                stopped = !take(options.format == MetricsFormat::kText
+                                                    ? ParseTextMetrics(line)
+                                                    : ParseJsonMetrics(line));
+                                return !stopped;
+                              }));
   if (!report_error.ok()) return report_error;
   if (options.cancel_flag != nullptr && options.cancel_flag->load()) {
     return absl::CancelledError(absl::StrCat("interrupted: the command was stopped: ", command));

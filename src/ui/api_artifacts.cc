@@ -15,21 +15,7 @@
 
 namespace mlcore::ui {
 
-using internal::Int;
-using internal::Number;
-using internal::ParseJson;
-using internal::Text;
-
 namespace {
-
-// The canonical form of `path` (symlinks resolved); NotFound when it does not exist.
-StatusOr<std::string> RealPath(const std::string& path) {
-  char buffer[PATH_MAX];
-  if (::realpath(path.c_str(), buffer) == nullptr) {
-    return absl::NotFoundError(absl::StrCat("no file ", path));
-  }
-  return std::string(buffer);
-}
 
 // Refuses a path inside a directory artifact that could name something outside it.
 Status CheckRelativePath(const std::string& path) {
@@ -52,17 +38,13 @@ Status CheckRelativePath(const std::string& path) {
 StatusOr<std::string> Dashboard::Artifacts(int64_t offset, int64_t limit) {
   std::lock_guard lock(mu_);
   MLCORE_ASSIGN_OR_RETURN(Stores * s, OpenStores());
-  Json out = {{"total", 0}, {"offset", offset}, {"artifacts", Json::array()}};
-  MLCORE_ASSIGN_OR_RETURN(bool has, s->HasTable("pipeline_artifacts"));
-  if (!has) return out.dump();
-  if (offset < 0) return absl::InvalidArgumentError("offset must be >= 0");
-  MLCORE_ASSIGN_OR_RETURN(auto count, s->Query("SELECT COUNT(*) FROM pipeline_artifacts"));
-  out["total"] = Int(count[0][0]);
   MLCORE_ASSIGN_OR_RETURN(
-      auto rows, s->Query("SELECT id, run_id, task, output, type, sha256, created_at FROM "
-                          "pipeline_artifacts ORDER BY id DESC LIMIT ?1 OFFSET ?2",
-                          {std::clamp<int64_t>(limit, 1, options_.max_page_size), offset}));
-  for (const store::Row& r : rows) {
+      Stores::Page page,
+      s->QueryPage("pipeline_artifacts", "id, run_id, task, output, type, sha256, created_at",
+                   "FROM pipeline_artifacts", "id DESC", {}, offset, limit,
+                   options_.max_page_size));
+  Json out = {{"total", page.total}, {"offset", offset}, {"artifacts", Json::array()}};
+  for (const store::Row& r : page.rows) {
     out["artifacts"].push_back({{"id", Int(r[0])},
                                 {"run_id", Text(r[1])},
                                 {"task", Text(r[2])},
@@ -77,14 +59,11 @@ StatusOr<std::string> Dashboard::Artifacts(int64_t offset, int64_t limit) {
 StatusOr<std::string> Dashboard::Artifact(int64_t artifact_id) {
   std::lock_guard lock(mu_);
   MLCORE_ASSIGN_OR_RETURN(Stores * s, OpenStores());
-  MLCORE_ASSIGN_OR_RETURN(bool has, s->HasTable("pipeline_artifacts"));
-  std::vector<store::Row> rows;
-  if (has) {
-    MLCORE_ASSIGN_OR_RETURN(rows, s->Query("SELECT id, run_id, task, output, type, sha256, "
-                                           "metadata, created_at FROM pipeline_artifacts WHERE "
-                                           "id = ?1",
-                                           {artifact_id}));
-  }
+  MLCORE_ASSIGN_OR_RETURN(auto rows,
+                          s->QueryTable("pipeline_artifacts",
+                                        "SELECT id, run_id, task, output, type, sha256, metadata, "
+                                        "created_at FROM pipeline_artifacts WHERE id = ?1",
+                                        {artifact_id}));
   if (rows.empty()) return absl::NotFoundError(absl::StrCat("no artifact ", artifact_id));
   const store::Row& r = rows[0];
   const std::string digest = Text(r[5]);
@@ -105,17 +84,15 @@ StatusOr<std::string> Dashboard::Artifact(int64_t artifact_id) {
   for (const store::Row& u : used) {
     out["used_by"].push_back({{"run_id", Text(u[0])}, {"task", Text(u[1])}, {"input", Text(u[2])}});
   }
-  MLCORE_ASSIGN_OR_RETURN(bool registry, s->HasTable("registry_versions"));
-  if (registry) {
-    MLCORE_ASSIGN_OR_RETURN(
-        auto models,
-        s->Query("SELECT m.name, v.version FROM registry_versions v JOIN registry_models m ON "
-                 "m.id = v.model_id WHERE json_extract(v.lineage, '$.artifact_id') = ?1 OR "
-                 "v.digest = ?2 ORDER BY m.name, v.version",
-                 {artifact_id, digest}));
-    for (const store::Row& m : models) {
-      out["models"].push_back({{"name", Text(m[0])}, {"version", Int(m[1])}});
-    }
+  MLCORE_ASSIGN_OR_RETURN(
+      auto models,
+      s->QueryTable("registry_versions",
+                    "SELECT m.name, v.version FROM registry_versions v JOIN registry_models m ON "
+                    "m.id = v.model_id WHERE json_extract(v.lineage, '$.artifact_id') = ?1 OR "
+                    "v.digest = ?2 ORDER BY m.name, v.version",
+                    {artifact_id, digest}));
+  for (const store::Row& m : models) {
+    out["models"].push_back({{"name", Text(m[0])}, {"version", Int(m[1])}});
   }
   if (auto manifest = s->artifacts->ReadDirectoryManifest(digest); manifest.ok()) {
     out["files"] = Json::array();
@@ -136,13 +113,10 @@ StatusOr<std::string> Dashboard::ArtifactBytes(int64_t artifact_id, const std::s
   {
     std::lock_guard lock(mu_);
     MLCORE_ASSIGN_OR_RETURN(Stores * s, OpenStores());
-    MLCORE_ASSIGN_OR_RETURN(bool has, s->HasTable("pipeline_artifacts"));
-    std::vector<store::Row> rows;
-    if (has) {
-      MLCORE_ASSIGN_OR_RETURN(
-          rows,
-          s->Query("SELECT sha256, output FROM pipeline_artifacts WHERE id = ?1", {artifact_id}));
-    }
+    MLCORE_ASSIGN_OR_RETURN(
+        auto rows, s->QueryTable("pipeline_artifacts",
+                                 "SELECT sha256, output FROM pipeline_artifacts WHERE id = ?1",
+                                 {artifact_id}));
     if (rows.empty()) return absl::NotFoundError(absl::StrCat("no artifact ", artifact_id));
     std::string digest = Text(rows[0][0]);
     *name = Text(rows[0][1]);
@@ -169,8 +143,8 @@ StatusOr<std::string> Dashboard::ArtifactBytes(int64_t artifact_id, const std::s
   }
   // The store names files by digest, but a damaged or tampered store may hold a symlink: read
   // only what resolves inside the store's root.
-  MLCORE_ASSIGN_OR_RETURN(std::string real_root, RealPath(root));
-  MLCORE_ASSIGN_OR_RETURN(std::string real_file, RealPath(file));
+  MLCORE_ASSIGN_OR_RETURN(std::string real_root, internal::RealPath(root));
+  MLCORE_ASSIGN_OR_RETURN(std::string real_file, internal::RealPath(file));
   if (!absl::StartsWith(real_file, real_root + "/")) {
     return absl::PermissionDeniedError(
         absl::StrCat("artifact ", artifact_id, " resolves outside the artifact store"));

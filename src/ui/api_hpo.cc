@@ -3,16 +3,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "mlcore/hpo/importance.h"
+#include "mlcore/hpo/trial_log.h"
 #include "ui/stores.h"
 
 namespace mlcore::ui {
-
-using internal::Int;
-using internal::Number;
-using internal::ParseJson;
-using internal::Text;
 
 namespace {
 
@@ -55,17 +52,17 @@ StatusOr<std::string> Dashboard::Studies() {
   std::lock_guard lock(mu_);
   MLCORE_ASSIGN_OR_RETURN(Stores * s, OpenStores());
   Json out = {{"studies", Json::array()}};
-  MLCORE_ASSIGN_OR_RETURN(bool has, s->HasTable("hpo_studies"));
-  if (!has) return out.dump();
   MLCORE_ASSIGN_OR_RETURN(
       auto rows,
-      s->Query("SELECT s.study_id, s.name, s.direction, s.directions, s.created_at, "
-               "COUNT(t.trial_id), SUM(t.state = 'complete'), SUM(t.state = 'pruned'), "
-               "SUM(t.state = 'failed'), SUM(t.state = 'running'), SUM(t.state = 'waiting'), "
-               "CASE WHEN s.direction = 'minimize' THEN MIN(CASE WHEN t.state = 'complete' THEN "
-               "t.value END) ELSE MAX(CASE WHEN t.state = 'complete' THEN t.value END) END, "
-               "MAX(t.finished_at) FROM hpo_studies s LEFT JOIN hpo_trials t ON t.study_id = "
-               "s.study_id GROUP BY s.study_id ORDER BY s.created_at DESC"));
+      s->QueryTable(
+          "hpo_studies",
+          "SELECT s.study_id, s.name, s.direction, s.directions, s.created_at, "
+          "COUNT(t.trial_id), SUM(t.state = 'complete'), SUM(t.state = 'pruned'), "
+          "SUM(t.state = 'failed'), SUM(t.state = 'running'), SUM(t.state = 'waiting'), "
+          "CASE WHEN s.direction = 'minimize' THEN MIN(CASE WHEN t.state = 'complete' THEN "
+          "t.value END) ELSE MAX(CASE WHEN t.state = 'complete' THEN t.value END) END, "
+          "MAX(t.finished_at) FROM hpo_studies s LEFT JOIN hpo_trials t ON t.study_id = "
+          "s.study_id GROUP BY s.study_id ORDER BY s.created_at DESC"));
   for (const store::Row& r : rows) {
     Json best = Number(r[11]);
     Json best_trial = nullptr;
@@ -98,12 +95,9 @@ StatusOr<std::string> Dashboard::Studies() {
 namespace {
 
 StatusOr<int64_t> StudyId(Dashboard::Stores* s, const std::string& study) {
-  MLCORE_ASSIGN_OR_RETURN(bool has, s->HasTable("hpo_studies"));
-  std::vector<store::Row> rows;
-  if (has) {
-    MLCORE_ASSIGN_OR_RETURN(rows,
-                            s->Query("SELECT study_id FROM hpo_studies WHERE name = ?1", {study}));
-  }
+  MLCORE_ASSIGN_OR_RETURN(
+      auto rows,
+      s->QueryTable("hpo_studies", "SELECT study_id FROM hpo_studies WHERE name = ?1", {study}));
   if (rows.empty()) return absl::NotFoundError(absl::StrCat("no study '", study, "'"));
   if (s->hpo == nullptr) {
     MLCORE_ASSIGN_OR_RETURN(s->hpo, hpo::NewSqliteStorage(s->db));
@@ -124,14 +118,9 @@ StatusOr<std::string> Dashboard::Trials(const std::string& study, const TrialQue
     return absl::InvalidArgumentError(
         absl::StrCat("unknown sort '", q.sort, "' (known: number, value, duration, state)"));
   }
-  if (q.offset < 0) return absl::InvalidArgumentError("offset must be >= 0");
   std::lock_guard lock(mu_);
   MLCORE_ASSIGN_OR_RETURN(Stores * s, OpenStores());
   MLCORE_ASSIGN_OR_RETURN(int64_t study_id, StudyId(s, study));
-  MLCORE_ASSIGN_OR_RETURN(auto count,
-                          s->Query("SELECT COUNT(*) FROM hpo_trials WHERE study_id = ?1 AND "
-                                   "(?2 = '' OR state = ?2)",
-                                   {study_id, q.state}));
   std::string order = sort->second;
   if (q.descending) {
     // Descending on every key but the NULLs-last guards.
@@ -140,16 +129,14 @@ StatusOr<std::string> Dashboard::Trials(const std::string& study, const TrialQue
     if (q.sort == "duration") order = "finished_at IS NULL, finished_at - started_at DESC";
   }
   MLCORE_ASSIGN_OR_RETURN(
-      auto rows, s->Query(absl::StrCat("SELECT trial_id FROM hpo_trials WHERE study_id = ?1 AND "
-                                       "(?2 = '' OR state = ?2) ORDER BY ",
-                                       order, ", number LIMIT ?3 OFFSET ?4"),
-                          {study_id, q.state,
-                           std::clamp<int64_t>(q.limit, 1, options_.max_page_size), q.offset}));
-  Json out = {{"study", study},
-              {"total", Int(count[0][0])},
-              {"offset", q.offset},
-              {"trials", Json::array()}};
-  for (const store::Row& r : rows) {
+      Stores::Page page,
+      s->QueryPage("hpo_trials", "trial_id",
+                   "FROM hpo_trials WHERE study_id = ?1 AND (?2 = '' OR state = ?2)",
+                   absl::StrCat(order, ", number"), {study_id, q.state}, q.offset, q.limit,
+                   options_.max_page_size));
+  Json out = {
+      {"study", study}, {"total", page.total}, {"offset", q.offset}, {"trials", Json::array()}};
+  for (const store::Row& r : page.rows) {
     StatusOr<hpo::FrozenTrial> t = s->hpo->GetTrial(Int(r[0]));
     if (!t.ok()) return internal::Friendly(t.status());
     out["trials"].push_back(TrialJson(*t, false));
@@ -222,35 +209,69 @@ StatusOr<std::string> Dashboard::StudyPlots(const std::string& study) {
   return out.dump();
 }
 
-StatusOr<std::string> Dashboard::Trial(const std::string& study, int64_t number) {
-  hpo::FrozenTrial trial;
-  {
-    std::lock_guard lock(mu_);
-    MLCORE_ASSIGN_OR_RETURN(Stores * s, OpenStores());
-    MLCORE_ASSIGN_OR_RETURN(int64_t study_id, StudyId(s, study));
-    MLCORE_ASSIGN_OR_RETURN(auto rows, s->Query("SELECT trial_id FROM hpo_trials WHERE study_id = "
-                                                "?1 AND number = ?2",
-                                                {study_id, number}));
-    if (rows.empty()) {
-      return absl::NotFoundError(absl::StrCat("study '", study, "' has no trial ", number));
-    }
-    StatusOr<hpo::FrozenTrial> t = s->hpo->GetTrial(Int(rows[0][0]));
-    if (!t.ok()) return internal::Friendly(t.status());
-    trial = *std::move(t);
+StatusOr<hpo::FrozenTrial> Dashboard::LoadTrial(const std::string& study, int64_t number) {
+  std::lock_guard lock(mu_);
+  MLCORE_ASSIGN_OR_RETURN(Stores * s, OpenStores());
+  MLCORE_ASSIGN_OR_RETURN(int64_t study_id, StudyId(s, study));
+  MLCORE_ASSIGN_OR_RETURN(auto rows, s->Query("SELECT trial_id FROM hpo_trials WHERE study_id = "
+                                              "?1 AND number = ?2",
+                                              {study_id, number}));
+  if (rows.empty()) {
+    return absl::NotFoundError(absl::StrCat("study '", study, "' has no trial ", number));
   }
+  StatusOr<hpo::FrozenTrial> t = s->hpo->GetTrial(Int(rows[0][0]));
+  if (!t.ok()) return internal::Friendly(t.status());
+  return t;
+}
+
+namespace {
+
+// The tail of a trial's log, "" when it kept none. Only files inside the home are read: the
+// paths are user attributes, which any objective can set, and the dashboard must not become a
+// reader of any file this process can open.
+StatusOr<std::string> TrialLogText(const hpo::FrozenTrial& trial, const std::string& home,
+                                   const std::string& stream, int64_t max_bytes) {
+  auto it = trial.user_attrs.find(absl::StrCat(stream, "_path"));
+  Json path = it == trial.user_attrs.end() ? Json() : ParseJson(it->second);
+  if (!path.is_string()) return std::string();
+  StatusOr<std::string> real = internal::RealPath(path.get<std::string>());
+  if (!real.ok()) return std::string();  // not written yet, or removed
+  StatusOr<std::string> root = internal::RealPath(home);
+  if (!root.ok() || !absl::StartsWith(*real, *root + "/")) {
+    return absl::PermissionDeniedError(absl::StrCat("the trial's ", stream, " log ",
+                                                    path.get<std::string>(),
+                                                    " is outside the dashboard's home ", home));
+  }
+  StatusOr<std::string> text = hpo::ReadLogTail(*real, max_bytes);
+  if (absl::IsNotFound(text.status())) return std::string();
+  return text;
+}
+
+}  // namespace
+
+StatusOr<std::string> Dashboard::Trial(const std::string& study, int64_t number) {
+  MLCORE_ASSIGN_OR_RETURN(hpo::FrozenTrial trial, LoadTrial(study, number));
   Json out = TrialJson(trial, true);
   out["study"] = study;
-  // Trials run as commands or processes name their log files in user attributes.
+  // A pipeline_objective trial ran as a pipeline run whose tasks are processes: their logs are
+  // the run's tasks' logs, one link away.
+  auto run = trial.user_attrs.find("pipeline_run_id");
+  out["run_id"] = run == trial.user_attrs.end() ? Json() : ParseJson(run->second);
+  // Command trials name their log files in user attributes (hpo/trial_log.h).
   for (const char* stream : {"stdout", "stderr"}) {
-    auto it = trial.user_attrs.find(absl::StrCat(stream, "_path"));
-    Json path = it == trial.user_attrs.end() ? Json() : ParseJson(it->second);
-    std::string text;
-    if (path.is_string()) {
-      if (auto tail = internal::ReadTail(path.get<std::string>(), 1 << 20); tail.ok()) text = *tail;
-    }
-    out[stream] = text;
+    StatusOr<std::string> text = TrialLogText(trial, home_, stream, 64 << 10);
+    out[stream] = text.ok() ? *text : absl::StrCat("(", text.status().message(), ")");
   }
   return out.dump();
+}
+
+StatusOr<std::string> Dashboard::TrialLog(const std::string& study, int64_t number,
+                                          const std::string& stream, int64_t max_bytes) {
+  if (stream != "stdout" && stream != "stderr") {
+    return absl::InvalidArgumentError("stream must be 'stdout' or 'stderr'");
+  }
+  MLCORE_ASSIGN_OR_RETURN(hpo::FrozenTrial trial, LoadTrial(study, number));
+  return TrialLogText(trial, home_, stream, max_bytes);
 }
 
 }  // namespace mlcore::ui

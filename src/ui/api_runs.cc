@@ -4,24 +4,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "mlcore/hpo/trial_log.h"
 #include "mlcore/pipeline/cron.h"
 #include "mlcore/pipeline/drawing.h"
 #include "ui/stores.h"
 
 namespace mlcore::ui {
 
-using internal::Int;
-using internal::Number;
-using internal::ParseJson;
-using internal::Text;
-
 namespace {
 
-int64_t Clamp(int64_t limit, int64_t max) { return std::clamp<int64_t>(limit, 1, max); }
-
 constexpr char kRunColumns[] =
-    "SELECT r.id, p.name, e.name, r.state, r.created_at, r.started_at, r.finished_at, r.error, "
-    "r.namespace, r.version_id, r.arguments, r.outputs "
+    "r.id, p.name, e.name, r.state, r.created_at, r.started_at, r.finished_at, r.error, "
+    "r.namespace, r.version_id, r.arguments, r.outputs";
+constexpr char kRunFrom[] =
     "FROM pipeline_runs r JOIN pipeline_experiments e ON e.id = r.experiment_id "
     "JOIN pipeline_versions v ON v.id = r.version_id "
     "JOIN pipeline_pipelines p ON p.id = v.pipeline_id ";
@@ -45,14 +40,6 @@ Json RunRow(const store::Row& r, double now) {
 StatusOr<std::string> Dashboard::Runs(const RunQuery& q) {
   std::lock_guard lock(mu_);
   MLCORE_ASSIGN_OR_RETURN(Stores * s, OpenStores());
-  Json out = {{"total", 0},
-              {"offset", q.offset},
-              {"runs", Json::array()},
-              {"experiments", Json::array()},
-              {"pipelines", Json::array()}};
-  MLCORE_ASSIGN_OR_RETURN(bool has, s->HasTable("pipeline_runs"));
-  if (!has) return out.dump();
-  if (q.offset < 0) return absl::InvalidArgumentError("offset must be >= 0");
   const double now = internal::NowSeconds();
   const std::string where =
       "WHERE (?1 = '' OR r.state = ?1) AND (?2 = '' OR e.name = ?2) AND (?3 = '' OR p.name = ?3) "
@@ -61,25 +48,23 @@ StatusOr<std::string> Dashboard::Runs(const RunQuery& q) {
   std::vector<store::Value> params = {q.state,          q.experiment,     q.pipeline,
                                       q.min_duration_s, q.max_duration_s, now};
   MLCORE_ASSIGN_OR_RETURN(
-      auto count,
-      s->Query(absl::StrCat("SELECT COUNT(*) FROM pipeline_runs r JOIN pipeline_experiments e ON "
-                            "e.id = r.experiment_id JOIN pipeline_versions v ON v.id = "
-                            "r.version_id JOIN pipeline_pipelines p ON p.id = v.pipeline_id ",
-                            where),
-               params));
-  out["total"] = Int(count[0][0]);
-  params.push_back(Clamp(q.limit, options_.max_page_size));
-  params.push_back(q.offset);
+      Stores::Page page,
+      s->QueryPage("pipeline_runs", kRunColumns, absl::StrCat(kRunFrom, where), "r.created_at DESC",
+                   params, q.offset, q.limit, options_.max_page_size));
+  Json out = {{"total", page.total},
+              {"offset", q.offset},
+              {"runs", Json::array()},
+              {"experiments", Json::array()},
+              {"pipelines", Json::array()}};
+  for (const store::Row& r : page.rows) out["runs"].push_back(RunRow(r, now));
   MLCORE_ASSIGN_OR_RETURN(
-      auto rows,
-      s->Query(absl::StrCat(kRunColumns, where, "ORDER BY r.created_at DESC LIMIT ?7 OFFSET ?8"),
-               params));
-  for (const store::Row& r : rows) out["runs"].push_back(RunRow(r, now));
-  MLCORE_ASSIGN_OR_RETURN(auto experiments,
-                          s->Query("SELECT DISTINCT name FROM pipeline_experiments ORDER BY name"));
+      auto experiments,
+      s->QueryTable("pipeline_experiments",
+                    "SELECT DISTINCT name FROM pipeline_experiments ORDER BY name"));
   for (const store::Row& r : experiments) out["experiments"].push_back(Text(r[0]));
-  MLCORE_ASSIGN_OR_RETURN(auto pipelines,
-                          s->Query("SELECT DISTINCT name FROM pipeline_pipelines ORDER BY name"));
+  MLCORE_ASSIGN_OR_RETURN(
+      auto pipelines, s->QueryTable("pipeline_pipelines",
+                                    "SELECT DISTINCT name FROM pipeline_pipelines ORDER BY name"));
   for (const store::Row& r : pipelines) out["pipelines"].push_back(Text(r[0]));
   return out.dump();
 }
@@ -87,11 +72,10 @@ StatusOr<std::string> Dashboard::Runs(const RunQuery& q) {
 StatusOr<std::string> Dashboard::Run(const std::string& run_id) {
   std::lock_guard lock(mu_);
   MLCORE_ASSIGN_OR_RETURN(Stores * s, OpenStores());
-  MLCORE_ASSIGN_OR_RETURN(bool has, s->HasTable("pipeline_runs"));
-  std::vector<store::Row> runs;
-  if (has) {
-    MLCORE_ASSIGN_OR_RETURN(runs, s->Query(absl::StrCat(kRunColumns, "WHERE r.id = ?1"), {run_id}));
-  }
+  MLCORE_ASSIGN_OR_RETURN(auto runs, s->QueryTable("pipeline_runs",
+                                                   absl::StrCat("SELECT ", kRunColumns, " ",
+                                                                kRunFrom, "WHERE r.id = ?1"),
+                                                   {run_id}));
   if (runs.empty()) return absl::NotFoundError(absl::StrCat("no pipeline run '", run_id, "'"));
   Json run = RunRow(runs[0], internal::NowSeconds());
   run["arguments"] = ParseJson(Text(runs[0][10]));
@@ -154,14 +138,11 @@ StatusOr<std::string> Dashboard::Run(const std::string& run_id) {
 StatusOr<std::string> Dashboard::RunDag(const std::string& run_id) {
   std::lock_guard lock(mu_);
   MLCORE_ASSIGN_OR_RETURN(Stores * s, OpenStores());
-  MLCORE_ASSIGN_OR_RETURN(bool has, s->HasTable("pipeline_runs"));
-  std::vector<store::Row> spec;
-  if (has) {
-    MLCORE_ASSIGN_OR_RETURN(spec, s->Query("SELECT v.spec FROM pipeline_runs r JOIN "
-                                           "pipeline_versions v ON v.id = r.version_id "
-                                           "WHERE r.id = ?1",
-                                           {run_id}));
-  }
+  MLCORE_ASSIGN_OR_RETURN(
+      auto spec, s->QueryTable("pipeline_runs",
+                               "SELECT v.spec FROM pipeline_runs r JOIN pipeline_versions v ON "
+                               "v.id = r.version_id WHERE r.id = ?1",
+                               {run_id}));
   if (spec.empty()) return absl::NotFoundError(absl::StrCat("no pipeline run '", run_id, "'"));
   MLCORE_ASSIGN_OR_RETURN(pipeline::DagGraph graph, pipeline::DagGraphFromSpec(Text(spec[0][0])));
   MLCORE_ASSIGN_OR_RETURN(
@@ -198,21 +179,19 @@ StatusOr<std::string> Dashboard::TaskLog(const std::string& run_id, const std::s
   {
     std::lock_guard lock(mu_);
     MLCORE_ASSIGN_OR_RETURN(Stores * s, OpenStores());
-    MLCORE_ASSIGN_OR_RETURN(bool has, s->HasTable("pipeline_tasks"));
-    std::vector<store::Row> rows;
-    if (has) {
-      MLCORE_ASSIGN_OR_RETURN(rows, s->Query(absl::StrCat("SELECT ", stream,
-                                                          "_path FROM pipeline_tasks WHERE run_id "
-                                                          "= ?1 AND name = ?2"),
-                                             {run_id, task}));
-    }
+    MLCORE_ASSIGN_OR_RETURN(
+        auto rows,
+        s->QueryTable("pipeline_tasks",
+                      absl::StrCat("SELECT ", stream,
+                                   "_path FROM pipeline_tasks WHERE run_id = ?1 AND name = ?2"),
+                      {run_id, task}));
     if (rows.empty()) {
       return absl::NotFoundError(absl::StrCat("no task '", task, "' in run '", run_id, "'"));
     }
     path = Text(rows[0][0]);
   }
   if (path.empty()) return std::string();
-  StatusOr<std::string> text = internal::ReadTail(path, max_bytes);
+  StatusOr<std::string> text = hpo::ReadLogTail(path, max_bytes);
   if (absl::IsNotFound(text.status())) return std::string();
   return text;
 }
@@ -221,14 +200,14 @@ StatusOr<std::string> Dashboard::Schedules() {
   std::lock_guard lock(mu_);
   MLCORE_ASSIGN_OR_RETURN(Stores * s, OpenStores());
   Json out = {{"schedules", Json::array()}};
-  MLCORE_ASSIGN_OR_RETURN(bool has, s->HasTable("pipeline_schedules"));
-  if (!has) return out.dump();
   MLCORE_ASSIGN_OR_RETURN(
       auto rows,
-      s->Query("SELECT s.id, s.namespace, s.name, s.pipeline, s.cron, s.time_zone, s.experiment, "
-               "s.enabled, s.watermark, s.last_fire, s.max_concurrency, (SELECT run_id FROM "
-               "pipeline_schedule_fires f WHERE f.schedule_id = s.id ORDER BY scheduled_time DESC "
-               "LIMIT 1) FROM pipeline_schedules s ORDER BY s.namespace, s.name"));
+      s->QueryTable(
+          "pipeline_schedules",
+          "SELECT s.id, s.namespace, s.name, s.pipeline, s.cron, s.time_zone, s.experiment, "
+          "s.enabled, s.watermark, s.last_fire, s.max_concurrency, (SELECT run_id FROM "
+          "pipeline_schedule_fires f WHERE f.schedule_id = s.id ORDER BY scheduled_time DESC "
+          "LIMIT 1) FROM pipeline_schedules s ORDER BY s.namespace, s.name"));
   const absl::Time now = absl::Now();
   for (const store::Row& r : rows) {
     Json next = nullptr;

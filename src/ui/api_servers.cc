@@ -12,12 +12,12 @@
 
 namespace mlcore::ui {
 
-using internal::Int;
-using internal::Number;
-using internal::ParseJson;
-using internal::Text;
-
 namespace {
+
+// A recorded server's row, as ServerStatus and ServerRow read it.
+constexpr char kServerRows[] =
+    "SELECT id, url, grpc_port, host, pid, started_at, heartbeat_at, stopped_at, snapshot FROM "
+    "serve_servers ";
 
 std::string HostName() {
   char name[256] = {0};
@@ -68,13 +68,11 @@ StatusOr<std::string> Dashboard::Servers() {
   std::lock_guard lock(mu_);
   MLCORE_ASSIGN_OR_RETURN(Stores * s, OpenStores());
   Json out = {{"servers", Json::array()}};
-  MLCORE_ASSIGN_OR_RETURN(bool has, s->HasTable("serve_servers"));
-  if (!has) return out.dump();
   MLCORE_ASSIGN_OR_RETURN(
-      auto rows,
-      s->Query("SELECT id, url, grpc_port, host, pid, started_at, heartbeat_at, stopped_at, "
-               "snapshot FROM serve_servers ORDER BY stopped_at IS NOT NULL, started_at DESC "
-               "LIMIT 200"));
+      auto rows, s->QueryTable("serve_servers",
+                               absl::StrCat(kServerRows,
+                                            "ORDER BY stopped_at IS NOT NULL, started_at DESC "
+                                            "LIMIT 200")));
   const double now = internal::NowSeconds();
   for (const store::Row& r : rows) {
     out["servers"].push_back({{"id", Text(r[0])},
@@ -115,14 +113,15 @@ StatusOr<std::string> Dashboard::Resources() {
     return out.dump();
   }
   Stores* s = *opened;
-  MLCORE_ASSIGN_OR_RETURN(bool trials, s->HasTable("hpo_trials"));
-  if (trials) {
+  {
     MLCORE_ASSIGN_OR_RETURN(
         auto rows,
-        s->Query("SELECT s.name, t.number, t.started_at, (SELECT value FROM hpo_trial_user_attrs a "
-                 "WHERE a.trial_id = t.trial_id AND a.key = 'cuda_visible_devices') FROM "
-                 "hpo_trials t JOIN hpo_studies s ON s.study_id = t.study_id WHERE t.state = "
-                 "'running' ORDER BY t.started_at LIMIT 500"));
+        s->QueryTable(
+            "hpo_trials",
+            "SELECT s.name, t.number, t.started_at, (SELECT value FROM hpo_trial_user_attrs a "
+            "WHERE a.trial_id = t.trial_id AND a.key = 'cuda_visible_devices') FROM "
+            "hpo_trials t JOIN hpo_studies s ON s.study_id = t.study_id WHERE t.state = "
+            "'running' ORDER BY t.started_at LIMIT 500"));
     for (const store::Row& r : rows) {
       Json gpus = ParseJson(Text(r[3]));
       out["holders"].push_back({{"kind", "trial"},
@@ -133,11 +132,11 @@ StatusOr<std::string> Dashboard::Resources() {
                                 {"since", Number(r[2])}});
     }
   }
-  MLCORE_ASSIGN_OR_RETURN(bool tasks, s->HasTable("pipeline_tasks"));
-  if (tasks) {
-    MLCORE_ASSIGN_OR_RETURN(auto rows,
-                            s->Query("SELECT run_id, name, started_at FROM pipeline_tasks WHERE "
-                                     "state = 'running' ORDER BY started_at LIMIT 500"));
+  {
+    MLCORE_ASSIGN_OR_RETURN(
+        auto rows, s->QueryTable("pipeline_tasks",
+                                 "SELECT run_id, name, started_at FROM pipeline_tasks WHERE "
+                                 "state = 'running' ORDER BY started_at LIMIT 500"));
     for (const store::Row& r : rows) {
       out["holders"].push_back({{"kind", "task"},
                                 {"name", absl::StrCat(Text(r[0]), "/", Text(r[1]))},
@@ -145,12 +144,11 @@ StatusOr<std::string> Dashboard::Resources() {
                                 {"since", Number(r[2])}});
     }
   }
-  MLCORE_ASSIGN_OR_RETURN(bool servers, s->HasTable("serve_servers"));
-  if (servers) {
+  {
     const double now = internal::NowSeconds();
     MLCORE_ASSIGN_OR_RETURN(
-        auto rows, s->Query("SELECT id, url, grpc_port, host, pid, started_at, heartbeat_at, "
-                            "stopped_at, snapshot FROM serve_servers WHERE stopped_at IS NULL"));
+        auto rows,
+        s->QueryTable("serve_servers", absl::StrCat(kServerRows, "WHERE stopped_at IS NULL")));
     for (const store::Row& r : rows) {
       if (ServerStatus(r, now) != "running") continue;
       Json snapshot = ParseJson(Text(r[8]));

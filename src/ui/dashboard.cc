@@ -1,6 +1,9 @@
 // Dashboard: opening the home's stores lazily, and the helpers the API calls share.
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "absl/strings/match.h"
@@ -47,18 +50,42 @@ Status Friendly(const Status& status) {
       "the store is busy with another process's write; the page retries on its own");
 }
 
-StatusOr<std::string> ReadTail(const std::string& path, int64_t max_bytes) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return absl::NotFoundError(absl::StrCat("no log file ", path));
-  int64_t size = static_cast<int64_t>(in.tellg());
-  int64_t start = size > max_bytes ? size - max_bytes : 0;
-  in.seekg(start);
-  std::string out(static_cast<size_t>(size - start), '\0');
-  in.read(out.data(), static_cast<std::streamsize>(out.size()));
-  return out;
+StatusOr<std::string> RealPath(const std::string& path) {
+  char buffer[PATH_MAX];
+  if (::realpath(path.c_str(), buffer) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no file ", path));
+  }
+  return std::string(buffer);
 }
 
 }  // namespace internal
+
+StatusOr<std::vector<store::Row>> Dashboard::Stores::QueryTable(
+    const std::string& table, const std::string& sql, const std::vector<store::Value>& params) {
+  MLCORE_ASSIGN_OR_RETURN(bool has, HasTable(table));
+  if (!has) return std::vector<store::Row>();
+  return Query(sql, params);
+}
+
+StatusOr<Dashboard::Stores::Page> Dashboard::Stores::QueryPage(
+    const std::string& table, const std::string& columns, const std::string& from_where,
+    const std::string& order, std::vector<store::Value> params, int64_t offset, int64_t limit,
+    int64_t max_page) {
+  if (offset < 0) return absl::InvalidArgumentError("offset must be >= 0");
+  Page page;
+  MLCORE_ASSIGN_OR_RETURN(bool has, HasTable(table));
+  if (!has) return page;
+  MLCORE_ASSIGN_OR_RETURN(auto count, Query(absl::StrCat("SELECT COUNT(*) ", from_where), params));
+  page.total = internal::Int(count[0][0]);
+  const size_t n = params.size();
+  params.push_back(std::clamp<int64_t>(limit, 1, max_page));
+  params.push_back(offset);
+  MLCORE_ASSIGN_OR_RETURN(
+      page.rows, Query(absl::StrCat("SELECT ", columns, " ", from_where, " ORDER BY ", order,
+                                    " LIMIT ?", n + 1, " OFFSET ?", n + 2),
+                       params));
+  return page;
+}
 
 StatusOr<bool> Dashboard::Stores::HasTable(const std::string& table) {
   auto it = tables.find(table);

@@ -78,72 +78,79 @@ class Wire {
   size_t pos_ = 0;
 };
 
+// One protobuf field as Wire::Field reads it.
+struct Field {
+  uint32_t number = 0;
+  int type = 0;
+  uint64_t varint = 0;
+  std::string_view bytes;
+};
+
+// Calls visit(field) for each field of the message `bytes`; false when the message is malformed
+// or visit returns false.
+template <typename Visit>
+bool ForEachField(std::string_view bytes, Visit visit) {
+  Wire w(bytes);
+  while (!w.done()) {
+    Field f;
+    if (!w.Field(&f.number, &f.type, &f.varint, &f.bytes) || !visit(f)) return false;
+  }
+  return true;
+}
+
 // A one-value float (dtype 1) or double (dtype 2) TensorProto.
 bool TensorScalar(std::string_view bytes, double* out) {
-  Wire w(bytes);
   uint64_t dtype = 0;
   std::optional<double> value;
-  while (!w.done()) {
-    uint32_t n;
-    int t;
-    uint64_t v = 0;
-    std::string_view b;
-    if (!w.Field(&n, &t, &v, &b)) return false;
-    if (n == 1 && t == 0) dtype = v;
-    if (n == 4 && t == 2 && b.size() == 4) value = Load<float>(b.data());
-    if (n == 4 && t == 2 && b.size() == 8) value = Load<double>(b.data());
-    if (n == 5 && ((t == 2 && b.size() == 4) || t == 5)) value = Load<float>(b.data());
-    if (n == 6 && ((t == 2 && b.size() == 8) || t == 1)) value = Load<double>(b.data());
-  }
-  if (!value || (dtype != 1 && dtype != 2)) return false;
+  bool ok = ForEachField(bytes, [&](const Field& f) {
+    const size_t size = f.bytes.size();
+    if (f.number == 1 && f.type == 0) dtype = f.varint;
+    if (f.number == 4 && f.type == 2 && size == 4) value = Load<float>(f.bytes.data());
+    if (f.number == 4 && f.type == 2 && size == 8) value = Load<double>(f.bytes.data());
+    if (f.number == 5 && ((f.type == 2 && size == 4) || f.type == 5)) {
+      value = Load<float>(f.bytes.data());
+    }
+    if (f.number == 6 && ((f.type == 2 && size == 8) || f.type == 1)) {
+      value = Load<double>(f.bytes.data());
+    }
+    return true;
+  });
+  if (!ok || !value || (dtype != 1 && dtype != 2)) return false;
   *out = *value;
   return true;
 }
 
+// A Summary.Value: its tag and its scalar (simple_value, or a scalar tensor), if any.
 bool ParseValue(std::string_view bytes, std::string* tag, std::optional<double>* value) {
-  Wire w(bytes);
-  while (!w.done()) {
-    uint32_t n;
-    int t;
-    uint64_t v = 0;
-    std::string_view b;
-    if (!w.Field(&n, &t, &v, &b)) return false;
-    if (n == 1 && t == 2) *tag = std::string(b);
-    if (n == 2 && t == 5) *value = Load<float>(b.data());
+  return ForEachField(bytes, [&](const Field& f) {
+    if (f.number == 1 && f.type == 2) *tag = std::string(f.bytes);
+    if (f.number == 2 && f.type == 5) *value = Load<float>(f.bytes.data());
     double scalar;
-    if (n == 8 && t == 2 && TensorScalar(b, &scalar)) *value = scalar;
-  }
-  return true;
+    if (f.number == 8 && f.type == 2 && TensorScalar(f.bytes, &scalar)) *value = scalar;
+    return true;
+  });
 }
 
 bool ParseEvent(std::string_view bytes, std::vector<ScalarEvent>* out) {
-  Wire w(bytes);
   double wall = 0;
   int64_t step = 0;
   std::vector<ScalarEvent> found;
-  while (!w.done()) {
-    uint32_t n;
-    int t;
-    uint64_t v = 0;
-    std::string_view b;
-    if (!w.Field(&n, &t, &v, &b)) return false;
-    if (n == 1 && t == 1) wall = Load<double>(b.data());
-    if (n == 2 && t == 0) step = static_cast<int64_t>(v);
-    if (n != 5 || t != 2) continue;
-    Wire summary(b);
-    while (!summary.done()) {
-      uint32_t sn;
-      int st;
-      uint64_t sv = 0;
-      std::string_view sb;
-      if (!summary.Field(&sn, &st, &sv, &sb)) return false;
-      if (sn != 1 || st != 2) continue;
-      std::string tag;
-      std::optional<double> value;
-      if (!ParseValue(sb, &tag, &value)) return false;
-      if (value) found.push_back({tag, 0, *value, 0});
-    }
-  }
+  // Field 5 is the Summary, whose repeated field 1 is a Value.
+  auto summary_value = [&](const Field& f) {
+    if (f.number != 1 || f.type != 2) return true;
+    std::string tag;
+    std::optional<double> value;
+    if (!ParseValue(f.bytes, &tag, &value)) return false;
+    if (value) found.push_back({tag, 0, *value, 0});
+    return true;
+  };
+  bool ok = ForEachField(bytes, [&](const Field& f) {
+    if (f.number == 1 && f.type == 1) wall = Load<double>(f.bytes.data());
+    if (f.number == 2 && f.type == 0) step = static_cast<int64_t>(f.varint);
+    if (f.number != 5 || f.type != 2) return true;
+    return ForEachField(f.bytes, summary_value);
+  });
+  if (!ok) return false;
   for (ScalarEvent& e : found) {
     e.step = step;
     e.wall_time = wall;

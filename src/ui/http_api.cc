@@ -1,4 +1,5 @@
 // The dashboard's JSON endpoints, by path (docs/dashboard.md lists them).
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
@@ -22,6 +23,13 @@ StatusOr<int64_t> IntSegment(const std::string& text, const char* what) {
     return absl::InvalidArgumentError(absl::StrCat(what, " must be an integer, not '", text, "'"));
   }
   return v;
+}
+
+// A log's text, or the error as JSON.
+HttpReply TextReply(const StatusOr<std::string>& text) {
+  HttpReply r = FromResult(text);
+  if (r.status == 200) r.content_type = "text/plain; charset=utf-8";
+  return r;
 }
 
 HttpReply Runs(Dashboard& d, const HttpRequest& request, const Parsed& p) {
@@ -53,10 +61,7 @@ HttpReply Runs(Dashboard& d, const HttpRequest& request, const Parsed& p) {
   }
   // /api/runs/<id>/tasks/<task>/logs/<stream>
   if (parts.size() == 7 && parts[3] == "tasks" && parts[5] == "logs") {
-    StatusOr<std::string> text = d.TaskLog(id, parts[4], parts[6]);
-    HttpReply r = FromResult(text);
-    if (r.status == 200) r.content_type = "text/plain; charset=utf-8";
-    return r;
+    return TextReply(d.TaskLog(id, parts[4], parts[6]));
   }
   return NoEndpoint(request);
 }
@@ -114,6 +119,15 @@ HttpReply Studies(Dashboard& d, const HttpRequest& request, const Parsed& p) {
     StatusOr<int64_t> number = IntSegment(parts[4], "a trial number");
     if (!number.ok()) return ErrorJson(number.status());
     return FromResult(d.Trial(study, *number));
+  }
+  // /api/studies/<study>/trials/<n>/logs/<stream>?max_bytes=N
+  if (parts.size() == 7 && parts[3] == "trials" && parts[5] == "logs") {
+    StatusOr<int64_t> number = IntSegment(parts[4], "a trial number");
+    if (!number.ok()) return ErrorJson(number.status());
+    auto max_bytes = IntParam(p, "max_bytes", 1 << 20);
+    if (!max_bytes.ok()) return ErrorJson(max_bytes.status());
+    return TextReply(
+        d.TrialLog(study, *number, parts[6], std::clamp<int64_t>(*max_bytes, 1, 16 << 20)));
   }
   return NoEndpoint(request);
 }
@@ -186,6 +200,13 @@ serve::HttpMount MountDashboard(std::shared_ptr<Dashboard> dashboard, const std:
   return serve::HttpMount{prefix, [dashboard, prefix](const HttpRequest& request) {
                             return dashboard->HandleHttp(request, prefix);
                           }};
+}
+
+Status MountDashboardOf(const std::string& home, serve::ServerOptions& options) {
+  MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Dashboard> dashboard,
+                          Dashboard::Open({.home = home, .token = options.auth_token}));
+  options.http_mounts.push_back(MountDashboard(std::move(dashboard)));
+  return absl::OkStatus();
 }
 
 }  // namespace mlcore::ui

@@ -33,6 +33,23 @@ struct Dashboard::Stores {
   // the store's busy errors into Unavailable.
   StatusOr<std::vector<store::Row>> Query(const std::string& sql,
                                           const std::vector<store::Value>& params = {});
+  // Query, or no rows when `table` does not exist yet (a record no module has written), so an
+  // unknown id and a home that never had the table both read as "none".
+  StatusOr<std::vector<store::Row>> QueryTable(const std::string& table, const std::string& sql,
+                                               const std::vector<store::Value>& params = {});
+
+  // One page of a listing: the count of all matching rows and the rows of [offset, offset +
+  // limit), limit cut to [1, max_page]. `from_where` is the "FROM ... WHERE ..." part both
+  // statements share (with `params` as ?1..?N); limit and offset bind as ?N+1 and ?N+2.
+  // Nothing (total 0) when `table` does not exist yet; InvalidArgument for offset < 0.
+  struct Page {
+    int64_t total = 0;
+    std::vector<store::Row> rows;
+  };
+  StatusOr<Page> QueryPage(const std::string& table, const std::string& columns,
+                           const std::string& from_where, const std::string& order,
+                           std::vector<store::Value> params, int64_t offset, int64_t limit,
+                           int64_t max_page);
 };
 
 // Training curves read so far, per event file, so a live page reads only what was appended.
@@ -58,8 +75,15 @@ Json ParseJson(const std::string& text);
 double NowSeconds();
 // The store's busy or locked errors as Unavailable ("busy, retry"), others unchanged.
 Status Friendly(const Status& status);
-// The last `max_bytes` of the file at `path`; NotFound when it does not exist.
-StatusOr<std::string> ReadTail(const std::string& path, int64_t max_bytes);
+// The canonical form of `path` (symlinks resolved); NotFound when it does not exist.
+StatusOr<std::string> RealPath(const std::string& path);
 
 }  // namespace internal
+
+// What every page's rows are read with.
+using internal::Int;
+using internal::Number;
+using internal::ParseJson;
+using internal::Text;
+
 }  // namespace mlcore::ui

@@ -133,6 +133,16 @@ def test_every_page_shows_what_was_made(browser, digits, tmp_path, _isolated_hom
     study.optimize(lambda t: (t.suggest_float("x", -3, 3) - 1) ** 2
                    + 0.1 * t.suggest_int("layers", 1, 4), n_trials=8)
 
+    # A command trial that prints, then waits for a file before it ends: its page shows the
+    # log's tail and follows it while it runs.
+    go = tmp_path / "go"
+    cmd_study = mlcore.hpo.create_study(name="browser-cmd", direction="minimize")
+    cmd = mlcore.hpo.CommandObjective(
+        command=(f"echo 'fitting, x={{x}}'; echo 'a warning' >&2; "
+                 f"while [ ! -e {go} ]; do sleep 0.1; done; echo 'loss={{x}} done'"),
+        metric="loss", search_space={"x": mlcore.hpo.FloatDistribution(0, 1)})
+    cmd_thread = threading.Thread(target=lambda: cmd_study.optimize(cmd, n_trials=1))
+
     model_dir = tmp_path / "digits-model"
     x, y, _, _ = digits
     small = nn.Sequential([nn.Dense(16), nn.ReLU(), nn.Dense(10)])
@@ -142,7 +152,7 @@ def test_every_page_shows_what_was_made(browser, digits, tmp_path, _isolated_hom
     mlcore.models.register("browser-digits", model_dir, metrics={"accuracy": 0.91})
     mlcore.models.set_alias("browser-digits", "production", 1)
 
-    server = mlcore.serve.Server(http_port=0, home=str(home))
+    server = mlcore.serve.Server(http_port=0, home=str(home), ui_home=str(home))
     server.add_model("digits", model_dir)
     server.start()
 
@@ -193,6 +203,24 @@ def test_every_page_shows_what_was_made(browser, digits, tmp_path, _isolated_hom
         assert browser.find_elements(By.CSS_SELECTOR, "#plots svg.parallel polyline")
         assert len(browser.find_elements(By.CSS_SELECTOR, "#plots svg.bars rect.bar")) == 2
         _shoot(browser, "study")
+        # A command trial's stdout and stderr, live while it runs, then complete.
+        cmd_thread.start()
+        reader = mlcore.ui.Dashboard(str(home))
+        deadline = time.time() + WAIT
+        while time.time() < deadline:  # until the study has started its trial
+            try:
+                if reader.trial_log("browser-cmd", 0):
+                    break
+            except KeyError:
+                pass
+            time.sleep(0.05)
+        _open(browser, base + "#/studies/browser-cmd/trials/0", "trial")
+        _wait(browser, "#trial-stdout", "fitting, x=")
+        _wait(browser, "#trial-stderr", "a warning")
+        go.write_text("")
+        _wait(browser, "#trial-stdout", "done")
+        _wait(browser, "main table", "complete")
+        _shoot(browser, "trial")
 
         # Models and servers.
         _open(browser, base + "#/models", "models")
@@ -232,6 +260,9 @@ def test_every_page_shows_what_was_made(browser, digits, tmp_path, _isolated_hom
         text = browser.find_element(By.CSS_SELECTOR, "main").text
         assert "CPU slots" in text and "null" not in text and "undefined" not in text
         assert "digits/1" in text  # the served model instance holds a CPU slot
+        if not mlcore.ui.Dashboard(str(home)).resources()["gpus"]:  # "no GPU" with the reason
+            reason = _wait(browser, "#no-gpu").text
+            assert reason.startswith("No GPU: ") and len(reason) > len("No GPU: ") + 3, reason
         _shoot(browser, "resources")
 
         # Training: the curve grows while fit() runs in the background.
@@ -255,7 +286,16 @@ def test_every_page_shows_what_was_made(browser, digits, tmp_path, _isolated_hom
         box = _wait(browser, 'main .error[data-status="404"]')
         assert "no-such-run" in box.text
         _shoot(browser, "missing")
+
+        # The same pages mounted at /ui by the Python server (Server(ui_home=...)).
+        browser.get_log("browser")  # the 404 above was logged on purpose
+        _open(browser, server.url + "/ui/#/servers", "server-mount")
+        _wait(browser, "main table", server.url)
+        assert _severe(browser) == []
     finally:
+        go.write_text("")
+        if cmd_thread.is_alive():
+            cmd_thread.join(timeout=60)
         if fit_thread.is_alive():
             fit_thread.join(timeout=60)
         dash.stop()
@@ -269,5 +309,17 @@ def test_missing_store_is_a_clear_page(browser, tmp_path):
         box = _wait(browser, 'main .error[data-status="503"]')
         assert "no mlcore store" in box.text
         _shoot(browser, "missing-store")
+    finally:
+        dash.stop()
+    # A damaged store: the store's own message in the box, not a stack trace.
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "mlcore.db").write_bytes(b"x" * 8192)
+    dash = mlcore.ui.start(home=str(damaged), port=0)
+    try:
+        _open(browser, dash.url + "#/studies", "damaged")
+        box = _wait(browser, 'main .error[data-status="503"]')
+        assert "Traceback" not in box.text and box.text.strip()
+        _shoot(browser, "damaged-store")
     finally:
         dash.stop()

@@ -46,6 +46,15 @@ struct CommandObjectiveOptions {
   // trial's own devices) when it holds GPUs; MLCORE_TRIAL_CPUS and OMP_NUM_THREADS when it holds
   // CPU slots (OptimizeOptions::resources).
   std::map<std::string, std::string> env;
+  // Where each trial's stdout and stderr are kept: <log_dir>/trial-<number>/stdout.log and
+  // stderr.log, named in the trial's user attributes "stdout_path" and "stderr_path" (see
+  // trial_log.h; the dashboard and FrozenTrial.log read them). Empty: output is not kept (stdout
+  // is still read for metrics). Python's CommandObjective and `mlcore hpo run` default it to
+  // <home>/hpo/logs/<study> beside the study's SQLite store.
+  std::string log_dir;
+  // Bound of each log file; past it the file rotates to <name>.1 with a marker line (at most
+  // about twice this per stream on disk). Default 16 MiB.
+  int64_t max_log_bytes = int64_t{16} << 20;
   // When set, checked (every 50 ms at least) while a trial's command runs: once it is true the
   // command's process group is stopped as at a timeout and the trial fails "interrupted"
   // (Ctrl-C in Python). Must outlive the objective. Null: none.

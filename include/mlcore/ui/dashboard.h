@@ -14,6 +14,7 @@
 
 #include "absl/time/time.h"
 #include "mlcore/core/status.h"
+#include "mlcore/hpo/trial.h"
 #include "mlcore/serve/server.h"
 
 namespace mlcore::ui {
@@ -104,9 +105,14 @@ class Dashboard {
   // points), parallel coordinates (params and value of up to 1000 complete trials), and
   // parameter importance.
   StatusOr<std::string> StudyPlots(const std::string& study);
-  // One trial: params, values, intermediate values, user attributes, and its logs when it ran
-  // as a command or process (user attributes "stdout_path"/"stderr_path").
+  // One trial: params, values, intermediate values, user attributes, and the last 64 KiB of its
+  // logs when it ran as a command (user attributes "stdout_path"/"stderr_path", hpo/trial_log.h;
+  // only files inside the home are read).
   StatusOr<std::string> Trial(const std::string& study, int64_t number);
+  // The last `max_bytes` of a trial's "stdout" or "stderr" log as text ("" when it kept none).
+  // PermissionDenied for a log path outside the home.
+  StatusOr<std::string> TrialLog(const std::string& study, int64_t number,
+                                 const std::string& stream, int64_t max_bytes = 1 << 20);
 
   // Training runs found under log_dirs: name, directory, last step, last write time.
   StatusOr<std::string> TrainingRuns();
@@ -143,6 +149,7 @@ class Dashboard {
   Dashboard(DashboardOptions options, std::string home);
   // Opens the store when it was not yet open (it may appear after the dashboard starts).
   StatusOr<Stores*> OpenStores();
+  StatusOr<hpo::FrozenTrial> LoadTrial(const std::string& study, int64_t number);
 
   DashboardOptions options_;
   std::string home_;
@@ -155,5 +162,9 @@ class Dashboard {
 // A mount that serves `dashboard` at `prefix` on a serve::Server's HTTP front end.
 serve::HttpMount MountDashboard(std::shared_ptr<Dashboard> dashboard,
                                 const std::string& prefix = "/ui");
+// Opens the dashboard of `home` and mounts it at "/ui" on the server `options` is for, with the
+// server's auth_token as the dashboard's token (read-only without one): mlcore-server's
+// --ui-home and Python's Server(ui_home=...). Fails only as Dashboard::Open does.
+Status MountDashboardOf(const std::string& home, serve::ServerOptions& options);
 
 }  // namespace mlcore::ui

@@ -22,7 +22,12 @@ class CommandObjective:
     In a multi-objective study give ``metric`` as a list of names, one per objective.
     A crash, a run past ``timeout`` seconds or a missing metric fails the trial with the reason.
     A trial holding GPUs (``optimize(gpus_per_trial=...)``) gets them, and only them, in
-    CUDA_VISIBLE_DEVICES. The whole trial runs in C++ with the GIL released."""
+    CUDA_VISIBLE_DEVICES. Each trial's stdout and stderr are kept in ``log_dir``/trial-<n>/
+    (``FrozenTrial.log()`` and the dashboard's trial page read them), each file bounded by
+    ``max_log_bytes`` (then rotated to <name>.1 with a marker). ``log_dir`` None: <home>/hpo/
+    logs/<study> beside the study's SQLite store (the default home for a PostgreSQL storage;
+    none for a memory storage); "": output is not kept. The whole trial runs in C++ with the GIL
+    released."""
 
     command: str
     metric: Any  # a name, or a list of names for a multi-objective study
@@ -32,6 +37,8 @@ class CommandObjective:
     timeout: Optional[float] = None
     working_dir: Optional[str] = None
     env: Optional[Dict[str, str]] = None
+    log_dir: Optional[str] = None
+    max_log_bytes: int = 16 << 20
 
     def __post_init__(self):
         # A placeholder naming no parameter, an empty command or a bad timeout: now, not at
@@ -147,6 +154,24 @@ def _pruner(pruner):
         return _custom.python_pruner(pruner)
     raise TypeError(f"pruner must be a name, a Pruner, an object with a prune(study, trial) "
                     f"method or None, not {type(pruner).__name__}")
+
+
+def _trial_log_dir(study, log_dir):
+    """Where a command study's trial logs go (see CommandObjective)."""
+    if log_dir is not None:
+        return os.fspath(log_dir)
+    storage = study.storage
+    if storage == "memory":
+        return ""
+    if "://" in storage:  # a PostgreSQL server: logs stay on this machine's default home
+        from .._mlcore import store
+
+        home = store.default_home()
+    else:
+        home = os.path.dirname(os.path.abspath(storage))
+    # One directory per study; characters that could leave it or confuse a shell are escaped.
+    safe = "".join(c if c.isalnum() or c in "-_" else f"%{ord(c):02X}" for c in study.name)
+    return os.path.join(home, "hpo", "logs", safe)
 
 
 def _storage(name, storage):
@@ -265,7 +290,10 @@ class Study:
                 objective.command, metric, space_entries(objective.search_space),
                 format=objective.format, metrics_file=objective.metrics_file or "",
                 trial_timeout=objective.timeout, working_dir=objective.working_dir or "",
-                env=dict(objective.env or {}), metrics=metrics, n_trials=n_trials or 0,
+                env=dict(objective.env or {}), metrics=metrics,
+                log_dir=_trial_log_dir(self, objective.log_dir),
+                max_log_bytes=check_int("max_log_bytes", objective.max_log_bytes, 1),
+                n_trials=n_trials or 0,
                 timeout=timeout, n_parallel=n_parallel, max_trials=max_trials or 0,
                 max_failed_trials=max_failed_trials or 0, goal=goal, **resources)
             return

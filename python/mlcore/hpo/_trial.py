@@ -57,3 +57,21 @@ class FrozenTrial:
         if self.started is None or self.finished is None:
             return None
         return self.finished - self.started
+
+    def log(self, stream: str = "stdout", max_bytes: int = 1 << 20) -> Optional[str]:
+        """The last ``max_bytes`` of this trial's ``"stdout"`` or ``"stderr"`` log, as text, for
+        a trial that kept one (a CommandObjective's trials do: their paths are the user
+        attributes ``stdout_path``/``stderr_path``); None when it kept none or the file is
+        gone. Read again while the trial runs to follow it."""
+        if stream not in ("stdout", "stderr"):
+            raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
+        path = self.user_attrs.get(f"{stream}_path")
+        if not isinstance(path, str):
+            return None
+        try:
+            with open(path, "rb") as f:
+                size = f.seek(0, 2)
+                f.seek(max(0, size - int(max_bytes)))
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return None

@@ -31,7 +31,9 @@ class Server:
     (read ``url``); ``grpc_port`` needs the gRPC front end in the build. ``auth_token`` makes
     every endpoint but health ask for ``Authorization: Bearer <token>``. Binds ``host``
     (loopback unless told otherwise). ``home`` records the running server in that home's store,
-    so the dashboard (``mlcore ui``) lists it. Usable as a context manager (stops on exit)."""
+    so the dashboard (``mlcore ui``) lists it. ``ui_home`` mounts the dashboard of that home at
+    ``/ui`` (as ``mlcore-server --ui-home``; read-only unless ``auth_token`` is given, which it
+    then takes for changes). Usable as a context manager (stops on exit)."""
 
     def __init__(self, http_port: int = 8080, grpc_port: Optional[int] = None, *,
                  host: str = "127.0.0.1", http_threads: int = 0,
@@ -39,7 +41,7 @@ class Server:
                  load_all: bool = True, poll_interval: Optional[float] = None,
                  max_request_bytes: int = 64 << 20, header_timeout: float = 10.0,
                  body_timeout: float = 30.0, drain_timeout: float = 10.0,
-                 home: Optional[str] = None):
+                 home: Optional[str] = None, ui_home: Optional[str] = None):
         self._server = _mlcore.serve.Server(
             host=host, http_port=-1 if http_port is None else int(http_port),
             grpc_port=-1 if grpc_port is None else int(grpc_port),
@@ -48,7 +50,8 @@ class Server:
             poll_interval_ms=int((poll_interval or 0) * 1000),
             max_request_bytes=int(max_request_bytes),
             header_timeout_ms=int(header_timeout * 1000), body_timeout_ms=int(body_timeout * 1000),
-            drain_timeout_ms=int(drain_timeout * 1000), record_home=str(home or ""))
+            drain_timeout_ms=int(drain_timeout * 1000), record_home=str(home or ""),
+            ui_home=str(ui_home or ""))
         self._models: Dict[str, Model] = {}
 
     def add_model(self, name: str, source, *, max_batch_size: Optional[int] = None,

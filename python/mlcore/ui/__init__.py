@@ -78,6 +78,11 @@ class Dashboard:
     def trial(self, study: str, number: int) -> dict:
         return json.loads(self._d.trial(study, int(number)))
 
+    def trial_log(self, study: str, number: int, stream: str = "stdout",
+                  max_bytes: int = 1 << 20) -> str:
+        """The last ``max_bytes`` of a command trial's stdout or stderr ("" when it kept none)."""
+        return self._d.trial_log(study, int(number), stream, int(max_bytes))
+
     def training_runs(self) -> dict:
         return json.loads(self._d.training_runs())
 

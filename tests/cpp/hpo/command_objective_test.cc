@@ -1,7 +1,10 @@
 // Command-template trials with real /bin/sh subprocesses.
 #include "mlcore/hpo/command_objective.h"
 
+#include <filesystem>
+
 #include "gtest/gtest.h"
+#include "mlcore/hpo/trial_log.h"
 #include "store/store_test_util.h"
 
 namespace mlcore::hpo {
@@ -182,6 +185,61 @@ TEST(CommandObjectiveTest, MultiObjectiveCommandsReturnOneValuePerMetric) {
   EXPECT_FALSE(MakeCommandMultiObjective(o, Space(), {}).ok());
   EXPECT_NE(MakeCommandMultiObjective(o, Space(), {"a", "a"}).status().message().find("twice"),
             std::string::npos);
+}
+
+TEST(CommandObjectiveTest, EachTrialKeepsItsStdoutAndStderrInLogFiles) {
+  store::testing::ScratchDir dir;
+  CommandObjectiveOptions o;
+  o.command_template =
+      "echo starting trial $MLCORE_TRIAL_NUMBER; echo 'loss={x}'; echo oops {trial_number} >&2";
+  o.metric = "loss";
+  o.log_dir = dir.Join("logs");
+  auto study = RandomStudy();
+  OptimizeOptions opt;
+  opt.n_trials = 3;
+  opt.n_parallel = 2;
+  ASSERT_TRUE(study->Optimize(*MakeCommandObjective(o, Space()), opt).ok());
+  TrialList trials = *study->Trials();
+  for (const auto& t : trials) {
+    ASSERT_EQ(t->state, TrialState::kComplete) << t->error;
+    std::string n = std::to_string(t->number);
+    EXPECT_EQ(t->user_attrs.at("stdout_path"),
+              "\"" + dir.Join("logs/trial-" + n + "/stdout.log") + "\"");
+    auto out = ReadTrialLog(*t, "stdout");
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ(out->rfind("starting trial " + n + "\nloss=", 0), 0u) << *out;
+    EXPECT_EQ(*ReadTrialLog(*t, "stderr"), "oops " + n + "\n");
+    EXPECT_EQ(*ReadTrialLog(*t, "stdout", 4), out->substr(out->size() - 4));
+    EXPECT_TRUE(absl::IsInvalidArgument(ReadTrialLog(*t, "stdin").status()));
+  }
+  // A trial whose command fails keeps its logs too; without log_dir nothing is kept.
+  o.command_template = "echo bad input >&2; exit 3";
+  OptimizeOptions one;
+  one.n_trials = 1;
+  one.catch_error = CatchAllErrors();
+  ASSERT_TRUE(study->Optimize(*MakeCommandObjective(o, Space()), one).ok());
+  EXPECT_EQ(*ReadTrialLog(*study->Trials()->back(), "stderr"), "bad input\n");
+  o.log_dir.clear();
+  ASSERT_TRUE(study->Optimize(*MakeCommandObjective(o, Space()), one).ok());
+  EXPECT_TRUE(absl::IsNotFound(ReadTrialLog(*study->Trials()->back(), "stderr").status()));
+  o.max_log_bytes = 0;
+  EXPECT_TRUE(absl::IsInvalidArgument(MakeCommandObjective(o, Space()).status()));
+}
+
+TEST(TrialLogFileTest, RotatesPastItsBoundWithAMarker) {
+  store::testing::ScratchDir dir;
+  auto log = TrialLogFile::Open(dir.Join("t/stdout.log"), 100);
+  ASSERT_TRUE(log.ok()) << log.status();
+  for (int i = 0; i < 40; ++i) (*log)->Append("line " + std::to_string(i));
+  std::string now = store::testing::ReadAll(dir.Join("t/stdout.log"));
+  std::string before = store::testing::ReadAll(dir.Join("t/stdout.log.1"));
+  size_t marker = now.find('\n') + 1;
+  EXPECT_LE(now.size() - marker, 100u);  // each file holds the bound, plus its marker
+  EXPECT_LE(before.size() - before.find('\n') - 1, 100u);
+  EXPECT_EQ(now.rfind("[mlcore: this log passed 100 bytes", 0), 0u) << now;
+  EXPECT_NE(now.find("stdout.log.1, older output was dropped]"), std::string::npos) << now;
+  EXPECT_NE(now.find("line 39\n"), std::string::npos);  // the newest output is always here
+  EXPECT_TRUE(absl::IsInternal(TrialLogFile::Open(dir.Join("t/stdout.log/x"), 100).status()));
 }
 
 }  // namespace

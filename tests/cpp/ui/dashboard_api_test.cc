@@ -170,6 +170,39 @@ TEST(Dashboard, StudiesTrialsPlotsAndTrial) {
   EXPECT_TRUE(absl::IsNotFound(d->Trials("nope", {}).status()));
 }
 
+TEST(Dashboard, CommandTrialsLogsAreShownAndOnlyInsideTheHome) {
+  ScratchHome home;
+  testing::RunCommandStudy(home.path());
+  auto d = OpenDashboard(home.path());
+  Json trial = Parse(d->Trial("cmd", 0));
+  EXPECT_EQ(trial["stdout"], "hello from trial 0\nloss=0\n");
+  EXPECT_EQ(trial["stderr"], "warning 0\n");
+  EXPECT_EQ(*d->TrialLog("cmd", 1, "stderr"), "warning 1\n");
+  EXPECT_EQ(*d->TrialLog("cmd", 1, "stdout", 7), "loss=1\n");
+  EXPECT_TRUE(absl::IsInvalidArgument(d->TrialLog("cmd", 1, "../x").status()));
+  EXPECT_TRUE(absl::IsNotFound(d->TrialLog("cmd", 7, "stdout").status()));
+  // A user attribute naming a file outside the home is not read.
+  {
+    hpo::StudyOptions so;
+    so.name = "cmd";
+    so.storage = home.path() + "/mlcore.db";
+    auto study = hpo::Study::Load(so);
+    ASSERT_TRUE(study.ok()) << study.status();
+    auto t = (*study)->Ask();
+    ASSERT_TRUE(t.ok());
+    ASSERT_TRUE((*t)->SetUserAttr("stdout_path", "\"/etc/passwd\"").ok());
+    ASSERT_TRUE((*t)->SetUserAttr("pipeline_run_id", "\"run-7\"").ok());
+    ASSERT_TRUE((*study)->Tell(**t, 1.0).ok());
+  }
+  EXPECT_TRUE(absl::IsPermissionDenied(d->TrialLog("cmd", 2, "stdout").status()));
+  Json outside = Parse(d->Trial("cmd", 2));
+  EXPECT_NE(outside["stdout"].get<std::string>().find("outside the dashboard's home"),
+            std::string::npos);
+  EXPECT_EQ(outside["stdout"].get<std::string>().find("root:"), std::string::npos);
+  EXPECT_EQ(outside["run_id"], "run-7");  // a pipeline_objective trial links to its run
+  EXPECT_TRUE(trial["run_id"].is_null());
+}
+
 TEST(Dashboard, ModelsAndAliasPromotionNeedTheToken) {
   ScratchHome home;
   testing::RegisterModel(home.path());

@@ -60,6 +60,14 @@ TEST(DashboardHttp, PagesApiAndErrors) {
   ASSERT_EQ(trials.status, 200) << trials.body;
   EXPECT_EQ(Json::parse(trials.body)["total"], 5);
   EXPECT_EQ(Http(port, "GET", "/ui/api/studies/search/plots").status, 200);
+  testing::RunCommandStudy(home.path());
+  auto log = Http(port, "GET", "/ui/api/studies/cmd/trials/1/logs/stdout");
+  ASSERT_EQ(log.status, 200) << log.body;
+  EXPECT_EQ(log.body, "hello from trial 1\nloss=1\n");
+  EXPECT_NE(log.headers.find("text/plain"), std::string::npos);
+  EXPECT_EQ(Http(port, "GET", "/ui/api/studies/cmd/trials/1/logs/stderr?max_bytes=2").body, "1\n");
+  EXPECT_EQ(Http(port, "GET", "/ui/api/studies/cmd/trials/9/logs/stdout").status, 404);
+  EXPECT_EQ(Http(port, "GET", "/ui/api/studies/cmd/trials/1/logs/env").status, 400);
 
   // Unknown ids: 404 JSON; unknown pages: a 404 page.
   auto missing = Http(port, "GET", "/ui/api/runs/no-such-run");

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "mlcore/hpo/command_objective.h"
 #include "mlcore/hpo/study.h"
 #include "mlcore/nn/tensorboard.h"
 #include "mlcore/pipeline/client.h"
@@ -94,13 +95,19 @@ inline std::string RunPipeline(const std::string& home) {
   return run.ok() ? run->id : "";
 }
 
-// A study "search" of 6 trials minimizing (x - 2)^2, one of them failed.
-inline void RunStudy(const std::string& home) {
+// A random-sampling study `name` in the home's store.
+inline StatusOr<std::unique_ptr<hpo::Study>> CreateStudy(const std::string& home,
+                                                         const std::string& name) {
   hpo::StudyOptions so;
-  so.name = "search";
+  so.name = name;
   so.storage = home + "/mlcore.db";
   so.sampler = "random";
-  auto study = hpo::Study::Create(so);
+  return hpo::Study::Create(so);
+}
+
+// A study "search" of 6 trials minimizing (x - 2)^2, one of them failed.
+inline void RunStudy(const std::string& home) {
+  auto study = CreateStudy(home, "search");
   ASSERT_TRUE(study.ok()) << study.status();
   for (int i = 0; i < 6; ++i) {
     auto trial = (*study)->Ask();
@@ -113,6 +120,26 @@ inline void RunStudy(const std::string& home) {
                          : (*study)->Tell(**trial, (x - 2) * (x - 2));
     ASSERT_TRUE(told.ok()) << told;
   }
+}
+
+// A study "cmd" of two command trials (trial n prints "hello from trial n", loss=n and, on
+// stderr, "warning n"), their logs kept under <home>/hpo/logs/cmd.
+inline void RunCommandStudy(const std::string& home) {
+  auto study = CreateStudy(home, "cmd");
+  ASSERT_TRUE(study.ok()) << study.status();
+  hpo::CommandObjectiveOptions o;
+  o.command_template =
+      "echo hello from trial {trial_number}; echo loss={trial_number}; echo warning "
+      "{trial_number} >&2";
+  o.metric = "loss";
+  o.log_dir = home + "/hpo/logs/cmd";
+  hpo::SearchSpace space;
+  ASSERT_TRUE(space.Add("x", *hpo::Distribution::Float(0, 1)).ok());
+  auto objective = hpo::MakeCommandObjective(o, space);
+  ASSERT_TRUE(objective.ok()) << objective.status();
+  hpo::OptimizeOptions opt;
+  opt.n_trials = 2;
+  ASSERT_TRUE((*study)->Optimize(*objective, opt).ok());
 }
 
 // Model "digits" version 1 (a directory), aliased "staging".

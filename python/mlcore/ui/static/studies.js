@@ -61,7 +61,12 @@
       pager(trials.total, offset, limit, o => go({ offset: o })), plots(p));
   });
 
+  // A trial's page; while the trial runs it is read again every 2 s, so its logs' tails grow live.
   UI.page(/^\/studies\/([^/]+)\/trials\/(\d+)$/, async (gen, [name, number_]) => {
+    const logUrl = s => `${UI.base}/api/studies/${enc(name)}/trials/${number_}/logs/${s}`;
+    const log = (t, s) => [
+      el("h2", {}, s, " ", el("a", { href: logUrl(s), target: "_blank", class: "muted", id: `trial-${s}-whole` }, "(whole log)")),
+      el("pre", { class: "log", id: `trial-${s}` }, t[s] || "(no log recorded)")];
     async function render() {
       const t = await api(`studies/${enc(name)}/trials/${number_}`);
       const steps = Charts.lines([{ name: "intermediate value", points: t.intermediate_values }], { xLabel: "step" });
@@ -69,14 +74,18 @@
         el("table", { class: "kv" },
           [["State", state(t.state)], ["Value", number(t.value)], ["Values", JSON.stringify(t.values)],
            ["Parameters", JSON.stringify(t.params)], ["User attributes", JSON.stringify(t.user_attrs)],
+           ["Pipeline run", typeof t.run_id === "string" ? link("#/runs/" + enc(t.run_id), t.run_id + " (its tasks' logs)") : ""],
            ["Started", time(t.started_at)], ["Duration", duration(t.duration_s)], ["Error", t.error]]
             .map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, v)))),
         el("p", {}, link("#/studies/" + enc(name), "‹ all trials")),
-        el("h2", {}, "Intermediate values"), steps.node,
-        el("h2", {}, "stdout"), el("pre", { class: "log", id: "trial-stdout" }, t.stdout || "(no log recorded)"),
-        el("h2", {}, "stderr"), el("pre", { class: "log", id: "trial-stderr" }, t.stderr || "(no log recorded)"));
+        el("h2", {}, "Intermediate values"), steps.node, ...log(t, "stdout"), ...log(t, "stderr"));
+      for (const pre of document.querySelectorAll("pre.log")) pre.scrollTop = pre.scrollHeight;
       return t.state;
     }
-    if ((await render()) === "running") every(2000, () => render().catch(() => {}));
+    let running = (await render()) === "running";
+    every(2000, async () => {
+      if (!running) return;
+      try { running = (await render()) === "running"; } catch (e) { /* the next tick retries */ }
+    });
   });
 })();
