@@ -17,6 +17,7 @@
 #include <mutex>
 
 #include "dist/collective_checks.h"
+#include "dist/gloo_pipelined_ring.h"
 #include "dist/gloo_ring_cache.h"
 #include "dist/gloo_store.h"
 #include "dist/host_layout.h"
@@ -165,6 +166,7 @@ class GlooCommunicator : public QueuedCommunicator {
     MLCORE_ASSIGN_OR_RETURN(auto ring_context, mesh("ring", false));
     small_rings_ = std::make_unique<GlooRingCache>(sync_context, kRingCacheEntries, false);
     rings_ = std::make_unique<GlooRingCache>(ring_context, kRingCacheEntries, true);
+    pipelined_ = std::make_unique<PipelinedRing>(context_);
     return absl::OkStatus();
   }
 
@@ -172,6 +174,10 @@ class GlooCommunicator : public QueuedCommunicator {
   // after the group's timeout, so a call with another timeout takes Gloo's options path).
   Status TcpAllReduce(const Tensor& t, ReduceOp op, ReduceFn fn, absl::Duration to) {
     size_t bytes = t.nbytes();
+    static const bool old = getenv("MLCORE_OLD_RING") != nullptr;
+    if (!old && pipelined_ && bytes > kSyncRingMaxBytes) {
+      return pipelined_->AllReduce(t.data(), t.numel(), DTypeSize(t.dtype()), fn, NextTag(), to);
+    }
     if (rings_ && to == options().timeout && GlooRingCache::Supports(t.dtype(), op) &&
         bytes <= kRingMaxBytes) {
       GlooRingCache& cache = bytes <= kSyncRingMaxBytes ? *small_rings_ : *rings_;
@@ -460,6 +466,7 @@ class GlooCommunicator : public QueuedCommunicator {
   // The classic ring's instances (TCP path only).
   std::unique_ptr<GlooRingCache> small_rings_;
   std::unique_ptr<GlooRingCache> rings_;
+  std::unique_ptr<PipelinedRing> pipelined_;
   uint32_t tag_ = 0;
   uint32_t leader_tag_ = 0;
 };
