@@ -91,8 +91,8 @@ Status PipelinedRing::AllReduce(void* data, int64_t n, size_t esize, ReduceFn fn
     }
   } catch (const std::exception& e) {
     std::string what = e.what();
-    bool late = what.find("imed out") != std::string::npos ||
-                what.find("timeout") != std::string::npos;
+    bool late =
+        what.find("imed out") != std::string::npos || what.find("timeout") != std::string::npos;
     return late ? absl::DeadlineExceededError("gloo ring: " + what)
                 : absl::UnavailableError("gloo ring: " + what);
   }
