@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <fstream>
 #include <string>
 
 namespace mlcore::dist::internal {
@@ -34,10 +35,22 @@ Piece At(int64_t n, int64_t world, int64_t rank, int64_t segments, int64_t index
   return Piece{step, from, lo + len * (j + 1) / segments - from};
 }
 
+// net.core.wmem_max: how far Gloo's SO_SNDBUF request can grow a send buffer.
+size_t WriteBufferMax() {
+  std::ifstream in("/proc/sys/net/core/wmem_max");
+  size_t value = 0;
+  if (in >> value && value > 0) return value;
+  return 212992;  // Linux's default
+}
+
 }  // namespace
 
 PipelinedRing::PipelinedRing(std::shared_ptr<gloo::Context> context)
-    : context_(std::move(context)) {}
+    : context_(std::move(context)) {
+  segment_bytes_ = context_->size == 2 ? std::max(kInFlightBytes / 2,
+                                                  std::min(kMaxPairSegmentBytes, WriteBufferMax()))
+                                       : kInFlightBytes / context_->size;
+}
 
 PipelinedRing::~PipelinedRing() = default;
 
@@ -48,8 +61,10 @@ Status PipelinedRing::AllReduce(void* data, int64_t n, size_t esize, ReduceFn fn
   const int left = (rank + world - 1) % world;
   const int right = (rank + 1) % world;
   const int64_t block = (n + world - 1) / world;
+  // At least 4 segments per block where the block allows segments of 32 KiB, so they overlap.
+  const int64_t quarter = std::max<int64_t>((block + 3) / 4, (int64_t{32} << 10) / esize);
   const int64_t per_segment =
-      std::max<int64_t>(1, static_cast<int64_t>(kInFlightBytes / world / esize));
+      std::max<int64_t>(1, std::min(quarter, static_cast<int64_t>(segment_bytes_ / esize)));
   const int64_t segments = (block + per_segment - 1) / per_segment;
   const int64_t messages = (2 * int64_t{world} - 2) * segments;
   const int64_t reduce_messages = (int64_t{world} - 1) * segments;

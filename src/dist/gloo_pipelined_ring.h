@@ -14,8 +14,11 @@
 //
 // Sync-mode writes block while the socket is full. Rank r sends message i only after it received
 // message i - 1, so no rank runs more than world_size messages ahead of its right neighbour: at
-// most world_size segments are ever in flight on a link, and the segment is sized to keep that
-// below the sockets' default buffers, so the ring can never stall with every rank writing.
+// most world_size segments are ever in flight on a link. Gloo sizes a socket's send buffer to the
+// message (the kernel doubles it, up to twice net.core.wmem_max), so with two ranks the two
+// segments in flight always fit when a segment fits wmem_max; with more ranks the segments stay
+// small enough that world_size of them fit the default buffers. Either way the ring can never
+// stall with every rank writing.
 //
 // The reduction order of an element is fixed by the ring, and every rank receives the final
 // blocks as bytes, so every rank ends with the same bits.
@@ -36,9 +39,12 @@ namespace mlcore::dist::internal {
 
 class PipelinedRing {
  public:
-  // Bytes in flight on one link at most (world_size segments): below the 208 KiB that Linux
-  // gives a socket's send buffer by default, so a write never waits on a reader that waits too.
+  // Beyond two ranks, the bytes in flight on one link at most (world_size segments): within the
+  // 416 KiB a socket buffers with Linux's default net.core.wmem_max.
   static constexpr size_t kInFlightBytes = size_t{256} << 10;
+  // Two ranks: segments up to this size (and net.core.wmem_max): fewer, larger messages mean
+  // fewer sleeps in recv and wake-ups, which on a loaded machine cost more than the copies.
+  static constexpr size_t kMaxPairSegmentBytes = size_t{1} << 20;
 
   // `context`: a full mesh whose pairs are in sync mode and carry nothing else (slots 1-4).
   explicit PipelinedRing(std::shared_ptr<gloo::Context> context);
@@ -57,6 +63,7 @@ class PipelinedRing {
   std::vector<char> scratch_;
   std::unique_ptr<gloo::transport::Buffer> scratch_recv_;  // from the left neighbour
   int scratch_peer_ = -1;
+  size_t segment_bytes_;  // at most, per message
 };
 
 }  // namespace mlcore::dist::internal
