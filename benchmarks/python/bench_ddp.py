@@ -11,7 +11,9 @@ PyTorch's env:// init reads it unchanged). Reported per model:
               library: 1.0 means the reducer costs exactly one allreduce; below 1, overlap with
               the backward pass hides part of it; the overhead over a bare allreduce is the
               excess above 1. Steps are timed one by one, interleaved (local, synced, bare),
-              and each summarised by its lower quartile.
+              each started right after a barrier (so the synced step and the bare allreduce
+              both absorb the skew with which the two ranks leave a barrier), and each
+              summarised by its lower quartile.
 
     python benchmarks/python/bench_ddp.py [--epochs 5] [--steps 200]
 """
@@ -96,12 +98,14 @@ def mlcore_child(model_name, epochs, steps):
         dp.comm.barrier()
         t2 = time.perf_counter()
         model.train_on_batch(xb, yb)
+        t3a = time.perf_counter()
+        dp.comm.barrier()
         t3 = time.perf_counter()
         dp.comm.all_reduce(grads, op="avg")
         t4 = time.perf_counter()
         if i >= 5:  # warm-up
             local_s.append(t1 - t)
-            synced_s.append(t3 - t2)
+            synced_s.append(t3a - t2)
             bare_s.append(t4 - t3)
     local_s, synced_s, bare_s = quartile(local_s), quartile(synced_s), quartile(bare_s)
     return rate, local_s, synced_s, bare_s, grads.nbytes, dp.rank
@@ -163,13 +167,15 @@ def torch_child(model_name, epochs, steps):
         tdist.barrier()
         t2 = time.perf_counter()
         step(ddp, opt, xb, yb)
+        t3a = time.perf_counter()
+        tdist.barrier()
         t3 = time.perf_counter()
         grads /= 2  # what an average costs on top of gloo's sum
         tdist.all_reduce(grads)
         t4 = time.perf_counter()
         if i >= 5:
             local_s.append(t1 - t)
-            synced_s.append(t3 - t2)
+            synced_s.append(t3a - t2)
             bare_s.append(t4 - t3)
     local_s, synced_s, bare_s = quartile(local_s), quartile(synced_s), quartile(bare_s)
     return rate, local_s, synced_s, bare_s, grads.numel() * 4, rank

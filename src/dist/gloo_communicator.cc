@@ -17,6 +17,7 @@
 #include <mutex>
 
 #include "dist/collective_checks.h"
+#include "dist/gloo_pipelined_ring.h"
 #include "dist/gloo_ring_cache.h"
 #include "dist/gloo_store.h"
 #include "dist/host_layout.h"
@@ -27,11 +28,11 @@
 namespace mlcore::dist::internal {
 namespace {
 
-// Where the TCP allreduce takes the classic ring instead of Gloo's options path, and how many
-// sizes each cache keeps (a training step allreduces a few fixed bucket sizes). Sync-mode pairs
-// block on write, so only messages that fit the sockets' buffers go there.
+// Up to where the TCP allreduce takes Gloo's classic ring (whole messages on sync-mode pairs,
+// which block on write, so only messages that fit the sockets' buffers), and how many sizes its
+// cache keeps (a training step allreduces a few fixed bucket sizes). Larger messages take the
+// segmented ring of gloo_pipelined_ring.h.
 constexpr size_t kSyncRingMaxBytes = size_t{64} << 10;
-constexpr size_t kRingMaxBytes = size_t{4} << 20;
 constexpr size_t kRingCacheEntries = 16;
 
 // p2p slots use their own prefix so that user tags never meet a collective's slot.
@@ -145,39 +146,40 @@ class GlooCommunicator : public QueuedCommunicator {
     return absl::OkStatus();
   }
 
-  // Two more full meshes for the classic ring (gloo_ring_cache.h): one whose pairs are in sync
-  // mode (the caller reads its socket; small messages), one as Gloo leaves them.
+  // Two more full meshes, both with their pairs in sync mode (the caller reads its socket): one
+  // for Gloo's classic ring (small messages), one for the segmented ring.
   Status ConnectRings() {
-    auto mesh = [&](const char* prefix, bool sync) -> StatusOr<std::shared_ptr<gloo::Context>> {
+    auto mesh = [&](const char* prefix) -> StatusOr<std::shared_ptr<gloo::Context>> {
       GlooStore mesh_store(PrefixStore(prefix, store()), options().timeout);
       std::shared_ptr<gloo::rendezvous::Context> context;
       MLCORE_RETURN_IF_ERROR(Guard([&] {
         context = std::make_shared<gloo::rendezvous::Context>(rank(), world_size());
         context->setTimeout(Chrono(options().timeout));
         context->connectFullMesh(mesh_store, device_);
-        for (int r = 0; sync && r < world_size(); ++r) {
+        for (int r = 0; r < world_size(); ++r) {
           if (r != rank()) context->getPair(r)->setSync(true, /*busyPoll=*/false);
         }
       }));
       return std::shared_ptr<gloo::Context>(context);
     };
-    MLCORE_ASSIGN_OR_RETURN(auto sync_context, mesh("sync", true));
-    MLCORE_ASSIGN_OR_RETURN(auto ring_context, mesh("ring", false));
+    MLCORE_ASSIGN_OR_RETURN(auto sync_context, mesh("sync"));
+    MLCORE_ASSIGN_OR_RETURN(auto ring_context, mesh("ring"));
     small_rings_ = std::make_unique<GlooRingCache>(sync_context, kRingCacheEntries, false);
-    rings_ = std::make_unique<GlooRingCache>(ring_context, kRingCacheEntries, true);
+    rings_ = std::make_unique<PipelinedRing>(ring_context);
     return absl::OkStatus();
   }
 
-  // The TCP allreduce: the classic ring from the cache where it applies (its pairs time out
-  // after the group's timeout, so a call with another timeout takes Gloo's options path).
+  // The TCP allreduce: the classic ring or the segmented one (their pairs time out after the
+  // group's timeout, so a call with another timeout takes Gloo's options path).
   Status TcpAllReduce(const Tensor& t, ReduceOp op, ReduceFn fn, absl::Duration to) {
     size_t bytes = t.nbytes();
-    if (rings_ && to == options().timeout && GlooRingCache::Supports(t.dtype(), op) &&
-        bytes <= kRingMaxBytes) {
-      GlooRingCache& cache = bytes <= kSyncRingMaxBytes ? *small_rings_ : *rings_;
-      return cache.AllReduce(t.data(), t.numel(), t.dtype(), op);
+    if (!rings_ || to != options().timeout) {
+      return GlooAllReduce(context_, t.data(), t.numel(), DTypeSize(t.dtype()), fn, to);
     }
-    return GlooAllReduce(context_, t.data(), t.numel(), DTypeSize(t.dtype()), fn, to);
+    if (bytes <= kSyncRingMaxBytes && GlooRingCache::Supports(t.dtype(), op)) {
+      return small_rings_->AllReduce(t.data(), t.numel(), t.dtype(), op);
+    }
+    return rings_->AllReduce(t.data(), t.numel(), DTypeSize(t.dtype()), fn);
   }
 
   // One host: every collective through shared memory. Several hosts, some with several ranks:
@@ -457,9 +459,9 @@ class GlooCommunicator : public QueuedCommunicator {
   bool hierarchical_ = false;
   std::unique_ptr<ShmGroup> local_;
   std::shared_ptr<gloo::rendezvous::Context> leaders_;
-  // The classic ring's instances (TCP path only).
+  // The TCP path's rings: Gloo's classic one (cached instances) and the segmented one.
   std::unique_ptr<GlooRingCache> small_rings_;
-  std::unique_ptr<GlooRingCache> rings_;
+  std::unique_ptr<PipelinedRing> rings_;
   uint32_t tag_ = 0;
   uint32_t leader_tag_ = 0;
 };

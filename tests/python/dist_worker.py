@@ -53,7 +53,8 @@ def collectives(comm):
         for op in OPS:
             if op == "avg" and dtype not in ("float16", "float32", "float64"):
                 continue
-            for n in (0, 1, 7, 1001):
+            # 70001: past the small-message path, several ring segments per block over TCP.
+            for n in (0, 1, 7, 1001, 70001):
                 for kind in ("all_reduce", "reduce"):
                     salt += 1
                     arrays = [make(k, dtype, n, salt) for k in range(ws)]
