@@ -210,15 +210,25 @@ class GpSampler : public Sampler {
     for (int s = 0; s < starts; ++s) {
       start_points.emplace_back(cand.begin() + idx[s] * d, cand.begin() + idx[s] * d + d);
     }
-    start_points.emplace_back(x.begin() + best_trial * d, x.begin() + best_trial * d + d);
+    // The trials: the best observed one and the three best by the model's mean (with noise the
+    // two differ), as Optuna starts several local searches from the best trials.
+    std::vector<int> trial_starts = {best_trial};
+    for (int i = 0; i < std::min(3, n_finished); ++i) {
+      if (order[i] != best_trial) trial_starts.push_back(order[i]);
+    }
+    std::vector<double> trial_points;
+    for (int t : trial_starts) {
+      start_points.emplace_back(x.begin() + t * d, x.begin() + t * d + d);
+      trial_points.insert(trial_points.end(), x.begin() + t * d, x.begin() + t * d + d);
+    }
     std::vector<double> start_scores;
-    Score(gp, start_points.back(), d, best, &start_scores);
+    Score(gp, trial_points, d, best, &start_scores);
     // Each iteration scores about 2 d moves at O(n^2) each: past 150 trials the search keeps
     // its old 12 iterations so the ask stays within its time budget.
     const int max_iterations = n_finished <= 150 ? 12 + 2 * d : 12;
     for (size_t s = 0; s < start_points.size(); ++s) {
       std::vector<double> at = start_points[s];
-      double at_score = s < static_cast<size_t>(starts) ? score[idx[s]] : start_scores[0];
+      double at_score = s < static_cast<size_t>(starts) ? score[idx[s]] : start_scores[s - starts];
       double step = 0.05;
       for (int iter = 0; iter < max_iterations && step > 1e-3; ++iter) {
         std::vector<double> moves;
