@@ -266,8 +266,8 @@ class GpSampler : public Sampler {
         std::map<int, std::pair<double, double>> step_of;  // offset -> (score, value)
         for (size_t i = 0; i < coordinate.size(); ++i) {
           if (coordinate[i].first < 0 || !(move_score[i] > at_score + 1e-12)) continue;
-          auto [it, fresh_offset] = step_of.try_emplace(
-              coordinate[i].first, move_score[i], coordinate[i].second);
+          auto [it, fresh_offset] =
+              step_of.try_emplace(coordinate[i].first, move_score[i], coordinate[i].second);
           if (!fresh_offset && move_score[i] > it->second.first) {
             it->second = {move_score[i], coordinate[i].second};
           }
