@@ -3,11 +3,12 @@
 // scoring random candidates and refining the best few with a pattern search. Sample-efficient
 // where each trial is expensive; the cost per ask grows as n^3 in the finished trials.
 //
-// Parallel trials: running trials enter the model as a constant lie, the worse of the GP's own
-// prediction and the mean of the finished trials (Ginsbourger et al. 2010). The prediction
-// alone (the "kriging believer") removes a pending point's variance but not the improvement
-// the smooth mean promises right next to it, so four parallel asks landed within 1% of each
-// other; lying "average" at least pushes the next ask out of a pending point's neighbourhood.
+// Parallel trials: running trials enter the model as a lie (Ginsbourger et al. 2010), the
+// worse of the GP's own prediction and the incumbent (the lowest posterior mean at a finished
+// trial). The prediction alone (the "kriging believer") removes a pending point's variance but
+// not the improvement the smooth mean promises there, so four parallel asks landed within 1%
+// of each other; a lie at the mean of the finished trials spread them but also marked the good
+// region itself as poor. Clipping at the incumbent removes exactly the promised improvement.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -98,13 +99,16 @@ class GpSampler : public Sampler {
     }
 
     if (!running.empty()) {
-      // Each running point joins the data at max(prediction, mean target); the targets are
-      // standardised, so their mean is 0.
+      // Each running point joins the data at max(prediction, incumbent): its variance goes and
+      // so does any improvement the model promised there, so the next ask looks elsewhere;
+      // a point predicted worse keeps its prediction. (The lie at the mean target used
+      // before penalised the good region itself: four parallel workers on Rosenbrock 5-D
+      // ended at 8.0 against 3.0 sequentially.)
       std::vector<double> flat;
       for (const auto& r : running) flat.insert(flat.end(), r.begin(), r.end());
       std::vector<double> mu(running.size()), v(running.size());
       gp.Predict(flat.data(), static_cast<int>(running.size()), mu.data(), v.data());
-      for (double& m : mu) m = std::max(m, 0.0);
+      for (double& m : mu) m = std::max(m, best);
       x.insert(x.end(), flat.begin(), flat.end());
       y.insert(y.end(), mu.begin(), mu.end());
       gp.Condition(x, y, d, fitted_);
