@@ -77,11 +77,7 @@ class AutoSampler : public Sampler {
 StatusOr<std::unique_ptr<Sampler>> NewAutoSampler(const SamplerOptions& options) {
   SamplerOptions o = options;
   o.seed = ResolveSeed(options.seed);  // one seed for the three, random or given
-  SamplerOptions tpe_options = o;
-  // Conditional spaces go to TPE: model each branch's parameters jointly (measured in
-  // docs/hpo_samplers.md); on an unconditional space the one group is the shared space.
-  tpe_options.tpe_group = true;
-  MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Sampler> tpe, CreateSampler("tpe", tpe_options));
+  MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Sampler> tpe, CreateSampler("tpe", o));
   MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Sampler> gp, CreateSampler("gp", o));
   MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<Sampler> nsga2, CreateSampler("nsga2", o));
   return std::unique_ptr<Sampler>(new AutoSampler(std::move(tpe), std::move(gp), std::move(nsga2)));

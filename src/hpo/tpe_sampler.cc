@@ -41,19 +41,27 @@ class TpeSampler : public Sampler {
                                                          const FrozenTrial& trial) override {
     std::map<std::string, double> out;
     if (!options_.multivariate) return out;
-    // The intersection of the spaces of complete trials (what every good trial agrees on),
-    // or with tpe_group each group of parameters that always occur together.
-    const SpaceCache& c = Intersection(context);
-    if (!options_.tpe_group) {
-      SampleGroup(context, trial, c.space, "tpe-relative", &out);
+    // The intersection of the spaces of complete trials: what every good trial agrees on.
+    const std::vector<std::pair<std::string, Distribution>>& space = Intersection(context);
+    if (space.empty()) return out;
+    std::vector<Distribution> distributions;
+    for (const auto& [name, d] : space) distributions.push_back(d);
+    std::vector<ParzenDim> dims;
+    for (const Distribution& d : distributions) dims.emplace_back(d);
+
+    std::vector<std::string> names;
+    for (const auto& [name, d] : space) names.push_back(name);
+    std::vector<double> below, above;
+    std::vector<int64_t> below_numbers, above_numbers;
+    Orders orders;
+    if (!Split(context, names, distributions, dims, &below, &above, &below_numbers, &above_numbers,
+               &orders)) {
       return out;
     }
-    for (size_t g = 0; g < c.groups.size(); ++g) {
-      // One group (an unconditional space) draws exactly what the shared space would.
-      const std::string salt =
-          c.groups.size() == 1 ? "tpe-relative" : absl::StrCat("tpe-relative-", g);
-      SampleGroup(context, trial, c.groups[g], salt, &out);
-    }
+    std::mt19937_64 rng(TrialSeed(seed_, trial.number, "tpe-relative"));
+    std::vector<double> best =
+        Choose(rng, dims, below, below_numbers, above, above_numbers, orders);
+    for (size_t i = 0; i < names.size(); ++i) out[names[i]] = dims[i].Backward(best[i]);
     return out;
   }
 
@@ -76,32 +84,6 @@ class TpeSampler : public Sampler {
 
  private:
   struct Column;  // below
-  struct SpaceCache;
-
-  // Draws the parameters of `space` jointly from the TPE densities of the trials that have
-  // them all; nothing while too few trials are finished.
-  void SampleGroup(const SamplerContext& context, const FrozenTrial& trial,
-                   const std::vector<std::pair<std::string, Distribution>>& space,
-                   const std::string& salt, std::map<std::string, double>* out) const {
-    if (space.empty()) return;
-    std::vector<Distribution> distributions;
-    for (const auto& [name, d] : space) distributions.push_back(d);
-    std::vector<ParzenDim> dims;
-    for (const Distribution& d : distributions) dims.emplace_back(d);
-    std::vector<std::string> names;
-    for (const auto& [name, d] : space) names.push_back(name);
-    std::vector<double> below, above;
-    std::vector<int64_t> below_numbers, above_numbers;
-    Orders orders;
-    if (!Split(context, names, distributions, dims, &below, &above, &below_numbers, &above_numbers,
-               &orders)) {
-      return;
-    }
-    std::mt19937_64 rng(TrialSeed(seed_, trial.number, salt));
-    std::vector<double> best =
-        Choose(rng, dims, below, below_numbers, above, above_numbers, orders);
-    for (size_t i = 0; i < names.size(); ++i) (*out)[names[i]] = dims[i].Backward(best[i]);
-  }
 
   // Per dim, each group's observation indices in ascending order of value (ties by index), for
   // the estimators; empty when not computed (they sort then).
@@ -302,7 +284,8 @@ class TpeSampler : public Sampler {
   // seen before (the same immutable object) cannot narrow it again, so an ask intersects only
   // the trials completed since the last one (the full pass was a fifth of a multivariate ask
   // at 1,000 trials). A trial number seen with another object starts over.
-  const SpaceCache& Intersection(const SamplerContext& context) const {
+  const std::vector<std::pair<std::string, Distribution>>& Intersection(
+      const SamplerContext& context) const {
     SpaceCache& c = space_cache_;
     for (int pass = 0; pass < 2; ++pass) {
       bool restart = false;
@@ -329,39 +312,16 @@ class TpeSampler : public Sampler {
       c = SpaceCache{};
       if (pass == 1) break;
     }
-    return c;
+    return c.space;
   }
 
   struct SpaceCache {
     std::vector<std::shared_ptr<const FrozenTrial>> seen;  // by trial number (held: see Rank)
     bool started = false;
     std::vector<std::pair<std::string, Distribution>> space;
-    // The parameters split into groups that every complete trial has all or none of.
-    std::vector<std::vector<std::pair<std::string, Distribution>>> groups;
   };
 
   static void Narrow(SpaceCache* c, const FrozenTrial& t) {
-    // Refine the groups by the trial's parameters: each group splits into the members the
-    // trial has and those it lacks; the trial's other parameters form a new group.
-    std::map<std::string, const Distribution*> rest;
-    for (const auto& [name, d] : t.distributions) rest.emplace(name, &d);
-    std::vector<std::vector<std::pair<std::string, Distribution>>> groups;
-    for (auto& g : c->groups) {
-      std::vector<std::pair<std::string, Distribution>> in, out;
-      for (auto& member : g) {
-        auto it = rest.find(member.first);
-        const bool has = it != rest.end() && *it->second == member.second;
-        if (has) rest.erase(it);
-        (has ? in : out).push_back(std::move(member));
-      }
-      if (!in.empty()) groups.push_back(std::move(in));
-      if (!out.empty()) groups.push_back(std::move(out));
-    }
-    if (!rest.empty()) {
-      groups.emplace_back();
-      for (const auto& [name, d] : rest) groups.back().emplace_back(name, *d);
-    }
-    c->groups = std::move(groups);
     if (!c->started) {
       for (const auto& [name, d] : t.distributions) c->space.emplace_back(name, d);
       c->started = true;

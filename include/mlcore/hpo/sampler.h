@@ -53,11 +53,6 @@ struct SamplerOptions {
   // rather than one density per parameter; parameters outside that shared space are sampled
   // one by one. Joint modelling found better optima on all six benchmark functions.
   bool multivariate = true;
-  // TPE, with multivariate: split the parameters into groups that always occur together in the
-  // complete trials (Optuna's group=True) and model each group jointly over the trials that
-  // have it, so a conditional branch's parameters are modelled jointly too; false models only
-  // the parameters every trial shares. The "auto" sampler turns it on.
-  bool tpe_group = false;
   // TPE: treat running trials as if they had the worst value, so parallel workers spread out
   // instead of asking for the same point. No effect on sequential studies.
   bool constant_liar = true;
