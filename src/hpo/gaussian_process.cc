@@ -17,11 +17,37 @@ constexpr double kLog2Pi = 1.8378770664093454836;
 constexpr double kMinLogLength = -6.9, kMaxLogLength = 6.9;
 constexpr double kMinLogSignal = -6.9, kMaxLogSignal = 6.9;
 constexpr double kMinLogNoise = -13.8, kMaxLogNoise = 0.0;
-// Log-normal priors (mean, sd) that keep few points from driving the fit to a degenerate
-// optimum: length scales around half the cube, unit signal, small noise.
-constexpr double kPriorLogLength = -0.7, kPriorLogLengthSd = 1.5;
-constexpr double kPriorLogSignalSd = 1.5;
-constexpr double kPriorLogNoise = -9.2, kPriorLogNoiseSd = 3.0;
+// Priors (as Optuna's GPSampler and BoTorch's defaults shape them; issue 17). With u = log l,
+// -log p(u) = 0.1 (l^2 + l^-2): a mode at the whole cube and a steep wall below ~0.1, so 15
+// length scales fitted from 100 points stay smooth (the log-normal around 0.5 used before let
+// the fit chase single points on Levy 15-D). Signal variance s ~ Gamma(2, 1); noise variance
+// v ~ Gamma(1.1, 30) (mode 0.0033 of the standardised variance), which averages noise where
+// the old prior around 1e-4 interpolated it (noisy Hartmann6). The densities are taken on the
+// variables themselves, as Optuna does, with no Jacobian of the log transform.
+constexpr double kLengthPrior = 0.1;
+constexpr double kSignalShape = 2.0, kSignalRate = 1.0;
+constexpr double kNoiseShape = 1.1, kNoiseRate = 30.0;
+// Starting point of a fresh fit: the priors' modes.
+constexpr double kStartLogNoise = -5.7;
+
+// -log prior of theta and (when grad is non-null) its gradient, added into grad.
+double NegLogPrior(const std::vector<double>& theta, std::vector<double>* grad) {
+  const size_t d = theta.size() - 2;
+  double value = 0;
+  for (size_t k = 0; k < d; ++k) {
+    const double a = std::exp(2 * theta[k]), b = std::exp(-2 * theta[k]);
+    value += kLengthPrior * (a + b);
+    if (grad != nullptr) (*grad)[k] += 2 * kLengthPrior * (a - b);
+  }
+  const double s = std::exp(theta[d]), v = std::exp(theta[d + 1]);
+  value += -(kSignalShape - 1) * theta[d] + kSignalRate * s;
+  value += -(kNoiseShape - 1) * theta[d + 1] + kNoiseRate * v;
+  if (grad != nullptr) {
+    (*grad)[d] += -(kSignalShape - 1) + kSignalRate * s;
+    (*grad)[d + 1] += -(kNoiseShape - 1) + kNoiseRate * v;
+  }
+  return value;
+}
 
 using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
 using Vector = Eigen::VectorXd;
@@ -58,7 +84,8 @@ void Clamp(std::vector<double>* t) {
 
 GpHyperparameters GpHyperparameters::Default(int dims) {
   GpHyperparameters h;
-  h.log_length_scales.assign(dims, kPriorLogLength);
+  h.log_length_scales.assign(dims, 0.0);
+  h.log_noise_variance = kStartLogNoise;
   return h;
 }
 
@@ -110,15 +137,7 @@ struct GaussianProcess::Impl {
     double log_det = 0;
     for (int i = 0; i < n; ++i) log_det += 2 * std::log(llt.matrixLLT()(i, i));
     double value = 0.5 * y.dot(a) + 0.5 * log_det + 0.5 * n * kLog2Pi;
-    // Priors.
-    for (int k = 0; k < d; ++k) {
-      double z = (hp.log_length_scales[k] - kPriorLogLength) / kPriorLogLengthSd;
-      value += 0.5 * z * z;
-    }
-    double zs = hp.log_signal_variance / kPriorLogSignalSd;
-    double zn = (hp.log_noise_variance - kPriorLogNoise) / kPriorLogNoiseSd;
-    value += 0.5 * zs * zs + 0.5 * zn * zn;
-    if (grad == nullptr) return value;
+    if (grad == nullptr) return value + NegLogPrior(theta, nullptr);
 
     // d(-lml)/dtheta = -0.5 tr(W dK/dtheta), W = a a^T - K^-1.
     Matrix w = llt.solve(Matrix::Identity(n, n));
@@ -144,14 +163,10 @@ struct GaussianProcess::Impl {
       }
       g_noise += w(j, j) * noise;
     }
-    for (int k = 0; k < d; ++k) {
-      (*grad)[k] = -0.5 * g_len[k] + (hp.log_length_scales[k] - kPriorLogLength) /
-                                         (kPriorLogLengthSd * kPriorLogLengthSd);
-    }
-    (*grad)[d] = -0.5 * g_signal + hp.log_signal_variance / (kPriorLogSignalSd * kPriorLogSignalSd);
-    (*grad)[d + 1] = -0.5 * g_noise + (hp.log_noise_variance - kPriorLogNoise) /
-                                          (kPriorLogNoiseSd * kPriorLogNoiseSd);
-    return value;
+    for (int k = 0; k < d; ++k) (*grad)[k] = -0.5 * g_len[k];
+    (*grad)[d] = -0.5 * g_signal;
+    (*grad)[d + 1] = -0.5 * g_noise;
+    return value + NegLogPrior(theta, grad);
   }
 
   void Load(const std::vector<double>& xs, const std::vector<double>& ys, int dims) {

@@ -1,6 +1,6 @@
 // The Gaussian-process regression inside the "gp" sampler: a Matern-5/2 kernel with one length
 // scale per input coordinate, a signal variance and a noise variance, fitted by maximising the
-// log marginal likelihood (with weak log-normal priors, so few points cannot drive a length
+// log marginal likelihood (with Optuna-like priors, so few points cannot drive a length
 // scale to zero) with L-BFGS over the log parameters. The interface is plain vectors so tests
 // and other samplers need not see Eigen.
 #pragma once
@@ -14,7 +14,7 @@ namespace mlcore::hpo::internal {
 struct GpHyperparameters {
   std::vector<double> log_length_scales;  // one per input coordinate
   double log_signal_variance = 0.0;
-  double log_noise_variance = -9.2;  // about 1e-4
+  double log_noise_variance = -5.7;  // about 0.0033, the noise prior's mode
 
   static GpHyperparameters Default(int dims);
 };
