@@ -137,12 +137,11 @@ Status ModelRegistry::DeleteAlias(std::string_view name, std::string_view alias)
   MLCORE_RETURN_IF_ERROR(ValidateAliasName(alias));
   return metadata_->Transaction([&]() -> Status {
     MLCORE_ASSIGN_OR_RETURN(int64_t id, ModelId(name));
-    MLCORE_RETURN_IF_ERROR(metadata_
-                               ->Query("DELETE FROM registry_aliases WHERE model_id = ?1 AND "
-                                       "alias = ?2",
-                                       {id, std::string(alias)})
-                               .status());
-    if (metadata_->changes() == 0) {
+    MLCORE_ASSIGN_OR_RETURN(auto deleted, metadata_->Query("DELETE FROM registry_aliases WHERE "
+                                                           "model_id = ?1 AND alias = ?2 "
+                                                           "RETURNING alias",
+                                                           {id, std::string(alias)}));
+    if (deleted.empty()) {
       return absl::NotFoundError(
           absl::StrCat("model '", std::string(name), "' has no alias '", std::string(alias), "'"));
     }
@@ -169,12 +168,12 @@ Status ModelRegistry::DeleteVersion(std::string_view name, int64_t version, bool
             ->Query("DELETE FROM registry_aliases WHERE model_id = ?1 AND version = ?2",
                     {id, version})
             .status());
-    MLCORE_RETURN_IF_ERROR(
-        metadata_
-            ->Query("DELETE FROM registry_versions WHERE model_id = ?1 AND version = ?2",
-                    {id, version})
-            .status());
-    if (metadata_->changes() == 0) {
+    MLCORE_ASSIGN_OR_RETURN(
+        auto deleted,
+        metadata_->Query("DELETE FROM registry_versions WHERE model_id = ?1 AND version = ?2 "
+                         "RETURNING version",
+                         {id, version}));
+    if (deleted.empty()) {
       return absl::NotFoundError(
           absl::StrCat("model '", std::string(name), "' has no version ", version));
     }
