@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "mlcore/registry/model_registry.h"
 #include "registry/rows.h"
 
@@ -26,9 +27,12 @@ StatusOr<int64_t> ModelRegistry::ModelId(std::string_view name) {
 
 StatusOr<std::vector<ModelVersion>> ModelRegistry::QueryVersions(
     std::string_view where, const std::vector<store::Value>& params) {
-  MLCORE_ASSIGN_OR_RETURN(
-      auto rows,
-      metadata_->Query(absl::StrCat(internal::kVersionColumns, std::string(where)), params));
+  std::string sql = absl::StrCat(internal::kVersionColumns, std::string(where));
+  // The aliases joined into one column: group_concat on SQLite, string_agg on PostgreSQL.
+  if (metadata_->dialect() == store::SqlDialect::kPostgres) {
+    sql = absl::StrReplaceAll(sql, {{"group_concat(", "string_agg("}});
+  }
+  MLCORE_ASSIGN_OR_RETURN(auto rows, metadata_->Query(sql, params));
   std::vector<ModelVersion> out;
   out.reserve(rows.size());
   for (const store::Row& row : rows) out.push_back(internal::VersionFromRow(row));

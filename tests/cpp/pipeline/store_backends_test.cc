@@ -192,6 +192,7 @@ TEST_P(StoreBackends, TwoSchedulerProcessesFireEachTimeOnce) {
     o.cron = "* * * * *";
     o.catchup = CatchUp::kAll;
     o.max_catchup = 1000;
+    o.max_concurrency = 0;
     o.start_after = start;
     ASSERT_TRUE((*schedules)->Create(o).ok());
   }
