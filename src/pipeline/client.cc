@@ -200,10 +200,9 @@ StatusOr<std::unique_ptr<Client>> Client::Open(const ClientOptions& options) {
   store::SqlDatabaseOptions mo;
   mo.busy_timeout = options.busy_timeout;
   MLCORE_ASSIGN_OR_RETURN(auto metadata, store::OpenSqlDatabase(location, mo));
-  MLCORE_RETURN_IF_ERROR(metadata->Migrate("pipeline",
-                                           metadata->dialect() == store::SqlDialect::kPostgres
-                                               ? PostgresPipelineMigrations()
-                                               : PipelineMigrations()));
+  MLCORE_RETURN_IF_ERROR(metadata->Migrate(
+      "pipeline", metadata->dialect() == store::SqlDialect::kPostgres ? PostgresPipelineMigrations()
+                                                                      : PipelineMigrations()));
   store::ArtifactStoreOptions ao;
   ao.root = home + "/artifacts";
   ao.sync = options.sync_artifacts;

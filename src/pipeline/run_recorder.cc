@@ -53,15 +53,18 @@ constexpr char kRecordRunning[] =
     "stderr_path = ?7, error = '', started_at = COALESCE(started_at, ?8) WHERE run_id = ?1 AND "
     "name = ?2";
 constexpr char kRecordFinished[] =
-    "UPDATE pipeline_tasks SET state = ?3, attempts = CASE WHEN attempts > ?4 THEN attempts ELSE ?4 END, cache_key = ?5, "
+    "UPDATE pipeline_tasks SET state = ?3, attempts = CASE WHEN attempts > ?4 THEN attempts ELSE "
+    "?4 END, cache_key = ?5, "
     "outputs = ?6, error = ?7, finished_at = ?8 WHERE run_id = ?1 AND name = ?2";
 constexpr char kRecordSucceeded[] =
-    "UPDATE pipeline_tasks SET state = ?3, attempts = CASE WHEN attempts > ?4 THEN attempts ELSE ?4 END, cache_key = ?5, "
+    "UPDATE pipeline_tasks SET state = ?3, attempts = CASE WHEN attempts > ?4 THEN attempts ELSE "
+    "?4 END, cache_key = ?5, "
     "outputs = ?6, error = '', finished_at = ?7 WHERE run_id = ?1 AND name = ?2";
 // A start and a success of the same task in one batch (the common case for in-process tasks),
 // written as one statement.
 constexpr char kRecordRanAndSucceeded[] =
-    "UPDATE pipeline_tasks SET state = ?3, attempts = CASE WHEN attempts > ?4 THEN attempts ELSE ?4 END, cache_key = ?5, "
+    "UPDATE pipeline_tasks SET state = ?3, attempts = CASE WHEN attempts > ?4 THEN attempts ELSE "
+    "?4 END, cache_key = ?5, "
     "outputs = ?6, error = '', finished_at = ?7, stdout_path = ?8, stderr_path = ?9, "
     "started_at = COALESCE(started_at, ?10) WHERE run_id = ?1 AND name = ?2";
 constexpr char kRecordCache[] =

@@ -58,11 +58,10 @@ StatusOr<RunState::Registration> RunState::Register(const std::string& spec,
                                                     const std::string& digest, double now) {
   store::SqlDatabase& db = client_->metadata();
   const std::string& ns = client_->options().ns;
-  MLCORE_RETURN_IF_ERROR(
-      db.Query("INSERT INTO pipeline_pipelines(namespace, name, created_at) "
-               "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-               {ns, pipeline_.name(), now})
-          .status());
+  MLCORE_RETURN_IF_ERROR(db.Query("INSERT INTO pipeline_pipelines(namespace, name, created_at) "
+                                  "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                                  {ns, pipeline_.name(), now})
+                             .status());
   MLCORE_ASSIGN_OR_RETURN(auto prow,
                           db.Query("SELECT id FROM pipeline_pipelines WHERE namespace = ?1 AND "
                                    "name = ?2",
@@ -77,11 +76,10 @@ StatusOr<RunState::Registration> RunState::Register(const std::string& spec,
                                               "pipeline_id = ?1 AND digest = ?2",
                                               {pipeline_id, digest}));
   int64_t version_id = ValueInt(vrow.at(0).at(0));
-  MLCORE_RETURN_IF_ERROR(
-      db.Query("INSERT INTO pipeline_experiments(namespace, name, created_at) "
-               "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-               {ns, options_.experiment, now})
-          .status());
+  MLCORE_RETURN_IF_ERROR(db.Query("INSERT INTO pipeline_experiments(namespace, name, created_at) "
+                                  "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                                  {ns, options_.experiment, now})
+                             .status());
   MLCORE_ASSIGN_OR_RETURN(auto erow, db.Query("SELECT id FROM pipeline_experiments WHERE "
                                               "namespace = ?1 AND name = ?2",
                                               {ns, options_.experiment}));

@@ -105,9 +105,10 @@ Status ValidateOptions(const ScheduleOptions& o) {
 
 StatusOr<std::unique_ptr<Schedules>> Schedules::Open(Client* client) {
   store::SqlDatabase& db = client->metadata();
-  MLCORE_RETURN_IF_ERROR(db.Migrate("pipeline_schedule", db.dialect() == store::SqlDialect::kPostgres
-                                                             ? PostgresScheduleMigrations()
-                                                             : ScheduleMigrations()));
+  MLCORE_RETURN_IF_ERROR(
+      db.Migrate("pipeline_schedule", db.dialect() == store::SqlDialect::kPostgres
+                                          ? PostgresScheduleMigrations()
+                                          : ScheduleMigrations()));
   return std::unique_ptr<Schedules>(new Schedules(client));
 }
 
@@ -184,7 +185,8 @@ Status Schedules::Resume(std::string_view id_or_name, absl::Time now) {
   if (s.enabled) return absl::OkStatus();
   return client_->metadata()
       .Query(
-          "UPDATE pipeline_schedules SET enabled = 1, watermark = CASE WHEN watermark > ?2 THEN watermark ELSE ?2 END, "
+          "UPDATE pipeline_schedules SET enabled = 1, watermark = CASE WHEN watermark > ?2 THEN "
+          "watermark ELSE ?2 END, "
           "updated_at = ?2 WHERE id = ?1",
           {s.id, ToSeconds(now)})
       .status();

@@ -225,9 +225,9 @@ std::vector<absl::Time> DueCandidates(const Schedule& sched, const CronSchedule&
 
 // Inside the claim transaction: claims as many of `candidates` as `sched`'s max_concurrency
 // leaves slots for (added to `claim`) and moves its watermark past what is fired or skipped.
-Status ClaimFires(store::SqlDatabase& db, Schedule sched,
-                  const std::vector<absl::Time>& candidates, absl::Time latest, absl::Time now,
-                  const internal::ProcessIdentity& me, Claim* claim) {
+Status ClaimFires(store::SqlDatabase& db, Schedule sched, const std::vector<absl::Time>& candidates,
+                  absl::Time latest, absl::Time now, const internal::ProcessIdentity& me,
+                  Claim* claim) {
   int slots = INT_MAX;
   if (sched.options.max_concurrency > 0 && !candidates.empty()) {
     MLCORE_ASSIGN_OR_RETURN(int active, ActiveRuns(db, sched.id, ToSeconds(now)));
@@ -367,7 +367,8 @@ Status Scheduler::PruneFires() {
           "DELETE FROM pipeline_schedule_fires WHERE rowid IN (SELECT rowid FROM (SELECT "
           "f.rowid AS rowid, f.state AS state, ROW_NUMBER() OVER (PARTITION BY f.schedule_id "
           "ORDER BY f.scheduled_time DESC) AS n FROM pipeline_schedule_fires f JOIN "
-          "pipeline_schedules s ON s.id = f.schedule_id WHERE s.namespace = ?1) AS ranked WHERE n > ?2 "
+          "pipeline_schedules s ON s.id = f.schedule_id WHERE s.namespace = ?1) AS ranked WHERE n "
+          "> ?2 "
           "AND state NOT IN ('claimed', 'retrying'))",
           {client_->options().ns, int64_t{options_.keep_fires}})
       .status();

@@ -110,10 +110,9 @@ StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Open(const ModelRegistry
   store::SqlDatabaseOptions mo;
   mo.busy_timeout = options.busy_timeout;
   MLCORE_ASSIGN_OR_RETURN(auto metadata, store::OpenSqlDatabase(location, mo));
-  MLCORE_RETURN_IF_ERROR(metadata->Migrate("registry",
-                                           metadata->dialect() == store::SqlDialect::kPostgres
-                                               ? PostgresRegistryMigrations()
-                                               : RegistryMigrations()));
+  MLCORE_RETURN_IF_ERROR(metadata->Migrate(
+      "registry", metadata->dialect() == store::SqlDialect::kPostgres ? PostgresRegistryMigrations()
+                                                                      : RegistryMigrations()));
   store::ArtifactStoreOptions ao;
   ao.root = home + "/artifacts";
   ao.sync = options.sync_artifacts;

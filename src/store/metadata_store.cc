@@ -338,9 +338,9 @@ Status MetadataStore::Migrate(std::string_view module, const std::vector<Migrati
 }
 
 StatusOr<bool> MetadataStore::HasTable(std::string_view table) {
-  MLCORE_ASSIGN_OR_RETURN(
-      std::vector<Row> rows,
-      Query("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1", {std::string(table)}));
+  MLCORE_ASSIGN_OR_RETURN(std::vector<Row> rows,
+                          Query("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                                {std::string(table)}));
   return !rows.empty();
 }
 

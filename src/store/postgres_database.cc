@@ -106,8 +106,8 @@ Status PostgresDatabase::Migrate(std::string_view module,
 }
 
 StatusOr<bool> PostgresDatabase::HasTable(std::string_view table) {
-  MLCORE_ASSIGN_OR_RETURN(auto rows, Query("SELECT to_regclass(?1::text) IS NOT NULL",
-                                           {std::string(table)}));
+  MLCORE_ASSIGN_OR_RETURN(auto rows,
+                          Query("SELECT to_regclass(?1::text) IS NOT NULL", {std::string(table)}));
   return !rows.empty() && std::get<int64_t>(rows[0][0]) != 0;
 }
 

@@ -7,7 +7,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from mlcore import pipelines as mp
+from mlcore.pipelines import _run
 from postgres_cluster import pg_cluster, pg_url  # noqa: F401 - fixtures
 
 
@@ -26,8 +29,20 @@ def two_steps(x: int = 3):
     add_one(y=double(x=x).output)
 
 
+@pytest.fixture
+def closes_clients(pg_url):
+    """Drops this process's clients of the test's database before the session's cluster stops:
+    a client left open would reconnect to the stopped server at exit."""
+    yield
+    _run._in_flight.clear()
+    with _run._clients_lock:
+        for key in [k for k in _run._clients if k[0] == pg_url]:
+            del _run._clients[key]
+
+
 def test_run_with_a_postgres_home_and_inspect_it_from_another_process(pg_url, tmp_path,
-                                                                      monkeypatch):
+                                                                      monkeypatch,
+                                                                      closes_clients):
     monkeypatch.setenv("MLCORE_HOME", str(tmp_path))  # files: artifacts, task logs
     run = mp.run(two_steps, {"x": 5}, home=pg_url, wait=True)
     assert run.status == "succeeded", run.error

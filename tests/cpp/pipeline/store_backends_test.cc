@@ -178,8 +178,8 @@ TEST_P(StoreBackends, TwoSchedulerProcessesFireEachTimeOnce) {
   }();
   (void)registered;
   absl::Time start, now;
-  ASSERT_TRUE(absl::ParseTime("%Y-%m-%d %H:%M", "2024-01-01 00:00", absl::UTCTimeZone(), &start,
-                              nullptr));
+  ASSERT_TRUE(
+      absl::ParseTime("%Y-%m-%d %H:%M", "2024-01-01 00:00", absl::UTCTimeZone(), &start, nullptr));
   now = start + absl::Minutes(30);
   {
     auto client = home_.Open();
@@ -320,11 +320,11 @@ TEST(PostgresPipelines, ServerRestartInTheMiddleOfARun) {
                    c.output_params["n"] = 7;
                    return absl::OkStatus();
                  });
-  auto last = Fn("last", {{"n", ValueType::kInt}}, {{"out", ValueType::kDataset}},
-                 [](TaskContext& c) {
-                   std::ofstream(c.outputs["out"].path) << c.params["n"].get<int>();
-                   return absl::OkStatus();
-                 });
+  auto last =
+      Fn("last", {{"n", ValueType::kInt}}, {{"out", ValueType::kDataset}}, [](TaskContext& c) {
+        std::ofstream(c.outputs["out"].path) << c.params["n"].get<int>();
+        return absl::OkStatus();
+      });
   Pipeline p = *Pipeline::Create("restarted");
   ASSERT_TRUE(p.AddTask("first", first).ok());
   ASSERT_TRUE(p.AddTask("wait", wait, {{"data", InputBinding::Output("first", "data")}}).ok());
