@@ -55,6 +55,8 @@ std::string ValuesToJson(const std::vector<double>& values);
 // into its trial's params and distributions, with the storage's (caching) distribution parser.
 using DistributionParser = std::function<StatusOr<Distribution>(const std::string&)>;
 StatusOr<std::shared_ptr<FrozenTrial>> TrialFromRow(const store::Row& r, std::string_view store);
+// A study from (study_id, name, direction, created_at, directions); DataLoss naming `store`.
+StatusOr<StudyRecord> StudyFromRow(const store::Row& r, std::string_view store);
 Status AddParamRow(FrozenTrial& trial, const store::Row& r, const DistributionParser& parse);
 
 class SqliteStorage : public Storage {

@@ -92,4 +92,31 @@ Status AddParamRow(FrozenTrial& trial, const store::Row& r, const DistributionPa
   return absl::OkStatus();
 }
 
+StatusOr<StudyRecord> StudyFromRow(const store::Row& r, std::string_view store) {
+  StudyRecord s;
+  s.id = AsInt(r[0]);
+  s.name = AsText(r[1]);
+  MLCORE_ASSIGN_OR_RETURN(s.direction, ParseStudyDirection(AsText(r[2])));
+  s.created = FromSeconds(r[3]);
+  s.directions = {s.direction};
+  if (std::holds_alternative<std::string>(r[4])) {
+    Json j = Json::parse(AsText(r[4]), nullptr, false);
+    if (!j.is_array() || j.empty()) {
+      return absl::DataLossError(absl::StrCat("study '", s.name, "' in ", std::string(store),
+                                              ": stored directions are not valid: ", AsText(r[4])));
+    }
+    s.directions.clear();
+    for (const Json& d : j) {
+      StatusOr<StudyDirection> parsed =
+          ParseStudyDirection(d.is_string() ? d.get<std::string>() : d.dump());
+      if (!parsed.ok()) {
+        return absl::DataLossError(absl::StrCat("study '", s.name, "' in ", std::string(store),
+                                                ": ", parsed.status().message()));
+      }
+      s.directions.push_back(*parsed);
+    }
+  }
+  return s;
+}
+
 }  // namespace mlcore::hpo::internal
