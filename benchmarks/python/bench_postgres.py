@@ -5,10 +5,13 @@
    (postgresql+psycopg://), each on a fresh database of the same server.
 2. TPE ask (ask + 2 suggestions + tell) with 1,000 finished trials: PostgreSQL (over TCP and
    over the Unix socket) vs SQLite.
+3. 10,000 pipeline task records: one run of 10,000 no-op tasks (each task's records written as
+   it runs) and listing the run's tasks, on PostgreSQL (home="postgresql://...") vs SQLite.
 
 The server is a throwaway cluster (scripts/pg-test-cluster.sh) unless --url names one.
 
 Run: python benchmarks/python/bench_postgres.py [--trials 200] [--optuna-trials 25] [--url URL]
+       [--tasks 10000] [--only throughput,tpe,tasks]
 """
 
 import argparse
@@ -133,6 +136,43 @@ def bench_tpe_ask(ctx, args):
             print(f"  {label}/sqlite = {results[label] / results['sqlite']:.2f}x")
 
 
+def bench_task_records(ctx, args):
+    from mlcore import pipelines as mp
+
+    @mp.component
+    def noop(x: int) -> int:
+        return x
+
+    @mp.pipeline(name=f"records-{args.tasks}")
+    def wide():
+        for i in range(args.tasks):
+            noop(x=i)
+
+    wide.build()
+    files = tempfile.TemporaryDirectory(prefix="bench_pg_tasks_")
+    os.environ["MLCORE_HOME"] = files.name  # artifacts and task logs for the PostgreSQL run
+    backends = [("postgresql", new_database(ctx, "bench_tasks")),
+                ("sqlite", os.path.join(files.name, "sqlite_home"))]
+    results = {}
+    for label, home in backends:
+        t0 = time.perf_counter()
+        run = mp.run(wide, home=home, max_parallelism=2, enable_caching=False, wait=True)
+        write = time.perf_counter() - t0
+        assert run.status == "succeeded", run.error
+        lists = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            tasks = mp.get_run(run.id, home=home).tasks
+            lists.append(time.perf_counter() - t0)
+            assert len(tasks) == args.tasks
+        results[label] = (write, statistics.median(lists))
+        print(f"{args.tasks} task records on {label:10s}: run (records written as tasks end) "
+              f"{write:6.2f} s, list the run's tasks {results[label][1] * 1e3:7.1f} ms "
+              f"(median of 5)")
+    pg, lite = results["postgresql"], results["sqlite"]
+    print(f"  postgresql/sqlite: write {pg[0] / lite[0]:.2f}x, list {pg[1] / lite[1]:.2f}x")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=200, help="mlcore trials per process")
@@ -140,6 +180,9 @@ def main():
     parser.add_argument("--finished", type=int, default=1000)
     parser.add_argument("--asks", type=int, default=30)
     parser.add_argument("--url", help="an existing server's postgresql:// URL (superuser)")
+    parser.add_argument("--tasks", type=int, default=10000, help="pipeline task records")
+    parser.add_argument("--only", default="throughput,tpe,tasks",
+                        help="comma-separated parts to run (throughput, tpe, tasks)")
     args = parser.parse_args()
     found = subprocess.run(["bash", SCRIPT, "bindir"], capture_output=True, text=True)
     if found.returncode != 0:
@@ -156,8 +199,13 @@ def main():
         ctx["socket_dir"] = cluster
     print(f"machine: {os.cpu_count()} cores; PostgreSQL on 127.0.0.1 (TCP, scram-sha-256)")
     try:
-        bench_throughput(ctx, args)
-        bench_tpe_ask(ctx, args)
+        parts = set(args.only.split(","))
+        if "throughput" in parts:
+            bench_throughput(ctx, args)
+        if "tpe" in parts:
+            bench_tpe_ask(ctx, args)
+        if "tasks" in parts:
+            bench_task_records(ctx, args)
     finally:
         if cluster:
             subprocess.run(["bash", SCRIPT, "stop", cluster], capture_output=True)

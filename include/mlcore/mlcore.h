@@ -89,6 +89,7 @@
 #include "mlcore/store/postgres.h"
 #include "mlcore/store/remote_artifacts.h"
 #include "mlcore/store/s3_client.h"
+#include "mlcore/store/sql_database.h"
 #include "mlcore/store/statement.h"
 #include "mlcore/ui/dashboard.h"
 #include "mlcore/ui/event_reader.h"

@@ -149,39 +149,14 @@ StatusOr<std::vector<std::shared_ptr<FrozenTrial>>> PostgresStorage::ToTrials(
     }
   }
   for (const Row& r : rows) {
-    auto t = std::make_shared<FrozenTrial>();
-    t->id = AsInt(r[0]);
-    t->number = AsInt(r[1]);
-    MLCORE_ASSIGN_OR_RETURN(t->state, ParseTrialState(AsText(r[2])));
-    t->has_value = !std::holds_alternative<std::monostate>(r[3]);
-    t->value = AsDouble(r[3]);
-    t->error = AsText(r[4]);
-    t->started = FromSeconds(r[5]);
-    t->finished = FromSeconds(r[6]);
-    if (std::holds_alternative<std::string>(r[7])) {
-      Json j = Json::parse(AsText(r[7]), nullptr, false);
-      if (!j.is_array()) {
-        return absl::DataLossError(absl::StrCat("trial ", t->number, " in ", description(),
-                                                ": stored values are not valid"));
-      }
-      for (const Json& v : j) t->values.push_back(v.is_number() ? v.get<double>() : NAN);
-    } else if (t->has_value) {
-      t->values = {t->value};
-    }
+    MLCORE_ASSIGN_OR_RETURN(std::shared_ptr<FrozenTrial> t, TrialFromRow(r, description()));
     index[t->id] = t.get();
     out.push_back(std::move(t));
   }
+  const DistributionParser parse = [this](const std::string& j) { return ParseDistribution(j); };
   for (const Row& r : params) {
     auto it = index.find(AsInt(r[0]));
-    if (it == index.end()) continue;
-    std::string name = AsText(r[1]);
-    if (std::holds_alternative<std::string>(r[3])) {
-      MLCORE_ASSIGN_OR_RETURN(Distribution d, ParseDistribution(AsText(r[3])));
-      it->second->params[name] = d.ToExternal(AsDouble(r[2]));
-      it->second->distributions.insert_or_assign(name, std::move(d));
-    } else {
-      MLCORE_ASSIGN_OR_RETURN(it->second->params[name], FixedFromJson(AsText(r[4])));
-    }
+    if (it != index.end()) MLCORE_RETURN_IF_ERROR(AddParamRow(*it->second, r, parse));
   }
   for (const Row& r : values) {
     auto it = index.find(AsInt(r[0]));

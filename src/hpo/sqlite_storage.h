@@ -12,11 +12,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -46,6 +48,16 @@ std::string FixedToJson(const ParamValue& v);
 StatusOr<ParamValue> FixedFromJson(const std::string& text);
 std::string DirectionsToJson(const std::vector<StudyDirection>& directions);
 std::string ValuesToJson(const std::vector<double>& values);
+
+// The row decoders both backends share. TrialFromRow: a trial from (trial_id, number, state,
+// value, error, started_at, finished_at, objective_values); DataLoss naming `store` for values
+// that are not a JSON array. AddParamRow: one (trial_id, name, value, distribution, fixed) row
+// into its trial's params and distributions, with the storage's (caching) distribution parser.
+using DistributionParser = std::function<StatusOr<Distribution>(const std::string&)>;
+StatusOr<std::shared_ptr<FrozenTrial>> TrialFromRow(const store::Row& r, std::string_view store);
+// A study from (study_id, name, direction, created_at, directions); DataLoss naming `store`.
+StatusOr<StudyRecord> StudyFromRow(const store::Row& r, std::string_view store);
+Status AddParamRow(FrozenTrial& trial, const store::Row& r, const DistributionParser& parse);
 
 class SqliteStorage : public Storage {
  public:

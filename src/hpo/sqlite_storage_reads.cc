@@ -93,25 +93,7 @@ StatusOr<std::vector<std::shared_ptr<FrozenTrial>>> SqliteStorage::ReadTrials(
                        where, " ORDER BY t.number"),
           args));
   for (const store::Row& r : rows) {
-    auto t = std::make_shared<FrozenTrial>();
-    t->id = AsInt(r[0]);
-    t->number = AsInt(r[1]);
-    MLCORE_ASSIGN_OR_RETURN(t->state, ParseTrialState(AsText(r[2])));
-    t->has_value = !std::holds_alternative<std::monostate>(r[3]);
-    t->value = AsDouble(r[3]);
-    t->error = AsText(r[4]);
-    t->started = FromSeconds(r[5]);
-    t->finished = FromSeconds(r[6]);
-    if (std::holds_alternative<std::string>(r[7])) {
-      Json j = Json::parse(AsText(r[7]), nullptr, false);
-      if (!j.is_array()) {
-        return absl::DataLossError(absl::StrCat("trial ", t->number, " in ", store_->path(),
-                                                ": stored values are not valid"));
-      }
-      for (const Json& v : j) t->values.push_back(v.is_number() ? v.get<double>() : NAN);
-    } else if (t->has_value) {
-      t->values = {t->value};
-    }
+    MLCORE_ASSIGN_OR_RETURN(std::shared_ptr<FrozenTrial> t, TrialFromRow(r, store_->path()));
     by_id[t->id] = t.get();
     out.push_back(std::move(t));
   }
@@ -123,17 +105,10 @@ StatusOr<std::vector<std::shared_ptr<FrozenTrial>>> SqliteStorage::ReadTrials(
                        "ON t.trial_id = p.trial_id WHERE ",
                        where),
           args));
+  const DistributionParser parse = [this](const std::string& j) { return ParseDistribution(j); };
   for (const store::Row& r : params) {
     auto it = by_id.find(AsInt(r[0]));
-    if (it == by_id.end()) continue;
-    std::string name = AsText(r[1]);
-    if (std::holds_alternative<std::string>(r[3])) {
-      MLCORE_ASSIGN_OR_RETURN(Distribution d, ParseDistribution(AsText(r[3])));
-      it->second->params[name] = d.ToExternal(AsDouble(r[2]));
-      it->second->distributions.insert_or_assign(name, std::move(d));
-    } else {
-      MLCORE_ASSIGN_OR_RETURN(it->second->params[name], FixedFromJson(AsText(r[4])));
-    }
+    if (it != by_id.end()) MLCORE_RETURN_IF_ERROR(AddParamRow(*it->second, r, parse));
   }
   MLCORE_ASSIGN_OR_RETURN(
       std::vector<store::Row> values,

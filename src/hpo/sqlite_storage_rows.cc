@@ -57,4 +57,66 @@ std::string ValuesToJson(const std::vector<double>& values) {
   return j.dump();
 }
 
+StatusOr<std::shared_ptr<FrozenTrial>> TrialFromRow(const store::Row& r, std::string_view store) {
+  auto t = std::make_shared<FrozenTrial>();
+  t->id = AsInt(r[0]);
+  t->number = AsInt(r[1]);
+  MLCORE_ASSIGN_OR_RETURN(t->state, ParseTrialState(AsText(r[2])));
+  t->has_value = !std::holds_alternative<std::monostate>(r[3]);
+  t->value = AsDouble(r[3]);
+  t->error = AsText(r[4]);
+  t->started = FromSeconds(r[5]);
+  t->finished = FromSeconds(r[6]);
+  if (std::holds_alternative<std::string>(r[7])) {
+    Json j = Json::parse(AsText(r[7]), nullptr, false);
+    if (!j.is_array()) {
+      return absl::DataLossError(absl::StrCat("trial ", t->number, " in ", std::string(store),
+                                              ": stored values are not valid"));
+    }
+    for (const Json& v : j) t->values.push_back(v.is_number() ? v.get<double>() : NAN);
+  } else if (t->has_value) {
+    t->values = {t->value};
+  }
+  return t;
+}
+
+Status AddParamRow(FrozenTrial& trial, const store::Row& r, const DistributionParser& parse) {
+  std::string name = AsText(r[1]);
+  if (std::holds_alternative<std::string>(r[3])) {
+    MLCORE_ASSIGN_OR_RETURN(Distribution d, parse(AsText(r[3])));
+    trial.params[name] = d.ToExternal(AsDouble(r[2]));
+    trial.distributions.insert_or_assign(name, std::move(d));
+    return absl::OkStatus();
+  }
+  MLCORE_ASSIGN_OR_RETURN(trial.params[name], FixedFromJson(AsText(r[4])));
+  return absl::OkStatus();
+}
+
+StatusOr<StudyRecord> StudyFromRow(const store::Row& r, std::string_view store) {
+  StudyRecord s;
+  s.id = AsInt(r[0]);
+  s.name = AsText(r[1]);
+  MLCORE_ASSIGN_OR_RETURN(s.direction, ParseStudyDirection(AsText(r[2])));
+  s.created = FromSeconds(r[3]);
+  s.directions = {s.direction};
+  if (std::holds_alternative<std::string>(r[4])) {
+    Json j = Json::parse(AsText(r[4]), nullptr, false);
+    if (!j.is_array() || j.empty()) {
+      return absl::DataLossError(absl::StrCat("study '", s.name, "' in ", std::string(store),
+                                              ": stored directions are not valid: ", AsText(r[4])));
+    }
+    s.directions.clear();
+    for (const Json& d : j) {
+      StatusOr<StudyDirection> parsed =
+          ParseStudyDirection(d.is_string() ? d.get<std::string>() : d.dump());
+      if (!parsed.ok()) {
+        return absl::DataLossError(absl::StrCat("study '", s.name, "' in ", std::string(store),
+                                                ": ", parsed.status().message()));
+      }
+      s.directions.push_back(*parsed);
+    }
+  }
+  return s;
+}
+
 }  // namespace mlcore::hpo::internal

@@ -101,30 +101,7 @@ StatusOr<std::map<std::string, std::string>> SqliteStorage::GetStudySystemAttrs(
 }
 
 StatusOr<StudyRecord> SqliteStorage::ToStudy(const store::Row& r) {
-  StudyRecord s;
-  s.id = AsInt(r[0]);
-  s.name = AsText(r[1]);
-  MLCORE_ASSIGN_OR_RETURN(s.direction, ParseStudyDirection(AsText(r[2])));
-  s.created = FromSeconds(r[3]);
-  s.directions = {s.direction};
-  if (std::holds_alternative<std::string>(r[4])) {
-    Json j = Json::parse(AsText(r[4]), nullptr, false);
-    if (!j.is_array() || j.empty()) {
-      return absl::DataLossError(absl::StrCat("study '", s.name, "' in ", store_->path(),
-                                              ": stored directions are not valid: ", AsText(r[4])));
-    }
-    s.directions.clear();
-    for (const Json& d : j) {
-      StatusOr<StudyDirection> parsed =
-          ParseStudyDirection(d.is_string() ? d.get<std::string>() : d.dump());
-      if (!parsed.ok()) {
-        return absl::DataLossError(absl::StrCat("study '", s.name, "' in ", store_->path(), ": ",
-                                                parsed.status().message()));
-      }
-      s.directions.push_back(*parsed);
-    }
-  }
-  return s;
+  return StudyFromRow(r, store_->path());
 }
 
 }  // namespace mlcore::hpo::internal

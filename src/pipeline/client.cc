@@ -116,7 +116,7 @@ ArtifactRecord ToArtifactRecord(const store::Row& r) {
 }  // namespace
 
 Client::Client(ClientOptions options, std::string home,
-               std::unique_ptr<store::MetadataStore> metadata,
+               std::shared_ptr<store::SqlDatabase> metadata,
                std::unique_ptr<store::ArtifactStore> artifacts)
     : options_(std::move(options)),
       home_(std::move(home)),
@@ -190,16 +190,19 @@ StatusOr<std::unique_ptr<Client>> Client::Open(const ClientOptions& options) {
   if (home.empty()) {
     MLCORE_ASSIGN_OR_RETURN(home, store::DefaultHome());
   }
+  const std::string location = store::StoreLocation(home);
+  MLCORE_ASSIGN_OR_RETURN(home, store::FilesHome(home));
   if (options.ns.empty()) return absl::InvalidArgumentError("the namespace must not be empty");
   if (options.busy_timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat("the busy timeout must not be negative, got ",
                                                    absl::FormatDuration(options.busy_timeout)));
   }
-  store::MetadataStoreOptions mo;
-  mo.path = home + "/mlcore.db";
+  store::SqlDatabaseOptions mo;
   mo.busy_timeout = options.busy_timeout;
-  MLCORE_ASSIGN_OR_RETURN(auto metadata, store::MetadataStore::Open(mo));
-  MLCORE_RETURN_IF_ERROR(metadata->Migrate("pipeline", PipelineMigrations()));
+  MLCORE_ASSIGN_OR_RETURN(auto metadata, store::OpenSqlDatabase(location, mo));
+  MLCORE_RETURN_IF_ERROR(metadata->Migrate(
+      "pipeline", metadata->dialect() == store::SqlDialect::kPostgres ? PostgresPipelineMigrations()
+                                                                      : PipelineMigrations()));
   store::ArtifactStoreOptions ao;
   ao.root = home + "/artifacts";
   ao.sync = options.sync_artifacts;

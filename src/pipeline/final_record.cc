@@ -20,7 +20,7 @@ bool Terminal(const std::string& st) {
 
 }  // namespace
 
-Status WriteFinalRecord(store::MetadataStore& db, const FinalRecord& record,
+Status WriteFinalRecord(store::SqlDatabase& db, const FinalRecord& record,
                         const std::string& note) {
   std::string error = record.error;
   if (!note.empty()) error = error.empty() ? note : absl::StrCat(error, "; ", note);

@@ -28,8 +28,7 @@ struct FinalRecord {
 
 // Writes `record` in one transaction: the run's row, and its tasks' rows that are not terminal
 // yet. `note` (may be empty) is appended to the error, saying why the record comes late.
-Status WriteFinalRecord(store::MetadataStore& db, const FinalRecord& record,
-                        const std::string& note);
+Status WriteFinalRecord(store::SqlDatabase& db, const FinalRecord& record, const std::string& note);
 
 // <home>/pipeline/runs/<run id>/outcome.json
 std::string OutcomePath(const std::string& home, const std::string& run_id);

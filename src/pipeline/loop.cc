@@ -108,19 +108,18 @@ StatusOr<RunState::Expansion> RunState::Expand(int32_t li, const Json& items, co
       const bool is_loop = e % x.per >= x.level.tasks.size();
       MLCORE_RETURN_IF_ERROR(
           recorder_
-              .Cached("INSERT OR IGNORE INTO pipeline_tasks(run_id, name, component, state) "
-                      "VALUES (?1, ?2, ?3, 'pending')",
+              .Cached("INSERT INTO pipeline_tasks(run_id, name, component, state) "
+                      "VALUES (?1, ?2, ?3, 'pending') ON CONFLICT DO NOTHING",
                       {run_id_, x.expanded[e].name,
                        is_loop ? std::string("ParallelFor") : x.expanded[e].component->name})
               .status());
     }
     // A nested loop's row is one per enclosing iteration, made here if it is not there yet.
-    MLCORE_RETURN_IF_ERROR(
-        recorder_
-            .Cached("INSERT OR IGNORE INTO pipeline_tasks(run_id, name, component, state) "
-                    "VALUES (?1, ?2, ?3, 'pending')",
-                    {run_id_, loop_task.name, std::string("ParallelFor")})
-            .status());
+    MLCORE_RETURN_IF_ERROR(recorder_
+                               .Cached("INSERT INTO pipeline_tasks(run_id, name, component, state) "
+                                       "VALUES (?1, ?2, ?3, 'pending') ON CONFLICT DO NOTHING",
+                                       {run_id_, loop_task.name, std::string("ParallelFor")})
+                               .status());
     return recorder_
         .Cached(
             "UPDATE pipeline_tasks SET state = 'running', outputs = ?3, error = '', "

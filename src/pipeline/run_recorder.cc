@@ -36,9 +36,12 @@ void RunRecorder::Stop() {
 StatusOr<std::vector<store::Row>> RunRecorder::Cached(std::string_view sql,
                                                       const std::vector<store::Value>& params) {
   std::lock_guard<std::recursive_mutex> lock(stmt_mu_);
+  // PostgreSQL's connections keep their statements prepared by SQL text already.
+  auto* sqlite = dynamic_cast<store::MetadataStore*>(&db_);
+  if (sqlite == nullptr) return db_.Query(sql, params);
   auto it = stmts_.find(sql);
   if (it == stmts_.end()) {
-    MLCORE_ASSIGN_OR_RETURN(store::Statement prepared, db_.Prepare(sql));
+    MLCORE_ASSIGN_OR_RETURN(store::Statement prepared, sqlite->Prepare(sql));
     it = stmts_.emplace(sql, std::move(prepared)).first;
   }
   return it->second.Run(params);
@@ -50,20 +53,25 @@ constexpr char kRecordRunning[] =
     "stderr_path = ?7, error = '', started_at = COALESCE(started_at, ?8) WHERE run_id = ?1 AND "
     "name = ?2";
 constexpr char kRecordFinished[] =
-    "UPDATE pipeline_tasks SET state = ?3, attempts = MAX(attempts, ?4), cache_key = ?5, "
+    "UPDATE pipeline_tasks SET state = ?3, attempts = CASE WHEN attempts > ?4 THEN attempts ELSE "
+    "?4 END, cache_key = ?5, "
     "outputs = ?6, error = ?7, finished_at = ?8 WHERE run_id = ?1 AND name = ?2";
 constexpr char kRecordSucceeded[] =
-    "UPDATE pipeline_tasks SET state = ?3, attempts = MAX(attempts, ?4), cache_key = ?5, "
+    "UPDATE pipeline_tasks SET state = ?3, attempts = CASE WHEN attempts > ?4 THEN attempts ELSE "
+    "?4 END, cache_key = ?5, "
     "outputs = ?6, error = '', finished_at = ?7 WHERE run_id = ?1 AND name = ?2";
 // A start and a success of the same task in one batch (the common case for in-process tasks),
 // written as one statement.
 constexpr char kRecordRanAndSucceeded[] =
-    "UPDATE pipeline_tasks SET state = ?3, attempts = MAX(attempts, ?4), cache_key = ?5, "
+    "UPDATE pipeline_tasks SET state = ?3, attempts = CASE WHEN attempts > ?4 THEN attempts ELSE "
+    "?4 END, cache_key = ?5, "
     "outputs = ?6, error = '', finished_at = ?7, stdout_path = ?8, stderr_path = ?9, "
     "started_at = COALESCE(started_at, ?10) WHERE run_id = ?1 AND name = ?2";
 constexpr char kRecordCache[] =
-    "INSERT OR REPLACE INTO pipeline_cache(key, component, outputs, run_id, task, created_at) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    "INSERT INTO pipeline_cache(key, component, outputs, run_id, task, created_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(key) DO UPDATE SET component = "
+    "excluded.component, outputs = excluded.outputs, run_id = excluded.run_id, task = "
+    "excluded.task, created_at = excluded.created_at";
 // How stale the records of a busy run may look, and the queue lengths that wake the flusher
 // early and that make a recording thread write itself (bounding memory and what a crash loses).
 constexpr auto kFlushInterval = std::chrono::milliseconds(10);
@@ -190,7 +198,7 @@ Status RunRecorder::RecordTask(const Task& task, const std::string& st, int atte
 Status RunRecorder::RecordSuccess(const Task& task, int attempts, const std::string& cache_key,
                                   const std::vector<Produced>& produced,
                                   const std::map<std::string, Json>& inputs_used, Json* outputs) {
-  store::MetadataStore& db = db_;
+  store::SqlDatabase& db = db_;
   const double now = ToSeconds(absl::Now());
   if (produced.empty() && inputs_used.empty()) {
     // No artifacts, no lineage: the task row (with its outputs) and the cache entry go in the
@@ -208,13 +216,13 @@ Status RunRecorder::RecordSuccess(const Task& task, int attempts, const std::str
     for (const Produced& p : produced) {
       MLCORE_RETURN_IF_ERROR(store::RecordArtifact(
           db, p.artifact, p.directory ? store::kDirectoryMediaType : "application/octet-stream"));
-      MLCORE_RETURN_IF_ERROR(
+      MLCORE_ASSIGN_OR_RETURN(
+          auto inserted,
           Cached("INSERT INTO pipeline_artifacts(run_id, task, output, type, sha256, uri, "
-                 "metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 "metadata, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
                  {run_id_, task.name, p.name, std::string(ValueTypeName(p.type)), p.artifact.digest,
-                  p.artifact.uri(), p.metadata.dump(), now})
-              .status());
-      (*outputs)["artifacts"][p.name] = {{"id", db.last_insert_rowid()},
+                  p.artifact.uri(), p.metadata.dump(), now}));
+      (*outputs)["artifacts"][p.name] = {{"id", ValueInt(inserted.at(0).at(0))},
                                          {"digest", p.artifact.digest},
                                          {"type", ValueTypeName(p.type)},
                                          {"uri", p.artifact.uri()},
@@ -223,8 +231,8 @@ Status RunRecorder::RecordSuccess(const Task& task, int attempts, const std::str
     }
     for (const auto& [input, art] : inputs_used) {
       MLCORE_RETURN_IF_ERROR(
-          Cached("INSERT OR IGNORE INTO pipeline_lineage(artifact_id, run_id, task, input) "
-                 "VALUES (?1, ?2, ?3, ?4)",
+          Cached("INSERT INTO pipeline_lineage(artifact_id, run_id, task, input) "
+                 "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
                  {art.value("id", int64_t{0}), run_id_, task.name, input})
               .status());
     }

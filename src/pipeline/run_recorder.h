@@ -38,7 +38,7 @@ struct DeferredRecord {
 class RunRecorder {
  public:
   // `unrecorded` receives the final record when the store refuses it (the client retries it).
-  RunRecorder(store::MetadataStore& db, std::string home, UnrecordedRuns* unrecorded)
+  RunRecorder(store::SqlDatabase& db, std::string home, UnrecordedRuns* unrecorded)
       : db_(db), home_(std::move(home)), unrecorded_(unrecorded) {}
   ~RunRecorder();
 
@@ -71,7 +71,7 @@ class RunRecorder {
   // Whether the store refused a write of this run's records (the final record then carries
   // every task's outcome).
   bool records_refused() const { return records_refused_.load(); }
-  store::MetadataStore& db() { return db_; }
+  store::SqlDatabase& db() { return db_; }
 
  private:
   // Group commit: records whose loss in a crash costs only a repeat (a cache hit; an in-process
@@ -84,7 +84,7 @@ class RunRecorder {
   // Writes the deferred task records now (one transaction).
   Status FlushDeferred();
 
-  store::MetadataStore& db_;
+  store::SqlDatabase& db_;
   const std::string home_;
   UnrecordedRuns* unrecorded_;
   std::string run_id_;

@@ -56,32 +56,30 @@ Status RunState::Prepare() {
 
 StatusOr<RunState::Registration> RunState::Register(const std::string& spec,
                                                     const std::string& digest, double now) {
-  store::MetadataStore& db = client_->metadata();
+  store::SqlDatabase& db = client_->metadata();
   const std::string& ns = client_->options().ns;
-  MLCORE_RETURN_IF_ERROR(
-      db.Query("INSERT OR IGNORE INTO pipeline_pipelines(namespace, name, created_at) "
-               "VALUES (?1, ?2, ?3)",
-               {ns, pipeline_.name(), now})
-          .status());
+  MLCORE_RETURN_IF_ERROR(db.Query("INSERT INTO pipeline_pipelines(namespace, name, created_at) "
+                                  "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                                  {ns, pipeline_.name(), now})
+                             .status());
   MLCORE_ASSIGN_OR_RETURN(auto prow,
                           db.Query("SELECT id FROM pipeline_pipelines WHERE namespace = ?1 AND "
                                    "name = ?2",
                                    {ns, pipeline_.name()}));
   int64_t pipeline_id = ValueInt(prow.at(0).at(0));
   MLCORE_RETURN_IF_ERROR(
-      db.Query("INSERT OR IGNORE INTO pipeline_versions(pipeline_id, digest, spec, created_at) "
-               "VALUES (?1, ?2, ?3, ?4)",
+      db.Query("INSERT INTO pipeline_versions(pipeline_id, digest, spec, created_at) "
+               "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
                {pipeline_id, digest, spec, now})
           .status());
   MLCORE_ASSIGN_OR_RETURN(auto vrow, db.Query("SELECT id FROM pipeline_versions WHERE "
                                               "pipeline_id = ?1 AND digest = ?2",
                                               {pipeline_id, digest}));
   int64_t version_id = ValueInt(vrow.at(0).at(0));
-  MLCORE_RETURN_IF_ERROR(
-      db.Query("INSERT OR IGNORE INTO pipeline_experiments(namespace, name, created_at) "
-               "VALUES (?1, ?2, ?3)",
-               {ns, options_.experiment, now})
-          .status());
+  MLCORE_RETURN_IF_ERROR(db.Query("INSERT INTO pipeline_experiments(namespace, name, created_at) "
+                                  "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                                  {ns, options_.experiment, now})
+                             .status());
   MLCORE_ASSIGN_OR_RETURN(auto erow, db.Query("SELECT id FROM pipeline_experiments WHERE "
                                               "namespace = ?1 AND name = ?2",
                                               {ns, options_.experiment}));
@@ -91,7 +89,7 @@ StatusOr<RunState::Registration> RunState::Register(const std::string& spec,
 }
 
 Status RunState::Reopen(const std::string& digest, bool reuse_arguments, double now) {
-  store::MetadataStore& db = client_->metadata();
+  store::SqlDatabase& db = client_->metadata();
   const std::string& ns = client_->options().ns;
   const ProcessIdentity me = ThisProcess();
   run_id_ = options_.resume_run_id;
@@ -158,7 +156,7 @@ Status RunState::Reopen(const std::string& digest, bool reuse_arguments, double 
 }
 
 Status RunState::Create(const Registration& reg, double now) {
-  store::MetadataStore& db = client_->metadata();
+  store::SqlDatabase& db = client_->metadata();
   const std::string& ns = client_->options().ns;
   const ProcessIdentity me = ThisProcess();
   const auto& tasks = pipeline_.tasks();
@@ -171,9 +169,8 @@ Status RunState::Create(const Registration& reg, double now) {
                {run_id_, ns, reg.experiment_id, reg.version_id, ArgumentsJson(arguments_).dump(),
                 std::string(state::kRunning), me.host, me.pid, me.start, now})
           .status());
-  MLCORE_ASSIGN_OR_RETURN(store::Statement insert,
-                          db.Prepare("INSERT INTO pipeline_tasks(run_id, name, component, "
-                                     "state) VALUES (?1, ?2, ?3, 'pending')"));
+  constexpr char kInsertTask[] =
+      "INSERT INTO pipeline_tasks(run_id, name, component, state) VALUES (?1, ?2, ?3, 'pending')";
   // A loop's body tasks get their rows (as `task[i]`) when the loop expands; the loop has
   // one of its own, listed where its body was defined.
   std::set<std::string> listed;
@@ -188,15 +185,12 @@ Status RunState::Create(const Registration& reg, double now) {
       name = top;
       component = "ParallelFor";
     }
-    MLCORE_RETURN_IF_ERROR(insert.Reset());
-    MLCORE_RETURN_IF_ERROR(insert.BindAll({run_id_, name, component}));
-    MLCORE_RETURN_IF_ERROR(insert.Step().status());
+    MLCORE_RETURN_IF_ERROR(db.Query(kInsertTask, {run_id_, name, component}).status());
   }
   for (const Loop& l : loops) {
     if (listed.count(l.name) > 0 || !l.parent.empty()) continue;  // listed, or nested
-    MLCORE_RETURN_IF_ERROR(insert.Reset());
-    MLCORE_RETURN_IF_ERROR(insert.BindAll({run_id_, l.name, std::string("ParallelFor")}));
-    MLCORE_RETURN_IF_ERROR(insert.Step().status());
+    MLCORE_RETURN_IF_ERROR(
+        db.Query(kInsertTask, {run_id_, l.name, std::string("ParallelFor")}).status());
   }
   return absl::OkStatus();
 }

@@ -104,7 +104,11 @@ Status ValidateOptions(const ScheduleOptions& o) {
 }  // namespace
 
 StatusOr<std::unique_ptr<Schedules>> Schedules::Open(Client* client) {
-  MLCORE_RETURN_IF_ERROR(client->metadata().Migrate("pipeline_schedule", ScheduleMigrations()));
+  store::SqlDatabase& db = client->metadata();
+  MLCORE_RETURN_IF_ERROR(
+      db.Migrate("pipeline_schedule", db.dialect() == store::SqlDialect::kPostgres
+                                          ? PostgresScheduleMigrations()
+                                          : ScheduleMigrations()));
   return std::unique_ptr<Schedules>(new Schedules(client));
 }
 
@@ -121,7 +125,7 @@ StatusOr<Schedule> Schedules::Create(const ScheduleOptions& options, absl::Time 
   std::string id = internal::NewRunId();
   const double t = ToSeconds(now);
   const double watermark = ToSeconds(o.start_after.value_or(now));
-  store::MetadataStore& db = client_->metadata();
+  store::SqlDatabase& db = client_->metadata();
   Status s = db.Transaction([&]() -> Status {
     MLCORE_ASSIGN_OR_RETURN(auto taken,
                             db.Query("SELECT 1 FROM pipeline_schedules WHERE namespace = ?1 AND "
@@ -181,7 +185,8 @@ Status Schedules::Resume(std::string_view id_or_name, absl::Time now) {
   if (s.enabled) return absl::OkStatus();
   return client_->metadata()
       .Query(
-          "UPDATE pipeline_schedules SET enabled = 1, watermark = MAX(watermark, ?2), "
+          "UPDATE pipeline_schedules SET enabled = 1, watermark = CASE WHEN watermark > ?2 THEN "
+          "watermark ELSE ?2 END, "
           "updated_at = ?2 WHERE id = ?1",
           {s.id, ToSeconds(now)})
       .status();
@@ -189,7 +194,7 @@ Status Schedules::Resume(std::string_view id_or_name, absl::Time now) {
 
 Status Schedules::Delete(std::string_view id_or_name) {
   MLCORE_ASSIGN_OR_RETURN(Schedule s, Get(id_or_name));
-  store::MetadataStore& db = client_->metadata();
+  store::SqlDatabase& db = client_->metadata();
   return db.Transaction([&]() -> Status {
     MLCORE_RETURN_IF_ERROR(
         db.Query("DELETE FROM pipeline_schedule_fires WHERE schedule_id = ?1", {s.id}).status());

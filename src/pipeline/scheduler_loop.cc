@@ -91,7 +91,7 @@ StatusOr<CronSchedule> CachedCron(std::mutex& mu, std::map<std::string, CronSche
 }
 
 // Records a claimed fire's outcome (started, retrying or failed).
-Status WriteFire(store::MetadataStore& db, const ScheduleFire& fire) {
+Status WriteFire(store::SqlDatabase& db, const ScheduleFire& fire) {
   Status st = db.Query(
                     "UPDATE pipeline_schedule_fires SET state = ?3, run_id = ?4, error = ?5, "
                     "attempts = ?6, retry_at = ?7 WHERE schedule_id = ?1 AND scheduled_time = ?2",
@@ -109,7 +109,7 @@ Status WriteFire(store::MetadataStore& db, const ScheduleFire& fire) {
 
 // Writes the fire records an earlier tick could not; the first error if any is still refused.
 // The store is written without holding `mu` (Stop takes it and must not wait on the store).
-Status WriteUnwritten(store::MetadataStore& db, std::mutex& mu,
+Status WriteUnwritten(store::SqlDatabase& db, std::mutex& mu,
                       std::vector<ScheduleFire>& unwritten) {
   std::vector<ScheduleFire> pending;
   {
@@ -132,7 +132,7 @@ Status WriteUnwritten(store::MetadataStore& db, std::mutex& mu,
 
 // Pending or running runs of the schedule, plus times claimed by a live scheduler whose run has
 // not started yet. Claims of dead schedulers are marked lost on the way.
-StatusOr<int> ActiveRuns(store::MetadataStore& db, const std::string& schedule_id, double now) {
+StatusOr<int> ActiveRuns(store::SqlDatabase& db, const std::string& schedule_id, double now) {
   MLCORE_ASSIGN_OR_RETURN(
       auto claims, db.Query("SELECT scheduled_time, owner_host, owner_pid, owner_start FROM "
                             "pipeline_schedule_fires WHERE schedule_id = ?1 AND state = 'claimed'",
@@ -169,7 +169,7 @@ StatusOr<int> ActiveRuns(store::MetadataStore& db, const std::string& schedule_i
 
 // Inside the claim transaction: fires of `sched` whose run failed to start and whose retry is
 // due, taken over by this scheduler (added to `claim`).
-Status TakeDueRetries(store::MetadataStore& db, const Schedule& sched, absl::Time now,
+Status TakeDueRetries(store::SqlDatabase& db, const Schedule& sched, absl::Time now,
                       const internal::ProcessIdentity& me, Claim* claim) {
   MLCORE_ASSIGN_OR_RETURN(
       auto retries, db.Query("SELECT scheduled_time, attempts FROM pipeline_schedule_fires WHERE "
@@ -225,9 +225,9 @@ std::vector<absl::Time> DueCandidates(const Schedule& sched, const CronSchedule&
 
 // Inside the claim transaction: claims as many of `candidates` as `sched`'s max_concurrency
 // leaves slots for (added to `claim`) and moves its watermark past what is fired or skipped.
-Status ClaimFires(store::MetadataStore& db, Schedule sched,
-                  const std::vector<absl::Time>& candidates, absl::Time latest, absl::Time now,
-                  const internal::ProcessIdentity& me, Claim* claim) {
+Status ClaimFires(store::SqlDatabase& db, Schedule sched, const std::vector<absl::Time>& candidates,
+                  absl::Time latest, absl::Time now, const internal::ProcessIdentity& me,
+                  Claim* claim) {
   int slots = INT_MAX;
   if (sched.options.max_concurrency > 0 && !candidates.empty()) {
     MLCORE_ASSIGN_OR_RETURN(int active, ActiveRuns(db, sched.id, ToSeconds(now)));
@@ -303,7 +303,7 @@ StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
   // this process whose final record the store refused are recorded here too.
   MLCORE_RETURN_IF_ERROR(client_->RecoverInterrupted().status());
   MLCORE_ASSIGN_OR_RETURN(std::vector<Schedule> all, schedules_->List());
-  store::MetadataStore& db = client_->metadata();
+  store::SqlDatabase& db = client_->metadata();
   const internal::ProcessIdentity me = internal::ThisProcess();
 
   std::vector<Claim> claims;
@@ -311,10 +311,14 @@ StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
     if (!listed.enabled || !options_.launchers.count(listed.options.kind)) continue;
     Claim claim;
     Status s = db.Transaction([&]() -> Status {
-      // Read again under the write lock: another scheduler may have claimed since List.
+      // Read again under the write lock: another scheduler may have claimed since List. On
+      // SQLite the transaction holds the database's write lock; on PostgreSQL the schedule's
+      // row lock (FOR UPDATE) makes the other schedulers wait, then read the moved watermark.
       MLCORE_ASSIGN_OR_RETURN(
           auto rows,
-          db.Query(absl::StrCat(internal::kScheduleSelect, "WHERE id = ?1"), {listed.id}));
+          db.Query(absl::StrCat(internal::kScheduleSelect, "WHERE id = ?1",
+                                db.dialect() == store::SqlDialect::kPostgres ? " FOR UPDATE" : ""),
+                   {listed.id}));
       if (rows.empty()) return absl::OkStatus();
       Schedule sched = internal::ToSchedule(rows[0]);
       if (!sched.enabled) return absl::OkStatus();
@@ -363,7 +367,8 @@ Status Scheduler::PruneFires() {
           "DELETE FROM pipeline_schedule_fires WHERE rowid IN (SELECT rowid FROM (SELECT "
           "f.rowid AS rowid, f.state AS state, ROW_NUMBER() OVER (PARTITION BY f.schedule_id "
           "ORDER BY f.scheduled_time DESC) AS n FROM pipeline_schedule_fires f JOIN "
-          "pipeline_schedules s ON s.id = f.schedule_id WHERE s.namespace = ?1) WHERE n > ?2 "
+          "pipeline_schedules s ON s.id = f.schedule_id WHERE s.namespace = ?1) AS ranked WHERE n "
+          "> ?2 "
           "AND state NOT IN ('claimed', 'retrying'))",
           {client_->options().ns, int64_t{options_.keep_fires}})
       .status();

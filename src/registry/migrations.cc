@@ -28,4 +28,27 @@ CREATE TABLE registry_aliases(
   return *migrations;
 }
 
+const std::vector<store::Migration>& PostgresRegistryMigrations() {
+  static const auto* migrations = new std::vector<store::Migration>{
+      {1, "create_registry_tables",
+       R"sql(
+CREATE TABLE registry_models(
+  id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE, last_version BIGINT NOT NULL DEFAULT 0,
+  created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL);
+CREATE TABLE registry_versions(
+  model_id BIGINT NOT NULL REFERENCES registry_models(id), version BIGINT NOT NULL,
+  digest TEXT NOT NULL, size BIGINT NOT NULL, source TEXT NOT NULL,
+  metrics TEXT NOT NULL DEFAULT '{}', tags TEXT NOT NULL DEFAULT '{}',
+  lineage TEXT NOT NULL DEFAULT '{}', run_id TEXT, description TEXT NOT NULL DEFAULT '',
+  created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY(model_id, version));
+CREATE INDEX registry_versions_by_run ON registry_versions(run_id);
+CREATE TABLE registry_aliases(
+  model_id BIGINT NOT NULL, alias TEXT NOT NULL, version BIGINT NOT NULL,
+  updated_at DOUBLE PRECISION NOT NULL, PRIMARY KEY(model_id, alias),
+  FOREIGN KEY(model_id, version) REFERENCES registry_versions(model_id, version));
+)sql"},
+  };
+  return *migrations;
+}
+
 }  // namespace mlcore::registry

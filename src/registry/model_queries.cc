@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "mlcore/registry/model_registry.h"
 #include "registry/rows.h"
 
@@ -26,9 +27,12 @@ StatusOr<int64_t> ModelRegistry::ModelId(std::string_view name) {
 
 StatusOr<std::vector<ModelVersion>> ModelRegistry::QueryVersions(
     std::string_view where, const std::vector<store::Value>& params) {
-  MLCORE_ASSIGN_OR_RETURN(
-      auto rows,
-      metadata_->Query(absl::StrCat(internal::kVersionColumns, std::string(where)), params));
+  std::string sql = absl::StrCat(internal::kVersionColumns, std::string(where));
+  // The aliases joined into one column: group_concat on SQLite, string_agg on PostgreSQL.
+  if (metadata_->dialect() == store::SqlDialect::kPostgres) {
+    sql = absl::StrReplaceAll(sql, {{"group_concat(", "string_agg("}});
+  }
+  MLCORE_ASSIGN_OR_RETURN(auto rows, metadata_->Query(sql, params));
   std::vector<ModelVersion> out;
   out.reserve(rows.size());
   for (const store::Row& row : rows) out.push_back(internal::VersionFromRow(row));
@@ -137,12 +141,11 @@ Status ModelRegistry::DeleteAlias(std::string_view name, std::string_view alias)
   MLCORE_RETURN_IF_ERROR(ValidateAliasName(alias));
   return metadata_->Transaction([&]() -> Status {
     MLCORE_ASSIGN_OR_RETURN(int64_t id, ModelId(name));
-    MLCORE_RETURN_IF_ERROR(metadata_
-                               ->Query("DELETE FROM registry_aliases WHERE model_id = ?1 AND "
-                                       "alias = ?2",
-                                       {id, std::string(alias)})
-                               .status());
-    if (metadata_->changes() == 0) {
+    MLCORE_ASSIGN_OR_RETURN(auto deleted, metadata_->Query("DELETE FROM registry_aliases WHERE "
+                                                           "model_id = ?1 AND alias = ?2 "
+                                                           "RETURNING alias",
+                                                           {id, std::string(alias)}));
+    if (deleted.empty()) {
       return absl::NotFoundError(
           absl::StrCat("model '", std::string(name), "' has no alias '", std::string(alias), "'"));
     }
@@ -169,12 +172,12 @@ Status ModelRegistry::DeleteVersion(std::string_view name, int64_t version, bool
             ->Query("DELETE FROM registry_aliases WHERE model_id = ?1 AND version = ?2",
                     {id, version})
             .status());
-    MLCORE_RETURN_IF_ERROR(
-        metadata_
-            ->Query("DELETE FROM registry_versions WHERE model_id = ?1 AND version = ?2",
-                    {id, version})
-            .status());
-    if (metadata_->changes() == 0) {
+    MLCORE_ASSIGN_OR_RETURN(
+        auto deleted,
+        metadata_->Query("DELETE FROM registry_versions WHERE model_id = ?1 AND version = ?2 "
+                         "RETURNING version",
+                         {id, version}));
+    if (deleted.empty()) {
       return absl::NotFoundError(
           absl::StrCat("model '", std::string(name), "' has no version ", version));
     }

@@ -92,7 +92,7 @@ Status CheckOptions(const RegisterOptions& options) {
 
 }  // namespace
 
-ModelRegistry::ModelRegistry(std::string home, std::unique_ptr<store::MetadataStore> metadata,
+ModelRegistry::ModelRegistry(std::string home, std::shared_ptr<store::SqlDatabase> metadata,
                              std::unique_ptr<store::ArtifactStore> artifacts)
     : home_(std::move(home)), metadata_(std::move(metadata)), artifacts_(std::move(artifacts)) {}
 
@@ -101,15 +101,18 @@ StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Open(const ModelRegistry
   if (home.empty()) {
     MLCORE_ASSIGN_OR_RETURN(home, store::DefaultHome());
   }
+  const std::string location = store::StoreLocation(home);
+  MLCORE_ASSIGN_OR_RETURN(home, store::FilesHome(home));
   if (options.busy_timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat("the busy timeout must not be negative, got ",
                                                    absl::FormatDuration(options.busy_timeout)));
   }
-  store::MetadataStoreOptions mo;
-  mo.path = home + "/mlcore.db";
+  store::SqlDatabaseOptions mo;
   mo.busy_timeout = options.busy_timeout;
-  MLCORE_ASSIGN_OR_RETURN(auto metadata, store::MetadataStore::Open(mo));
-  MLCORE_RETURN_IF_ERROR(metadata->Migrate("registry", RegistryMigrations()));
+  MLCORE_ASSIGN_OR_RETURN(auto metadata, store::OpenSqlDatabase(location, mo));
+  MLCORE_RETURN_IF_ERROR(metadata->Migrate(
+      "registry", metadata->dialect() == store::SqlDialect::kPostgres ? PostgresRegistryMigrations()
+                                                                      : RegistryMigrations()));
   store::ArtifactStoreOptions ao;
   ao.root = home + "/artifacts";
   ao.sync = options.sync_artifacts;
@@ -125,12 +128,9 @@ StatusOr<ModelRegistry::Source> ModelRegistry::StorePipelineArtifact(std::string
     return absl::InvalidArgumentError(absl::StrCat(
         "a pipeline artifact is run://RUN_ID/TASK/OUTPUT, got '", std::string(source), "'"));
   }
-  MLCORE_ASSIGN_OR_RETURN(
-      auto tables,
-      metadata_->Query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-                       {std::string("pipeline_artifacts")}));
+  MLCORE_ASSIGN_OR_RETURN(bool has_pipelines, metadata_->HasTable("pipeline_artifacts"));
   std::vector<store::Row> rows;
-  if (!tables.empty()) {
+  if (has_pipelines) {
     MLCORE_ASSIGN_OR_RETURN(rows, metadata_->Query("SELECT id, sha256 FROM pipeline_artifacts "
                                                    "WHERE run_id = ?1 AND task = ?2 AND "
                                                    "output = ?3 ORDER BY id DESC LIMIT 1",

@@ -229,7 +229,7 @@ StatusOr<Artifact> ArtifactStore::Install(const std::string& temp_path, const st
   return Artifact{digest, size, path};
 }
 
-Status RecordArtifact(MetadataStore& metadata, const Artifact& artifact,
+Status RecordArtifact(SqlDatabase& metadata, const Artifact& artifact,
                       std::string_view media_type) {
   MLCORE_ASSIGN_OR_RETURN(std::string digest, ParseDigest(artifact.digest));
   return metadata

@@ -337,6 +337,13 @@ Status MetadataStore::Migrate(std::string_view module, const std::vector<Migrati
   return internal::ApplyMigrations(target, module, migrations);
 }
 
+StatusOr<bool> MetadataStore::HasTable(std::string_view table) {
+  MLCORE_ASSIGN_OR_RETURN(std::vector<Row> rows,
+                          Query("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                                {std::string(table)}));
+  return !rows.empty();
+}
+
 StatusOr<int> MetadataStore::SchemaVersion(std::string_view module) {
   std::lock_guard lock(mu_);
   MLCORE_ASSIGN_OR_RETURN(std::vector<Row> tables,

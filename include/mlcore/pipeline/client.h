@@ -19,6 +19,7 @@
 #include "mlcore/pipeline/pipeline.h"
 #include "mlcore/store/artifact_store.h"
 #include "mlcore/store/metadata_store.h"
+#include "mlcore/store/sql_database.h"
 
 namespace mlcore::pipeline {
 
@@ -38,6 +39,9 @@ inline constexpr char kInterrupted[] = "interrupted";
 struct ClientOptions {
   // The store's directory. Empty: $MLCORE_HOME (see store::DefaultHome). The database is
   // <home>/mlcore.db, artifacts <home>/artifacts, task logs and scratch <home>/pipeline/runs.
+  // A postgresql:// URL: the records go to that database and the files to $MLCORE_HOME. The
+  // MLCORE_STORE environment variable (a URL or a SQLite file) overrides where the records go
+  // (store::StoreLocation).
   std::string home;
   // Every pipeline, experiment and run is filed under this label; queries see only their own.
   std::string ns = "default";
@@ -183,26 +187,28 @@ class Client {
   // Whether a run this client started has not finished (what ~Client would wait for).
   bool HasRunsInFlight() const;
 
-  store::MetadataStore& metadata() { return *metadata_; }
+  store::SqlDatabase& metadata() { return *metadata_; }
   store::ArtifactStore& artifacts() { return *artifacts_; }
   const ClientOptions& options() const { return options_; }
   const std::string& home() const { return home_; }
 
  private:
   friend class internal::RunState;
-  Client(ClientOptions options, std::string home, std::unique_ptr<store::MetadataStore> metadata,
+  Client(ClientOptions options, std::string home, std::shared_ptr<store::SqlDatabase> metadata,
          std::unique_ptr<store::ArtifactStore> artifacts);
   // Writes the refused final records still held; error if any is still refused.
   Status WriteUnrecorded();
 
   ClientOptions options_;
   std::string home_;
-  std::unique_ptr<store::MetadataStore> metadata_;
+  std::shared_ptr<store::SqlDatabase> metadata_;
   std::unique_ptr<store::ArtifactStore> artifacts_;
   std::unique_ptr<internal::UnrecordedRuns> unrecorded_;
 };
 
 // The pipeline module's schema migrations (tables prefixed pipeline_).
 const std::vector<store::Migration>& PipelineMigrations();
+// The same tables on PostgreSQL.
+const std::vector<store::Migration>& PostgresPipelineMigrations();
 
 }  // namespace mlcore::pipeline

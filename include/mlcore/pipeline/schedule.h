@@ -192,5 +192,7 @@ class Scheduler {
 
 // The "pipeline_schedule" module's migrations.
 const std::vector<store::Migration>& ScheduleMigrations();
+// The same tables on PostgreSQL.
+const std::vector<store::Migration>& PostgresScheduleMigrations();
 
 }  // namespace mlcore::pipeline

@@ -20,6 +20,7 @@
 #include "mlcore/registry/model_ref.h"
 #include "mlcore/store/artifact_store.h"
 #include "mlcore/store/metadata_store.h"
+#include "mlcore/store/sql_database.h"
 
 namespace mlcore::registry {
 
@@ -130,12 +131,12 @@ class ModelRegistry {
   // Resolve, then Materialize.
   StatusOr<std::string> Materialize(std::string_view ref, const std::string& dest = "");
 
-  store::MetadataStore& metadata() { return *metadata_; }
+  store::SqlDatabase& metadata() { return *metadata_; }
   store::ArtifactStore& artifacts() { return *artifacts_; }
   const std::string& home() const { return home_; }
 
  private:
-  ModelRegistry(std::string home, std::unique_ptr<store::MetadataStore> metadata,
+  ModelRegistry(std::string home, std::shared_ptr<store::SqlDatabase> metadata,
                 std::unique_ptr<store::ArtifactStore> artifacts);
 
   // The artifact and lineage a source string names (see Register).
@@ -147,11 +148,13 @@ class ModelRegistry {
                                                     const std::vector<store::Value>& params);
 
   std::string home_;
-  std::unique_ptr<store::MetadataStore> metadata_;
+  std::shared_ptr<store::SqlDatabase> metadata_;
   std::unique_ptr<store::ArtifactStore> artifacts_;
 };
 
 // The "registry" migrations: the registry_* tables.
 const std::vector<store::Migration>& RegistryMigrations();
+// The same tables on PostgreSQL.
+const std::vector<store::Migration>& PostgresRegistryMigrations();
 
 }  // namespace mlcore::registry

@@ -140,7 +140,7 @@ inline constexpr char kDirectoryMediaType[] = "application/vnd.mlcore.directory+
 
 // Records `artifact` in the metadata store's `artifacts` table (digest, size, uri, media type),
 // so that runs and lineage can refer to it. Recording the same digest again keeps the first row.
-Status RecordArtifact(MetadataStore& metadata, const Artifact& artifact,
+Status RecordArtifact(SqlDatabase& metadata, const Artifact& artifact,
                       std::string_view media_type = "application/octet-stream");
 
 }  // namespace mlcore::store

@@ -14,6 +14,7 @@
 
 #include "absl/time/time.h"
 #include "mlcore/core/status.h"
+#include "mlcore/store/sql_database.h"
 #include "mlcore/store/statement.h"
 
 struct sqlite3;
@@ -65,7 +66,7 @@ struct MetadataStoreOptions {
 // A connection to the metadata store. Safe to share between threads: calls are serialized on
 // the connection, and a Transaction holds it for its whole length, so other threads' calls wait
 // rather than slip into it. Several processes may open the same file at once.
-class MetadataStore {
+class MetadataStore : public SqlDatabase {
  public:
   // Opens (creating when allowed) the store and applies pending migrations: the store's own,
   // then each registered module's. Errors: DataLoss naming the file when it is corrupted or
@@ -75,32 +76,37 @@ class MetadataStore {
 
   MetadataStore(const MetadataStore&) = delete;
   MetadataStore& operator=(const MetadataStore&) = delete;
-  ~MetadataStore();
+  ~MetadataStore() override;
+
+  SqlDialect dialect() const override { return SqlDialect::kSqlite; }
+  std::string description() const override { return path_; }
+  StatusOr<bool> HasTable(std::string_view table) override;
 
   // Brings `module`'s tables up to date: applies each migration newer than the recorded version,
   // each in its own BEGIN IMMEDIATE transaction, and records it in schema_migrations. Several
   // processes may do this at once; each migration is applied exactly once. FailedPrecondition
   // when the store records a version newer than the last one in `migrations`.
-  Status Migrate(std::string_view module, const std::vector<Migration>& migrations);
+  Status Migrate(std::string_view module, const std::vector<Migration>& migrations) override;
 
   // The highest applied migration version of `module`; 0 when none.
   StatusOr<int> SchemaVersion(std::string_view module);
 
   // Runs one or more SQL statements that take no parameters (DDL, maintenance).
-  Status Execute(std::string_view sql);
+  Status Execute(std::string_view sql) override;
 
   // Prepares one statement. Trailing text after the first statement is InvalidArgument.
   StatusOr<Statement> Prepare(std::string_view sql);
 
   // Prepares `sql`, binds `params` to ?1..?N, runs it and returns all rows.
-  StatusOr<std::vector<Row>> Query(std::string_view sql, const std::vector<Value>& params = {});
+  StatusOr<std::vector<Row>> Query(std::string_view sql,
+                                   const std::vector<Value>& params = {}) override;
 
   // Runs fn inside a transaction and commits when it returns OK; rolls back and returns its
   // status otherwise. The write lock is taken up front (BEGIN IMMEDIATE), so fn never fails
   // half-way because another process wrote first; BEGIN is retried while the store is busy, up
   // to the busy timeout. Nested calls become savepoints: an inner failure undoes only the inner
   // work and the outer fn decides what to do with its status.
-  Status Transaction(const std::function<Status()>& fn);
+  Status Transaction(const std::function<Status()>& fn) override;
 
   // Runs SQLite's full integrity check (reads every page; slow on big stores). DataLoss naming
   // the file and the first problems found.

@@ -28,6 +28,7 @@
 #include "absl/time/time.h"
 #include "mlcore/core/status.h"
 #include "mlcore/store/metadata_store.h"
+#include "mlcore/store/sql_database.h"
 #include "mlcore/store/statement.h"
 
 namespace mlcore::store {
@@ -132,6 +133,34 @@ class PostgresStore {
   explicit PostgresStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// A PostgresStore behind the SqlDatabase interface shared with the SQLite store, for the modules
+// that write their SQL once (pipelines, schedules, the model registry). `?N` parameters become
+// `$N`; the calls of a thread inside Transaction run on that transaction's connection (the
+// store's own retry loop may run the transaction's function again, see PostgresStore).
+class PostgresDatabase : public SqlDatabase {
+ public:
+  explicit PostgresDatabase(std::shared_ptr<PostgresStore> store) : store_(std::move(store)) {}
+  static StatusOr<std::shared_ptr<PostgresDatabase>> Open(const PostgresOptions& options);
+
+  SqlDialect dialect() const override { return SqlDialect::kPostgres; }
+  std::string description() const override { return store_->description(); }
+  StatusOr<std::vector<Row>> Query(std::string_view sql,
+                                   const std::vector<Value>& params = {}) override;
+  Status Execute(std::string_view sql) override;
+  Status Transaction(const std::function<Status()>& fn) override;
+  Status Migrate(std::string_view module, const std::vector<Migration>& migrations) override;
+  StatusOr<bool> HasTable(std::string_view table) override;
+
+  PostgresStore& store() { return *store_; }
+
+ private:
+  std::shared_ptr<PostgresStore> store_;
+};
+
+// `sql` with SQLite's parameters (?NNN, and bare ? numbered in order) written as $NNN; text in
+// quotes ('...', "...") is left as it is.
+std::string PostgresParameters(std::string_view sql);
 
 // The migrations of the store's own tables on PostgreSQL ("store" module): `properties` and
 // `artifacts`, as CoreMigrations() on SQLite.

@@ -65,9 +65,20 @@ def _finish(run) -> int:
     return 0 if run.status == "succeeded" else 1
 
 
+class _StoreUrl(argparse.Action):
+    """--store URL: where the records go, as the MLCORE_STORE environment variable says."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        os.environ["MLCORE_STORE"] = value
+        setattr(namespace, self.dest, value)
+
+
 def _add_busy_timeout(p) -> None:
     p.add_argument("--busy-timeout", type=_seconds, metavar="S",
                    help="seconds to wait for another process's write lock (default: 30)")
+    p.add_argument("--store", action=_StoreUrl, metavar="URL",
+                   help="the store of the records: postgresql://user@host/db or a SQLite file "
+                        "(default: $MLCORE_STORE, else $MLCORE_HOME/mlcore.db)")
 
 
 def main(argv=None) -> int:

@@ -84,7 +84,7 @@ TEST(FinalRecord, WaiterGetsTheErrorAndThisProcessWritesTheRecordLater) {
   EXPECT_EQ(FindTask(*tasks, "last")->outputs["parameters"]["twice"], Json(14));
   EXPECT_EQ(FindTask(*tasks, "first")->state, state::kSucceeded);
   EXPECT_FALSE(std::filesystem::exists(outcome));
-  EXPECT_TRUE(client->metadata().Verify().ok());
+  EXPECT_TRUE(dynamic_cast<store::MetadataStore&>(client->metadata()).Verify().ok());
   EXPECT_EQ(client->GetRun(before->id)->state, state::kSucceeded);
 }
 
