@@ -140,8 +140,12 @@ StatusOr<std::vector<double>> CallObjective(const PyCallable& fn, Study* study,
       Keep(interrupt, e);
       return absl::CancelledError("interrupted");
     }
+    const bool uncaught = !e.matches(catch_.get());
+    // Before the traceback is formatted: other workers would start trials while this thread
+    // waits for the GIL.
+    if (uncaught) study->Stop();
     Status failed = absl::UnknownError(DescribeException(e));
-    if (!e.matches(catch_.get())) {
+    if (uncaught) {
       Keep(interrupt, e);
       failed.SetPayload(kUncaughtPayload, absl::Cord("1"));
     }

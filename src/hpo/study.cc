@@ -591,8 +591,10 @@ Status Study::OptimizeMultiObjective(const MultiObjective& objective,
       } else if (IsTrialPruned(result.status())) {
         told = Finish(trial, TrialState::kPruned, {}, "");
       } else {
-        told = Finish(trial, TrialState::kFailed, {}, std::string(result.status().message()));
         uncaught = !options.catch_error || !options.catch_error(result.status());
+        // The other workers stop asking now, not only once this trial's record is written.
+        if (uncaught) stop_requested_ = true;
+        told = Finish(trial, TrialState::kFailed, {}, std::string(result.status().message()));
       }
       if (!told.ok() || uncaught) {
         std::lock_guard<std::mutex> lock(error_mu);
