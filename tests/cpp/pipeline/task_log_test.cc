@@ -84,27 +84,38 @@ const bool kTaskProgram = [] {
   std::exit(code.value_or(4));
 }();
 
-RunOptions Parallel() {
-  RunOptions o;
-  o.max_parallelism = 4;
-  return o;
+// Runs Chorus(mode, voices) four tasks at a time and returns its task records in voice order
+// (a default record where a task is missing, which the failed expectation names).
+std::vector<TaskRecord> Sing(Client& client, CallableMode mode, int voices) {
+  std::vector<TaskRecord> records;
+  auto p = Chorus(mode, voices);
+  EXPECT_TRUE(p.ok()) << p.status();
+  if (!p.ok()) return records;
+  RunOptions parallel;
+  parallel.max_parallelism = 4;
+  auto run = client.Run(*p, parallel);
+  EXPECT_TRUE(run.ok()) << run.status();
+  if (!run.ok()) return records;
+  EXPECT_EQ(run->state, "succeeded") << run->error;
+  auto tasks = client.ListTasks(run->id);
+  EXPECT_TRUE(tasks.ok()) << tasks.status();
+  if (!tasks.ok()) return records;
+  for (int v = 0; v < voices; ++v) {
+    const TaskRecord* t = FindTask(*tasks, "v" + std::to_string(v));
+    EXPECT_NE(t, nullptr) << "task v" << v;
+    records.push_back(t != nullptr ? *t : TaskRecord{});
+  }
+  return records;
 }
 
 TEST(TaskLogTest, InProcessCallablesWriteToTheirOwnTaskLogs) {
   ScratchHome home;
   auto client = home.Open();
-  auto p = Chorus(CallableMode::kInProcess, 6);
-  ASSERT_TRUE(p.ok()) << p.status();
-  auto run = client->Run(*p, Parallel());
-  ASSERT_TRUE(run.ok()) << run.status();
-  ASSERT_EQ(run->state, "succeeded") << run->error;
-  auto tasks = client->ListTasks(run->id);
-  ASSERT_TRUE(tasks.ok());
+  const std::vector<TaskRecord> tasks = Sing(*client, CallableMode::kInProcess, 6);
+  ASSERT_EQ(tasks.size(), 6u);
   for (int v = 0; v < 6; ++v) {
     const std::string w = "w" + std::to_string(v);
-    const TaskRecord* t = FindTask(*tasks, "v" + std::to_string(v));
-    ASSERT_NE(t, nullptr);
-    const std::string out = t->Logs(), err = t->Logs(/*stderr_log=*/true);
+    const std::string out = tasks[v].Logs(), err = tasks[v].Logs(/*stderr_log=*/true);
     std::string expected;
     for (int i = 0; i < 20; ++i) expected += "cout " + w + " " + std::to_string(i) + "\n";
     expected += "thread " + w + "\n";
@@ -134,19 +145,12 @@ TEST(TaskLogTest, OutsideATaskStdCoutIsTheProgramsOwn) {
 TEST(TaskLogTest, SubprocessCallablesCaptureEveryWrite) {
   ScratchHome home;
   auto client = home.Open();
-  auto p = Chorus(CallableMode::kSubprocess, 2);
-  ASSERT_TRUE(p.ok()) << p.status();
-  auto run = client->Run(*p, Parallel());
-  ASSERT_TRUE(run.ok()) << run.status();
-  ASSERT_EQ(run->state, "succeeded") << run->error;
-  auto tasks = client->ListTasks(run->id);
-  ASSERT_TRUE(tasks.ok());
+  const std::vector<TaskRecord> tasks = Sing(*client, CallableMode::kSubprocess, 2);
+  ASSERT_EQ(tasks.size(), 2u);
   for (int v = 0; v < 2; ++v) {
     const std::string w = "w" + std::to_string(v);
-    const TaskRecord* t = FindTask(*tasks, "v" + std::to_string(v));
-    ASSERT_NE(t, nullptr);
-    EXPECT_EQ(t->outputs["parameters"]["said"], w);
-    const std::string out = t->Logs(), err = t->Logs(true);
+    EXPECT_EQ(tasks[v].outputs["parameters"]["said"], w);
+    const std::string out = tasks[v].Logs(), err = tasks[v].Logs(true);
     EXPECT_HAS(out, "cout " + w + " 19\n");
     EXPECT_HAS(out, "thread " + w + "\n");
     EXPECT_HAS(out, "printf " + w + "\n");
