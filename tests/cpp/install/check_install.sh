@@ -99,8 +99,18 @@ expect "first run" "$work/pipeline1.out" "total 20"
 # What the callables printed is in their task logs: in process (std::cout) and in a subprocess.
 expect "scale's std::cout not in its log" "$work/pipeline1.out" "scale log: scaling by 2"
 expect "make's printf not in its log" "$work/pipeline1.out" "make log: making 4 rows"
-# Python reads the same logs from the store, as it reads a Python component's.
-"$python" - "$work/home" <<'PY' || { echo "Python does not see the C++ tasks' logs" >&2; exit 1; }
+# Python reads the same logs from the store, as it reads a Python component's. The package comes
+# from this build tree (make test runs the C++ tests before `pip install .`): its sources with
+# the extension module and the library beside them, as pip lays them out.
+pydir="$work/python"
+mkdir -p "$pydir"
+cp -r "$repo/python/mlcore" "$pydir/"
+cp "$build_dir"/bindings/_mlcore*.so "$pydir/mlcore/"
+for lib in "$build_dir"/libmlcore*.so.*; do
+  case "$(basename "$lib")" in libmlcore*.so.[0-9]*.*) ;; *) cp -L "$lib" "$pydir/mlcore/" ;; esac
+done
+PYTHONPATH="$pydir" "$python" - "$work/home" <<'PY' ||
+  { echo "Python does not see the C++ tasks' logs" >&2; exit 1; }
 import sys
 import mlcore.pipelines as mp
 run = mp.runs(home=sys.argv[1], pipeline="cpp_example")[0]
