@@ -102,21 +102,28 @@ expect "make's printf not in its log" "$work/pipeline1.out" "make log: making 4 
 # Python reads the same logs from the store, as it reads a Python component's. The package comes
 # from this build tree (make test runs the C++ tests before `pip install .`): its sources with
 # the extension module and the library beside them, as pip lays them out.
+# A build without the Python bindings (make test-nocuda) has no package to check.
 pydir="$work/python"
-mkdir -p "$pydir"
-cp -r "$repo/python/mlcore" "$pydir/"
-cp "$build_dir"/bindings/_mlcore*.so "$pydir/mlcore/"
-for lib in "$build_dir"/libmlcore*.so.*; do
-  case "$(basename "$lib")" in libmlcore*.so.[0-9]*.*) ;; *) cp -L "$lib" "$pydir/mlcore/" ;; esac
-done
-PYTHONPATH="$pydir" "$python" - "$work/home" <<'PY' ||
-  { echo "Python does not see the C++ tasks' logs" >&2; exit 1; }
+if compgen -G "$build_dir/bindings/_mlcore*.so" >/dev/null; then
+  mkdir -p "$pydir"
+  cp -r "$repo/python/mlcore" "$pydir/"
+  cp "$build_dir"/bindings/_mlcore*.so "$pydir/mlcore/"
+  for lib in "$build_dir"/libmlcore*.so.*; do
+    case "$(basename "$lib")" in libmlcore*.so.[0-9]*.*) ;; *) cp -L "$lib" "$pydir/mlcore/" ;; esac
+  done
+  if ! PYTHONPATH="$pydir" "$python" - "$work/home" <<'PY'; then
 import sys
 import mlcore.pipelines as mp
 run = mp.runs(home=sys.argv[1], pipeline="cpp_example")[0]
 assert run.task("make").logs() == "making 4 rows\n", repr(run.task("make").logs())
 assert run.task("scale").logs() == "scaling by 2\n", repr(run.task("scale").logs())
 PY
+    echo "Python does not see the C++ tasks' logs" >&2
+    exit 1
+  fi
+else
+  echo "no Python bindings in $build_dir: the Python read of the task logs is skipped"
+fi
 MLCORE_HOME="$work/home" "$work/build/pipeline_cpp" >"$work/pipeline2.out"
 expect "rerun not cached" "$work/pipeline2.out" "scale cached"
 cmake -S "$example_dir" -B "$work/build-scale3" "${generator[@]}" \
