@@ -57,6 +57,9 @@ if(MLCORE_GRPC_ENABLED)
                                                ${_gen}/inference.pb.cc)
     target_include_directories(grpc_request_fuzzer PRIVATE ${PROJECT_SOURCE_DIR}/src ${_gen})
     target_link_libraries(grpc_request_fuzzer PRIVATE gRPC::grpc++ protobuf::libprotobuf)
+    # The generated header is made by a rule of this directory, which the fuzzer's (fuzz/) does
+    # not wait for on its own: without this, convert.cc can compile before protoc has run.
+    add_dependencies(grpc_request_fuzzer mlcore_grpc)
   endif()
   # The server process the Python gRPC tests and benchmark drive with tritonclient.grpc. It links
   # libmlcore alone: the gRPC front end arrives through the loader, as in any program.
