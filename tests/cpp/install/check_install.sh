@@ -101,16 +101,13 @@ expect "scale's std::cout not in its log" "$work/pipeline1.out" "scale log: scal
 expect "make's printf not in its log" "$work/pipeline1.out" "make log: making 4 rows"
 # Python reads the same logs from the store, as it reads a Python component's. The package comes
 # from this build tree (make test runs the C++ tests before `pip install .`): its sources with
-# the extension module and the library beside them, as pip lays them out.
+# the extension module beside them (the module finds libmlcore through its build RPATH).
 # A build without the Python bindings (make test-nocuda) has no package to check.
 pydir="$work/python"
 if compgen -G "$build_dir/bindings/_mlcore*.so" >/dev/null; then
   mkdir -p "$pydir"
   cp -r "$repo/python/mlcore" "$pydir/"
   cp "$build_dir"/bindings/_mlcore*.so "$pydir/mlcore/"
-  for lib in "$build_dir"/libmlcore*.so.*; do
-    case "$(basename "$lib")" in libmlcore*.so.[0-9]*.*) ;; *) cp -L "$lib" "$pydir/mlcore/" ;; esac
-  done
   if ! PYTHONPATH="$pydir" "$python" - "$work/home" <<'PY'; then
 import sys
 import mlcore.pipelines as mp
