@@ -3,7 +3,8 @@
 // twins have always reported), making a device current, and the one cuBLAS handle per device
 // (created on first use, on the legacy default stream that Tensor copies and the caching
 // allocator also use; defined in cuda_common.cu). Included by kernels/{nn,optim}/*.cu only
-// (nvcc); each twin names the helpers it uses with using-declarations.
+// (nvcc); each twin names this namespace by the alias `cu` (`cu::Blocks(n)`), one line instead
+// of a using-declaration per helper.
 #pragma once
 
 #include <cublas_v2.h>
@@ -75,6 +76,17 @@ __device__ inline double WarpSum(double v) {
 inline unsigned WarpRowBlocks(int64_t rows) {
   constexpr int64_t kRowsPerBlock = kThreads / 32;
   return static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
+}
+
+// In a kernel launched with WarpRowBlocks: the row this thread's warp owns (rows or more for
+// the spare warps of the last block, which return) and the thread's lane within the warp.
+struct WarpRow {
+  int64_t row;
+  int lane;
+};
+__device__ inline WarpRow ThisWarpRow() {
+  return {blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32,
+          static_cast<int>(threadIdx.x % 32)};
 }
 
 // The cuBLAS handle of `device`, made current; `op` names the caller in errors.

@@ -9,12 +9,7 @@
 namespace mlcore::nn::cuda {
 namespace {
 
-using ::mlcore::cuda::Blocks;
-using ::mlcore::cuda::CheckLaunch;
-using ::mlcore::cuda::kThreads;
-using ::mlcore::cuda::UseDevice;
-using ::mlcore::cuda::WarpRowBlocks;
-using ::mlcore::cuda::WarpSum;
+namespace cu = ::mlcore::cuda;
 
 __device__ float ActF(Activation kind, float x) {
   switch (kind) {
@@ -61,8 +56,7 @@ __global__ void ActBackwardKernel(Activation kind, const float* s, const float* 
 }
 
 __global__ void SoftmaxForwardKernel(const float* x, float* y, int64_t rows, int64_t cols) {
-  const int64_t row = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
+  const auto [row, lane] = cu::ThisWarpRow();
   if (row >= rows) return;
   const float* xr = x + row * cols;
   float* yr = y + row * cols;
@@ -71,52 +65,51 @@ __global__ void SoftmaxForwardKernel(const float* x, float* y, int64_t rows, int
   for (int off = 16; off > 0; off /= 2) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, off));
   double sum = 0.0;
   for (int64_t j = lane; j < cols; j += 32) sum += expf(xr[j] - m);
-  const float inv = static_cast<float>(1.0 / WarpSum(sum));
+  const float inv = static_cast<float>(1.0 / cu::WarpSum(sum));
   for (int64_t j = lane; j < cols; j += 32) yr[j] = expf(xr[j] - m) * inv;
 }
 
 __global__ void SoftmaxBackwardKernel(const float* y, const float* dy, float* dx, int64_t rows,
                                       int64_t cols) {
-  const int64_t row = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
+  const auto [row, lane] = cu::ThisWarpRow();
   if (row >= rows) return;
   const int64_t o = row * cols;
   double dot = 0.0;
   for (int64_t j = lane; j < cols; j += 32) dot += static_cast<double>(dy[o + j]) * y[o + j];
-  const float d = static_cast<float>(WarpSum(dot));
+  const float d = static_cast<float>(cu::WarpSum(dot));
   for (int64_t j = lane; j < cols; j += 32) dx[o + j] = y[o + j] * (dy[o + j] - d);
 }
 
 }  // namespace
 
 Status ActivationForward(int device, Activation kind, const float* x, float* y, int64_t n) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("ActivationForward", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("ActivationForward", device));
   if (n <= 0) return absl::OkStatus();
-  ActForwardKernel<<<Blocks(n), kThreads>>>(kind, x, y, n);
-  return CheckLaunch("ActivationForward");
+  ActForwardKernel<<<cu::Blocks(n), cu::kThreads>>>(kind, x, y, n);
+  return cu::CheckLaunch("ActivationForward");
 }
 
 Status ActivationBackward(int device, Activation kind, const float* saved, const float* dy,
                           float* dx, int64_t n) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("ActivationBackward", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("ActivationBackward", device));
   if (n <= 0) return absl::OkStatus();
-  ActBackwardKernel<<<Blocks(n), kThreads>>>(kind, saved, dy, dx, n);
-  return CheckLaunch("ActivationBackward");
+  ActBackwardKernel<<<cu::Blocks(n), cu::kThreads>>>(kind, saved, dy, dx, n);
+  return cu::CheckLaunch("ActivationBackward");
 }
 
 Status SoftmaxForward(int device, const float* x, float* y, int64_t rows, int64_t cols) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("SoftmaxForward", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("SoftmaxForward", device));
   if (rows <= 0 || cols <= 0) return absl::OkStatus();
-  SoftmaxForwardKernel<<<WarpRowBlocks(rows), kThreads>>>(x, y, rows, cols);
-  return CheckLaunch("SoftmaxForward");
+  SoftmaxForwardKernel<<<cu::WarpRowBlocks(rows), cu::kThreads>>>(x, y, rows, cols);
+  return cu::CheckLaunch("SoftmaxForward");
 }
 
 Status SoftmaxBackward(int device, const float* y, const float* dy, float* dx, int64_t rows,
                        int64_t cols) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("SoftmaxBackward", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("SoftmaxBackward", device));
   if (rows <= 0 || cols <= 0) return absl::OkStatus();
-  SoftmaxBackwardKernel<<<WarpRowBlocks(rows), kThreads>>>(y, dy, dx, rows, cols);
-  return CheckLaunch("SoftmaxBackward");
+  SoftmaxBackwardKernel<<<cu::WarpRowBlocks(rows), cu::kThreads>>>(y, dy, dx, rows, cols);
+  return cu::CheckLaunch("SoftmaxBackward");
 }
 
 }  // namespace mlcore::nn::cuda

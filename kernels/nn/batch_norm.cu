@@ -8,28 +8,24 @@
 namespace mlcore::nn::cuda {
 namespace {
 
-using ::mlcore::cuda::Blocks;
-using ::mlcore::cuda::BlockSum;
-using ::mlcore::cuda::CheckLaunch;
-using ::mlcore::cuda::kThreads;
-using ::mlcore::cuda::UseDevice;
+namespace cu = ::mlcore::cuda;
 
 // One block per channel c; value k of the channel is x[(k / S * C + c) * S + k % S].
 __global__ void BatchNormTrainKernel(BatchNormArgs a, const float* x, const float* gamma,
                                      const float* beta, float* rmean, float* rvar, float* y,
                                      float* xhat, float* rstd) {
-  __shared__ double part[kThreads];
+  __shared__ double part[cu::kThreads];
   const int64_t c = blockIdx.x, s = a.spatial, m = a.batch * s;
   auto at = [&](int64_t k) { return ((k / s) * a.channels + c) * s + k % s; };
   double sum = 0.0;
   for (int64_t k = threadIdx.x; k < m; k += blockDim.x) sum += x[at(k)];
-  const double mean = BlockSum(sum, part) / static_cast<double>(m);
+  const double mean = cu::BlockSum(sum, part) / static_cast<double>(m);
   double ss = 0.0;
   for (int64_t k = threadIdx.x; k < m; k += blockDim.x) {
     const double d = x[at(k)] - mean;
     ss += d * d;
   }
-  ss = BlockSum(ss, part);
+  ss = cu::BlockSum(ss, part);
   const double var = ss / static_cast<double>(m);
   const float r = static_cast<float>(1.0 / sqrt(var + static_cast<double>(a.eps)));
   for (int64_t k = threadIdx.x; k < m; k += blockDim.x) {
@@ -59,7 +55,7 @@ __global__ void BatchNormInferKernel(BatchNormArgs a, const float* x, const floa
 __global__ void BatchNormBackwardKernel(BatchNormArgs a, const float* dy, const float* xhat,
                                         const float* rstd, const float* gamma, float* dgamma,
                                         float* dbeta, float* dx) {
-  __shared__ double part[kThreads];
+  __shared__ double part[cu::kThreads];
   const int64_t c = blockIdx.x, s = a.spatial, m = a.batch * s;
   auto at = [&](int64_t k) { return ((k / s) * a.channels + c) * s + k % s; };
   double sdy = 0.0, sdyh = 0.0;
@@ -68,8 +64,8 @@ __global__ void BatchNormBackwardKernel(BatchNormArgs a, const float* dy, const 
     sdy += dy[o];
     sdyh += static_cast<double>(dy[o]) * xhat[o];
   }
-  sdy = BlockSum(sdy, part);
-  sdyh = BlockSum(sdyh, part);
+  sdy = cu::BlockSum(sdy, part);
+  sdyh = cu::BlockSum(sdyh, part);
   if (threadIdx.x == 0) {
     dgamma[c] = static_cast<float>(sdyh);
     dbeta[c] = static_cast<float>(sdy);
@@ -87,30 +83,30 @@ __global__ void BatchNormBackwardKernel(BatchNormArgs a, const float* dy, const 
 
 Status BatchNormTrain(const BatchNormArgs& a, const float* x, const float* gamma, const float* beta,
                       float* running_mean, float* running_var, float* y, float* xhat, float* rstd) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("BatchNorm", a.device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("BatchNorm", a.device));
   if (a.channels <= 0) return absl::OkStatus();  // one block per channel
-  BatchNormTrainKernel<<<static_cast<unsigned>(a.channels), kThreads>>>(
+  BatchNormTrainKernel<<<static_cast<unsigned>(a.channels), cu::kThreads>>>(
       a, x, gamma, beta, running_mean, running_var, y, xhat, rstd);
-  return CheckLaunch("BatchNorm");
+  return cu::CheckLaunch("BatchNorm");
 }
 
 Status BatchNormInfer(const BatchNormArgs& a, const float* x, const float* gamma, const float* beta,
                       const float* running_mean, const float* running_var, float* y) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("BatchNorm inference", a.device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("BatchNorm inference", a.device));
   if (a.batch * a.channels * a.spatial <= 0) return absl::OkStatus();
-  BatchNormInferKernel<<<Blocks(a.batch * a.channels * a.spatial), kThreads>>>(
+  BatchNormInferKernel<<<cu::Blocks(a.batch * a.channels * a.spatial), cu::kThreads>>>(
       a, x, gamma, beta, running_mean, running_var, y);
-  return CheckLaunch("BatchNorm inference");
+  return cu::CheckLaunch("BatchNorm inference");
 }
 
 Status BatchNormBackward(const BatchNormArgs& a, const float* dy, const float* xhat,
                          const float* rstd, const float* gamma, float* dgamma, float* dbeta,
                          float* dx) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("BatchNorm backward", a.device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("BatchNorm backward", a.device));
   if (a.channels <= 0) return absl::OkStatus();
-  BatchNormBackwardKernel<<<static_cast<unsigned>(a.channels), kThreads>>>(a, dy, xhat, rstd, gamma,
-                                                                           dgamma, dbeta, dx);
-  return CheckLaunch("BatchNorm backward");
+  BatchNormBackwardKernel<<<static_cast<unsigned>(a.channels), cu::kThreads>>>(
+      a, dy, xhat, rstd, gamma, dgamma, dbeta, dx);
+  return cu::CheckLaunch("BatchNorm backward");
 }
 
 }  // namespace mlcore::nn::cuda

@@ -10,10 +10,7 @@
 namespace mlcore::nn::cuda {
 namespace {
 
-using ::mlcore::cuda::Blocks;
-using ::mlcore::cuda::CheckLaunch;
-using ::mlcore::cuda::kThreads;
-using ::mlcore::cuda::UseDevice;
+namespace cu = ::mlcore::cuda;
 
 // mlcore::FloatToBFloat16 (core/half.h) on the device, integer op for integer op: round to
 // nearest even, and a NaN keeps its sign and payload with the quiet bit set. (cuda_bf16.h's
@@ -36,17 +33,17 @@ __global__ void RoundToBf16Kernel(const float* in, float* out, int64_t n) {
 }  // namespace
 
 Status ToBf16(int device, const float* in, uint16_t* out, int64_t n) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("ToBf16", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("ToBf16", device));
   if (n <= 0) return absl::OkStatus();
-  ToBf16Kernel<<<Blocks(n), kThreads>>>(in, out, n);
-  return CheckLaunch("ToBf16");
+  ToBf16Kernel<<<cu::Blocks(n), cu::kThreads>>>(in, out, n);
+  return cu::CheckLaunch("ToBf16");
 }
 
 Status RoundToBf16(int device, const float* in, float* out, int64_t n) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("RoundToBf16", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("RoundToBf16", device));
   if (n <= 0) return absl::OkStatus();
-  RoundToBf16Kernel<<<Blocks(n), kThreads>>>(in, out, n);
-  return CheckLaunch("RoundToBf16");
+  RoundToBf16Kernel<<<cu::Blocks(n), cu::kThreads>>>(in, out, n);
+  return cu::CheckLaunch("RoundToBf16");
 }
 
 }  // namespace mlcore::nn::cuda

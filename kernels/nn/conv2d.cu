@@ -15,15 +15,7 @@
 namespace mlcore::nn::cuda {
 namespace {
 
-using ::mlcore::cuda::Blocks;
-using ::mlcore::cuda::BlockSum;
-using ::mlcore::cuda::Check;
-using ::mlcore::cuda::CheckBlas;
-using ::mlcore::cuda::CheckLaunch;
-using ::mlcore::cuda::CublasHandle;
-using ::mlcore::cuda::CudaScratch;
-using ::mlcore::cuda::kThreads;
-using ::mlcore::cuda::UseDevice;
+namespace cu = ::mlcore::cuda;
 
 __global__ void FillBiasKernel(const float* bias, float* y, int64_t filters, int64_t p,
                                int64_t total) {
@@ -33,13 +25,13 @@ __global__ void FillBiasKernel(const float* bias, float* y, int64_t filters, int
 // db[f] = sum over n, p of dy[n, f, p]; one block per filter, a fixed reduction order.
 __global__ void BiasGradKernel(const float* dy, float* db, int64_t batch, int64_t filters,
                                int64_t p) {
-  __shared__ double part[kThreads];
+  __shared__ double part[cu::kThreads];
   const int64_t f = blockIdx.x;
   double s = 0.0;
   for (int64_t i = threadIdx.x; i < batch * p; i += blockDim.x) {
     s += dy[((i / p) * filters + f) * p + i % p];
   }
-  s = BlockSum(s, part);
+  s = cu::BlockSum(s, part);
   if (threadIdx.x == 0) db[f] = static_cast<float>(s);
 }
 
@@ -47,25 +39,25 @@ __global__ void BiasGradKernel(const float* dy, float* db, int64_t batch, int64_
 
 Status ConvFillBias(int device, const float* bias, float* y, int64_t batch, int64_t filters,
                     int64_t p) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("Conv2d bias", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("Conv2d bias", device));
   if (batch * filters * p <= 0) return absl::OkStatus();
-  FillBiasKernel<<<Blocks(batch * filters * p), kThreads>>>(bias, y, filters, p,
-                                                            batch * filters * p);
-  return CheckLaunch("Conv2d bias");
+  FillBiasKernel<<<cu::Blocks(batch * filters * p), cu::kThreads>>>(bias, y, filters, p,
+                                                                    batch * filters * p);
+  return cu::CheckLaunch("Conv2d bias");
 }
 
 Status ConvBiasGrad(int device, const float* dy, float* db, int64_t batch, int64_t filters,
                     int64_t p) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("Conv2d bias gradient", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("Conv2d bias gradient", device));
   if (filters <= 0) return absl::OkStatus();  // one block per filter; batch == 0 writes zeros
-  BiasGradKernel<<<static_cast<unsigned>(filters), kThreads>>>(dy, db, batch, filters, p);
-  return CheckLaunch("Conv2d bias gradient");
+  BiasGradKernel<<<static_cast<unsigned>(filters), cu::kThreads>>>(dy, db, batch, filters, p);
+  return cu::CheckLaunch("Conv2d bias gradient");
 }
 
 namespace {
 
 // In bf16 mode a rounded copy of w in `store`; w itself otherwise.
-StatusOr<const float*> RoundedWeights(const ConvArgs& a, const float* w, CudaScratch& store) {
+StatusOr<const float*> RoundedWeights(const ConvArgs& a, const float* w, cu::CudaScratch& store) {
   if (!a.bf16) return w;
   const int64_t n = a.filters * a.ColRows() / a.groups;
   MLCORE_RETURN_IF_ERROR(store.Allocate(a.device, sizeof(float) * n));
@@ -77,17 +69,17 @@ StatusOr<const float*> RoundedWeights(const ConvArgs& a, const float* w, CudaScr
 // nothing contributes, so every gradient is zero. Neither cuDNN (a 0-sized descriptor is
 // CUDNN_STATUS_BAD_PARAM) nor the GEMM loop (which would leave dw unwritten) is asked.
 Status ConvBackwardEmpty(const ConvArgs& a, float* dw, float* db, float* dx) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("Conv2d backward", a.device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("Conv2d backward", a.device));
   const int64_t nw = a.filters * a.ColRows() / a.groups;
   MLCORE_RETURN_IF_ERROR(
-      Check("Conv2d backward (zero dw)", cudaMemsetAsync(dw, 0, sizeof(float) * nw, 0)));
+      cu::Check("Conv2d backward (zero dw)", cudaMemsetAsync(dw, 0, sizeof(float) * nw, 0)));
   if (db != nullptr) {
-    MLCORE_RETURN_IF_ERROR(
-        Check("Conv2d backward (zero db)", cudaMemsetAsync(db, 0, sizeof(float) * a.filters, 0)));
+    MLCORE_RETURN_IF_ERROR(cu::Check("Conv2d backward (zero db)",
+                                     cudaMemsetAsync(db, 0, sizeof(float) * a.filters, 0)));
   }
   if (dx == nullptr) return absl::OkStatus();
   const size_t nx = sizeof(float) * a.batch * a.channels * a.height * a.width;
-  return Check("Conv2d backward (zero dx)", cudaMemsetAsync(dx, 0, nx, 0));
+  return cu::Check("Conv2d backward (zero dx)", cudaMemsetAsync(dx, 0, nx, 0));
 }
 
 bool NoOutputs(const ConvArgs& a) { return a.batch == 0 || a.out_height * a.out_width == 0; }
@@ -98,14 +90,14 @@ StatusOr<cublasHandle_t> Im2colHandle(const ConvArgs& a) {
   if (a.backend == ConvBackend::kCudnn) {
     return absl::FailedPreconditionError("nn::Conv2d: this build of mlcore has no cuDNN");
   }
-  return CublasHandle("Conv2d", a.device);
+  return cu::CublasHandle("Conv2d", a.device);
 }
 
 }  // namespace
 
 Status ConvForward(const ConvArgs& a, const float* x, const float* w, const float* bias,
                    float* cols, float* y) {
-  if (NoOutputs(a)) return UseDevice("Conv2d", a.device);  // y is empty
+  if (NoOutputs(a)) return cu::UseDevice("Conv2d", a.device);  // y is empty
 #if defined(MLCORE_HAVE_CUDNN)
   if (a.backend == ConvBackend::kCudnn) return CudnnConvForward(a, x, w, bias, y);
 #endif
@@ -113,7 +105,7 @@ Status ConvForward(const ConvArgs& a, const float* x, const float* w, const floa
   const int64_t rows = a.ColRows(), p = a.out_height * a.out_width;
   const int64_t rg = rows / a.groups, fg = a.filters / a.groups;
   MLCORE_RETURN_IF_ERROR(Im2Col(a, x, cols));
-  CudaScratch wstore;
+  cu::CudaScratch wstore;
   if (a.bf16) {
     // The columns are only ever GEMM operands (here and in Backward): round them in place.
     MLCORE_RETURN_IF_ERROR(RoundToBf16(a.device, cols, cols, a.batch * rows * p));
@@ -126,11 +118,11 @@ Status ConvForward(const ConvArgs& a, const float* x, const float* w, const floa
   // y_n^T = cols_n^T * W_g^T, batched over the samples.
   const float one = 1.0f, beta = bias != nullptr ? 1.0f : 0.0f;
   for (int64_t g = 0; g < a.groups; ++g) {
-    MLCORE_RETURN_IF_ERROR(
-        CheckBlas("Conv2d forward",
-                  cublasSgemmStridedBatched(handle, CUBLAS_OP_N, CUBLAS_OP_N, p, fg, rg, &one,
-                                            cols + g * rg * p, p, rows * p, w + g * fg * rg, rg, 0,
-                                            &beta, y + g * fg * p, p, a.filters * p, a.batch)));
+    MLCORE_RETURN_IF_ERROR(cu::CheckBlas(
+        "Conv2d forward",
+        cublasSgemmStridedBatched(handle, CUBLAS_OP_N, CUBLAS_OP_N, p, fg, rg, &one,
+                                  cols + g * rg * p, p, rows * p, w + g * fg * rg, rg, 0, &beta,
+                                  y + g * fg * p, p, a.filters * p, a.batch)));
   }
   return absl::OkStatus();
 }
@@ -145,7 +137,7 @@ Status ConvBackward(const ConvArgs& a, const float* dy, const float* x, const fl
   const int64_t rows = a.ColRows(), p = a.out_height * a.out_width;
   const int64_t rg = rows / a.groups, fg = a.filters / a.groups;
   if (db != nullptr) MLCORE_RETURN_IF_ERROR(ConvBiasGrad(a.device, dy, db, a.batch, a.filters, p));
-  CudaScratch dystore, wstore;
+  cu::CudaScratch dystore, wstore;
   if (a.bf16) {
     const int64_t n = a.batch * a.filters * p;
     MLCORE_RETURN_IF_ERROR(dystore.Allocate(a.device, sizeof(float) * n));
@@ -157,7 +149,7 @@ Status ConvBackward(const ConvArgs& a, const float* dy, const float* x, const fl
   // Row-major dW_g[Fg, Rg] = sum_n dy_ng[Fg, P] * cols_ng^T, i.e. column-major
   // dW_g^T = cols_ng * dy_ng^T, batched over the groups (their strides are uniform).
   for (int64_t n = 0; n < a.batch; ++n) {
-    MLCORE_RETURN_IF_ERROR(CheckBlas(
+    MLCORE_RETURN_IF_ERROR(cu::CheckBlas(
         "Conv2d kernel gradient",
         cublasSgemmStridedBatched(handle, CUBLAS_OP_T, CUBLAS_OP_N, rg, fg, p, &one,
                                   cols + n * rows * p, p, rg * p, dy + n * a.filters * p, p, fg * p,
@@ -166,11 +158,11 @@ Status ConvBackward(const ConvArgs& a, const float* dy, const float* x, const fl
   if (dx == nullptr) return absl::OkStatus();
   // Row-major dcols_ng[Rg, P] = W_g^T * dy_ng, i.e. column-major dcols_ng^T = dy_ng^T * W_g.
   for (int64_t g = 0; g < a.groups; ++g) {
-    MLCORE_RETURN_IF_ERROR(
-        CheckBlas("Conv2d input gradient",
-                  cublasSgemmStridedBatched(handle, CUBLAS_OP_N, CUBLAS_OP_T, p, rg, fg, &one,
-                                            dy + g * fg * p, p, a.filters * p, w + g * fg * rg, rg,
-                                            0, &zero, scratch + g * rg * p, p, rows * p, a.batch)));
+    MLCORE_RETURN_IF_ERROR(cu::CheckBlas(
+        "Conv2d input gradient",
+        cublasSgemmStridedBatched(handle, CUBLAS_OP_N, CUBLAS_OP_T, p, rg, fg, &one,
+                                  dy + g * fg * p, p, a.filters * p, w + g * fg * rg, rg, 0, &zero,
+                                  scratch + g * rg * p, p, rows * p, a.batch)));
   }
   return Col2Im(a, scratch, dx);
 }

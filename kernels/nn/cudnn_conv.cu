@@ -25,9 +25,7 @@
 namespace mlcore::nn::cuda {
 namespace {
 
-using ::mlcore::cuda::CudaScratch;
-using ::mlcore::cuda::kMaxDevices;
-using ::mlcore::cuda::UseDevice;
+namespace cu = ::mlcore::cuda;
 // Algorithms needing more workspace than this are passed over for the next one on cuDNN's list.
 constexpr size_t kMaxWorkspaceBytes = size_t{1} << 30;
 
@@ -40,7 +38,7 @@ Status CheckDnn(const char* op, cudnnStatus_t st) {
 // One handle per thread and device: cuDNN forbids using a handle from two threads at once, and
 // inference runs on many threads (serving). Each is destroyed when its thread ends.
 struct ThreadHandles {
-  cudnnHandle_t handles[kMaxDevices] = {};
+  cudnnHandle_t handles[cu::kMaxDevices] = {};
   ~ThreadHandles() {
     for (cudnnHandle_t h : handles) {
       if (h != nullptr) cudnnDestroy(h);
@@ -50,10 +48,10 @@ struct ThreadHandles {
 
 StatusOr<cudnnHandle_t> DnnHandle(int device) {
   thread_local ThreadHandles mine;
-  if (device < 0 || device >= kMaxDevices) {
+  if (device < 0 || device >= cu::kMaxDevices) {
     return absl::InvalidArgumentError("nn::Conv2d: CUDA device index out of range");
   }
-  MLCORE_RETURN_IF_ERROR(UseDevice("Conv2d (cuDNN)", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("Conv2d (cuDNN)", device));
   if (mine.handles[device] == nullptr) {
     cudnnHandle_t h = nullptr;
     MLCORE_RETURN_IF_ERROR(CheckDnn("cudnnCreate", cudnnCreate(&h)));
@@ -192,7 +190,8 @@ StatusOr<Choice> Pick(cudnnHandle_t h, const Descriptors& d, const ConvArgs& a, 
 }
 
 // A bf16-rounded copy of n floats, or `in` itself in float32.
-StatusOr<const float*> Operand(const ConvArgs& a, const float* in, int64_t n, CudaScratch& store) {
+StatusOr<const float*> Operand(const ConvArgs& a, const float* in, int64_t n,
+                               cu::CudaScratch& store) {
   if (!a.bf16) return in;
   MLCORE_RETURN_IF_ERROR(store.Allocate(a.device, sizeof(float) * n));
   MLCORE_RETURN_IF_ERROR(RoundToBf16(a.device, in, store.get<float>(), n));
@@ -207,7 +206,7 @@ Status CudnnConvForward(const ConvArgs& a, const float* x, const float* w, const
   Descriptors d;
   MLCORE_RETURN_IF_ERROR(d.Init(a));
   MLCORE_ASSIGN_OR_RETURN(Choice c, Pick(h, d, a, Pass::kForward));
-  CudaScratch xs, ws, work;
+  cu::CudaScratch xs, ws, work;
   MLCORE_ASSIGN_OR_RETURN(x, Operand(a, x, a.batch * a.channels * a.height * a.width, xs));
   MLCORE_ASSIGN_OR_RETURN(w, Operand(a, w, a.filters * a.ColRows() / a.groups, ws));
   MLCORE_RETURN_IF_ERROR(work.Allocate(a.device, c.workspace));
@@ -227,7 +226,7 @@ Status CudnnConvBackward(const ConvArgs& a, const float* dy, const float* x, con
   MLCORE_RETURN_IF_ERROR(d.Init(a));
   const int64_t p = a.out_height * a.out_width;
   if (db != nullptr) MLCORE_RETURN_IF_ERROR(ConvBiasGrad(a.device, dy, db, a.batch, a.filters, p));
-  CudaScratch dys, xs, ws, work;
+  cu::CudaScratch dys, xs, ws, work;
   MLCORE_ASSIGN_OR_RETURN(dy, Operand(a, dy, a.batch * a.filters * p, dys));
   const float one = 1.0f, zero = 0.0f;
   {

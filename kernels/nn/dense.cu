@@ -13,14 +13,7 @@
 namespace mlcore::nn::cuda {
 namespace {
 
-using ::mlcore::cuda::Blocks;
-using ::mlcore::cuda::Check;
-using ::mlcore::cuda::CheckBlas;
-using ::mlcore::cuda::CheckLaunch;
-using ::mlcore::cuda::CublasHandle;
-using ::mlcore::cuda::CudaScratch;
-using ::mlcore::cuda::kThreads;
-using ::mlcore::cuda::UseDevice;
+namespace cu = ::mlcore::cuda;
 
 __global__ void BroadcastRowsKernel(const float* bias, float* y, int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
@@ -48,11 +41,11 @@ Status GemmPrologue(const char* op, int device, int64_t m, int64_t n, int64_t k,
     return absl::InvalidArgumentError(absl::StrCat("nn::", op, ": GEMM dimensions m=", m, " n=", n,
                                                    " k=", k, " outside cuBLAS's int32 range"));
   }
-  MLCORE_RETURN_IF_ERROR(UseDevice(op, device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice(op, device));
   if (m == 0 || n == 0) return absl::OkStatus();
   if (k == 0) {
     if (accumulate) return absl::OkStatus();
-    return Check(op, cudaMemsetAsync(c, 0, sizeof(float) * m * n, 0));
+    return cu::Check(op, cudaMemsetAsync(c, 0, sizeof(float) * m * n, 0));
   }
   *done = false;
   return absl::OkStatus();
@@ -86,11 +79,12 @@ Status Gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_
   bool done = false;
   MLCORE_RETURN_IF_ERROR(GemmPrologue("Gemm", device, m, n, k, c, accumulate, &done));
   if (done) return absl::OkStatus();
-  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, CublasHandle("Gemm", device));
+  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, cu::CublasHandle("Gemm", device));
   const ColumnMajor g = ToColumnMajor(trans_a, trans_b, m, n, k);
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-  return CheckBlas("Gemm (cublasSgemm)", cublasSgemm(handle, g.op_b, g.op_a, g.m, g.n, g.k, &alpha,
-                                                     b, g.ldb, a, g.lda, &beta, c, g.ldc));
+  return cu::CheckBlas("Gemm (cublasSgemm)",
+                       cublasSgemm(handle, g.op_b, g.op_a, g.m, g.n, g.k, &alpha, b, g.ldb, a,
+                                   g.lda, &beta, c, g.ldc));
 }
 
 Status GemmBf16(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
@@ -98,12 +92,12 @@ Status GemmBf16(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, in
   bool done = false;
   MLCORE_RETURN_IF_ERROR(GemmPrologue("GemmBf16", device, m, n, k, c, accumulate, &done));
   if (done) return absl::OkStatus();
-  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, CublasHandle("GemmBf16", device));
+  MLCORE_ASSIGN_OR_RETURN(cublasHandle_t handle, cu::CublasHandle("GemmBf16", device));
   // One scratch block for the operands that still need converting; B starts 256-byte aligned,
   // like A, so that cuBLAS can use its vectorised tensor-core kernels for both.
   const int64_t a_elems = a.bits ? 0 : (m * k + 127) / 128 * 128;
   const int64_t b_elems = b.bits ? 0 : k * n;
-  CudaScratch store;
+  cu::CudaScratch store;
   if (a_elems + b_elems > 0) {
     MLCORE_RETURN_IF_ERROR(store.Allocate(device, sizeof(uint16_t) * (a_elems + b_elems)));
   }
@@ -120,24 +114,24 @@ Status GemmBf16(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, in
   }
   const ColumnMajor g = ToColumnMajor(trans_a, trans_b, m, n, k);
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-  return CheckBlas("GemmBf16 (cublasGemmEx)",
-                   cublasGemmEx(handle, g.op_b, g.op_a, g.m, g.n, g.k, &alpha, b16, CUDA_R_16BF,
-                                g.ldb, a16, CUDA_R_16BF, g.lda, &beta, c, CUDA_R_32F, g.ldc,
-                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  return cu::CheckBlas("GemmBf16 (cublasGemmEx)",
+                       cublasGemmEx(handle, g.op_b, g.op_a, g.m, g.n, g.k, &alpha, b16, CUDA_R_16BF,
+                                    g.ldb, a16, CUDA_R_16BF, g.lda, &beta, c, CUDA_R_32F, g.ldc,
+                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 Status BroadcastRows(int device, const float* bias, float* y, int64_t rows, int64_t cols) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("BroadcastRows", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("BroadcastRows", device));
   if (rows <= 0 || cols <= 0) return absl::OkStatus();
-  BroadcastRowsKernel<<<Blocks(rows * cols), kThreads>>>(bias, y, rows, cols);
-  return CheckLaunch("BroadcastRows");
+  BroadcastRowsKernel<<<cu::Blocks(rows * cols), cu::kThreads>>>(bias, y, rows, cols);
+  return cu::CheckLaunch("BroadcastRows");
 }
 
 Status SumRows(int device, const float* dy, float* db, int64_t rows, int64_t cols) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("SumRows", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("SumRows", device));
   if (cols <= 0) return absl::OkStatus();
-  SumRowsKernel<<<Blocks(cols), kThreads>>>(dy, db, rows, cols);  // rows == 0 writes zeros
-  return CheckLaunch("SumRows");
+  SumRowsKernel<<<cu::Blocks(cols), cu::kThreads>>>(dy, db, rows, cols);  // rows == 0 writes zeros
+  return cu::CheckLaunch("SumRows");
 }
 
 }  // namespace mlcore::nn::cuda

@@ -8,11 +8,7 @@
 namespace mlcore::nn::cuda {
 namespace {
 
-using ::mlcore::cuda::Blocks;
-using ::mlcore::cuda::Check;
-using ::mlcore::cuda::CheckLaunch;
-using ::mlcore::cuda::kThreads;
-using ::mlcore::cuda::UseDevice;
+namespace cu = ::mlcore::cuda;
 
 __device__ int64_t ReadIndex(const void* indices, IndexKind kind, int64_t i) {
   switch (kind) {
@@ -43,21 +39,23 @@ __global__ void EmbeddingBackwardKernel(const void* indices, IndexKind kind, int
 
 Status EmbeddingForward(int device, const void* indices, IndexKind kind, int64_t count,
                         const float* table, int64_t dim, float* out) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("Embedding", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("Embedding", device));
   if (count * dim <= 0) return absl::OkStatus();
-  EmbeddingForwardKernel<<<Blocks(count * dim), kThreads>>>(indices, kind, count, table, dim, out);
-  return CheckLaunch("Embedding");
+  EmbeddingForwardKernel<<<cu::Blocks(count * dim), cu::kThreads>>>(indices, kind, count, table,
+                                                                    dim, out);
+  return cu::CheckLaunch("Embedding");
 }
 
 Status EmbeddingBackward(int device, const void* indices, IndexKind kind, int64_t count,
                          const float* dy, int64_t dim, int64_t vocab, float* dtable) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("Embedding backward", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("Embedding backward", device));
   // Async on the legacy default stream: ordered before the kernel without stalling the host.
-  MLCORE_RETURN_IF_ERROR(Check("Embedding backward (zero the table gradient)",
-                               cudaMemsetAsync(dtable, 0, sizeof(float) * vocab * dim, 0)));
+  MLCORE_RETURN_IF_ERROR(cu::Check("Embedding backward (zero the table gradient)",
+                                   cudaMemsetAsync(dtable, 0, sizeof(float) * vocab * dim, 0)));
   if (count * dim <= 0) return absl::OkStatus();
-  EmbeddingBackwardKernel<<<Blocks(count * dim), kThreads>>>(indices, kind, count, dy, dim, dtable);
-  return CheckLaunch("Embedding backward");
+  EmbeddingBackwardKernel<<<cu::Blocks(count * dim), cu::kThreads>>>(indices, kind, count, dy, dim,
+                                                                     dtable);
+  return cu::CheckLaunch("Embedding backward");
 }
 
 }  // namespace mlcore::nn::cuda

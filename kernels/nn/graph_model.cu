@@ -7,17 +7,16 @@
 
 namespace mlcore::nn::cuda {
 
-using ::mlcore::cuda::Check;
-using ::mlcore::cuda::UseDevice;
+namespace cu = ::mlcore::cuda;
 
 Status CopyRows(int device, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
                 size_t width, int64_t rows) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("CopyRows", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("CopyRows", device));
   if (rows <= 0 || width == 0) return absl::OkStatus();
   // On the legacy default stream (0), ordered with the kernels around it.
-  return Check("CopyRows",
-               cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, width, static_cast<size_t>(rows),
-                                 cudaMemcpyDeviceToDevice, 0));
+  return cu::Check("CopyRows",
+                   cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, width,
+                                     static_cast<size_t>(rows), cudaMemcpyDeviceToDevice, 0));
 }
 
 }  // namespace mlcore::nn::cuda

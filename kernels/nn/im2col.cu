@@ -8,9 +8,7 @@
 namespace mlcore::nn::cuda {
 namespace {
 
-using ::mlcore::cuda::Blocks;
-using ::mlcore::cuda::CheckLaunch;
-using ::mlcore::cuda::kThreads;
+namespace cu = ::mlcore::cuda;
 
 // cols[n, (c, kh, kw), (oh, ow)], one thread per entry.
 __global__ void Im2ColKernel(ConvArgs a, const float* x, float* cols) {
@@ -53,14 +51,15 @@ __global__ void Col2ImKernel(ConvArgs a, const float* dcols, float* dx) {
 
 // Queued on the device Conv2d has made current.
 Status Im2Col(const ConvArgs& a, const float* x, float* cols) {
-  Im2ColKernel<<<Blocks(a.batch * a.ColRows() * a.out_height * a.out_width), kThreads>>>(a, x,
-                                                                                         cols);
-  return CheckLaunch("Im2Col");
+  Im2ColKernel<<<cu::Blocks(a.batch * a.ColRows() * a.out_height * a.out_width), cu::kThreads>>>(
+      a, x, cols);
+  return cu::CheckLaunch("Im2Col");
 }
 
 Status Col2Im(const ConvArgs& a, const float* dcols, float* dx) {
-  Col2ImKernel<<<Blocks(a.batch * a.channels * a.height * a.width), kThreads>>>(a, dcols, dx);
-  return CheckLaunch("Col2Im");
+  Col2ImKernel<<<cu::Blocks(a.batch * a.channels * a.height * a.width), cu::kThreads>>>(a, dcols,
+                                                                                        dx);
+  return cu::CheckLaunch("Col2Im");
 }
 
 }  // namespace mlcore::nn::cuda

@@ -8,29 +8,23 @@
 namespace mlcore::nn::cuda {
 namespace {
 
-using ::mlcore::cuda::Blocks;
-using ::mlcore::cuda::CheckLaunch;
-using ::mlcore::cuda::kThreads;
-using ::mlcore::cuda::UseDevice;
-using ::mlcore::cuda::WarpRowBlocks;
-using ::mlcore::cuda::WarpSum;
+namespace cu = ::mlcore::cuda;
 
 __global__ void LayerNormForwardKernel(const float* x, const float* gamma, const float* beta,
                                        float* y, float* xhat, float* rstd, int64_t rows, int64_t d,
                                        double eps) {
-  const int64_t row = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
+  const auto [row, lane] = cu::ThisWarpRow();
   if (row >= rows) return;
   const int64_t o = row * d;
   double s = 0.0;
   for (int64_t j = lane; j < d; j += 32) s += x[o + j];
-  const double mean = WarpSum(s) / static_cast<double>(d);
+  const double mean = cu::WarpSum(s) / static_cast<double>(d);
   double ss = 0.0;
   for (int64_t j = lane; j < d; j += 32) {
     const double c = x[o + j] - mean;
     ss += c * c;
   }
-  const double var = WarpSum(ss) / static_cast<double>(d);
+  const double var = cu::WarpSum(ss) / static_cast<double>(d);
   const float rs = static_cast<float>(1.0 / sqrt(var + eps));
   if (lane == 0) rstd[row] = rs;
   for (int64_t j = lane; j < d; j += 32) {
@@ -42,8 +36,7 @@ __global__ void LayerNormForwardKernel(const float* x, const float* gamma, const
 
 __global__ void LayerNormBackwardKernel(const float* dy, const float* xhat, const float* rstd,
                                         const float* gamma, float* dx, int64_t rows, int64_t d) {
-  const int64_t row = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
+  const auto [row, lane] = cu::ThisWarpRow();
   if (row >= rows) return;
   const int64_t o = row * d;
   double s = 0.0, sh = 0.0;
@@ -52,8 +45,8 @@ __global__ void LayerNormBackwardKernel(const float* dy, const float* xhat, cons
     s += dh;
     sh += dh * xhat[o + j];
   }
-  const double mean_dh = WarpSum(s) / static_cast<double>(d);
-  const double mean_dh_h = WarpSum(sh) / static_cast<double>(d);
+  const double mean_dh = cu::WarpSum(s) / static_cast<double>(d);
+  const double mean_dh_h = cu::WarpSum(sh) / static_cast<double>(d);
   const double rs = rstd[row];
   for (int64_t j = lane; j < d; j += 32) {
     const double dh = static_cast<double>(dy[o + j]) * gamma[j];
@@ -79,23 +72,24 @@ __global__ void LayerNormParamGradKernel(const float* dy, const float* xhat, flo
 
 Status LayerNormForward(int device, const float* x, const float* gamma, const float* beta, float* y,
                         float* xhat, float* rstd, int64_t rows, int64_t d, double eps) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("LayerNormForward", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("LayerNormForward", device));
   if (rows <= 0 || d <= 0) return absl::OkStatus();
-  LayerNormForwardKernel<<<WarpRowBlocks(rows), kThreads>>>(x, gamma, beta, y, xhat, rstd, rows, d,
-                                                            eps);
-  return CheckLaunch("LayerNormForward");
+  LayerNormForwardKernel<<<cu::WarpRowBlocks(rows), cu::kThreads>>>(x, gamma, beta, y, xhat, rstd,
+                                                                    rows, d, eps);
+  return cu::CheckLaunch("LayerNormForward");
 }
 
 Status LayerNormBackward(int device, const float* dy, const float* xhat, const float* rstd,
                          const float* gamma, float* dx, float* dgamma, float* dbeta, int64_t rows,
                          int64_t d) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("LayerNormBackward", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("LayerNormBackward", device));
   if (d <= 0) return absl::OkStatus();
-  LayerNormParamGradKernel<<<Blocks(d), kThreads>>>(dy, xhat, dgamma, dbeta, rows, d);
-  MLCORE_RETURN_IF_ERROR(CheckLaunch("LayerNorm parameter gradients"));
+  LayerNormParamGradKernel<<<cu::Blocks(d), cu::kThreads>>>(dy, xhat, dgamma, dbeta, rows, d);
+  MLCORE_RETURN_IF_ERROR(cu::CheckLaunch("LayerNorm parameter gradients"));
   if (rows <= 0 || dx == nullptr) return absl::OkStatus();
-  LayerNormBackwardKernel<<<WarpRowBlocks(rows), kThreads>>>(dy, xhat, rstd, gamma, dx, rows, d);
-  return CheckLaunch("LayerNormBackward");
+  LayerNormBackwardKernel<<<cu::WarpRowBlocks(rows), cu::kThreads>>>(dy, xhat, rstd, gamma, dx,
+                                                                     rows, d);
+  return cu::CheckLaunch("LayerNormBackward");
 }
 
 }  // namespace mlcore::nn::cuda

@@ -8,15 +8,11 @@
 namespace mlcore::nn::cuda {
 namespace {
 
-using ::mlcore::cuda::CheckLaunch;
-using ::mlcore::cuda::kThreads;
-using ::mlcore::cuda::UseDevice;
-using ::mlcore::cuda::WarpRowBlocks;
+namespace cu = ::mlcore::cuda;
 
 __global__ void SoftmaxCrossEntropyKernel(const float* z, const int64_t* labels, int64_t rows,
                                           int64_t classes, float* grad, float* row_loss) {
-  const int64_t row = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
+  const auto [row, lane] = cu::ThisWarpRow();
   if (row >= rows) return;
   const float* zr = z + row * classes;
   float m = -INFINITY;
@@ -41,14 +37,14 @@ __global__ void SoftmaxCrossEntropyKernel(const float* z, const int64_t* labels,
 
 Status SoftmaxCrossEntropy(int device, const float* logits, const int64_t* labels, int64_t rows,
                            int64_t classes, float* grad, float* row_loss) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("SoftmaxCrossEntropy", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("SoftmaxCrossEntropy", device));
   if (rows <= 0) return absl::OkStatus();  // a grid of 0 blocks is a launch error
   if (classes <= 0) {
     return absl::InvalidArgumentError("nn::SoftmaxCrossEntropy: logits need at least one class");
   }
-  SoftmaxCrossEntropyKernel<<<WarpRowBlocks(rows), kThreads>>>(logits, labels, rows, classes, grad,
-                                                               row_loss);
-  return CheckLaunch("SoftmaxCrossEntropy");
+  SoftmaxCrossEntropyKernel<<<cu::WarpRowBlocks(rows), cu::kThreads>>>(logits, labels, rows,
+                                                                       classes, grad, row_loss);
+  return cu::CheckLaunch("SoftmaxCrossEntropy");
 }
 
 }  // namespace mlcore::nn::cuda

@@ -9,11 +9,7 @@
 namespace mlcore::nn::cuda {
 namespace {
 
-using ::mlcore::cuda::Blocks;
-using ::mlcore::cuda::Check;
-using ::mlcore::cuda::CheckLaunch;
-using ::mlcore::cuda::kThreads;
-using ::mlcore::cuda::UseDevice;
+namespace cu = ::mlcore::cuda;
 
 __global__ void PoolForwardKernel(PoolArgs a, bool is_max, const float* x, float* y,
                                   int32_t* argmax) {
@@ -80,23 +76,23 @@ namespace {
 
 Status LaunchForward(const char* op, const PoolArgs& a, bool is_max, const float* x, float* y,
                      int32_t* argmax) {
-  MLCORE_RETURN_IF_ERROR(UseDevice(op, a.device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice(op, a.device));
   if (a.planes * a.out_height * a.out_width == 0) return absl::OkStatus();
-  PoolForwardKernel<<<Blocks(a.planes * a.out_height * a.out_width), kThreads>>>(a, is_max, x, y,
-                                                                                 argmax);
-  return CheckLaunch(op);
+  PoolForwardKernel<<<cu::Blocks(a.planes * a.out_height * a.out_width), cu::kThreads>>>(
+      a, is_max, x, y, argmax);
+  return cu::CheckLaunch(op);
 }
 
 // dx is zeroed first: the kernel scatters into it.
 Status LaunchBackward(const char* op, const PoolArgs& a, bool is_max, const float* dy,
                       const int32_t* argmax, float* dx) {
-  MLCORE_RETURN_IF_ERROR(UseDevice(op, a.device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice(op, a.device));
   const int64_t in = a.planes * a.height * a.width, out = a.planes * a.out_height * a.out_width;
   if (in == 0) return absl::OkStatus();
-  MLCORE_RETURN_IF_ERROR(Check(op, cudaMemsetAsync(dx, 0, sizeof(float) * in, 0)));
+  MLCORE_RETURN_IF_ERROR(cu::Check(op, cudaMemsetAsync(dx, 0, sizeof(float) * in, 0)));
   if (out == 0) return absl::OkStatus();
-  PoolBackwardKernel<<<Blocks(out), kThreads>>>(a, is_max, dy, argmax, dx);
-  return CheckLaunch(op);
+  PoolBackwardKernel<<<cu::Blocks(out), cu::kThreads>>>(a, is_max, dy, argmax, dx);
+  return cu::CheckLaunch(op);
 }
 
 }  // namespace

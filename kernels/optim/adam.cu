@@ -8,10 +8,7 @@
 namespace mlcore::optim::cuda {
 namespace {
 
-using ::mlcore::cuda::Blocks;
-using ::mlcore::cuda::CheckLaunch;
-using ::mlcore::cuda::kThreads;
-using ::mlcore::cuda::UseDevice;
+namespace cu = ::mlcore::cuda;
 
 __global__ void AdamKernel(float* w, const float* g, float* m, float* v, int64_t n, AdamArgs a) {
   MLCORE_GRID_STRIDE(i, n) {
@@ -30,10 +27,10 @@ __global__ void AdamKernel(float* w, const float* g, float* m, float* v, int64_t
 
 Status AdamStep(int device, float* w, const float* g, float* m, float* v, int64_t n,
                 const AdamArgs& args) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("AdamStep", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("AdamStep", device));
   if (n <= 0) return absl::OkStatus();
-  AdamKernel<<<Blocks(n), kThreads>>>(w, g, m, v, n, args);
-  return CheckLaunch("AdamStep");
+  AdamKernel<<<cu::Blocks(n), cu::kThreads>>>(w, g, m, v, n, args);
+  return cu::CheckLaunch("AdamStep");
 }
 
 }  // namespace mlcore::optim::cuda

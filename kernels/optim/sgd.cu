@@ -8,10 +8,7 @@
 namespace mlcore::optim::cuda {
 namespace {
 
-using ::mlcore::cuda::Blocks;
-using ::mlcore::cuda::CheckLaunch;
-using ::mlcore::cuda::kThreads;
-using ::mlcore::cuda::UseDevice;
+namespace cu = ::mlcore::cuda;
 
 __global__ void SgdKernel(float* w, const float* g, float* v, int64_t n, float lr, float mu,
                           float wd, bool nesterov, bool first) {
@@ -29,10 +26,10 @@ __global__ void SgdKernel(float* w, const float* g, float* v, int64_t n, float l
 
 Status SgdStep(int device, float* w, const float* g, float* v, int64_t n, float lr, float mu,
                float weight_decay, bool nesterov, bool first) {
-  MLCORE_RETURN_IF_ERROR(UseDevice("SgdStep", device));
+  MLCORE_RETURN_IF_ERROR(cu::UseDevice("SgdStep", device));
   if (n <= 0) return absl::OkStatus();
-  SgdKernel<<<Blocks(n), kThreads>>>(w, g, v, n, lr, mu, weight_decay, nesterov, first);
-  return CheckLaunch("SgdStep");
+  SgdKernel<<<cu::Blocks(n), cu::kThreads>>>(w, g, v, n, lr, mu, weight_decay, nesterov, first);
+  return cu::CheckLaunch("SgdStep");
 }
 
 }  // namespace mlcore::optim::cuda
