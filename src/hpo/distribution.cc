@@ -145,11 +145,11 @@ StatusOr<Distribution> Distribution::Discrete(std::vector<double> values) {
   }
   std::sort(values.begin(), values.end());
   for (double v : values) choices.push_back(v);
-  Distribution d;
+  // A discrete distribution is a categorical one over numbers (indexes 0..n-1 over the sorted
+  // choices), only typed apart; the values are distinct (checked above), so Categorical's own
+  // check passes.
+  MLCORE_ASSIGN_OR_RETURN(Distribution d, Categorical(std::move(choices)));
   d.type_ = ParamType::kDiscrete;
-  d.choices_ = std::move(choices);
-  d.low_ = 0;
-  d.high_ = static_cast<double>(d.choices_.size() - 1);
   return d;
 }
 
