@@ -28,6 +28,13 @@ std::vector<DagNode> RandomDag(int n, int max_fan_in, uint32_t seed) {
   return nodes;
 }
 
+// Microseconds per task: each timed iteration runs n tasks.
+benchmark::Counter PerTask(int n) {
+  return benchmark::Counter(
+      static_cast<double>(n) * 1e-6,
+      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+
 void BM_RunDagNoop(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   const int workers = static_cast<int>(state.range(1));
@@ -38,9 +45,7 @@ void BM_RunDagNoop(benchmark::State& state) {
     auto stats = RunDag(nodes, cb, {.max_parallelism = workers});
     if (!stats.ok() || stats->succeeded != n) state.SkipWithError("run failed");
   }
-  state.counters["us_per_task"] = benchmark::Counter(
-      static_cast<double>(n) * 1e-6,
-      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["us_per_task"] = PerTask(n);
 }
 BENCHMARK(BM_RunDagNoop)
     ->Args({100000, 1})
@@ -63,12 +68,26 @@ std::shared_ptr<Component> NoopComponent() {
   return comp;
 }
 
-void BM_CacheHitPerTask(benchmark::State& state) {
-  const int n = static_cast<int>(state.range(0));
-  std::string home = std::filesystem::temp_directory_path() / "mlcore_bench_cache_XXXXXX";
+// Times runs of `p` (n tasks) by a client over a fresh temporary home (named after the
+// mkdtemp template `home_name`, removed afterwards); with `warm_up`, one untimed run first.
+void TimeRuns(benchmark::State& state, const char* home_name, const Pipeline& p, int n,
+              const RunOptions& o, bool warm_up) {
+  std::string home = std::filesystem::temp_directory_path() / home_name;
   if (::mkdtemp(home.data()) == nullptr) return state.SkipWithError("mkdtemp");
   auto client = Client::Open({.home = home, .sync_artifacts = false});
   if (!client.ok()) return state.SkipWithError("open");
+  if (warm_up && !(*client)->Run(p, o).ok()) return state.SkipWithError("warm-up run");
+  for (auto _ : state) {
+    auto run = (*client)->Run(p, o);
+    if (!run.ok() || run->state != "succeeded") state.SkipWithError("run failed");
+  }
+  state.counters["us_per_task"] = PerTask(n);
+  client->reset();
+  std::filesystem::remove_all(home);
+}
+
+void BM_CacheHitPerTask(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
   auto comp = NoopComponent();
   auto p = Pipeline::Create("cached");
   for (int i = 0; i < n; ++i) {
@@ -76,16 +95,7 @@ void BM_CacheHitPerTask(benchmark::State& state) {
   }
   RunOptions o;
   o.max_parallelism = 1;
-  if (!(*client)->Run(*p, o).ok()) return state.SkipWithError("warm-up run");
-  for (auto _ : state) {
-    auto run = (*client)->Run(*p, o);
-    if (!run.ok() || run->state != "succeeded") state.SkipWithError("run failed");
-  }
-  state.counters["us_per_task"] = benchmark::Counter(
-      static_cast<double>(n) * 1e-6,
-      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
-  client->reset();
-  std::filesystem::remove_all(home);
+  TimeRuns(state, "mlcore_bench_cache_XXXXXX", *p, n, o, /*warm_up=*/true);
 }
 BENCHMARK(BM_CacheHitPerTask)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -93,10 +103,6 @@ BENCHMARK(BM_CacheHitPerTask)->Arg(1000)->Unit(benchmark::kMillisecond)->UseReal
 // floor under the Python callables benchmark in benchmarks/python/bench_pipeline.py.
 void BM_ExecutorNoopCallables(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
-  std::string home = std::filesystem::temp_directory_path() / "mlcore_bench_exec_XXXXXX";
-  if (::mkdtemp(home.data()) == nullptr) return state.SkipWithError("mkdtemp");
-  auto client = Client::Open({.home = home, .sync_artifacts = false});
-  if (!client.ok()) return state.SkipWithError("open");
   auto comp = NoopComponent();
   auto p = Pipeline::Create("noop-callables");
   std::mt19937 rng(1);
@@ -110,15 +116,7 @@ void BM_ExecutorNoopCallables(benchmark::State& state) {
   RunOptions o;
   o.max_parallelism = static_cast<int>(state.range(1));
   o.enable_caching = false;
-  for (auto _ : state) {
-    auto run = (*client)->Run(*p, o);
-    if (!run.ok() || run->state != "succeeded") state.SkipWithError("run failed");
-  }
-  state.counters["us_per_task"] = benchmark::Counter(
-      static_cast<double>(n) * 1e-6,
-      benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
-  client->reset();
-  std::filesystem::remove_all(home);
+  TimeRuns(state, "mlcore_bench_exec_XXXXXX", *p, n, o, /*warm_up=*/false);
 }
 BENCHMARK(BM_ExecutorNoopCallables)->Args({20000, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 
