@@ -11,7 +11,8 @@ import os
 import resource
 import subprocess
 import sys
-import time
+
+from _timing import best_seconds
 
 TORCH_VENV_PYTHON = "/tmp/nn-torch-venv/bin/python"
 
@@ -21,20 +22,9 @@ def default_torch_python():
     return TORCH_VENV_PYTHON if os.path.exists(TORCH_VENV_PYTHON) else sys.executable
 
 
-def best_epoch_seconds(run_epoch, epochs):
-    """Seconds of the fastest of ``epochs`` calls of ``run_epoch`` after one warm-up call."""
-    run_epoch()
-    best = float("inf")
-    for _ in range(epochs):
-        start = time.perf_counter()
-        run_epoch()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def mlcore_rate(model, x, y, batch, epochs):
     """Samples per second of ``model.fit`` (an mlcore.nn model, compiled) on (x, y)."""
-    seconds = best_epoch_seconds(lambda: model.fit(x, y, epochs=1, batch_size=batch), epochs)
+    seconds = best_seconds(lambda: model.fit(x, y, epochs=1, batch_size=batch), epochs)
     return len(x) / seconds
 
 
@@ -57,7 +47,7 @@ def torch_rate(model, x, y, batch, epochs, lr=1e-3):
             loss.backward()
             opt.step()
 
-    return len(x) / best_epoch_seconds(epoch, epochs)
+    return len(x) / best_seconds(epoch, epochs)
 
 
 def report_child(rate, threads):

@@ -9,21 +9,11 @@ the first also pays for fresh memory.
 """
 
 import argparse
-import time
 
 import numpy as np
 
 import mlcore
-
-
-def best_time(fn, repeat):
-    fn()  # warm-up: first-touch page faults, thread-pool start
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+from _timing import best_seconds
 
 
 def cases(n):
@@ -70,8 +60,8 @@ def main():
         n = int(size)
         rows, _keep_alive = cases(n)
         for name, nbytes, np_fn, ml_fn in rows:
-            t_np = best_time(np_fn, args.repeat)
-            t_ml = best_time(ml_fn, args.repeat)
+            t_np = best_seconds(np_fn, args.repeat)
+            t_ml = best_seconds(ml_fn, args.repeat)
             print(f"{name:<14}{n:>10}{t_np * 1e3:>11.3f}{t_ml * 1e3:>11.3f}"
                   f"{nbytes / t_np / 1e9:>12.1f}{nbytes / t_ml / 1e9:>13.1f}{t_np / t_ml:>8.2f}")
 

@@ -105,6 +105,30 @@ def as_objective(fn):
 
 # ---- 1. time per ask ----
 
+# The timed loops take a study of either library: both speak ask / suggest_float / report / tell.
+
+def _time_per_ask(study, asks):
+    """Seconds per ask + DIMS suggestions + tell of the sphere function."""
+    start = time.perf_counter()
+    for _ in range(asks):
+        t = study.ask()
+        v = sum(t.suggest_float(f"x{k}", -5, 5) ** 2 for k in range(DIMS))
+        study.tell(t, v)
+    return (time.perf_counter() - start) / asks
+
+
+def _time_reported_trials(study, n_trials, reports):
+    """Seconds for n_trials trials of one parameter, each reporting `reports` steps."""
+    start = time.perf_counter()
+    for _ in range(n_trials):
+        t = study.ask()
+        x = t.suggest_float("x", 0, 1)
+        for step in range(reports):
+            t.report(x / (step + 1), step)
+        study.tell(t, x)
+    return time.perf_counter() - start
+
+
 def mlcore_ask_time(n_before, asks, multivariate=False):
     study = hpo.create_study(sampler=hpo.TPESampler(seed=0, multivariate=multivariate))
     dist = hpo.FloatDistribution(-5, 5)
@@ -114,12 +138,7 @@ def mlcore_ask_time(n_before, asks, multivariate=False):
     for _ in range(n_before):
         params = {f"x{k}": rng.uniform(-5, 5) for k in range(DIMS)}
         study.add_trial(params, {k: dist for k in params}, value=sum(v * v for v in params.values()))
-    start = time.perf_counter()
-    for _ in range(asks):
-        t = study.ask()
-        v = sum(t.suggest_float(f"x{k}", -5, 5) ** 2 for k in range(DIMS))
-        study.tell(t, v)
-    return (time.perf_counter() - start) / asks
+    return _time_per_ask(study, asks)
 
 
 def optuna_ask_time(n_before, asks, multivariate=False):
@@ -136,12 +155,7 @@ def optuna_ask_time(n_before, asks, multivariate=False):
             params=params, distributions={k: dist for k in params},
             value=sum(v * v for v in params.values())))
     study.add_trials(trials)
-    start = time.perf_counter()
-    for _ in range(asks):
-        t = study.ask()
-        v = sum(t.suggest_float(f"x{k}", -5, 5) ** 2 for k in range(DIMS))
-        study.tell(t, v)
-    return (time.perf_counter() - start) / asks
+    return _time_per_ask(study, asks)
 
 
 # ---- 2. storage ----
@@ -150,14 +164,7 @@ def mlcore_storage(n_trials, reports=10):
     with tempfile.TemporaryDirectory() as d:
         study = hpo.create_study(name="bench", storage=os.path.join(d, "hpo.db"),
                                  sampler="random", seed=0)
-        start = time.perf_counter()
-        for _ in range(n_trials):
-            t = study.ask()
-            x = t.suggest_float("x", 0, 1)
-            for step in range(reports):
-                t.report(x / (step + 1), step)
-            study.tell(t, x)
-        return time.perf_counter() - start
+        return _time_reported_trials(study, n_trials, reports)
 
 
 def optuna_storage(n_trials, reports=10):
@@ -165,14 +172,7 @@ def optuna_storage(n_trials, reports=10):
         study = optuna.create_study(study_name="bench",
                                     storage=f"sqlite:///{os.path.join(d, 'optuna.db')}",
                                     sampler=optuna.samplers.RandomSampler(seed=0))
-        start = time.perf_counter()
-        for _ in range(n_trials):
-            t = study.ask()
-            x = t.suggest_float("x", 0, 1)
-            for step in range(reports):
-                t.report(x / (step + 1), step)
-            study.tell(t, x)
-        return time.perf_counter() - start
+        return _time_reported_trials(study, n_trials, reports)
 
 
 # ---- 3. quality ----
