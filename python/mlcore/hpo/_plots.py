@@ -33,17 +33,23 @@ def _scale(lo, hi, a, b):
     return lambda v: a + (v - lo) / (hi - lo) * (b - a)
 
 
-def _points(study, target):
-    """(number, value, params, distributions) of the complete trials with a finite value."""
+def _complete_values(study, target):
+    """(trial, value) of each complete trial whose value (``target(trial)``, or its value for
+    one objective) is not None."""
     if len(study.directions) > 1 and target is None:
         raise ValueError("a multi-objective study needs target=lambda t: t.values[i]")
     get = target or (lambda t: t.value)
-    points = []
     for t in study.trials:
         if t.state == "complete":
-            v = get(t)
-            if v is not None and math.isfinite(v):
-                points.append((t.number, float(v), dict(t.params), dict(t.distributions)))
+            value = get(t)
+            if value is not None:
+                yield t, value
+
+
+def _points(study, target):
+    """(number, value, params, distributions) of the complete trials with a finite value."""
+    points = [(t.number, float(v), dict(t.params), dict(t.distributions))
+              for t, v in _complete_values(study, target) if math.isfinite(v)]
     minimize = study.directions[0] == "minimize" if target is None else True
     return points, minimize
 
@@ -70,15 +76,7 @@ def param_importances(study, target=None, bins=8, evaluator="binned", n_trees=64
     Numbers are cut into ``bins`` equal-count bins; choices are their own bins. A cheap,
     model-free stand-in for fANOVA: it sees main effects, not interactions. Computed by the
     C++ ParamImportances (include/mlcore/hpo/importance.h)."""
-    if len(study.directions) > 1 and target is None:
-        raise ValueError("a multi-objective study needs target=lambda t: t.values[i]")
-    get = target or (lambda t: t.value)
-    trials = []
-    for t in study.trials:
-        if t.state == "complete":
-            value = get(t)
-            if value is not None:
-                trials.append((t.params, t.distributions, value))
+    trials = [(t.params, t.distributions, value) for t, value in _complete_values(study, target)]
     if evaluator == "fanova":
         return dict(_core.fanova_importances(trials, n_trees=n_trees, seed=seed))
     if evaluator != "binned":
