@@ -11,6 +11,17 @@ pipeline_spec_pb2 = pytest.importorskip("kfp.pipeline_spec.pipeline_spec_pb2")
 json_format = pytest.importorskip("google.protobuf.json_format")
 
 
+def _parse(text):
+    """The IR as YAML, as a PipelineSpec and its PipelineDeploymentConfig, both parsed with no
+    unknown fields (shared with the groups and loops tests)."""
+    doc = yaml.safe_load(text)
+    spec = pipeline_spec_pb2.PipelineSpec()
+    json_format.ParseDict(doc, spec, ignore_unknown_fields=False)
+    deployment = pipeline_spec_pb2.PipelineDeploymentConfig()
+    json_format.ParseDict(doc["deploymentSpec"], deployment, ignore_unknown_fields=False)
+    return doc, spec, deployment
+
+
 @mp.component(image="python:3.11-slim", retries=2, backoff=1.5, cpu=2, memory=2_000_000_000)
 def prepare(n: int, data: Output[Dataset]) -> int:
     return n
@@ -42,11 +53,7 @@ def test_compiled_yaml_parses_into_pipeline_spec(tmp_path):
     path = tmp_path / "p.yaml"
     text = mp.compile(compile_me, str(path))
     assert path.read_text() == text
-    doc = yaml.safe_load(text)
-    spec = pipeline_spec_pb2.PipelineSpec()
-    json_format.ParseDict(doc, spec, ignore_unknown_fields=False)
-    deployment = pipeline_spec_pb2.PipelineDeploymentConfig()
-    json_format.ParseDict(doc["deploymentSpec"], deployment, ignore_unknown_fields=False)
+    _, spec, deployment = _parse(text)
 
     assert spec.pipeline_info.name == "compile-me"
     assert spec.schema_version == "2.1.0"
@@ -91,15 +98,6 @@ def test_compiled_yaml_parses_into_pipeline_spec(tmp_path):
     assert outs.parameters["size"].value_from_parameter.output_parameter_key == "output"
 
 
-def test_kfp_sdk_loads_the_compiled_pipeline(tmp_path):
-    components = pytest.importorskip("kfp.components")
-    path = tmp_path / "p.yaml"
-    mp.compile(compile_me, str(path))
-    loaded = components.load_component_from_file(str(path))
-    assert loaded.name == "compile-me"
-    assert set(loaded.component_spec.inputs) == {"n", "lr", "tag"}
-
-
 def test_cpp_callable_without_command_cannot_compile():
     from mlcore import _mlcore
 
@@ -139,17 +137,8 @@ def loops(n: int = 3, scale: int = 2):
     return t.output
 
 
-def _parse(text):
-    doc = yaml.safe_load(text)
-    spec = pipeline_spec_pb2.PipelineSpec()
-    json_format.ParseDict(doc, spec, ignore_unknown_fields=False)
-    deployment = pipeline_spec_pb2.PipelineDeploymentConfig()
-    json_format.ParseDict(doc["deploymentSpec"], deployment, ignore_unknown_fields=False)
-    return spec, deployment
-
-
 def test_parallel_for_compiles_to_an_iterated_sub_dag(tmp_path):
-    spec, deployment = _parse(mp.compile(loops))
+    _, spec, deployment = _parse(mp.compile(loops))
     root = spec.root.dag.tasks
     # KFP's numbering: the loop over a constant list takes 2 (its item) and 3, the If in it 4.
     assert set(root) == {"make-items", "for-loop-1", "total-2", "for-loop-3"}
@@ -248,10 +237,13 @@ def test_parallel_for_structure_matches_what_kfp_compiles(tmp_path):
     assert shape(mine) == shape(theirs)
 
 
-def test_kfp_sdk_loads_a_pipeline_with_loops(tmp_path):
+@pytest.mark.parametrize("pipeline, name, inputs", [(compile_me, "compile-me", {"n", "lr", "tag"}),
+                                                    (loops, "loops", {"n", "scale"})],
+                         ids=["compiled-pipeline", "pipeline-with-loops"])
+def test_kfp_sdk_loads_the_compiled_pipeline(tmp_path, pipeline, name, inputs):
     components = pytest.importorskip("kfp.components")
-    path = tmp_path / "loops.yaml"
-    mp.compile(loops, str(path))
+    path = tmp_path / "p.yaml"
+    mp.compile(pipeline, str(path))
     loaded = components.load_component_from_file(str(path))
-    assert loaded.name == "loops"
-    assert set(loaded.component_spec.inputs) == {"n", "scale"}
+    assert loaded.name == name
+    assert set(loaded.component_spec.inputs) == inputs

@@ -5,6 +5,7 @@ kfp.dsl (component and DAG task names, dependencies, triggers, iterators, where 
 from)."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -18,14 +19,7 @@ kfp_dsl = pytest.importorskip("kfp.dsl")
 kfp_compiler = pytest.importorskip("kfp.compiler")
 kfp_components = pytest.importorskip("kfp.components")
 
-
-def _parse(text):
-    doc = yaml.safe_load(text)
-    spec = pipeline_spec_pb2.PipelineSpec()
-    json_format.ParseDict(doc, spec, ignore_unknown_fields=False)
-    deployment = pipeline_spec_pb2.PipelineDeploymentConfig()
-    json_format.ParseDict(doc["deploymentSpec"], deployment, ignore_unknown_fields=False)
-    return doc, spec
+from test_pipeline_compile import _parse  # noqa: E402  (the IR parsed with no unknown fields)
 
 
 def _kfp_doc(pipeline_func, tmp_path):
@@ -37,7 +31,7 @@ def _kfp_doc(pipeline_func, tmp_path):
 def _ours(pipeline_def, tmp_path):
     path = tmp_path / "ours.yaml"
     text = mp.compile(pipeline_def, str(path))
-    doc, _ = _parse(text)
+    doc, _, _ = _parse(text)
     loaded = kfp_components.load_component_from_file(str(path))
     assert loaded.name == pipeline_def.name
     return doc
@@ -182,38 +176,46 @@ def use(d: mp.Input[Dataset]) -> int:
     return 1
 
 
+# One pipeline for both compilers: a test writes it once as build(d), d being the namespace of
+# kfp's DSL and components (KFP) or ours (MP), and _both compiles it with each.
+_DSL = ("pipeline", "ParallelFor", "If", "Elif", "Else", "ExitHandler", "Collected", "Dataset")
+_COMPONENTS = ("flip", "num", "show", "dbl", "add_one", "make", "use", "make_items", "square",
+               "total")
+# A pipeline used as a component gives a task in kfp (its output is .output), the output in mlcore.
+KFP = SimpleNamespace(**{n: getattr(kfp_dsl, n) for n in _DSL}, **{n: _K[n] for n in _COMPONENTS},
+                      pipeline_output=lambda task: task.output)
+MP = SimpleNamespace(**{n: getattr(mp, n) for n in _DSL}, **{n: globals()[n] for n in _COMPONENTS},
+                     pipeline_output=lambda output: output)
+
+
+def _both(name, build, tmp_path, **more):
+    """(our IR, kfp's IR) for the pipeline `name` that build(d) writes; `more` gives a module's
+    own components as name=(ours, kfp's)."""
+    docs = []
+    for i, (dsl, compile_doc) in enumerate(((MP, _ours), (KFP, _kfp_doc))):
+        d = SimpleNamespace(**vars(dsl), **{k: v[i] for k, v in more.items()})
+        docs.append(compile_doc(d.pipeline(name=name)(build(d)), tmp_path))
+    return tuple(docs)
+
+
 def test_if_elif_else_chain_and_nested_if_match_kfp(tmp_path):
-    @kfp_dsl.pipeline(name="conds")
-    def theirs(n: int = 3, tag: str = "t"):
-        f = k_flip(n=n)
-        v = k_num()
-        with kfp_dsl.If(f.output == "heads"):
-            k_show(msg=tag)
-            with kfp_dsl.If(v.output > 0.5):
-                k_show(msg=f.output, x=n)
-        with kfp_dsl.Elif(f.output == "tails"):
-            k_show(msg="tails")
-        with kfp_dsl.Else():
-            k_show(msg="else")
-        with kfp_dsl.If(n > 2):
-            k_show(msg="big")
+    def conds(d):
+        def pipeline(n: int = 3, tag: str = "t"):
+            f = d.flip(n=n)
+            v = d.num()
+            with d.If(f.output == "heads"):
+                d.show(msg=tag)
+                with d.If(v.output > 0.5):
+                    d.show(msg=f.output, x=n)
+            with d.Elif(f.output == "tails"):
+                d.show(msg="tails")
+            with d.Else():
+                d.show(msg="else")
+            with d.If(n > 2):
+                d.show(msg="big")
+        return pipeline
 
-    @mp.pipeline(name="conds")
-    def ours(n: int = 3, tag: str = "t"):
-        f = flip(n=n)
-        v = num()
-        with mp.If(f.output == "heads"):
-            show(msg=tag)
-            with mp.If(v.output > 0.5):
-                show(msg=f.output, x=n)
-        with mp.Elif(f.output == "tails"):
-            show(msg="tails")
-        with mp.Else():
-            show(msg="else")
-        with mp.If(n > 2):
-            show(msg="big")
-
-    mine, kfp = _ours(ours, tmp_path), _kfp_doc(theirs, tmp_path)
+    mine, kfp = _both("conds", conds, tmp_path)
     assert dag_shape(mine) == dag_shape(kfp)
     # The facts spelled out, as KFP's backend reads them.
     root = mine["root"]["dag"]["tasks"]
@@ -233,49 +235,26 @@ def test_if_elif_else_chain_and_nested_if_match_kfp(tmp_path):
 
 
 def test_exit_handler_and_pipelines_as_components_match_kfp(tmp_path):
-    @kfp_dsl.pipeline(name="inner")
-    def k_inner(a: int, s: str = "q") -> int:
-        x = k_dbl(v=a)
-        return k_add_one(v=x.output, tag=s).output
+    def exits(d):
+        inner = _inner(d)
 
-    @kfp_dsl.pipeline(name="inner-art")
-    def k_inner_art(n: int) -> kfp_dsl.Dataset:
-        return k_make(n=n).outputs["out"]
+        @d.pipeline(name="inner-art")
+        def inner_art(n: int) -> d.Dataset:
+            return d.make(n=n).outputs["out"]
 
-    @kfp_dsl.pipeline(name="exits")
-    def theirs(n: int = 3, tag: str = "t"):
-        cleanup = k_show(msg=tag)
-        with kfp_dsl.ExitHandler(cleanup):
-            f = k_flip(n=n)
-            with kfp_dsl.If(f.output == "x", "named-if"):
-                k_show(msg=f.output)
-            k_inner(a=n)
-        k_show(msg="after")
-        d = k_inner_art(n=n)
-        k_use(d=d.output)
+        def pipeline(n: int = 3, tag: str = "t"):
+            cleanup = d.show(msg=tag)
+            with d.ExitHandler(cleanup):
+                f = d.flip(n=n)
+                with d.If(f.output == "x", "named-if"):
+                    d.show(msg=f.output)
+                inner(a=n)
+            d.show(msg="after")
+            art = inner_art(n=n)
+            d.use(d=d.pipeline_output(art))
+        return pipeline
 
-    @mp.pipeline(name="inner")
-    def inner(a: int, s: str = "q"):
-        x = dbl(v=a)
-        return add_one(v=x.output, tag=s).output
-
-    @mp.pipeline(name="inner-art")
-    def inner_art(n: int):
-        return make(n=n).outputs["out"]
-
-    @mp.pipeline(name="exits")
-    def ours(n: int = 3, tag: str = "t"):
-        cleanup = show(msg=tag)
-        with mp.ExitHandler(cleanup):
-            f = flip(n=n)
-            with mp.If(f.output == "x", "named-if"):
-                show(msg=f.output)
-            inner(a=n)
-        show(msg="after")
-        d = inner_art(n=n)
-        use(d=d)
-
-    mine, kfp = _ours(ours, tmp_path), _kfp_doc(theirs, tmp_path)
+    mine, kfp = _both("exits", exits, tmp_path)
     assert dag_shape(mine) == dag_shape(kfp)
     root = mine["root"]["dag"]["tasks"]
     assert root["show"]["dependentTasks"] == ["exit-handler-1"]
@@ -291,45 +270,31 @@ def test_exit_handler_and_pipelines_as_components_match_kfp(tmp_path):
 
 
 def test_conditions_inside_loops_match_kfp(tmp_path):
-    @kfp_dsl.pipeline(name="loopcond")
-    def theirs(n: int = 3, k: int = 2):
-        items = k_make_items(n=n)
-        with kfp_dsl.ParallelFor(items.output) as item:
-            with kfp_dsl.If(k > 1):
-                k_square(x=item)
+    def loopcond(d):
+        def pipeline(n: int = 3, k: int = 2):
+            items = d.make_items(n=n)
+            with d.ParallelFor(items.output) as item:
+                with d.If(k > 1):
+                    d.square(x=item)
+        return pipeline
 
-    @mp.pipeline(name="loopcond")
-    def ours(n: int = 3, k: int = 2):
-        items = make_items(n=n)
-        with mp.ParallelFor(items.output) as item:
-            with mp.If(k > 1):
-                square(x=item)
-
-    mine, kfp = _ours(ours, tmp_path), _kfp_doc(theirs, tmp_path)
+    mine, kfp = _both("loopcond", loopcond, tmp_path)
     assert dag_shape(mine) == dag_shape(kfp)
 
 
 def test_loop_inside_a_condition_with_collected_results(tmp_path):
     """kfp numbers loops with the groups: the loop opened after the If is for-loop-2 on
     Kubeflow (mlcore's run records still call it for-loop-1)."""
-    @kfp_dsl.pipeline(name="condloop")
-    def theirs(n: int = 3):
-        items = k_make_items(n=n)
-        with kfp_dsl.If(n > 1):
-            with kfp_dsl.ParallelFor(items.output, parallelism=2) as it:
-                sq = k_square(x=it)
-            k_total(values=kfp_dsl.Collected(sq.output))
+    def condloop(d):
+        def pipeline(n: int = 3):
+            items = d.make_items(n=n)
+            with d.If(n > 1):
+                with d.ParallelFor(items.output, parallelism=2) as it:
+                    sq = d.square(x=it)
+                d.total(values=d.Collected(sq.output))
+        return pipeline
 
-    @mp.pipeline(name="condloop")
-    def ours(n: int = 3):
-        items = make_items(n=n)
-        with mp.If(n > 1):
-            with mp.ParallelFor(items.output, parallelism=2) as it:
-                sq = square(x=it)
-            total(values=mp.Collected(sq.output))
-
-    mine_shape = dag_shape(_ours(ours, tmp_path))
-    theirs_shape = dag_shape(_kfp_doc(theirs, tmp_path))
+    mine_shape, theirs_shape = map(dag_shape, _both("condloop", condloop, tmp_path))
     assert "for-loop-2" in mine_shape["comp-condition-1"]["tasks"]
     # kfp also hands the enclosing condition's operand (n) to the loop, which reads nothing of it.
     del theirs_shape["comp-for-loop-2"]["inputs"]["pipelinechannel--n"]
@@ -338,23 +303,16 @@ def test_loop_inside_a_condition_with_collected_results(tmp_path):
 
 
 def test_collected_through_a_branch_inside_the_loop_matches_kfp(tmp_path):
-    @kfp_dsl.pipeline(name="sparse")
-    def theirs(n: int = 3):
-        items = k_make_items(n=n)
-        with kfp_dsl.ParallelFor(items.output) as it:
-            with kfp_dsl.If(it > 1):
-                sq = k_square(x=it)
-        k_total(values=kfp_dsl.Collected(sq.output))
+    def sparse(d):
+        def pipeline(n: int = 3):
+            items = d.make_items(n=n)
+            with d.ParallelFor(items.output) as it:
+                with d.If(it > 1):
+                    sq = d.square(x=it)
+            d.total(values=d.Collected(sq.output))
+        return pipeline
 
-    @mp.pipeline(name="sparse")
-    def ours(n: int = 3):
-        items = make_items(n=n)
-        with mp.ParallelFor(items.output) as it:
-            with mp.If(it > 1):
-                sq = square(x=it)
-        total(values=mp.Collected(sq.output))
-
-    mine, kfp = dag_shape(_ours(ours, tmp_path)), dag_shape(_kfp_doc(theirs, tmp_path))
+    mine, kfp = map(dag_shape, _both("sparse", sparse, tmp_path))
     # kfp compares a loop item with a number as strings ('1'); mlcore compares numbers.
     branch = mine["comp-for-loop-1"]["tasks"]["condition-2"]
     assert branch.pop("trigger") == {"condition": "double(inputs.parameter_values["
@@ -367,19 +325,14 @@ def test_collected_through_a_branch_inside_the_loop_matches_kfp(tmp_path):
 
 
 def test_literal_list_of_outputs_matches_kfp(tmp_path):
-    @kfp_dsl.pipeline(name="lit")
-    def theirs(n: int = 3):
-        a = k_square(x=n)
-        b = k_square(x=2)
-        k_total(values=[a.output, b.output, 3, n])
+    def lit(d):
+        def pipeline(n: int = 3):
+            a = d.square(x=n)
+            b = d.square(x=2)
+            d.total(values=[a.output, b.output, 3, n])
+        return pipeline
 
-    @mp.pipeline(name="lit")
-    def ours(n: int = 3):
-        a = square(x=n)
-        b = square(x=2)
-        total(values=[a.output, b.output, 3, n])
-
-    mine, kfp = _ours(ours, tmp_path), _kfp_doc(theirs, tmp_path)
+    mine, kfp = _both("lit", lit, tmp_path)
     assert dag_shape(mine) == dag_shape(kfp)
     values = mine["root"]["dag"]["tasks"]["total"]["inputs"]["parameters"]["values"]
     assert values["runtimeValue"]["constant"][0] == \
@@ -414,10 +367,7 @@ def test_else_must_follow_an_if():
 def test_groups_keep_run_time_behaviour():
     """A pipeline used inside an If branch runs (inlined) only when the branch holds, and its
     output flows on; the exit task still runs after everything it guards."""
-    @mp.pipeline(name="inner")
-    def inner(a: int, s: str = "q"):
-        x = dbl(v=a)
-        return add_one(v=x.output, tag=s).output
+    inner = _inner(MP)
 
     @mp.pipeline(name="outer")
     def outer(n: int = 3):
@@ -537,3 +487,12 @@ def test_nested_loops_compile_as_nested_sub_dags(tmp_path):
     # Collected inside the outer body: the inner loop's list for that outer iteration.
     assert outer["total"]["inputs"]["parameters"]["values"] == {"taskOutputParameter": {
         "producerTask": "for-loop-3", "outputParameterKey": "pipelinechannel--square-output"}}
+
+
+def _inner(d):
+    """A pipeline used as a component: dbl then add_one."""
+    @d.pipeline(name="inner")
+    def inner(a: int, s: str = "q") -> int:
+        x = d.dbl(v=a)
+        return d.add_one(v=x.output, tag=s).output
+    return inner

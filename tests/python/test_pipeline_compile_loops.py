@@ -16,7 +16,7 @@ from mlcore.pipelines import Model, Output
 kfp_dsl = pytest.importorskip("kfp.dsl")
 
 from test_pipeline_compile_groups import (  # noqa: E402  (helpers shared with the groups test)
-    _kfp_doc, _ours, dag_shape, k_make_items, k_square, k_total, make_items, square, total)
+    MP, _both, _ours, dag_shape, make_items, square, total)
 
 
 @kfp_dsl.component(base_image="python:3.11")
@@ -46,22 +46,19 @@ def _renamed(x):
     return json.loads(json.dumps(x).replace("k-train", "train").replace("k-pick", "pick"))
 
 
+TRAIN_PICK = {"train": (train, k_train), "pick": (pick, k_pick)}
+
+
 def test_collected_artifacts_compile_as_an_artifact_list(tmp_path):
-    @kfp_dsl.pipeline(name="arts")
-    def theirs(n: int = 3):
-        items = k_make_items(n=n)
-        with kfp_dsl.ParallelFor(items.output) as it:
-            t = k_train(x=it)
-        k_pick(models=kfp_dsl.Collected(t.outputs["model"]))
+    def arts(d):
+        def pipeline(n: int = 3):
+            items = d.make_items(n=n)
+            with d.ParallelFor(items.output) as it:
+                t = d.train(x=it)
+            d.pick(models=d.Collected(t.outputs["model"]))
+        return pipeline
 
-    @mp.pipeline(name="arts")
-    def ours(n: int = 3):
-        items = make_items(n=n)
-        with mp.ParallelFor(items.output) as it:
-            t = train(x=it)
-        pick(models=mp.Collected(t.outputs["model"]))
-
-    mine, kfp = _ours(ours, tmp_path), _kfp_doc(theirs, tmp_path)
+    mine, kfp = _both("arts", arts, tmp_path, **TRAIN_PICK)
     assert dag_shape(mine) == _renamed(dag_shape(kfp))
     loop = mine["components"]["comp-for-loop-1"]
     assert loop["outputDefinitions"]["artifacts"]["pipelinechannel--train-model"] == \
@@ -76,28 +73,9 @@ def test_collected_artifacts_compile_as_an_artifact_list(tmp_path):
                                "outputArtifactKey": "pipelinechannel--train-model"}}
 
 
-
-
 def test_collected_across_nested_loops_passes_the_list_up_each_level(tmp_path):
-    @kfp_dsl.pipeline(name="nested")
-    def theirs(n: int = 3):
-        items = k_make_items(n=n)
-        with kfp_dsl.ParallelFor(items.output) as a:
-            inner = k_make_items(n=a)
-            with kfp_dsl.ParallelFor(inner.output) as b:
-                sq = k_square(x=b)
-        k_total(values=kfp_dsl.Collected(sq.output))
-
-    @mp.pipeline(name="nested")
-    def ours(n: int = 3):
-        items = make_items(n=n)
-        with mp.ParallelFor(items.output) as a:
-            inner = make_items(n=a)
-            with mp.ParallelFor(inner.output) as b:
-                sq = square(x=b)
-        total(values=mp.Collected(sq.output))
-
-    mine, kfp = _ours(ours, tmp_path), _kfp_doc(theirs, tmp_path)
+    nested = _nested(lambda d, b: d.square(x=b).output, lambda d, c: d.total(values=c))
+    mine, kfp = _both("nested", nested, tmp_path)
     assert dag_shape(mine) == dag_shape(kfp)
     outer = mine["components"]["comp-for-loop-1"]
     assert outer["dag"]["outputs"]["parameters"]["pipelinechannel--square-output"] == {
@@ -108,25 +86,8 @@ def test_collected_across_nested_loops_passes_the_list_up_each_level(tmp_path):
 
 
 def test_collected_artifacts_across_nested_loops_match_kfp(tmp_path):
-    @kfp_dsl.pipeline(name="nestedart")
-    def theirs(n: int = 3):
-        items = k_make_items(n=n)
-        with kfp_dsl.ParallelFor(items.output) as a:
-            inner = k_make_items(n=a)
-            with kfp_dsl.ParallelFor(inner.output) as b:
-                t = k_train(x=b)
-        k_pick(models=kfp_dsl.Collected(t.outputs["model"]))
-
-    @mp.pipeline(name="nestedart")
-    def ours(n: int = 3):
-        items = make_items(n=n)
-        with mp.ParallelFor(items.output) as a:
-            inner = make_items(n=a)
-            with mp.ParallelFor(inner.output) as b:
-                t = train(x=b)
-        pick(models=mp.Collected(t.outputs["model"]))
-
-    mine, kfp = _ours(ours, tmp_path), _kfp_doc(theirs, tmp_path)
+    nested = _nested(lambda d, b: d.train(x=b).outputs["model"], lambda d, c: d.pick(models=c))
+    mine, kfp = _both("nestedart", nested, tmp_path, **TRAIN_PICK)
     assert dag_shape(mine) == _renamed(dag_shape(kfp))
     for comp in ("comp-for-loop-1", "comp-for-loop-2"):
         assert mine["components"][comp]["outputDefinitions"] == _renamed(
@@ -164,29 +125,19 @@ def test_collected_artifacts_passed_into_a_branch(tmp_path):
 def test_loops_are_numbered_with_the_groups_as_kfp_numbers_them(tmp_path):
     """One counter for loops and groups in the order they open; a loop over a constant list
     takes two numbers (its item's loop-item-param-N, then for-loop-N+1)."""
-    @kfp_dsl.pipeline(name="numbers")
-    def theirs(n: int = 3):
-        items = k_make_items(n=n)
-        with kfp_dsl.ParallelFor(items.output) as a:
-            k_square(x=a)
-        with kfp_dsl.ParallelFor([1, 2]) as b:
-            k_square(x=b)
-        with kfp_dsl.If(n > 1):
-            with kfp_dsl.ParallelFor(items.output) as c:
-                k_square(x=c)
+    def numbers(d):
+        def pipeline(n: int = 3):
+            items = d.make_items(n=n)
+            with d.ParallelFor(items.output) as a:
+                d.square(x=a)
+            with d.ParallelFor([1, 2]) as b:
+                d.square(x=b)
+            with d.If(n > 1):
+                with d.ParallelFor(items.output) as c:
+                    d.square(x=c)
+        return pipeline
 
-    @mp.pipeline(name="numbers")
-    def ours(n: int = 3):
-        items = make_items(n=n)
-        with mp.ParallelFor(items.output) as a:
-            square(x=a)
-        with mp.ParallelFor([1, 2]) as b:
-            square(x=b)
-        with mp.If(n > 1):
-            with mp.ParallelFor(items.output) as c:
-                square(x=c)
-
-    mine, kfp = _ours(ours, tmp_path), _kfp_doc(theirs, tmp_path)
+    mine, kfp = _both("numbers", numbers, tmp_path)
     shape, theirs_shape = dag_shape(mine), dag_shape(kfp)
     # kfp also hands the enclosing condition's operand (n) to the loop, which reads nothing of it.
     del theirs_shape["comp-for-loop-5"]["inputs"]["pipelinechannel--n"]
@@ -199,26 +150,21 @@ def test_loops_are_numbered_with_the_groups_as_kfp_numbers_them(tmp_path):
     assert mine["components"]["comp-for-loop-3"]["inputDefinitions"] == \
         kfp["components"]["comp-for-loop-3"]["inputDefinitions"]
     # The run records keep mlcore's own loop names.
+    ours = mp.pipeline(name="numbers")(numbers(MP))
     assert [loop["name"] for loop in ours.build().to_json()["loops"]] == \
         ["for-loop-1", "for-loop-2", "for-loop-3"]
 
 
 def test_loop_over_a_field_of_a_constant_outer_item_matches_kfp(tmp_path):
-    @kfp_dsl.pipeline(name="grid")
-    def theirs():
-        with kfp_dsl.ParallelFor([{"xs": [1, 2], "k": 3}, {"xs": [3], "k": 4}]) as row:
-            with kfp_dsl.ParallelFor(row.xs) as x:
-                sq = k_square(x=x)
-            k_total(values=kfp_dsl.Collected(sq.output))
+    def grid(d):
+        def pipeline():
+            with d.ParallelFor([{"xs": [1, 2], "k": 3}, {"xs": [3], "k": 4}]) as row:
+                with d.ParallelFor(row.xs) as x:
+                    sq = d.square(x=x)
+                d.total(values=d.Collected(sq.output))
+        return pipeline
 
-    @mp.pipeline(name="grid")
-    def ours():
-        with mp.ParallelFor([{"xs": [1, 2], "k": 3}, {"xs": [3], "k": 4}]) as row:
-            with mp.ParallelFor(row.xs) as x:
-                sq = square(x=x)
-            total(values=mp.Collected(sq.output))
-
-    mine, kfp = _ours(ours, tmp_path), _kfp_doc(theirs, tmp_path)
+    mine, kfp = _both("grid", grid, tmp_path)
     assert dag_shape(mine) == dag_shape(kfp)
     assert mine["root"]["dag"]["tasks"]["for-loop-2"]["parameterIterator"]["items"]["raw"] == \
         '[{"k":3,"xs":[1,2]},{"k":4,"xs":[3]}]'
@@ -243,26 +189,34 @@ def test_items_of_a_constant_list_are_typed_as_kfp_types_them(tmp_path):
     """A condition on a field of a constant list's item: KFP types the field by the list's
     first element (NUMBER_INTEGER here) and compares it as int(); the field is the channel
     `<item>-subvar-<field>`."""
-    @kfp_dsl.pipeline(name="field")
-    def theirs():
-        with kfp_dsl.ParallelFor([{"a": 1}, {"a": 2}]) as pt:
-            with kfp_dsl.If(pt.a == 2):
-                k_square(x=3)
-        with kfp_dsl.ParallelFor([1, 2]) as q:
-            k_square(x=q)
+    def field(d):
+        def pipeline():
+            with d.ParallelFor([{"a": 1}, {"a": 2}]) as pt:
+                with d.If(pt.a == 2):
+                    d.square(x=3)
+            with d.ParallelFor([1, 2]) as q:
+                d.square(x=q)
+        return pipeline
 
-    @mp.pipeline(name="field")
-    def ours():
-        with mp.ParallelFor([{"a": 1}, {"a": 2}]) as pt:
-            with mp.If(pt.a == 2):
-                square(x=3)
-        with mp.ParallelFor([1, 2]) as q:
-            square(x=q)
-
-    mine, kfp = _ours(ours, tmp_path), _kfp_doc(theirs, tmp_path)
+    mine, kfp = _both("field", field, tmp_path)
     assert dag_shape(mine) == dag_shape(kfp)
     channel = "pipelinechannel--loop-item-param-1-subvar-a"
     assert mine["components"]["comp-for-loop-2"]["dag"]["tasks"]["condition-3"][
         "triggerPolicy"] == {"condition": f"int(inputs.parameter_values['{channel}']) == 2"}
     assert mine["components"]["comp-for-loop-5"]["inputDefinitions"]["parameters"] == {
         "pipelinechannel--loop-item-param-4": {"parameterType": "NUMBER_INTEGER"}}
+
+
+def _nested(produce, collect):
+    """Two nested loops, the inner over make_items(outer item), collecting what `produce` gives
+    (d, item) -> its output into `collect` outside both."""
+    def build(d):
+        def pipeline(n: int = 3):
+            items = d.make_items(n=n)
+            with d.ParallelFor(items.output) as a:
+                inner = d.make_items(n=a)
+                with d.ParallelFor(inner.output) as b:
+                    out = produce(d, b)
+            collect(d, d.Collected(out))
+        return pipeline
+    return build
