@@ -1,4 +1,6 @@
+import importlib
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -23,3 +25,17 @@ def digits():
     order = np.random.default_rng(0).permutation(len(x))
     x, y = x[order], y[order]
     return x[:1400], y[:1400], x[1400:], y[1400:]
+
+
+@pytest.fixture
+def fresh_module(tmp_path, monkeypatch):
+    """fresh_module(name, text) writes text to tmp_path/<name>.py, puts tmp_path first on sys.path
+    and imports the module anew (dropping a copy an earlier test imported), as users' pipeline
+    files are imported by name."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def write(name, text):
+        (tmp_path / f"{name}.py").write_text(text)
+        sys.modules.pop(name, None)
+        return importlib.import_module(name)
+    return write

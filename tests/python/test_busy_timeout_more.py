@@ -4,9 +4,10 @@ against a real second SQLite connection holding BEGIN IMMEDIATE on the store: a 
 fails fast naming the lock, and the call works once the lock is gone."""
 
 import os
+import pathlib
 import subprocess
-import sys
 import textwrap
+import sys
 import time
 
 import pytest
@@ -14,23 +15,15 @@ import pytest
 import mlcore
 import mlcore.hpo as hpo
 from mlcore import pipelines as mp
+import doubled_pipeline
 from store_lock import GENEROUS_S, default_db as _db
 from store_lock import hold_write_lock as _lock, release as _release
 
 # Bounds a hang; it times nothing (speed belongs in benchmarks).
 GENEROUS_S = 20.0
 
-PIPELINE = textwrap.dedent("""
-    from mlcore import pipelines as mp
-
-    @mp.component(caching=False)
-    def double(x: int) -> int:
-        return x * 2
-
-    @mp.pipeline
-    def doubled(x: int = 4):
-        return double(x=x).output
-""")
+# The pipeline file the command line and mlcore.schedule import: doubled_pipeline's source.
+PIPELINE = pathlib.Path(doubled_pipeline.__file__).read_text()
 
 
 def _cli(*args, cwd):
@@ -150,12 +143,8 @@ def test_run_cli_refuses_a_bad_busy_timeout(tmp_path):
 
 
 @pytest.fixture
-def demo(tmp_path, monkeypatch):
-    (tmp_path / "bt_demo.py").write_text(PIPELINE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("bt_demo", None)
-    import bt_demo
-    return bt_demo
+def demo(fresh_module):
+    return fresh_module("bt_demo", PIPELINE)
 
 
 def test_schedule_and_schedules_short_timeout_fail_fast_naming_the_lock(demo):

@@ -11,15 +11,7 @@ import pytest
 from mlcore import pipelines as mp
 from store_lock import GENEROUS_S, default_db as _db
 from store_lock import hold_write_lock as _lock, release as _release
-
-@mp.component(caching=False)
-def double(x: int) -> int:
-    return x * 2
-
-
-@mp.pipeline
-def doubled(x: int = 4):
-    return double(x=x).output
+from doubled_pipeline import doubled
 
 
 def _succeeded(run):

@@ -186,33 +186,19 @@ def test_parallel_for_compiles_to_an_iterated_sub_dag(tmp_path):
 
 def test_parallel_for_structure_matches_what_kfp_compiles(tmp_path):
     """The same pipeline written with kfp.dsl: the same loop structure (not the same text)."""
-    kfp_dsl = pytest.importorskip("kfp.dsl")
-    kfp_compiler = pytest.importorskip("kfp.compiler")
+    pytest.importorskip("kfp.dsl")
+    # One pipeline for both compilers, with the components the groups tests share.
+    from test_pipeline_compile_groups import _both
 
-    # kfp's components and ours from the same python functions, shared with the groups tests.
-    from test_pipeline_compile_groups import k_make_items, k_square, k_total
-    from test_pipeline_compile_groups import make_items as make_items_ours
-    from test_pipeline_compile_groups import square as square_ours
-    from test_pipeline_compile_groups import total as total_ours
+    def loops_once(d):
+        def pipeline(n: int = 3):
+            items = d.make_items(n=n)
+            with d.ParallelFor(items.output, parallelism=2) as item:
+                sq = d.square(x=item)
+            d.total(values=d.Collected(sq.output))
+        return pipeline
 
-    @kfp_dsl.pipeline(name="loops")
-    def kfp_loops(n: int = 3):
-        items = k_make_items(n=n)
-        with kfp_dsl.ParallelFor(items.output, parallelism=2) as item:
-            sq = k_square(x=item)
-        k_total(values=kfp_dsl.Collected(sq.output))
-
-    @mp.pipeline(name="loops")
-    def ours(n: int = 3):
-        items = make_items_ours(n=n)
-        with mp.ParallelFor(items.output, parallelism=2) as item:
-            sq = square_ours(x=item)
-        total_ours(values=mp.Collected(sq.output))
-
-    path = tmp_path / "kfp.yaml"
-    kfp_compiler.Compiler().compile(kfp_loops, str(path))
-    theirs = yaml.safe_load(path.read_text())
-    mine = yaml.safe_load(mp.compile(ours))
+    mine, theirs = _both("loops", loops_once, tmp_path)
 
     def shape(doc):
         root = doc["root"]["dag"]["tasks"]

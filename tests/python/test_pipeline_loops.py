@@ -8,12 +8,15 @@ import pytest
 
 from mlcore import pipelines as mp
 
+# Counters the components below keep (shared with test_pipeline_loops_nested): calls, running
+# and its max, an item to fail on, and a salt the nested tests' trainers write.
 _lock = threading.Lock()
-_state = {"running": 0, "max": 0, "calls": 0, "fail": None}
+_state = {"calls": 0, "running": 0, "max": 0, "fail": None, "salt": ""}
 
 
-def _reset(fail=None):
-    _state.update(running=0, max=0, calls=0, fail=fail)
+def _reset(**kw):
+    _state.update(calls=0, running=0, max=0, fail=None, salt="")
+    _state.update(kw)
 
 
 @mp.component
@@ -24,8 +27,8 @@ def make(n: int) -> list:
 @mp.component(caching=False)
 def square(x: int) -> int:
     with _lock:
-        _state["running"] += 1
         _state["calls"] += 1
+        _state["running"] += 1
         _state["max"] = max(_state["max"], _state["running"])
     time.sleep(0.02)  # long enough for iterations allowed to overlap to do so
     with _lock:

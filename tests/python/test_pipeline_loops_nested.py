@@ -2,8 +2,6 @@
 outer item or a task of the outer body), Collected as lists of lists, and Collected artifact
 outputs read as Input[List[Model]], with lineage and the cache keyed by the artifacts' content."""
 
-import threading
-import time
 from typing import List
 
 import pytest
@@ -11,32 +9,7 @@ import pytest
 from mlcore import pipelines as mp
 from mlcore.pipelines import Input, Model
 
-_lock = threading.Lock()
-_state = {"calls": 0, "running": 0, "max": 0, "fail": None, "salt": ""}
-
-
-def _reset(**kw):
-    _state.update(calls=0, running=0, max=0, fail=None, salt="")
-    _state.update(kw)
-
-
-@mp.component(caching=False)
-def square(x: int) -> int:
-    with _lock:
-        _state["calls"] += 1
-        _state["running"] += 1
-        _state["max"] = max(_state["max"], _state["running"])
-    time.sleep(0.02)
-    with _lock:
-        _state["running"] -= 1
-    if x == _state["fail"]:
-        raise ValueError(f"cannot square {x}")
-    return x * x
-
-
-@mp.component
-def total(values: list) -> int:
-    return sum(values)
+from test_pipeline_loops import _reset, _state, square, total  # noqa: E402,F401  (shared)
 
 
 @mp.component

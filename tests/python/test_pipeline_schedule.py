@@ -2,7 +2,7 @@
 ticked in-process with a clock the test controls."""
 
 import datetime
-import sys
+import os
 import textwrap
 import time
 
@@ -39,25 +39,20 @@ PIPES = textwrap.dedent("""
 
 
 @pytest.fixture
-def pipes(tmp_path, monkeypatch):
-    (tmp_path / "sched_pipes.py").write_text(PIPES)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("sched_pipes", None)
-    import sched_pipes
-    return sched_pipes
+def pipes(fresh_module):
+    return fresh_module("sched_pipes", PIPES)
 
 
 class Clock:
+    """The time the scheduler reads from its --clock-file (shared with the other schedule tests)."""
     def __init__(self, path):
-        self.path = path
+        self.path = str(path)
         self.set(T0)
 
     def set(self, t):
-        tmp = str(self.path) + ".tmp"
-        with open(tmp, "w") as f:
+        with open(self.path + ".tmp", "w") as f:
             f.write(repr(float(t)))
-        import os
-        os.replace(tmp, self.path)
+        os.replace(self.path + ".tmp", self.path)
 
 
 def fired_minutes(schedule):

@@ -12,31 +12,8 @@ import mlcore
 from mlcore import _mlcore
 from mlcore.pipelines import _schedule
 
-T0 = 1704067200.0  # 2024-01-01 00:00 UTC
-MIN = 60.0
-
-LATE = textwrap.dedent("""
-    from mlcore import pipelines as mp
-
-    @mp.component
-    def stamp(tag: str) -> str:
-        return tag
-
-    @mp.pipeline
-    def quick(tag: str = "x"):
-        return stamp(tag=tag).output
-""")
-
-
-class Clock:
-    def __init__(self, path):
-        self.path = str(path)
-        self.set(T0)
-
-    def set(self, t):
-        with open(self.path + ".tmp", "w") as f:
-            f.write(repr(float(t)))
-        os.replace(self.path + ".tmp", self.path)
+from test_pipeline_schedule import MIN, T0, Clock
+from test_pipeline_schedule import PIPES as LATE  # its quick pipeline, written late
 
 
 def book():
