@@ -43,7 +43,11 @@ def test_spec_gpus_give_each_trial_its_device(tmp_path):
     assert row[:5] == ["gpus", "minimize", "6", "6", "0"]
 
 
-def test_bad_gpu_fields_are_spec_errors(tmp_path):
+@pytest.mark.parametrize("gpu_fields, error", [
+    ("gpus: [0, -1]", "gpus[1]"),
+    ("gpus_per_trial: 3\ngpus: [0, 1]", "asks for 3 GPU(s)"),
+], ids=["negative-gpu", "more-per-trial-than-listed"])
+def test_bad_gpu_fields_are_spec_errors(tmp_path, gpu_fields, error):
     (tmp_path / "spec.yaml").write_text(textwrap.dedent("""
         name: bad
         command: "echo loss={x}"
@@ -51,19 +55,6 @@ def test_bad_gpu_fields_are_spec_errors(tmp_path):
         space:
           x: {type: double, min: 0, max: 1}
         n_trials: 2
-        gpus: [0, -1]
-    """))
+    """) + gpu_fields + "\n")
     out = cli("run", "spec.yaml", cwd=tmp_path)
-    assert out.returncode == 2 and "gpus[1]" in out.stderr, out.stderr
-    (tmp_path / "spec.yaml").write_text(textwrap.dedent("""
-        name: bad
-        command: "echo loss={x}"
-        metric: loss
-        space:
-          x: {type: double, min: 0, max: 1}
-        n_trials: 2
-        gpus_per_trial: 3
-        gpus: [0, 1]
-    """))
-    out = cli("run", "spec.yaml", cwd=tmp_path)
-    assert out.returncode == 2 and "asks for 3 GPU(s)" in out.stderr, out.stderr
+    assert out.returncode == 2 and error in out.stderr, out.stderr

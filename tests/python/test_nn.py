@@ -154,15 +154,27 @@ def test_progress_bar_prints_a_line_per_epoch(digits, capsys):
     assert len(lines) == 2 and "accuracy" in lines[1] and lines[1].startswith("epoch 2/2")
 
 
+def hooked_gradients(model):
+    """Compiles model (SGD) with a grad-ready hook: the list it returns fills with (name, shape)."""
+    model.compile(optimizer=optim.SGD(0.1))
+    seen = []
+    model.core.set_grad_ready_hook(lambda name, grad: seen.append((name, grad.shape)))
+    return seen
+
+
+def dense_mlp_gradients(hidden):
+    """Dense(hidden), ReLU, Dense(10) on 64 features: the gradients ready from the last layer
+    back, each as soon as it is complete."""
+    return [("dense_2.kernel", (hidden, 10)), ("dense_2.bias", (10,)),
+            ("dense_0.kernel", (64, hidden)), ("dense_0.bias", (hidden,))]
+
+
 def test_grad_ready_hook_in_python(digits):
     x, y, _, _ = digits
     model = mlp()
-    model.compile(optimizer=optim.SGD(0.1))
-    names = []
-    model.core.set_grad_ready_hook(lambda name, grad: names.append((name, grad.shape)))
+    names = hooked_gradients(model)
     model.core.train_step(mlcore.from_numpy(x[:16]), mlcore.from_numpy(y[:16]))
-    assert names == [("dense_2.kernel", (256, 10)), ("dense_2.bias", (10,)),
-                     ("dense_0.kernel", (64, 256)), ("dense_0.bias", (256,))]
+    assert names == dense_mlp_gradients(256)
 
 
 def test_save_load_predicts_identically_and_safetensors_reads_it(digits, tmp_path):

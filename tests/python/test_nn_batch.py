@@ -9,6 +9,7 @@ import mlcore
 import mlcore.nn as nn
 import mlcore.optim as optim
 from mlcore.nn import GraphBuilder
+from test_nn import dense_mlp_gradients, hooked_gradients
 
 
 def mlp(seed=3):
@@ -113,13 +114,9 @@ def test_predict_on_batch_is_predict(digits):
 def test_gradient_hook_fires_in_train_on_batch(digits):
     x, y, _, _ = digits
     model = mlp()
-    model.compile(optimizer=optim.SGD(0.1))
-    seen = []
-    model.core.set_grad_ready_hook(lambda name, grad: seen.append((name, grad.shape)))
+    seen = hooked_gradients(model)
     model.train_on_batch(x[:32], y[:32])
-    # Ready from the last layer back, each as soon as its gradient is complete.
-    assert seen == [("dense_2.kernel", (64, 10)), ("dense_2.bias", (10,)),
-                    ("dense_0.kernel", (64, 64)), ("dense_0.bias", (64,))]
+    assert seen == dense_mlp_gradients(64)
     model.test_on_batch(x[:32], y[:32])
     model.predict_on_batch(x[:32])
     assert len(seen) == 4  # no backward outside training

@@ -10,6 +10,7 @@ from mlcore.nn.graph import GraphBuilder, GraphModel
 
 
 def two_inputs(n, seed):
+    """n pairs of 4-vectors a, b labelled 1 where a sums higher (shared with the sharing tests)."""
     rng = np.random.default_rng(seed)
     a = rng.normal(size=(n, 4)).astype(np.float32)
     b = rng.normal(size=(n, 4)).astype(np.float32)

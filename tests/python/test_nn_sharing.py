@@ -9,13 +9,7 @@ import pytest
 
 import mlcore
 from mlcore import nn
-
-
-def pairs(n, seed):
-    rng = np.random.default_rng(seed)
-    a = rng.normal(size=(n, 4)).astype(np.float32)
-    b = rng.normal(size=(n, 4)).astype(np.float32)
-    return a, b, (a.sum(1) > b.sum(1)).astype(np.int64)
+from test_nn_graph import two_inputs as pairs
 
 
 def siamese(seed=0):

@@ -89,14 +89,20 @@ OPTIMIZE = """
 """
 
 
-def interrupt(tmp_path, script):
+def _ready_line(p):
+    assert p.stdout.readline().strip() == "ready", p.stderr.read()
+
+
+def interrupt(tmp_path, script, wait_ready=_ready_line):
+    """Runs script as tmp_path/script.py, sends it SIGINT once wait_ready(process) returns (by
+    default: once it prints "ready"), and checks it exits 3 promptly; returns its stdout."""
     path = tmp_path / "script.py"
     path.write_text(textwrap.dedent(script))
     env = dict(os.environ)  # the test's own MLCORE_HOME, so the test reads what it recorded
     p = subprocess.Popen([sys.executable, str(path)], env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     try:
-        assert p.stdout.readline().strip() == "ready", p.stderr.read()
+        wait_ready(p)
         time.sleep(0.3)
         start = time.monotonic()
         p.send_signal(signal.SIGINT)
@@ -161,26 +167,16 @@ def _pid_alive(pid):
 
 
 def test_ctrl_c_stops_a_command_study_kills_its_commands_and_records_them(tmp_path):
-    script = tmp_path / "script.py"
     pids = tmp_path / "script.py.pids"
-    script.write_text(textwrap.dedent(COMMAND_STUDY))
-    p = subprocess.Popen([sys.executable, str(script)], env=dict(os.environ),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+
+    def two_commands_run(p):
         deadline = time.monotonic() + 60
         while not (pids.exists() and len(pids.read_text().split()) >= 2):
             assert time.monotonic() < deadline and p.poll() is None, p.stderr.read()
             time.sleep(0.05)
-        time.sleep(0.3)
-        start = time.monotonic()
-        p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=60)
-        took = time.monotonic() - start
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == 3 and "interrupted" in out, (p.returncode, err[-3000:])
-    assert took < PROMPT, took
+
+    out = interrupt(tmp_path, COMMAND_STUDY, two_commands_run)
+    assert "interrupted" in out
     for pid in map(int, pids.read_text().split()):
         assert not _pid_alive(pid), f"trial command {pid} still runs"
     study = hpo.load_study("ctrl-c-command", recover_stale_trials=False)
