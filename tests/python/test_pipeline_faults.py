@@ -12,7 +12,7 @@ import time
 import pytest
 
 from mlcore import pipelines as mp
-from mlcore.pipelines import Dataset, Input, Output
+from test_pipeline_oneof import make, read  # a Dataset writer and its reader
 
 
 @mp.component(mode="subprocess")
@@ -49,6 +49,15 @@ def downstream(x: int) -> int:
     return x
 
 
+def failed_run(pipeline, max_parallelism, wait_s, within_s):
+    """Runs pipeline (waiting at most wait_s): it must end failed, and within within_s."""
+    start = time.monotonic()
+    run = mp.run(pipeline, max_parallelism=max_parallelism).wait(timeout=wait_s)
+    assert time.monotonic() - start < within_s
+    assert run.status == "failed"
+    return run
+
+
 def test_raise_segfault_exit_and_timeout_fail_only_their_branch():
     @mp.pipeline
     def faulty():
@@ -58,10 +67,7 @@ def test_raise_segfault_exit_and_timeout_fail_only_their_branch():
         sleeps(seconds=30)
         ok()
 
-    start = time.monotonic()
-    run = mp.run(faulty, max_parallelism=4).wait(timeout=60)
-    assert time.monotonic() - start < 30
-    assert run.status == "failed"
+    run = failed_run(faulty, max_parallelism=4, wait_s=60, within_s=30)
     t = {task.name: task for task in run.tasks}
     assert "ValueError: bad input 7" in t["raises"].error
     assert "task 'raises'" in t["raises"].error
@@ -271,31 +277,20 @@ def test_two_processes_on_one_store(tmp_path):
     assert sum(len(r.tasks) for r in runs) == 24
 
 
-@mp.component
-def write_data(data: Output[Dataset]):
-    with open(data.path, "w") as f:
-        f.write("precious")
-
-
-@mp.component
-def read_data(data: Input[Dataset]) -> str:
-    return data.read_text()
-
-
 def test_corrupted_artifact_is_detected_on_read():
     @mp.pipeline
     def p():
-        read_data(data=write_data().outputs["data"])
+        read(d=make(text="precious").outputs["out"])
 
     run = mp.run(p).wait()
     assert run.status == "succeeded"
-    art = run.task("write-data").outputs["data"]
+    art = run.task("make").outputs["out"]
     os.chmod(art.path, 0o644)
     with open(art.path, "w") as f:
         f.write("tampered")
     again = mp.run(p).wait()
     assert again.status == "failed"
-    assert "task 'read-data': input artifact 'data'" in again.error
+    assert "task 'read': input artifact 'd'" in again.error
     assert "sha256" in again.error
     # What was recorded before is intact.
     assert mp.get_run(run.id).status == "succeeded"
