@@ -1,14 +1,38 @@
 """Shared by the serving tests: a small trained digits MLP saved as a checkpoint, and plain HTTP
-helpers that speak to a real server on 127.0.0.1."""
+helpers that speak to a real server on 127.0.0.1, and a server child process."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import signal
+import subprocess
 import threading
 import time
 
 import numpy as np
+
+
+class ServerProcess:
+    """A server command as a child process: started on enter (stdout and stderr in one pipe,
+    proc.stdout), stopped with SIGTERM on exit, after which it must have exited 0 unless the
+    block raised; what it printed is kept as .output."""
+
+    def __init__(self, command):
+        self.command = command
+        self.output = None
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(self.command, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        return self.proc
+
+    def __exit__(self, exc_type, exc, tb):
+        self.proc.send_signal(signal.SIGTERM)
+        self.output, _ = self.proc.communicate(timeout=30)
+        if exc_type is None:
+            assert self.proc.returncode == 0, self.output
+        return False
 
 
 def digits():

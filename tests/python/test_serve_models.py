@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import signal
 import subprocess
 import sys
 import threading
@@ -16,7 +15,8 @@ import numpy as np
 import pytest
 
 import mlcore
-from serve_helpers import digits, get_json, post_json, save_digits_mlp, v2_body
+from serve_helpers import (ServerProcess, digits, get_json, post_json, save_digits_mlp,
+                           v2_body)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -120,19 +120,15 @@ def free_port():
 
 
 def run_and_stop(command, port, x, model):
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    server = ServerProcess(command)
+    with server:
         url = f"http://127.0.0.1:{port}"
         wait_for(url)
         status, body = post_json(url, "/v2/models/digits/infer", v2_body(x[:2]))
         assert status == 200, body
         got = np.array(body["outputs"][0]["data"], np.float32).reshape(2, 10)
         np.testing.assert_allclose(got, model.predict(x[:2]), rtol=1e-6)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, output
-    return output
+    return server.output
 
 
 def test_mlcore_serve_command(tmp_path):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import signal
 import subprocess
 import sys
 
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 
 import mlcore
-from serve_helpers import ask_during_change, digits, save_digits_mlp
+from serve_helpers import ServerProcess, ask_during_change, digits, save_digits_mlp
 
 tritonhttp = pytest.importorskip("tritonclient.http")
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -72,9 +71,8 @@ def test_an_unknown_alias_is_refused_when_added(registered):
 
 
 def _serve_until_queried(command, x, expected):
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        lines = {}
+    lines = {}
+    with ServerProcess(command) as proc:
         while len(lines) < 2:
             line = proc.stdout.readline()
             assert line, f"the server exited: {proc.wait()}"
@@ -85,10 +83,6 @@ def _serve_until_queried(command, x, expected):
         with tritonhttp.InferenceServerClient(lines["http"]) as client:
             np.testing.assert_allclose(_infer(client, x), expected, rtol=1e-5)
             assert _versions(client) == ["2"]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, output
     return lines
 
 
