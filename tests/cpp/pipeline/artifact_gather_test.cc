@@ -9,14 +9,9 @@
 #include "mlcore/pipeline/client.h"
 #include "pipeline/pipeline_test_util.h"
 
-namespace mlcore::pipeline {
+// In the helpers' namespace, which they need no using-declarations for.
+namespace mlcore::pipeline::testing {
 namespace {
-
-using testing::FindTask;
-using testing::Fn;
-using testing::ReadAll;
-using testing::RunIt;
-using testing::ScratchHome;
 
 struct Counters {
   std::atomic<int> train_calls{0};
@@ -74,6 +69,8 @@ StatusOr<Pipeline> TrainAll(Counters* c) {
   return p;
 }
 
+using ArtifactGather = PipelineShapeTest<Counters, TrainAll>;
+
 // Lineage: each of the run's three models is consumed once, by pick, as the input named by its
 // place in the list (train[i] feeds models[i], train[i][j] models[i][j]).
 void ExpectEachModelFedPick(Client& client, const std::string& run_id) {
@@ -88,12 +85,7 @@ void ExpectEachModelFedPick(Client& client, const std::string& run_id) {
   }
 }
 
-TEST(ArtifactGather, TheConsumerGetsEveryIterationsArtifactInItemOrder) {
-  ScratchHome home;
-  auto client = home.Open();
-  Counters c;
-  auto p = TrainAll(&c);
-  ASSERT_TRUE(p.ok()) << p.status();
+TEST_F(ArtifactGather, TheConsumerGetsEveryIterationsArtifactInItemOrder) {
   RunRecord run = RunIt(*client, *p, {{"xs", Json::parse("[3, 1, 2]")}}, true);
   ASSERT_EQ(run.state, "succeeded") << run.error;
   EXPECT_EQ(run.outputs["joined"], Json("model-3-0,model-1-0,model-2-0"));
@@ -101,12 +93,7 @@ TEST(ArtifactGather, TheConsumerGetsEveryIterationsArtifactInItemOrder) {
   ExpectEachModelFedPick(*client, run.id);
 }
 
-TEST(ArtifactGather, CachedByTheArtifactsContentDigests) {
-  ScratchHome home;
-  auto client = home.Open();
-  Counters c;
-  auto p = TrainAll(&c);
-  ASSERT_TRUE(p.ok()) << p.status();
+TEST_F(ArtifactGather, CachedByTheArtifactsContentDigests) {
   const Json args = {{"xs", Json::parse("[1, 2]")}};
   ASSERT_EQ(RunIt(*client, *p, args, true).state, "succeeded");
   EXPECT_EQ(c.pick_calls.load(), 1);
@@ -124,12 +111,7 @@ TEST(ArtifactGather, CachedByTheArtifactsContentDigests) {
   EXPECT_EQ(changed.outputs["joined"], Json("model-1-1,model-2-1"));
 }
 
-TEST(ArtifactGather, ADamagedGatheredArtifactIsHealedByRerunningItsProducer) {
-  ScratchHome home;
-  auto client = home.Open();
-  Counters c;
-  auto p = TrainAll(&c);
-  ASSERT_TRUE(p.ok()) << p.status();
+TEST_F(ArtifactGather, ADamagedGatheredArtifactIsHealedByRerunningItsProducer) {
   // Corrupt train[1]'s stored file after a first run.
   auto arts_before = RunIt(*client, *p, {{"xs", Json::parse("[7, 8]")}}, true);
   ASSERT_EQ(arts_before.state, "succeeded");
@@ -149,31 +131,26 @@ TEST(ArtifactGather, ADamagedGatheredArtifactIsHealedByRerunningItsProducer) {
   EXPECT_TRUE(client->artifacts().Verify(second.digest).ok());
 }
 
-TEST(ArtifactGather, AcrossNestedLoopsAListOfLists) {
-  ScratchHome home;
-  auto client = home.Open();
-  Counters c;
-  auto p = Pipeline::Create("nested-models", {{"rows", ValueType::kList}});
-  ASSERT_TRUE(p.ok());
-  ASSERT_TRUE(p->AddLoop("rows", InputBinding::Parameter("rows")).ok());
-  ASSERT_TRUE(p->AddLoop("cells", InputBinding::LoopItem("rows"), 0, "rows").ok());
+TEST_F(ArtifactGather, AcrossNestedLoopsAListOfLists) {
+  auto nested = Pipeline::Create("nested-models", {{"rows", ValueType::kList}});
+  ASSERT_TRUE(nested.ok());
+  ASSERT_TRUE(nested->AddLoop("rows", InputBinding::Parameter("rows")).ok());
+  ASSERT_TRUE(nested->AddLoop("cells", InputBinding::LoopItem("rows"), 0, "rows").ok());
   TaskOptions in_cells;
   in_cells.loop = "cells";
   ASSERT_TRUE(
-      p->AddTask("train", Train(&c), {{"x", InputBinding::LoopItem("cells")}}, in_cells).ok());
-  Status st = p->AddTask("pick", Pick(&c), {{"models", InputBinding::Gather("train", "model")}});
+      nested->AddTask("train", Train(&c), {{"x", InputBinding::LoopItem("cells")}}, in_cells).ok());
+  Status st =
+      nested->AddTask("pick", Pick(&c), {{"models", InputBinding::Gather("train", "model")}});
   ASSERT_TRUE(st.ok()) << st;
-  ASSERT_TRUE(p->AddOutput("joined", "pick", "joined").ok());
-  RunRecord run = RunIt(*client, *p, {{"rows", Json::parse("[[1, 2], [3]]")}}, true);
+  ASSERT_TRUE(nested->AddOutput("joined", "pick", "joined").ok());
+  RunRecord run = RunIt(*client, *nested, {{"rows", Json::parse("[[1, 2], [3]]")}}, true);
   ASSERT_EQ(run.state, "succeeded") << run.error;
   EXPECT_EQ(run.outputs["joined"], Json("model-1-0,model-2-0;model-3-0"));
   ExpectEachModelFedPick(*client, run.id);
 }
 
-TEST(ArtifactGather, MistakesAreCaughtWhenDefined) {
-  Counters c;
-  auto p = TrainAll(&c);
-  ASSERT_TRUE(p.ok());
+TEST_F(ArtifactGather, MistakesAreCaughtWhenDefined) {
   // A single Model input cannot take the gathered list.
   auto one =
       Fn("one", {{"model", ValueType::kModel}}, {}, [](TaskContext&) { return absl::OkStatus(); });
@@ -204,4 +181,4 @@ TEST(ArtifactGather, MistakesAreCaughtWhenDefined) {
 }
 
 }  // namespace
-}  // namespace mlcore::pipeline
+}  // namespace mlcore::pipeline::testing

@@ -19,13 +19,17 @@ using testing::Cmd;
 using testing::FindTask;
 using testing::Fn;
 using testing::ReadAll;
-using testing::ScratchHome;
 
 // save (writes a directory Model) -> load (reads two files of it, writes into its own copy).
-StatusOr<Pipeline> SaveLoadPipeline(std::atomic<int>* saves, std::atomic<int>* loads) {
+struct Counters {
+  std::atomic<int> saves{0};
+  std::atomic<int> loads{0};
+};
+
+StatusOr<Pipeline> SaveLoadPipeline(Counters* c) {
   auto save = Fn("save", {{"tag", ValueType::kString}}, {{"model", ValueType::kModel}},
-                 [saves](TaskContext& ctx) {
-                   ++*saves;
+                 [c](TaskContext& ctx) {
+                   ++c->saves;
                    const std::string dir = ctx.outputs["model"].path;
                    fs::create_directories(dir + "/weights");
                    std::ofstream(dir + "/architecture.json")
@@ -35,8 +39,8 @@ StatusOr<Pipeline> SaveLoadPipeline(std::atomic<int>* saves, std::atomic<int>* l
                    return absl::OkStatus();
                  });
   auto load = Fn("load", {{"model", ValueType::kModel}}, {{"text", ValueType::kString}},
-                 [loads](TaskContext& ctx) {
-                   ++*loads;
+                 [c](TaskContext& ctx) {
+                   ++c->loads;
                    const ArtifactRef& in = ctx.inputs["model"];
                    if (!in.directory || !fs::is_directory(in.path)) {
                      return absl::InternalError("input is not a directory: " + in.path);
@@ -56,12 +60,10 @@ StatusOr<Pipeline> SaveLoadPipeline(std::atomic<int>* saves, std::atomic<int>* l
   return p;
 }
 
-TEST(DirectoryArtifacts, StoredCheckedCopiedAndCached) {
-  ScratchHome home;
-  auto client = home.Open();
-  std::atomic<int> saves{0}, loads{0};
-  auto p = SaveLoadPipeline(&saves, &loads);
-  ASSERT_TRUE(p.ok()) << p.status();
+// Most tests run save -> load; all start with a scratch home.
+using DirectoryArtifacts = testing::PipelineShapeTest<Counters, SaveLoadPipeline>;
+
+TEST_F(DirectoryArtifacts, StoredCheckedCopiedAndCached) {
   auto run = client->Run(*p, {});
   ASSERT_TRUE(run.ok()) << run.status();
   ASSERT_EQ(run->state, "succeeded") << run->error;
@@ -90,8 +92,8 @@ TEST(DirectoryArtifacts, StoredCheckedCopiedAndCached) {
   // Again: both cached, the same output.
   auto again = client->Run(*p, {});
   ASSERT_EQ(again->state, "succeeded") << again->error;
-  EXPECT_EQ(saves.load(), 1);
-  EXPECT_EQ(loads.load(), 1);
+  EXPECT_EQ(c.saves.load(), 1);
+  EXPECT_EQ(c.loads.load(), 1);
   auto tasks = client->ListTasks(again->id).value();
   EXPECT_EQ(FindTask(tasks, "save")->state, "cached");
   EXPECT_EQ(FindTask(tasks, "load")->state, "cached");
@@ -100,16 +102,11 @@ TEST(DirectoryArtifacts, StoredCheckedCopiedAndCached) {
   // Another tag: save writes another tree, so load runs on it too.
   auto other = client->Run(*p, {.arguments = {{"tag", "b"}}});
   ASSERT_EQ(other->state, "succeeded") << other->error;
-  EXPECT_EQ(saves.load(), 2);
-  EXPECT_EQ(loads.load(), 2);
+  EXPECT_EQ(c.saves.load(), 2);
+  EXPECT_EQ(c.loads.load(), 2);
 }
 
-TEST(DirectoryArtifacts, DamagedStoredFileIsDetectedAndHealedByTheProducer) {
-  ScratchHome home;
-  auto client = home.Open();
-  std::atomic<int> saves{0}, loads{0};
-  auto p = SaveLoadPipeline(&saves, &loads);
-  ASSERT_TRUE(p.ok()) << p.status();
+TEST_F(DirectoryArtifacts, DamagedStoredFileIsDetectedAndHealedByTheProducer) {
   auto run = client->Run(*p, {});
   ASSERT_EQ(run->state, "succeeded") << run->error;
   auto artifacts = client->ListArtifacts(run->id).value();
@@ -126,27 +123,26 @@ TEST(DirectoryArtifacts, DamagedStoredFileIsDetectedAndHealedByTheProducer) {
   // save's cache entry is no hit (its tree fails the check), so it runs again, and storing its
   // tree rewrites the damaged copy (ArtifactStore::Put checks a same-size copy's digest); load
   // then reads the healed tree and gives what the first run gave.
-  EXPECT_EQ(saves.load(), 2);
+  EXPECT_EQ(c.saves.load(), 2);
   EXPECT_EQ(again->state, "succeeded") << again->error;
   EXPECT_EQ(again->outputs["text"], run->outputs["text"]);
   EXPECT_EQ(ReadAll(stored), original);
   EXPECT_TRUE(client->artifacts().VerifyDirectory(artifacts[0].digest).ok());
 }
 
-TEST(DirectoryArtifacts, CommandsWriteAndReadDirectories) {
-  ScratchHome home;
-  auto client = home.Open();
+TEST_F(DirectoryArtifacts, CommandsWriteAndReadDirectories) {
   auto make = Cmd("make", {}, {{"model", ValueType::kModel}},
                   "mkdir -p {{outputs.artifacts.model.path}}/sub && "
                   "echo hello > {{outputs.artifacts.model.path}}/sub/greeting");
   auto read = Cmd("read", {{"model", ValueType::kModel}}, {{"text", ValueType::kString}},
                   "cat {{inputs.artifacts.model.path}}/sub/greeting > "
                   "{{outputs.parameters.text.path}}");
-  auto p = Pipeline::Create("cmd_dirs");
-  ASSERT_TRUE(p->AddTask("make", make).ok());
-  ASSERT_TRUE(p->AddTask("read", read, {{"model", InputBinding::Output("make", "model")}}).ok());
-  ASSERT_TRUE(p->AddOutput("text", "read", "text").ok());
-  auto run = client->Run(*p, {});
+  auto cmd_dirs = Pipeline::Create("cmd_dirs");
+  ASSERT_TRUE(cmd_dirs->AddTask("make", make).ok());
+  ASSERT_TRUE(
+      cmd_dirs->AddTask("read", read, {{"model", InputBinding::Output("make", "model")}}).ok());
+  ASSERT_TRUE(cmd_dirs->AddOutput("text", "read", "text").ok());
+  auto run = client->Run(*cmd_dirs, {});
   ASSERT_TRUE(run.ok()) << run.status();
   ASSERT_EQ(run->state, "succeeded") << run->error;
   EXPECT_EQ(run->outputs["text"], Json("hello"));

@@ -10,17 +10,11 @@
 #include "mlcore/pipeline/client.h"
 #include "pipeline/pipeline_test_util.h"
 
-namespace mlcore::pipeline {
+// In the helpers' namespace, which they need no using-declarations for.
+namespace mlcore::pipeline::testing {
 namespace {
 
-using testing::CountingSquare;
-using testing::FindTask;
-using testing::Fn;
-using testing::RunIt;
-using testing::ScratchHome;
-using testing::SumOf;
-
-using Counters = testing::LoopCounters;
+using Counters = LoopCounters;
 
 // make(n) -> [0..n) ; for each item: sq(x) -> x*x ; total(sum of collected squares)
 StatusOr<Pipeline> FanOut(Counters* c, int parallelism, bool two_step_body = false) {
@@ -58,13 +52,14 @@ StatusOr<Pipeline> FanOut(Counters* c, int parallelism, bool two_step_body = fal
   return p;
 }
 
-TEST(Loop, FansOutOverATaskOutputAndGathers) {
-  ScratchHome home;
-  auto client = home.Open();
+StatusOr<Pipeline> FanOutUnlimited(Counters* c) { return FanOut(c, 0); }
+
+// Most tests run FanOut with no parallelism limit.
+using Loop = PipelineShapeTest<Counters, FanOutUnlimited>;
+
+TEST_F(Loop, FansOutOverATaskOutputAndGathers) {
   for (int n : {0, 1, 5}) {
-    Counters c;
-    auto p = FanOut(&c, 0);
-    ASSERT_TRUE(p.ok()) << p.status();
+    c.calls = 0;
     RunRecord run = RunIt(*client, *p, {{"n", n}});
     EXPECT_EQ(run.state, "succeeded") << run.error;
     int expect = 0;
@@ -87,34 +82,25 @@ TEST(Loop, FansOutOverATaskOutputAndGathers) {
   }
 }
 
-TEST(Loop, ParallelismLimitHolds) {
-  ScratchHome home;
-  auto client = home.Open();
+TEST_F(Loop, ParallelismLimitHolds) {
   for (bool two_step : {false, true}) {
-    Counters c;
-    auto p = FanOut(&c, 2, two_step);
-    ASSERT_TRUE(p.ok()) << p.status();
-    RunRecord run = RunIt(*client, *p, {{"n", 8}});
+    Counters limited_c;
+    auto limited = FanOut(&limited_c, 2, two_step);
+    ASSERT_TRUE(limited.ok()) << limited.status();
+    RunRecord run = RunIt(*client, *limited, {{"n", 8}});
     EXPECT_EQ(run.state, "succeeded") << run.error;
-    EXPECT_EQ(c.calls.load(), 8);
-    EXPECT_LE(c.max_running.load(), 2) << "two_step=" << two_step;
-    EXPECT_GE(c.max_running.load(), 1);
+    EXPECT_EQ(limited_c.calls.load(), 8);
+    EXPECT_LE(limited_c.max_running.load(), 2) << "two_step=" << two_step;
+    EXPECT_GE(limited_c.max_running.load(), 1);
   }
   // Without a limit the same body overlaps more (8 workers, 20 ms tasks).
-  Counters c;
-  auto p = FanOut(&c, 0);
   RunRecord run = RunIt(*client, *p, {{"n", 8}});
   EXPECT_EQ(run.state, "succeeded") << run.error;
   EXPECT_GT(c.max_running.load(), 2);
 }
 
-TEST(Loop, AFailingIterationFailsTheRunNamingItAndOthersFinish) {
-  ScratchHome home;
-  auto client = home.Open();
-  Counters c;
+TEST_F(Loop, AFailingIterationFailsTheRunNamingItAndOthersFinish) {
   c.fail_item = 3;
-  auto p = FanOut(&c, 0);
-  ASSERT_TRUE(p.ok()) << p.status();
   RunRecord run = RunIt(*client, *p, {{"n", 5}});
   EXPECT_EQ(run.state, "failed");
   EXPECT_HAS(run.error, "ParallelFor 'for-1' iteration 3");
@@ -127,13 +113,8 @@ TEST(Loop, AFailingIterationFailsTheRunNamingItAndOthersFinish) {
   EXPECT_EQ(FindTask(tasks, "total")->state, "skipped");
 }
 
-TEST(Loop, ResumeRunsOnlyUnfinishedIterations) {
-  ScratchHome home;
-  auto client = home.Open();
-  Counters c;
+TEST_F(Loop, ResumeRunsOnlyUnfinishedIterations) {
   c.fail_item = 2;
-  auto p = FanOut(&c, 0);
-  ASSERT_TRUE(p.ok()) << p.status();
   RunRecord first = RunIt(*client, *p, {{"n", 4}});
   ASSERT_EQ(first.state, "failed");
   EXPECT_EQ(c.calls.load(), 4);
@@ -150,12 +131,7 @@ TEST(Loop, ResumeRunsOnlyUnfinishedIterations) {
   EXPECT_EQ(tasks.size(), 3u + 4u);
 }
 
-TEST(Loop, IterationsHitTheCacheOneByOne) {
-  ScratchHome home;
-  auto client = home.Open();
-  Counters c;
-  auto p = FanOut(&c, 0);
-  ASSERT_TRUE(p.ok()) << p.status();
+TEST_F(Loop, IterationsHitTheCacheOneByOne) {
   RunRecord a = RunIt(*client, *p, {{"n", 3}}, true);
   ASSERT_EQ(a.state, "succeeded") << a.error;
   EXPECT_EQ(c.calls.load(), 3);
@@ -169,9 +145,7 @@ TEST(Loop, IterationsHitTheCacheOneByOne) {
   EXPECT_EQ(FindTask(tasks, "sq[3]")->state, "succeeded");
 }
 
-TEST(Loop, ConstantListsParametersAndDictFields) {
-  ScratchHome home;
-  auto client = home.Open();
+TEST_F(Loop, ConstantListsParametersAndDictFields) {
   auto scale = Fn("scale", {{"x", ValueType::kInt}, {"k", ValueType::kInt}},
                   {{"y", ValueType::kInt}}, [](TaskContext& ctx) {
                     ctx.output_params["y"] =
@@ -183,93 +157,98 @@ TEST(Loop, ConstantListsParametersAndDictFields) {
                     ctx.output_params["out"] = ctx.params["values"];
                     return absl::OkStatus();
                   });
-  auto p = Pipeline::Create("consts", {{"ks", ValueType::kList}});
-  ASSERT_TRUE(p.ok());
+  auto consts = Pipeline::Create("consts", {{"ks", ValueType::kList}});
+  ASSERT_TRUE(consts.ok());
   ASSERT_TRUE(
-      p->AddLoop("points", InputBinding::Constant(Json::parse(R"([{"x":1},{"x":2}])"))).ok());
-  ASSERT_TRUE(p->AddLoop("ks", InputBinding::Parameter("ks"), 1).ok());
+      consts->AddLoop("points", InputBinding::Constant(Json::parse(R"([{"x":1},{"x":2}])"))).ok());
+  ASSERT_TRUE(consts->AddLoop("ks", InputBinding::Parameter("ks"), 1).ok());
   TaskOptions o1;
   o1.loop = "points";
   ASSERT_TRUE(
-      p->AddTask("a", scale,
-                 {{"x", InputBinding::LoopItem("points", "x")}, {"k", InputBinding::Constant(10)}},
-                 o1)
+      consts
+          ->AddTask(
+              "a", scale,
+              {{"x", InputBinding::LoopItem("points", "x")}, {"k", InputBinding::Constant(10)}}, o1)
           .ok());
   TaskOptions o2;
   o2.loop = "ks";
-  ASSERT_TRUE(p->AddTask("b", scale,
-                         {{"x", InputBinding::Constant(3)}, {"k", InputBinding::LoopItem("ks")}},
-                         o2)
+  ASSERT_TRUE(consts
+                  ->AddTask("b", scale,
+                            {{"x", InputBinding::Constant(3)}, {"k", InputBinding::LoopItem("ks")}},
+                            o2)
                   .ok());
-  ASSERT_TRUE(p->AddTask("ta", total, {{"values", InputBinding::Gather("a", "y")}}).ok());
-  ASSERT_TRUE(p->AddTask("tb", total, {{"values", InputBinding::Gather("b", "y")}}).ok());
-  ASSERT_TRUE(p->AddOutput("a", "ta", "out").ok());
-  ASSERT_TRUE(p->AddOutput("b", "tb", "out").ok());
-  RunRecord run = RunIt(*client, *p, {{"ks", {1, 2, 3}}});
+  ASSERT_TRUE(consts->AddTask("ta", total, {{"values", InputBinding::Gather("a", "y")}}).ok());
+  ASSERT_TRUE(consts->AddTask("tb", total, {{"values", InputBinding::Gather("b", "y")}}).ok());
+  ASSERT_TRUE(consts->AddOutput("a", "ta", "out").ok());
+  ASSERT_TRUE(consts->AddOutput("b", "tb", "out").ok());
+  RunRecord run = RunIt(*client, *consts, {{"ks", {1, 2, 3}}});
   EXPECT_EQ(run.state, "succeeded") << run.error;
   EXPECT_EQ(run.outputs["a"], Json::parse("[10, 20]"));
   EXPECT_EQ(run.outputs["b"], Json::parse("[3, 6, 9]"));
 }
 
-TEST(Loop, MistakesAreCaughtWhenDefined) {
-  auto c = Fn("c", {{"x", ValueType::kInt}}, {{"y", ValueType::kInt}},
-              [](TaskContext&) { return absl::OkStatus(); });
+TEST_F(Loop, MistakesAreCaughtWhenDefined) {
+  auto comp = Fn("c", {{"x", ValueType::kInt}}, {{"y", ValueType::kInt}},
+                 [](TaskContext&) { return absl::OkStatus(); });
   auto lst = Fn("lst", {{"v", ValueType::kList}}, {{"l", ValueType::kList}},
                 [](TaskContext&) { return absl::OkStatus(); });
-  auto p = Pipeline::Create("bad");
-  ASSERT_TRUE(p.ok());
-  ASSERT_TRUE(p->AddTask("one", c, {{"x", InputBinding::Constant(1)}}).ok());
+  auto bad = Pipeline::Create("bad");
+  ASSERT_TRUE(bad.ok());
+  ASSERT_TRUE(bad->AddTask("one", comp, {{"x", InputBinding::Constant(1)}}).ok());
   // Not a list: an int output, a dict constant.
-  EXPECT_HAS(std::string(p->AddLoop("l0", InputBinding::Output("one", "y")).message()),
+  EXPECT_HAS(std::string(bad->AddLoop("l0", InputBinding::Output("one", "y")).message()),
              "a int, not a list");
-  EXPECT_HAS(std::string(p->AddLoop("l0", InputBinding::Constant(Json::object())).message()),
+  EXPECT_HAS(std::string(bad->AddLoop("l0", InputBinding::Constant(Json::object())).message()),
              "iterates over a list");
-  EXPECT_FALSE(p->AddLoop("l0", InputBinding::Constant({1}), -1).ok());
-  ASSERT_TRUE(p->AddLoop("loop", InputBinding::Constant({1, 2})).ok());
-  EXPECT_EQ(p->AddLoop("one", InputBinding::Constant({1})).code(),
+  EXPECT_FALSE(bad->AddLoop("l0", InputBinding::Constant({1}), -1).ok());
+  ASSERT_TRUE(bad->AddLoop("loop", InputBinding::Constant({1, 2})).ok());
+  EXPECT_EQ(bad->AddLoop("one", InputBinding::Constant({1})).code(),
             absl::StatusCode::kAlreadyExists);
   TaskOptions in;
   in.loop = "loop";
-  ASSERT_TRUE(p->AddTask("body", c, {{"x", InputBinding::LoopItem("loop")}}, in).ok());
+  ASSERT_TRUE(bad->AddTask("body", comp, {{"x", InputBinding::LoopItem("loop")}}, in).ok());
   // The item outside the loop; a body output read directly outside; gathering inside.
-  EXPECT_HAS(std::string(p->AddTask("t1", c, {{"x", InputBinding::LoopItem("loop")}}).message()),
-             "outside its body");
-  EXPECT_HAS(std::string(p->AddTask("t2", c, {{"x", InputBinding::Output("body", "y")}}).message()),
-             "gather its outputs into a list with Collected");
   EXPECT_HAS(
-      std::string(p->AddTask("t3", lst, {{"v", InputBinding::Gather("body", "y")}}, in).message()),
-      "collect after the loop");
-  EXPECT_HAS(std::string(p->AddTask("t4", c, {{"x", InputBinding::Gather("body", "y")}}).message()),
-             "need a list input");
+      std::string(bad->AddTask("t1", comp, {{"x", InputBinding::LoopItem("loop")}}).message()),
+      "outside its body");
   EXPECT_HAS(
-      std::string(p->AddTask("t5", lst, {{"v", InputBinding::Gather("one", "y")}}).message()),
+      std::string(bad->AddTask("t2", comp, {{"x", InputBinding::Output("body", "y")}}).message()),
+      "gather its outputs into a list with Collected");
+  EXPECT_HAS(std::string(
+                 bad->AddTask("t3", lst, {{"v", InputBinding::Gather("body", "y")}}, in).message()),
+             "collect after the loop");
+  EXPECT_HAS(
+      std::string(bad->AddTask("t4", comp, {{"x", InputBinding::Gather("body", "y")}}).message()),
+      "need a list input");
+  EXPECT_HAS(
+      std::string(bad->AddTask("t5", lst, {{"v", InputBinding::Gather("one", "y")}}).message()),
       "in no ParallelFor");
   // A constant list's items are checked against the input type.
-  ASSERT_TRUE(p->AddLoop("strs", InputBinding::Constant({"a"})).ok());
+  ASSERT_TRUE(bad->AddLoop("strs", InputBinding::Constant({"a"})).ok());
   TaskOptions in2;
   in2.loop = "strs";
   EXPECT_HAS(
-      std::string(p->AddTask("t6", c, {{"x", InputBinding::LoopItem("strs")}}, in2).message()),
+      std::string(bad->AddTask("t6", comp, {{"x", InputBinding::LoopItem("strs")}}, in2).message()),
       "item 0");
-  EXPECT_HAS(std::string(p->AddOutput("o", "body", "y").message()), "runs once per iteration");
+  EXPECT_HAS(std::string(bad->AddOutput("o", "body", "y").message()), "runs once per iteration");
 }
 
-TEST(Loop, UniqueTaskNameStaysFastForManyRepeats) {
-  auto c = Fn("c", {}, {}, [](TaskContext&) { return absl::OkStatus(); });
-  auto p = Pipeline::Create("many");
-  ASSERT_TRUE(p.ok());
+TEST_F(Loop, UniqueTaskNameStaysFastForManyRepeats) {
+  auto comp = Fn("c", {}, {}, [](TaskContext&) { return absl::OkStatus(); });
+  auto many = Pipeline::Create("many");
+  ASSERT_TRUE(many.ok());
   for (int i = 0; i < 20000; ++i) {
-    std::string name = p->UniqueTaskName("c");
-    ASSERT_TRUE(p->AddTask(name, c).ok()) << name;
+    std::string name = many->UniqueTaskName("c");
+    ASSERT_TRUE(many->AddTask(name, comp).ok()) << name;
   }
-  EXPECT_EQ(p->tasks()[0].name, "c");
-  EXPECT_EQ(p->tasks()[1].name, "c-2");
-  EXPECT_EQ(p->tasks().back().name, "c-20000");
+  EXPECT_EQ(many->tasks()[0].name, "c");
+  EXPECT_EQ(many->tasks()[1].name, "c-2");
+  EXPECT_EQ(many->tasks().back().name, "c-20000");
   // A name added by hand in the sequence is skipped.
-  ASSERT_TRUE(p->AddTask("d-2", c).ok());
-  ASSERT_TRUE(p->AddTask(p->UniqueTaskName("d"), c).ok());
-  EXPECT_EQ(p->UniqueTaskName("d"), "d-3");
+  ASSERT_TRUE(many->AddTask("d-2", comp).ok());
+  ASSERT_TRUE(many->AddTask(many->UniqueTaskName("d"), comp).ok());
+  EXPECT_EQ(many->UniqueTaskName("d"), "d-3");
 }
 
 }  // namespace
-}  // namespace mlcore::pipeline
+}  // namespace mlcore::pipeline::testing

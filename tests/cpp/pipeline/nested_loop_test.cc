@@ -9,17 +9,11 @@
 #include "mlcore/pipeline/client.h"
 #include "pipeline/pipeline_test_util.h"
 
-namespace mlcore::pipeline {
+// In the helpers' namespace, which they need no using-declarations for.
+namespace mlcore::pipeline::testing {
 namespace {
 
-using testing::CountingSquare;
-using testing::FindTask;
-using testing::Fn;
-using testing::RunIt;
-using testing::ScratchHome;
-using testing::SumOf;
-
-using Counters = testing::LoopCounters;
+using Counters = LoopCounters;
 
 std::shared_ptr<Component> Echo() {
   return Fn("echo", {{"grid", ValueType::kList}}, {{"out", ValueType::kList}},
@@ -53,12 +47,12 @@ StatusOr<Pipeline> Grid(Counters* c, int outer_par = 0, int inner_par = 0, int s
 
 const Json kRows = Json::parse("[[1, 2], [3], [], [4, 5, 6]]");
 
-TEST(NestedLoop, ExpandsPerOuterIterationAndGathersListsOfLists) {
-  ScratchHome home;
-  auto client = home.Open();
-  Counters c;
-  auto p = Grid(&c);
-  ASSERT_TRUE(p.ok()) << p.status();
+StatusOr<Pipeline> DefaultGrid(Counters* c) { return Grid(c); }
+
+// Most tests run Grid with no parallelism limits over kRows.
+using NestedLoop = PipelineShapeTest<Counters, DefaultGrid>;
+
+TEST_F(NestedLoop, ExpandsPerOuterIterationAndGathersListsOfLists) {
   RunRecord run = RunIt(*client, *p, {{"rows", kRows}});
   ASSERT_EQ(run.state, "succeeded") << run.error;
   EXPECT_EQ(c.calls.load(), 6);
@@ -85,11 +79,8 @@ TEST(NestedLoop, ExpandsPerOuterIterationAndGathersListsOfLists) {
   EXPECT_EQ(FindTask(tasks, "cells"), nullptr);
 }
 
-TEST(NestedLoop, InnerItemsFromATaskOfTheOuterBody) {
+TEST_F(NestedLoop, InnerItemsFromATaskOfTheOuterBody) {
   // for n in [2, 3]: make(n) -> [0..n); for x in make.items: sq(x)
-  ScratchHome home;
-  auto client = home.Open();
-  Counters c;
   auto make =
       Fn("make", {{"n", ValueType::kInt}}, {{"items", ValueType::kList}}, [](TaskContext& ctx) {
         Json items = Json::array();
@@ -97,21 +88,21 @@ TEST(NestedLoop, InnerItemsFromATaskOfTheOuterBody) {
         ctx.output_params["items"] = items;
         return absl::OkStatus();
       });
-  auto p = Pipeline::Create("made");
-  ASSERT_TRUE(p.ok());
-  ASSERT_TRUE(p->AddLoop("ns", InputBinding::Constant(Json::parse("[2, 3]"))).ok());
+  auto made = Pipeline::Create("made");
+  ASSERT_TRUE(made.ok());
+  ASSERT_TRUE(made->AddLoop("ns", InputBinding::Constant(Json::parse("[2, 3]"))).ok());
   TaskOptions in_ns;
   in_ns.loop = "ns";
-  ASSERT_TRUE(p->AddTask("make", make, {{"n", InputBinding::LoopItem("ns")}}, in_ns).ok());
-  Status st = p->AddLoop("xs", InputBinding::Output("make", "items"), 0, "ns");
+  ASSERT_TRUE(made->AddTask("make", make, {{"n", InputBinding::LoopItem("ns")}}, in_ns).ok());
+  Status st = made->AddLoop("xs", InputBinding::Output("make", "items"), 0, "ns");
   ASSERT_TRUE(st.ok()) << st;
   TaskOptions in_xs;
   in_xs.loop = "xs";
   ASSERT_TRUE(
-      p->AddTask("sq", CountingSquare(&c), {{"x", InputBinding::LoopItem("xs")}}, in_xs).ok());
-  ASSERT_TRUE(p->AddTask("grid", Echo(), {{"grid", InputBinding::Gather("sq", "y")}}).ok());
-  ASSERT_TRUE(p->AddOutput("grid", "grid", "out").ok());
-  RunRecord run = RunIt(*client, *p, Json::object());
+      made->AddTask("sq", CountingSquare(&c), {{"x", InputBinding::LoopItem("xs")}}, in_xs).ok());
+  ASSERT_TRUE(made->AddTask("grid", Echo(), {{"grid", InputBinding::Gather("sq", "y")}}).ok());
+  ASSERT_TRUE(made->AddOutput("grid", "grid", "out").ok());
+  RunRecord run = RunIt(*client, *made, Json::object());
   ASSERT_EQ(run.state, "succeeded") << run.error;
   EXPECT_EQ(run.outputs["grid"], Json::parse("[[100, 121], [100, 121, 144]]"));
   auto tasks = client->ListTasks(run.id).value();
@@ -120,38 +111,31 @@ TEST(NestedLoop, InnerItemsFromATaskOfTheOuterBody) {
   EXPECT_EQ(FindTask(tasks, "sq[1][2]")->state, "succeeded");
 }
 
-TEST(NestedLoop, ParallelismHoldsAtEachLevel) {
-  ScratchHome home;
-  auto client = home.Open();
+TEST_F(NestedLoop, ParallelismHoldsAtEachLevel) {
   const Json rows = Json::parse("[[1, 2, 3], [4, 5, 6], [7, 8, 9]]");
   {
     // One row at a time, two cells of it at once.
-    Counters c;
-    auto p = Grid(&c, 1, 2, 20);
-    ASSERT_TRUE(p.ok()) << p.status();
-    RunRecord run = RunIt(*client, *p, {{"rows", rows}});
+    Counters limited_c;
+    auto limited = Grid(&limited_c, 1, 2, 20);
+    ASSERT_TRUE(limited.ok()) << limited.status();
+    RunRecord run = RunIt(*client, *limited, {{"rows", rows}});
     EXPECT_EQ(run.state, "succeeded") << run.error;
-    EXPECT_EQ(c.calls.load(), 9);
-    EXPECT_LE(c.max_running.load(), 2);
+    EXPECT_EQ(limited_c.calls.load(), 9);
+    EXPECT_LE(limited_c.max_running.load(), 2);
   }
   {
     // One cell per row at a time, every row at once.
-    Counters c;
-    auto p = Grid(&c, 0, 1, 20);
-    ASSERT_TRUE(p.ok()) << p.status();
-    RunRecord run = RunIt(*client, *p, {{"rows", rows}});
+    Counters limited_c;
+    auto limited = Grid(&limited_c, 0, 1, 20);
+    ASSERT_TRUE(limited.ok()) << limited.status();
+    RunRecord run = RunIt(*client, *limited, {{"rows", rows}});
     EXPECT_EQ(run.state, "succeeded") << run.error;
-    EXPECT_LE(c.max_running.load(), 3);
+    EXPECT_LE(limited_c.max_running.load(), 3);
   }
 }
 
-TEST(NestedLoop, AFailingCellNamesItAndResumeRunsOnlyIt) {
-  ScratchHome home;
-  auto client = home.Open();
-  Counters c;
+TEST_F(NestedLoop, AFailingCellNamesItAndResumeRunsOnlyIt) {
   c.fail_item = 5;
-  auto p = Grid(&c);
-  ASSERT_TRUE(p.ok()) << p.status();
   RunRecord first = RunIt(*client, *p, {{"rows", kRows}});
   ASSERT_EQ(first.state, "failed");
   EXPECT_HAS(first.error, "ParallelFor 'rows' iteration 3");
@@ -175,12 +159,7 @@ TEST(NestedLoop, AFailingCellNamesItAndResumeRunsOnlyIt) {
   EXPECT_EQ(tasks.size(), 1u + 4u + 4u + 6u + 2u);
 }
 
-TEST(NestedLoop, InnerIterationsHitTheCacheOneByOne) {
-  ScratchHome home;
-  auto client = home.Open();
-  Counters c;
-  auto p = Grid(&c);
-  ASSERT_TRUE(p.ok()) << p.status();
+TEST_F(NestedLoop, InnerIterationsHitTheCacheOneByOne) {
   RunRecord a = RunIt(*client, *p, {{"rows", kRows}}, true);
   ASSERT_EQ(a.state, "succeeded") << a.error;
   EXPECT_EQ(c.calls.load(), 6);
@@ -193,40 +172,40 @@ TEST(NestedLoop, InnerIterationsHitTheCacheOneByOne) {
   EXPECT_EQ(b.outputs["grid"], Json::parse("[[1, 4], [9, 49]]"));
 }
 
-TEST(NestedLoop, MistakesAreCaughtWhenDefined) {
-  Counters c;
-  auto p = Pipeline::Create("bad", {{"rows", ValueType::kList}});
-  ASSERT_TRUE(p.ok());
-  ASSERT_TRUE(p->AddLoop("a", InputBinding::Parameter("rows")).ok());
-  ASSERT_TRUE(p->AddLoop("b", InputBinding::Parameter("rows")).ok());
+TEST_F(NestedLoop, MistakesAreCaughtWhenDefined) {
+  auto bad = Pipeline::Create("bad", {{"rows", ValueType::kList}});
+  ASSERT_TRUE(bad.ok());
+  ASSERT_TRUE(bad->AddLoop("a", InputBinding::Parameter("rows")).ok());
+  ASSERT_TRUE(bad->AddLoop("b", InputBinding::Parameter("rows")).ok());
   // Unknown parent; the item of a loop it is not nested in.
-  EXPECT_HAS(std::string(p->AddLoop("c", InputBinding::Parameter("rows"), 0, "zz").message()),
+  EXPECT_HAS(std::string(bad->AddLoop("c", InputBinding::Parameter("rows"), 0, "zz").message()),
              "nested in unknown ParallelFor 'zz'");
-  Status st = p->AddLoop("c", InputBinding::LoopItem("b"), 0, "a");
+  Status st = bad->AddLoop("c", InputBinding::LoopItem("b"), 0, "a");
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_HAS(std::string(st.message()), "item of ParallelFor 'b', which it is not nested in");
-  ASSERT_TRUE(p->AddLoop("a-in", InputBinding::LoopItem("a"), 0, "a").ok());
+  ASSERT_TRUE(bad->AddLoop("a-in", InputBinding::LoopItem("a"), 0, "a").ok());
   TaskOptions in_a_in;
   in_a_in.loop = "a-in";
   ASSERT_TRUE(
-      p->AddTask("sq", CountingSquare(&c), {{"x", InputBinding::LoopItem("a-in")}}, in_a_in).ok());
+      bad->AddTask("sq", CountingSquare(&c), {{"x", InputBinding::LoopItem("a-in")}}, in_a_in)
+          .ok());
   // A task of b reading the item of a (a sibling), or collecting a's nested task from b.
   TaskOptions in_b;
   in_b.loop = "b";
-  st = p->AddTask("t1", CountingSquare(&c), {{"x", InputBinding::LoopItem("a")}}, in_b);
+  st = bad->AddTask("t1", CountingSquare(&c), {{"x", InputBinding::LoopItem("a")}}, in_b);
   EXPECT_HAS(std::string(st.message()), "uses the item of ParallelFor 'a' outside its body");
-  st = p->AddTask("t2", SumOf("s"), {{"values", InputBinding::Gather("sq", "y")}}, in_b);
+  st = bad->AddTask("t2", SumOf("s"), {{"values", InputBinding::Gather("sq", "y")}}, in_b);
   EXPECT_HAS(std::string(st.message()), "which is not nested in this task's ParallelFor 'b'");
   // Inside the inner loop, collecting its own task.
-  st = p->AddTask("t3", SumOf("s"), {{"values", InputBinding::Gather("sq", "y")}}, in_a_in);
+  st = bad->AddTask("t3", SumOf("s"), {{"values", InputBinding::Gather("sq", "y")}}, in_a_in);
   EXPECT_HAS(std::string(st.message()), "inside its own ParallelFor 'a-in'");
   // A task of the inner body reading the outer item is fine.
   ASSERT_TRUE(
-      p->AddTask("t4", CountingSquare(&c), {{"x", InputBinding::LoopItem("a")}}, in_a_in).ok());
+      bad->AddTask("t4", CountingSquare(&c), {{"x", InputBinding::LoopItem("a")}}, in_a_in).ok());
   // Reading a nested task's single output from outside the loops.
-  st = p->AddTask("t5", CountingSquare(&c), {{"x", InputBinding::Output("sq", "y")}});
+  st = bad->AddTask("t5", CountingSquare(&c), {{"x", InputBinding::Output("sq", "y")}});
   EXPECT_HAS(std::string(st.message()), "gather its outputs into a list with Collected");
 }
 
 }  // namespace
-}  // namespace mlcore::pipeline
+}  // namespace mlcore::pipeline::testing

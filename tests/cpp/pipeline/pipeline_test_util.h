@@ -15,6 +15,7 @@
 #include <iterator>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -231,5 +232,28 @@ inline std::shared_ptr<Component> SumOf(std::string name) {
               return absl::OkStatus();
             });
 }
+
+// What most pipeline tests start with: a scratch home and a client on it.
+class ScratchClientTest : public ::testing::Test {
+ protected:
+  ScratchHome home;
+  std::unique_ptr<Client> client = home.Open();
+};
+
+// What every test of one pipeline shape starts with: a scratch home and its client, the counters
+// the shape's components count in (`c`), and the pipeline Build(&c) makes (`p`, built before the
+// test body, which a pipeline that does not build fails).
+template <typename Counters, StatusOr<Pipeline> (*Build)(Counters*)>
+class PipelineShapeTest : public ScratchClientTest {
+ protected:
+  void SetUp() override {
+    auto built = Build(&c);
+    ASSERT_TRUE(built.ok()) << built.status();
+    p.emplace(*std::move(built));
+  }
+
+  Counters c;
+  std::optional<Pipeline> p;
+};
 
 }  // namespace mlcore::pipeline::testing

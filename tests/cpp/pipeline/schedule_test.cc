@@ -80,10 +80,11 @@ void RegisterTestPipelines() {
   (void)done;
 }
 
-ScheduleOptions Every5(std::string name, CatchUp catchup = CatchUp::kSkip) {
+ScheduleOptions Every5(std::string name, CatchUp catchup = CatchUp::kSkip,
+                       std::string pipeline = "sched-noop") {
   ScheduleOptions o;
   o.name = std::move(name);
-  o.pipeline = "sched-noop";
+  o.pipeline = std::move(pipeline);
   o.cron = "*/5 * * * *";
   o.catchup = catchup;
   o.start_after = Utc("2024-01-01 00:00");
@@ -255,8 +256,7 @@ TEST(RecurringScheduler, CatchUpPolicies) {
 
 TEST(RecurringScheduler, MaxConcurrencyHoldsTimesUntilASlotFrees) {
   Fixture f;
-  ScheduleOptions o = Every5("held", CatchUp::kAll);
-  o.pipeline = "sched-hold";
+  ScheduleOptions o = Every5("held", CatchUp::kAll, "sched-hold");
   o.max_concurrency = 1;
   ASSERT_TRUE(f.schedules->Create(o).ok());
   auto fires = f.TickAt("2024-01-01 00:05");
@@ -276,8 +276,7 @@ TEST(RecurringScheduler, MaxConcurrencyHoldsTimesUntilASlotFrees) {
 
 TEST(RecurringScheduler, LauncherErrorsFailOnlyThatFire) {
   Fixture f;
-  ScheduleOptions o = Every5("missing");
-  o.pipeline = "not-registered";
+  ScheduleOptions o = Every5("missing", CatchUp::kSkip, "not-registered");
   ASSERT_TRUE(f.schedules->Create(o).ok());
   f.clock.Set(Utc("2024-01-01 00:05"));
   auto fires = f.scheduler->Tick();

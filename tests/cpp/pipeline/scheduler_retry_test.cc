@@ -30,7 +30,9 @@ struct Harness {
   std::atomic<int> failures_left{0};  // the launcher fails this many times, then starts "runs"
   std::unique_ptr<Scheduler> scheduler;
 
-  explicit Harness(SchedulerOptions o) {
+  // failing_starts: how many times the launcher fails before it starts runs.
+  explicit Harness(SchedulerOptions o, int failing_starts = 0) {
+    failures_left = failing_starts;
     o.now = [this] {
       std::lock_guard<std::mutex> lock(mu);
       return now;
@@ -55,6 +57,12 @@ struct Harness {
     return fires.ok() ? *fires : std::vector<ScheduleFire>{};
   }
 
+  // Creates schedule `name` and ticks at its first time, 00:05.
+  std::vector<ScheduleFire> CreateAndTick(const std::string& name, int max_concurrency = 0) {
+    Create(name, max_concurrency);
+    return TickAt("2024-01-01 00:05:00");
+  }
+
   void Create(const std::string& name, int max_concurrency = 0) {
     ScheduleOptions o;
     o.name = name;
@@ -68,6 +76,12 @@ struct Harness {
   }
 };
 
+std::vector<std::string> States(const std::vector<ScheduleFire>& fires) {
+  std::vector<std::string> states;
+  for (const ScheduleFire& f : fires) states.push_back(f.state);
+  return states;
+}
+
 SchedulerOptions Retries(int n) {
   SchedulerOptions o;
   o.start_retry.max_retries = n;
@@ -78,12 +92,9 @@ SchedulerOptions Retries(int n) {
 }
 
 TEST(SchedulerStartRetry, RetriedWithBackoffThenRecordedFailedWithTheReason) {
-  Harness h(Retries(2));
-  h.failures_left = 100;
-  h.Create("flaky");
-  auto fires = h.TickAt("2024-01-01 00:05:00");
-  ASSERT_EQ(fires.size(), 1u);
-  EXPECT_EQ(fires[0].state, "retrying");
+  Harness h(Retries(2), /*failing_starts=*/100);
+  auto fires = h.CreateAndTick("flaky");
+  ASSERT_EQ(States(fires), std::vector<std::string>{"retrying"});
   EXPECT_EQ(fires[0].attempts, 1);
   EXPECT_EQ(*fires[0].retry_at, At("2024-01-01 00:06:00"));
   EXPECT_HAS(fires[0].error, "cannot load module 'gone'");
@@ -110,10 +121,8 @@ TEST(SchedulerStartRetry, RetriedWithBackoffThenRecordedFailedWithTheReason) {
 }
 
 TEST(SchedulerStartRetry, ARetryThatStartsTheRunRecordsIt) {
-  Harness h(Retries(3));
-  h.failures_left = 1;
-  h.Create("once-flaky");
-  EXPECT_EQ(h.TickAt("2024-01-01 00:05:00")[0].state, "retrying");
+  Harness h(Retries(3), /*failing_starts=*/1);
+  EXPECT_EQ(States(h.CreateAndTick("once-flaky")), std::vector<std::string>{"retrying"});
   auto fires = h.TickAt("2024-01-01 00:06:00");
   ASSERT_EQ(fires.size(), 1u);
   EXPECT_EQ(fires[0].state, "started");
@@ -123,10 +132,9 @@ TEST(SchedulerStartRetry, ARetryThatStartsTheRunRecordsIt) {
 }
 
 TEST(SchedulerStartRetry, ARetryingFireHoldsItsConcurrencySlot) {
-  Harness h(Retries(3));
-  h.failures_left = 1;
-  h.Create("held", /*max_concurrency=*/1);
-  EXPECT_EQ(h.TickAt("2024-01-01 00:05:00")[0].state, "retrying");
+  Harness h(Retries(3), /*failing_starts=*/1);
+  EXPECT_EQ(States(h.CreateAndTick("held", /*max_concurrency=*/1)),
+            std::vector<std::string>{"retrying"});
   // 00:05's retry is due at 00:06; before that 00:05 still holds the only slot.
   EXPECT_TRUE(h.TickAt("2024-01-01 00:05:59").empty());
   auto fires = h.TickAt("2024-01-01 00:06:00");
@@ -135,12 +143,9 @@ TEST(SchedulerStartRetry, ARetryingFireHoldsItsConcurrencySlot) {
 }
 
 TEST(SchedulerStartRetry, NoRetriesFailsAtOnceAndBadPoliciesAreRefused) {
-  Harness h(Retries(0));
-  h.failures_left = 100;
-  h.Create("strict");
-  auto fires = h.TickAt("2024-01-01 00:05:00");
-  ASSERT_EQ(fires.size(), 1u);
-  EXPECT_EQ(fires[0].state, "failed");
+  Harness h(Retries(0), /*failing_starts=*/100);
+  auto fires = h.CreateAndTick("strict");
+  ASSERT_EQ(States(fires), std::vector<std::string>{"failed"});
   EXPECT_EQ(fires[0].error, "cannot load module 'gone'");
   SchedulerOptions bad = Retries(-1);
   EXPECT_EQ(Scheduler::Create(h.client.get(), bad).status().code(),

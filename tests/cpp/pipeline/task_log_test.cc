@@ -22,7 +22,6 @@ namespace mlcore::pipeline {
 namespace {
 
 using testing::FindTask;
-using testing::ScratchHome;
 
 // Set when this test program runs as a task's process (below).
 bool g_task_program = false;
@@ -108,9 +107,9 @@ std::vector<TaskRecord> Sing(Client& client, CallableMode mode, int voices) {
   return records;
 }
 
-TEST(TaskLogTest, InProcessCallablesWriteToTheirOwnTaskLogs) {
-  ScratchHome home;
-  auto client = home.Open();
+using TaskLogTest = testing::ScratchClientTest;
+
+TEST_F(TaskLogTest, InProcessCallablesWriteToTheirOwnTaskLogs) {
   const std::vector<TaskRecord> tasks = Sing(*client, CallableMode::kInProcess, 6);
   ASSERT_EQ(tasks.size(), 6u);
   for (int v = 0; v < 6; ++v) {
@@ -132,9 +131,7 @@ TEST(TaskLogTest, InProcessCallablesWriteToTheirOwnTaskLogs) {
   }
 }
 
-TEST(TaskLogTest, OutsideATaskStdCoutIsTheProgramsOwn) {
-  ScratchHome home;
-  auto client = home.Open();
+TEST_F(TaskLogTest, OutsideATaskStdCoutIsTheProgramsOwn) {
   auto p = Chorus(CallableMode::kInProcess, 1);
   ASSERT_TRUE(client->Run(*p, {}).ok());
   ::testing::internal::CaptureStdout();
@@ -142,9 +139,7 @@ TEST(TaskLogTest, OutsideATaskStdCoutIsTheProgramsOwn) {
   EXPECT_EQ(::testing::internal::GetCapturedStdout(), "after the run\n");
 }
 
-TEST(TaskLogTest, SubprocessCallablesCaptureEveryWrite) {
-  ScratchHome home;
-  auto client = home.Open();
+TEST_F(TaskLogTest, SubprocessCallablesCaptureEveryWrite) {
   const std::vector<TaskRecord> tasks = Sing(*client, CallableMode::kSubprocess, 2);
   ASSERT_EQ(tasks.size(), 2u);
   for (int v = 0; v < 2; ++v) {
@@ -160,9 +155,7 @@ TEST(TaskLogTest, SubprocessCallablesCaptureEveryWrite) {
   }
 }
 
-TEST(TaskLogTest, AProgramWhoseMainSkipsRunTaskMainFailsTheTaskInsteadOfLooping) {
-  ScratchHome home;
-  auto client = home.Open();
+TEST_F(TaskLogTest, AProgramWhoseMainSkipsRunTaskMainFailsTheTaskInsteadOfLooping) {
   auto p = Chorus(CallableMode::kSubprocess, 1);
   ::setenv("MLCORE_TASK_PROCESS", "v0", 1);  // as if this program were that task's process
   auto run = client->Run(*p, {});
