@@ -72,22 +72,17 @@ TEST(CmaEsSamplerTest, RestartsExploreAgainAfterConvergence) {
   // A 1-D quadratic converges within a few generations of 4; with restarts (IPOP) later trials
   // search far from the optimum again, without them they stay next to it.
   auto spread = [](bool restarts) {
-    StudyOptions so;
-    so.sampler = "cmaes";
-    so.sampler_options.seed = 1;
-    so.sampler_options.cmaes_popsize = 4;
-    so.sampler_options.cmaes_restarts = restarts;
-    auto study = *Study::Create(so);
-    OptimizeOptions o;
-    o.n_trials = 400;
-    EXPECT_TRUE(study
-                    ->Optimize(
-                        [](Trial& t) -> StatusOr<double> {
-                          MLCORE_ASSIGN_OR_RETURN(double x, t.SuggestFloat("x", 0, 1));
-                          return (x - 0.3) * (x - 0.3);
-                        },
-                        o)
-                    .ok());
+    SamplerOptions options;
+    options.seed = 1;
+    options.cmaes_popsize = 4;
+    options.cmaes_restarts = restarts;
+    auto study = testing::RunStudy(
+        "cmaes", options,
+        [](Trial& t) -> StatusOr<double> {
+          MLCORE_ASSIGN_OR_RETURN(double x, t.SuggestFloat("x", 0, 1));
+          return (x - 0.3) * (x - 0.3);
+        },
+        400);
     double far = 0;
     TrialList trials = *study->Trials();
     for (size_t i = 300; i < trials.size(); ++i) {

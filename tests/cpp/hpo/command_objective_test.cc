@@ -4,11 +4,16 @@
 #include <filesystem>
 
 #include "gtest/gtest.h"
+#include "hpo/hpo_test_util.h"
 #include "mlcore/hpo/trial_log.h"
 #include "store/store_test_util.h"
 
 namespace mlcore::hpo {
 namespace {
+
+using testing::NTrials;
+using testing::Seeded;
+using testing::SeededStudy;
 
 TEST(MetricParsingTest, KatibTextFormat) {
   auto m = ParseTextMetrics("2024-05-01T10:00:00Z epoch=3 loss=1.5e-3 accuracy = 0.91, lr=-2E+2");
@@ -41,24 +46,14 @@ SearchSpace Space() {
   return s;
 }
 
-std::unique_ptr<Study> RandomStudy() {
-  StudyOptions o;
-  o.sampler = "random";
-  o.sampler_options.seed = 1;
-  return *Study::Create(o);
-}
-
 TEST(CommandObjectiveTest, RunsTrialsAndReadsTheLastMetric) {
   CommandObjectiveOptions o;
   o.command_template =
       "echo \"2024-01-01T00:00:00Z loss=9\"; echo 'loss={x}'; echo n=$MLCORE_TRIAL_NUMBER >&2";
   o.metric = "loss";
   auto objective = *MakeCommandObjective(o, Space());
-  auto study = RandomStudy();
-  OptimizeOptions opt;
-  opt.n_trials = 4;
-  opt.n_parallel = 2;
-  ASSERT_TRUE(study->Optimize(objective, opt).ok());
+  auto study = SeededStudy("random", 1);
+  ASSERT_TRUE(study->Optimize(objective, NTrials(4, 2)).ok());
   TrialList trials = *study->Trials();
   ASSERT_EQ(trials.size(), 4u);
   for (const auto& t : trials) {
@@ -70,9 +65,8 @@ TEST(CommandObjectiveTest, RunsTrialsAndReadsTheLastMetric) {
 }
 
 TEST(CommandObjectiveTest, CrashesHangsAndSilenceFailTheTrialWithTheReason) {
-  auto study = RandomStudy();
-  OptimizeOptions opt;
-  opt.n_trials = 1;
+  auto study = SeededStudy("random", 1);
+  OptimizeOptions opt = NTrials(1);
   opt.catch_error = CatchAllErrors();  // each case's failure fails only its trial
   struct Case {
     std::string command;
@@ -107,9 +101,8 @@ TEST(CommandObjectiveTest, CrashesHangsAndSilenceFailTheTrialWithTheReason) {
 
 TEST(CommandObjectiveTest, JsonLinesFromStdoutAndFromAFile) {
   store::testing::ScratchDir dir;
-  auto study = RandomStudy();
-  OptimizeOptions opt;
-  opt.n_trials = 1;
+  auto study = SeededStudy("random", 1);
+  OptimizeOptions opt = NTrials(1);
   CommandObjectiveOptions o;
   o.metric = "loss";
   o.format = MetricsFormat::kJsonLines;
@@ -123,14 +116,11 @@ TEST(CommandObjectiveTest, JsonLinesFromStdoutAndFromAFile) {
 }
 
 TEST(CommandObjectiveTest, PrunerStopsTheProcessEarly) {
-  StudyOptions so;
-  so.sampler = "random";
-  so.sampler_options.seed = 1;
+  StudyOptions so = Seeded("random", 1);
   so.pruner = "median";
   so.pruner_options.min_trials_required = 1;
   auto study = *Study::Create(so);
-  OptimizeOptions opt;
-  opt.n_trials = 1;
+  OptimizeOptions opt = NTrials(1);
   CommandObjectiveOptions good;
   good.metric = "loss";
   good.command_template = "for i in 1 2 3 4 5; do echo loss=1; done";
@@ -194,11 +184,8 @@ TEST(CommandObjectiveTest, EachTrialKeepsItsStdoutAndStderrInLogFiles) {
       "echo starting trial $MLCORE_TRIAL_NUMBER; echo 'loss={x}'; echo oops {trial_number} >&2";
   o.metric = "loss";
   o.log_dir = dir.Join("logs");
-  auto study = RandomStudy();
-  OptimizeOptions opt;
-  opt.n_trials = 3;
-  opt.n_parallel = 2;
-  ASSERT_TRUE(study->Optimize(*MakeCommandObjective(o, Space()), opt).ok());
+  auto study = SeededStudy("random", 1);
+  ASSERT_TRUE(study->Optimize(*MakeCommandObjective(o, Space()), NTrials(3, 2)).ok());
   TrialList trials = *study->Trials();
   for (const auto& t : trials) {
     ASSERT_EQ(t->state, TrialState::kComplete) << t->error;

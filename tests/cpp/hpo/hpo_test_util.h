@@ -1,10 +1,11 @@
-// Helpers for the HPO tests: two objectives, a seeded study run to completion, and the options
-// of a named study in a SQLite file.
+// Helpers for the HPO tests: two objectives, seeded studies (new or run to completion), trial
+// counts, and the options of a named study in a SQLite file.
 #pragma once
 
 #include <cmath>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -20,6 +21,35 @@ inline StudyOptions StoredStudy(const std::string& db, const std::string& name) 
   o.name = name;
   o.storage = db;
   o.sampler_options.seed = 1;
+  return o;
+}
+
+// The options of an in-memory study with `sampler` seeded `seed`.
+inline StudyOptions Seeded(const std::string& sampler, uint64_t seed) {
+  StudyOptions o;
+  o.sampler = sampler;
+  o.sampler_options.seed = seed;
+  return o;
+}
+
+// A new in-memory study with `sampler` seeded `seed`, over the declared `space` where one is
+// given, minimizing unless told otherwise.
+inline std::unique_ptr<Study> SeededStudy(const std::string& sampler, uint64_t seed,
+                                          std::optional<SearchSpace> space = std::nullopt,
+                                          StudyDirection direction = StudyDirection::kMinimize) {
+  StudyOptions o = Seeded(sampler, seed);
+  o.search_space = std::move(space);
+  o.direction = direction;
+  auto study = Study::Create(o);
+  EXPECT_TRUE(study.ok()) << study.status();
+  return study.ok() ? *std::move(study) : nullptr;
+}
+
+// Optimize's options for `n` trials, `parallel` of them at once.
+inline OptimizeOptions NTrials(int64_t n, int parallel = 1) {
+  OptimizeOptions o;
+  o.n_trials = n;
+  o.n_parallel = parallel;
   return o;
 }
 

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "gtest/gtest.h"
+#include "hpo/hpo_test_util.h"
 #include "pipeline/pipeline_test_util.h"
 
 namespace mlcore::hpo {
@@ -56,11 +57,7 @@ SearchSpace Space(double lr_high) {
 }
 
 std::unique_ptr<Study> NewStudy() {
-  StudyOptions o;
-  o.direction = StudyDirection::kMaximize;
-  o.sampler = "random";
-  o.sampler_options.seed = 5;
-  return *Study::Create(o);
+  return testing::SeededStudy("random", 5, std::nullopt, StudyDirection::kMaximize);
 }
 
 TEST(PipelineObjectiveTest, EachTrialIsOneRecordedRun) {
@@ -71,10 +68,7 @@ TEST(PipelineObjectiveTest, EachTrialIsOneRecordedRun) {
   o.run.experiment = "tuning";
   auto objective = *MakePipelineObjective(client.get(), TwoSteps(), Space(0.8), o);
   auto study = NewStudy();
-  OptimizeOptions opt;
-  opt.n_trials = 5;
-  opt.n_parallel = 2;
-  ASSERT_TRUE(study->Optimize(objective, opt).ok());
+  ASSERT_TRUE(study->Optimize(objective, testing::NTrials(5, 2)).ok());
   TrialList trials = *study->Trials();
   ASSERT_EQ(trials.size(), 5u);
   std::set<std::string> run_ids;
@@ -112,8 +106,7 @@ TEST(PipelineObjectiveTest, AFailedRunFailsTheTrialWithItsError) {
   ASSERT_TRUE(study->Enqueue({{"lr", 0.95}, {"depth", int64_t{1}}}).ok());
   ASSERT_TRUE(study->Enqueue({{"lr", 0.5}, {"depth", int64_t{1}}}).ok());
   auto objective = *MakePipelineObjective(client.get(), TwoSteps(), Space(1.0), o);
-  OptimizeOptions opt;
-  opt.n_trials = 2;
+  OptimizeOptions opt = testing::NTrials(2);
   Status stopped = study->Optimize(objective, opt);  // by default the first failure stops it
   EXPECT_HAS(std::string(stopped.message()), "lr diverged");
   EXPECT_EQ((*study->Trials())[1]->state, TrialState::kWaiting);  // not started

@@ -1,6 +1,7 @@
 #include "mlcore/hpo/pruner.h"
 
 #include "gtest/gtest.h"
+#include "hpo/hpo_test_util.h"
 #include "mlcore/hpo/study.h"
 
 namespace mlcore::hpo {
@@ -16,10 +17,7 @@ std::shared_ptr<const FrozenTrial> Make(int64_t number, TrialState state,
 }
 
 TEST(MedianPrunerTest, PrunesBelowMedianAfterEnoughTrials) {
-  PrunerOptions o;
-  o.min_trials_required = 3;
-  o.start_step = 2;
-  auto pruner = *CreatePruner("median", o);
+  auto pruner = *CreatePruner("median", {.min_trials_required = 3, .start_step = 2});
   PrunerContext c;
   c.trials = {Make(0, TrialState::kComplete, {{1, 1.0}, {2, 1.0}, {3, 1.0}}),
               Make(1, TrialState::kComplete, {{1, 2.0}, {2, 2.0}, {3, 2.0}})};
@@ -36,9 +34,7 @@ TEST(MedianPrunerTest, PrunesBelowMedianAfterEnoughTrials) {
 }
 
 TEST(SuccessiveHalvingTest, KeepsTopThirdAtEachRung) {
-  PrunerOptions o;
-  o.min_resource = 1;
-  o.reduction_factor = 3;
+  PrunerOptions o{.min_resource = 1, .reduction_factor = 3};
   auto pruner = *CreatePruner("successive_halving", o);
   PrunerContext c;
   for (int i = 0; i < 5; ++i) {
@@ -57,14 +53,11 @@ TEST(SuccessiveHalvingTest, KeepsTopThirdAtEachRung) {
 }
 
 TEST(HyperbandTest, PrunesWithinBracketsEndToEnd) {
-  StudyOptions so;
-  so.sampler = "random";
-  so.sampler_options.seed = 2;
+  StudyOptions so = testing::Seeded("random", 2);
   so.pruner = "hyperband";
   so.pruner_options.max_resource = 27;
   auto study = *Study::Create(so);
-  OptimizeOptions opt;
-  opt.n_trials = 60;
+  OptimizeOptions opt = testing::NTrials(60);
   int64_t steps = 0;
   ASSERT_TRUE(study
                   ->Optimize(

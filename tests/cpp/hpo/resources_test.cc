@@ -12,12 +12,16 @@
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "hpo/hpo_test_util.h"
 #include "mlcore/hpo/command_objective.h"
 #include "mlcore/hpo/study.h"
 #include "store/store_test_util.h"
 
 namespace mlcore::hpo {
 namespace {
+
+using testing::NTrials;
+using testing::SeededStudy;
 
 struct Interval {
   absl::Time start, end;
@@ -42,13 +46,6 @@ int CheckNoSharing(const std::vector<Interval>& runs) {
     most = std::max(most, at_once);
   }
   return most;
-}
-
-std::unique_ptr<Study> RandomStudy() {
-  StudyOptions o;
-  o.sampler = "random";
-  o.sampler_options.seed = 3;
-  return *Study::Create(o);
 }
 
 TEST(ResourcePoolTest, RejectsImpossibleRequests) {
@@ -122,7 +119,7 @@ TEST(ResourcePoolTest, AcquireWaitsForARelease) {
 }
 
 TEST(ResourcesTest, ParallelCallableTrialsNeverShareADevice) {
-  auto study = RandomStudy();
+  auto study = SeededStudy("random", 3);
   std::mutex mu;
   std::vector<Interval> runs;
   Objective objective = [&](Trial& t) -> StatusOr<double> {
@@ -141,9 +138,7 @@ TEST(ResourcesTest, ParallelCallableTrialsNeverShareADevice) {
     if (t.number() % 4 == 2) return TrialPrunedError();
     return x;
   };
-  OptimizeOptions o;
-  o.n_trials = 18;
-  o.n_parallel = 6;
+  OptimizeOptions o = NTrials(18, 6);
   o.catch_error = CatchAllErrors();
   o.resources.gpus = {0, 1, 2};
   o.resources.gpus_per_trial = 1;
@@ -171,10 +166,8 @@ TEST(ResourcesTest, CommandTrialsSeeOnlyTheirDevices) {
   SearchSpace space;
   ASSERT_TRUE(space.Add("x", *Distribution::Float(0, 1)).ok());
   auto objective = *MakeCommandObjective(c, space);
-  auto study = RandomStudy();
-  OptimizeOptions o;
-  o.n_trials = 9;
-  o.n_parallel = 6;
+  auto study = SeededStudy("random", 3);
+  OptimizeOptions o = NTrials(9, 6);
   o.resources.gpus = {0, 1, 2};
   o.resources.gpus_per_trial = 1;
   o.resources.cpus = 8;
@@ -197,7 +190,7 @@ TEST(ResourcesTest, CommandTrialsSeeOnlyTheirDevices) {
 }
 
 TEST(ResourcesTest, CpuSlotsBoundTheTrialsAtOnce) {
-  auto study = RandomStudy();
+  auto study = SeededStudy("random", 3);
   std::atomic<int> running{0}, most{0};
   Objective objective = [&](Trial& t) -> StatusOr<double> {
     EXPECT_EQ(t.cpus(), 3);
@@ -210,9 +203,7 @@ TEST(ResourcesTest, CpuSlotsBoundTheTrialsAtOnce) {
     --running;
     return 1.0;
   };
-  OptimizeOptions o;
-  o.n_trials = 8;
-  o.n_parallel = 4;
+  OptimizeOptions o = NTrials(8, 4);
   o.resources.cpus = 7;
   o.resources.cpus_per_trial = 3;
   ASSERT_TRUE(study->Optimize(objective, o).ok());
@@ -220,9 +211,8 @@ TEST(ResourcesTest, CpuSlotsBoundTheTrialsAtOnce) {
 }
 
 TEST(ResourcesTest, BadResourcesFailBeforeAnyTrial) {
-  auto study = RandomStudy();
-  OptimizeOptions o;
-  o.n_trials = 3;
+  auto study = SeededStudy("random", 3);
+  OptimizeOptions o = NTrials(3);
   o.resources.gpus = {0, 1};
   o.resources.gpus_per_trial = 3;
   Status s = study->Optimize([](Trial&) -> StatusOr<double> { return 1.0; }, o);

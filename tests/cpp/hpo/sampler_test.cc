@@ -76,15 +76,10 @@ TEST(SamplerTest, GridCoversEveryPointOnceThenStops) {
   ASSERT_TRUE(grid.Add("a", *Distribution::Int(0, 2)).ok());
   ASSERT_TRUE(grid.Add("b", *Distribution::Float(0, 1, false, 0.5)).ok());
   ASSERT_TRUE(grid.Add("c", *Distribution::Categorical({true, false})).ok());
-  StudyOptions so;
-  so.sampler = "grid";
-  so.sampler_options.seed = 1;
-  so.search_space = grid;
-  auto study = *Study::Create(so);
-  OptimizeOptions o;
-  o.n_trials = 100;
-  o.n_parallel = 3;
-  ASSERT_TRUE(study->Optimize([](Trial&) -> StatusOr<double> { return 1.0; }, o).ok());
+  auto study = testing::SeededStudy("grid", 1, grid);
+  ASSERT_TRUE(
+      study->Optimize([](Trial&) -> StatusOr<double> { return 1.0; }, testing::NTrials(100, 3))
+          .ok());
   TrialList trials = *study->Trials();
   std::set<std::string> seen;
   for (const auto& t : trials) {
@@ -97,8 +92,7 @@ TEST(SamplerTest, GridCoversEveryPointOnceThenStops) {
 
   SearchSpace continuous;
   ASSERT_TRUE(continuous.Add("x", *Distribution::Float(0, 1)).ok());
-  so.search_space = continuous;
-  auto bad = *Study::Create(so);
+  auto bad = testing::SeededStudy("grid", 1, continuous);
   auto t = bad->Ask();
   ASSERT_FALSE(t.ok());
   EXPECT_NE(t.status().message().find("needs a step"), std::string::npos) << t.status();

@@ -2,6 +2,7 @@
 #include <set>
 
 #include "gtest/gtest.h"
+#include "hpo/hpo_test_util.h"
 #include "hpo/sobol_sequence.h"
 #include "mlcore/hpo/study.h"
 
@@ -64,14 +65,9 @@ TEST(SobolSamplerTest, StudyTrialsStratifyTheDeclaredSpace) {
   ASSERT_TRUE(
       space.Add("act", *Distribution::Categorical({std::string("relu"), std::string("tanh")}))
           .ok());
-  StudyOptions so;
-  so.sampler = "sobol";
-  so.sampler_options.seed = 9;
-  so.search_space = space;
-  auto study = *Study::Create(so);
-  OptimizeOptions o;
-  o.n_trials = 16;
-  ASSERT_TRUE(study->Optimize([](Trial&) -> StatusOr<double> { return 0.0; }, o).ok());
+  auto study = testing::SeededStudy("sobol", 9, space);
+  ASSERT_TRUE(
+      study->Optimize([](Trial&) -> StatusOr<double> { return 0.0; }, testing::NTrials(16)).ok());
   std::set<int> lr_cells;
   std::set<int64_t> units;
   int relu = 0;
@@ -90,20 +86,13 @@ TEST(SobolSamplerTest, StudyTrialsStratifyTheDeclaredSpace) {
 
 TEST(SobolSamplerTest, DefineByRunStudiesAreReproducible) {
   auto run = [](uint64_t seed) {
-    StudyOptions so;
-    so.sampler = "sobol";
-    so.sampler_options.seed = seed;
-    auto study = *Study::Create(so);
-    OptimizeOptions o;
-    o.n_trials = 10;
-    EXPECT_TRUE(study
-                    ->Optimize(
-                        [](Trial& t) -> StatusOr<double> {
-                          MLCORE_ASSIGN_OR_RETURN(double x, t.SuggestFloat("x", -1, 1));
-                          return x * x;
-                        },
-                        o)
-                    .ok());
+    auto study = testing::RunStudy(
+        "sobol", seed,
+        [](Trial& t) -> StatusOr<double> {
+          MLCORE_ASSIGN_OR_RETURN(double x, t.SuggestFloat("x", -1, 1));
+          return x * x;
+        },
+        10);
     std::vector<double> xs;
     TrialList trials = *study->Trials();
     for (const auto& t : trials) xs.push_back(std::get<double>(t->params.at("x")));

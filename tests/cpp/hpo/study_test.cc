@@ -6,19 +6,14 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "hpo/hpo_test_util.h"
 
 namespace mlcore::hpo {
 namespace {
 
-std::unique_ptr<Study> NewStudy(std::string sampler = "tpe", uint64_t seed = 1,
+std::unique_ptr<Study> NewStudy(const std::string& sampler = "tpe", uint64_t seed = 1,
                                 StudyDirection direction = StudyDirection::kMinimize) {
-  StudyOptions o;
-  o.sampler = std::move(sampler);
-  o.sampler_options.seed = seed;
-  o.direction = direction;
-  auto s = Study::Create(o);
-  EXPECT_TRUE(s.ok()) << s.status();
-  return *std::move(s);
+  return testing::SeededStudy(sampler, seed, std::nullopt, direction);
 }
 
 StatusOr<double> Quadratic(Trial& t) {
@@ -207,11 +202,7 @@ TEST(StudyTest, DeclaredSpaceWithConditions) {
   ASSERT_TRUE(
       space.Add("momentum", *Distribution::Float(0, 1), Condition{"opt", {std::string("sgd")}})
           .ok());
-  StudyOptions so;
-  so.sampler = "random";
-  so.sampler_options.seed = 5;
-  so.search_space = space;
-  auto study = *Study::Create(so);
+  auto study = testing::SeededStudy("random", 5, space);
   int sgd = 0, adam = 0;
   for (int i = 0; i < 20; ++i) {
     auto t = *study->Ask();
