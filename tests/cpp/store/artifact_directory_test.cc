@@ -17,14 +17,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::ReadAll;
-using testing::ScratchDir;
 using testing::WriteAll;
-
-std::unique_ptr<ArtifactStore> OpenOrDie(const std::string& root) {
-  auto store = ArtifactStore::Open({.root = root});
-  EXPECT_TRUE(store.ok()) << store.status();
-  return store.ok() ? *std::move(store) : nullptr;
-}
 
 // A checkpoint-like tree: two files at the top, one in a subdirectory, one empty file.
 void MakeTree(const std::string& dir, const std::string& weights = "weights") {
@@ -35,9 +28,9 @@ void MakeTree(const std::string& dir, const std::string& weights = "weights") {
   WriteAll(dir + "/empty", "");
 }
 
-TEST(ArtifactDirectoryTest, RoundTripsAndEqualTreesShareADigest) {
-  ScratchDir dir;
-  auto store = OpenOrDie(dir.Join("artifacts"));
+using ArtifactDirectoryTest = testing::ScratchStoreTest;
+
+TEST_F(ArtifactDirectoryTest, RoundTripsAndEqualTreesShareADigest) {
   MakeTree(dir.Join("model"));
   auto artifact = store->PutDirectory(dir.Join("model"));
   ASSERT_TRUE(artifact.ok()) << artifact.status();
@@ -63,9 +56,7 @@ TEST(ArtifactDirectoryTest, RoundTripsAndEqualTreesShareADigest) {
             absl::StatusCode::kAlreadyExists);
 }
 
-TEST(ArtifactDirectoryTest, ADamagedFileIsDataLossAndLeavesNothing) {
-  ScratchDir dir;
-  auto store = OpenOrDie(dir.Join("artifacts"));
+TEST_F(ArtifactDirectoryTest, ADamagedFileIsDataLossAndLeavesNothing) {
   MakeTree(dir.Join("model"));
   auto artifact = store->PutDirectory(dir.Join("model"));
   ASSERT_TRUE(artifact.ok()) << artifact.status();
@@ -85,9 +76,7 @@ TEST(ArtifactDirectoryTest, ADamagedFileIsDataLossAndLeavesNothing) {
   }
 }
 
-TEST(ArtifactDirectoryTest, ManifestsThatLeaveTheDirectoryAreRefused) {
-  ScratchDir dir;
-  auto store = OpenOrDie(dir.Join("artifacts"));
+TEST_F(ArtifactDirectoryTest, ManifestsThatLeaveTheDirectoryAreRefused) {
   auto file = store->Put("x");
   ASSERT_TRUE(file.ok());
   for (const std::string path : {"../escape", "/etc/passwd", "a/../../b"}) {
@@ -103,9 +92,7 @@ TEST(ArtifactDirectoryTest, ManifestsThatLeaveTheDirectoryAreRefused) {
             absl::StatusCode::kDataLoss);
 }
 
-TEST(ArtifactDirectoryTest, LinksAndMissingDirectoriesAreRefused) {
-  ScratchDir dir;
-  auto store = OpenOrDie(dir.Join("artifacts"));
+TEST_F(ArtifactDirectoryTest, LinksAndMissingDirectoriesAreRefused) {
   MakeTree(dir.Join("model"));
   fs::create_symlink("/etc/hostname", dir.Join("model/link"));
   Status linked = store->PutDirectory(dir.Join("model")).status();

@@ -11,22 +11,9 @@
 #include "store/s3_test_util.h"
 #include "store/store_test_util.h"
 
-namespace mlcore::store {
+// In the helpers' namespace, which they need no using-declarations for.
+namespace mlcore::store::testing {
 namespace {
-
-using testing::CannedAnswer;
-using testing::ErrorDocument;
-using testing::MotoServer;
-using testing::ReadAll;
-using testing::ScopedEnv;
-using testing::ScratchDir;
-using testing::ScriptedHttpServer;
-using testing::WriteAll;
-
-MotoServer& Moto() {
-  static MotoServer* server = new MotoServer();
-  return *server;
-}
 
 // The AWS environment pointing at a server, as a user's shell would.
 struct AwsEnv {
@@ -41,32 +28,23 @@ struct AwsEnv {
   ScopedEnv url, key, secret, region, attempts;
 };
 
-std::unique_ptr<S3Client> Client() {
-  auto c = S3Client::Open(testing::MotoOptions(Moto().port()));
-  EXPECT_TRUE(c.ok()) << c.status();
-  return c.ok() ? *std::move(c) : nullptr;
-}
-
 std::unique_ptr<ArtifactStore> OpenWithRemote(const std::string& root, const std::string& remote) {
   auto store = ArtifactStore::Open({.root = root, .sync = false, .remote = remote});
   EXPECT_TRUE(store.ok()) << store.status();
   return store.ok() ? *std::move(store) : nullptr;
 }
 
-#define SKIP_WITHOUT_MOTO() \
-  if (Moto().port() == 0) GTEST_SKIP() << Moto().why()
-
 TEST(ArtifactS3Test, PutPublishesAndAnotherStoreReadsItBackChecked) {
   SKIP_WITHOUT_MOTO();
   AwsEnv env("http://127.0.0.1:" + std::to_string(Moto().port()));
-  ASSERT_TRUE(Client()->CreateBucket("artifacts").ok());
+  ASSERT_TRUE(MotoClient()->CreateBucket("artifacts").ok());
   ScratchDir dir;
   auto here = OpenWithRemote(dir.Join("here"), "s3://artifacts/team/a");
   ASSERT_NE(here->remote(), nullptr);
   auto put = here->Put("model weights");
   ASSERT_TRUE(put.ok()) << put.status();
   EXPECT_EQ(put->uri(), "s3://artifacts/team/a/sha256/" + put->digest);
-  auto object = Client()->Get("artifacts", "team/a/sha256/" + put->digest);
+  auto object = MotoClient()->Get("artifacts", "team/a/sha256/" + put->digest);
   EXPECT_EQ(object.value_or(""), "model weights");
 
   // A second machine: nothing local, the remote fills it, checked.
@@ -87,12 +65,12 @@ TEST(ArtifactS3Test, PutPublishesAndAnotherStoreReadsItBackChecked) {
 TEST(ArtifactS3Test, ADamagedObjectIsDataLossNamingItsUrl) {
   SKIP_WITHOUT_MOTO();
   AwsEnv env("http://127.0.0.1:" + std::to_string(Moto().port()));
-  ASSERT_TRUE(Client()->CreateBucket("damaged").ok());
+  ASSERT_TRUE(MotoClient()->CreateBucket("damaged").ok());
   ScratchDir dir;
   auto here = OpenWithRemote(dir.Join("here"), "s3://damaged");
   auto put = here->Put("the true bytes");
   ASSERT_TRUE(put.ok()) << put.status();
-  ASSERT_TRUE(Client()->Put("damaged", "sha256/" + put->digest, "the TRUE bytes").ok());
+  ASSERT_TRUE(MotoClient()->Put("damaged", "sha256/" + put->digest, "the TRUE bytes").ok());
   auto there = OpenWithRemote(dir.Join("there"), "s3://damaged");
   auto got = there->Get(put->digest);
   EXPECT_EQ(got.status().code(), absl::StatusCode::kDataLoss);
@@ -107,7 +85,7 @@ TEST(ArtifactS3Test, ADamagedObjectIsDataLossNamingItsUrl) {
 TEST(ArtifactS3Test, DirectoriesTravelFileByFile) {
   SKIP_WITHOUT_MOTO();
   AwsEnv env("http://127.0.0.1:" + std::to_string(Moto().port()));
-  ASSERT_TRUE(Client()->CreateBucket("dirs").ok());
+  ASSERT_TRUE(MotoClient()->CreateBucket("dirs").ok());
   ScratchDir dir;
   std::filesystem::create_directories(dir.Join("model/sub"));
   WriteAll(dir.Join("model/config.json"), "{}");
@@ -157,4 +135,4 @@ TEST(ArtifactS3Test, TheRemoteComesFromMlcoreArtifactsUnlessTurnedOff) {
 }
 
 }  // namespace
-}  // namespace mlcore::store
+}  // namespace mlcore::store::testing

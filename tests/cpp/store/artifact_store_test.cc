@@ -16,18 +16,11 @@ namespace {
 
 using testing::ReadAll;
 using testing::ScopedEnv;
-using testing::ScratchDir;
 using testing::WriteAll;
 
 // sha256("hello") and sha256(""), from any sha256 tool.
 constexpr char kHelloDigest[] = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
 constexpr char kEmptyDigest[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-std::unique_ptr<ArtifactStore> OpenOrDie(const std::string& root) {
-  auto store = ArtifactStore::Open({.root = root});
-  EXPECT_TRUE(store.ok()) << store.status();
-  return store.ok() ? *std::move(store) : nullptr;
-}
 
 size_t EntriesIn(const std::string& directory) {
   size_t n = 0;
@@ -35,9 +28,9 @@ size_t EntriesIn(const std::string& directory) {
   return n;
 }
 
-TEST(ArtifactStoreTest, PutThenGetByDigest) {
-  ScratchDir dir;
-  auto store = OpenOrDie(dir.Join("artifacts"));
+using ArtifactStoreTest = testing::ScratchStoreTest;
+
+TEST_F(ArtifactStoreTest, PutThenGetByDigest) {
   auto artifact = store->Put("hello");
   ASSERT_TRUE(artifact.ok()) << artifact.status();
   EXPECT_EQ(artifact->digest, kHelloDigest);
@@ -58,18 +51,14 @@ TEST(ArtifactStoreTest, PutThenGetByDigest) {
       std::filesystem::perms::none);
 }
 
-TEST(ArtifactStoreTest, EmptyContentIsAnArtifactToo) {
-  ScratchDir dir;
-  auto store = OpenOrDie(dir.Join("artifacts"));
+TEST_F(ArtifactStoreTest, EmptyContentIsAnArtifactToo) {
   auto artifact = store->Put("");
   ASSERT_TRUE(artifact.ok()) << artifact.status();
   EXPECT_EQ(artifact->digest, kEmptyDigest);
   EXPECT_EQ(*store->Get(kEmptyDigest), "");
 }
 
-TEST(ArtifactStoreTest, SameContentTwiceIsStoredOnce) {
-  ScratchDir dir;
-  auto store = OpenOrDie(dir.Join("artifacts"));
+TEST_F(ArtifactStoreTest, SameContentTwiceIsStoredOnce) {
   auto first = store->Put("hello");
   ASSERT_TRUE(first.ok());
   struct stat before;
@@ -91,9 +80,7 @@ TEST(ArtifactStoreTest, SameContentTwiceIsStoredOnce) {
   EXPECT_EQ(EntriesIn(dir.Join("artifacts/tmp")), 0u);
 }
 
-TEST(ArtifactStoreTest, PutFileStreamsLargeFiles) {
-  ScratchDir dir;
-  auto store = OpenOrDie(dir.Join("artifacts"));
+TEST_F(ArtifactStoreTest, PutFileStreamsLargeFiles) {
   // Not a multiple of the 1 MiB read chunk, so the last partial chunk is exercised.
   std::string content(5 * (1 << 20) + 7, '\0');
   std::mt19937 rng(7);
@@ -109,9 +96,7 @@ TEST(ArtifactStoreTest, PutFileStreamsLargeFiles) {
   EXPECT_EQ(EntriesIn(dir.Join("artifacts/tmp")), 0u);
 }
 
-TEST(ArtifactStoreTest, PutFileOfMissingFileIsNotFound) {
-  ScratchDir dir;
-  auto store = OpenOrDie(dir.Join("artifacts"));
+TEST_F(ArtifactStoreTest, PutFileOfMissingFileIsNotFound) {
   std::string missing = dir.Join("no-such-file");
   auto artifact = store->PutFile(missing);
   EXPECT_EQ(artifact.status().code(), absl::StatusCode::kNotFound);
@@ -119,9 +104,7 @@ TEST(ArtifactStoreTest, PutFileOfMissingFileIsNotFound) {
   EXPECT_EQ(EntriesIn(dir.Join("artifacts/tmp")), 0u) << "the failed Put left its temp file";
 }
 
-TEST(ArtifactStoreTest, TamperedFileFailsVerify) {
-  ScratchDir dir;
-  auto store = OpenOrDie(dir.Join("artifacts"));
+TEST_F(ArtifactStoreTest, TamperedFileFailsVerify) {
   auto artifact = store->Put("model weights v1");
   ASSERT_TRUE(artifact.ok());
   WriteAll(artifact->path, "model weights v2");
@@ -139,9 +122,7 @@ TEST(ArtifactStoreTest, TamperedFileFailsVerify) {
 
 // Issue 12: same-size damage used to pass Put's size check, so re-running the producer never
 // healed it, and Get handed the wrong bytes on.
-TEST(ArtifactStoreTest, SameSizeDamageIsHealedByPutAndRefusedByGet) {
-  ScratchDir dir;
-  auto store = OpenOrDie(dir.Join("artifacts"));
+TEST_F(ArtifactStoreTest, SameSizeDamageIsHealedByPutAndRefusedByGet) {
   auto artifact = store->Put("model weights v1");
   ASSERT_TRUE(artifact.ok());
   WriteAll(artifact->path, "model weights v2");  // same size
@@ -163,9 +144,7 @@ TEST(ArtifactStoreTest, SameSizeDamageIsHealedByPutAndRefusedByGet) {
   EXPECT_EQ(EntriesIn(store->root() + "/tmp"), 0u);  // no temp file left behind
 }
 
-TEST(ArtifactStoreTest, BadDigestsAreInvalidArgumentNamingThem) {
-  ScratchDir dir;
-  auto store = OpenOrDie(dir.Join("artifacts"));
+TEST_F(ArtifactStoreTest, BadDigestsAreInvalidArgumentNamingThem) {
   std::string upper(kHelloDigest);
   for (char& c : upper) c = static_cast<char>(std::toupper(c));
   const std::vector<std::string> bad = {"",
@@ -186,9 +165,7 @@ TEST(ArtifactStoreTest, BadDigestsAreInvalidArgumentNamingThem) {
   }
 }
 
-TEST(ArtifactStoreTest, MissingArtifactIsNotFound) {
-  ScratchDir dir;
-  auto store = OpenOrDie(dir.Join("artifacts"));
+TEST_F(ArtifactStoreTest, MissingArtifactIsNotFound) {
   EXPECT_FALSE(*store->Contains(kHelloDigest));
   Status status = store->Get(kHelloDigest).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
@@ -196,9 +173,7 @@ TEST(ArtifactStoreTest, MissingArtifactIsNotFound) {
   EXPECT_EQ(store->Verify(kHelloDigest).code(), absl::StatusCode::kNotFound);
 }
 
-TEST(ArtifactStoreTest, ConcurrentPutsOfTheSameContentAgree) {
-  ScratchDir dir;
-  auto store = OpenOrDie(dir.Join("artifacts"));
+TEST_F(ArtifactStoreTest, ConcurrentPutsOfTheSameContentAgree) {
   std::string content(300000, 'x');
   std::vector<std::thread> threads;
   std::vector<std::string> digests(8);
@@ -214,23 +189,20 @@ TEST(ArtifactStoreTest, ConcurrentPutsOfTheSameContentAgree) {
   EXPECT_EQ(EntriesIn(dir.Join("artifacts/tmp")), 0u);
 }
 
-TEST(ArtifactStoreTest, DefaultRootIsUnderMlcoreHome) {
-  ScratchDir dir;
+TEST_F(ArtifactStoreTest, DefaultRootIsUnderMlcoreHome) {
   ScopedEnv home("MLCORE_HOME", dir.Join("home"));
-  auto store = ArtifactStore::Open();
-  ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_EQ((*store)->root(), dir.Join("home/artifacts"));
-  auto artifact = (*store)->Put("hello");
+  auto home_store = ArtifactStore::Open();
+  ASSERT_TRUE(home_store.ok()) << home_store.status();
+  EXPECT_EQ((*home_store)->root(), dir.Join("home/artifacts"));
+  auto artifact = (*home_store)->Put("hello");
   ASSERT_TRUE(artifact.ok());
   EXPECT_TRUE(std::filesystem::exists(dir.Join("home/artifacts/sha256/2c/") + kHelloDigest));
 }
 
-TEST(ArtifactStoreTest, RecordArtifactInTheMetadataStore) {
-  ScratchDir dir;
-  auto artifacts = OpenOrDie(dir.Join("artifacts"));
+TEST_F(ArtifactStoreTest, RecordArtifactInTheMetadataStore) {
   auto metadata = MetadataStore::Open({.path = dir.Join("mlcore.db")});
   ASSERT_TRUE(metadata.ok()) << metadata.status();
-  auto artifact = artifacts->Put("hello");
+  auto artifact = store->Put("hello");
   ASSERT_TRUE(artifact.ok());
   ASSERT_TRUE(RecordArtifact(**metadata, *artifact, "text/plain").ok());
   ASSERT_TRUE(RecordArtifact(**metadata, *artifact, "application/json").ok());

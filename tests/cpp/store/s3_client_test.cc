@@ -9,33 +9,9 @@
 #include "store/s3_test_util.h"
 #include "store/store_test_util.h"
 
-namespace mlcore::store {
+// In the helpers' namespace, which they need no using-declarations for.
+namespace mlcore::store::testing {
 namespace {
-
-using testing::CannedAnswer;
-using testing::ErrorDocument;
-using testing::MotoServer;
-using testing::ReadAll;
-using testing::ScratchDir;
-using testing::ScriptedHttpServer;
-using testing::WriteAll;
-
-MotoServer& Moto() {
-  static MotoServer* server = new MotoServer();
-  return *server;
-}
-
-std::unique_ptr<S3Client> MotoClient(S3Options o = {}) {
-  S3Options base = testing::MotoOptions(Moto().port());
-  base.multipart_threshold = o.multipart_threshold;
-  base.part_size = o.part_size;
-  auto client = S3Client::Open(base);
-  EXPECT_TRUE(client.ok()) << client.status();
-  return client.ok() ? *std::move(client) : nullptr;
-}
-
-#define SKIP_WITHOUT_MOTO() \
-  if (Moto().port() == 0) GTEST_SKIP() << Moto().why()
 
 TEST(S3ClientTest, PutGetHeadListDelete) {
   SKIP_WITHOUT_MOTO();
@@ -217,4 +193,4 @@ TEST(S3ClientTest, S3UrlsSplitIntoBucketAndPrefix) {
 }
 
 }  // namespace
-}  // namespace mlcore::store
+}  // namespace mlcore::store::testing

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "gtest/gtest.h"
 #include "mlcore/core/subprocess.h"
 #include "mlcore/store/s3_client.h"
 
@@ -97,6 +98,27 @@ class MotoServer {
   int port_ = 0;
   std::string why_;
 };
+
+// The one moto server of a test program, started by its first user.
+inline MotoServer& Moto() {
+  static MotoServer* server = new MotoServer();
+  return *server;
+}
+
+// Skips the test, saying why, where moto's server could not start.
+#define SKIP_WITHOUT_MOTO()                         \
+  if (::mlcore::store::testing::Moto().port() == 0) \
+  GTEST_SKIP() << ::mlcore::store::testing::Moto().why()
+
+// A client of Moto(), with `o`'s multipart threshold and part size.
+inline std::unique_ptr<S3Client> MotoClient(S3Options o = {}) {
+  S3Options base = MotoOptions(Moto().port());
+  base.multipart_threshold = o.multipart_threshold;
+  base.part_size = o.part_size;
+  auto client = S3Client::Open(base);
+  EXPECT_TRUE(client.ok()) << client.status();
+  return client.ok() ? *std::move(client) : nullptr;
+}
 
 // A scripted answer: status and body (an S3 <Error> document or nothing), plus extra headers.
 struct CannedAnswer {

@@ -31,6 +31,16 @@ std::string StringToSign(const std::string& canonical_hash) {
          canonical_hash;
 }
 
+// Signs `request` with the suite's key: the canonical request, its hash in the string to sign
+// and the signature must be the ones the suite publishes.
+void ExpectSuiteVector(const SigV4Request& request, const std::string& canonical_request,
+                       const std::string& canonical_hash, const std::string& signature) {
+  SigV4Signature s = SignSuite(request);
+  EXPECT_EQ(s.canonical_request, canonical_request);
+  EXPECT_EQ(s.string_to_sign, StringToSign(canonical_hash));
+  EXPECT_EQ(s.signature, signature);
+}
+
 TEST(SigV4Test, GetVanilla) {
   SigV4Signature s = SignSuite(SuiteGet("/"));
   EXPECT_EQ(s.canonical_request,
@@ -47,14 +57,12 @@ TEST(SigV4Test, GetVanilla) {
 TEST(SigV4Test, GetVanillaQueryOrderKeyCase) {
   SigV4Request request = SuiteGet("/");
   request.query = {{"Param2", "value2"}, {"Param1", "value1"}};
-  SigV4Signature s = SignSuite(request);
-  EXPECT_EQ(s.canonical_request,
-            "GET\n/\nParam1=value1&Param2=value2\nhost:example.amazonaws.com\n"
-            "x-amz-date:20150830T123600Z\n\nhost;x-amz-date\n"
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(s.string_to_sign,
-            StringToSign("816cd5b414d056048ba4f7c5386d6e0533120fb1fcfa93762cf0fc39e2cf19e0"));
-  EXPECT_EQ(s.signature, "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500");
+  ExpectSuiteVector(request,
+                    "GET\n/\nParam1=value1&Param2=value2\nhost:example.amazonaws.com\n"
+                    "x-amz-date:20150830T123600Z\n\nhost;x-amz-date\n"
+                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                    "816cd5b414d056048ba4f7c5386d6e0533120fb1fcfa93762cf0fc39e2cf19e0",
+                    "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500");
 }
 
 TEST(SigV4Test, GetUtf8EncodesThePathOnce) {
@@ -66,13 +74,12 @@ TEST(SigV4Test, GetUtf8EncodesThePathOnce) {
 }
 
 TEST(SigV4Test, GetSpace) {
-  SigV4Signature s = SignSuite(SuiteGet("/example space/"));
-  EXPECT_EQ(s.canonical_request,
-            "GET\n/example%20space/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\n"
-            "host;x-amz-date\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(s.string_to_sign,
-            StringToSign("63ee75631ed7234ae61b5f736dfc7754cdccfedbff4b5128a915706ee9390d86"));
-  EXPECT_EQ(s.signature, "652487583200325589f1fba4c7e578f72c47cb61beeca81406b39ddec1366741");
+  ExpectSuiteVector(
+      SuiteGet("/example space/"),
+      "GET\n/example%20space/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\n"
+      "host;x-amz-date\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+      "63ee75631ed7234ae61b5f736dfc7754cdccfedbff4b5128a915706ee9390d86",
+      "652487583200325589f1fba4c7e578f72c47cb61beeca81406b39ddec1366741");
 }
 
 TEST(SigV4Test, PostXWwwFormUrlencodedSignsTheBodyHash) {
@@ -86,15 +93,13 @@ TEST(SigV4Test, PostXWwwFormUrlencodedSignsTheBodyHash) {
                         {"Host", "example.amazonaws.com"},
                         {"X-Amz-Date", kDate}},
                        *body_hash};
-  SigV4Signature s = SignSuite(request);
-  EXPECT_EQ(s.canonical_request,
-            "POST\n/\n\ncontent-type:application/x-www-form-urlencoded\n"
-            "host:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\n"
-            "content-type;host;x-amz-date\n"
-            "9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e");
-  EXPECT_EQ(s.string_to_sign,
-            StringToSign("42a5e5bb34198acb3e84da4f085bb7927f2bc277ca766e6d19c73c2154021281"));
-  EXPECT_EQ(s.signature, "ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a");
+  ExpectSuiteVector(request,
+                    "POST\n/\n\ncontent-type:application/x-www-form-urlencoded\n"
+                    "host:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\n"
+                    "content-type;host;x-amz-date\n"
+                    "9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e",
+                    "42a5e5bb34198acb3e84da4f085bb7927f2bc277ca766e6d19c73c2154021281",
+                    "ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a");
 }
 
 TEST(SigV4Test, HeaderValuesAreTrimmedAndCollapsed) {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "mlcore/store/artifact_store.h"
 
 namespace mlcore::store::testing {
 
@@ -70,6 +71,20 @@ class ScopedEnv {
   const char* name_;
   bool had_old_ = false;
   std::string old_;
+};
+
+// A scratch directory and an artifact store in its "artifacts" folder, as most artifact store
+// tests start.
+class ScratchStoreTest : public ::testing::Test {
+ protected:
+  static std::unique_ptr<ArtifactStore> OpenStore(const std::string& root) {
+    auto store = ArtifactStore::Open({.root = root});
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? *std::move(store) : nullptr;
+  }
+
+  ScratchDir dir;
+  std::unique_ptr<ArtifactStore> store = OpenStore(dir.Join("artifacts"));
 };
 
 }  // namespace mlcore::store::testing
