@@ -17,44 +17,42 @@ mkdir -p "$work"
 cmake --install "$build_dir" --prefix "$work/prefix" >"$work/install.log"
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
+# against_prefix SRC BUILD: configures and builds the CMake project SRC against the prefix.
+against_prefix() {
+  cmake -S "$1" -B "$2" "${generator[@]}" -DCMAKE_PREFIX_PATH="$work/prefix" \
+        -DCMAKE_BUILD_TYPE=Release && cmake --build "$2"
+}
+# must_build LOG WHY COMMAND...: runs COMMAND, its output in $work/LOG; where it fails, shows the
+# log and fails saying WHY.
+must_build() {
+  local log="$work/$1" why=$2
+  shift 2
+  if ! "$@" >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "$why" >&2
+    exit 1
+  fi
+}
 cmake -S "$example_dir" -B "$work/build" "${generator[@]}" -DCMAKE_PREFIX_PATH="$work/prefix" \
       -DCMAKE_BUILD_TYPE=Release >"$work/configure.log"
 cmake --build "$work/build" >"$work/build.log"
 consumer_dir=$(cd "$(dirname "$0")/consumer" && pwd)
-if ! { cmake -S "$consumer_dir" -B "$work/consumer" "${generator[@]}" \
-         -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release &&
-       cmake --build "$work/consumer"; } >"$work/consumer.log" 2>&1; then
-  cat "$work/consumer.log" >&2
-  echo "the consumer of every module does not build against the installed package" >&2
-  exit 1
-fi
+must_build consumer.log "the consumer of every module does not build against the installed package" \
+  against_prefix "$consumer_dir" "$work/consumer"
 # Without CMake: the consumer again, compiled and linked with nothing but pkg-config's flags.
 pc_flags=$(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs mlcore)
-if ! ${CXX:-g++} "$consumer_dir/consumer.cc" -o "$work/pc_consumer" $pc_flags \
-     >"$work/pkg-config.log" 2>&1; then
-  cat "$work/pkg-config.log" >&2
-  echo "the consumer does not build with \$(pkg-config --cflags --libs mlcore): $pc_flags" >&2
-  exit 1
-fi
+must_build pkg-config.log "the consumer does not build with \$(pkg-config --cflags --libs mlcore): $pc_flags" \
+  ${CXX:-g++} "$consumer_dir/consumer.cc" -o "$work/pc_consumer" $pc_flags
 # An application with its own Abseil and nlohmann_json use, built with JSON_DIAGNOSTICS=1 (which
 # changes nlohmann::json's layout): mlcore's API passes mlcore::Json, so it links and runs, with
 # CMake and with pkg-config alike.
 own_dir=$(cd "$(dirname "$0")/own_deps" && pwd)
-if ! { cmake -S "$own_dir" -B "$work/own_deps" "${generator[@]}" \
-         -DCMAKE_PREFIX_PATH="$work/prefix" -DCMAKE_BUILD_TYPE=Release &&
-       cmake --build "$work/own_deps"; } >"$work/own_deps.log" 2>&1; then
-  cat "$work/own_deps.log" >&2
-  echo "an application with its own Abseil and JSON_DIAGNOSTICS=1 does not build" >&2
-  exit 1
-fi
+must_build own_deps.log "an application with its own Abseil and JSON_DIAGNOSTICS=1 does not build" \
+  against_prefix "$own_dir" "$work/own_deps"
 own_flags=$(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" \
             pkg-config --cflags --libs mlcore absl_strings absl_flat_hash_map absl_status nlohmann_json)
-if ! ${CXX:-g++} -DJSON_DIAGNOSTICS=1 "$own_dir/own_deps.cc" -o "$work/pc_own_deps" $own_flags \
-     >"$work/pc_own_deps.log" 2>&1; then
-  cat "$work/pc_own_deps.log" >&2
-  echo "the own-deps application does not build with pkg-config: $own_flags" >&2
-  exit 1
-fi
+must_build pc_own_deps.log "the own-deps application does not build with pkg-config: $own_flags" \
+  ${CXX:-g++} -DJSON_DIAGNOSTICS=1 "$own_dir/own_deps.cc" -o "$work/pc_own_deps" $own_flags
 for program in own_deps/own_deps pc_own_deps; do
   out=$(env -u LD_LIBRARY_PATH MLCORE_HOME="$work/home-$(basename "$program")" "$work/$program")
   [ "$out" = "own deps ok" ] || { echo "$program printed: $out" >&2; exit 1; }
@@ -142,12 +140,8 @@ grep -q -- "--mlcore-task" "$work/pipeline_cpp.yaml" ||
 # On a cluster the task's output is the container's, which Kubeflow keeps as the task's log.
 expect "the Kubeflow task's output" "$work/kfp-make.out" "making 3 rows"
 # The same example built with pkg-config's flags alone runs the same (its subprocess task too).
-if ! ${CXX:-g++} "$example_dir/pipeline_cpp.cc" -o "$work/pc_pipeline_cpp" $pc_flags \
-     >"$work/pc-pipeline.log" 2>&1; then
-  cat "$work/pc-pipeline.log" >&2
-  echo "examples/cpp/pipeline_cpp.cc does not build with pkg-config: $pc_flags" >&2
-  exit 1
-fi
+must_build pc-pipeline.log "examples/cpp/pipeline_cpp.cc does not build with pkg-config: $pc_flags" \
+  ${CXX:-g++} "$example_dir/pipeline_cpp.cc" -o "$work/pc_pipeline_cpp" $pc_flags
 env -u LD_LIBRARY_PATH MLCORE_HOME="$work/home-pc-pipeline" "$work/pc_pipeline_cpp" \
   >"$work/pc-pipeline.out"
 expect "pkg-config build" "$work/pc-pipeline.out" "total 20"

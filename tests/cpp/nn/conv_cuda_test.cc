@@ -192,20 +192,7 @@ TEST(ConvCudaTest, ConvNetFitOnTheGpuMatchesTheCpu) {
     EXPECT_TRUE(m->Compile(c).ok());
     return m;
   };
-  auto cpu = make(), gpu = make();
-  FitOptions f;
-  f.epochs = 2;
-  f.batch_size = 32;
-  auto h_cpu = cpu->Fit(x, y, f);
-  ASSERT_TRUE(h_cpu.ok()) << h_cpu.status();
-  f.device = "cuda";
-  auto h_gpu = gpu->Fit(x, y, f);
-  ASSERT_TRUE(h_gpu.ok()) << h_gpu.status();
-  EXPECT_NEAR(h_cpu->metrics["loss"].back(), h_gpu->metrics["loss"].back(), 1e-3);
-  Tensor p_cpu = *cpu->Predict(x), p_gpu = *gpu->Predict(x);
-  for (int64_t i = 0; i < p_cpu.numel(); ++i) {
-    ASSERT_NEAR(p_cpu.data<float>()[i], p_gpu.data<float>()[i], 1e-3);
-  }
+  testing::ExpectGpuFitMatchesCpu(*make(), *make(), x, y, /*epochs=*/2);
 }
 
 }  // namespace

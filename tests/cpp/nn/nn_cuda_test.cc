@@ -359,20 +359,8 @@ TEST(NnCudaTest, FitOnTheGpuMatchesTheCpu) {
     return m;
   };
   auto cpu = make(), gpu = make();
-  FitOptions f;
-  f.epochs = 3;
-  f.batch_size = 32;
-  auto h_cpu = cpu->Fit(x, y, f);
-  f.device = "cuda";
-  auto h_gpu = gpu->Fit(x, y, f);
-  ASSERT_TRUE(h_gpu.ok()) << h_gpu.status();
+  ASSERT_NO_FATAL_FAILURE(testing::ExpectGpuFitMatchesCpu(*cpu, *gpu, x, y, /*epochs=*/3));
   EXPECT_TRUE(gpu->parameters()[0]->value.device().is_cuda());
-  EXPECT_NEAR(h_cpu->metrics["loss"].back(), h_gpu->metrics["loss"].back(), 1e-3);
-  Tensor p_cpu = *cpu->Predict(x), p_gpu = *gpu->Predict(x);
-  EXPECT_TRUE(p_gpu.device().is_cpu());
-  for (int64_t i = 0; i < p_cpu.numel(); ++i) {
-    ASSERT_NEAR(p_cpu.data<float>()[i], p_gpu.data<float>()[i], 1e-3);
-  }
   Sequential with_softmax({*Dense(4), *LayerNorm(), Softmax()});
   EXPECT_TRUE(with_softmax.To(Device::CUDA(0)).ok());
 }

@@ -15,13 +15,9 @@
 #include "mlcore/nn/sequential.h"
 #include "nn/nn_test_util.h"
 
-namespace mlcore::nn {
+// In the helpers' namespace, which they need no using-declarations for.
+namespace mlcore::nn::testing {
 namespace {
-
-using testing::ExpectClose;
-using testing::NumericGradient;
-using testing::Of;
-using testing::Random;
 
 Tensor RunPool(const std::shared_ptr<Layer>& layer, const Tensor& x, bool training = false) {
   Shape sample(x.shape().begin() + 1, x.shape().end());
@@ -628,4 +624,4 @@ TEST(GlobalPoolingTest, SequentialWithEveryOptionSavesAndLoads) {
 }
 
 }  // namespace
-}  // namespace mlcore::nn
+}  // namespace mlcore::nn::testing

@@ -13,13 +13,9 @@
 #include "mlcore/nn/sequential.h"
 #include "nn_test_util.h"
 
-namespace mlcore::nn {
+// In the helpers' namespace, which they need no using-declarations for.
+namespace mlcore::nn::testing {
 namespace {
-
-using testing::ExpectClose;
-using testing::NumericGradient;
-using testing::Of;
-using testing::Random;
 
 void ExpectSameBits(const Tensor& a, const Tensor& b, const std::string& what) {
   ASSERT_EQ(a.numel(), b.numel()) << what;
@@ -278,4 +274,4 @@ TEST(SampleWeightErrorTest, BadWeightsNameTheOptionAndTheIndex) {
 }
 
 }  // namespace
-}  // namespace mlcore::nn
+}  // namespace mlcore::nn::testing

@@ -30,8 +30,19 @@ Json Parse(const StatusOr<std::string>& text) {
   return text.ok() ? Json::parse(*text) : Json();
 }
 
-TEST(Dashboard, RunsWithTasksArtifactsLineageAndDag) {
+// A scratch home; Open(write) is the dashboard over it once write(home) put there what the test
+// looks at.
+class DashboardApi : public ::testing::Test {
+ protected:
+  std::unique_ptr<Dashboard> Open(void (*write)(const std::string&)) {
+    write(home.path());
+    return OpenDashboard(home.path());
+  }
+
   ScratchHome home;
+};
+
+TEST_F(DashboardApi, RunsWithTasksArtifactsLineageAndDag) {
   std::string run_id = testing::RunPipeline(home.path());
   auto d = OpenDashboard(home.path());
   Json runs = Parse(d->Runs({}));
@@ -80,8 +91,7 @@ TEST(Dashboard, RunsWithTasksArtifactsLineageAndDag) {
   EXPECT_TRUE(absl::IsInvalidArgument(d->TaskLog(run_id, "train", "../etc").status()));
 }
 
-TEST(Dashboard, RecurringRunsWithTheirNextFireTime) {
-  ScratchHome home;
+TEST_F(DashboardApi, RecurringRunsWithTheirNextFireTime) {
   testing::RunPipeline(home.path());
   pipeline::ClientOptions co;
   co.home = home.path();
@@ -106,8 +116,7 @@ TEST(Dashboard, RecurringRunsWithTheirNextFireTime) {
                    absl::ToDoubleSeconds((*next)[0] - absl::UnixEpoch()));
 }
 
-TEST(Dashboard, ArtifactPathsCannotLeaveTheStore) {
-  ScratchHome home;
+TEST_F(DashboardApi, ArtifactPathsCannotLeaveTheStore) {
   std::string run_id = testing::RunPipeline(home.path());
   auto d = OpenDashboard(home.path());
   Json run = Parse(d->Run(run_id));
@@ -131,10 +140,8 @@ TEST(Dashboard, ArtifactPathsCannotLeaveTheStore) {
   EXPECT_TRUE(absl::IsPermissionDenied(d->ArtifactBytes(id, "rows.csv", &name).status()));
 }
 
-TEST(Dashboard, StudiesTrialsPlotsAndTrial) {
-  ScratchHome home;
-  testing::RunStudy(home.path());
-  auto d = OpenDashboard(home.path());
+TEST_F(DashboardApi, StudiesTrialsPlotsAndTrial) {
+  auto d = Open(testing::RunStudy);
   Json studies = Parse(d->Studies());
   ASSERT_EQ(studies["studies"].size(), 1u);
   Json s = studies["studies"][0];
@@ -170,10 +177,8 @@ TEST(Dashboard, StudiesTrialsPlotsAndTrial) {
   EXPECT_TRUE(absl::IsNotFound(d->Trials("nope", {}).status()));
 }
 
-TEST(Dashboard, CommandTrialsLogsAreShownAndOnlyInsideTheHome) {
-  ScratchHome home;
-  testing::RunCommandStudy(home.path());
-  auto d = OpenDashboard(home.path());
+TEST_F(DashboardApi, CommandTrialsLogsAreShownAndOnlyInsideTheHome) {
+  auto d = Open(testing::RunCommandStudy);
   Json trial = Parse(d->Trial("cmd", 0));
   EXPECT_EQ(trial["stdout"], "hello from trial 0\nloss=0\n");
   EXPECT_EQ(trial["stderr"], "warning 0\n");
@@ -203,10 +208,8 @@ TEST(Dashboard, CommandTrialsLogsAreShownAndOnlyInsideTheHome) {
   EXPECT_TRUE(trial["run_id"].is_null());
 }
 
-TEST(Dashboard, ModelsAndAliasPromotionNeedTheToken) {
-  ScratchHome home;
-  testing::RegisterModel(home.path());
-  auto read_only = OpenDashboard(home.path());
+TEST_F(DashboardApi, ModelsAndAliasPromotionNeedTheToken) {
+  auto read_only = Open(testing::RegisterModel);
   Json models = Parse(read_only->Models());
   ASSERT_EQ(models["models"].size(), 1u);
   EXPECT_EQ(models["models"][0]["name"], "digits");
@@ -223,10 +226,8 @@ TEST(Dashboard, ModelsAndAliasPromotionNeedTheToken) {
   EXPECT_TRUE(absl::IsNotFound(d->Model("nope").status()));
 }
 
-TEST(Dashboard, TrainingCurvesGrowAsEventsAreWritten) {
-  ScratchHome home;
-  testing::WriteTrainingLog(home.path());
-  auto d = OpenDashboard(home.path());
+TEST_F(DashboardApi, TrainingCurvesGrowAsEventsAreWritten) {
+  auto d = Open(testing::WriteTrainingLog);
   Json runs = Parse(d->TrainingRuns());
   ASSERT_EQ(runs["runs"].size(), 1u);
   EXPECT_EQ(runs["runs"][0]["name"], "fit1");
@@ -245,8 +246,7 @@ TEST(Dashboard, TrainingCurvesGrowAsEventsAreWritten) {
   EXPECT_TRUE(absl::IsInvalidArgument(d->TrainingCurves("../x").status()));
 }
 
-TEST(Dashboard, ServersRecordThemselvesAndResourcesSayWhyNoGpu) {
-  ScratchHome home;
+TEST_F(DashboardApi, ServersRecordThemselvesAndResourcesSayWhyNoGpu) {
   testing::RegisterModel(home.path());  // creates the store
   serve::ServerOptions so;
   so.http_port = 0;
@@ -268,8 +268,7 @@ TEST(Dashboard, ServersRecordThemselvesAndResourcesSayWhyNoGpu) {
   if (resources["gpus"].empty()) EXPECT_FALSE(resources["gpu_reason"].get<std::string>().empty());
 }
 
-TEST(Dashboard, MissingDamagedAndLockedStores) {
-  ScratchHome home;
+TEST_F(DashboardApi, MissingDamagedAndLockedStores) {
   auto d = OpenDashboard(home.path() + "/nothing-here");
   StatusOr<std::string> runs = d->Runs({});
   EXPECT_TRUE(absl::IsFailedPrecondition(runs.status())) << runs.status();
