@@ -66,6 +66,15 @@ WAIT = """
         sys.exit(3)
 """
 
+# The end of the study scripts: optimize two trials at a time until Ctrl-C.
+OPTIMIZE_TWO_AT_ONCE = """
+    try:
+        study.optimize(objective, n_trials=50, n_parallel=2)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        sys.exit(3)
+"""
+
 OPTIMIZE = """
     import sys
     import time
@@ -81,12 +90,7 @@ OPTIMIZE = """
         return x
 
     study = hpo.create_study(name="ctrl-c")
-    try:
-        study.optimize(objective, n_trials=50, n_parallel=2)
-    except KeyboardInterrupt:
-        print("interrupted", flush=True)
-        sys.exit(3)
-"""
+""" + OPTIMIZE_TWO_AT_ONCE
 
 
 def _ready_line(p):
@@ -149,12 +153,7 @@ COMMAND_STUDY = """
                f"[ $(wc -l < {pids}) -ge 2 ] && echo ready >&2; sleep 600")
     study = hpo.create_study(name="ctrl-c-command")
     objective = hpo.CommandObjective(command, "loss", {"x": hpo.FloatDistribution(0, 1)})
-    try:
-        study.optimize(objective, n_trials=50, n_parallel=2)
-    except KeyboardInterrupt:
-        print("interrupted", flush=True)
-        sys.exit(3)
-"""
+""" + OPTIMIZE_TWO_AT_ONCE
 
 
 def _pid_alive(pid):
