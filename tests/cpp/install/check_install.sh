@@ -37,11 +37,13 @@ cmake -S "$example_dir" -B "$work/build" "${generator[@]}" -DCMAKE_PREFIX_PATH="
       -DCMAKE_BUILD_TYPE=Release >"$work/configure.log"
 cmake --build "$work/build" >"$work/build.log"
 consumer_dir=$(cd "$(dirname "$0")/consumer" && pwd)
-must_build consumer.log "the consumer of every module does not build against the installed package" \
+must_build consumer.log \
+  "the consumer of every module does not build against the installed package" \
   against_prefix "$consumer_dir" "$work/consumer"
 # Without CMake: the consumer again, compiled and linked with nothing but pkg-config's flags.
 pc_flags=$(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs mlcore)
-must_build pkg-config.log "the consumer does not build with \$(pkg-config --cflags --libs mlcore): $pc_flags" \
+must_build pkg-config.log \
+  "the consumer does not build with \$(pkg-config --cflags --libs mlcore): $pc_flags" \
   ${CXX:-g++} "$consumer_dir/consumer.cc" -o "$work/pc_consumer" $pc_flags
 # An application with its own Abseil and nlohmann_json use, built with JSON_DIAGNOSTICS=1 (which
 # changes nlohmann::json's layout): mlcore's API passes mlcore::Json, so it links and runs, with
@@ -140,7 +142,8 @@ grep -q -- "--mlcore-task" "$work/pipeline_cpp.yaml" ||
 # On a cluster the task's output is the container's, which Kubeflow keeps as the task's log.
 expect "the Kubeflow task's output" "$work/kfp-make.out" "making 3 rows"
 # The same example built with pkg-config's flags alone runs the same (its subprocess task too).
-must_build pc-pipeline.log "examples/cpp/pipeline_cpp.cc does not build with pkg-config: $pc_flags" \
+must_build pc-pipeline.log \
+  "examples/cpp/pipeline_cpp.cc does not build with pkg-config: $pc_flags" \
   ${CXX:-g++} "$example_dir/pipeline_cpp.cc" -o "$work/pc_pipeline_cpp" $pc_flags
 env -u LD_LIBRARY_PATH MLCORE_HOME="$work/home-pc-pipeline" "$work/pc_pipeline_cpp" \
   >"$work/pc-pipeline.out"
