@@ -14,6 +14,12 @@ PyTorch's env:// init reads it unchanged). Reported per model:
               each started right after a barrier (so the synced step and the bare allreduce
               both absorb the skew with which the two ranks leave a barrier), and each
               summarised by its lower quartile.
+  in step     the same overhead against the local step followed by a bare allreduce of the
+              gradients' bytes (a hand-written data-parallel step without overlap): (synced -
+              local) / (local + allreduce - local). Unlike `reducer`, the denominator also pays
+              the ranks' compute skew, which every synced step pays (a rank that finished its
+              backward pass first waits in the allreduce for the other), so the excess above 1
+              is what the reducer adds to such a step.
 
     python benchmarks/python/bench_ddp.py [--epochs 5] [--steps 200]
 """
@@ -89,7 +95,7 @@ def mlcore_child(model_name, epochs, steps):
     xb, yb = x[dp.rank * BATCH:(dp.rank + 1) * BATCH], y[dp.rank * BATCH:(dp.rank + 1) * BATCH]
     local = build()
     grads = np.zeros(model.num_parameters, np.float32)
-    local_s, synced_s, bare_s = [], [], []
+    local_s, synced_s, bare_s, in_step_s = [], [], [], []
     for i in range(steps + 5):
         dp.comm.barrier()
         t = time.perf_counter()
@@ -103,12 +109,18 @@ def mlcore_child(model_name, epochs, steps):
         t3 = time.perf_counter()
         dp.comm.all_reduce(grads, op="avg")
         t4 = time.perf_counter()
+        dp.comm.barrier()
+        t5 = time.perf_counter()
+        local.train_on_batch(xb, yb)
+        dp.comm.all_reduce(grads, op="avg")
+        t6 = time.perf_counter()
         if i >= 5:  # warm-up
             local_s.append(t1 - t)
             synced_s.append(t3a - t2)
             bare_s.append(t4 - t3)
-    local_s, synced_s, bare_s = quartile(local_s), quartile(synced_s), quartile(bare_s)
-    return rate, local_s, synced_s, bare_s, grads.nbytes, dp.rank
+            in_step_s.append(t6 - t5)
+    return (rate, quartile(local_s), quartile(synced_s), quartile(bare_s), quartile(in_step_s),
+            grads.nbytes, dp.rank)
 
 
 def torch_child(model_name, epochs, steps):
@@ -158,7 +170,7 @@ def torch_child(model_name, epochs, steps):
     local = build()
     local_opt = torch.optim.Adam(local.parameters(), 1e-3)
     grads = torch.zeros(sum(p.numel() for p in local.parameters()))
-    local_s, synced_s, bare_s = [], [], []
+    local_s, synced_s, bare_s, in_step_s = [], [], [], []
     for i in range(steps + 5):
         tdist.barrier()
         t = time.perf_counter()
@@ -173,12 +185,19 @@ def torch_child(model_name, epochs, steps):
         grads /= 2  # what an average costs on top of gloo's sum
         tdist.all_reduce(grads)
         t4 = time.perf_counter()
+        tdist.barrier()
+        t5 = time.perf_counter()
+        step(local, local_opt, xb, yb)
+        grads /= 2
+        tdist.all_reduce(grads)
+        t6 = time.perf_counter()
         if i >= 5:
             local_s.append(t1 - t)
             synced_s.append(t3a - t2)
             bare_s.append(t4 - t3)
-    local_s, synced_s, bare_s = quartile(local_s), quartile(synced_s), quartile(bare_s)
-    return rate, local_s, synced_s, bare_s, grads.numel() * 4, rank
+            in_step_s.append(t6 - t5)
+    return (rate, quartile(local_s), quartile(synced_s), quartile(bare_s), quartile(in_step_s),
+            grads.numel() * 4, rank)
 
 
 def run_group(framework, model, epochs, steps):
@@ -203,25 +222,29 @@ def main():
     args = parser.parse_args()
     if args.child:
         fn = mlcore_child if args.child == "mlcore" else torch_child
-        rate, local_s, synced_s, bare_s, nbytes, rank = fn(args.model, args.epochs, args.steps)
+        rate, local_s, synced_s, bare_s, in_step_s, nbytes, rank = fn(args.model, args.epochs,
+                                                                       args.steps)
         if rank == 0:
             print("RESULT " + json.dumps({"rate": rate, "local_us": local_s * 1e6,
                                           "synced_us": synced_s * 1e6, "bare_us": bare_s * 1e6,
-                                          "bytes": nbytes}), flush=True)
+                                          "in_step_us": in_step_s * 1e6, "bytes": nbytes}),
+                  flush=True)
         return
     print(f"2 ranks x 1 thread, batch {BATCH} per rank, Adam; best of {args.epochs} epochs, "
           f"{args.steps} timed steps")
     print(f"{'model':>5} {'framework':>9} {'samples/s':>10} {'step local':>11} "
-          f"{'step synced':>12} {'bare allreduce':>15} {'reducer/bare':>13}")
+          f"{'step synced':>12} {'bare allreduce':>15} {'local+bare':>11} {'reducer/bare':>13} "
+          f"{'in step':>8}")
     rates = {}
     for model in args.models.split(","):
         for framework in ("mlcore", "torch"):
             r = run_group(framework, model, args.epochs, args.steps)
             rates[(model, framework)] = r["rate"]
             ratio = (r["synced_us"] - r["local_us"]) / r["bare_us"]
+            in_step = (r["synced_us"] - r["local_us"]) / (r["in_step_us"] - r["local_us"])
             print(f"{model:>5} {framework:>9} {r['rate']:>10.0f} {r['local_us']:>9.0f}us "
                   f"{r['synced_us']:>10.0f}us {r['bare_us']:>9.0f}us ({r['bytes'] / 1024:.0f} KiB)"
-                  f" {ratio:>8.2f}")
+                  f" {r['in_step_us']:>9.0f}us {ratio:>8.2f} {in_step:>8.2f}")
         print(f"{model:>5} mlcore/torch samples/s: "
               f"{rates[(model, 'mlcore')] / rates[(model, 'torch')]:.2f}x")
 

@@ -95,13 +95,17 @@ Status Reducer::MakeViews() {
 }
 
 Status Reducer::Stage(int i) {
+  // A view on a plain synced step, the steady state of a Sequential model: the backward pass
+  // wrote the gradient into its slot already, so staging is nothing (not even a slice).
+  const bool view = options_.grads_as_bucket_views && IsView(i);
+  if (view && (!sync_ || !accumulated_)) return absl::OkStatus();
   Parameter& p = *params_[i];
   Bucket& b = buckets_[bucket_of_[i]];
   MLCORE_ASSIGN_OR_RETURN(Tensor slot, SlotOf(i));
   if (options_.grads_as_bucket_views) {
-    // The gradient is in its slot already (or is copied there when something replaced it); the
-    // no_sync steps' sum joins it on the synced step.
-    if (!IsView(i)) {
+    // Copied when something replaced the gradient; the no_sync steps' sum joins it on the
+    // synced step.
+    if (!view) {
       MLCORE_ASSIGN_OR_RETURN(Tensor grad, p.grad.Reshape({p.grad.numel()}));
       MLCORE_RETURN_IF_ERROR(slot.CopyFrom(grad));
     }
