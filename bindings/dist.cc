@@ -125,6 +125,14 @@ void BindCommunicator(py::module_& m) {
            [](Communicator& c, const Tensor& t, const std::string& op, T timeout) {
              return Released([&] { return c.AllReduceAsync(t, OpArg(op), TimeoutArg(timeout)); });
            })
+      // The blocking forms that training loops call every step: issued as ones the caller waits
+      // for, so the collective runs on this thread (no hand-off to the worker and back).
+      .def("all_reduce",
+           [](Communicator& c, const Tensor& t, const std::string& op, T timeout) {
+             Released([&] { return c.AllReduce(t, OpArg(op), TimeoutArg(timeout)); });
+           })
+      .def("barrier", [](Communicator& c,
+                         T timeout) { Released([&] { return c.Barrier(TimeoutArg(timeout)); }); })
       .def("broadcast_async",
            [](Communicator& c, const Tensor& t, int root, T timeout) {
              return Released([&] { return c.BroadcastAsync(t, root, TimeoutArg(timeout)); });

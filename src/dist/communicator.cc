@@ -5,13 +5,21 @@
 #include <thread>
 
 #include "dist/health.h"
+#include "dist/queued_communicator.h"
 #include "dist/socket_util.h"
 #include "mlcore/core/cuda.h"
 
 namespace mlcore::dist {
 namespace {
 
-Status Await(StatusOr<std::shared_ptr<Work>> work) {
+// A blocking form: issues the collective as one its caller waits for at once, then waits.
+template <typename Issue>
+Status Await(Issue issue) {
+  StatusOr<std::shared_ptr<Work>> work;
+  {
+    internal::CallerWaitsScope waits;
+    work = issue();
+  }
   if (!work.ok()) return work.status();
   return (*work)->Wait();
 }
@@ -82,30 +90,33 @@ StatusOr<ReduceOp> ParseReduceOp(std::string_view name) {
 }
 
 Status Communicator::AllReduce(Tensor tensor, ReduceOp op, absl::Duration timeout) {
-  return Await(AllReduceAsync(std::move(tensor), op, timeout));
+  return Await([&] { return AllReduceAsync(std::move(tensor), op, timeout); });
 }
 Status Communicator::Broadcast(Tensor tensor, int root, absl::Duration timeout) {
-  return Await(BroadcastAsync(std::move(tensor), root, timeout));
+  return Await([&] { return BroadcastAsync(std::move(tensor), root, timeout); });
 }
 Status Communicator::Reduce(Tensor tensor, int root, ReduceOp op, absl::Duration timeout) {
-  return Await(ReduceAsync(std::move(tensor), root, op, timeout));
+  return Await([&] { return ReduceAsync(std::move(tensor), root, op, timeout); });
 }
 Status Communicator::AllGather(Tensor input, Tensor output, absl::Duration timeout) {
-  return Await(AllGatherAsync(std::move(input), std::move(output), timeout));
+  return Await([&] { return AllGatherAsync(std::move(input), std::move(output), timeout); });
 }
 Status Communicator::ReduceScatter(Tensor input, Tensor output, ReduceOp op,
                                    absl::Duration timeout) {
-  return Await(ReduceScatterAsync(std::move(input), std::move(output), op, timeout));
+  return Await(
+      [&] { return ReduceScatterAsync(std::move(input), std::move(output), op, timeout); });
 }
 Status Communicator::AllToAll(Tensor input, Tensor output, absl::Duration timeout) {
-  return Await(AllToAllAsync(std::move(input), std::move(output), timeout));
+  return Await([&] { return AllToAllAsync(std::move(input), std::move(output), timeout); });
 }
-Status Communicator::Barrier(absl::Duration timeout) { return Await(BarrierAsync(timeout)); }
+Status Communicator::Barrier(absl::Duration timeout) {
+  return Await([&] { return BarrierAsync(timeout); });
+}
 Status Communicator::Send(Tensor tensor, int dst, int tag, absl::Duration timeout) {
-  return Await(SendAsync(std::move(tensor), dst, tag, timeout));
+  return Await([&] { return SendAsync(std::move(tensor), dst, tag, timeout); });
 }
 Status Communicator::Recv(Tensor tensor, int src, int tag, absl::Duration timeout) {
-  return Await(RecvAsync(std::move(tensor), src, tag, timeout));
+  return Await([&] { return RecvAsync(std::move(tensor), src, tag, timeout); });
 }
 
 Registry<CommunicatorFactory>& CommunicatorRegistry() {

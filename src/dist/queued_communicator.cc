@@ -44,6 +44,14 @@ class QueuedCommunicator::WorkImpl : public Work {
   Status status_;
 };
 
+namespace {
+thread_local bool caller_waits = false;
+}  // namespace
+
+CallerWaitsScope::CallerWaitsScope() : outer_(caller_waits) { caller_waits = true; }
+CallerWaitsScope::~CallerWaitsScope() { caller_waits = outer_; }
+bool CallerWaitsScope::active() { return caller_waits; }
+
 QueuedCommunicator::QueuedCommunicator(std::shared_ptr<Store> store, CommunicatorOptions options)
     : Communicator(std::move(options)), store_(std::move(store)) {
   health_ = std::make_unique<HealthMonitor>(store_, rank(), world_size(),
@@ -80,7 +88,9 @@ StatusOr<std::shared_ptr<Work>> QueuedCommunicator::Enqueue(std::string name, st
     queue_.push_back(Job{std::move(name), std::move(what), EffectiveTimeout(timeout), std::move(fn),
                          work, ++issued_});
   }
-  cv_.notify_one();
+  // A caller that waits at once runs the job itself when it is next; when it is not, the job
+  // ahead of it runs (on the worker, woken for it, or inline) and its end wakes the worker.
+  if (!CallerWaitsScope::active()) cv_.notify_one();
   return std::shared_ptr<Work>(work);
 }
 
@@ -91,17 +101,9 @@ void QueuedCommunicator::Run() {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stop_ || (!queue_.empty() && !running_); });
       if (queue_.empty()) return;
-      job = std::move(queue_.front());
-      queue_.pop_front();
-      running_ = true;
+      job = TakeFrontLocked();
     }
-    Status status = RunJob(job);
-    job.work->Finish(std::move(status));
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      running_ = false;
-    }
-    cv_.notify_all();
+    RunTaken(job);
   }
 }
 
@@ -110,10 +112,19 @@ void QueuedCommunicator::TryRunInline(const WorkImpl* work) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (running_ || queue_.empty() || queue_.front().work.get() != work) return;
-    job = std::move(queue_.front());
-    queue_.pop_front();
-    running_ = true;
+    job = TakeFrontLocked();
   }
+  RunTaken(job);
+}
+
+QueuedCommunicator::Job QueuedCommunicator::TakeFrontLocked() {
+  Job job = std::move(queue_.front());
+  queue_.pop_front();
+  running_ = true;
+  return job;
+}
+
+void QueuedCommunicator::RunTaken(Job& job) {
   Status status = RunJob(job);
   job.work->Finish(std::move(status));
   {

@@ -20,6 +20,23 @@ namespace mlcore::dist::internal {
 // The body of one collective; `timeout` is its effective timeout.
 using CollectiveFn = std::function<Status(absl::Duration timeout)>;
 
+// Marks the collectives this thread issues while it lives as ones whose issuer waits for them at
+// once (the Communicator's blocking forms): Enqueue then leaves the worker asleep, and Wait runs
+// the job on the caller's thread. Waking the worker only for the caller to find the job taken
+// cost a hand-off there and back (two wake-ups) in about 40% of the blocking allreduces of a
+// 2-rank training loop on 2 shared cores.
+class CallerWaitsScope {
+ public:
+  CallerWaitsScope();
+  ~CallerWaitsScope();
+  CallerWaitsScope(const CallerWaitsScope&) = delete;
+  CallerWaitsScope& operator=(const CallerWaitsScope&) = delete;
+  static bool active();
+
+ private:
+  bool outer_;
+};
+
 class QueuedCommunicator : public Communicator {
  public:
   ~QueuedCommunicator() override;
@@ -56,6 +73,11 @@ class QueuedCommunicator : public Communicator {
   // then costs no hand-off to the worker thread and back (two wake-ups, each a scheduling delay
   // on a busy machine), while an async call still overlaps the caller.
   void TryRunInline(const WorkImpl* work);
+  // With mu_ held and the queue not empty: pops the next job and marks it running.
+  Job TakeFrontLocked();
+  // Runs a job taken by TakeFrontLocked (on the worker or inline), completes its Work and lets
+  // the next one run.
+  void RunTaken(Job& job);
   Status RunJob(Job& job);
   // The error of a failed collective, with the missing ranks found through the store.
   Status Explain(const Job& job, const Status& cause, absl::Duration took);

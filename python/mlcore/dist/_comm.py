@@ -69,7 +69,7 @@ class Communicator:
 
     # The blocking forms return the (updated in place) tensor for chaining.
     def all_reduce(self, tensor, op="sum", timeout=None):
-        self.all_reduce_async(tensor, op, timeout).wait()
+        self._c.all_reduce(as_view(tensor), op, timeout)
         return tensor
 
     def broadcast(self, tensor, src=0, timeout=None):
@@ -96,7 +96,7 @@ class Communicator:
         return output
 
     def barrier(self, timeout=None):
-        self.barrier_async(timeout).wait()
+        self._c.barrier(timeout)
 
     def send(self, tensor, dst, tag=0, timeout=None):
         self.send_async(tensor, dst, tag, timeout).wait()
