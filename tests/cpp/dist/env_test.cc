@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <string>
 
 namespace mlcore::dist {
@@ -27,6 +28,34 @@ void ExpectError(const Vars& vars, absl::StatusCode code, const std::string& nee
   EXPECT_NE(e.status().message().find(needle), std::string::npos) << e.status();
 }
 
+// What a parse must give: every field set here is compared, the rest is not looked at.
+struct Want {
+  std::optional<std::string> source;
+  std::optional<int> rank, world_size, local_rank, local_world_size, node_rank, num_nodes;
+  std::optional<std::string> master_addr, init_method;
+  std::optional<int> num_threads, restart_count;
+};
+
+void ExpectEnv(const Vars& vars, const Want& want) {
+  StatusOr<DistEnv> e = Parse(vars);
+  ASSERT_TRUE(e.ok()) << e.status();
+  auto check = [](const auto& expected, const auto& actual, const char* field) {
+    if (expected) EXPECT_EQ(actual, *expected) << field;
+  };
+  check(want.source, e->source, "source");
+  check(want.rank, e->rank, "rank");
+  check(want.world_size, e->world_size, "world_size");
+  check(want.local_rank, e->local_rank, "local_rank");
+  check(want.local_world_size, e->local_world_size, "local_world_size");
+  check(want.node_rank, e->node_rank, "node_rank");
+  check(want.num_nodes, e->num_nodes, "num_nodes");
+  check(want.master_addr, e->master_addr, "master_addr");
+  check(want.init_method, e->init_method(), "init_method");
+  check(want.num_threads, e->num_threads, "num_threads");
+  check(want.restart_count, e->restart_count, "restart_count");
+  if (want.world_size) EXPECT_EQ(e->distributed(), *want.world_size > 1);
+}
+
 Vars Torchrun(int rank, int local_rank, int local_world, int group, int world) {
   return {{"MASTER_ADDR", "10.0.0.1"},
           {"MASTER_PORT", "29500"},
@@ -38,40 +67,29 @@ Vars Torchrun(int rank, int local_rank, int local_world, int group, int world) {
 }
 
 TEST(DistEnvTest, NoVariablesIsOneProcess) {
-  StatusOr<DistEnv> e = Parse({});
-  ASSERT_TRUE(e.ok()) << e.status();
-  EXPECT_EQ(e->source, "none");
-  EXPECT_EQ(e->rank, 0);
-  EXPECT_EQ(e->world_size, 1);
-  EXPECT_FALSE(e->distributed());
-  EXPECT_EQ(e->num_threads, 8);
-  EXPECT_EQ(e->init_method(), "");
+  ExpectEnv({},
+            {.source = "none", .rank = 0, .world_size = 1, .init_method = "", .num_threads = 8});
 }
 
 TEST(DistEnvTest, TorchrunTwoNodesOfTwo) {
-  StatusOr<DistEnv> e = Parse(Torchrun(3, 1, 2, 1, 4));
-  ASSERT_TRUE(e.ok()) << e.status();
-  EXPECT_EQ(e->source, "torchrun");
-  EXPECT_EQ(e->rank, 3);
-  EXPECT_EQ(e->world_size, 4);
-  EXPECT_EQ(e->local_rank, 1);
-  EXPECT_EQ(e->local_world_size, 2);
-  EXPECT_EQ(e->node_rank, 1);
-  EXPECT_EQ(e->num_nodes, 2);
-  EXPECT_EQ(e->init_method(), "tcp://10.0.0.1:29500");
-  EXPECT_EQ(e->num_threads, 4);  // 8 cores shared by 2 local ranks
+  ExpectEnv(Torchrun(3, 1, 2, 1, 4), {.source = "torchrun",
+                                      .rank = 3,
+                                      .world_size = 4,
+                                      .local_rank = 1,
+                                      .local_world_size = 2,
+                                      .node_rank = 1,
+                                      .num_nodes = 2,
+                                      .init_method = "tcp://10.0.0.1:29500",
+                                      .num_threads = 4});  // 8 cores shared by 2 local ranks
 }
 
 TEST(DistEnvTest, ThreadsFromVariableAndRestartCount) {
   Vars v = Torchrun(0, 0, 2, 0, 2);
   v["MLCORE_NUM_THREADS"] = "3";
   v["TORCHELASTIC_RESTART_COUNT"] = "2";
-  StatusOr<DistEnv> e = Parse(v);
-  ASSERT_TRUE(e.ok()) << e.status();
-  EXPECT_EQ(e->num_threads, 3);
-  EXPECT_EQ(e->restart_count, 2);
+  ExpectEnv(v, {.num_threads = 3, .restart_count = 2});
   v["MLCORE_RESTART_COUNT"] = "5";
-  EXPECT_EQ(Parse(v)->restart_count, 5);
+  ExpectEnv(v, {.restart_count = 5});
   v["MLCORE_NUM_THREADS"] = "many";
   ExpectError(v, absl::StatusCode::kInvalidArgument, "MLCORE_NUM_THREADS='many'");
 }
@@ -115,14 +133,12 @@ TEST(DistEnvTest, PyTorchJobPodWithoutLauncher) {
             {"PET_NNODES", "3"},
             {"PET_NPROC_PER_NODE", "1"},
             {"PET_NODE_RANK", "2"}};
-  StatusOr<DistEnv> e = Parse(v);
-  ASSERT_TRUE(e.ok()) << e.status();
-  EXPECT_EQ(e->source, "pytorchjob");
-  EXPECT_EQ(e->rank, 2);
-  EXPECT_EQ(e->world_size, 3);
-  EXPECT_EQ(e->node_rank, 2);
-  EXPECT_EQ(e->master_addr, "job-master-0");
-  EXPECT_EQ(e->num_threads, 8);
+  ExpectEnv(v, {.source = "pytorchjob",
+                .rank = 2,
+                .world_size = 3,
+                .node_rank = 2,
+                .master_addr = "job-master-0",
+                .num_threads = 8});
 
   Vars bad = v;
   bad["WORLD_SIZE"] = "6";
@@ -143,14 +159,11 @@ TEST(DistEnvTest, PyTorchJobPodWithoutLauncher) {
 
 // PET_MASTER_* (what the operator gives torchrun) are enough without MASTER_*.
 TEST(DistEnvTest, PyTorchJobPetMasterVariables) {
-  StatusOr<DistEnv> e = Parse({{"PET_MASTER_ADDR", "m"},
-                               {"PET_MASTER_PORT", "1234"},
-                               {"PET_NNODES", "2"},
-                               {"PET_NODE_RANK", "1"}});
-  ASSERT_TRUE(e.ok()) << e.status();
-  EXPECT_EQ(e->init_method(), "tcp://m:1234");
-  EXPECT_EQ(e->rank, 1);
-  EXPECT_EQ(e->world_size, 2);
+  ExpectEnv({{"PET_MASTER_ADDR", "m"},
+             {"PET_MASTER_PORT", "1234"},
+             {"PET_NNODES", "2"},
+             {"PET_NODE_RANK", "1"}},
+            {.rank = 1, .world_size = 2, .init_method = "tcp://m:1234"});
 }
 
 // Under a launcher in a PyTorchJob pod (nprocPerNode 2, 2 pods), the launcher's per-process
@@ -160,19 +173,12 @@ TEST(DistEnvTest, PyTorchJobUnderLauncher) {
   v["PET_NNODES"] = "2";
   v["PET_NPROC_PER_NODE"] = "2";
   v["PET_NODE_RANK"] = "1";
-  StatusOr<DistEnv> e = Parse(v);
-  ASSERT_TRUE(e.ok()) << e.status();
-  EXPECT_EQ(e->source, "torchrun");
-  EXPECT_EQ(e->rank, 3);
-  EXPECT_EQ(e->num_nodes, 2);
+  ExpectEnv(v, {.source = "torchrun", .rank = 3, .num_nodes = 2});
 }
 
 TEST(DistEnvTest, PlainEnvAndMpiDisagreement) {
   Vars v = {{"MASTER_ADDR", "h"}, {"MASTER_PORT", "1"}, {"RANK", "1"}, {"WORLD_SIZE", "2"}};
-  StatusOr<DistEnv> e = Parse(v);
-  ASSERT_TRUE(e.ok()) << e.status();
-  EXPECT_EQ(e->source, "env");
-  EXPECT_EQ(e->rank, 1);
+  ExpectEnv(v, {.source = "env", .rank = 1});
   v["OMPI_COMM_WORLD_RANK"] = "0";
   ExpectError(v, absl::StatusCode::kInvalidArgument, "OMPI_COMM_WORLD_RANK=0 differ");
   ExpectError({{"RANK", "0"}}, absl::StatusCode::kInvalidArgument, "WORLD_SIZE is not set");
@@ -182,15 +188,13 @@ TEST(DistEnvTest, MpiJob) {
   Vars v = {{"OMPI_COMM_WORLD_RANK", "5"},       {"OMPI_COMM_WORLD_SIZE", "8"},
             {"OMPI_COMM_WORLD_LOCAL_RANK", "1"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "4"},
             {"MASTER_ADDR", "launcher"},         {"MASTER_PORT", "2000"}};
-  StatusOr<DistEnv> e = Parse(v);
-  ASSERT_TRUE(e.ok()) << e.status();
-  EXPECT_EQ(e->source, "mpi");
-  EXPECT_EQ(e->rank, 5);
-  EXPECT_EQ(e->world_size, 8);
-  EXPECT_EQ(e->local_rank, 1);
-  EXPECT_EQ(e->node_rank, 1);
-  EXPECT_EQ(e->num_nodes, 2);
-  EXPECT_EQ(e->num_threads, 2);
+  ExpectEnv(v, {.source = "mpi",
+                .rank = 5,
+                .world_size = 8,
+                .local_rank = 1,
+                .node_rank = 1,
+                .num_nodes = 2,
+                .num_threads = 2});
   v.erase("MASTER_ADDR");
   ExpectError(v, absl::StatusCode::kFailedPrecondition, "MASTER_ADDR is not set");
   v["MASTER_ADDR"] = "launcher";
@@ -202,16 +206,11 @@ TEST(DistEnvTest, TfConfigChiefAndWorkers) {
   const std::string cluster =
       R"("cluster": {"chief": ["chief-0:2222"], "worker": ["w-0:2222", "w-1:2222"],
                      "ps": ["ps-0:2222"]})";
-  StatusOr<DistEnv> e =
-      Parse({{"TF_CONFIG", "{" + cluster + R"(, "task": {"type": "worker", "index": 1}})"}});
-  ASSERT_TRUE(e.ok()) << e.status();
-  EXPECT_EQ(e->source, "tf_config");
-  EXPECT_EQ(e->rank, 2);
-  EXPECT_EQ(e->world_size, 3);
-  EXPECT_EQ(e->init_method(), "tcp://chief-0:2222");
-  e = Parse({{"TF_CONFIG", "{" + cluster + R"(, "task": {"type": "chief", "index": 0}})"}});
-  ASSERT_TRUE(e.ok()) << e.status();
-  EXPECT_EQ(e->rank, 0);
+  ExpectEnv(
+      {{"TF_CONFIG", "{" + cluster + R"(, "task": {"type": "worker", "index": 1}})"}},
+      {.source = "tf_config", .rank = 2, .world_size = 3, .init_method = "tcp://chief-0:2222"});
+  ExpectEnv({{"TF_CONFIG", "{" + cluster + R"(, "task": {"type": "chief", "index": 0}})"}},
+            {.rank = 0});
 
   ExpectError({{"TF_CONFIG", "{" + cluster + R"(, "task": {"type": "ps", "index": 0}})"}},
               absl::StatusCode::kFailedPrecondition, "task type 'ps'");
@@ -227,13 +226,11 @@ TEST(DistEnvTest, TfConfigChiefAndWorkers) {
 // Workers without a chief: the first worker is rank 0 and hosts the store; MASTER_PORT wins over
 // TF_CONFIG's port.
 TEST(DistEnvTest, TfConfigWorkersOnlyWithMasterOverride) {
-  StatusOr<DistEnv> e = Parse(
+  ExpectEnv(
       {{"TF_CONFIG",
         R"({"cluster": {"worker": ["[::1]:2222", "b:2222"]}, "task": {"type": "worker", "index": 0}})"},
-       {"MASTER_PORT", "3333"}});
-  ASSERT_TRUE(e.ok()) << e.status();
-  EXPECT_EQ(e->master_addr, "::1");
-  EXPECT_EQ(e->init_method(), "tcp://[::1]:3333");
+       {"MASTER_PORT", "3333"}},
+      {.master_addr = "::1", .init_method = "tcp://[::1]:3333"});
 }
 
 }  // namespace

@@ -29,6 +29,16 @@ struct Lines {
   }
 };
 
+// Launches `o`, collecting its workers' lines into `lines`; the launch and every worker must
+// succeed.
+void LaunchOk(LaunchOptions o, Lines& lines, LaunchResult& result) {
+  lines.Attach(o);
+  StatusOr<LaunchResult> r = Launch(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->ok) << r->Describe();
+  result = *std::move(r);
+}
+
 LaunchOptions Shell(const std::string& script, int nproc) {
   LaunchOptions o;
   o.command = {"/bin/sh", "-c", script};
@@ -44,17 +54,15 @@ TEST(LaunchTest, WorkersGetTorchrunEnvironmentAndPrefixedLines) {
       3);
   o.threads_per_worker = 1;
   Lines lines;
-  lines.Attach(o);
-  StatusOr<LaunchResult> r = Launch(o);
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_TRUE(r->ok) << r->Describe();
-  EXPECT_EQ(r->ExitCode(), 0);
-  EXPECT_GT(r->master_port, 0);
+  LaunchResult r;
+  ASSERT_NO_FATAL_FAILURE(LaunchOk(o, lines, r));
+  EXPECT_EQ(r.ExitCode(), 0);
+  EXPECT_GT(r.master_port, 0);
   for (int rank = 0; rank < 3; ++rank) {
     ASSERT_EQ(lines.out[rank].size(), 2u) << rank;
     EXPECT_EQ(lines.out[rank][0],
               std::to_string(rank) + " 3 " + std::to_string(rank) + " 3 0 127.0.0.1 0 0");
-    EXPECT_EQ(lines.out[rank][1], "port=" + std::to_string(r->master_port));
+    EXPECT_EQ(lines.out[rank][1], "port=" + std::to_string(r.master_port));
   }
 }
 
@@ -108,15 +116,14 @@ TEST(LaunchTest, RestartsTheGroupWithTheRestartCount) {
       2);
   o.max_restarts = 3;
   Lines lines;
-  lines.Attach(o);
-  StatusOr<LaunchResult> r = Launch(o);
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_TRUE(r->ok) << r->Describe();
-  EXPECT_EQ(r->restarts, 2);
+  LaunchResult restarted;
+  ASSERT_NO_FATAL_FAILURE(LaunchOk(o, lines, restarted));
+  EXPECT_EQ(restarted.restarts, 2);
   EXPECT_EQ(lines.out[1], (std::vector<std::string>{"run 0", "run 1", "run 2"}));
 
   o.max_restarts = 1;
-  r = Launch(o);
+  lines.Attach(o);
+  StatusOr<LaunchResult> r = Launch(o);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_FALSE(r->ok);
   EXPECT_EQ(r->restarts, 1);
@@ -186,10 +193,8 @@ TEST(InitFromEnvTest, CppWorkersUnderTheLauncherFormOneGroup) {
   o.threads_per_worker = 1;
   o.env = {{"MLCORE_INIT_FROM_ENV_CHILD", "1"}};
   Lines lines;
-  lines.Attach(o);
-  StatusOr<LaunchResult> r = Launch(o);
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_TRUE(r->ok) << r->Describe();
+  LaunchResult r;
+  ASSERT_NO_FATAL_FAILURE(LaunchOk(o, lines, r));
   for (int rank = 0; rank < 3; ++rank) {
     const std::string want = "rank=" + std::to_string(rank) + " world=3 sum=6 threads=";
     bool found = false;
