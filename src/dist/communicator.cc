@@ -24,16 +24,31 @@ Status Await(Issue issue) {
   return (*work)->Wait();
 }
 
+// The store lives in rank 0's process. When rank 0 is the rank that disagrees, it waits (up to 2
+// s) until every rank that proposed before it has read the error, so that theirs names the
+// disagreement rather than a store that vanished as rank 0 exited.
+void LingerUntilErrorRead(Store& store) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(2);
+  while (absl::Now() < deadline) {
+    StatusOr<int64_t> proposed = store.Add("init/proposed", 0);
+    StatusOr<int64_t> read = store.Add("init/error_read", 0);
+    if (!proposed.ok() || !read.ok() || *read >= *proposed - 1) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 // Every rank proposes its world size; the first proposal fixes it. A rank that disagrees posts
 // "init/error" (so the others fail too) instead of its arrival key.
 Status JoinGroup(Store& store, int rank, int world_size, absl::Duration timeout) {
   std::string mine = std::to_string(world_size);
+  MLCORE_RETURN_IF_ERROR(store.Add("init/proposed", 1).status());
   MLCORE_ASSIGN_OR_RETURN(std::string held, store.CompareSet("init/world_size", "", mine));
   if (held != mine) {
     std::string message = "ranks disagree on the world size: rank " + std::to_string(rank) +
                           " has WORLD_SIZE " + mine + ", another rank started the group with " +
                           held;
     store.Set("init/error", message).IgnoreError();
+    if (rank == 0) LingerUntilErrorRead(store);
     return absl::InvalidArgumentError(message);
   }
   MLCORE_RETURN_IF_ERROR(store.Set("init/arrived/" + std::to_string(rank), "1"));
@@ -45,6 +60,7 @@ Status JoinGroup(Store& store, int rank, int world_size, absl::Duration timeout)
     MLCORE_ASSIGN_OR_RETURN(std::vector<bool> found, store.Check(keys));
     if (found.back()) {
       MLCORE_ASSIGN_OR_RETURN(std::string error, store.Get("init/error", absl::Seconds(5)));
+      store.Add("init/error_read", 1).IgnoreError();
       return absl::InvalidArgumentError(error);
     }
     std::vector<int> missing;

@@ -86,6 +86,29 @@ TEST(CommunicatorTest, TwoHostsReduceThroughLeaders) {
       absl::Seconds(20), /*hosts=*/2);
 }
 
+// A blocking call issued behind queued async ones leaves the worker asleep for itself; the jobs
+// ahead wake it, so everything completes, in issue order, on both paths (shm and tcp).
+TEST(CommunicatorTest, BlockingCallBehindQueuedAsyncOnesCompletes) {
+  for (bool shm : {true, false}) {
+    RunRanks(2, shm, [](Communicator& comm) {
+      std::vector<Tensor> queued;
+      std::vector<std::shared_ptr<Work>> works;
+      for (int k = 0; k < 3; ++k) {
+        queued.push_back(*Tensor::FromVector<float>({static_cast<float>(comm.rank() + k)}, {1}));
+        auto work = comm.AllReduceAsync(queued.back(), ReduceOp::kSum, kUseDefaultTimeout);
+        ASSERT_TRUE(work.ok()) << work.status();
+        works.push_back(*work);
+      }
+      Tensor last = *Tensor::FromVector<float>({10.0f * (comm.rank() + 1)}, {1});
+      ASSERT_TRUE(comm.AllReduce(last, ReduceOp::kSum).ok());
+      for (const auto& work : works) EXPECT_TRUE(work->IsCompleted());
+      for (int k = 0; k < 3; ++k) EXPECT_EQ(queued[k].data<float>()[0], 1.0f + 2.0f * k);
+      EXPECT_EQ(last.data<float>()[0], 30.0f);
+      ASSERT_TRUE(comm.Barrier().ok());
+    });
+  }
+}
+
 TEST(CommunicatorFailureTest, LateRankIsNamed) {
   RunRanks(
       2, true,
