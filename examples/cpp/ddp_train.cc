@@ -10,6 +10,8 @@
 #include <iostream>
 #include <vector>
 
+#include "two_class_mlp.h"
+
 namespace {
 
 namespace nn = mlcore::nn;
@@ -43,21 +45,16 @@ absl::Status Run() {
   MLCORE_ASSIGN_OR_RETURN(mlcore::Tensor x, mlcore::Tensor::FromVector(xs, {n, 2}));
   MLCORE_ASSIGN_OR_RETURN(mlcore::Tensor y, mlcore::Tensor::FromVector(ys, {n}));
 
-  MLCORE_ASSIGN_OR_RETURN(auto hidden, nn::Dense(16));
-  MLCORE_ASSIGN_OR_RETURN(auto logits, nn::Dense(2));
-  nn::Sequential model({hidden, nn::ReLU(), logits});
-  MLCORE_RETURN_IF_ERROR(model.Build({2}, /*seed=*/rank));  // DataParallel copies rank 0's
-  nn::CompileOptions compile;
-  MLCORE_ASSIGN_OR_RETURN(compile.optimizer, mlcore::optim::Adam({.lr = 1e-2}));
-  MLCORE_RETURN_IF_ERROR(model.Compile(compile));
+  MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<nn::Sequential> model, TwoClassMlp(1e-2));
+  MLCORE_RETURN_IF_ERROR(model->Build({2}, /*seed=*/rank));  // DataParallel copies rank 0's
 
   nn::FitOptions fit;
   fit.epochs = 15;
   fit.batch_size = 32;
   MLCORE_ASSIGN_OR_RETURN(fit.strategy, dist::DataParallel::Create(group.comm));
-  MLCORE_ASSIGN_OR_RETURN(nn::History history, model.Fit(x, y, fit));
+  MLCORE_ASSIGN_OR_RETURN(nn::History history, model->Fit(x, y, fit));
   const std::vector<double>& loss = history.metrics.at("loss");
-  MLCORE_ASSIGN_OR_RETURN(uint64_t digest, WeightsDigest(model));
+  MLCORE_ASSIGN_OR_RETURN(uint64_t digest, WeightsDigest(*model));
   std::cout << "rank " << rank << "/" << world << " weights " << digest << "\n";
   if (rank == 0) std::cout << "loss " << loss.front() << " -> " << loss.back() << "\n";
   if (!(loss.back() < loss.front())) return absl::InternalError("the loss did not fall");

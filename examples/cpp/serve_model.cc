@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "two_class_mlp.h"
+
 namespace {
 
 namespace nn = mlcore::nn;
@@ -30,17 +32,12 @@ absl::Status TrainAndSave(const std::string& dir) {
   const int64_t n = static_cast<int64_t>(ys.size());
   MLCORE_ASSIGN_OR_RETURN(mlcore::Tensor x, mlcore::Tensor::FromVector(xs, {n, 2}));
   MLCORE_ASSIGN_OR_RETURN(mlcore::Tensor y, mlcore::Tensor::FromVector(ys, {n}));
-  MLCORE_ASSIGN_OR_RETURN(auto hidden, nn::Dense(16));
-  MLCORE_ASSIGN_OR_RETURN(auto logits, nn::Dense(2));
-  nn::Sequential model({hidden, nn::ReLU(), logits});
-  nn::CompileOptions compile;
-  MLCORE_ASSIGN_OR_RETURN(compile.optimizer, mlcore::optim::Adam({.lr = 2e-2}));
-  MLCORE_RETURN_IF_ERROR(model.Compile(compile));
+  MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<nn::Sequential> model, TwoClassMlp(2e-2));
   nn::FitOptions fit;
   fit.epochs = 40;
   fit.batch_size = 16;
-  MLCORE_RETURN_IF_ERROR(model.Fit(x, y, fit).status());
-  return model.Save(dir);
+  MLCORE_RETURN_IF_ERROR(model->Fit(x, y, fit).status());
+  return model->Save(dir);
 }
 
 // One HTTP/1.1 request to 127.0.0.1:port; the response body.

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace mlcore::dist {
 namespace {
@@ -26,6 +27,24 @@ void ExpectError(const Vars& vars, absl::StatusCode code, const std::string& nee
   ASSERT_FALSE(e.ok()) << "expected an error mentioning " << needle;
   EXPECT_EQ(e.status().code(), code) << e.status();
   EXPECT_NE(e.status().message().find(needle), std::string::npos) << e.status();
+}
+
+// One bad variation of a good environment: variables set (or replaced) and removed, and the
+// error the parse must give.
+struct Bad {
+  Vars set;
+  std::vector<std::string> unset;
+  absl::StatusCode code;
+  std::string needle;
+};
+
+void ExpectErrors(const Vars& good, const std::vector<Bad>& cases) {
+  for (const Bad& c : cases) {
+    Vars v = good;
+    for (const auto& [name, value] : c.set) v[name] = value;
+    for (const std::string& name : c.unset) v.erase(name);
+    ExpectError(v, c.code, c.needle);
+  }
 }
 
 // What a parse must give: every field set here is compared, the rest is not looked at.
@@ -101,26 +120,27 @@ TEST(DistEnvTest, TorchrunInconsistencies) {
               "disagrees with GROUP_RANK=0");
   ExpectError(Torchrun(0, 0, 2, 0, 3), absl::StatusCode::kInvalidArgument,
               "WORLD_SIZE=3 is not a multiple of LOCAL_WORLD_SIZE=2");
-  Vars v = Torchrun(0, 0, 2, 0, 4);
-  v["GROUP_WORLD_SIZE"] = "3";
-  ExpectError(v, absl::StatusCode::kInvalidArgument, "GROUP_WORLD_SIZE=3");
-  v = Torchrun(0, 0, 2, 0, 2);
-  v["RANK"] = "zero";
-  ExpectError(v, absl::StatusCode::kInvalidArgument, "RANK='zero' is not an integer");
-  v = Torchrun(0, 0, 2, 0, 2);
-  v.erase("LOCAL_WORLD_SIZE");
-  ExpectError(v, absl::StatusCode::kInvalidArgument, "LOCAL_WORLD_SIZE is not set");
+  ExpectErrors(Torchrun(0, 0, 2, 0, 4), {{.set = {{"GROUP_WORLD_SIZE", "3"}},
+                                          .code = absl::StatusCode::kInvalidArgument,
+                                          .needle = "GROUP_WORLD_SIZE=3"}});
+  ExpectErrors(Torchrun(0, 0, 2, 0, 2), {{.set = {{"RANK", "zero"}},
+                                          .code = absl::StatusCode::kInvalidArgument,
+                                          .needle = "RANK='zero' is not an integer"},
+                                         {.unset = {"LOCAL_WORLD_SIZE"},
+                                          .code = absl::StatusCode::kInvalidArgument,
+                                          .needle = "LOCAL_WORLD_SIZE is not set"}});
 }
 
 TEST(DistEnvTest, MissingOrBadMasterPort) {
-  Vars v = Torchrun(0, 0, 2, 0, 2);
-  v.erase("MASTER_PORT");
-  ExpectError(v, absl::StatusCode::kFailedPrecondition, "MASTER_PORT is not set");
-  v["MASTER_PORT"] = "70000";
-  ExpectError(v, absl::StatusCode::kInvalidArgument, "MASTER_PORT='70000' is not a port");
-  v = Torchrun(0, 0, 2, 0, 2);
-  v.erase("MASTER_ADDR");
-  ExpectError(v, absl::StatusCode::kFailedPrecondition, "MASTER_ADDR is not set");
+  ExpectErrors(Torchrun(0, 0, 2, 0, 2), {{.unset = {"MASTER_PORT"},
+                                          .code = absl::StatusCode::kFailedPrecondition,
+                                          .needle = "MASTER_PORT is not set"},
+                                         {.set = {{"MASTER_PORT", "70000"}},
+                                          .code = absl::StatusCode::kInvalidArgument,
+                                          .needle = "MASTER_PORT='70000' is not a port"},
+                                         {.unset = {"MASTER_ADDR"},
+                                          .code = absl::StatusCode::kFailedPrecondition,
+                                          .needle = "MASTER_ADDR is not set"}});
 }
 
 // A PyTorchJob with 3 pods, one process each, the script run directly: older operators count
@@ -140,21 +160,21 @@ TEST(DistEnvTest, PyTorchJobPodWithoutLauncher) {
                 .master_addr = "job-master-0",
                 .num_threads = 8});
 
-  Vars bad = v;
-  bad["WORLD_SIZE"] = "6";
-  ExpectError(bad, absl::StatusCode::kInvalidArgument, "WORLD_SIZE=6 is neither");
-  bad = v;
-  bad["PET_NODE_RANK"] = "1";
-  ExpectError(bad, absl::StatusCode::kInvalidArgument, "RANK=2 and PET_NODE_RANK=1 differ");
-  bad = v;
-  bad["PET_NPROC_PER_NODE"] = "4";
-  ExpectError(bad, absl::StatusCode::kFailedPrecondition, "PET_NPROC_PER_NODE='4'");
-  bad = v;
-  bad["PET_NPROC_PER_NODE"] = "auto";
-  ExpectError(bad, absl::StatusCode::kFailedPrecondition, "mlcore launch");
-  bad = v;
-  bad["PET_NNODES"] = "1:4";
-  ExpectError(bad, absl::StatusCode::kFailedPrecondition, "elastic");
+  ExpectErrors(v, {{.set = {{"WORLD_SIZE", "6"}},
+                    .code = absl::StatusCode::kInvalidArgument,
+                    .needle = "WORLD_SIZE=6 is neither"},
+                   {.set = {{"PET_NODE_RANK", "1"}},
+                    .code = absl::StatusCode::kInvalidArgument,
+                    .needle = "RANK=2 and PET_NODE_RANK=1 differ"},
+                   {.set = {{"PET_NPROC_PER_NODE", "4"}},
+                    .code = absl::StatusCode::kFailedPrecondition,
+                    .needle = "PET_NPROC_PER_NODE='4'"},
+                   {.set = {{"PET_NPROC_PER_NODE", "auto"}},
+                    .code = absl::StatusCode::kFailedPrecondition,
+                    .needle = "mlcore launch"},
+                   {.set = {{"PET_NNODES", "1:4"}},
+                    .code = absl::StatusCode::kFailedPrecondition,
+                    .needle = "elastic"}});
 }
 
 // PET_MASTER_* (what the operator gives torchrun) are enough without MASTER_*.
@@ -195,11 +215,12 @@ TEST(DistEnvTest, MpiJob) {
                 .node_rank = 1,
                 .num_nodes = 2,
                 .num_threads = 2});
-  v.erase("MASTER_ADDR");
-  ExpectError(v, absl::StatusCode::kFailedPrecondition, "MASTER_ADDR is not set");
-  v["MASTER_ADDR"] = "launcher";
-  v["OMPI_COMM_WORLD_RANK"] = "8";
-  ExpectError(v, absl::StatusCode::kInvalidArgument, "RANK=8 must be below WORLD_SIZE=8");
+  ExpectErrors(v, {{.unset = {"MASTER_ADDR"},
+                    .code = absl::StatusCode::kFailedPrecondition,
+                    .needle = "MASTER_ADDR is not set"},
+                   {.set = {{"OMPI_COMM_WORLD_RANK", "8"}},
+                    .code = absl::StatusCode::kInvalidArgument,
+                    .needle = "RANK=8 must be below WORLD_SIZE=8"}});
 }
 
 TEST(DistEnvTest, TfConfigChiefAndWorkers) {

@@ -29,15 +29,20 @@ struct Lines {
   }
 };
 
-// Launches `o`, collecting its workers' lines into `lines`; the launch and every worker must
-// succeed.
-void LaunchOk(LaunchOptions o, Lines& lines, LaunchResult& result) {
-  lines.Attach(o);
-  StatusOr<LaunchResult> r = Launch(o);
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_TRUE(r->ok) << r->Describe();
-  result = *std::move(r);
-}
+// A group of workers started by Launch with its lines collected; Run requires the launch and
+// every worker to succeed.
+struct Group {
+  LaunchOptions options;
+  Lines lines;
+  LaunchResult result;
+  void Run() {
+    lines.Attach(options);
+    StatusOr<LaunchResult> r = Launch(options);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_TRUE(r->ok) << r->Describe();
+    result = *std::move(r);
+  }
+};
 
 LaunchOptions Shell(const std::string& script, int nproc) {
   LaunchOptions o;
@@ -47,22 +52,27 @@ LaunchOptions Shell(const std::string& script, int nproc) {
   return o;
 }
 
+// Each worker prints its launcher variables on one line, its port on the next.
+constexpr char kPrintEnvironment[] =
+    "echo \"$RANK $WORLD_SIZE $LOCAL_RANK $LOCAL_WORLD_SIZE $GROUP_RANK $MASTER_ADDR "
+    "$MLCORE_RESTART_COUNT $TORCHELASTIC_RESTART_COUNT\"; echo port=$MASTER_PORT";
+
+// Rank 1 fails in the first two runs of the group.
+constexpr char kRankOneFailsTwice[] =
+    "echo run $MLCORE_RESTART_COUNT; if [ \"$MLCORE_RESTART_COUNT\" -lt 2 ] && "
+    "[ \"$RANK\" = 1 ]; then exit 1; fi; sleep 0.2";
+
 TEST(LaunchTest, WorkersGetTorchrunEnvironmentAndPrefixedLines) {
-  LaunchOptions o = Shell(
-      "echo \"$RANK $WORLD_SIZE $LOCAL_RANK $LOCAL_WORLD_SIZE $GROUP_RANK $MASTER_ADDR "
-      "$MLCORE_RESTART_COUNT $TORCHELASTIC_RESTART_COUNT\"; echo port=$MASTER_PORT",
-      3);
-  o.threads_per_worker = 1;
-  Lines lines;
-  LaunchResult r;
-  ASSERT_NO_FATAL_FAILURE(LaunchOk(o, lines, r));
-  EXPECT_EQ(r.ExitCode(), 0);
-  EXPECT_GT(r.master_port, 0);
+  Group g{Shell(kPrintEnvironment, 3)};
+  g.options.threads_per_worker = 1;
+  ASSERT_NO_FATAL_FAILURE(g.Run());
+  EXPECT_EQ(g.result.ExitCode(), 0);
+  EXPECT_GT(g.result.master_port, 0);
   for (int rank = 0; rank < 3; ++rank) {
-    ASSERT_EQ(lines.out[rank].size(), 2u) << rank;
-    EXPECT_EQ(lines.out[rank][0],
+    ASSERT_EQ(g.lines.out[rank].size(), 2u) << rank;
+    EXPECT_EQ(g.lines.out[rank][0],
               std::to_string(rank) + " 3 " + std::to_string(rank) + " 3 0 127.0.0.1 0 0");
-    EXPECT_EQ(lines.out[rank][1], "port=" + std::to_string(r.master_port));
+    EXPECT_EQ(g.lines.out[rank][1], "port=" + std::to_string(g.result.master_port));
   }
 }
 
@@ -110,20 +120,14 @@ TEST(LaunchTest, AKilledWorkerIsNamedWithItsSignal) {
 
 // The group fails in its first two runs and succeeds in the third; each run sees its count.
 TEST(LaunchTest, RestartsTheGroupWithTheRestartCount) {
-  LaunchOptions o = Shell(
-      "echo run $MLCORE_RESTART_COUNT; if [ \"$MLCORE_RESTART_COUNT\" -lt 2 ] && "
-      "[ \"$RANK\" = 1 ]; then exit 1; fi; sleep 0.2",
-      2);
-  o.max_restarts = 3;
-  Lines lines;
-  LaunchResult restarted;
-  ASSERT_NO_FATAL_FAILURE(LaunchOk(o, lines, restarted));
-  EXPECT_EQ(restarted.restarts, 2);
-  EXPECT_EQ(lines.out[1], (std::vector<std::string>{"run 0", "run 1", "run 2"}));
+  Group g{Shell(kRankOneFailsTwice, 2)};
+  g.options.max_restarts = 3;
+  ASSERT_NO_FATAL_FAILURE(g.Run());
+  EXPECT_EQ(g.result.restarts, 2);
+  EXPECT_EQ(g.lines.out[1], (std::vector<std::string>{"run 0", "run 1", "run 2"}));
 
-  o.max_restarts = 1;
-  lines.Attach(o);
-  StatusOr<LaunchResult> r = Launch(o);
+  g.options.max_restarts = 1;
+  StatusOr<LaunchResult> r = Launch(g.options);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_FALSE(r->ok);
   EXPECT_EQ(r->restarts, 1);
@@ -183,22 +187,20 @@ TEST(InitFromEnvChild, JoinsTheGroupAndReduces) {
 }
 
 TEST(InitFromEnvTest, CppWorkersUnderTheLauncherFormOneGroup) {
-  LaunchOptions o;
-  o.command = {"/proc/self/exe", "--gtest_filter=InitFromEnvChild.*"};
+  Group g;
   char exe[4096];
   const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   ASSERT_GT(n, 0);
-  o.command[0] = std::string(exe, static_cast<size_t>(n));
-  o.nproc_per_node = 3;
-  o.threads_per_worker = 1;
-  o.env = {{"MLCORE_INIT_FROM_ENV_CHILD", "1"}};
-  Lines lines;
-  LaunchResult r;
-  ASSERT_NO_FATAL_FAILURE(LaunchOk(o, lines, r));
+  g.options.command = {std::string(exe, static_cast<size_t>(n)),
+                       "--gtest_filter=InitFromEnvChild.*"};
+  g.options.nproc_per_node = 3;
+  g.options.threads_per_worker = 1;
+  g.options.env = {{"MLCORE_INIT_FROM_ENV_CHILD", "1"}};
+  ASSERT_NO_FATAL_FAILURE(g.Run());
   for (int rank = 0; rank < 3; ++rank) {
     const std::string want = "rank=" + std::to_string(rank) + " world=3 sum=6 threads=";
     bool found = false;
-    for (const std::string& line : lines.out[rank]) found = found || absl::StartsWith(line, want);
+    for (const std::string& line : g.lines.out[rank]) found = found || absl::StartsWith(line, want);
     EXPECT_TRUE(found) << "rank " << rank;
   }
 }
