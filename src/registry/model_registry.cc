@@ -97,22 +97,13 @@ ModelRegistry::ModelRegistry(std::string home, std::shared_ptr<store::SqlDatabas
     : home_(std::move(home)), metadata_(std::move(metadata)), artifacts_(std::move(artifacts)) {}
 
 StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Open(const ModelRegistryOptions& options) {
-  std::string home = options.home;
-  if (home.empty()) {
-    MLCORE_ASSIGN_OR_RETURN(home, store::DefaultHome());
-  }
-  const std::string location = store::StoreLocation(home);
-  MLCORE_ASSIGN_OR_RETURN(home, store::FilesHome(home));
-  if (options.busy_timeout < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat("the busy timeout must not be negative, got ",
-                                                   absl::FormatDuration(options.busy_timeout)));
-  }
   store::SqlDatabaseOptions mo;
   mo.busy_timeout = options.busy_timeout;
-  MLCORE_ASSIGN_OR_RETURN(auto metadata, store::OpenSqlDatabase(location, mo));
-  MLCORE_RETURN_IF_ERROR(metadata->Migrate(
-      "registry", metadata->dialect() == store::SqlDialect::kPostgres ? PostgresRegistryMigrations()
-                                                                      : RegistryMigrations()));
+  MLCORE_ASSIGN_OR_RETURN(store::HomeStore opened, store::OpenHomeStore(options.home, mo));
+  std::string home = std::move(opened.files_home);
+  auto metadata = std::move(opened.db);
+  MLCORE_RETURN_IF_ERROR(store::MigrateModule(*metadata, "registry", RegistryMigrations(),
+                                              PostgresRegistryMigrations()));
   store::ArtifactStoreOptions ao;
   ao.root = home + "/artifacts";
   ao.sync = options.sync_artifacts;

@@ -12,13 +12,16 @@
 
 namespace mlcore::serve {
 
+// One list for SQLite and PostgreSQL: these types mean the same on both (SQLite reads DOUBLE
+// PRECISION as REAL, which the stores created before this wrote).
 const std::vector<store::Migration>& ServeMigrations() {
   static const auto* migrations = new std::vector<store::Migration>{
       {1, "create_serve_servers",
        "CREATE TABLE serve_servers("
        "  id TEXT PRIMARY KEY, url TEXT NOT NULL, grpc_port INTEGER NOT NULL, host TEXT NOT NULL,"
-       "  pid INTEGER NOT NULL, started_at REAL NOT NULL, heartbeat_at REAL NOT NULL,"
-       "  stopped_at REAL, snapshot TEXT NOT NULL DEFAULT '{}');"}};
+       "  pid INTEGER NOT NULL, started_at DOUBLE PRECISION NOT NULL,"
+       "  heartbeat_at DOUBLE PRECISION NOT NULL, stopped_at DOUBLE PRECISION,"
+       "  snapshot TEXT NOT NULL DEFAULT '{}');"}};
   return *migrations;
 }
 
@@ -36,12 +39,13 @@ std::string HostName() {
 
 StatusOr<std::unique_ptr<ServerRecord>> ServerRecord::Start(const std::string& home,
                                                             const Server& server) {
-  store::MetadataStoreOptions options;
-  options.path = home + "/mlcore.db";
+  // The home's store, as pipelines and studies open it ($MLCORE_STORE, a postgresql:// home, or
+  // <home>/mlcore.db), so the dashboard of that store lists this server.
+  store::SqlDatabaseOptions options;
   // A heartbeat that waits long for the lock only delays the next one; it never blocks serving.
   options.busy_timeout = absl::Seconds(5);
-  MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<store::MetadataStore> store,
-                          store::MetadataStore::Open(options));
+  MLCORE_ASSIGN_OR_RETURN(store::HomeStore opened, store::OpenHomeStore(home, options));
+  std::shared_ptr<store::SqlDatabase> store = std::move(opened.db);
   MLCORE_RETURN_IF_ERROR(store->Migrate("serve", ServeMigrations()));
   const double now = Now();
   std::string id = absl::StrCat(HostName(), ":", getpid(), ":", server.http_port(), ":",

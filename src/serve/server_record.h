@@ -12,6 +12,7 @@
 #include "mlcore/core/status.h"
 #include "mlcore/serve/server.h"
 #include "mlcore/store/metadata_store.h"
+#include "mlcore/store/sql_database.h"
 
 namespace mlcore::serve {
 
@@ -31,13 +32,13 @@ class ServerRecord {
   ~ServerRecord();
 
  private:
-  ServerRecord(std::unique_ptr<store::MetadataStore> store, const Server& server, std::string id)
+  ServerRecord(std::shared_ptr<store::SqlDatabase> store, const Server& server, std::string id)
       : store_(std::move(store)), server_(server), id_(std::move(id)) {}
   // The models' state and counters as JSON, with the previous sample's for rates.
   std::string Snapshot();
   void Beat();
 
-  std::unique_ptr<store::MetadataStore> store_;
+  std::shared_ptr<store::SqlDatabase> store_;
   const Server& server_;
   std::string id_;
   std::string previous_;  // the last snapshot's counters, carried into the next as "prev"

@@ -3,6 +3,9 @@
 
 #include <cstdlib>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+
 #include "mlcore/store/metadata_store.h"
 #include "mlcore/store/postgres.h"
 
@@ -34,8 +37,30 @@ StatusOr<std::shared_ptr<SqlDatabase>> OpenSqlDatabase(std::string_view location
   MetadataStoreOptions mo;
   mo.path = std::string(location);
   mo.busy_timeout = options.busy_timeout;
+  mo.create_if_missing = options.create_if_missing;
   MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<MetadataStore> db, MetadataStore::Open(mo));
   return std::shared_ptr<SqlDatabase>(std::move(db));
+}
+
+StatusOr<HomeStore> OpenHomeStore(std::string_view home, const SqlDatabaseOptions& options) {
+  HomeStore out;
+  std::string dir(home);
+  if (dir.empty()) {
+    MLCORE_ASSIGN_OR_RETURN(dir, DefaultHome());
+  }
+  if (options.busy_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("the busy timeout must not be negative, got ",
+                                                   absl::FormatDuration(options.busy_timeout)));
+  }
+  out.location = StoreLocation(dir);
+  MLCORE_ASSIGN_OR_RETURN(out.files_home, FilesHome(dir));
+  MLCORE_ASSIGN_OR_RETURN(out.db, OpenSqlDatabase(out.location, options));
+  return out;
+}
+
+Status MigrateModule(SqlDatabase& db, std::string_view module,
+                     const std::vector<Migration>& sqlite, const std::vector<Migration>& postgres) {
+  return db.Migrate(module, db.dialect() == SqlDialect::kPostgres ? postgres : sqlite);
 }
 
 }  // namespace mlcore::store

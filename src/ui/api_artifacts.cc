@@ -84,12 +84,16 @@ StatusOr<std::string> Dashboard::Artifact(int64_t artifact_id) {
   for (const store::Row& u : used) {
     out["used_by"].push_back({{"run_id", Text(u[0])}, {"task", Text(u[1])}, {"input", Text(u[2])}});
   }
+  // The version's lineage is JSON text: SQLite's json_extract, PostgreSQL's ->>.
+  const bool pg = s->db->dialect() == store::SqlDialect::kPostgres;
   MLCORE_ASSIGN_OR_RETURN(
       auto models,
       s->QueryTable("registry_versions",
-                    "SELECT m.name, v.version FROM registry_versions v JOIN registry_models m ON "
-                    "m.id = v.model_id WHERE json_extract(v.lineage, '$.artifact_id') = ?1 OR "
-                    "v.digest = ?2 ORDER BY m.name, v.version",
+                    absl::StrCat("SELECT m.name, v.version FROM registry_versions v JOIN "
+                                 "registry_models m ON m.id = v.model_id WHERE ",
+                                 pg ? "v.lineage::json ->> 'artifact_id'"
+                                    : "json_extract(v.lineage, '$.artifact_id')",
+                                 " = ?1 OR v.digest = ?2 ORDER BY m.name, v.version"),
                     {artifact_id, digest}));
   for (const store::Row& m : models) {
     out["models"].push_back({{"name", Text(m[0])}, {"version", Int(m[1])}});

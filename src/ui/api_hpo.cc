@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "mlcore/hpo/importance.h"
 #include "mlcore/hpo/trial_log.h"
+#include "mlcore/store/metadata_store.h"
 #include "ui/stores.h"
 
 namespace mlcore::ui {
@@ -57,8 +58,8 @@ StatusOr<std::string> Dashboard::Studies() {
       s->QueryTable(
           "hpo_studies",
           "SELECT s.study_id, s.name, s.direction, s.directions, s.created_at, "
-          "COUNT(t.trial_id), SUM(t.state = 'complete'), SUM(t.state = 'pruned'), "
-          "SUM(t.state = 'failed'), SUM(t.state = 'running'), SUM(t.state = 'waiting'), "
+          "COUNT(t.trial_id), COUNT(CASE WHEN t.state = 'complete' THEN 1 END), COUNT(CASE WHEN t.state = 'pruned' THEN 1 END), "
+          "COUNT(CASE WHEN t.state = 'failed' THEN 1 END), COUNT(CASE WHEN t.state = 'running' THEN 1 END), COUNT(CASE WHEN t.state = 'waiting' THEN 1 END), "
           "CASE WHEN s.direction = 'minimize' THEN MIN(CASE WHEN t.state = 'complete' THEN "
           "t.value END) ELSE MAX(CASE WHEN t.state = 'complete' THEN t.value END) END, "
           "MAX(t.finished_at) FROM hpo_studies s LEFT JOIN hpo_trials t ON t.study_id = "
@@ -100,7 +101,12 @@ StatusOr<int64_t> StudyId(Dashboard::Stores* s, const std::string& study) {
       s->QueryTable("hpo_studies", "SELECT study_id FROM hpo_studies WHERE name = ?1", {study}));
   if (rows.empty()) return absl::NotFoundError(absl::StrCat("no study '", study, "'"));
   if (s->hpo == nullptr) {
-    MLCORE_ASSIGN_OR_RETURN(s->hpo, hpo::NewSqliteStorage(s->db));
+    if (s->db->dialect() == store::SqlDialect::kPostgres) {
+      MLCORE_ASSIGN_OR_RETURN(s->hpo, hpo::OpenStorage(s->location));
+    } else {
+      MLCORE_ASSIGN_OR_RETURN(
+          s->hpo, hpo::NewSqliteStorage(std::static_pointer_cast<store::MetadataStore>(s->db)));
+    }
   }
   return Int(rows[0][0]);
 }

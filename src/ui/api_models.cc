@@ -48,7 +48,7 @@ StatusOr<std::string> Dashboard::Models() {
   std::lock_guard lock(mu_);
   MLCORE_ASSIGN_OR_RETURN(Stores * s, OpenStores());
   Json out = {{"models", Json::array()}};
-  MLCORE_ASSIGN_OR_RETURN(registry::ModelRegistry * r, Registry(s, home_, options_.busy_timeout));
+  MLCORE_ASSIGN_OR_RETURN(registry::ModelRegistry * r, Registry(s, s->home, options_.busy_timeout));
   if (r == nullptr) return out.dump();
   StatusOr<std::vector<registry::RegisteredModel>> models = r->ListModels();
   if (!models.ok()) return internal::Friendly(models.status());
@@ -72,7 +72,7 @@ StatusOr<std::string> Dashboard::Models() {
 StatusOr<std::string> Dashboard::Model(const std::string& name) {
   std::lock_guard lock(mu_);
   MLCORE_ASSIGN_OR_RETURN(Stores * s, OpenStores());
-  MLCORE_ASSIGN_OR_RETURN(registry::ModelRegistry * r, Registry(s, home_, options_.busy_timeout));
+  MLCORE_ASSIGN_OR_RETURN(registry::ModelRegistry * r, Registry(s, s->home, options_.busy_timeout));
   if (r == nullptr) return absl::NotFoundError(absl::StrCat("no registered model '", name, "'"));
   StatusOr<registry::RegisteredModel> model = r->GetModel(name);
   if (!model.ok()) return internal::Friendly(model.status());
@@ -99,7 +99,7 @@ Status Dashboard::PromoteAlias(const std::string& token, const std::string& mode
   }
   std::lock_guard lock(mu_);
   MLCORE_ASSIGN_OR_RETURN(Stores * s, OpenStores());
-  MLCORE_ASSIGN_OR_RETURN(registry::ModelRegistry * r, Registry(s, home_, options_.busy_timeout));
+  MLCORE_ASSIGN_OR_RETURN(registry::ModelRegistry * r, Registry(s, s->home, options_.busy_timeout));
   if (r == nullptr) return absl::NotFoundError(absl::StrCat("no registered model '", model, "'"));
   return internal::Friendly(r->SetAlias(model, alias, version));
 }

@@ -43,8 +43,11 @@ StatusOr<std::string> Dashboard::Runs(const RunQuery& q) {
   const double now = internal::NowSeconds();
   const std::string where =
       "WHERE (?1 = '' OR r.state = ?1) AND (?2 = '' OR e.name = ?2) AND (?3 = '' OR p.name = ?3) "
-      "AND (?4 < 0 OR COALESCE(r.finished_at, ?6) - COALESCE(r.started_at, r.created_at) >= ?4) "
-      "AND (?5 < 0 OR COALESCE(r.finished_at, ?6) - COALESCE(r.started_at, r.created_at) <= ?5) ";
+      // Typed for PostgreSQL, which would otherwise read ?4 and ?5 as integers from "< 0".
+      "AND (CAST(?4 AS DOUBLE PRECISION) < 0 OR COALESCE(r.finished_at, ?6) - "
+      "COALESCE(r.started_at, r.created_at) >= CAST(?4 AS DOUBLE PRECISION)) "
+      "AND (CAST(?5 AS DOUBLE PRECISION) < 0 OR COALESCE(r.finished_at, ?6) - "
+      "COALESCE(r.started_at, r.created_at) <= CAST(?5 AS DOUBLE PRECISION)) ";
   std::vector<store::Value> params = {q.state,          q.experiment,     q.pipeline,
                                       q.min_duration_s, q.max_duration_s, now};
   MLCORE_ASSIGN_OR_RETURN(

@@ -90,11 +90,9 @@ StatusOr<Dashboard::Stores::Page> Dashboard::Stores::QueryPage(
 StatusOr<bool> Dashboard::Stores::HasTable(const std::string& table) {
   auto it = tables.find(table);
   if (it != tables.end() && it->second) return true;
-  MLCORE_ASSIGN_OR_RETURN(
-      std::vector<store::Row> rows,
-      db->Query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", {table}));
-  tables[table] = !rows.empty();
-  return !rows.empty();
+  MLCORE_ASSIGN_OR_RETURN(bool has, db->HasTable(table));
+  tables[table] = has;
+  return has;
 }
 
 StatusOr<std::vector<store::Row>> Dashboard::Stores::Query(
@@ -114,6 +112,8 @@ StatusOr<std::unique_ptr<Dashboard>> Dashboard::Open(DashboardOptions options) {
   if (home.empty()) {
     MLCORE_ASSIGN_OR_RETURN(home, store::DefaultHome());
   }
+  // A postgresql:// home: the records are on the server, the files in $MLCORE_HOME.
+  MLCORE_ASSIGN_OR_RETURN(home, store::FilesHome(home));
   if (options.log_dirs.empty()) options.log_dirs.push_back(home + "/logs");
   if (options.max_page_size < 1) return absl::InvalidArgumentError("max_page_size must be >= 1");
   return std::unique_ptr<Dashboard>(new Dashboard(std::move(options), std::move(home)));
@@ -121,22 +121,25 @@ StatusOr<std::unique_ptr<Dashboard>> Dashboard::Open(DashboardOptions options) {
 
 StatusOr<Dashboard::Stores*> Dashboard::OpenStores() {
   if (stores_ != nullptr) return stores_.get();
-  const std::string path = home_ + "/mlcore.db";
+  auto stores = std::make_unique<Stores>();
+  // The store pipelines and studies of this home write to: $MLCORE_STORE, a postgresql:// home,
+  // or <home>/mlcore.db.
+  stores->home = options_.home.empty() ? home_ : options_.home;
+  stores->location = store::StoreLocation(stores->home);
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
+  if (!store::IsDatabaseUrl(stores->location) && ::stat(stores->location.c_str(), &st) != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "no mlcore store at ", path,
+        "no mlcore store at ", stores->location,
         ": nothing has been recorded in this home yet (run a pipeline, a study or a training "
         "there, or start the dashboard with --home DIR)"));
   }
-  auto stores = std::make_unique<Stores>();
-  store::MetadataStoreOptions db_options;
-  db_options.path = path;
+  store::SqlDatabaseOptions db_options;
   db_options.create_if_missing = false;
   db_options.busy_timeout = options_.busy_timeout;
-  StatusOr<std::unique_ptr<store::MetadataStore>> db = store::MetadataStore::Open(db_options);
+  StatusOr<std::shared_ptr<store::SqlDatabase>> db =
+      store::OpenSqlDatabase(stores->location, db_options);
   if (!db.ok()) return internal::Friendly(db.status());
-  stores->db = std::shared_ptr<store::MetadataStore>(*std::move(db));
+  stores->db = *std::move(db);
   store::ArtifactStoreOptions artifact_options;
   artifact_options.root = home_ + "/artifacts";
   MLCORE_ASSIGN_OR_RETURN(stores->artifacts, store::ArtifactStore::Open(artifact_options));

@@ -11,7 +11,7 @@
 #include "mlcore/hpo/storage.h"
 #include "mlcore/registry/model_registry.h"
 #include "mlcore/store/artifact_store.h"
-#include "mlcore/store/metadata_store.h"
+#include "mlcore/store/sql_database.h"
 #include "mlcore/ui/dashboard.h"
 #include "mlcore/ui/event_reader.h"
 
@@ -20,7 +20,9 @@ namespace mlcore::ui {
 using Json = nlohmann::json;
 
 struct Dashboard::Stores {
-  std::shared_ptr<store::MetadataStore> db;
+  std::string home;      // the home whose store this is: a folder, or a postgresql:// URL
+  std::string location;  // where its records are (store::StoreLocation): a file or a URL
+  std::shared_ptr<store::SqlDatabase> db;
   std::unique_ptr<store::ArtifactStore> artifacts;
   std::shared_ptr<hpo::Storage> hpo;                  // null until a study table exists
   std::unique_ptr<registry::ModelRegistry> registry;  // null until a registry table exists

@@ -64,11 +64,29 @@ StatusOr<std::string> FilesHome(std::string_view home);
 struct SqlDatabaseOptions {
   // SQLite: how long a call waits for another process's write; PostgreSQL: the lock timeout.
   absl::Duration busy_timeout = absl::Seconds(30);
+  // SQLite: false makes a missing file NotFound instead of creating it (a reader such as the
+  // dashboard must not leave an empty store behind). PostgreSQL: no effect.
+  bool create_if_missing = true;
 };
 
 // Opens the store at `location`: a postgresql:// URL (a PostgresDatabase with its own pool) or
 // a SQLite file path (a MetadataStore, creating the file). Applies the store's own migrations.
 StatusOr<std::shared_ptr<SqlDatabase>> OpenSqlDatabase(std::string_view location,
                                                        const SqlDatabaseOptions& options = {});
+
+// The records and files of an mlcore home, as every module that keeps records opens them.
+struct HomeStore {
+  std::string location;    // StoreLocation(home): where the records are
+  std::string files_home;  // FilesHome(home): artifacts/, logs, scratch
+  std::shared_ptr<SqlDatabase> db;
+};
+
+// Opens the store of `home` (empty: DefaultHome()): $MLCORE_STORE, a postgresql:// home, or
+// <home>/mlcore.db. InvalidArgument for a negative busy timeout.
+StatusOr<HomeStore> OpenHomeStore(std::string_view home, const SqlDatabaseOptions& options = {});
+
+// Applies `module`'s migrations for the database's dialect: `sqlite` or `postgres`.
+Status MigrateModule(SqlDatabase& db, std::string_view module,
+                     const std::vector<Migration>& sqlite, const std::vector<Migration>& postgres);
 
 }  // namespace mlcore::store
