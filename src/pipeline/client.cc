@@ -18,51 +18,6 @@ using internal::ParseJsonOr;
 using internal::ValueInt;
 using internal::ValueText;
 
-const std::vector<store::Migration>& PipelineMigrations() {
-  static const std::vector<store::Migration> kMigrations = {
-      {1, "create_pipeline_tables",
-       R"sql(
-CREATE TABLE pipeline_pipelines(
-  id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, name TEXT NOT NULL, created_at REAL NOT NULL,
-  UNIQUE(namespace, name));
-CREATE TABLE pipeline_versions(
-  id INTEGER PRIMARY KEY, pipeline_id INTEGER NOT NULL REFERENCES pipeline_pipelines(id),
-  digest TEXT NOT NULL, spec TEXT NOT NULL, created_at REAL NOT NULL,
-  UNIQUE(pipeline_id, digest));
-CREATE TABLE pipeline_experiments(
-  id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, name TEXT NOT NULL, created_at REAL NOT NULL,
-  UNIQUE(namespace, name));
-CREATE TABLE pipeline_runs(
-  id TEXT PRIMARY KEY, namespace TEXT NOT NULL,
-  experiment_id INTEGER NOT NULL REFERENCES pipeline_experiments(id),
-  version_id INTEGER NOT NULL REFERENCES pipeline_versions(id),
-  arguments TEXT NOT NULL, outputs TEXT NOT NULL DEFAULT '{}', state TEXT NOT NULL,
-  error TEXT NOT NULL DEFAULT '', owner_host TEXT, owner_pid INTEGER, owner_start TEXT,
-  created_at REAL NOT NULL, started_at REAL, finished_at REAL);
-CREATE INDEX pipeline_runs_by_state ON pipeline_runs(state);
-CREATE INDEX pipeline_runs_by_namespace ON pipeline_runs(namespace, created_at);
-CREATE TABLE pipeline_tasks(
-  run_id TEXT NOT NULL REFERENCES pipeline_runs(id), name TEXT NOT NULL,
-  component TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-  cache_key TEXT NOT NULL DEFAULT '', outputs TEXT NOT NULL DEFAULT '{}',
-  error TEXT NOT NULL DEFAULT '', stdout_path TEXT, stderr_path TEXT,
-  started_at REAL, finished_at REAL, PRIMARY KEY(run_id, name));
-CREATE TABLE pipeline_artifacts(
-  id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, task TEXT NOT NULL, output TEXT NOT NULL,
-  type TEXT NOT NULL, sha256 TEXT NOT NULL, uri TEXT NOT NULL, metadata TEXT NOT NULL,
-  created_at REAL NOT NULL);
-CREATE INDEX pipeline_artifacts_by_run ON pipeline_artifacts(run_id, task);
-CREATE TABLE pipeline_lineage(
-  artifact_id INTEGER NOT NULL REFERENCES pipeline_artifacts(id), run_id TEXT NOT NULL,
-  task TEXT NOT NULL, input TEXT NOT NULL, PRIMARY KEY(artifact_id, run_id, task, input));
-CREATE TABLE pipeline_cache(
-  key TEXT PRIMARY KEY, component TEXT NOT NULL, outputs TEXT NOT NULL, run_id TEXT NOT NULL,
-  task TEXT NOT NULL, created_at REAL NOT NULL);
-)sql"},
-  };
-  return kMigrations;
-}
-
 namespace {
 
 // Runs started by Clients of this process, so a Client's destructor can wait for its own.
@@ -186,23 +141,14 @@ Status Client::WriteUnrecorded() {
 }
 
 StatusOr<std::unique_ptr<Client>> Client::Open(const ClientOptions& options) {
-  std::string home = options.home;
-  if (home.empty()) {
-    MLCORE_ASSIGN_OR_RETURN(home, store::DefaultHome());
-  }
-  const std::string location = store::StoreLocation(home);
-  MLCORE_ASSIGN_OR_RETURN(home, store::FilesHome(home));
   if (options.ns.empty()) return absl::InvalidArgumentError("the namespace must not be empty");
-  if (options.busy_timeout < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat("the busy timeout must not be negative, got ",
-                                                   absl::FormatDuration(options.busy_timeout)));
-  }
   store::SqlDatabaseOptions mo;
   mo.busy_timeout = options.busy_timeout;
-  MLCORE_ASSIGN_OR_RETURN(auto metadata, store::OpenSqlDatabase(location, mo));
-  MLCORE_RETURN_IF_ERROR(metadata->Migrate(
-      "pipeline", metadata->dialect() == store::SqlDialect::kPostgres ? PostgresPipelineMigrations()
-                                                                      : PipelineMigrations()));
+  MLCORE_ASSIGN_OR_RETURN(store::HomeStore opened, store::OpenHomeStore(options.home, mo));
+  const std::string& home = opened.files_home;
+  auto metadata = std::move(opened.db);
+  MLCORE_RETURN_IF_ERROR(store::MigrateModule(*metadata, "pipeline", PipelineMigrations(),
+                                              PostgresPipelineMigrations()));
   store::ArtifactStoreOptions ao;
   ao.root = home + "/artifacts";
   ao.sync = options.sync_artifacts;

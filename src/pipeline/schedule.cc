@@ -16,32 +16,6 @@ using internal::ValueInt;
 using internal::ValueText;
 using ::mlcore::internal::AV;
 
-const std::vector<store::Migration>& ScheduleMigrations() {
-  static const std::vector<store::Migration> kMigrations = {
-      {1, "create_schedule_tables",
-       R"sql(
-CREATE TABLE pipeline_schedules(
-  id TEXT PRIMARY KEY, namespace TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
-  pipeline TEXT NOT NULL, arguments TEXT NOT NULL, cron TEXT NOT NULL, time_zone TEXT NOT NULL,
-  experiment TEXT NOT NULL, max_concurrency INTEGER NOT NULL, catchup TEXT NOT NULL,
-  max_catchup INTEGER NOT NULL, enabled INTEGER NOT NULL, watermark REAL NOT NULL,
-  last_fire REAL, created_at REAL NOT NULL, updated_at REAL NOT NULL, UNIQUE(namespace, name));
-CREATE TABLE pipeline_schedule_fires(
-  schedule_id TEXT NOT NULL, scheduled_time REAL NOT NULL, state TEXT NOT NULL,
-  run_id TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '', owner_host TEXT,
-  owner_pid INTEGER, owner_start TEXT, fired_at REAL NOT NULL,
-  PRIMARY KEY(schedule_id, scheduled_time));
-CREATE INDEX pipeline_schedule_fires_by_run ON pipeline_schedule_fires(run_id);
-)sql"},
-      {2, "schedule_fire_retries",
-       R"sql(
-ALTER TABLE pipeline_schedule_fires ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE pipeline_schedule_fires ADD COLUMN retry_at REAL;
-)sql"},
-  };
-  return kMigrations;
-}
-
 StatusOr<CatchUp> ParseCatchUp(std::string_view name) {
   std::string lower = absl::AsciiStrToLower(AV(name));
   if (lower == "skip") return CatchUp::kSkip;
