@@ -23,12 +23,11 @@ std::string RenderDdl(std::string_view ddl, SqlDialect dialect) {
     }
     lines.append(line);
   }
-  return absl::StrReplaceAll(
-      lines, {{"{ID}", pg ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY"},
-              {"{INT}", pg ? "BIGINT" : "INTEGER"},
-              {"{REAL}", pg ? "DOUBLE PRECISION" : "REAL"},
-              {"{ROWID}", pg ? " rowid BIGSERIAL," : ""},
-              {"{IF_NOT_EXISTS}", pg ? "IF NOT EXISTS " : ""}});
+  return absl::StrReplaceAll(lines, {{"{ID}", pg ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY"},
+                                     {"{INT}", pg ? "BIGINT" : "INTEGER"},
+                                     {"{REAL}", pg ? "DOUBLE PRECISION" : "REAL"},
+                                     {"{ROWID}", pg ? " rowid BIGSERIAL," : ""},
+                                     {"{IF_NOT_EXISTS}", pg ? "IF NOT EXISTS " : ""}});
 }
 
 std::vector<Migration> RenderMigrations(const std::vector<Migration>& migrations,

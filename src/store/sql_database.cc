@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-
 #include "mlcore/store/metadata_store.h"
 #include "mlcore/store/postgres.h"
 
@@ -58,8 +57,8 @@ StatusOr<HomeStore> OpenHomeStore(std::string_view home, const SqlDatabaseOption
   return out;
 }
 
-Status MigrateModule(SqlDatabase& db, std::string_view module,
-                     const std::vector<Migration>& sqlite, const std::vector<Migration>& postgres) {
+Status MigrateModule(SqlDatabase& db, std::string_view module, const std::vector<Migration>& sqlite,
+                     const std::vector<Migration>& postgres) {
   return db.Migrate(module, db.dialect() == SqlDialect::kPostgres ? postgres : sqlite);
 }
 

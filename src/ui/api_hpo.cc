@@ -58,8 +58,10 @@ StatusOr<std::string> Dashboard::Studies() {
       s->QueryTable(
           "hpo_studies",
           "SELECT s.study_id, s.name, s.direction, s.directions, s.created_at, "
-          "COUNT(t.trial_id), COUNT(CASE WHEN t.state = 'complete' THEN 1 END), COUNT(CASE WHEN t.state = 'pruned' THEN 1 END), "
-          "COUNT(CASE WHEN t.state = 'failed' THEN 1 END), COUNT(CASE WHEN t.state = 'running' THEN 1 END), COUNT(CASE WHEN t.state = 'waiting' THEN 1 END), "
+          "COUNT(t.trial_id), COUNT(CASE WHEN t.state = 'complete' THEN 1 END), COUNT(CASE WHEN "
+          "t.state = 'pruned' THEN 1 END), "
+          "COUNT(CASE WHEN t.state = 'failed' THEN 1 END), COUNT(CASE WHEN t.state = 'running' "
+          "THEN 1 END), COUNT(CASE WHEN t.state = 'waiting' THEN 1 END), "
           "CASE WHEN s.direction = 'minimize' THEN MIN(CASE WHEN t.state = 'complete' THEN "
           "t.value END) ELSE MAX(CASE WHEN t.state = 'complete' THEN t.value END) END, "
           "MAX(t.finished_at) FROM hpo_studies s LEFT JOIN hpo_trials t ON t.study_id = "

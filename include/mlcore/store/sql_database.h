@@ -86,7 +86,7 @@ struct HomeStore {
 StatusOr<HomeStore> OpenHomeStore(std::string_view home, const SqlDatabaseOptions& options = {});
 
 // Applies `module`'s migrations for the database's dialect: `sqlite` or `postgres`.
-Status MigrateModule(SqlDatabase& db, std::string_view module,
-                     const std::vector<Migration>& sqlite, const std::vector<Migration>& postgres);
+Status MigrateModule(SqlDatabase& db, std::string_view module, const std::vector<Migration>& sqlite,
+                     const std::vector<Migration>& postgres);
 
 }  // namespace mlcore::store
