@@ -85,6 +85,7 @@
 #include "mlcore/serve/server.h"
 #include "mlcore/serve/tensor.h"
 #include "mlcore/store/artifact_store.h"
+#include "mlcore/store/ddl.h"
 #include "mlcore/store/metadata_store.h"
 #include "mlcore/store/postgres.h"
 #include "mlcore/store/remote_artifacts.h"

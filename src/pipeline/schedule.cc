@@ -79,10 +79,8 @@ Status ValidateOptions(const ScheduleOptions& o) {
 
 StatusOr<std::unique_ptr<Schedules>> Schedules::Open(Client* client) {
   store::SqlDatabase& db = client->metadata();
-  MLCORE_RETURN_IF_ERROR(
-      db.Migrate("pipeline_schedule", db.dialect() == store::SqlDialect::kPostgres
-                                          ? PostgresScheduleMigrations()
-                                          : ScheduleMigrations()));
+  MLCORE_RETURN_IF_ERROR(store::MigrateModule(db, "pipeline_schedule", ScheduleMigrations(),
+                                              PostgresScheduleMigrations()));
   return std::unique_ptr<Schedules>(new Schedules(client));
 }
 
