@@ -140,13 +140,9 @@ StatusOr<FrozenTrial> PostgresStorage::CreateTrial(int64_t study_id, const Froze
 }
 
 Status PostgresStorage::InsertTrial(store::PostgresSession& s, int64_t study_id, FrozenTrial& t) {
-  if (t.state == TrialState::kRunning && t.started == absl::InfinitePast()) {
-    t.started = absl::Now();
-  }
-  if (t.values.empty() && t.has_value && std::isfinite(t.value)) t.values = {t.value};
-  Value value = std::monostate();
-  if (t.has_value && std::isfinite(t.value)) value = t.value;
-  const bool running = t.state == TrialState::kRunning;
+  std::vector<Value> row = NewTrialValues(t, owner_);
+  row.insert(row.begin(), study_id);
+  row.push_back(int64_t{t.state == TrialState::kRunning ? 1 : 0});  // heartbeat_at now()
   MLCORE_ASSIGN_OR_RETURN(
       std::vector<Row> id,
       s.Query("WITH n AS (UPDATE hpo_studies SET next_number = next_number + 1 "
@@ -155,29 +151,26 @@ Status PostgresStorage::InsertTrial(store::PostgresSession& s, int64_t study_id,
               "finished_at, objective_values, heartbeat_at) SELECT $1, number, $2, $3, $4, $5, "
               "$6, $7, $8, CASE WHEN $9::bigint = 1 THEN now() END FROM n "
               "RETURNING trial_id, number",
-              {study_id, std::string(TrialStateName(t.state)), value, t.error,
-               running ? Value(owner_) : Value(), TimeValue(t.started), TimeValue(t.finished),
-               t.values.size() > 1 ? Value(ValuesToJson(t.values)) : Value(),
-               int64_t{running ? 1 : 0}}));
+              row));
   if (id.empty()) return absl::NotFoundError(absl::StrCat("no study with id ", study_id));
   t.id = AsInt(id[0][0]);
   t.number = AsInt(id[0][1]);
-  for (const auto& [name, v] : t.params) {
-    auto d = t.distributions.find(name);
-    if (d == t.distributions.end()) {
-      MLCORE_RETURN_IF_ERROR(
-          s.Query("INSERT INTO hpo_trial_params(trial_id, name, fixed) VALUES ($1, $2, $3)",
-                  {t.id, name, FixedToJson(v)})
-              .status());
-    } else {
-      MLCORE_ASSIGN_OR_RETURN(double internal, d->second.ToInternal(v));
-      MLCORE_RETURN_IF_ERROR(
-          s.Query("INSERT INTO hpo_trial_params(trial_id, name, value, distribution) "
-                  "VALUES ($1, $2, $3, $4)",
-                  {t.id, name, internal, DistributionJson(d->second)})
-              .status());
-    }
-  }
+  MLCORE_RETURN_IF_ERROR(InsertTrialParams(
+      t,
+      [&](const std::string& name, const std::string& fixed) {
+        return s
+            .Query("INSERT INTO hpo_trial_params(trial_id, name, fixed) VALUES ($1, $2, $3)",
+                   {t.id, name, fixed})
+            .status();
+      },
+      [&](const std::string& name, const Distribution& d, double internal) {
+        return s
+            .Query(
+                "INSERT INTO hpo_trial_params(trial_id, name, value, distribution) "
+                "VALUES ($1, $2, $3, $4)",
+                {t.id, name, internal, DistributionJson(d)})
+            .status();
+      }));
   if (t.intermediate_values.empty()) return absl::OkStatus();
   std::vector<std::pair<int64_t, double>> reports(t.intermediate_values.begin(),
                                                   t.intermediate_values.end());

@@ -59,6 +59,22 @@ StatusOr<std::shared_ptr<FrozenTrial>> TrialFromRow(const store::Row& r, std::st
 StatusOr<StudyRecord> StudyFromRow(const store::Row& r, std::string_view store);
 Status AddParamRow(FrozenTrial& trial, const store::Row& r, const DistributionParser& parse);
 
+// The row writers both backends share. NewStudyValues: a new study's hpo_studies values (name,
+// direction, created_at, directions) created at `now`; InvalidArgument without a direction.
+StatusOr<std::vector<Value>> NewStudyValues(const std::string& name,
+                                            const std::vector<StudyDirection>& directions,
+                                            absl::Time now);
+// NewTrialValues completes a trial about to be inserted (a running trial's start time, its
+// single value as its values) and returns its hpo_trials values (state, value, error, owner,
+// started_at, finished_at, objective_values); `owner` is stored for running trials only.
+std::vector<Value> NewTrialValues(FrozenTrial& t, const std::string& owner);
+// InsertTrialParams hands each param of `t` to `fixed(name, json)` when it has no distribution
+// (a fixed value), else to `sampled(name, distribution, internal value)`.
+using FixedParamWriter = std::function<Status(const std::string&, const std::string&)>;
+using SampledParamWriter = std::function<Status(const std::string&, const Distribution&, double)>;
+Status InsertTrialParams(const FrozenTrial& t, const FixedParamWriter& fixed,
+                         const SampledParamWriter& sampled);
+
 class SqliteStorage : public Storage {
  public:
   // `exclusive`: no one else writes through this connection, so PRAGMA data_version (which

@@ -119,4 +119,46 @@ StatusOr<StudyRecord> StudyFromRow(const store::Row& r, std::string_view store) 
   return s;
 }
 
+StatusOr<std::vector<Value>> NewStudyValues(const std::string& name,
+                                            const std::vector<StudyDirection>& directions,
+                                            absl::Time now) {
+  if (directions.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("study '", name, "' needs a direction"));
+  }
+  Value directions_json = std::monostate();
+  if (directions.size() > 1) directions_json = DirectionsToJson(directions);
+  return std::vector<Value>{name, std::string(StudyDirectionName(directions[0])), Seconds(now),
+                            directions_json};
+}
+
+std::vector<Value> NewTrialValues(FrozenTrial& t, const std::string& owner) {
+  if (t.state == TrialState::kRunning && t.started == absl::InfinitePast()) {
+    t.started = absl::Now();
+  }
+  if (t.values.empty() && t.has_value && std::isfinite(t.value)) t.values = {t.value};
+  Value value = std::monostate();
+  if (t.has_value && std::isfinite(t.value)) value = t.value;
+  return {std::string(TrialStateName(t.state)),
+          value,
+          t.error,
+          t.state == TrialState::kRunning ? Value(owner) : Value(),
+          TimeValue(t.started),
+          TimeValue(t.finished),
+          t.values.size() > 1 ? Value(ValuesToJson(t.values)) : Value()};
+}
+
+Status InsertTrialParams(const FrozenTrial& t, const FixedParamWriter& fixed,
+                         const SampledParamWriter& sampled) {
+  for (const auto& [name, v] : t.params) {
+    auto d = t.distributions.find(name);
+    if (d == t.distributions.end()) {
+      MLCORE_RETURN_IF_ERROR(fixed(name, FixedToJson(v)));
+      continue;
+    }
+    MLCORE_ASSIGN_OR_RETURN(double internal, d->second.ToInternal(v));
+    MLCORE_RETURN_IF_ERROR(sampled(name, d->second, internal));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace mlcore::hpo::internal

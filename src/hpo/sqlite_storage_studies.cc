@@ -12,17 +12,13 @@ using Json = nlohmann::json;
 
 StatusOr<StudyRecord> SqliteStorage::CreateStudy(const std::string& name,
                                                  const std::vector<StudyDirection>& directions) {
-  if (directions.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("study '", name, "' needs a direction"));
-  }
   absl::Time now = absl::Now();
-  Value directions_json = std::monostate();
-  if (directions.size() > 1) directions_json = DirectionsToJson(directions);
+  MLCORE_ASSIGN_OR_RETURN(std::vector<Value> values, NewStudyValues(name, directions, now));
   std::lock_guard<std::recursive_mutex> lock(mu_);
   StatusOr<std::vector<store::Row>> rows =
       Run("INSERT INTO hpo_studies(name, direction, created_at, directions) "
           "VALUES (?1, ?2, ?3, ?4) RETURNING study_id",
-          {name, std::string(StudyDirectionName(directions[0])), Seconds(now), directions_json});
+          values);
   if (absl::IsAlreadyExists(rows.status())) {
     return absl::AlreadyExistsError(
         absl::StrCat("study '", name, "' already exists in ", store_->path()));

@@ -192,35 +192,27 @@ StatusOr<int64_t> SqliteStorage::TakeWaiting(int64_t study_id) {
 }
 
 Status SqliteStorage::InsertTrial(int64_t study_id, FrozenTrial& t) {
-  if (t.state == TrialState::kRunning && t.started == absl::InfinitePast()) {
-    t.started = absl::Now();
-  }
-  if (t.values.empty() && t.has_value && std::isfinite(t.value)) t.values = {t.value};
-  Value value = std::monostate();
-  if (t.has_value && std::isfinite(t.value)) value = t.value;
+  std::vector<Value> values = NewTrialValues(t, owner_);
+  values.insert(values.begin(), study_id);
   MLCORE_ASSIGN_OR_RETURN(
       std::vector<store::Row> id,
       Run("INSERT INTO hpo_trials(study_id, number, state, value, error, owner, started_at, "
           "finished_at, objective_values) VALUES (?1, (SELECT COALESCE(MAX(number) + 1, 0) "
           "FROM hpo_trials WHERE study_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
           "RETURNING trial_id, number",
-          {study_id, std::string(TrialStateName(t.state)), value, t.error,
-           t.state == TrialState::kRunning ? Value(owner_) : Value(), TimeValue(t.started),
-           TimeValue(t.finished), t.values.size() > 1 ? Value(ValuesToJson(t.values)) : Value()}));
+          values));
   t.id = AsInt(id[0][0]);
   t.number = AsInt(id[0][1]);
-  for (const auto& [name, v] : t.params) {
-    auto d = t.distributions.find(name);
-    if (d == t.distributions.end()) {
-      MLCORE_RETURN_IF_ERROR(
-          Run("INSERT INTO hpo_trial_params(trial_id, name, fixed) VALUES (?1, ?2, ?3)",
-              {t.id, name, FixedToJson(v)})
-              .status());
-    } else {
-      MLCORE_ASSIGN_OR_RETURN(double internal, d->second.ToInternal(v));
-      MLCORE_RETURN_IF_ERROR(InsertParam(t.id, name, d->second, internal));
-    }
-  }
+  MLCORE_RETURN_IF_ERROR(InsertTrialParams(
+      t,
+      [&](const std::string& name, const std::string& fixed) {
+        return Run("INSERT INTO hpo_trial_params(trial_id, name, fixed) VALUES (?1, ?2, ?3)",
+                   {t.id, name, fixed})
+            .status();
+      },
+      [&](const std::string& name, const Distribution& d, double internal) {
+        return InsertParam(t.id, name, d, internal);
+      }));
   std::vector<std::pair<int64_t, double>> reports(t.intermediate_values.begin(),
                                                   t.intermediate_values.end());
   return InsertReports(t.id, reports);

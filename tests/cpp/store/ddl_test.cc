@@ -52,10 +52,13 @@ TEST(RenderDdl, EarlierPostgresScheduleTablesMigrateForward) {
   ASSERT_FALSE(url.empty());
   auto db = OpenSqlDatabase(url);
   ASSERT_TRUE(db.ok()) << db.status();
-  ASSERT_TRUE((*db)->Migrate("pipeline_schedule", {{1, "create_schedule_tables", kEarlierPostgresSchedules}})
-                  .ok());
-  ASSERT_TRUE((*db)->Query("INSERT INTO pipeline_schedule_fires(schedule_id, scheduled_time, "
-                           "state, fired_at, attempts) VALUES ('s', 1, 'fired', 2, 3)")
+  ASSERT_TRUE(
+      (*db)
+          ->Migrate("pipeline_schedule", {{1, "create_schedule_tables", kEarlierPostgresSchedules}})
+          .ok());
+  ASSERT_TRUE((*db)
+                  ->Query("INSERT INTO pipeline_schedule_fires(schedule_id, scheduled_time, "
+                          "state, fired_at, attempts) VALUES ('s', 1, 'fired', 2, 3)")
                   .ok());
   Status migrated = (*db)->Migrate("pipeline_schedule", pipeline::PostgresScheduleMigrations());
   ASSERT_TRUE(migrated.ok()) << migrated;
