@@ -172,7 +172,10 @@ class GpSampler : public Sampler {
     if (n_finished > 200) m = static_cast<int>(m * 200.0 / n_finished);
     m = std::max(m, 16);
     std::vector<double> cand(static_cast<size_t>(m) * d);
-    // Three quarters uniform over the cube, a quarter near the best trials so far.
+    // Three quarters uniform over the cube, a quarter from the best trials so far: half of
+    // those a small Gaussian step away, half with one or two parameters redrawn over their
+    // whole range (a subspace move: on Styblinski-Tang 5-D a local minimum differs from the
+    // global one in single coordinates, a jump no small step and few uniform points make).
     const int n_local = m / 4;
     for (int i = 0; i < m - n_local; ++i) RandomPoint(enc, rng, cand.data() + i * d);
     std::vector<int> order(n_finished);
@@ -195,19 +198,52 @@ class GpSampler : public Sampler {
           for (int k = 0; k < dim.width; ++k) p[dim.offset + k] = k == c ? 1.0 : 0.0;
         }
       }
+      if (i % 2 == 1) {
+        for (int k = 0; k < d; ++k) p[k] = center[k];
+        const int nd = static_cast<int>(enc.dims().size());
+        const int redraw = 1 + (u(rng) < 0.5);
+        for (int r = 0; r < redraw; ++r) {
+          const auto& dim = enc.dims()[std::min(static_cast<int>(u(rng) * nd), nd - 1)];
+          if (dim.one_hot) {
+            int c = std::min(static_cast<int>(u(rng) * dim.width), dim.width - 1);
+            for (int k = 0; k < dim.width; ++k) p[dim.offset + k] = k == c ? 1.0 : 0.0;
+          } else {
+            p[dim.offset] = u(rng);
+          }
+        }
+      }
       enc.Snap(p);
     }
     std::vector<double> score;
     Score(gp, cand, d, best, &score);
 
-    // Pattern search from the best three candidates and from the best trial so far (as
-    // Optuna's GPSampler warm-starts its local search there): the acquisition's optimum is
-    // often a small step from the incumbent, which random candidates rarely land on.
+    // Pattern search from the best three candidates, four drawn by roulette, and from the best
+    // trial so far (as Optuna's GPSampler warm-starts its local search there): the acquisition's
+    // optimum is often a small step from the incumbent, which random candidates rarely land on.
     std::vector<int> idx(m);
     for (int i = 0; i < m; ++i) idx[i] = i;
-    const int starts = std::min(3, m);
+    int starts = std::min(3, m);
     std::partial_sort(idx.begin(), idx.begin() + starts, idx.end(),
                       [&](int a, int b) { return score[a] > score[b]; });
+    {
+      // Four more starts drawn among the other candidates with probability exp(score - best)
+      // (Optuna's roulette): the best three are often in one basin; these reach others.
+      std::vector<double> w(m);
+      const double top = score[idx[0]];
+      for (int i = 0; i < m; ++i) w[i] = std::isfinite(score[i]) ? std::exp(score[i] - top) : 0;
+      for (int s = 0; s < starts; ++s) w[idx[s]] = 0;
+      for (int e = 0; e < 4; ++e) {
+        double total = 0;
+        for (double v : w) total += v;
+        if (!(total > 0)) break;
+        double r = u(rng) * total;
+        int pick = 0;
+        for (; pick < m - 1 && r > w[pick]; ++pick) r -= w[pick];
+        if (w[pick] == 0) break;  // rounding ran past the last weight
+        w[pick] = 0;
+        idx[starts++] = pick;  // idx past `starts` is not read again
+      }
+    }
     std::vector<double> best_point(cand.begin() + idx[0] * d, cand.begin() + idx[0] * d + d);
     double best_score = score[idx[0]];
     std::vector<std::vector<double>> start_points;
