@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -153,7 +154,8 @@ TEST(DataParallelTest, NoSyncAccumulatesThenReducesTheSum) {
 }
 
 TEST(DataParallelTest, ANonFiniteLossOnOneRankSkipsTheStepEverywhere) {
-  std::vector<bool> verdicts(2);
+  // One byte per rank: the bits of a std::vector<bool> share a word the two rank threads write.
+  std::array<bool, 2> verdicts{};
   RunRanks(2, [&](std::shared_ptr<Communicator> comm) {
     auto model = Mlp(2);
     auto dp = DataParallel::Create(comm);
