@@ -55,6 +55,8 @@ py::dict FireDict(const ScheduleFire& f) {
   d["fired_at"] = UnixSeconds(f.fired_at);
   d["attempts"] = f.attempts;
   d["retry_at"] = TimeOrNone(f.retry_at);
+  d["lease_owner"] = f.lease_owner;
+  d["lease_until"] = TimeOrNone(f.lease_until);
   return d;
 }
 
@@ -118,6 +120,7 @@ py::dict SchedulerDefaults() {
   out["start_backoff_factor"] = d.start_retry.backoff_factor;
   out["start_max_backoff"] = absl::ToDoubleSeconds(d.start_retry.max_backoff);
   out["keep_fires"] = d.keep_fires;
+  out["lease"] = absl::ToDoubleSeconds(d.lease);
   return out;
 }
 
@@ -207,7 +210,7 @@ void BindScheduler(py::module_& m) {
       .def(py::init([](Client& client, std::optional<py::function> python_launcher, bool registered,
                        double poll, double misfire_grace, std::optional<py::function> now,
                        int start_retries, double start_backoff, double start_backoff_factor,
-                       double start_max_backoff, int keep_fires) {
+                       double start_max_backoff, int keep_fires, double lease) {
              SchedulerOptions o;
              o.poll = absl::Seconds(poll);
              o.misfire_grace = absl::Seconds(misfire_grace);
@@ -216,6 +219,7 @@ void BindScheduler(py::module_& m) {
              o.start_retry.backoff_factor = start_backoff_factor;
              o.start_retry.max_backoff = absl::Seconds(start_max_backoff);
              o.keep_fires = keep_fires;
+             o.lease = absl::Seconds(lease);
              if (python_launcher)
                o.launchers[pipeline_kind::kPython] = WrapLauncher(*python_launcher);
              if (registered) {
@@ -237,7 +241,8 @@ void BindScheduler(py::module_& m) {
            py::arg("start_backoff") = absl::ToDoubleSeconds(d.start_retry.backoff),
            py::arg("start_backoff_factor") = d.start_retry.backoff_factor,
            py::arg("start_max_backoff") = absl::ToDoubleSeconds(d.start_retry.max_backoff),
-           py::arg("keep_fires") = d.keep_fires, py::keep_alive<1, 2>())
+           py::arg("keep_fires") = d.keep_fires, py::arg("lease") = absl::ToDoubleSeconds(d.lease),
+           py::keep_alive<1, 2>())
       .def("tick",
            [](Scheduler& s) {
              StatusOr<std::vector<ScheduleFire>> r;

@@ -80,6 +80,13 @@ CREATE INDEX pipeline_schedule_fires_by_run ON pipeline_schedule_fires(run_id);
 ALTER TABLE pipeline_schedule_fires ADD COLUMN {IF_NOT_EXISTS}attempts {INT} NOT NULL DEFAULT 0;
 ALTER TABLE pipeline_schedule_fires ADD COLUMN {IF_NOT_EXISTS}retry_at {REAL};
 )sql"},
+      // A claim is a lease (the scheduler that holds it renews lease_until), so a fire claimed by
+      // a scheduler that died on another machine frees its slot once the lease runs out.
+      {3, "schedule_fire_leases",
+       R"sql(
+ALTER TABLE pipeline_schedule_fires ADD COLUMN {IF_NOT_EXISTS}lease_owner TEXT;
+ALTER TABLE pipeline_schedule_fires ADD COLUMN {IF_NOT_EXISTS}lease_until {REAL};
+)sql"},
   };
   return kMigrations;
 }

@@ -179,8 +179,9 @@ StatusOr<std::vector<ScheduleFire>> Schedules::Fires(std::string_view id_or_name
   MLCORE_ASSIGN_OR_RETURN(
       auto rows,
       client_->metadata().Query(
-          "SELECT schedule_id, scheduled_time, state, run_id, error, fired_at, attempts, retry_at "
-          "FROM pipeline_schedule_fires WHERE schedule_id = ?1 ORDER BY scheduled_time DESC "
+          "SELECT schedule_id, scheduled_time, state, run_id, error, fired_at, attempts, retry_at, "
+          "lease_owner, lease_until FROM pipeline_schedule_fires WHERE schedule_id = ?1 ORDER BY "
+          "scheduled_time DESC "
           "LIMIT ?2",
           {s.id, int64_t{limit}}));
   std::vector<ScheduleFire> out;

@@ -39,6 +39,10 @@ ScheduleFire ToFire(const store::Row& r) {
     f.attempts = static_cast<int>(ValueInt(r[6]));
     f.retry_at = OptionalTime(r[7]);
   }
+  if (r.size() > 9) {
+    f.lease_owner = ValueText(r[8]);
+    f.lease_until = OptionalTime(r[9]);
+  }
   return f;
 }
 

@@ -1,16 +1,19 @@
 // The recurring-run loop: Scheduler::Tick claims due times in one store transaction per schedule
-// (so two schedulers never fire one time twice) and starts their runs outside it.
+// (so two schedulers never fire one time twice) and starts their runs outside it. A claim is a
+// lease (pipeline/schedule_leases.h) that Run renews on a thread of its own.
 #include <algorithm>
 #include <climits>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "mlcore/core/logging.h"
 #include "mlcore/pipeline/schedule.h"
 #include "pipeline/records.h"
+#include "pipeline/schedule_leases.h"
 #include "pipeline/schedule_rows.h"
 
 namespace mlcore::pipeline {
@@ -28,6 +31,7 @@ struct Scheduler::State {
   // first by the next tick. Until then the fire stays "claimed" by this live process, so it keeps
   // its max_concurrency slot, as the run it may have started does.
   std::vector<ScheduleFire> unwritten;
+  std::string lease_owner;  // "host:pid:8 hex digits", unique per Scheduler
 };
 
 namespace {
@@ -60,6 +64,9 @@ StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(Client* client, Scheduler
   if (options.poll <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("scheduler poll interval must be positive");
   }
+  if (options.lease < absl::Milliseconds(30)) {
+    return absl::InvalidArgumentError("scheduler lease must be at least 30 ms");
+  }
   const RetryPolicy& r = options.start_retry;
   if (r.max_retries < 0 || r.backoff < absl::ZeroDuration() || r.backoff_factor < 1.0) {
     return absl::InvalidArgumentError(
@@ -73,7 +80,16 @@ Scheduler::Scheduler(Client* client, std::unique_ptr<Schedules> schedules, Sched
     : client_(client),
       schedules_(std::move(schedules)),
       options_(std::move(options)),
-      state_(std::make_unique<State>()) {}
+      state_(std::make_unique<State>()) {
+  const internal::ProcessIdentity me = internal::ThisProcess();
+  state_->lease_owner = absl::StrCat(me.host, ":", me.pid, ":", internal::NewRunId().substr(0, 8));
+}
+
+const std::string& Scheduler::lease_owner() const { return state_->lease_owner; }
+
+Status Scheduler::RenewLeases() {
+  return internal::RenewLeases(client_->metadata(), state_->lease_owner, options_.lease);
+}
 
 Scheduler::~Scheduler() = default;
 
@@ -90,15 +106,19 @@ StatusOr<CronSchedule> CachedCron(std::mutex& mu, std::map<std::string, CronSche
   return cron;
 }
 
-// Records a claimed fire's outcome (started, retrying or failed).
-Status WriteFire(store::SqlDatabase& db, const ScheduleFire& fire) {
-  Status st = db.Query(
-                    "UPDATE pipeline_schedule_fires SET state = ?3, run_id = ?4, error = ?5, "
-                    "attempts = ?6, retry_at = ?7 WHERE schedule_id = ?1 AND scheduled_time = ?2",
-                    {fire.schedule_id, ToSeconds(fire.scheduled_time), fire.state, fire.run_id,
-                     fire.error, int64_t{fire.attempts},
-                     fire.retry_at ? store::Value(ToSeconds(*fire.retry_at)) : store::Value()})
-                  .status();
+// Records a claimed fire's outcome (started, retrying or failed) while `owner` still holds it: a
+// fire taken over after its lease ran out stays "lost". Only a started run still needs the lease.
+Status WriteFire(store::SqlDatabase& db, const ScheduleFire& fire, const std::string& owner) {
+  Status st =
+      db.Query(
+            "UPDATE pipeline_schedule_fires SET state = ?3, run_id = ?4, error = ?5, attempts = "
+            "?6, retry_at = ?7, lease_until = CASE WHEN ?3 = 'started' THEN lease_until ELSE NULL "
+            "END WHERE schedule_id = ?1 AND scheduled_time = ?2 AND state = 'claimed' AND "
+            "lease_owner = ?8",
+            {fire.schedule_id, ToSeconds(fire.scheduled_time), fire.state, fire.run_id, fire.error,
+             int64_t{fire.attempts},
+             fire.retry_at ? store::Value(ToSeconds(*fire.retry_at)) : store::Value(), owner})
+          .status();
   if (st.ok()) return st;
   return absl::Status(
       st.code(),
@@ -109,8 +129,8 @@ Status WriteFire(store::SqlDatabase& db, const ScheduleFire& fire) {
 
 // Writes the fire records an earlier tick could not; the first error if any is still refused.
 // The store is written without holding `mu` (Stop takes it and must not wait on the store).
-Status WriteUnwritten(store::SqlDatabase& db, std::mutex& mu,
-                      std::vector<ScheduleFire>& unwritten) {
+Status WriteUnwritten(store::SqlDatabase& db, std::mutex& mu, std::vector<ScheduleFire>& unwritten,
+                      const std::string& owner) {
   std::vector<ScheduleFire> pending;
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -119,7 +139,7 @@ Status WriteUnwritten(store::SqlDatabase& db, std::mutex& mu,
   Status first;
   std::vector<ScheduleFire> refused;
   for (ScheduleFire& fire : pending) {
-    Status st = WriteFire(db, fire);
+    Status st = WriteFire(db, fire, owner);
     if (st.ok()) continue;
     if (first.ok()) first = st;
     refused.push_back(std::move(fire));
@@ -131,14 +151,20 @@ Status WriteUnwritten(store::SqlDatabase& db, std::mutex& mu,
 }
 
 // Pending or running runs of the schedule, plus times claimed by a live scheduler whose run has
-// not started yet. Claims of dead schedulers are marked lost on the way.
+// not started yet (expired leases were taken over before). Claims recorded before leases belong
+// to a live scheduler while its process lives; those of dead ones are marked lost on the way.
 StatusOr<int> ActiveRuns(store::SqlDatabase& db, const std::string& schedule_id, double now) {
   MLCORE_ASSIGN_OR_RETURN(
-      auto claims, db.Query("SELECT scheduled_time, owner_host, owner_pid, owner_start FROM "
-                            "pipeline_schedule_fires WHERE schedule_id = ?1 AND state = 'claimed'",
-                            {schedule_id}));
+      auto claims,
+      db.Query("SELECT scheduled_time, owner_host, owner_pid, owner_start, lease_until FROM "
+               "pipeline_schedule_fires WHERE schedule_id = ?1 AND state = 'claimed'",
+               {schedule_id}));
   int active = 0;
   for (const auto& c : claims) {
+    if (internal::OptionalTime(c[4]).has_value()) {
+      ++active;
+      continue;
+    }
     internal::ProcessIdentity owner{ValueText(c[1]), ValueInt(c[2]), ValueText(c[3])};
     if (internal::IsAlive(owner)) {
       ++active;
@@ -170,7 +196,8 @@ StatusOr<int> ActiveRuns(store::SqlDatabase& db, const std::string& schedule_id,
 // Inside the claim transaction: fires of `sched` whose run failed to start and whose retry is
 // due, taken over by this scheduler (added to `claim`).
 Status TakeDueRetries(store::SqlDatabase& db, const Schedule& sched, absl::Time now,
-                      const internal::ProcessIdentity& me, Claim* claim) {
+                      const internal::ProcessIdentity& me, const std::string& owner,
+                      absl::Duration lease, Claim* claim) {
   MLCORE_ASSIGN_OR_RETURN(
       auto retries, db.Query("SELECT scheduled_time, attempts FROM pipeline_schedule_fires WHERE "
                              "schedule_id = ?1 AND state = 'retrying' AND retry_at <= ?2 ORDER BY "
@@ -178,10 +205,13 @@ Status TakeDueRetries(store::SqlDatabase& db, const Schedule& sched, absl::Time 
                              {sched.id, ToSeconds(now)}));
   for (const auto& r : retries) {
     MLCORE_RETURN_IF_ERROR(
-        db.Query("UPDATE pipeline_schedule_fires SET state = 'claimed', owner_host = ?3, "
-                 "owner_pid = ?4, owner_start = ?5, fired_at = ?6 WHERE schedule_id = ?1 AND "
-                 "scheduled_time = ?2",
-                 {sched.id, r[0], me.host, me.pid, me.start, ToSeconds(now)})
+        db.Query(absl::StrCat("UPDATE pipeline_schedule_fires SET state = 'claimed', owner_host = "
+                              "?3, owner_pid = ?4, owner_start = ?5, fired_at = ?6, lease_owner = "
+                              "?7, lease_until = ",
+                              internal::DatabaseNow(db.dialect()),
+                              " + ?8 WHERE schedule_id = ?1 AND scheduled_time = ?2"),
+                 {sched.id, r[0], me.host, me.pid, me.start, ToSeconds(now), owner,
+                  absl::ToDoubleSeconds(lease)})
             .status());
     claim->times.push_back(internal::OptionalTime(r[0]).value_or(absl::UnixEpoch()));
     claim->attempts.push_back(static_cast<int>(ValueInt(r[1])));
@@ -227,7 +257,7 @@ std::vector<absl::Time> DueCandidates(const Schedule& sched, const CronSchedule&
 // leaves slots for (added to `claim`) and moves its watermark past what is fired or skipped.
 Status ClaimFires(store::SqlDatabase& db, Schedule sched, const std::vector<absl::Time>& candidates,
                   absl::Time latest, absl::Time now, const internal::ProcessIdentity& me,
-                  Claim* claim) {
+                  const std::string& owner, absl::Duration lease, Claim* claim) {
   int slots = INT_MAX;
   if (sched.options.max_concurrency > 0 && !candidates.empty()) {
     MLCORE_ASSIGN_OR_RETURN(int active, ActiveRuns(db, sched.id, ToSeconds(now)));
@@ -242,10 +272,12 @@ Status ClaimFires(store::SqlDatabase& db, Schedule sched, const std::vector<absl
   }
   for (size_t i = 0; i < n; ++i) {
     MLCORE_RETURN_IF_ERROR(
-        db.Query("INSERT INTO pipeline_schedule_fires(schedule_id, scheduled_time, state, "
-                 "owner_host, owner_pid, owner_start, fired_at) VALUES (?1, ?2, 'claimed', "
-                 "?3, ?4, ?5, ?6)",
-                 {sched.id, ToSeconds(candidates[i]), me.host, me.pid, me.start, ToSeconds(now)})
+        db.Query(absl::StrCat("INSERT INTO pipeline_schedule_fires(schedule_id, scheduled_time, "
+                              "state, owner_host, owner_pid, owner_start, fired_at, lease_owner, "
+                              "lease_until) VALUES (?1, ?2, 'claimed', ?3, ?4, ?5, ?6, ?7, ",
+                              internal::DatabaseNow(db.dialect()), " + ?8)"),
+                 {sched.id, ToSeconds(candidates[i]), me.host, me.pid, me.start, ToSeconds(now),
+                  owner, absl::ToDoubleSeconds(lease)})
             .status());
     claim->times.push_back(candidates[i]);
     claim->attempts.push_back(0);
@@ -267,7 +299,12 @@ Status ClaimFires(store::SqlDatabase& db, Schedule sched, const std::vector<absl
 ScheduleFire StartFire(const Claim& claim, size_t i, const Launcher& launch,
                        const RetryPolicy& retry, absl::Time now) {
   const absl::Time t = claim.times[i];
-  ScheduleFire fire{claim.schedule.id, t, "started", "", "", now, claim.attempts[i] + 1, {}};
+  ScheduleFire fire;
+  fire.schedule_id = claim.schedule.id;
+  fire.scheduled_time = t;
+  fire.state = "started";
+  fire.fired_at = now;
+  fire.attempts = claim.attempts[i] + 1;
   StatusOr<std::string> run_id = launch(claim.schedule, t);
   if (run_id.ok()) {
     fire.run_id = *run_id;
@@ -298,7 +335,9 @@ ScheduleFire StartFire(const Claim& claim, size_t i, const Launcher& launch,
 StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
   const absl::Time now = options_.now();
   // Fires recorded late come first: their claims hold slots until then.
-  MLCORE_RETURN_IF_ERROR(WriteUnwritten(client_->metadata(), state_->mu, state_->unwritten));
+  const std::string& owner = state_->lease_owner;
+  MLCORE_RETURN_IF_ERROR(WriteUnwritten(client_->metadata(), state_->mu, state_->unwritten, owner));
+  MLCORE_RETURN_IF_ERROR(RenewLeases());
   // Runs of a killed scheduler would otherwise count against max_concurrency forever; runs of
   // this process whose final record the store refused are recorded here too.
   MLCORE_RETURN_IF_ERROR(client_->RecoverInterrupted().status());
@@ -322,7 +361,9 @@ StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
       if (rows.empty()) return absl::OkStatus();
       Schedule sched = internal::ToSchedule(rows[0]);
       if (!sched.enabled) return absl::OkStatus();
-      MLCORE_RETURN_IF_ERROR(TakeDueRetries(db, sched, now, me, &claim));
+      // Fires whose scheduler stopped renewing their lease free their slots first.
+      MLCORE_RETURN_IF_ERROR(internal::TakeOverExpiredLeases(db, sched.id, now).status());
+      MLCORE_RETURN_IF_ERROR(TakeDueRetries(db, sched, now, me, owner, options_.lease, &claim));
       if (!claim.times.empty()) claim.schedule = sched;
       MLCORE_ASSIGN_OR_RETURN(CronSchedule cron,
                               CachedCron(state_->mu, state_->crons, sched.options));
@@ -330,7 +371,8 @@ StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
       std::vector<absl::Time> candidates =
           DueCandidates(sched, cron, now, options_.misfire_grace, &latest_due);
       if (!latest_due.has_value()) return absl::OkStatus();
-      return ClaimFires(db, std::move(sched), candidates, *latest_due, now, me, &claim);
+      return ClaimFires(db, std::move(sched), candidates, *latest_due, now, me, owner,
+                        options_.lease, &claim);
     });
     MLCORE_RETURN_IF_ERROR(s);
     if (!claim.times.empty()) claims.push_back(std::move(claim));
@@ -344,7 +386,7 @@ StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
     for (size_t i = 0; i < claim.times.size(); ++i) {
       ScheduleFire fire = StartFire(claim, i, launch, retry, now);
       // A refused record must not end the loop: the claims after it would stay claimed, unrun.
-      if (Status st = WriteFire(db, fire); !st.ok()) {
+      if (Status st = WriteFire(db, fire, owner); !st.ok()) {
         MLCORE_LOG(Warning) << StatusText(st) << "; kept for the next tick";
         if (unrecorded.ok()) unrecorded = st;
         std::lock_guard<std::mutex> lock(state_->mu);
@@ -392,10 +434,28 @@ StatusOr<absl::Time> Scheduler::NextDue() {
 }
 
 Status Scheduler::Run() {
+  // Leases are renewed beside the loop, so a launch or a tick slower than the lease keeps them.
+  std::thread renewer([this] {
+    std::unique_lock<std::mutex> lock(state_->mu);
+    while (!state_->wake.wait_for(lock, absl::ToChronoNanoseconds(options_.lease / 3),
+                                  [this] { return state_->stopped; })) {
+      lock.unlock();
+      if (Status st = RenewLeases(); !st.ok()) {
+        MLCORE_LOG(Warning) << "renewing the scheduler's leases failed: " << StatusText(st);
+      }
+      lock.lock();
+    }
+  });
+  Loop();
+  renewer.join();
+  return absl::OkStatus();
+}
+
+void Scheduler::Loop() {
   while (true) {
     {
       std::lock_guard<std::mutex> lock(state_->mu);
-      if (state_->stopped) return absl::OkStatus();
+      if (state_->stopped) return;
     }
     StatusOr<std::vector<ScheduleFire>> fired = Tick();
     if (!fired.ok()) {

@@ -132,6 +132,33 @@ def test_scheduler_fires_due_times_and_runs_the_pipeline(pipes, tmp_path):
     assert sched.next_due() == T0 + 10 * MIN
 
 
+def test_a_fires_lease_is_renewed_while_its_run_lives(pipes, tmp_path):
+    clock = Clock(tmp_path / "clock")
+    gate = tmp_path / "gate"
+    s = mlcore.schedule(pipes.slow, cron="* * * * *", arguments={"gate": str(gate)},
+                        start_after=T0)
+    assert _schedule.SCHEDULER_DEFAULTS["lease"] == 60.0
+    sched = _schedule.make_scheduler(clock_file=str(clock.path), lease=3.0)
+    clock.set(T0 + MIN)
+    fires = sched.tick()
+    assert [f["state"] for f in fires] == ["started"]
+    (f,) = s.fires()
+    assert f["lease_owner"].rsplit(":", 2)[1] == str(os.getpid())
+    first = f["lease_until"]
+    assert 1.5 < first.timestamp() - time.time() <= 3.5  # the database's clock + 3 s
+    time.sleep(1.0)
+    sched.tick()
+    (f,) = s.fires()
+    assert f["lease_until"] > first  # renewed: the run is running
+    gate.write_text("")
+    wait_done(fires)
+    sched.tick()
+    renewed = s.fires()[0]["lease_until"]
+    time.sleep(0.5)
+    sched.tick()
+    assert s.fires()[0]["lease_until"] == renewed  # a finished run's fire is not renewed
+
+
 def test_catch_up_policies(pipes, tmp_path):
     clock = Clock(tmp_path / "clock")
     skip = mlcore.schedule(pipes.quick, cron="*/5 * * * *", catchup="skip", name="skip",

@@ -86,6 +86,11 @@ struct ScheduleFire {
   absl::Time fired_at;
   int attempts = 0;                    // tries to start the run so far
   std::optional<absl::Time> retry_at;  // "retrying": when the next try is due
+  // The scheduler holding the fire's lease ("host:pid:8 hex digits") and when the lease runs out
+  // (by the database's clock); see SchedulerOptions::lease. Unset for fires recorded before
+  // leases, and once the fire no longer needs one (retrying, failed, lost).
+  std::string lease_owner;
+  std::optional<absl::Time> lease_until;
 };
 
 // The schedules of one namespace (the Client's). Thread-safe as the Client's store is.
@@ -148,14 +153,25 @@ struct SchedulerOptions {
   // Fire records kept per schedule (the latest ones; those still claimed or retrying are always
   // kept): each tick deletes older ones, in one transaction. 0: keep every record.
   int keep_fires = 1000;
+  // How long a claim holds without being renewed. The scheduler that claims a fire holds a lease
+  // on it until lease_until = the database's clock + lease (PostgreSQL's clock_timestamp(), the
+  // SQLite file's machine clock), renewed every lease / 3 while the fire's run is being started
+  // or is pending or running. Another scheduler takes over a fire whose lease ran out with its
+  // run unfinished: the fire is recorded "lost" (never fired again, so no time fires twice), its
+  // run, if any, "interrupted" (resumable as any interrupted run), and its max_concurrency slot
+  // frees. So a scheduler that dies on another machine holds a slot for at most `lease`; a live
+  // one whose store calls stall for longer than `lease` can lose its fires the same way.
+  absl::Duration lease = absl::Seconds(60);
   // The clock. Default absl::Now. For tests: a scheduler with an injected clock still sleeps in
   // real time, at most `poll` at a time.
   std::function<absl::Time()> now;
 };
 
-// Fires due schedules of one namespace. Several schedulers (threads or processes) may run on one
-// store: each scheduled time is claimed in a store transaction before its run starts, so it
-// fires once, and a restarted scheduler carries on from the recorded watermark.
+// Fires due schedules of one namespace. Several schedulers (threads or processes, on one machine
+// or many) may run on one store: each scheduled time is claimed in a store transaction before its
+// run starts, so it fires once; the claim is a lease the scheduler renews while the run is alive,
+// taken over once it runs out (SchedulerOptions::lease); and a restarted scheduler carries on from
+// the recorded watermark.
 class Scheduler {
  public:
   // `client` must outlive the scheduler.
@@ -178,10 +194,19 @@ class Scheduler {
   // When the next enabled schedule is due (InfiniteFuture when none).
   StatusOr<absl::Time> NextDue();
 
+  // Renews the leases of this scheduler's fires that still need one (see SchedulerOptions::lease).
+  // Run does it every lease / 3 on a thread of its own, and Tick each time; a caller that drives
+  // Tick itself, with launches slower than the lease, calls it at least that often.
+  Status RenewLeases();
+  // "host:pid:8 hex digits": this scheduler's name in lease_owner.
+  const std::string& lease_owner() const;
+
  private:
   Scheduler(Client* client, std::unique_ptr<Schedules> schedules, SchedulerOptions options);
   // Deletes fire records past SchedulerOptions::keep_fires.
   Status PruneFires();
+  // Run's loop of ticks, until Stop.
+  void Loop();
   struct State;
 
   Client* client_;

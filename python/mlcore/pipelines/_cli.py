@@ -246,6 +246,9 @@ def _add_schedule_parsers(sub) -> None:
                    help="seconds before the first such retry (doubling after each)")
     s.add_argument("--keep-fires", type=int, default=_schedule.SCHEDULER_DEFAULTS["keep_fires"],
                    help="fire records kept per schedule, latest first (0: all)")
+    s.add_argument("--lease", type=float, default=_schedule.SCHEDULER_DEFAULTS["lease"],
+                   help="seconds a claimed fire stays this scheduler's unrenewed; another "
+                        "scheduler takes over a fire whose lease ran out")
     # Test-only: read "now" (Unix seconds) from this file instead of the system clock.
     s.add_argument("--clock-file", help=argparse.SUPPRESS)
     _add_busy_timeout(s)
@@ -352,7 +355,7 @@ def _scheduler(args) -> int:
                                      clock_file=args.clock_file, log=log,
                                      start_retries=args.start_retries,
                                      start_backoff=args.start_backoff,
-                                     keep_fires=args.keep_fires,
+                                     keep_fires=args.keep_fires, lease=args.lease,
                                      busy_timeout=args.busy_timeout)
     if args.once:
         fires = sched.tick()

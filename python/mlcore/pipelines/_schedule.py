@@ -151,8 +151,9 @@ class Schedule:
 
     def fires(self, limit: int = 1000) -> List[dict]:
         """Each scheduled time fired, latest first: scheduled_time, state ("started", "retrying",
-        "failed", "lost", "claimed"), run_id, error, attempts (tries to start the run) and
-        retry_at (when a "retrying" fire is tried again)."""
+        "failed", "lost", "claimed"), run_id, error, attempts (tries to start the run),
+        retry_at (when a "retrying" fire is tried again), lease_owner and lease_until (the
+        scheduler holding the fire and when its lease runs out)."""
         out = []
         for f in self._book.fires(self._id, limit):
             f = dict(f)
@@ -160,6 +161,8 @@ class Schedule:
             f["fired_at"] = _utc(f["fired_at"])
             if f.get("retry_at") is not None:
                 f["retry_at"] = _utc(f["retry_at"])
+            if f.get("lease_until") is not None:
+                f["lease_until"] = _utc(f["lease_until"])
             out.append(f)
         return out
 
@@ -234,7 +237,8 @@ def make_scheduler(namespace: str = "default", home: Optional[str] = None,
                    start_backoff_factor: float = SCHEDULER_DEFAULTS["start_backoff_factor"],
                    start_max_backoff: float = SCHEDULER_DEFAULTS["start_max_backoff"],
                    keep_fires: int = SCHEDULER_DEFAULTS["keep_fires"],
-                   busy_timeout: Optional[float] = None):
+                   busy_timeout: Optional[float] = None,
+                   lease: float = SCHEDULER_DEFAULTS["lease"]):
     """A C++ Scheduler that starts Python pipelines with mlcore.run (in this process).
 
     A fire whose run cannot start (the pipeline does not load, its arguments are refused) is
@@ -242,6 +246,8 @@ def make_scheduler(namespace: str = "default", home: Optional[str] = None,
     ``start_backoff_factor`` (at most ``start_max_backoff``), before it is recorded failed.
     ``keep_fires``: fire records kept per schedule (0: all). ``busy_timeout``: seconds the
     scheduler's and its runs' store calls wait for another connection's write lock (None: 30).
+    ``lease``: seconds a claimed fire stays this scheduler's without being renewed (renewed every
+    third of it while its run is alive); another scheduler takes over a fire whose lease ran out.
     """
     client = _run.client(home, namespace, busy_timeout)
 
@@ -266,7 +272,8 @@ def make_scheduler(namespace: str = "default", home: Optional[str] = None,
     return _cpp.Scheduler(client, launch, registered=False, poll=poll,
                           misfire_grace=misfire_grace, now=now, start_retries=start_retries,
                           start_backoff=start_backoff, start_backoff_factor=start_backoff_factor,
-                          start_max_backoff=start_max_backoff, keep_fires=keep_fires)
+                          start_max_backoff=start_max_backoff, keep_fires=keep_fires,
+                          lease=lease)
 
 
 def wait_for_runs(run_ids, namespace: str = "default", home: Optional[str] = None,
