@@ -337,10 +337,10 @@ StatusOr<std::vector<ScheduleFire>> Scheduler::Tick() {
   // Fires recorded late come first: their claims hold slots until then.
   const std::string& owner = state_->lease_owner;
   MLCORE_RETURN_IF_ERROR(WriteUnwritten(client_->metadata(), state_->mu, state_->unwritten, owner));
-  MLCORE_RETURN_IF_ERROR(RenewLeases());
   // Runs of a killed scheduler would otherwise count against max_concurrency forever; runs of
   // this process whose final record the store refused are recorded here too.
   MLCORE_RETURN_IF_ERROR(client_->RecoverInterrupted().status());
+  MLCORE_RETURN_IF_ERROR(RenewLeases());
   MLCORE_ASSIGN_OR_RETURN(std::vector<Schedule> all, schedules_->List());
   store::SqlDatabase& db = client_->metadata();
   const internal::ProcessIdentity me = internal::ThisProcess();
