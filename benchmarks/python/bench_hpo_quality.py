@@ -20,7 +20,7 @@ Every finished run is appended to a cache file (one JSON line), keyed by column,
 trials and a tag (mlcore: --tag, default the git commit; Optuna: its version), so a rerun after
 changing mlcore only reruns mlcore's columns, and a killed sweep resumes.
 
-Run: python benchmarks/python/bench_hpo_quality.py [--quick] [--seeds 20] [--jobs 2]
+Run: python benchmarks/python/bench_hpo_quality.py [--quick] [--seeds 20] [--first-seed 0] [--jobs 2]
         [--pairs tpe,tpe-mv,gp,cmaes,nsga2,default] [--problems ...] [--cache FILE]
         [--gp-seeds N] [--markdown FILE] [--parallel 4]
 """
@@ -190,7 +190,7 @@ def jobs_for(a):
         for label in labels:
             for n in trials:
                 for p in plist:
-                    for s in range(seeds):
+                    for s in range(a.first_seed, a.first_seed + seeds):
                         jobs.append((label, p, s, n))
     # Optuna's default is its multivariate TPE: at the pairs' trial count the tpe-mv column's
     # studies are the same studies (same seed, same sampler), so they are not run twice.
@@ -242,7 +242,7 @@ def report(a, results, tags):
             for p in plist:
                 def get(lab):
                     out = []
-                    for s in range(seeds):
+                    for s in range(a.first_seed, a.first_seed + seeds):
                         k = _key((lab, p, s, n), tags)
                         if k not in results and lab == "optuna default":
                             k = _key(("optuna tpe-mv", p, s, n), tags)  # the same study
@@ -279,6 +279,9 @@ def report(a, results, tags):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="seeds first..first+seeds-1 (fresh seeds to confirm a change chosen "
+                        "on 0..19)")
     p.add_argument("--gp-seeds", type=int, default=None,
                    help="seeds for the gp pair (Optuna's GPSampler costs minutes per study)")
     p.add_argument("--trials", type=int, default=100)

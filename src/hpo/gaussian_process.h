@@ -58,4 +58,15 @@ inline double LogExpectedImprovement(double mean, double sigma, double best) {
   return std::log(sigma) + LogH((best - mean) / sigma);
 }
 
+// log of Huang et al.'s (2006) augmentation factor 1 - sqrt(noise / (variance + noise)) of the
+// expected improvement under observation noise: near 1 where the latent variance is well above
+// the noise variance, near 0 where a new observation would land within the noise of the ones
+// already there (it could not tell the point from them). Written as
+// log(v / (v + n)) - log1p(sqrt(n / (v + n))), which is accurate for v far below n.
+inline double LogNoiseAugmentation(double variance, double noise) {
+  if (!(noise > 0)) return 0.0;
+  const double total = variance + noise;
+  return std::log(variance / total) - std::log1p(std::sqrt(noise / total));
+}
+
 }  // namespace mlcore::hpo::internal
