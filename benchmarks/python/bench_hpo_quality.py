@@ -20,8 +20,8 @@ Every finished run is appended to a cache file (one JSON line), keyed by column,
 trials and a tag (mlcore: --tag, default the git commit; Optuna: its version), so a rerun after
 changing mlcore only reruns mlcore's columns, and a killed sweep resumes.
 
-Run: python benchmarks/python/bench_hpo_quality.py [--quick] [--seeds 20] [--first-seed 0] [--jobs 2]
-        [--pairs tpe,tpe-mv,gp,cmaes,nsga2,default] [--problems ...] [--cache FILE]
+Run: python benchmarks/python/bench_hpo_quality.py [--quick] [--seeds 20] [--first-seed 0]
+        [--jobs 2] [--pairs tpe,tpe-mv,gp,cmaes,nsga2,default] [--problems ...] [--cache FILE]
         [--gp-seeds N] [--markdown FILE] [--parallel 4]
 """
 

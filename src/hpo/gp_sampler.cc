@@ -146,7 +146,7 @@ class GpSampler : public Sampler {
   // point, whose lowest noisy value the study then reports (noisy Hartmann6). The full factor
   // also discounted the refinement of noise-free problems whose fit puts model error into the
   // noise (Styblinski-Tang fits 0.014 of the standardised variance, noisy Hartmann6 0.004):
-  // their 100-trial wins and a 30-trial Rosenbrock run were lost with it.
+  // it cost Styblinski-Tang's 100-trial win and turned Rosenbrock at 30 trials into a loss.
   static void Score(const GaussianProcess& gp, const std::vector<double>& points, int d,
                     double best, std::vector<double>* score) {
     const int m = static_cast<int>(points.size()) / d;
