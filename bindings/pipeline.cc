@@ -463,19 +463,26 @@ void BindClientRuns(py::module_& m) {
   py::class_<Client, std::unique_ptr<Client, ClientDeleter>>(
       m, "Client", "The local executor and the records of its runs.")
       .def(py::init([](std::optional<std::string> home, std::string ns, bool sync,
-                       std::optional<double> busy_timeout, std::string artifacts) {
+                       std::optional<double> busy_timeout, std::string artifacts,
+                       std::optional<double> heartbeat_interval,
+                       std::optional<double> heartbeat_timeout) {
              ClientOptions o;
              if (home) o.home = *home;
              o.ns = std::move(ns);
              o.sync_artifacts = sync;
              o.artifacts = std::move(artifacts);
              if (busy_timeout) o.busy_timeout = SecondsOrInfinite(busy_timeout);
+             if (heartbeat_interval) o.run_heartbeat_interval = absl::Seconds(*heartbeat_interval);
+             if (heartbeat_timeout) o.run_heartbeat_timeout = absl::Seconds(*heartbeat_timeout);
              return Released([&] { return Client::Open(o); }).release();
            }),
            py::arg("home") = py::none(), py::arg("namespace") = "default",
            py::arg("sync_artifacts") = true, py::arg("busy_timeout") = py::none(),
-           py::arg("artifacts") = "",
-           "busy_timeout: seconds a store call waits for another connection's lock (default 30).")
+           py::arg("artifacts") = "", py::arg("run_heartbeat_interval") = py::none(),
+           py::arg("run_heartbeat_timeout") = py::none(),
+           "busy_timeout: seconds a store call waits for another connection's lock (default 30). "
+           "run_heartbeat_interval/_timeout: seconds between a running driver's heartbeats (5) "
+           "and the age after which a run owned on another host is interrupted (30).")
       .def(
           "start",
           [](Client& c, const Pipeline& p, const std::string& arguments, std::string experiment,

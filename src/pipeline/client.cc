@@ -10,6 +10,7 @@
 #include "pipeline/executor.h"
 #include "pipeline/final_record.h"
 #include "pipeline/records.h"
+#include "pipeline/run_heartbeat.h"
 
 namespace mlcore::pipeline {
 
@@ -166,15 +167,20 @@ StatusOr<int> Client::RecoverInterrupted() {
   std::vector<std::string> recorded;  // outcome files written to the store
   MLCORE_RETURN_IF_ERROR(metadata_->Transaction([&]() -> Status {
     MLCORE_ASSIGN_OR_RETURN(
-        auto rows, metadata_->Query("SELECT id, owner_host, owner_pid, owner_start FROM "
-                                    "pipeline_runs WHERE state IN ('running', 'pending')"));
+        auto rows, metadata_->Query(
+                       absl::StrCat("SELECT id, owner_host, owner_pid, owner_start, "
+                                    "heartbeat_at, ",
+                                    internal::StoreNowSql(metadata_->dialect()),
+                                    " FROM pipeline_runs WHERE state IN ('running', 'pending')")));
     const double now = internal::ToSeconds(absl::Now());
     for (const auto& r : rows) {
       internal::ProcessIdentity owner{ValueText(r[1]), ValueInt(r[2]), ValueText(r[3])};
-      if (internal::IsAlive(owner)) continue;
+      std::optional<std::string> gone =
+          internal::OwnerGone(owner, OptionalTime(r[4]), OptionalTime(r[5]).value_or(absl::Now()),
+                              options_.run_heartbeat_timeout);
+      if (!gone.has_value()) continue;
       const std::string outcome_path = internal::OutcomePath(home_, ValueText(r[0]));
-      std::string why = absl::StrCat("interrupted: the process running it (pid ", owner.pid, " on ",
-                                     owner.host, ") ended before it finished");
+      std::string why = absl::StrCat("interrupted: ", *gone);
       if (auto outcome = internal::LoadOutcome(outcome_path);
           outcome.has_value() && outcome->run_id == ValueText(r[0])) {
         // It finished, but the store refused its final record: record the outcome it left.

@@ -15,7 +15,8 @@ RunState::RunState(Client* client, const Pipeline& pipeline, RunOptions options)
       options_(std::move(options)),
       graph_(pipeline_),
       results_(graph_),
-      recorder_(client->metadata(), client->home(), client->unrecorded_.get()),
+      recorder_(client->metadata(), client->home(), client->unrecorded_.get(),
+                client->options().run_heartbeat_interval),
       inputs_(pipeline_, results_, arguments_, client->artifacts()) {}
 
 RunState::~RunState() {

@@ -52,6 +52,13 @@ CREATE TABLE pipeline_cache(
   key TEXT PRIMARY KEY, component TEXT NOT NULL, outputs TEXT NOT NULL, run_id TEXT NOT NULL,
   task TEXT NOT NULL, created_at {REAL} NOT NULL);
 )sql"},
+      // Version 2: the driver stamps its run every ClientOptions::run_heartbeat_interval (the
+      // store's clock, seconds since the epoch), so that a client on another machine can tell a
+      // run whose driver died from a live one. NULL: written before heartbeats (see OwnerGone).
+      {2, "pipeline_run_heartbeats",
+       R"sql(
+ALTER TABLE pipeline_runs ADD COLUMN {IF_NOT_EXISTS}heartbeat_at {REAL};
+)sql"},
   };
   return kMigrations;
 }

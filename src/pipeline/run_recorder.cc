@@ -7,6 +7,7 @@
 #include "mlcore/core/logging.h"
 #include "mlcore/pipeline/client.h"
 #include "pipeline/records.h"
+#include "pipeline/run_heartbeat.h"
 
 namespace mlcore::pipeline::internal {
 
@@ -17,6 +18,8 @@ RunRecorder::~RunRecorder() {
 void RunRecorder::Start(std::string run_id, std::string runs_dir) {
   run_id_ = std::move(run_id);
   runs_dir_ = std::move(runs_dir);
+  beat_sql_ = absl::StrCat("UPDATE pipeline_runs SET heartbeat_at = ", StoreNowSql(db_.dialect()),
+                           " WHERE id = ?1 AND owner_pid = ?2 AND owner_start = ?3");
   flusher_ = std::thread([this] { FlusherLoop(); });
 }
 
@@ -156,14 +159,30 @@ void RunRecorder::Defer(DeferredRecord record) {
   }
 }
 
+Status RunRecorder::Beat() {
+  const ProcessIdentity me = ThisProcess();
+  // Not in Write's transaction: a heartbeat the store refuses is retried at the next beat and
+  // must not count as a refused record of the run.
+  return Cached(beat_sql_, {run_id_, me.pid, me.start}).status();
+}
+
 void RunRecorder::FlusherLoop() {
   std::unique_lock<std::mutex> dl(deferred_mu_);
+  // The run's first stamp came with its running record (run_setup.cc).
+  absl::Time next_beat = absl::Now() + heartbeat_interval_;
   while (!stop_flusher_) {
     deferred_cv_.wait_for(dl, kFlushInterval);
-    if (deferred_.empty()) continue;
+    const bool beat = absl::Now() >= next_beat;
+    if (deferred_.empty() && !beat) continue;
     dl.unlock();
     if (Status st = FlushDeferred(); !st.ok()) {
       MLCORE_LOG(Error) << "recording the tasks of run " << run_id_ << ": " << StatusText(st);
+    }
+    if (beat) {
+      next_beat = absl::Now() + heartbeat_interval_;
+      if (Status st = Beat(); !st.ok()) {
+        MLCORE_LOG(Warning) << "heartbeat of run " << run_id_ << ": " << StatusText(st);
+      }
     }
     dl.lock();
   }

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "mlcore/pipeline/pipeline.h"
 #include "mlcore/store/artifact_store.h"
 #include "mlcore/store/metadata_store.h"
@@ -38,8 +39,13 @@ struct DeferredRecord {
 class RunRecorder {
  public:
   // `unrecorded` receives the final record when the store refuses it (the client retries it).
-  RunRecorder(store::SqlDatabase& db, std::string home, UnrecordedRuns* unrecorded)
-      : db_(db), home_(std::move(home)), unrecorded_(unrecorded) {}
+  // The flusher also stamps the run's heartbeat every `heartbeat_interval` (run_heartbeat.h).
+  RunRecorder(store::SqlDatabase& db, std::string home, UnrecordedRuns* unrecorded,
+              absl::Duration heartbeat_interval)
+      : db_(db),
+        home_(std::move(home)),
+        unrecorded_(unrecorded),
+        heartbeat_interval_(heartbeat_interval) {}
   ~RunRecorder();
 
   // Starts the flusher for run `run_id`, whose tasks' logs lie under `runs_dir`/<task>.
@@ -83,10 +89,15 @@ class RunRecorder {
   void FlusherLoop();
   // Writes the deferred task records now (one transaction).
   Status FlushDeferred();
+  // Stamps the run's heartbeat_at with the store's clock, unless another process has taken the
+  // run over (its owner is no longer this process).
+  Status Beat();
 
   store::SqlDatabase& db_;
   const std::string home_;
   UnrecordedRuns* unrecorded_;
+  const absl::Duration heartbeat_interval_;
+  std::string beat_sql_;  // set by Start: the UPDATE with the store's clock for its dialect
   std::string run_id_;
   std::string runs_dir_;
   // Finalized when the run ends: a statement must not outlive the client's store.

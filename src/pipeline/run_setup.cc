@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "pipeline/executor.h"
 #include "pipeline/records.h"
+#include "pipeline/run_heartbeat.h"
 
 namespace mlcore::pipeline::internal {
 namespace {
@@ -93,20 +94,26 @@ Status RunState::Reopen(const std::string& digest, bool reuse_arguments, double 
   const std::string& ns = client_->options().ns;
   const ProcessIdentity me = ThisProcess();
   run_id_ = options_.resume_run_id;
-  MLCORE_ASSIGN_OR_RETURN(auto rows,
-                          db.Query("SELECT r.state, v.digest, r.owner_host, r.owner_pid, "
-                                   "r.owner_start, r.arguments FROM pipeline_runs r JOIN "
-                                   "pipeline_versions v ON v.id = r.version_id WHERE r.id = ?1 AND "
-                                   "r.namespace = ?2",
-                                   {run_id_, ns}));
+  const char* store_now = StoreNowSql(db.dialect());
+  MLCORE_ASSIGN_OR_RETURN(
+      auto rows, db.Query(absl::StrCat("SELECT r.state, v.digest, r.owner_host, r.owner_pid, "
+                                       "r.owner_start, r.arguments, r.heartbeat_at, ",
+                                       store_now,
+                                       " FROM pipeline_runs r JOIN pipeline_versions v ON v.id = "
+                                       "r.version_id WHERE r.id = ?1 AND r.namespace = ?2"),
+                          {run_id_, ns}));
   if (rows.empty()) {
     return absl::NotFoundError(absl::StrCat("no run '", run_id_, "' to resume"));
   }
   std::string st = ValueText(rows[0][0]);
   ProcessIdentity owner{ValueText(rows[0][2]), ValueInt(rows[0][3]), ValueText(rows[0][4])};
-  if (st == state::kRunning && IsAlive(owner)) {
-    return absl::FailedPreconditionError(absl::StrCat("run '", run_id_, "' is still running (pid ",
-                                                      owner.pid, " on ", owner.host, ")"));
+  if (st == state::kRunning &&
+      !OwnerGone(owner, OptionalTime(rows[0][6]), OptionalTime(rows[0][7]).value_or(absl::Now()),
+                 client_->options().run_heartbeat_timeout)
+           .has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("run '", run_id_, "' is still running (pid ", owner.pid, " on ", owner.host,
+                     owner.host == me.host ? ")" : ", its heartbeat is fresh)"));
   }
   if (st == state::kSucceeded) {
     return absl::FailedPreconditionError(
@@ -122,9 +129,10 @@ Status RunState::Reopen(const std::string& digest, bool reuse_arguments, double 
         arguments_, pipeline_.ResolveArguments(ParseJsonOr(ValueText(rows[0][5]), Json::object())));
   }
   MLCORE_RETURN_IF_ERROR(
-      db.Query("UPDATE pipeline_runs SET state = ?2, error = '', owner_host = ?3, "
-               "owner_pid = ?4, owner_start = ?5, started_at = ?6, finished_at = NULL, "
-               "arguments = ?7 WHERE id = ?1",
+      db.Query(absl::StrCat("UPDATE pipeline_runs SET state = ?2, error = '', owner_host = ?3, "
+                            "owner_pid = ?4, owner_start = ?5, started_at = ?6, finished_at = "
+                            "NULL, arguments = ?7, heartbeat_at = ",
+                            store_now, " WHERE id = ?1"),
                {run_id_, std::string(state::kRunning), me.host, me.pid, me.start, now,
                 ArgumentsJson(arguments_).dump()})
           .status());
@@ -163,9 +171,11 @@ Status RunState::Create(const Registration& reg, double now) {
   const auto& loops = pipeline_.loops();
   run_id_ = NewRunId();
   MLCORE_RETURN_IF_ERROR(
-      db.Query("INSERT INTO pipeline_runs(id, namespace, experiment_id, version_id, arguments, "
-               "state, owner_host, owner_pid, owner_start, created_at, started_at) VALUES "
-               "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+      db.Query(absl::StrCat("INSERT INTO pipeline_runs(id, namespace, experiment_id, version_id, "
+                            "arguments, state, owner_host, owner_pid, owner_start, created_at, "
+                            "started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                            "?9, ?10, ?10, ",
+                            StoreNowSql(db.dialect()), ")"),
                {run_id_, ns, reg.experiment_id, reg.version_id, ArgumentsJson(arguments_).dump(),
                 std::string(state::kRunning), me.host, me.pid, me.start, now})
           .status());

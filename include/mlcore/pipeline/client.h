@@ -55,6 +55,15 @@ struct ClientOptions {
   // publishes every output there and reads inputs back from there, checked. Empty:
   // $MLCORE_ARTIFACTS; "none": local only.
   std::string artifacts;
+  // Run heartbeats: a running pipeline's driver stamps its run with the store's clock every
+  // `run_heartbeat_interval`. RecoverInterrupted and a resume take a run whose driver is on
+  // another machine (whose processes cannot be checked from here) for dead once its stamp is
+  // older than `run_heartbeat_timeout`, and mark it interrupted (resumable); on this machine
+  // the process table decides, at once. Keep the timeout several beats long: a driver whose
+  // store writes stall for longer (a lock held long, a server restart) loses its run to the
+  // first client that looks.
+  absl::Duration run_heartbeat_interval = absl::Seconds(5);
+  absl::Duration run_heartbeat_timeout = absl::Seconds(30);
 };
 
 struct RunOptions {
@@ -179,10 +188,11 @@ class Client {
   StatusOr<ArtifactRecord> GetArtifact(int64_t artifact_id);
   StatusOr<std::vector<Consumer>> ArtifactConsumers(int64_t artifact_id);
   // Writes the final records of this client's runs that the store refused when they ended,
-  // then marks runs of dead owners interrupted, or records the outcome such a run left in
-  // <home>/pipeline/runs/<id>/outcome.json when its final record could not be written (its error
-  // then says it was recorded late). Open and every Scheduler tick call it; ~Client tries the
-  // refused records once more. Returns how many runs of dead owners it ended.
+  // then marks runs of dead owners interrupted (gone from this host's process table, or on
+  // another host with a heartbeat older than ClientOptions::run_heartbeat_timeout), or records the
+  // outcome such a run left in <home>/pipeline/runs/<id>/outcome.json when its final record could
+  // not be written (its error then says it was recorded late). Open and every Scheduler tick call
+  // it; ~Client tries the refused records once more. Returns how many runs of dead owners it ended.
   StatusOr<int> RecoverInterrupted();
   // Whether a run this client started has not finished (what ~Client would wait for).
   bool HasRunsInFlight() const;
