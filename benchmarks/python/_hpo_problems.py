@@ -20,10 +20,13 @@ import random
 # ---- the six of docs/benchmarks.md ----
 
 
-def branin(t):
-    x, y = t.suggest_float("x0", -5, 10), t.suggest_float("x1", 0, 15)
+def branin_at(x, y):
     a = y - 5.1 / (4 * math.pi ** 2) * x * x + 5 / math.pi * x - 6
     return a * a + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x) + 10
+
+
+def branin(t):
+    return branin_at(t.suggest_float("x0", -5, 10), t.suggest_float("x1", 0, 15))
 
 
 _H_A = [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
@@ -35,13 +38,13 @@ _H_P = [[0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886],
 _H_ALPHA = [1.0, 1.2, 3.0, 3.2]
 
 
-def _hartmann6(x):
+def hartmann6_at(x):
     return -sum(_H_ALPHA[i] * math.exp(-sum(_H_A[i][j] * (x[j] - _H_P[i][j]) ** 2
                                             for j in range(6))) for i in range(4))
 
 
 def hartmann6(t):
-    return _hartmann6([t.suggest_float(f"x{i}", 0, 1) for i in range(6)])
+    return hartmann6_at([t.suggest_float(f"x{i}", 0, 1) for i in range(6)])
 
 
 def rosenbrock5(t):
@@ -118,7 +121,7 @@ NOISE_SEED = [0]  # set by the runner per run, so each seed sees its own noise
 def noisy_hartmann6(t):
     x = [t.suggest_float(f"x{i}", 0, 1) for i in range(6)]
     rng = random.Random(NOISE_SEED[0] * 1_000_003 + t.number)
-    return _hartmann6(x) + rng.gauss(0.0, NOISE_SD)
+    return hartmann6_at(x) + rng.gauss(0.0, NOISE_SD)
 
 
 _DATA = {}

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -34,30 +35,20 @@ try:
 except ImportError:  # the peer is optional
     optuna = None
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _hpo_problems as problems  # noqa: E402  (the formulas bench_hpo_quality.py runs too)
+
 DIMS = 5
 
 
 # ---- objectives (minimize); each takes a suggest(name, low, high) and a categorical suggest ----
 
 def branin(s, c):
-    x, y = s("x0", -5, 10), s("x1", 0, 15)
-    a = y - 5.1 / (4 * math.pi ** 2) * x * x + 5 / math.pi * x - 6
-    return a * a + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x) + 10
-
-
-_H_A = [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
-        [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]]
-_H_P = [[0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886],
-        [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
-        [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650],
-        [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381]]
-_H_ALPHA = [1.0, 1.2, 3.0, 3.2]
+    return problems.branin_at(s("x0", -5, 10), s("x1", 0, 15))
 
 
 def hartmann6(s, c):
-    x = [s(f"x{i}", 0, 1) for i in range(6)]
-    return -sum(_H_ALPHA[i] * math.exp(-sum(_H_A[i][j] * (x[j] - _H_P[i][j]) ** 2
-                                            for j in range(6))) for i in range(4))
+    return problems.hartmann6_at([s(f"x{i}", 0, 1) for i in range(6)])
 
 
 def rosenbrock5(s, c):

@@ -161,16 +161,19 @@ class GpSampler : public Sampler {
     }
   }
 
-  void RandomPoint(const SpaceEncoding& enc, std::mt19937_64& rng, double* p) const {
+  // One dimension of `p` drawn uniformly: a category (one-hot) or a point of [0, 1].
+  static void DrawDim(const SpaceEncoding::Dim& dim, std::mt19937_64& rng, double* p) {
     std::uniform_real_distribution<double> u(0.0, 1.0);
-    for (const auto& dim : enc.dims()) {
-      if (dim.one_hot) {
-        int c = std::min(static_cast<int>(u(rng) * dim.width), dim.width - 1);
-        for (int k = 0; k < dim.width; ++k) p[dim.offset + k] = k == c ? 1.0 : 0.0;
-      } else {
-        p[dim.offset] = u(rng);
-      }
+    if (dim.one_hot) {
+      int c = std::min(static_cast<int>(u(rng) * dim.width), dim.width - 1);
+      for (int k = 0; k < dim.width; ++k) p[dim.offset + k] = k == c ? 1.0 : 0.0;
+    } else {
+      p[dim.offset] = u(rng);
     }
+  }
+
+  void RandomPoint(const SpaceEncoding& enc, std::mt19937_64& rng, double* p) const {
+    for (const auto& dim : enc.dims()) DrawDim(dim, rng, p);
     enc.Snap(p);
   }
 
@@ -206,23 +209,14 @@ class GpSampler : public Sampler {
       const double scale = 0.02 + 0.1 * u(rng);
       for (int k = 0; k < d; ++k) p[k] = center[k] + scale * normal(rng);
       for (const auto& dim : enc.dims()) {
-        if (dim.one_hot && u(rng) < 0.2) {
-          int c = std::min(static_cast<int>(u(rng) * dim.width), dim.width - 1);
-          for (int k = 0; k < dim.width; ++k) p[dim.offset + k] = k == c ? 1.0 : 0.0;
-        }
+        if (dim.one_hot && u(rng) < 0.2) DrawDim(dim, rng, p);
       }
       if (i % 2 == 1) {
         for (int k = 0; k < d; ++k) p[k] = center[k];
         const int nd = static_cast<int>(enc.dims().size());
         const int redraw = 1 + (u(rng) < 0.5);
         for (int r = 0; r < redraw; ++r) {
-          const auto& dim = enc.dims()[std::min(static_cast<int>(u(rng) * nd), nd - 1)];
-          if (dim.one_hot) {
-            int c = std::min(static_cast<int>(u(rng) * dim.width), dim.width - 1);
-            for (int k = 0; k < dim.width; ++k) p[dim.offset + k] = k == c ? 1.0 : 0.0;
-          } else {
-            p[dim.offset] = u(rng);
-          }
+          DrawDim(enc.dims()[std::min(static_cast<int>(u(rng) * nd), nd - 1)], rng, p);
         }
       }
       enc.Snap(p);

@@ -256,14 +256,7 @@ Status PostgresStorage::SetTrialUserAttr(int64_t trial_id, const std::string& ke
           .status());
   // A finished trial below the watermark is cached for good: update the cached copy.
   std::lock_guard lock(mu_);
-  for (auto& [study, cache] : cache_) {
-    for (auto& t : cache.finished) {
-      if (t->id != trial_id) continue;
-      auto copy = std::make_shared<FrozenTrial>(*t);
-      copy->user_attrs[key] = json_value;
-      t = std::move(copy);
-    }
-  }
+  for (auto& [study, cache] : cache_) SetCachedUserAttr(cache.finished, trial_id, key, json_value);
   return absl::OkStatus();
 }
 

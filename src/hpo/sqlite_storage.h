@@ -74,6 +74,10 @@ using FixedParamWriter = std::function<Status(const std::string&, const std::str
 using SampledParamWriter = std::function<Status(const std::string&, const Distribution&, double)>;
 Status InsertTrialParams(const FrozenTrial& t, const FixedParamWriter& fixed,
                          const SampledParamWriter& sampled);
+// A user attribute written to a trial that a storage's cache holds as finished (such trials are
+// cached for good): the cached copy is replaced by one that carries it (copy on write).
+void SetCachedUserAttr(std::vector<std::shared_ptr<const FrozenTrial>>& finished, int64_t trial_id,
+                       const std::string& key, const std::string& json_value);
 
 class SqliteStorage : public Storage {
  public:

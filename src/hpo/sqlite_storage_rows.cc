@@ -161,4 +161,14 @@ Status InsertTrialParams(const FrozenTrial& t, const FixedParamWriter& fixed,
   return absl::OkStatus();
 }
 
+void SetCachedUserAttr(std::vector<std::shared_ptr<const FrozenTrial>>& finished, int64_t trial_id,
+                       const std::string& key, const std::string& json_value) {
+  for (auto& t : finished) {
+    if (t->id != trial_id) continue;
+    auto copy = std::make_shared<FrozenTrial>(*t);
+    copy->user_attrs[key] = json_value;
+    t = std::move(copy);
+  }
+}
+
 }  // namespace mlcore::hpo::internal

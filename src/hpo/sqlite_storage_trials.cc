@@ -132,14 +132,7 @@ Status SqliteStorage::SetTrialUserAttr(int64_t trial_id, const std::string& key,
                              {trial_id, key, json_value})
                              .status());
   // A finished trial below the watermark is cached for good: read it again next time.
-  for (auto& [study, cache] : cache_) {
-    for (auto& t : cache.finished) {
-      if (t->id != trial_id) continue;
-      auto copy = std::make_shared<FrozenTrial>(*t);
-      copy->user_attrs[key] = json_value;
-      t = std::move(copy);
-    }
-  }
+  for (auto& [study, cache] : cache_) SetCachedUserAttr(cache.finished, trial_id, key, json_value);
   UpdateTail(trial_id, [&](FrozenTrial& t) { t.user_attrs[key] = json_value; });
   return absl::OkStatus();
 }

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "mlcore/pipeline/client.h"
 #include "mlcore/store/sql_database.h"
+#include "pipeline/backend_test_util.h"
 #include "pipeline/pipeline_test_util.h"
 #include "store/postgres_test_util.h"
 #include "store/row_values.h"
@@ -23,29 +24,20 @@ namespace mlcore::pipeline {
 namespace {
 
 namespace fs = std::filesystem;
-using store::testing::PgCluster;
 using testing::Fn;
 using testing::ScratchHome;
 
 constexpr absl::Duration kBeat = absl::Milliseconds(100);
 constexpr absl::Duration kTimeout = absl::Milliseconds(1500);
 
-class RunHeartbeats : public ::testing::TestWithParam<std::string> {
+class RunHeartbeats : public testing::BackendTest {
  protected:
-  void SetUp() override {
-    if (GetParam() != "postgres") return;
-    PgCluster* cluster = PgCluster::Get();
-    if (cluster == nullptr) GTEST_SKIP() << PgCluster::skip_reason();
-    url_ = cluster->NewDatabase();
-    ASSERT_FALSE(url_.empty());
-    setenv("MLCORE_STORE", url_.c_str(), 1);
-  }
   void TearDown() override {
     if (driver_ > 0) {
       kill(driver_, SIGKILL);
       waitpid(driver_, nullptr, 0);
     }
-    unsetenv("MLCORE_STORE");
+    testing::BackendTest::TearDown();
   }
 
   std::unique_ptr<Client> Open() const {
@@ -135,7 +127,6 @@ class RunHeartbeats : public ::testing::TestWithParam<std::string> {
   }
 
   ScratchHome home_;
-  std::string url_;
   pid_t driver_ = -1;
 };
 

@@ -15,6 +15,7 @@
 
 #include "gtest/gtest.h"
 #include "mlcore/pipeline/schedule.h"
+#include "pipeline/backend_test_util.h"
 #include "pipeline/pipeline_test_util.h"
 #include "pipeline/schedule_rows.h"
 #include "store/postgres_test_util.h"
@@ -22,7 +23,6 @@
 namespace mlcore::pipeline {
 namespace {
 
-using store::testing::PgCluster;
 using testing::ScratchHome;
 
 // Long enough that a renewal every lease / 3 on 2 shared cores never lapses; short enough that a
@@ -36,37 +36,26 @@ absl::Time Start() {
   return t;
 }
 
-class ScheduleLeases : public ::testing::TestWithParam<std::string> {
+class ScheduleLeases : public testing::BackendTest {
  protected:
   void SetUp() override {
-    if (GetParam() == "postgres") {
-      PgCluster* cluster = PgCluster::Get();
-      if (cluster == nullptr) GTEST_SKIP() << PgCluster::skip_reason();
-      std::string url = cluster->NewDatabase();
-      ASSERT_FALSE(url.empty());
-      setenv("MLCORE_STORE", url.c_str(), 1);
-    }
+    testing::BackendTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     client_ = home_.Open();
     ASSERT_NE(client_, nullptr);
   }
   void TearDown() override {
     if (holder_ > 0) Kill();
-    unsetenv("MLCORE_STORE");
+    testing::BackendTest::TearDown();
   }
 
   // A minutely schedule from Start(), one run at a time, every missed time run.
   void CreateSchedule() {
     auto schedules = Schedules::Open(client_.get());
     ASSERT_TRUE(schedules.ok()) << schedules.status();
-    ScheduleOptions o;
-    o.name = "leased";
-    o.pipeline = "never-built";
-    o.cron = "* * * * *";
-    o.catchup = CatchUp::kAll;
-    o.max_catchup = 1000;
-    o.max_concurrency = 1;
-    o.start_after = Start();
-    ASSERT_TRUE((*schedules)->Create(o).ok());
+    ASSERT_TRUE((*schedules)
+                    ->Create(testing::MinutelyCatchingUp("leased", "never-built", Start(), 1))
+                    .ok());
   }
 
   // Forks a scheduler process whose clock reads Start() + 1:30 (so 00:01 is due) and whose

@@ -15,6 +15,7 @@
 #include "mlcore/pipeline/client.h"
 #include "mlcore/pipeline/schedule.h"
 #include "mlcore/registry/model_registry.h"
+#include "pipeline/backend_test_util.h"
 #include "pipeline/pipeline_test_util.h"
 #include "store/postgres_test_util.h"
 
@@ -28,22 +29,9 @@ using testing::Fn;
 using testing::RunInChild;
 using testing::ScratchHome;
 
-// Where a test's records go: "sqlite" (<home>/mlcore.db) or "postgres" (a fresh database on the
-// test cluster, named by MLCORE_STORE). Files (artifacts, logs) stay in the scratch home.
-class StoreBackends : public ::testing::TestWithParam<std::string> {
+class StoreBackends : public testing::BackendTest {
  protected:
-  void SetUp() override {
-    if (GetParam() != "postgres") return;
-    PgCluster* cluster = PgCluster::Get();
-    if (cluster == nullptr) GTEST_SKIP() << PgCluster::skip_reason();
-    url_ = cluster->NewDatabase();
-    ASSERT_FALSE(url_.empty());
-    setenv("MLCORE_STORE", url_.c_str(), 1);
-  }
-  void TearDown() override { unsetenv("MLCORE_STORE"); }
-
   ScratchHome home_;
-  std::string url_;
 };
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreBackends, ::testing::Values("sqlite", "postgres"),
@@ -186,15 +174,9 @@ TEST_P(StoreBackends, TwoSchedulerProcessesFireEachTimeOnce) {
     ASSERT_NE(client, nullptr);
     auto schedules = Schedules::Open(client.get());
     ASSERT_TRUE(schedules.ok()) << schedules.status();
-    ScheduleOptions o;
-    o.name = "shared";
-    o.pipeline = "backends-noop";
-    o.cron = "* * * * *";
-    o.catchup = CatchUp::kAll;
-    o.max_catchup = 1000;
-    o.max_concurrency = 0;
-    o.start_after = start;
-    ASSERT_TRUE((*schedules)->Create(o).ok());
+    ASSERT_TRUE((*schedules)
+                    ->Create(testing::MinutelyCatchingUp("shared", "backends-noop", start, 0))
+                    .ok());
   }
   auto scheduler_process = [&](int which) {
     return [&, which]() -> int {
