@@ -11,6 +11,7 @@
 #include "pipeline/final_record.h"
 #include "pipeline/records.h"
 #include "pipeline/run_heartbeat.h"
+#include "store/module_home.h"
 
 namespace mlcore::pipeline {
 
@@ -143,20 +144,12 @@ Status Client::WriteUnrecorded() {
 
 StatusOr<std::unique_ptr<Client>> Client::Open(const ClientOptions& options) {
   if (options.ns.empty()) return absl::InvalidArgumentError("the namespace must not be empty");
-  store::SqlDatabaseOptions mo;
-  mo.busy_timeout = options.busy_timeout;
-  MLCORE_ASSIGN_OR_RETURN(store::HomeStore opened, store::OpenHomeStore(options.home, mo));
-  const std::string& home = opened.files_home;
-  auto metadata = std::move(opened.db);
-  MLCORE_RETURN_IF_ERROR(store::MigrateModule(*metadata, "pipeline", PipelineMigrations(),
-                                              PostgresPipelineMigrations()));
-  store::ArtifactStoreOptions ao;
-  ao.root = home + "/artifacts";
-  ao.sync = options.sync_artifacts;
-  ao.remote = options.artifacts;
-  MLCORE_ASSIGN_OR_RETURN(auto artifacts, store::ArtifactStore::Open(ao));
+  store::ModuleHomeOptions mo = store::ModuleHomeOptionsOf(
+      options, "pipeline", PipelineMigrations(), PostgresPipelineMigrations());
+  mo.remote_artifacts = options.artifacts;
+  MLCORE_ASSIGN_OR_RETURN(store::ModuleHome opened, store::OpenModuleHome(options.home, mo));
   std::unique_ptr<Client> client(
-      new Client(options, home, std::move(metadata), std::move(artifacts)));
+      new Client(options, opened.files_home, std::move(opened.db), std::move(opened.artifacts)));
   MLCORE_RETURN_IF_ERROR(client->RecoverInterrupted().status());
   return client;
 }

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "registry/rows.h"
+#include "store/module_home.h"
 
 namespace mlcore::registry {
 namespace fs = std::filesystem;
@@ -97,19 +98,13 @@ ModelRegistry::ModelRegistry(std::string home, std::shared_ptr<store::SqlDatabas
     : home_(std::move(home)), metadata_(std::move(metadata)), artifacts_(std::move(artifacts)) {}
 
 StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Open(const ModelRegistryOptions& options) {
-  store::SqlDatabaseOptions mo;
-  mo.busy_timeout = options.busy_timeout;
-  MLCORE_ASSIGN_OR_RETURN(store::HomeStore opened, store::OpenHomeStore(options.home, mo));
-  std::string home = std::move(opened.files_home);
-  auto metadata = std::move(opened.db);
-  MLCORE_RETURN_IF_ERROR(store::MigrateModule(*metadata, "registry", RegistryMigrations(),
-                                              PostgresRegistryMigrations()));
-  store::ArtifactStoreOptions ao;
-  ao.root = home + "/artifacts";
-  ao.sync = options.sync_artifacts;
-  MLCORE_ASSIGN_OR_RETURN(auto artifacts, store::ArtifactStore::Open(ao));
-  return std::unique_ptr<ModelRegistry>(
-      new ModelRegistry(std::move(home), std::move(metadata), std::move(artifacts)));
+  MLCORE_ASSIGN_OR_RETURN(
+      store::ModuleHome opened,
+      store::OpenModuleHome(options.home,
+                            store::ModuleHomeOptionsOf(options, "registry", RegistryMigrations(),
+                                                       PostgresRegistryMigrations())));
+  return std::unique_ptr<ModelRegistry>(new ModelRegistry(
+      std::move(opened.files_home), std::move(opened.db), std::move(opened.artifacts)));
 }
 
 StatusOr<ModelRegistry::Source> ModelRegistry::StorePipelineArtifact(std::string_view source) {
