@@ -128,14 +128,25 @@ Status RunState::Reopen(const std::string& digest, bool reuse_arguments, double 
     MLCORE_ASSIGN_OR_RETURN(
         arguments_, pipeline_.ResolveArguments(ParseJsonOr(ValueText(rows[0][5]), Json::object())));
   }
-  MLCORE_RETURN_IF_ERROR(
-      db.Query(absl::StrCat("UPDATE pipeline_runs SET state = ?2, error = '', owner_host = ?3, "
-                            "owner_pid = ?4, owner_start = ?5, started_at = ?6, finished_at = "
-                            "NULL, arguments = ?7, heartbeat_at = ",
-                            store_now, " WHERE id = ?1"),
-               {run_id_, std::string(state::kRunning), me.host, me.pid, me.start, now,
-                ArgumentsJson(arguments_).dump()})
-          .status());
+  // Taken only if nobody took it since it was read (compare and set on state and owner): two
+  // clients resuming one dead run at once on PostgreSQL both read it before either writes; the
+  // second's update then matches no row.
+  const char* same =
+      db.dialect() == store::SqlDialect::kPostgres ? " IS NOT DISTINCT FROM " : " IS ";
+  MLCORE_ASSIGN_OR_RETURN(
+      auto taken,
+      db.Query(
+          absl::StrCat("UPDATE pipeline_runs SET state = ?2, error = '', owner_host = ?3, "
+                       "owner_pid = ?4, owner_start = ?5, started_at = ?6, finished_at = "
+                       "NULL, arguments = ?7, heartbeat_at = ",
+                       store_now, " WHERE id = ?1 AND state = ?8 AND owner_host", same,
+                       "?9 AND owner_pid", same, "?10 AND owner_start", same, "?11 RETURNING id"),
+          {run_id_, std::string(state::kRunning), me.host, me.pid, me.start, now,
+           ArgumentsJson(arguments_).dump(), st, rows[0][2], rows[0][3], rows[0][4]}));
+  if (taken.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("run '", run_id_, "' was resumed by another client meanwhile"));
+  }
   MLCORE_ASSIGN_OR_RETURN(auto trows, db.Query("SELECT name, state, outputs FROM "
                                                "pipeline_tasks WHERE run_id = ?1",
                                                {run_id_}));

@@ -18,8 +18,8 @@
 namespace mlcore::store {
 
 struct ModuleHomeOptions {
-  std::string module;                          // the migrations' module name
-  const std::vector<Migration>* sqlite = nullptr;    // its migrations per dialect
+  std::string module;                              // the migrations' module name
+  const std::vector<Migration>* sqlite = nullptr;  // its migrations per dialect
   const std::vector<Migration>* postgres = nullptr;
   absl::Duration busy_timeout = absl::Seconds(30);
   bool sync_artifacts = true;

@@ -8,9 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "mlcore/pipeline/client.h"
@@ -252,6 +254,52 @@ TEST_P(RunHeartbeats, StoreOfThePreviousVersionMigratesForward) {
   RunRecord r = testing::RunIt(*client, HoldPipeline(), Json::object());
   EXPECT_EQ(r.state, "succeeded") << r.error;
   EXPECT_TRUE(HeartbeatAt(r.id).has_value());
+}
+
+// Two clients resume one dead run at the same moment: one takes it (compare and set on its state
+// and owner), the other is refused, and the held task runs again once, not twice.
+TEST_P(RunHeartbeats, TwoClientsResumingOneDeadRunAtOnceTakeItOnce) {
+  const std::string run_id = StartDriver();
+  ASSERT_FALSE(run_id.empty());
+  ASSERT_EQ(kill(driver_, SIGKILL), 0);
+  waitpid(driver_, nullptr, 0);
+  driver_ = -1;
+  {
+    auto client = Open();  // this host's dead driver: interrupted on open
+    ASSERT_NE(client, nullptr);
+    ASSERT_EQ(client->GetRun(run_id)->state, "interrupted");
+  }
+  std::ofstream(home_.path() + "/release") << "";
+  const std::string go = home_.path() + "/go";
+  std::vector<pid_t> resumers;
+  for (int i = 0; i < 2; ++i) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      auto client = Open();
+      if (client == nullptr) _exit(10);
+      while (!fs::exists(go)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      RunOptions resume;
+      resume.resume_run_id = run_id;
+      auto r = client->Run(HoldPipeline(), resume);
+      if (!r.ok()) _exit(r.status().code() == absl::StatusCode::kFailedPrecondition ? 20 : 21);
+      _exit(r->state == "succeeded" ? 0 : 22);
+    }
+    resumers.push_back(pid);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // both clients open
+  std::ofstream(go) << "";
+  std::vector<int> codes;
+  for (pid_t pid : resumers) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    codes.push_back(WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  }
+  std::sort(codes.begin(), codes.end());
+  EXPECT_EQ(codes, (std::vector<int>{0, 20}));
+  EXPECT_EQ(testing::ReadAll(home_.path() + "/hold.calls").size(), 2u);
+  auto client = Open();
+  ASSERT_NE(client, nullptr);
+  EXPECT_EQ(client->GetRun(run_id)->state, "succeeded");
 }
 
 }  // namespace
