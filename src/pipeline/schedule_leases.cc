@@ -3,20 +3,13 @@
 #include "absl/strings/str_cat.h"
 #include "mlcore/core/logging.h"
 #include "pipeline/records.h"
+#include "pipeline/run_heartbeat.h"
 
 namespace mlcore::pipeline::internal {
 
-const char* DatabaseNow(store::SqlDialect dialect) {
-  // clock_timestamp(), not now(): now() is the start of the transaction, which may have waited on
-  // another scheduler's row lock.
-  return dialect == store::SqlDialect::kPostgres
-             ? "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
-             : "((julianday('now') - 2440587.5) * 86400.0)";
-}
-
 StatusOr<int> TakeOverExpiredLeases(store::SqlDatabase& db, const std::string& schedule_id,
                                     absl::Time now) {
-  const std::string db_now = DatabaseNow(db.dialect());
+  const std::string db_now = StoreNowSql(db.dialect());
   MLCORE_ASSIGN_OR_RETURN(
       auto expired,
       db.Query(absl::StrCat("SELECT f.scheduled_time, f.state, f.run_id, f.lease_owner, "
@@ -69,7 +62,7 @@ StatusOr<int> TakeOverExpiredLeases(store::SqlDatabase& db, const std::string& s
 Status RenewLeases(store::SqlDatabase& db, const std::string& owner, absl::Duration lease) {
   return db
       .Query(absl::StrCat(
-                 "UPDATE pipeline_schedule_fires SET lease_until = ", DatabaseNow(db.dialect()),
+                 "UPDATE pipeline_schedule_fires SET lease_until = ", StoreNowSql(db.dialect()),
                  " + ?2 WHERE lease_owner = ?1 AND lease_until IS NOT NULL AND (state = "
                  "'claimed' OR (state = 'started' AND run_id IN (SELECT id FROM "
                  "pipeline_runs WHERE state IN ('pending', 'running'))))"),

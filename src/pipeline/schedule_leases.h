@@ -10,8 +10,7 @@
 
 namespace mlcore::pipeline::internal {
 
-// The SQL expression for the database's clock in Unix seconds.
-const char* DatabaseNow(store::SqlDialect dialect);
+// Leases are stamped with the database's clock: StoreNowSql (pipeline/run_heartbeat.h).
 
 // Inside the claim transaction of `schedule_id`: fires whose lease ran out while claimed, or
 // while started with their run pending or running, are recorded "lost" (their runs

@@ -13,6 +13,7 @@
 #include "mlcore/core/logging.h"
 #include "mlcore/pipeline/schedule.h"
 #include "pipeline/records.h"
+#include "pipeline/run_heartbeat.h"
 #include "pipeline/schedule_leases.h"
 #include "pipeline/schedule_rows.h"
 
@@ -208,7 +209,7 @@ Status TakeDueRetries(store::SqlDatabase& db, const Schedule& sched, absl::Time 
         db.Query(absl::StrCat("UPDATE pipeline_schedule_fires SET state = 'claimed', owner_host = "
                               "?3, owner_pid = ?4, owner_start = ?5, fired_at = ?6, lease_owner = "
                               "?7, lease_until = ",
-                              internal::DatabaseNow(db.dialect()),
+                              internal::StoreNowSql(db.dialect()),
                               " + ?8 WHERE schedule_id = ?1 AND scheduled_time = ?2"),
                  {sched.id, r[0], me.host, me.pid, me.start, ToSeconds(now), owner,
                   absl::ToDoubleSeconds(lease)})
@@ -275,7 +276,7 @@ Status ClaimFires(store::SqlDatabase& db, Schedule sched, const std::vector<absl
         db.Query(absl::StrCat("INSERT INTO pipeline_schedule_fires(schedule_id, scheduled_time, "
                               "state, owner_host, owner_pid, owner_start, fired_at, lease_owner, "
                               "lease_until) VALUES (?1, ?2, 'claimed', ?3, ?4, ?5, ?6, ?7, ",
-                              internal::DatabaseNow(db.dialect()), " + ?8)"),
+                              internal::StoreNowSql(db.dialect()), " + ?8)"),
                  {sched.id, ToSeconds(candidates[i]), me.host, me.pid, me.start, ToSeconds(now),
                   owner, absl::ToDoubleSeconds(lease)})
             .status());
