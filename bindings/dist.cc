@@ -167,7 +167,10 @@ void BindCommunicator(py::module_& m) {
       .def("recv_async", [](Communicator& c, const Tensor& t, int src, int tag, T timeout) {
         return Released([&] { return c.RecvAsync(t, src, tag, TimeoutArg(timeout)); });
       });
+}
 
+// init_process_group and the backends by name.
+void BindProcessGroup(py::module_& m) {
   m.def(
       "init_process_group",
       [](const std::string& backend, const std::string& init_method, int rank, int world_size,
@@ -198,6 +201,7 @@ void BindCommunicator(py::module_& m) {
 void BindDist(py::module_& m) {
   BindStores(m);
   BindCommunicator(m);
+  BindProcessGroup(m);
 }
 
 BinderRegistration reg("dist", "Distributed training: stores and communicators", &BindDist);

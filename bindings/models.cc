@@ -46,6 +46,22 @@ py::dict ModelDict(const RegisteredModel& m) {
   return d;
 }
 
+// ModelRegistry::Register with the options as keywords (metrics and tags as JSON-able objects).
+py::dict Register(ModelRegistry& self, const std::string& name, const std::string& source,
+                  const py::object& metrics, const py::object& tags, const std::string& description,
+                  const std::string& study, std::optional<int64_t> trial, const std::string& run_id,
+                  const std::string& task) {
+  registry::RegisterOptions options;
+  options.metrics = metrics.is_none() ? registry::Json::object() : PyToJson(metrics, "metrics");
+  options.tags = tags.is_none() ? registry::Json::object() : PyToJson(tags, "tags");
+  options.description = description;
+  options.lineage.study = study;
+  options.lineage.trial = trial;
+  options.lineage.run_id = run_id;
+  options.lineage.task = task;
+  return VersionDict(Released([&] { return self.Register(name, source, options); }));
+}
+
 void BindModels(py::module_& m) {
   py::class_<ModelRegistry>(m, "ModelRegistry",
                             "Named models with numbered versions and aliases, in the metadata "
@@ -58,26 +74,10 @@ void BindModels(py::module_& m) {
              return Released([&] { return ModelRegistry::Open(options); });
            }),
            py::arg("home") = "", py::arg("busy_timeout") = 30.0, py::arg("sync_artifacts") = true)
-      .def(
-          "register",
-          [](ModelRegistry& self, const std::string& name, const std::string& source,
-             const py::object& metrics, const py::object& tags, const std::string& description,
-             const std::string& study, std::optional<int64_t> trial, const std::string& run_id,
-             const std::string& task) {
-            registry::RegisterOptions options;
-            options.metrics =
-                metrics.is_none() ? registry::Json::object() : PyToJson(metrics, "metrics");
-            options.tags = tags.is_none() ? registry::Json::object() : PyToJson(tags, "tags");
-            options.description = description;
-            options.lineage.study = study;
-            options.lineage.trial = trial;
-            options.lineage.run_id = run_id;
-            options.lineage.task = task;
-            return VersionDict(Released([&] { return self.Register(name, source, options); }));
-          },
-          py::arg("name"), py::arg("source"), py::arg("metrics") = py::none(),
-          py::arg("tags") = py::none(), py::arg("description") = "", py::arg("study") = "",
-          py::arg("trial") = std::nullopt, py::arg("run_id") = "", py::arg("task") = "")
+      .def("register", &Register, py::arg("name"), py::arg("source"),
+           py::arg("metrics") = py::none(), py::arg("tags") = py::none(),
+           py::arg("description") = "", py::arg("study") = "", py::arg("trial") = std::nullopt,
+           py::arg("run_id") = "", py::arg("task") = "")
       .def("list_models",
            [](ModelRegistry& self) {
              py::list out;

@@ -88,6 +88,49 @@ inline nn::Logs StepLogs(const nn::Model& m, const nn::StepResult& step, int64_t
   return logs;
 }
 
+// The one-batch calls both model kinds expose: train_on_batch, test_on_batch, predict_on_batch.
+template <typename M>
+void BindBatchCalls(py::class_<M, std::shared_ptr<M>>& cls) {
+  cls.def(
+         "train_on_batch",
+         [](M& m, nn::TensorList x, nn::TensorList y, bool return_dict,
+            std::optional<Tensor> sample_weight,
+            std::map<int64_t, double> class_weight) -> py::object {
+           const int64_t batch = x.empty() || x[0].dim() < 1 ? 0 : x[0].shape()[0];
+           const Tensor w = sample_weight ? *sample_weight : Tensor();
+           nn::StepResult r = Released([&] { return m.TrainStep(x, y, w, class_weight); });
+           if (!return_dict) return py::float_(r.loss);
+           return py::cast(StepLogs(m, r, batch));
+         },
+         py::arg("x"), py::arg("y"), py::arg("return_dict") = false,
+         py::arg("sample_weight") = py::none(),
+         py::arg("class_weight") = std::map<int64_t, double>{},
+         "One TrainStep (forward, loss, backward, clipping, optimizer step) on x/y, one "
+         "tensor per input/output; the loss, or with return_dict the step's logs.")
+      .def(
+          "test_on_batch",
+          [](M& m, nn::TensorList x, nn::TensorList y, bool return_dict,
+             std::optional<Tensor> sample_weight) -> py::object {
+            // The whole batch as one Evaluate batch: no update, training=false.
+            const int64_t batch = x.empty() || x[0].dim() < 1 ? 1 : x[0].shape()[0];
+            const Tensor w = sample_weight ? *sample_weight : Tensor();
+            nn::Logs logs =
+                Released([&] { return m.EvaluateWeighted(x, y, w, std::max<int64_t>(batch, 1)); });
+            if (!return_dict) return py::float_(logs["loss"]);
+            return py::cast(logs);
+          },
+          py::arg("x"), py::arg("y"), py::arg("return_dict") = false,
+          py::arg("sample_weight") = py::none(),
+          "Loss (or all logs with return_dict) of one batch, without updating anything.")
+      .def(
+          "predict_on_batch",
+          [](M& m, nn::TensorList x) {
+            const int64_t batch = x.empty() || x[0].dim() < 1 ? 1 : x[0].shape()[0];
+            return Released([&] { return m.PredictAll(x, std::max<int64_t>(batch, 1)); });
+          },
+          py::arg("x"), "The outputs of one inference forward pass, one tensor per output.");
+}
+
 // The members both model kinds (Sequential, GraphModel) expose the same way through nn::Model.
 template <typename M>
 void BindModelCommon(py::class_<M, std::shared_ptr<M>>& cls) {
@@ -148,46 +191,9 @@ void BindModelCommon(py::class_<M, std::shared_ptr<M>>& cls) {
              return out;
            })
       .def(
-          "train_on_batch",
-          [](M& m, nn::TensorList x, nn::TensorList y, bool return_dict,
-             std::optional<Tensor> sample_weight,
-             std::map<int64_t, double> class_weight) -> py::object {
-            const int64_t batch = x.empty() || x[0].dim() < 1 ? 0 : x[0].shape()[0];
-            const Tensor w = sample_weight ? *sample_weight : Tensor();
-            nn::StepResult r = Released([&] { return m.TrainStep(x, y, w, class_weight); });
-            if (!return_dict) return py::float_(r.loss);
-            return py::cast(StepLogs(m, r, batch));
-          },
-          py::arg("x"), py::arg("y"), py::arg("return_dict") = false,
-          py::arg("sample_weight") = py::none(),
-          py::arg("class_weight") = std::map<int64_t, double>{},
-          "One TrainStep (forward, loss, backward, clipping, optimizer step) on x/y, one "
-          "tensor per input/output; the loss, or with return_dict the step's logs.")
-      .def(
-          "test_on_batch",
-          [](M& m, nn::TensorList x, nn::TensorList y, bool return_dict,
-             std::optional<Tensor> sample_weight) -> py::object {
-            // The whole batch as one Evaluate batch: no update, training=false.
-            const int64_t batch = x.empty() || x[0].dim() < 1 ? 1 : x[0].shape()[0];
-            const Tensor w = sample_weight ? *sample_weight : Tensor();
-            nn::Logs logs =
-                Released([&] { return m.EvaluateWeighted(x, y, w, std::max<int64_t>(batch, 1)); });
-            if (!return_dict) return py::float_(logs["loss"]);
-            return py::cast(logs);
-          },
-          py::arg("x"), py::arg("y"), py::arg("return_dict") = false,
-          py::arg("sample_weight") = py::none(),
-          "Loss (or all logs with return_dict) of one batch, without updating anything.")
-      .def(
-          "predict_on_batch",
-          [](M& m, nn::TensorList x) {
-            const int64_t batch = x.empty() || x[0].dim() < 1 ? 1 : x[0].shape()[0];
-            return Released([&] { return m.PredictAll(x, std::max<int64_t>(batch, 1)); });
-          },
-          py::arg("x"), "The outputs of one inference forward pass, one tensor per output.")
-      .def(
           "save", [](M& m, const std::string& dir) { Released([&] { return m.Save(dir); }); },
           py::arg("directory"));
+  BindBatchCalls(cls);
 }
 
 }  // namespace mlcore::python::nn_bindings

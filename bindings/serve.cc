@@ -131,31 +131,16 @@ py::tuple Metadata(serve::Server& s, const std::string& name, const std::string&
                         infos(meta.outputs));
 }
 
-void BindServe(py::module_& m) {
+// Server's model repository: add, load and unload models, infer, and what it holds.
+void BindServerModels(py::class_<serve::Server>& cls) {
   using serve::Server;
-  py::class_<Server>(m, "Server")
-      .def(py::init([](const std::string& host, int http_port, int grpc_port, int http_threads,
-                       const std::string& auth_token, const std::string& model_repository,
-                       bool load_all, int64_t poll_interval_ms, int64_t max_request_bytes,
-                       int64_t header_timeout_ms, int64_t body_timeout_ms, int64_t drain_timeout_ms,
-                       const std::string& record_home, const std::string& ui_home) {
-             return std::make_unique<Server>(
-                 Options(host, http_port, grpc_port, http_threads, auth_token, model_repository,
-                         load_all, poll_interval_ms, max_request_bytes, header_timeout_ms,
-                         body_timeout_ms, drain_timeout_ms, record_home, ui_home));
-           }),
-           py::arg("host"), py::arg("http_port"), py::arg("grpc_port"), py::arg("http_threads"),
-           py::arg("auth_token"), py::arg("model_repository"), py::arg("load_all"),
-           py::arg("poll_interval_ms"), py::arg("max_request_bytes"), py::arg("header_timeout_ms"),
-           py::arg("body_timeout_ms"), py::arg("drain_timeout_ms"), py::arg("record_home") = "",
-           py::arg("ui_home") = "")
-      .def("add_model",
-           [](Server& s, const std::string& name, const std::string& path,
-              const std::string& config_json) {
-             serve::ModelConfig config = Unwrap(serve::ModelConfig::FromJson(config_json));
-             py::gil_scoped_release release;
-             ThrowIfError(s.models().AddModel(name, path, config));
-           })
+  cls.def("add_model",
+          [](Server& s, const std::string& name, const std::string& path,
+             const std::string& config_json) {
+            serve::ModelConfig config = Unwrap(serve::ModelConfig::FromJson(config_json));
+            py::gil_scoped_release release;
+            ThrowIfError(s.models().AddModel(name, path, config));
+          })
       .def("add_registry_model",
            [](Server& s, const std::string& name, const std::string& reference,
               const std::string& home, const std::string& config_json) {
@@ -175,20 +160,6 @@ void BindServe(py::module_& m) {
              py::gil_scoped_release release;
              ThrowIfError(s.models().UnloadModel(name));
            })
-      .def("start",
-           [](Server& s) {
-             py::gil_scoped_release release;
-             ThrowIfError(s.Start());
-           })
-      .def("stop",
-           [](Server& s) {
-             py::gil_scoped_release release;
-             s.Stop();
-           })
-      .def_property_readonly("running", &Server::running)
-      .def_property_readonly("url", &Server::url)
-      .def_property_readonly("http_port", &Server::http_port)
-      .def_property_readonly("grpc_port", &Server::grpc_port)
       .def("infer",
            [](Server& s, const std::string& model, const std::string& version,
               const std::vector<RawTensor>& inputs) {
@@ -219,6 +190,41 @@ void BindServe(py::module_& m) {
              return out;
            })
       .def("metrics", [](Server& s) { return s.models().PrometheusMetrics(); });
+}
+
+void BindServe(py::module_& m) {
+  using serve::Server;
+  py::class_<Server> cls(m, "Server");
+  cls.def(py::init([](const std::string& host, int http_port, int grpc_port, int http_threads,
+                      const std::string& auth_token, const std::string& model_repository,
+                      bool load_all, int64_t poll_interval_ms, int64_t max_request_bytes,
+                      int64_t header_timeout_ms, int64_t body_timeout_ms, int64_t drain_timeout_ms,
+                      const std::string& record_home, const std::string& ui_home) {
+            return std::make_unique<Server>(
+                Options(host, http_port, grpc_port, http_threads, auth_token, model_repository,
+                        load_all, poll_interval_ms, max_request_bytes, header_timeout_ms,
+                        body_timeout_ms, drain_timeout_ms, record_home, ui_home));
+          }),
+          py::arg("host"), py::arg("http_port"), py::arg("grpc_port"), py::arg("http_threads"),
+          py::arg("auth_token"), py::arg("model_repository"), py::arg("load_all"),
+          py::arg("poll_interval_ms"), py::arg("max_request_bytes"), py::arg("header_timeout_ms"),
+          py::arg("body_timeout_ms"), py::arg("drain_timeout_ms"), py::arg("record_home") = "",
+          py::arg("ui_home") = "")
+      .def("start",
+           [](Server& s) {
+             py::gil_scoped_release release;
+             ThrowIfError(s.Start());
+           })
+      .def("stop",
+           [](Server& s) {
+             py::gil_scoped_release release;
+             s.Stop();
+           })
+      .def_property_readonly("running", &Server::running)
+      .def_property_readonly("url", &Server::url)
+      .def_property_readonly("http_port", &Server::http_port)
+      .def_property_readonly("grpc_port", &Server::grpc_port);
+  BindServerModels(cls);
 }
 
 BinderRegistration registration("serve", "The inference server (KServe V1/V2 over HTTP)",

@@ -1,6 +1,7 @@
 #include "mlcore/core/status.h"
 
 #include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
 #include "mlcore/core/disk_full.h"
 #include "strings.h"
 
@@ -49,6 +50,13 @@ bool IsDiskFull(const Status& status) {
 
 std::string StatusText(const Status& status) {
   return status.ToString(absl::StatusToStringMode::kWithNoExtraData);
+}
+
+Status WithPrefix(const Status& status, std::string_view prefix) {
+  Status out(status.code(), absl::StrCat(internal::AV(prefix), status.message()));
+  status.ForEachPayload(
+      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
 }
 
 }  // namespace mlcore

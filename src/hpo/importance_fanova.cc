@@ -138,29 +138,11 @@ std::vector<double> TreeImportances(const Data& data, const std::vector<Leaf>& l
   return out;
 }
 
-}  // namespace
+// A complete trial and its value of the objective that is ranked.
+using Sample = std::pair<const FrozenTrial*, double>;
 
-StatusOr<std::vector<std::pair<std::string, double>>> FanovaImportances(
-    const std::vector<FrozenTrial>& trials, const FanovaOptions& options) {
-  if (options.n_trees < 1 || options.max_depth < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("fanova: n_trees and max_depth must be >= 1, "
-                     "got ",
-                     options.n_trees, " and ", options.max_depth));
-  }
-  if (options.objective < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("objective must be an index (0 or more), not ", options.objective));
-  }
-  const size_t k = static_cast<size_t>(options.objective);
-  std::vector<std::pair<const FrozenTrial*, double>> samples;
-  for (const FrozenTrial& t : trials) {
-    if (t.state != TrialState::kComplete || !t.has_value) continue;
-    const double v =
-        t.values.empty() ? (k == 0 ? t.value : NAN) : (k < t.values.size() ? t.values[k] : NAN);
-    if (std::isfinite(v)) samples.emplace_back(&t, v);
-  }
-  // The parameters every sample has with one distribution.
+// The parameters every sample has, with one distribution.
+std::map<std::string, Distribution> SharedSpace(const std::vector<Sample>& samples) {
   std::map<std::string, Distribution> space;
   for (size_t i = 0; i < samples.size(); ++i) {
     const FrozenTrial& t = *samples[i].first;
@@ -175,10 +157,12 @@ StatusOr<std::vector<std::pair<std::string, double>>> FanovaImportances(
       return it == t.distributions.end() || it->second != e.second || !t.params.count(e.first);
     });
   }
-  std::vector<std::pair<std::string, double>> out;
-  for (const auto& [name, d] : space) out.emplace_back(name, 0.0);
-  if (samples.size() < 2 || space.empty()) return out;
+  return space;
+}
 
+// The samples as forest data: one coordinate per parameter of `space` (a choice by its index,
+// a log range in log space), over the declared box widened to every value.
+Data Encode(const std::map<std::string, Distribution>& space, const std::vector<Sample>& samples) {
   Data data;
   data.d = space.size();
   for (const auto& [name, d] : space) {
@@ -215,6 +199,37 @@ StatusOr<std::vector<std::pair<std::string, double>>> FanovaImportances(
   for (size_t f = 0; f < data.d; ++f) {
     if (!(data.hi[f] > data.lo[f])) data.hi[f] = data.lo[f] + 1;  // a one-point range
   }
+  return data;
+}
+
+}  // namespace
+
+StatusOr<std::vector<std::pair<std::string, double>>> FanovaImportances(
+    const std::vector<FrozenTrial>& trials, const FanovaOptions& options) {
+  if (options.n_trees < 1 || options.max_depth < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("fanova: n_trees and max_depth must be >= 1, "
+                     "got ",
+                     options.n_trees, " and ", options.max_depth));
+  }
+  if (options.objective < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("objective must be an index (0 or more), not ", options.objective));
+  }
+  const size_t k = static_cast<size_t>(options.objective);
+  std::vector<Sample> samples;
+  for (const FrozenTrial& t : trials) {
+    if (t.state != TrialState::kComplete || !t.has_value) continue;
+    const double v =
+        t.values.empty() ? (k == 0 ? t.value : NAN) : (k < t.values.size() ? t.values[k] : NAN);
+    if (std::isfinite(v)) samples.emplace_back(&t, v);
+  }
+  const std::map<std::string, Distribution> space = SharedSpace(samples);
+  std::vector<std::pair<std::string, double>> out;
+  for (const auto& [name, d] : space) out.emplace_back(name, 0.0);
+  if (samples.size() < 2 || space.empty()) return out;
+
+  const Data data = Encode(space, samples);
   const size_t n = samples.size();
   std::vector<double> sum(data.d, 0.0);
   std::mt19937_64 rng(options.seed);

@@ -105,6 +105,45 @@ std::string OptimizationHistorySvg(const std::vector<PlotTrial>& trials,
   return svg + "</svg>";
 }
 
+namespace {
+
+// A parallel-coordinates axis: the y of a parameter's value, or nullopt where the axis cannot
+// place it (no trial has the parameter, an unknown choice).
+using AxisScale = std::function<std::optional<double>(const ParamValue&)>;
+
+// The axis of parameter `name`, scaled by the distribution of the first trial that has it.
+AxisScale ParamAxis(const std::vector<PlotTrial>& trials, const std::string& name) {
+  const Distribution* dist = nullptr;
+  for (const PlotTrial& t : trials) {
+    auto it = t.distributions.find(name);
+    if (it != t.distributions.end() && t.params.count(name)) {
+      dist = &it->second;
+      break;
+    }
+  }
+  if (dist == nullptr) return [](const ParamValue&) -> std::optional<double> { return {}; };
+  if (dist->is_choice()) {
+    std::vector<std::string> choices;
+    for (const ParamValue& c : dist->choices()) choices.push_back(ParamValueToString(c));
+    auto pos = Scale(0, std::max<double>(static_cast<double>(choices.size()) - 1, 1), kH - kB, kT);
+    return [choices, pos](const ParamValue& v) -> std::optional<double> {
+      auto it = std::find(choices.begin(), choices.end(), ParamValueToString(v));
+      if (it == choices.end()) return std::nullopt;
+      return pos(static_cast<double>(it - choices.begin()));
+    };
+  }
+  const bool log = dist->log();
+  auto f = [log](double v) { return log ? std::log(v) : v; };
+  auto scale = Scale(f(dist->low()), f(dist->high()), kH - kB, kT);
+  return [scale, f](const ParamValue& v) -> std::optional<double> {
+    if (const auto* d = std::get_if<double>(&v)) return scale(f(*d));
+    if (const auto* n = std::get_if<int64_t>(&v)) return scale(f(static_cast<double>(*n)));
+    return std::nullopt;
+  };
+}
+
+}  // namespace
+
 std::string ParallelCoordinateSvg(const std::vector<PlotTrial>& trials,
                                   const PlotOptions& options) {
   std::vector<std::string> axes = options.params;
@@ -128,41 +167,8 @@ std::string ParallelCoordinateSvg(const std::vector<PlotTrial>& trials,
                                         [](auto& a, auto& b) { return a.value < b.value; });
     lo = mn->value, hi = mx->value;
   }
-  // Per parameter axis: the y of a value, or nullopt when the axis cannot place it.
-  using AxisScale = std::function<std::optional<double>(const ParamValue&)>;
   std::vector<AxisScale> scales;
-  for (size_t i = 0; i < n_params; ++i) {
-    const Distribution* dist = nullptr;
-    for (const PlotTrial& t : trials) {
-      auto it = t.distributions.find(axes[i]);
-      if (it != t.distributions.end() && t.params.count(axes[i])) {
-        dist = &it->second;
-        break;
-      }
-    }
-    if (dist == nullptr) {
-      scales.push_back([](const ParamValue&) { return std::nullopt; });
-    } else if (dist->is_choice()) {
-      std::vector<std::string> choices;
-      for (const ParamValue& c : dist->choices()) choices.push_back(ParamValueToString(c));
-      auto pos =
-          Scale(0, std::max<double>(static_cast<double>(choices.size()) - 1, 1), kH - kB, kT);
-      scales.push_back([choices, pos](const ParamValue& v) -> std::optional<double> {
-        auto it = std::find(choices.begin(), choices.end(), ParamValueToString(v));
-        if (it == choices.end()) return std::nullopt;
-        return pos(static_cast<double>(it - choices.begin()));
-      });
-    } else {
-      const bool log = dist->log();
-      auto f = [log](double v) { return log ? std::log(v) : v; };
-      auto s = Scale(f(dist->low()), f(dist->high()), kH - kB, kT);
-      scales.push_back([s, f](const ParamValue& v) -> std::optional<double> {
-        if (const auto* d = std::get_if<double>(&v)) return s(f(*d));
-        if (const auto* n = std::get_if<int64_t>(&v)) return s(f(static_cast<double>(*n)));
-        return std::nullopt;
-      });
-    }
-  }
+  for (size_t i = 0; i < n_params; ++i) scales.push_back(ParamAxis(trials, axes[i]));
   auto value_scale = Scale(lo, hi, kH - kB, kT);
   for (const PlotTrial& t : trials) {
     const double q = hi > lo ? (t.value - lo) / (hi - lo) : 0.5;

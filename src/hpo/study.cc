@@ -1,13 +1,8 @@
 #include "mlcore/hpo/study.h"
 
-#include <cxxabi.h>
-
 #include <cmath>
-#include <exception>
 #include <random>
-#include <thread>
 
-#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -16,15 +11,6 @@
 
 namespace mlcore::hpo {
 namespace {
-
-// `status` with `prefix` before its message, keeping its code and payloads (a full disk stays
-// one, a missing file stays one).
-Status WithContext(const Status& status, const std::string& prefix) {
-  Status out(status.code(), absl::StrCat(prefix, status.message()));
-  status.ForEachPayload(
-      [&out](auto url, const absl::Cord& payload) { out.SetPayload(url, payload); });
-  return out;
-}
 
 std::string GeneratedName() {
   std::random_device rd;
@@ -322,8 +308,8 @@ Status Study::Finish(Trial& trial, TrialState state, std::vector<double> values,
     std::lock_guard<std::mutex> lock(trial.mu_);
     reports.insert(reports.end(), trial.pending_reports_.begin(), trial.pending_reports_.end());
     trial.pending_reports_.swap(reports);
-    return WithContext(s, absl::StrCat("study '", record_.name, "', trial ", trial.number(),
-                                       ": recording it as ", TrialStateName(state), " failed: "));
+    return WithPrefix(s, absl::StrCat("study '", record_.name, "', trial ", trial.number(),
+                                      ": recording it as ", TrialStateName(state), " failed: "));
   }
   {
     std::lock_guard<std::mutex> lock(ask_mu_);
@@ -447,188 +433,6 @@ StatusOr<TrialList> Study::BestTrials() {
   std::vector<std::vector<int>> fronts = NonDominatedSort(points, record_.directions);
   for (int i : fronts[0]) front.push_back(complete[i]);
   return front;
-}
-
-namespace {
-
-// Negative counts and times used to mean "no limit" by accident: n_trials=-1 ran for ever.
-Status ValidateOptimizeOptions(const OptimizeOptions& options) {
-  if (options.n_parallel < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("n_parallel must be >= 1, got ", options.n_parallel));
-  }
-  for (const auto& [name, value] : {std::pair<const char*, int64_t>{"n_trials", options.n_trials},
-                                    {"max_trials", options.max_trials},
-                                    {"max_failed_trials", options.max_failed_trials}}) {
-    if (value < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(name, " must be >= 0 (0: no limit), got ", value));
-    }
-  }
-  if (options.timeout < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "timeout must be >= 0 (infinite: no limit), got ", absl::FormatDuration(options.timeout)));
-  }
-  return absl::OkStatus();
-}
-
-// The error Optimize returns for an objective error it does not catch: the objective's code,
-// so callers can tell a bad argument from an I/O error, with the study and trial named.
-Status UncaughtError(const std::string& study, int64_t number, const Status& error) {
-  return WithContext(error, absl::StrCat("study '", study, "': trial ", number, " failed: "));
-}
-
-}  // namespace
-
-std::function<bool(const Status&)> CatchAllErrors() {
-  return [](const Status&) { return true; };
-}
-
-Status Study::Optimize(const Objective& objective, const OptimizeOptions& options) {
-  if (multi_objective()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("study '", record_.name, "' has ", record_.directions.size(),
-                     " objectives; its objective must return one value per objective "
-                     "(OptimizeMultiObjective)"));
-  }
-  return OptimizeMultiObjective(
-      [&objective](Trial& trial) -> StatusOr<std::vector<double>> {
-        MLCORE_ASSIGN_OR_RETURN(double v, objective(trial));
-        return std::vector<double>{v};
-      },
-      options);
-}
-
-Status Study::OptimizeMultiObjective(const MultiObjective& objective,
-                                     const OptimizeOptions& options) {
-  if (options.goal.has_value() && multi_objective()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("study '", record_.name, "': a goal needs a single objective"));
-  }
-  MLCORE_RETURN_IF_ERROR(ValidateOptimizeOptions(options));
-  std::unique_ptr<ResourcePool> pool;
-  if (!options.resources.empty()) {
-    MLCORE_ASSIGN_OR_RETURN(pool, ResourcePool::Create(options.resources));
-  }
-  stop_requested_ = false;
-  const absl::Time deadline = options.timeout == absl::InfiniteDuration()
-                                  ? absl::InfiniteFuture()
-                                  : absl::Now() + options.timeout;
-  std::atomic<int64_t> started{0};
-  std::atomic<int64_t> failed{0};
-  std::mutex error_mu;
-  Status fatal;
-  std::mutex callback_mu;
-  std::mutex ask_gate;
-
-  auto should_stop = [&]() -> bool {
-    if (stop_requested_) return true;
-    if (absl::Now() >= deadline) return true;
-    if (options.max_failed_trials > 0 && failed.load() >= options.max_failed_trials) return true;
-    if (options.max_trials > 0 || sampler_->name() == "grid") {
-      StatusOr<SamplerContext> context = Context();
-      if (!context.ok()) return true;
-      if (options.max_trials > 0 &&
-          static_cast<int64_t>(context->trials.size()) >= options.max_trials) {
-        return true;
-      }
-      std::lock_guard<std::mutex> lock(sampler_mu_);
-      if (sampler_->Exhausted(*context)) return true;
-    }
-    return false;
-  };
-
-  auto worker = [&]() {
-    while (true) {
-      // Slots first, outside the ask gate: a worker waiting for a GPU holds no trial (the
-      // sampler sees only trials that really run) and does not block the others' asks.
-      std::optional<ResourceLease> lease;
-      if (pool != nullptr) {
-        lease = pool->Acquire([&] { return stop_requested_.load() || absl::Now() >= deadline; });
-        if (!lease.has_value()) return;
-      }
-      struct Return {
-        ResourcePool* pool;
-        std::optional<ResourceLease>& lease;
-        ~Return() {
-          if (pool != nullptr && lease.has_value()) pool->Release(*lease);
-        }
-      } give_back{pool.get(), lease};
-      // The stop check and the ask are one step, so workers racing the end of a grid or of
-      // max_trials do not all pass the check and start one trial too many each.
-      std::unique_lock<std::mutex> gate(ask_gate);
-      if (should_stop()) return;
-      int64_t index = started.fetch_add(1);
-      if (options.n_trials > 0 && index >= options.n_trials) return;
-      StatusOr<std::shared_ptr<Trial>> asked = Ask();
-      gate.unlock();
-      if (!asked.ok()) {
-        std::lock_guard<std::mutex> lock(error_mu);
-        if (fatal.ok()) fatal = asked.status();
-        stop_requested_ = true;
-        return;
-      }
-      Trial& trial = **asked;
-      if (lease.has_value()) {
-        trial.lease_devices_ = lease->gpus;
-        trial.lease_visible_ = lease->cuda_visible_devices;
-        trial.lease_cpus_ = lease->cpus;
-      }
-      StatusOr<std::vector<double>> result = absl::UnknownError("objective did not run");
-      try {
-        result = objective(trial);
-      } catch (const std::exception& e) {
-        result = absl::UnknownError(absl::StrCat("the objective threw: ", e.what()));
-      } catch (abi::__forced_unwind&) {
-        throw;  // the thread is being ended (pthread_exit at interpreter exit)
-      } catch (...) {
-        result = absl::UnknownError("the objective threw a non-standard exception");
-      }
-      Status told;
-      bool uncaught = false;
-      if (result.ok()) {
-        told = Finish(trial, TrialState::kComplete, *std::move(result), "");
-      } else if (IsTrialPruned(result.status())) {
-        told = Finish(trial, TrialState::kPruned, {}, "");
-      } else {
-        uncaught = !options.catch_error || !options.catch_error(result.status());
-        // The other workers stop asking now, not only once this trial's record is written.
-        if (uncaught) stop_requested_ = true;
-        told = Finish(trial, TrialState::kFailed, {}, std::string(result.status().message()));
-      }
-      if (!told.ok() || uncaught) {
-        std::lock_guard<std::mutex> lock(error_mu);
-        if (fatal.ok()) {
-          fatal = !told.ok() ? told : UncaughtError(record_.name, trial.number(), result.status());
-        }
-        stop_requested_ = true;
-        if (!told.ok()) return;
-      }
-      FrozenTrial done = trial.record();
-      if (done.state == TrialState::kFailed) {
-        failed.fetch_add(1);
-        MLCORE_LOG(Warning) << "study '" << record_.name << "': trial " << done.number
-                            << " failed: " << done.error;
-      }
-      if (done.state == TrialState::kComplete && options.goal.has_value() &&
-          (done.value == *options.goal || Better(record_.direction, done.value, *options.goal))) {
-        stop_requested_ = true;
-      }
-      if (options.callback) {
-        std::lock_guard<std::mutex> lock(callback_mu);
-        options.callback(done);
-      }
-    }
-  };
-
-  if (options.n_parallel == 1) {
-    worker();
-  } else {
-    std::vector<std::thread> threads;
-    for (int i = 0; i < options.n_parallel; ++i) threads.emplace_back(worker);
-    for (std::thread& t : threads) t.join();
-  }
-  return fatal;
 }
 
 }  // namespace mlcore::hpo

@@ -68,33 +68,6 @@ std::vector<Parameter*> ModelState(const Sequential& model) {
   return out;
 }
 
-// Copies `weights` into the model's parameters and buffers after checking every name and shape;
-// on any mismatch nothing is written.
-Status AssignWeights(Sequential& model, const std::map<std::string, Tensor>& weights,
-                     const std::string& dir) {
-  std::vector<Parameter*> params = ModelState(model);
-  for (Parameter* p : params) {
-    auto it = weights.find(p->name);
-    if (it == weights.end()) {
-      return absl::InvalidArgumentError("checkpoint " + dir + " has no tensor '" + p->name +
-                                        "'; it was saved from another architecture");
-    }
-    if (it->second.shape() != p->value.shape() || it->second.dtype() != DType::kFloat32) {
-      return absl::InvalidArgumentError("checkpoint " + dir + ": tensor '" + p->name + "' is " +
-                                        ShapeToString(it->second.shape()) + " " +
-                                        DTypeName(it->second.dtype()) + " but the model needs " +
-                                        ShapeToString(p->value.shape()) + " float32");
-    }
-  }
-  if (weights.size() != params.size()) {
-    return absl::InvalidArgumentError("checkpoint " + dir + " holds " +
-                                      std::to_string(weights.size()) + " tensors, the model has " +
-                                      std::to_string(params.size()) + " parameters and buffers");
-  }
-  for (Parameter* p : params) MLCORE_RETURN_IF_ERROR(p->value.CopyFrom(weights.at(p->name)));
-  return absl::OkStatus();
-}
-
 StatusOr<Shape> InputShape(const Json& arch, const std::string& dir) {
   if (!arch.is_object() || arch.value("format", "") != kFormat || !arch.contains("layers") ||
       !arch["layers"].is_array() || !arch.contains("input_shape")) {
@@ -161,7 +134,7 @@ Status Sequential::LoadWeightsImpl(const std::string& dir) {
     return absl::InvalidArgumentError("checkpoint " + dir +
                                       " holds tensors this model does not have");
   }
-  return AssignWeights(*this, renamed, dir);
+  return internal::AssignState(ModelState(*this), renamed, dir);
 }
 
 StatusOr<std::unique_ptr<Sequential>> LoadModel(const std::string& dir) {
@@ -188,7 +161,7 @@ StatusOr<std::unique_ptr<Sequential>> Sequential::LoadModelImpl(const std::strin
   }
   MLCORE_RETURN_IF_ERROR(model->Build(input_shape));
   MLCORE_ASSIGN_OR_RETURN(SafetensorsFile file, ReadSafetensors(dir + "/model.safetensors"));
-  MLCORE_RETURN_IF_ERROR(AssignWeights(*model, file.tensors, dir));
+  MLCORE_RETURN_IF_ERROR(internal::AssignState(ModelState(*model), file.tensors, dir));
   std::error_code ec;
   if (fs::exists(dir + "/training_state.json", ec)) {
     CompileOptions options;

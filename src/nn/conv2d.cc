@@ -259,26 +259,7 @@ class Conv2dLayer : public Layer {
       MLCORE_ASSIGN_OR_RETURN(dx, Tensor::Empty({batch, g_.channels, g_.height + eh, g_.width + ew},
                                                 DType::kFloat32, grad_output.device()));
     }
-    if (grad_output.device().is_cuda()) {
-      cuda::ConvArgs args = CudaArgs(grad_output.device().index, batch, bf16_);
-      args.backend = backend_;
-      Tensor scratch;
-      if (need_dx && backend_ == cuda::ConvBackend::kIm2col) {
-        MLCORE_ASSIGN_OR_RETURN(
-            scratch, Tensor::Empty(cols_.shape(), DType::kFloat32, grad_output.device()));
-      }
-      MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(cuda::ConvBackward(
-          args, grad_output.data<float>(), input_.data<float>(), kernel_.value.data<float>(),
-          cols_.defined() ? cols_.data<float>() : nullptr, kernel_.grad.data<float>(),
-          bias_.value.defined() ? bias_.grad.data<float>() : nullptr,
-          scratch.defined() ? scratch.data<float>() : nullptr,
-          need_dx ? dx.data<float>() : nullptr)));
-      w16_.Release();
-      if (need_dx && (ExtraH() > 0 || ExtraW() > 0)) {
-        return CropBottomRightCuda(dx, ExtraH(), ExtraW());
-      }
-      return dx;
-    }
+    if (grad_output.device().is_cuda()) return BackwardCuda(grad_output, std::move(dx));
     // The forward's rounded copy of the kernel when it still holds (the same values RoundToBf16
     // gives now: the weights do not change between a forward and its backward). Only dx reads it.
     const bool cached = bf16_ && w16_.Holds(kernel_.value);
@@ -349,6 +330,29 @@ class Conv2dLayer : public Layer {
   }
 
  private:
+  // DoBackward on CUDA: the kernel and bias gradients, and `dx` (allocated by the caller with
+  // the explicit padding's extra rows; undefined when the input needs no gradient).
+  StatusOr<Tensor> BackwardCuda(const Tensor& grad_output, Tensor dx) {
+    cuda::ConvArgs args = CudaArgs(grad_output.device().index, grad_output.shape()[0], bf16_);
+    args.backend = backend_;
+    Tensor scratch;
+    if (dx.defined() && backend_ == cuda::ConvBackend::kIm2col) {
+      MLCORE_ASSIGN_OR_RETURN(scratch,
+                              Tensor::Empty(cols_.shape(), DType::kFloat32, grad_output.device()));
+    }
+    MLCORE_RETURN_IF_ERROR(MLCORE_CUDA_TWIN(cuda::ConvBackward(
+        args, grad_output.data<float>(), input_.data<float>(), kernel_.value.data<float>(),
+        cols_.defined() ? cols_.data<float>() : nullptr, kernel_.grad.data<float>(),
+        bias_.value.defined() ? bias_.grad.data<float>() : nullptr,
+        scratch.defined() ? scratch.data<float>() : nullptr,
+        dx.defined() ? dx.data<float>() : nullptr)));
+    w16_.Release();
+    if (dx.defined() && (ExtraH() > 0 || ExtraW() > 0)) {
+      return CropBottomRightCuda(dx, ExtraH(), ExtraW());
+    }
+    return dx;
+  }
+
   HW Stride() const { return *options_.stride_hw; }
   HW Padding() const { return *options_.padding_hw; }
   HW Dilation() const { return *options_.dilation_hw; }

@@ -204,11 +204,7 @@ class MapIterator : public DatasetIterator {
     if (!more) return false;
     StatusOr<Element> mapped = (*fn_)(std::move(e));
     if (!mapped.ok()) {
-      Status s(mapped.status().code(),
-               "Dataset map function failed: " + std::string(mapped.status().message()));
-      mapped.status().ForEachPayload(
-          [&](absl::string_view url, const absl::Cord& payload) { s.SetPayload(url, payload); });
-      return s;
+      return WithPrefix(mapped.status(), "Dataset map function failed: ");
     }
     *out = std::move(*mapped);
     return true;

@@ -66,11 +66,8 @@ Status CheckData(const char* what, const TensorList& x, const TensorList& y) {
 // The status of a failed step, prefixed with where it happened; keeps the TypeError marker (and
 // any other payload) of the original.
 Status AtBatch(const Status& status, int epoch, int64_t batch) {
-  Status where(status.code(), "epoch " + std::to_string(epoch) + ", batch " +
-                                  std::to_string(batch) + ": " + std::string(status.message()));
-  status.ForEachPayload(
-      [&](absl::string_view url, const absl::Cord& payload) { where.SetPayload(url, payload); });
-  return where;
+  return WithPrefix(status,
+                    "epoch " + std::to_string(epoch) + ", batch " + std::to_string(batch) + ": ");
 }
 
 StatusOr<TensorList> Slices(const TensorList& list, int64_t begin, int64_t end) {
@@ -78,6 +75,45 @@ StatusOr<TensorList> Slices(const TensorList& list, int64_t begin, int64_t end) 
   for (const Tensor& t : list) {
     MLCORE_ASSIGN_OR_RETURN(Tensor s, t.Slice(begin, end));
     out.push_back(std::move(s));
+  }
+  return out;
+}
+
+// FitOptions with its sample weights and validation data converted as the training data is
+// (ModelInputs / ModelTargets for `loss`), and the validation data checked.
+StatusOr<FitOptions> ConvertFitOptions(const FitOptions& in, const std::string& loss) {
+  FitOptions options = in;
+  MLCORE_ASSIGN_OR_RETURN(options.sample_weight, internal::SampleWeight(options.sample_weight));
+  if (options.validation_x.defined()) {
+    MLCORE_ASSIGN_OR_RETURN(TensorList vx, internal::ModelInputs({options.validation_x}));
+    options.validation_x = vx[0];
+  }
+  if (options.validation_y.defined()) {
+    MLCORE_ASSIGN_OR_RETURN(TensorList vy, internal::ModelTargets({options.validation_y}, loss));
+    options.validation_y = vy[0];
+  }
+  MLCORE_ASSIGN_OR_RETURN(options.validation_inputs,
+                          internal::ModelInputs(options.validation_inputs));
+  MLCORE_ASSIGN_OR_RETURN(options.validation_targets,
+                          internal::ModelTargets(options.validation_targets, loss));
+  if (options.validation_x.defined() || options.validation_y.defined()) {
+    MLCORE_RETURN_IF_ERROR(
+        CheckData("Fit validation_data", {options.validation_x}, {options.validation_y}));
+  } else if (!options.validation_inputs.empty() || !options.validation_targets.empty()) {
+    MLCORE_RETURN_IF_ERROR(
+        CheckData("Fit validation_data", options.validation_inputs, options.validation_targets));
+  }
+  return options;
+}
+
+// One reusable batch buffer of `rows` rows per tensor of `list`.
+StatusOr<TensorList> BatchBuffers(const TensorList& list, int64_t rows) {
+  TensorList out;
+  for (const Tensor& src : list) {
+    Shape shape = src.shape();
+    shape[0] = rows;
+    MLCORE_ASSIGN_OR_RETURN(Tensor buf, Tensor::Empty(shape, src.dtype()));
+    out.push_back(std::move(buf));
   }
   return out;
 }
@@ -188,29 +224,8 @@ StatusOr<History> Model::Fit(const TensorList& x_in, const TensorList& y_in,
   // float64 features, uint8 labels, ... converted as the Python binding converts them.
   MLCORE_ASSIGN_OR_RETURN(const TensorList x, internal::ModelInputs(x_in));
   MLCORE_ASSIGN_OR_RETURN(const TensorList y, internal::ModelTargets(y_in, compile_.loss));
-  FitOptions options = options_in;
-  MLCORE_ASSIGN_OR_RETURN(options.sample_weight, internal::SampleWeight(options.sample_weight));
-  if (options.validation_x.defined()) {
-    MLCORE_ASSIGN_OR_RETURN(TensorList vx, internal::ModelInputs({options.validation_x}));
-    options.validation_x = vx[0];
-  }
-  if (options.validation_y.defined()) {
-    MLCORE_ASSIGN_OR_RETURN(TensorList vy,
-                            internal::ModelTargets({options.validation_y}, compile_.loss));
-    options.validation_y = vy[0];
-  }
-  MLCORE_ASSIGN_OR_RETURN(options.validation_inputs,
-                          internal::ModelInputs(options.validation_inputs));
-  MLCORE_ASSIGN_OR_RETURN(options.validation_targets,
-                          internal::ModelTargets(options.validation_targets, compile_.loss));
   MLCORE_RETURN_IF_ERROR(CheckData("Fit", x, y));
-  if (options.validation_x.defined() || options.validation_y.defined()) {
-    MLCORE_RETURN_IF_ERROR(
-        CheckData("Fit validation_data", {options.validation_x}, {options.validation_y}));
-  } else if (!options.validation_inputs.empty() || !options.validation_targets.empty()) {
-    MLCORE_RETURN_IF_ERROR(
-        CheckData("Fit validation_data", options.validation_inputs, options.validation_targets));
-  }
+  MLCORE_ASSIGN_OR_RETURN(const FitOptions options, ConvertFitOptions(options_in, compile_.loss));
   if (options.epochs < 0 || options.batch_size <= 0) {
     return absl::InvalidArgumentError("Fit: epochs must be >= 0 and batch_size > 0");
   }
@@ -238,14 +253,8 @@ StatusOr<History> Model::Fit(const TensorList& x_in, const TensorList& y_in,
   if (options.sample_weight.defined()) {
     MLCORE_ASSIGN_OR_RETURN(wbuf, Tensor::Empty({bs}, DType::kFloat32));
   }
-  TensorList xbuf, ybuf;
-  for (size_t i = 0; i < x.size() + y.size(); ++i) {
-    const Tensor& src = i < x.size() ? x[i] : y[i - x.size()];
-    Shape shape = src.shape();
-    shape[0] = bs;
-    MLCORE_ASSIGN_OR_RETURN(Tensor buf, Tensor::Empty(shape, src.dtype()));
-    (i < x.size() ? xbuf : ybuf).push_back(std::move(buf));
-  }
+  MLCORE_ASSIGN_OR_RETURN(TensorList xbuf, BatchBuffers(x, bs));
+  MLCORE_ASSIGN_OR_RETURN(TensorList ybuf, BatchBuffers(y, bs));
   std::vector<int64_t> order(n);
   return TrainEpochs(options, [&](int epoch) -> StatusOr<EpochTotals> {
     if (options.strategy) {

@@ -28,6 +28,65 @@ StatusOr<GraphNode::Op> ParseOp(const std::string& op) {
   return absl::DataLossError("unknown graph node op '" + op + "'");
 }
 
+// Adds one saved node of architecture.json to `builder`: `refs` holds the nodes added so far,
+// `layers` each layer node's layer (null for other nodes), for the nodes that share it.
+Status AddSavedNode(const Json& n, const std::string& dir, GraphBuilder& builder,
+                    std::vector<NodeRef>& refs, std::vector<std::shared_ptr<Layer>>& layers) {
+  MLCORE_ASSIGN_OR_RETURN(GraphNode::Op op, ParseOp(n.at("op").get<std::string>()));
+  std::vector<NodeRef> ins;
+  for (int64_t i : n.value("inputs", std::vector<int64_t>{})) {
+    if (i < 0 || i >= static_cast<int64_t>(refs.size())) {
+      return absl::DataLossError(dir + "/architecture.json: node '" + n.value("name", "") +
+                                 "' has a bad input index");
+    }
+    ins.push_back(refs[i]);
+  }
+  const std::string name = n.value("name", "");
+  switch (op) {
+    case GraphNode::Op::kInput:
+      refs.push_back(builder.Input(n.at("shape").get<Shape>(), name));
+      break;
+    case GraphNode::Op::kLayer: {
+      std::shared_ptr<Layer> layer;
+      if (n.contains("shares")) {  // a later use of a shared layer
+        const int64_t first = n.at("shares").get<int64_t>();
+        if (first < 0 || first >= static_cast<int64_t>(layers.size()) || !layers[first]) {
+          return absl::DataLossError(dir + "/architecture.json: node '" + name +
+                                     "' shares the layer of node " + std::to_string(first) +
+                                     ", which is not an earlier layer node");
+        }
+        layer = layers[first];
+      } else {
+        const Json& l = n.at("layer");
+        MLCORE_ASSIGN_OR_RETURN(
+            layer, CreateLayer(l.at("type").get<std::string>(), l.value("config", LayerConfig{})));
+        layer->set_name(name);
+      }
+      layers.resize(refs.size() + 1);
+      layers[refs.size()] = layer;
+      refs.push_back(builder.Apply(std::move(layer), ins));
+      break;
+    }
+    case GraphNode::Op::kAdd:
+      refs.push_back(builder.Add(ins, name));
+      break;
+    case GraphNode::Op::kConcatenate:
+      refs.push_back(builder.Concatenate(ins, n.value("axis", int64_t{-1}), name));
+      break;
+    case GraphNode::Op::kAttend: {
+      const int64_t first = n.at("shares").get<int64_t>();
+      if (first < 0 || first >= static_cast<int64_t>(layers.size()) || !layers[first] ||
+          ins.size() != 1) {
+        return absl::DataLossError(dir + "/architecture.json: attend node '" + name +
+                                   "' needs one input and an earlier layer node to share");
+      }
+      refs.push_back(builder.Attend(layers[first], ins[0], name));
+      break;
+    }
+  }
+  return absl::OkStatus();
+}
+
 StatusOr<std::unique_ptr<GraphModel>> LoadGraphImpl(const std::string& dir) {
   MLCORE_ASSIGN_OR_RETURN(Json arch, internal::ReadJsonFile(dir + "/architecture.json"));
   if (!arch.is_object() || arch.value("format", "") != kGraphFormat || !arch.contains("nodes")) {
@@ -37,58 +96,7 @@ StatusOr<std::unique_ptr<GraphModel>> LoadGraphImpl(const std::string& dir) {
   std::vector<NodeRef> refs;
   std::vector<std::shared_ptr<Layer>> layers;  // per node index, its layer (null otherwise)
   for (const Json& n : arch["nodes"]) {
-    MLCORE_ASSIGN_OR_RETURN(GraphNode::Op op, ParseOp(n.at("op").get<std::string>()));
-    std::vector<NodeRef> ins;
-    for (int64_t i : n.value("inputs", std::vector<int64_t>{})) {
-      if (i < 0 || i >= static_cast<int64_t>(refs.size())) {
-        return absl::DataLossError(dir + "/architecture.json: node '" + n.value("name", "") +
-                                   "' has a bad input index");
-      }
-      ins.push_back(refs[i]);
-    }
-    const std::string name = n.value("name", "");
-    switch (op) {
-      case GraphNode::Op::kInput:
-        refs.push_back(builder.Input(n.at("shape").get<Shape>(), name));
-        break;
-      case GraphNode::Op::kLayer: {
-        std::shared_ptr<Layer> layer;
-        if (n.contains("shares")) {  // a later use of a shared layer
-          const int64_t first = n.at("shares").get<int64_t>();
-          if (first < 0 || first >= static_cast<int64_t>(layers.size()) || !layers[first]) {
-            return absl::DataLossError(dir + "/architecture.json: node '" + name +
-                                       "' shares the layer of node " + std::to_string(first) +
-                                       ", which is not an earlier layer node");
-          }
-          layer = layers[first];
-        } else {
-          const Json& l = n.at("layer");
-          MLCORE_ASSIGN_OR_RETURN(layer, CreateLayer(l.at("type").get<std::string>(),
-                                                     l.value("config", LayerConfig{})));
-          layer->set_name(name);
-        }
-        layers.resize(refs.size() + 1);
-        layers[refs.size()] = layer;
-        refs.push_back(builder.Apply(std::move(layer), ins));
-        break;
-      }
-      case GraphNode::Op::kAdd:
-        refs.push_back(builder.Add(ins, name));
-        break;
-      case GraphNode::Op::kConcatenate:
-        refs.push_back(builder.Concatenate(ins, n.value("axis", int64_t{-1}), name));
-        break;
-      case GraphNode::Op::kAttend: {
-        const int64_t first = n.at("shares").get<int64_t>();
-        if (first < 0 || first >= static_cast<int64_t>(layers.size()) || !layers[first] ||
-            ins.size() != 1) {
-          return absl::DataLossError(dir + "/architecture.json: attend node '" + name +
-                                     "' needs one input and an earlier layer node to share");
-        }
-        refs.push_back(builder.Attend(layers[first], ins[0], name));
-        break;
-      }
-    }
+    MLCORE_RETURN_IF_ERROR(AddSavedNode(n, dir, builder, refs, layers));
   }
   auto pick = [&](const char* key) -> StatusOr<std::vector<NodeRef>> {
     std::vector<NodeRef> out;
@@ -104,28 +112,10 @@ StatusOr<std::unique_ptr<GraphModel>> LoadGraphImpl(const std::string& dir) {
   MLCORE_ASSIGN_OR_RETURN(std::vector<NodeRef> outputs, pick("outputs"));
   MLCORE_ASSIGN_OR_RETURN(std::unique_ptr<GraphModel> model, builder.Finish(inputs, outputs));
 
-  // Check every tensor before assigning any.
   MLCORE_ASSIGN_OR_RETURN(SafetensorsFile file, ReadSafetensors(dir + "/model.safetensors"));
   std::vector<Parameter*> state = model->parameters();
   for (Parameter* b : model->buffers()) state.push_back(b);
-  for (Parameter* p : state) {
-    auto it = file.tensors.find(p->name);
-    if (it == file.tensors.end()) {
-      return absl::InvalidArgumentError("checkpoint " + dir + " has no tensor '" + p->name + "'");
-    }
-    if (it->second.shape() != p->value.shape() || it->second.dtype() != DType::kFloat32) {
-      return absl::InvalidArgumentError("checkpoint " + dir + ": tensor '" + p->name + "' is " +
-                                        ShapeToString(it->second.shape()) + " " +
-                                        DTypeName(it->second.dtype()) + " but the model needs " +
-                                        ShapeToString(p->value.shape()) + " float32");
-    }
-  }
-  if (file.tensors.size() != state.size()) {
-    return absl::InvalidArgumentError(
-        "checkpoint " + dir + " holds " + std::to_string(file.tensors.size()) +
-        " tensors, the graph has " + std::to_string(state.size()) + " parameters and buffers");
-  }
-  for (Parameter* p : state) MLCORE_RETURN_IF_ERROR(p->value.CopyFrom(file.tensors.at(p->name)));
+  MLCORE_RETURN_IF_ERROR(internal::AssignState(state, file.tensors, dir));
 
   std::error_code ec;
   if (std::filesystem::exists(dir + "/training_state.json", ec)) {

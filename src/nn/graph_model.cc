@@ -266,11 +266,7 @@ StatusOr<Tensor> GraphModel::ForwardLayer(size_t id, const std::vector<Tensor>& 
                                       QuoteNode(node) +
                                       " does not take: " + std::string(out.status().message()));
   }
-  Status s(out.status().code(),
-           "graph node " + QuoteNode(node) + ": " + std::string(out.status().message()));
-  out.status().ForEachPayload(
-      [&](absl::string_view url, const absl::Cord& p) { s.SetPayload(url, p); });
-  return s;
+  return WithPrefix(out.status(), "graph node " + QuoteNode(node) + ": ");
 }
 
 // What one backward walk carries from node to node.

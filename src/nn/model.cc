@@ -393,11 +393,7 @@ StatusOr<StepResult> Model::LossOf(const TensorList& out, const TensorList& y, T
             : loss_->Compute(out[i], y[i], grads ? &g : nullptr);
     if (!loss.ok()) {
       if (out.size() == 1) return loss.status();
-      Status s(loss.status().code(),
-               "output '" + names[i] + "': " + std::string(loss.status().message()));
-      loss.status().ForEachPayload(
-          [&](absl::string_view url, const absl::Cord& payload) { s.SetPayload(url, payload); });
-      return s;
+      return WithPrefix(loss.status(), "output '" + names[i] + "': ");
     }
     result.output_losses.push_back(*loss);
     result.loss += w * *loss;

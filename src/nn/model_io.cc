@@ -143,6 +143,30 @@ Json TrainingState(const Model& model) {
   return state;
 }
 
+Status AssignState(const std::vector<Parameter*>& state,
+                   const std::map<std::string, Tensor>& weights, const std::string& dir) {
+  for (Parameter* p : state) {
+    auto it = weights.find(p->name);
+    if (it == weights.end()) {
+      return absl::InvalidArgumentError("checkpoint " + dir + " has no tensor '" + p->name +
+                                        "'; it was saved from another architecture");
+    }
+    if (it->second.shape() != p->value.shape() || it->second.dtype() != DType::kFloat32) {
+      return absl::InvalidArgumentError("checkpoint " + dir + ": tensor '" + p->name + "' is " +
+                                        ShapeToString(it->second.shape()) + " " +
+                                        DTypeName(it->second.dtype()) + " but the model needs " +
+                                        ShapeToString(p->value.shape()) + " float32");
+    }
+  }
+  if (weights.size() != state.size()) {
+    return absl::InvalidArgumentError("checkpoint " + dir + " holds " +
+                                      std::to_string(weights.size()) + " tensors, the model has " +
+                                      std::to_string(state.size()) + " parameters and buffers");
+  }
+  for (Parameter* p : state) MLCORE_RETURN_IF_ERROR(p->value.CopyFrom(weights.at(p->name)));
+  return absl::OkStatus();
+}
+
 Status RestoreTrainingState(const std::string& dir, CompileOptions* options, int* epoch) {
   MLCORE_ASSIGN_OR_RETURN(Json state, ReadJsonFile(dir + "/training_state.json"));
   MLCORE_ASSIGN_OR_RETURN(

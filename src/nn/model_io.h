@@ -28,6 +28,12 @@ Status WriteCheckpointFiles(const Model& model, const std::string& tmp,
                             const std::map<std::string, Tensor>& weights, const std::string& format,
                             const std::string& architecture_json);
 
+// Copies `weights` (a checkpoint's tensors by name) into a model's parameters and buffers
+// (`state`) after checking every name, shape and dtype; on any mismatch nothing is written and
+// the error names the checkpoint folder `dir`.
+Status AssignState(const std::vector<Parameter*>& state,
+                   const std::map<std::string, Tensor>& weights, const std::string& dir);
+
 // training_state.json's content for a compiled model.
 nlohmann::json TrainingState(const Model& model);
 // The CompileOptions (optimizer restored with its slots from <dir>/optimizer.safetensors) and

@@ -47,6 +47,7 @@ class RunState : public RunHandle {
   StatusOr<Registration> Register(const std::string& spec, const std::string& digest, double now);
   // On resume: checks the run may be resumed, takes it over and reads what its tasks recorded.
   Status Reopen(const std::string& digest, bool reuse_arguments, double now);
+  Status ReadPriorTasks();
   // A new run's row and its tasks' rows.
   Status Create(const Registration& reg, double now);
 

@@ -153,58 +153,7 @@ Status Pipeline::AddLoop(std::string name, InputBinding items, int parallelism,
     return absl::InvalidArgumentError(
         absl::StrCat(where, " is nested in unknown ParallelFor '", parent, "'"));
   }
-  switch (items.kind) {
-    case InputBinding::Kind::kConstant:
-      if (!items.constant.is_array()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, " iterates over a list, not ", items.constant.dump()));
-      }
-      break;
-    case InputBinding::Kind::kParameter: {
-      auto it = std::find_if(parameters_.begin(), parameters_.end(),
-                             [&](const IoSpec& s) { return s.name == items.parameter; });
-      if (it == parameters_.end()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where, " iterates over unknown pipeline parameter '", items.parameter, "'"));
-      }
-      if (it->type != ValueType::kList) {
-        return absl::InvalidArgumentError(absl::StrCat(where, " iterates over parameter '",
-                                                       items.parameter, "', a ",
-                                                       ValueTypeName(it->type), ", not a list"));
-      }
-      break;
-    }
-    case InputBinding::Kind::kTaskOutput: {
-      auto type = OutputType(items.task, items.output);
-      if (!type.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": ", type.status().message()));
-      }
-      if (*type != ValueType::kList) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, " iterates over output '", items.output, "' of task '", items.task,
-                         "', a ", ValueTypeName(*type), ", not a list"));
-      }
-      if (!LoopWithin(parent, FindTask(items.task)->options.loop)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where, " iterates over task '", items.task, "' of ParallelFor '",
-            FindTask(items.task)->options.loop, "', which ",
-            parent.empty() ? "is outside it: collect its outputs (Collected)"
-                           : absl::StrCat("is not an ancestor of ParallelFor '", parent, "'")));
-      }
-      break;
-    }
-    case InputBinding::Kind::kLoopItem:
-      // The item of an enclosing loop (or one of its fields): known once that iteration starts.
-      if (items.loop.empty() || !LoopWithin(parent, items.loop)) {
-        return absl::InvalidArgumentError(absl::StrCat(where,
-                                                       " iterates over the item of ParallelFor '",
-                                                       items.loop, "', which it is not nested in"));
-      }
-      break;
-    default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, " iterates over a constant list, a list parameter or a task's list output"));
-  }
+  MLCORE_RETURN_IF_ERROR(CheckLoopItems(where, items, parent));
   Loop loop;
   // For compilation: the open group, and KFP's group numbering (a constant list takes two).
   loop.group = open_groups_.empty() ? "" : open_groups_.back();
@@ -249,89 +198,16 @@ Status Pipeline::AddTask(std::string name, std::shared_ptr<const Component> comp
         absl::StrCat("task '", name, "' (component '", component->name,
                      "') is in unknown ParallelFor '", options.loop, "'"));
   }
-  for (const auto& [input, binding] : arguments) {
-    if (component->FindInput(input) == nullptr) {
-      std::vector<std::string> names;
-      for (const IoSpec& s : component->inputs) names.push_back(s.name);
-      return absl::InvalidArgumentError(
-          absl::StrCat("task '", name, "': component '", component->name, "' has no input '", input,
-                       "' (inputs: ", names.empty() ? "none" : absl::StrJoin(names, ", "), ")"));
-    }
-  }
-  for (const IoSpec& input : component->inputs) {
-    auto it = arguments.find(input.name);
-    if (it == arguments.end()) {
-      if (input.default_value.has_value()) continue;
-      return absl::InvalidArgumentError(
-          absl::StrCat("task '", name, "' (component '", component->name, "') is missing input '",
-                       input.name, "' (", ValueTypeName(input.type), ")"));
-    }
-    MLCORE_RETURN_IF_ERROR(CheckBinding(task, input, it->second));
-  }
+  MLCORE_RETURN_IF_ERROR(CheckArguments(task, arguments));
   for (const Condition& c : options.conditions) {
-    static const std::set<std::string> kOps = {"==", "!=", "<", "<=", ">", ">="};
-    if (kOps.count(c.op) == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("task '", name, "': unknown condition operator '", c.op, "'"));
-    }
-    if (c.lhs.kind == InputBinding::Kind::kTaskOutput) {
-      auto type = OutputType(c.lhs.task, c.lhs.output);
-      if (!type.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("task '", name, "' condition: ", type.status().message()));
-      }
-      if (IsArtifactType(*type)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("task '", name, "' condition: output '", c.lhs.output, "' of task '",
-                         c.lhs.task, "' is an artifact; conditions compare parameters"));
-      }
-      MLCORE_RETURN_IF_ERROR(
-          CheckLoopAccess(task, c.lhs.task, absl::StrCat("task '", name, "' condition")));
-    } else if (c.lhs.kind == InputBinding::Kind::kParameter) {
-      auto it = std::find_if(parameters_.begin(), parameters_.end(),
-                             [&](const IoSpec& s) { return s.name == c.lhs.parameter; });
-      if (it == parameters_.end()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("task '", name, "' condition refers to unknown pipeline parameter '",
-                         c.lhs.parameter, "'"));
-      }
-    } else if (c.lhs.kind == InputBinding::Kind::kLoopItem) {
-      if (c.lhs.loop.empty() || !LoopWithin(options.loop, c.lhs.loop)) {
-        return absl::InvalidArgumentError(absl::StrCat("task '", name,
-                                                       "' condition uses the item of ParallelFor '",
-                                                       c.lhs.loop, "' outside its body"));
-      }
-    } else if (c.lhs.kind != InputBinding::Kind::kConstant) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "task '", name, "' condition compares a task output, a parameter or a loop item"));
-    }
+    MLCORE_RETURN_IF_ERROR(
+        CheckCondition(c, task.options.loop, absl::StrCat("task '", name, "' condition"), true));
   }
   task.arguments = std::move(arguments);
   task.options = std::move(options);
   if (!task.options.loop.empty()) {
-    // A body task's upstream tasks outside the loop must not depend on the loop itself: the
-    // loop runs as one step, so that would be a cycle. The same holds for each loop it is
-    // nested in that the upstream task is outside of.
-    const Loop* loop = FindLoop(task.options.loop);
-    for (const std::string& up : task.Upstream()) {
-      const Task* u = FindTask(up);
-      if (u == nullptr) continue;
-      for (const Loop* a = loop; a != nullptr; a = FindLoop(a->parent)) {
-        if (LoopWithin(u->options.loop, a->name)) break;
-        for (const Loop& l : loops_) {
-          if (!LoopWithin(l.name, a->name)) continue;
-          for (const std::string& b : l.body) {
-            if (Reaches(up, b)) {
-              return absl::InvalidArgumentError(
-                  absl::StrCat("task '", name, "' in ParallelFor '", a->name, "' uses task '", up,
-                               "', which depends on the loop's task '", b, "': a cycle"));
-            }
-          }
-        }
-        if (a->parent.empty()) break;
-      }
-    }
-    loops_[loop - loops_.data()].body.push_back(name);
+    MLCORE_RETURN_IF_ERROR(CheckLoopBodyEdges(task));
+    loops_[FindLoop(task.options.loop) - loops_.data()].body.push_back(name);
   }
   index_.emplace(name, tasks_.size());
   tasks_.push_back(std::move(task));

@@ -4,7 +4,6 @@
 // exit task after them); the executor never sees groups.
 
 #include <regex>
-#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "mlcore/pipeline/pipeline.h"
@@ -84,54 +83,6 @@ StatusOr<std::string> Pipeline::BeginGroup(TaskGroup group, const GroupOptions& 
   return name;
 }
 
-namespace {
-
-// The checks AddTask makes of a task's conditions, made when the branch opens (a branch may
-// hold no task, and the compiler still needs a valid condition).
-Status CheckCondition(const Pipeline& p, const Condition& c, const std::string& loop,
-                      const std::string& where) {
-  static const std::set<std::string> kOps = {"==", "!=", "<", "<=", ">", ">="};
-  if (kOps.count(c.op) == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(where, ": unknown operator '", c.op, "'"));
-  }
-  switch (c.lhs.kind) {
-    case InputBinding::Kind::kTaskOutput: {
-      auto type = p.OutputType(c.lhs.task, c.lhs.output);
-      if (!type.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": ", type.status().message()));
-      }
-      if (IsArtifactType(*type)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ": output '", c.lhs.output, "' of task '", c.lhs.task,
-                         "' is an artifact; conditions compare parameters"));
-      }
-      if (!p.LoopWithin(loop, p.FindTask(c.lhs.task)->options.loop)) {
-        return absl::InvalidArgumentError(absl::StrCat(where, " reads task '", c.lhs.task,
-                                                       "' inside ParallelFor '",
-                                                       p.FindTask(c.lhs.task)->options.loop, "'"));
-      }
-      return absl::OkStatus();
-    }
-    case InputBinding::Kind::kParameter:
-      for (const IoSpec& s : p.parameters()) {
-        if (s.name == c.lhs.parameter) return absl::OkStatus();
-      }
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, " refers to unknown pipeline parameter '", c.lhs.parameter, "'"));
-    case InputBinding::Kind::kLoopItem:
-      if (c.lhs.loop.empty() || !p.LoopWithin(loop, c.lhs.loop)) {
-        return absl::InvalidArgumentError(absl::StrCat(where, " uses the item of ParallelFor '",
-                                                       c.lhs.loop, "' outside its body"));
-      }
-      return absl::OkStatus();
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, " compares a task output, a parameter or a loop item"));
-  }
-}
-
-}  // namespace
-
 StatusOr<std::string> Pipeline::BeginIf(Condition condition, GroupOptions options) {
   TaskGroup g;
   g.kind = TaskGroup::Kind::kCondition;
@@ -139,7 +90,7 @@ StatusOr<std::string> Pipeline::BeginIf(Condition condition, GroupOptions option
   const std::string loop = !options.loop.empty()            ? options.loop
                            : FindGroup(g.parent) != nullptr ? FindGroup(g.parent)->loop
                                                             : "";
-  MLCORE_RETURN_IF_ERROR(CheckCondition(*this, condition, loop, "If condition"));
+  MLCORE_RETURN_IF_ERROR(CheckCondition(condition, loop, "If condition", false));
   g.name = UniqueTaskName(absl::StrCat("condition-", ++group_ids_));
   g.conditions = {condition};
   g.negated_chain = {Negated(condition)};
@@ -170,7 +121,7 @@ StatusOr<std::string> Pipeline::BeginElif(Condition condition, GroupOptions opti
     return absl::FailedPreconditionError(
         "an Elif or Else must follow an If or Elif closed at the same level");
   }
-  MLCORE_RETURN_IF_ERROR(CheckCondition(*this, condition, prev->loop, what + " condition"));
+  MLCORE_RETURN_IF_ERROR(CheckCondition(condition, prev->loop, what + " condition", false));
   std::string wrapper = prev->parent;
   if (!wrapped) {
     // Wrap the chain: the wrapper takes the If's number, the If a new one (as KFP does).

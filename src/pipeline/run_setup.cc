@@ -147,6 +147,13 @@ Status RunState::Reopen(const std::string& digest, bool reuse_arguments, double 
     return absl::FailedPreconditionError(
         absl::StrCat("run '", run_id_, "' was resumed by another client meanwhile"));
   }
+  return ReadPriorTasks();
+}
+
+// What the run's tasks recorded before it was interrupted: the succeeded and cached ones keep
+// their outputs (and do not run again); the others go back to pending.
+Status RunState::ReadPriorTasks() {
+  store::SqlDatabase& db = client_->metadata();
   MLCORE_ASSIGN_OR_RETURN(auto trows, db.Query("SELECT name, state, outputs FROM "
                                                "pipeline_tasks WHERE run_id = ?1",
                                                {run_id_}));

@@ -30,6 +30,10 @@ bool IsFileNotFound(const Status& status);
 // are for the bindings, not for people). "OK" for an OK status.
 std::string StatusText(const Status& status);
 
+// `status` with `prefix` before its message (saying where it happened), keeping its code and
+// payloads: a type error stays one, a full disk stays one, a missing file stays one.
+Status WithPrefix(const Status& status, std::string_view prefix);
+
 }  // namespace mlcore
 
 #define MLCORE_STATUS_CONCAT_INNER_(a, b) a##b

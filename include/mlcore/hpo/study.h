@@ -191,6 +191,8 @@ class Study {
 
  private:
   friend class Trial;
+  // Optimize's workers and their shared state (study_optimize.cc).
+  class OptimizeLoop;
   Study(StudyRecord record, std::shared_ptr<Storage> storage, std::shared_ptr<Sampler> sampler,
         std::shared_ptr<Pruner> pruner, std::optional<SearchSpace> space);
   static StatusOr<std::unique_ptr<Study>> Build(StudyOptions options, bool create);

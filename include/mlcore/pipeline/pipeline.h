@@ -217,6 +217,18 @@ class Pipeline {
   StatusOr<std::map<std::string, Json>> ResolveArguments(const Json& arguments) const;
 
  private:
+  // What AddLoop and AddTask check (pipeline_checks.cc): a loop's items (`where` names the loop),
+  // a task's arguments against its component's inputs, and that a loop body task's upstream
+  // tasks outside the loop do not depend on the loop (a cycle).
+  Status CheckLoopItems(const std::string& where, const InputBinding& items,
+                        const std::string& parent) const;
+  Status CheckArguments(const Task& task,
+                        const std::map<std::string, InputBinding>& arguments) const;
+  // A condition of a task, or of a branch (If/Elif/Else) as it opens, read inside loop `loop`;
+  // `where` names it in errors. A constant left-hand side is taken only where `constant_lhs`.
+  Status CheckCondition(const Condition& c, const std::string& loop, const std::string& where,
+                        bool constant_lhs) const;
+  Status CheckLoopBodyEdges(const Task& task) const;
   // An input's binding checks (pipeline_bindings.cc), one per kind of binding that needs more
   // than a type check. `where` names the task and input in messages.
   Status CheckBinding(const Task& task, const IoSpec& input, const InputBinding& binding) const;

@@ -90,8 +90,7 @@ def _resources(gpus_per_trial, gpus, cpus_per_trial, cpus):
                 cpus_per_trial=cpus_per_trial or 0, cpus=cpus or 0)
 
 
-def _optimize_pipeline(core, objective, n_trials, timeout, n_parallel, max_trials,
-                       max_failed_trials, goal, resources):
+def _optimize_pipeline(core, objective, limits):
     import json
 
     from mlcore import pipelines
@@ -104,8 +103,23 @@ def _optimize_pipeline(core, objective, n_trials, timeout, n_parallel, max_trial
         client, objective.pipeline.build(), objective.metric,
         space_entries(objective.search_space or {}), json.dumps(objective.arguments or {}),
         objective.experiment, objective.timeout, objective.max_parallelism,
-        objective.enable_caching, n_trials or 0, timeout, n_parallel, max_trials or 0,
-        max_failed_trials or 0, goal, **resources)
+        objective.enable_caching, **limits)
+
+
+def _optimize_command(study, objective, limits):
+    metric, metrics = objective.metric, []
+    if isinstance(metric, (list, tuple)):
+        metrics = [str(m) for m in metric]
+        if not metrics:
+            raise ValueError("CommandObjective.metric is an empty list")
+        metric = metrics[0]
+    study._core.optimize_command(
+        objective.command, metric, space_entries(objective.search_space),
+        format=objective.format, metrics_file=objective.metrics_file or "",
+        trial_timeout=objective.timeout, working_dir=objective.working_dir or "",
+        env=dict(objective.env or {}), metrics=metrics,
+        log_dir=_trial_log_dir(study, objective.log_dir),
+        max_log_bytes=check_int("max_log_bytes", objective.max_log_bytes, 1), **limits)
 
 
 def _catch(catch):
@@ -275,35 +289,25 @@ class Study:
             if callbacks or show_progress_bar:
                 raise ValueError(f"callbacks and show_progress_bar are not supported with a "
                                  f"{type(objective).__name__}")
+        limits = dict(n_trials=n_trials or 0, timeout=timeout, n_parallel=n_parallel,
+                      max_trials=max_trials or 0, max_failed_trials=max_failed_trials or 0,
+                      goal=goal, **resources)
         if isinstance(objective, PipelineObjective):
-            _optimize_pipeline(self._core, objective, n_trials, timeout, n_parallel, max_trials,
-                               max_failed_trials, goal, resources)
-            return
-        if isinstance(objective, CommandObjective):
-            metric, metrics = objective.metric, []
-            if isinstance(metric, (list, tuple)):
-                metrics = [str(m) for m in metric]
-                if not metrics:
-                    raise ValueError("CommandObjective.metric is an empty list")
-                metric = metrics[0]
-            self._core.optimize_command(
-                objective.command, metric, space_entries(objective.search_space),
-                format=objective.format, metrics_file=objective.metrics_file or "",
-                trial_timeout=objective.timeout, working_dir=objective.working_dir or "",
-                env=dict(objective.env or {}), metrics=metrics,
-                log_dir=_trial_log_dir(self, objective.log_dir),
-                max_log_bytes=check_int("max_log_bytes", objective.max_log_bytes, 1),
-                n_trials=n_trials or 0,
-                timeout=timeout, n_parallel=n_parallel, max_trials=max_trials or 0,
-                max_failed_trials=max_failed_trials or 0, goal=goal, **resources)
-            return
+            _optimize_pipeline(self._core, objective, limits)
+        elif isinstance(objective, CommandObjective):
+            _optimize_command(self, objective, limits)
+        else:
+            self._optimize_callable(objective, limits, catch, callbacks, show_progress_bar)
+
+    def _optimize_callable(self, objective, limits, catch, callbacks, show_progress_bar):
         callback = None
         cbs = list(callbacks or [])
         bar = None
         if show_progress_bar:
             from ._progress import ProgressBar
 
-            bar = ProgressBar(n_trials=n_trials, timeout=timeout, direction=self.direction)
+            bar = ProgressBar(n_trials=limits["n_trials"] or None, timeout=limits["timeout"],
+                              direction=self.direction)
             cbs.append(bar.update)
         if cbs:
 
@@ -313,18 +317,7 @@ class Study:
                     cb(self, frozen)
 
         try:
-            self._core.optimize(
-                objective,
-                n_trials=n_trials or 0,
-                timeout=timeout,
-                n_parallel=n_parallel,
-                max_trials=max_trials or 0,
-                max_failed_trials=max_failed_trials or 0,
-                goal=goal,
-                callback=callback,
-                catch=catch,
-                **resources,
-            )
+            self._core.optimize(objective, callback=callback, catch=catch, **limits)
         finally:
             if bar is not None:
                 bar.close()
