@@ -41,8 +41,7 @@ Status ValidateOptimizeOptions(const OptimizeOptions& options) {
 }
 
 // The objective's values, or its error; an exception it throws becomes an Unknown error.
-StatusOr<std::vector<double>> CallObjective(const MultiObjective& objective,
-                                            Trial& trial) {
+StatusOr<std::vector<double>> CallObjective(const MultiObjective& objective, Trial& trial) {
   try {
     return objective(trial);
   } catch (const std::exception& e) {
@@ -67,8 +66,8 @@ struct LeaseReturn {
 
 class Study::OptimizeLoop {
  public:
-  OptimizeLoop(Study& study, const MultiObjective& objective,
-               const OptimizeOptions& options, std::unique_ptr<ResourcePool> pool)
+  OptimizeLoop(Study& study, const MultiObjective& objective, const OptimizeOptions& options,
+               std::unique_ptr<ResourcePool> pool)
       : study_(study),
         objective_(objective),
         options_(options),

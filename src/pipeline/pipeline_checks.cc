@@ -74,9 +74,9 @@ Status Pipeline::CheckArguments(const Task& task,
     if (task.component->FindInput(input) == nullptr) {
       std::vector<std::string> names;
       for (const IoSpec& s : task.component->inputs) names.push_back(s.name);
-      return absl::InvalidArgumentError(
-          absl::StrCat("task '", task.name, "': component '", task.component->name, "' has no input '", input,
-                       "' (inputs: ", names.empty() ? "none" : absl::StrJoin(names, ", "), ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "task '", task.name, "': component '", task.component->name, "' has no input '", input,
+          "' (inputs: ", names.empty() ? "none" : absl::StrJoin(names, ", "), ")"));
     }
   }
   for (const IoSpec& input : task.component->inputs) {
@@ -84,8 +84,8 @@ Status Pipeline::CheckArguments(const Task& task,
     if (it == arguments.end()) {
       if (input.default_value.has_value()) continue;
       return absl::InvalidArgumentError(
-          absl::StrCat("task '", task.name, "' (component '", task.component->name, "') is missing input '",
-                       input.name, "' (", ValueTypeName(input.type), ")"));
+          absl::StrCat("task '", task.name, "' (component '", task.component->name,
+                       "') is missing input '", input.name, "' (", ValueTypeName(input.type), ")"));
     }
     MLCORE_RETURN_IF_ERROR(CheckBinding(task, input, it->second));
   }
@@ -153,8 +153,8 @@ Status Pipeline::CheckLoopBodyEdges(const Task& task) const {
         for (const std::string& b : l.body) {
           if (Reaches(up, b)) {
             return absl::InvalidArgumentError(
-                absl::StrCat("task '", task.name, "' in ParallelFor '", a->name, "' uses task '", up,
-                             "', which depends on the loop's task '", b, "': a cycle"));
+                absl::StrCat("task '", task.name, "' in ParallelFor '", a->name, "' uses task '",
+                             up, "', which depends on the loop's task '", b, "': a cycle"));
           }
         }
       }
