@@ -151,6 +151,24 @@ def _key(job, tags):
     return f"{label}|{name}|{seed}|{n_trials}|{tag}"
 
 
+# Optuna 5's TPESampler() and TPESampler(multivariate=True) are the same sampler for one
+# objective, so at equal seed and trials the "optuna default" and "optuna tpe-mv" studies are
+# the same study: either cached row answers for the other.
+_SAME_STUDY = {"optuna tpe-mv": "optuna default", "optuna default": "optuna tpe-mv"}
+
+
+def _cached_key(job, tags, results):
+    """The cache key holding this job's result (its twin's where only that is cached), or None."""
+    k = _key(job, tags)
+    if k in results:
+        return k
+    if job[0] in _SAME_STUDY:
+        twin = _key((_SAME_STUDY[job[0]],) + tuple(job[1:]), tags)
+        if twin in results:
+            return twin
+    return None
+
+
 def _load_cache(path):
     out = {}
     if path and os.path.exists(path):
@@ -243,10 +261,8 @@ def report(a, results, tags):
                 def get(lab):
                     out = []
                     for s in range(a.first_seed, a.first_seed + seeds):
-                        k = _key((lab, p, s, n), tags)
-                        if k not in results and lab == "optuna default":
-                            k = _key(("optuna tpe-mv", p, s, n), tags)  # the same study
-                        if k in results:
+                        k = _cached_key((lab, p, s, n), tags, results)
+                        if k is not None:
                             out.append(results[k]["value"])
                     return out
 
@@ -317,7 +333,7 @@ def main():
     if a.cache:
         os.makedirs(os.path.dirname(os.path.abspath(a.cache)), exist_ok=True)
     results = _load_cache(a.cache)
-    todo = [j for j in jobs_for(a) if _key(j, tags) not in results
+    todo = [j for j in jobs_for(a) if _cached_key(j, tags, results) is None
             and (a.side == "both" or j[0].startswith(a.side))]
     if a.report_only:
         todo = []

@@ -72,7 +72,7 @@ struct SamplerOptions {
   int gp_n_candidates = 1024;
 
   // CMA-ES: initial step size in the unit cube the parameters are scaled to.
-  double cmaes_sigma0 = 0.2;
+  double cmaes_sigma0 = 1.0 / 6;  // as Optuna's CmaEsSampler (a sixth of the narrowest range)
   // CMA-ES: population of the first run; 0 means 4 + floor(3 ln(dimensions)).
   int cmaes_popsize = 0;
   // CMA-ES: restart with a doubled population when a run converges or stalls (IPOP-CMA-ES);

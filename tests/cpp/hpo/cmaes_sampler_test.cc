@@ -94,6 +94,37 @@ TEST(CmaEsSamplerTest, RestartsExploreAgainAfterConvergence) {
   EXPECT_LT(spread(false), 0.01);
 }
 
+// A 6-D ellipsoid with axis scales from 1 to 1e5, rotated 45 degrees in each pair of
+// coordinates so the covariance has to learn the correlations, not only the scales.
+StatusOr<double> RotatedEllipsoid(Trial& t) {
+  double x[6];
+  for (int i = 0; i < 6; ++i) {
+    MLCORE_ASSIGN_OR_RETURN(x[i], t.SuggestFloat("x" + std::to_string(i), -1, 1));
+  }
+  double v = 0;
+  for (int i = 0; i < 6; i += 2) {
+    const double a = (x[i] + x[i + 1] - 0.4) / std::sqrt(2.0);
+    const double b = (x[i] - x[i + 1]) / std::sqrt(2.0);
+    v += std::pow(10.0, i) * a * a + std::pow(10.0, i + 1) * b * b;
+  }
+  return v;
+}
+
+TEST(CmaEsSamplerTest, ActiveUpdateAdaptsFasterOnAnIllConditionedEllipsoid) {
+  // The covariance update takes the worse half of each generation with negative weights
+  // (Hansen's active CMA-ES, as the `cmaes` package behind Optuna's CmaEsSampler): it shrinks
+  // the variance along directions that did badly, so the distribution reaches the ellipsoid's
+  // shape in fewer generations. Geometric mean of the best value over 8 seeds, 240 trials
+  // (26 generations of 9); 11.8 with them, 22.6 without.
+  double log_sum = 0;
+  const int seeds = 8;
+  for (int s = 0; s < seeds; ++s) {
+    log_sum += std::log(RunStudy("cmaes", s, RotatedEllipsoid, 240)->BestTrial()->value);
+  }
+  const double geo_mean = std::exp(log_sum / seeds);
+  EXPECT_LT(geo_mean, 16) << "without the active update it is about 22.6";
+}
+
 TEST(CmaEsSamplerTest, RejectsBadOptions) {
   SamplerOptions o;
   o.cmaes_sigma0 = 0;
