@@ -146,7 +146,20 @@ class TpeSampler : public Sampler {
     above->reserve(usable.size() * width);
     std::vector<uint32_t> group_index(usable.size());
     std::vector<uint8_t> in_below(usable.size());
+    // Each group holds its trials in trial order (the snapshot's), as Optuna's estimators get
+    // them, not in rank order: the estimators break ties between equal values by position, and
+    // among trials tied at one int value the first and last of the run get wide kernels and
+    // the rest the narrowest. In rank order the best trial at every int value got a wide one,
+    // which skewed the joint estimators (multivariate TPE on the benchmark's float + int +
+    // categorical problem: median best 0.0096 in rank order, 0.0011 in trial order, Optuna's
+    // 0.0009, 20 seeds).
+    std::vector<int32_t> by_position(context.trials.size(), -1);
     for (size_t i = 0; i < usable.size(); ++i) {
+      by_position[usable[i]->index] = static_cast<int32_t>(i);
+    }
+    for (int32_t slot : by_position) {
+      if (slot < 0) continue;
+      const size_t i = static_cast<size_t>(slot);
       const size_t rank = static_cast<size_t>(usable[i] - ranked.data());
       bool is_below = rank < n_below && usable[i]->group < 3;
       const double* row = rows.data() + i * width;
