@@ -16,7 +16,7 @@ constexpr double kLog2Pi = 1.8378770664093454836;
 // scales outside [1e-3, 1e3] and variances outside these ranges only mean a failed fit.
 constexpr double kMinLogLength = -6.9, kMaxLogLength = 6.9;
 constexpr double kMinLogSignal = -6.9, kMaxLogSignal = 6.9;
-constexpr double kMinLogNoise = -13.8, kMaxLogNoise = 0.0;
+constexpr double kMinLogNoise = kGpMinLogNoise, kMaxLogNoise = 0.0;
 // Priors (as Optuna's GPSampler and BoTorch's defaults shape them; issue 17). With u = log l,
 // -log p(u) = 0.1 (l^2 + l^-2): a mode at the whole cube and a steep wall below ~0.1, so 15
 // length scales fitted from 100 points stay smooth (the log-normal around 0.5 used before let

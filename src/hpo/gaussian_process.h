@@ -11,6 +11,10 @@
 
 namespace mlcore::hpo::internal {
 
+// The floor of the fitted noise variance (of the standardised targets): a jitter that keeps
+// the kernel matrix invertible, not a noise estimate; a fit resting on it found no noise.
+inline constexpr double kGpMinLogNoise = -13.8;  // about 1.0e-6
+
 struct GpHyperparameters {
   std::vector<double> log_length_scales;  // one per input coordinate
   double log_signal_variance = 0.0;

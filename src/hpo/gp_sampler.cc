@@ -152,12 +152,22 @@ class GpSampler : public Sampler {
     const int m = static_cast<int>(points.size()) / d;
     std::vector<double> mu(m), var(m);
     gp.Predict(points.data(), m, mu.data(), var.data());
-    const double noise = std::exp(gp.hyperparameters().log_noise_variance);
+    const double log_noise = gp.hyperparameters().log_noise_variance;
+    const double noise = std::exp(log_noise);
     const double at_noise = LogNoiseAugmentation(noise, noise);
+    // Only noise the fit found counts: a fit resting on the floor found none (the floor is
+    // jitter), and discounting within it stopped the refinement of noise-free optima (Branin
+    // 0.3982 against Optuna's 0.3979 on every seed: the last steps need latent variances far
+    // below 1e-6 of the standardised variance). A fit just above the floor keeps the discount
+    // (a threshold at ten times the floor also turned it off on the SVM problem, whose
+    // cross-validation plateaus gain from it: 100-trial default 1.914 with, 1.923 without).
+    const bool found_noise = log_noise > kGpMinLogNoise + 0.01;
     score->resize(m);
     for (int i = 0; i < m; ++i) {
-      (*score)[i] = LogExpectedImprovement(mu[i], std::sqrt(var[i]), best) +
-                    std::min(LogNoiseAugmentation(var[i], noise) - at_noise, 0.0);
+      (*score)[i] = LogExpectedImprovement(mu[i], std::sqrt(var[i]), best);
+      if (found_noise) {
+        (*score)[i] += std::min(LogNoiseAugmentation(var[i], noise) - at_noise, 0.0);
+      }
     }
   }
 
