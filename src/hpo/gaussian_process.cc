@@ -80,6 +80,45 @@ void Clamp(std::vector<double>* t) {
   (*t)[d + 1] = std::clamp((*t)[d + 1], kMinLogNoise, kMaxLogNoise);
 }
 
+// The (s, y) pairs of the last L-BFGS steps: s the step taken, y the change of the gradient.
+using LbfgsMemory = std::deque<std::pair<std::vector<double>, std::vector<double>>>;
+
+// L-BFGS's two-loop recursion: H grad for the inverse Hessian H that the (s, y) pairs of
+// `memory` (oldest first) define, scaled by s.y / y.y of the newest pair (or, with no pairs,
+// a steepest-descent step of length at most 1). The search direction is its negative.
+std::vector<double> LbfgsDirection(const std::vector<double>& grad, const LbfgsMemory& memory) {
+  const size_t p = grad.size();
+  std::vector<double> q = grad;
+  std::vector<double> alphas(memory.size());
+  for (size_t i = memory.size(); i-- > 0;) {
+    const auto& [s, yv] = memory[i];
+    double sy = 0, sq = 0;
+    for (size_t k = 0; k < p; ++k) sy += s[k] * yv[k], sq += s[k] * q[k];
+    alphas[i] = sq / sy;
+    for (size_t k = 0; k < p; ++k) q[k] -= alphas[i] * yv[k];
+  }
+  double scale = 1.0;
+  if (!memory.empty()) {
+    const auto& [s, yv] = memory.back();
+    double sy = 0, yy = 0;
+    for (size_t k = 0; k < p; ++k) sy += s[k] * yv[k], yy += yv[k] * yv[k];
+    scale = sy / yy;
+  } else {
+    double gn = 0;
+    for (double g : grad) gn += g * g;
+    scale = std::min(1.0, 1.0 / std::sqrt(gn + 1e-300));
+  }
+  for (double& v : q) v *= scale;
+  for (size_t i = 0; i < memory.size(); ++i) {
+    const auto& [s, yv] = memory[i];
+    double sy = 0, yq = 0;
+    for (size_t k = 0; k < p; ++k) sy += s[k] * yv[k], yq += yv[k] * q[k];
+    const double beta = yq / sy;
+    for (size_t k = 0; k < p; ++k) q[k] += s[k] * (alphas[i] - beta);
+  }
+  return q;
+}
+
 }  // namespace
 
 GpHyperparameters GpHyperparameters::Default(int dims) {
@@ -210,37 +249,9 @@ void GaussianProcess::Fit(const std::vector<double>& x, const std::vector<double
   std::vector<double> grad;
   double f = m.Objective(theta, &grad);
   int evaluations = 1;
-  std::deque<std::pair<std::vector<double>, std::vector<double>>> memory;  // (s, y) pairs
+  LbfgsMemory memory;
   while (std::isfinite(f) && evaluations < max_evaluations) {
-    // Two-loop recursion: direction = -H grad.
-    std::vector<double> q = grad;
-    std::vector<double> alphas(memory.size());
-    for (size_t i = memory.size(); i-- > 0;) {
-      const auto& [s, yv] = memory[i];
-      double sy = 0, sq = 0;
-      for (size_t k = 0; k < p; ++k) sy += s[k] * yv[k], sq += s[k] * q[k];
-      alphas[i] = sq / sy;
-      for (size_t k = 0; k < p; ++k) q[k] -= alphas[i] * yv[k];
-    }
-    double scale = 1.0;
-    if (!memory.empty()) {
-      const auto& [s, yv] = memory.back();
-      double sy = 0, yy = 0;
-      for (size_t k = 0; k < p; ++k) sy += s[k] * yv[k], yy += yv[k] * yv[k];
-      scale = sy / yy;
-    } else {
-      double gn = 0;
-      for (double g : grad) gn += g * g;
-      scale = std::min(1.0, 1.0 / std::sqrt(gn + 1e-300));
-    }
-    for (double& v : q) v *= scale;
-    for (size_t i = 0; i < memory.size(); ++i) {
-      const auto& [s, yv] = memory[i];
-      double sy = 0, yq = 0;
-      for (size_t k = 0; k < p; ++k) sy += s[k] * yv[k], yq += yv[k] * q[k];
-      const double beta = yq / sy;
-      for (size_t k = 0; k < p; ++k) q[k] += s[k] * (alphas[i] - beta);
-    }
+    std::vector<double> q = LbfgsDirection(grad, memory);
     double slope = 0;
     for (size_t k = 0; k < p; ++k) slope -= grad[k] * q[k];
     if (slope >= 0) {  // not a descent direction: restart from steepest descent
