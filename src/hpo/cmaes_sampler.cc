@@ -77,6 +77,7 @@ class CmaEsSampler : public Sampler {
   };
 
   static constexpr char kStateAttr[] = "cmaes:state";
+  static constexpr double kMaxSigma = 1e32;
 
   static Json VectorJson(const VectorXd& v) {
     return Json(std::vector<double>(v.begin(), v.end()));
@@ -276,7 +277,9 @@ class CmaEsSampler : public Sampler {
     ps_ = (1 - cs_) * ps_ + std::sqrt(cs_ * (2 - cs_) * mueff_) * c_inv_half(yw);
     ++generation_;
     const double ps_norm = ps_.norm();
-    const bool hsig = ps_norm / std::sqrt(1 - std::pow(1 - cs_, 2.0 * generation_)) <
+    // The stall test of the `cmaes` package (its generation count plus one in the bias
+    // correction, one generation more lenient than the tutorial's in the first updates).
+    const bool hsig = ps_norm / std::sqrt(1 - std::pow(1 - cs_, 2.0 * (generation_ + 1))) <
                       (1.4 + 2.0 / (n + 1)) * chi_n_;
     pc_ = (1 - cc_) * pc_ + (hsig ? std::sqrt(cc_ * (2 - cc_) * mueff_) : 0.0) * yw;
     // Rank-mu over all lambda points; a negative weight is rescaled by n / |C^-1/2 y|^2, so a
@@ -290,7 +293,9 @@ class CmaEsSampler : public Sampler {
     const double lost = hsig ? 0.0 : cc_ * (2 - cc_);
     c_ = (1 + c1_ * lost - c1_ - cmu_ * weights_sum_) * c_ + c1_ * pc_ * pc_.transpose() +
          cmu_ * rank_mu;
-    sigma_ *= std::exp(std::min(1.0, cs_ / ds_ * (ps_norm / chi_n_ - 1)));
+    // Cumulative step-size adaptation, not clamped (as the `cmaes` package); the bound only
+    // keeps a runaway step finite.
+    sigma_ = std::min(sigma_ * std::exp(cs_ / ds_ * (ps_norm / chi_n_ - 1)), kMaxSigma);
     c_ = (c_ + c_.transpose()) / 2;
     Eigen::SelfAdjointEigenSolver<MatrixXd> eig(c_);
     b_ = eig.eigenvectors();
@@ -320,15 +325,20 @@ class CmaEsSampler : public Sampler {
 
   std::vector<double> Draw(const SpaceEncoding& enc, std::mt19937_64& rng) const {
     std::normal_distribution<double> normal(0.0, 1.0);
-    VectorXd x(n_);
-    // Resample points outside the cube (up to 100 times), then clip: the distribution stays
-    // unbiased inside while the bounds hold.
-    for (int attempt = 0; attempt < 100; ++attempt) {
+    auto sample = [&] {
       VectorXd z(n_);
       for (int i = 0; i < n_; ++i) z[i] = normal(rng);
-      x = mean_ + sigma_ * (b_ * d_.cwiseProduct(z));
-      if ((x.array() >= 0).all() && (x.array() <= 1).all()) break;
-    }
+      return VectorXd(mean_ + sigma_ * (b_ * d_.cwiseProduct(z)));
+    };
+    auto inside = [](const VectorXd& v) {
+      return (v.array() >= 0).all() && (v.array() <= 1).all();
+    };
+    // Resample points outside the cube (10 n times, Optuna's setting of the `cmaes` package),
+    // then take one more draw clipped onto the cube (Snap clamps): the distribution stays
+    // unbiased inside while the bounds hold, and the update sees the point that was evaluated.
+    VectorXd x = sample();
+    for (int attempt = 1; attempt < 10 * n_ && !inside(x); ++attempt) x = sample();
+    if (!inside(x)) x = sample();
     std::vector<double> out(x.data(), x.data() + n_);
     enc.Snap(out.data());
     return out;

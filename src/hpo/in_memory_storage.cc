@@ -236,9 +236,7 @@ StatusOr<std::vector<StudySummary>> SummarizeStudies(Storage& storage) {
       if (t->state != TrialState::kComplete) continue;
       ++s.complete;
       if (!single || !t->has_value) continue;
-      if (!s.best.has_value() ||
-          (study.direction == StudyDirection::kMinimize ? t->value < *s.best
-                                                        : t->value > *s.best)) {
+      if (!s.best.has_value() || IsBetter(study.direction, t->value, *s.best)) {
         s.best = t->value;
       }
     }

@@ -17,8 +17,7 @@ void OptimizeProgress::Record(const FrozenTrial& trial) {
   ++done_;
   if (trial.state == TrialState::kFailed) ++failed_;
   if (trial.state == TrialState::kComplete && trial.has_value && trial.values.size() <= 1) {
-    const bool minimize = options_.direction == StudyDirection::kMinimize;
-    if (!best_ || (minimize ? trial.value < *best_ : trial.value > *best_)) best_ = trial.value;
+    if (!best_ || IsBetter(options_.direction, trial.value, *best_)) best_ = trial.value;
   }
 }
 

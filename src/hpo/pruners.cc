@@ -10,10 +10,6 @@
 namespace mlcore::hpo {
 namespace {
 
-bool Worse(StudyDirection d, double a, double b) {
-  return d == StudyDirection::kMinimize ? a > b : a < b;
-}
-
 // Katib's medianstop / Optuna's MedianPruner: stop a trial whose best value so far is worse
 // than the median of the completed trials' values at the same step.
 class MedianPruner : public Pruner {
@@ -28,7 +24,7 @@ class MedianPruner : public Pruner {
     double best = std::nan("");
     for (const auto& [s, v] : trial.intermediate_values) {
       if (std::isnan(v)) continue;
-      if (std::isnan(best) || Worse(context.direction, best, v)) best = v;
+      if (std::isnan(best) || IsBetter(context.direction, v, best)) best = v;
     }
     if (std::isnan(best)) return true;  // only NaNs reported: hopeless
     std::vector<double> others;
@@ -43,7 +39,7 @@ class MedianPruner : public Pruner {
     std::sort(others.begin(), others.end());
     size_t n = others.size();
     double median = n % 2 == 1 ? others[n / 2] : (others[n / 2 - 1] + others[n / 2]) / 2;
-    return Worse(context.direction, best, median);
+    return IsBetter(context.direction, median, best);
   }
 
  private:

@@ -18,10 +18,6 @@ std::string GeneratedName() {
                       "-", absl::StrFormat("%06x", rd() & 0xffffff));
 }
 
-bool Better(StudyDirection d, double a, double b) {
-  return d == StudyDirection::kMinimize ? a < b : a > b;
-}
-
 // Samplers that need no single objective to rank trials (they ignore values, or handle several).
 bool HandlesSeveralObjectives(const std::string& sampler) {
   return sampler == "nsga2" || sampler == "auto" || sampler == "random" || sampler == "grid" ||
@@ -409,7 +405,7 @@ StatusOr<FrozenTrial> Study::BestTrial() {
   const FrozenTrial* best = nullptr;
   for (const auto& t : trials) {
     if (t->state != TrialState::kComplete || !t->has_value) continue;
-    if (best == nullptr || Better(record_.direction, t->value, best->value)) best = t.get();
+    if (best == nullptr || IsBetter(record_.direction, t->value, best->value)) best = t.get();
   }
   if (best == nullptr) {
     return absl::NotFoundError(absl::StrCat("study '", record_.name, "' has no complete trial"));

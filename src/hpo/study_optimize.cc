@@ -181,8 +181,7 @@ class Study::OptimizeLoop {
     }
     const std::optional<double>& goal = options_.goal;
     if (done.state == TrialState::kComplete && goal.has_value() &&
-        (study_.record_.direction == StudyDirection::kMinimize ? done.value <= *goal
-                                                               : done.value >= *goal)) {
+        (done.value == *goal || IsBetter(study_.record_.direction, done.value, *goal))) {
       study_.stop_requested_ = true;
     }
     if (options_.callback) {

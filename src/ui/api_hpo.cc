@@ -173,7 +173,7 @@ StatusOr<std::string> Dashboard::StudyPlots(const std::string& study) {
   double best = minimize ? INFINITY : -INFINITY;
   for (size_t i = 0; i < complete.size(); ++i) {
     double v = complete[i]->value;
-    bool improved = minimize ? v < best : v > best;
+    bool improved = hpo::IsBetter(record.direction, v, best);
     if (improved) best = v;
     if (i % stride == 0 || improved || i + 1 == complete.size()) {
       history.push_back({complete[i]->number, v, best});

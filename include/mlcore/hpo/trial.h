@@ -35,6 +35,11 @@ inline bool IsFinished(TrialState s) {
 enum class StudyDirection { kMinimize, kMaximize };
 const char* StudyDirectionName(StudyDirection direction);  // "minimize" | "maximize"
 StatusOr<StudyDirection> ParseStudyDirection(std::string_view name);
+// Whether value a is strictly better than b in this direction (lower when minimising); false
+// where either is NaN. The one comparison best-trial tracking, pruners and goals share.
+inline bool IsBetter(StudyDirection direction, double a, double b) {
+  return direction == StudyDirection::kMinimize ? a < b : a > b;
+}
 
 struct FrozenTrial {
   int64_t id = -1;      // unique within its storage
