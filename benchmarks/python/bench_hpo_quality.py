@@ -51,6 +51,9 @@ PAIRS = {
     # n_parallel=4 against mlcore's own sequential runs (constant liar / pending points).
     "parallel-tpe": ("mlcore tpe-mv par", "mlcore tpe-mv"),
     "parallel-gp": ("mlcore gp par", "mlcore gp"),
+    # The same measure for Optuna (TPESampler(multivariate=True, constant_liar=True), n_jobs=4):
+    # what parallel costs the peer, for reading mlcore's parallel rows.
+    "optuna-parallel-tpe": ("optuna tpe-mv par", "optuna tpe-mv"),
 }
 
 
@@ -80,7 +83,8 @@ def _optuna_sampler(label, seed):
     if kind == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=False)
     if kind == "tpe-mv":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True,
+                                          constant_liar=label.endswith(" par"))
     if kind == "gp":
         return optuna.samplers.GPSampler(seed=seed)
     if kind == "cmaes":
@@ -88,6 +92,24 @@ def _optuna_sampler(label, seed):
     if kind == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)  # create_study()'s default, seeded
+
+
+def _parallel_objective(fn, workers):
+    """fn itself, or for several worker threads fn and then 5 ms of sleep: a fast Python
+    objective holds the GIL for nearly all of its trial, so the threads would take turns and each
+    ask would see no running trial; the sleep (GIL released) makes four trials really run at
+    once, as slow objectives do. The sleep comes after fn has suggested its parameters, as a
+    slow objective computes after it has them, so the running trials' parameters are there for
+    the other workers' asks (the constant liar's input)."""
+    if workers == 1:
+        return fn
+
+    def objective(trial):
+        value = fn(trial)
+        time.sleep(0.005)
+        return value
+
+    return objective
 
 
 def run_one(job):
@@ -107,15 +129,8 @@ def run_one(job):
         else:
             study = hpo.create_study(sampler=sampler, **kw)
         n_parallel = 4 if label.endswith(" par") else 1
-        objective = fn
-        if n_parallel > 1:
-            # A fast Python objective holds the GIL for nearly all of its trial, so the four
-            # threads would take turns and each ask would see no running trial; 5 ms of sleep
-            # (GIL released) makes four trials really run at once, as slow objectives do.
-            def objective(trial, fn=fn):
-                time.sleep(0.005)
-                return fn(trial)
-        study.optimize(objective, n_trials=n_trials, n_parallel=n_parallel)
+        study.optimize(_parallel_objective(fn, n_parallel), n_trials=n_trials,
+                       n_parallel=n_parallel)
         complete = [t for t in study.trials if t.state == "complete"]
         values = [tuple(t.values) for t in complete] if multi else None
         best = None if multi else study.best_trial
@@ -125,7 +140,8 @@ def run_one(job):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         kw = {"directions": ["minimize", "minimize"]} if multi else {}
         study = optuna.create_study(sampler=_optuna_sampler(label, seed), **kw)
-        study.optimize(fn, n_trials=n_trials)
+        n_jobs = 4 if label.endswith(" par") else 1
+        study.optimize(_parallel_objective(fn, n_jobs), n_trials=n_trials, n_jobs=n_jobs)
         complete = study.get_trials(deepcopy=False,
                                     states=[optuna.trial.TrialState.COMPLETE])
         values = [tuple(t.values) for t in complete] if multi else None
