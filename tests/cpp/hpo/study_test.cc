@@ -95,6 +95,16 @@ TEST(StudyTest, StopConditions) {
     ASSERT_TRUE(study->Optimize([&](Trial&) -> StatusOr<double> { return 10.0 - n++; }, o).ok());
     EXPECT_EQ(study->Trials()->size(), 6u);  // 10, 9, 8, 7, 6, 5
   }
+  {  // goal when maximising: reached at or above it
+    auto study = NewStudy("random", 1, StudyDirection::kMaximize);
+    OptimizeOptions o;
+    o.n_trials = 100;
+    o.goal = 5;
+    int n = 0;
+    ASSERT_TRUE(study->Optimize([&](Trial&) -> StatusOr<double> { return 2.5 + n++; }, o).ok());
+    EXPECT_EQ(study->Trials()->size(), 4u);  // 2.5, 3.5, 4.5, 5.5
+    EXPECT_EQ(*study->BestValue(), 5.5);
+  }
   {  // max_trials counts the whole study
     auto study = NewStudy("random");
     OptimizeOptions o;
@@ -131,6 +141,20 @@ TEST(StudyTest, StopConditions) {
     };
     ASSERT_TRUE(study->Optimize(Quadratic, o).ok());
     EXPECT_EQ(study->Trials()->size(), 4u);
+  }
+}
+
+TEST(StudyDirectionTest, IsBetterIsStrictPerDirectionAndFalseOnNaN) {
+  const double nan = std::nan("");
+  EXPECT_TRUE(IsBetter(StudyDirection::kMinimize, 1, 2));
+  EXPECT_FALSE(IsBetter(StudyDirection::kMinimize, 2, 1));
+  EXPECT_FALSE(IsBetter(StudyDirection::kMinimize, 1, 1));
+  EXPECT_TRUE(IsBetter(StudyDirection::kMaximize, 2, 1));
+  EXPECT_FALSE(IsBetter(StudyDirection::kMaximize, 1, 2));
+  EXPECT_FALSE(IsBetter(StudyDirection::kMaximize, 1, 1));
+  for (StudyDirection d : {StudyDirection::kMinimize, StudyDirection::kMaximize}) {
+    EXPECT_FALSE(IsBetter(d, nan, 1));
+    EXPECT_FALSE(IsBetter(d, 1, nan));
   }
 }
 
