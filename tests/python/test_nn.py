@@ -275,3 +275,19 @@ def test_tensorboard_scalars_are_read_by_tensorboard(digits, tmp_path):
     acc.Reload()
     assert [(e.step, e.value) for e in acc.Scalars("custom/metric")] == [
         (0, 0.0), (1, 0.5), (2, 1.0), (3, 1.5), (4, 2.0)]
+
+
+def test_a_checkpoint_whose_input_shape_is_not_integers_is_a_clear_error(digits, tmp_path):
+    # A damaged architecture.json with a float dimension too large for int64 (found by the
+    # architecture fuzzer) is refused, naming the file and the value; nothing is built.
+    x, y, _, _ = digits
+    model = nn.Sequential([nn.Dense(8), nn.ReLU(), nn.Dense(10)])
+    model.compile(optimizer=optim.Adam(1e-3), loss="cross_entropy")
+    model.fit(x[:64], y[:64], epochs=1)
+    model.save(str(tmp_path / "ckpt"))
+    arch_path = tmp_path / "ckpt" / "architecture.json"
+    arch = json.loads(arch_path.read_text())
+    text = json.dumps(arch).replace(json.dumps(arch["input_shape"]), "[1e32]")
+    arch_path.write_text(text)
+    with pytest.raises(RuntimeError, match=r"input_shape holds 1e\+32, not a 64-bit integer"):
+        nn.load(str(tmp_path / "ckpt"))
