@@ -11,7 +11,6 @@
 // half of one checkpoint and half of another.
 #include <cmath>
 #include <filesystem>
-#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -74,22 +73,7 @@ StatusOr<Shape> InputShape(const Json& arch, const std::string& dir) {
       !arch["layers"].is_array() || !arch.contains("input_shape")) {
     return absl::DataLossError(dir + "/architecture.json is not an mlcore Sequential architecture");
   }
-  // Each dimension an integer that fits int64: a float such as 1e32 would not convert.
-  const Json& dims = arch["input_shape"];
-  if (!dims.is_array()) {
-    return absl::DataLossError(dir + "/architecture.json: input_shape is not a list");
-  }
-  Shape shape;
-  for (const Json& d : dims) {
-    if (!d.is_number_integer() ||
-        (d.is_number_unsigned() &&
-         d.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))) {
-      return absl::DataLossError(absl::StrCat(dir, "/architecture.json: input_shape holds ",
-                                              d.dump(), ", not a 64-bit integer"));
-    }
-    shape.push_back(d.get<int64_t>());
-  }
-  return shape;
+  return internal::JsonShape(arch["input_shape"], dir + "/architecture.json: input_shape");
 }
 
 }  // namespace

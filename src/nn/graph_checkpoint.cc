@@ -43,9 +43,13 @@ Status AddSavedNode(const Json& n, const std::string& dir, GraphBuilder& builder
   }
   const std::string name = n.value("name", "");
   switch (op) {
-    case GraphNode::Op::kInput:
-      refs.push_back(builder.Input(n.at("shape").get<Shape>(), name));
+    case GraphNode::Op::kInput: {
+      MLCORE_ASSIGN_OR_RETURN(
+          Shape shape, internal::JsonShape(n.at("shape"),
+                                           dir + "/architecture.json: node '" + name + "' shape"));
+      refs.push_back(builder.Input(shape, name));
       break;
+    }
     case GraphNode::Op::kLayer: {
       std::shared_ptr<Layer> layer;
       if (n.contains("shares")) {  // a later use of a shared layer

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -98,6 +99,21 @@ Status WriteTextFile(const std::string& path, const std::string& text) {
   out.close();
   if (!out) return mlcore::internal::ErrnoStatus(errno, "cannot write", path);
   return absl::OkStatus();
+}
+
+StatusOr<Shape> JsonShape(const Json& dims, const std::string& where) {
+  if (!dims.is_array()) return absl::DataLossError(where + " is not a list");
+  Shape shape;
+  for (const Json& d : dims) {
+    if (!d.is_number_integer() ||
+        (d.is_number_unsigned() &&
+         d.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))) {
+      return absl::DataLossError(
+          absl::StrCat(where, " holds ", d.dump(), ", not a 64-bit integer"));
+    }
+    shape.push_back(d.get<int64_t>());
+  }
+  return shape;
 }
 
 StatusOr<Json> ReadJsonFile(const std::string& path) {

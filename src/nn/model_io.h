@@ -20,6 +20,9 @@ Status WriteDirectoryAtomically(const std::string& dir,
 Status WriteTextFile(const std::string& path, const std::string& text);
 // NotFound when missing, DataLoss when not JSON.
 StatusOr<nlohmann::json> ReadJsonFile(const std::string& path);
+// A shape read from an untrusted JSON list: each dimension an integer that fits int64 (a float
+// such as 1e32 would not convert). DataLoss "<where> holds <value>, not a 64-bit integer".
+StatusOr<Shape> JsonShape(const nlohmann::json& dims, const std::string& where);
 
 // Writes a checkpoint's files into `tmp` (WriteDirectoryAtomically's folder): model.safetensors
 // of `weights` tagged with `format`, architecture.json, signature.json and, for a compiled

@@ -40,7 +40,8 @@ StatusOr<std::vector<TensorSpec>> SpecsFromJson(const Json& list, const char* wh
                                  std::string(dtype.status().message()));
     }
     spec.dtype = *dtype;
-    spec.shape = item["shape"].get<Shape>();
+    MLCORE_ASSIGN_OR_RETURN(
+        spec.shape, internal::JsonShape(item["shape"], "signature: " + spec.name + " shape"));
     for (int64_t d : spec.shape) {
       if (d < -1) return absl::DataLossError("signature: " + spec.name + " has a bad shape");
     }
